@@ -1,0 +1,134 @@
+"""The one exception tree of aidflow.
+
+Library code raises these; only the CLI prints them and turns them into exit codes.
+Every message says what was found, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ExitCode:
+    """Process exit codes, documented in the README."""
+
+    OK = 0
+    INTERNAL = 1  # a bug: please report it
+    USAGE = 2  # click: bad command line
+    INVALID_INPUT = 3  # a file, field or value is wrong; nothing was written
+    NOT_FOUND = 4
+    FORBIDDEN = 5  # the acting user lacks the role or the area
+    REFUSED = 6  # the case's rules do not allow this now
+    CONFLICT = 7  # someone else changed the case first; reload and retry
+    AUDIT_FAILED = 8  # the audit chain does not verify
+    UNAVAILABLE = 9  # database, SMTP or calendar data not available
+
+
+class AidflowError(Exception):
+    """Root of every error aidflow raises on purpose."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file, with where it is and how to fix it."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}: "
+        if self.path:
+            where += f"{self.path}: "
+        text = where + self.message
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class InvalidInputError(AidflowError, ValueError):
+    """A value given by a user or a file is not acceptable."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class WorkflowInvalidError(InvalidInputError):
+    """A workflow or policy file has problems; all of them are listed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"{count} {noun} found:"] + [str(p) for p in problems]
+        super().__init__("\n".join(lines))
+
+
+class IdNumberError(InvalidInputError):
+    """A resident ID number fails its format, date or check-character test."""
+
+
+class DurationError(InvalidInputError):
+    """A duration such as `24h`, `7d` or `10wd` is malformed."""
+
+
+class ExpressionError(InvalidInputError):
+    """A guard expression is malformed or tries to leave its sandbox."""
+
+    def __init__(self, message: str, *, column: int = 0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.column = column
+
+
+class CalendarError(AidflowError):
+    """Working-day arithmetic reached a year with no calendar data."""
+
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class NotFoundError(AidflowError, LookupError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ForbiddenError(AidflowError, PermissionError):
+    """The acting user lacks the role or the area for this action."""
+
+    exit_code = ExitCode.FORBIDDEN
+
+
+class RefusedError(AidflowError):
+    """The case's rules (state, guards, dwell, votes, duties) refuse the action."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ConflictError(AidflowError):
+    """Another user changed the case between load and save."""
+
+    exit_code = ExitCode.CONFLICT
+
+
+class AuditError(AidflowError):
+    """The event chain of one or more cases does not verify."""
+
+    exit_code = ExitCode.AUDIT_FAILED
+
+
+class UnavailableError(AidflowError):
+    """A database, SMTP server or other dependency cannot be reached or is not set up."""
+
+    exit_code = ExitCode.UNAVAILABLE
