@@ -57,7 +57,7 @@ class Problem:
             where += f"{self.path}: "
         text = where + self.message
         if self.hint:
-            text += f" {self.hint}"
+            text += f"; {self.hint}"
         return text
 
 

@@ -1,0 +1,95 @@
+"""Engines, sessions and the schema check; the only place that knows database URLs.
+
+SQLite is the default (a file, WAL mode, a busy timeout so writers queue instead of
+failing at once); PostgreSQL is used by URL. `upgrade` runs the Alembic migrations;
+`check_schema` compares the stored revision with models.SCHEMA_REVISION without
+importing Alembic, so ordinary commands start fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import UnavailableError
+from .models import SCHEMA_REVISION
+
+DEFAULT_URL = "sqlite:///aidflow.db"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """--db wins, then AIDFLOW_DATABASE_URL, then ./aidflow.db. A bare path means SQLite."""
+    url = explicit or os.environ.get("AIDFLOW_DATABASE_URL") or DEFAULT_URL
+    if "://" not in url:
+        url = f"sqlite:///{Path(url)}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; take it over so that
+        # "BEGIN IMMEDIATE" serialises writers up front instead of failing on upgrade.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def stored_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if _is_missing_table(exc):
+            return None
+        raise UnavailableError(f"cannot open the database: {exc.orig}",
+                               hint="check --db / AIDFLOW_DATABASE_URL") from exc
+
+
+def _is_missing_table(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "no such table" in msg or "does not exist" in msg
+
+
+def check_schema(engine: Engine) -> None:
+    rev = stored_revision(engine)
+    if rev is None:
+        raise UnavailableError(f"the database {engine.url.render_as_string(hide_password=True)} "
+                               "has no aidflow tables", hint="run `aidflow db upgrade` first")
+    if rev != SCHEMA_REVISION:
+        raise UnavailableError(f"the database schema is at revision {rev}, this aidflow expects "
+                               f"{SCHEMA_REVISION}", hint="run `aidflow db upgrade`")
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the head revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -1,0 +1,197 @@
+"""Frozen models of a workflow: states, transitions, roles, fields, votes, deadlines.
+
+These dataclasses are also the schema of workflow files: the loader validates YAML
+against them (pydantic, strict, unknown keys refused) and `aidflow workflow schema`
+prints their JSON Schema. They hold data only: durations and guards stay strings here
+and are parsed by `calendar` and `expressions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import ConfigDict
+
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+FieldType = Literal["str", "int", "decimal", "bool", "date", "list"]
+
+# What guards may read about a person (see models.Person). Kept here so the loader
+# can check guard references without importing the database layer.
+PERSON_FIELDS: tuple[str, ...] = (
+    "age",
+    "sex",
+    "birth_date",
+    "township",
+    "village",
+    "hukou",
+    "disability_grade",
+    "disability_type",
+    "mental_illness",
+    "registered_poor",
+    "dibao_status",
+    "tekun_status",
+    "supporter_able",
+    "living_alone",
+)
+
+# Built-in case attributes every guard may read besides the workflow's own fields.
+CASE_BUILTINS: tuple[str, ...] = ("emergency", "township", "village", "state", "opened_at")
+
+VOTE_FIELDS: tuple[str, ...] = ("yes", "no", "abstain", "total", "quorum_met", "passed", "failed")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A display name in Chinese and English."""
+
+    __pydantic_config__ = STRICT
+    zh: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A typed data field of a case, set when a transition fires."""
+
+    __pydantic_config__ = STRICT
+    type: FieldType
+    labels: Labels | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransitionField:
+    """A field a transition accepts; `required` ones must be given with `--field`."""
+
+    __pydantic_config__ = STRICT
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class VoteRule:
+    """How a state's exit depends on recorded votes (village democratic review).
+
+    A motion passes when at least `quorum` eligible voters voted and the yes share of
+    votes cast is `rule` (`more_than` or `at_least`) `threshold` (a fraction "1/2", "2/3").
+    """
+
+    __pydantic_config__ = STRICT
+    voters: str
+    quorum: int
+    threshold: str = "1/2"
+    rule: Literal["more_than", "at_least"] = "more_than"
+    exclude_related: bool = True
+
+
+@dataclass(frozen=True)
+class State:
+    __pydantic_config__ = STRICT
+    labels: Labels
+    initial: bool = False
+    final: bool = False
+    owner: str | None = None
+    deadline: str | None = None
+    on_timeout: str | None = None
+    min_dwell: str | None = None
+    dwell_exceptions: tuple[str, ...] = ()
+    vote: VoteRule | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    __pydantic_config__ = STRICT
+    trigger: str
+    source: str | tuple[str, ...]
+    dest: str
+    labels: Labels | None = None
+    roles: tuple[str, ...] = ()
+    guards: tuple[str, ...] = ()
+    fields: dict[str, TransitionField] = field(default_factory=dict)
+    note_required: bool = False
+    separate_from: tuple[str, ...] = ()
+    requires_vote: Literal["passed", "failed"] | None = None
+    objection: bool = False
+    system: bool = False
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return (self.source,) if isinstance(self.source, str) else self.source
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """One workflow file, validated."""
+
+    __pydantic_config__ = STRICT
+    workflow: str
+    version: int | str
+    labels: Labels
+    roles: dict[str, Labels]
+    states: dict[str, State]
+    transitions: tuple[Transition, ...]
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.workflow
+
+    @cached_property
+    def initial_state(self) -> str:
+        return next(name for name, s in self.states.items() if s.initial)
+
+    @cached_property
+    def _by_trigger(self) -> dict[str, list[Transition]]:
+        index: dict[str, list[Transition]] = {}
+        for t in self.transitions:
+            index.setdefault(t.trigger, []).append(t)
+        return index
+
+    def transitions_from(self, state: str) -> list[Transition]:
+        return [t for t in self.transitions if state in t.sources]
+
+    def transition(self, state: str, trigger: str) -> Transition | None:
+        for t in self._by_trigger.get(trigger, ()):
+            if state in t.sources:
+                return t
+        return None
+
+    def has_trigger(self, trigger: str) -> bool:
+        return trigger in self._by_trigger
+
+
+_ADAPTER: Any = None
+
+
+def workflow_adapter() -> Any:
+    """The pydantic TypeAdapter for Workflow, built once (it costs ~50 ms)."""
+    global _ADAPTER
+    if _ADAPTER is None:
+        from pydantic import TypeAdapter
+
+        _ADAPTER = TypeAdapter(Workflow)
+    return _ADAPTER
+
+
+def workflow_from_json(text: str | bytes) -> Workflow:
+    """Rebuild a deployed workflow from its stored normalized JSON."""
+    wf: Workflow = workflow_adapter().validate_json(text)
+    return wf
+
+
+def workflow_to_json(wf: Workflow) -> str:
+    data: bytes = workflow_adapter().dump_json(wf, exclude_defaults=True)
+    return data.decode()
+
+
+def json_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = workflow_adapter().json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aidflow workflow"
+    return schema

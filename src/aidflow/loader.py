@@ -1,0 +1,397 @@
+"""YAML workflow files -> validated `Workflow` definitions.
+
+Validation runs in three passes and collects every problem before reporting:
+strict YAML (yamlfile), the schema (pydantic over definition's dataclasses), then the
+rules a schema cannot express: the graph, roles, durations, guards, votes and duties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import re
+import types
+import typing
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from . import definition as d
+from .errors import DurationError, ExpressionError, Problem, WorkflowInvalidError
+from .yamlfile import Document, Path_, read_yaml, read_yaml_file
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    """A valid workflow with the source it came from."""
+
+    definition: d.Workflow
+    source: str
+    file: str
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def load_workflow_text(text: str, file: str) -> LoadedWorkflow:
+    """Validate one workflow; raise WorkflowInvalidError listing every problem."""
+    doc = read_yaml(text, file)
+    wf = _validate(doc)
+    if doc.problems or wf is None:
+        raise WorkflowInvalidError(sorted(doc.problems, key=lambda p: (p.line, p.column)))
+    return LoadedWorkflow(wf, text, file)
+
+
+def load_workflow_file(path: str | Path) -> LoadedWorkflow:
+    p = Path(path)
+    doc = read_yaml_file(p)
+    if doc.problems and doc.data is None:
+        raise WorkflowInvalidError(doc.problems)
+    return load_workflow_text(p.read_text(encoding="utf-8"), str(path))
+
+
+def check_files(paths: Iterable[str | Path]) -> list[Problem]:
+    """Every problem in every file (an empty list means all are valid)."""
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            load_workflow_file(path)
+        except WorkflowInvalidError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def workflow_files(directory: str | Path) -> list[Path]:
+    return sorted(p for p in Path(directory).glob("*.yaml") if p.is_file())
+
+
+# -- pass 2: the schema --------------------------------------------------------------
+
+
+def _validate(doc: Document) -> d.Workflow | None:
+    if doc.data is None:
+        return None
+    if not isinstance(doc.data, dict):
+        doc.problem((), "a workflow file must be a mapping with keys workflow, version, labels, "
+                        "roles, states and transitions")
+        return None
+    from pydantic import ValidationError
+
+    try:
+        wf: d.Workflow = d.workflow_adapter().validate_json(doc.source_json())
+    except ValidationError as exc:
+        _schema_problems(doc, exc.errors(include_url=False))
+        return None
+    _check_rules(doc, wf)
+    return wf
+
+
+def _schema_problems(doc: Document, errors: list[Any]) -> None:
+    seen: dict[Path_, list[str]] = {}
+    kinds: dict[Path_, str] = {}
+    for err in errors:
+        path = _data_path(doc.data, err["loc"])
+        kind = err["type"]
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            key = str(path[-1])
+            allowed = _allowed_keys(path[:-1])
+            doc.problem(path, f"unknown key '{key}'", did_you_mean(key, allowed) or
+                        ("allowed keys: " + ", ".join(allowed) if allowed else None), key=True)
+            continue
+        if kind == "missing":
+            missing = str(err["loc"][-1])
+            doc.problem(path, f"missing required key '{missing}'", None)
+            continue
+        seen.setdefault(path, []).append(_expected(err))
+        kinds[path] = kind
+    for path, expected in seen.items():
+        got = _get(doc.data, path)
+        wanted = " or ".join(dict.fromkeys(expected))
+        hint = None
+        if isinstance(got, str) and kinds[path] == "literal_error":
+            hint = did_you_mean(got, re.findall(r"'([^']+)'", wanted))
+        doc.problem(path, f"expected {wanted}, got {_show(got)}", hint)
+
+
+def _expected(err: Any) -> str:
+    kind = err["type"]
+    names = {"string_type": "text", "bool_type": "true or false", "int_type": "a whole number",
+             "dict_type": "a mapping", "tuple_type": "a list", "list_type": "a list",
+             "dataclass_type": "a mapping", "model_type": "a mapping", "dataclass_exact_type": "a mapping"}
+    if kind == "literal_error":
+        return "one of " + err["ctx"]["expected"]
+    return names.get(kind, err["msg"].removeprefix("Input should be ").lower())
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """Pydantic's loc with the union-member labels dropped, so it points into the data."""
+    path: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str) and not path_is_union_tag(part):
+            path.append(part)  # a missing or unknown key
+            cur = None
+    return tuple(path)
+
+
+def path_is_union_tag(part: str) -> bool:
+    return part in ("str", "int", "tuple[str, ...]", "Labels", "none") or "[" in part
+
+
+def _get(data: Any, path: Path_) -> Any:
+    cur = data
+    for part in path:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _allowed_keys(path: Path_) -> list[str]:
+    """The keys the schema allows at `path` (for "did you mean")."""
+    tp: Any = d.Workflow
+    for part in path:
+        tp = _unwrap(tp)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            tp = hints.get(str(part))
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) in (tuple, list):
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if dataclasses.is_dataclass(tp):
+        return [f.name for f in dataclasses.fields(tp)]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg) or typing.get_origin(arg) in (dict, tuple, list):
+                return arg
+    return tp
+
+
+# -- pass 3: rules beyond the schema ---------------------------------------------------
+
+
+def _check_rules(doc: Document, wf: d.Workflow) -> None:
+    states = wf.states
+    state_names = list(states)
+    roles = list(wf.roles)
+    triggers = {t.trigger for t in wf.transitions}
+
+    def need_ident(path: Path_, name: str, what: str, key: bool = True) -> None:
+        if not _IDENT.match(name):
+            doc.problem(path, f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
+                        None, key=key)
+
+    def need_role(path: Path_, role: str) -> None:
+        if role not in wf.roles:
+            doc.problem(path, f"role '{role}' is not declared under roles",
+                        did_you_mean(role, roles) or "add it to roles")
+
+    def need_duration(path: Path_, text: str) -> None:
+        from .calendar import parse_duration
+
+        try:
+            parse_duration(text)
+        except DurationError as exc:
+            doc.problem(path, exc.message, exc.hint)
+
+    need_ident(("workflow",), wf.workflow, "workflow name", key=False)
+    for role in wf.roles:
+        need_ident(("roles", role), role, "role")
+    for name, spec in wf.fields.items():
+        need_ident(("fields", name), name, "field")
+        if spec.choices and spec.type != "str":
+            doc.problem(("fields", name, "choices"), "choices are only allowed on fields of type str")
+
+    initials = [n for n, s in states.items() if s.initial]
+    if not initials:
+        doc.problem(("states",), "no initial state", "mark exactly one state with initial: true")
+    for extra in initials[1:]:
+        doc.problem(("states", extra, "initial"), f"more than one initial state ('{initials[0]}' and '{extra}')",
+                    "keep initial: true on one state only")
+
+    for name, st in states.items():
+        sp: Path_ = ("states", name)
+        need_ident(sp, name, "state")
+        if st.initial and st.final:
+            doc.problem(sp + ("final",), "a state cannot be both initial and final")
+        if st.final:
+            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote"):
+                if getattr(st, key):
+                    doc.problem(sp + (key,), f"final state '{name}' cannot have {key}",
+                                "remove it: nothing happens after a final state")
+            continue
+        if st.owner is None:
+            doc.problem(sp, f"state '{name}' needs an owner role (who must act here)", "add owner: ROLE")
+        else:
+            need_role(sp + ("owner",), st.owner)
+        if st.deadline is None:
+            doc.problem(sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h")
+        else:
+            need_duration(sp + ("deadline",), st.deadline)
+        if st.min_dwell is not None:
+            need_duration(sp + ("min_dwell",), st.min_dwell)
+        elif st.dwell_exceptions:
+            doc.problem(sp + ("dwell_exceptions",), "dwell_exceptions without min_dwell", "add min_dwell or remove them")
+        outgoing = {t.trigger for t in wf.transitions_from(name)}
+        for i, trig in enumerate(st.dwell_exceptions):
+            if trig not in outgoing:
+                doc.problem(sp + ("dwell_exceptions", i), f"'{trig}' is not a transition out of '{name}'",
+                            did_you_mean(trig, outgoing))
+        if st.on_timeout is not None and st.on_timeout not in outgoing:
+            doc.problem(sp + ("on_timeout",), f"'{st.on_timeout}' is not a transition out of '{name}'",
+                        did_you_mean(st.on_timeout, outgoing))
+        if st.vote is not None:
+            vp = sp + ("vote",)
+            need_role(vp + ("voters",), st.vote.voters)
+            if st.vote.quorum < 1:
+                doc.problem(vp + ("quorum",), "quorum must be at least 1")
+            try:
+                frac = Fraction(st.vote.threshold)
+                if not 0 < frac <= 1:
+                    raise ValueError
+            except (ValueError, ZeroDivisionError):
+                doc.problem(vp + ("threshold",), f"threshold '{st.vote.threshold}' must be a fraction "
+                            "between 0 and 1", "write it like 1/2 or 2/3")
+
+    seen_pairs: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(wf.transitions):
+        tp: Path_ = ("transitions", i)
+        need_ident(tp + ("trigger",), t.trigger, "trigger", key=False)
+        for j, src in enumerate(t.sources):
+            spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
+            if src not in states:
+                doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, state_names))
+                continue
+            if states[src].final:
+                doc.problem(spath, f"transition '{t.trigger}' leaves final state '{src}'",
+                            "final states have no way out; make the state non-final or remove the transition")
+            if (t.trigger, src) in seen_pairs:
+                doc.problem(spath, f"trigger '{t.trigger}' is already defined from '{src}' "
+                            f"(transitions[{seen_pairs[(t.trigger, src)]}])", "give each one its own trigger name")
+            seen_pairs[(t.trigger, src)] = i
+        if t.dest not in states:
+            doc.problem(tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, state_names))
+        for j, role in enumerate(t.roles):
+            need_role(tp + ("roles", j), role)
+        if not t.roles and not t.system:
+            doc.problem(tp, f"transition '{t.trigger}' has no roles", "list the roles that may fire it, "
+                        "or set system: true if only the scheduler fires it")
+        for j, trig in enumerate(t.separate_from):
+            if trig not in triggers:
+                doc.problem(tp + ("separate_from", j), f"separate_from names unknown trigger '{trig}'",
+                            did_you_mean(trig, triggers))
+        for fname in t.fields:
+            if fname not in wf.fields:
+                doc.problem(tp + ("fields", fname), f"field '{fname}' is not declared under fields",
+                            did_you_mean(fname, wf.fields) or "declare it with its type under fields")
+        if t.requires_vote is not None:
+            for src in t.sources:
+                if src in states and states[src].vote is None:
+                    doc.problem(tp + ("requires_vote",), f"requires_vote but state '{src}' holds no vote",
+                                "add a vote: block to the state or remove requires_vote")
+        known = {
+            "person": d.PERSON_FIELDS,
+            "case": tuple(wf.fields) + d.CASE_BUILTINS,
+            "vote": d.VOTE_FIELDS,
+        }
+        for j, guard in enumerate(t.guards):
+            _check_guard(doc, tp + ("guards", j), guard, known)
+
+    _check_graph(doc, wf)
+
+
+def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[str, ...]]) -> None:
+    from .expressions import check_references, compile_expression
+
+    try:
+        expr = compile_expression(text, namespaces=tuple(known))
+    except ExpressionError as exc:
+        doc.problem(path, f"guard {text!r}: {exc.message} (column {exc.column})", exc.hint)
+        return
+    for message, hint in check_references(expr, known):
+        doc.problem(path, f"guard {text!r}: {message}", hint)
+
+
+def _check_graph(doc: Document, wf: d.Workflow) -> None:
+    initial = next((n for n, s in wf.states.items() if s.initial), None)
+    edges: dict[str, set[str]] = {n: set() for n in wf.states}
+    for t in wf.transitions:
+        for src in t.sources:
+            if src in edges and t.dest in wf.states:
+                edges[src].add(t.dest)
+    if initial is not None:
+        reached = _reach(initial, edges)
+        for name in wf.states:
+            if name not in reached:
+                doc.problem(("states", name), f"state '{name}' cannot be reached from the initial state "
+                            f"'{initial}'", "add a transition into it or remove it", key=True)
+    reverse: dict[str, set[str]] = {n: set() for n in wf.states}
+    for src, dests in edges.items():
+        for dst in dests:
+            reverse[dst].add(src)
+    finals = [n for n, s in wf.states.items() if s.final]
+    if not finals:
+        doc.problem(("states",), "no final state", "mark the end states with final: true")
+        return
+    can_finish: set[str] = set()
+    for f in finals:
+        can_finish |= _reach(f, reverse)
+    for name, st in wf.states.items():
+        if st.final:
+            continue
+        if not edges[name]:
+            doc.problem(("states", name), f"state '{name}' has no way out", "add a transition from it, "
+                        "or mark it final: true", key=True)
+        elif name not in can_finish:
+            doc.problem(("states", name), f"state '{name}' can never reach a final state",
+                        "add a transition towards an end state", key=True)
+
+
+def _reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    todo = deque([start])
+    while todo:
+        for nxt in edges[todo.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen

@@ -1,0 +1,169 @@
+"""SQLAlchemy models: workflow versions, persons, users, cases, events and votes.
+
+Schema changes go through Alembic (src/aidflow/migrations); SCHEMA_REVISION names the
+head revision this code expects, so commands can check it without importing Alembic.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_REVISION = "0001"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones), always returned aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use the Clock")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class WorkflowVersion(Base):
+    __tablename__ = "workflow_versions"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_workflow_version"),
+        UniqueConstraint("name", "content_hash", name="uq_workflow_content"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    declared_version: Mapped[str] = mapped_column(String(32))
+    file: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(Text)
+    definition_json: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str] = mapped_column(String(64))
+
+
+class Person(Base):
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(1))  # 'M' or 'F', from the ID number
+    township: Mapped[str] = mapped_column(String(100))
+    village: Mapped[str] = mapped_column(String(100))
+    hukou: Mapped[str] = mapped_column(String(10))  # 'rural' or 'urban'
+    disability_grade: Mapped[int | None]
+    disability_type: Mapped[str | None] = mapped_column(String(20))
+    mental_illness: Mapped[bool] = mapped_column(Boolean, default=False)
+    registered_poor: Mapped[bool] = mapped_column(Boolean, default=False)
+    dibao_status: Mapped[str | None] = mapped_column(String(20))
+    tekun_status: Mapped[str | None] = mapped_column(String(20))
+    supporter_able: Mapped[bool | None] = mapped_column(Boolean)
+    living_alone: Mapped[bool | None] = mapped_column(Boolean)
+    related_users: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+    def age_on(self, day: date) -> int:
+        years = day.year - self.birth_date.year
+        return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]]
+    area: Mapped[str] = mapped_column(String(200))  # '*' (county), 'township' or 'township/village'
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_deadline", "deadline_at"),
+        Index("ix_cases_area_state", "township", "state"),
+        Index("ix_cases_person", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"))
+    workflow_name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(64))
+    state_entered_at: Mapped[datetime]
+    entry_seq: Mapped[int] = mapped_column(Integer, default=1)  # event seq that entered the state
+    deadline_at: Mapped[datetime | None]
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    township: Mapped[str] = mapped_column(String(100))
+    village: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseEvent(Base):
+    """One thing that happened to a case. Append-only; hash-chained per case."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_event_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # open, transition, vote, objection, note
+    trigger: Mapped[str | None] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(64))
+    to_state: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Vote(Base):
+    """One voter's vote in one round (one entry into a voting state)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("case_id", "round", "voter", name="uq_vote_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    round: Mapped[int] = mapped_column(Integer)  # seq of the event that entered the state
+    voter: Mapped[str] = mapped_column(String(64))
+    choice: Mapped[str] = mapped_column(String(10))  # yes, no, abstain
+    at: Mapped[datetime]

@@ -1,0 +1,179 @@
+"""Strict YAML reading with line/column marks for every value.
+
+PyYAML follows YAML 1.1, where `on`, `yes` and `off` are booleans and `1:30` is 90.
+Here only `true`/`false` are booleans, only plain decimal digits are integers, and the
+1.1 surprises are refused with a message instead of silently changing meaning.
+Duplicate keys are refused too. Every problem is collected, not just the first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+Path_ = tuple[str | int, ...]
+
+_BOOL = {"true": True, "false": False}
+_NULL = {"", "~", "null"}
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_FLOAT = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+_YAML11_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|True|TRUE|False|FALSE)$")
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?$")
+_OCTAL_OR_HEX = re.compile(r"^[-+]?(0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)$")
+
+
+@dataclass
+class Document:
+    """A parsed YAML document: plain data plus where each value and key came from."""
+
+    file: str
+    data: Any
+    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def where(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """The line and column of `path`, or of its nearest ancestor that has one."""
+        marks = (self.key_marks, self.value_marks) if key else (self.value_marks, self.key_marks)
+        p = tuple(path)
+        while True:
+            for m in marks:
+                if p in m:
+                    return m[p]
+            if not p:
+                return (1, 1)
+            p = p[:-1]
+
+    def problem(self, path: Path_, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        line, col = self.where(path, key=key)
+        self.problems.append(Problem(self.file, line, col, format_path(path), message, hint))
+
+    def source_json(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, sort_keys=True)
+
+
+def format_path(path: Path_) -> str:
+    """('transitions', 2, 'dest') -> 'transitions[2].dest'."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def read_yaml(text: str, file: str) -> Document:
+    """Parse `text` strictly; problems are recorded on the returned Document."""
+    doc = Document(file=file, data=None)
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = f"YAML syntax error: {exc.problem or exc.context}"
+        doc.problems.append(Problem(file, line, col, "", msg, "check indentation and quoting"))
+        return doc
+    except yaml.YAMLError as exc:
+        doc.problems.append(Problem(file, 1, 1, "", f"YAML error: {exc}"))
+        return doc
+    if not nodes or nodes[0] is None:
+        doc.problems.append(Problem(file, 1, 1, "", "the file is empty", None))
+        return doc
+    if len(nodes) > 1:
+        line, col = _mark(nodes[1])
+        doc.problems.append(
+            Problem(file, line, col, "", "more than one YAML document in the file",
+                    "keep one workflow per file and remove the '---' separator")
+        )
+    doc.data = _convert(nodes[0], (), doc)
+    return doc
+
+
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
+               ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "value")}
+
+
+def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
+    doc.value_marks[path] = _mark(node)
+    if node.tag not in _PLAIN_TAGS:
+        doc.problem(path, f"YAML tag '{node.tag}' is not allowed", "remove the tag; write plain values")
+        return None
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                line, col = _mark(key_node)
+                doc.problems.append(Problem(doc.file, line, col, format_path(path),
+                                            "keys must be plain text (no lists, maps or '<<' merges)"))
+                continue
+            key = str(key_node.value)
+            child = path + (key,)
+            if key in first_seen:
+                line, col = _mark(key_node)
+                doc.problems.append(Problem(doc.file, line, col, format_path(child),
+                                            f"duplicate key '{key}' (first defined on line {first_seen[key]})",
+                                            "remove or rename one of them"))
+                continue
+            first_seen[key] = _mark(key_node)[0]
+            doc.key_marks[child] = _mark(key_node)
+            out[key] = _convert(value_node, child, doc)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, path + (i,), doc) for i, item in enumerate(node.value)]
+    return _scalar(node, path, doc)
+
+
+def _scalar(node: yaml.Node, path: Path_, doc: Document) -> Any:
+    value = str(node.value)
+    if node.style is not None:  # quoted or block scalar: always text
+        return value
+    if value in _BOOL:
+        return _BOOL[value]
+    if value in _NULL:
+        return None
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    if _YAML11_BOOL.match(value):
+        doc.problem(path, f"ambiguous value {value}: YAML 1.1 reads it as a boolean",
+                    f"write true or false, or quote it ('{value}') if you mean the text")
+        return value
+    if _SEXAGESIMAL.match(value):
+        doc.problem(path, f"ambiguous value {value}: YAML 1.1 reads it as a base-60 number",
+                    f"quote it ('{value}') if you mean the text")
+        return value
+    if _OCTAL_OR_HEX.match(value):
+        doc.problem(path, f"ambiguous value {value}: YAML 1.1 reads it as an octal/hex/binary number",
+                    f"write a plain decimal number, or quote it ('{value}')")
+        return value
+    return value
+
+
+def read_yaml_file(path: str | Path) -> Document:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        doc = Document(file=str(path), data=None)
+        doc.problems.append(Problem(str(path), 0, 0, "", "file not found", "check the path"))
+        return doc
+    except UnicodeDecodeError as exc:
+        doc = Document(file=str(path), data=None)
+        doc.problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                    "save the file as UTF-8"))
+        return doc
+    return read_yaml(text, str(path))
