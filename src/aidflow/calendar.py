@@ -35,7 +35,7 @@ import re
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -209,7 +209,7 @@ class WorkCalendar:
         try:
             if unit == "h":
                 # In UTC: aware arithmetic in a local zone would be wall-clock arithmetic.
-                result = start.astimezone(timezone.utc) + timedelta(hours=amount)
+                result = start.astimezone(UTC) + timedelta(hours=amount)
             elif unit == "d":
                 result = start.astimezone(self._tz) + timedelta(days=amount)
             elif unit == "mo":
@@ -217,7 +217,7 @@ class WorkCalendar:
             else:  # "wd"; Duration admits no other unit
                 last = self._nth_workday_after(start.astimezone(self._tz).date(), amount)
                 result = datetime.combine(last + timedelta(days=1), time(0), tzinfo=self._tz)
-            return result.astimezone(timezone.utc)
+            return result.astimezone(UTC)
         except (OverflowError, ValueError) as exc:
             # Only date-range errors get here: the inputs were checked above.
             raise DurationError(
@@ -270,9 +270,7 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YEAR_RE = re.compile(r"[0-9]{4}")
 
 
-def _parse_calendar_file(
-    text: str, name: str
-) -> tuple[str | None, dict[date, bool], list[int]]:
+def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, bool], list[int]]:
     """Validate a calendar file's text; return (timezone, overrides, covered years).
 
     Works on the YAML node tree rather than yaml.safe_load's objects: safe_load would

@@ -124,7 +124,7 @@ class Transition:
         return (self.source,) if isinstance(self.source, str) else self.source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: machines and compiled guards are cached per instance
 class Workflow:
     """One workflow file, validated."""
 

@@ -1,0 +1,129 @@
+"""Administration: `aidflow db`, `aidflow user`, `aidflow person`, `aidflow audit`."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App, emit_json, pass_app
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create or upgrade the database schema."""
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Create the tables or migrate them to this version (safe to repeat)."""
+    from ..db import stored_revision, upgrade
+
+    before = stored_revision(app.engine)
+    upgrade(app.engine)
+    after = stored_revision(app.engine)
+    url = app.engine.url.render_as_string(hide_password=True)
+    click.echo(f"{url}: schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage users and their roles and areas (administrators)."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeat for several).")
+@click.option("--area", required=True, help="'*' for the county, TOWNSHIP or TOWNSHIP/VILLAGE.")
+@click.option("--email", required=True)
+@pass_app
+def user_add(app: App, name: str, roles: tuple[str, ...], area: str, email: str) -> None:
+    """Add a user. The first user may be added without --as; later ones need an admin."""
+    with app.transaction() as svc:
+        user = svc.add_user(app.user, name, list(roles), area, email)
+    click.echo(f"user {user.name} added: roles {', '.join(user.roles)}; area {user.area}")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def user_list(app: App, as_json: bool) -> None:
+    """List users."""
+    from sqlalchemy import select
+
+    from ..models import User
+
+    with app.reading() as svc:
+        rows = [{"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
+                for u in svc.session.scalars(select(User).order_by(User.name))]
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['name']:<16} {','.join(r['roles']):<40} {r['area']:<20} {r['email']}")
+
+
+@click.group("person")
+def person_group() -> None:
+    """Register and look up persons."""
+
+
+@person_group.command("add")
+@click.argument("id_number")
+@click.option("--name", required=True)
+@click.option("--township", required=True)
+@click.option("--village", required=True)
+@click.option("--hukou", type=click.Choice(["rural", "urban"]), required=True)
+@click.option("--disability-grade", type=click.IntRange(1, 4))
+@click.option("--disability-type", type=click.Choice(["physical", "visual", "hearing", "speech",
+                                                      "intellectual", "mental", "multiple"]))
+@click.option("--mental-illness", is_flag=True)
+@click.option("--registered-poor", is_flag=True)
+@click.option("--living-alone/--not-living-alone", default=None)
+@click.option("--supporter-able/--supporter-unable", default=None)
+@click.option("--related-user", "related", multiple=True,
+              help="A user related to this person (excluded from votes on their cases).")
+@pass_app
+def person_add(app: App, id_number: str, name: str, township: str, village: str, hukou: str,
+               disability_grade: int | None, disability_type: str | None, mental_illness: bool,
+               registered_poor: bool, living_alone: bool | None, supporter_able: bool | None,
+               related: tuple[str, ...]) -> None:
+    """Register a person by resident ID number (checked, birth date and sex derived)."""
+    from .. import store
+
+    with app.transaction() as svc:
+        svc.actor(app.user)
+        for r in related:
+            store.get_user(svc.session, r)
+        person = svc.register_person(id_number, name, township, village, hukou,
+                                     disability_grade=disability_grade, disability_type=disability_type,
+                                     living_alone=living_alone, supporter_able=supporter_able)
+        person.mental_illness = mental_illness
+        person.registered_poor = registered_poor
+        person.related_users = sorted(set(related))
+        from ..idnumber import mask
+
+        click.echo(f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
+                   f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
+                   f"{person.township}/{person.village}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check the tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--case", "case_ids", type=int, multiple=True, help="Only these cases.")
+@pass_app
+def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
+    """Recompute every case's event hash chain; name each event edited or removed."""
+    from .. import audit
+    from ..errors import AuditError
+
+    with app.reading() as svc:
+        cases, events, findings = audit.verify(svc.session, list(case_ids) or None)
+    for f in findings:
+        click.echo(str(f))
+    if findings:
+        raise AuditError(f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events")
+    click.echo(f"audit ok: {cases} case(s), {events} events verified")

@@ -1,0 +1,137 @@
+"""What every command shares: settings, the clock, the database, and error printing.
+
+Imports of SQLAlchemy and the engine happen inside methods, so `aidflow --help` and
+click's parsing stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from ..calendar import WorkCalendar
+    from ..clock import Clock
+    from ..service import Service
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def default_workflows_dir() -> Path:
+    return Path(os.environ.get("AIDFLOW_WORKFLOWS") or REPO_ROOT / "workflows")
+
+
+@dataclass
+class App:
+    db: str | None = None
+    user: str | None = None
+    lang: str = "en"
+    now: str | None = None
+    tz: str = "Asia/Shanghai"
+    _engine: Any = field(default=None, repr=False)
+    _clock: Any = field(default=None, repr=False)
+    _calendar: Any = field(default=None, repr=False)
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            from ..clock import FrozenClock, SystemClock
+
+            self._clock = FrozenClock(parse_time(self.now, self.tz)) if self.now else SystemClock()
+        return self._clock  # type: ignore[no-any-return]
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        if self._calendar is None:
+            from ..calendar import WorkCalendar
+
+            path = Path(os.environ.get("AIDFLOW_CALENDAR") or default_workflows_dir() / "policy" / "calendar.yaml")
+            self._calendar = WorkCalendar.from_file(path, tz=self.tz) if path.exists() else WorkCalendar(self.tz)
+        return self._calendar  # type: ignore[no-any-return]
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from ..db import database_url, make_engine
+
+            self._engine = make_engine(database_url(self.db))
+        return self._engine  # type: ignore[no-any-return]
+
+    @contextmanager
+    def transaction(self, check: bool = True) -> Iterator[Service]:
+        """One transaction around one command: all of it is written, or none of it."""
+        from sqlalchemy.orm import Session
+
+        from ..db import check_schema
+        from ..service import Service
+
+        if check:
+            check_schema(self.engine)
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield Service(session, self.clock, self.calendar)
+
+    @contextmanager
+    def reading(self) -> Iterator[Service]:
+        """A read-only unit of work (rolled back at the end)."""
+        from sqlalchemy.orm import Session
+
+        from ..db import check_schema
+        from ..service import Service
+
+        check_schema(self.engine)
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield Service(session, self.clock, self.calendar)
+
+    def session(self) -> Session:
+        from sqlalchemy.orm import Session
+
+        return Session(self.engine, expire_on_commit=False)
+
+
+def parse_time(text: str, tz: str) -> datetime:
+    """ISO time; without an offset it is the county's local time."""
+    from zoneinfo import ZoneInfo
+
+    from ..errors import InvalidInputError
+
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(f"--now {text!r} is not a time",
+                                hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(tz))
+    return at
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def emit_json(data: Any) -> None:
+    import json
+
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def local(at: datetime | None, app: App) -> str:
+    if at is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(app.tz)).strftime("%Y-%m-%d %H:%M")

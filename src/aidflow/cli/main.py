@@ -1,0 +1,89 @@
+"""The `aidflow` command: global options, the command groups, and error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from ..errors import AidflowError, ExitCode
+from .admin import audit_group, db_group, person_group, user_group
+from .app import App
+from .cases import case_group
+from .demo import demo
+from .workflows import workflow_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", envvar="AIDFLOW_DATABASE_URL", metavar="URL",
+              help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].")
+@click.option("--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER].")
+@click.option("--lang", type=click.Choice(["zh", "en"]), envvar="AIDFLOW_LANG", default="en",
+              show_default=True, help="Language of labels [env AIDFLOW_LANG].")
+@click.option("--now", metavar="TIME", envvar="AIDFLOW_NOW",
+              help="Act as of this time, e.g. 2023-08-01T09:00 (county time) [env AIDFLOW_NOW].")
+@click.option("--tz", envvar="AIDFLOW_TZ", default="Asia/Shanghai", show_default=True,
+              help="The county's time zone [env AIDFLOW_TZ].")
+@click.version_option(package_name="aidflow")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: str | None, tz: str) -> None:
+    """aidflow: workflows and approvals for social-assistance casework.
+
+    Administrators deploy workflows (aidflow workflow), caseworkers move cases
+    (aidflow case), supervisors check the audit trail (aidflow audit).
+    """
+    ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
+
+
+for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, demo):
+    cli.add_command(group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; AidflowError becomes a message and its documented exit code."""
+    try:
+        cli.main(args=argv, prog_name="aidflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(ExitCode.INTERNAL)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except AidflowError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug, or a dependency's error we have not translated yet
+        translated = _translate(exc)
+        if translated is not None:
+            click.echo(f"error: {translated}", err=True)
+            sys.exit(translated.exit_code)
+        if os.environ.get("AIDFLOW_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                   "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report the traceback",
+                   err=True)
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(ExitCode.OK)
+
+
+def _translate(exc: Exception) -> AidflowError | None:
+    """Database errors that are the environment's fault, not a bug."""
+    name = type(exc).__name__
+    module = type(exc).__module__
+    if module.startswith("sqlalchemy") and name == "OperationalError":
+        from ..errors import UnavailableError
+
+        text = str(getattr(exc, "orig", exc))
+        if "locked" in text or "busy" in text:
+            return UnavailableError(f"the database is busy: {text}", hint="another writer holds it; retry")
+        return UnavailableError(f"database error: {text}", hint="check --db / AIDFLOW_DATABASE_URL, "
+                                "that the server is up and the disk is not full")
+    return None
+
+
+if __name__ == "__main__":
+    main()

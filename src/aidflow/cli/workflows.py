@@ -1,0 +1,166 @@
+"""`aidflow workflow ...`: validate, deploy, list, show, schema, diagram (administrators)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .app import App, emit_json, local, pass_app
+
+
+@click.group("workflow")
+def workflow_group() -> None:
+    """Validate, deploy and inspect workflow definitions."""
+
+
+@workflow_group.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check workflow files; report every problem as file:line:column. Writes nothing."""
+    from ..errors import ExitCode
+    from ..loader import check_files, workflow_files
+
+    files: list[Path] = []
+    for p in paths:
+        files.extend(workflow_files(p) if p.is_dir() else [p])
+    problems = check_files(files)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        click.echo(f"{len(problems)} {noun} in {len({p.file for p in problems})} of {len(files)} file(s)",
+                   err=True)
+        raise SystemExit(ExitCode.INVALID_INPUT)
+    click.echo(f"{len(files)} file(s) valid")
+
+
+@workflow_group.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of workflow files (for editors)."""
+    from ..definition import json_schema
+
+    emit_json(json_schema())
+
+
+@workflow_group.command("deploy")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_app
+def deploy(app: App, paths: tuple[Path, ...]) -> None:
+    """Validate and store workflow files as new versions (unchanged files are skipped).
+
+    All files are validated first; if any is invalid nothing is deployed.
+    """
+    from ..errors import WorkflowInvalidError
+    from ..loader import load_workflow_file, workflow_files
+
+    files: list[Path] = []
+    for p in paths:
+        files.extend(workflow_files(p) if p.is_dir() else [p])
+    loaded, problems = [], []
+    for f in files:
+        try:
+            loaded.append(load_workflow_file(f))
+        except WorkflowInvalidError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise WorkflowInvalidError(problems)
+    with app.transaction() as svc:
+        for lw in loaded:
+            wv, created = svc.deploy(app.user, lw)
+            state = "deployed" if created else "unchanged"
+            click.echo(f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {wv.content_hash[:12]})")
+
+
+@workflow_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def list_(app: App, as_json: bool) -> None:
+    """List deployed workflows and their versions."""
+    from .. import store
+
+    with app.reading() as svc:
+        rows = [{"name": v.name, "version": v.version, "declared_version": v.declared_version,
+                 "deployed_at": local(v.deployed_at, app), "deployed_by": v.deployed_by,
+                 "sha256": v.content_hash, "label": store.definition_of(v).labels.get(app.lang)}
+                for v in store.list_versions(svc.session)]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no workflows deployed; run `aidflow workflow deploy workflows/`")
+    for r in rows:
+        click.echo(f"{r['name']:<24} v{r['version']:<4} {r['deployed_at']}  {r['label']}")
+
+
+@workflow_group.command("show")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="A deployed version (default: latest).")
+@click.option("--source", is_flag=True, help="Print the YAML source as deployed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def show(app: App, name: str, version: int | None, source: bool, as_json: bool) -> None:
+    """Show a deployed workflow: states, deadlines, owners and transitions."""
+    from .. import store
+
+    with app.reading() as svc:
+        wv = store.workflow_version(svc.session, name, version)
+        wf = store.definition_of(wv)
+    if source:
+        click.echo(wv.source, nl=False)
+        return
+    if as_json:
+        import json
+
+        emit_json({"name": wv.name, "version": wv.version, "sha256": wv.content_hash,
+                   "definition": json.loads(wv.definition_json)})
+        return
+    lang = app.lang
+    click.echo(f"{wf.name} v{wv.version} ({wf.labels.get(lang)}), deployed {local(wv.deployed_at, app)} "
+               f"by {wv.deployed_by}")
+    click.echo("states:")
+    for sname, st in wf.states.items():
+        flags = [f for f in ("initial", "final") if getattr(st, f)]
+        extra = []
+        if st.owner:
+            extra.append(f"owner {st.owner}")
+        if st.deadline:
+            extra.append(f"deadline {st.deadline}")
+        if st.min_dwell:
+            extra.append(f"dwell {st.min_dwell}")
+        if st.vote:
+            extra.append(f"vote by {st.vote.voters}, quorum {st.vote.quorum}, {st.vote.rule} {st.vote.threshold}")
+        tag = f" [{', '.join(flags)}]" if flags else ""
+        click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {'; '.join(extra)}")
+    click.echo("transitions:")
+    for t in wf.transitions:
+        roles = ", ".join(t.roles) or "system"
+        click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)} -> {t.dest}  ({roles})")
+
+
+@workflow_group.command("diagram")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="A deployed version (default: latest).")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid", show_default=True)
+@pass_app
+def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
+    """Print a state diagram of a deployed workflow (Mermaid, or SVG with Graphviz)."""
+    from .. import machine, store
+    from ..errors import UnavailableError
+
+    with app.reading() as svc:
+        wf = store.definition_of(store.workflow_version(svc.session, name, version))
+    if fmt == "mermaid":
+        click.echo(machine.mermaid(wf, app.lang), nl=False)
+        return
+    import shutil
+
+    if shutil.which("dot") is None:
+        raise UnavailableError("SVG needs Graphviz's `dot`, which is not installed",
+                               hint="install graphviz (apt-get install graphviz; pip install graphviz) "
+                               "or use --format mermaid")
+    try:
+        data = machine.svg(wf)
+    except ImportError:
+        raise UnavailableError("SVG needs the Python package graphviz", hint="pip install graphviz") from None
+    click.echo(data.decode(), nl=False)

@@ -1,0 +1,395 @@
+"""Use cases: deploy, add users and persons, open cases, fire, vote, object, note, view.
+
+No printing, no committing: the CLI (or a job) opens `with session.begin():` around a
+call, so a refused command leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import machine, rules, store
+from .calendar import WorkCalendar, parse_duration
+from .clock import Clock
+from .definition import PERSON_FIELDS, Transition, Workflow, workflow_to_json
+from .errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RefusedError
+from .idnumber import parse_id_number
+from .loader import LoadedWorkflow, did_you_mean
+from .models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+from .rules import SYSTEM, Actor, Snapshot
+
+ADMIN = "admin"
+VOTE_CHOICES = ("yes", "no", "abstain")
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.name, tuple(user.roles), user.area)
+
+
+@dataclass
+class Action:
+    transition: Transition
+    reasons: list[str]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+
+@dataclass
+class CaseView:
+    case: Case
+    person: Person
+    workflow: Workflow
+    version: WorkflowVersion
+    events: list[CaseEvent]
+    actions: list[Action]
+    tally: rules.Tally | None
+    dwell_until: datetime | None
+
+
+class Service:
+    """The engine's use cases over one Session, one clock and one working-day calendar."""
+
+    def __init__(self, session: Session, clock: Clock, calendar: WorkCalendar) -> None:
+        self.session = session
+        self.clock = clock
+        self.calendar = calendar
+
+    # -- administration ----------------------------------------------------------------
+
+    def require_admin(self, actor_name: str | None) -> str:
+        """Admins manage users and workflows; the very first user bootstraps without one."""
+        if store.count_users(self.session) == 0:
+            return actor_name or "bootstrap"
+        if actor_name is None:
+            raise ForbiddenError("this command needs an administrator", hint="pass --as ADMIN_USER")
+        user = store.get_user(self.session, actor_name)
+        if ADMIN not in user.roles:
+            raise ForbiddenError(f"{user.name} is not an administrator (roles: {', '.join(user.roles)})",
+                                 hint="ask a user with role admin")
+        return user.name
+
+    def add_user(self, by: str | None, name: str, roles: list[str], area: str, email: str) -> User:
+        self.require_admin(by)
+        if self.session.get(User, name) is not None:
+            raise InvalidInputError(f"user '{name}' already exists")
+        if "@" not in email or email.startswith("@") or email.endswith("@"):
+            raise InvalidInputError(f"email {email!r} is not an email address", hint="write it like li@example.org")
+        if not roles:
+            raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
+        area = area.strip()
+        if not area or area.count("/") > 1 or area.startswith("/") or area.endswith("/"):
+            raise InvalidInputError(f"area {area!r} is not valid",
+                                    hint="write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE")
+        user = User(name=name, roles=sorted(set(roles)), area=area, email=email, created_at=self.clock.now())
+        self.session.add(user)
+        return user
+
+    def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[WorkflowVersion, bool]:
+        """Store a workflow as a new version; an unchanged file returns its existing version."""
+        who = self.require_admin(by)
+        wf = loaded.definition
+        existing = store.version_by_hash(self.session, wf.name, loaded.content_hash)
+        if existing is not None:
+            return existing, False
+        wv = WorkflowVersion(
+            name=wf.name, version=store.next_version_number(self.session, wf.name),
+            declared_version=str(wf.version), file=loaded.file, source=loaded.source,
+            definition_json=workflow_to_json(wf), content_hash=loaded.content_hash,
+            deployed_at=self.clock.now(), deployed_by=who)
+        self.session.add(wv)
+        self.session.flush()
+        return wv, True
+
+    # -- persons -------------------------------------------------------------------------
+
+    def register_person(self, id_number: str, name: str, township: str, village: str, hukou: str,
+                        **attrs: Any) -> Person:
+        today = self.local_today()
+        idn = parse_id_number(id_number, today=today)
+        if store.find_person(self.session, idn.number) is not None:
+            raise InvalidInputError(f"a person with ID number {idn.masked} is already registered",
+                                    hint="open a case for the existing person")
+        if hukou not in ("rural", "urban"):
+            raise InvalidInputError(f"hukou must be rural or urban, not {hukou!r}")
+        if not name.strip() or not township.strip() or not village.strip():
+            raise InvalidInputError("name, township and village must not be empty")
+        grade = attrs.get("disability_grade")
+        if grade is not None and grade not in (1, 2, 3, 4):
+            raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
+        person = Person(id_number=idn.number, name=name.strip(), birth_date=idn.birth_date, sex=idn.sex,
+                        township=township.strip(), village=village.strip(), hukou=hukou,
+                        created_at=self.clock.now(), mental_illness=False, registered_poor=False,
+                        related_users=[], **attrs)
+        self.session.add(person)
+        self.session.flush()
+        return person
+
+    def person(self, id_number: str) -> Person:
+        idn = parse_id_number(id_number)
+        person = store.find_person(self.session, idn.number)
+        if person is None:
+            raise NotFoundError(f"no person with ID number {idn.masked}",
+                                hint="register them with `aidflow person add`")
+        return person
+
+    # -- cases ---------------------------------------------------------------------------
+
+    def actor(self, name: str | None) -> Actor:
+        if not name:
+            raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
+        if name == SYSTEM.name:
+            raise ForbiddenError("'system' is reserved for the scheduler")
+        return actor_of(store.get_user(self.session, name))
+
+    def open_case(self, actor: Actor, id_number: str, workflow: str, *, emergency: bool = False,
+                  assign_to: str | None = None, note: str | None = None) -> Case:
+        person = self.person(id_number)
+        wv = store.latest_version(self.session, workflow)
+        wf = store.definition_of(wv)
+        initial = wf.states[wf.initial_state]
+        if actor is not SYSTEM:
+            if initial.owner not in actor.roles and ADMIN not in actor.roles:
+                raise ForbiddenError(f"opening a {wf.name} case needs role {initial.owner}; "
+                                     f"{actor.name} has {', '.join(actor.roles)}")
+            if not actor.covers(person.township, person.village):
+                raise ForbiddenError(f"{person.township}/{person.village} is outside {actor.name}'s "
+                                     f"area ({actor.area})")
+        if assign_to is not None:
+            store.get_user(self.session, assign_to)
+        now = self.clock.now()
+        case = Case(person_id=person.id, workflow_version_id=wv.id, workflow_name=wf.name,
+                    state=wf.initial_state, state_entered_at=now, entry_seq=1,
+                    deadline_at=self.deadline_for(wf, wf.initial_state, now),
+                    assigned_to=assign_to or (None if actor is SYSTEM else actor.name),
+                    township=person.township, village=person.village, data={}, emergency=emergency,
+                    opened_at=now, last_seq=0, head_hash="")
+        self.session.add(case)
+        self.session.flush()
+        store.append_event(self.session, case, store.EventInput(
+            kind="open", actor=actor.name, at=now, to_state=wf.initial_state,
+            fields={"workflow": wf.name, "version": wv.version, "emergency": emergency}, note=note))
+        return case
+
+    def deadline_for(self, wf: Workflow, state: str, entered: datetime) -> datetime | None:
+        spec = wf.states[state].deadline
+        return self.calendar.add(entered, parse_duration(spec)) if spec else None
+
+    def snapshot(self, case: Case, wf: Workflow | None = None) -> Snapshot:
+        wf = wf or self.workflow_of(case)
+        st = wf.states[case.state]
+        person = store.get_person(self.session, case.person_id)
+        dwell_until = (self.calendar.add(case.state_entered_at, parse_duration(st.min_dwell))
+                       if st.min_dwell else None)
+        separate = sorted({trig for t in wf.transitions_from(case.state) for trig in t.separate_from})
+        tally = None
+        if st.vote is not None:
+            tally = rules.tally(st.vote, store.votes_of(self.session, case.id, case.entry_seq))
+        case_scope = {name: rules.field_for_guard(spec, case.data.get(name))
+                      for name, spec in wf.fields.items()}
+        case_scope.update(emergency=case.emergency, township=case.township, village=case.village,
+                          state=case.state, opened_at=case.opened_at.isoformat())
+        return Snapshot(wf, case.state, case.township, case.village, case.state_entered_at, dwell_until,
+                        self.person_scope(person), case_scope,
+                        store.fired_by(self.session, case.id, separate), tally, self.calendar.tz)
+
+    def person_scope(self, person: Person) -> dict[str, Any]:
+        scope = {name: getattr(person, name, None) for name in PERSON_FIELDS if name != "age"}
+        scope["age"] = person.age_on(self.local_today())
+        scope["birth_date"] = person.birth_date.isoformat()
+        return scope
+
+    def local_today(self) -> date:
+        return self.clock.now().astimezone(self.calendar.tz).date()
+
+    def workflow_of(self, case: Case) -> Workflow:
+        wv = self.session.get(WorkflowVersion, case.workflow_version_id)
+        assert wv is not None  # foreign key
+        return store.definition_of(wv)
+
+    def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Case:
+        case = store.get_case(self.session, case_id)
+        if expected_version is not None and case.version != expected_version:
+            raise ConflictError(f"case {case_id} changed since you loaded it (version {expected_version}, "
+                                f"now {case.version}); reload and retry",
+                                hint=f"`aidflow case show {case_id}` shows what changed")
+        if actor is not SYSTEM and not actor.covers(case.township, case.village):
+            raise ForbiddenError(f"case {case_id} is in {case.township}/{case.village}, outside "
+                                 f"{actor.name}'s area ({actor.area})")
+        if case.closed_at is not None:
+            raise RefusedError(f"case {case_id} is closed (state '{case.state}')",
+                               hint="open a new case if the person needs help again")
+        return case
+
+    def fire(self, actor: Actor, case_id: int, trigger: str, raw_fields: dict[str, str] | None = None,
+             note: str | None = None, *, expected_version: int | None = None,
+             kind: str = "transition") -> CaseEvent:
+        """Fire `trigger` on the case if every rule allows it; else RefusedError with all reasons."""
+        case = self.load_for_write(actor, case_id, expected_version)
+        wf = self.workflow_of(case)
+        t = wf.transition(case.state, trigger)
+        if t is None:
+            self._unknown_trigger(wf, case, trigger)
+        assert t is not None
+        fields = self.parse_fields(wf, t, raw_fields or {})
+        snap = self.snapshot(case, wf)
+        now = self.clock.now()
+        guard_fields = {k: rules.field_for_guard(wf.fields[k], v) for k, v in fields.items()}
+        reasons = rules.blocks(snap, t, actor, now, guard_fields, note)
+        if reasons:
+            raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons))
+        dest = machine.advance(wf, case.state, trigger)
+        event_fields: dict[str, Any] = dict(fields)
+        if snap.tally is not None and t.requires_vote:
+            event_fields["vote"] = {"yes": snap.tally.yes, "no": snap.tally.no,
+                                    "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
+        return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now)
+
+    def _move(self, case: Case, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
+              fields: dict[str, Any], note: str | None, now: datetime) -> CaseEvent:
+        source = case.state
+        if fields:
+            data = dict(case.data)
+            data.update({k: v for k, v in fields.items() if k in wf.fields})
+            case.data = data
+        ev = store.append_event(self.session, case, store.EventInput(
+            kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=source, to_state=dest,
+            fields=fields, note=note))
+        case.state = dest
+        case.state_entered_at = now
+        case.entry_seq = ev.seq
+        case.deadline_at = self.deadline_for(wf, dest, now)
+        if wf.states[dest].final:
+            case.closed_at = now
+        self.flush()
+        return ev
+
+    def flush(self) -> None:
+        """Write now, turning a lost race into ConflictError (the version check or the seq key)."""
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise ConflictError("case changed since you loaded it; reload and retry") from None
+        except IntegrityError as exc:
+            if "uq_event_seq" in str(exc.orig) or "case_events" in str(exc.orig):
+                raise ConflictError("case changed since you loaded it; reload and retry") from None
+            raise
+
+    def _unknown_trigger(self, wf: Workflow, case: Case, trigger: str) -> None:
+        here = [t.trigger for t in wf.transitions_from(case.state)]
+        if wf.has_trigger(trigger):
+            raise RefusedError(f"'{trigger}' cannot be fired from state '{case.state}'",
+                               hint=f"from '{case.state}' you can fire: {', '.join(here) or 'nothing'}")
+        hint = did_you_mean(trigger, [t.trigger for t in wf.transitions])
+        raise RefusedError(f"workflow '{wf.name}' has no trigger '{trigger}'",
+                           hint=hint or f"from '{case.state}' you can fire: {', '.join(here)}")
+
+    def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in t.fields:
+                hint = did_you_mean(name, t.fields) or f"'{t.trigger}' takes: {', '.join(t.fields) or 'no fields'}"
+                raise InvalidInputError(f"'{t.trigger}' does not take field '{name}'", hint=hint)
+            out[name] = rules.parse_field(name, wf.fields[name], value)
+        return out
+
+    def object(self, actor: Actor, case_id: int, note: str | None,
+               expected_version: int | None = None) -> CaseEvent:
+        """Raise an objection: fire the state's objection transition, recorded as such."""
+        case = store.get_case(self.session, case_id)
+        wf = self.workflow_of(case)
+        paths = [t for t in wf.transitions_from(case.state) if t.objection]
+        if not paths:
+            raise RefusedError(f"no objection can be raised in state '{case.state}'",
+                               hint="objections are taken during a public notice")
+        return self.fire(actor, case_id, paths[0].trigger, {}, note, expected_version=expected_version,
+                         kind="objection")
+
+    def vote(self, actor: Actor, case_id: int, choice: str, note: str | None = None) -> CaseEvent:
+        if choice not in VOTE_CHOICES:
+            raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
+        case = self.load_for_write(actor, case_id, None)
+        wf = self.workflow_of(case)
+        rule = wf.states[case.state].vote
+        if rule is None:
+            raise RefusedError(f"case {case_id} is in '{case.state}', which holds no vote")
+        if rule.voters not in actor.roles:
+            raise ForbiddenError(f"voting on case {case_id} needs role {rule.voters}; {actor.name} has "
+                                 f"{', '.join(actor.roles)}")
+        person = store.get_person(self.session, case.person_id)
+        if rule.exclude_related and actor.name in (person.related_users or []):
+            raise RefusedError(f"{actor.name} is related to the applicant and is excluded from this vote")
+        round_ = case.entry_seq
+        already = self.session.scalar(select(Vote).where(Vote.case_id == case_id, Vote.round == round_,
+                                                         Vote.voter == actor.name))
+        if already is not None:
+            raise RefusedError(f"{actor.name} already voted {already.choice} in this review")
+        now = self.clock.now()
+        self.session.add(Vote(case_id=case_id, round=round_, voter=actor.name, choice=choice, at=now))
+        ev = store.append_event(self.session, case, store.EventInput(
+            kind="vote", actor=actor.name, at=now, fields={"choice": choice, "round": round_}, note=note))
+        self.flush()  # the case row changes (last_seq), so the version check guards votes too
+        return ev
+
+    def add_note(self, actor: Actor, case_id: int, note: str) -> CaseEvent:
+        if not note.strip():
+            raise InvalidInputError("the note is empty", hint="write --note TEXT")
+        case = self.load_for_write(actor, case_id, None)
+        ev = store.append_event(self.session, case, store.EventInput(
+            kind="note", actor=actor.name, at=self.clock.now(), note=note))
+        self.flush()
+        return ev
+
+    # -- reading -------------------------------------------------------------------------
+
+    def view(self, actor: Actor, case_id: int) -> CaseView:
+        case = store.get_case(self.session, case_id)
+        if not actor.covers(case.township, case.village):
+            raise ForbiddenError(f"case {case_id} is outside {actor.name}'s area ({actor.area})")
+        wv = self.session.get(WorkflowVersion, case.workflow_version_id)
+        assert wv is not None
+        wf = store.definition_of(wv)
+        snap = self.snapshot(case, wf)
+        now = self.clock.now()
+        actions = []
+        if case.closed_at is None:
+            for t in wf.transitions_from(case.state):
+                actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
+        return CaseView(case, store.get_person(self.session, case.person_id), wf, wv,
+                        list(store.events_of(self.session, case_id)), actions, snap.tally, snap.dwell_until)
+
+    def list_cases(self, actor: Actor, *, state: str | None = None, workflow: str | None = None,
+                   township: str | None = None, overdue: bool = False, mine: bool = False,
+                   include_closed: bool = False, limit: int = 200) -> list[Case]:
+        stmt = select(Case).order_by(Case.id)
+        if actor.area != "*":
+            town, _, vill = actor.area.partition("/")
+            stmt = stmt.where(Case.township == town)
+            if vill:
+                stmt = stmt.where(Case.village == vill)
+        if state:
+            stmt = stmt.where(Case.state == state)
+        if workflow:
+            stmt = stmt.where(Case.workflow_name == workflow)
+        if township:
+            stmt = stmt.where(Case.township == township)
+        if overdue:
+            stmt = stmt.where(Case.deadline_at < self.clock.now())
+        if mine:
+            stmt = stmt.where(Case.assigned_to == actor.name)
+        if not include_closed:
+            stmt = stmt.where(Case.closed_at.is_(None))
+        return list(self.session.scalars(stmt.limit(limit)))
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)

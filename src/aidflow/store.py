@@ -1,0 +1,146 @@
+"""Queries and writes over a Session. The caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .definition import Workflow, workflow_from_json
+from .errors import NotFoundError
+from .models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+
+_DEFINITIONS: dict[str, Workflow] = {}
+
+
+def definition_of(version: WorkflowVersion) -> Workflow:
+    """The parsed definition of a deployed version, cached by content hash."""
+    wf = _DEFINITIONS.get(version.content_hash)
+    if wf is None:
+        wf = _DEFINITIONS[version.content_hash] = workflow_from_json(version.definition_json)
+    return wf
+
+
+def get_user(session: Session, name: str) -> User:
+    user = session.get(User, name)
+    if user is None:
+        raise NotFoundError(f"no user named '{name}'",
+                            hint="check --as / AIDFLOW_USER, or add one with `aidflow user add`")
+    return user
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFoundError(f"no case {case_id}", hint="`aidflow case list` shows the cases you can see")
+    return case
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFoundError(f"no person with id {person_id}")
+    return person
+
+
+def find_person(session: Session, id_number: str) -> Person | None:
+    return session.scalar(select(Person).where(Person.id_number == id_number))
+
+
+def latest_version(session: Session, name: str) -> WorkflowVersion:
+    wv = session.scalar(select(WorkflowVersion).where(WorkflowVersion.name == name)
+                        .order_by(WorkflowVersion.version.desc()).limit(1))
+    if wv is None:
+        known = session.scalars(select(WorkflowVersion.name).distinct()).all()
+        from .loader import did_you_mean
+
+        hint = did_you_mean(name, known) or (f"deployed workflows: {', '.join(known)}" if known else
+                                              "deploy one with `aidflow workflow deploy FILE`")
+        raise NotFoundError(f"no deployed workflow named '{name}'", hint=hint)
+    return wv
+
+
+def workflow_version(session: Session, name: str, version: int | None) -> WorkflowVersion:
+    if version is None:
+        return latest_version(session, name)
+    wv = session.scalar(select(WorkflowVersion).where(WorkflowVersion.name == name,
+                                                      WorkflowVersion.version == version))
+    if wv is None:
+        raise NotFoundError(f"workflow '{name}' has no version {version}",
+                            hint="`aidflow workflow list` shows the deployed versions")
+    return wv
+
+
+def list_versions(session: Session) -> Sequence[WorkflowVersion]:
+    return session.scalars(select(WorkflowVersion).order_by(WorkflowVersion.name,
+                                                            WorkflowVersion.version)).all()
+
+
+def version_by_hash(session: Session, name: str, content_hash: str) -> WorkflowVersion | None:
+    return session.scalar(select(WorkflowVersion).where(WorkflowVersion.name == name,
+                                                        WorkflowVersion.content_hash == content_hash))
+
+
+def next_version_number(session: Session, name: str) -> int:
+    top = session.scalar(select(func.max(WorkflowVersion.version)).where(WorkflowVersion.name == name))
+    return (top or 0) + 1
+
+
+def events_of(session: Session, case_id: int) -> Sequence[CaseEvent]:
+    return session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                           .order_by(CaseEvent.seq)).all()
+
+
+def fired_by(session: Session, case_id: int, triggers: Sequence[str]) -> dict[str, set[str]]:
+    """Which actors fired each of `triggers` on the case."""
+    if not triggers:
+        return {}
+    rows = session.execute(select(CaseEvent.trigger, CaseEvent.actor).where(
+        CaseEvent.case_id == case_id, CaseEvent.kind.in_(("transition", "objection")),
+        CaseEvent.trigger.in_(list(triggers))))
+    out: dict[str, set[str]] = {}
+    for trigger, actor in rows:
+        out.setdefault(trigger, set()).add(actor)
+    return out
+
+
+def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str]]:
+    rows = session.execute(select(Vote.voter, Vote.choice).where(Vote.case_id == case_id,
+                                                                 Vote.round == round_).order_by(Vote.id))
+    return [(v, c) for v, c in rows]
+
+
+@dataclass(frozen=True)
+class EventInput:
+    kind: str
+    actor: str
+    at: datetime
+    trigger: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    fields: dict[str, Any] | None = None
+    note: str | None = None
+
+
+def append_event(session: Session, case: Case, ev: EventInput) -> CaseEvent:
+    """Add the next event of the case's chain and move the case's head to it."""
+    seq = case.last_seq + 1
+    fields = ev.fields or {}
+    digest = audit.event_hash(case.id, seq, ev.at, ev.actor, ev.kind, ev.trigger, ev.from_state,
+                              ev.to_state, fields, ev.note, case.head_hash or audit.GENESIS)
+    row = CaseEvent(case_id=case.id, seq=seq, at=ev.at, actor=ev.actor, kind=ev.kind, trigger=ev.trigger,
+                    from_state=ev.from_state, to_state=ev.to_state, fields=fields, note=ev.note,
+                    prev_hash=case.head_hash or audit.GENESIS, hash=digest)
+    session.add(row)
+    case.last_seq = seq
+    case.head_hash = digest
+    return row
