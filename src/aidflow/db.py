@@ -36,11 +36,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; take it over so that
-        # "BEGIN IMMEDIATE" serialises writers up front instead of failing on upgrade.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # pysqlite's own transaction handling defers BEGIN; take it over so that writers
+        # take the lock up front ("BEGIN IMMEDIATE") instead of failing when a read
+        # transaction tries to upgrade. Readers (engine.execution_options(readonly=True))
+        # use a plain BEGIN and never block anyone in WAL mode.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    readonly = conn.get_execution_options().get("readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work (no write lock on SQLite)."""
+    return engine.execution_options(readonly=True)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

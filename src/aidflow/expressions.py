@@ -44,9 +44,11 @@ import functools
 import numbers
 import operator
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -92,7 +94,9 @@ def _round(number: Any, ndigits: Any = None) -> Any:
     if ndigits is None:
         return round(number)
     if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_ROUND_DIGITS:
-        raise ValueError(f"round() digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
+        raise ValueError(
+            f"round() digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}"
+        )
     return round(number, ndigits)
 
 
@@ -103,7 +107,9 @@ def _as_date(value: Any) -> date:
         return value
     if isinstance(value, str):
         return date.fromisoformat(value)
-    raise TypeError(f"days_between() expects dates or 'YYYY-MM-DD' strings, got {type(value).__name__}")
+    raise TypeError(
+        f"days_between() expects dates or 'YYYY-MM-DD' strings, got {type(value).__name__}"
+    )
 
 
 def _days_between(start: Any, end: Any) -> int:
@@ -202,6 +208,9 @@ _REFUSED: dict[type[ast.AST], tuple[str, str | None]] = {
 # -- where things are in the text -------------------------------------------------------
 
 
+_Located = ast.expr | ast.keyword  # the nodes that carry a position
+
+
 class _Source:
     """The parsed text, with AST positions (lines, UTF-8 byte offsets) turned into columns.
 
@@ -224,19 +233,18 @@ class _Source:
         chars = len(self._line(lineno).encode("utf-8")[:byte_col].decode("utf-8", "replace"))
         return self.prefix + self.starts[index] + chars
 
-    def column(self, node: ast.AST) -> int:
+    def column(self, node: _Located) -> int:
         """1-based column of the start of `node` in the original text."""
-        return self._offset(getattr(node, "lineno", 1), getattr(node, "col_offset", 0)) + 1
+        return self._offset(node.lineno, node.col_offset) + 1
 
-    def end_column(self, node: ast.AST) -> int:
+    def end_column(self, node: _Located) -> int:
         """1-based column just after the end of `node`."""
-        end_lineno = getattr(node, "end_lineno", None) or 1
-        return self._offset(end_lineno, getattr(node, "end_col_offset", None) or 0) + 1
+        return self._offset(node.end_lineno or node.lineno, node.end_col_offset or 0) + 1
 
     def attr_column(self, node: ast.Attribute) -> int:
         return max(self.column(node), self.end_column(node) - len(node.attr))
 
-    def between_column(self, left: ast.AST, right: ast.AST, symbol: str) -> int:
+    def between_column(self, left: _Located, right: _Located, symbol: str) -> int:
         """Column of the operator `symbol` written between `left` and `right`."""
         start = self.end_column(left) - 1 - self.prefix
         stop = self.column(right) - 1 - self.prefix
@@ -267,7 +275,8 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A value as a caseworker should read it: 'rural', 57, 1234.50, 2024-03-01, None."""
+    text = str(value) if isinstance(value, (Decimal, date)) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -307,9 +316,7 @@ class Expression:
         return "; ".join(evaluator.failures(body))
 
 
-def compile_expression(
-    text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPACES
-) -> Expression:
+def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> Expression:
     """Parse and check `text` against the guard grammar; see the module docstring.
 
     Raises `ExpressionError` (with a 1-based `column` into `text` and often a `hint`) for
@@ -333,7 +340,9 @@ def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
             hint="split it into several guards",
         )
     if not text.strip():
-        raise ExpressionError("expression is empty", hint="write a condition such as person.age >= 60")
+        raise ExpressionError(
+            "expression is empty", hint="write a condition such as person.age >= 60"
+        )
     source = _Source(text)
     tree = _parse(source)
     _check_depth(source, tree)
@@ -354,9 +363,24 @@ _TOO_DEEP = f"expression nested too deeply (the limit is {MAX_DEPTH} levels)"
 _TOO_DEEP_HINT = "split it into simpler guards"
 
 
+# CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+# thread, so concurrent parses can fail with a spurious SystemError (python/cpython#106905).
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse_text(text: str) -> ast.Expression:
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(text, mode="eval")
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc):
+                raise
+            return ast.parse(text, mode="eval")  # a parse elsewhere interfered; once more
+
+
 def _parse(source: _Source) -> ast.Expression:
     try:
-        return ast.parse(source.text, mode="eval")
+        return _parse_text(source.text)
     except SyntaxError as exc:
         column = source.syntax_column(exc)
         if exc.msg.startswith("too many nested parentheses"):
@@ -367,7 +391,9 @@ def _parse(source: _Source) -> ast.Expression:
             hint = "compare with '==', not '='"
         if hint is None and _NEWLINE.search(source.text):
             hint = "write the expression on one line, or wrap it in parentheses"
-        raise ExpressionError(f"invalid expression syntax: {exc.msg}", column=column, hint=hint) from None
+        raise ExpressionError(
+            f"invalid expression syntax: {exc.msg}", column=column, hint=hint
+        ) from None
     except (RecursionError, MemoryError):
         raise ExpressionError(_TOO_DEEP, column=1, hint=_TOO_DEEP_HINT) from None
     except ValueError as exc:  # null bytes, on some Python versions
@@ -380,8 +406,10 @@ def _check_depth(source: _Source, tree: ast.Expression) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
+            assert isinstance(node, ast.expr)  # only expressions add a level
             raise ExpressionError(_TOO_DEEP, column=source.column(node), hint=_TOO_DEEP_HINT)
-        for child in ast.iter_child_nodes(node):
+        # Reversed, so that the leftmost too-deep node is the one reported.
+        for child in reversed(list(ast.iter_child_nodes(node))):
             stack.append((child, depth + isinstance(child, ast.expr)))
 
 
@@ -394,13 +422,14 @@ class _Checker:
         self.references: dict[str, None] = {}  # ordered set
         self.functions: set[str] = set()
 
-    def fail(self, message: str, node: ast.AST, *, column: int | None = None,
-             hint: str | None = None) -> ExpressionError:
+    def fail(
+        self, message: str, node: _Located, *, column: int | None = None, hint: str | None = None
+    ) -> ExpressionError:
         return ExpressionError(
             message, column=self.source.column(node) if column is None else column, hint=hint
         )
 
-    def check(self, node: ast.AST) -> None:
+    def check(self, node: ast.expr) -> None:
         if isinstance(node, ast.Constant):
             self.constant(node)
         elif isinstance(node, ast.Attribute):
@@ -446,7 +475,8 @@ class _Checker:
         elif isinstance(value, str):
             if len(value) > MAX_STRING:
                 raise self.fail(
-                    f"string constant too long: {len(value)} characters (the limit is {MAX_STRING})",
+                    f"string constant too long: {len(value)} characters"
+                    f" (the limit is {MAX_STRING})",
                     node,
                 )
         else:
@@ -463,12 +493,15 @@ class _Checker:
                 hint = "write True, False or None"
             else:
                 hint = _did_you_mean(node.id, self.namespaces)
-            raise self.fail(f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint)
+            raise self.fail(
+                f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint
+            )
 
     def bare_name(self, node: ast.Name) -> None:
         self.namespace(node)
         raise self.fail(
-            f"namespace '{node.id}' must be followed by a field name, as in '{node.id}.<field>'", node
+            f"namespace '{node.id}' must be followed by a field name, as in '{node.id}.<field>'",
+            node,
         )
 
     def attribute(self, node: ast.Attribute) -> None:
@@ -490,7 +523,8 @@ class _Checker:
         if not isinstance(value, ast.Name):
             hint = None
             if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
-                hint = f"read nested data with a subscript, as in {self.source.segment(value)}['{attr}']"
+                nested = f"{self.source.segment(value)}['{attr}']"
+                hint = f"read nested data with a subscript, as in {nested}"
             raise self.fail(
                 f"attribute access {quoted} is not allowed: only namespace.field, one level deep",
                 node,
@@ -515,9 +549,15 @@ class _Checker:
                 self.check(func.value)
             hint = None
             if func.attr in FUNCTIONS:
-                hint = f"call it as a function, as in {func.attr}({self.source.segment(func.value)})"
-            raise self.fail(f"method calls are not allowed: {quoted}", node,
-                            column=self.source.attr_column(func), hint=hint)
+                hint = (
+                    f"call it as a function, as in {func.attr}({self.source.segment(func.value)})"
+                )
+            raise self.fail(
+                f"method calls are not allowed: {quoted}",
+                node,
+                column=self.source.attr_column(func),
+                hint=hint,
+            )
         if not isinstance(func, ast.Name):
             self.check(func)
             raise self.fail(f"only named functions can be called, not {quoted}", node)
@@ -530,7 +570,9 @@ class _Checker:
             )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
-                raise self.fail(f"argument unpacking is not allowed: {self.source.quoted(arg)}", arg)
+                raise self.fail(
+                    f"argument unpacking is not allowed: {self.source.quoted(arg)}", arg
+                )
             self.check(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
@@ -557,7 +599,7 @@ class _Checker:
     def compare(self, node: ast.Compare) -> None:
         self.check(node.left)
         left = node.left
-        for op, right in zip(node.ops, node.comparators):
+        for op, right in zip(node.ops, node.comparators, strict=True):
             if type(op) not in _COMPARE:
                 symbol = "is not" if isinstance(op, ast.IsNot) else "is"
                 raise self.fail(
@@ -573,8 +615,11 @@ class _Checker:
         self.check(node.left)
         if type(node.op) in _REFUSED_BINARY:
             symbol = _REFUSED_BINARY[type(node.op)]
-            raise self.fail(f"operator '{symbol}' is not allowed", node,
-                            column=self.source.between_column(node.left, node.right, symbol))
+            raise self.fail(
+                f"operator '{symbol}' is not allowed",
+                node,
+                column=self.source.between_column(node.left, node.right, symbol),
+            )
         self.check(node.right)
         if isinstance(node.op, ast.Pow):
             exponent = _constant_number(node.right)
@@ -597,7 +642,8 @@ class _Checker:
             raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", index, hint=hint)
         if _constant_index(index) is None:
             raise self.fail(
-                f"subscript index must be an integer or string constant, not {self.source.quoted(index)}",
+                "subscript index must be an integer or string constant, "
+                f"not {self.source.quoted(index)}",
                 index,
             )
         self.check(index)
@@ -608,8 +654,11 @@ def _constant_number(node: ast.AST) -> int | float | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         sign = -1 if isinstance(node.op, ast.USub) else 1
         node = node.operand
-    if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
-            and not isinstance(node.value, bool)):
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
         return sign * node.value
     return None
 
@@ -663,12 +712,12 @@ class _Evaluator:
         self.source = source
         self.scope = scope
 
-    def fail(self, node: ast.AST, reason: str) -> ExpressionError:
+    def fail(self, node: ast.expr, reason: str) -> ExpressionError:
         return ExpressionError(
             f"cannot evaluate {self.source.quoted(node)}: {reason}", column=self.source.column(node)
         )
 
-    def eval(self, node: ast.AST) -> Any:
+    def eval(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Attribute):
@@ -717,7 +766,7 @@ class _Evaluator:
     def compare(self, node: ast.Compare) -> Any:
         left = self.eval(node.left)
         result: Any = True
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.eval(comparator)
             if isinstance(op, _ORDERING) and (left is None or right is None):
                 return False
@@ -740,7 +789,9 @@ class _Evaluator:
             return None
         symbol = "-" if isinstance(node.op, ast.USub) else "+"
         if not _is_number(operand):
-            raise self.fail(node, f"bad operand type for unary {symbol}: '{type(operand).__name__}'")
+            raise self.fail(
+                node, f"bad operand type for unary {symbol}: '{type(operand).__name__}'"
+            )
         return -operand if symbol == "-" else +operand
 
     def binop(self, node: ast.BinOp) -> Any:
@@ -753,9 +804,13 @@ class _Evaluator:
         if _is_number(left) and _is_number(right):
             if isinstance(left, int) and isinstance(right, int):
                 if op is ast.Pow and right > 0 and left.bit_length() * right > MAX_INT_BITS:
-                    raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
+                    raise self.fail(
+                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
+                    )
                 if op is ast.Mult and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
-                    raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
+                    raise self.fail(
+                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
+                    )
             try:
                 result = function(left, right)
             except OverflowError:
@@ -765,7 +820,9 @@ class _Evaluator:
             if isinstance(result, complex):
                 raise self.fail(node, "the result is not a real number")
             return self.bounded(node, result)
-        if op is ast.Add and any(isinstance(left, t) and isinstance(right, t) for t in (str, list, tuple)):
+        if op is ast.Add and any(
+            isinstance(left, t) and isinstance(right, t) for t in (str, list, tuple)
+        ):
             self.check_size(node, _size(left) + _size(right))
             return left + right
         if op is ast.Mult:
@@ -780,14 +837,17 @@ class _Evaluator:
                 return sequence * count
         raise self.fail(
             node,
-            f"unsupported operand types for {symbol}: '{type(left).__name__}' and '{type(right).__name__}'",
+            f"unsupported operand types for {symbol}: "
+            f"'{type(left).__name__}' and '{type(right).__name__}'",
         )
 
-    def check_size(self, node: ast.AST, size: int) -> None:
+    def check_size(self, node: ast.expr, size: int) -> None:
         if size > MAX_ITEMS:
-            raise self.fail(node, f"the result would have more than {MAX_ITEMS} characters or items")
+            raise self.fail(
+                node, f"the result would have more than {MAX_ITEMS} characters or items"
+            )
 
-    def bounded(self, node: ast.AST, value: Any) -> Any:
+    def bounded(self, node: ast.expr, value: Any) -> Any:
         if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
             raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
         if _is_sequence(value):
@@ -817,7 +877,9 @@ class _Evaluator:
                 return None
         if isinstance(value, Sequence):
             if not isinstance(index, int):
-                raise self.fail(node, f"a {type(value).__name__} is indexed by integers, not {index!r}")
+                raise self.fail(
+                    node, f"a {type(value).__name__} is indexed by integers, not {index!r}"
+                )
             try:
                 return value[index]
             except IndexError:
@@ -826,7 +888,7 @@ class _Evaluator:
 
     # -- explain ---------------------------------------------------------------------
 
-    def failures(self, node: ast.AST) -> list[str]:
+    def failures(self, node: ast.expr) -> list[str]:
         """Why the falsy `node` is falsy, one entry per failing leaf."""
         if isinstance(node, ast.BoolOp):
             # In a falsy `and` the falsy operands are the reasons; in a falsy `or`, all are.

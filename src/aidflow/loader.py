@@ -22,7 +22,7 @@ from typing import Any
 
 from . import definition as d
 from .errors import DurationError, ExpressionError, Problem, WorkflowInvalidError
-from .yamlfile import Document, Path_, read_yaml, read_yaml_file
+from .yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -89,39 +89,67 @@ def _validate(doc: Document) -> d.Workflow | None:
         return None
     from pydantic import ValidationError
 
+    yaml_count = len(doc.problems)
     try:
-        wf: d.Workflow = d.workflow_adapter().validate_json(doc.source_json())
-    except ValidationError as exc:
-        _schema_problems(doc, exc.errors(include_url=False))
-        return None
-    _check_rules(doc, wf)
-    return wf
+        try:
+            wf: d.Workflow = d.workflow_adapter().validate_json(doc.source_json())
+        except ValidationError as exc:
+            _schema_problems(doc, exc.errors(include_url=False))
+            return None
+        _check_rules(doc, wf)
+        return wf
+    finally:
+        # A value the YAML pass refused (a tag, `yes`, `1:30`) is also the wrong type or an
+        # invalid duration; report it once, with the YAML message that names the cause.
+        flagged = {(p.path, p.line, p.column) for p in doc.problems[:yaml_count]}
+        doc.problems[yaml_count:] = [p for p in doc.problems[yaml_count:]
+                                     if (p.path, p.line, p.column) not in flagged]
 
 
 def _schema_problems(doc: Document, errors: list[Any]) -> None:
     seen: dict[Path_, list[str]] = {}
     kinds: dict[Path_, str] = {}
+    missing: dict[Path_, str] = {}
+    unknown: list[Path_] = []
     for err in errors:
         path = _data_path(doc.data, err["loc"])
         kind = err["type"]
         if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-            key = str(path[-1])
-            allowed = _allowed_keys(path[:-1])
-            doc.problem(path, f"unknown key '{key}'", did_you_mean(key, allowed) or
-                        ("allowed keys: " + ", ".join(allowed) if allowed else None), key=True)
-            continue
-        if kind == "missing":
-            missing = str(err["loc"][-1])
-            doc.problem(path, f"missing required key '{missing}'", None)
-            continue
-        seen.setdefault(path, []).append(_expected(err))
-        kinds[path] = kind
+            unknown.append(path)
+        elif kind == "missing":
+            missing[path] = str(err["loc"][-1])
+        else:
+            seen.setdefault(path, []).append(_expected(err))
+            kinds[path] = kind
+    for path in unknown:
+        key = str(path[-1])
+        allowed = _allowed_keys(path[:-1])
+        absent = [m for p, m in missing.items() if p[:-1] == path[:-1]]
+        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
+        if hint and (match := re.search(r"'([^']+)'", hint)) and match[1] in absent:
+            # `trasitions:` is one mistake: do not also report `transitions` as missing
+            missing.pop(path[:-1] + (match[1],), None)
+        doc.problem(path, f"unknown key '{key}'", hint or
+                    ("allowed keys: " + ", ".join(allowed) if allowed else None), key=True)
+    for path, name in missing.items():
+        parent = format_path(path[:-1]) or "the top level"
+        doc.problem(path, f"missing required key '{name}'", f"add {name}: to {parent}", key=True)
+    for path in list(seen):
+        # `source: [draft, 5]` fails both union members; report the item, not "expected text"
+        if any(len(other) > len(path) and other[:len(path)] == path for other in seen):
+            del seen[path]
     for path, expected in seen.items():
         got = _get(doc.data, path)
         wanted = " or ".join(dict.fromkeys(expected))
         hint = None
         if isinstance(got, str) and kinds[path] == "literal_error":
             hint = did_you_mean(got, re.findall(r"'([^']+)'", wanted))
+        elif isinstance(got, str) and "true or false" in expected:
+            hint = "write true or false without quotes"
+        elif isinstance(got, str) and "a whole number" in expected and got.strip().isdigit():
+            hint = "write the number without quotes"
+        elif isinstance(got, dict) and len(got) == 1 and "text" in expected:
+            hint = "an unquoted ': ' inside a value starts a mapping; put the whole value in quotes"
         doc.problem(path, f"expected {wanted}, got {_show(got)}", hint)
 
 
@@ -217,8 +245,11 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
 
     def need_ident(path: Path_, name: str, what: str, key: bool = True) -> None:
         if not _IDENT.match(name):
+            words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # CamelCase -> camel_case
+            suggestion = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:63]
+            hint = f"rename it to '{suggestion}'" if name.isascii() and _IDENT.match(suggestion) else None
             doc.problem(path, f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
-                        None, key=key)
+                        hint, key=key)
 
     def need_role(path: Path_, role: str) -> None:
         if role not in wf.roles:
@@ -231,7 +262,7 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         try:
             parse_duration(text)
         except DurationError as exc:
-            doc.problem(path, exc.message, exc.hint)
+            doc.problem(path, exc.message, exc.hint or _duration_hint(text))
 
     need_ident(("workflow",), wf.workflow, "workflow name", key=False)
     for role in wf.roles:
@@ -241,9 +272,11 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         if spec.choices and spec.type != "str":
             doc.problem(("fields", name, "choices"), "choices are only allowed on fields of type str")
 
-    initials = [n for n, s in states.items() if s.initial]
+    # in file order (wf.states went through JSON with sorted keys)
+    initials = sorted((n for n, s in states.items() if s.initial),
+                      key=lambda n: doc.where(("states", n), key=True))
     if not initials:
-        doc.problem(("states",), "no initial state", "mark exactly one state with initial: true")
+        doc.problem(("states",), "no initial state", "mark exactly one state with initial: true", key=True)
     for extra in initials[1:]:
         doc.problem(("states", extra, "initial"), f"more than one initial state ('{initials[0]}' and '{extra}')",
                     "keep initial: true on one state only")
@@ -260,25 +293,28 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
                                 "remove it: nothing happens after a final state")
             continue
         if st.owner is None:
-            doc.problem(sp, f"state '{name}' needs an owner role (who must act here)", "add owner: ROLE")
+            doc.problem(sp, f"state '{name}' needs an owner role (who must act here)", "add owner: ROLE",
+                        key=True)
         else:
             need_role(sp + ("owner",), st.owner)
         if st.deadline is None:
-            doc.problem(sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h")
+            doc.problem(sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h", key=True)
         else:
             need_duration(sp + ("deadline",), st.deadline)
         if st.min_dwell is not None:
             need_duration(sp + ("min_dwell",), st.min_dwell)
         elif st.dwell_exceptions:
             doc.problem(sp + ("dwell_exceptions",), "dwell_exceptions without min_dwell", "add min_dwell or remove them")
-        outgoing = {t.trigger for t in wf.transitions_from(name)}
+        outgoing = list(dict.fromkeys(t.trigger for t in wf.transitions_from(name)))
+        out_hint = (f"transitions out of '{name}': {', '.join(outgoing)}" if outgoing
+                    else f"no transition leaves '{name}'")
         for i, trig in enumerate(st.dwell_exceptions):
             if trig not in outgoing:
                 doc.problem(sp + ("dwell_exceptions", i), f"'{trig}' is not a transition out of '{name}'",
-                            did_you_mean(trig, outgoing))
+                            did_you_mean(trig, outgoing) or out_hint)
         if st.on_timeout is not None and st.on_timeout not in outgoing:
             doc.problem(sp + ("on_timeout",), f"'{st.on_timeout}' is not a transition out of '{name}'",
-                        did_you_mean(st.on_timeout, outgoing))
+                        did_you_mean(st.on_timeout, outgoing) or out_hint)
         if st.vote is not None:
             vp = sp + ("vote",)
             need_role(vp + ("voters",), st.vote.voters)
@@ -293,13 +329,19 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
                             "between 0 and 1", "write it like 1/2 or 2/3")
 
     seen_pairs: dict[tuple[str, str], int] = {}
+    names_resolve = True
     for i, t in enumerate(wf.transitions):
         tp: Path_ = ("transitions", i)
         need_ident(tp + ("trigger",), t.trigger, "trigger", key=False)
+        if not t.sources:
+            doc.problem(tp + ("source",), f"transition '{t.trigger}' has no source state",
+                        "name the state (or list of states) it leaves")
+            names_resolve = False
         for j, src in enumerate(t.sources):
             spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
             if src not in states:
                 doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, state_names))
+                names_resolve = False
                 continue
             if states[src].final:
                 doc.problem(spath, f"transition '{t.trigger}' leaves final state '{src}'",
@@ -310,6 +352,7 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
             seen_pairs[(t.trigger, src)] = i
         if t.dest not in states:
             doc.problem(tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, state_names))
+            names_resolve = False
         for j, role in enumerate(t.roles):
             need_role(tp + ("roles", j), role)
         if not t.roles and not t.system:
@@ -336,7 +379,19 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         for j, guard in enumerate(t.guards):
             _check_guard(doc, tp + ("guards", j), guard, known)
 
-    _check_graph(doc, wf)
+    _check_graph(doc, wf, names_resolve)
+
+
+_UNIT_WORDS = {"hour": "h", "hours": "h", "day": "d", "days": "d", "working day": "wd",
+               "working days": "wd", "workday": "wd", "workdays": "wd", "month": "mo", "months": "mo",
+               "h": "h", "d": "d", "wd": "wd", "mo": "mo"}
+
+
+def _duration_hint(text: str) -> str | None:
+    """'7 days' -> "did you mean '7d'?"."""
+    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
+    unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
+    return f"did you mean '{match[1]}{unit}'?" if match and unit else None
 
 
 def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[str, ...]]) -> None:
@@ -351,14 +406,17 @@ def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[s
         doc.problem(path, f"guard {text!r}: {message}", hint)
 
 
-def _check_graph(doc: Document, wf: d.Workflow) -> None:
-    initial = next((n for n, s in wf.states.items() if s.initial), None)
+def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:
+    """Reachability, traps and ends. With an unknown state name in a transition the edges
+    are incomplete, so only the missing final state is reported (the rest would be noise)."""
+    initials = [n for n, s in wf.states.items() if s.initial]
+    initial = initials[0] if len(initials) == 1 else None  # none or several: reported already
     edges: dict[str, set[str]] = {n: set() for n in wf.states}
     for t in wf.transitions:
         for src in t.sources:
             if src in edges and t.dest in wf.states:
                 edges[src].add(t.dest)
-    if initial is not None:
+    if initial is not None and names_resolve:
         reached = _reach(initial, edges)
         for name in wf.states:
             if name not in reached:
@@ -370,7 +428,9 @@ def _check_graph(doc: Document, wf: d.Workflow) -> None:
             reverse[dst].add(src)
     finals = [n for n, s in wf.states.items() if s.final]
     if not finals:
-        doc.problem(("states",), "no final state", "mark the end states with final: true")
+        doc.problem(("states",), "no final state", "mark the end states with final: true", key=True)
+        return
+    if not names_resolve:
         return
     can_finish: set[str] = set()
     for f in finals:

@@ -82,14 +82,22 @@ def read_yaml(text: str, file: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = f"YAML syntax error: {exc.problem or exc.context}"
-        doc.problems.append(Problem(file, line, col, "", msg, "check indentation and quoting"))
+        msg, hint = _syntax_message(exc)
+        doc.problems.append(Problem(file, line, col, "", msg, hint))
+        return doc
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL; no mark of its own
+        before = text[:exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        doc.problems.append(Problem(file, line, col, "", f"character #x{exc.character:04x} is not allowed "
+                                    "in YAML", "remove it (control characters cannot appear in a workflow file)"))
         return doc
     except yaml.YAMLError as exc:
         doc.problems.append(Problem(file, 1, 1, "", f"YAML error: {exc}"))
         return doc
+    empty = Problem(file, 1, 1, "", "the file is empty", "write a workflow: a mapping with keys "
+                    "workflow, version, labels, roles, states and transitions")
     if not nodes or nodes[0] is None:
-        doc.problems.append(Problem(file, 1, 1, "", "the file is empty", None))
+        doc.problems.append(empty)
         return doc
     if len(nodes) > 1:
         line, col = _mark(nodes[1])
@@ -97,18 +105,49 @@ def read_yaml(text: str, file: str) -> Document:
             Problem(file, line, col, "", "more than one YAML document in the file",
                     "keep one workflow per file and remove the '---' separator")
         )
-    doc.data = _convert(nodes[0], (), doc)
+    doc.data = _convert(nodes[0], (), doc, set())
+    if doc.data is None and not doc.problems:  # `---`, `~` or `null` alone
+        doc.problems.append(empty)
     return doc
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
+    """PyYAML's parser wording, translated for the common mistakes, and a hint."""
+    problem = str(exc.problem or exc.context)
+    opened = f" on line {exc.context_mark.line + 1}" if exc.context_mark else ""
+    if problem.startswith("expected <block end>"):
+        return ("YAML syntax error: bad indentation: this line does not line up with the lines above it",
+                "indent it exactly like the other keys or items at its level (spaces only)")
+    if problem == "mapping values are not allowed here":
+        return ("YAML syntax error: unexpected ':' (mapping values are not allowed here)",
+                "check the indentation of this line, and put values that contain ': ' in quotes")
+    if "'\\t'" in problem:
+        return f"YAML syntax error: {problem}", "indent with spaces, not tabs"
+    context = f" ({exc.context}{opened})" if exc.context and exc.problem else ""
+    return f"YAML syntax error: {problem}{context}", "check indentation, brackets and quoting"
+
+
+def _show_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in
                ("str", "int", "float", "bool", "null", "timestamp", "map", "seq", "value")}
 
 
-def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
+def _convert(node: yaml.Node, path: Path_, doc: Document, expanded: set[int]) -> Any:
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        # An alias (*name) is the same node again: expanding lists and mappings twice allows
+        # exponential "billion laughs" files, and `&a [*a]` recurses forever.
+        if id(node) in expanded:
+            doc.value_marks[path] = doc.where(path)  # where it is used, not where the anchor is
+            doc.problem(path, "an alias (*name) of a list or mapping is not allowed",
+                        "write the value out in full")
+            return None
+        expanded.add(id(node))
     doc.value_marks[path] = _mark(node)
     if node.tag not in _PLAIN_TAGS:
-        doc.problem(path, f"YAML tag '{node.tag}' is not allowed", "remove the tag; write plain values")
+        doc.problem(path, f"YAML tag '{_show_tag(node.tag)}' is not allowed", "remove the tag; write plain values")
         return None
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -129,10 +168,10 @@ def _convert(node: yaml.Node, path: Path_, doc: Document) -> Any:
                 continue
             first_seen[key] = _mark(key_node)[0]
             doc.key_marks[child] = _mark(key_node)
-            out[key] = _convert(value_node, child, doc)
+            out[key] = _convert(value_node, child, doc, expanded)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), doc) for i, item in enumerate(node.value)]
+        return [_convert(item, path + (i,), doc, expanded) for i, item in enumerate(node.value)]
     return _scalar(node, path, doc)
 
 
@@ -145,7 +184,11 @@ def _scalar(node: yaml.Node, path: Path_, doc: Document) -> Any:
     if value in _NULL:
         return None
     if _INT.match(value):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+            doc.problem(path, f"number too long ({len(value)} digits)", "write a smaller number")
+            return value
     if _FLOAT.match(value):
         return float(value)
     if _YAML11_BOOL.match(value):

@@ -86,11 +86,11 @@ class App:
         """A read-only unit of work (rolled back at the end)."""
         from sqlalchemy.orm import Session
 
-        from ..db import check_schema
+        from ..db import check_schema, reader
         from ..service import Service
 
         check_schema(self.engine)
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(reader(self.engine), expire_on_commit=False) as session:
             yield Service(session, self.clock, self.calendar)
 
     def session(self) -> Session:

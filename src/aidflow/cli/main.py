@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 
 import click
@@ -16,7 +15,30 @@ from .demo import demo
 from .workflows import workflow_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class AidflowGroup(click.Group):
+    """Turns AidflowError (and database errors) into a message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except AidflowError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:
+            translated = _translate(exc)
+            if translated is not None:
+                click.echo(f"error: {translated}", err=True)
+                ctx.exit(translated.exit_code)
+            if os.environ.get("AIDFLOW_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                       "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it", err=True)
+            ctx.exit(ExitCode.INTERNAL)
+
+
+@click.group(cls=AidflowGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="AIDFLOW_DATABASE_URL", metavar="URL",
               help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].")
 @click.option("--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER].")
@@ -42,32 +64,8 @@ for group in (workflow_group, case_group, user_group, person_group, db_group, au
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; AidflowError becomes a message and its documented exit code."""
-    try:
-        cli.main(args=argv, prog_name="aidflow", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(ExitCode.INTERNAL)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except AidflowError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug, or a dependency's error we have not translated yet
-        translated = _translate(exc)
-        if translated is not None:
-            click.echo(f"error: {translated}", err=True)
-            sys.exit(translated.exit_code)
-        if os.environ.get("AIDFLOW_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                   "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report the traceback",
-                   err=True)
-        sys.exit(ExitCode.INTERNAL)
-    sys.exit(ExitCode.OK)
+    """The console script."""
+    cli.main(args=argv, prog_name="aidflow")
 
 
 def _translate(exc: Exception) -> AidflowError | None:

@@ -1,0 +1,266 @@
+"""Wall time of short `aidflow` commands against the bare interpreter and SQLAlchemy's import.
+
+    python bench/cli_startup.py [--runs N] [--warmup W] [--db-dir DIR] [--no-breakdown]
+
+Each command runs as a fresh process (subprocess.run, time.perf_counter around it);
+after W warm-up runs of every command (they also write the .pyc files), the N timed
+runs go round-robin over the commands so that a noisy shared machine hits them alike.
+The median is reported. Commands:
+
+  python -c pass                         the bare interpreter
+  python -c "import sqlalchemy.orm"      what any database command must at least import
+  aidflow --help                         click parsing and help only
+  aidflow case show 1                    a real read: --db sqlite:///DIR/demo.db --as li
+                                         --now 2023-08-12T16:00 on the `aidflow demo` database
+
+Goals: aidflow --help / bare interpreter < 3x; aidflow case show / import sqlalchemy.orm < 1.3x.
+Then it checks which heavy packages `aidflow --help` imports (it should import neither
+sqlalchemy nor apscheduler), prints the -X importtime trees of `--help` and `case show`,
+and splits `case show` in-process into importing its modules and running it, with a
+cProfile of the run alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PY = sys.executable
+AIDFLOW = str(Path(PY).with_name("aidflow"))
+HEAVY = ("sqlalchemy", "sqlalchemy.orm", "apscheduler", "alembic", "pydantic", "yaml", "jinja2",
+         "transitions", "psycopg", "stdnum", "chinese_calendar", "aidflow.service", "aidflow.models")
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDFLOW_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def imported_by_help(env: dict[str, str]) -> dict[str, bool]:
+    """Which heavy modules are in sys.modules after `aidflow --help` (run like the console script)."""
+    code = (
+        "import io, json, sys, contextlib\n"
+        "from aidflow.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(json.dumps({{m: m in sys.modules for m in {list(HEAVY)!r}}}))\n"
+    )
+    out = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+@dataclass
+class Node:
+    name: str
+    self_us: int
+    cum_us: int
+    children: list[Node] = field(default_factory=list)
+
+
+def import_tree(args: list[str], env: dict[str, str]) -> list[Node]:
+    """The -X importtime tree of `aidflow ARGS` (run like the console script); roots are the
+    imports made at top level or inside functions at run time."""
+    code = "import sys; from aidflow.cli.main import main; sys.exit(main())"
+    proc = subprocess.run([PY, "-X", "importtime", "-c", code, *args], env=env, capture_output=True, text=True)
+    pending: dict[int, list[Node]] = {}
+    for line in proc.stderr.splitlines():  # post-order: children come before their parent
+        m = _IMPORTTIME.match(line)
+        if not m:
+            continue
+        depth = (len(m.group(3)) - 1) // 2
+        node = Node(m.group(4), int(m.group(1)), int(m.group(2)), pending.pop(depth + 1, []))
+        pending.setdefault(depth, []).append(node)
+    return pending.get(0, [])
+
+
+def print_import_tree(label: str, roots: list[Node], min_ms: float = 2.0, child_ms: float = 4.0) -> None:
+    total = sum(r.cum_us for r in roots) / 1000
+    print(f"-X importtime, {label}: {total:.1f} ms importing; imports >= {min_ms:g} ms "
+          f"(their parts >= {child_ms:g} ms indented):")
+    for root in sorted(roots, key=lambda n: -n.cum_us):
+        if root.cum_us < min_ms * 1000:
+            continue
+        print(f"  {root.cum_us / 1000:7.1f} ms  {root.name}")
+        for child in sorted(root.children, key=lambda n: -n.cum_us):
+            if child.cum_us >= child_ms * 1000:
+                print(f"  {child.cum_us / 1000:7.1f} ms    {child.name}")
+                for grand in sorted(child.children, key=lambda n: -n.cum_us):
+                    if grand.cum_us >= child_ms * 1000:
+                        print(f"  {grand.cum_us / 1000:7.1f} ms      {grand.name}")
+        if root.self_us >= child_ms * 1000:
+            print(f"  {root.self_us / 1000:7.1f} ms    (own module body of {root.name})")
+
+
+_BREAKDOWN = r"""
+import contextlib, cProfile, io, json, pstats, sys, time
+args = json.loads(sys.argv[1])
+mode = sys.argv[2]
+if mode == "modules":
+    from aidflow.cli.main import main
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            main(args)
+        except SystemExit:
+            pass
+    print(json.dumps(list(sys.modules)))
+    raise SystemExit
+modules = json.loads(sys.argv[3])
+t0 = time.perf_counter()
+for name in modules:
+    if name not in sys.modules and name != "__main__":
+        try:
+            __import__(name)
+        except Exception:
+            pass
+t1 = time.perf_counter()
+from aidflow.cli.main import main
+prof = cProfile.Profile() if mode == "profile" else None
+with contextlib.redirect_stdout(io.StringIO()):
+    if prof:
+        prof.enable()
+    try:
+        main(args)
+    except SystemExit:
+        pass
+    if prof:
+        prof.disable()
+t2 = time.perf_counter()
+late = [m for m in sys.modules if m not in set(modules)]
+if prof:
+    out = io.StringIO()
+    st = pstats.Stats(prof, stream=out).sort_stats("cumulative")
+    st.print_stats(r"aidflow|pydantic|sqlalchemy/(engine/create|orm/session|orm/decl)|yaml", 22)
+    print(out.getvalue())
+else:
+    print(json.dumps({"imports": t1 - t0, "run": t2 - t1, "late": late}))
+"""
+
+
+def show_breakdown(show_args: list[str], env: dict[str, str], runs: int) -> None:
+    """Split `case show` into importing its modules and running, and profile the run alone."""
+    a = json.dumps(show_args)
+    mods = subprocess.run([PY, "-c", _BREAKDOWN, a, "modules"], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip().splitlines()[-1]
+    res = []
+    for _ in range(runs):
+        out = subprocess.run([PY, "-c", _BREAKDOWN, a, "time", mods], env=env, capture_output=True,
+                             text=True, check=True).stdout.strip().splitlines()[-1]
+        res.append(json.loads(out))
+    imp = statistics.median(r["imports"] for r in res) * 1000
+    run_ms = statistics.median(r["run"] for r in res) * 1000
+    print(f"in-process split of `aidflow case show 1` (median of {runs}): importing its "
+          f"{len(json.loads(mods))} modules {imp:.1f} ms, then running it {run_ms:.1f} ms "
+          "(engine, schema check, queries, definition parse, calendar, output)")
+    prof = subprocess.run([PY, "-c", _BREAKDOWN, a, "profile", mods], env=env, capture_output=True,
+                          text=True, check=True).stdout
+    keep = [ln for ln in prof.splitlines() if ln.strip() and not ln.startswith(("   Ordered", "   List"))]
+    print("cProfile of that run alone (modules already imported), by cumulative time:")
+    for ln in keep[1:]:
+        print("  " + ln.replace(str(Path(PY).parents[1]) + "/lib/python3.11/site-packages/", "")
+              .replace(str(Path(__file__).resolve().parents[1]) + "/", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=15, help="timed runs per command (default 15)")
+    ap.add_argument("--warmup", type=int, default=2, help="warm-up runs per command (default 2)")
+    ap.add_argument("--db-dir", type=Path, help="where demo.db goes (default: a temporary directory)")
+    ap.add_argument("--no-breakdown", action="store_true",
+                    help="skip the -X importtime trees and the profile of `case show`")
+    args = ap.parse_args(argv)
+    if not Path(AIDFLOW).exists():
+        raise SystemExit(f"no aidflow console script next to {PY}")
+
+    env = clean_env()
+    tmp = None
+    if args.db_dir is None:
+        db_dir = tmp = Path(tempfile.mkdtemp(prefix="aidflow-cli-bench-"))
+    else:
+        db_dir = args.db_dir
+        db_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        db = db_dir / "demo.db"
+        subprocess.run([AIDFLOW, "demo", "--db-file", str(db)], env=env, cwd=db_dir, check=True,
+                       stdout=subprocess.DEVNULL)
+        show = [AIDFLOW, "--db", f"sqlite:///{db}", "--as", "li", "--now", "2023-08-12T16:00", "case", "show", "1"]
+        probe = subprocess.run(show, env=env, capture_output=True, text=True, check=True)
+        assert "Case 1" in probe.stdout, probe.stdout
+
+        commands = {
+            "python -c pass": [PY, "-c", "pass"],
+            "python -c 'import sqlalchemy.orm'": [PY, "-c", "import sqlalchemy.orm"],
+            "aidflow --help": [AIDFLOW, "--help"],
+            "aidflow case show 1": show,
+        }
+        for _ in range(args.warmup):
+            for cmd in commands.values():
+                run(cmd, env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, cmd in commands.items():
+                times[name].append(run(cmd, env))
+        med = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
+
+        print(f"{sys.version.split()[0]} {PY}; median of {args.runs} runs after {args.warmup} warm-ups "
+              "(subprocess wall time)")
+        print()
+        print(f"{'command':<36} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+        for name, ts in times.items():
+            print(f"{name:<36} {med[name]:>10.1f} {min(ts) * 1000:>8.1f} {max(ts) * 1000:>8.1f}")
+        print()
+        r_help = med["aidflow --help"] / med["python -c pass"]
+        r_show = med["aidflow case show 1"] / med["python -c 'import sqlalchemy.orm'"]
+        print(f"{'ratio':<52} {'value':>6}  goal")
+        print(f"{'aidflow --help / python -c pass':<52} {r_help:>5.2f}x  < 3x   "
+              f"{'ok' if r_help < 3 else 'MISSED'}")
+        print(f"{'aidflow case show 1 / python -c import sqlalchemy.orm':<52} {r_show:>5.2f}x  < 1.3x "
+              f"{'ok' if r_show < 1.3 else 'MISSED'}")
+        print()
+
+        loaded = imported_by_help(env)
+        print("modules in sys.modules after `aidflow --help`:")
+        print("  " + ", ".join(f"{m}={'yes' if v else 'no'}" for m, v in loaded.items()))
+        print(f"  imports sqlalchemy: {'YES' if loaded['sqlalchemy'] else 'no'}; "
+              f"imports apscheduler: {'YES' if loaded['apscheduler'] else 'no'}")
+
+        if not args.no_breakdown:
+            for label, cli_args in (("aidflow --help", ["--help"]), ("aidflow case show 1", show[1:])):
+                print()
+                print_import_tree(label, import_tree(cli_args, env))
+            print()
+            show_breakdown(show[1:], env, 5)
+        return 0
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
