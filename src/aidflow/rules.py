@@ -135,6 +135,15 @@ def blocks(snap: Snapshot, t: Transition, actor: Actor, now: datetime,
     return reasons
 
 
+def reads_person(transitions: list[Transition]) -> bool:
+    """Whether any guard of these transitions reads person.* (so the person must be loaded)."""
+    from .expressions import compile_expression
+
+    return any(ref.startswith("person.")
+               for t in transitions for g in t.guards
+               for ref in compile_expression(g, namespaces=("person", "case", "vote")).references)
+
+
 def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
     case = dict(snap.case)
     case.update(fields)

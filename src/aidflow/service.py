@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from . import machine, rules, store
 from .calendar import WorkCalendar, parse_duration
@@ -23,7 +22,7 @@ from .definition import PERSON_FIELDS, Transition, Workflow, workflow_to_json
 from .errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RefusedError
 from .idnumber import parse_id_number
 from .loader import LoadedWorkflow, did_you_mean
-from .models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+from .models import Case, CaseEvent, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor, Snapshot
 
 ADMIN = "admin"
@@ -149,7 +148,8 @@ class Service:
             raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
         if name == SYSTEM.name:
             raise ForbiddenError("'system' is reserved for the scheduler")
-        return actor_of(store.get_user(self.session, name))
+        roles, area = store.user_access(self.session, name)
+        return Actor(name, tuple(roles), area)
 
     def open_case(self, actor: Actor, id_number: str, workflow: str, *, emergency: bool = False,
                   assign_to: str | None = None, note: str | None = None) -> Case:
@@ -175,22 +175,29 @@ class Service:
                     opened_at=now, last_seq=0, head_hash="")
         self.session.add(case)
         self.session.flush()
-        store.append_event(self.session, case, store.EventInput(
+        store.write_event(self.session, case.id, 0, "", store.EventInput(
             kind="open", actor=actor.name, at=now, to_state=wf.initial_state,
-            fields={"workflow": wf.name, "version": wv.version, "emergency": emergency}, note=note))
+            fields={"workflow": wf.name, "version": wv.version, "emergency": emergency}, note=note),
+            {}, None)
         return case
 
     def deadline_for(self, wf: Workflow, state: str, entered: datetime) -> datetime | None:
         spec = wf.states[state].deadline
         return self.calendar.add(entered, parse_duration(spec)) if spec else None
 
-    def snapshot(self, case: Case, wf: Workflow | None = None) -> Snapshot:
+    def snapshot(self, case: Any, wf: Workflow | None = None,
+                 transitions: list[Transition] | None = None) -> Snapshot:
+        """What the rules need about `case` (a Case or a Core row) for `transitions`.
+
+        Only what those transitions read is loaded: the person when a guard reads
+        person.*, earlier actors when a rule separates duties, votes in a voting state.
+        """
         wf = wf or self.workflow_of(case)
         st = wf.states[case.state]
-        person = store.get_person(self.session, case.person_id)
+        ts = wf.transitions_from(case.state) if transitions is None else transitions
         dwell_until = (self.calendar.add(case.state_entered_at, parse_duration(st.min_dwell))
                        if st.min_dwell else None)
-        separate = sorted({trig for t in wf.transitions_from(case.state) for trig in t.separate_from})
+        separate = sorted({trig for t in ts for trig in t.separate_from})
         tally = None
         if st.vote is not None:
             tally = rules.tally(st.vote, store.votes_of(self.session, case.id, case.entry_seq))
@@ -198,26 +205,30 @@ class Service:
                       for name, spec in wf.fields.items()}
         case_scope.update(emergency=case.emergency, township=case.township, village=case.village,
                           state=case.state, opened_at=case.opened_at.isoformat())
+        person_scope = self.person_scope(case.person_id) if rules.reads_person(ts) else {}
         return Snapshot(wf, case.state, case.township, case.village, case.state_entered_at, dwell_until,
-                        self.person_scope(person), case_scope,
-                        store.fired_by(self.session, case.id, separate), tally, self.calendar.tz)
+                        person_scope, case_scope, store.fired_by(self.session, case.id, separate), tally,
+                        self.calendar.tz)
 
-    def person_scope(self, person: Person) -> dict[str, Any]:
-        scope = {name: getattr(person, name, None) for name in PERSON_FIELDS if name != "age"}
-        scope["age"] = person.age_on(self.local_today())
-        scope["birth_date"] = person.birth_date.isoformat()
+    def person_scope(self, person_id: int) -> dict[str, Any]:
+        names = [n for n in PERSON_FIELDS if n != "age"]
+        row = store.person_columns(self.session, person_id, names)
+        scope = dict(zip(names, row, strict=True))
+        born = scope["birth_date"]
+        today = self.local_today()
+        scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        scope["birth_date"] = born.isoformat()
         return scope
 
     def local_today(self) -> date:
         return self.clock.now().astimezone(self.calendar.tz).date()
 
-    def workflow_of(self, case: Case) -> Workflow:
-        wv = self.session.get(WorkflowVersion, case.workflow_version_id)
-        assert wv is not None  # foreign key
-        return store.definition_of(wv)
+    def workflow_of(self, case: Any) -> Workflow:
+        return store.workflow_by_id(self.session, case.workflow_version_id)
 
-    def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Case:
-        case = store.get_case(self.session, case_id)
+    def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Any:
+        """The case row, after checking the caller's version, area and that it is open."""
+        case = store.case_row(self.session, case_id)
         if expected_version is not None and case.version != expected_version:
             raise ConflictError(f"case {case_id} changed since you loaded it (version {expected_version}, "
                                 f"now {case.version}); reload and retry",
@@ -232,16 +243,15 @@ class Service:
 
     def fire(self, actor: Actor, case_id: int, trigger: str, raw_fields: dict[str, str] | None = None,
              note: str | None = None, *, expected_version: int | None = None,
-             kind: str = "transition") -> CaseEvent:
+             kind: str = "transition") -> store.Recorded:
         """Fire `trigger` on the case if every rule allows it; else RefusedError with all reasons."""
         case = self.load_for_write(actor, case_id, expected_version)
         wf = self.workflow_of(case)
         t = wf.transition(case.state, trigger)
         if t is None:
-            self._unknown_trigger(wf, case, trigger)
-        assert t is not None
+            raise self._unknown_trigger(wf, case.state, trigger)
         fields = self.parse_fields(wf, t, raw_fields or {})
-        snap = self.snapshot(case, wf)
+        snap = self.snapshot(case, wf, [t])
         now = self.clock.now()
         guard_fields = {k: rules.field_for_guard(wf.fields[k], v) for k, v in fields.items()}
         reasons = rules.blocks(snap, t, actor, now, guard_fields, note)
@@ -254,44 +264,26 @@ class Service:
                                     "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
         return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now)
 
-    def _move(self, case: Case, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
-              fields: dict[str, Any], note: str | None, now: datetime) -> CaseEvent:
-        source = case.state
+    def _move(self, case: Any, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
+              fields: dict[str, Any], note: str | None, now: datetime) -> store.Recorded:
+        values: dict[str, Any] = {"state": dest, "state_entered_at": now, "entry_seq": case.last_seq + 1,
+                                  "deadline_at": self.deadline_for(wf, dest, now)}
         if fields:
-            data = dict(case.data)
-            data.update({k: v for k, v in fields.items() if k in wf.fields})
-            case.data = data
-        ev = store.append_event(self.session, case, store.EventInput(
-            kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=source, to_state=dest,
-            fields=fields, note=note))
-        case.state = dest
-        case.state_entered_at = now
-        case.entry_seq = ev.seq
-        case.deadline_at = self.deadline_for(wf, dest, now)
+            values["data"] = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields})
         if wf.states[dest].final:
-            case.closed_at = now
-        self.flush()
-        return ev
+            values["closed_at"] = now
+        return store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
+            kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,
+            fields=fields, note=note), values, case.version)
 
-    def flush(self) -> None:
-        """Write now, turning a lost race into ConflictError (the version check or the seq key)."""
-        try:
-            self.session.flush()
-        except StaleDataError:
-            raise ConflictError("case changed since you loaded it; reload and retry") from None
-        except IntegrityError as exc:
-            if "uq_event_seq" in str(exc.orig) or "case_events" in str(exc.orig):
-                raise ConflictError("case changed since you loaded it; reload and retry") from None
-            raise
-
-    def _unknown_trigger(self, wf: Workflow, case: Case, trigger: str) -> None:
-        here = [t.trigger for t in wf.transitions_from(case.state)]
+    def _unknown_trigger(self, wf: Workflow, state: str, trigger: str) -> RefusedError:
+        here = [t.trigger for t in wf.transitions_from(state)]
         if wf.has_trigger(trigger):
-            raise RefusedError(f"'{trigger}' cannot be fired from state '{case.state}'",
-                               hint=f"from '{case.state}' you can fire: {', '.join(here) or 'nothing'}")
+            return RefusedError(f"'{trigger}' cannot be fired from state '{state}'",
+                                hint=f"from '{state}' you can fire: {', '.join(here) or 'nothing'}")
         hint = did_you_mean(trigger, [t.trigger for t in wf.transitions])
-        raise RefusedError(f"workflow '{wf.name}' has no trigger '{trigger}'",
-                           hint=hint or f"from '{case.state}' you can fire: {', '.join(here)}")
+        return RefusedError(f"workflow '{wf.name}' has no trigger '{trigger}'",
+                            hint=hint or f"from '{state}' you can fire: {', '.join(here)}")
 
     def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -303,9 +295,9 @@ class Service:
         return out
 
     def object(self, actor: Actor, case_id: int, note: str | None,
-               expected_version: int | None = None) -> CaseEvent:
+               expected_version: int | None = None) -> store.Recorded:
         """Raise an objection: fire the state's objection transition, recorded as such."""
-        case = store.get_case(self.session, case_id)
+        case = store.case_row(self.session, case_id)
         wf = self.workflow_of(case)
         paths = [t for t in wf.transitions_from(case.state) if t.objection]
         if not paths:
@@ -314,7 +306,7 @@ class Service:
         return self.fire(actor, case_id, paths[0].trigger, {}, note, expected_version=expected_version,
                          kind="objection")
 
-    def vote(self, actor: Actor, case_id: int, choice: str, note: str | None = None) -> CaseEvent:
+    def vote(self, actor: Actor, case_id: int, choice: str, note: str | None = None) -> store.Recorded:
         if choice not in VOTE_CHOICES:
             raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
         case = self.load_for_write(actor, case_id, None)
@@ -325,29 +317,27 @@ class Service:
         if rule.voters not in actor.roles:
             raise ForbiddenError(f"voting on case {case_id} needs role {rule.voters}; {actor.name} has "
                                  f"{', '.join(actor.roles)}")
-        person = store.get_person(self.session, case.person_id)
-        if rule.exclude_related and actor.name in (person.related_users or []):
-            raise RefusedError(f"{actor.name} is related to the applicant and is excluded from this vote")
-        round_ = case.entry_seq
-        already = self.session.scalar(select(Vote).where(Vote.case_id == case_id, Vote.round == round_,
-                                                         Vote.voter == actor.name))
-        if already is not None:
-            raise RefusedError(f"{actor.name} already voted {already.choice} in this review")
+        if rule.exclude_related:
+            (related,) = store.person_columns(self.session, case.person_id, ["related_users"])
+            if actor.name in (related or []):
+                raise RefusedError(f"{actor.name} is related to the applicant and is excluded from this vote")
         now = self.clock.now()
-        self.session.add(Vote(case_id=case_id, round=round_, voter=actor.name, choice=choice, at=now))
-        ev = store.append_event(self.session, case, store.EventInput(
-            kind="vote", actor=actor.name, at=now, fields={"choice": choice, "round": round_}, note=note))
-        self.flush()  # the case row changes (last_seq), so the version check guards votes too
-        return ev
+        round_ = case.entry_seq
+        try:  # the unique key (case, round, voter) refuses a second vote without a read first
+            self.session.connection().execute(store.VOTES.insert().values(
+                case_id=case_id, round=round_, voter=actor.name, choice=choice, at=now))
+        except IntegrityError:
+            raise RefusedError(f"{actor.name} already voted in this review") from None
+        return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
+            kind="vote", actor=actor.name, at=now, fields={"choice": choice, "round": round_}, note=note),
+            {}, case.version)
 
-    def add_note(self, actor: Actor, case_id: int, note: str) -> CaseEvent:
+    def add_note(self, actor: Actor, case_id: int, note: str) -> store.Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
         case = self.load_for_write(actor, case_id, None)
-        ev = store.append_event(self.session, case, store.EventInput(
-            kind="note", actor=actor.name, at=self.clock.now(), note=note))
-        self.flush()
-        return ev
+        return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
+            kind="note", actor=actor.name, at=self.clock.now(), note=note), {}, case.version)
 
     # -- reading -------------------------------------------------------------------------
 

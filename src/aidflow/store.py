@@ -119,6 +119,98 @@ def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str
     return [(v, c) for v, c in rows]
 
 
+CASES = Case.__table__
+EVENTS = CaseEvent.__table__
+VOTES = Vote.__table__
+PERSONS = Person.__table__
+
+
+def case_row(session: Session, case_id: int) -> Any:
+    """The case as a Core row (attribute access like a Case, no ORM bookkeeping)."""
+    row = session.connection().execute(select(CASES).where(CASES.c.id == case_id)).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no case {case_id}", hint="`aidflow case list` shows the cases you can see")
+    return row
+
+
+def user_access(session: Session, name: str) -> tuple[list[str], str]:
+    row = session.connection().execute(
+        select(User.roles, User.area).where(User.name == name)).one_or_none()
+    if row is None:
+        raise NotFoundError(f"no user named '{name}'",
+                            hint="check --as / AIDFLOW_USER, or add one with `aidflow user add`")
+    return list(row[0]), row[1]
+
+
+def workflow_by_id(session: Session, version_id: int) -> Workflow:
+    """A deployed definition by version id: one small lookup, the parse is cached by hash."""
+    conn = session.connection()
+    digest = conn.execute(select(WorkflowVersion.content_hash)
+                          .where(WorkflowVersion.id == version_id)).scalar_one()
+    wf = _DEFINITIONS.get(digest)
+    if wf is None:
+        text = conn.execute(select(WorkflowVersion.definition_json)
+                            .where(WorkflowVersion.id == version_id)).scalar_one()
+        wf = _DEFINITIONS[digest] = workflow_from_json(text)
+    return wf
+
+
+def person_columns(session: Session, person_id: int, names: Sequence[str]) -> Any:
+    cols = [PERSONS.c[n] for n in names]
+    return session.connection().execute(select(*cols).where(PERSONS.c.id == person_id)).one()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as written."""
+
+    case_id: int
+    seq: int
+    kind: str
+    actor: str
+    at: datetime
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    fields: dict[str, Any]
+    note: str | None
+    hash: str
+
+
+def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, ev: EventInput,
+                case_values: dict[str, Any], version: int | None) -> Recorded:
+    """Append the next event and move the case's head, in two statements.
+
+    With `version` the case UPDATE only matches that version (optimistic locking): a case
+    changed by someone else since it was read makes this return None-matching, and the
+    caller's ConflictError follows. The event's (case_id, seq) key is a second guard.
+    """
+    seq = last_seq + 1
+    fields = ev.fields or {}
+    prev = head_hash or audit.GENESIS
+    digest = audit.event_hash(case_id, seq, ev.at, ev.actor, ev.kind, ev.trigger, ev.from_state,
+                              ev.to_state, fields, ev.note, prev)
+    stale = session.identity_map.get(session.identity_key(Case, (case_id,)))
+    if stale is not None:  # an ORM copy loaded earlier in this session must not be trusted now
+        session.expire(stale)
+    conn = session.connection()
+    stmt = CASES.update().where(CASES.c.id == case_id)
+    if version is not None:
+        stmt = stmt.where(CASES.c.version == version)
+    values = dict(case_values, last_seq=seq, head_hash=digest, version=CASES.c.version + 1)
+    if conn.execute(stmt.values(**values)).rowcount != 1:
+        from .errors import ConflictError
+
+        raise ConflictError(f"case {case_id} changed since you loaded it; reload and retry",
+                            hint=f"`aidflow case show {case_id}` shows what changed")
+    conn.execute(EVENTS.insert().values(
+        case_id=case_id, seq=seq, at=ev.at, actor=ev.actor, kind=ev.kind, trigger=ev.trigger,
+        from_state=ev.from_state, to_state=ev.to_state, fields=fields, note=ev.note,
+        prev_hash=prev, hash=digest))
+    return Recorded(case_id, seq, ev.kind, ev.actor, ev.at, ev.trigger, ev.from_state, ev.to_state,
+                    fields, ev.note, digest)
+
+
 @dataclass(frozen=True)
 class EventInput:
     kind: str
@@ -129,18 +221,3 @@ class EventInput:
     to_state: str | None = None
     fields: dict[str, Any] | None = None
     note: str | None = None
-
-
-def append_event(session: Session, case: Case, ev: EventInput) -> CaseEvent:
-    """Add the next event of the case's chain and move the case's head to it."""
-    seq = case.last_seq + 1
-    fields = ev.fields or {}
-    digest = audit.event_hash(case.id, seq, ev.at, ev.actor, ev.kind, ev.trigger, ev.from_state,
-                              ev.to_state, fields, ev.note, case.head_hash or audit.GENESIS)
-    row = CaseEvent(case_id=case.id, seq=seq, at=ev.at, actor=ev.actor, kind=ev.kind, trigger=ev.trigger,
-                    from_state=ev.from_state, to_state=ev.to_state, fields=fields, note=ev.note,
-                    prev_hash=case.head_hash or audit.GENESIS, hash=digest)
-    session.add(row)
-    case.last_seq = seq
-    case.head_hash = digest
-    return row
