@@ -62,6 +62,9 @@ class Service:
         self.session = session
         self.clock = clock
         self.calendar = calendar
+        # per unit of work: a batch of commands reads each user and definition once
+        self._actors: dict[str, Actor] = {}
+        self._workflows: dict[int, Workflow] = {}
 
     # -- administration ----------------------------------------------------------------
 
@@ -148,8 +151,11 @@ class Service:
             raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
         if name == SYSTEM.name:
             raise ForbiddenError("'system' is reserved for the scheduler")
-        roles, area = store.user_access(self.session, name)
-        return Actor(name, tuple(roles), area)
+        actor = self._actors.get(name)
+        if actor is None:
+            roles, area = store.user_access(self.session, name)
+            actor = self._actors[name] = Actor(name, tuple(roles), area)
+        return actor
 
     def open_case(self, actor: Actor, id_number: str, workflow: str, *, emergency: bool = False,
                   assign_to: str | None = None, note: str | None = None) -> Case:
@@ -178,7 +184,7 @@ class Service:
         store.write_event(self.session, case.id, 0, "", store.EventInput(
             kind="open", actor=actor.name, at=now, to_state=wf.initial_state,
             fields={"workflow": wf.name, "version": wv.version, "emergency": emergency}, note=note),
-            {}, None)
+            None, None)
         return case
 
     def deadline_for(self, wf: Workflow, state: str, entered: datetime) -> datetime | None:
@@ -224,7 +230,11 @@ class Service:
         return self.clock.now().astimezone(self.calendar.tz).date()
 
     def workflow_of(self, case: Any) -> Workflow:
-        return store.workflow_by_id(self.session, case.workflow_version_id)
+        wf = self._workflows.get(case.workflow_version_id)
+        if wf is None:
+            wf = self._workflows[case.workflow_version_id] = store.workflow_by_id(
+                self.session, case.workflow_version_id)
+        return wf
 
     def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Any:
         """The case row, after checking the caller's version, area and that it is open."""
@@ -266,12 +276,9 @@ class Service:
 
     def _move(self, case: Any, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
               fields: dict[str, Any], note: str | None, now: datetime) -> store.Recorded:
-        values: dict[str, Any] = {"state": dest, "state_entered_at": now, "entry_seq": case.last_seq + 1,
-                                  "deadline_at": self.deadline_for(wf, dest, now)}
-        if fields:
-            values["data"] = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields})
-        if wf.states[dest].final:
-            values["closed_at"] = now
+        data = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields}) if fields else case.data
+        values = store.Move(dest, now, self.deadline_for(wf, dest, now), data,
+                            now if wf.states[dest].final else None)
         return store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
             kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,
             fields=fields, note=note), values, case.version)
@@ -324,20 +331,20 @@ class Service:
         now = self.clock.now()
         round_ = case.entry_seq
         try:  # the unique key (case, round, voter) refuses a second vote without a read first
-            self.session.connection().execute(store.VOTES.insert().values(
-                case_id=case_id, round=round_, voter=actor.name, choice=choice, at=now))
+            self.session.connection().execute(store.INSERT_VOTE, {
+                "case_id": case_id, "round": round_, "voter": actor.name, "choice": choice, "at": now})
         except IntegrityError:
             raise RefusedError(f"{actor.name} already voted in this review") from None
         return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
             kind="vote", actor=actor.name, at=now, fields={"choice": choice, "round": round_}, note=note),
-            {}, case.version)
+            None, case.version)
 
     def add_note(self, actor: Actor, case_id: int, note: str) -> store.Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
         case = self.load_for_write(actor, case_id, None)
         return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
-            kind="note", actor=actor.name, at=self.clock.now(), note=note), {}, case.version)
+            kind="note", actor=actor.name, at=self.clock.now(), note=note), None, case.version)
 
     # -- reading -------------------------------------------------------------------------
 

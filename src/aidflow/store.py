@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -104,9 +105,7 @@ def fired_by(session: Session, case_id: int, triggers: Sequence[str]) -> dict[st
     """Which actors fired each of `triggers` on the case."""
     if not triggers:
         return {}
-    rows = session.execute(select(CaseEvent.trigger, CaseEvent.actor).where(
-        CaseEvent.case_id == case_id, CaseEvent.kind.in_(("transition", "objection")),
-        CaseEvent.trigger.in_(list(triggers))))
+    rows = session.connection().execute(_FIRED_BY, {"b_id": case_id, "b_triggers": list(triggers)})
     out: dict[str, set[str]] = {}
     for trigger, actor in rows:
         out.setdefault(trigger, set()).add(actor)
@@ -114,8 +113,7 @@ def fired_by(session: Session, case_id: int, triggers: Sequence[str]) -> dict[st
 
 
 def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str]]:
-    rows = session.execute(select(Vote.voter, Vote.choice).where(Vote.case_id == case_id,
-                                                                 Vote.round == round_).order_by(Vote.id))
+    rows = session.connection().execute(_VOTES_OF, {"b_id": case_id, "b_round": round_})
     return [(v, c) for v, c in rows]
 
 
@@ -125,17 +123,40 @@ VOTES = Vote.__table__
 PERSONS = Person.__table__
 
 
+# Statements of the hot path are built once: building and cache-keying a statement costs
+# more than executing it on SQLite.
+_CASE_BY_ID = select(CASES).where(CASES.c.id == bindparam("b_id"))
+_USER_ACCESS = select(User.roles, User.area).where(User.name == bindparam("b_name"))
+_WF_HASH = select(WorkflowVersion.content_hash).where(WorkflowVersion.id == bindparam("b_id"))
+_WF_JSON = select(WorkflowVersion.definition_json).where(WorkflowVersion.id == bindparam("b_id"))
+_MOVE = CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version")).values(
+    state=bindparam("b_state"), state_entered_at=bindparam("b_entered", type_=CASES.c.state_entered_at.type),
+    entry_seq=bindparam("b_entry_seq"), deadline_at=bindparam("b_deadline", type_=CASES.c.deadline_at.type),
+    data=bindparam("b_data", type_=CASES.c.data.type), closed_at=bindparam("b_closed", type_=CASES.c.closed_at.type),
+    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
+_HEAD = CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version")).values(
+    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
+_HEAD_ANY_VERSION = CASES.update().where(CASES.c.id == bindparam("b_id")).values(
+    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
+_FIRED_BY = select(EVENTS.c.trigger, EVENTS.c.actor).where(
+    EVENTS.c.case_id == bindparam("b_id"), EVENTS.c.kind.in_(("transition", "objection")),
+    EVENTS.c.trigger.in_(bindparam("b_triggers", expanding=True)))
+_VOTES_OF = select(VOTES.c.voter, VOTES.c.choice).where(
+    VOTES.c.case_id == bindparam("b_id"), VOTES.c.round == bindparam("b_round")).order_by(VOTES.c.id)
+_INSERT_EVENT = EVENTS.insert()
+INSERT_VOTE = VOTES.insert()
+
+
 def case_row(session: Session, case_id: int) -> Any:
     """The case as a Core row (attribute access like a Case, no ORM bookkeeping)."""
-    row = session.connection().execute(select(CASES).where(CASES.c.id == case_id)).one_or_none()
+    row = session.connection().execute(_CASE_BY_ID, {"b_id": case_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"no case {case_id}", hint="`aidflow case list` shows the cases you can see")
     return row
 
 
 def user_access(session: Session, name: str) -> tuple[list[str], str]:
-    row = session.connection().execute(
-        select(User.roles, User.area).where(User.name == name)).one_or_none()
+    row = session.connection().execute(_USER_ACCESS, {"b_name": name}).one_or_none()
     if row is None:
         raise NotFoundError(f"no user named '{name}'",
                             hint="check --as / AIDFLOW_USER, or add one with `aidflow user add`")
@@ -145,19 +166,21 @@ def user_access(session: Session, name: str) -> tuple[list[str], str]:
 def workflow_by_id(session: Session, version_id: int) -> Workflow:
     """A deployed definition by version id: one small lookup, the parse is cached by hash."""
     conn = session.connection()
-    digest = conn.execute(select(WorkflowVersion.content_hash)
-                          .where(WorkflowVersion.id == version_id)).scalar_one()
+    digest = conn.execute(_WF_HASH, {"b_id": version_id}).scalar_one()
     wf = _DEFINITIONS.get(digest)
     if wf is None:
-        text = conn.execute(select(WorkflowVersion.definition_json)
-                            .where(WorkflowVersion.id == version_id)).scalar_one()
+        text = conn.execute(_WF_JSON, {"b_id": version_id}).scalar_one()
         wf = _DEFINITIONS[digest] = workflow_from_json(text)
     return wf
 
 
+@lru_cache(maxsize=16)
+def _person_select(names: tuple[str, ...]) -> Any:
+    return select(*[PERSONS.c[n] for n in names]).where(PERSONS.c.id == bindparam("b_id"))
+
+
 def person_columns(session: Session, person_id: int, names: Sequence[str]) -> Any:
-    cols = [PERSONS.c[n] for n in names]
-    return session.connection().execute(select(*cols).where(PERSONS.c.id == person_id)).one()
+    return session.connection().execute(_person_select(tuple(names)), {"b_id": person_id}).one()
 
 
 @dataclass(frozen=True)
@@ -177,8 +200,19 @@ class Recorded:
     hash: str
 
 
+@dataclass(frozen=True)
+class Move:
+    """The case columns a state change sets."""
+
+    state: str
+    entered_at: datetime
+    deadline_at: datetime | None
+    data: dict[str, Any]
+    closed_at: datetime | None
+
+
 def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, ev: EventInput,
-                case_values: dict[str, Any], version: int | None) -> Recorded:
+                move: Move | None, version: int | None) -> Recorded:
     """Append the next event and move the case's head, in two statements.
 
     With `version` the case UPDATE only matches that version (optimistic locking): a case
@@ -194,19 +228,24 @@ def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, e
     if stale is not None:  # an ORM copy loaded earlier in this session must not be trusted now
         session.expire(stale)
     conn = session.connection()
-    stmt = CASES.update().where(CASES.c.id == case_id)
-    if version is not None:
-        stmt = stmt.where(CASES.c.version == version)
-    values = dict(case_values, last_seq=seq, head_hash=digest, version=CASES.c.version + 1)
-    if conn.execute(stmt.values(**values)).rowcount != 1:
+    params: dict[str, Any] = {"b_id": case_id, "b_seq": seq, "b_hash": digest}
+    if move is not None:
+        params.update(b_state=move.state, b_entered=move.entered_at, b_entry_seq=seq,
+                      b_deadline=move.deadline_at, b_data=move.data, b_closed=move.closed_at)
+    if version is None:
+        stmt = _HEAD_ANY_VERSION
+    else:
+        params["b_version"] = version
+        stmt = _MOVE if move is not None else _HEAD
+    if conn.execute(stmt, params).rowcount != 1:
         from .errors import ConflictError
 
         raise ConflictError(f"case {case_id} changed since you loaded it; reload and retry",
                             hint=f"`aidflow case show {case_id}` shows what changed")
-    conn.execute(EVENTS.insert().values(
-        case_id=case_id, seq=seq, at=ev.at, actor=ev.actor, kind=ev.kind, trigger=ev.trigger,
-        from_state=ev.from_state, to_state=ev.to_state, fields=fields, note=ev.note,
-        prev_hash=prev, hash=digest))
+    conn.execute(_INSERT_EVENT, {
+        "case_id": case_id, "seq": seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
+        "trigger": ev.trigger, "from_state": ev.from_state, "to_state": ev.to_state, "fields": fields,
+        "note": ev.note, "prev_hash": prev, "hash": digest})
     return Recorded(case_id, seq, ev.kind, ev.actor, ev.at, ev.trigger, ev.from_state, ev.to_state,
                     fields, ev.note, digest)
 

@@ -93,6 +93,12 @@ class App:
         with Session(reader(self.engine), expire_on_commit=False) as session:
             yield Service(session, self.clock, self.calendar)
 
+    def close(self) -> None:
+        """Close the database connections this command opened (called when the command ends)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def session(self) -> Session:
         from sqlalchemy.orm import Session
 

@@ -57,6 +57,7 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
     (aidflow case), supervisors check the audit trail (aidflow audit).
     """
     ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
+    ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
 
 for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, demo):
