@@ -6,7 +6,16 @@ Every message says what was found, where, and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    """A "did you mean 'x'?" hint for the closest known name, if one is close enough."""
+    import difflib
+
+    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 class ExitCode:

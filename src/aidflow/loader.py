@@ -8,7 +8,6 @@ rules a schema cannot express: the graph, roles, durations, guards, votes and du
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import re
 import types
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import definition as d
-from .errors import DurationError, ExpressionError, Problem, WorkflowInvalidError
+from .errors import did_you_mean, DurationError, ExpressionError, Problem, WorkflowInvalidError
 from .yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -38,11 +37,6 @@ class LoadedWorkflow:
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()
-
-
-def did_you_mean(word: str, options: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 def load_workflow_text(text: str, file: str) -> LoadedWorkflow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,11 +19,19 @@ from . import machine, rules, store
 from .calendar import WorkCalendar, parse_duration
 from .clock import Clock
 from .definition import PERSON_FIELDS, Transition, Workflow, workflow_to_json
-from .errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RefusedError
-from .idnumber import parse_id_number
-from .loader import LoadedWorkflow, did_you_mean
+from .errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RefusedError,
+    did_you_mean,
+)
 from .models import Case, CaseEvent, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor, Snapshot
+
+if TYPE_CHECKING:
+    from .loader import LoadedWorkflow
 
 ADMIN = "admin"
 VOTE_CHOICES = ("yes", "no", "abstain")
@@ -116,8 +124,9 @@ class Service:
 
     def register_person(self, id_number: str, name: str, township: str, village: str, hukou: str,
                         **attrs: Any) -> Person:
-        today = self.local_today()
-        idn = parse_id_number(id_number, today=today)
+        from .idnumber import parse_id_number
+
+        idn = parse_id_number(id_number, today=self.local_today())
         if store.find_person(self.session, idn.number) is not None:
             raise InvalidInputError(f"a person with ID number {idn.masked} is already registered",
                                     hint="open a case for the existing person")
@@ -137,6 +146,8 @@ class Service:
         return person
 
     def person(self, id_number: str) -> Person:
+        from .idnumber import parse_id_number
+
         idn = parse_id_number(id_number)
         person = store.find_person(self.session, idn.number)
         if person is None:

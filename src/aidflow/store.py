@@ -62,7 +62,7 @@ def latest_version(session: Session, name: str) -> WorkflowVersion:
                         .order_by(WorkflowVersion.version.desc()).limit(1))
     if wv is None:
         known = session.scalars(select(WorkflowVersion.name).distinct()).all()
-        from .loader import did_you_mean
+        from .errors import did_you_mean
 
         hint = did_you_mean(name, known) or (f"deployed workflows: {', '.join(known)}" if known else
                                               "deploy one with `aidflow workflow deploy FILE`")
