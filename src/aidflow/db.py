@@ -86,6 +86,11 @@ def _is_missing_table(exc: Exception) -> bool:
 
 
 def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that aidflow has not set up (and never create one)."""
+    db_file = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if db_file and db_file != ":memory:" and not Path(db_file).exists():
+        raise UnavailableError(f"the database file {db_file} does not exist",
+                               hint="check --db / AIDFLOW_DATABASE_URL, or create it with `aidflow db upgrade`")
     rev = stored_revision(engine)
     if rev is None:
         raise UnavailableError(f"the database {engine.url.render_as_string(hide_password=True)} "

@@ -120,10 +120,24 @@ def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     from .. import audit
     from ..errors import AuditError
 
+    from ..errors import NotFoundError
+
     with app.reading() as svc:
         cases, events, findings = audit.verify(svc.session, list(case_ids) or None)
+        unknown: list[int] = []
+        if case_ids:  # a mistyped --case must not read as "audit ok"
+            from sqlalchemy import select
+
+            from ..models import Case
+
+            known = set(svc.session.scalars(select(Case.id).where(Case.id.in_(case_ids))))
+            known |= {f.case_id for f in findings}
+            unknown = sorted(set(case_ids) - known)
     for f in findings:
         click.echo(str(f))
     if findings:
         raise AuditError(f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events")
+    if unknown:
+        raise NotFoundError(f"no case {', '.join(map(str, unknown))}",
+                            hint="`aidflow case list --all` shows the cases you can see")
     click.echo(f"audit ok: {cases} case(s), {events} events verified")

@@ -63,9 +63,22 @@ class App:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from ..db import database_url, make_engine
+            from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-            self._engine = make_engine(database_url(self.db))
+            from ..db import database_url, make_engine
+            from ..errors import InvalidInputError
+
+            url = database_url(self.db)
+            scheme = url.split("://", 1)[0]
+            hint = "write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB"
+            if not (scheme == "sqlite" or scheme.startswith("postgresql")):
+                raise InvalidInputError(f"--db {scheme}://...: aidflow supports SQLite and PostgreSQL only",
+                                        hint=hint)
+            try:
+                self._engine = make_engine(url)
+            except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+                raise InvalidInputError(f"--db {scheme}://... is not a usable database URL ({exc})",
+                                        hint=hint) from None
         return self._engine  # type: ignore[no-any-return]
 
     @contextmanager

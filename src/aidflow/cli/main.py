@@ -23,6 +23,11 @@ class AidflowGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # `aidflow ... | head`: click exits quietly, this is no bug
+            raise
+        except BrokenPipeError:  # `aidflow case list | head`: the reader left, nothing is wrong
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            ctx.exit(ExitCode.OK)
         except AidflowError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -56,12 +61,26 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
     Administrators deploy workflows (aidflow workflow), caseworkers move cases
     (aidflow case), supervisors check the audit trail (aidflow audit).
     """
+    _check_tz(tz)
     ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
 
 for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, demo):
     cli.add_command(group)
+
+
+def _check_tz(tz: str) -> None:
+    """An unknown --tz / AIDFLOW_TZ is an input error (exit 3), not a crash inside a command."""
+    from zoneinfo import ZoneInfo
+
+    from ..errors import InvalidInputError
+
+    try:
+        ZoneInfo(tz)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise InvalidInputError(f"--tz {tz!r} is not a known time zone",
+                                hint="write an IANA name such as Asia/Shanghai (env AIDFLOW_TZ)") from None
 
 
 def main(argv: list[str] | None = None) -> None:
