@@ -85,4 +85,5 @@ def demo(app: App, db_file: Path) -> None:
     from .admin import audit_verify
 
     ctx.invoke(audit_verify, case_ids=())
-    click.echo(f"\nexplore it: aidflow --db {db_file} --as li --now '{clock.now().isoformat()}' case show {case_id}")
+    when = clock.now().astimezone(app.calendar.tz).strftime('%Y-%m-%dT%H:%M')
+    click.echo(f"\nexplore it: aidflow --db {db_file} --as li --now {when} case show {case_id}")
