@@ -39,6 +39,10 @@ PERSON_FIELDS: tuple[str, ...] = (
 # Built-in case attributes every guard may read besides the workflow's own fields.
 CASE_BUILTINS: tuple[str, ...] = ("emergency", "township", "village", "state", "opened_at")
 
+# The notification templates an escalation rung may name (notify.TEMPLATE_VARIABLES has
+# their variables; kept here so the loader need not import Jinja).
+ESCALATION_TEMPLATES: tuple[str, ...] = ("deadline_reminder", "escalation", "emergency_escalation")
+
 VOTE_FIELDS: tuple[str, ...] = ("yes", "no", "abstain", "total", "quorum_met", "passed", "failed")
 
 
@@ -89,6 +93,23 @@ class VoteRule:
 
 
 @dataclass(frozen=True)
+class Rung:
+    """One step of an escalation ladder: `after` this long in the state, notify role `to`.
+
+    `after` and `repeat` are durations measured from entering the state; with `repeat` the
+    rung fires again every `repeat` after its first firing until it is acknowledged (when
+    `stop_on_ack`) or the case leaves the state.
+    """
+
+    __pydantic_config__ = STRICT
+    after: str
+    to: str
+    template: str
+    repeat: str | None = None
+    stop_on_ack: bool = True
+
+
+@dataclass(frozen=True)
 class State:
     __pydantic_config__ = STRICT
     labels: Labels
@@ -100,6 +121,7 @@ class State:
     min_dwell: str | None = None
     dwell_exceptions: tuple[str, ...] = ()
     vote: VoteRule | None = None
+    escalation: str | None = None  # the name of a ladder under the workflow's `escalations`
 
 
 @dataclass(frozen=True)
@@ -135,6 +157,7 @@ class Workflow:
     states: dict[str, State]
     transitions: tuple[Transition, ...]
     fields: dict[str, FieldSpec] = field(default_factory=dict)
+    escalations: dict[str, tuple[Rung, ...]] = field(default_factory=dict)
     description: str | None = None
 
     @property

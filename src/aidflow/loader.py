@@ -266,6 +266,28 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         if spec.choices and spec.type != "str":
             doc.problem(("fields", name, "choices"), "choices are only allowed on fields of type str")
 
+    for ladder, rungs in wf.escalations.items():
+        lp: Path_ = ("escalations", ladder)
+        need_ident(lp, ladder, "escalation ladder")
+        if not rungs:
+            doc.problem(lp, f"escalation ladder '{ladder}' has no rungs",
+                        "list at least one rung: {after: 8d, to: ROLE, template: escalation}", key=True)
+        for i, rung in enumerate(rungs):
+            rp = lp + (i,)
+            need_duration(rp + ("after",), rung.after)
+            if rung.repeat is not None:
+                need_duration(rp + ("repeat",), rung.repeat)
+            need_role(rp + ("to",), rung.to)
+            if rung.template not in d.ESCALATION_TEMPLATES:
+                doc.problem(rp + ("template",), f"unknown template '{rung.template}'",
+                            did_you_mean(rung.template, d.ESCALATION_TEMPLATES) or
+                            "use one of " + ", ".join(d.ESCALATION_TEMPLATES))
+    used = {st.escalation for st in states.values() if st.escalation is not None}
+    for ladder in wf.escalations:
+        if ladder not in used and used <= set(wf.escalations):  # a misspelt name is reported once
+            doc.problem(("escalations", ladder), f"escalation ladder '{ladder}' is not used by any state",
+                        "add escalation: " + ladder + " to a state, or remove the ladder", key=True)
+
     # in file order (wf.states went through JSON with sorted keys)
     initials = sorted((n for n, s in states.items() if s.initial),
                       key=lambda n: doc.where(("states", n), key=True))
@@ -281,7 +303,7 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         if st.initial and st.final:
             doc.problem(sp + ("final",), "a state cannot be both initial and final")
         if st.final:
-            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote"):
+            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote", "escalation"):
                 if getattr(st, key):
                     doc.problem(sp + (key,), f"final state '{name}' cannot have {key}",
                                 "remove it: nothing happens after a final state")
@@ -295,6 +317,11 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
             doc.problem(sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h", key=True)
         else:
             need_duration(sp + ("deadline",), st.deadline)
+        if st.escalation is not None and st.escalation not in wf.escalations:
+            doc.problem(sp + ("escalation",), f"unknown escalation ladder '{st.escalation}'",
+                        did_you_mean(st.escalation, wf.escalations) or
+                        ("declared ladders: " + ", ".join(wf.escalations) if wf.escalations
+                         else "declare it under escalations"))
         if st.min_dwell is not None:
             need_duration(sp + ("min_dwell",), st.min_dwell)
         elif st.dwell_exceptions:

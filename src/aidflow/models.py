@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -110,6 +110,7 @@ class Case(Base):
         Index("ix_cases_deadline", "deadline_at"),
         Index("ix_cases_area_state", "township", "state"),
         Index("ix_cases_person", "person_id"),
+        Index("ix_cases_version_state_entered", "workflow_version_id", "state", "state_entered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,3 +168,54 @@ class Vote(Base):
     voter: Mapped[str] = mapped_column(String(64))
     choice: Mapped[str] = mapped_column(String(10))  # yes, no, abstain
     at: Mapped[datetime]
+
+
+class Escalation(Base):
+    """One rung of a ladder fired for one recipient, once per state entry (and repeat).
+
+    The unique key is what makes sweeps idempotent: a second sweep, or a second scheduler
+    process, inserts nothing for a rung already fired.
+    """
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("case_id", "entry_seq", "rung", "repeat_no", "recipient", name="uq_escalation_once"),
+        Index("ix_escalations_open", "acknowledged_at", "fired_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    entry_seq: Mapped[int] = mapped_column(Integer)  # the event seq that entered the state
+    state: Mapped[str] = mapped_column(String(64))
+    ladder: Mapped[str] = mapped_column(String(64))
+    rung: Mapped[int] = mapped_column(Integer)
+    repeat_no: Mapped[int] = mapped_column(Integer)  # 0 for the first firing
+    role: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    ack_note: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """An email waiting for, or past, delivery. Written in the transaction that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    to_addr: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]

@@ -1,4 +1,4 @@
-"""Render notification emails (subject, plain text, HTML) from the Jinja templates in notifications/.
+"""Render notification emails (subject, plain text, HTML) from Jinja templates.
 
 Each message is three files, `notifications/<template>/<lang>/subject.txt`, `body.txt` and
 `body.html`; bodies may extend a shared layout under `notifications/_layouts/` (see
@@ -22,7 +22,7 @@ import traceback
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -145,7 +145,10 @@ def _check_lang(lang: object) -> str:
 
 
 def format_duration(value: timedelta, lang: str) -> str:
-    """`3 days 4 hours` / `3天4小时`: the two largest units, rounded down."""
+    """`3 days 4 hours` / `3天4小时`: the two largest units, rounded down.
+
+    Days start at 48 hours, so the policy's "24 hours" reads as `24 hours`, not `1 day`.
+    """
     lang = _check_lang(lang)
     if not isinstance(value, timedelta):
         raise InvalidInputError(f"duration needs a timedelta, got {type(value).__name__} "
@@ -154,7 +157,7 @@ def format_duration(value: timedelta, lang: str) -> str:
         raise InvalidInputError(f"duration {value} is negative; pass how long, not a signed "
                                 "difference")
     seconds = int(value.total_seconds())
-    days, rest = divmod(seconds, 86400)
+    days, rest = divmod(seconds, 86400) if seconds >= 2 * 86400 else (0, seconds)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
@@ -203,8 +206,8 @@ def format_month(value: date, lang: str) -> str:
         raise InvalidInputError(f"month needs a date, got {type(value).__name__} {value!r}")
     if lang == "zh":
         return f"{value.year}年{value.month}月"
-    names = ("January February March April May June July August September October "
-             "November December").split()
+    names = ("January", "February", "March", "April", "May", "June", "July", "August",
+             "September", "October", "November", "December")
     return f"{names[value.month - 1]} {value.year}"
 
 
@@ -249,7 +252,8 @@ def render(template: str, lang: str, context: Mapping[str, Any], *, to: Sequence
         missing = sorted(_used_variables(env, name, root) - context.keys() - reported)
         if missing:
             reported.update(missing)
-            which = " and ".join(repr(v) for v in missing)
+            quoted = [repr(v) for v in missing]
+            which = ", ".join(quoted[:-1]) + " and " + quoted[-1] if len(quoted) > 1 else quoted[0]
             verb = "was" if len(missing) == 1 else "were"
             complaints.append(f"template {name} uses {which}, which {verb} not provided")
     if complaints:
@@ -413,7 +417,7 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
     root = Path(directory)
     if not root.is_dir():
         return [f"{root}: not a directory"]
-    env = _environment(root.resolve(), timezone.utc)
+    env = _environment(root.resolve(), UTC)
     problems: list[tuple[str, int, str]] = []  # (file, line, message) for sorting
 
     def add(file: str, line: int, message: str) -> None:
@@ -436,14 +440,17 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
     for template, provided in sorted(TEMPLATE_VARIABLES.items()):
         for lang in LANGS:
             used: set[str] = set()
+            complete = True  # all three parts parsed, so "unused" is meaningful
             for part in PARTS:
                 name = f"{template}/{lang}/{part}"
                 if not (root / name).is_file():
                     add(name, 0, f"missing (each template needs {', '.join(PARTS)} in each of: "
                         f"{', '.join(LANGS)})")
+                    complete = False
                     continue
                 ast = _parse_for_check(env, root, name, add)
                 if ast is None:
+                    complete = False
                     continue
                 names = meta.find_undeclared_variables(ast)
                 used |= names
@@ -452,7 +459,7 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                     tip = f"; did you mean {close[0]!r}?" if close else ""
                     add(name, _first_line(ast, var),
                         f"uses {var!r}, which the code does not provide{tip}")
-            if all((root / f"{template}/{lang}/{part}").is_file() for part in PARTS):
+            if complete:
                 for var in sorted(provided - used):
                     add(f"{template}/{lang}", 0, f"{var!r} is provided but used in none of "
                         f"{', '.join(PARTS)}")
@@ -537,7 +544,7 @@ def sample_context(template: str, lang: str = "zh") -> dict[str, Any]:
         else "finish the home visit (at least 2 investigators) and record the investigators "
              "and the monthly income",
     }
-    escalation = {"escalation_id": 17, "caseworker": "李明（li）" if zh else "李明 (li)",
+    escalation = {"escalation_id": 17, "caseworker": "李明",
                   "overdue": timedelta(days=3, hours=4, minutes=10)}
     if template == "deadline_reminder":
         return {**recipient, **case,

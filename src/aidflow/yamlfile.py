@@ -56,7 +56,7 @@ class Document:
         self.problems.append(Problem(self.file, line, col, format_path(path), message, hint))
 
     def source_json(self) -> str:
-        return json.dumps(self.data, ensure_ascii=False, sort_keys=True)
+        return json.dumps(self.data, ensure_ascii=False)  # keep the file's order: states list as written
 
 
 def format_path(path: Path_) -> str:

@@ -118,9 +118,7 @@ def audit_group() -> None:
 def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     """Recompute every case's event hash chain; name each event edited or removed."""
     from .. import audit
-    from ..errors import AuditError
-
-    from ..errors import NotFoundError
+    from ..errors import AuditError, NotFoundError
 
     with app.reading() as svc:
         cases, events, findings = audit.verify(svc.session, list(case_ids) or None)

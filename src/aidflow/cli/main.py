@@ -12,6 +12,7 @@ from .admin import audit_group, db_group, person_group, user_group
 from .app import App
 from .cases import case_group
 from .demo import demo
+from .scheduler import escalation_group, outbox_group, scheduler_group
 from .workflows import workflow_group
 
 
@@ -22,8 +23,6 @@ class AidflowGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except BrokenPipeError:  # `aidflow ... | head`: click exits quietly, this is no bug
             raise
         except BrokenPipeError:  # `aidflow case list | head`: the reader left, nothing is wrong
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
@@ -66,7 +65,8 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
 
-for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, demo):
+for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, scheduler_group,
+              escalation_group, outbox_group, demo):
     cli.add_command(group)
 
 
