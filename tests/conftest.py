@@ -28,6 +28,8 @@ from aidflow.db import make_engine, upgrade
 from aidflow.loader import load_workflow_file
 from aidflow.service import Service
 
+from .smtp import SMTPServer
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -167,6 +169,13 @@ class Cli:
             argv += ["--as", user]
         env = {k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")}
         return CliRunner().invoke(cli, argv + list(args), input=input, env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server on loopback (aiosmtpd) that records what it receives."""
+    with SMTPServer() as server:
+        yield server
 
 
 @pytest.fixture

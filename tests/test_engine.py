@@ -16,7 +16,7 @@ from aidflow.errors import (
     RefusedError,
 )
 from aidflow.loader import load_workflow_text
-from aidflow.models import Case, CaseEvent, Vote, WorkflowVersion
+from aidflow.models import Case, Vote, WorkflowVersion
 
 from .conftest import PERSON_ID, WORKFLOWS, World, local
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -273,12 +272,6 @@ def test_on_timeout_fires_as_system_in_the_audit_chain(sworld: World) -> None:
 # -- delivery --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def smtp() -> Iterator[SMTPServer]:
-    with SMTPServer() as server:
-        yield server
-
-
 def deliver(world: World, mailer: object, **kw: int) -> tuple[int, int]:
     with world.session() as s, s.begin():
         return jobs.deliver_outbox(s, world.clock, mailer, **kw)  # type: ignore[arg-type]
@@ -295,45 +288,45 @@ def two_emails(w: World) -> None:
     assert sweep(w) == 2
 
 
-def test_delivery_over_smtp_sends_each_row_once(sworld: World, smtp: SMTPServer) -> None:
+def test_delivery_over_smtp_sends_each_row_once(sworld: World, smtp_server: SMTPServer) -> None:
     w = sworld
     two_emails(w)
-    mailer = SMTPMailer(smtp.host, smtp.port, security="none", sender="aidflow@county.example")
+    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example")
     assert deliver(w, mailer) == (2, 0)
     assert deliver(w, mailer) == (0, 0)
-    assert sorted(m.rcpt_tos for m in smtp.messages) == [("li@county.example",), ("zhao@county.example",)]
+    assert sorted(m.rcpt_tos for m in smtp_server.messages) == [("li@county.example",), ("zhao@county.example",)]
     rows = outbox(w)
     assert [(r.status, r.attempts, r.sent_at) for r in rows] == [("sent", 1, w.clock.now())] * 2
-    got = {m.message["Message-ID"] for m in smtp.messages}
+    got = {m.message["Message-ID"] for m in smtp_server.messages}
     assert got == {r.message_id for r in rows}
-    body = smtp.messages[0].message.get_body(("plain",))
+    body = smtp_server.messages[0].message.get_body(("plain",))
     assert body is not None and "110***********002X" in body.get_content()
 
 
-def test_refusing_server_marks_failed(sworld: World, smtp: SMTPServer) -> None:
+def test_refusing_server_marks_failed(sworld: World, smtp_server: SMTPServer) -> None:
     w = sworld
     two_emails(w)
-    smtp.refuse("RCPT", "550 5.1.1 No such user")
-    mailer = SMTPMailer(smtp.host, smtp.port, security="none", sender="aidflow@county.example")
+    smtp_server.refuse("RCPT", "550 5.1.1 No such user")
+    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example")
     assert deliver(w, mailer) == (0, 2)
     rows = outbox(w)
     assert [(r.status, r.attempts) for r in rows] == [("failed", 1)] * 2
     assert "550" in (rows[0].last_error or "")
-    assert smtp.messages == []
-    smtp.reset()
+    assert smtp_server.messages == []
+    smtp_server.reset()
     with w.session() as s, s.begin():
         jobs.retry_outbox(s, w.clock, rows[0].id)
         with pytest.raises(RefusedError):
             jobs.retry_outbox(s, w.clock, rows[0].id)
     assert deliver(w, mailer) == (1, 0)
-    assert len(smtp.messages) == 1
+    assert len(smtp_server.messages) == 1
 
 
-def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp: SMTPServer) -> None:
+def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp_server: SMTPServer) -> None:
     w = sworld
     two_emails(w)
-    smtp.stop()
-    mailer = SMTPMailer(smtp.host, smtp.port, security="none", sender="aidflow@county.example", timeout=2)
+    smtp_server.stop()
+    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example", timeout=2)
     assert deliver(w, mailer) == (0, 0)
     now = w.clock.now()
     rows = outbox(w)
@@ -342,11 +335,11 @@ def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp: SM
     assert "refused the connection" in (rows[0].last_error or "")
     assert deliver(w, mailer) == (0, 0)  # not due yet: no attempt
     assert [r.attempts for r in outbox(w)] == [1, 1]
-    smtp.start()
+    smtp_server.start()
     w.clock.advance(timedelta(minutes=1))
     assert deliver(w, mailer) == (2, 0)
     assert deliver(w, mailer) == (0, 0)
-    assert len(smtp.messages) == 2
+    assert len(smtp_server.messages) == 2
 
 
 def test_backoff_doubles_and_caps_and_attempts_run_out(sworld: World) -> None:
@@ -384,7 +377,7 @@ def readme_scheduler_commands() -> list[list[str]]:
 
 
 def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: object,
-                                                     smtp: SMTPServer,
+                                                     smtp_server: SMTPServer,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     cli = run_cli  # type: ignore[assignment]
     for name in ("HOST", "PORT", "SECURITY", "USER", "PASSWORD", "FROM"):
@@ -394,15 +387,15 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
     assert result.exit_code == 0, result.output
     assert result.stdout == ("sweep: 0 timed transition(s), 4 escalation(s)\n"
                              "delivery skipped: AIDFLOW_SMTP_HOST is not set; 4 message(s) stay pending\n")
-    monkeypatch.setenv("AIDFLOW_SMTP_HOST", smtp.host)
-    monkeypatch.setenv("AIDFLOW_SMTP_PORT", str(smtp.port))
+    monkeypatch.setenv("AIDFLOW_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("AIDFLOW_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("AIDFLOW_SMTP_SECURITY", "none")
     monkeypatch.setenv("AIDFLOW_SMTP_FROM", "aidflow@county.example")
-    smtp.refuse("RCPT", "550 5.1.1 No such user", only={"li@county.example"})
+    smtp_server.refuse("RCPT", "550 5.1.1 No such user", only={"li@county.example"})
     result = cli("scheduler", "tick", now=SCHEDULER_NOW)  # type: ignore[operator]
     assert result.stdout == ("sweep: 0 timed transition(s), 0 escalation(s)\n"
                              "delivery: 3 sent, 1 failed, 0 pending\n"), result.output
-    assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
         "tsup@county.example", "vsup@county.example", "zhao@county.example"]
 
     result = cli("escalation", "list", "--json", user="hsup")  # type: ignore[operator]

@@ -6,7 +6,6 @@ import shutil
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -36,16 +35,6 @@ MASKED_ID = "110***********002X"
 MID = "<outbox-7f3a.aidflow@county.example>"
 SENT_AT = datetime(2023, 8, 4, 1, 30, tzinfo=UTC)
 TEMPLATES = sorted(TEMPLATE_VARIABLES)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    server = SMTPServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def mailer_for(server: SMTPServer, **kwargs: Any) -> SMTPMailer:
