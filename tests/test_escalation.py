@@ -425,3 +425,45 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
     with sworld.session() as s:
         assert s.get_one(OutboxMessage, 1).status == "pending"
         assert s.get_one(Escalation, 3).acknowledged_by == "tsup"
+
+
+# -- the long-running scheduler ----------------------------------------------------------
+
+
+def test_scheduler_run_catches_up_and_stops_cleanly_on_sigterm(sworld: World) -> None:
+    """A real `aidflow scheduler run` process: its first round escalates what fell due while
+    it was not running (a case left in investigation in 2023), then SIGTERM ends it with 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if sworld.engine.dialect.name != "sqlite":
+        pytest.skip("one process test is enough; the PostgreSQL path is covered by the sweep tests")
+    in_investigation(sworld)
+    url = sworld.engine.url.render_as_string(hide_password=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDFLOW_")}
+    proc = subprocess.Popen([sys.executable, "-m", "aidflow.cli.main", "--db", url, "scheduler", "run",
+                             "--every", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("sweep:"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines) + rest
+    assert proc.returncode == 0, output
+    assert "scheduler started: a round every 1s" in output
+    assert "scheduler stopped" in output
+    assert escalations(sworld)  # the overdue investigation was escalated
+    assert sworld.verify() == []

@@ -569,3 +569,23 @@ def test_sample_context_covers_every_template() -> None:
         for lang in ("zh", "en"):
             assert set(sample_context(template, lang)) == TEMPLATE_VARIABLES[template]
     assert sample_context("visit_missing")["month"] == date(2023, 7, 1)
+
+
+def test_cli_notify_preview_and_check() -> None:
+    from click.testing import CliRunner
+
+    from aidflow.cli.main import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--lang", "zh", "notify", "preview", "emergency_escalation"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Subject: ")
+    assert "110***********002X" in result.stdout
+    assert "escalation ack" in result.stdout
+    html = runner.invoke(cli, ["--lang", "en", "notify", "preview", "escalation", "--part", "html"])
+    assert html.exit_code == 0 and "<html" in html.stdout.lower()
+    check = runner.invoke(cli, ["notify", "check"])
+    assert check.exit_code == 0 and check.stdout.startswith("templates ok: ")
+    bad = runner.invoke(cli, ["notify", "preview", "escalaton"])
+    assert bad.exit_code == 3
+    assert bad.stderr == "error: no email template named 'escalaton'\n  hint: did you mean 'escalation'?\n"

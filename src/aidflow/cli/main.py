@@ -12,6 +12,7 @@ from .admin import audit_group, db_group, person_group, user_group
 from .app import App
 from .cases import case_group
 from .demo import demo
+from .notifications import notify_group
 from .scheduler import escalation_group, outbox_group, scheduler_group
 from .workflows import workflow_group
 
@@ -66,7 +67,7 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
 
 
 for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, scheduler_group,
-              escalation_group, outbox_group, demo):
+              escalation_group, outbox_group, notify_group, demo):
     cli.add_command(group)
 
 

@@ -57,26 +57,60 @@ def scheduler_tick(app: App) -> None:
 
     Email goes out over SMTP when AIDFLOW_SMTP_HOST is set; otherwise it stays queued.
     """
+    for line in run_jobs(app):
+        click.echo(line)
+
+
+def run_jobs(app: App) -> list[str]:
+    """One round of every job, each in its own transaction; returns what happened."""
     from sqlalchemy import func, select
 
     from .. import jobs
     from ..models import OutboxMessage
 
+    lines = []
     with app.transaction() as svc:
         result = jobs.sweep(svc.session, app.clock, app.calendar, lang=app.lang, domain=message_domain())
-    click.echo(f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)")
+    lines.append(f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)")
     mailer = mailer_from_env()
     if mailer is None:
         with app.reading() as svc:
             pending = svc.session.scalar(select(func.count()).select_from(OutboxMessage)
                                          .where(OutboxMessage.status == "pending")) or 0
-        click.echo(f"delivery skipped: AIDFLOW_SMTP_HOST is not set; {pending} message(s) stay pending")
-        return
+        lines.append(f"delivery skipped: AIDFLOW_SMTP_HOST is not set; {pending} message(s) stay pending")
+        return lines
     with app.transaction() as svc:
         sent, failed = jobs.deliver_outbox(svc.session, app.clock, mailer)
         pending = svc.session.scalar(select(func.count()).select_from(OutboxMessage)
                                      .where(OutboxMessage.status == "pending")) or 0
-    click.echo(f"delivery: {sent} sent, {failed} failed, {pending} pending")
+    lines.append(f"delivery: {sent} sent, {failed} failed, {pending} pending")
+    return lines
+
+
+@scheduler_group.command("run")
+@click.option("--every", "interval", type=click.IntRange(1, 86400), default=60, show_default=True,
+              help="Seconds between rounds of jobs.")
+@pass_app
+def scheduler_run(app: App, interval: int) -> None:
+    """Run the jobs every --every seconds until SIGTERM or Ctrl-C (APScheduler).
+
+    Jobs look at what is due now, so the first round after downtime catches up on
+    everything missed. Several processes may run against one PostgreSQL database:
+    escalations are claimed by unique keys and outbox rows with row locks.
+    """
+    from ..errors import InvalidInputError
+    from ..scheduler import run_forever
+
+    if app.now:
+        raise InvalidInputError("--now cannot be used with `scheduler run`",
+                                hint="use `aidflow --now TIME scheduler tick` to run the jobs as of a time")
+
+    def job() -> None:
+        app._clock = None  # re-read the system clock each round
+        for line in run_jobs(app):
+            click.echo(line)
+
+    run_forever(job, interval)
 
 
 @click.group("escalation")

@@ -1,0 +1,46 @@
+"""`aidflow notify ...`: preview and check the email templates."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App, pass_app
+
+
+@click.group("notify")
+def notify_group() -> None:
+    """Preview and check the email templates in notifications/."""
+
+
+@notify_group.command("preview")
+@click.argument("template")
+@click.option("--part", type=click.Choice(["text", "html"]), default="text", show_default=True)
+@pass_app
+def notify_preview(app: App, template: str, part: str) -> None:
+    """Render TEMPLATE with sample data in --lang (subject, then the body)."""
+    from ..errors import InvalidInputError, did_you_mean
+    from ..notify import TEMPLATE_VARIABLES, render, sample_context
+
+    if template not in TEMPLATE_VARIABLES:
+        raise InvalidInputError(f"no email template named '{template}'",
+                                hint=did_you_mean(template, TEMPLATE_VARIABLES)
+                                or "templates: " + ", ".join(sorted(TEMPLATE_VARIABLES)))
+    msg = render(template, app.lang, sample_context(template, app.lang), to=["supervisor@county.example"],
+                 message_id="<preview@aidflow.local>")
+    click.echo(f"Subject: {msg.subject}\n")
+    click.echo(msg.text if part == "text" else msg.html)
+
+
+@notify_group.command("check")
+def notify_check() -> None:
+    """Compile every template and compare its variables with what the code provides."""
+    from ..errors import ExitCode
+    from ..notify import check_templates, default_directory
+
+    problems = check_templates(default_directory())
+    for p in problems:
+        click.echo(p)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in the templates", err=True)
+        raise SystemExit(ExitCode.INVALID_INPUT)
+    click.echo(f"templates ok: {default_directory()}")
