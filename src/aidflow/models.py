@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -139,7 +139,8 @@ class CaseEvent(Base):
     """One thing that happened to a case. Append-only; hash-chained per case."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_event_seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_event_seq"),
+                      UniqueConstraint("command_id", name="uq_event_command_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
@@ -154,6 +155,9 @@ class CaseEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # set by a caller retrying over a dropped connection (--idempotency-key); not hashed,
+    # so chains written before it existed still verify
+    command_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class Vote(Base):
@@ -219,3 +223,106 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class Visit(Base):
+    """A care visit, cleaning or haircut given to the person of a case (county plan, care services)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_case_at", "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # visit, cleaning, haircut (policy file)
+    at: Mapped[datetime]
+    by_user: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    logged_at: Mapped[datetime]
+    logged_by: Mapped[str] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+
+
+class VisitAlert(Base):
+    """A warning or escalation about a month's missing visits, once per case, month, kind, recipient."""
+
+    __tablename__ = "visit_alerts"
+    __table_args__ = (UniqueConstraint("case_id", "month", "kind", "recipient", name="uq_visit_alert_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    kind: Mapped[str] = mapped_column(String(20))  # warning, escalation
+    recipient: Mapped[str] = mapped_column(String(64))
+    shortfall: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PaymentRun(Base):
+    __tablename__ = "payment_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    started_by: Mapped[str] = mapped_column(String(64))
+    created: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Payment(Base):
+    """One payment of one kind to one case for one month; money in integer fen."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "period", name="uq_payment_once"),
+        Index("ix_payments_period_status", "period", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("payment_runs.id"))
+    kind: Mapped[str] = mapped_column(String(40))  # dibao, basic_living_allowance, care_allowance, ...
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM the money is for
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    basis: Mapped[dict[str, Any]] = mapped_column(default=dict)  # which standard, tier, arrears
+    status: Mapped[str] = mapped_column(String(10))  # pending, exported, paid, failed
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+    bank_ref: Mapped[str | None] = mapped_column(String(100))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportRun(Base):
+    """One import of a survey list (CSV or XLSX) from one source department."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    file_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(40))  # civil_affairs, health, disabled_federation, ...
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    started_by: Mapped[str] = mapped_column(String(64))
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(12))  # running, done, failed
+
+
+class PersonSource(Base):
+    """What one row of one imported list said about a person (provenance for merges)."""
+
+    __tablename__ = "person_sources"
+    __table_args__ = (UniqueConstraint("import_run_id", "line", name="uq_source_row_once"),
+                      Index("ix_person_sources_person", "person_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    import_run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id"))
+    source: Mapped[str] = mapped_column(String(40))
+    line: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    imported_at: Mapped[datetime]
