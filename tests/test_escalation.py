@@ -386,7 +386,9 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
     result = cli("scheduler", "tick", now=SCHEDULER_NOW)  # type: ignore[operator]
     assert result.exit_code == 0, result.output
     assert result.stdout == ("sweep: 0 timed transition(s), 4 escalation(s)\n"
-                             "delivery skipped: AIDFLOW_SMTP_HOST is not set; 4 message(s) stay pending\n")
+                             "visits: 0 warning(s), 0 escalation(s)\n"
+                             "digest: 3 email(s) queued\n"  # tsup, vsup, csup (tests/test_digest.py)
+                             "delivery skipped: AIDFLOW_SMTP_HOST is not set; 7 message(s) stay pending\n")
     monkeypatch.setenv("AIDFLOW_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("AIDFLOW_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("AIDFLOW_SMTP_SECURITY", "none")
@@ -394,8 +396,11 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
     smtp_server.refuse("RCPT", "550 5.1.1 No such user", only={"li@county.example"})
     result = cli("scheduler", "tick", now=SCHEDULER_NOW)  # type: ignore[operator]
     assert result.stdout == ("sweep: 0 timed transition(s), 0 escalation(s)\n"
-                             "delivery: 3 sent, 1 failed, 0 pending\n"), result.output
-    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
+                             "visits: 0 warning(s), 0 escalation(s)\n"
+                             "digest: 0 email(s) queued\n"
+                             "delivery: 6 sent, 1 failed, 0 pending\n"), result.output
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages
+                  if not m.message["Subject"].startswith("[Daily digest]")) == [
         "tsup@county.example", "vsup@county.example", "zhao@county.example"]
 
     result = cli("escalation", "list", "--json", user="hsup")  # type: ignore[operator]

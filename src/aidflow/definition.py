@@ -110,6 +110,24 @@ class Rung:
 
 
 @dataclass(frozen=True)
+class ClockSpec:
+    """A named clock over several states, e.g. the statutory 30 working days of a dibao case.
+
+    It starts when the case enters `starts_at`, stops for good on entering any of
+    `stops_at`, does not run while the case is in a state that lists it under `pauses`,
+    and gets `extended_by[trigger]` more time the first time that trigger fires while it
+    runs (L21 §22: 30 WD, up to 45 for an objection). Extensions use the clock's unit.
+    """
+
+    __pydantic_config__ = STRICT
+    duration: str
+    starts_at: str
+    stops_at: tuple[str, ...]
+    labels: Labels | None = None
+    extended_by: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class State:
     __pydantic_config__ = STRICT
     labels: Labels
@@ -122,6 +140,7 @@ class State:
     dwell_exceptions: tuple[str, ...] = ()
     vote: VoteRule | None = None
     escalation: str | None = None  # the name of a ladder under the workflow's `escalations`
+    pauses: tuple[str, ...] = ()  # clocks (under the workflow's `clocks`) that stand still here
 
 
 @dataclass(frozen=True)
@@ -158,6 +177,7 @@ class Workflow:
     transitions: tuple[Transition, ...]
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     escalations: dict[str, tuple[Rung, ...]] = field(default_factory=dict)
+    clocks: dict[str, ClockSpec] = field(default_factory=dict)
     description: str | None = None
 
     @property

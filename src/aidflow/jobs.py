@@ -1,18 +1,18 @@
 """Scheduler entry points: the deadline sweep and outbox delivery.
 
 Each job takes a Session and leaves the transaction to its caller (`aidflow scheduler tick`
-wraps each in `with session.begin():`). Jobs are idempotent: escalations are keyed by
+wraps each in `with session.begin():`), except delivery, which commits once per message. Jobs are idempotent: escalations are keyed by
 (case, state entry, rung, repeat, recipient) and inserted with ON CONFLICT DO NOTHING, so a
 sweep run twice, or by two processes at once, fires each rung once; delivery claims outbox
-rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises writers) and never
-sends a row that is marked sent.
+rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises writers) and commits
+each "sent" mark before sending the next row (see `deliver_outbox`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .mailer import Mailer
 
 BATCH = 500
+_OUTBOX_TABLE: Any = OutboxMessage.__table__
+_INSERT_OUTBOX = _OUTBOX_TABLE.insert()
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -155,9 +157,14 @@ def latest_repeat(calendar: WorkCalendar, first: datetime, repeat: Duration, now
 class _Users:
     users: list[User]
 
+    _cache: dict[tuple[str, str, str], list[User]] = field(default_factory=dict)
+
     def with_role(self, role: str, township: str, village: str) -> list[User]:
-        return [u for u in self.users if role in u.roles
-                and Actor(u.name, tuple(u.roles), u.area).covers(township, village)]
+        key = (role, township, village)
+        if key not in self._cache:
+            self._cache[key] = [u for u in self.users if role in u.roles
+                                and Actor(u.name, tuple(u.roles), u.area).covers(township, village)]
+        return self._cache[key]
 
 
 def escalate(session: Session, clock: Clock, calendar: WorkCalendar, *, lang: str = "en",
@@ -176,18 +183,23 @@ def escalate(session: Session, clock: Clock, calendar: WorkCalendar, *, lang: st
                 continue
             rungs = wf.escalations[st.escalation]
             earliest = min(lower_bound(parse_duration(r.after)) for r in rungs)
-            stmt = select(Case.id).where(
+            stmt = select(Case.id, Case.entry_seq, Case.state_entered_at, Case.township, Case.village).where(
                 Case.workflow_version_id == vid, Case.state == state_name,
                 Case.state_entered_at <= now - earliest, Case.closed_at.is_(None))
             for rows in _batches(session, stmt):
-                ids = [r[0] for r in rows]
-                cases = session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.id)).all()
-                done = _fired(session, ids)
+                done = _fired(session, [r[0] for r in rows])
+                # plain rows first: a sweep that finds nothing new loads no case or person
+                plans = {r[0]: plan for r in rows if (plan := _due_rungs(r, rungs, done, users, calendar, now))}
+                if not plans:
+                    continue
+                cases = session.scalars(select(Case).where(Case.id.in_(plans)).order_by(Case.id)).all()
+                persons = {p.id: p for p in session.scalars(
+                    select(Person).where(Person.id.in_({c.person_id for c in cases})))}
                 for case in cases:
-                    created += _escalate_case(session, case, wf, st.escalation, rungs, done, users,
-                                              calendar, now, lang, domain)
-                for case in cases:  # bounded memory across batches
-                    session.expunge(case)
+                    created += _escalate_case(session, case, persons[case.person_id], wf, st.escalation,
+                                              plans[case.id], now, lang, domain)
+                for obj in [*cases, *persons.values()]:  # bounded memory across batches
+                    session.expunge(obj)
     return created
 
 
@@ -205,32 +217,42 @@ def _fired(session: Session, case_ids: list[int]) -> dict[tuple[int, int, int], 
     return out
 
 
-def _escalate_case(session: Session, case: Case, wf: Workflow, ladder: str, rungs: tuple[Rung, ...],
-                   done: dict[tuple[int, int, int], tuple[set[tuple[int, str]], bool]], users: _Users,
-                   calendar: WorkCalendar, now: datetime, lang: str, domain: str) -> int:
-    created = 0
+_Plan = list[tuple[int, Rung, int, datetime, User]]  # (rung index, rung, repeat_no, due, recipient)
+
+
+def _due_rungs(row: Any, rungs: tuple[Rung, ...], done: dict[tuple[int, int, int], tuple[set[tuple[int, str]], bool]],
+               users: _Users, calendar: WorkCalendar, now: datetime) -> _Plan:
+    """What is due and not yet fired for one case row (id, entry_seq, state_entered_at, township, village)."""
+    case_id, entry_seq, entered, township, village = row
+    plan: _Plan = []
     for index, rung in enumerate(rungs):
-        first = calendar.add(case.state_entered_at, parse_duration(rung.after))
+        first = calendar.add(entered, parse_duration(rung.after))
         if first > now:
             continue
-        seen, acked = done.get((case.id, case.entry_seq, index), (set(), False))
+        seen, acked = done.get((case_id, entry_seq, index), (set(), False))
         repeat_no = 0
         if rung.repeat is not None and not (acked and rung.stop_on_ack):
             # after downtime only the latest repeat is sent, not every one that was missed
             repeat_no = latest_repeat(calendar, first, parse_duration(rung.repeat), now)
         due = first if repeat_no == 0 else calendar.add(first, _times(parse_duration(rung.repeat or "1h"),
                                                                        repeat_no))
-        for user in users.with_role(rung.to, case.township, case.village):
-            if (repeat_no, user.name) in seen:
-                continue
-            esc_id = _insert_escalation(session, {
-                "case_id": case.id, "entry_seq": case.entry_seq, "state": case.state, "ladder": ladder,
-                "rung": index, "repeat_no": repeat_no, "role": rung.to, "recipient": user.name,
-                "template": rung.template, "due_at": due, "fired_at": now})
-            if esc_id is None:
-                continue  # another sweep got there first
-            created += 1
-            _queue_email(session, esc_id, case, wf, rung, user, due, now, lang, domain)
+        plan.extend((index, rung, repeat_no, due, user) for user in users.with_role(rung.to, township, village)
+                    if (repeat_no, user.name) not in seen)
+    return plan
+
+
+def _escalate_case(session: Session, case: Case, person: Person, wf: Workflow, ladder: str, plan: _Plan,
+                   now: datetime, lang: str, domain: str) -> int:
+    created = 0
+    for index, rung, repeat_no, due, user in plan:
+        esc_id = _insert_escalation(session, {
+            "case_id": case.id, "entry_seq": case.entry_seq, "state": case.state, "ladder": ladder,
+            "rung": index, "repeat_no": repeat_no, "role": rung.to, "recipient": user.name,
+            "template": rung.template, "due_at": due, "fired_at": now})
+        if esc_id is None:
+            continue  # another sweep got there first
+        created += 1
+        _queue_email(session, esc_id, case, person, wf, rung, user, due, now, lang, domain)
     return created
 
 
@@ -256,9 +278,9 @@ def expected_next(wf: Workflow, state: str, lang: str) -> str:
 
 
 def email_context(session: Session, esc_id: int, case: Case, wf: Workflow, rung: Rung, user: User,
-                  due: datetime, now: datetime, lang: str) -> dict[str, Any]:
+                  due: datetime, now: datetime, lang: str, person: Person | None = None) -> dict[str, Any]:
     """What the templates get (notify.TEMPLATE_VARIABLES); the ID number is masked."""
-    person = session.get_one(Person, case.person_id)
+    person = person or session.get_one(Person, case.person_id)
     st = wf.states[case.state]
     deadline = case.deadline_at
     late_from = deadline if deadline is not None and deadline <= now else due
@@ -281,18 +303,18 @@ def email_context(session: Session, esc_id: int, case: Case, wf: Workflow, rung:
     return ctx
 
 
-def _queue_email(session: Session, esc_id: int, case: Case, wf: Workflow, rung: Rung, user: User,
-                 due: datetime, now: datetime, lang: str, domain: str) -> None:
+def _queue_email(session: Session, esc_id: int, case: Case, person: Person, wf: Workflow, rung: Rung,
+                 user: User, due: datetime, now: datetime, lang: str, domain: str) -> None:
     from . import notify
 
     token = uuid.uuid4().hex
     message_id = notify.make_message_id(token, domain)
     msg = notify.render(rung.template, lang, email_context(session, esc_id, case, wf, rung, user, due, now,
-                                                           lang), to=[user.email], message_id=message_id)
-    session.add(OutboxMessage(escalation_id=esc_id, to_addr=user.email, subject=msg.subject, text=msg.text,
-                              html=msg.html, message_id=message_id, created_at=now, status="pending",
-                              attempts=0, next_attempt_at=now))
-    session.flush()
+                                                           lang, person), to=[user.email], message_id=message_id)
+    session.execute(_INSERT_OUTBOX, {  # Core: no ORM unit of work per message
+        "escalation_id": esc_id, "to_addr": user.email, "subject": msg.subject, "text": msg.text,
+        "html": msg.html, "message_id": message_id, "created_at": now, "status": "pending", "attempts": 0,
+        "next_attempt_at": now})
 
 
 # -- delivery ----------------------------------------------------------------------------
@@ -305,41 +327,72 @@ def backoff(attempts: int) -> timedelta:
 
 def deliver_outbox(session: Session, clock: Clock, mailer: Mailer, max_attempts: int = 8,
                    limit: int = 1000) -> tuple[int, int]:
-    """Send the pending outbox rows that are due; (sent, failed now).
+    """Send the pending outbox rows that are due, one at a time; (sent, failed now).
 
-    Rows are claimed with `FOR UPDATE SKIP LOCKED` (PostgreSQL), so two processes never
-    send the same row. A temporary DeliveryError schedules a retry with backoff; a
-    permanent one, or the last allowed attempt, marks the row failed.
+    Exactly once, as far as SMTP allows: each row is claimed, sent and marked in one short
+    transaction of its own, committed before the next row is touched, so a message the
+    server accepted is never sent again because a later one failed or the process died
+    later. Given a Session with no transaction open (the scheduler), this function owns
+    those per-message transactions; given one inside a transaction (tests, scripts), the
+    marks commit with the caller's transaction.
+
+    The claim is `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL: two scheduler
+    processes never hold the same row, and the lock lasts until the mark is committed.
+    SQLite writers take the database lock up front (db.make_engine), which serialises them.
+
+    What remains: the server accepts a message and the process dies (or the database goes
+    away) before the "sent" mark commits. The row is then still pending and is sent once
+    more, with the same Message-ID header, so the recipient's mail system can drop the
+    duplicate. That is at most one duplicate per crash, never a lost message.
+
+    A temporary DeliveryError schedules a retry with backoff; a permanent one, or the last
+    allowed attempt, marks the row failed.
     """
+    from contextlib import nullcontext
+
+    own = not session.in_transaction()
+    now = clock.now()
+    sent = failed = 0
+    for _ in range(limit):
+        with session.begin() if own else nullcontext():
+            outcome = _deliver_next(session, now, mailer, max_attempts)
+        if outcome is None:
+            break
+        sent += outcome == "sent"
+        failed += outcome == "failed"
+    return sent, failed
+
+
+def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts: int) -> str | None:
+    """Claim the next due row, send it and mark it; 'sent', 'failed', 'retry' or None (nothing due)."""
     from .mailer import DeliveryError
     from .notify import Message
 
-    now = clock.now()
-    rows = session.scalars(select(OutboxMessage).where(
+    row = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
-        .with_for_update(skip_locked=True)).all()
-    sent = failed = 0
-    for row in rows:
-        msg = Message(to=(row.to_addr,), subject=row.subject, text=row.text, html=row.html,
-                      headers={"Message-ID": row.message_id})
-        row.attempts += 1
-        try:
-            mailer.send(msg)
-        except DeliveryError as exc:
-            row.last_error = str(exc)
-            if exc.permanent or row.attempts >= max_attempts:
-                row.status = "failed"
-                failed += 1
-            else:
-                row.next_attempt_at = now + backoff(row.attempts)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
+        .with_for_update(skip_locked=True)).first()
+    if row is None:
+        return None
+    msg = Message(to=(row.to_addr,), subject=row.subject, text=row.text, html=row.html,
+                  headers={"Message-ID": row.message_id})
+    row.attempts += 1
+    outcome = "sent"
+    try:
+        mailer.send(msg)
+    except DeliveryError as exc:
+        row.last_error = str(exc)
+        if exc.permanent or row.attempts >= max_attempts:
+            row.status = outcome = "failed"
         else:
-            row.status = "sent"
-            row.sent_at = now
-            row.last_error = None
-            sent += 1
-        session.flush()
-    return sent, failed
+            row.next_attempt_at = now + backoff(row.attempts)
+            outcome = "retry"
+    else:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = None
+    session.flush()
+    return outcome
 
 
 # -- acknowledgement and listing ---------------------------------------------------------

@@ -39,31 +39,68 @@ class LoadedWorkflow:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
 
-def load_workflow_text(text: str, file: str) -> LoadedWorkflow:
-    """Validate one workflow; raise WorkflowInvalidError listing every problem."""
+# Guards may read `policy.<name>`: the county's standards (aidflow.policy). The names are
+# checked against the policy directory next to the workflow file (workflows/policy/).
+POLICY_DIR = "policy"
+
+
+@dataclass(frozen=True)
+class PolicyNames:
+    """The policy names guards may read, or why there are none (for the problem message)."""
+
+    names: frozenset[str] | None
+    where: str
+    problems: tuple[Problem, ...] = ()
+
+    @classmethod
+    def of(cls, directory: str | Path) -> PolicyNames:
+        """The names in `directory`'s standards file; none if it is missing or invalid."""
+        from .policy import POLICY_FILE, load_policy
+
+        file = Path(directory) / POLICY_FILE
+        if not file.is_file():
+            return cls(None, f"no policy file {file}")
+        try:
+            return cls(frozenset(load_policy(directory).names()), str(file))
+        except WorkflowInvalidError as exc:
+            return cls(None, f"the policy file {file} is invalid", tuple(exc.problems))
+
+
+def load_workflow_text(text: str, file: str, *, policy: PolicyNames | None = None) -> LoadedWorkflow:
+    """Validate one workflow; raise WorkflowInvalidError listing every problem.
+
+    `policy` holds the names a guard's `policy.<name>` may use; without it any policy
+    reference is a problem.
+    """
     doc = read_yaml(text, file)
-    wf = _validate(doc)
+    wf = _validate(doc, policy or PolicyNames(None, "no policy directory given"))
     if doc.problems or wf is None:
-        raise WorkflowInvalidError(sorted(doc.problems, key=lambda p: (p.line, p.column)))
+        problems = sorted(doc.problems, key=lambda p: (p.line, p.column))
+        if policy is not None and any("policy file" in p.message for p in problems):
+            problems.extend(policy.problems)
+        raise WorkflowInvalidError(problems)
     return LoadedWorkflow(wf, text, file)
 
 
-def load_workflow_file(path: str | Path) -> LoadedWorkflow:
+def load_workflow_file(path: str | Path, *, policy_dir: str | Path | None = None) -> LoadedWorkflow:
+    """Validate a workflow file; its guards' policy names come from `policy_dir`
+    (by default the `policy` directory next to the file)."""
     p = Path(path)
     doc = read_yaml_file(p)
     if doc.problems and doc.data is None:
         raise WorkflowInvalidError(doc.problems)
-    return load_workflow_text(p.read_text(encoding="utf-8"), str(path))
+    policy = PolicyNames.of(policy_dir if policy_dir is not None else p.parent / POLICY_DIR)
+    return load_workflow_text(p.read_text(encoding="utf-8"), str(path), policy=policy)
 
 
-def check_files(paths: Iterable[str | Path]) -> list[Problem]:
+def check_files(paths: Iterable[str | Path], *, policy_dir: str | Path | None = None) -> list[Problem]:
     """Every problem in every file (an empty list means all are valid)."""
     problems: list[Problem] = []
     for path in paths:
         try:
-            load_workflow_file(path)
+            load_workflow_file(path, policy_dir=policy_dir)
         except WorkflowInvalidError as exc:
-            problems.extend(exc.problems)
+            problems.extend(p for p in exc.problems if p not in problems)  # a bad policy file once
     return problems
 
 
@@ -74,7 +111,7 @@ def workflow_files(directory: str | Path) -> list[Path]:
 # -- pass 2: the schema --------------------------------------------------------------
 
 
-def _validate(doc: Document) -> d.Workflow | None:
+def _validate(doc: Document, policy: PolicyNames) -> d.Workflow | None:
     if doc.data is None:
         return None
     if not isinstance(doc.data, dict):
@@ -90,7 +127,7 @@ def _validate(doc: Document) -> d.Workflow | None:
         except ValidationError as exc:
             _schema_problems(doc, exc.errors(include_url=False))
             return None
-        _check_rules(doc, wf)
+        _check_rules(doc, wf, policy)
         return wf
     finally:
         # A value the YAML pass refused (a tag, `yes`, `1:30`) is also the wrong type or an
@@ -231,7 +268,7 @@ def _unwrap(tp: Any) -> Any:
 # -- pass 3: rules beyond the schema ---------------------------------------------------
 
 
-def _check_rules(doc: Document, wf: d.Workflow) -> None:
+def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
     states = wf.states
     state_names = list(states)
     roles = list(wf.roles)
@@ -288,6 +325,9 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
             doc.problem(("escalations", ladder), f"escalation ladder '{ladder}' is not used by any state",
                         "add escalation: " + ladder + " to a state, or remove the ladder", key=True)
 
+    for cname, cspec in wf.clocks.items():
+        _check_clock(doc, wf, cname, cspec, need_ident, need_duration)
+
     # in file order (wf.states went through JSON with sorted keys)
     initials = sorted((n for n, s in states.items() if s.initial),
                       key=lambda n: doc.where(("states", n), key=True))
@@ -303,7 +343,7 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
         if st.initial and st.final:
             doc.problem(sp + ("final",), "a state cannot be both initial and final")
         if st.final:
-            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote", "escalation"):
+            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote", "escalation", "pauses"):
                 if getattr(st, key):
                     doc.problem(sp + (key,), f"final state '{name}' cannot have {key}",
                                 "remove it: nothing happens after a final state")
@@ -322,6 +362,14 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
                         did_you_mean(st.escalation, wf.escalations) or
                         ("declared ladders: " + ", ".join(wf.escalations) if wf.escalations
                          else "declare it under escalations"))
+        for j, cname in enumerate(st.pauses):
+            if cname not in wf.clocks:
+                doc.problem(sp + ("pauses", j), f"pauses unknown clock '{cname}'",
+                            did_you_mean(cname, wf.clocks) or
+                            ("declared clocks: " + ", ".join(wf.clocks) if wf.clocks else "declare it under clocks"))
+            elif name == wf.clocks[cname].starts_at or name in wf.clocks[cname].stops_at:
+                doc.problem(sp + ("pauses", j), f"state '{name}' starts or stops clock '{cname}', so it "
+                            "cannot pause it", f"remove '{cname}' from pauses")
         if st.min_dwell is not None:
             need_duration(sp + ("min_dwell",), st.min_dwell)
         elif st.dwell_exceptions:
@@ -396,11 +444,54 @@ def _check_rules(doc: Document, wf: d.Workflow) -> None:
             "person": d.PERSON_FIELDS,
             "case": tuple(wf.fields) + d.CASE_BUILTINS,
             "vote": d.VOTE_FIELDS,
+            "policy": tuple(sorted(policy.names or ())),
         }
         for j, guard in enumerate(t.guards):
-            _check_guard(doc, tp + ("guards", j), guard, known)
+            _check_guard(doc, tp + ("guards", j), guard, known, policy)
 
     _check_graph(doc, wf, names_resolve)
+
+
+def _check_clock(doc: Document, wf: d.Workflow, name: str, spec: d.ClockSpec, need_ident: Any,
+                 need_duration: Any) -> None:
+    """A named clock: known states, a valid duration, extensions in the clock's own unit."""
+    from .calendar import parse_duration
+
+    cp: Path_ = ("clocks", name)
+    need_ident(cp, name, "clock")
+    state_names = list(wf.states)
+    triggers = list(dict.fromkeys(t.trigger for t in wf.transitions))
+    unit = None
+    try:
+        unit = parse_duration(spec.duration).unit
+    except DurationError:
+        need_duration(cp + ("duration",), spec.duration)
+    if spec.starts_at not in wf.states:
+        doc.problem(cp + ("starts_at",), f"unknown state '{spec.starts_at}'", did_you_mean(spec.starts_at, state_names))
+    elif wf.states[spec.starts_at].final:
+        doc.problem(cp + ("starts_at",), f"clock '{name}' starts at final state '{spec.starts_at}'",
+                    "start it at the state where the clock begins, e.g. accepted")
+    if not spec.stops_at:
+        doc.problem(cp + ("stops_at",), f"clock '{name}' never stops", "list the states that stop it, "
+                    "e.g. [active, rejected]")
+    for j, st in enumerate(spec.stops_at):
+        if st not in wf.states:
+            doc.problem(cp + ("stops_at", j), f"unknown state '{st}'", did_you_mean(st, state_names))
+        elif st == spec.starts_at:
+            doc.problem(cp + ("stops_at", j), f"clock '{name}' starts and stops at '{st}'",
+                        "remove it from stops_at")
+    for trig, text in spec.extended_by.items():
+        ep = cp + ("extended_by", trig)
+        if trig not in triggers:
+            doc.problem(ep, f"extended_by names unknown trigger '{trig}'", did_you_mean(trig, triggers), key=True)
+        try:
+            ext = parse_duration(text)
+        except DurationError:
+            need_duration(ep, text)
+            continue
+        if unit is not None and ext.unit != unit:
+            doc.problem(ep, f"extension '{text}' is not in the clock's unit ({unit}, from duration "
+                        f"'{spec.duration}')", f"write it in {unit}, e.g. 15{unit}")
 
 
 _UNIT_WORDS = {"hour": "h", "hours": "h", "day": "d", "days": "d", "working day": "wd",
@@ -415,7 +506,8 @@ def _duration_hint(text: str) -> str | None:
     return f"did you mean '{match[1]}{unit}'?" if match and unit else None
 
 
-def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[str, ...]]) -> None:
+def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[str, ...]],
+                 policy: PolicyNames) -> None:
     from .expressions import check_references, compile_expression
 
     try:
@@ -424,6 +516,11 @@ def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[s
         doc.problem(path, f"guard {text!r}: {exc.message} (column {exc.column})", exc.hint)
         return
     for message, hint in check_references(expr, known):
+        if policy.names is None and message.startswith("unknown field 'policy."):
+            ref = message.split("'")[1]
+            message = f"cannot check '{ref}': {policy.where}"
+            hint = ("fix the policy file (its problems are listed below)" if policy.problems
+                    else f"put {POLICY_DIR}/standards.yaml next to the workflow file")
         doc.problem(path, f"guard {text!r}: {message}", hint)
 
 

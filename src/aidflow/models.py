@@ -21,10 +21,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -111,6 +112,9 @@ class Case(Base):
         Index("ix_cases_area_state", "township", "state"),
         Index("ix_cases_person", "person_id"),
         Index("ix_cases_version_state_entered", "workflow_version_id", "state", "state_entered_at"),
+        # the timed-transition sweep reads only open cases past their deadline
+        Index("ix_cases_open_deadline", "deadline_at", sqlite_where=text("closed_at IS NULL"),
+              postgresql_where=text("closed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,6 +129,8 @@ class Case(Base):
     township: Mapped[str] = mapped_column(String(100))
     village: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the workflow's named clocks (clocks.ClockState as JSON): running, paused or stopped
+    clocks: Mapped[dict[str, Any]] = mapped_column(default=dict)
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]

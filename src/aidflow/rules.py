@@ -80,6 +80,7 @@ class Snapshot:
     fired_by: dict[str, set[str]] = field(default_factory=dict)  # trigger -> actors
     tally: Tally | None = None
     tz: tzinfo = timezone.utc  # for times in messages
+    policy: dict[str, Any] = field(default_factory=dict)  # policy.<name> -> value in force today
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
@@ -135,19 +136,34 @@ def blocks(snap: Snapshot, t: Transition, actor: Actor, now: datetime,
     return reasons
 
 
+# What a guard may read: the person, the case, the vote, and the county's policy values.
+GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy")
+
+
 def reads_person(transitions: list[Transition]) -> bool:
     """Whether any guard of these transitions reads person.* (so the person must be loaded)."""
     from .expressions import compile_expression
 
     return any(ref.startswith("person.")
                for t in transitions for g in t.guards
-               for ref in compile_expression(g, namespaces=("person", "case", "vote")).references)
+               for ref in compile_expression(g, namespaces=GUARD_NAMESPACES).references)
+
+
+def policy_names(transitions: list[Transition]) -> set[str]:
+    """The policy values (policy.<name>) the guards of these transitions read."""
+    from .expressions import compile_expression
+
+    return {ref.split(".", 1)[1]
+            for t in transitions for g in t.guards
+            for ref in compile_expression(g, namespaces=GUARD_NAMESPACES).references
+            if ref.startswith("policy.")}
 
 
 def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
     case = dict(snap.case)
     case.update(fields)
-    return {"person": snap.person, "case": case, "vote": snap.tally.scope() if snap.tally else {}}
+    return {"person": snap.person, "case": case, "vote": snap.tally.scope() if snap.tally else {},
+            "policy": snap.policy}
 
 
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:
@@ -156,7 +172,7 @@ def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> li
     scope = guard_scope(snap, fields)
     out = []
     for text in t.guards:
-        expr = compile_expression(text, namespaces=("person", "case", "vote"))
+        expr = compile_expression(text, namespaces=GUARD_NAMESPACES)
         if not expr.evaluate(scope):
             out.append(f"condition not met: {expr.explain(scope)}")
     return out
@@ -183,6 +199,11 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
             value = Decimal(text)
             if not value.is_finite():
                 raise ValueError("must be a finite number")
+            # 1e999 was stored as a valid amount (found by tests/test_hostile.py)
+            if value.adjusted() >= 15:
+                raise ValueError("must be below 10^15")
+            if int(value.as_tuple().exponent) < -6:
+                raise ValueError("must have at most 6 decimal places")
             return str(value)
         if kind == "bool":
             low = text.lower()

@@ -7,6 +7,7 @@ call, so a refused command leaves the database exactly as it was.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from .rules import SYSTEM, Actor, Snapshot
 
 if TYPE_CHECKING:
     from .loader import LoadedWorkflow
+    from .policy import Policy
 
 ADMIN = "admin"
 VOTE_CHOICES = ("yes", "no", "abstain")
@@ -66,10 +68,13 @@ class CaseView:
 class Service:
     """The engine's use cases over one Session, one clock and one working-day calendar."""
 
-    def __init__(self, session: Session, clock: Clock, calendar: WorkCalendar) -> None:
+    def __init__(self, session: Session, clock: Clock, calendar: WorkCalendar,
+                 policy: Policy | Callable[[], Policy] | None = None) -> None:
         self.session = session
         self.clock = clock
         self.calendar = calendar
+        # the county's standards for guards reading policy.<name>; a callable loads them on first use
+        self._policy = policy
         # per unit of work: a batch of commands reads each user and definition once
         self._actors: dict[str, Actor] = {}
         self._workflows: dict[int, Workflow] = {}
@@ -96,6 +101,12 @@ class Service:
             raise InvalidInputError(f"email {email!r} is not an email address", hint="write it like li@example.org")
         if not roles:
             raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
+        for label, value, limit in (("name", name, 64), ("email", email, 200), ("area", area, 200)):
+            if len(value) > limit:  # the column's width
+                raise InvalidInputError(f"user {label} is {len(value)} characters long; the limit is {limit}")
+        for role in roles:
+            if len(role) > 64 or not role.strip():
+                raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
         area = area.strip()
         if not area or area.count("/") > 1 or area.startswith("/") or area.endswith("/"):
             raise InvalidInputError(f"area {area!r} is not valid",
@@ -134,6 +145,10 @@ class Service:
             raise InvalidInputError(f"hukou must be rural or urban, not {hukou!r}")
         if not name.strip() or not township.strip() or not village.strip():
             raise InvalidInputError("name, township and village must not be empty")
+        for label, value in (("name", name), ("township", township), ("village", village)):
+            if len(value.strip()) > 100:  # the column's width: PostgreSQL refused it with a crash
+                raise InvalidInputError(f"{label} is {len(value.strip())} characters long; the limit is 100",
+                                        hint=f"shorten --{label}")
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
             raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
@@ -169,8 +184,12 @@ class Service:
         return actor
 
     def open_case(self, actor: Actor, id_number: str, workflow: str, *, emergency: bool = False,
-                  assign_to: str | None = None, note: str | None = None) -> Case:
+                  assign_to: str | None = None, note: str | None = None,
+                  command_id: str | None = None) -> Case:
         person = self.person(id_number)
+        earlier = self.replayed(actor, command_id, "open", None, None, (person.id, workflow))
+        if earlier is not None:
+            return store.get_case(self.session, earlier.case_id)
         wv = store.latest_version(self.session, workflow)
         wf = store.definition_of(wv)
         initial = wf.states[wf.initial_state]
@@ -190,13 +209,51 @@ class Service:
                     assigned_to=assign_to or (None if actor is SYSTEM else actor.name),
                     township=person.township, village=person.village, data={}, emergency=emergency,
                     opened_at=now, last_seq=0, head_hash="")
+        if wf.clocks:
+            from . import clocks
+
+            case.clocks = clocks.start(wf, wf.initial_state, now, self.calendar)
         self.session.add(case)
         self.session.flush()
         store.write_event(self.session, case.id, 0, "", store.EventInput(
             kind="open", actor=actor.name, at=now, to_state=wf.initial_state,
             fields={"workflow": wf.name, "version": wv.version, "emergency": emergency}, note=note),
-            None, None)
+            None, None, command_id)
         return case
+
+    def replayed(self, actor: Actor, command_id: str | None, kind: str, case_id: int | None,
+                 trigger: str | None, detail: Any = None) -> store.Recorded | None:
+        """The event an earlier run of this same command wrote under `command_id`, if any.
+
+        Checked before anything else, so a retry after the case moved on returns the first
+        result instead of a refusal. A key used for a different command is an input error.
+        """
+        if command_id is None:
+            return None
+        if not command_id.strip() or len(command_id) > 100 or not command_id.isprintable():
+            raise InvalidInputError(f"idempotency key {command_id!r} must be 1 to 100 printable characters",
+                                    hint="use a fresh UUID per command, e.g. from `uuidgen`")
+        row = store.event_by_command(self.session, command_id)
+        if row is None:
+            return None
+        same = row.kind == kind and row.actor == actor.name
+        if kind == "open":
+            person_id, workflow = detail
+            case = store.case_row(self.session, row.case_id)
+            same = same and (case.person_id, case.workflow_name) == (person_id, workflow)
+        else:
+            same = same and row.case_id == case_id and (trigger is None or row.trigger == trigger)
+            if kind == "vote":
+                same = same and (row.fields or {}).get("choice") == detail
+            if kind == "note":
+                same = same and row.note == detail
+        if not same:
+            what = f"{row.kind} {row.trigger or ''}".strip()
+            raise InvalidInputError(
+                f"idempotency key {command_id!r} was already used for a different command "
+                f"({what} on case {row.case_id} by {row.actor})",
+                hint="use a new key for each new command; repeat a key only to retry that same command")
+        return store.recorded_of(row)
 
     def deadline_for(self, wf: Workflow, state: str, entered: datetime) -> datetime | None:
         spec = wf.states[state].deadline
@@ -225,7 +282,23 @@ class Service:
         person_scope = self.person_scope(case.person_id) if rules.reads_person(ts) else {}
         return Snapshot(wf, case.state, case.township, case.village, case.state_entered_at, dwell_until,
                         person_scope, case_scope, store.fired_by(self.session, case.id, separate), tally,
-                        self.calendar.tz)
+                        self.calendar.tz, self.policy_scope(rules.policy_names(ts)))
+
+    def policy_scope(self, names: set[str]) -> dict[str, Any]:
+        """policy.<name> for each name: the value in force today (county time)."""
+        if not names:
+            return {}
+        if callable(self._policy):
+            self._policy = self._policy()
+        if self._policy is None:
+            from .errors import UnavailableError
+
+            raise UnavailableError(f"a guard reads {', '.join(f'policy.{n}' for n in sorted(names))} but no "
+                                   "policy standards are loaded",
+                                   hint="pass the policy to Service (the CLI reads "
+                                        "$AIDFLOW_WORKFLOWS/policy/standards.yaml)")
+        today = self.local_today()
+        return {name: self._policy.value(name, today) for name in sorted(names)}
 
     def person_scope(self, person_id: int) -> dict[str, Any]:
         names = [n for n in PERSON_FIELDS if n != "age"]
@@ -264,8 +337,11 @@ class Service:
 
     def fire(self, actor: Actor, case_id: int, trigger: str, raw_fields: dict[str, str] | None = None,
              note: str | None = None, *, expected_version: int | None = None,
-             kind: str = "transition") -> store.Recorded:
+             kind: str = "transition", command_id: str | None = None) -> store.Recorded:
         """Fire `trigger` on the case if every rule allows it; else RefusedError with all reasons."""
+        earlier = self.replayed(actor, command_id, kind, case_id, trigger)
+        if earlier is not None:
+            return earlier
         case = self.load_for_write(actor, case_id, expected_version)
         wf = self.workflow_of(case)
         t = wf.transition(case.state, trigger)
@@ -283,16 +359,26 @@ class Service:
         if snap.tally is not None and t.requires_vote:
             event_fields["vote"] = {"yes": snap.tally.yes, "no": snap.tally.no,
                                     "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
-        return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now)
+        return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now, command_id)
 
     def _move(self, case: Any, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
-              fields: dict[str, Any], note: str | None, now: datetime) -> store.Recorded:
+              fields: dict[str, Any], note: str | None, now: datetime,
+              command_id: str | None = None) -> store.Recorded:
         data = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields}) if fields else case.data
         values = store.Move(dest, now, self.deadline_for(wf, dest, now), data,
                             now if wf.states[dest].final else None)
-        return store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
+        recorded = store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
             kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,
-            fields=fields, note=note), values, case.version)
+            fields=fields, note=note), values, case.version, command_id)
+        if wf.clocks:  # start, pause, resume, extend or stop the workflow's named clocks
+            from . import clocks
+
+            before = case.clocks or {}
+            after = clocks.advance(wf, before, trigger, dest, now, self.calendar)
+            if after != before:
+                cases: Any = Case.__table__
+                self.session.connection().execute(cases.update().where(cases.c.id == case.id).values(clocks=after))
+        return recorded
 
     def _unknown_trigger(self, wf: Workflow, state: str, trigger: str) -> RefusedError:
         here = [t.trigger for t in wf.transitions_from(state)]
@@ -313,20 +399,28 @@ class Service:
         return out
 
     def object(self, actor: Actor, case_id: int, note: str | None,
-               expected_version: int | None = None) -> store.Recorded:
+               expected_version: int | None = None, command_id: str | None = None) -> store.Recorded:
         """Raise an objection: fire the state's objection transition, recorded as such."""
-        case = store.case_row(self.session, case_id)
+        earlier = self.replayed(actor, command_id, "objection", case_id, None)
+        if earlier is not None:
+            return earlier
+        # the area first: an outsider learnt the case's state from the refusal (test_access)
+        case = self.load_for_write(actor, case_id, expected_version)
         wf = self.workflow_of(case)
         paths = [t for t in wf.transitions_from(case.state) if t.objection]
         if not paths:
             raise RefusedError(f"no objection can be raised in state '{case.state}'",
                                hint="objections are taken during a public notice")
         return self.fire(actor, case_id, paths[0].trigger, {}, note, expected_version=expected_version,
-                         kind="objection")
+                         kind="objection", command_id=command_id)
 
-    def vote(self, actor: Actor, case_id: int, choice: str, note: str | None = None) -> store.Recorded:
+    def vote(self, actor: Actor, case_id: int, choice: str, note: str | None = None,
+             command_id: str | None = None) -> store.Recorded:
         if choice not in VOTE_CHOICES:
             raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
+        earlier = self.replayed(actor, command_id, "vote", case_id, None, choice)
+        if earlier is not None:
+            return earlier
         case = self.load_for_write(actor, case_id, None)
         wf = self.workflow_of(case)
         rule = wf.states[case.state].vote
@@ -348,14 +442,17 @@ class Service:
             raise RefusedError(f"{actor.name} already voted in this review") from None
         return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
             kind="vote", actor=actor.name, at=now, fields={"choice": choice, "round": round_}, note=note),
-            None, case.version)
+            None, case.version, command_id)
 
-    def add_note(self, actor: Actor, case_id: int, note: str) -> store.Recorded:
+    def add_note(self, actor: Actor, case_id: int, note: str, command_id: str | None = None) -> store.Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
+        earlier = self.replayed(actor, command_id, "note", case_id, None, note)
+        if earlier is not None:
+            return earlier
         case = self.load_for_write(actor, case_id, None)
         return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
-            kind="note", actor=actor.name, at=self.clock.now(), note=note), None, case.version)
+            kind="note", actor=actor.name, at=self.clock.now(), note=note), None, case.version, command_id)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -212,7 +212,7 @@ class Move:
 
 
 def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, ev: EventInput,
-                move: Move | None, version: int | None) -> Recorded:
+                move: Move | None, version: int | None, command_id: str | None = None) -> Recorded:
     """Append the next event and move the case's head, in two statements.
 
     With `version` the case UPDATE only matches that version (optimistic locking): a case
@@ -245,9 +245,23 @@ def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, e
     conn.execute(_INSERT_EVENT, {
         "case_id": case_id, "seq": seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
         "trigger": ev.trigger, "from_state": ev.from_state, "to_state": ev.to_state, "fields": fields,
-        "note": ev.note, "prev_hash": prev, "hash": digest})
+        "note": ev.note, "prev_hash": prev, "hash": digest, "command_id": command_id})
     return Recorded(case_id, seq, ev.kind, ev.actor, ev.at, ev.trigger, ev.from_state, ev.to_state,
                     fields, ev.note, digest)
+
+
+_EVENT_BY_COMMAND = select(EVENTS).where(EVENTS.c.command_id == bindparam("b_key"))
+
+
+def event_by_command(session: Session, command_id: str) -> Any:
+    """The event an idempotent command wrote earlier under `command_id`, or None."""
+    return session.connection().execute(_EVENT_BY_COMMAND, {"b_key": command_id}).one_or_none()
+
+
+def recorded_of(row: Any) -> Recorded:
+    """A stored event row as the Recorded a command returns."""
+    return Recorded(row.case_id, row.seq, row.kind, row.actor, row.at, row.trigger, row.from_state,
+                    row.to_state, row.fields or {}, row.note, row.hash)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,10 @@ def read_yaml(text: str, file: str) -> Document:
     except yaml.YAMLError as exc:
         doc.problems.append(Problem(file, 1, 1, "", f"YAML error: {exc}"))
         return doc
+    except RecursionError:  # PyYAML composes nested [[[...]]] recursively; found by tests/test_hostile.py
+        doc.problems.append(Problem(file, 1, 1, "", "YAML nested too deeply",
+                                    "a workflow needs a few levels of nesting; remove the deep brackets"))
+        return doc
     empty = Problem(file, 1, 1, "", "the file is empty", "write a workflow: a mapping with keys "
                     "workflow, version, labels, roles, states and transitions")
     if not nodes or nodes[0] is None:

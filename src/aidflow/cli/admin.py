@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import App, emit_json, pass_app
+from .app import ROW_ID, App, emit_json, pass_app
 
 
 @click.group("db")
@@ -91,7 +91,12 @@ def person_add(app: App, id_number: str, name: str, township: str, village: str,
     from .. import store
 
     with app.transaction() as svc:
-        svc.actor(app.user)
+        actor = svc.actor(app.user)
+        if not actor.covers(township.strip(), village.strip()):  # any user could register anywhere (test_access)
+            from ..errors import ForbiddenError
+
+            raise ForbiddenError(f"{township}/{village} is outside {actor.name}'s area ({actor.area})",
+                                 hint="a user of that township or the county registers this person")
         for r in related:
             store.get_user(svc.session, r)
         person = svc.register_person(id_number, name, township, village, hukou,
@@ -113,7 +118,7 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@click.option("--case", "case_ids", type=int, multiple=True, help="Only these cases.")
+@click.option("--case", "case_ids", type=ROW_ID, multiple=True, help="Only these cases.")
 @pass_app
 def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     """Recompute every case's event hash chain; name each event edited or removed."""

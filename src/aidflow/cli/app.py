@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..calendar import WorkCalendar
     from ..clock import Clock
+    from ..policy import Policy
     from ..service import Service
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -30,6 +31,14 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 def default_workflows_dir() -> Path:
     return Path(os.environ.get("AIDFLOW_WORKFLOWS") or REPO_ROOT / "workflows")
+
+
+def load_default_policy() -> Policy:
+    """The county's standards ($AIDFLOW_WORKFLOWS/policy/standards.yaml), for guards reading
+    policy.<name>; the Service calls this only when such a guard is evaluated."""
+    from ..policy import load_policy
+
+    return load_policy(default_workflows_dir() / "policy")
 
 
 @dataclass
@@ -92,7 +101,7 @@ class App:
         if check:
             check_schema(self.engine)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield Service(session, self.clock, self.calendar)
+            yield Service(session, self.clock, self.calendar, load_default_policy)
 
     @contextmanager
     def reading(self) -> Iterator[Service]:
@@ -104,7 +113,7 @@ class App:
 
         check_schema(self.engine)
         with Session(reader(self.engine), expire_on_commit=False) as session:
-            yield Service(session, self.clock, self.calendar)
+            yield Service(session, self.clock, self.calendar, load_default_policy)
 
     def close(self) -> None:
         """Close the database connections this command opened (called when the command ends)."""
@@ -131,10 +140,17 @@ def parse_time(text: str, tz: str) -> datetime:
                                 hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(tz))
+    if not 1900 <= at.year <= 9998:  # year 1 overflowed in UTC conversion (found by test_hostile)
+        raise InvalidInputError(f"--now {text!r} is out of range",
+                                hint="aidflow handles times from the year 1900 to 9998")
     return at
 
 
 pass_app = click.make_pass_decorator(App)
+
+# Case, escalation and outbox ids: a positive 64-bit integer, so a huge number is a usage
+# error (exit 2) instead of an overflow inside the database driver (found by test_hostile).
+ROW_ID = click.IntRange(1, 2**63 - 1)
 
 
 def emit_json(data: Any) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App, emit_json, local, pass_app
+from .app import ROW_ID, App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
-    from ..service import CaseView
+    from ..service import CaseView, Service
 
 TEXT = {
     "en": {"case": "Case", "person": "Person", "workflow": "Workflow", "state": "State",
@@ -44,79 +45,148 @@ def case_group() -> None:
     """Open, advance and inspect cases."""
 
 
+KEY_HELP = ("Any unique text (e.g. a UUID) naming this command: repeating the command with the same key "
+            "applies it once and prints the first result.")
+
+
+def run_command(app: App, key: str | None, command: Callable[[Service], str]) -> None:
+    """Run one writing command in a transaction; print its result only after the commit.
+
+    With an idempotency key, a command that lost a race against a concurrent retry of
+    itself (the unique key on case_events.command_id, the case's version counter or the
+    one-vote-per-voter key fired) is looked up again in a fresh transaction: if the
+    winner's event is there, its result is printed (exit 0); if not, the original error
+    stands.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from .. import store
+    from ..errors import ConflictError, RefusedError
+
+    try:
+        with app.transaction() as svc:
+            text = command(svc)
+    except (IntegrityError, ConflictError, RefusedError) as exc:
+        if key is None:
+            raise
+        with app.transaction() as svc:
+            if store.event_by_command(svc.session, key) is None:
+                raise exc from None
+            text = command(svc)
+    click.echo(text)
+
+
 @case_group.command("open")
 @click.argument("id_number")
 @click.option("--workflow", "-w", required=True, help="Workflow name, e.g. dibao.")
 @click.option("--emergency", is_flag=True, help="Flag an emergency (assist first, review afterwards).")
 @click.option("--assign", "assign_to", metavar="USER", help="Caseworker to assign (default: you).")
 @click.option("--note")
+@click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
 def case_open(app: App, id_number: str, workflow: str, emergency: bool, assign_to: str | None,
-              note: str | None) -> None:
+              note: str | None, key: str | None) -> None:
     """Open a case for a registered person on the latest version of a workflow."""
-    with app.transaction() as svc:
+    def command(svc: Service) -> str:
         actor = svc.actor(app.user)
-        case = svc.open_case(actor, id_number, workflow, emergency=emergency, assign_to=assign_to, note=note)
+        case = svc.open_case(actor, id_number, workflow, emergency=emergency, assign_to=assign_to, note=note,
+                             command_id=key)
         wf = svc.workflow_of(case)
-        click.echo(f"case {case.id} opened: {wf.name}, state {case.state} "
-                   f"({wf.states[case.state].labels.get(app.lang)}), deadline {local(case.deadline_at, app)}")
+        first = wf.initial_state  # the open event's state, also when a retry finds the case moved on
+        return (f"case {case.id} opened: {wf.name}, state {first} ({wf.states[first].labels.get(app.lang)}), "
+                f"deadline {local(svc.deadline_for(wf, first, case.opened_at), app)}")
+
+    run_command(app, key, command)
+
+
+def moved(svc: Service, app: App, case_id: int, ev: Any) -> str:
+    """`from -> to (label); deadline D` of a transition event, as of when it was written."""
+    from .. import store
+
+    wf = svc.workflow_of(store.case_row(svc.session, case_id))
+    dest = ev.to_state
+    return (f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
+            f"deadline {local(svc.deadline_for(wf, dest, ev.at), app)}")
 
 
 @case_group.command("fire")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.argument("trigger")
 @click.option("--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A field value (repeat).")
 @click.option("--note", "-n")
-@click.option("--expect-version", type=int, help="Refuse if the case changed since you saw this version.")
+@click.option("--expect-version", type=ROW_ID, help="Refuse if the case changed since you saw this version.")
+@click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
 def case_fire(app: App, case_id: int, trigger: str, fields: tuple[str, ...], note: str | None,
-              expect_version: int | None) -> None:
+              expect_version: int | None, key: str | None) -> None:
     """Fire TRIGGER on a case (see `case show` for what you may fire)."""
-    with app.transaction() as svc:
+    values = parse_pairs(fields)
+
+    def command(svc: Service) -> str:
         actor = svc.actor(app.user)
-        ev = svc.fire(actor, case_id, trigger, parse_pairs(fields), note, expected_version=expect_version)
-        case = svc.session.get_one(_case_model(), case_id)
-        wf = svc.workflow_of(case)
-        click.echo(f"case {case_id}: {ev.from_state} -> {ev.to_state} "
-                   f"({wf.states[case.state].labels.get(app.lang)}); deadline {local(case.deadline_at, app)}")
+        ev = svc.fire(actor, case_id, trigger, values, note, expected_version=expect_version, command_id=key)
+        return f"case {case_id}: {moved(svc, app, case_id, ev)}"
+
+    run_command(app, key, command)
 
 
 @case_group.command("object")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.option("--note", "-n", required=True, help="What the objection is about.")
+@click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
-def case_object(app: App, case_id: int, note: str) -> None:
+def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
     """Record an objection during a public notice (sends the case back as the workflow says)."""
-    with app.transaction() as svc:
-        ev = svc.object(svc.actor(app.user), case_id, note)
-        click.echo(f"case {case_id}: objection recorded; {ev.from_state} -> {ev.to_state}")
+    def command(svc: Service) -> str:
+        ev = svc.object(svc.actor(app.user), case_id, note, command_id=key)
+        return f"case {case_id}: objection recorded; {ev.from_state} -> {ev.to_state}"
+
+    run_command(app, key, command)
 
 
 @case_group.command("vote")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.argument("choice", type=click.Choice(["yes", "no", "abstain"]))
 @click.option("--note", "-n")
+@click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
-def case_vote(app: App, case_id: int, choice: str, note: str | None) -> None:
+def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | None) -> None:
     """Vote in a case's democratic review."""
-    with app.transaction() as svc:
+    def command(svc: Service) -> str:
+        from sqlalchemy import select
+
+        from .. import rules, store
+        from ..models import CaseEvent
+
         actor = svc.actor(app.user)
-        svc.vote(actor, case_id, choice, note)
-        tally = svc.snapshot(svc.session.get_one(_case_model(), case_id)).tally
-        assert tally is not None
-        click.echo(f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
-                   f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})")
+        ev = svc.vote(actor, case_id, choice, note, command_id=key)
+        round_ = ev.fields["round"]
+        wf = svc.workflow_of(store.case_row(svc.session, case_id))
+        state = svc.session.scalar(select(CaseEvent.to_state).where(CaseEvent.case_id == case_id,
+                                                                    CaseEvent.seq == round_))
+        rule = wf.states[state].vote if state else None
+        assert rule is not None
+        votes = store.votes_of(svc.session, case_id, round_)
+        mine = [voter for voter, _ in votes].index(actor.name)
+        tally = rules.tally(rule, votes[:mine + 1])  # the tally as this vote left it, also on a retry
+        return (f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
+                f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})")
+
+    run_command(app, key, command)
 
 
 @case_group.command("note")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.option("--note", "-n", required=True)
+@click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
-def case_note(app: App, case_id: int, note: str) -> None:
+def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     """Add a note to a case's history."""
-    with app.transaction() as svc:
-        ev = svc.add_note(svc.actor(app.user), case_id, note)
-        click.echo(f"case {case_id}: note #{ev.seq} added")
+    def command(svc: Service) -> str:
+        ev = svc.add_note(svc.actor(app.user), case_id, note, command_id=key)
+        return f"case {case_id}: note #{ev.seq} added"
+
+    run_command(app, key, command)
 
 
 def _case_model() -> Any:
@@ -162,8 +232,42 @@ def view_json(view: CaseView, app: App, show_id: bool) -> dict[str, Any]:
             "quorum_met": view.tally.quorum_met, "passed": view.tally.passed},
         "actions": [{"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
                     for a in view.actions],
+        "clocks": [clock_json(r) for r in clock_reports(view, app)],
         "history": [event_json(e) for e in view.events],
     }
+
+
+CLOCK_TEXT = {
+    "en": {"clock": "Clock", "running": "running", "paused": "PAUSED", "stopped": "stopped", "due": "due",
+           "wd_left": "working day(s) left after today", "wd_over": "OVERDUE by {n} working day(s)"},
+    "zh": {"clock": "计时", "running": "计时中", "paused": "已暂停", "stopped": "已停止", "due": "截止",
+           "wd_left": "个工作日剩余（不含今日）", "wd_over": "已超期 {n} 个工作日"},
+}
+
+
+def clock_reports(view: CaseView, app: App) -> list[Any]:
+    from .. import clocks
+
+    return clocks.report(view.workflow, view.case.clocks or {}, app.clock.now(), app.calendar)
+
+
+def clock_json(r: Any) -> dict[str, Any]:
+    return {"name": r.name, "duration": r.spec.duration, "status": r.status,
+            "due_at": r.due_at.isoformat() if r.due_at else None,
+            "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
+            "working_days_left": r.left_wd, "overdue": r.overdue}
+
+
+def clock_line(r: Any, app: App) -> str:
+    """`Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 working day(s) ...)`."""
+    t = CLOCK_TEXT[app.lang]
+    label = f"{r.spec.labels.get(app.lang)}, " if r.spec.labels else ""
+    if r.left_wd is not None:
+        left = f"{r.left_wd} {t['wd_left']}" if r.left_wd >= 0 else t["wd_over"].format(n=-r.left_wd)
+    else:
+        left = time_left(app.clock.now() + r.left, app.clock.now(), app.lang) if r.left is not None else ""
+    due = f", {t['due']} {local(r.due_at, app)}" if r.due_at is not None and r.status != "paused" else ""
+    return f"{t['clock']} {r.name} ({label}{r.spec.duration}): {t[r.status]}{due} ({left})"
 
 
 def event_json(e: Any) -> dict[str, Any]:
@@ -172,7 +276,7 @@ def event_json(e: Any) -> dict[str, Any]:
 
 
 @case_group.command("show")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--show-id", is_flag=True, help="Show the full ID number (if your role may see it).")
 @pass_app
@@ -201,6 +305,8 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
                f"{local(c.state_entered_at, app)}")
     if c.deadline_at:
         click.echo(f"{t['deadline']}: {local(c.deadline_at, app)} ({time_left(c.deadline_at, now, app.lang)})")
+    for r in clock_reports(view, app):
+        click.echo(clock_line(r, app))
     if view.dwell_until:
         click.echo(f"{t['dwell']}: {local(view.dwell_until, app)}")
     if view.tally:
@@ -238,7 +344,7 @@ def event_line(e: Any, app: App) -> str:
 
 
 @case_group.command("history")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def case_history(app: App, case_id: int, as_json: bool) -> None:

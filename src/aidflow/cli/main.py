@@ -13,12 +13,31 @@ from .app import App
 from .cases import case_group
 from .demo import demo
 from .notifications import notify_group
+from .payments import payments_group
 from .scheduler import escalation_group, outbox_group, scheduler_group
+from .survey import ledger_group, lookback, person_import
+from .visits import visit_group
 from .workflows import workflow_group
 
 
 class AidflowGroup(click.Group):
     """Turns AidflowError (and database errors) into a message and a documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Text that no database column can hold is a usage error (exit 2) at the door: a NUL
+        # byte (PostgreSQL refuses it) or bytes that are not UTF-8 (argv decodes them to lone
+        # surrogates, which crashed the SQLite driver). Found by tests/test_hostile.py.
+        if ctx.parent is None:
+            for arg in args:
+                if "\x00" in arg:
+                    raise click.UsageError(f"argument {arg!r} contains a NUL byte; remove it", ctx)
+                try:
+                    arg.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = arg.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+                    raise click.UsageError(f"argument {shown!r} is not valid UTF-8 text; "
+                                           "check the terminal's encoding", ctx) from None
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -69,6 +88,11 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
 for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, scheduler_group,
               escalation_group, outbox_group, notify_group, demo):
     cli.add_command(group)
+cli.add_command(visit_group)
+cli.add_command(payments_group)
+cli.add_command(ledger_group)
+cli.add_command(lookback)
+person_group.add_command(person_import)
 
 
 def _check_tz(tz: str) -> None:

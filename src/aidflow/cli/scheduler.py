@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App, emit_json, pass_app
+from .app import ROW_ID, App, emit_json, pass_app
 
 if TYPE_CHECKING:
     from ..mailer import SMTPMailer
@@ -72,6 +72,12 @@ def run_jobs(app: App) -> list[str]:
     with app.transaction() as svc:
         result = jobs.sweep(svc.session, app.clock, app.calendar, lang=app.lang, domain=message_domain())
     lines.append(f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)")
+    from .visits import care_jobs
+
+    lines.extend(care_jobs(app, message_domain()))
+    from .payments import scheduled_run
+
+    lines.extend(scheduled_run(app))  # with AIDFLOW_PAYMENT_DAY: the month's payment run, once
     mailer = mailer_from_env()
     if mailer is None:
         with app.reading() as svc:
@@ -79,8 +85,9 @@ def run_jobs(app: App) -> list[str]:
                                          .where(OutboxMessage.status == "pending")) or 0
         lines.append(f"delivery skipped: AIDFLOW_SMTP_HOST is not set; {pending} message(s) stay pending")
         return lines
-    with app.transaction() as svc:
-        sent, failed = jobs.deliver_outbox(svc.session, app.clock, mailer)
+    with app.session() as session:  # one short transaction per message (exactly-once; see jobs)
+        sent, failed = jobs.deliver_outbox(session, app.clock, mailer)
+    with app.reading() as svc:
         pending = svc.session.scalar(select(func.count()).select_from(OutboxMessage)
                                      .where(OutboxMessage.status == "pending")) or 0
     lines.append(f"delivery: {sent} sent, {failed} failed, {pending} pending")
@@ -150,7 +157,7 @@ def escalation_list(app: App, as_json: bool) -> None:
 
 
 @escalation_group.command("ack")
-@click.argument("escalation_id", type=int)
+@click.argument("escalation_id", type=ROW_ID)
 @click.option("--note", "-n", help="What you did about it.")
 @pass_app
 def escalation_ack(app: App, escalation_id: int, note: str | None) -> None:
@@ -199,7 +206,7 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
 
 
 @outbox_group.command("retry")
-@click.argument("outbox_id", type=int)
+@click.argument("outbox_id", type=ROW_ID)
 @pass_app
 def outbox_retry(app: App, outbox_id: int) -> None:
     """Queue a failed email again (the next `scheduler tick` sends it)."""

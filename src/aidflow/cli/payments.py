@@ -1,0 +1,136 @@
+"""`aidflow payments run|export|reconcile`: the monthly payment run, the bank file, the bank's answer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .app import App, default_workflows_dir, emit_json, pass_app
+
+if TYPE_CHECKING:
+    from ..payments import RunResult
+    from ..policy import Policy
+
+
+def policy_dir() -> Path:
+    return default_workflows_dir() / "policy"
+
+
+def load_county_policy() -> Policy:
+    from ..policy import load_policy
+
+    return load_policy(policy_dir())
+
+
+def _current_period(app: App) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = app.clock.now().astimezone(ZoneInfo(app.tz))
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+@click.group("payments")
+def payments_group() -> None:
+    """Monthly payments: run them, export the bank file, record the bank's answer."""
+
+
+def _describe(result: RunResult) -> str:
+    from ..payments import yuan
+
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items()))
+    text = (f"payment run {result.run_id} for {result.period}: {result.created} payment(s) created "
+            f"({result.arrears} arrears), {yuan(result.total_fen)} yuan")
+    return text + (f"; {kinds}" if kinds else "")
+
+
+@payments_group.command("run")
+@click.option("--period", metavar="YYYY-MM", help="The month to pay (default: the current month).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def payments_run(app: App, period: str | None, as_json: bool) -> None:
+    """Create the period's payments, and any missed earlier months as arrears (county roles only).
+
+    Running it again creates nothing twice. Amounts are those in force for each month
+    (workflows/policy/standards.yaml and the cases' approved amounts).
+    """
+    from zoneinfo import ZoneInfo
+
+    from ..payments import run_payments
+
+    policy = load_county_policy()
+    with app.transaction() as svc:
+        result = run_payments(svc.session, app.clock, policy, period or _current_period(app),
+                              actor=app.user or "", tz=ZoneInfo(app.tz))
+    if as_json:
+        emit_json({"run_id": result.run_id, "period": result.period, "created": result.created,
+                   "arrears": result.arrears, "total_fen": result.total_fen, "by_kind": result.by_kind,
+                   "skipped": result.skipped})
+        return
+    click.echo(_describe(result))
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+
+
+def scheduled_run(app: App) -> list[str]:
+    """For `scheduler tick`: with AIDFLOW_PAYMENT_DAY=N, on/after day N run the current month once."""
+    from zoneinfo import ZoneInfo
+
+    from ..errors import InvalidInputError
+    from ..payments import SYSTEM_ACTOR, due_period, has_run, run_payments
+
+    day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
+    if not day_text:
+        return []
+    if not day_text.isdigit() or not 1 <= int(day_text) <= 28:
+        raise InvalidInputError(f"AIDFLOW_PAYMENT_DAY={day_text!r} is not a day from 1 to 28")
+    tz = ZoneInfo(app.tz)
+    period = due_period(app.clock.now(), tz, int(day_text))
+    if period is None:
+        return []
+    with app.reading() as svc:
+        if has_run(svc.session, period):
+            return []
+    policy = load_county_policy()
+    with app.transaction() as svc:
+        result = run_payments(svc.session, app.clock, policy, period, actor=SYSTEM_ACTOR, tz=tz)
+    return [_describe(result)] + [f"skipped: {line}" for line in result.skipped]
+
+
+@payments_group.command("export")
+@click.option("--period", metavar="YYYY-MM", required=True, help="The month to export.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: payments-PERIOD.csv|xlsx in the current directory).")
+@pass_app
+def payments_export(app: App, period: str, fmt: str, output: Path | None) -> None:
+    """Write the bank file for a period and mark its payments exported (county roles only).
+
+    It holds full names and ID numbers: keep it where bank files are kept. Pending and
+    already exported payments are included, so a lost file can be written again.
+    """
+    from ..payments import export_payments, yuan
+
+    out = output or Path(f"payments-{period}.{fmt}")
+    with app.transaction() as svc:
+        result = export_payments(svc.session, period, fmt, out, actor=app.user or "")
+    click.echo(f"exported {result.rows} payment(s) for {result.period}, {yuan(result.total_fen)} yuan, "
+               f"to {result.file}")
+
+
+@payments_group.command("reconcile")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def payments_reconcile(app: App, file: Path) -> None:
+    """Record paid/failed from the bank's returned FILE (CSV or XLSX; county roles only).
+
+    Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
+    Any bad or unmatched line is reported with its line number and nothing is recorded.
+    """
+    from ..payments import reconcile
+
+    with app.transaction() as svc:
+        result = reconcile(svc.session, app.clock, file, actor=app.user or "")
+    click.echo(f"{result.file}: {result.paid} paid, {result.failed} failed, {result.unchanged} already recorded")

@@ -1,0 +1,99 @@
+"""Two scheduler processes against one PostgreSQL database: every escalation email goes out once.
+
+Two real OS processes each run `aidflow scheduler tick` for the same series of instants,
+at the same time, against one schema and one SMTP server. The unique escalation key keeps
+the sweeps from firing a rung twice; `FOR UPDATE SKIP LOCKED` and the per-message commit
+keep the deliveries from sending a row twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from aidflow.calendar import WorkCalendar
+from aidflow.clock import FrozenClock
+from aidflow.db import make_engine, upgrade
+from aidflow.loader import load_workflow_file
+from aidflow.models import Escalation, OutboxMessage
+from aidflow.service import Service
+
+from .conftest import USERS, WORKFLOWS, World, local
+from .smtp import SMTPServer
+from .test_simulated_month import SUPERVISORS, id_number
+
+CASES = 40
+TICKS = [local(2023, 9, 12, 9, 0) + timedelta(days=2 * k) for k in range(4)]  # 09-12 .. 09-18, 09:00
+
+
+def test_two_scheduler_processes_send_each_escalation_once(pg_url: str, calendar: WorkCalendar,
+                                                           smtp_server: SMTPServer) -> None:
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    w = World(engine, FrozenClock(local(2023, 9, 1, 0, 0)), calendar)
+
+    def setup(svc: Service) -> None:
+        for name, roles, area in USERS + SUPERVISORS:
+            svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+        svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        for i in range(CASES):
+            svc.register_person(id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i), f"申请人{i}",
+                                "城关镇", "东村", "rural", disability_grade=1)
+
+    w.run(setup)
+    for i in range(CASES):  # entering investigation one hour apart, from 09-01 00:00
+        w.clock.set(local(2023, 9, 1, 0, 0) + timedelta(hours=i))
+        number = id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i)
+        cid = w.run(lambda svc, n=number: svc.open_case(svc.actor("li"), n, "dibao").id)
+        w.fire("li", cid, "accept")
+        w.fire("li", cid, "start_investigation", investigators="li,zhao")
+
+    env = dict(os.environ, AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
+               AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
+    for key in ("AIDFLOW_USER", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL", "AIDFLOW_LANG"):
+        env.pop(key, None)
+    nows = " ".join(t.strftime("%Y-%m-%dT%H:%M") for t in TICKS)
+    loop = (f'for t in {nows}; do "$PY" -m aidflow.cli.main --db "$DB" --now "$t" scheduler tick '
+            '|| exit 1; done')
+    procs = [subprocess.Popen(["bash", "-c", loop], env=dict(env, PY=sys.executable, DB=pg_url),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert err == ""
+
+    # every case: rung 0 to li and zhao (12d), rung 1 to tsup (15d); the first repeat (22d) is after the last tick
+    with engine.connect() as conn:
+        keys = conn.execute(select(Escalation.case_id, Escalation.entry_seq, Escalation.rung, Escalation.repeat_no,
+                                   Escalation.recipient)).all()
+        outbox = conn.execute(select(OutboxMessage.message_id, OutboxMessage.to_addr, OutboxMessage.status,
+                                     OutboxMessage.attempts).where(OutboxMessage.escalation_id.is_not(None))).all()
+        unsent = conn.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.status != "sent")) or 0
+    assert len(keys) == len(set(keys)) == 3 * CASES
+    assert Counter((rung, who) for _, _, rung, _, who in keys) == {
+        (0, "li"): CASES, (0, "zhao"): CASES, (1, "tsup"): CASES}
+    assert len(outbox) == 3 * CASES
+    assert unsent == 0
+    assert {(status, attempts) for _, _, status, attempts in outbox} == {("sent", 1)}
+
+    received = Counter(m.message["Message-ID"] for m in smtp_server.messages)
+    for mid, to, _, _ in outbox:
+        assert received[mid] == 1, mid
+    assert [mid for mid, n in received.items() if n > 1] == []
+    to_of = {m.message["Message-ID"]: m.rcpt_tos for m in smtp_server.messages}
+    assert all(to_of[mid] == (to,) for mid, to, _, _ in outbox)
+
+    # the two processes split the work: their "sent" counts add up to the messages, not more
+    sent = [sum(int(n) for n in re.findall(r"delivery: (\d+) sent", out)) for out, _ in outs]
+    fired = [sum(int(n) for n in re.findall(r"sweep: \d+ timed transition\(s\), (\d+) escalation", out))
+             for out, _ in outs]
+    assert sum(fired) == 3 * CASES
+    assert sum(sent) == len(smtp_server.messages)
+    engine.dispose()
