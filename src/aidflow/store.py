@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -117,10 +117,10 @@ def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str
     return [(v, c) for v, c in rows]
 
 
-CASES = Case.__table__
-EVENTS = CaseEvent.__table__
-VOTES = Vote.__table__
-PERSONS = Person.__table__
+CASES = cast(Table, Case.__table__)
+EVENTS = cast(Table, CaseEvent.__table__)
+VOTES = cast(Table, Vote.__table__)
+PERSONS = cast(Table, Person.__table__)
 
 
 # Statements of the hot path are built once: building and cache-keying a statement costs
