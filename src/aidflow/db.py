@@ -34,7 +34,7 @@ def database_url(explicit: str | None = None) -> str:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms() / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so that writers
         # take the lock up front ("BEGIN IMMEDIATE") instead of failing when a read
@@ -43,6 +43,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def busy_timeout_ms() -> int:
+    """How long a SQLite writer waits for another one (AIDFLOW_SQLITE_BUSY_TIMEOUT_MS, default 30 s)."""
+    from .errors import InvalidInputError
+
+    text = os.environ.get("AIDFLOW_SQLITE_BUSY_TIMEOUT_MS") or "30000"
+    if not text.isdigit():
+        raise InvalidInputError(f"AIDFLOW_SQLITE_BUSY_TIMEOUT_MS={text!r} is not a whole number of milliseconds",
+                                hint="write e.g. 30000 for 30 seconds")
+    return int(text)
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -61,7 +72,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")
     cur.close()
 
 

@@ -34,6 +34,7 @@ PERSON_FIELDS: tuple[str, ...] = (
     "tekun_status",
     "supporter_able",
     "living_alone",
+    "related_users",  # names of users (caseworkers, village committee members) related to the person
 )
 
 # Built-in case attributes every guard may read besides the workflow's own fields.
@@ -128,6 +129,16 @@ class ClockSpec:
 
 
 @dataclass(frozen=True)
+class DeadlineWhen:
+    """A deadline that applies when `when` (an expression over case.*) is true on entering
+    the state, e.g. a 6-month review for unstable income instead of the state's 12 months."""
+
+    __pydantic_config__ = STRICT
+    when: str
+    deadline: str
+
+
+@dataclass(frozen=True)
 class State:
     __pydantic_config__ = STRICT
     labels: Labels
@@ -141,6 +152,7 @@ class State:
     vote: VoteRule | None = None
     escalation: str | None = None  # the name of a ladder under the workflow's `escalations`
     pauses: tuple[str, ...] = ()  # clocks (under the workflow's `clocks`) that stand still here
+    deadline_when: tuple[DeadlineWhen, ...] = ()  # the first true `when` overrides `deadline`
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,9 @@ class Transition:
     requires_vote: Literal["passed", "failed"] | None = None
     objection: bool = False
     system: bool = False
+    # case fields the engine computes when the transition fires: field -> expression over
+    # person.* and case.* (e.g. related_to_staff: len(person.related_users) > 0)
+    computes: dict[str, str] = field(default_factory=dict)
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -256,17 +256,26 @@ def _escalate_case(session: Session, case: Case, person: Person, wf: Workflow, l
     return created
 
 
+_INSERT_ONCE: dict[str, Any] = {}
+
+
+def _insert_once_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (building it per
+    row cost more than running it)."""
+    stmt = _INSERT_ONCE.get(dialect)
+    if stmt is None:
+        table: Any = Escalation.__table__
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = _INSERT_ONCE[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return stmt
+
+
 def _insert_escalation(session: Session, values: dict[str, Any]) -> int | None:
-    table: Any = Escalation.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
-    return session.execute(stmt.returning(table.c.id)).scalar()
+    stmt = _insert_once_statement(session.get_bind().dialect.name)
+    return session.connection().execute(stmt, values).scalar()
 
 
 def expected_next(wf: Workflow, state: str, lang: str) -> str:

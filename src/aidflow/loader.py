@@ -343,7 +343,8 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
         if st.initial and st.final:
             doc.problem(sp + ("final",), "a state cannot be both initial and final")
         if st.final:
-            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote", "escalation", "pauses"):
+            for key in ("owner", "deadline", "on_timeout", "min_dwell", "vote", "escalation", "pauses",
+                        "deadline_when"):
                 if getattr(st, key):
                     doc.problem(sp + (key,), f"final state '{name}' cannot have {key}",
                                 "remove it: nothing happens after a final state")
@@ -357,6 +358,10 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
             doc.problem(sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h", key=True)
         else:
             need_duration(sp + ("deadline",), st.deadline)
+        for j, alt in enumerate(st.deadline_when):  # a field-dependent deadline, decided on entry
+            need_duration(sp + ("deadline_when", j, "deadline"), alt.deadline)
+            _check_guard(doc, sp + ("deadline_when", j, "when"), alt.when,
+                         {"case": tuple(wf.fields) + d.CASE_BUILTINS}, policy, what="deadline_when")
         if st.escalation is not None and st.escalation not in wf.escalations:
             doc.problem(sp + ("escalation",), f"unknown escalation ladder '{st.escalation}'",
                         did_you_mean(st.escalation, wf.escalations) or
@@ -448,6 +453,16 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
         }
         for j, guard in enumerate(t.guards):
             _check_guard(doc, tp + ("guards", j), guard, known, policy)
+        for fname, text in t.computes.items():
+            if fname not in wf.fields:
+                doc.problem(tp + ("computes", fname), f"computes undeclared field '{fname}'",
+                            did_you_mean(fname, wf.fields) or "declare it with its type under fields")
+            elif fname in t.fields:
+                doc.problem(tp + ("computes", fname), f"field '{fname}' is both given (fields) and computed",
+                            "keep it under one of fields or computes")
+            _check_guard(doc, tp + ("computes", fname), text,
+                         {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS}, policy,
+                         what="computes")
 
     _check_graph(doc, wf, names_resolve)
 
@@ -507,13 +522,13 @@ def _duration_hint(text: str) -> str | None:
 
 
 def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[str, ...]],
-                 policy: PolicyNames) -> None:
+                 policy: PolicyNames, what: str = "guard") -> None:
     from .expressions import check_references, compile_expression
 
     try:
         expr = compile_expression(text, namespaces=tuple(known))
     except ExpressionError as exc:
-        doc.problem(path, f"guard {text!r}: {exc.message} (column {exc.column})", exc.hint)
+        doc.problem(path, f"{what} {text!r}: {exc.message} (column {exc.column})", exc.hint)
         return
     for message, hint in check_references(expr, known):
         if policy.names is None and message.startswith("unknown field 'policy."):
@@ -521,7 +536,7 @@ def _check_guard(doc: Document, path: Path_, text: str, known: dict[str, tuple[s
             message = f"cannot check '{ref}': {policy.where}"
             hint = ("fix the policy file (its problems are listed below)" if policy.problems
                     else f"put {POLICY_DIR}/standards.yaml next to the workflow file")
-        doc.problem(path, f"guard {text!r}: {message}", hint)
+        doc.problem(path, f"{what} {text!r}: {message}", hint)
 
 
 def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:

@@ -145,7 +145,7 @@ def reads_person(transitions: list[Transition]) -> bool:
     from .expressions import compile_expression
 
     return any(ref.startswith("person.")
-               for t in transitions for g in t.guards
+               for t in transitions for g in (*t.guards, *t.computes.values())
                for ref in compile_expression(g, namespaces=GUARD_NAMESPACES).references)
 
 

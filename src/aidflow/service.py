@@ -28,6 +28,7 @@ from .errors import (
     RefusedError,
     did_you_mean,
 )
+from .expressions import compile_expression
 from .models import Case, CaseEvent, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor, Snapshot
 
@@ -255,8 +256,20 @@ class Service:
                 hint="use a new key for each new command; repeat a key only to retry that same command")
         return store.recorded_of(row)
 
-    def deadline_for(self, wf: Workflow, state: str, entered: datetime) -> datetime | None:
-        spec = wf.states[state].deadline
+    def deadline_for(self, wf: Workflow, state: str, entered: datetime,
+                     data: dict[str, Any] | None = None) -> datetime | None:
+        """When the case must leave `state` entered at `entered`; a state's `deadline_when`
+        picks the first alternative whose `when` is true of the case's data on entry."""
+        st = wf.states[state]
+        spec = st.deadline
+        if st.deadline_when:
+            from .expressions import compile_expression
+
+            case_scope = {name: rules.field_for_guard(fs, (data or {}).get(name)) for name, fs in wf.fields.items()}
+            for alt in st.deadline_when:
+                if compile_expression(alt.when, namespaces=("case",)).evaluate({"case": case_scope}):
+                    spec = alt.deadline
+                    break
         return self.calendar.add(entered, parse_duration(spec)) if spec else None
 
     def snapshot(self, case: Any, wf: Workflow | None = None,
@@ -356,6 +369,10 @@ class Service:
             raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons))
         dest = machine.advance(wf, case.state, trigger)
         event_fields: dict[str, Any] = dict(fields)
+        if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
+            scope = rules.guard_scope(snap, guard_fields)
+            for name, text in t.computes.items():
+                event_fields[name] = compile_expression(text, namespaces=rules.GUARD_NAMESPACES).evaluate(scope)
         if snap.tally is not None and t.requires_vote:
             event_fields["vote"] = {"yes": snap.tally.yes, "no": snap.tally.no,
                                     "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
@@ -365,7 +382,7 @@ class Service:
               fields: dict[str, Any], note: str | None, now: datetime,
               command_id: str | None = None) -> store.Recorded:
         data = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields}) if fields else case.data
-        values = store.Move(dest, now, self.deadline_for(wf, dest, now), data,
+        values = store.Move(dest, now, self.deadline_for(wf, dest, now, data), data,
                             now if wf.states[dest].final else None)
         recorded = store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
             kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,

@@ -103,10 +103,11 @@ def moved(svc: Service, app: App, case_id: int, ev: Any) -> str:
     """`from -> to (label); deadline D` of a transition event, as of when it was written."""
     from .. import store
 
-    wf = svc.workflow_of(store.case_row(svc.session, case_id))
+    row = store.case_row(svc.session, case_id)
+    wf = svc.workflow_of(row)
     dest = ev.to_state
     return (f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
-            f"deadline {local(svc.deadline_for(wf, dest, ev.at), app)}")
+            f"deadline {local(svc.deadline_for(wf, dest, ev.at, row.data), app)}")
 
 
 @case_group.command("fire")

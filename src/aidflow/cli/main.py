@@ -14,6 +14,7 @@ from .cases import case_group
 from .demo import demo
 from .notifications import notify_group
 from .payments import payments_group
+from .sampling import sample_group
 from .scheduler import escalation_group, outbox_group, scheduler_group
 from .survey import ledger_group, lookback, person_import
 from .visits import visit_group
@@ -90,6 +91,7 @@ for group in (workflow_group, case_group, user_group, person_group, db_group, au
     cli.add_command(group)
 cli.add_command(visit_group)
 cli.add_command(payments_group)
+cli.add_command(sample_group)
 cli.add_command(ledger_group)
 cli.add_command(lookback)
 person_group.add_command(person_import)

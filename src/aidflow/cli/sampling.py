@@ -1,0 +1,51 @@
+"""`aidflow sample draw`: the county's reproducible spot-check sample (T21 §16)."""
+
+from __future__ import annotations
+
+import click
+
+from .app import App, emit_json, pass_app
+
+
+@click.group("sample")
+def sample_group() -> None:
+    """Spot-check samples drawn reproducibly from a seed and recorded on each case."""
+
+
+@sample_group.command("draw")
+@click.option("--workflow", "-w", required=True, help="Workflow name, e.g. tekun.")
+@click.option("--state", required=True, help="The state whose open cases form the population.")
+@click.option("--ratio", required=True, help="Share to draw, at least the policy minimum (0.30 for tekun).")
+@click.option("--seed", required=True, help="Any text; the same seed and cases give the same sample.")
+@click.option("--township", help="Draw among one township's cases only.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def sample_draw(app: App, workflow: str, state: str, ratio: str, seed: str, township: str | None,
+                as_json: bool) -> None:
+    """Draw ceil(ratio x N) of the N open cases in STATE and record the draw on each (county roles only).
+
+    Drawing again with the same seed records nothing twice.
+    """
+    from ..sampling import draw, min_ratio_name, parse_ratio
+    from .payments import load_county_policy
+
+    share = parse_ratio(ratio)
+    policy = load_county_policy()
+    if min_ratio_name(workflow) not in policy.names():
+        from ..errors import NotFoundError
+
+        raise NotFoundError(f"the policy has no {min_ratio_name(workflow)}: no minimum spot-check ratio "
+                            f"for {workflow}", hint="add the standard to workflows/policy/standards.yaml")
+    with app.transaction() as svc:
+        sample = draw(svc, policy, svc.actor(app.user), workflow, state, share, seed, township)
+    if as_json:
+        emit_json({"workflow": sample.workflow, "state": sample.state, "township": sample.township,
+                   "seed": sample.seed, "ratio": str(sample.ratio), "population": len(sample.population),
+                   "drawn": list(sample.drawn), "recorded": list(sample.recorded)})
+        return
+    where = f" in {sample.township}" if sample.township else ""
+    ids = ", ".join(str(i) for i in sample.drawn) or "none"
+    click.echo(f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in {state}{where} "
+               f"(ratio {sample.ratio}, seed {seed!r}): {ids}")
+    again = len(sample.drawn) - len(sample.recorded)
+    click.echo(f"recorded on {len(sample.recorded)} case(s)" + (f"; {again} already drawn with this seed" if again else ""))
