@@ -66,6 +66,8 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
                        ("rep1", ["1"], 5, "rep1 is neither the recipient")],
     "outbox list": [("li", [], 5, "li is not an administrator")],
     "outbox retry": [("li", ["1"], 5, "li is not an administrator")],
+    "sample draw": [("li", ["-w", "dibao", "--state", "county_review", "--ratio", "0.3", "--seed", "s"], 5,
+                     "drawing a sample of 'county_review' needs role county_officer; li has township_caseworker")],
 }
 for _rows in PROBES.values():  # and an unknown user everywhere a user is read
     args = _rows[0][1]

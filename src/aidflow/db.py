@@ -82,11 +82,17 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def stored_revision(engine: Engine) -> str | None:
     try:
-        with engine.connect() as conn:
+        # a read: on SQLite it must not take the write lock (BEGIN IMMEDIATE), or a command
+        # would wait for (and then blame) another writer before it even starts; found by
+        # tests/test_faults.py
+        with reader(engine).connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError) as exc:
         if _is_missing_table(exc):
             return None
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            raise UnavailableError(f"the database is busy: {exc.orig}",
+                                   hint="another writer holds it; retry") from exc
         raise UnavailableError(f"cannot open the database: {exc.orig}",
                                hint="check --db / AIDFLOW_DATABASE_URL") from exc
 

@@ -73,6 +73,9 @@ def draw(svc: Service, policy: Policy, actor: Actor, workflow: str, state: str, 
                              hint="only county users draw the county's sample")
     if township is not None and not actor.covers(township, ""):
         raise ForbiddenError(f"township {township} is outside {actor.name}'s area ({actor.area})")
+    if min_ratio_name(workflow) not in policy.names():
+        raise NotFoundError(f"the policy has no {min_ratio_name(workflow)}: no minimum spot-check ratio "
+                            f"for {workflow}", hint="add the standard to workflows/policy/standards.yaml")
     minimum = policy.value(min_ratio_name(workflow), svc.local_today())
     if ratio < minimum:
         raise InvalidInputError(f"ratio {ratio} is below the minimum {minimum} for {workflow} "

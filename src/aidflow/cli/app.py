@@ -85,6 +85,8 @@ class App:
                                         hint=hint)
             try:
                 self._engine = make_engine(url)
+            except InvalidInputError:  # a bad AIDFLOW_SQLITE_BUSY_TIMEOUT_MS says so itself
+                raise
             except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
                 raise InvalidInputError(f"--db {scheme}://... is not a usable database URL ({exc})",
                                         hint=hint) from None
