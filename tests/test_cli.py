@@ -189,7 +189,7 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     ok(run_cli("case", "fire", "1", "start_investigation", "--field", "investigators=li,zhao",
                user="li", now="2023-08-01T11:00"))
     out = ok(run_cli("case", "fire", "1", "submit_findings", "--field", "monthly_income=120.50",
-                     "--field", "income_stable=no", "--note", "household visit done",
+                     "--field", "income_stable=yes", "--note", "household visit done",  # yearly review
                      user="li", now="2023-08-03T11:00"))
     assert out.startswith("case 1: investigation -> village_review (Village democratic review); deadline ")
 
@@ -229,8 +229,9 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
           "error: cannot approve case 1: needs role county_officer; li has township_caseworker; "
           "li fired 'submit_findings' on this case; 'approve' must be done by someone else "
           "(separation of duties)\n")
-    assert ok(run_cli("case", "fire", "1", "approve", "--field", "amount=650.00", user="sun",
-                      now="2023-08-11T09:00")) == (
+    # the applicant is related to rep7 (conftest): approval needs the county's home-visit note (L21 §11)
+    assert ok(run_cli("case", "fire", "1", "approve", "--field", "amount=650.00", "--field",
+                      "home_visit_note=visited 2023-08-10", user="sun", now="2023-08-11T09:00")) == (
         "case 1: county_review -> active (Receiving dibao); deadline 2024-08-11 09:00\n")
 
     # case show: text, JSON, Chinese

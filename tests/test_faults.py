@@ -9,6 +9,7 @@ the middle of a sweep is not tested here: the server is shared by the whole suit
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import subprocess
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -123,7 +125,7 @@ def test_smtp_slower_than_the_timeout_is_retried(world: World, smtp_server: SMTP
     ids = queue(world, 1)
     smtp_server.delay("DATA", 3.0)
     assert deliver(world, mailer_for(smtp_server, timeout=0.3)) == (0, 0)
-    [(mid, status, attempts, due, error)] = rows(world)
+    [(_, status, attempts, due, error)] = rows(world)
     assert (status, attempts, due) == ("pending", 1, world.clock.now() + timedelta(minutes=1))
     assert error == f"SMTP server 127.0.0.1:{smtp_server.port} did not answer within 0.3 s during DATA"
     smtp_server.stop()  # cancels the stalled handler: the slow server never accepted it
@@ -147,7 +149,7 @@ class _DropAfterData:
         reply: str = await self.inner.handle_DATA(server, session, envelope)
         if self.dropped == 0:
             self.dropped += 1
-            assert server.transport is not None
+            assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
         return reply
 

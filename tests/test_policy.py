@@ -19,7 +19,8 @@ def test_shipped_standards_and_their_values_by_date() -> None:
     assert policy.names() == {
         "urban_dibao_standard", "rural_dibao_standard", "basic_living_allowance", "care_allowance_full",
         "care_allowance_partial", "care_allowance_none", "temporary_assistance_multiplier_min",
-        "temporary_assistance_multiplier_max", "temporary_assistance_township_ceiling_multiple"}
+        "temporary_assistance_multiplier_max", "temporary_assistance_township_ceiling_multiple",
+        "tekun_spot_check_min_ratio"}
     assert policy.value("urban_dibao_standard", date(2023, 1, 1)) == Decimal("780.00")
     assert policy.value("urban_dibao_standard", date(2023, 12, 31)) == Decimal("780.00")
     assert policy.value("urban_dibao_standard", date(2024, 1, 1)) == Decimal("820.00")

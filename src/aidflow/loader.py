@@ -456,10 +456,10 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
         for fname, text in t.computes.items():
             if fname not in wf.fields:
                 doc.problem(tp + ("computes", fname), f"computes undeclared field '{fname}'",
-                            did_you_mean(fname, wf.fields) or "declare it with its type under fields")
+                            did_you_mean(fname, wf.fields) or "declare it with its type under fields", key=True)
             elif fname in t.fields:
                 doc.problem(tp + ("computes", fname), f"field '{fname}' is both given (fields) and computed",
-                            "keep it under one of fields or computes")
+                            "keep it under one of fields or computes", key=True)
             _check_guard(doc, tp + ("computes", fname), text,
                          {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS}, policy,
                          what="computes")
