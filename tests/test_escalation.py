@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +16,7 @@ from aidflow.models import Case, CaseEvent, Escalation, OutboxMessage
 from aidflow.notify import TEMPLATE_VARIABLES, Message
 from aidflow.rules import Actor
 
-from .conftest import PERSON_ID, World
+from .conftest import PERSON_ID, TZ, WORKFLOWS, World
 from .smtp import SMTPServer
 
 SUPERVISORS = [
@@ -472,3 +472,28 @@ def test_scheduler_run_catches_up_and_stops_cleanly_on_sigterm(sworld: World) ->
     assert "scheduler stopped" in output
     assert escalations(sworld)  # the overdue investigation was escalated
     assert sworld.verify() == []
+
+
+def test_a_rung_can_count_from_the_deadline(sworld: World) -> None:
+    """`relative_to: deadline`: "notify the township 1d after the deadline", whatever the
+    deadline works out to on the working-day calendar."""
+    from aidflow.loader import load_workflow_text
+
+    w = sworld
+    source = (WORKFLOWS / "dibao.yaml").read_text(encoding="utf-8")
+    edited = source.replace(
+        "    - {after: 15d, to: township_supervisor, template: escalation, repeat: 7d, stop_on_ack: true}",
+        "    - {after: 1d, relative_to: deadline, to: township_supervisor, template: escalation}")
+    assert edited != source
+    w.run(lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml")))
+    cid = in_investigation(w)
+    with w.session() as s:
+        deadline = s.get_one(Case, cid).deadline_at
+    assert deadline == datetime(2023, 8, 16, 0, 0, tzinfo=TZ)  # 10wd from Tue 08-01: end of 08-15
+    w.clock.set(datetime(2023, 8, 16, 23, 59, tzinfo=TZ))
+    sweep(w)
+    assert [e for e in escalations(w) if e[0] == 1] == []
+    w.clock.set(datetime(2023, 8, 17, 0, 0, tzinfo=TZ))
+    assert sweep(w) == 2
+    assert [e for e in escalations(w) if e[0] == 1] == [(1, 0, "tsup", "escalation"), (1, 0, "vsup", "escalation")]
+    assert sweep(w) == 0

@@ -95,11 +95,12 @@ class VoteRule:
 
 @dataclass(frozen=True)
 class Rung:
-    """One step of an escalation ladder: `after` this long in the state, notify role `to`.
+    """One step of an escalation ladder: `after` this long, notify role `to`.
 
-    `after` and `repeat` are durations measured from entering the state; with `repeat` the
-    rung fires again every `repeat` after its first firing until it is acknowledged (when
-    `stop_on_ack`) or the case leaves the state.
+    `after` is measured from the clock named by `relative_to`: `entry` (entering the state,
+    the default: "remind at 12h") or `deadline` (the state's deadline: "notify the county
+    1d after the deadline"). With `repeat` the rung fires again every `repeat` after its
+    first firing until it is acknowledged (when `stop_on_ack`) or the case leaves the state.
     """
 
     __pydantic_config__ = STRICT
@@ -108,6 +109,7 @@ class Rung:
     template: str
     repeat: str | None = None
     stop_on_ack: bool = True
+    relative_to: Literal["entry", "deadline"] = "entry"
 
 
 @dataclass(frozen=True)

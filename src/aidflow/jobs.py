@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from . import store
@@ -182,10 +182,10 @@ def escalate(session: Session, clock: Clock, calendar: WorkCalendar, *, lang: st
             if st.escalation is None or st.escalation not in wf.escalations:
                 continue
             rungs = wf.escalations[st.escalation]
-            earliest = min(lower_bound(parse_duration(r.after)) for r in rungs)
-            stmt = select(Case.id, Case.entry_seq, Case.state_entered_at, Case.township, Case.village).where(
-                Case.workflow_version_id == vid, Case.state == state_name,
-                Case.state_entered_at <= now - earliest, Case.closed_at.is_(None))
+            stmt = select(Case.id, Case.entry_seq, Case.state_entered_at, Case.township, Case.village,
+                          Case.deadline_at).where(
+                Case.workflow_version_id == vid, Case.state == state_name, Case.closed_at.is_(None),
+                _could_be_due(rungs, now))
             for rows in _batches(session, stmt):
                 done = _fired(session, [r[0] for r in rows])
                 # plain rows first: a sweep that finds nothing new loads no case or person
@@ -217,16 +217,29 @@ def _fired(session: Session, case_ids: list[int]) -> dict[tuple[int, int, int], 
     return out
 
 
+def _could_be_due(rungs: tuple[Rung, ...], now: datetime) -> Any:
+    """An indexable filter: entered (or past the deadline) at least the shortest `after` ago."""
+    conds = []
+    for clock_name, column in (("entry", Case.state_entered_at), ("deadline", Case.deadline_at)):
+        afters = [lower_bound(parse_duration(r.after)) for r in rungs if r.relative_to == clock_name]
+        if afters:
+            conds.append(column <= now - min(afters))
+    return or_(*conds)
+
+
 _Plan = list[tuple[int, Rung, int, datetime, User]]  # (rung index, rung, repeat_no, due, recipient)
 
 
 def _due_rungs(row: Any, rungs: tuple[Rung, ...], done: dict[tuple[int, int, int], tuple[set[tuple[int, str]], bool]],
                users: _Users, calendar: WorkCalendar, now: datetime) -> _Plan:
-    """What is due and not yet fired for one case row (id, entry_seq, state_entered_at, township, village)."""
-    case_id, entry_seq, entered, township, village = row
+    """What is due and not yet fired for one case row (id, entry_seq, entered, township, village, deadline)."""
+    case_id, entry_seq, entered, township, village, deadline = row
     plan: _Plan = []
     for index, rung in enumerate(rungs):
-        first = calendar.add(entered, parse_duration(rung.after))
+        base = entered if rung.relative_to == "entry" else deadline
+        if base is None:
+            continue
+        first = calendar.add(base, parse_duration(rung.after))
         if first > now:
             continue
         seen, acked = done.get((case_id, entry_seq, index), (set(), False))
