@@ -208,6 +208,12 @@ def test_ack_stops_the_repeats_of_that_rung(sworld: World) -> None:
     with w.session() as s:
         esc = s.get_one(Escalation, esc_id)
         assert (esc.acknowledged_by, esc.ack_note) == ("tsup", "called li")
+        last = s.scalars(select(CaseEvent).where(CaseEvent.case_id == esc.case_id)
+                         .order_by(CaseEvent.seq.desc())).first()
+        assert last is not None
+        assert (last.kind, last.actor, last.fields, last.note) == (
+            "note", "tsup", {"escalation_ack": esc_id}, "called li")
+    assert w.verify() == []
 
 
 def test_leaving_the_state_ends_the_ladder(sworld: World) -> None:

@@ -436,10 +436,15 @@ def acknowledge(session: Session, clock: Clock, actor: Actor, escalation_id: int
                              f"{case.township}/{case.village}")
     if esc.acknowledged_at is not None:
         raise RefusedError(f"escalation {escalation_id} was already acknowledged by {esc.acknowledged_by}")
-    esc.acknowledged_at = clock.now()
+    now = clock.now()
+    esc.acknowledged_at = now
     esc.acknowledged_by = actor.name
     esc.ack_note = note
     session.flush()
+    # the supervisor's answer belongs to the case's history too (and its hash chain)
+    store.write_event(session, case.id, case.last_seq, case.head_hash, store.EventInput(
+        kind="note", actor=actor.name, at=now, fields={"escalation_ack": escalation_id},
+        note=note or f"acknowledged escalation {escalation_id}"), None, case.version)
     return esc
 
 
