@@ -253,6 +253,6 @@ def test_unknown_clock_keys_are_refused() -> None:
 def test_the_shipped_dibao_clock(dibao: object) -> None:
     spec = dibao.clocks["statutory"]  # type: ignore[attr-defined]
     assert (spec.duration, spec.starts_at, spec.stops_at, spec.extended_by) == (
-        "30wd", "accepted", ("active", "rejection_notice", "withdrawn"), {"object": "15wd"})
+        "30wd", "accepted", ("active", "rejection_notice", "withdrawn"), {"object": "15wd", "object_to_review": "15wd"})
     assert dibao.states["awaiting_materials"].pauses == ("statutory",)  # type: ignore[attr-defined]
     assert dibao.states["public_notice"].on_timeout == "close_notice"  # type: ignore[attr-defined]

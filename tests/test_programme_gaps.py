@@ -27,7 +27,7 @@ from aidflow.errors import (
     WorkflowInvalidError,
 )
 from aidflow.loader import load_workflow_text
-from aidflow.models import Case, CaseEvent
+from aidflow.models import Case, CaseEvent, Person
 from aidflow.sampling import Sample, draw
 
 from .conftest import PERSON_ID, Cli, World, local
@@ -128,7 +128,10 @@ def test_the_periodic_review_falls_due_after_6_months_for_unstable_income(
 
 
 def test_a_relative_of_staff_is_flagged_on_accept_and_needs_a_county_home_visit(world: World) -> None:
-    # PERSON_ID is related to rep7 (conftest); UNRELATED to nobody
+    # PERSON_ID is related to rep7 (conftest) and here also to zhao, a township caseworker;
+    # UNRELATED to nobody (a relative of a village_rep only is not flagged: test_once_a_year.py)
+    run(world, lambda svc: setattr(svc.session.scalars(select(Person).where(Person.id_number == PERSON_ID))
+                                   .one(), "related_users", ["rep7", "zhao"]))
     add_person(world, UNRELATED)
     flagged = to_county_review(world, PERSON_ID, "yes")
     plain = to_county_review(world, UNRELATED, "yes")

@@ -582,6 +582,7 @@ def test_the_cli_reads_policy_values(run_cli: Cli) -> None:
 
 
 def test_persons_read_by_guards_exist_on_the_model() -> None:
-    from aidflow.definition import PERSON_FIELDS
+    from aidflow.definition import PERSON_COLUMNS, PERSON_DERIVED, PERSON_FIELDS
 
-    assert set(PERSON_FIELDS) - {"age"} <= set(Person.__table__.columns.keys())
+    assert set(PERSON_COLUMNS) <= set(Person.__table__.columns.keys())
+    assert set(PERSON_FIELDS) - set(PERSON_COLUMNS) == set(PERSON_DERIVED) == {"age", "related_roles"}

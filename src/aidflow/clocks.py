@@ -42,6 +42,7 @@ class ClockReport:
     due_at: datetime | None
     left: timedelta | None  # for h/d/mo clocks; negative when overdue
     left_wd: int | None  # for wd clocks: whole working days after today; negative when overdue
+    duration: str = ""  # the duration in force under the workflow's settings (duration_of)
 
     @property
     def overdue(self) -> bool:
@@ -104,8 +105,20 @@ def start(wf: Workflow, state: str, now: datetime, calendar: WorkCalendar,
     for name, spec in wf.clocks.items():
         if spec.starts_at == state and name not in out:
             out[name] = {"status": RUNNING, "started_at": _iso(now),
-                         "due_at": _iso(calendar.add(now, parse_duration(spec.duration)))}
+                         "due_at": _iso(calendar.add(now, parse_duration(duration_of(wf, spec))))}
     return out
+
+
+def duration_of(wf: Workflow, spec: ClockSpec) -> str:
+    """The clock's duration under the workflow's settings: the first true `duration_when`."""
+    if spec.duration_when:
+        from .expressions import compile_expression
+
+        scope = {"setting": wf.setting_values}
+        for alt in spec.duration_when:
+            if compile_expression(alt.when, namespaces=("setting",)).evaluate(scope):
+                return alt.duration
+    return spec.duration
 
 
 def advance(wf: Workflow, clocks: dict[str, Any], trigger: str, dest: str, now: datetime,
@@ -183,7 +196,7 @@ def report(wf: Workflow, clocks: dict[str, Any], now: datetime, calendar: WorkCa
                 left_wd = working_days_left(calendar, at, due) if due > at else -_wd_overdue(calendar, at, due)
             else:
                 left = due - at
-        out.append(ClockReport(name, spec, status, due, left, left_wd))
+        out.append(ClockReport(name, spec, status, due, left, left_wd, duration_of(wf, spec)))
     return out
 
 

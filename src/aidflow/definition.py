@@ -35,7 +35,12 @@ PERSON_FIELDS: tuple[str, ...] = (
     "supporter_able",
     "living_alone",
     "related_users",  # names of users (caseworkers, village committee members) related to the person
+    "related_roles",  # sorted union of the roles of those users (derived, not a column)
 )
+
+# Person values the engine derives rather than reads from a column of `persons`.
+PERSON_DERIVED: tuple[str, ...] = ("age", "related_roles")
+PERSON_COLUMNS: tuple[str, ...] = tuple(n for n in PERSON_FIELDS if n not in PERSON_DERIVED)
 
 # Built-in case attributes every guard may read besides the workflow's own fields.
 CASE_BUILTINS: tuple[str, ...] = ("emergency", "township", "village", "state", "opened_at")
@@ -128,6 +133,31 @@ class ClockSpec:
     stops_at: tuple[str, ...]
     labels: Labels | None = None
     extended_by: dict[str, str] = field(default_factory=dict)
+    duration_when: tuple[DurationWhen, ...] = ()  # the first true `when` overrides `duration`
+
+
+@dataclass(frozen=True)
+class DurationWhen:
+    """A clock duration that applies when `when` (an expression over setting.*) is true when
+    the clock starts, e.g. 20 WD instead of 30 when the township approves (L21 §22)."""
+
+    __pydantic_config__ = STRICT
+    when: str
+    duration: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A county choice, e.g. whether the village democratic review is mandatory.
+
+    `value` is one of `choices`; guards read it as `setting.<name>` (a plain string).
+    """
+
+    __pydantic_config__ = STRICT
+    value: str
+    choices: tuple[str, ...]
+    labels: Labels | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +188,18 @@ class State:
 
 
 @dataclass(frozen=True)
+class OncePerPerson:
+    """At most one approval per person for the same value of case field `field` within
+    `within` (a duration), unless the case's bool field `unless` is true (e.g. temporary
+    assistance: the same cause once a year unless the county overrides)."""
+
+    __pydantic_config__ = STRICT
+    field: str
+    within: str
+    unless: str | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
     __pydantic_config__ = STRICT
     trigger: str
@@ -175,6 +217,7 @@ class Transition:
     # case fields the engine computes when the transition fires: field -> expression over
     # person.* and case.* (e.g. related_to_staff: len(person.related_users) > 0)
     computes: dict[str, str] = field(default_factory=dict)
+    once_per_person: OncePerPerson | None = None
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -195,6 +238,7 @@ class Workflow:
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     escalations: dict[str, tuple[Rung, ...]] = field(default_factory=dict)
     clocks: dict[str, ClockSpec] = field(default_factory=dict)
+    settings: dict[str, Setting] = field(default_factory=dict)  # county choices guards read as setting.*
     description: str | None = None
 
     @property
@@ -223,6 +267,11 @@ class Workflow:
 
     def has_trigger(self, trigger: str) -> bool:
         return trigger in self._by_trigger
+
+    @cached_property
+    def setting_values(self) -> dict[str, str]:
+        """setting.<name> -> the county's chosen value (what guards read)."""
+        return {name: s.value for name, s in self.settings.items()}
 
 
 _ADAPTER: Any = None

@@ -325,8 +325,19 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
             doc.problem(("escalations", ladder), f"escalation ladder '{ladder}' is not used by any state",
                         "add escalation: " + ladder + " to a state, or remove the ladder", key=True)
 
+    for sname, setting in wf.settings.items():  # county choices: the value is one of the choices
+        need_ident(("settings", sname), sname, "setting")
+        if setting.value not in setting.choices:
+            doc.problem(("settings", sname, "value"), f"setting '{sname}' has value '{setting.value}', "
+                        f"not one of its choices ({', '.join(setting.choices) or 'none declared'})",
+                        did_you_mean(setting.value, setting.choices) or
+                        "set value to one of the choices or add it to choices")
+
     for cname, cspec in wf.clocks.items():
         _check_clock(doc, wf, cname, cspec, need_ident, need_duration)
+        for j, dw in enumerate(cspec.duration_when):
+            _check_guard(doc, ("clocks", cname, "duration_when", j, "when"), dw.when,
+                         {"setting": tuple(wf.settings)}, policy, what="duration_when")
 
     # in file order (wf.states went through JSON with sorted keys)
     initials = sorted((n for n, s in states.items() if s.initial),
@@ -450,9 +461,12 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
             "case": tuple(wf.fields) + d.CASE_BUILTINS,
             "vote": d.VOTE_FIELDS,
             "policy": tuple(sorted(policy.names or ())),
+            "setting": tuple(wf.settings),
         }
         for j, guard in enumerate(t.guards):
             _check_guard(doc, tp + ("guards", j), guard, known, policy)
+        if t.once_per_person is not None:
+            _check_once(doc, wf, tp + ("once_per_person",), t.once_per_person, need_duration)
         for fname, text in t.computes.items():
             if fname not in wf.fields:
                 doc.problem(tp + ("computes", fname), f"computes undeclared field '{fname}'",
@@ -465,6 +479,21 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
                          what="computes")
 
     _check_graph(doc, wf, names_resolve)
+
+
+def _check_once(doc: Document, wf: d.Workflow, path: Path_, rule: d.OncePerPerson, need_duration: Any) -> None:
+    if rule.field not in wf.fields:
+        doc.problem(path + ("field",), f"once_per_person field '{rule.field}' is not declared under fields",
+                    did_you_mean(rule.field, wf.fields) or "declare it with its type under fields")
+    need_duration(path + ("within",), rule.within)
+    if rule.unless is not None:
+        spec = wf.fields.get(rule.unless)
+        if spec is None:
+            doc.problem(path + ("unless",), f"once_per_person unless-field '{rule.unless}' is not declared "
+                        "under fields", did_you_mean(rule.unless, wf.fields) or "declare it with type: bool")
+        elif spec.type != "bool":
+            doc.problem(path + ("unless",), f"once_per_person unless-field '{rule.unless}' is of type "
+                        f"{spec.type}, not bool", "declare it with type: bool")
 
 
 def _check_clock(doc: Document, wf: d.Workflow, name: str, spec: d.ClockSpec, need_ident: Any,
@@ -507,6 +536,16 @@ def _check_clock(doc: Document, wf: d.Workflow, name: str, spec: d.ClockSpec, ne
         if unit is not None and ext.unit != unit:
             doc.problem(ep, f"extension '{text}' is not in the clock's unit ({unit}, from duration "
                         f"'{spec.duration}')", f"write it in {unit}, e.g. 15{unit}")
+    for j, dw in enumerate(spec.duration_when):
+        dp = cp + ("duration_when", j, "duration")
+        try:
+            dw_unit = parse_duration(dw.duration).unit
+        except DurationError:
+            need_duration(dp, dw.duration)
+            continue
+        if unit is not None and dw_unit != unit:
+            doc.problem(dp, f"duration '{dw.duration}' is not in the clock's unit ({unit}, from duration "
+                        f"'{spec.duration}')", f"write it in {unit}, e.g. 20{unit}")
 
 
 _UNIT_WORDS = {"hour": "h", "hours": "h", "day": "d", "days": "d", "working day": "wd",

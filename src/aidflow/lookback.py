@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from .definition import PERSON_FIELDS
+from .definition import PERSON_COLUMNS
 from .errors import AidflowError, ExpressionError, WorkflowInvalidError, did_you_mean
 from .expressions import Expression, check_references, compile_expression
 from .idnumber import mask
@@ -87,7 +87,7 @@ def load_target_groups(path: str | Path) -> LookbackPolicy:
             doc.problem(("groups", name, "when"), f"guard {text!r}: {exc.message} (column {exc.column})",
                         exc.hint)
             continue
-        bad = check_references(expr, {"person": PERSON_FIELDS})
+        bad = check_references(expr, {"person": (*PERSON_COLUMNS, "age")})  # related_roles is not read here
         for message, hint in bad:
             doc.problem(("groups", name, "when"), f"guard {text!r}: {message}", hint)
         if not bad and isinstance(workflow, str) and workflow:
@@ -153,7 +153,7 @@ class LookbackReport:
 
 def person_scope(row: Any, today: Any) -> dict[str, Any]:
     born = row.birth_date
-    scope = {n: getattr(row, n) for n in PERSON_FIELDS if n not in ("age", "birth_date")}
+    scope = {n: getattr(row, n) for n in PERSON_COLUMNS if n != "birth_date"}
     scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     scope["birth_date"] = born.isoformat()
     return scope
@@ -163,7 +163,7 @@ def find(session: Session, actor: Actor, policy: LookbackPolicy, now: datetime, 
          township: str | None = None) -> LookbackReport:
     """Gaps and late cases in the actor's area (and `township`), persons read in pages."""
     report = LookbackReport()
-    cols = [getattr(Person, n) for n in PERSON_FIELDS if n != "age"]
+    cols = [getattr(Person, n) for n in PERSON_COLUMNS]
     listed = exists().where(PersonSource.person_id == Person.id)
     stmt = area_filter(select(Person.id, Person.id_number, Person.name, *cols), actor, township).where(listed)
     for chunk in persons_in_chunks(session, stmt):

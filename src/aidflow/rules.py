@@ -103,7 +103,8 @@ def blocks(snap: Snapshot, t: Transition, actor: Actor, now: datetime,
                            f"({actor.area})")
     state = wf.states[snap.state]
     if snap.dwell_until is not None and now < snap.dwell_until and t.trigger not in state.dwell_exceptions:
-        allowed = ", ".join(state.dwell_exceptions) or "nothing"
+        allowed = ", ".join(x for x in state.dwell_exceptions
+                            if not closed_by_settings(wf, wf.transition(snap.state, x))) or "nothing"
         reasons.append(f"'{snap.state}' must run until {snap.local(snap.dwell_until)} "
                        f"({state.min_dwell} minimum); before then only {allowed} is allowed")
     if t.requires_vote is not None:
@@ -136,8 +137,23 @@ def blocks(snap: Snapshot, t: Transition, actor: Actor, now: datetime,
     return reasons
 
 
-# What a guard may read: the person, the case, the vote, and the county's policy values.
-GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy")
+# What a guard may read: the person, the case, the vote, the county's policy values and the
+# workflow's settings (county choices, e.g. setting.village_review).
+GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy", "setting")
+
+
+def closed_by_settings(wf: Workflow, t: Transition | None) -> bool:
+    """Whether a guard that reads only setting.* is false: the county's choice rules `t` out
+    (so hints do not offer it)."""
+    from .expressions import compile_expression
+
+    scope = {"setting": wf.setting_values}
+    for g in t.guards if t is not None else ():
+        expr = compile_expression(g, namespaces=GUARD_NAMESPACES)
+        if expr.references and all(r.startswith("setting.") for r in expr.references) \
+                and not expr.evaluate(scope):
+            return True
+    return False
 
 
 def reads_person(transitions: list[Transition]) -> bool:
@@ -163,7 +179,7 @@ def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, A
     case = dict(snap.case)
     case.update(fields)
     return {"person": snap.person, "case": case, "vote": snap.tally.scope() if snap.tally else {},
-            "policy": snap.policy}
+            "policy": snap.policy, "setting": snap.workflow.setting_values}
 
 
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:

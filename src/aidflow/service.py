@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import machine, rules, store
 from .calendar import WorkCalendar, parse_duration
 from .clock import Clock
-from .definition import PERSON_FIELDS, Transition, Workflow, workflow_to_json
+from .definition import PERSON_COLUMNS, Transition, Workflow, workflow_to_json
 from .errors import (
     ConflictError,
     ForbiddenError,
@@ -292,7 +292,8 @@ class Service:
                       for name, spec in wf.fields.items()}
         case_scope.update(emergency=case.emergency, township=case.township, village=case.village,
                           state=case.state, opened_at=case.opened_at.isoformat())
-        person_scope = self.person_scope(case.person_id) if rules.reads_person(ts) else {}
+        person_scope = (self.person_scope(case.person_id, roles=_reads(ts, "person.related_roles"))
+                        if rules.reads_person(ts) else {})
         return Snapshot(wf, case.state, case.township, case.village, case.state_entered_at, dwell_until,
                         person_scope, case_scope, store.fired_by(self.session, case.id, separate), tally,
                         self.calendar.tz, self.policy_scope(rules.policy_names(ts)))
@@ -313,10 +314,12 @@ class Service:
         today = self.local_today()
         return {name: self._policy.value(name, today) for name in sorted(names)}
 
-    def person_scope(self, person_id: int) -> dict[str, Any]:
-        names = [n for n in PERSON_FIELDS if n != "age"]
+    def person_scope(self, person_id: int, *, roles: bool = False) -> dict[str, Any]:
+        """person.* for guards; related_roles (one more query) only when `roles`."""
+        names = list(PERSON_COLUMNS)
         row = store.person_columns(self.session, person_id, names)
         scope = dict(zip(names, row, strict=True))
+        scope["related_roles"] = store.roles_of_users(self.session, scope["related_users"] or []) if roles else []
         born = scope["birth_date"]
         today = self.local_today()
         scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
@@ -365,8 +368,14 @@ class Service:
         now = self.clock.now()
         guard_fields = {k: rules.field_for_guard(wf.fields[k], v) for k, v in fields.items()}
         reasons = rules.blocks(snap, t, actor, now, guard_fields, note)
+        hint = None
+        if t.once_per_person is not None:  # e.g. the same cause assisted once a year
+            refusal = self._once_per_person(case, wf, t, fields, now)
+            if refusal is not None:
+                reasons.append(refusal[0])
+                hint = refusal[1]
         if reasons:
-            raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons))
+            raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
         dest = machine.advance(wf, case.state, trigger)
         event_fields: dict[str, Any] = dict(fields)
         if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
@@ -377,6 +386,32 @@ class Service:
             event_fields["vote"] = {"yes": snap.tally.yes, "no": snap.tally.no,
                                     "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
         return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now, command_id)
+
+    def _once_per_person(self, case: Any, wf: Workflow, t: Transition, fields: dict[str, Any],
+                         now: datetime) -> tuple[str, str] | None:
+        """Why `t` may not approve this case again for the person, and how to override; or None."""
+        rule = t.once_per_person
+        assert rule is not None
+        data = dict(case.data, **fields)
+        value = data.get(rule.field)
+        if value is None or (rule.unless is not None and data.get(rule.unless) is True):
+            return None
+        within = parse_duration(rule.within)
+        days = {"h": within.amount / 24 + 1, "d": within.amount + 1, "wd": within.amount * 2 + 30,
+                "mo": within.amount * 31 + 1}[within.unit]  # a loose bound; the exact test follows
+        states = sorted({x.dest for x in wf.transitions if x.once_per_person is not None})
+        for row in store.approvals_of_person(self.session, case.person_id, wf.name, states, case.id,
+                                             now - timedelta(days=days)):
+            if (row.data or {}).get(rule.field) == value and self.calendar.add(row.at, within) > now:
+                roles = sorted({r for x in wf.transitions if x.once_per_person is not None
+                                and rule.unless in x.fields for r in x.roles})
+                how = (f"{' or '.join(roles)} may approve it again with --field {rule.unless}=true and a note"
+                       if rule.unless and roles else f"approve it after {rule.within} have passed")
+                day = row.at.astimezone(self.calendar.tz).strftime("%Y-%m-%d")
+                why = (f"{rule.field} '{value}' was already approved for this person in case {row.case_id} "
+                       f"on {day} (once per {rule.within})")
+                return why, how
+        return None
 
     def _move(self, case: Any, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
               fields: dict[str, Any], note: str | None, now: datetime,
@@ -398,7 +433,7 @@ class Service:
         return recorded
 
     def _unknown_trigger(self, wf: Workflow, state: str, trigger: str) -> RefusedError:
-        here = [t.trigger for t in wf.transitions_from(state)]
+        here = [t.trigger for t in wf.transitions_from(state) if not rules.closed_by_settings(wf, t)]
         if wf.has_trigger(trigger):
             return RefusedError(f"'{trigger}' cannot be fired from state '{state}'",
                                 hint=f"from '{state}' you can fire: {', '.join(here) or 'nothing'}")
@@ -428,6 +463,11 @@ class Service:
         if not paths:
             raise RefusedError(f"no objection can be raised in state '{case.state}'",
                                hint="objections are taken during a public notice")
+        if len(paths) > 1:  # e.g. back to review or to investigation by a setting: the first open one
+            scope = rules.guard_scope(self.snapshot(case, wf, paths), {})
+            open_paths = [t for t in paths if all(
+                compile_expression(g, namespaces=rules.GUARD_NAMESPACES).evaluate(scope) for g in t.guards)]
+            paths = open_paths or paths  # none open: fire the first, which refuses with its reasons
         return self.fire(actor, case_id, paths[0].trigger, {}, note, expected_version=expected_version,
                          kind="objection", command_id=command_id)
 
@@ -485,7 +525,8 @@ class Service:
         actions = []
         if case.closed_at is None:
             for t in wf.transitions_from(case.state):
-                actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
+                if not rules.closed_by_settings(wf, t):  # ruled out by the county's settings
+                    actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
         return CaseView(case, store.get_person(self.session, case.person_id), wf, wv,
                         list(store.events_of(self.session, case_id)), actions, snap.tally, snap.dwell_until)
 
@@ -511,6 +552,12 @@ class Service:
         if not include_closed:
             stmt = stmt.where(Case.closed_at.is_(None))
         return list(self.session.scalars(stmt.limit(limit)))
+
+
+def _reads(transitions: list[Transition], ref: str) -> bool:
+    """Whether a guard or computes of these transitions reads `ref` (e.g. person.related_roles)."""
+    return any(ref in compile_expression(g, namespaces=rules.GUARD_NAMESPACES).references
+               for t in transitions for g in (*t.guards, *t.computes.values()))
 
 
 def to_json(obj: Any) -> str:

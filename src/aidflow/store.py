@@ -183,6 +183,35 @@ def person_columns(session: Session, person_id: int, names: Sequence[str]) -> An
     return session.connection().execute(_person_select(tuple(names)), {"b_id": person_id}).one()
 
 
+_USER_ROLES = select(User.roles).where(User.name.in_(bindparam("b_names", expanding=True)))
+
+
+def roles_of_users(session: Session, names: Sequence[str]) -> list[str]:
+    """The sorted union of the roles of the named users (unknown names add nothing)."""
+    if not names:
+        return []
+    rows = session.connection().execute(_USER_ROLES, {"b_names": list(names)})
+    return sorted({role for (roles,) in rows for role in roles})
+
+
+_APPROVALS_OF_PERSON = (
+    select(EVENTS.c.case_id, EVENTS.c.at, CASES.c.data)
+    .join(CASES, CASES.c.id == EVENTS.c.case_id)
+    .where(CASES.c.person_id == bindparam("b_person"), CASES.c.workflow_name == bindparam("b_workflow"),
+           CASES.c.id != bindparam("b_case"), EVENTS.c.kind == "transition",
+           EVENTS.c.to_state.in_(bindparam("b_states", expanding=True)), EVENTS.c.at > bindparam("b_since"))
+    .order_by(EVENTS.c.at.desc(), EVENTS.c.case_id.desc()))
+
+
+def approvals_of_person(session: Session, person_id: int, workflow: str, states: Sequence[str],
+                        except_case: int, since: datetime) -> list[Any]:
+    """(case_id, at, data) of events after `since` that moved another case of the person in
+    `workflow` into one of `states`, newest first."""
+    return list(session.connection().execute(_APPROVALS_OF_PERSON, {
+        "b_person": person_id, "b_workflow": workflow, "b_case": except_case,
+        "b_states": list(states), "b_since": since}))
+
+
 @dataclass(frozen=True)
 class Recorded:
     """An event as written."""

@@ -253,7 +253,7 @@ def clock_reports(view: CaseView, app: App) -> list[Any]:
 
 
 def clock_json(r: Any) -> dict[str, Any]:
-    return {"name": r.name, "duration": r.spec.duration, "status": r.status,
+    return {"name": r.name, "duration": r.duration, "status": r.status,
             "due_at": r.due_at.isoformat() if r.due_at else None,
             "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
             "working_days_left": r.left_wd, "overdue": r.overdue}
@@ -268,7 +268,7 @@ def clock_line(r: Any, app: App) -> str:
     else:
         left = time_left(app.clock.now() + r.left, app.clock.now(), app.lang) if r.left is not None else ""
     due = f", {t['due']} {local(r.due_at, app)}" if r.due_at is not None and r.status != "paused" else ""
-    return f"{t['clock']} {r.name} ({label}{r.spec.duration}): {t[r.status]}{due} ({left})"
+    return f"{t['clock']} {r.name} ({label}{r.duration}): {t[r.status]}{due} ({left})"
 
 
 def event_json(e: Any) -> dict[str, Any]:
