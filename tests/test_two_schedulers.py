@@ -13,20 +13,16 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from aidflow.calendar import WorkCalendar
-from aidflow.clock import FrozenClock
-from aidflow.db import make_engine, upgrade
-from aidflow.loader import load_workflow_file
 from aidflow.models import Escalation, OutboxMessage
-from aidflow.service import Service
 
-from .conftest import USERS, WORKFLOWS, World, local
+from .conftest import local
 from .smtp import SMTPServer
-from .test_simulated_month import SUPERVISORS, id_number
+from .test_crashes import escalating_world
 
 CASES = 40
 TICKS = [local(2023, 9, 12, 9, 0) + timedelta(days=2 * k) for k in range(4)]  # 09-12 .. 09-18, 09:00
@@ -34,25 +30,8 @@ TICKS = [local(2023, 9, 12, 9, 0) + timedelta(days=2 * k) for k in range(4)]  # 
 
 def test_two_scheduler_processes_send_each_escalation_once(pg_url: str, calendar: WorkCalendar,
                                                            smtp_server: SMTPServer) -> None:
-    engine = make_engine(pg_url)
-    upgrade(engine)
-    w = World(engine, FrozenClock(local(2023, 9, 1, 0, 0)), calendar)
-
-    def setup(svc: Service) -> None:
-        for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
-        svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
-        for i in range(CASES):
-            svc.register_person(id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i), f"申请人{i}",
-                                "城关镇", "东村", "rural", disability_grade=1)
-
-    w.run(setup)
-    for i in range(CASES):  # entering investigation one hour apart, from 09-01 00:00
-        w.clock.set(local(2023, 9, 1, 0, 0) + timedelta(hours=i))
-        number = id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i)
-        cid = w.run(lambda svc, n=number: svc.open_case(svc.actor("li"), n, "dibao").id)
-        w.fire("li", cid, "accept")
-        w.fire("li", cid, "start_investigation", investigators="li,zhao")
+    w = escalating_world(pg_url, calendar, CASES)  # entering investigation an hour apart from 09-01
+    engine = w.engine
 
     env = dict(os.environ, AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
                AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
