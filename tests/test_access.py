@@ -65,6 +65,7 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
     "escalation ack": [("wu", ["1"], 5, "wu is neither the recipient nor a township_caseworker covering 城关镇/东村"),
                        ("rep1", ["1"], 5, "rep1 is neither the recipient")],
     "outbox list": [("li", [], 5, "li is not an administrator")],
+    "user list": [(None, [], 5, "no acting user")],
     "outbox retry": [("li", ["1"], 5, "li is not an administrator")],
     "sample draw": [("li", ["-w", "dibao", "--state", "county_review", "--ratio", "0.3", "--seed", "s"], 5,
                      "drawing a sample of 'county_review' needs role county_officer; li has township_caseworker")],
@@ -87,7 +88,6 @@ OPEN = {
     "db upgrade": "needs the database credentials, which are the boundary", "demo": "a new demo file",
     "scheduler tick": "system jobs (cron); database credentials", "scheduler run": "same",
     "audit verify": "prints case ids, sequence numbers and hashes only",
-    "user list": "staff names, roles and emails; NOT checked (reported: should it need a user?)",
 }
 
 

@@ -110,7 +110,8 @@ def test_db_upgrade_and_users(run_cli: Cli) -> None:
           "error: li is not an administrator (roles: township_caseworker)\n  hint: ask a user with role admin\n")
     assert dump(run_cli.url) == before
 
-    users = json.loads(ok(run_cli("user", "list", "--json")))
+    fails(run_cli("user", "list"), 5, "error: no acting user\n  hint: pass --as USER or set AIDFLOW_USER\n")
+    users = json.loads(ok(run_cli("user", "list", "--json", user="chen")))
     assert users == [
         {"name": "admin", "roles": ["admin"], "area": "*", "email": "admin@county.example"},
         {"name": "chen", "roles": ["village_officer", "village_rep"], "area": "城关镇/东村",

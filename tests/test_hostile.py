@@ -78,6 +78,7 @@ WORKFLOW_FILES: list[tuple[str, str]] = [
     ('negative_deadline.yaml', "25:15: states.review.deadline: invalid duration '-10d': write a whole number followed by h"),
     ('nul_byte.yaml', '6:31: character #x0000 is not allowed in YAML; remove it (control characters cannot appear'),
     ('quorum_negative.yaml', '28:41: states.review.vote.quorum: quorum must be at least 1'),
+    ('quorum_huge.yaml', '28:41: states.review.vote.quorum: quorum 1000000000000000000000000000000 is more than 10,000 vo'),
     ('state_name_huge.yaml', "29:5003: YAML syntax error: could not find expected ':' (while scanning a simple key on li"),
     ('tab_indentation.yaml', "18:1: YAML syntax error: found character '\\t' that cannot start any token; indent with spa"),
     ('threshold_nan.yaml', "28:55: states.review.vote.threshold: threshold '.nan' must be a fraction between 0 and 1; "),

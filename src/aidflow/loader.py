@@ -26,6 +26,9 @@ from .yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+MAX_QUORUM = 10_000
+
+
 @dataclass(frozen=True)
 class LoadedWorkflow:
     """A valid workflow with the source it came from."""
@@ -405,6 +408,9 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
             need_role(vp + ("voters",), st.vote.voters)
             if st.vote.quorum < 1:
                 doc.problem(vp + ("quorum",), "quorum must be at least 1")
+            elif st.vote.quorum > MAX_QUORUM:  # a typo, not a village assembly
+                doc.problem(vp + ("quorum",), f"quorum {st.vote.quorum} is more than {MAX_QUORUM:,} voters",
+                            "a quorum counts the people who must vote; check for extra digits")
             try:
                 frac = Fraction(st.vote.threshold)
                 if not 0 < frac <= 1:

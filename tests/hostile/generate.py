@@ -64,6 +64,7 @@ sub("name_huge", "a 10,000-character workflow name", "workflow: minimal", "workf
 sub("state_name_huge", "a 5,000-character state name", "  approved:\n", "  " + "a" * 5000 + ":\n")
 sub("threshold_nan", "a vote threshold .nan", "threshold: 2/3", "threshold: .nan")
 sub("quorum_negative", "a negative quorum", "quorum: 3", "quorum: -3")
+sub("quorum_huge", "a quorum of 10**30 voters", "quorum: 3", "quorum: 1000000000000000000000000000000")
 sub("field_type_unknown", "a field of type python", "amount: {type: decimal}", "amount: {type: python}")
 sub("tab_indentation", "a tab used for indentation", "  draft:\n    labels", "  draft:\n\tlabels")
 (out / "top_level_list.yaml").write_text("# Hostile input: a list instead of a mapping.\n- workflow: minimal\n- version: 1\n")

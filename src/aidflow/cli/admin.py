@@ -47,12 +47,13 @@ def user_add(app: App, name: str, roles: tuple[str, ...], area: str, email: str)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def user_list(app: App, as_json: bool) -> None:
-    """List users."""
+    """List users (any known user may; staff emails are not for outsiders)."""
     from sqlalchemy import select
 
     from ..models import User
 
     with app.reading() as svc:
+        svc.actor(app.user)
         rows = [{"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
                 for u in svc.session.scalars(select(User).order_by(User.name))]
     if as_json:
