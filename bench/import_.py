@@ -3,14 +3,16 @@
     python bench/import_.py [--rows N] [--db URL_OR_DIR] [--format csv|xlsx]
 
 aidflow: `Importer.run` on a generated civil-affairs list of N rows (valid ID numbers,
-two townships): pass 1 hashes the file and validates every row (ID checksum, dates,
-hukou, yes/no fields, the acting user's area, one existence query per 1000 rows),
-pass 2 reads the file again and writes batches of 1000 rows in one transaction each
-(persons inserted with RETURNING, one PersonSource per row, the run's counters).
+two townships): pass 1 hashes the file, validates every row (ID checksum, dates, hukou,
+yes/no fields, the acting user's area, one existence query per 1000 rows) and keeps the
+good rows, pass 2 writes them in batches of 1000 rows, one transaction each (an existence
+query, the new persons, one query for their ids, one PersonSource per row, the run's
+counters). Its inserts go through the driver (executemany on SQLite, COPY on PostgreSQL)
+with values converted by the columns' SQLAlchemy types, shared values once.
 
-baseline: the same N persons, already parsed, inserted with one executemany
-(`INSERT INTO persons ...`) in one transaction on a fresh database. No parsing,
-validation, provenance or merge lookups.
+baseline: the same N persons, already parsed, inserted with one SQLAlchemy Core
+executemany (`INSERT INTO persons ...`) in one transaction on a fresh database, as issue
+5 defines it. No parsing, validation, provenance or merge lookups.
 
 Ratio = aidflow rows/s / baseline rows/s (issue goal >= 0.3). Both run in this process
 on fresh SQLite files (or fresh PostgreSQL schemas with --db postgresql://...).
