@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from .definition import FieldSpec, Transition, VoteRule, Workflow
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from .expressions import Expression
 
 
 @dataclass(frozen=True)
@@ -145,15 +149,58 @@ GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy", "settin
 def closed_by_settings(wf: Workflow, t: Transition | None) -> bool:
     """Whether a guard that reads only setting.* is false: the county's choice rules `t` out
     (so hints do not offer it)."""
-    from .expressions import compile_expression
-
     scope = {"setting": wf.setting_values}
     for g in t.guards if t is not None else ():
-        expr = compile_expression(g, namespaces=GUARD_NAMESPACES)
+        expr = guard(g)
         if expr.references and all(r.startswith("setting.") for r in expr.references) \
                 and not expr.evaluate(scope):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What the rules of some transitions read beyond the case row, so that only that is loaded."""
+
+    case: bool  # any guard or computes at all (they read case.*, vote.*, setting.* ...)
+    person: bool  # person.* in a guard or computes
+    related_roles: bool  # person.related_roles (one more query)
+    policy: frozenset[str]  # policy.<name>
+    separate: tuple[str, ...]  # triggers whose actors must differ (separation of duties)
+
+
+def reads(wf: Workflow, transitions: list[Transition]) -> Reads:
+    """`Reads` of transitions of `wf`, worked out once per definition and set of transitions."""
+    ids = tuple(sorted({id(t) for t in transitions}))
+    if not _ids_of(wf).issuperset(ids):  # not all of them wf's own: work it out each time
+        return _reads(transitions)
+    return _reads_of(wf, ids)
+
+
+@lru_cache(maxsize=64)
+def _ids_of(wf: Workflow) -> frozenset[int]:
+    return frozenset(id(t) for t in wf.transitions)
+
+
+@lru_cache(maxsize=1024)
+def _reads_of(wf: Workflow, ids: tuple[int, ...]) -> Reads:
+    # the ids are of transitions owned by wf, which the cache key keeps alive
+    return _reads([t for t in wf.transitions if id(t) in ids])
+
+
+def _reads(ts: list[Transition]) -> Reads:
+    refs = {ref for t in ts for g in (*t.guards, *t.computes.values()) for ref in guard(g).references}
+    return Reads(any(t.guards or t.computes for t in ts), reads_person(ts), "person.related_roles" in refs,
+                 frozenset(policy_names(ts)), tuple(sorted({trig for t in ts for trig in t.separate_from})))
+
+
+@lru_cache(maxsize=1024)
+def guard(text: str) -> Expression:
+    """A guard or computes expression compiled over GUARD_NAMESPACES; cached here as well, since
+    compile_expression checks its namespaces on every call and every command evaluates a few."""
+    from .expressions import compile_expression
+
+    return compile_expression(text, namespaces=GUARD_NAMESPACES)
 
 
 def reads_person(transitions: list[Transition]) -> bool:
@@ -183,12 +230,10 @@ def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, A
 
 
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:
-    from .expressions import compile_expression
-
     scope = guard_scope(snap, fields)
     out = []
     for text in t.guards:
-        expr = compile_expression(text, namespaces=GUARD_NAMESPACES)
+        expr = guard(text)
         if not expr.evaluate(scope):
             out.append(f"condition not met: {expr.explain(scope)}")
     return out

@@ -28,7 +28,6 @@ from .errors import (
     RefusedError,
     did_you_mean,
 )
-from .expressions import compile_expression
 from .models import Case, CaseEvent, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor, Snapshot
 
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from .policy import Policy
 
 ADMIN = "admin"
+_MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
 
 
@@ -284,19 +284,20 @@ class Service:
         ts = wf.transitions_from(case.state) if transitions is None else transitions
         dwell_until = (self.calendar.add(case.state_entered_at, parse_duration(st.min_dwell))
                        if st.min_dwell else None)
-        separate = sorted({trig for t in ts for trig in t.separate_from})
+        needs = rules.reads(wf, ts)
         tally = None
         if st.vote is not None:
             tally = rules.tally(st.vote, store.votes_of(self.session, case.id, case.entry_seq))
-        case_scope = {name: rules.field_for_guard(spec, case.data.get(name))
-                      for name, spec in wf.fields.items()}
-        case_scope.update(emergency=case.emergency, township=case.township, village=case.village,
-                          state=case.state, opened_at=case.opened_at.isoformat())
-        person_scope = (self.person_scope(case.person_id, roles=_reads(ts, "person.related_roles"))
-                        if rules.reads_person(ts) else {})
+        case_scope: dict[str, Any] = {}
+        if needs.case:  # only guards and computes read it
+            data = case.data
+            case_scope = {name: rules.field_for_guard(spec, data.get(name)) for name, spec in wf.fields.items()}
+            case_scope.update(emergency=case.emergency, township=case.township, village=case.village,
+                              state=case.state, opened_at=case.opened_at.isoformat())
+        person_scope = self.person_scope(case.person_id, roles=needs.related_roles) if needs.person else {}
         return Snapshot(wf, case.state, case.township, case.village, case.state_entered_at, dwell_until,
-                        person_scope, case_scope, store.fired_by(self.session, case.id, separate), tally,
-                        self.calendar.tz, self.policy_scope(rules.policy_names(ts)))
+                        person_scope, case_scope, store.fired_by(self.session, case.id, needs.separate), tally,
+                        self.calendar.tz, self.policy_scope(set(needs.policy)))
 
     def policy_scope(self, names: set[str]) -> dict[str, Any]:
         """policy.<name> for each name: the value in force today (county time)."""
@@ -331,14 +332,14 @@ class Service:
 
     def workflow_of(self, case: Any) -> Workflow:
         wf = self._workflows.get(case.workflow_version_id)
-        if wf is None:
+        if wf is None:  # a row from store.case_for_write carries its definition's hash: no lookup
             wf = self._workflows[case.workflow_version_id] = store.workflow_by_id(
-                self.session, case.workflow_version_id)
+                self.session, case.workflow_version_id, getattr(case, "content_hash", None))
         return wf
 
     def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Any:
         """The case row, after checking the caller's version, area and that it is open."""
-        case = store.case_row(self.session, case_id)
+        case = store.case_for_write(self.session, case_id)
         if expected_version is not None and case.version != expected_version:
             raise ConflictError(f"case {case_id} changed since you loaded it (version {expected_version}, "
                                 f"now {case.version}); reload and retry",
@@ -381,7 +382,7 @@ class Service:
         if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
             scope = rules.guard_scope(snap, guard_fields)
             for name, text in t.computes.items():
-                event_fields[name] = compile_expression(text, namespaces=rules.GUARD_NAMESPACES).evaluate(scope)
+                event_fields[name] = rules.guard(text).evaluate(scope)
         if snap.tally is not None and t.requires_vote:
             event_fields["vote"] = {"yes": snap.tally.yes, "no": snap.tally.no,
                                     "abstain": snap.tally.abstain, "dissent": list(snap.tally.dissent)}
@@ -416,21 +417,23 @@ class Service:
     def _move(self, case: Any, wf: Workflow, actor: Actor, kind: str, trigger: str, dest: str,
               fields: dict[str, Any], note: str | None, now: datetime,
               command_id: str | None = None) -> store.Recorded:
-        data = dict(case.data, **{k: v for k, v in fields.items() if k in wf.fields}) if fields else case.data
-        values = store.Move(dest, now, self.deadline_for(wf, dest, now, data), data,
-                            now if wf.states[dest].final else None)
-        recorded = store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
-            kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,
-            fields=fields, note=note), values, case.version, command_id)
+        # the case's data is rewritten only when a field changes it (1 == True: compare types too)
+        changed = {k: v for k, v in fields.items() if k in wf.fields
+                   and (type(old := case.data.get(k, _MISSING)) is not type(v) or old != v)}
+        data = dict(case.data, **changed) if changed else case.data
+        new_clocks = None
         if wf.clocks:  # start, pause, resume, extend or stop the workflow's named clocks
             from . import clocks
 
             before = case.clocks or {}
             after = clocks.advance(wf, before, trigger, dest, now, self.calendar)
-            if after != before:
-                cases: Any = Case.__table__
-                self.session.connection().execute(cases.update().where(cases.c.id == case.id).values(clocks=after))
-        return recorded
+            if after != before:  # written by the same versioned UPDATE as the move
+                new_clocks = after
+        values = store.Move(dest, now, self.deadline_for(wf, dest, now, data), data if changed else None,
+                            now if wf.states[dest].final else None, new_clocks)
+        return store.write_event(self.session, case.id, case.last_seq, case.head_hash, store.EventInput(
+            kind=kind, actor=actor.name, at=now, trigger=trigger, from_state=case.state, to_state=dest,
+            fields=fields, note=note), values, case.version, command_id)
 
     def _unknown_trigger(self, wf: Workflow, state: str, trigger: str) -> RefusedError:
         here = [t.trigger for t in wf.transitions_from(state) if not rules.closed_by_settings(wf, t)]
@@ -466,7 +469,7 @@ class Service:
         if len(paths) > 1:  # e.g. back to review or to investigation by a setting: the first open one
             scope = rules.guard_scope(self.snapshot(case, wf, paths), {})
             open_paths = [t for t in paths if all(
-                compile_expression(g, namespaces=rules.GUARD_NAMESPACES).evaluate(scope) for g in t.guards)]
+                rules.guard(g).evaluate(scope) for g in t.guards)]
             paths = open_paths or paths  # none open: fire the first, which refuses with its reasons
         return self.fire(actor, case_id, paths[0].trigger, {}, note, expected_version=expected_version,
                          kind="objection", command_id=command_id)
@@ -493,8 +496,7 @@ class Service:
         now = self.clock.now()
         round_ = case.entry_seq
         try:  # the unique key (case, round, voter) refuses a second vote without a read first
-            self.session.connection().execute(store.INSERT_VOTE, {
-                "case_id": case_id, "round": round_, "voter": actor.name, "choice": choice, "at": now})
+            store.insert_vote(self.session, case_id, round_, actor.name, choice, now)
         except IntegrityError:
             raise RefusedError(f"{actor.name} already voted in this review") from None
         return store.write_event(self.session, case_id, case.last_seq, case.head_hash, store.EventInput(
@@ -552,12 +554,6 @@ class Service:
         if not include_closed:
             stmt = stmt.where(Case.closed_at.is_(None))
         return list(self.session.scalars(stmt.limit(limit)))
-
-
-def _reads(transitions: list[Transition], ref: str) -> bool:
-    """Whether a guard or computes of these transitions reads `ref` (e.g. person.related_roles)."""
-    return any(ref in compile_expression(g, namespaces=rules.GUARD_NAMESPACES).references
-               for t in transitions for g in (*t.guards, *t.computes.values()))
 
 
 def to_json(obj: Any) -> str:

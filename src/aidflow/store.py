@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Connection, Dialect, Table, bindparam, func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from . import audit
 from .definition import Workflow, workflow_from_json
@@ -101,50 +104,197 @@ def events_of(session: Session, case_id: int) -> Sequence[CaseEvent]:
                            .order_by(CaseEvent.seq)).all()
 
 
-def fired_by(session: Session, case_id: int, triggers: Sequence[str]) -> dict[str, set[str]]:
-    """Which actors fired each of `triggers` on the case."""
-    if not triggers:
-        return {}
-    rows = session.connection().execute(_FIRED_BY, {"b_id": case_id, "b_triggers": list(triggers)})
-    out: dict[str, set[str]] = {}
-    for trigger, actor in rows:
-        out.setdefault(trigger, set()).add(actor)
-    return out
-
-
-def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str]]:
-    rows = session.connection().execute(_VOTES_OF, {"b_id": case_id, "b_round": round_})
-    return [(v, c) for v, c in rows]
-
-
 CASES = cast(Table, Case.__table__)
 EVENTS = cast(Table, CaseEvent.__table__)
 VOTES = cast(Table, Vote.__table__)
 PERSONS = cast(Table, Person.__table__)
+USERS = cast(Table, User.__table__)
+VERSIONS = cast(Table, WorkflowVersion.__table__)
 
 
-# Statements of the hot path are built once: building and cache-keying a statement costs
-# more than executing it on SQLite.
+_CONNECTION = "aidflow.store.connection"
+
+
+def connection(session: Session) -> Connection:
+    """session.connection(), remembered for the session's current transaction: the hot path
+    asks for it once per statement, and SQLAlchemy's lookup costs several us each time."""
+    tx = session.get_transaction()
+    held = session.info.get(_CONNECTION)
+    if held is not None and tx is not None and held[0] is tx and tx.is_active and not held[1].closed:
+        conn: Connection = held[1]
+        return conn
+    conn = session.connection()
+    session.info[_CONNECTION] = (session.get_transaction(), conn)
+    return conn
+
+
+class _Plan:
+    """One statement compiled for one dialect: SQL text, parameters in order, type processors."""
+
+    __slots__ = ("names", "params", "results", "row", "sql")
+
+    def __init__(self, stmt: Executable, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        # per rendered parameter: (caller's key, bind processor) or (None, constant), the
+        # constants (e.g. the 1 of version + 1) processed here once
+        by_name: dict[str, tuple[str | None, Any]] = {}
+        for bp, name in compiled.bind_names.items():
+            if bp.expanding:
+                raise TypeError("expanding parameters are not supported on the fast path")
+            proc = bp.type.dialect_impl(dialect).bind_processor(dialect)
+            if bp.required:
+                by_name[name] = (bp.key, proc)
+            else:
+                value = bp.effective_value
+                by_name[name] = (None, proc(value) if proc is not None else value)
+        # positional drivers (sqlite3: qmark) take a tuple in this order; named ones a dict
+        self.names: tuple[str, ...] | None = None if compiled.positional else tuple(by_name)
+        order = compiled.positiontup if compiled.positional else list(by_name)
+        self.params = tuple(by_name[n] for n in order or ())
+        cols = list(getattr(stmt, "selected_columns", ()))
+        procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols]
+        self.results = tuple((i, p) for i, p in enumerate(procs) if p is not None)
+        self.row = namedtuple("Row", [c.key for c in cols]) if cols else None  # type: ignore[misc]
+
+
+class Fast:
+    """A fixed Core statement run straight on the DB-API cursor of the caller's transaction.
+
+    SQLAlchemy's own execute costs 100-180 us per statement on SQLite (execution context,
+    result object, event dispatch), several times what SQLite needs, and a command runs four
+    or more. The SQL, the parameter order and the type processors (UTC datetimes, JSON,
+    booleans) still come from SQLAlchemy, compiled once per dialect class, so the rows
+    written and read are the ones conn.execute(stmt) would write and read; driver errors are
+    wrapped as conn.execute wraps them (sqlalchemy.exc.IntegrityError, OperationalError, ...).
+    Parameters are given by their bindparam keys; no expanding (IN) parameters. These
+    statements bypass SQLAlchemy's cursor events (the benchmark counts at the driver).
+    """
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._plans: dict[type, _Plan] = {}
+
+    def _run(self, session: Session, params: dict[str, Any]) -> tuple[_Plan, Any]:
+        conn = connection(session)
+        dialect = conn.dialect
+        plan = self._plans.get(type(dialect))
+        if plan is None:
+            plan = self._plans[type(dialect)] = _Plan(self.stmt, dialect)
+        # as SQLAlchemy does, processors see None too (JSON writes it as 'null')
+        values = [v if key is None else params[key] if v is None else v(params[key]) for key, v in plan.params]
+        args: Any = tuple(values) if plan.names is None else dict(zip(plan.names, values))
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(plan.sql, args)
+        except dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise DBAPIError.instance(plan.sql, args, exc, dialect.loaded_dbapi.Error,
+                                      dialect=dialect) from exc
+        return plan, cursor
+
+    def rowcount(self, session: Session, params: dict[str, Any]) -> int:
+        _plan, cursor = self._run(session, params)
+        count: int = cursor.rowcount
+        cursor.close()
+        return count
+
+    def rows(self, session: Session, params: dict[str, Any]) -> list[Any]:
+        """All rows, with attribute access by column key (like a Core Row)."""
+        plan, cursor = self._run(session, params)
+        try:
+            raw = cursor.fetchall()
+        finally:
+            cursor.close()
+        make = plan.row
+        assert make is not None, "rows() of a statement that selects nothing"
+        out = []
+        for r in raw:
+            if plan.results:
+                r = list(r)
+                for i, proc in plan.results:
+                    r[i] = proc(r[i])
+            out.append(make(*r))
+        return out
+
+    def one_or_none(self, session: Session, params: dict[str, Any]) -> Any:
+        found = self.rows(session, params)
+        if len(found) > 1:
+            raise LookupError("more than one row where one was expected")
+        return found[0] if found else None
+
+
+# Statements of the hot path are built once and run through Fast (see there).
 _CASE_BY_ID = select(CASES).where(CASES.c.id == bindparam("b_id"))
-_USER_ACCESS = select(User.roles, User.area).where(User.name == bindparam("b_name"))
-_WF_HASH = select(WorkflowVersion.content_hash).where(WorkflowVersion.id == bindparam("b_id"))
-_WF_JSON = select(WorkflowVersion.definition_json).where(WorkflowVersion.id == bindparam("b_id"))
-_MOVE = CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version")).values(
-    state=bindparam("b_state"), state_entered_at=bindparam("b_entered", type_=CASES.c.state_entered_at.type),
-    entry_seq=bindparam("b_entry_seq"), deadline_at=bindparam("b_deadline", type_=CASES.c.deadline_at.type),
-    data=bindparam("b_data", type_=CASES.c.data.type), closed_at=bindparam("b_closed", type_=CASES.c.closed_at.type),
-    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
-_HEAD = CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version")).values(
-    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
-_HEAD_ANY_VERSION = CASES.update().where(CASES.c.id == bindparam("b_id")).values(
-    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
-_FIRED_BY = select(EVENTS.c.trigger, EVENTS.c.actor).where(
-    EVENTS.c.case_id == bindparam("b_id"), EVENTS.c.kind.in_(("transition", "objection")),
-    EVENTS.c.trigger.in_(bindparam("b_triggers", expanding=True)))
-_VOTES_OF = select(VOTES.c.voter, VOTES.c.choice).where(
-    VOTES.c.case_id == bindparam("b_id"), VOTES.c.round == bindparam("b_round")).order_by(VOTES.c.id)
-_INSERT_EVENT = EVENTS.insert()
-INSERT_VOTE = VOTES.insert()
+# the case and its definition's content hash in one read: the parsed definition is cached by hash
+_CASE_FOR_WRITE = Fast(
+    select(CASES, VERSIONS.c.content_hash)
+    .join(VERSIONS, VERSIONS.c.id == CASES.c.workflow_version_id)
+    .where(CASES.c.id == bindparam("b_id")))
+_USER_ACCESS = Fast(select(USERS.c.roles, USERS.c.area).where(USERS.c.name == bindparam("b_name")))
+_WF_HASH = Fast(select(VERSIONS.c.content_hash).where(VERSIONS.c.id == bindparam("b_id")))
+_WF_JSON = Fast(select(VERSIONS.c.definition_json).where(VERSIONS.c.id == bindparam("b_id")))
+_MOVE_VALUES: dict[str, Any] = {
+    "state": bindparam("b_state"),
+    "state_entered_at": bindparam("b_entered", type_=CASES.c.state_entered_at.type),
+    "entry_seq": bindparam("b_entry_seq"),
+    "deadline_at": bindparam("b_deadline", type_=CASES.c.deadline_at.type),
+    "closed_at": bindparam("b_closed", type_=CASES.c.closed_at.type),
+    "last_seq": bindparam("b_seq"), "head_hash": bindparam("b_hash"), "version": CASES.c.version + 1}
+_MOVE_OPTIONAL: dict[str, Any] = {
+    "data": bindparam("b_data", type_=CASES.c.data.type),
+    "clocks": bindparam("b_clocks", type_=CASES.c.clocks.type)}
+
+
+@lru_cache(maxsize=4)
+def _move_statement(optional: tuple[str, ...]) -> Fast:
+    """The versioned state-change UPDATE, also setting those of data and clocks that changed
+    (an unchanged JSON column is neither encoded nor written)."""
+    return Fast(CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"))
+                .values(**_MOVE_VALUES, **{name: _MOVE_OPTIONAL[name] for name in optional}))
+
+
+_HEAD = Fast(CASES.update().where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version")).values(
+    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1))
+_HEAD_ANY_VERSION = Fast(CASES.update().where(CASES.c.id == bindparam("b_id")).values(
+    last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1))
+# every transition/objection of the case: a case has a few dozen events at most, and a fixed
+# statement (no IN list) stays on the fast path; fired_by filters the triggers itself
+_FIRED = Fast(select(EVENTS.c.trigger, EVENTS.c.actor).where(
+    EVENTS.c.case_id == bindparam("b_id"), or_(EVENTS.c.kind == "transition", EVENTS.c.kind == "objection")))
+_VOTES_OF = Fast(select(VOTES.c.voter, VOTES.c.choice).where(
+    VOTES.c.case_id == bindparam("b_id"), VOTES.c.round == bindparam("b_round")).order_by(VOTES.c.id))
+_INSERT_EVENT = Fast(EVENTS.insert().values(
+    case_id=bindparam("b_case_id"), seq=bindparam("b_seq"), at=bindparam("b_at", type_=EVENTS.c.at.type),
+    actor=bindparam("b_actor"), kind=bindparam("b_kind"), trigger=bindparam("b_trigger"),
+    from_state=bindparam("b_from"), to_state=bindparam("b_to"),
+    fields=bindparam("b_fields", type_=EVENTS.c.fields.type), note=bindparam("b_note"),
+    prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"), command_id=bindparam("b_command")))
+_INSERT_VOTE = Fast(VOTES.insert().values(
+    case_id=bindparam("b_case_id"), round=bindparam("b_round"), voter=bindparam("b_voter"),
+    choice=bindparam("b_choice"), at=bindparam("b_at", type_=VOTES.c.at.type)))
+
+
+def fired_by(session: Session, case_id: int, triggers: Sequence[str]) -> dict[str, set[str]]:
+    """Which actors fired each of `triggers` on the case."""
+    if not triggers:
+        return {}
+    wanted = set(triggers)
+    out: dict[str, set[str]] = {}
+    for trigger, actor in _FIRED.rows(session, {"b_id": case_id}):
+        if trigger in wanted:
+            out.setdefault(trigger, set()).add(actor)
+    return out
+
+
+def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str]]:
+    return [(v, c) for v, c in _VOTES_OF.rows(session, {"b_id": case_id, "b_round": round_})]
+
+
+def insert_vote(session: Session, case_id: int, round_: int, voter: str, choice: str, at: datetime) -> None:
+    """One vote; the unique key (case, round, voter) raises IntegrityError on a second one."""
+    _INSERT_VOTE.rowcount(session, {"b_case_id": case_id, "b_round": round_, "b_voter": voter,
+                                                 "b_choice": choice, "b_at": at})
 
 
 def case_row(session: Session, case_id: int) -> Any:
@@ -155,32 +305,43 @@ def case_row(session: Session, case_id: int) -> Any:
     return row
 
 
+def case_for_write(session: Session, case_id: int) -> Any:
+    """The case's columns plus its definition's `content_hash`, as one read on the fast path."""
+    row = _CASE_FOR_WRITE.one_or_none(session, {"b_id": case_id})
+    if row is None:
+        raise NotFoundError(f"no case {case_id}", hint="`aidflow case list` shows the cases you can see")
+    return row
+
+
 def user_access(session: Session, name: str) -> tuple[list[str], str]:
-    row = session.connection().execute(_USER_ACCESS, {"b_name": name}).one_or_none()
+    row = _USER_ACCESS.one_or_none(session, {"b_name": name})
     if row is None:
         raise NotFoundError(f"no user named '{name}'",
                             hint="check --as / AIDFLOW_USER, or add one with `aidflow user add`")
     return list(row[0]), row[1]
 
 
-def workflow_by_id(session: Session, version_id: int) -> Workflow:
-    """A deployed definition by version id: one small lookup, the parse is cached by hash."""
-    conn = session.connection()
-    digest = conn.execute(_WF_HASH, {"b_id": version_id}).scalar_one()
+def workflow_by_id(session: Session, version_id: int, content_hash: str | None = None) -> Workflow:
+    """A deployed definition by version id: the parse is cached by content hash (looked up
+    here unless the caller read it along with the case)."""
+    digest = content_hash or _WF_HASH.rows(session, {"b_id": version_id})[0][0]
     wf = _DEFINITIONS.get(digest)
     if wf is None:
-        text = conn.execute(_WF_JSON, {"b_id": version_id}).scalar_one()
+        text = _WF_JSON.rows(session, {"b_id": version_id})[0][0]
         wf = _DEFINITIONS[digest] = workflow_from_json(text)
     return wf
 
 
 @lru_cache(maxsize=16)
-def _person_select(names: tuple[str, ...]) -> Any:
-    return select(*[PERSONS.c[n] for n in names]).where(PERSONS.c.id == bindparam("b_id"))
+def _person_select(names: tuple[str, ...]) -> Fast:
+    return Fast(select(*[PERSONS.c[n] for n in names]).where(PERSONS.c.id == bindparam("b_id")))
 
 
 def person_columns(session: Session, person_id: int, names: Sequence[str]) -> Any:
-    return session.connection().execute(_person_select(tuple(names)), {"b_id": person_id}).one()
+    row = _person_select(tuple(names)).one_or_none(session, {"b_id": person_id})
+    if row is None:
+        raise NotFoundError(f"no person with id {person_id}")
+    return row
 
 
 _USER_ROLES = select(User.roles).where(User.name.in_(bindparam("b_names", expanding=True)))
@@ -236,8 +397,9 @@ class Move:
     state: str
     entered_at: datetime
     deadline_at: datetime | None
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # None: the case's data stays as it is
     closed_at: datetime | None
+    clocks: dict[str, Any] | None = None  # None: the case's clocks stay as they are
 
 
 def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, ev: EventInput,
@@ -253,28 +415,31 @@ def write_event(session: Session, case_id: int, last_seq: int, head_hash: str, e
     prev = head_hash or audit.GENESIS
     digest = audit.event_hash(case_id, seq, ev.at, ev.actor, ev.kind, ev.trigger, ev.from_state,
                               ev.to_state, fields, ev.note, prev)
-    stale = session.identity_map.get(session.identity_key(Case, (case_id,)))
-    if stale is not None:  # an ORM copy loaded earlier in this session must not be trusted now
-        session.expire(stale)
-    conn = session.connection()
+    if len(session.identity_map):  # an ORM copy loaded earlier in this session must not be trusted now
+        stale = session.identity_map.get(session.identity_key(Case, (case_id,)))
+        if stale is not None:
+            session.expire(stale)
     params: dict[str, Any] = {"b_id": case_id, "b_seq": seq, "b_hash": digest}
     if move is not None:
         params.update(b_state=move.state, b_entered=move.entered_at, b_entry_seq=seq,
-                      b_deadline=move.deadline_at, b_data=move.data, b_closed=move.closed_at)
+                      b_deadline=move.deadline_at, b_data=move.data, b_closed=move.closed_at,
+                      b_clocks=move.clocks)
     if version is None:
+        assert move is None, "a state change always checks the case's version"
         stmt = _HEAD_ANY_VERSION
     else:
         params["b_version"] = version
-        stmt = _MOVE if move is not None else _HEAD
-    if conn.execute(stmt, params).rowcount != 1:
+        stmt = _HEAD if move is None else _move_statement(
+            ("data",) * (move.data is not None) + ("clocks",) * (move.clocks is not None))
+    if stmt.rowcount(session, params) != 1:
         from .errors import ConflictError
 
         raise ConflictError(f"case {case_id} changed since you loaded it; reload and retry",
                             hint=f"`aidflow case show {case_id}` shows what changed")
-    conn.execute(_INSERT_EVENT, {
-        "case_id": case_id, "seq": seq, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
-        "trigger": ev.trigger, "from_state": ev.from_state, "to_state": ev.to_state, "fields": fields,
-        "note": ev.note, "prev_hash": prev, "hash": digest, "command_id": command_id})
+    _INSERT_EVENT.rowcount(session, {
+        "b_case_id": case_id, "b_seq": seq, "b_at": ev.at, "b_actor": ev.actor, "b_kind": ev.kind,
+        "b_trigger": ev.trigger, "b_from": ev.from_state, "b_to": ev.to_state, "b_fields": fields,
+        "b_note": ev.note, "b_prev": prev, "b_hash": digest, "b_command": command_id})
     return Recorded(case_id, seq, ev.kind, ev.actor, ev.at, ev.trigger, ev.from_state, ev.to_state,
                     fields, ev.note, digest)
 
