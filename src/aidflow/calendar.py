@@ -164,6 +164,14 @@ class WorkCalendar:
         calendar._source = name
         return calendar
 
+    @classmethod
+    def from_file_when_needed(cls, path: str | Path, tz: str = "Asia/Shanghai") -> WorkCalendar:
+        """Like `from_file`, but the file is read on first use: its time zone, a working
+        day or a deadline. A command that computes none (``aidflow case list``) does not
+        pay for YAML; a bad file raises the same errors as `from_file`, at that first use.
+        """
+        return _CalendarFromFile(Path(path), tz)
+
     @property
     def tz(self) -> ZoneInfo:
         """The county's time zone; local dates and wall times are taken in it."""
@@ -251,6 +259,49 @@ class WorkCalendar:
             if self.is_workday(day):
                 count += 1
         return count
+
+
+# What WorkCalendar.__init__ sets; _CalendarFromFile has none of it until the file is read.
+_STATE = frozenset({"_tz", "_overrides", "_covered_years", "_cache", "_source"})
+
+
+class _CalendarFromFile(WorkCalendar):
+    """A WorkCalendar whose file is read on first use (WorkCalendar.from_file_when_needed)."""
+
+    def __init__(self, path: Path, tz: str) -> None:  # no super().__init__: that state comes from the file
+        self._path = path
+        self._default_tz = tz
+
+    def _load(self) -> None:
+        if "_tz" not in vars(self):
+            vars(self).update(vars(WorkCalendar.from_file(self._path, self._default_tz)))
+
+    # Each public entry point reads the file first, so that the file's errors are raised as
+    # they are, never inside a method's own error handling (add turns ValueError into
+    # "past the year 9999", and a bad file is an InvalidInputError, a ValueError).
+    @property
+    def tz(self) -> ZoneInfo:
+        self._load()
+        return self._tz
+
+    def is_workday(self, day: date) -> bool:
+        self._load()
+        return super().is_workday(day)
+
+    def add(self, start: datetime, duration: Duration) -> datetime:
+        self._load()
+        return super().add(start, duration)
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        self._load()
+        return super().working_days_between(start, end)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes not set: the calendar state, if another path reaches it first.
+        if name not in _STATE:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        self._load()
+        return vars(self)[name]
 
 
 def _add_months(local: datetime, months: int) -> datetime:

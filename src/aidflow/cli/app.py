@@ -66,7 +66,9 @@ class App:
             from ..calendar import WorkCalendar
 
             path = Path(os.environ.get("AIDFLOW_CALENDAR") or default_workflows_dir() / "policy" / "calendar.yaml")
-            self._calendar = WorkCalendar.from_file(path, tz=self.tz) if path.exists() else WorkCalendar(self.tz)
+            # read when a command first needs it: most reads compute no deadline
+            self._calendar = (WorkCalendar.from_file_when_needed(path, tz=self.tz) if path.exists()
+                              else WorkCalendar(self.tz))
         return self._calendar  # type: ignore[no-any-return]
 
     @property

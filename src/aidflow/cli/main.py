@@ -1,133 +1,44 @@
-"""The `aidflow` command: global options, the command groups, and error-to-exit-code mapping."""
+"""The `aidflow` console script ([project.scripts] in pyproject.toml points here).
+
+This module stays import-light: `aidflow`, `aidflow -h` and `aidflow --help` print help
+rendered ahead of time (aidflow.cli.fasthelp) without importing click, which alone
+costs several times a bare interpreter start. Everything else goes to the click group
+in aidflow.cli.root, which is also importable from here as `cli`.
+"""
 
 from __future__ import annotations
 
-import os
-import traceback
+import sys
 
-import click
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs more than the rest of --help
+if TYPE_CHECKING:
+    from typing import Any
 
-from ..errors import AidflowError, ExitCode
-from .admin import audit_group, db_group, person_group, user_group
-from .app import App
-from .cases import case_group
-from .demo import demo
-from .notifications import notify_group
-from .payments import payments_group
-from .sampling import sample_group
-from .scheduler import escalation_group, outbox_group, scheduler_group
-from .survey import ledger_group, lookback, person_import
-from .visits import visit_group
-from .workflows import workflow_group
+    from .root import AidflowGroup, cli
 
-
-class AidflowGroup(click.Group):
-    """Turns AidflowError (and database errors) into a message and a documented exit code."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # Text that no database column can hold is a usage error (exit 2) at the door: a NUL
-        # byte (PostgreSQL refuses it) or bytes that are not UTF-8 (argv decodes them to lone
-        # surrogates, which crashed the SQLite driver). Found by tests/test_hostile.py.
-        if ctx.parent is None:
-            for arg in args:
-                if "\x00" in arg:
-                    raise click.UsageError(f"argument {arg!r} contains a NUL byte; remove it", ctx)
-                try:
-                    arg.encode("utf-8")
-                except UnicodeEncodeError:
-                    shown = arg.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-                    raise click.UsageError(f"argument {shown!r} is not valid UTF-8 text; "
-                                           "check the terminal's encoding", ctx) from None
-        return super().parse_args(ctx, args)
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except BrokenPipeError:  # `aidflow case list | head`: the reader left, nothing is wrong
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-            ctx.exit(ExitCode.OK)
-        except AidflowError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except Exception as exc:
-            translated = _translate(exc)
-            if translated is not None:
-                click.echo(f"error: {translated}", err=True)
-                ctx.exit(translated.exit_code)
-            if os.environ.get("AIDFLOW_DEBUG"):
-                traceback.print_exc()
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                       "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it", err=True)
-            ctx.exit(ExitCode.INTERNAL)
-
-
-@click.group(cls=AidflowGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", envvar="AIDFLOW_DATABASE_URL", metavar="URL",
-              help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].")
-@click.option("--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER].")
-@click.option("--lang", type=click.Choice(["zh", "en"]), envvar="AIDFLOW_LANG", default="en",
-              show_default=True, help="Language of labels [env AIDFLOW_LANG].")
-@click.option("--now", metavar="TIME", envvar="AIDFLOW_NOW",
-              help="Act as of this time, e.g. 2023-08-01T09:00 (county time) [env AIDFLOW_NOW].")
-@click.option("--tz", envvar="AIDFLOW_TZ", default="Asia/Shanghai", show_default=True,
-              help="The county's time zone [env AIDFLOW_TZ].")
-@click.version_option(package_name="aidflow")
-@click.pass_context
-def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: str | None, tz: str) -> None:
-    """aidflow: workflows and approvals for social-assistance casework.
-
-    Administrators deploy workflows (aidflow workflow), caseworkers move cases
-    (aidflow case), supervisors check the audit trail (aidflow audit).
-    """
-    _check_tz(tz)
-    ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
-    ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
-
-
-for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, scheduler_group,
-              escalation_group, outbox_group, notify_group, demo):
-    cli.add_command(group)
-cli.add_command(visit_group)
-cli.add_command(payments_group)
-cli.add_command(sample_group)
-cli.add_command(ledger_group)
-cli.add_command(lookback)
-person_group.add_command(person_import)
-
-
-def _check_tz(tz: str) -> None:
-    """An unknown --tz / AIDFLOW_TZ is an input error (exit 3), not a crash inside a command."""
-    from zoneinfo import ZoneInfo
-
-    from ..errors import InvalidInputError
-
-    try:
-        ZoneInfo(tz)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise InvalidInputError(f"--tz {tz!r} is not a known time zone",
-                                hint="write an IANA name such as Asia/Shanghai (env AIDFLOW_TZ)") from None
+__all__ = ["AidflowGroup", "cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
     """The console script."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) <= 1 and "click" not in sys.modules:  # in-process callers have click already
+        from .fasthelp import print_stored_help
+
+        print_stored_help(args)  # exits if it printed; returns when click has to answer
+    from .root import cli
+
     cli.main(args=argv, prog_name="aidflow")
 
 
-def _translate(exc: Exception) -> AidflowError | None:
-    """Database errors that are the environment's fault, not a bug."""
-    name = type(exc).__name__
-    module = type(exc).__module__
-    if module.startswith("sqlalchemy") and name == "OperationalError":
-        from ..errors import UnavailableError
+def __getattr__(name: str) -> Any:
+    # `from aidflow.cli.main import cli` (tests, scripts) keeps working without making
+    # every `aidflow --help` import click.
+    if name in ("cli", "AidflowGroup"):
+        from . import root
 
-        text = str(getattr(exc, "orig", exc))
-        if "locked" in text or "busy" in text:
-            return UnavailableError(f"the database is busy: {text}", hint="another writer holds it; retry")
-        return UnavailableError(f"database error: {text}", hint="check --db / AIDFLOW_DATABASE_URL, "
-                                "that the server is up and the disk is not full")
-    return None
+        return getattr(root, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
