@@ -254,6 +254,38 @@ def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: Co
         assert all(r.finished_at is not None for r in s.scalars(select(PaymentRun)))
 
 
+def test_months_start_at_local_midnight_and_pages_split_between_any_cases(county: County) -> None:
+    """An approval's month is the county's local month (the database compares the instant with
+    local midnights), and a run a case or two per page over interleaved workflows pays the same."""
+    last_minute = county.case("dibao", at(2023, 7, 31, 23, 59), "approve", amount="500.00")  # July: from August
+    t = county.case("tekun", at(2023, 7, 31, 23, 59, 30), "confirm", self_care="full")
+    first_minute = county.case("dibao", at(2023, 8, 1, 0, 0), "approve", amount="600.00")  # July in UTC: from Sept.
+
+    def pay(when: datetime, period: str, size: int) -> RunResult:
+        def go(svc: Service) -> RunResult:
+            return run_payments(svc.session, svc.clock, POLICY, period, actor="sun", tz=TZ, batch_size=size)
+
+        county.clock.set(when)
+        return county.run(go)  # type: ignore[no-any-return]
+
+    def tekun(month: str) -> list[tuple[int, str, str, int, bool]]:
+        on = datetime.strptime(month + "-01", "%Y-%m-%d").date()
+        return [(t, "basic_living_allowance", month, to_fen(POLICY.value("basic_living_allowance", on)), False),
+                (t, "care_allowance", month, to_fen(POLICY.value("care_allowance_full", on)), False)]
+
+    aug = pay(at(2023, 8, 1, 9), "2023-08", 2)
+    assert county.rows("2023-08") == [(last_minute, "dibao", "2023-08", 50000, False), *tekun("2023-08")]
+    assert (aug.created, aug.arrears) == (3, 0)
+    late = county.case("dibao", at(2023, 8, 31, 23, 59, 59), "approve", amount="700.00")  # August: from September
+    county.case("dibao", at(2023, 9, 1, 0, 0), "approve", amount="800.00")  # September: from October
+    sept = pay(at(2023, 9, 1, 9), "2023-09", 1)
+    assert county.rows("2023-09") == [(last_minute, "dibao", "2023-09", 50000, False), *tekun("2023-09"),
+                                      (first_minute, "dibao", "2023-09", 60000, False),
+                                      (late, "dibao", "2023-09", 70000, False)]
+    assert (sept.created, sept.arrears, sept.by_kind) == (5, 0, {"dibao": 3, "basic_living_allowance": 1,
+                                                                 "care_allowance": 1})
+
+
 def test_only_county_roles_run_payments_and_a_bad_case_is_skipped_not_fatal(county: County) -> None:
     with pytest.raises(ForbiddenError) as exc:
         county.pay(at(2023, 8, 1, 9), "2023-08", actor="li")

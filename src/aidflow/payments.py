@@ -14,25 +14,28 @@ month that the policy file's `payments:` section says is due and that does not e
 - the unique key (case_id, kind, period) with INSERT ... ON CONFLICT DO NOTHING makes a
   second run, or two runs at once, create nothing twice.
 
-Cases are streamed in id order, a batch at a time, with their state-changing events and
-existing payments read per batch; money is integer fen, converted from Decimal with
-ROUND_HALF_UP once, never a float.
+Cases are streamed in id order, a page at a time (keyset on the id); each page's
+state-changing events (with their local month, computed by the database) and existing
+payments are read by the page's id range, amounts are worked out once per distinct value,
+and the page's payments are written with one executemany. Money is integer fen, converted
+from Decimal with ROUND_HALF_UP once, never a float.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import JSON, Integer, String, Text, bindparam, case, cast, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import store
@@ -111,10 +114,10 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)  # cases that could not be paid, and why
 
 
-@dataclass(frozen=True)
-class _Event:
-    seq: int
-    month: int
+class _Event(NamedTuple):
+    """A state-changing event of a case, as the run needs it."""
+
+    month: int  # the local month it happened in, clamped to [floor - 2, target + 1] (_month_case)
     from_state: str | None
     to_state: str | None
     fields: dict[str, Any]
@@ -158,83 +161,151 @@ def run_payments(session: Session, clock: Clock, policy: Policy, period: str, *,
     session.add(run)
     session.flush()
     result = RunResult(run.id, run.period)
-    floor_instant = datetime.combine(month_start(floor), time(0), tzinfo=tz)
     by_workflow: dict[str, list[PaymentKind]] = {}
     for pk in policy.payments.values():
         by_workflow.setdefault(pk.workflow, []).append(pk)
+    insert_stmt = _insert_statement(session, run.id)
     for workflow, kinds in sorted(by_workflow.items()):
-        paid = sorted({s for pk in kinds for s in pk.paid_states})
-        stmt = (select(Case.id, Case.person_id)
-                .where(Case.workflow_name == workflow,
-                       or_(Case.closed_at.is_(None), Case.closed_at >= floor_instant)))
-        for rows in _batches(session, stmt, batch_size):
-            _pay_batch(session, policy, rows, kinds, paid, floor, target, tz, run.id, now, result)
+        _Run(session, policy, workflow, kinds, floor, target, tz, run.id, result).pay_all(batch_size, insert_stmt)
     run.created = result.created
     run.finished_at = clock.now()
     session.flush()
     return result
 
 
-def _batches(session: Session, stmt: Any, size: int) -> Iterator[Sequence[Any]]:
-    """Keyset pages over Case.id: bounded memory, no long-lived cursor."""
-    last = 0
-    while True:
-        rows = session.execute(stmt.where(Case.id > last).order_by(Case.id).limit(size)).all()
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
+def _instant(month: int, tz: ZoneInfo) -> datetime:
+    return datetime.combine(month_start(month), time(0), tzinfo=tz)
 
 
-def _pay_batch(session: Session, policy: Policy, rows: Sequence[Any], kinds: list[PaymentKind],
-               paid: list[str], floor: int, target: int, tz: ZoneInfo, run_id: int, now: datetime,
-               result: RunResult) -> None:
-    ids = [r[0] for r in rows]
-    events: dict[int, list[_Event]] = {}
-    for cid, seq, at, frm, to, fields in session.execute(
-            select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.at, CaseEvent.from_state, CaseEvent.to_state,
-                   CaseEvent.fields)
-            .where(CaseEvent.case_id.in_(ids), or_(CaseEvent.to_state.in_(paid), CaseEvent.from_state.in_(paid)))
-            .order_by(CaseEvent.case_id, CaseEvent.seq)):
-        events.setdefault(cid, []).append(_Event(seq, month_of(at, tz), frm, to, fields or {}))
-    if not events:
-        return
-    existing = {(cid, kind, per) for cid, kind, per in session.execute(
-        select(Payment.case_id, Payment.kind, Payment.period)
-        .where(Payment.case_id.in_(list(events)), Payment.kind.in_([k.kind for k in kinds]),
-               Payment.period >= period_text(floor)))}
-    values: list[dict[str, Any]] = []
-    datas: dict[int, dict[str, Any]] = {}  # case data, read only if an event does not carry a field
-    for cid, person_id in rows:
-        evs = events.get(cid)
-        if not evs:
-            continue
-        if any((f := pk.amount_field or pk.tier_field) is not None and not any(f in ev.fields for ev in evs)
-               for pk in kinds) and not datas:
-            datas = {i: d or {} for i, d in session.execute(select(Case.id, Case.data).where(Case.id.in_(ids)))}
-        data = datas.get(cid, {})
-        for pk in kinds:
-            for month in _due_months(pk, evs, floor, target):
-                per = period_text(month)
-                if (cid, pk.kind, per) in existing:
-                    continue
-                try:
-                    amount, basis = _amount(policy, pk, evs, data, month)
-                except _Skip as exc:
-                    result.skipped.append(f"case {cid} {pk.kind} {per}: {exc}")
-                    continue
-                if month < target:
-                    basis["arrears"] = True
-                values.append({"case_id": cid, "person_id": person_id, "run_id": run_id, "kind": pk.kind,
-                               "period": per, "amount_fen": to_fen(amount), "basis": basis,
-                               "status": "pending", "created_at": now})
-    if values:
-        _insert(session, values, result)
+def _month_case(at: Any, floor: int, target: int, tz: ZoneInfo) -> Any:
+    """SQL: the local month of the instant `at`, clamped to [floor - 2, target + 1].
+
+    The run only compares an event's month (and the month after it) with the months it
+    pays, floor..target, so an earlier month acts exactly as floor - 2 and a later one as
+    target + 1. The database compares `at` with the month boundaries (bound through
+    UTCDateTime, so SQLite's naive UTC text works too), and no row needs a datetime in Python.
+    """
+    return case(*((at < _instant(m + 1, tz), m) for m in range(floor - 2, target + 1)), else_=target + 1)
 
 
-def _due_months(pk: PaymentKind, evs: list[_Event], floor: int, target: int) -> Iterator[int]:
-    """The months in [floor, target] the case is paid for under `pk`."""
-    states = set(pk.paid_states)
+class _Run:
+    """One workflow's part of a run: its statements are built once, then run page by page.
+
+    Per page of `batch_size` cases (keyset on Case.id, so memory stays flat) there are three
+    reads over the id range of the page: the cases, their state-changing events and their
+    existing payments since `floor`; the cases' data too if no event carries a field a kind
+    needs. The page's payments go out as one executemany.
+    """
+
+    def __init__(self, session: Session, policy: Policy, workflow: str, kinds: list[PaymentKind], floor: int,
+                 target: int, tz: ZoneInfo, run_id: int, result: RunResult) -> None:
+        self.conn = session.connection()
+        self.kinds = [(pk, frozenset(pk.paid_states), _Pricer(policy, pk)) for pk in kinds]
+        self.floor, self.target, self.run_id, self.result = floor, target, run_id, result
+        self.texts = {m: period_text(m) for m in range(floor, target + 1)}
+        c: Any = Case.__table__
+        e: Any = CaseEvent.__table__
+        p: Any = Payment.__table__
+        paid = sorted({s for pk in kinds for s in pk.paid_states})
+        lo, hi = bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)
+        open_since_floor = or_(c.c.closed_at.is_(None), c.c.closed_at >= _instant(floor, tz))
+        self.cases = (select(c.c.id, c.c.person_id)
+                      .where(c.c.workflow_name == workflow, open_since_floor, c.c.id > lo)
+                      .order_by(c.c.id).limit(bindparam("size", type_=Integer)))
+        # ORs of equalities, not IN lists: an IN list is re-rendered on every execution
+        self.events = (select(e.c.case_id, _month_case(e.c.at, floor, target, tz), e.c.from_state, e.c.to_state,
+                              e.c.fields)
+                       .join_from(e, c, c.c.id == e.c.case_id)
+                       .where(c.c.id > lo, c.c.id <= hi, e.c.case_id > lo, e.c.case_id <= hi,
+                              c.c.workflow_name == workflow, open_since_floor,
+                              or_(*(e.c.to_state == s for s in paid), *(e.c.from_state == s for s in paid)))
+                       .order_by(e.c.case_id, e.c.seq))
+        self.existing = (select(p.c.case_id, p.c.kind, p.c.period)
+                         .where(p.c.case_id > lo, p.c.case_id <= hi, p.c.period >= period_text(floor),
+                                or_(*(p.c.kind == pk.kind for pk in kinds))))
+        self.datas = select(c.c.id, c.c.data).where(c.c.id > lo, c.c.id <= hi)
+        self.inserted = (select(p.c.kind, p.c.period, func.count(), func.sum(p.c.amount_fen))
+                         .where(p.c.case_id > lo, p.c.case_id <= hi, p.c.run_id == bindparam("run_id", type_=Integer),
+                                or_(*(p.c.kind == pk.kind for pk in kinds)))
+                         .group_by(p.c.kind, p.c.period))
+        self._page_data: dict[int, dict[str, Any]] | None = None
+        self._range: dict[str, int] = {}
+
+    def pay_all(self, size: int, insert_stmt: Any) -> None:
+        last = 0
+        while True:
+            rows = self.conn.execute(self.cases, {"lo": last, "size": size}).all()
+            if not rows:
+                return
+            self._range = {"lo": last, "hi": rows[-1][0]}
+            self._page_data = None
+            values = self._page(rows)
+            if values:
+                self._insert(insert_stmt, values)
+            last = rows[-1][0]
+
+    def _page(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        events: dict[int, list[_Event]] = {}
+        for cid, month, frm, to, fields in self.conn.execute(self.events, self._range).all():
+            ev = _Event(month, frm, to, fields or {})
+            evs = events.get(cid)
+            if evs is None:
+                events[cid] = [ev]
+            else:
+                evs.append(ev)
+        if not events:
+            return []
+        existing = {(cid, kind, per) for cid, kind, per in self.conn.execute(self.existing, self._range).all()}
+        floor, target, texts = self.floor, self.target, self.texts
+        skipped = self.result.skipped
+        values: list[dict[str, Any]] = []
+        for cid, person_id in rows:
+            evs = events.get(cid)
+            if evs is None:
+                continue
+            for pk, states, pricer in self.kinds:
+                for month in _due_months(pk, states, evs, floor, target):
+                    per = texts[month]
+                    if existing and (cid, pk.kind, per) in existing:
+                        continue
+                    try:
+                        fen, basis = pricer.price(evs, month, self._data_of, cid, month < target)
+                    except _Skip as exc:
+                        skipped.append(f"case {cid} {pk.kind} {per}: {exc}")
+                        continue
+                    values.append({"case_id": cid, "person_id": person_id, "kind": pk.kind, "period": per,
+                                   "amount_fen": fen, "basis": basis})
+        return values
+
+    def _data_of(self, cid: int) -> dict[str, Any]:
+        """A case's data: read for the whole page, only when an event does not carry a field."""
+        if self._page_data is None:
+            self._page_data = {i: d or {} for i, d in self.conn.execute(self.datas, self._range).all()}
+        return self._page_data.get(cid, {})
+
+    def _insert(self, stmt: Any, values: list[dict[str, Any]]) -> None:
+        # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice. When
+        # the driver's count says every row went in, the totals are the values themselves;
+        # otherwise (a concurrent run, or psycopg's pipelined executemany, which reports -1)
+        # they are summed by the database: this run's rows of these kinds in the page's id range.
+        # RETURNING would give them too, but costs more than the insert itself on PostgreSQL.
+        totals: Iterable[tuple[str, str, int, int]]
+        if self.conn.execute(stmt, values).rowcount == len(values):
+            totals = ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
+        else:
+            totals = self.conn.execute(self.inserted, {**self._range, "run_id": self.run_id}).all()
+        result = self.result
+        for kind, period, n, fen in totals:
+            result.created += n
+            result.total_fen += fen
+            result.by_kind[kind] = result.by_kind.get(kind, 0) + n
+            if period < result.period:
+                result.arrears += n
+
+
+def _due_months(pk: PaymentKind, states: frozenset[str], evs: list[_Event], floor: int,
+                target: int) -> Iterator[int]:
+    """The months in [floor, target] the case is paid for under `pk` (paid in `states`)."""
     start: int | None = None
     for ev in evs:
         was, now_in = ev.from_state in states, ev.to_state in states
@@ -255,61 +326,130 @@ class _Skip(Exception):
     """A case that cannot be paid for a month (reported, not fatal)."""
 
 
-def _field_value(evs: list[_Event], data: dict[str, Any], name: str, month: int) -> Any:
-    """The field's value in force for `month`: set by the latest event effective by then."""
-    value: Any = None
-    found = False
+_MISSING = object()
+_PRICE_CACHE = 10_000
+
+
+def _field_value(evs: list[_Event], name: str, month: int) -> Any:
+    """The field's value in force for `month`: set by the latest event effective by then (_MISSING: none)."""
+    value: Any = _MISSING
     for ev in evs:
-        if name in ev.fields and (ev.month + 1 <= month or not found):
-            value, found = ev.fields[name], True
-    if not found:
-        value = data.get(name)
+        if name in ev.fields and (ev.month + 1 <= month or value is _MISSING):
+            value = ev.fields[name]
     return value
 
 
-def _amount(policy: Policy, pk: PaymentKind, evs: list[_Event], data: dict[str, Any],
-            month: int) -> tuple[Decimal, dict[str, Any]]:
-    on = month_start(month)
-    if pk.amount_field is not None:
-        raw = _field_value(evs, data, pk.amount_field, month)
-        if raw is None:
-            raise _Skip(f"no {pk.amount_field} recorded")
-        try:
-            amount = Decimal(str(raw))
-        except InvalidOperation:
-            raise _Skip(f"{pk.amount_field} {raw!r} is not a decimal") from None
-        if not amount.is_finite() or amount < 0:
-            raise _Skip(f"{pk.amount_field} {raw!r} is not a payable amount")
-        return amount, {"field": pk.amount_field, "value": str(amount)}
-    if pk.standard is not None:
-        return policy.value(pk.standard, on), {"standard": pk.standard, "value": str(policy.value(pk.standard, on))}
-    assert pk.tier_field is not None
-    tier = _field_value(evs, data, pk.tier_field, month)
-    name = pk.tier_standard(str(tier)) if tier is not None else None
-    if name is None:
-        raise _Skip(f"{pk.tier_field} is {tier!r}, not one of {', '.join(t for t, _ in pk.tiers)}")
-    value = policy.value(name, on)
-    return value, {"standard": name, "tier": str(tier), "value": str(value)}
+_Price = tuple[int, str]  # amount in fen, basis as JSON text
 
 
-def _insert(session: Session, values: list[dict[str, Any]], result: RunResult) -> None:
+@dataclass(slots=True)
+class _Priced:
+    fen: int
+    basis: dict[str, Any]
+    text: str | None = None  # the basis as JSON, made when first needed
+    arrears_text: str | None = None  # the same marked as arrears
+
+    def price(self, arrears: bool) -> _Price:
+        if arrears:
+            if self.arrears_text is None:
+                self.arrears_text = json.dumps({**self.basis, "arrears": True})
+            return self.fen, self.arrears_text
+        if self.text is None:
+            self.text = json.dumps(self.basis)
+        return self.fen, self.text
+
+
+class _Pricer:
+    """Amount (fen) and basis of one payment kind, worked out once per distinct value and month.
+
+    A county's cases share few amounts and standards, so the Decimal parsing, rounding,
+    standard look-ups and the basis's JSON are cached by the field value (amount_field), the
+    month (standard) or the tier and month (tier_field).
+    """
+
+    def __init__(self, policy: Policy, pk: PaymentKind) -> None:
+        self.policy, self.pk = policy, pk
+        self._cache: dict[Any, _Priced] = {}
+
+    def price(self, evs: list[_Event], month: int, data_of: Callable[[int], dict[str, Any]], cid: int,
+              arrears: bool) -> _Price:
+        """(fen, basis JSON) of the payment for `month`; _Skip if the case cannot be paid."""
+        pk = self.pk
+        raw: Any = None
+        if pk.standard is not None:
+            key: Any = month
+        else:
+            name = pk.amount_field or pk.tier_field
+            assert name is not None
+            raw = _field_value(evs, name, month)
+            if raw is _MISSING:
+                raw = data_of(cid).get(name)
+            if not isinstance(raw, (str, int, float)):  # None (a skip) or a list or mapping: not cached
+                return self._price(raw, month).price(arrears)
+            # (type, value): True, 1 and 1.0 are equal as keys but not as amounts
+            key = (type(raw), raw) if pk.amount_field is not None else (str(raw), month)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= _PRICE_CACHE:
+                self._cache.clear()  # amounts worked out per case may all differ: keep memory flat
+            hit = self._cache[key] = self._price(raw, month)
+        return hit.price(arrears)
+
+    def _price(self, raw: Any, month: int) -> _Priced:
+        amount, basis = self._amount(raw, month)
+        return _Priced(to_fen(amount), basis)
+
+    def _amount(self, raw: Any, month: int) -> tuple[Decimal, dict[str, Any]]:
+        pk, policy = self.pk, self.policy
+        on = month_start(month)
+        if pk.amount_field is not None:
+            if raw is None:
+                raise _Skip(f"no {pk.amount_field} recorded")
+            try:
+                amount = Decimal(str(raw))
+            except InvalidOperation:
+                raise _Skip(f"{pk.amount_field} {raw!r} is not a decimal") from None
+            if not amount.is_finite() or amount < 0:
+                raise _Skip(f"{pk.amount_field} {raw!r} is not a payable amount")
+            return amount, {"field": pk.amount_field, "value": str(amount)}
+        if pk.standard is not None:
+            value = policy.value(pk.standard, on)
+            return value, {"standard": pk.standard, "value": str(value)}
+        assert pk.tier_field is not None
+        tier = raw
+        name = pk.tier_standard(str(tier)) if tier is not None else None
+        if name is None:
+            raise _Skip(f"{pk.tier_field} is {tier!r}, not one of {', '.join(t for t, _ in pk.tiers)}")
+        value = policy.value(name, on)
+        return value, {"standard": name, "tier": str(tier), "value": str(value)}
+
+
+def _insert_statement(session: Session, run_id: int) -> Any:
+    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for the rows of run `run_id`.
+
+    What is the same for every row is written in the SQL, not bound per row: the run's id,
+    status 'pending' and created_at, which is the run's started_at (read by the database;
+    converting one datetime for every row was a tenth of the time of a run). The basis
+    comes as JSON text, serialized once per distinct basis by _Pricer (the JSON type's own
+    bind processing would serialize it again for every row): SQLite stores JSON as that
+    text; PostgreSQL casts it to json, which keeps the text as it is.
+    """
     table: Any = Payment.__table__
+    runs: Any = PaymentRun.__table__
+    run = literal_column(str(int(run_id)), Integer)
+    stmt: Any
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt: Any = pg_insert(table).on_conflict_do_nothing(constraint="uq_payment_once")
+        stmt = pg_insert(table).on_conflict_do_nothing(constraint="uq_payment_once")
+        basis: Any = cast(bindparam("basis", type_=Text), JSON)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(table).on_conflict_do_nothing()
-    # RETURNING under ON CONFLICT DO NOTHING yields only the rows really inserted
-    for kind, period, fen in session.execute(stmt.returning(table.c.kind, table.c.period, table.c.amount_fen),
-                                             values):
-        result.created += 1
-        result.total_fen += fen
-        result.by_kind[kind] = result.by_kind.get(kind, 0) + 1
-        if period < result.period:
-            result.arrears += 1
+        basis = bindparam("basis", type_=Text)  # not CAST(? AS JSON): SQLite would make a number of it
+    return stmt.values(basis=basis, run_id=run, status=literal_column("'pending'", String),
+                       created_at=select(runs.c.started_at).where(runs.c.id == run).scalar_subquery())
 
 
 def due_period(now: datetime, tz: ZoneInfo, day: int) -> str | None:
