@@ -93,8 +93,10 @@ def stored_revision(engine: Engine) -> str | None:
         if "locked" in str(exc.orig) or "busy" in str(exc.orig):
             raise UnavailableError(f"the database is busy: {exc.orig}",
                                    hint="another writer holds it; retry") from exc
-        raise UnavailableError(f"cannot open the database: {exc.orig}",
-                               hint="check --db / AIDFLOW_DATABASE_URL") from exc
+        raise UnavailableError(f"cannot open the database: {' '.join(str(exc.orig).split())}",
+                               hint=f"check --db / AIDFLOW_DATABASE_URL "
+                               f"({engine.url.render_as_string(hide_password=True)}) and that the server is up; "
+                               "then retry") from exc
 
 
 def _is_missing_table(exc: Exception) -> bool:

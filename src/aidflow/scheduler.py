@@ -23,8 +23,12 @@ def run_forever(job: Callable[[], None], interval_seconds: int) -> None:
     sched = BlockingScheduler(timezone="UTC")
 
     def guarded() -> None:
+        from .errors import AidflowError
+
         try:
             job()
+        except AidflowError as exc:  # e.g. the database is restarting: one line, no traceback
+            log.error("scheduler round failed, the next round retries: %s", exc)
         except Exception:  # a failed round is logged; the next one retries
             log.exception("scheduler round failed")
 
