@@ -1,6 +1,6 @@
 """One deadline sweep over many open cases against a raw indexed Core baseline, on SQLite.
 
-    python bench/sweep.py [--cases 100000] [--overdue 0.01] [--db-dir DIR]
+    python bench/sweep.py [--cases 100000] [--overdue 0.01] [--deliver 2000] [--db-dir DIR]
 
 Setup (not timed): a SQLite file made by `aidflow.db.make_engine` + the migrations, the
 dibao workflow deployed, one township caseworker and one supervisor, and N open cases in
@@ -14,10 +14,19 @@ Timed, in one process and on the same file:
   transaction; then the same again, which finds nothing new. The baseline's rows are
   deleted afterwards.
 - aidflow: `jobs.sweep` (timed transitions + escalations: candidates by the same index,
-  in keyset batches; per escalation a rendered email in the outbox) in one transaction;
-  then a second sweep that finds nothing new.
-Printed: seconds and rows/s of each, aidflow/baseline time ratios, and the peak RSS of
-the process (resource.getrusage; includes the setup) after each phase.
+  in keyset batches of 500 cases; per batch one multi-row INSERT ... ON CONFLICT DO NOTHING
+  RETURNING of the escalations and one executemany INSERT of their outbox rows, queued
+  unrendered) in one transaction; then a second sweep that finds nothing new.
+- delivery, apart and not in the ratio: the sweep no longer renders the emails, delivery
+  does, so `jobs.deliver_outbox` sends the first `--deliver` (2,000) queued messages to a
+  MemoryMailer as the scheduler does (each row claimed, rendered with Jinja from the
+  escalation, case and person, stored, sent and committed in its own transaction); then
+  the same rows are queued again as they are, already rendered, and delivered once more,
+  so the difference is what rendering at delivery (and storing the rendered text on the
+  row) costs per message.
+Printed: seconds and rows/s of each, aidflow/baseline time ratios, the delivery's time per
+message, and the peak RSS of the process (resource.getrusage; includes the setup) after
+each phase.
 """
 
 from __future__ import annotations
@@ -145,10 +154,45 @@ def aidflow_sweep(url: str) -> tuple[int, float]:
     return result.total, elapsed
 
 
+def resend(url: str) -> None:
+    """Put the sent rows back in the queue, rendered as they are (to time delivery without Jinja)."""
+    from aidflow.db import make_engine
+    from aidflow.models import OutboxMessage
+
+    engine = make_engine(url)
+    table = OutboxMessage.__table__
+    with engine.begin() as conn:
+        conn.execute(table.update().where(table.c.status == "sent").values(status="pending", attempts=0,
+                                                                          sent_at=None))
+    engine.dispose()
+
+
+def deliver(url: str, limit: int) -> tuple[int, int, float]:
+    """Deliver up to `limit` queued messages to a MemoryMailer, one transaction per message."""
+    from sqlalchemy.orm import Session
+
+    from aidflow import jobs
+    from aidflow.clock import FrozenClock
+    from aidflow.db import make_engine
+    from aidflow.mailer import MemoryMailer
+
+    engine = make_engine(url)
+    mailer = MemoryMailer()
+    t0 = time.perf_counter()
+    with Session(engine) as s:  # no transaction open: deliver_outbox commits per message
+        sent, failed = jobs.deliver_outbox(s, FrozenClock(NOW), mailer, limit=limit)
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    if any(not m.text or not m.subject for m in mailer.sent):
+        raise SystemExit("error: a delivered message has no text")
+    return sent, failed, elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--overdue", type=float, default=0.01, help="fraction of cases past the first rung")
+    ap.add_argument("--deliver", type=int, default=2000, help="how many queued messages to deliver (timed apart)")
     ap.add_argument("--db-dir", type=Path, help="where the SQLite file goes (default: a temporary directory)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
@@ -170,6 +214,20 @@ def main(argv: list[str] | None = None) -> int:
               f"peak RSS {peak_rss_mb():.0f} MB")
         print(f"ratio aidflow/baseline: sweep 1 {a_time / b_time:.2f}x, sweep 2 {a2_time / b2_time:.2f}x "
               f"(goal <= 2x); peak RSS {peak_rss_mb():.0f} MB (goal < 200 MB)")
+        d_sent, d_failed, d_time = deliver(url, args.deliver) if args.deliver > 0 else (0, 0, 0.0)
+        if d_sent:
+            resend(url)
+            r_sent, r_failed, r_time = deliver(url, args.deliver)
+            print(f"delivery (not in the ratio): {d_sent} queued messages rendered and sent to a MemoryMailer "
+                  f"in {d_time:.3f} s ({d_time / d_sent * 1000:.2f} ms each, one commit each); the same "
+                  f"{r_sent} again, already rendered, {r_time / max(r_sent, 1) * 1000:.2f} ms each: "
+                  f"rendering at delivery (and storing the text on the row) costs "
+                  f"{(d_time - r_time) / d_sent * 1000:.2f} ms per message; "
+                  f"peak RSS {peak_rss_mb():.0f} MB")
+            d_failed += r_failed
+        if d_failed or d_sent != min(args.deliver, n_late):
+            print(f"error: delivery sent {d_sent}, failed {d_failed}", file=sys.stderr)
+            return 1
         if (b_new, b2_new, a2_new) != (n_late, 0, 0) or a_new != n_late:
             print(f"error: expected {n_late} escalations once, got baseline {b_new}/{b2_new}, "
                   f"aidflow {a_new}/{a2_new}", file=sys.stderr)

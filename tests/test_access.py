@@ -25,6 +25,7 @@ from aidflow.calendar import WorkCalendar
 from aidflow.cli.main import cli as root
 from aidflow.clock import FrozenClock
 from aidflow.db import make_engine, upgrade
+from aidflow.mailer import MemoryMailer
 from aidflow.models import OutboxMessage
 
 from .conftest import PERSON_ID, START, WORKFLOWS, Cli, World, _pg_schema_url
@@ -185,7 +186,11 @@ def test_id_numbers_are_masked_in_output_emails_and_logs(world: World, db_url: s
         assert PERSON_ID not in text, cmd
     # the full number only on request, for a role that owns a step
     assert PERSON_ID in county("case", "show", "1", "--show-id", user="li").output
-    # emails: the sweep rendered them through notify into the outbox
+    # emails: the sweep queued them, delivery renders them through notify and keeps the text on the row
+    mailer = MemoryMailer()
+    with world.session() as s, s.begin():
+        jobs.deliver_outbox(s, world.clock, mailer)
+    assert mailer.sent
     mails = world.run(lambda svc: [(m.subject, m.text, m.html) for m in svc.session.scalars(select(OutboxMessage))])
     assert mails, "the sweep queued no email"
     for subject, text, html in mails:

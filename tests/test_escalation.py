@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -173,9 +175,28 @@ def test_email_context_names_case_person_masked_id_and_commands(sworld: World) -
         rows = s.scalars(select(OutboxMessage).where(OutboxMessage.to_addr == "tsup@county.example")).all()
         esc = s.scalars(select(Escalation).where(Escalation.recipient == "tsup")).one()
     assert len(rows) == 1
-    msg = rows[0]
-    assert msg.status == "pending" and msg.attempts == 0 and msg.escalation_id == esc.id
+    queued = rows[0]
+    assert queued.status == "pending" and queued.attempts == 0 and queued.escalation_id == esc.id
+    # the sweep queues what identifies the email; the first delivery attempt renders it
+    assert (queued.template, queued.lang, queued.subject, queued.text, queued.html) == (
+        "escalation", "en", None, None, None)
+    w.clock.advance(timedelta(days=2))  # delivered later: the email still speaks as of the sweep
+
+    def down(msg: Message) -> None:
+        raise DeliveryError("down", permanent=False)
+
+    assert deliver(w, MemoryMailer(down)) == (0, 0)
+    (msg,) = [r for r in outbox(w) if r.id == queued.id]
+    assert msg.subject is not None and msg.text is not None and msg.html is not None  # stored at the attempt
+    w.clock.advance(timedelta(hours=1))
+    mailer = MemoryMailer()
+    deliver(w, mailer)
+    (sent,) = [m for m in mailer.sent if m.to == ("tsup@county.example",)]
+    assert (sent.subject, sent.text, sent.html, sent.headers["Message-ID"]) == (  # the retry sends the same
+        msg.subject, msg.text, msg.html, queued.message_id)
     assert f"#{cid}" in msg.subject
+    # as of the sweep: rendered with the clock of that first attempt it would read "2 days 9 hours"
+    assert "overdue by 9 hours" in msg.subject
     for part in (msg.text, msg.html):
         assert "王秀英" in part
         assert "110***********002X" in part
@@ -348,6 +369,25 @@ def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp_ser
     assert len(smtp_server.messages) == 2
 
 
+def test_a_template_problem_at_delivery_fails_the_row_until_retried(sworld: World, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    w = sworld
+    two_emails(w)  # queued unrendered
+    monkeypatch.setenv("AIDFLOW_NOTIFICATIONS", str(tmp_path))  # a directory without the templates
+    mailer = MemoryMailer()
+    assert deliver(w, mailer) == (0, 2)
+    rows = outbox(w)
+    assert [(r.status, r.attempts, r.text) for r in rows] == [("failed", 1, None)] * 2
+    assert all((r.last_error or "").startswith("cannot render: template deadline_reminder/en/") for r in rows)
+    assert mailer.sent == []
+    monkeypatch.delenv("AIDFLOW_NOTIFICATIONS")  # fixed: an administrator queues them again
+    with w.session() as s, s.begin():
+        for r in rows:
+            jobs.retry_outbox(s, w.clock, r.id)
+    assert deliver(w, mailer) == (2, 0)
+    assert sorted(m.to for m in mailer.sent) == [("li@county.example",), ("zhao@county.example",)]
+
+
 def test_backoff_doubles_and_caps_and_attempts_run_out(sworld: World) -> None:
     assert [jobs.backoff(n) for n in (1, 2, 3, 7, 20)] == [
         timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(hours=1),
@@ -395,6 +435,14 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
                              "visits: 0 warning(s), 0 escalation(s)\n"
                              "digest: 3 email(s) queued\n"  # tsup, vsup, csup (tests/test_digest.py)
                              "delivery skipped: AIDFLOW_SMTP_HOST is not set; 7 message(s) stay pending\n")
+    # escalation emails are rendered when first sent: until then the listing names their template
+    listed = cli("outbox", "list", "--json", user="admin")  # type: ignore[operator]
+    assert listed.exit_code == 0, listed.output
+    queued = sorted((r["template"], r["subject"] is None) for r in json.loads(listed.stdout) if r["escalation_id"])
+    assert queued == [("deadline_reminder", True)] * 2 + [("escalation", True)] * 2
+    listed = cli("outbox", "list", user="admin")  # type: ignore[operator]
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.count(", not rendered yet)\n") == 4
     monkeypatch.setenv("AIDFLOW_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("AIDFLOW_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("AIDFLOW_SMTP_SECURITY", "none")

@@ -5,7 +5,10 @@ wraps each in `with session.begin():`), except delivery, which commits once per 
 (case, state entry, rung, repeat, recipient) and inserted with ON CONFLICT DO NOTHING, so a
 sweep run twice, or by two processes at once, fires each rung once; delivery claims outbox
 rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises writers) and commits
-each "sent" mark before sending the next row (see `deliver_outbox`).
+each "sent" mark before sending the next row (see `deliver_outbox`). The sweep queues
+escalation emails unrendered; delivery renders each one at its first attempt (as of the
+sweep that fired it) and stores the text on the row, so Jinja's cost is paid by delivery,
+not by the sweep, and a retry sends what the first attempt rendered.
 """
 
 from __future__ import annotations
@@ -16,20 +19,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import store
 from .calendar import Duration, WorkCalendar, parse_duration
 from .clock import Clock
 from .definition import Rung, Workflow
-from .errors import AidflowError
+from .errors import AidflowError, InvalidInputError, NotFoundError
 from .idnumber import mask
-from .models import Case, Escalation, OutboxMessage, Person, User, WorkflowVersion
+from .messageid import make_message_id
+from .models import Case, CaseEvent, Escalation, OutboxMessage, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor
 
 if TYPE_CHECKING:
     from .mailer import Mailer
+    from .notify import Message
 
 BATCH = 500
 _OUTBOX_TABLE: Any = OutboxMessage.__table__
@@ -172,7 +177,10 @@ def escalate(session: Session, clock: Clock, calendar: WorkCalendar, *, lang: st
     """Insert an escalation and an outbox row per recipient for every due rung; the count.
 
     Candidates come from the index on (workflow_version_id, state, state_entered_at): only
-    cases that entered a laddered state at least the rung's shortest `after` ago.
+    cases that entered a laddered state at least the rung's shortest `after` ago. Per keyset
+    batch: one multi-row INSERT of the escalations and one of their outbox rows, which are
+    queued unrendered (delivery renders them, see `render_queued`); no case or person is
+    loaded here.
     """
     now = clock.now()
     users = _Users(list(session.scalars(select(User).order_by(User.name))))
@@ -188,18 +196,13 @@ def escalate(session: Session, clock: Clock, calendar: WorkCalendar, *, lang: st
                 _could_be_due(rungs, now))
             for rows in _batches(session, stmt):
                 done = _fired(session, [r[0] for r in rows])
-                # plain rows first: a sweep that finds nothing new loads no case or person
-                plans = {r[0]: plan for r in rows if (plan := _due_rungs(r, rungs, done, users, calendar, now))}
-                if not plans:
-                    continue
-                cases = session.scalars(select(Case).where(Case.id.in_(plans)).order_by(Case.id)).all()
-                persons = {p.id: p for p in session.scalars(
-                    select(Person).where(Person.id.in_({c.person_id for c in cases})))}
-                for case in cases:
-                    created += _escalate_case(session, case, persons[case.person_id], wf, st.escalation,
-                                              plans[case.id], now, lang, domain)
-                for obj in [*cases, *persons.values()]:  # bounded memory across batches
-                    session.expunge(obj)
+                values = [{"case_id": r[0], "entry_seq": r[1], "state": state_name, "ladder": st.escalation,
+                           "rung": index, "repeat_no": repeat_no, "role": rung.to, "recipient": user.name,
+                           "template": rung.template, "due_at": due, "fired_at": now}
+                          for r in rows for index, rung, repeat_no, due, user in
+                          _due_rungs(r, rungs, done, users, calendar, now)]
+                if values:
+                    created += _insert_batch(session, values, users, now, lang, domain)
     return created
 
 
@@ -254,27 +257,17 @@ def _due_rungs(row: Any, rungs: tuple[Rung, ...], done: dict[tuple[int, int, int
     return plan
 
 
-def _escalate_case(session: Session, case: Case, person: Person, wf: Workflow, ladder: str, plan: _Plan,
-                   now: datetime, lang: str, domain: str) -> int:
-    created = 0
-    for index, rung, repeat_no, due, user in plan:
-        esc_id = _insert_escalation(session, {
-            "case_id": case.id, "entry_seq": case.entry_seq, "state": case.state, "ladder": ladder,
-            "rung": index, "repeat_no": repeat_no, "role": rung.to, "recipient": user.name,
-            "template": rung.template, "due_at": due, "fired_at": now})
-        if esc_id is None:
-            continue  # another sweep got there first
-        created += 1
-        _queue_email(session, esc_id, case, person, wf, rung, user, due, now, lang, domain)
-    return created
-
-
 _INSERT_ONCE: dict[str, Any] = {}
+_KEY = ("case_id", "entry_seq", "rung", "repeat_no", "recipient")  # uq_escalation_once
 
 
-def _insert_once_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (building it per
-    row cost more than running it)."""
+def _insert_many_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id and the unique key, built once per dialect.
+
+    Executed with a list of rows, SQLAlchemy sends it as multi-row INSERTs ("insertmanyvalues",
+    pages sized for SQLite's variable limit); a row that conflicts returns nothing, so the
+    returned rows are matched to recipients by the unique key, not by position.
+    """
     stmt = _INSERT_ONCE.get(dialect)
     if stmt is None:
         table: Any = Escalation.__table__
@@ -282,13 +275,26 @@ def _insert_once_statement(dialect: str) -> Any:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        stmt = _INSERT_ONCE[dialect] = insert(table).on_conflict_do_nothing().returning(table.c.id)
+        stmt = _INSERT_ONCE[dialect] = insert(table).on_conflict_do_nothing().returning(
+            table.c.id, *(table.c[k] for k in _KEY))
     return stmt
 
 
-def _insert_escalation(session: Session, values: dict[str, Any]) -> int | None:
-    stmt = _insert_once_statement(session.get_bind().dialect.name)
-    return session.connection().execute(stmt, values).scalar()
+def _insert_batch(session: Session, values: list[dict[str, Any]], users: _Users, now: datetime, lang: str,
+                  domain: str) -> int:
+    """Insert one batch of escalations, then an unrendered outbox row for each one inserted."""
+    conn = session.connection()
+    inserted = conn.execute(_insert_many_statement(conn.dialect.name), values).all()
+    if not inserted:
+        return 0  # another sweep got there first
+    template = {tuple(v[k] for k in _KEY): v["template"] for v in values}
+    email = {u.name: u.email for u in users.users}
+    conn.execute(_INSERT_OUTBOX, [{  # Core: no ORM unit of work per message
+        "escalation_id": esc_id, "to_addr": email[who], "template": template[(cid, entry, rung, rep, who)],
+        "lang": lang, "message_id": make_message_id(uuid.uuid4().hex, domain), "created_at": now,
+        "status": "pending", "attempts": 0, "next_attempt_at": now}
+        for esc_id, cid, entry, rung, rep, who in sorted(inserted)])
+    return len(inserted)
 
 
 def expected_next(wf: Workflow, state: str, lang: str) -> str:
@@ -299,44 +305,66 @@ def expected_next(wf: Workflow, state: str, lang: str) -> str:
     return f"{owner}: " + (" / ".join(steps) if steps else "-")
 
 
-def email_context(session: Session, esc_id: int, case: Case, wf: Workflow, rung: Rung, user: User,
-                  due: datetime, now: datetime, lang: str, person: Person | None = None) -> dict[str, Any]:
-    """What the templates get (notify.TEMPLATE_VARIABLES); the ID number is masked."""
+def email_context(session: Session, esc: Escalation, case: Case, wf: Workflow, user: User, lang: str,
+                  person: Person | None = None) -> dict[str, Any]:
+    """What the templates get (notify.TEMPLATE_VARIABLES); the ID number is masked.
+
+    As of the sweep that fired `esc` (its `fired_at` is "now"), with the case and person as
+    they are when this is called (at delivery). A case that has since left the state entry
+    that fired `esc` keeps that state, its entry time from the audit event, and the rung's
+    due time as its deadline.
+    """
     person = person or session.get_one(Person, case.person_id)
-    st = wf.states[case.state]
-    deadline = case.deadline_at
+    state, due, now = esc.state, esc.due_at, esc.fired_at
+    deadline: datetime | None
+    if case.entry_seq == esc.entry_seq:
+        deadline, entered = case.deadline_at, case.state_entered_at
+    else:
+        deadline = None
+        entered = session.scalar(select(CaseEvent.at).where(CaseEvent.case_id == case.id,
+                                                              CaseEvent.seq == esc.entry_seq)) or case.opened_at
+    st = wf.states[state]
     late_from = deadline if deadline is not None and deadline <= now else due
     ctx: dict[str, Any] = {
         "recipient_name": user.name, "recipient_user": user.name,
         "case_id": case.id, "workflow_label": wf.labels.get(lang), "person_name": person.name,
         "person_id_masked": mask(person.id_number), "area": f"{case.township}/{case.village}",
-        "step": st.labels.get(lang), "expected_next": expected_next(wf, case.state, lang),
+        "step": st.labels.get(lang), "expected_next": expected_next(wf, state, lang),
     }
-    if rung.template == "deadline_reminder":
+    if esc.template == "deadline_reminder":
         ctx.update(due_at=deadline or due, due_in=max((deadline or due) - now, timedelta(0)),
                    actions=[{"trigger": t.trigger, "label": t.labels.get(lang) if t.labels else t.trigger}
-                            for t in wf.transitions_from(case.state) if not t.system])
+                            for t in wf.transitions_from(state) if not t.system])
         return ctx
-    ctx.update(escalation_id=esc_id, caseworker=case.assigned_to or "-", overdue=now - late_from,
+    ctx.update(escalation_id=esc.id, caseworker=case.assigned_to or "-", overdue=now - late_from,
                due_at=late_from)
-    if rung.template == "emergency_escalation":
+    if esc.template == "emergency_escalation":
         ctx.update(emergency_reason=str(case.data.get("emergency_reason", "-")),
-                   reported_at=case.opened_at, limit=due - case.state_entered_at)
+                   reported_at=case.opened_at, limit=due - entered)
     return ctx
 
 
-def _queue_email(session: Session, esc_id: int, case: Case, person: Person, wf: Workflow, rung: Rung,
-                 user: User, due: datetime, now: datetime, lang: str, domain: str) -> None:
+# what an unrendered row is rendered from, in one query built once (it runs once per message)
+_RENDER_SOURCE = (select(Escalation, Case, Person, User).join(Case, Case.id == Escalation.case_id)
+                  .join(Person, Person.id == Case.person_id).join(User, User.name == Escalation.recipient)
+                  .where(Escalation.id == bindparam("esc_id")))
+
+
+def render_queued(session: Session, row: OutboxMessage) -> Message:
+    """Render an outbox row the sweep queued unrendered (`row.text` is NULL)."""
     from . import notify
 
-    token = uuid.uuid4().hex
-    message_id = notify.make_message_id(token, domain)
-    msg = notify.render(rung.template, lang, email_context(session, esc_id, case, wf, rung, user, due, now,
-                                                           lang, person), to=[user.email], message_id=message_id)
-    session.execute(_INSERT_OUTBOX, {  # Core: no ORM unit of work per message
-        "escalation_id": esc_id, "to_addr": user.email, "subject": msg.subject, "text": msg.text,
-        "html": msg.html, "message_id": message_id, "created_at": now, "status": "pending", "attempts": 0,
-        "next_attempt_at": now})
+    if row.escalation_id is None or row.template is None or row.lang is None:
+        raise InvalidInputError(f"outbox message {row.id} has neither a rendered text nor an escalation "
+                                "and template to render it from")
+    found = session.execute(_RENDER_SOURCE, {"esc_id": row.escalation_id}).first()
+    if found is None:
+        raise NotFoundError(f"outbox message {row.id}: escalation {row.escalation_id} or its recipient "
+                            "no longer exists")
+    esc, case, person, user = found
+    wf = store.workflow_by_id(session, case.workflow_version_id)
+    return notify.render(row.template, row.lang, email_context(session, esc, case, wf, user, row.lang, person),
+                         to=[row.to_addr], message_id=row.message_id)
 
 
 # -- delivery ----------------------------------------------------------------------------
@@ -387,8 +415,8 @@ def deliver_outbox(session: Session, clock: Clock, mailer: Mailer, max_attempts:
 
 def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts: int) -> str | None:
     """Claim the next due row, send it and mark it; 'sent', 'failed', 'retry' or None (nothing due)."""
+    from . import notify
     from .mailer import DeliveryError
-    from .notify import Message
 
     row = session.scalars(select(OutboxMessage).where(
         OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -396,9 +424,21 @@ def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts:
         .with_for_update(skip_locked=True)).first()
     if row is None:
         return None
-    msg = Message(to=(row.to_addr,), subject=row.subject, text=row.text, html=row.html,
-                  headers={"Message-ID": row.message_id})
+    if row.text is None:
+        # rendered at the first attempt and kept on the row: what was sent stays recorded
+        # and a retry sends the same text
+        try:
+            rendered = render_queued(session, row)
+        except AidflowError as exc:  # a template or data problem no retry fixes by itself
+            row.attempts += 1
+            row.status, row.last_error = "failed", f"cannot render: {exc.message}"
+            session.flush()
+            return "failed"
+        row.subject, row.text, row.html = rendered.subject, rendered.text, rendered.html
     row.attempts += 1
+    assert row.subject is not None and row.text is not None and row.html is not None
+    msg = notify.Message(to=(row.to_addr,), subject=row.subject, text=row.text, html=row.html,
+                         headers={"Message-ID": row.message_id})
     outcome = "sent"
     try:
         mailer.send(msg)
@@ -422,7 +462,7 @@ def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts:
 
 def acknowledge(session: Session, clock: Clock, actor: Actor, escalation_id: int, note: str | None) -> Escalation:
     """Record `actor`'s acknowledgement; with `stop_on_ack` it stops the rung's repeats."""
-    from .errors import ForbiddenError, NotFoundError, RefusedError
+    from .errors import ForbiddenError, RefusedError
 
     esc = session.get(Escalation, escalation_id)
     if esc is None:
@@ -463,7 +503,7 @@ def open_escalations(session: Session, actor: Actor) -> list[tuple[Escalation, C
 
 def retry_outbox(session: Session, clock: Clock, outbox_id: int) -> OutboxMessage:
     """Put a failed row back in the queue, due now, with a fresh attempt count."""
-    from .errors import NotFoundError, RefusedError
+    from .errors import RefusedError
 
     row = session.get(OutboxMessage, outbox_id)
     if row is None:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -211,7 +211,12 @@ class Escalation(Base):
 
 
 class OutboxMessage(Base):
-    """An email waiting for, or past, delivery. Written in the transaction that causes it."""
+    """An email waiting for, or past, delivery. Written in the transaction that causes it.
+
+    Escalation emails are queued unrendered (`template`, `lang`; subject, text and html
+    NULL) and rendered by the first delivery attempt, which stores the result on the row;
+    other producers queue rows already rendered.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -219,9 +224,11 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
     to_addr: Mapped[str] = mapped_column(String(200))
-    subject: Mapped[str] = mapped_column(String(500))
-    text: Mapped[str] = mapped_column(Text)
-    html: Mapped[str] = mapped_column(Text)
+    template: Mapped[str | None] = mapped_column(String(64))
+    lang: Mapped[str | None] = mapped_column(String(8))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(10))  # pending, sent, failed

@@ -43,6 +43,8 @@ from jinja2 import (
 
 from .errors import InvalidInputError
 from .idnumber import mask
+from .messageid import check_message_id as _check_message_id
+from .messageid import make_message_id as make_message_id  # re-exported: producers import it from here
 
 LANGS: tuple[str, ...] = ("zh", "en")
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
@@ -80,7 +82,6 @@ LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
 
 # 18-character numbers (the last may be X) and old 15-digit ones, not inside longer digit runs.
 _FULL_ID = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
-_MESSAGE_ID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")  # printable ASCII, no '<', '>', space
 _ADDRESS = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+$")
 
 
@@ -218,14 +219,6 @@ def _shquote(value: object) -> str:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def make_message_id(token: str, domain: str) -> str:
-    """`<token@domain>`; keep `token` with the outbox row (a uuid4 made at insert) so a resend
-    carries the same id and a receiving side can drop the duplicate."""
-    message_id = f"<{token}@{domain}>"
-    _check_message_id(message_id)
-    return message_id
-
-
 def render(template: str, lang: str, context: Mapping[str, Any], *, to: Sequence[str],
            message_id: str, directory: str | os.PathLike[str] | None = None,
            tz: tzinfo | None = None) -> Message:
@@ -298,12 +291,6 @@ def _check_recipients(to: Sequence[str]) -> tuple[str, ...]:
             raise InvalidInputError(f"recipient {address!r} is not a plain address such as "
                                     "li@county.example")
     return recipients
-
-
-def _check_message_id(message_id: str) -> None:
-    if not _MESSAGE_ID.match(message_id):
-        raise InvalidInputError(f"Message-ID {message_id!r} must look like <token@domain> "
-                                "(printable ASCII, no spaces)")
 
 
 def _check_list_items(context: Mapping[str, Any]) -> None:

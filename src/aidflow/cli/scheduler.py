@@ -114,7 +114,16 @@ def scheduler_run(app: App, interval: int) -> None:
 
     def job() -> None:
         app._clock = None  # re-read the system clock each round
-        for line in run_jobs(app):
+        try:
+            lines = run_jobs(app)
+        except Exception as exc:  # a dropped database connection is the environment's, not a bug
+            from .root import _translate  # found by tests/test_pg_restart.py
+
+            translated = _translate(exc, app)
+            if translated is None:
+                raise
+            raise translated from exc
+        for line in lines:
             click.echo(line)
 
     run_forever(job, interval)
@@ -191,7 +200,8 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
         if status:
             stmt = stmt.where(OutboxMessage.status == status)
         rows = [{"id": m.id, "escalation_id": m.escalation_id, "to": m.to_addr, "subject": m.subject,
-                 "status": m.status, "attempts": m.attempts, "created_at": m.created_at.isoformat(),
+                 "template": m.template, "status": m.status, "attempts": m.attempts,
+                 "created_at": m.created_at.isoformat(),
                  "next_attempt_at": m.next_attempt_at.isoformat(),
                  "sent_at": m.sent_at.isoformat() if m.sent_at else None, "last_error": m.last_error}
                 for m in svc.session.scalars(stmt)]
@@ -202,7 +212,9 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
         click.echo("the outbox is empty")
     for r in rows:
         extra = f"  ({r['last_error']})" if r["last_error"] and r["status"] != "sent" else ""
-        click.echo(f"{r['id']:>6} {r['status']:<7} x{r['attempts']} {r['to']:<28} {r['subject']}{extra}")
+        # an escalation email is rendered when first sent: until then it has no subject
+        subject = r["subject"] if r["subject"] is not None else f"({r['template']}, not rendered yet)"
+        click.echo(f"{r['id']:>6} {r['status']:<7} x{r['attempts']} {r['to']:<28} {subject}{extra}")
 
 
 @outbox_group.command("retry")
