@@ -338,27 +338,33 @@ def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(getattr(value, key), f"{path}.{key}")
 
 
-_USED: dict[tuple[str, str], frozenset[str]] = {}
+_USED: dict[tuple[Path, str], tuple[Any, frozenset[str]]] = {}
 
 
 def _used_variables(env: Environment, name: str, root: Path) -> frozenset[str]:
-    """The undeclared variables of one template file (its layout takes none: see the check)."""
+    """The undeclared variables of one template file (its layout takes none: see the check).
+
+    Cached per file while the loader's `uptodate` (a stat of its mtime) says it is unchanged:
+    reading and parsing three files per delivered message cost more than rendering them.
+    """
     assert env.loader is not None
+    cached = _USED.get((root, name))
+    if cached is not None and cached[0]():
+        return cached[1]
     try:
-        source, _, _ = env.loader.get_source(env, name)
+        source, _, uptodate = env.loader.get_source(env, name)
     except TemplateNotFound:
         raise InvalidInputError(f"template {name} not found in {root}",
                                 hint="every template needs subject.txt, body.txt and body.html "
                                      f"in each of: {', '.join(LANGS)}") from None
-    key = (name, source)
-    if key not in _USED:
-        try:
-            ast = env.parse(source, name)
-        except TemplateSyntaxError as exc:
-            raise InvalidInputError(f"template {name}:{exc.lineno}: syntax error: {exc.message}",
-                                    hint="check_templates lists every problem") from None
-        _USED[key] = frozenset(meta.find_undeclared_variables(ast))
-    return _USED[key]
+    try:
+        ast = env.parse(source, name)
+    except TemplateSyntaxError as exc:
+        raise InvalidInputError(f"template {name}:{exc.lineno}: syntax error: {exc.message}",
+                                hint="check_templates lists every problem") from None
+    used = frozenset(meta.find_undeclared_variables(ast))
+    _USED[(root, name)] = (uptodate or (lambda: False), used)
+    return used
 
 
 def _render_part(env: Environment, name: str, context: Mapping[str, Any]) -> str:
