@@ -54,7 +54,7 @@ def test_stored_help_is_current() -> None:
         "the root help changed: run python -m aidflow.cli.fasthelp --write")
 
 
-def test_every_width_is_stored() -> None:
+def test_the_common_widths_are_stored() -> None:
     from aidflow.cli import helptext
     from aidflow.cli.main import cli
 

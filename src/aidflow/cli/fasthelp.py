@@ -4,9 +4,9 @@ The console script (aidflow.cli.main:main) hands exactly `aidflow`, `aidflow -h`
 `aidflow --help` to `print_stored_help`, which prints the stored text the way click
 would (help on stdout and exit 0; for a bare `aidflow`, on stderr and exit 2). Click
 wraps help to the terminal: min(columns, max_content_width) - 2, at least 50 columns;
-so the text is stored for every width, in aidflow/cli/helptext.py. Whenever click
-would do something else (a non-UTF-8 stream, no stream, a width not stored) click
-answers instead.
+the text is stored for the common widths (`widths`) in aidflow/cli/helptext.py.
+Whenever click would do something else (a non-UTF-8 stream, no stream, a width not
+stored) click answers instead.
 
 tests/test_cli_startup.py renders the help with click and fails when the stored text
 differs. After changing the root group's options, docstring or commands, regenerate:
@@ -92,13 +92,15 @@ def render(width: int) -> str:
         click.formatting.FORCED_WIDTH = saved
 
 
-def widths(group: click.Group | None = None) -> range:
-    """Every width click can wrap the root help to (see help_width)."""
+def widths(group: click.Group | None = None) -> tuple[int, ...]:
+    """The widths stored (see help_width): the narrowest, an 80-column terminal or a pipe, and
+    the widest (every terminal of max_content_width columns or more). Other widths are
+    rendered by click: storing all 49 would cost 90 KB of near-copies for a rare case."""
     if group is None:
         from .root import cli
 
         group = cli
-    return range(50, max_content_width(group) - 2 + 1)
+    return (50, 78, max_content_width(group) - 2)
 
 
 def max_content_width(group: click.Group) -> int:
