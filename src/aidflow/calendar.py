@@ -56,6 +56,7 @@ UNITS = ("h", "d", "wd", "mo")
 MAX_AMOUNT = 99_999
 
 DEFAULT_CALENDAR_FILE = "workflows/policy/calendar.yaml"
+_NTH_CACHE_SIZE = 4096
 
 _DURATION_RE = re.compile(r"([1-9][0-9]{0,4})(h|d|wd|mo)")
 _DURATION_FORMS = (
@@ -138,6 +139,9 @@ class WorkCalendar:
         self._overrides: dict[date, bool] = dict(overrides or {})
         self._covered_years = frozenset(covered_years)
         self._cache: dict[date, bool] = {}
+        # (start day, count) -> the count-th working day after it: every command that moves a
+        # case computes a wd deadline, mostly from the same few days; bounded (see there)
+        self._nth_cache: dict[tuple[date, int], date] = {}
         # Named in CalendarError so the administrator knows which file to extend.
         self._source = DEFAULT_CALENDAR_FILE
 
@@ -233,6 +237,15 @@ class WorkCalendar:
             ) from exc
 
     def _nth_workday_after(self, day: date, count: int) -> date:
+        key = (day, count)
+        found = self._nth_cache.get(key)
+        if found is None:
+            if len(self._nth_cache) >= _NTH_CACHE_SIZE:
+                self._nth_cache.clear()  # a long-running scheduler must not grow it forever
+            found = self._nth_cache[key] = self._count_workdays(day, count)
+        return found
+
+    def _count_workdays(self, day: date, count: int) -> date:
         seen = 0
         while seen < count:
             day += timedelta(days=1)
@@ -262,7 +275,7 @@ class WorkCalendar:
 
 
 # What WorkCalendar.__init__ sets; _CalendarFromFile has none of it until the file is read.
-_STATE = frozenset({"_tz", "_overrides", "_covered_years", "_cache", "_source"})
+_STATE = frozenset({"_tz", "_overrides", "_covered_years", "_cache", "_nth_cache", "_source"})
 
 
 class _CalendarFromFile(WorkCalendar):
@@ -330,12 +343,21 @@ def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, b
     """
     import yaml  # lazy: only commands that read the calendar need it
 
-    problems: list[Problem] = []
-
-    def problem(node: Any, key: str, message: str, hint: str | None = None) -> None:
-        mark = node.start_mark
-        problems.append(Problem(name, mark.line + 1, mark.column + 1, key, message, hint))
-
+    # libyaml composes the file in well under a millisecond, the pure-Python loader in
+    # 5-15 ms of every command's start-up. The same resolver tags the nodes, so a valid
+    # file reads the same; any problem is reported from the pure loader's parse, so the
+    # messages and their line:column stay those of the strict path.
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            root = yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+        else:
+            try:
+                return _read_calendar_root(root, name)
+            except WorkflowInvalidError:
+                pass
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -345,6 +367,18 @@ def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, b
         raise WorkflowInvalidError(
             [Problem(name, line, column, "", f"not valid YAML: {reason}")]
         ) from None
+    return _read_calendar_root(root, name)
+
+
+def _read_calendar_root(root: Any, name: str) -> tuple[str | None, dict[date, bool], list[int]]:
+    """The checks of _parse_calendar_file on a composed node tree."""
+    import yaml
+
+    problems: list[Problem] = []
+
+    def problem(node: Any, key: str, message: str, hint: str | None = None) -> None:
+        mark = node.start_mark
+        problems.append(Problem(name, mark.line + 1, mark.column + 1, key, message, hint))
 
     zone: str | None = None
     overrides: dict[date, bool] = {}

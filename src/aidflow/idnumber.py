@@ -12,13 +12,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-
-from stdnum.cn import ric
+from types import ModuleType
 
 from .errors import IdNumberError
 
 _EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
 _FIFTEEN = re.compile(r"^[0-9]{15}$")
+_RIC: ModuleType | None = None
+
+
+def _check_digit(body: str) -> str:
+    """stdnum's check character of the 17 characters before it (the last one is ignored).
+    stdnum is imported on first use: most commands only mask numbers (import cost ~15 ms)."""
+    global _RIC
+    if _RIC is None:
+        from stdnum.cn import ric
+
+        _RIC = ric
+    digit: str = _RIC.calc_check_digit(body)
+    return digit
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ def id_number_parts(text: str, *, today: date | None = None) -> tuple[str, date,
     if len(raw) == 15 and _FIFTEEN.match(raw):
         # 15-digit numbers (before 1999) have a 2-digit year (19xx) and no check character
         body = raw[:6] + "19" + raw[6:]
-        raw = body + ric.calc_check_digit(body + "0")  # stdnum drops the last character
+        raw = body + _check_digit(body + "0")  # stdnum drops the last character
         converted = True
     if len(raw) != 18:
         raise IdNumberError(f"ID number {mask(raw)!s} has {len(raw)} characters; it needs 18 "
@@ -71,7 +83,7 @@ def id_number_parts(text: str, *, today: date | None = None) -> tuple[str, date,
         raise IdNumberError(f"ID number {mask(raw)} gives a birth date in the future ({born})")
     if born.year < 1880:
         raise IdNumberError(f"ID number {mask(raw)} gives an impossible birth year {born.year}")
-    expected = ric.calc_check_digit(raw)
+    expected = _check_digit(raw)
     if raw[17] != expected:
         raise IdNumberError(f"ID number {mask(raw)}: check digit should be {expected}, not {raw[17]}",
                             hint="one of the digits was probably mistyped")

@@ -28,7 +28,7 @@ from .errors import (
     RefusedError,
     did_you_mean,
 )
-from .models import Case, CaseEvent, Person, User, WorkflowVersion
+from .models import Case, Person, User, WorkflowVersion
 from .rules import SYSTEM, Actor, Snapshot
 
 if TYPE_CHECKING:
@@ -56,11 +56,14 @@ class Action:
 
 @dataclass
 class CaseView:
-    case: Case
-    person: Person
+    """What `aidflow case show` prints. case, person, version and events are rows with the
+    columns of Case, Person, WorkflowVersion and CaseEvent as attributes (no ORM objects)."""
+
+    case: Any
+    person: Any
     workflow: Workflow
-    version: WorkflowVersion
-    events: list[CaseEvent]
+    version: Any
+    events: list[Any]
     actions: list[Action]
     tally: rules.Tally | None
     dwell_until: datetime | None
@@ -516,10 +519,9 @@ class Service:
     # -- reading -------------------------------------------------------------------------
 
     def view(self, actor: Actor, case_id: int) -> CaseView:
-        case = store.get_case(self.session, case_id)
+        case, wv, person, events = store.case_view_rows(self.session, case_id)
         if not actor.covers(case.township, case.village):
             raise ForbiddenError(f"case {case_id} is outside {actor.name}'s area ({actor.area})")
-        wv = self.session.get(WorkflowVersion, case.workflow_version_id)
         assert wv is not None
         wf = store.definition_of(wv)
         snap = self.snapshot(case, wf)
@@ -529,8 +531,7 @@ class Service:
             for t in wf.transitions_from(case.state):
                 if not rules.closed_by_settings(wf, t):  # ruled out by the county's settings
                     actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
-        return CaseView(case, store.get_person(self.session, case.person_id), wf, wv,
-                        list(store.events_of(self.session, case_id)), actions, snap.tally, snap.dwell_until)
+        return CaseView(case, person, wf, wv, events, actions, snap.tally, snap.dwell_until)
 
     def list_cases(self, actor: Actor, *, state: str | None = None, workflow: str | None = None,
                    township: str | None = None, overdue: bool = False, mine: bool = False,
