@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -349,15 +350,8 @@ def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, b
     # messages and their line:column stay those of the strict path.
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
-        try:
-            root = yaml.compose(text, Loader=fast)
-        except yaml.YAMLError:
-            pass
-        else:
-            try:
-                return _read_calendar_root(root, name)
-            except WorkflowInvalidError:
-                pass
+        with suppress(yaml.YAMLError, WorkflowInvalidError):  # reported by the strict path below
+            return _read_calendar_root(yaml.compose(text, Loader=fast), name)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
