@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 
 from aidflow import audit, jobs, store
 from aidflow.calendar import WorkCalendar, parse_duration
+from aidflow.care_policy import load_policy_file
 from aidflow.clock import FrozenClock
 from aidflow.db import make_engine, upgrade
 from aidflow.definition import Workflow
@@ -65,7 +66,7 @@ from aidflow.policy import load_policy
 from aidflow.rules import field_for_guard
 from aidflow.service import Service
 from aidflow.visits import LADDER as CARE_LADDER
-from aidflow.visits import Month, check_visits, load_policy_file, log_visit
+from aidflow.visits import Month, check_visits, log_visit
 
 from .conftest import PERSON_ID, START, TZ, USERS, WORKFLOWS, World
 from .test_simulated_month import SUPERVISORS

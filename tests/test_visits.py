@@ -11,13 +11,14 @@ from sqlalchemy import Engine, func, select
 
 from aidflow import jobs
 from aidflow.calendar import WorkCalendar
+from aidflow.care_policy import CarePolicy, load_policy_file
 from aidflow.clock import FrozenClock
 from aidflow.errors import WorkflowInvalidError
 from aidflow.loader import load_workflow_text
 from aidflow.mailer import SMTPMailer
 from aidflow.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
 from aidflow.service import Service
-from aidflow.visits import CarePolicy, Month, check_visits, load_policy_file
+from aidflow.visits import Month, check_visits
 
 from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, local
 from .smtp import SMTPServer

@@ -11,18 +11,18 @@ import click
 from .app import App, default_workflows_dir, emit_json, local, parse_time, pass_app
 
 if TYPE_CHECKING:
-    from ..visits import CarePolicy
+    from ..care_policy import CarePolicy
 
 
 def policy_path() -> Path:
     """$AIDFLOW_CARE_VISITS, else `policy/care_visits.yaml` under the workflows directory."""
-    from ..visits import default_policy_path
+    from ..care_policy import default_policy_path
 
     return Path(os.environ.get("AIDFLOW_CARE_VISITS") or default_policy_path(default_workflows_dir()))
 
 
 def load_policy() -> CarePolicy:
-    from ..visits import load_policy_file
+    from ..care_policy import load_policy_file
 
     return load_policy_file(policy_path())
 
