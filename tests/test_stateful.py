@@ -385,6 +385,10 @@ class CaseWork(RuleBasedStateMachine):
             for c in cases:
                 wf = versions[c.workflow_version_id]
                 assert c.state in wf.states  # exactly one declared state (one column, a declared value)
+                # closed exactly in a final state, and then without a deadline (the sweeps'
+                # deadline index relies on it: migration 0006)
+                assert (c.closed_at is not None) == wf.states[c.state].final
+                assert c.closed_at is None or c.deadline_at is None
                 chain = events[c.id]
                 assert [e.seq for e in chain] == list(range(1, len(chain) + 1))
                 assert c.last_seq == len(chain) and c.head_hash == chain[-1].hash

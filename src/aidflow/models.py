@@ -21,11 +21,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -108,13 +107,11 @@ class User(Base):
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
+        # also the timed-transition sweep's: a closed case (final state) has no deadline
         Index("ix_cases_deadline", "deadline_at"),
         Index("ix_cases_area_state", "township", "state"),
         Index("ix_cases_person", "person_id"),
         Index("ix_cases_version_state_entered", "workflow_version_id", "state", "state_entered_at"),
-        # the timed-transition sweep reads only open cases past their deadline
-        Index("ix_cases_open_deadline", "deadline_at", sqlite_where=text("closed_at IS NULL"),
-              postgresql_where=text("closed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
