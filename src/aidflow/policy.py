@@ -17,6 +17,7 @@ Money is never a float: `780.00` unquoted would be read as one, so it must be qu
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -205,11 +206,9 @@ def _date(doc: Document, path: Path_, raw: Any) -> date | None:
     if raw is None:
         doc.problem(path, "missing date", "write from: 2024-01-01")
         return None
-    try:
-        if isinstance(raw, str) and len(raw) == 10:
+    if isinstance(raw, str) and len(raw) == 10:
+        with suppress(ValueError):  # reported below, like any other non-date
             return date.fromisoformat(raw)
-    except ValueError:
-        pass
     doc.problem(path, f"{raw!r} is not a date", "write it like 2024-01-01")
     return None
 

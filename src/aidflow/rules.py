@@ -190,8 +190,10 @@ def _reads_of(wf: Workflow, ids: tuple[int, ...]) -> Reads:
 
 def _reads(ts: list[Transition]) -> Reads:
     refs = {ref for t in ts for g in (*t.guards, *t.computes.values()) for ref in guard(g).references}
-    return Reads(any(t.guards or t.computes for t in ts), reads_person(ts), "person.related_roles" in refs,
-                 frozenset(policy_names(ts)), tuple(sorted({trig for t in ts for trig in t.separate_from})))
+    return Reads(any(t.guards or t.computes for t in ts), any(r.startswith("person.") for r in refs),
+                 "person.related_roles" in refs,
+                 frozenset(r.split(".", 1)[1] for r in refs if r.startswith("policy.")),
+                 tuple(sorted({trig for t in ts for trig in t.separate_from})))
 
 
 @lru_cache(maxsize=1024)
@@ -201,25 +203,6 @@ def guard(text: str) -> Expression:
     from .expressions import compile_expression
 
     return compile_expression(text, namespaces=GUARD_NAMESPACES)
-
-
-def reads_person(transitions: list[Transition]) -> bool:
-    """Whether any guard of these transitions reads person.* (so the person must be loaded)."""
-    from .expressions import compile_expression
-
-    return any(ref.startswith("person.")
-               for t in transitions for g in (*t.guards, *t.computes.values())
-               for ref in compile_expression(g, namespaces=GUARD_NAMESPACES).references)
-
-
-def policy_names(transitions: list[Transition]) -> set[str]:
-    """The policy values (policy.<name>) the guards of these transitions read."""
-    from .expressions import compile_expression
-
-    return {ref.split(".", 1)[1]
-            for t in transitions for g in t.guards
-            for ref in compile_expression(g, namespaces=GUARD_NAMESPACES).references
-            if ref.startswith("policy.")}
 
 
 def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
