@@ -271,6 +271,7 @@ def _insert_many_statement(dialect: str) -> Any:
     stmt = _INSERT_ONCE.get(dialect)
     if stmt is None:
         table: Any = Escalation.__table__
+        insert: Any
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:

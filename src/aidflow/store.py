@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Dialect, Table, bindparam, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
 
 from . import audit
 from .definition import Workflow, workflow_from_json
@@ -134,8 +134,8 @@ class _Plan:
 
     __slots__ = ("names", "params", "results", "row", "sql")
 
-    def __init__(self, stmt: Executable, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect)
+    def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
+        compiled: Any = stmt.compile(dialect=dialect)  # a SQLCompiler: bind names, positions
         self.sql = str(compiled)
         # per rendered parameter: (caller's key, bind processor) or (None, constant), the
         # constants (e.g. the 1 of version + 1) processed here once
@@ -172,7 +172,7 @@ class Fast:
     statements bypass SQLAlchemy's cursor events (the benchmark counts at the driver).
     """
 
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: ClauseElement) -> None:
         self.stmt = stmt
         self._plans: dict[type, _Plan] = {}
 
