@@ -41,8 +41,21 @@ from pathlib import Path
 
 PY = sys.executable
 AIDFLOW = str(Path(PY).with_name("aidflow"))
-HEAVY = ("sqlalchemy", "sqlalchemy.orm", "apscheduler", "alembic", "pydantic", "yaml", "jinja2",
-         "transitions", "psycopg", "stdnum", "chinese_calendar", "aidflow.service", "aidflow.models")
+HEAVY = (
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "apscheduler",
+    "alembic",
+    "pydantic",
+    "yaml",
+    "jinja2",
+    "transitions",
+    "psycopg",
+    "stdnum",
+    "chinese_calendar",
+    "aidflow.services.cases",
+    "aidflow.store.models",
+)
 
 
 def clean_env() -> dict[str, str]:
@@ -61,15 +74,22 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     elapsed = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+        raise SystemExit(
+            f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}"
+        )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed, cpu
 
 
 def imported_modules(args: list[str], env: dict[str, str]) -> list[str]:
     """Every module `python -X importtime ARGS` imports."""
-    proc = subprocess.run([PY, "-X", "importtime", *args], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [PY, "-X", "importtime", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return [m.group(4) for m in map(_IMPORTTIME.match, proc.stderr.splitlines()) if m]
 
 
@@ -93,7 +113,9 @@ class Node:
 def import_tree(args: list[str], env: dict[str, str]) -> list[Node]:
     """The -X importtime tree of `aidflow ARGS` (the console script); roots are the imports
     made at top level or inside functions at run time."""
-    proc = subprocess.run([PY, "-X", "importtime", AIDFLOW, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [PY, "-X", "importtime", AIDFLOW, *args], env=env, capture_output=True, text=True
+    )
     pending: dict[int, list[Node]] = {}
     for line in proc.stderr.splitlines():  # post-order: children come before their parent
         m = _IMPORTTIME.match(line)
@@ -105,10 +127,14 @@ def import_tree(args: list[str], env: dict[str, str]) -> list[Node]:
     return pending.get(0, [])
 
 
-def print_import_tree(label: str, roots: list[Node], min_ms: float = 2.0, child_ms: float = 4.0) -> None:
+def print_import_tree(
+    label: str, roots: list[Node], min_ms: float = 2.0, child_ms: float = 4.0
+) -> None:
     total = sum(r.cum_us for r in roots) / 1000
-    print(f"-X importtime, {label}: {total:.1f} ms importing; imports >= {min_ms:g} ms "
-          f"(their parts >= {child_ms:g} ms indented):")
+    print(
+        f"-X importtime, {label}: {total:.1f} ms importing; imports >= {min_ms:g} ms "
+        f"(their parts >= {child_ms:g} ms indented):"
+    )
     for root in sorted(roots, key=lambda n: -n.cum_us):
         if root.cum_us < min_ms * 1000:
             continue
@@ -125,9 +151,16 @@ def print_import_tree(label: str, roots: list[Node], min_ms: float = 2.0, child_
 
 def self_times(args: list[str], env: dict[str, str]) -> dict[str, int]:
     """Microseconds each module's own body took in one run of `python -X importtime ARGS`."""
-    proc = subprocess.run([PY, "-X", "importtime", *args], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-    return {m.group(4): int(m.group(1)) for m in map(_IMPORTTIME.match, proc.stderr.splitlines()) if m}
+    proc = subprocess.run(
+        [PY, "-X", "importtime", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return {
+        m.group(4): int(m.group(1)) for m in map(_IMPORTTIME.match, proc.stderr.splitlines()) if m
+    }
 
 
 def owner(module: str) -> str:
@@ -136,7 +169,11 @@ def owner(module: str) -> str:
     if parts[0] == "aidflow":
         return ".".join(parts[:2])
     if parts[0] == "sqlalchemy":
-        return ".".join(parts[:3]) if parts[1:2] == ["dialects"] and len(parts) > 2 else "sqlalchemy (other)"
+        return (
+            ".".join(parts[:3])
+            if parts[1:2] == ["dialects"] and len(parts) > 2
+            else "sqlalchemy (other)"
+        )
     return parts[0]
 
 
@@ -147,11 +184,15 @@ def show_extra_imports(show: list[str], base_ms: float, env: dict[str, str], run
     extra = {m for sample in samples for m in sample} - base
     groups: dict[str, float] = {}
     for m in extra:
-        groups[owner(m)] = groups.get(owner(m), 0.0) + statistics.median(s.get(m, 0) for s in samples) / 1000
+        groups[owner(m)] = (
+            groups.get(owner(m), 0.0) + statistics.median(s.get(m, 0) for s in samples) / 1000
+        )
     total = sum(groups.values())
-    print(f"imports of `aidflow case show 1` beyond `import sqlalchemy.orm` (self time, median of {runs} "
-          f"-X importtime runs): {total:.1f} ms = {total / base_ms:.2f}x of the whole "
-          "`python -c 'import sqlalchemy.orm'` wall time; the largest:")
+    print(
+        f"imports of `aidflow case show 1` beyond `import sqlalchemy.orm` (self time, median of {runs} "
+        f"-X importtime runs): {total:.1f} ms = {total / base_ms:.2f}x of the whole "
+        "`python -c 'import sqlalchemy.orm'` wall time; the largest:"
+    )
     for name, ms in sorted(groups.items(), key=lambda kv: -kv[1])[:18]:
         print(f"  {ms:7.1f} ms  {ms / base_ms:5.1%}  {name}")
 
@@ -204,34 +245,72 @@ else:
 def show_breakdown(show_args: list[str], env: dict[str, str], runs: int) -> None:
     """Split `case show` into importing its modules and running, and profile the run alone."""
     a = json.dumps(show_args)
-    mods = subprocess.run([PY, "-c", _BREAKDOWN, a, "modules"], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip().splitlines()[-1]
+    mods = (
+        subprocess.run(
+            [PY, "-c", _BREAKDOWN, a, "modules"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     res = []
     for _ in range(runs):
-        out = subprocess.run([PY, "-c", _BREAKDOWN, a, "time", mods], env=env, capture_output=True,
-                             text=True, check=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [PY, "-c", _BREAKDOWN, a, "time", mods],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         res.append(json.loads(out))
     imp = statistics.median(r["imports"] for r in res) * 1000
     run_ms = statistics.median(r["run"] for r in res) * 1000
-    print(f"in-process split of `aidflow case show 1` (median of {runs}): importing its "
-          f"{len(json.loads(mods))} modules {imp:.1f} ms, then running it {run_ms:.1f} ms "
-          "(engine, schema check, queries, definition parse, calendar, output)")
-    prof = subprocess.run([PY, "-c", _BREAKDOWN, a, "profile", mods], env=env, capture_output=True,
-                          text=True, check=True).stdout
-    keep = [ln for ln in prof.splitlines() if ln.strip() and not ln.startswith(("   Ordered", "   List"))]
+    print(
+        f"in-process split of `aidflow case show 1` (median of {runs}): importing its "
+        f"{len(json.loads(mods))} modules {imp:.1f} ms, then running it {run_ms:.1f} ms "
+        "(engine, schema check, queries, definition parse, calendar, output)"
+    )
+    prof = subprocess.run(
+        [PY, "-c", _BREAKDOWN, a, "profile", mods],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    keep = [
+        ln
+        for ln in prof.splitlines()
+        if ln.strip() and not ln.startswith(("   Ordered", "   List"))
+    ]
     print("cProfile of that run alone (modules already imported), by cumulative time:")
     for ln in keep[1:]:
-        print("  " + ln.replace(str(Path(PY).parents[1]) + "/lib/python3.11/site-packages/", "")
-              .replace(str(Path(__file__).resolve().parents[1]) + "/", ""))
+        print(
+            "  "
+            + ln.replace(str(Path(PY).parents[1]) + "/lib/python3.11/site-packages/", "").replace(
+                str(Path(__file__).resolve().parents[1]) + "/", ""
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=15, help="timed runs per command (default 15)")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up runs per command (default 2)")
-    ap.add_argument("--db-dir", type=Path, help="where demo.db goes (default: a temporary directory)")
-    ap.add_argument("--no-breakdown", action="store_true",
-                    help="skip the -X importtime trees and the profile of `case show`")
+    ap.add_argument(
+        "--db-dir", type=Path, help="where demo.db goes (default: a temporary directory)"
+    )
+    ap.add_argument(
+        "--no-breakdown",
+        action="store_true",
+        help="skip the -X importtime trees and the profile of `case show`",
+    )
     args = ap.parse_args(argv)
     if not Path(AIDFLOW).exists():
         raise SystemExit(f"no aidflow console script next to {PY}")
@@ -245,9 +324,25 @@ def main(argv: list[str] | None = None) -> int:
         db_dir.mkdir(parents=True, exist_ok=True)
     try:
         db = db_dir / "demo.db"
-        subprocess.run([AIDFLOW, "demo", "--db-file", str(db)], env=env, cwd=db_dir, check=True,
-                       stdout=subprocess.DEVNULL)
-        show = [AIDFLOW, "--db", f"sqlite:///{db}", "--as", "li", "--now", "2023-08-12T16:00", "case", "show", "1"]
+        subprocess.run(
+            [AIDFLOW, "demo", "--db-file", str(db)],
+            env=env,
+            cwd=db_dir,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        show = [
+            AIDFLOW,
+            "--db",
+            f"sqlite:///{db}",
+            "--as",
+            "li",
+            "--now",
+            "2023-08-12T16:00",
+            "case",
+            "show",
+            "1",
+        ]
         probe = subprocess.run(show, env=env, capture_output=True, text=True, check=True)
         assert "Case 1" in probe.stdout, probe.stdout
 
@@ -270,33 +365,49 @@ def main(argv: list[str] | None = None) -> int:
         med = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
         med_cpu = {name: statistics.median(ts) * 1000 for name, ts in cpus.items()}
 
-        print(f"{sys.version.split()[0]} {PY}; median of {args.runs} runs after {args.warmup} warm-ups "
-              "(subprocess wall time, and the child's CPU time)")
+        print(
+            f"{sys.version.split()[0]} {PY}; median of {args.runs} runs after {args.warmup} warm-ups "
+            "(subprocess wall time, and the child's CPU time)"
+        )
         print()
         print(f"{'command':<36} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'cpu ms':>8}")
         for name, ts in times.items():
-            print(f"{name:<36} {med[name]:>10.1f} {min(ts) * 1000:>8.1f} {max(ts) * 1000:>8.1f} "
-                  f"{med_cpu[name]:>8.1f}")
+            print(
+                f"{name:<36} {med[name]:>10.1f} {min(ts) * 1000:>8.1f} {max(ts) * 1000:>8.1f} "
+                f"{med_cpu[name]:>8.1f}"
+            )
         print()
         print(f"{'ratio':<52} {'wall':>6} {'cpu':>6}  goal")
         for label, num, den, goal in (
-                ("aidflow --help / python -c pass", "aidflow --help", "python -c pass", 3.0),
-                ("aidflow case show 1 / python -c import sqlalchemy.orm", "aidflow case show 1",
-                 "python -c 'import sqlalchemy.orm'", 1.3)):
+            ("aidflow --help / python -c pass", "aidflow --help", "python -c pass", 3.0),
+            (
+                "aidflow case show 1 / python -c import sqlalchemy.orm",
+                "aidflow case show 1",
+                "python -c 'import sqlalchemy.orm'",
+                1.3,
+            ),
+        ):
             wall, cpu = med[num] / med[den], med_cpu[num] / med_cpu[den]
-            print(f"{label:<52} {wall:>5.2f}x {cpu:>5.2f}x  < {goal:g}x "
-                  f"{'ok' if wall < goal else 'MISSED'}")
+            print(
+                f"{label:<52} {wall:>5.2f}x {cpu:>5.2f}x  < {goal:g}x "
+                f"{'ok' if wall < goal else 'MISSED'}"
+            )
         print()
 
         loaded = imported_by_help(env)
         print("modules `aidflow --help` imports:")
         print("  " + ", ".join(f"{m}={'yes' if v else 'no'}" for m, v in loaded.items()))
-        print(f"  imports click: {'YES' if loaded['click'] else 'no'}; "
-              f"imports sqlalchemy: {'YES' if loaded['sqlalchemy'] else 'no'}; "
-              f"imports apscheduler: {'YES' if loaded['apscheduler'] else 'no'}")
+        print(
+            f"  imports click: {'YES' if loaded['click'] else 'no'}; "
+            f"imports sqlalchemy: {'YES' if loaded['sqlalchemy'] else 'no'}; "
+            f"imports apscheduler: {'YES' if loaded['apscheduler'] else 'no'}"
+        )
 
         if not args.no_breakdown:
-            for label, cli_args in (("aidflow --help", ["--help"]), ("aidflow case show 1", show[1:])):
+            for label, cli_args in (
+                ("aidflow --help", ["--help"]),
+                ("aidflow case show 1", show[1:]),
+            ):
                 print()
                 print_import_tree(label, import_tree(cli_args, env))
             print()

@@ -32,14 +32,24 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from aidflow.db import make_engine, upgrade
-from aidflow.importer import Importer, load_import_policy
-from aidflow.models import Person
-from aidflow.rules import Actor
+from aidflow.engine.rules import Actor
+from aidflow.services.survey import Importer, load_import_policy
+from aidflow.store.database import make_engine, upgrade
+from aidflow.store.models import Person
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2023, 8, 1, 1, 0, tzinfo=UTC)
-HEADER = ["身份证号", "姓名", "乡镇", "村", "户籍性质", "出生日期", "建档立卡", "独居", "赡养人有能力"]
+HEADER = [
+    "身份证号",
+    "姓名",
+    "乡镇",
+    "村",
+    "户籍性质",
+    "出生日期",
+    "建档立卡",
+    "独居",
+    "赡养人有能力",
+]
 
 
 def make_rows(n: int) -> list[list[str]]:
@@ -49,8 +59,19 @@ def make_rows(n: int) -> list[list[str]]:
         body = f"1101{i // 1000 % 100:02d}{born:%Y%m%d}{i % 1000:03d}"
         number = body + ric.calc_check_digit(body + "0")
         town = "城关镇" if i % 2 else "河西镇"
-        rows.append([number, f"人{i}", town, f"村{i % 17}", "农业" if i % 3 else "非农业", born.isoformat(),
-                     "是" if i % 5 == 0 else "否", "是" if i % 4 == 0 else "否", "否"])
+        rows.append(
+            [
+                number,
+                f"人{i}",
+                town,
+                f"村{i % 17}",
+                "农业" if i % 3 else "非农业",
+                born.isoformat(),
+                "是" if i % 5 == 0 else "否",
+                "是" if i % 4 == 0 else "否",
+                "否",
+            ]
+        )
     return rows
 
 
@@ -102,10 +123,18 @@ def main() -> None:
         url, cleanup = fresh_url(args.db, tmp, "aidflow")
         engine = make_engine(url)
         upgrade(engine)
-        policy = load_import_policy(REPO / "workflows" / "policy" / "import_mappings.yaml")
-        importer = Importer(lambda: Session(engine, expire_on_commit=False), policy,
-                            Actor("sun", ("county_officer",), "*"), f, "civil_affairs",
-                            now=NOW, today=NOW.date())
+        policy = load_import_policy(
+            REPO / "src" / "aidflow" / "shipped" / "workflows" / "policy" / "import_mappings.yaml"
+        )
+        importer = Importer(
+            lambda: Session(engine, expire_on_commit=False),
+            policy,
+            Actor("sun", ("county_officer",), "*"),
+            f,
+            "civil_affairs",
+            now=NOW,
+            today=NOW.date(),
+        )
         t0 = time.perf_counter()
         result = importer.run()
         t_aidflow = time.perf_counter() - t0
@@ -116,10 +145,22 @@ def main() -> None:
         url, cleanup = fresh_url(args.db, tmp, "baseline")
         engine = make_engine(url)
         upgrade(engine)
-        params = [{"id_number": r[0], "name": r[1], "birth_date": date.fromisoformat(r[5]),
-                   "sex": "M" if int(r[0][16]) % 2 else "F", "township": r[2], "village": r[3],
-                   "hukou": "rural" if r[4] == "农业" else "urban", "mental_illness": False,
-                   "registered_poor": r[6] == "是", "related_users": [], "created_at": NOW} for r in rows]
+        params = [
+            {
+                "id_number": r[0],
+                "name": r[1],
+                "birth_date": date.fromisoformat(r[5]),
+                "sex": "M" if int(r[0][16]) % 2 else "F",
+                "township": r[2],
+                "village": r[3],
+                "hukou": "rural" if r[4] == "农业" else "urban",
+                "mental_illness": False,
+                "registered_poor": r[6] == "是",
+                "related_users": [],
+                "created_at": NOW,
+            }
+            for r in rows
+        ]
         t0 = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(insert(Person.__table__), params)
@@ -129,7 +170,9 @@ def main() -> None:
     a, b = args.rows / t_aidflow, args.rows / t_base
     kind = "PostgreSQL" if args.db else "SQLite"
     print(f"{args.rows} rows, {args.format}, {kind}")
-    print(f"aidflow import  {a:10,.0f} rows/s  ({t_aidflow:.2f} s, validation + provenance + batches of 1000)")
+    print(
+        f"aidflow import  {a:10,.0f} rows/s  ({t_aidflow:.2f} s, validation + provenance + batches of 1000)"
+    )
     print(f"raw executemany {b:10,.0f} rows/s  ({t_base:.2f} s)")
     print(f"ratio           {a / b:10.2f}x  (goal >= 0.3x)")
 

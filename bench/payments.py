@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,12 +62,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from aidflow.clock import FrozenClock  # noqa: E402
-from aidflow.db import make_engine, upgrade  # noqa: E402
-from aidflow.loader import load_workflow_file  # noqa: E402
-from aidflow.models import Case, CaseEvent, Payment, PaymentRun, Person  # noqa: E402
-from aidflow.payments import run_payments  # noqa: E402
-from aidflow.policy import load_policy  # noqa: E402
-from aidflow.service import Service  # noqa: E402
+from aidflow.language.loader import load_workflow_file  # noqa: E402
+from aidflow.policy.standards import load_policy  # noqa: E402
+from aidflow.services.cases import Service  # noqa: E402
+from aidflow.services.payments import run_payments  # noqa: E402
+from aidflow.store.database import make_engine, upgrade  # noqa: E402
+from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -77,43 +77,99 @@ def rss_mb() -> float:
 
 
 def setup(engine: object, n: int) -> None:
-    now = datetime(2023, 7, 1, 1, 0, tzinfo=timezone.utc)
+    now = datetime(2023, 7, 1, 1, 0, tzinfo=UTC)
     clock = FrozenClock(now)
-    from aidflow.calendar import WorkCalendar
+    from aidflow.language.calendar import WorkCalendar
 
     with Session(engine) as s, s.begin():  # type: ignore[call-overload]
         svc = Service(s, clock, WorkCalendar("Asia/Shanghai"))
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
         svc.add_user("admin", "sun", ["county_officer"], "*", "sun@county.example")
-        wv, _ = svc.deploy("admin", load_workflow_file(ROOT / "workflows" / "dibao.yaml"))
+        wv, _ = svc.deploy(
+            "admin",
+            load_workflow_file(ROOT / "src" / "aidflow" / "shipped" / "workflows" / "dibao.yaml"),
+        )
         vid = wv.id
-    approved = datetime(2023, 7, 20, 2, 0, tzinfo=timezone.utc)
+    approved = datetime(2023, 7, 20, 2, 0, tzinfo=UTC)
     step = 10_000
     with engine.begin() as conn:  # type: ignore[attr-defined]
         for lo in range(1, n + 1, step):
             ids = range(lo, min(lo + step, n + 1))
-            conn.execute(insert(Person), [{
-                "id": i, "id_number": f"X{i:017d}", "name": f"居民{i}", "birth_date": datetime(1950, 1, 1).date(),
-                "sex": "F", "township": "城关镇", "village": "东村", "hukou": "rural", "mental_illness": False,
-                "registered_poor": False, "related_users": [], "created_at": now} for i in ids])
-            conn.execute(insert(Case), [{
-                "id": i, "person_id": i, "workflow_version_id": vid, "workflow_name": "dibao", "state": "active",
-                "state_entered_at": approved, "entry_seq": 2, "deadline_at": None, "assigned_to": "sun",
-                "township": "城关镇", "village": "东村", "data": {"amount": f"650.{i % 100:02d}"},
-                "emergency": False, "opened_at": now, "closed_at": None, "last_seq": 2, "head_hash": "x",
-                "version": 3} for i in ids])
-            conn.execute(insert(CaseEvent), [{
-                "case_id": i, "seq": 2, "at": approved, "actor": "sun", "kind": "transition",
-                "trigger": "approve", "from_state": "county_review", "to_state": "active",
-                "fields": {"amount": f"650.{i % 100:02d}"}, "note": None, "prev_hash": "x", "hash": "y"}
-                for i in ids])
+            conn.execute(
+                insert(Person),
+                [
+                    {
+                        "id": i,
+                        "id_number": f"X{i:017d}",
+                        "name": f"居民{i}",
+                        "birth_date": datetime(1950, 1, 1).date(),
+                        "sex": "F",
+                        "township": "城关镇",
+                        "village": "东村",
+                        "hukou": "rural",
+                        "mental_illness": False,
+                        "registered_poor": False,
+                        "related_users": [],
+                        "created_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(Case),
+                [
+                    {
+                        "id": i,
+                        "person_id": i,
+                        "workflow_version_id": vid,
+                        "workflow_name": "dibao",
+                        "state": "active",
+                        "state_entered_at": approved,
+                        "entry_seq": 2,
+                        "deadline_at": None,
+                        "assigned_to": "sun",
+                        "township": "城关镇",
+                        "village": "东村",
+                        "data": {"amount": f"650.{i % 100:02d}"},
+                        "emergency": False,
+                        "opened_at": now,
+                        "closed_at": None,
+                        "last_seq": 2,
+                        "head_hash": "x",
+                        "version": 3,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(CaseEvent),
+                [
+                    {
+                        "case_id": i,
+                        "seq": 2,
+                        "at": approved,
+                        "actor": "sun",
+                        "kind": "transition",
+                        "trigger": "approve",
+                        "from_state": "county_review",
+                        "to_state": "active",
+                        "fields": {"amount": f"650.{i % 100:02d}"},
+                        "note": None,
+                        "prev_hash": "x",
+                        "hash": "y",
+                    }
+                    for i in ids
+                ],
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=10_000)
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file)")
-    ap.add_argument("--repeat", type=int, default=1, help="time each side this many times, report the best")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="time each side this many times, report the best"
+    )
     args = ap.parse_args()
     schema = tmp = None
     if args.db and args.db.startswith("postgresql"):
@@ -160,8 +216,8 @@ def _bench(engine: Any, n: int, repeat: int) -> None:
     upgrade(engine)
     setup(engine, n)
     rss_setup = rss_mb()
-    policy = load_policy(ROOT / "workflows" / "policy")
-    clock = FrozenClock(datetime(2023, 9, 1, 1, 0, tzinfo=timezone.utc))
+    policy = load_policy(ROOT / "src" / "aidflow" / "shipped" / "workflows" / "policy")
+    clock = FrozenClock(datetime(2023, 9, 1, 1, 0, tzinfo=UTC))
     cols = [c._copy() for c in Payment.__table__.columns]  # type: ignore[attr-defined]
     raw = Table("payments_raw", MetaData(), *cols, UniqueConstraint("case_id", "kind", "period"))
     raw.create(engine)
@@ -182,9 +238,22 @@ def _bench(engine: Any, n: int, repeat: int) -> None:
         if not i:
             rss_run = rss_mb()
             with Session(engine) as s:  # not timed
-                rows = [dict(r._mapping) for r in s.execute(select(
-                    Payment.case_id, Payment.person_id, Payment.run_id, Payment.kind, Payment.period,
-                    Payment.amount_fen, Payment.basis, Payment.status, Payment.created_at))]
+                rows = [
+                    dict(r._mapping)
+                    for r in s.execute(
+                        select(
+                            Payment.case_id,
+                            Payment.person_id,
+                            Payment.run_id,
+                            Payment.kind,
+                            Payment.period,
+                            Payment.amount_fen,
+                            Payment.basis,
+                            Payment.status,
+                            Payment.created_at,
+                        )
+                    )
+                ]
 
         with engine.begin() as conn:
             conn.execute(raw.delete())
@@ -194,14 +263,41 @@ def _bench(engine: Any, n: int, repeat: int) -> None:
 
         with engine.begin() as conn:
             conn.execute(raw.delete())
-        amount = cast(func.round(cast(Case.data["amount"].as_string(), Numeric(12, 2)) * 100), Integer)
-        sel = select(Case.id, Case.person_id, literal(result.run_id), literal("dibao"), literal("2023-09"), amount,
-                     literal({}, JSON), literal("pending"), literal(clock.now().replace(tzinfo=None))) \
-            .join(CaseEvent, (CaseEvent.case_id == Case.id) & (CaseEvent.to_state == "active")) \
+        amount = cast(
+            func.round(cast(Case.data["amount"].as_string(), Numeric(12, 2)) * 100), Integer
+        )
+        sel = (
+            select(
+                Case.id,
+                Case.person_id,
+                literal(result.run_id),
+                literal("dibao"),
+                literal("2023-09"),
+                amount,
+                literal({}, JSON),
+                literal("pending"),
+                literal(clock.now().replace(tzinfo=None)),
+            )
+            .join(CaseEvent, (CaseEvent.case_id == Case.id) & (CaseEvent.to_state == "active"))
             .where(Case.workflow_name == "dibao", Case.state.in_(("active", "periodic_review")))
+        )
         with Timer() as t_select, engine.begin() as conn:
-            conn.execute(raw.insert().from_select(["case_id", "person_id", "run_id", "kind", "period", "amount_fen",
-                                                   "basis", "status", "created_at"], sel))
+            conn.execute(
+                raw.insert().from_select(
+                    [
+                        "case_id",
+                        "person_id",
+                        "run_id",
+                        "kind",
+                        "period",
+                        "amount_fen",
+                        "basis",
+                        "status",
+                        "created_at",
+                    ],
+                    sel,
+                )
+            )
         selects.append(t_select)
     del rows
 
@@ -210,10 +306,14 @@ def _bench(engine: Any, n: int, repeat: int) -> None:
     assert again.created == 0
     t_run, t_many, t_select = (Timer.best(ts) for ts in (runs, manys, selects))
 
-    local = engine.dialect.name == "sqlite"  # all the work in this process: CPU time means something
+    local = (
+        engine.dialect.name == "sqlite"
+    )  # all the work in this process: CPU time means something
 
     def line(name: str, t: Timer, base: Timer | None = None, rate: bool = True) -> str:
-        out = f"  {name:<21s}{t.wall:8.2f} s  " + (f"{n / t.wall:10,.0f} rows/s" if rate else " " * 17)
+        out = f"  {name:<21s}{t.wall:8.2f} s  " + (
+            f"{n / t.wall:10,.0f} rows/s" if rate else " " * 17
+        )
         if local:
             out += f"  cpu {t.cpu:7.2f} s"
         if base is not None:

@@ -37,20 +37,30 @@ SUMMARY = re.compile(r"(goal|MISSED|aidflow = |ratio|aidflow/core)", re.IGNORECA
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--full", action="store_true", help="run at the issue's scale")
     args = ap.parse_args(argv)
     rows: list[tuple[str, float, int, list[str]]] = []
     for name, cmd in FULL if args.full else QUICK:
         print(f"\n=== {name}: python bench/{' '.join(cmd)}", flush=True)
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True
+        )
         elapsed = time.perf_counter() - t0
         print(proc.stdout, end="")
         if proc.returncode not in (0, 1):  # 1 = ran, but a goal was missed
             print(proc.stderr, end="")
-        rows.append((name, elapsed, proc.returncode,
-                     [ln.strip() for ln in proc.stdout.splitlines() if SUMMARY.search(ln)]))
+        rows.append(
+            (
+                name,
+                elapsed,
+                proc.returncode,
+                [ln.strip() for ln in proc.stdout.splitlines() if SUMMARY.search(ln)],
+            )
+        )
     print("\n=== summary (ratios are against baselines measured in the same run)")
     for name, elapsed, code, lines in rows:
         status = "ok" if code in (0, 1) else f"FAILED (exit {code})"

@@ -54,23 +54,28 @@ def build(url: str, cases: int, overdue: float) -> int:
     """The database; returns the number of overdue cases."""
     from sqlalchemy.orm import Session
 
-    from aidflow.calendar import WorkCalendar
     from aidflow.clock import FrozenClock
-    from aidflow.db import make_engine, upgrade
-    from aidflow.loader import load_workflow_file
-    from aidflow.models import Case
-    from aidflow.service import Service
+    from aidflow.language.calendar import WorkCalendar
+    from aidflow.language.loader import load_workflow_file
+    from aidflow.services.cases import Service
+    from aidflow.store.database import make_engine, upgrade
+    from aidflow.store.models import Case
 
     engine = make_engine(url)
     upgrade(engine)
     clock = FrozenClock(NOW - timedelta(days=30))
-    calendar = WorkCalendar.from_file(ROOT / "workflows" / "policy" / "calendar.yaml")
+    calendar = WorkCalendar.from_file(
+        ROOT / "src" / "aidflow" / "shipped" / "workflows" / "policy" / "calendar.yaml"
+    )
     with Session(engine) as s, s.begin():
         svc = Service(s, clock, calendar)
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
         svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
         svc.add_user("admin", "tsup", ["township_supervisor"], "城关镇", "tsup@county.example")
-        wv, _ = svc.deploy("admin", load_workflow_file(ROOT / "workflows" / "dibao.yaml"))
+        wv, _ = svc.deploy(
+            "admin",
+            load_workflow_file(ROOT / "src" / "aidflow" / "shipped" / "workflows" / "dibao.yaml"),
+        )
         person = svc.register_person("11010519491231002X", "王秀英", "城关镇", "东村", "rural")
         wv_id, person_id = wv.id, person.id
     every = max(round(1 / overdue), 1) if overdue > 0 else 0
@@ -84,12 +89,27 @@ def build(url: str, cases: int, overdue: float) -> int:
                 is_late = every and i % every == 0
                 n_late += bool(is_late)
                 entered = late if is_late else fresh
-                rows.append({"person_id": person_id, "workflow_version_id": wv_id, "workflow_name": "dibao",
-                             "state": "investigation", "state_entered_at": entered, "entry_seq": 3,
-                             "deadline_at": NOW + timedelta(days=30), "assigned_to": "li",
-                             "township": "城关镇", "village": "东村", "data": {}, "clocks": {},
-                             "emergency": False, "opened_at": entered, "last_seq": 3, "head_hash": "",
-                             "version": 3})
+                rows.append(
+                    {
+                        "person_id": person_id,
+                        "workflow_version_id": wv_id,
+                        "workflow_name": "dibao",
+                        "state": "investigation",
+                        "state_entered_at": entered,
+                        "entry_seq": 3,
+                        "deadline_at": NOW + timedelta(days=30),
+                        "assigned_to": "li",
+                        "township": "城关镇",
+                        "village": "东村",
+                        "data": {},
+                        "clocks": {},
+                        "emergency": False,
+                        "opened_at": entered,
+                        "last_seq": 3,
+                        "head_hash": "",
+                        "version": 3,
+                    }
+                )
             conn.execute(table.insert(), rows)
     engine.dispose()
     return n_late
@@ -100,25 +120,44 @@ def baseline(url: str) -> tuple[int, float]:
     from sqlalchemy import select
     from sqlalchemy.dialects.sqlite import insert
 
-    from aidflow.db import make_engine
-    from aidflow.models import Case, Escalation, WorkflowVersion
+    from aidflow.store.database import make_engine
+    from aidflow.store.models import Case, Escalation, WorkflowVersion
 
     engine = make_engine(url)
     cases, esc = Case.__table__, Escalation.__table__
     t0 = time.perf_counter()
     inserted = 0
     with engine.begin() as conn:
-        (wv_id,) = conn.execute(select(WorkflowVersion.id).where(WorkflowVersion.name == "dibao")).one()
+        (wv_id,) = conn.execute(
+            select(WorkflowVersion.id).where(WorkflowVersion.name == "dibao")
+        ).one()
         due = NOW - timedelta(days=12)
-        stmt = (select(cases.c.id, cases.c.entry_seq, cases.c.state_entered_at)
-                .where(cases.c.workflow_version_id == wv_id, cases.c.state == "investigation",
-                       cases.c.state_entered_at <= due, cases.c.closed_at.is_(None)))
+        stmt = select(cases.c.id, cases.c.entry_seq, cases.c.state_entered_at).where(
+            cases.c.workflow_version_id == wv_id,
+            cases.c.state == "investigation",
+            cases.c.state_entered_at <= due,
+            cases.c.closed_at.is_(None),
+        )
         ins = insert(esc).on_conflict_do_nothing()
-        for cid, entry_seq, entered in conn.execution_options(stream_results=True, yield_per=2000).execute(stmt):
-            result = conn.execute(ins, {
-                "case_id": cid, "entry_seq": entry_seq, "state": "investigation", "ladder": "investigation_late",
-                "rung": 0, "repeat_no": 0, "role": "township_caseworker", "recipient": "li",
-                "template": "deadline_reminder", "due_at": entered + timedelta(days=12), "fired_at": NOW})
+        for cid, entry_seq, entered in conn.execution_options(
+            stream_results=True, yield_per=2000
+        ).execute(stmt):
+            result = conn.execute(
+                ins,
+                {
+                    "case_id": cid,
+                    "entry_seq": entry_seq,
+                    "state": "investigation",
+                    "ladder": "investigation_late",
+                    "rung": 0,
+                    "repeat_no": 0,
+                    "role": "township_caseworker",
+                    "recipient": "li",
+                    "template": "deadline_reminder",
+                    "due_at": entered + timedelta(days=12),
+                    "fired_at": NOW,
+                },
+            )
             inserted += result.rowcount
     elapsed = time.perf_counter() - t0
     engine.dispose()
@@ -126,8 +165,8 @@ def baseline(url: str) -> tuple[int, float]:
 
 
 def clear(url: str) -> None:
-    from aidflow.db import make_engine
-    from aidflow.models import Escalation, OutboxMessage
+    from aidflow.store.database import make_engine
+    from aidflow.store.models import Escalation, OutboxMessage
 
     engine = make_engine(url)
     with engine.begin() as conn:
@@ -139,13 +178,15 @@ def clear(url: str) -> None:
 def aidflow_sweep(url: str) -> tuple[int, float]:
     from sqlalchemy.orm import Session
 
-    from aidflow import jobs
-    from aidflow.calendar import WorkCalendar
     from aidflow.clock import FrozenClock
-    from aidflow.db import make_engine
+    from aidflow.language.calendar import WorkCalendar
+    from aidflow.services import escalations as jobs
+    from aidflow.store.database import make_engine
 
     engine = make_engine(url)
-    calendar = WorkCalendar.from_file(ROOT / "workflows" / "policy" / "calendar.yaml")
+    calendar = WorkCalendar.from_file(
+        ROOT / "src" / "aidflow" / "shipped" / "workflows" / "policy" / "calendar.yaml"
+    )
     t0 = time.perf_counter()
     with Session(engine) as s, s.begin():
         result = jobs.sweep(s, FrozenClock(NOW), calendar)
@@ -156,14 +197,17 @@ def aidflow_sweep(url: str) -> tuple[int, float]:
 
 def resend(url: str) -> None:
     """Put the sent rows back in the queue, rendered as they are (to time delivery without Jinja)."""
-    from aidflow.db import make_engine
-    from aidflow.models import OutboxMessage
+    from aidflow.store.database import make_engine
+    from aidflow.store.models import OutboxMessage
 
     engine = make_engine(url)
     table = OutboxMessage.__table__
     with engine.begin() as conn:
-        conn.execute(table.update().where(table.c.status == "sent").values(status="pending", attempts=0,
-                                                                          sent_at=None))
+        conn.execute(
+            table.update()
+            .where(table.c.status == "sent")
+            .values(status="pending", attempts=0, sent_at=None)
+        )
     engine.dispose()
 
 
@@ -171,10 +215,10 @@ def deliver(url: str, limit: int) -> tuple[int, int, float]:
     """Deliver up to `limit` queued messages to a MemoryMailer, one transaction per message."""
     from sqlalchemy.orm import Session
 
-    from aidflow import jobs
     from aidflow.clock import FrozenClock
-    from aidflow.db import make_engine
-    from aidflow.mailer import MemoryMailer
+    from aidflow.notify.mailer import MemoryMailer
+    from aidflow.services import escalations as jobs
+    from aidflow.store.database import make_engine
 
     engine = make_engine(url)
     mailer = MemoryMailer()
@@ -189,48 +233,72 @@ def deliver(url: str, limit: int) -> tuple[int, int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--cases", type=int, default=100_000)
-    ap.add_argument("--overdue", type=float, default=0.01, help="fraction of cases past the first rung")
-    ap.add_argument("--deliver", type=int, default=2000, help="how many queued messages to deliver (timed apart)")
-    ap.add_argument("--db-dir", type=Path, help="where the SQLite file goes (default: a temporary directory)")
+    ap.add_argument(
+        "--overdue", type=float, default=0.01, help="fraction of cases past the first rung"
+    )
+    ap.add_argument(
+        "--deliver",
+        type=int,
+        default=2000,
+        help="how many queued messages to deliver (timed apart)",
+    )
+    ap.add_argument(
+        "--db-dir", type=Path, help="where the SQLite file goes (default: a temporary directory)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         url = f"sqlite:///{Path(tmp) / 'sweep.db'}"
         t0 = time.perf_counter()
         n_late = build(url, args.cases, args.overdue)
-        print(f"setup: {args.cases} open cases, {n_late} overdue, {time.perf_counter() - t0:.1f} s; "
-              f"peak RSS {peak_rss_mb():.0f} MB")
+        print(
+            f"setup: {args.cases} open cases, {n_late} overdue, {time.perf_counter() - t0:.1f} s; "
+            f"peak RSS {peak_rss_mb():.0f} MB"
+        )
         b_new, b_time = baseline(url)
         b2_new, b2_time = baseline(url)
-        print(f"baseline  sweep 1: {b_new:>8} escalations in {b_time:8.3f} s "
-              f"({b_new / b_time:,.0f}/s); sweep 2: {b2_new} new in {b2_time:.3f} s; "
-              f"peak RSS {peak_rss_mb():.0f} MB")
+        print(
+            f"baseline  sweep 1: {b_new:>8} escalations in {b_time:8.3f} s "
+            f"({b_new / b_time:,.0f}/s); sweep 2: {b2_new} new in {b2_time:.3f} s; "
+            f"peak RSS {peak_rss_mb():.0f} MB"
+        )
         clear(url)
         a_new, a_time = aidflow_sweep(url)
         a2_new, a2_time = aidflow_sweep(url)
-        print(f"aidflow   sweep 1: {a_new:>8} escalations in {a_time:8.3f} s "
-              f"({a_new / a_time:,.0f}/s); sweep 2: {a2_new} new in {a2_time:.3f} s; "
-              f"peak RSS {peak_rss_mb():.0f} MB")
-        print(f"ratio aidflow/baseline: sweep 1 {a_time / b_time:.2f}x, sweep 2 {a2_time / b2_time:.2f}x "
-              f"(goal <= 2x); peak RSS {peak_rss_mb():.0f} MB (goal < 200 MB)")
+        print(
+            f"aidflow   sweep 1: {a_new:>8} escalations in {a_time:8.3f} s "
+            f"({a_new / a_time:,.0f}/s); sweep 2: {a2_new} new in {a2_time:.3f} s; "
+            f"peak RSS {peak_rss_mb():.0f} MB"
+        )
+        print(
+            f"ratio aidflow/baseline: sweep 1 {a_time / b_time:.2f}x, sweep 2 {a2_time / b2_time:.2f}x "
+            f"(goal <= 2x); peak RSS {peak_rss_mb():.0f} MB (goal < 200 MB)"
+        )
         d_sent, d_failed, d_time = deliver(url, args.deliver) if args.deliver > 0 else (0, 0, 0.0)
         if d_sent:
             resend(url)
             r_sent, r_failed, r_time = deliver(url, args.deliver)
-            print(f"delivery (not in the ratio): {d_sent} queued messages rendered and sent to a MemoryMailer "
-                  f"in {d_time:.3f} s ({d_time / d_sent * 1000:.2f} ms each, one commit each); the same "
-                  f"{r_sent} again, already rendered, {r_time / max(r_sent, 1) * 1000:.2f} ms each: "
-                  f"rendering at delivery (and storing the text on the row) costs "
-                  f"{(d_time - r_time) / d_sent * 1000:.2f} ms per message; "
-                  f"peak RSS {peak_rss_mb():.0f} MB")
+            print(
+                f"delivery (not in the ratio): {d_sent} queued messages rendered and sent to a MemoryMailer "
+                f"in {d_time:.3f} s ({d_time / d_sent * 1000:.2f} ms each, one commit each); the same "
+                f"{r_sent} again, already rendered, {r_time / max(r_sent, 1) * 1000:.2f} ms each: "
+                f"rendering at delivery (and storing the text on the row) costs "
+                f"{(d_time - r_time) / d_sent * 1000:.2f} ms per message; "
+                f"peak RSS {peak_rss_mb():.0f} MB"
+            )
             d_failed += r_failed
         if d_failed or d_sent != min(args.deliver, n_late):
             print(f"error: delivery sent {d_sent}, failed {d_failed}", file=sys.stderr)
             return 1
         if (b_new, b2_new, a2_new) != (n_late, 0, 0) or a_new != n_late:
-            print(f"error: expected {n_late} escalations once, got baseline {b_new}/{b2_new}, "
-                  f"aidflow {a_new}/{a2_new}", file=sys.stderr)
+            print(
+                f"error: expected {n_late} escalations once, got baseline {b_new}/{b2_new}, "
+                f"aidflow {a_new}/{a2_new}",
+                file=sys.stderr,
+            )
             return 1
     return 0
 

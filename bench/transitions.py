@@ -86,15 +86,15 @@ from sqlalchemy import (  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
-from aidflow import audit  # noqa: E402
-from aidflow.calendar import WorkCalendar  # noqa: E402
 from aidflow.clock import FrozenClock  # noqa: E402
-from aidflow.db import make_engine, upgrade  # noqa: E402
-from aidflow.loader import load_workflow_file  # noqa: E402
-from aidflow.service import Service  # noqa: E402
+from aidflow.language.calendar import WorkCalendar  # noqa: E402
+from aidflow.language.loader import load_workflow_file  # noqa: E402
+from aidflow.services.cases import Service  # noqa: E402
+from aidflow.store import audit  # noqa: E402
+from aidflow.store.database import make_engine, upgrade  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = REPO / "workflows"
+WORKFLOWS = REPO / "src" / "aidflow" / "shipped" / "workflows"
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2023, 8, 1, 9, 0, tzinfo=TZ)  # a Tuesday
 BLOCK = 50  # commands per interleaving block in "single" mode
@@ -122,14 +122,34 @@ class Step:
 
 PATH: list[Step] = [
     Step("transition", "li", "accept", "discovery", "accepted"),
-    Step("transition", "li", "start_investigation", "accepted", "investigation",
-         {"investigators": "li,zhao"}),
-    Step("transition", "li", "submit_findings", "investigation", "village_review",
-         {"monthly_income": "120", "income_stable": "false"},
-         note="household visit done; lives alone, small pension only", advance=timedelta(days=1)),
+    Step(
+        "transition",
+        "li",
+        "start_investigation",
+        "accepted",
+        "investigation",
+        {"investigators": "li,zhao"},
+    ),
+    Step(
+        "transition",
+        "li",
+        "submit_findings",
+        "investigation",
+        "village_review",
+        {"monthly_income": "120", "income_stable": "false"},
+        note="household visit done; lives alone, small pension only",
+        advance=timedelta(days=1),
+    ),
     *[Step("vote", f"rep{i}", "yes", "village_review", "village_review") for i in range(1, 6)],
     Step("transition", "chen", "review_passed", "village_review", "public_notice"),
-    Step("transition", "li", "close_notice", "public_notice", "county_review", advance=timedelta(days=8)),
+    Step(
+        "transition",
+        "li",
+        "close_notice",
+        "public_notice",
+        "county_review",
+        advance=timedelta(days=8),
+    ),
     Step("transition", "sun", "approve", "county_review", "active", {"amount": "650"}),
 ]
 TRANSITIONS_PER_CASE = sum(1 for s in PATH if s.kind == "transition")
@@ -182,12 +202,14 @@ class Runner:
     def count_statements(self, engine: Engine) -> None:
         """Count what SQLite itself runs (its trace hook), COMMIT aside: aidflow's hot path sends
         its statements on the DB-API cursor, past SQLAlchemy's before_cursor_execute event."""
+
         def bump(sql: str) -> None:
             if not sql.startswith("COMMIT"):
                 self.statements += 1
 
         def on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
             dbapi_conn.set_trace_callback(bump)
+
         event.listen(engine.pool, "checkout", on_checkout)
 
     def open_one(self, i: int) -> None:
@@ -217,8 +239,12 @@ class Runner:
         self.timing.commits += 1
         self.statements_by_kind[kind] += self.statements - before
 
-    def timed_batch(self, begin: Callable[[], Any], chunk: Sequence[Command],
-                    one: Callable[[Any, Step, int], None]) -> None:
+    def timed_batch(
+        self,
+        begin: Callable[[], Any],
+        chunk: Sequence[Command],
+        one: Callable[[Any, Step, int], None],
+    ) -> None:
         """Run `chunk` in one transaction; per-kind time plus an even share of the overhead."""
         per_kind: dict[str, float] = defaultdict(float)
         t0 = time.perf_counter()
@@ -241,6 +267,7 @@ class Runner:
 
 # -- aidflow ---------------------------------------------------------------------------
 
+
 class Aidflow(Runner):
     name = "aidflow"
 
@@ -253,8 +280,13 @@ class Aidflow(Runner):
 
         def setup(svc: Service) -> None:
             for name, roles, area in USERS:
-                svc.add_user(None if name == "admin" else "admin", name, roles, area,
-                             f"{name}@county.example")
+                svc.add_user(
+                    None if name == "admin" else "admin",
+                    name,
+                    roles,
+                    area,
+                    f"{name}@county.example",
+                )
             for f in sorted(WORKFLOWS.glob("*.yaml")):
                 svc.deploy("admin", load_workflow_file(f))
             for idn in self.ids:
@@ -295,13 +327,21 @@ class Aidflow(Runner):
     def open_one(self, i: int) -> None:
         idn = self.ids[i]
         self.timed_single(
-            lambda: self.case_ids.append(self.run(lambda svc: svc.open_case(svc.actor("li"), idn, "dibao").id)),
-            "open")
+            lambda: self.case_ids.append(
+                self.run(lambda svc: svc.open_case(svc.actor("li"), idn, "dibao").id)
+            ),
+            "open",
+        )
 
     def open_many(self, indexes: Sequence[int]) -> None:
         t0 = time.perf_counter()
-        self.case_ids.extend(self.run(lambda svc: [svc.open_case(svc.actor("li"), self.ids[i], "dibao").id
-                                                   for i in indexes]))
+        self.case_ids.extend(
+            self.run(
+                lambda svc: [
+                    svc.open_case(svc.actor("li"), self.ids[i], "dibao").id for i in indexes
+                ]
+            )
+        )
         self.timing.add("open", time.perf_counter() - t0, len(indexes))
         self.timing.commits += 1
 
@@ -325,7 +365,8 @@ class Aidflow(Runner):
 
 core_meta = MetaData()
 core_cases = Table(
-    "cases", core_meta,
+    "cases",
+    core_meta,
     Column("id", Integer, primary_key=True),
     Column("person_id", Integer, nullable=False),
     Column("workflow_name", String(64), nullable=False),
@@ -341,7 +382,8 @@ core_cases = Table(
     Index("core_ix_cases_area_state", "township", "state"),
 )
 core_events = Table(
-    "events", core_meta,
+    "events",
+    core_meta,
     Column("id", Integer, primary_key=True),
     Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
     Column("seq", Integer, nullable=False),
@@ -357,9 +399,11 @@ core_events = Table(
     Column("hash", String(64), nullable=False),
     UniqueConstraint("case_id", "seq", name="core_uq_event_seq"),
 )
-CORE_UPDATE = (update(core_cases)
-               .where(core_cases.c.id == bindparam("cid"), core_cases.c.version == bindparam("expected"))
-               .values(state=bindparam("new_state"), version=core_cases.c.version + 1))
+CORE_UPDATE = (
+    update(core_cases)
+    .where(core_cases.c.id == bindparam("cid"), core_cases.c.version == bindparam("expected"))
+    .values(state=bindparam("new_state"), version=core_cases.c.version + 1)
+)
 CORE_INSERT_EVENT = core_events.insert()
 CORE_INSERT_CASE = core_cases.insert()
 NO_HASH = "0" * 64
@@ -380,35 +424,76 @@ class Core(Runner):
 
     def open(self, conn: Any) -> int:
         now = self._now()
-        cid = int(conn.execute(CORE_INSERT_CASE, {
-            "person_id": 1, "workflow_name": "dibao", "state": "discovery", "state_entered_at": now,
-            "deadline_at": now, "township": "城关镇", "village": "东村", "data": {}, "emergency": False,
-            "version": 1}).inserted_primary_key[0])
-        conn.execute(CORE_INSERT_EVENT, {
-            "case_id": cid, "seq": 1, "at": now, "actor": "li", "kind": "open", "trigger": None,
-            "from_state": None, "to_state": "discovery", "fields": {"workflow": "dibao"}, "note": None,
-            "prev_hash": NO_HASH, "hash": NO_HASH})
+        cid = int(
+            conn.execute(
+                CORE_INSERT_CASE,
+                {
+                    "person_id": 1,
+                    "workflow_name": "dibao",
+                    "state": "discovery",
+                    "state_entered_at": now,
+                    "deadline_at": now,
+                    "township": "城关镇",
+                    "village": "东村",
+                    "data": {},
+                    "emergency": False,
+                    "version": 1,
+                },
+            ).inserted_primary_key[0]
+        )
+        conn.execute(
+            CORE_INSERT_EVENT,
+            {
+                "case_id": cid,
+                "seq": 1,
+                "at": now,
+                "actor": "li",
+                "kind": "open",
+                "trigger": None,
+                "from_state": None,
+                "to_state": "discovery",
+                "fields": {"workflow": "dibao"},
+                "note": None,
+                "prev_hash": NO_HASH,
+                "hash": NO_HASH,
+            },
+        )
         self.version[cid] = 1
         self.seq[cid] = 1
         return cid
 
     def command(self, conn: Any, step: Step, cid: int) -> None:
         expected = self.version[cid]
-        res = conn.execute(CORE_UPDATE, {"cid": cid, "expected": expected, "new_state": step.to_state})
+        res = conn.execute(
+            CORE_UPDATE, {"cid": cid, "expected": expected, "new_state": step.to_state}
+        )
         if res.rowcount != 1:
             raise RuntimeError(f"case {cid} changed (expected version {expected})")
         self.version[cid] = expected + 1
         seq = self.seq[cid] = self.seq[cid] + 1
-        conn.execute(CORE_INSERT_EVENT, {
-            "case_id": cid, "seq": seq, "at": self._now(), "actor": step.actor, "kind": step.kind,
-            "trigger": step.trigger if step.kind == "transition" else None,
-            "from_state": step.from_state, "to_state": step.to_state, "fields": step.fields,
-            "note": step.note, "prev_hash": NO_HASH, "hash": NO_HASH})
+        conn.execute(
+            CORE_INSERT_EVENT,
+            {
+                "case_id": cid,
+                "seq": seq,
+                "at": self._now(),
+                "actor": step.actor,
+                "kind": step.kind,
+                "trigger": step.trigger if step.kind == "transition" else None,
+                "from_state": step.from_state,
+                "to_state": step.to_state,
+                "fields": step.fields,
+                "note": step.note,
+                "prev_hash": NO_HASH,
+                "hash": NO_HASH,
+            },
+        )
 
     def open_one(self, i: int) -> None:
         def go() -> None:
             with self.engine.begin() as conn:
                 self.case_ids.append(self.open(conn))
+
         self.timed_single(go, "open")
 
     def open_many(self, indexes: Sequence[int]) -> None:
@@ -422,6 +507,7 @@ class Core(Runner):
         def go() -> None:
             with self.engine.begin() as conn:
                 self.command(conn, step, case_id)
+
         self.timed_single(go, step.kind)
 
     def command_batch(self, chunk: Sequence[Command]) -> None:
@@ -433,16 +519,17 @@ class Core(Runner):
 
 # -- driver ----------------------------------------------------------------------------
 
+
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def run_single(runners: list[Runner], n_cases: int) -> None:
     assert all(not r.case_ids for r in runners), "run_single opens its own cases"
     flip = False
     for block in chunks(range(n_cases), BLOCK):
-        for r in (runners[::-1] if flip else runners):
+        for r in runners[::-1] if flip else runners:
             for i in block:
                 r.open_one(i)
         flip = not flip
@@ -450,7 +537,7 @@ def run_single(runners: list[Runner], n_cases: int) -> None:
         for r in runners:
             r.clock.advance(step.advance)
         for block in chunks(range(n_cases), BLOCK):
-            for r in (runners[::-1] if flip else runners):
+            for r in runners[::-1] if flip else runners:
                 for i in block:
                     r.command_single(step, r.case_ids[i])
             flip = not flip
@@ -460,33 +547,45 @@ def run_batched(runners: list[Runner], n_cases: int, batch: int) -> None:
     assert all(not r.case_ids for r in runners), "run_batched opens its own cases"
     flip = False
     for block in chunks(range(n_cases), batch):
-        for r in (runners[::-1] if flip else runners):
+        for r in runners[::-1] if flip else runners:
             r.open_many(block)
         flip = not flip
     commands = [(step, i) for step in PATH for i in range(n_cases)]
     for chunk in chunks(commands, batch):
-        for r in (runners[::-1] if flip else runners):
+        for r in runners[::-1] if flip else runners:
             r.command_batch(chunk)
         flip = not flip
 
 
 def report(n_cases: int, batch: int, runs: dict[str, tuple[Timing, Timing]]) -> bool:
     n_cmd = n_cases * (TRANSITIONS_PER_CASE + VOTES_PER_CASE)
-    print(f"SQLite files, WAL, synchronous=NORMAL, BEGIN IMMEDIATE (aidflow.db.make_engine); "
-          f"{n_cases} cases; batched = {batch} commands per transaction")
-    print(f"counted: commands = transitions + votes = {n_cmd} "
-          f"({TRANSITIONS_PER_CASE} state-changing fires + {VOTES_PER_CASE} votes per case); "
-          f"open = open_case, not in 'commands'")
-    print("single: one Session + transaction + COMMIT per command; Core per command: "
-          "UPDATE cases ... WHERE id=? AND version=? + INSERT events")
+    print(
+        f"SQLite files, WAL, synchronous=NORMAL, BEGIN IMMEDIATE (aidflow.db.make_engine); "
+        f"{n_cases} cases; batched = {batch} commands per transaction"
+    )
+    print(
+        f"counted: commands = transitions + votes = {n_cmd} "
+        f"({TRANSITIONS_PER_CASE} state-changing fires + {VOTES_PER_CASE} votes per case); "
+        f"open = open_case, not in 'commands'"
+    )
+    print(
+        "single: one Session + transaction + COMMIT per command; Core per command: "
+        "UPDATE cases ... WHERE id=? AND version=? + INSERT events"
+    )
     print()
-    head = (f"{'mode':<8} {'counted':<12} {'n':>6} {'aidflow/s':>10} {'core/s':>9} {'aidflow/core':>13} "
-            f"{'aidflow ms':>11} {'core ms':>8}  goal")
+    head = (
+        f"{'mode':<8} {'counted':<12} {'n':>6} {'aidflow/s':>10} {'core/s':>9} {'aidflow/core':>13} "
+        f"{'aidflow ms':>11} {'core ms':>8}  goal"
+    )
     print(head)
     print("-" * len(head))
     ok = True
-    rows = [("commands", ("transition", "vote")), ("transitions", ("transition",)),
-            ("votes", ("vote",)), ("open", ("open",))]
+    rows = [
+        ("commands", ("transition", "vote")),
+        ("transitions", ("transition",)),
+        ("votes", ("vote",)),
+        ("open", ("open",)),
+    ]
     for mode, (a, c) in runs.items():
         for label, kinds in rows:
             ra, rc = a.rate(*kinds), c.rate(*kinds)
@@ -496,22 +595,37 @@ def report(n_cases: int, batch: int, runs: dict[str, tuple[Timing, Timing]]) -> 
                 met = ratio >= 0.5
                 ok &= met or label != "commands"
                 goal = ">= 0.5 " + ("ok" if met else "MISSED")
-            print(f"{mode:<8} {label:<12} {sum(a.count[k] for k in kinds):>6} {ra:>10.0f} {rc:>9.0f} "
-                  f"{ratio:>13.2f} {1000 / ra:>11.3f} {1000 / rc:>8.3f}  {goal}")
-        print(f"{'':<8} timed: aidflow {a.total():.2f}s in {a.commits} commits, "
-              f"core {c.total():.2f}s in {c.commits} commits")
+            print(
+                f"{mode:<8} {label:<12} {sum(a.count[k] for k in kinds):>6} {ra:>10.0f} {rc:>9.0f} "
+                f"{ratio:>13.2f} {1000 / ra:>11.3f} {1000 / rc:>8.3f}  {goal}"
+            )
+        print(
+            f"{'':<8} timed: aidflow {a.total():.2f}s in {a.commits} commits, "
+            f"core {c.total():.2f}s in {c.commits} commits"
+        )
     return ok
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--cases", type=int, default=300, help="cases per run (default 300)")
-    ap.add_argument("--batch", type=int, default=500, help="commands per transaction in 'batched' (500)")
-    ap.add_argument("--db-dir", type=Path, help="where the database files go (default: a temporary "
-                    "directory, removed afterwards); existing bench files there are replaced")
-    ap.add_argument("--profile", action="store_true",
-                    help="profile the aidflow 'single' commands with cProfile and print the top costs")
+    ap.add_argument(
+        "--batch", type=int, default=500, help="commands per transaction in 'batched' (500)"
+    )
+    ap.add_argument(
+        "--db-dir",
+        type=Path,
+        help="where the database files go (default: a temporary "
+        "directory, removed afterwards); existing bench files there are replaced",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the aidflow 'single' commands with cProfile and print the top costs",
+    )
     args = ap.parse_args(argv)
     if args.cases < 1 or args.batch < 1:
         ap.error("--cases and --batch must be positive")
@@ -522,8 +636,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         db_dir = args.db_dir
         db_dir.mkdir(parents=True, exist_ok=True)
-    files = {n: db_dir / f"{n}.db" for n in ("warmup-aidflow", "warmup-core", "aidflow-single",
-                                              "core-single", "aidflow-batched", "core-batched")}
+    files = {
+        n: db_dir / f"{n}.db"
+        for n in (
+            "warmup-aidflow",
+            "warmup-core",
+            "aidflow-single",
+            "core-single",
+            "aidflow-batched",
+            "core-batched",
+        )
+    }
     for path in files.values():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -533,12 +656,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Warm-up on throwaway files: fills the process-wide caches (parsed definition,
         # compiled guards, SQLAlchemy statement caches, chinese_calendar) before timing.
-        warm: list[Runner] = [Aidflow(files["warmup-aidflow"], calendar, 10), Core(files["warmup-core"])]
+        warm: list[Runner] = [
+            Aidflow(files["warmup-aidflow"], calendar, 10),
+            Core(files["warmup-core"]),
+        ]
         for r in warm:
             r.count_statements(r.engine)  # type: ignore[attr-defined]
         run_single(warm, 5)
-        per_cmd = {r.name: {k: r.statements_by_kind[k] / r.timing.count[k] for k in ("transition", "vote", "open")}
-                   for r in warm}
+        per_cmd = {
+            r.name: {
+                k: r.statements_by_kind[k] / r.timing.count[k]
+                for k in ("transition", "vote", "open")
+            }
+            for r in warm
+        }
         for r in warm:
             r.case_ids.clear()  # the batched warm-up opens cases of its own (indexes 5..9)
             if isinstance(r, Aidflow):
@@ -555,7 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         af.profile = None
         runs["single"] = (af.timing, core.timing)
         if prof is not None:
-            print("note: --profile is on, so the aidflow 'single' rates below include cProfile's overhead")
+            print(
+                "note: --profile is on, so the aidflow 'single' rates below include cProfile's overhead"
+            )
         core.dispose()
 
         afb = Aidflow(files["aidflow-batched"], calendar, args.cases)
@@ -567,20 +700,29 @@ def main(argv: list[str] | None = None) -> int:
         print()
         ok = report(args.cases, args.batch, runs)
         print()
-        print("SQL statements per command in 'single' (counted in the warm-up; COMMIT not counted): " + "; ".join(
-            f"{name} " + ", ".join(f"{k} {v:.1f}" for k, v in kinds.items()) for name, kinds in per_cmd.items()))
+        print(
+            "SQL statements per command in 'single' (counted in the warm-up; COMMIT not counted): "
+            + "; ".join(
+                f"{name} " + ", ".join(f"{k} {v:.1f}" for k, v in kinds.items())
+                for name, kinds in per_cmd.items()
+            )
+        )
         for label, eng in (("single", af), ("batched", afb)):
             cases, events = eng.verify()
             expected = args.cases * (1 + TRANSITIONS_PER_CASE + VOTES_PER_CASE)
             assert cases == args.cases and events == expected, (cases, events, expected)
             print(f"audit.verify aidflow-{label}.db: clean ({cases} cases, {events} events)")
             eng.dispose()
-        print(f"goal (aidflow/core >= 0.5 per command, single and batched): {'met' if ok else 'MISSED'}; "
-              f"total run {time.perf_counter() - t_start:.1f}s")
+        print(
+            f"goal (aidflow/core >= 0.5 per command, single and batched): {'met' if ok else 'MISSED'}; "
+            f"total run {time.perf_counter() - t_start:.1f}s"
+        )
         if prof is not None:
             out = io.StringIO()
             st = pstats.Stats(prof, stream=out).strip_dirs().sort_stats("cumulative")
-            out.write("\ncProfile of the aidflow 'single' commands (opens included), by cumulative time:\n")
+            out.write(
+                "\ncProfile of the aidflow 'single' commands (opens included), by cumulative time:\n"
+            )
             st.print_stats(45)
             out.write("by own time:\n")
             st.sort_stats("tottime").print_stats(25)

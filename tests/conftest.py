@@ -22,16 +22,16 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
-from aidflow.db import make_engine, upgrade
-from aidflow.loader import load_workflow_file
-from aidflow.service import Service
+from aidflow.language.calendar import WorkCalendar
+from aidflow.language.loader import load_workflow_file
+from aidflow.services.cases import Service
+from aidflow.store.database import make_engine, upgrade
 
 from .smtp import SMTPServer
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = REPO / "workflows"
+WORKFLOWS = REPO / "src" / "aidflow" / "shipped" / "workflows"
 TZ = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("AIDFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2023, 8, 1, 9, 0, tzinfo=TZ)  # a Tuesday
@@ -59,9 +59,11 @@ def _pg_schema_url() -> Iterator[str]:
     try:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure here means no server
-        pytest.fail(f"PostgreSQL at {PG_URL} is not usable ({exc}); start it (.ci/run does) "
-                    "or set AIDFLOW_TEST_SKIP_PG=1")
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_URL} is not usable ({exc}); start it (.ci/run does) "
+            "or set AIDFLOW_TEST_SKIP_PG=1"
+        )
     sep = "&" if "?" in PG_URL else "?"
     try:
         yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
@@ -111,7 +113,7 @@ class World:
         return Session(self.engine, expire_on_commit=False)
 
     def verify(self) -> list[str]:
-        from aidflow import audit
+        from aidflow.store import audit
 
         with Session(self.engine) as s:
             return [str(f) for f in audit.verify(s)[2]]
@@ -121,7 +123,9 @@ class World:
         with self.session() as s, s.begin():
             return fn(Service(s, self.clock, self.calendar))
 
-    def fire(self, user: str, case_id: int, trigger: str, note: str | None = None, **fields: str) -> Any:
+    def fire(
+        self, user: str, case_id: int, trigger: str, note: str | None = None, **fields: str
+    ) -> Any:
         return self.run(lambda svc: svc.fire(svc.actor(user), case_id, trigger, fields, note))
 
 
@@ -143,7 +147,9 @@ def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
 
     def setup(svc: Service) -> None:
         for name, roles, area in USERS:
-            svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+            svc.add_user(
+                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
+            )
         for f in sorted(WORKFLOWS.glob("*.yaml")):
             svc.deploy("admin", load_workflow_file(f))
         p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
@@ -160,15 +166,20 @@ class Cli:
     url: str
     now: str = "2023-08-01T09:00"
 
-    def __call__(self, *args: str, user: str | None = None, now: str | None = None,
-                 input: str | None = None) -> Result:
+    def __call__(
+        self, *args: str, user: str | None = None, now: str | None = None, input: str | None = None
+    ) -> Result:
         from aidflow.cli.main import cli
 
         argv = ["--db", self.url, "--now", now or self.now]
         if user:
             argv += ["--as", user]
-        env = {k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")}
-        return CliRunner().invoke(cli, argv + list(args), input=input, env=env, catch_exceptions=False)
+        env = {
+            k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")
+        }
+        return CliRunner().invoke(
+            cli, argv + list(args), input=input, env=env, catch_exceptions=False
+        )
 
 
 @pytest.fixture

@@ -24,8 +24,11 @@ from typing import Literal, Self
 
 from sqlalchemy import create_engine, text
 
-PG_BIN_CANDIDATES = [Path(os.environ["AIDFLOW_TEST_PG_BIN"])] if os.environ.get("AIDFLOW_TEST_PG_BIN") else [
-    Path(f"/usr/lib/postgresql/{v}/bin") for v in (17, 16, 15, 14, 13)]
+PG_BIN_CANDIDATES = (
+    [Path(os.environ["AIDFLOW_TEST_PG_BIN"])]
+    if os.environ.get("AIDFLOW_TEST_PG_BIN")
+    else [Path(f"/usr/lib/postgresql/{v}/bin") for v in (17, 16, 15, 14, 13)]
+)
 OS_USER = "postgres"  # who runs the server when the tests run as root
 
 
@@ -58,7 +61,9 @@ class PgCluster:
     def start_new(cls) -> Self:
         bindir = binaries()
         if bindir is None:
-            raise FileNotFoundError(f"no PostgreSQL server binaries in {', '.join(map(str, PG_BIN_CANDIDATES))}")
+            raise FileNotFoundError(
+                f"no PostgreSQL server binaries in {', '.join(map(str, PG_BIN_CANDIDATES))}"
+            )
         base = Path(tempfile.mkdtemp(prefix="aidflow-pg-"))
         if os.geteuid() == 0:
             entry = pwd.getpwnam(OS_USER)
@@ -76,16 +81,31 @@ class PgCluster:
         argv = [str(self.bindir / tool), *args]
         if os.geteuid() == 0:
             argv = ["runuser", "-u", OS_USER, "--", *argv]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.base)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.base
+        )
         if proc.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}\n"
-                               f"server log tail:\n{log}")
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}\n"
+                f"server log tail:\n{log}"
+            )
         return proc.stdout
 
     def _initdb(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"""
 # aidflow test cluster: loopback only, throwaway data, quick shutdowns
@@ -108,7 +128,19 @@ shared_buffers = 32MB
 
     def restart(self, mode: Literal["fast", "immediate"] = "fast") -> None:
         """Stop (fast: terminate sessions; immediate: no shutdown checkpoint, crash recovery) and start again."""
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "-m", mode, "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-m",
+            mode,
+            "restart",
+        )
         self.running = True
 
     def url(self, database: str = "postgres") -> str:
@@ -119,7 +151,12 @@ shared_buffers = 32MB
         admin = create_engine(self.url(), isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+                conn.execute(
+                    text(
+                        f'CREATE DATABASE "{name}"'
+                        + (f' TEMPLATE "{template}"' if template else "")
+                    )
+                )
         finally:
             admin.dispose()
         return self.url(name)

@@ -55,8 +55,14 @@ class _Handler:
     def __init__(self, owner: SMTPServer) -> None:
         self.owner = owner
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
         await self.owner._stall("MAIL")
         reply = self.owner._refusal("MAIL", address)
         if reply:
@@ -65,8 +71,14 @@ class _Handler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         await self.owner._stall("RCPT")
         reply = self.owner._refusal("RCPT", address)
         if reply:
@@ -82,8 +94,9 @@ class _Handler:
         raw = envelope.original_content or b""
         parsed = BytesParser(policy=policy.default).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
-        self.owner.messages.append(Received(str(envelope.mail_from),
-                                            tuple(envelope.rcpt_tos), parsed, raw))
+        self.owner.messages.append(
+            Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), parsed, raw)
+        )
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -95,8 +108,13 @@ class SMTPServer:
     over implicit TLS.
     """
 
-    def __init__(self, *, tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 logins: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        logins: dict[str, str] | None = None,
+    ) -> None:
         self.port = 0
         self.messages: list[Received] = []
         self._tls_context = tls_context
@@ -187,8 +205,9 @@ class SMTPServer:
         if seconds:
             await asyncio.sleep(seconds)
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
-                      mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         assert self._logins is not None
         if isinstance(auth_data, LoginPassword):
             user = auth_data.login.decode()

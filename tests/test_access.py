@@ -20,13 +20,13 @@ import click
 import pytest
 from sqlalchemy import select
 
-from aidflow import jobs
-from aidflow.calendar import WorkCalendar
 from aidflow.cli.main import cli as root
 from aidflow.clock import FrozenClock
-from aidflow.db import make_engine, upgrade
-from aidflow.mailer import MemoryMailer
-from aidflow.models import OutboxMessage
+from aidflow.language.calendar import WorkCalendar
+from aidflow.notify.mailer import MemoryMailer
+from aidflow.services import escalations as jobs
+from aidflow.store.database import make_engine, upgrade
+from aidflow.store.models import OutboxMessage
 
 from .conftest import PERSON_ID, START, WORKFLOWS, Cli, World, _pg_schema_url
 from .test_cli import dump
@@ -42,34 +42,95 @@ PERSON = ["--name", "李四", "--township", "城关镇", "--village", "东村", 
 # command -> [(user, arguments, exit code, text in the error)]. Cases: 1 in investigation,
 # 2 in village_review, 3 in public_notice (all 城关镇/东村); escalation 1 and outbox 1 exist.
 PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
-    "case open": [("rep1", [PERSON_ID, "-w", "dibao"], 5, "opening a dibao case needs role township_caseworker"),
-                  ("wu", [PERSON_ID, "-w", "dibao"], 5, "城关镇/东村 is outside wu's area (河西镇)"),
-                  (None, [PERSON_ID, "-w", "dibao"], 5, "no acting user")],
-    "case fire": [("wu", ["1", "submit_findings", *FINDINGS], 5, "case 1 is in 城关镇/东村, outside wu's area"),
-                  ("rep1", ["1", "submit_findings", *FINDINGS], 6, "needs role township_caseworker; rep1 has village_rep"),
-                  ("sun", ["1", "submit_findings", *FINDINGS], 6, "needs role township_caseworker; sun has county_officer")],
-    "case vote": [("li", ["2", "yes"], 5, "voting on case 2 needs role village_rep; li has township_caseworker"),
-                  ("wu", ["2", "yes"], 5, "case 2 is in 城关镇/东村, outside wu's area")],
-    "case object": [("wu", ["3", "-n", "x"], 5, "case 3 is in 城关镇/东村, outside wu's area"),
-                    ("rep1", ["3", "-n", "x"], 6, "needs role township_caseworker or village_officer")],
+    "case open": [
+        (
+            "rep1",
+            [PERSON_ID, "-w", "dibao"],
+            5,
+            "opening a dibao case needs role township_caseworker",
+        ),
+        ("wu", [PERSON_ID, "-w", "dibao"], 5, "城关镇/东村 is outside wu's area (河西镇)"),
+        (None, [PERSON_ID, "-w", "dibao"], 5, "no acting user"),
+    ],
+    "case fire": [
+        (
+            "wu",
+            ["1", "submit_findings", *FINDINGS],
+            5,
+            "case 1 is in 城关镇/东村, outside wu's area",
+        ),
+        (
+            "rep1",
+            ["1", "submit_findings", *FINDINGS],
+            6,
+            "needs role township_caseworker; rep1 has village_rep",
+        ),
+        (
+            "sun",
+            ["1", "submit_findings", *FINDINGS],
+            6,
+            "needs role township_caseworker; sun has county_officer",
+        ),
+    ],
+    "case vote": [
+        (
+            "li",
+            ["2", "yes"],
+            5,
+            "voting on case 2 needs role village_rep; li has township_caseworker",
+        ),
+        ("wu", ["2", "yes"], 5, "case 2 is in 城关镇/东村, outside wu's area"),
+    ],
+    "case object": [
+        ("wu", ["3", "-n", "x"], 5, "case 3 is in 城关镇/东村, outside wu's area"),
+        ("rep1", ["3", "-n", "x"], 6, "needs role township_caseworker or village_officer"),
+    ],
     "case note": [("wu", ["1", "-n", "x"], 5, "case 1 is in 城关镇/东村, outside wu's area")],
-    "case show": [("wu", ["1"], 5, "case 1 is outside wu's area (河西镇)"),
-                  ("rep1", ["1", "--show-id"], 5, "rep1 may not see full ID numbers on dibao cases")],
+    "case show": [
+        ("wu", ["1"], 5, "case 1 is outside wu's area (河西镇)"),
+        ("rep1", ["1", "--show-id"], 5, "rep1 may not see full ID numbers on dibao cases"),
+    ],
     "case history": [("wu", ["1"], 5, "case 1 is outside wu's area (河西镇)")],
     "case list": [("wu", [], 0, "(none)")],  # filtered to the user's area: nothing to see
-    "person add": [("wu", ["110105194912310011", *PERSON], 5, "城关镇/东村 is outside wu's area (河西镇)")],
-    "user add": [("li", ["bob", "--role", "admin", "--area", "*", "--email", "b@c.d"], 5, "li is not an administrator"),
-                 (None, ["bob", "--role", "admin", "--area", "*", "--email", "b@c.d"], 5,
-                  "this command needs an administrator")],
-    "workflow deploy": [("li", ["workflows/dibao.yaml"], 5, "li is not an administrator")],
+    "person add": [
+        ("wu", ["110105194912310011", *PERSON], 5, "城关镇/东村 is outside wu's area (河西镇)")
+    ],
+    "user add": [
+        (
+            "li",
+            ["bob", "--role", "admin", "--area", "*", "--email", "b@c.d"],
+            5,
+            "li is not an administrator",
+        ),
+        (
+            None,
+            ["bob", "--role", "admin", "--area", "*", "--email", "b@c.d"],
+            5,
+            "this command needs an administrator",
+        ),
+    ],
+    "workflow deploy": [("li", [str(WORKFLOWS / "dibao.yaml")], 5, "li is not an administrator")],
     "escalation list": [("wu", [], 0, "no open escalations")],
-    "escalation ack": [("wu", ["1"], 5, "wu is neither the recipient nor a township_caseworker covering 城关镇/东村"),
-                       ("rep1", ["1"], 5, "rep1 is neither the recipient")],
+    "escalation ack": [
+        (
+            "wu",
+            ["1"],
+            5,
+            "wu is neither the recipient nor a township_caseworker covering 城关镇/东村",
+        ),
+        ("rep1", ["1"], 5, "rep1 is neither the recipient"),
+    ],
     "outbox list": [("li", [], 5, "li is not an administrator")],
     "user list": [(None, [], 5, "no acting user")],
     "outbox retry": [("li", ["1"], 5, "li is not an administrator")],
-    "sample draw": [("li", ["-w", "dibao", "--state", "county_review", "--ratio", "0.3", "--seed", "s"], 5,
-                     "drawing a sample of 'county_review' needs role county_officer; li has township_caseworker")],
+    "sample draw": [
+        (
+            "li",
+            ["-w", "dibao", "--state", "county_review", "--ratio", "0.3", "--seed", "s"],
+            5,
+            "drawing a sample of 'county_review' needs role county_officer; li has township_caseworker",
+        )
+    ],
 }
 for _rows in PROBES.values():  # and an unknown user everywhere a user is read
     args = _rows[0][1]
@@ -77,17 +138,30 @@ for _rows in PROBES.values():  # and an unknown user everywhere a user is read
 
 # Other engineers' commands (payments, imports, visits, ledger, look-back): the unknown user only;
 # their owners' tests check their roles.
-LATER = {"ledger export": ["--format", "csv"], "lookback": [], "payments export": ["--period", "2023-08"],
-         "payments reconcile": ["nonexistent.csv"], "payments run": [], "person import": ["x.csv", "--source", "x"],
-         "visit due": [], "visit log": ["1", "--kind", "visit"]}
+LATER = {
+    "ledger export": ["--format", "csv"],
+    "lookback": [],
+    "payments export": ["--period", "2023-08"],
+    "payments reconcile": ["nonexistent.csv"],
+    "payments run": [],
+    "person import": ["x.csv", "--source", "x"],
+    "visit due": [],
+    "visit log": ["1", "--kind", "visit"],
+}
 
 # commands that need no acting user, and why that is safe
 OPEN = {
-    "workflow validate": "reads files only", "workflow schema": "prints a JSON Schema",
-    "workflow list": "workflow definitions hold no personal data", "workflow show": "same",
-    "workflow diagram": "same", "notify preview": "sample data only", "notify check": "templates only",
-    "db upgrade": "needs the database credentials, which are the boundary", "demo": "a new demo file",
-    "scheduler tick": "system jobs (cron); database credentials", "scheduler run": "same",
+    "workflow validate": "reads files only",
+    "workflow schema": "prints a JSON Schema",
+    "workflow list": "workflow definitions hold no personal data",
+    "workflow show": "same",
+    "workflow diagram": "same",
+    "notify preview": "sample data only",
+    "notify check": "templates only",
+    "db upgrade": "needs the database credentials, which are the boundary",
+    "demo": "a new demo file",
+    "scheduler tick": "system jobs (cron); database credentials",
+    "scheduler run": "same",
     "audit verify": "prints case ids, sequence numbers and hashes only",
 }
 
@@ -103,19 +177,29 @@ def commands(group: click.Group = root, prefix: str = "") -> Iterator[str]:
 
 def test_every_command_has_an_access_row() -> None:
     missing = [c for c in commands() if c not in PROBES and c not in OPEN and c not in LATER]
-    assert missing == [], f"add these commands to PROBES, OPEN or LATER in tests/test_access.py: {missing}"
+    assert missing == [], (
+        f"add these commands to PROBES, OPEN or LATER in tests/test_access.py: {missing}"
+    )
     stale = [c for c in (*PROBES, *OPEN, *LATER) if c not in set(commands())]
     assert stale == []
 
 
 def build_county(world: World, url: str) -> Cli:  # noqa: F811
     """Case 1 in investigation with a fired reminder rung and its email; 2 in village_review; 3 in notice."""
+
     def case_to(steps: int) -> int:
         cid = int(world.run(lambda svc: svc.open_case(svc.actor("li"), PERSON_ID, "dibao").id))
         world.fire("li", cid, "accept")
         world.fire("li", cid, "start_investigation", investigators="li,zhao")
         if steps > 2:
-            world.fire("li", cid, "submit_findings", note="visited", monthly_income="120", income_stable="no")
+            world.fire(
+                "li",
+                cid,
+                "submit_findings",
+                note="visited",
+                monthly_income="120",
+                income_stable="no",
+            )
         if steps > 3:
             for i in range(1, 6):
                 world.run(lambda svc, i=i: svc.vote(svc.actor(f"rep{i}"), cid, "yes"))
@@ -130,10 +214,15 @@ def build_county(world: World, url: str) -> Cli:  # noqa: F811
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def county(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def county(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cli]:
     """One county per backend for all refusals: each must leave it unchanged, which each test checks."""
-    urls = (iter([f"sqlite:///{tmp_path_factory.mktemp('access') / 'aidflow.db'}"])
-            if request.param == "sqlite" else _pg_schema_url())
+    urls = (
+        iter([f"sqlite:///{tmp_path_factory.mktemp('access') / 'aidflow.db'}"])
+        if request.param == "sqlite"
+        else _pg_schema_url()
+    )
     url = next(urls)
     engine = make_engine(url)
     try:
@@ -149,10 +238,14 @@ def _probes() -> list[tuple[str, str | None, list[str], int, str]]:
     return [(cmd, *row) for cmd, rows in PROBES.items() for row in rows]
 
 
-@pytest.mark.parametrize(("command", "user", "args", "code", "text"), _probes(),
-                         ids=[f"{c}-{u}" for c, u, *_ in _probes()])
-def test_refused_and_nothing_changes(county: Cli, command: str, user: str | None, args: list[str], code: int,
-                                     text: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "user", "args", "code", "text"),
+    _probes(),
+    ids=[f"{c}-{u}" for c, u, *_ in _probes()],
+)
+def test_refused_and_nothing_changes(
+    county: Cli, command: str, user: str | None, args: list[str], code: int, text: str
+) -> None:
     before = dump(county.url)
     result = county(*command.split(), *args, user=user)
     assert result.exit_code == code, (result.exit_code, result.output)
@@ -165,18 +258,31 @@ def test_refused_and_nothing_changes(county: Cli, command: str, user: str | None
 def test_later_commands_refuse_an_unknown_user(county: Cli, command: str) -> None:
     before = dump(county.url)
     result = county(*command.split(), *LATER[command], user="ghost")
-    assert result.exit_code in (2, 3, 4), (result.exit_code, result.output)  # never run for an unknown user
+    assert result.exit_code in (2, 3, 4), (
+        result.exit_code,
+        result.output,
+    )  # never run for an unknown user
     assert "Traceback" not in result.output
     assert dump(county.url) == before
 
 
-def test_id_numbers_are_masked_in_output_emails_and_logs(world: World, db_url: str,  # noqa: F811
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_id_numbers_are_masked_in_output_emails_and_logs(
+    world: World,
+    db_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     county = build_county(world, db_url)
     caplog.set_level(logging.DEBUG, logger="aidflow")
     outputs = {}
-    for argv in (["case", "show", "1"], ["case", "show", "1", "--json"], ["case", "list"], ["case", "list", "--json"],
-                 ["case", "history", "1"], ["case", "history", "1", "--json"], ["escalation", "list"]):
+    for argv in (
+        ["case", "show", "1"],
+        ["case", "show", "1", "--json"],
+        ["case", "list"],
+        ["case", "list", "--json"],
+        ["case", "history", "1"],
+        ["case", "history", "1", "--json"],
+        ["escalation", "list"],
+    ):
         result = county(*argv, user="li")
         assert result.exit_code == 0, result.output
         outputs[" ".join(argv)] = result.output
@@ -191,7 +297,11 @@ def test_id_numbers_are_masked_in_output_emails_and_logs(world: World, db_url: s
     with world.session() as s, s.begin():
         jobs.deliver_outbox(s, world.clock, mailer)
     assert mailer.sent
-    mails = world.run(lambda svc: [(m.subject, m.text, m.html) for m in svc.session.scalars(select(OutboxMessage))])
+    mails = world.run(
+        lambda svc: [
+            (m.subject, m.text, m.html) for m in svc.session.scalars(select(OutboxMessage))
+        ]
+    )
     assert mails, "the sweep queued no email"
     for subject, text, html in mails:
         assert PERSON_ID not in subject + text + html

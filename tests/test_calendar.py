@@ -8,7 +8,6 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from aidflow.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.errors import (
     CalendarError,
     DurationError,
@@ -17,6 +16,7 @@ from aidflow.errors import (
     Problem,
     WorkflowInvalidError,
 )
+from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 
 CST = timezone(timedelta(hours=8))  # fixed +08:00, as a caller might pass
 REPO = Path(__file__).resolve().parents[1]
@@ -332,7 +332,9 @@ def test_file_timezone_wins(tmp_path: Path) -> None:
 
 
 def test_shipped_calendar_file_loads() -> None:
-    shipped = WorkCalendar.from_file(REPO / "workflows" / "policy" / "calendar.yaml")
+    shipped = WorkCalendar.from_file(
+        REPO / "src" / "aidflow" / "shipped" / "workflows" / "policy" / "calendar.yaml"
+    )
     assert str(shipped.tz) == "Asia/Shanghai"
     assert shipped.is_workday(date(2027, 1, 1)) is False
     # 2027 is listed but not yet declared covered (unchecked against the notice): no guessing

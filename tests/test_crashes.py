@@ -28,13 +28,13 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
-from aidflow.db import make_engine, upgrade
-from aidflow.loader import load_workflow_file
-from aidflow.models import Escalation, ImportRun, OutboxMessage, Payment, Person, PersonSource
-from aidflow.payments import run_payments
-from aidflow.service import Service
+from aidflow.language.calendar import WorkCalendar
+from aidflow.language.loader import load_workflow_file
+from aidflow.services.cases import Service
+from aidflow.services.payments import run_payments
+from aidflow.store.database import make_engine, upgrade
+from aidflow.store.models import Escalation, ImportRun, OutboxMessage, Payment, Person, PersonSource
 
 from .conftest import REPO, USERS, WORKFLOWS, World, local
 from .smtp import SMTPServer
@@ -61,13 +61,21 @@ class Kills:
 
 def base_env() -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    for key in ("AIDFLOW_USER", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL", "AIDFLOW_LANG", "AIDFLOW_SMTP_HOST",
-                "AIDFLOW_PAYMENT_DAY"):
+    for key in (
+        "AIDFLOW_USER",
+        "AIDFLOW_NOW",
+        "AIDFLOW_DATABASE_URL",
+        "AIDFLOW_LANG",
+        "AIDFLOW_SMTP_HOST",
+        "AIDFLOW_PAYMENT_DAY",
+    ):
         env.pop(key, None)
     return env
 
 
-def kill_repeatedly(argv: list[str], env: dict[str, str], seed: int, progress: Callable[[], int]) -> Kills:
+def kill_repeatedly(
+    argv: list[str], env: dict[str, str], seed: int, progress: Callable[[], int]
+) -> Kills:
     """Start `argv` and SIGKILL it after offset + U(0, MAX_DELAY) s, until KILLS kills.
 
     Runs that end before their kill must succeed. `progress` counts what is committed (or sent).
@@ -78,7 +86,9 @@ def kill_repeatedly(argv: list[str], env: dict[str, str], seed: int, progress: C
     offset, seen = 0.0, progress()
     while out.killed < KILLS:
         assert time.monotonic() < deadline, f"kill loop over budget: {out}"
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+        proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO
+        )
         try:
             proc.wait(timeout=offset + rng.uniform(0, MAX_DELAY))
         except subprocess.TimeoutExpired:
@@ -106,7 +116,9 @@ def kill_repeatedly(argv: list[str], env: dict[str, str], seed: int, progress: C
 
 
 def final_run(argv: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    proc = subprocess.run(
+        argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return proc.stdout
@@ -138,11 +150,19 @@ def escalating_world(url: str, calendar: WorkCalendar, cases: int) -> World:
 
     def setup(svc: Service) -> None:
         for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+            svc.add_user(
+                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
+            )
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
         for i in range(cases):
-            svc.register_person(id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i), f"申请人{i}",
-                                "城关镇", "东村", "rural", disability_grade=1)
+            svc.register_person(
+                id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i),
+                f"申请人{i}",
+                "城关镇",
+                "东村",
+                "rural",
+                disability_grade=1,
+            )
 
     w.run(setup)
     for i in range(cases):
@@ -161,23 +181,43 @@ def escalating_world(url: str, calendar: WorkCalendar, cases: int) -> World:
 
 def _escalations(engine: Engine) -> list[tuple[int, int, int, int, str]]:
     with engine.connect() as conn:
-        return sorted(tuple(r) for r in conn.execute(select(  # type: ignore[misc]
-            Escalation.case_id, Escalation.entry_seq, Escalation.rung, Escalation.repeat_no, Escalation.recipient)))
+        return sorted(
+            tuple(r)
+            for r in conn.execute(
+                select(  # type: ignore[misc]
+                    Escalation.case_id,
+                    Escalation.entry_seq,
+                    Escalation.rung,
+                    Escalation.repeat_no,
+                    Escalation.recipient,
+                )
+            )
+        )
 
 
 def _mail(engine: Engine) -> Counter[tuple[object, ...]]:
     """Each queued email by address and what it is about: its escalation's key and template (the
     sweep queues those unrendered; delivery renders them), else its subject."""
     with engine.connect() as conn:
-        return Counter((to, case_id, entry, rung, rep, template or subject) for to, case_id, entry, rung, rep, template,
-                       subject in conn.execute(select(
-                           OutboxMessage.to_addr, Escalation.case_id, Escalation.entry_seq, Escalation.rung,
-                           Escalation.repeat_no, OutboxMessage.template, OutboxMessage.subject)
-                           .outerjoin(Escalation, Escalation.id == OutboxMessage.escalation_id)))
+        return Counter(
+            (to, case_id, entry, rung, rep, template or subject)
+            for to, case_id, entry, rung, rep, template, subject in conn.execute(
+                select(
+                    OutboxMessage.to_addr,
+                    Escalation.case_id,
+                    Escalation.entry_seq,
+                    Escalation.rung,
+                    Escalation.repeat_no,
+                    OutboxMessage.template,
+                    OutboxMessage.subject,
+                ).outerjoin(Escalation, Escalation.id == OutboxMessage.escalation_id)
+            )
+        )
 
 
-def test_scheduler_killed_sends_every_escalation_once(sqlite_url: str, calendar: WorkCalendar,
-                                                      smtp_server: SMTPServer, tmp_path: Path) -> None:
+def test_scheduler_killed_sends_every_escalation_once(
+    sqlite_url: str, calendar: WorkCalendar, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
     w = escalating_world(sqlite_url, calendar, CASES)
     engine = w.engine
     # the reference: one clean tick, without SMTP, on a copy of the database
@@ -192,22 +232,39 @@ def test_scheduler_killed_sends_every_escalation_once(sqlite_url: str, calendar:
     assert count(engine, Escalation) == 0
     assert len(expected) > 2 * CASES
 
-    env = dict(base_env(), AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
-               AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
+    env = dict(
+        base_env(),
+        AIDFLOW_SMTP_HOST=smtp_server.host,
+        AIDFLOW_SMTP_PORT=str(smtp_server.port),
+        AIDFLOW_SMTP_SECURITY="none",
+        AIDFLOW_SMTP_FROM="aidflow@county.example",
+    )
     argv = aidflow(sqlite_url, TICK, "scheduler", "tick")
-    kills = kill_repeatedly(argv, env, seed=1, progress=lambda: count(engine, Escalation) + len(smtp_server.messages))
+    kills = kill_repeatedly(
+        argv, env, seed=1, progress=lambda: count(engine, Escalation) + len(smtp_server.messages)
+    )
     out = final_run(argv, env)
     assert out.endswith("0 pending\n"), out
 
     with engine.connect() as conn:
-        outbox = conn.execute(select(OutboxMessage.message_id, OutboxMessage.to_addr, OutboxMessage.status,
-                                     OutboxMessage.escalation_id)).all()
+        outbox = conn.execute(
+            select(
+                OutboxMessage.message_id,
+                OutboxMessage.to_addr,
+                OutboxMessage.status,
+                OutboxMessage.escalation_id,
+            )
+        ).all()
     assert _escalations(engine) == expected  # none missing, none twice
-    assert _mail(engine) == expected_mail  # one email per escalation (and per visit notice), none queued twice
+    assert (
+        _mail(engine) == expected_mail
+    )  # one email per escalation (and per visit notice), none queued twice
     assert {status for _, _, status, _ in outbox} == {"sent"}
 
     received = Counter(m.message["Message-ID"] for m in smtp_server.messages)
-    assert set(received) == {mid for mid, *_ in outbox}  # every row reached the server, nothing else did
+    assert set(received) == {
+        mid for mid, *_ in outbox
+    }  # every row reached the server, nothing else did
     duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= kills.killed  # at most one per crash between SMTP accept and commit
     to_of = {mid: to for mid, to, *_ in outbox}
@@ -216,8 +273,10 @@ def test_scheduler_killed_sends_every_escalation_once(sqlite_url: str, calendar:
     assert kills.killed == KILLS
     sent_at_kill = [p - len(expected) for p in kills.progress if p >= len(expected)]
     assert any(0 < n < len(expected) for n in sent_at_kill), kills  # some kills landed mid-delivery
-    print(f"scheduler: {kills.killed} kills, {kills.finished} finished runs, {duplicates} duplicate(s), "
-          f"emails received at each kill {kills.progress}")
+    print(
+        f"scheduler: {kills.killed} kills, {kills.finished} finished runs, {duplicates} duplicate(s), "
+        f"emails received at each kill {kills.progress}"
+    )
     engine.dispose()
 
 
@@ -228,15 +287,25 @@ PAID_CASES = 300
 
 def _payments(engine: Engine) -> list[tuple[int, str, str, int]]:
     with Session(engine) as s:
-        return [(p.case_id, p.kind, p.period, p.amount_fen)
-                for p in s.scalars(select(Payment).order_by(Payment.case_id, Payment.kind, Payment.period))]
+        return [
+            (p.case_id, p.kind, p.period, p.amount_fen)
+            for p in s.scalars(
+                select(Payment).order_by(Payment.case_id, Payment.kind, Payment.period)
+            )
+        ]
 
 
 def test_payment_run_killed_pays_each_case_once(county: County, db_url: str) -> None:  # noqa: F811
-    created = [county.case("dibao", at(2023, 8, 1, 9, 0), "approve", amount=f"{500 + i % 7}.50")
-               for i in range(PAID_CASES // 2)]
-    created += [county.case("tekun", at(2023, 8, 1, 9, 0), "confirm", self_care=("full", "partial", "none")[i % 3])
-                for i in range(PAID_CASES - len(created))]
+    created = [
+        county.case("dibao", at(2023, 8, 1, 9, 0), "approve", amount=f"{500 + i % 7}.50")
+        for i in range(PAID_CASES // 2)
+    ]
+    created += [
+        county.case(
+            "tekun", at(2023, 8, 1, 9, 0), "confirm", self_care=("full", "partial", "none")[i % 3]
+        )
+        for i in range(PAID_CASES - len(created))
+    ]
 
     # the reference: the same run in a transaction that is rolled back
     county.clock.set(at(2023, 9, 2, 9, 0))
@@ -244,21 +313,27 @@ def test_payment_run_killed_pays_each_case_once(county: County, db_url: str) -> 
         s.begin()
         run_payments(s, county.clock, POLICY, "2023-09", actor="sun", tz=TZ)
         s.flush()
-        expected = sorted((p.case_id, p.kind, p.period, p.amount_fen) for p in s.scalars(select(Payment)))
+        expected = sorted(
+            (p.case_id, p.kind, p.period, p.amount_fen) for p in s.scalars(select(Payment))
+        )
         s.rollback()
     assert _payments(county.engine) == []
     assert {case for case, *_ in expected} == set(created)
 
     argv = aidflow(db_url, "2023-09-02T09:00", "payments", "run", "--period", "2023-09", user="sun")
-    kills = kill_repeatedly(argv, base_env(), seed=2, progress=lambda: count(county.engine, Payment))
+    kills = kill_repeatedly(
+        argv, base_env(), seed=2, progress=lambda: count(county.engine, Payment)
+    )
     final_run(argv, base_env())
     got = _payments(county.engine)
     assert sorted(got) == expected
     assert len({(case, kind, period) for case, kind, period, _ in got}) == len(got)
     assert set(kills.progress) <= {0, len(expected)}  # all or nothing: never a half-written run
     assert kills.killed == KILLS
-    print(f"payments ({db_url.split(':')[0]}): {kills.killed} kills, {kills.finished} finished runs, "
-          f"{len(expected)} payments")
+    print(
+        f"payments ({db_url.split(':')[0]}): {kills.killed} kills, {kills.finished} finished runs, "
+        f"{len(expected)} payments"
+    )
 
 
 # -- (c) a bulk import ------------------------------------------------------------------------
@@ -270,17 +345,32 @@ def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path
     engine = make_engine(sqlite_url)
     upgrade(engine)
     with Session(engine) as s, s.begin():
-        svc = Service(s, FrozenClock(local(2023, 8, 1, 9, 0)), WorkCalendar.from_file(
-            WORKFLOWS / "policy" / "calendar.yaml"))
+        svc = Service(
+            s,
+            FrozenClock(local(2023, 8, 1, 9, 0)),
+            WorkCalendar.from_file(WORKFLOWS / "policy" / "calendar.yaml"),
+        )
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
         svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
     born = [date(1930, 1, 1) + timedelta(days=i) for i in range(ROWS // 3)]
     ids = [make_id(d.strftime("%Y%m%d"), seq) for d in born for seq in (11, 22, 33)]
-    lines = [CIVIL_HEADER] + [f"{idn},人{i},城关镇,东村,农业,,否,是,否" for i, idn in enumerate(ids)]
+    lines = [CIVIL_HEADER] + [
+        f"{idn},人{i},城关镇,东村,农业,,否,是,否" for i, idn in enumerate(ids)
+    ]
     f = write_csv(tmp_path / "big.csv", lines)
 
-    argv = aidflow(sqlite_url, "2023-08-01T09:00", "person", "import", str(f), "--source", "civil_affairs",
-                   "--batch-size", "10", user="li")
+    argv = aidflow(
+        sqlite_url,
+        "2023-08-01T09:00",
+        "person",
+        "import",
+        str(f),
+        "--source",
+        "civil_affairs",
+        "--batch-size",
+        "10",
+        user="li",
+    )
     kills = kill_repeatedly(argv, base_env(), seed=3, progress=lambda: count(engine, PersonSource))
     final_run(argv, base_env())
 
@@ -295,5 +385,7 @@ def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path
     assert all(status == "done" for status, _ in runs), runs
     assert kills.killed == KILLS
     assert any(0 < p < ROWS for p in kills.progress), kills  # some kills landed mid-import
-    print(f"import: {kills.killed} kills, {kills.finished} finished runs, rows at each kill {kills.progress}")
+    print(
+        f"import: {kills.killed} kills, {kills.finished} finished runs, rows at each kill {kills.progress}"
+    )
     engine.dispose()

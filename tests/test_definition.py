@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from aidflow import machine
-from aidflow.definition import workflow_adapter, workflow_from_json, workflow_to_json
+from aidflow.engine import machine
 from aidflow.errors import RefusedError
-from aidflow.loader import load_workflow_file
+from aidflow.language.definition import workflow_adapter, workflow_from_json, workflow_to_json
+from aidflow.language.loader import load_workflow_file
 
 from .conftest import WORKFLOWS
 

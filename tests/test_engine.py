@@ -15,8 +15,8 @@ from aidflow.errors import (
     NotFoundError,
     RefusedError,
 )
-from aidflow.loader import load_workflow_text
-from aidflow.models import Case, Vote, WorkflowVersion
+from aidflow.language.loader import load_workflow_text
+from aidflow.store.models import Case, Vote, WorkflowVersion
 
 from .conftest import PERSON_ID, WORKFLOWS, World, local
 
@@ -29,7 +29,9 @@ def to_village_review(world: World) -> int:
     cid = open_case(world)
     world.fire("li", cid, "accept")
     world.fire("li", cid, "start_investigation", investigators="li,zhao")
-    world.fire("li", cid, "submit_findings", note="visited", monthly_income="120.50", income_stable="no")
+    world.fire(
+        "li", cid, "submit_findings", note="visited", monthly_income="120.50", income_stable="no"
+    )
     return cid
 
 
@@ -60,22 +62,33 @@ def test_full_path_with_votes_dwell_and_separation_of_duties(world: World) -> No
     vote(world, "rep5", cid, "no")
     # 4 yes of 5 = 80% >= 2/3
     world.fire("chen", cid, "review_passed")
-    events = world.run(lambda svc: [(e.kind, e.fields) for e in svc.view(svc.actor("li"), cid).events])
-    assert events[-1] == ("transition", {"vote": {"yes": 4, "no": 1, "abstain": 0, "dissent": ["rep5"]}})
+    events = world.run(
+        lambda svc: [(e.kind, e.fields) for e in svc.view(svc.actor("li"), cid).events]
+    )
+    assert events[-1] == (
+        "transition",
+        {"vote": {"yes": 4, "no": 1, "abstain": 0, "dissent": ["rep5"]}},
+    )
 
     world.clock.advance(timedelta(days=6, hours=23))
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "close_notice")
     assert info.value.message == (
         "cannot close_notice case 1: 'public_notice' must run until 2023-08-08 09:00 (7d minimum); "
-        "before then only object is allowed")
+        "before then only object is allowed"
+    )
     world.clock.advance(timedelta(hours=1))
     world.fire("li", cid, "close_notice")
 
     with pytest.raises(RefusedError) as info:
         world.fire("sun", cid, "approve", amount="0", home_visit_note="visited")
-    assert info.value.message == "cannot approve case 1: condition not met: case.amount > 0 is false (case.amount = 0)"
-    world.fire("sun", cid, "approve", amount="650.00", home_visit_note="visited")  # related to rep7 (L21 §11)
+    assert (
+        info.value.message
+        == "cannot approve case 1: condition not met: case.amount > 0 is false (case.amount = 0)"
+    )
+    world.fire(
+        "sun", cid, "approve", amount="650.00", home_visit_note="visited"
+    )  # related to rep7 (L21 §11)
     c = case(world, cid)
     assert c.state == "active"
     assert c.data["amount"] == "650.00"
@@ -92,7 +105,7 @@ def test_separation_of_duties_refuses_the_investigator(world: World) -> None:
     world.fire("li", cid, "close_notice")
 
     def add_dual_role(svc: object) -> None:
-        from aidflow.models import User
+        from aidflow.store.models import User
 
         u = svc.session.get_one(User, "li")  # type: ignore[attr-defined]
         u.roles = ["county_officer", "township_caseworker"]
@@ -103,14 +116,18 @@ def test_separation_of_duties_refuses_the_investigator(world: World) -> None:
         world.fire("li", cid, "approve", amount="650", home_visit_note="visited")
     assert info.value.message == (
         "cannot approve case 1: li fired 'submit_findings' on this case; 'approve' must be done by "
-        "someone else (separation of duties)")
+        "someone else (separation of duties)"
+    )
 
 
 def test_out_of_role_and_out_of_area_are_refused(world: World) -> None:
     cid = open_case(world)
     with pytest.raises(RefusedError) as info:
         world.fire("chen", cid, "accept")
-    assert info.value.message == "cannot accept case 1: needs role township_caseworker; chen has village_officer"
+    assert (
+        info.value.message
+        == "cannot accept case 1: needs role township_caseworker; chen has village_officer"
+    )
     with pytest.raises(ForbiddenError) as finfo:
         world.fire("wu", cid, "accept")
     assert finfo.value.message == "case 1 is in 城关镇/东村, outside wu's area (河西镇)"
@@ -121,13 +138,20 @@ def test_vote_rules(world: World) -> None:
     vote(world, "rep1", cid, "yes")
     with pytest.raises(RefusedError, match="rep1 already voted in this review"):
         vote(world, "rep1", cid, "no")
-    with pytest.raises(RefusedError, match="rep7 is related to the applicant and is excluded from this vote"):
+    with pytest.raises(
+        RefusedError, match="rep7 is related to the applicant and is excluded from this vote"
+    ):
         vote(world, "rep7", cid, "yes")
-    with pytest.raises(ForbiddenError, match="voting on case 1 needs role village_rep; li has township_caseworker"):
+    with pytest.raises(
+        ForbiddenError, match="voting on case 1 needs role village_rep; li has township_caseworker"
+    ):
         vote(world, "li", cid, "yes")
     for i in range(2, 6):
         vote(world, f"rep{i}", cid, "no")
-    with pytest.raises(RefusedError, match=r"vote failed \(1 yes, 4 no, 0 abstain\); 'review_passed' needs it passed"):
+    with pytest.raises(
+        RefusedError,
+        match=r"vote failed \(1 yes, 4 no, 0 abstain\); 'review_passed' needs it passed",
+    ):
         world.fire("chen", cid, "review_passed")
     world.fire("chen", cid, "review_failed")
     assert case(world, cid).state == "rejection_notice"
@@ -141,10 +165,18 @@ def test_objection_reopens_investigation_and_a_new_vote_round(world: World) -> N
         vote(world, f"rep{i}", cid, "yes")
     world.fire("chen", cid, "review_passed")
     world.clock.advance(timedelta(days=2))
-    ev = world.run(lambda svc: svc.object(svc.actor("chen"), cid, "neighbour says she has rental income"))
+    ev = world.run(
+        lambda svc: svc.object(svc.actor("chen"), cid, "neighbour says she has rental income")
+    )
     assert (ev.kind, ev.from_state, ev.to_state) == ("objection", "public_notice", "investigation")
-    world.fire("li", cid, "submit_findings", note="rental income checked: none", monthly_income="120",
-               income_stable="yes")
+    world.fire(
+        "li",
+        cid,
+        "submit_findings",
+        note="rental income checked: none",
+        monthly_income="120",
+        income_stable="yes",
+    )
     # votes of the first round do not count in the second
     view = world.run(lambda svc: svc.view(svc.actor("li"), cid))
     assert view.tally is not None and view.tally.total == 0
@@ -156,26 +188,37 @@ def test_required_fields_notes_and_bad_values(world: World) -> None:
     world.fire("li", cid, "accept")
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "start_investigation")
-    assert info.value.message == "cannot start_investigation case 1: missing field --field investigators=..."
+    assert (
+        info.value.message
+        == "cannot start_investigation case 1: missing field --field investigators=..."
+    )
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "start_investigation", investigators="li")
-    assert info.value.message == ("cannot start_investigation case 1: condition not met: "
-                                  "len(case.investigators) >= 2 is false (len(case.investigators) = 1)")
+    assert info.value.message == (
+        "cannot start_investigation case 1: condition not met: "
+        "len(case.investigators) >= 2 is false (len(case.investigators) = 1)"
+    )
     with pytest.raises(InvalidInputError) as binfo:
         world.fire("li", cid, "start_investigation", investigators="li,zhao", amount="3")
-    assert str(binfo.value) == ("'start_investigation' does not take field 'amount'\n"
-                                "  hint: 'start_investigation' takes: investigators")
+    assert str(binfo.value) == (
+        "'start_investigation' does not take field 'amount'\n"
+        "  hint: 'start_investigation' takes: investigators"
+    )
     world.fire("li", cid, "start_investigation", investigators="li、zhao")
     with pytest.raises(InvalidInputError) as binfo:
         world.fire("li", cid, "submit_findings", note="x", monthly_income="12o", income_stable="no")
-    assert str(binfo.value) == ("field monthly_income='12o': not a valid decimal\n"
-                                "  hint: write it like --field monthly_income=1234.50")
+    assert str(binfo.value) == (
+        "field monthly_income='12o': not a valid decimal\n"
+        "  hint: write it like --field monthly_income=1234.50"
+    )
     with pytest.raises(RefusedError, match="'submit_findings' needs a note: add --note TEXT"):
         world.fire("li", cid, "submit_findings", monthly_income="12", income_stable="no")
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "approve")
-    assert str(info.value) == ("'approve' cannot be fired from state 'investigation'\n"
-                               "  hint: from 'investigation' you can fire: withdraw, submit_findings, request_materials, reject")
+    assert str(info.value) == (
+        "'approve' cannot be fired from state 'investigation'\n"
+        "  hint: from 'investigation' you can fire: withdraw, submit_findings, request_materials, reject"
+    )
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "aprove")
     assert info.value.hint == "did you mean 'approve'?"
@@ -186,8 +229,10 @@ def test_refused_commands_change_nothing(world: World) -> None:
 
     def dump() -> list[object]:
         with world.engine.connect() as conn:
-            return [list(conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")))
-                    for t in ("cases", "case_events", "votes", "persons", "users", "workflow_versions")]
+            return [
+                list(conn.execute(text(f"SELECT * FROM {t} ORDER BY 1")))
+                for t in ("cases", "case_events", "votes", "persons", "users", "workflow_versions")
+            ]
 
     before = dump()
     for call in (
@@ -196,7 +241,9 @@ def test_refused_commands_change_nothing(world: World) -> None:
         lambda: world.fire("li", cid, "withdraw"),
         lambda: vote(world, "rep1", cid, "yes"),
         lambda: world.run(lambda svc: svc.object(svc.actor("li"), cid, "x")),
-        lambda: world.run(lambda svc: svc.open_case(svc.actor("li"), "110105194912310021", "dibao")),
+        lambda: world.run(
+            lambda svc: svc.open_case(svc.actor("li"), "110105194912310021", "dibao")
+        ),
         lambda: world.run(lambda svc: svc.open_case(svc.actor("li"), PERSON_ID, "dibaoo")),
     ):
         with pytest.raises((RefusedError, ForbiddenError, InvalidInputError, NotFoundError)):
@@ -209,8 +256,11 @@ def test_stale_version_is_a_conflict(world: World) -> None:
     seen = case(world, cid).version
     world.fire("li", cid, "accept")
     with pytest.raises(ConflictError) as info:
-        world.run(lambda svc: svc.fire(svc.actor("zhao"), cid, "withdraw", {}, "dup",
-                                       expected_version=seen))
+        world.run(
+            lambda svc: svc.fire(
+                svc.actor("zhao"), cid, "withdraw", {}, "dup", expected_version=seen
+            )
+        )
     assert info.value.message.startswith(f"case {cid} changed since you loaded it")
 
 
@@ -218,7 +268,7 @@ def test_concurrent_fires_one_wins_the_rest_get_clear_errors(world: World) -> No
     """Eight threads fire `accept` on one case at once: exactly one is applied."""
     import threading
 
-    from aidflow.service import Service
+    from aidflow.services.cases import Service
 
     cid = open_case(world)
     barrier = threading.Barrier(8)
@@ -243,21 +293,34 @@ def test_concurrent_fires_one_wins_the_rest_get_clear_errors(world: World) -> No
         t.join()
     assert outcomes.count("ok") == 1
     for o in outcomes:
-        assert o in ("ok", f"case {cid} changed since you loaded it; reload and retry",
-                     "'accept' cannot be fired from state 'accepted'")
+        assert o in (
+            "ok",
+            f"case {cid} changed since you loaded it; reload and retry",
+            "'accept' cannot be fired from state 'accepted'",
+        )
     c = case(world, cid)
-    assert (c.state, c.last_seq, c.version) == ("accepted", 2, 3)  # open (insert + head update), accept
+    assert (c.state, c.last_seq, c.version) == (
+        "accepted",
+        2,
+        3,
+    )  # open (insert + head update), accept
     assert world.verify() == []
 
 
 def test_editing_a_workflow_creates_a_version_and_running_cases_keep_theirs(world: World) -> None:
     cid = open_case(world)
     source = (WORKFLOWS / "dibao.yaml").read_text()
-    edited = source.replace("deadline: 3wd              # investigation", "deadline: 5wd              # investigation")
+    edited = source.replace(
+        "deadline: 3wd              # investigation", "deadline: 5wd              # investigation"
+    )
     assert edited != source
-    wv, created = world.run(lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml")))
+    wv, created = world.run(
+        lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml"))
+    )
     assert (wv.version, created) == (2, True)
-    again, created = world.run(lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml")))
+    again, created = world.run(
+        lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml"))
+    )
     assert (again.version, created) == (2, False)
     world.fire("li", cid, "accept")
     old = case(world, cid)
@@ -265,20 +328,32 @@ def test_editing_a_workflow_creates_a_version_and_running_cases_keep_theirs(worl
     new_id = open_case(world)
     world.fire("li", new_id, "accept")
     assert case(world, new_id).deadline_at == local(2023, 8, 9, 0, 0)  # 5wd on version 2
-    versions = world.run(lambda svc: svc.session.scalars(
-        select(WorkflowVersion.version).where(WorkflowVersion.name == "dibao")
-        .order_by(WorkflowVersion.version)).all())
+    versions = world.run(
+        lambda svc: svc.session.scalars(
+            select(WorkflowVersion.version)
+            .where(WorkflowVersion.name == "dibao")
+            .order_by(WorkflowVersion.version)
+        ).all()
+    )
     assert versions == [1, 2]
 
 
 def test_register_person_validates_id_numbers(world: World) -> None:
     with pytest.raises(IdNumberError) as info:
-        world.run(lambda svc: svc.register_person("110105194912310021", "张三", "城关镇", "东村", "rural"))
+        world.run(
+            lambda svc: svc.register_person("110105194912310021", "张三", "城关镇", "东村", "rural")
+        )
     assert info.value.message == "ID number 110***********0021: check digit should be X, not 1"
     with pytest.raises(InvalidInputError, match="already registered"):
         world.run(lambda svc: svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural"))
-    p = world.run(lambda svc: svc.register_person("110105500101001", "李四", "城关镇", "西村", "urban"))
-    assert (p.id_number, p.birth_date.isoformat(), p.sex) == ("110105195001010012", "1950-01-01", "M")
+    p = world.run(
+        lambda svc: svc.register_person("110105500101001", "李四", "城关镇", "西村", "urban")
+    )
+    assert (p.id_number, p.birth_date.isoformat(), p.sex) == (
+        "110105195001010012",
+        "1950-01-01",
+        "M",
+    )
 
 
 def test_audit_verify_names_edited_and_deleted_events(world: World) -> None:
@@ -286,8 +361,10 @@ def test_audit_verify_names_edited_and_deleted_events(world: World) -> None:
     other = open_case(world)
     assert world.verify() == []
     with world.engine.begin() as conn:
-        conn.execute(text("UPDATE case_events SET note = 'nothing found' WHERE case_id = :c AND seq = 4"),
-                     {"c": cid})
+        conn.execute(
+            text("UPDATE case_events SET note = 'nothing found' WHERE case_id = :c AND seq = 4"),
+            {"c": cid},
+        )
         conn.execute(text("DELETE FROM case_events WHERE case_id = :c AND seq = 1"), {"c": other})
     assert world.verify() == [
         f"case {cid} event #4 (row id 4): content does not match its hash: the row was edited",

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aidflow import jobs
-from aidflow.definition import ESCALATION_TEMPLATES
+from aidflow.engine.rules import Actor
 from aidflow.errors import ForbiddenError, RefusedError, WorkflowInvalidError
-from aidflow.loader import load_workflow_text
-from aidflow.mailer import DeliveryError, MemoryMailer, SMTPMailer
-from aidflow.models import Case, CaseEvent, Escalation, OutboxMessage
-from aidflow.notify import TEMPLATE_VARIABLES, Message
-from aidflow.rules import Actor
+from aidflow.language.definition import ESCALATION_TEMPLATES
+from aidflow.language.loader import load_workflow_text
+from aidflow.notify.mailer import DeliveryError, MemoryMailer, SMTPMailer
+from aidflow.notify.render import TEMPLATE_VARIABLES, Message
+from aidflow.services import escalations as jobs
+from aidflow.store.models import Case, CaseEvent, Escalation, OutboxMessage
 
 from .conftest import PERSON_ID, TZ, WORKFLOWS, World
 from .smtp import SMTPServer
@@ -70,7 +70,12 @@ def test_a_ladder_loads_as_data() -> None:
     assert wf.states["draft"].escalation == "slow"
     first, second = wf.escalations["slow"]
     assert (first.after, first.to, first.template, first.repeat, first.stop_on_ack) == (
-        "12h", "caseworker", "deadline_reminder", None, True)
+        "12h",
+        "caseworker",
+        "deadline_reminder",
+        None,
+        True,
+    )
     assert (second.after, second.repeat) == ("2d", "24h")
 
 
@@ -79,9 +84,11 @@ def test_escalation_templates_are_known_to_notify() -> None:
 
 
 def test_unknown_ladder_role_template_and_duration() -> None:
-    text = (LADDER_WF.replace("to: supervisor", "to: supervisr")
-            .replace("template: escalation", "template: escalaton")
-            .replace("escalation: slow", "escalation: slw"))
+    text = (
+        LADDER_WF.replace("to: supervisor", "to: supervisr")
+        .replace("template: escalation", "template: escalaton")
+        .replace("escalation: slow", "escalation: slw")
+    )
     assert problems(text) == [
         "w.yaml:10:23: escalations.slow[1].to: role 'supervisr' is not declared under roles; "
         "did you mean 'supervisor'?",
@@ -91,9 +98,13 @@ def test_unknown_ladder_role_template_and_duration() -> None:
 
 
 def test_bad_durations_in_a_rung() -> None:
-    text = LADDER_WF.replace("after: 12h", "after: 12 hours").replace("repeat: 24h", "repeat: 24 hours")
-    forms = ("write a whole number followed by h (hours), d (days), wd (working days) or mo (months), "
-             "e.g. 24h, 7d, 10wd, 12mo")
+    text = LADDER_WF.replace("after: 12h", "after: 12 hours").replace(
+        "repeat: 24h", "repeat: 24 hours"
+    )
+    forms = (
+        "write a whole number followed by h (hours), d (days), wd (working days) or mo (months), "
+        "e.g. 24h, 7d, 10wd, 12mo"
+    )
     assert problems(text) == [
         f"w.yaml:9:15: escalations.slow[0].after: invalid duration '12 hours': {forms}; did you mean '12h'?",
         f"w.yaml:10:65: escalations.slow[1].repeat: invalid duration '24 hours': {forms}; did you mean '24h'?",
@@ -102,7 +113,8 @@ def test_bad_durations_in_a_rung() -> None:
 
 def test_unused_ladder_and_ladder_on_a_final_state() -> None:
     text = LADDER_WF.replace("    escalation: slow\n", "").replace(
-        "    final: true\n", "    final: true\n    escalation: slow\n")
+        "    final: true\n", "    final: true\n    escalation: slow\n"
+    )
     assert problems(text) == [
         "w.yaml:20:17: states.done.escalation: final state 'done' cannot have escalation; "
         "remove it: nothing happens after a final state",
@@ -141,8 +153,10 @@ def sweep(world: World) -> int:
 
 def escalations(world: World) -> list[tuple[int, int, str, str]]:
     with world.session() as s:
-        return [(e.rung, e.repeat_no, e.recipient, e.template) for e in
-                s.scalars(select(Escalation).order_by(Escalation.id))]
+        return [
+            (e.rung, e.repeat_no, e.recipient, e.template)
+            for e in s.scalars(select(Escalation).order_by(Escalation.id))
+        ]
 
 
 def test_ladder_fires_each_rung_once_per_recipient(sworld: World) -> None:
@@ -153,7 +167,10 @@ def test_ladder_fires_each_rung_once_per_recipient(sworld: World) -> None:
     w.clock.advance(timedelta(hours=1))  # 12d: remind the caseworkers of 城关镇
     assert sweep(w) == 2
     assert sweep(w) == 0
-    assert escalations(w) == [(0, 0, "li", "deadline_reminder"), (0, 0, "zhao", "deadline_reminder")]
+    assert escalations(w) == [
+        (0, 0, "li", "deadline_reminder"),
+        (0, 0, "zhao", "deadline_reminder"),
+    ]
     w.clock.advance(timedelta(days=3))  # 15d: the township supervisors covering 城关镇/东村
     assert sweep(w) == 2
     assert sweep(w) == 0
@@ -172,14 +189,21 @@ def test_email_context_names_case_person_masked_id_and_commands(sworld: World) -
     w.clock.advance(timedelta(days=15))
     sweep(w)
     with w.session() as s:
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.to_addr == "tsup@county.example")).all()
+        rows = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.to_addr == "tsup@county.example")
+        ).all()
         esc = s.scalars(select(Escalation).where(Escalation.recipient == "tsup")).one()
     assert len(rows) == 1
     queued = rows[0]
     assert queued.status == "pending" and queued.attempts == 0 and queued.escalation_id == esc.id
     # the sweep queues what identifies the email; the first delivery attempt renders it
     assert (queued.template, queued.lang, queued.subject, queued.text, queued.html) == (
-        "escalation", "en", None, None, None)
+        "escalation",
+        "en",
+        None,
+        None,
+        None,
+    )
     w.clock.advance(timedelta(days=2))  # delivered later: the email still speaks as of the sweep
 
     def down(msg: Message) -> None:
@@ -187,13 +211,24 @@ def test_email_context_names_case_person_masked_id_and_commands(sworld: World) -
 
     assert deliver(w, MemoryMailer(down)) == (0, 0)
     (msg,) = [r for r in outbox(w) if r.id == queued.id]
-    assert msg.subject is not None and msg.text is not None and msg.html is not None  # stored at the attempt
+    assert (
+        msg.subject is not None and msg.text is not None and msg.html is not None
+    )  # stored at the attempt
     w.clock.advance(timedelta(hours=1))
     mailer = MemoryMailer()
     deliver(w, mailer)
     (sent,) = [m for m in mailer.sent if m.to == ("tsup@county.example",)]
-    assert (sent.subject, sent.text, sent.html, sent.headers["Message-ID"]) == (  # the retry sends the same
-        msg.subject, msg.text, msg.html, queued.message_id)
+    assert (
+        sent.subject,
+        sent.text,
+        sent.html,
+        sent.headers["Message-ID"],
+    ) == (  # the retry sends the same
+        msg.subject,
+        msg.text,
+        msg.html,
+        queued.message_id,
+    )
     assert f"#{cid}" in msg.subject
     # as of the sweep: rendered with the clock of that first attempt it would read "2 days 9 hours"
     assert "overdue by 9 hours" in msg.subject
@@ -217,23 +252,35 @@ def test_ack_stops_the_repeats_of_that_rung(sworld: World) -> None:
         esc_id = s.scalar(select(Escalation.id).where(Escalation.recipient == "tsup"))
         assert esc_id is not None
         with pytest.raises(ForbiddenError) as info:
-            jobs.acknowledge(s, w.clock, Actor("hsup", ("township_supervisor",), "河西镇"), esc_id, None)
+            jobs.acknowledge(
+                s, w.clock, Actor("hsup", ("township_supervisor",), "河西镇"), esc_id, None
+            )
         assert info.value.message == (
             f"escalation {esc_id} was sent to tsup (township_supervisor); hsup is neither the "
-            "recipient nor a township_supervisor covering 城关镇/东村")
-        jobs.acknowledge(s, w.clock, Actor("tsup", ("township_supervisor",), "城关镇"), esc_id, "called li")
+            "recipient nor a township_supervisor covering 城关镇/东村"
+        )
+        jobs.acknowledge(
+            s, w.clock, Actor("tsup", ("township_supervisor",), "城关镇"), esc_id, "called li"
+        )
         with pytest.raises(RefusedError):
-            jobs.acknowledge(s, w.clock, Actor("tsup", ("township_supervisor",), "城关镇"), esc_id, None)
+            jobs.acknowledge(
+                s, w.clock, Actor("tsup", ("township_supervisor",), "城关镇"), esc_id, None
+            )
     w.clock.advance(timedelta(days=30))
     assert sweep(w) == 0
     with w.session() as s:
         esc = s.get_one(Escalation, esc_id)
         assert (esc.acknowledged_by, esc.ack_note) == ("tsup", "called li")
-        last = s.scalars(select(CaseEvent).where(CaseEvent.case_id == esc.case_id)
-                         .order_by(CaseEvent.seq.desc())).first()
+        last = s.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == esc.case_id).order_by(CaseEvent.seq.desc())
+        ).first()
         assert last is not None
         assert (last.kind, last.actor, last.fields, last.note) == (
-            "note", "tsup", {"escalation_ack": esc_id}, "called li")
+            "note",
+            "tsup",
+            {"escalation_ack": esc_id},
+            "called li",
+        )
     assert w.verify() == []
 
 
@@ -290,9 +337,16 @@ def test_on_timeout_fires_as_system_in_the_audit_chain(sworld: World) -> None:
     with w.session() as s:
         case = s.get_one(Case, cid)
         assert (case.state, case.closed_at) == ("expired", w.clock.now())
-        last = s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq.desc())).first()
+        last = s.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq.desc())
+        ).first()
         assert last is not None
-        assert (last.actor, last.trigger, last.from_state, last.to_state) == ("system", "expire", "waiting", "expired")
+        assert (last.actor, last.trigger, last.from_state, last.to_state) == (
+            "system",
+            "expire",
+            "waiting",
+            "expired",
+        )
     assert w.verify() == []
 
 
@@ -318,10 +372,15 @@ def two_emails(w: World) -> None:
 def test_delivery_over_smtp_sends_each_row_once(sworld: World, smtp_server: SMTPServer) -> None:
     w = sworld
     two_emails(w)
-    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example")
+    mailer = SMTPMailer(
+        smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example"
+    )
     assert deliver(w, mailer) == (2, 0)
     assert deliver(w, mailer) == (0, 0)
-    assert sorted(m.rcpt_tos for m in smtp_server.messages) == [("li@county.example",), ("zhao@county.example",)]
+    assert sorted(m.rcpt_tos for m in smtp_server.messages) == [
+        ("li@county.example",),
+        ("zhao@county.example",),
+    ]
     rows = outbox(w)
     assert [(r.status, r.attempts, r.sent_at) for r in rows] == [("sent", 1, w.clock.now())] * 2
     got = {m.message["Message-ID"] for m in smtp_server.messages}
@@ -334,7 +393,9 @@ def test_refusing_server_marks_failed(sworld: World, smtp_server: SMTPServer) ->
     w = sworld
     two_emails(w)
     smtp_server.refuse("RCPT", "550 5.1.1 No such user")
-    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example")
+    mailer = SMTPMailer(
+        smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example"
+    )
     assert deliver(w, mailer) == (0, 2)
     rows = outbox(w)
     assert [(r.status, r.attempts) for r in rows] == [("failed", 1)] * 2
@@ -349,16 +410,25 @@ def test_refusing_server_marks_failed(sworld: World, smtp_server: SMTPServer) ->
     assert len(smtp_server.messages) == 1
 
 
-def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp_server: SMTPServer) -> None:
+def test_stopped_server_leaves_rows_pending_with_backoff(
+    sworld: World, smtp_server: SMTPServer
+) -> None:
     w = sworld
     two_emails(w)
     smtp_server.stop()
-    mailer = SMTPMailer(smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example", timeout=2)
+    mailer = SMTPMailer(
+        smtp_server.host,
+        smtp_server.port,
+        security="none",
+        sender="aidflow@county.example",
+        timeout=2,
+    )
     assert deliver(w, mailer) == (0, 0)
     now = w.clock.now()
     rows = outbox(w)
     assert [(r.status, r.attempts, r.next_attempt_at) for r in rows] == [
-        ("pending", 1, now + timedelta(minutes=1))] * 2
+        ("pending", 1, now + timedelta(minutes=1))
+    ] * 2
     assert "refused the connection" in (rows[0].last_error or "")
     assert deliver(w, mailer) == (0, 0)  # not due yet: no attempt
     assert [r.attempts for r in outbox(w)] == [1, 1]
@@ -369,8 +439,9 @@ def test_stopped_server_leaves_rows_pending_with_backoff(sworld: World, smtp_ser
     assert len(smtp_server.messages) == 2
 
 
-def test_a_template_problem_at_delivery_fails_the_row_until_retried(sworld: World, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_template_problem_at_delivery_fails_the_row_until_retried(
+    sworld: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = sworld
     two_emails(w)  # queued unrendered
     monkeypatch.setenv("AIDFLOW_NOTIFICATIONS", str(tmp_path))  # a directory without the templates
@@ -378,7 +449,10 @@ def test_a_template_problem_at_delivery_fails_the_row_until_retried(sworld: Worl
     assert deliver(w, mailer) == (0, 2)
     rows = outbox(w)
     assert [(r.status, r.attempts, r.text) for r in rows] == [("failed", 1, None)] * 2
-    assert all((r.last_error or "").startswith("cannot render: template deadline_reminder/en/") for r in rows)
+    assert all(
+        (r.last_error or "").startswith("cannot render: template deadline_reminder/en/")
+        for r in rows
+    )
     assert mailer.sent == []
     monkeypatch.delenv("AIDFLOW_NOTIFICATIONS")  # fixed: an administrator queues them again
     with w.session() as s, s.begin():
@@ -390,8 +464,12 @@ def test_a_template_problem_at_delivery_fails_the_row_until_retried(sworld: Worl
 
 def test_backoff_doubles_and_caps_and_attempts_run_out(sworld: World) -> None:
     assert [jobs.backoff(n) for n in (1, 2, 3, 7, 20)] == [
-        timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(hours=1),
-        timedelta(hours=1)]
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+        timedelta(hours=1),
+        timedelta(hours=1),
+    ]
     w = sworld
     two_emails(w)
 
@@ -422,23 +500,29 @@ def readme_scheduler_commands() -> list[list[str]]:
     return [shlex.split(line, comments=True)[1:] for line in lines]
 
 
-def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: object,
-                                                     smtp_server: SMTPServer,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_tick_ack_outbox_and_the_readme_commands(
+    sworld: World, run_cli: object, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli = run_cli  # type: ignore[assignment]
     for name in ("HOST", "PORT", "SECURITY", "USER", "PASSWORD", "FROM"):
         monkeypatch.delenv(f"AIDFLOW_SMTP_{name}", raising=False)
     cid = in_investigation(sworld)
     result = cli("scheduler", "tick", now=SCHEDULER_NOW)  # type: ignore[operator]
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("sweep: 0 timed transition(s), 4 escalation(s)\n"
-                             "visits: 0 warning(s), 0 escalation(s)\n"
-                             "digest: 3 email(s) queued\n"  # tsup, vsup, csup (tests/test_digest.py)
-                             "delivery skipped: AIDFLOW_SMTP_HOST is not set; 7 message(s) stay pending\n")
+    assert result.stdout == (
+        "sweep: 0 timed transition(s), 4 escalation(s)\n"
+        "visits: 0 warning(s), 0 escalation(s)\n"
+        "digest: 3 email(s) queued\n"  # tsup, vsup, csup (tests/test_digest.py)
+        "delivery skipped: AIDFLOW_SMTP_HOST is not set; 7 message(s) stay pending\n"
+    )
     # escalation emails are rendered when first sent: until then the listing names their template
     listed = cli("outbox", "list", "--json", user="admin")  # type: ignore[operator]
     assert listed.exit_code == 0, listed.output
-    queued = sorted((r["template"], r["subject"] is None) for r in json.loads(listed.stdout) if r["escalation_id"])
+    queued = sorted(
+        (r["template"], r["subject"] is None)
+        for r in json.loads(listed.stdout)
+        if r["escalation_id"]
+    )
     assert queued == [("deadline_reminder", True)] * 2 + [("escalation", True)] * 2
     listed = cli("outbox", "list", user="admin")  # type: ignore[operator]
     assert listed.exit_code == 0, listed.output
@@ -449,19 +533,25 @@ def test_cli_tick_ack_outbox_and_the_readme_commands(sworld: World, run_cli: obj
     monkeypatch.setenv("AIDFLOW_SMTP_FROM", "aidflow@county.example")
     smtp_server.refuse("RCPT", "550 5.1.1 No such user", only={"li@county.example"})
     result = cli("scheduler", "tick", now=SCHEDULER_NOW)  # type: ignore[operator]
-    assert result.stdout == ("sweep: 0 timed transition(s), 0 escalation(s)\n"
-                             "visits: 0 warning(s), 0 escalation(s)\n"
-                             "digest: 0 email(s) queued\n"
-                             "delivery: 6 sent, 1 failed, 0 pending\n"), result.output
-    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages
-                  if not m.message["Subject"].startswith("[Daily digest]")) == [
-        "tsup@county.example", "vsup@county.example", "zhao@county.example"]
+    assert result.stdout == (
+        "sweep: 0 timed transition(s), 0 escalation(s)\n"
+        "visits: 0 warning(s), 0 escalation(s)\n"
+        "digest: 0 email(s) queued\n"
+        "delivery: 6 sent, 1 failed, 0 pending\n"
+    ), result.output
+    assert sorted(
+        m.rcpt_tos[0]
+        for m in smtp_server.messages
+        if not m.message["Subject"].startswith("[Daily digest]")
+    ) == ["tsup@county.example", "vsup@county.example", "zhao@county.example"]
 
     result = cli("escalation", "list", "--json", user="hsup")  # type: ignore[operator]
     assert result.exit_code == 0 and result.stdout == "[]\n", result.output
     result = cli("escalation", "ack", "3", user="hsup")  # type: ignore[operator]
     assert result.exit_code == 5
-    assert result.stderr.startswith("error: escalation 3 was sent to tsup (township_supervisor); hsup is neither")
+    assert result.stderr.startswith(
+        "error: escalation 3 was sent to tsup (township_supervisor); hsup is neither"
+    )
     result = cli("outbox", "list", user="tsup")  # type: ignore[operator]
     assert result.exit_code == 5
 
@@ -503,9 +593,13 @@ def test_scheduler_run_catches_up_and_stops_cleanly_on_sigterm(sworld: World) ->
     in_investigation(sworld)
     url = sworld.engine.url.render_as_string(hide_password=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIDFLOW_")}
-    proc = subprocess.Popen([sys.executable, "-m", "aidflow.cli.main", "--db", url, "scheduler", "run",
-                             "--every", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aidflow.cli.main", "--db", url, "scheduler", "run", "--every", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 60
@@ -531,13 +625,14 @@ def test_scheduler_run_catches_up_and_stops_cleanly_on_sigterm(sworld: World) ->
 def test_a_rung_can_count_from_the_deadline(sworld: World) -> None:
     """`relative_to: deadline`: "notify the township 1d after the deadline", whatever the
     deadline works out to on the working-day calendar."""
-    from aidflow.loader import load_workflow_text
+    from aidflow.language.loader import load_workflow_text
 
     w = sworld
     source = (WORKFLOWS / "dibao.yaml").read_text(encoding="utf-8")
     edited = source.replace(
         "    - {after: 15d, to: township_supervisor, template: escalation, repeat: 7d, stop_on_ack: true}",
-        "    - {after: 1d, relative_to: deadline, to: township_supervisor, template: escalation}")
+        "    - {after: 1d, relative_to: deadline, to: township_supervisor, template: escalation}",
+    )
     assert edited != source
     w.run(lambda svc: svc.deploy("admin", load_workflow_text(edited, "dibao.yaml")))
     cid = in_investigation(w)
@@ -549,5 +644,8 @@ def test_a_rung_can_count_from_the_deadline(sworld: World) -> None:
     assert [e for e in escalations(w) if e[0] == 1] == []
     w.clock.set(datetime(2023, 8, 17, 0, 0, tzinfo=TZ))
     assert sweep(w) == 2
-    assert [e for e in escalations(w) if e[0] == 1] == [(1, 0, "tsup", "escalation"), (1, 0, "vsup", "escalation")]
+    assert [e for e in escalations(w) if e[0] == 1] == [
+        (1, 0, "tsup", "escalation"),
+        (1, 0, "vsup", "escalation"),
+    ]
     assert sweep(w) == 0

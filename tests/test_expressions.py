@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidflow import expressions
 from aidflow.errors import ExpressionError
-from aidflow.expressions import FUNCTIONS, Expression, check_references, compile_expression
+from aidflow.language import expressions
+from aidflow.language.expressions import FUNCTIONS, Expression, check_references, compile_expression
 
 SCOPE: dict[str, dict[str, Any]] = {
     "person": {

@@ -26,11 +26,11 @@ from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aidflow import jobs
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
-from aidflow.mailer import SMTPMailer
-from aidflow.models import Case, OutboxMessage
+from aidflow.language.calendar import WorkCalendar
+from aidflow.notify.mailer import SMTPMailer
+from aidflow.services import escalations as jobs
+from aidflow.store.models import Case, OutboxMessage
 
 from .conftest import PERSON_ID, REPO, World
 from .smtp import SMTPServer
@@ -40,7 +40,9 @@ MESSAGES = 3
 
 
 def mailer_for(server: SMTPServer, timeout: float = 5.0) -> SMTPMailer:
-    return SMTPMailer(server.host, server.port, security="none", sender="aidflow@county.example", timeout=timeout)
+    return SMTPMailer(
+        server.host, server.port, security="none", sender="aidflow@county.example", timeout=timeout
+    )
 
 
 def queue(world: World, n: int = MESSAGES) -> list[str]:
@@ -48,9 +50,20 @@ def queue(world: World, n: int = MESSAGES) -> list[str]:
     now = world.clock.now()
     ids = [f"<fault{i}@county.example>" for i in range(n)]
     with world.session() as s, s.begin():
-        s.add_all(OutboxMessage(to_addr=f"u{i}@county.example", subject=f"subject {i}", text=f"text {i}",
-                                html=f"<p>text {i}</p>", message_id=mid, created_at=now, status="pending",
-                                attempts=0, next_attempt_at=now) for i, mid in enumerate(ids))
+        s.add_all(
+            OutboxMessage(
+                to_addr=f"u{i}@county.example",
+                subject=f"subject {i}",
+                text=f"text {i}",
+                html=f"<p>text {i}</p>",
+                message_id=mid,
+                created_at=now,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+            )
+            for i, mid in enumerate(ids)
+        )
     return ids
 
 
@@ -61,8 +74,10 @@ def deliver(world: World, mailer: SMTPMailer) -> tuple[int, int]:
 
 def rows(world: World) -> list[tuple[str, str, int, datetime, str | None]]:
     with world.session() as s:
-        return [(r.message_id, r.status, r.attempts, r.next_attempt_at, r.last_error)
-                for r in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+        return [
+            (r.message_id, r.status, r.attempts, r.next_attempt_at, r.last_error)
+            for r in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
 
 
 def received(server: SMTPServer) -> Counter[str]:
@@ -72,20 +87,26 @@ def received(server: SMTPServer) -> Counter[str]:
 # -- SMTP ---------------------------------------------------------------------------------------
 
 
-def test_smtp_down_retries_with_backoff_and_loses_nothing(world: World, smtp_server: SMTPServer) -> None:
+def test_smtp_down_retries_with_backoff_and_loses_nothing(
+    world: World, smtp_server: SMTPServer
+) -> None:
     ids = queue(world)
     mailer = mailer_for(smtp_server)
     smtp_server.stop()
     now = world.clock.now()
     assert deliver(world, mailer) == (0, 0)
-    error = (f"SMTP server 127.0.0.1:{smtp_server.port} refused the connection"
-             "\n  hint: is the mail server running and the port right?")
+    error = (
+        f"SMTP server 127.0.0.1:{smtp_server.port} refused the connection"
+        "\n  hint: is the mail server running and the port right?"
+    )
     assert rows(world) == [(mid, "pending", 1, now + timedelta(minutes=1), error) for mid in ids]
     world.clock.advance(timedelta(seconds=59))  # not due yet: no second attempt
     assert deliver(world, mailer) == (0, 0)
     world.clock.advance(timedelta(seconds=1))
     assert deliver(world, mailer) == (0, 0)  # still down: the next wait doubles
-    assert {(r[1], r[2], r[3]) for r in rows(world)} == {("pending", 2, world.clock.now() + timedelta(minutes=2))}
+    assert {(r[1], r[2], r[3]) for r in rows(world)} == {
+        ("pending", 2, world.clock.now() + timedelta(minutes=2))
+    }
     smtp_server.start()
     world.clock.advance(timedelta(minutes=2))
     assert deliver(world, mailer) == (MESSAGES, 0)
@@ -93,13 +114,17 @@ def test_smtp_down_retries_with_backoff_and_loses_nothing(world: World, smtp_ser
     assert received(smtp_server) == Counter(ids)
 
 
-def test_smtp_5xx_fails_permanently_and_a_retry_sends_it(world: World, smtp_server: SMTPServer) -> None:
+def test_smtp_5xx_fails_permanently_and_a_retry_sends_it(
+    world: World, smtp_server: SMTPServer
+) -> None:
     ids = queue(world)
     smtp_server.refuse("DATA", "554 5.6.0 Message content rejected")
     assert deliver(world, mailer_for(smtp_server)) == (0, MESSAGES)
     got = rows(world)
     assert {(r[1], r[2]) for r in got} == {("failed", 1)}
-    assert all("554" in (r[4] or "") and "Message content rejected" in (r[4] or "") for r in got), got
+    assert all("554" in (r[4] or "") and "Message content rejected" in (r[4] or "") for r in got), (
+        got
+    )
     assert smtp_server.messages == []
     smtp_server.reset()  # the administrator fixed the cause and puts the rows back
     with world.session() as s, s.begin():
@@ -113,7 +138,9 @@ def test_smtp_4xx_is_retried_with_backoff(world: World, smtp_server: SMTPServer)
     ids = queue(world)
     smtp_server.refuse("RCPT", "451 4.3.0 Try again later")
     assert deliver(world, mailer_for(smtp_server)) == (0, 0)
-    assert {(r[1], r[2], r[3]) for r in rows(world)} == {("pending", 1, world.clock.now() + timedelta(minutes=1))}
+    assert {(r[1], r[2], r[3]) for r in rows(world)} == {
+        ("pending", 1, world.clock.now() + timedelta(minutes=1))
+    }
     assert all("451" in (r[4] or "") for r in rows(world))
     smtp_server.reset()
     world.clock.advance(timedelta(minutes=1))
@@ -127,7 +154,9 @@ def test_smtp_slower_than_the_timeout_is_retried(world: World, smtp_server: SMTP
     assert deliver(world, mailer_for(smtp_server, timeout=0.3)) == (0, 0)
     [(_, status, attempts, due, error)] = rows(world)
     assert (status, attempts, due) == ("pending", 1, world.clock.now() + timedelta(minutes=1))
-    assert error == f"SMTP server 127.0.0.1:{smtp_server.port} did not answer within 0.3 s during DATA"
+    assert (
+        error == f"SMTP server 127.0.0.1:{smtp_server.port} did not answer within 0.3 s during DATA"
+    )
     smtp_server.stop()  # cancels the stalled handler: the slow server never accepted it
     smtp_server.reset()
     smtp_server.start()
@@ -163,10 +192,14 @@ def dropping_server(smtp_server: SMTPServer) -> Iterator[tuple[SMTPServer, _Drop
 
 
 def test_smtp_accepting_then_dropping_sends_one_duplicate_with_the_same_id(
-        world: World, dropping_server: tuple[SMTPServer, _DropAfterData]) -> None:
+    world: World, dropping_server: tuple[SMTPServer, _DropAfterData]
+) -> None:
     server, handler = dropping_server
     ids = queue(world, 2)
-    assert deliver(world, mailer_for(server)) == (1, 0)  # the first was cut off, the second went through
+    assert deliver(world, mailer_for(server)) == (
+        1,
+        0,
+    )  # the first was cut off, the second went through
     first, second = rows(world)
     assert first[1:4] == ("pending", 1, world.clock.now() + timedelta(minutes=1))
     assert first[4] is not None and "during DATA" in first[4], first
@@ -182,13 +215,25 @@ def test_smtp_accepting_then_dropping_sends_one_duplicate_with_the_same_id(
 # -- SQLite: locked ----------------------------------------------------------------------------
 
 
-def aidflow(url: str, *args: str, env: dict[str, str] | None = None,
-            user: str | None = None, now: str = "2023-08-01T09:00") -> subprocess.CompletedProcess[str]:
+def aidflow(
+    url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    now: str = "2023-08-01T09:00",
+) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "aidflow.cli.main", "--db", url, "--now", now]
     if user:
         argv += ["--as", user]
-    return subprocess.run(argv + list(args), env=env or base_env(), capture_output=True, text=True, cwd=REPO,
-                          timeout=120, check=False)
+    return subprocess.run(
+        argv + list(args),
+        env=env or base_env(),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
 
 
 def dump(path: Path) -> list[str]:
@@ -201,8 +246,8 @@ def dump(path: Path) -> list[str]:
 
 @pytest.fixture
 def sqlite_world(sqlite_url: str, calendar: WorkCalendar) -> World:
-    from aidflow.db import make_engine, upgrade
-    from aidflow.loader import load_workflow_file
+    from aidflow.language.loader import load_workflow_file
+    from aidflow.store.database import make_engine, upgrade
 
     from .conftest import START, WORKFLOWS
 
@@ -228,19 +273,31 @@ def test_sqlite_locked_longer_than_the_busy_timeout(sqlite_world: World, sqlite_
     holder.execute("BEGIN IMMEDIATE")  # another writer, holding the lock
     try:
         env = dict(base_env(), AIDFLOW_SQLITE_BUSY_TIMEOUT_MS="200")
-        out = aidflow(sqlite_url, "case", "open", PERSON_ID, "--workflow", "dibao", user="li", env=env)
+        out = aidflow(
+            sqlite_url, "case", "open", PERSON_ID, "--workflow", "dibao", user="li", env=env
+        )
         assert out.returncode == 9, out.stderr
         assert out.stdout == ""
-        assert out.stderr == ("error: the database is busy: database is locked\n"
-                              "  hint: another writer holds it; retry\n")
+        assert out.stderr == (
+            "error: the database is busy: database is locked\n"
+            "  hint: another writer holds it; retry\n"
+        )
         tick = aidflow(sqlite_url, "scheduler", "tick", env=env)
         assert (tick.returncode, tick.stderr) == (9, out.stderr)
     finally:
         holder.rollback()
         holder.close()
     assert dump(path) == before  # nothing half-written
-    out = aidflow(sqlite_url, "case", "open", PERSON_ID, "--workflow", "dibao", user="li",
-                  env=dict(base_env(), AIDFLOW_SQLITE_BUSY_TIMEOUT_MS="200"))
+    out = aidflow(
+        sqlite_url,
+        "case",
+        "open",
+        PERSON_ID,
+        "--workflow",
+        "dibao",
+        user="li",
+        env=dict(base_env(), AIDFLOW_SQLITE_BUSY_TIMEOUT_MS="200"),
+    )
     assert out.returncode == 0, out.stderr
     with Session(sqlite_world.engine) as s:
         assert len(s.scalars(select(Case)).all()) == 1
@@ -248,10 +305,18 @@ def test_sqlite_locked_longer_than_the_busy_timeout(sqlite_world: World, sqlite_
 
 
 def test_busy_timeout_setting_is_checked(sqlite_world: World, sqlite_url: str) -> None:
-    out = aidflow(sqlite_url, "case", "list", user="li", env=dict(base_env(), AIDFLOW_SQLITE_BUSY_TIMEOUT_MS="2s"))
+    out = aidflow(
+        sqlite_url,
+        "case",
+        "list",
+        user="li",
+        env=dict(base_env(), AIDFLOW_SQLITE_BUSY_TIMEOUT_MS="2s"),
+    )
     assert out.returncode == 3
-    assert out.stderr == ("error: AIDFLOW_SQLITE_BUSY_TIMEOUT_MS='2s' is not a whole number of milliseconds\n"
-                          "  hint: write e.g. 30000 for 30 seconds\n")
+    assert out.stderr == (
+        "error: AIDFLOW_SQLITE_BUSY_TIMEOUT_MS='2s' is not a whole number of milliseconds\n"
+        "  hint: write e.g. 30000 for 30 seconds\n"
+    )
 
 
 # -- SQLite: disk full ---------------------------------------------------------------------------
@@ -277,8 +342,14 @@ def small_dir(tmp_path: Path) -> Iterator[Path | None]:
     target = tmp_path / "small"
     target.mkdir()
     try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
-                                 capture_output=True, check=False).returncode == 0
+        mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
     except OSError:  # no mount command
         mounted = False
     if not mounted:
@@ -290,8 +361,9 @@ def small_dir(tmp_path: Path) -> Iterator[Path | None]:
         subprocess.run(["umount", str(target)], check=True)
 
 
-def test_disk_full_is_a_clear_error_and_the_next_run_completes(calendar: WorkCalendar, tmp_path: Path,
-                                                                small_dir: Path | None) -> None:
+def test_disk_full_is_a_clear_error_and_the_next_run_completes(
+    calendar: WorkCalendar, tmp_path: Path, small_dir: Path | None
+) -> None:
     w = escalating_world(f"sqlite:///{tmp_path / 'big.db'}", calendar, 40)
     w.engine.dispose()
     ref = tmp_path / "reference.db"
@@ -317,9 +389,19 @@ def test_disk_full_is_a_clear_error_and_the_next_run_completes(calendar: WorkCal
     url = f"sqlite:///{db}"
     before = dump(db)
 
-    argv = [sys.executable, *(argv_prefix or ["-m", "aidflow.cli.main"]), "--db", url, "--now", TICK,
-            "scheduler", "tick"]
-    full = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    argv = [
+        sys.executable,
+        *(argv_prefix or ["-m", "aidflow.cli.main"]),
+        "--db",
+        url,
+        "--now",
+        TICK,
+        "scheduler",
+        "tick",
+    ]
+    full = subprocess.run(
+        argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=120, check=False
+    )
     assert full.returncode == 9, full.stderr
     assert full.stderr.startswith("error: database error: database or disk is full\n"), full.stderr
     assert "the disk is not full" in full.stderr
@@ -343,9 +425,10 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _escalations(db: Path) -> list[tuple[Any, ...]]:
-    return sorted(_query(db, "SELECT case_id, entry_seq, rung, repeat_no, recipient FROM escalations"))
+    return sorted(
+        _query(db, "SELECT case_id, entry_seq, rung, repeat_no, recipient FROM escalations")
+    )
 
 
 def _outbox(db: Path) -> Counter[tuple[Any, ...]]:
     return Counter(_query(db, "SELECT to_addr, subject, status FROM outbox"))
-

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from aidflow.errors import WorkflowInvalidError
-from aidflow.importer import load_import_policy
-from aidflow.models import ImportRun, Person, PersonSource
+from aidflow.services.survey import load_import_policy
+from aidflow.store.models import ImportRun, Person, PersonSource
 
 from .conftest import PERSON_ID, REPO, WORKFLOWS, Cli, World
 
@@ -53,35 +53,70 @@ C = make_id("19880808", 44)
 
 def test_sample_csv_imports(world: World, db_url: str) -> None:
     """The sample civil-affairs list (UTF-8 with BOM) in tests/data imports as written."""
-    out = Cli(db_url)("person", "import", str(DATA / "civil_affairs.csv"), "--source", "civil_affairs",
-                      user="li")
+    out = Cli(db_url)(
+        "person", "import", str(DATA / "civil_affairs.csv"), "--source", "civil_affairs", user="li"
+    )
     assert out.exit_code == 0, out.output
-    assert out.output == (f"imported {DATA / 'civil_affairs.csv'} from civil_affairs (run 1): 3 rows, "
-                          "3 new persons, 0 merged into known persons\n")
+    assert out.output == (
+        f"imported {DATA / 'civil_affairs.csv'} from civil_affairs (run 1): 3 rows, "
+        "3 new persons, 0 merged into known persons\n"
+    )
     got = persons(world)
     p = got["110105195003010120"]
     assert (p.name, p.township, p.village, p.hukou, p.sex, str(p.birth_date)) == (
-        "李桂兰", "城关镇", "东村", "rural", "F", "1950-03-01")
+        "李桂兰",
+        "城关镇",
+        "东村",
+        "rural",
+        "F",
+        "1950-03-01",
+    )
     assert (p.registered_poor, p.living_alone, p.supporter_able) == (False, True, False)
     q = got["110105194007150310"]
     assert (q.name, q.hukou, q.registered_poor, q.living_alone, q.supporter_able) == (
-        "张国强", "urban", True, None, True)
+        "张国强",
+        "urban",
+        True,
+        None,
+        True,
+    )
     with world.session() as s:
         run = s.scalars(select(ImportRun)).one()
-        assert (run.source, run.status, run.rows_total, run.rows_imported, run.rows_skipped, run.started_by) == (
-            "civil_affairs", "done", 3, 3, 0, "li")
+        assert (
+            run.source,
+            run.status,
+            run.rows_total,
+            run.rows_imported,
+            run.rows_skipped,
+            run.started_by,
+        ) == ("civil_affairs", "done", 3, 3, 0, "li")
         src = s.scalars(select(PersonSource).order_by(PersonSource.line)).all()
-        assert [(r.line, r.source) for r in src] == [(2, "civil_affairs"), (3, "civil_affairs"),
-                                                    (4, "civil_affairs")]
-        assert src[0].data == {"row": {"id_number": "110105195003010120", "name": "李桂兰", "township": "城关镇",
-                                       "village": "东村", "hukou": "rural", "birth_date": "1950-03-01",
-                                       "registered_poor": False, "living_alone": True,
-                                       "supporter_able": False}}
+        assert [(r.line, r.source) for r in src] == [
+            (2, "civil_affairs"),
+            (3, "civil_affairs"),
+            (4, "civil_affairs"),
+        ]
+        assert src[0].data == {
+            "row": {
+                "id_number": "110105195003010120",
+                "name": "李桂兰",
+                "township": "城关镇",
+                "village": "东村",
+                "hukou": "rural",
+                "birth_date": "1950-03-01",
+                "registered_poor": False,
+                "living_alone": True,
+                "supporter_able": False,
+            }
+        }
 
 
 def test_gb18030_csv(world: World, db_url: str, tmp_path: Path) -> None:
-    f = write_csv(tmp_path / "gbk.csv", [CIVIL_HEADER, f"{A},李桂兰,城关镇,东村,农村,,否,是,否"],
-                  encoding="gb18030")
+    f = write_csv(
+        tmp_path / "gbk.csv",
+        [CIVIL_HEADER, f"{A},李桂兰,城关镇,东村,农村,,否,是,否"],
+        encoding="gb18030",
+    )
     out = Cli(db_url)("person", "import", str(f), "--source", "civil_affairs", user="li")
     assert out.exit_code == 0, out.output
     p = persons(world)[A]
@@ -104,7 +139,11 @@ def test_xlsx_import(world: World, db_url: str, tmp_path: Path) -> None:
     assert out.output.endswith("2 rows, 2 new persons, 0 merged into known persons\n")
     got = persons(world)
     assert (got[A].disability_grade, got[A].disability_type) == (2, "physical")
-    assert (got[B].disability_grade, got[B].disability_type, got[B].village) == (3, "mental", "西村")
+    assert (got[B].disability_grade, got[B].disability_type, got[B].village) == (
+        3,
+        "mental",
+        "西村",
+    )
     with world.session() as s:
         assert sorted(s.scalars(select(PersonSource.line))) == [2, 4]
     # dates typed as dates in Excel are read as dates
@@ -112,14 +151,27 @@ def test_xlsx_import(world: World, db_url: str, tmp_path: Path) -> None:
     ws = wb.active
     ws.append(CIVIL_HEADER.split(","))
     ws.append([C, "赵明", "城关镇", "东村", "农业", datetime(1988, 8, 8), "否", "否", "是"])
-    ws.append([make_id("19880808", 46), "钱亮", "城关镇", "东村", "农业", datetime(1988, 8, 9), "否", "否", "是"])
+    ws.append(
+        [
+            make_id("19880808", 46),
+            "钱亮",
+            "城关镇",
+            "东村",
+            "农业",
+            datetime(1988, 8, 9),
+            "否",
+            "否",
+            "是",
+        ]
+    )
     wb.save(f2 := tmp_path / "dates.xlsx")
     out = Cli(db_url)("person", "import", str(f2), "--source", "civil_affairs", user="li")
     assert out.exit_code == 3
     assert out.output == (
         f"error: {f2}: 1 bad row, nothing imported:\n"
         "  line 3: 出生日期 1988-08-09 does not match the ID number's birth date 1988-08-08\n"
-        "  hint: fix the rows and import again, or pass --skip-bad to import the good rows only\n")
+        "  hint: fix the rows and import again, or pass --skip-bad to import the good rows only\n"
+    )
 
 
 BAD_ROWS = [
@@ -146,58 +198,81 @@ def test_bad_rows_import_nothing(world: World, db_url: str, tmp_path: Path) -> N
         "  line 5: 姓名 (name) is empty\n"
         "  line 6: 户籍性质: '外地' is not a hukou value; expected 农业, 农村, 非农业, 城镇, rural, urban\n"
         "  line 6: 建档立卡: '也许' is not yes or no; expected 是/否, Y/N or 1/0\n"
-        "  hint: fix the rows and import again, or pass --skip-bad to import the good rows only\n")
+        "  hint: fix the rows and import again, or pass --skip-bad to import the good rows only\n"
+    )
     assert count(world, Person) == before
     assert count(world, ImportRun) == 0
     assert count(world, PersonSource) == 0
 
 
 def test_bad_grade_and_skip_bad(world: World, db_url: str, tmp_path: Path) -> None:
-    f = write_csv(tmp_path / "cdpf.csv", [
-        "身份证号,姓名,乡镇,村,户籍性质,残疾等级,残疾类别",
-        f"{A},李桂兰,城关镇,东村,农业,五级,肢体",
-        f"{B},张国强,城关镇,东村,农业,一级,视力",
-        f"{C},赵明,城关镇,东村,农业,2,心脏",
-        f"{make_id('19600101', 8)},孙芳,城关镇,东村,农业,4,听力",
-    ])
+    f = write_csv(
+        tmp_path / "cdpf.csv",
+        [
+            "身份证号,姓名,乡镇,村,户籍性质,残疾等级,残疾类别",
+            f"{A},李桂兰,城关镇,东村,农业,五级,肢体",
+            f"{B},张国强,城关镇,东村,农业,一级,视力",
+            f"{C},赵明,城关镇,东村,农业,2,心脏",
+            f"{make_id('19600101', 8)},孙芳,城关镇,东村,农业,4,听力",
+        ],
+    )
     cli = Cli(db_url)
     out = cli("person", "import", str(f), "--source", "disabled_federation", user="li")
     assert out.exit_code == 3
-    assert "  line 2: 残疾等级: '五级' is not a disability grade; expected 一级, 二级, 三级, 四级, 1, 2, 3, 4\n" \
+    assert (
+        "  line 2: 残疾等级: '五级' is not a disability grade; expected 一级, 二级, 三级, 四级, 1, 2, 3, 4\n"
         in out.output
-    assert ("  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
-            "physical, visual, hearing, speech, intellectual, mental, multiple\n") in out.output
-    out = cli("person", "import", str(f), "--source", "disabled_federation", "--skip-bad", user="li")
+    )
+    assert (
+        "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
+        "physical, visual, hearing, speech, intellectual, mental, multiple\n"
+    ) in out.output
+    out = cli(
+        "person", "import", str(f), "--source", "disabled_federation", "--skip-bad", user="li"
+    )
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1:] == [
         "skipped 2 bad rows (lines 2, 4):",
         "  line 2: 残疾等级: '五级' is not a disability grade; expected 一级, 二级, 三级, 四级, 1, 2, 3, 4",
-        ("  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
-         "physical, visual, hearing, speech, intellectual, mental, multiple"),
+        (
+            "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
+            "physical, visual, hearing, speech, intellectual, mental, multiple"
+        ),
     ]
     got = persons(world)
     assert A not in got and C not in got
     assert got[B].disability_grade == 1
     with world.session() as s:
         run = s.scalars(select(ImportRun)).one()
-        assert (run.rows_total, run.rows_imported, run.rows_skipped, run.status) == (4, 2, 2, "done")
+        assert (run.rows_total, run.rows_imported, run.rows_skipped, run.status) == (
+            4,
+            2,
+            2,
+            "done",
+        )
 
 
 def test_merge_across_sources_with_provenance(world: World, db_url: str, tmp_path: Path) -> None:
     cli = Cli(db_url)
-    civil = write_csv(tmp_path / "civil.csv", [
-        CIVIL_HEADER,
-        f"{A},李桂兰,城关镇,东村,农业,,否,是,否",
-        f"{A},李桂兰,城关镇,东村,农业,,否,是,否",  # the same person twice in one list: merged
-    ])
+    civil = write_csv(
+        tmp_path / "civil.csv",
+        [
+            CIVIL_HEADER,
+            f"{A},李桂兰,城关镇,东村,农业,,否,是,否",
+            f"{A},李桂兰,城关镇,东村,农业,,否,是,否",  # the same person twice in one list: merged
+        ],
+    )
     out = cli("person", "import", str(civil), "--source", "civil_affairs", user="li")
     assert out.exit_code == 0, out.output
     assert "2 rows, 1 new persons, 1 merged into known persons" in out.output
-    cdpf = write_csv(tmp_path / "cdpf.csv", [
-        "身份证号,姓名,乡镇,村,户籍性质,残疾等级,残疾类别",
-        f"{A},李桂兰,城关镇,西村,农业,二级,肢体",  # village disagrees; grade is new
-        f"{PERSON_ID},王秀英,城关镇,东村,农业,三级,智力",  # registered by hand with grade 2
-    ])
+    cdpf = write_csv(
+        tmp_path / "cdpf.csv",
+        [
+            "身份证号,姓名,乡镇,村,户籍性质,残疾等级,残疾类别",
+            f"{A},李桂兰,城关镇,西村,农业,二级,肢体",  # village disagrees; grade is new
+            f"{PERSON_ID},王秀英,城关镇,东村,农业,三级,智力",  # registered by hand with grade 2
+        ],
+    )
     out = cli("person", "import", str(cdpf), "--source", "disabled_federation", user="li")
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1:] == [
@@ -206,17 +281,28 @@ def test_merge_across_sources_with_provenance(world: World, db_url: str, tmp_pat
         "  line 3: 110***********002X disability_grade: kept 2 (the existing record); this list says 3",
     ]
     got = persons(world)
-    assert (got[A].village, got[A].disability_grade, got[A].disability_type) == ("东村", 2, "physical")
+    assert (got[A].village, got[A].disability_grade, got[A].disability_type) == (
+        "东村",
+        2,
+        "physical",
+    )
     assert (got[PERSON_ID].disability_grade, got[PERSON_ID].disability_type) == (2, "intellectual")
     with world.session() as s:
-        rows = s.execute(select(PersonSource.source, PersonSource.line, PersonSource.data)
-                         .join(Person, Person.id == PersonSource.person_id)
-                         .where(Person.id_number == A).order_by(PersonSource.id)).all()
-    assert [(r.source, r.line) for r in rows] == [("civil_affairs", 2), ("civil_affairs", 3),
-                                                  ("disabled_federation", 2)]
+        rows = s.execute(
+            select(PersonSource.source, PersonSource.line, PersonSource.data)
+            .join(Person, Person.id == PersonSource.person_id)
+            .where(Person.id_number == A)
+            .order_by(PersonSource.id)
+        ).all()
+    assert [(r.source, r.line) for r in rows] == [
+        ("civil_affairs", 2),
+        ("civil_affairs", 3),
+        ("disabled_federation", 2),
+    ]
     assert rows[2].data["row"]["village"] == "西村"
     assert rows[2].data["disagreements"] == {
-        "village": {"kept": "东村", "said": "西村", "kept_from": "civil_affairs line 2"}}
+        "village": {"kept": "东村", "said": "西村", "kept_from": "civil_affairs line 2"}
+    }
 
 
 def test_reimport_is_idempotent(world: World, db_url: str) -> None:
@@ -225,7 +311,10 @@ def test_reimport_is_idempotent(world: World, db_url: str) -> None:
     assert cli("person", "import", f, "--source", "civil_affairs", user="li").exit_code == 0
     out = cli("person", "import", f, "--source", "civil_affairs", user="li")
     assert out.exit_code == 0
-    assert out.output == f"{f} was already imported from civil_affairs (run 1, 3 rows); nothing to do\n"
+    assert (
+        out.output
+        == f"{f} was already imported from civil_affairs (run 1, 3 rows); nothing to do\n"
+    )
     assert (count(world, Person), count(world, PersonSource), count(world, ImportRun)) == (4, 3, 1)
     # the same file from another department is another run: merged into the same persons
     out = cli("person", "import", f, "--source", "health", "--mapping", "civil_affairs", user="li")
@@ -236,43 +325,65 @@ def test_reimport_is_idempotent(world: World, db_url: str) -> None:
 
 def test_who_may_import(world: World, db_url: str, tmp_path: Path) -> None:
     cli = Cli(db_url)
-    f = write_csv(tmp_path / "l.csv", [CIVIL_HEADER, f"{A},李桂兰,城关镇,东村,农业,,否,是,否",
-                                       f"{B},张国强,河西镇,南村,农业,,否,是,否"])
+    f = write_csv(
+        tmp_path / "l.csv",
+        [
+            CIVIL_HEADER,
+            f"{A},李桂兰,城关镇,东村,农业,,否,是,否",
+            f"{B},张国强,河西镇,南村,农业,,否,是,否",
+        ],
+    )
     out = cli("person", "import", str(f), "--source", "civil_affairs", user="chen")
     assert out.exit_code == 5
-    assert out.output == ("error: importing lists needs one of the roles admin, county_officer, "
-                          "township_caseworker; chen has village_officer\n")
+    assert out.output == (
+        "error: importing lists needs one of the roles admin, county_officer, "
+        "township_caseworker; chen has village_officer\n"
+    )
     out = cli("person", "import", str(f), "--source", "civil_affairs", "--skip-bad", user="wu")
     assert out.exit_code == 0, out.output
-    assert out.output.splitlines()[1:] == ["skipped 1 bad rows (lines 2):",
-                                           "  line 2: 城关镇/东村 is outside wu's area (河西镇)"]
+    assert out.output.splitlines()[1:] == [
+        "skipped 1 bad rows (lines 2):",
+        "  line 2: 城关镇/东村 is outside wu's area (河西镇)",
+    ]
     assert B in persons(world) and A not in persons(world)
     out = cli("person", "import", str(f), "--source", "civic", user="wu")
     assert out.exit_code == 3
     assert out.output.startswith("error: unknown source 'civic'")
 
 
-def test_new_person_needs_hukou_and_header_needs_columns(world: World, db_url: str, tmp_path: Path) -> None:
+def test_new_person_needs_hukou_and_header_needs_columns(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
     cli = Cli(db_url)
-    f = write_csv(tmp_path / "health.csv", ["身份证号,姓名,乡镇,村,精神疾病",
-                                            f"{A},李桂兰,城关镇,东村,是",
-                                            f"{PERSON_ID},王秀英,城关镇,东村,是"])
+    f = write_csv(
+        tmp_path / "health.csv",
+        [
+            "身份证号,姓名,乡镇,村,精神疾病",
+            f"{A},李桂兰,城关镇,东村,是",
+            f"{PERSON_ID},王秀英,城关镇,东村,是",
+        ],
+    )
     out = cli("person", "import", str(f), "--source", "health", user="li")
     assert out.exit_code == 3
-    assert (f"  line 2: 110***********{A[-4:]} is not registered yet and the row gives no hukou (户籍性质); "
-            "a new person needs it\n") in out.output
+    assert (
+        f"  line 2: 110***********{A[-4:]} is not registered yet and the row gives no hukou (户籍性质); "
+        "a new person needs it\n"
+    ) in out.output
     assert "line 3" not in out.output  # a known person needs no hukou
     g = write_csv(tmp_path / "nohead.csv", ["身份证,姓名,乡镇", f"{A},李桂兰,城关镇"])
     out = cli("person", "import", str(g), "--source", "health", user="li")
     assert out.exit_code == 3
-    assert out.output == (f"error: {g}: line 1: the header has no column '身份证号' (id_number), '村' (village); "
-                          "found 身份证, 姓名, 乡镇\n  hint: rename the column, or edit mapping 'health' in "
-                          "workflows/policy/import_mappings.yaml\n")
+    assert out.output == (
+        f"error: {g}: line 1: the header has no column '身份证号' (id_number), '村' (village); "
+        "found 身份证, 姓名, 乡镇\n  hint: rename the column, or edit mapping 'health' in "
+        "workflows/policy/import_mappings.yaml\n"
+    )
 
 
 def test_mapping_file_problems(tmp_path: Path) -> None:
     f = tmp_path / "m.yaml"
-    f.write_text(textwrap.dedent("""\
+    f.write_text(
+        textwrap.dedent("""\
         access: {import: [admin], show_id: [admin]}
         sources: {health: helth}
         mappings:
@@ -280,7 +391,9 @@ def test_mapping_file_problems(tmp_path: Path) -> None:
             columns:
               身份证号: id_numbr
               姓名: name
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     with pytest.raises(WorkflowInvalidError) as err:
         load_import_policy(f)
     assert str(err.value).splitlines() == [
@@ -300,9 +413,9 @@ import os, signal, sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 from sqlalchemy.orm import Session
-from aidflow.db import make_engine
-from aidflow.importer import Importer, load_import_policy
-from aidflow.rules import Actor
+from aidflow.store.database import make_engine
+from aidflow.services.survey import Importer, load_import_policy
+from aidflow.engine.rules import Actor
 
 url, file, policy_file = sys.argv[1:4]
 engine = make_engine(url)
@@ -321,23 +434,41 @@ importer.run(on_batch=before_commit)
 
 
 def test_resume_after_a_killed_import(world: World, db_url: str, tmp_path: Path) -> None:
-    rows = [CIVIL_HEADER] + [f"{make_id('19500101', i)},人{i},城关镇,东村,农业,,否,是,否" for i in range(1, 46)]
+    rows = [CIVIL_HEADER] + [
+        f"{make_id('19500101', i)},人{i},城关镇,东村,农业,,否,是,否" for i in range(1, 46)
+    ]
     f = write_csv(tmp_path / "long.csv", rows)
-    proc = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, db_url, str(f),
-                           str(WORKFLOWS / "policy" / "import_mappings.yaml")],
-                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RESUME_SCRIPT,
+            db_url,
+            str(f),
+            str(WORKFLOWS / "policy" / "import_mappings.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     with world.session() as s:
         run = s.scalars(select(ImportRun)).one()
         assert (run.status, run.rows_imported) == ("running", 20)
     assert count(world, PersonSource) == 20
     assert count(world, Person) == 21  # 20 from the list and the world's own person
-    out = Cli(db_url)("person", "import", str(f), "--source", "civil_affairs", "--batch-size", "10", user="li")
+    out = Cli(db_url)(
+        "person", "import", str(f), "--source", "civil_affairs", "--batch-size", "10", user="li"
+    )
     assert out.exit_code == 0, out.output
-    assert out.output == ("resumed run 1 after line 21\n"
-                          f"imported {f} from civil_affairs (run 1): 25 rows, 25 new persons, "
-                          "0 merged into known persons\n")
+    assert out.output == (
+        "resumed run 1 after line 21\n"
+        f"imported {f} from civil_affairs (run 1): 25 rows, 25 new persons, "
+        "0 merged into known persons\n"
+    )
     with world.session() as s:
         run = s.scalars(select(ImportRun)).one()
         assert (run.status, run.rows_imported, run.rows_total) == ("done", 45, 45)

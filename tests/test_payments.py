@@ -19,14 +19,14 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
 from aidflow.errors import ForbiddenError, InvalidInputError
-from aidflow.loader import load_workflow_text
-from aidflow.models import Payment, PaymentRun
-from aidflow.payments import RunResult, parse_period, run_payments, to_fen, yuan
-from aidflow.policy import Policy, load_policy
-from aidflow.service import Service
+from aidflow.language.calendar import WorkCalendar
+from aidflow.language.loader import load_workflow_text
+from aidflow.policy.standards import Policy, load_policy
+from aidflow.services.cases import Service
+from aidflow.services.payments import RunResult, parse_period, run_payments, to_fen, yuan
+from aidflow.store.models import Payment, PaymentRun
 
 from .conftest import WORKFLOWS
 
@@ -38,10 +38,13 @@ _ROLES = """roles:
   county_officer: {zh: 县民政局审核人, en: County officer}
 """
 
-DIBAO = """workflow: dibao
+DIBAO = (
+    """workflow: dibao
 version: test
 labels: {zh: 低保, en: Dibao}
-""" + _ROLES + """fields:
+"""
+    + _ROLES
+    + """fields:
   amount: {type: decimal}
 states:
   county_review: {labels: {zh: 审核, en: Review}, initial: true, owner: county_officer, deadline: 30d}
@@ -55,11 +58,15 @@ transitions:
   - {trigger: adjust, source: periodic_review, dest: active, roles: [township_caseworker], fields: {amount: {}}}
   - {trigger: exit, source: [county_review, active, periodic_review], dest: exited, roles: [township_caseworker]}
 """
+)
 
-TEKUN = """workflow: tekun
+TEKUN = (
+    """workflow: tekun
 version: test
 labels: {zh: 特困, en: Tekun}
-""" + _ROLES + """fields:
+"""
+    + _ROLES
+    + """fields:
   self_care: {type: str, choices: [full, partial, none]}
 states:
   confirmation: {labels: {zh: 认定, en: Confirmation}, initial: true, owner: county_officer, deadline: 30d}
@@ -79,11 +86,15 @@ transitions:
   - {trigger: keep, source: [reassessment, periodic_review, termination_objection], dest: supported, roles: [county_officer]}
   - {trigger: terminate, source: [confirmation, supported, termination_notice], dest: terminated, roles: [county_officer]}
 """
+)
 
-TEMPORARY = """workflow: temporary_assistance
+TEMPORARY = (
+    """workflow: temporary_assistance
 version: test
 labels: {zh: 临时救助, en: Temporary assistance}
-""" + _ROLES + """fields:
+"""
+    + _ROLES
+    + """fields:
   amount: {type: decimal}
 states:
   review: {labels: {zh: 审核, en: Review}, initial: true, owner: county_officer, deadline: 10d}
@@ -93,6 +104,7 @@ transitions:
   - {trigger: approve, source: review, dest: approved, roles: [county_officer], fields: {amount: {}}}
   - {trigger: close, source: [review, approved], dest: closed, roles: [township_caseworker]}
 """
+)
 
 
 def id_number(seq: int) -> str:
@@ -135,17 +147,23 @@ class County:
         self.clock.set(when)
         self.run(lambda svc: svc.fire(svc.actor(user), case_id, trigger, fields))
 
-    def pay(self, when: datetime, period: str, actor: str = "sun", policy: Policy = POLICY) -> RunResult:
+    def pay(
+        self, when: datetime, period: str, actor: str = "sun", policy: Policy = POLICY
+    ) -> RunResult:
         self.clock.set(when)
-        return self.run(lambda svc: run_payments(svc.session, svc.clock, policy, period, actor=actor, tz=TZ))  # type: ignore[no-any-return]
+        return self.run(
+            lambda svc: run_payments(svc.session, svc.clock, policy, period, actor=actor, tz=TZ)
+        )  # type: ignore[no-any-return]
 
     def rows(self, period: str | None = None) -> list[tuple[int, str, str, int, bool]]:
         with Session(self.engine) as s:
             stmt = select(Payment).order_by(Payment.case_id, Payment.kind, Payment.period)
             if period:
                 stmt = stmt.where(Payment.period == period)
-            return [(p.case_id, p.kind, p.period, p.amount_fen, bool(p.basis.get("arrears")))
-                    for p in s.scalars(stmt)]
+            return [
+                (p.case_id, p.kind, p.period, p.amount_fen, bool(p.basis.get("arrears")))
+                for p in s.scalars(stmt)
+            ]
 
 
 @pytest.fixture
@@ -183,14 +201,23 @@ def test_fen_conversion_is_exact_and_rounds_half_up_once() -> None:
 
 
 def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: County) -> None:
-    early = county.case("dibao", at(2023, 6, 10, 10), "approve", amount="500.00")  # first month July
+    early = county.case(
+        "dibao", at(2023, 6, 10, 10), "approve", amount="500.00"
+    )  # first month July
     a = county.case("dibao", at(2023, 7, 15, 10), "approve", amount="650.00")
     b = county.case("tekun", at(2023, 7, 20, 10), "confirm", self_care="partial")
     same_month = county.case("dibao", at(2023, 7, 3, 10), "approve", amount="300.00")
-    county.fire(at(2023, 7, 28, 10), "li", same_month, "exit")  # approved and left in July: never paid
+    county.fire(
+        at(2023, 7, 28, 10), "li", same_month, "exit"
+    )  # approved and left in July: never paid
 
     first = county.pay(at(2023, 8, 1, 9), "2023-08")
-    assert (first.created, first.arrears, first.total_fen, first.skipped) == (4, 0, 50000 + 65000 + 102000 + 40000, [])
+    assert (first.created, first.arrears, first.total_fen, first.skipped) == (
+        4,
+        0,
+        50000 + 65000 + 102000 + 40000,
+        [],
+    )
     assert county.rows() == [
         (early, "dibao", "2023-08", 50000, False),  # July was before the first run: not created
         (a, "dibao", "2023-08", 65000, False),
@@ -204,7 +231,9 @@ def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: Co
     d = county.case("temporary_assistance", at(2023, 8, 12, 10), "approve", amount="2340.00")
     sept = county.pay(at(2023, 8, 25, 9), "2023-09")  # run early, before the month
     assert (sept.created, sept.arrears) == (6, 0)
-    e = county.case("tekun", at(2023, 8, 28, 10), "confirm", self_care="none")  # missed the September run
+    e = county.case(
+        "tekun", at(2023, 8, 28, 10), "confirm", self_care="none"
+    )  # missed the September run
     county.fire(at(2023, 9, 15, 10), "li", a, "start_review")
     county.fire(at(2023, 9, 16, 10), "li", a, "adjust", amount="680.00")  # from October
     county.fire(at(2023, 9, 18, 10), "li", b, "reassess", self_care="none")  # from October
@@ -235,7 +264,11 @@ def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: Co
     county.fire(at(2023, 10, 21, 10), "sun", b, "terminate")
     nov = county.pay(at(2023, 11, 1, 9), "2023-11")
     assert sorted({(r[0], r[1]) for r in county.rows("2023-11")}) == [
-        (early, "dibao"), (c, "dibao"), (e, "basic_living_allowance"), (e, "care_allowance")]
+        (early, "dibao"),
+        (c, "dibao"),
+        (e, "basic_living_allowance"),
+        (e, "care_allowance"),
+    ]
     assert nov.created == 4
     county.pay(at(2023, 12, 1, 9), "2023-12")
     jan = county.pay(at(2024, 1, 1, 9), "2024-01")  # the 2024 standards are in force
@@ -257,58 +290,104 @@ def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: Co
 def test_months_start_at_local_midnight_and_pages_split_between_any_cases(county: County) -> None:
     """An approval's month is the county's local month (the database compares the instant with
     local midnights), and a run a case or two per page over interleaved workflows pays the same."""
-    last_minute = county.case("dibao", at(2023, 7, 31, 23, 59), "approve", amount="500.00")  # July: from August
+    last_minute = county.case(
+        "dibao", at(2023, 7, 31, 23, 59), "approve", amount="500.00"
+    )  # July: from August
     t = county.case("tekun", at(2023, 7, 31, 23, 59, 30), "confirm", self_care="full")
-    first_minute = county.case("dibao", at(2023, 8, 1, 0, 0), "approve", amount="600.00")  # July in UTC: from Sept.
+    first_minute = county.case(
+        "dibao", at(2023, 8, 1, 0, 0), "approve", amount="600.00"
+    )  # July in UTC: from Sept.
 
     def pay(when: datetime, period: str, size: int) -> RunResult:
         def go(svc: Service) -> RunResult:
-            return run_payments(svc.session, svc.clock, POLICY, period, actor="sun", tz=TZ, batch_size=size)
+            return run_payments(
+                svc.session, svc.clock, POLICY, period, actor="sun", tz=TZ, batch_size=size
+            )
 
         county.clock.set(when)
         return county.run(go)  # type: ignore[no-any-return]
 
     def tekun(month: str) -> list[tuple[int, str, str, int, bool]]:
         on = datetime.strptime(month + "-01", "%Y-%m-%d").date()
-        return [(t, "basic_living_allowance", month, to_fen(POLICY.value("basic_living_allowance", on)), False),
-                (t, "care_allowance", month, to_fen(POLICY.value("care_allowance_full", on)), False)]
+        return [
+            (
+                t,
+                "basic_living_allowance",
+                month,
+                to_fen(POLICY.value("basic_living_allowance", on)),
+                False,
+            ),
+            (t, "care_allowance", month, to_fen(POLICY.value("care_allowance_full", on)), False),
+        ]
 
     aug = pay(at(2023, 8, 1, 9), "2023-08", 2)
-    assert county.rows("2023-08") == [(last_minute, "dibao", "2023-08", 50000, False), *tekun("2023-08")]
+    assert county.rows("2023-08") == [
+        (last_minute, "dibao", "2023-08", 50000, False),
+        *tekun("2023-08"),
+    ]
     assert (aug.created, aug.arrears) == (3, 0)
-    late = county.case("dibao", at(2023, 8, 31, 23, 59, 59), "approve", amount="700.00")  # August: from September
-    county.case("dibao", at(2023, 9, 1, 0, 0), "approve", amount="800.00")  # September: from October
+    late = county.case(
+        "dibao", at(2023, 8, 31, 23, 59, 59), "approve", amount="700.00"
+    )  # August: from September
+    county.case(
+        "dibao", at(2023, 9, 1, 0, 0), "approve", amount="800.00"
+    )  # September: from October
     sept = pay(at(2023, 9, 1, 9), "2023-09", 1)
-    assert county.rows("2023-09") == [(last_minute, "dibao", "2023-09", 50000, False), *tekun("2023-09"),
-                                      (first_minute, "dibao", "2023-09", 60000, False),
-                                      (late, "dibao", "2023-09", 70000, False)]
-    assert (sept.created, sept.arrears, sept.by_kind) == (5, 0, {"dibao": 3, "basic_living_allowance": 1,
-                                                                 "care_allowance": 1})
+    assert county.rows("2023-09") == [
+        (last_minute, "dibao", "2023-09", 50000, False),
+        *tekun("2023-09"),
+        (first_minute, "dibao", "2023-09", 60000, False),
+        (late, "dibao", "2023-09", 70000, False),
+    ]
+    assert (sept.created, sept.arrears, sept.by_kind) == (
+        5,
+        0,
+        {"dibao": 3, "basic_living_allowance": 1, "care_allowance": 1},
+    )
 
 
 def test_only_county_roles_run_payments_and_a_bad_case_is_skipped_not_fatal(county: County) -> None:
     with pytest.raises(ForbiddenError) as exc:
         county.pay(at(2023, 8, 1, 9), "2023-08", actor="li")
-    assert str(exc.value) == "a payment run needs role county_officer or admin; li has township_caseworker"
+    assert (
+        str(exc.value)
+        == "a payment run needs role county_officer or admin; li has township_caseworker"
+    )
     b = county.case("tekun", at(2023, 7, 20, 10), "confirm", self_care="partial")
-    broken = Policy(POLICY.file, POLICY.standards, {"care_allowance": POLICY.payments["care_allowance"].__class__(
-        "care_allowance", "tekun", ("supported",), tier_field="self_care",
-        tiers=(("full", "care_allowance_full"),))})
+    broken = Policy(
+        POLICY.file,
+        POLICY.standards,
+        {
+            "care_allowance": POLICY.payments["care_allowance"].__class__(
+                "care_allowance",
+                "tekun",
+                ("supported",),
+                tier_field="self_care",
+                tiers=(("full", "care_allowance_full"),),
+            )
+        },
+    )
     result = county.pay(at(2023, 8, 1, 9), "2023-08", policy=broken)
     assert result.created == 0
-    assert result.skipped == [f"case {b} care_allowance 2023-08: self_care is 'partial', not one of full"]
+    assert result.skipped == [
+        f"case {b} care_allowance 2023-08: self_care is 'partial', not one of full"
+    ]
 
 
 def test_policy_states_must_exist_in_the_deployed_workflow(county: County) -> None:
     kind = POLICY.payments["dibao"]
-    wrong = Policy(POLICY.file, POLICY.standards, {"dibao": kind.__class__(
-        "dibao", "dibao", ("actve",), amount_field="amount")})
+    wrong = Policy(
+        POLICY.file,
+        POLICY.standards,
+        {"dibao": kind.__class__("dibao", "dibao", ("actve",), amount_field="amount")},
+    )
     with pytest.raises(InvalidInputError) as exc:
         county.pay(at(2023, 8, 1, 9), "2023-08", policy=wrong)
     assert str(exc.value) == (
         "the policy's payments do not match the deployed workflows:\n"
         f"  {POLICY.file}: payments.dibao.paid_states: workflow dibao has no state 'actve'; did you mean 'active'?"
-        "\n  hint: fix the policy file or deploy the workflow")
+        "\n  hint: fix the policy file or deploy the workflow"
+    )
 
 
 def test_sums_of_many_payments_are_exact_fen(county: County) -> None:
@@ -327,16 +406,31 @@ def test_sums_of_many_payments_are_exact_fen(county: County) -> None:
 # -- the CLI: run, export, reconcile ----------------------------------------------------------
 
 
-def cli(url: str, *args: str, user: str = "sun", now: str = "2023-08-02T09:00",
-        env: dict[str, str | None] | None = None) -> Result:
+def cli(
+    url: str,
+    *args: str,
+    user: str = "sun",
+    now: str = "2023-08-02T09:00",
+    env: dict[str, str | None] | None = None,
+) -> Result:
     from aidflow.cli.main import cli as main
 
-    clean: dict[str, str | None] = {k: None for k in (
-        "AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL", "AIDFLOW_WORKFLOWS",
-        "AIDFLOW_SMTP_HOST", "AIDFLOW_PAYMENT_DAY")}
+    clean: dict[str, str | None] = {
+        k: None
+        for k in (
+            "AIDFLOW_USER",
+            "AIDFLOW_LANG",
+            "AIDFLOW_NOW",
+            "AIDFLOW_DATABASE_URL",
+            "AIDFLOW_WORKFLOWS",
+            "AIDFLOW_SMTP_HOST",
+            "AIDFLOW_PAYMENT_DAY",
+        )
+    }
     clean.update(env or {})
-    return CliRunner().invoke(main, ["--db", url, "--now", now, "--as", user, *args], env=clean,
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["--db", url, "--now", now, "--as", user, *args], env=clean, catch_exceptions=False
+    )
 
 
 @pytest.fixture
@@ -345,30 +439,40 @@ def paid_county(county: County, db_url: str) -> tuple[County, str, list[int]]:
     b = county.case("tekun", at(2023, 7, 20, 10), "confirm", self_care="full")
     result = cli(db_url, "payments", "run", "--period", "2023-08")
     assert result.exit_code == 0, result.output
-    assert result.stdout == ("payment run 1 for 2023-08: 3 payment(s) created (0 arrears), 1770.00 yuan; "
-                             "basic_living_allowance 1, care_allowance 1, dibao 1\n")
+    assert result.stdout == (
+        "payment run 1 for 2023-08: 3 payment(s) created (0 arrears), 1770.00 yuan; "
+        "basic_living_allowance 1, care_allowance 1, dibao 1\n"
+    )
     return county, db_url, [a, b]
 
 
-def test_cli_run_is_for_county_roles_and_idempotent(paid_county: tuple[County, str, list[int]]) -> None:
+def test_cli_run_is_for_county_roles_and_idempotent(
+    paid_county: tuple[County, str, list[int]],
+) -> None:
     _, url, _ = paid_county
     result = cli(url, "payments", "run", "--period", "2023-08", "--json")
     assert result.exit_code == 0
     assert '"created": 0' in result.stdout
     result = cli(url, "payments", "run", "--period", "2023-08", user="li")
     assert result.exit_code == 5
-    assert result.stderr == ("error: a payment run needs role county_officer or admin; "
-                             "li has township_caseworker\n")
+    assert result.stderr == (
+        "error: a payment run needs role county_officer or admin; li has township_caseworker\n"
+    )
     result = cli(url, "payments", "run", "--period", "2023-8")
-    assert (result.exit_code, result.stderr) == (3, ("error: --period '2023-8' is not a month\n"
-                                                 "  hint: write it like 2023-09\n"))
+    assert (result.exit_code, result.stderr) == (
+        3,
+        ("error: --period '2023-8' is not a month\n  hint: write it like 2023-09\n"),
+    )
 
 
-def test_export_csv_and_reconcile_with_every_problem_listed(paid_county: tuple[County, str, list[int]],
-                                                            tmp_path: Path) -> None:
+def test_export_csv_and_reconcile_with_every_problem_listed(
+    paid_county: tuple[County, str, list[int]], tmp_path: Path
+) -> None:
     county, url, _ = paid_county
     out = tmp_path / "bank.csv"
-    result = cli(url, "payments", "export", "--period", "2023-08", "--format", "csv", "--output", str(out))
+    result = cli(
+        url, "payments", "export", "--period", "2023-08", "--format", "csv", "--output", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {out}\n"
     with out.open(encoding="utf-8-sig", newline="") as fh:
@@ -384,8 +488,10 @@ def test_export_csv_and_reconcile_with_every_problem_listed(paid_county: tuple[C
         assert set(s.scalars(select(Payment.status))) == {"exported"}
 
     answer = tmp_path / "answer.csv"
-    answer.write_text("reference,status,reason\n1,paid,\n2,failed,\n3,ok,\n99,paid,\nabc,paid,\n1,paid,\n",
-                      encoding="utf-8")
+    answer.write_text(
+        "reference,status,reason\n1,paid,\n2,failed,\n3,ok,\n99,paid,\nabc,paid,\n1,paid,\n",
+        encoding="utf-8",
+    )
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 3
     assert result.stderr == (
@@ -395,39 +501,57 @@ def test_export_csv_and_reconcile_with_every_problem_listed(paid_county: tuple[C
         f"  {answer}:5: reference 99 matches no payment (unmatched)\n"
         f"  {answer}:6: reference 'abc' is not a payment id (a whole number from the export)\n"
         f"  {answer}:7: payment 1 is also on line 2\n"
-        "  hint: fix the file (or ask the bank for a corrected one) and run reconcile again\n")
+        "  hint: fix the file (or ask the bank for a corrected one) and run reconcile again\n"
+    )
     with Session(county.engine) as s:
         assert set(s.scalars(select(Payment.status))) == {"exported"}  # nothing changed
 
-    answer.write_text("Reference,Status,Reason,bank_ref\n1,paid,,B-1\n2,failed,account closed,B-2\n3,PAID,,\n",
-                      encoding="utf-8")
+    answer.write_text(
+        "Reference,Status,Reason,bank_ref\n1,paid,,B-1\n2,failed,account closed,B-2\n3,PAID,,\n",
+        encoding="utf-8",
+    )
     result = cli(url, "payments", "reconcile", str(answer), now="2023-08-10T09:00")
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{answer}: 2 paid, 1 failed, 0 already recorded\n"
     with Session(county.engine) as s:
-        got = [(p.id, p.status, p.failure_reason, p.bank_ref, p.settled_at)
-               for p in s.scalars(select(Payment).order_by(Payment.id))]
+        got = [
+            (p.id, p.status, p.failure_reason, p.bank_ref, p.settled_at)
+            for p in s.scalars(select(Payment).order_by(Payment.id))
+        ]
     settled = at(2023, 8, 10, 9).astimezone(ZoneInfo("UTC"))
-    assert got == [(1, "paid", None, "B-1", settled), (2, "failed", "account closed", "B-2", settled),
-                   (3, "paid", None, None, settled)]
+    assert got == [
+        (1, "paid", None, "B-1", settled),
+        (2, "failed", "account closed", "B-2", settled),
+        (3, "paid", None, None, settled),
+    ]
     answer.write_text("reference,status,reason\n1,paid,\n2,paid,\n", encoding="utf-8")
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 3
-    assert result.stderr.startswith(f"error: {answer}: 1 problem(s); nothing was recorded:\n"
-                                    f"  {answer}:3: payment 2 is already recorded as failed; the file says paid\n")
-    result = cli(url, "payments", "export", "--period", "2023-08", "--output", str(tmp_path / "again.csv"))
+    assert result.stderr.startswith(
+        f"error: {answer}: 1 problem(s); nothing was recorded:\n"
+        f"  {answer}:3: payment 2 is already recorded as failed; the file says paid\n"
+    )
+    result = cli(
+        url, "payments", "export", "--period", "2023-08", "--output", str(tmp_path / "again.csv")
+    )
     assert result.exit_code == 4
-    assert result.stderr == ("error: no pending or exported payments for 2023-08\n"
-                             "  hint: run `aidflow payments run --period 2023-08` first\n")
+    assert result.stderr == (
+        "error: no pending or exported payments for 2023-08\n"
+        "  hint: run `aidflow payments run --period 2023-08` first\n"
+    )
     assert not (tmp_path / "again.csv").exists()
 
 
-def test_export_xlsx_and_reconcile_xlsx(paid_county: tuple[County, str, list[int]], tmp_path: Path) -> None:
+def test_export_xlsx_and_reconcile_xlsx(
+    paid_county: tuple[County, str, list[int]], tmp_path: Path
+) -> None:
     from openpyxl import Workbook, load_workbook
 
     county, url, _ = paid_county
     out = tmp_path / "bank.xlsx"
-    result = cli(url, "payments", "export", "--period", "2023-08", "--format", "xlsx", "--output", str(out))
+    result = cli(
+        url, "payments", "export", "--period", "2023-08", "--format", "xlsx", "--output", str(out)
+    )
     assert result.exit_code == 0, result.output
     wb = load_workbook(out, read_only=True)
     assert [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)] == [
@@ -444,27 +568,42 @@ def test_export_xlsx_and_reconcile_xlsx(paid_county: tuple[County, str, list[int
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    for row in (["reference", "status", "reason"], [1, "paid", None], [2.0, "paid", None], [7, "paid", None]):
+    for row in (
+        ["reference", "status", "reason"],
+        [1, "paid", None],
+        [2.0, "paid", None],
+        [7, "paid", None],
+    ):
         sheet.append(row)
     book.save(answer)
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 3
-    assert result.stderr.startswith(f"error: {answer}: 1 problem(s); nothing was recorded:\n"
-                                    f"  {answer}:4: reference 7 matches no payment (unmatched)\n")
+    assert result.stderr.startswith(
+        f"error: {answer}: 1 problem(s); nothing was recorded:\n"
+        f"  {answer}:4: reference 7 matches no payment (unmatched)\n"
+    )
     sheet.delete_rows(4)
     sheet.append([3, "paid", None])
     book.save(answer)
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 0, result.output
     with Session(county.engine) as s:
-        assert list(s.scalars(select(Payment.status).order_by(Payment.id))) == ["paid", "paid", "paid"]
+        assert list(s.scalars(select(Payment.status).order_by(Payment.id))) == [
+            "paid",
+            "paid",
+            "paid",
+        ]
 
     bad = tmp_path / "bad.csv"
     bad.write_text("ref,state\n1,paid\n", encoding="utf-8")
     result = cli(url, "payments", "reconcile", str(bad))
-    assert (result.exit_code, result.stderr) == (3, (
-        f"error: {bad}:1: the header lacks column(s) reference, status, reason (found: ref, state); "
-        "nothing was recorded\n  hint: the first row names the columns: reference,status,reason\n"))
+    assert (result.exit_code, result.stderr) == (
+        3,
+        (
+            f"error: {bad}:1: the header lacks column(s) reference, status, reason (found: ref, state); "
+            "nothing was recorded\n  hint: the first row names the columns: reference,status,reason\n"
+        ),
+    )
 
 
 def test_scheduled_run_on_or_after_the_payment_day_once(county: County, db_url: str) -> None:
@@ -474,17 +613,25 @@ def test_scheduled_run_on_or_after_the_payment_day_once(county: County, db_url: 
     assert result.exit_code == 0, result.output
     assert "payment run" not in result.stdout
     result = cli(db_url, "scheduler", "tick", now="2023-09-05T09:00", env=env)
-    assert ("payment run 1 for 2023-09: 1 payment(s) created (0 arrears), 650.00 yuan; dibao 1\n"
-            in result.stdout), result.stdout
+    assert (
+        "payment run 1 for 2023-09: 1 payment(s) created (0 arrears), 650.00 yuan; dibao 1\n"
+        in result.stdout
+    ), result.stdout
     result = cli(db_url, "scheduler", "tick", now="2023-09-20T09:00", env=env)
     assert "payment run" not in result.stdout
     assert county.rows() == [(a, "dibao", "2023-09", 65000, False)]
-    result = cli(db_url, "scheduler", "tick", now="2023-09-20T09:00", env={"AIDFLOW_PAYMENT_DAY": "31"})
-    assert (result.exit_code, result.stderr) == (3, "error: AIDFLOW_PAYMENT_DAY='31' is not a day from 1 to 28\n")
+    result = cli(
+        db_url, "scheduler", "tick", now="2023-09-20T09:00", env={"AIDFLOW_PAYMENT_DAY": "31"}
+    )
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "error: AIDFLOW_PAYMENT_DAY='31' is not a day from 1 to 28\n",
+    )
 
 
-def test_the_readme_payments_commands_work(county: County, db_url: str, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_payments_commands_work(
+    county: County, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shlex
 
     from .test_readme import fenced, section
@@ -493,7 +640,8 @@ def test_the_readme_payments_commands_work(county: County, db_url: str, tmp_path
     county.case("tekun", at(2023, 8, 16, 10), "confirm", self_care="none")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bank-answer-2023-09.csv").write_text(
-        "reference,status,reason\n1,paid,\n2,paid,\n3,failed,account frozen\n", encoding="utf-8")
+        "reference,status,reason\n1,paid,\n2,paid,\n3,failed,account frozen\n", encoding="utf-8"
+    )
     (block,) = fenced(section("Payments"))
     outputs = []
     for line in block.splitlines():

@@ -38,9 +38,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
-from aidflow.models import Case, Escalation, OutboxMessage
+from aidflow.language.calendar import WorkCalendar
+from aidflow.store.models import Case, Escalation, OutboxMessage
 
 from .conftest import REPO, World, local
 from .pgcluster import PG_BIN_CANDIDATES, PgCluster, binaries
@@ -59,8 +59,10 @@ SEED = 5
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PgCluster]:
     if binaries() is None:
-        pytest.skip(f"no PostgreSQL server binaries (initdb, pg_ctl) in {', '.join(map(str, PG_BIN_CANDIDATES))}; "
-                    "set AIDFLOW_TEST_PG_BIN to their directory")
+        pytest.skip(
+            f"no PostgreSQL server binaries (initdb, pg_ctl) in {', '.join(map(str, PG_BIN_CANDIDATES))}; "
+            "set AIDFLOW_TEST_PG_BIN to their directory"
+        )
     with PgCluster.start_new() as pg:
         yield pg
 
@@ -78,12 +80,30 @@ class Outcome:
 def outcome(engine: Engine, smtp: SMTPServer, restarts: int) -> Outcome:
     """Check what must hold in any finished run and return what must equal the reference."""
     with engine.connect() as conn:
-        keys = conn.execute(select(Escalation.id, Escalation.case_id, Escalation.entry_seq, Escalation.rung,
-                                   Escalation.repeat_no, Escalation.recipient)).all()
-        outbox = conn.execute(select(OutboxMessage.message_id, OutboxMessage.to_addr, OutboxMessage.status,
-                                     OutboxMessage.escalation_id)).all()
-        cases = tuple(tuple(r) for r in conn.execute(  # type: ignore[misc]
-            select(Case.id, Case.state, Case.version, Case.last_seq).order_by(Case.id)))
+        keys = conn.execute(
+            select(
+                Escalation.id,
+                Escalation.case_id,
+                Escalation.entry_seq,
+                Escalation.rung,
+                Escalation.repeat_no,
+                Escalation.recipient,
+            )
+        ).all()
+        outbox = conn.execute(
+            select(
+                OutboxMessage.message_id,
+                OutboxMessage.to_addr,
+                OutboxMessage.status,
+                OutboxMessage.escalation_id,
+            )
+        ).all()
+        cases = tuple(
+            tuple(r)
+            for r in conn.execute(  # type: ignore[misc]
+                select(Case.id, Case.state, Case.version, Case.last_seq).order_by(Case.id)
+            )
+        )
     natural = [k[1:] for k in keys]
     assert len(natural) == len(set(natural)), "an escalation rung fired twice"
     # nothing half-written: every escalation has exactly one outbox row, every row is sent
@@ -94,12 +114,18 @@ def outcome(engine: Engine, smtp: SMTPServer, restarts: int) -> Outcome:
 
     received = Counter(m.message["Message-ID"] for m in smtp.messages)
     assert set(received) == set(mids)  # every row reached the server, nothing else did
-    assert max(received.values(), default=1) - 1 <= restarts  # a resend only after a lost "sent" mark
+    assert (
+        max(received.values(), default=1) - 1 <= restarts
+    )  # a resend only after a lost "sent" mark
     to_of = {r.message_id: r.to_addr for r in outbox}
     assert all(m.rcpt_tos == (to_of[m.message["Message-ID"]],) for m in smtp.messages)
     first = {m.message["Message-ID"]: m for m in reversed(smtp.messages)}
-    return Outcome(frozenset(natural), Counter(to_of.values()),
-                   Counter((m.rcpt_tos, str(m.message["Subject"])) for m in first.values()), cases)
+    return Outcome(
+        frozenset(natural),
+        Counter(to_of.values()),
+        Counter((m.rcpt_tos, str(m.message["Subject"])) for m in first.values()),
+        cases,
+    )
 
 
 def count(engine: Engine, stmt: object) -> int:
@@ -118,16 +144,29 @@ def wait_for(proc: subprocess.Popen[str], cond: Callable[[], bool], budget: floa
     return False
 
 
-def test_postgres_restart_mid_tick_recovers(cluster: PgCluster, calendar: WorkCalendar,
-                                            smtp_server: SMTPServer) -> None:
+def test_postgres_restart_mid_tick_recovers(
+    cluster: PgCluster, calendar: WorkCalendar, smtp_server: SMTPServer
+) -> None:
     template = escalating_world(cluster.create_database("template_world"), calendar, CASES)
     template.engine.dispose()  # CREATE DATABASE ... TEMPLATE needs it idle
-    env = dict(base_env(), AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
-               AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
+    env = dict(
+        base_env(),
+        AIDFLOW_SMTP_HOST=smtp_server.host,
+        AIDFLOW_SMTP_PORT=str(smtp_server.port),
+        AIDFLOW_SMTP_SECURITY="none",
+        AIDFLOW_SMTP_FROM="aidflow@county.example",
+    )
 
     def tick(url: str) -> str:
-        proc = subprocess.run(aidflow(url, TICK, "scheduler", "tick"), env=env, capture_output=True, text=True,
-                              cwd=REPO, timeout=120, check=False)
+        proc = subprocess.run(
+            aidflow(url, TICK, "scheduler", "tick"),
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
         assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
         return proc.stdout
 
@@ -151,26 +190,42 @@ def test_postgres_restart_mid_tick_recovers(cluster: PgCluster, calendar: WorkCa
         sent_by = rng.randint(1, total // 2)
         escalations = select(func.count()).select_from(Escalation)
         sent = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
-        blocked = text("SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"
-                       ).bindparams(db=name)
+        blocked = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"
+        ).bindparams(db=name)
         holder = None
         if phase == "sweep":
             # another session's lock on the outbox stalls the sweep at its first insert there,
             # inside its open transaction: the restart then lands mid-sweep every time
-            holder = psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}")
+            holder = psycopg.connect(
+                f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}"
+            )
             holder.execute("LOCK TABLE outbox IN EXCLUSIVE MODE")  # plain reads still pass
 
-        def in_phase(engine: Engine = engine, phase: str = phase, sent_by: int = sent_by,
-                     blocked: object = blocked, started: float = time.monotonic(),
-                     after: float = rng.uniform(0.2, 3.0)) -> bool:
+        def in_phase(
+            engine: Engine = engine,
+            phase: str = phase,
+            sent_by: int = sent_by,
+            blocked: object = blocked,
+            started: float = time.monotonic(),
+            after: float = rng.uniform(0.2, 3.0),
+        ) -> bool:
             if phase == "sweep":
                 return count(engine, blocked) > 0
             if phase == "delivery":
                 return count(engine, sent) >= sent_by
-            return time.monotonic() - started >= after  # anytime: start-up, sweep, care jobs or delivery
+            return (
+                time.monotonic() - started >= after
+            )  # anytime: start-up, sweep, care jobs or delivery
 
-        proc = subprocess.Popen(aidflow(url, TICK, "scheduler", "tick"), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=REPO)
+        proc = subprocess.Popen(
+            aidflow(url, TICK, "scheduler", "tick"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
         hit = wait_for(proc, in_phase)
         sent_at_restart = count(engine, sent)
         if hit:
@@ -184,7 +239,10 @@ def test_postgres_restart_mid_tick_recovers(cluster: PgCluster, calendar: WorkCa
         if proc.returncode == 0:
             assert err == "" and out.endswith("0 pending\n"), (out, err)
         else:
-            assert proc.returncode == 9, (proc.returncode, err)  # ExitCode.UNAVAILABLE, in the README
+            assert proc.returncode == 9, (
+                proc.returncode,
+                err,
+            )  # ExitCode.UNAVAILABLE, in the README
             assert hit, err
             assert err.startswith("error: ") and err.count("\n") == 2, err  # message, hint
             assert f"/{name}" in err, err  # names the database, so an operator knows which one
@@ -196,7 +254,12 @@ def test_postgres_restart_mid_tick_recovers(cluster: PgCluster, calendar: WorkCa
         engine.dispose()
 
         if phase == "sweep":
-            assert hit and proc.returncode == 9 and rolled_back, (hit, proc.returncode, rolled_back, err)
+            assert hit and proc.returncode == 9 and rolled_back, (
+                hit,
+                proc.returncode,
+                rolled_back,
+                err,
+            )
         if hit and phase == "delivery" and 0 < sent_at_restart < total:
             seen[f"delivery cut ({'exit 9' if proc.returncode else 'reconnected'})"] += 1
         seen[f"{phase}: restart {mode}" if hit else f"{phase}: finished before the restart"] += 1
@@ -204,15 +267,21 @@ def test_postgres_restart_mid_tick_recovers(cluster: PgCluster, calendar: WorkCa
     assert seen["delivery cut (exit 9)"] + seen["delivery cut (reconnected)"] >= 1, seen
 
 
-def test_scheduler_run_rides_out_a_postgres_outage(cluster: PgCluster, calendar: WorkCalendar,
-                                                    smtp_server: SMTPServer, tmp_path: Path) -> None:
+def test_scheduler_run_rides_out_a_postgres_outage(
+    cluster: PgCluster, calendar: WorkCalendar, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
     """`aidflow scheduler run` (the system clock, a round a second) keeps running while the server
     is down: each failed round is one log line naming the database, no traceback; once the
     server is back, the next rounds send everything, once per row plus at most one resend."""
     w = escalating_world(cluster.create_database("run_world"), calendar, 10)
     engine = w.engine
-    env = dict(base_env(), AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
-               AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
+    env = dict(
+        base_env(),
+        AIDFLOW_SMTP_HOST=smtp_server.host,
+        AIDFLOW_SMTP_PORT=str(smtp_server.port),
+        AIDFLOW_SMTP_SECURITY="none",
+        AIDFLOW_SMTP_FROM="aidflow@county.example",
+    )
     url = engine.url.render_as_string(hide_password=False)
     out_file, err_file = tmp_path / "run.out", tmp_path / "run.err"
     sent = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
@@ -220,7 +289,17 @@ def test_scheduler_run_rides_out_a_postgres_outage(cluster: PgCluster, calendar:
     engine.dispose()
     engine = create_engine(url, poolclass=NullPool)
     with out_file.open("w") as out, err_file.open("w") as err:
-        argv = [sys.executable, "-m", "aidflow.cli.main", "--db", url, "scheduler", "run", "--every", "1"]
+        argv = [
+            sys.executable,
+            "-m",
+            "aidflow.cli.main",
+            "--db",
+            url,
+            "scheduler",
+            "run",
+            "--every",
+            "1",
+        ]
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=REPO)
         try:
             assert wait_for(proc, lambda: count(engine, sent) > 0)  # the first round is delivering
@@ -229,7 +308,9 @@ def test_scheduler_run_rides_out_a_postgres_outage(cluster: PgCluster, calendar:
             cluster.start()
             assert wait_for(proc, lambda: count(engine, pending) == 0 and count(engine, sent) > 0)
             rounds = out_file.read_text().count("delivery:")
-            assert wait_for(proc, lambda: out_file.read_text().count("delivery:") > rounds)  # a clean round
+            assert wait_for(
+                proc, lambda: out_file.read_text().count("delivery:") > rounds
+            )  # a clean round
         finally:
             if not cluster.running:
                 cluster.start()
@@ -239,10 +320,16 @@ def test_scheduler_run_rides_out_a_postgres_outage(cluster: PgCluster, calendar:
     assert proc.returncode == 0, log
     assert "Traceback" not in log, log
     failed = [line for line in log.splitlines() if "round failed" in line]
-    assert failed and all("round failed, the next round retries: " in line for line in failed), failed
+    assert failed and all("round failed, the next round retries: " in line for line in failed), (
+        failed
+    )
     assert "/run_world" in log  # the hint names the database
-    got = outcome(engine, smtp_server, restarts=1)  # each row sent, each email once (one resend at most)
-    print(f"\nscheduler run: {len(failed)} round(s) failed while the server was down, "
-          f"{sum(got.outbox_to.values())} emails, {len(smtp_server.messages)} received")
+    got = outcome(
+        engine, smtp_server, restarts=1
+    )  # each row sent, each email once (one resend at most)
+    print(
+        f"\nscheduler run: {len(failed)} round(s) failed while the server was down, "
+        f"{sum(got.outbox_to.values())} emails, {len(smtp_server.messages)} received"
+    )
     assert World(engine, FrozenClock(local(2023, 9, 18, 9, 0)), calendar).verify() == []
     engine.dispose()

@@ -15,14 +15,26 @@ from .conftest import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 # Settings that would leak from the developer's shell into the runs below.
-CLEAN_ENV: dict[str, str | None] = {k: None for k in (
-    "AIDFLOW_DATABASE_URL", "AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_TZ",
-    "AIDFLOW_WORKFLOWS", "AIDFLOW_CALENDAR", "AIDFLOW_DEBUG")}
+CLEAN_ENV: dict[str, str | None] = {
+    k: None
+    for k in (
+        "AIDFLOW_DATABASE_URL",
+        "AIDFLOW_USER",
+        "AIDFLOW_LANG",
+        "AIDFLOW_NOW",
+        "AIDFLOW_TZ",
+        "AIDFLOW_WORKFLOWS",
+        "AIDFLOW_CALENDAR",
+        "AIDFLOW_DEBUG",
+    )
+}
 
 
 def section(title: str) -> str:
     """The README text under `## title`, up to the next second-level heading."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.MULTILINE | re.DOTALL)
+    match = re.search(
+        rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, re.MULTILINE | re.DOTALL
+    )
     assert match, f"README has no '## {title}' section"
     return match.group(1)
 
@@ -47,7 +59,9 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def test_demo_runs(tmp_path: Path) -> None:
     """`aidflow demo`, as the README's first command ends, but into a temporary file."""
     db_file = tmp_path / "demo.db"
-    result = CliRunner().invoke(cli, ["demo", "--db-file", str(db_file)], env=CLEAN_ENV, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["demo", "--db-file", str(db_file)], env=CLEAN_ENV, catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert "audit ok" in result.output
     assert "refused as expected" in result.output  # the two refused actions it promises
@@ -61,8 +75,12 @@ def using_it_commands() -> list[tuple[str, list[str]]]:
     assert lines[0].startswith("export AIDFLOW_DATABASE_URL=sqlite:///county.db")
     commands = []
     for line in lines[1:]:
-        assert line.startswith("aidflow "), f"unexpected line in the README's 'Using it' block: {line!r}"
-        words = shlex.split(line, comments=True)  # drops the trailing `# comment`, keeps `'*'` quoted
+        assert line.startswith("aidflow "), (
+            f"unexpected line in the README's 'Using it' block: {line!r}"
+        )
+        words = shlex.split(
+            line, comments=True
+        )  # drops the trailing `# comment`, keeps `'*'` quoted
         commands.append((line, words[1:]))
     return commands
 

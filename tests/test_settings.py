@@ -10,13 +10,13 @@ from datetime import UTC
 import pytest
 from sqlalchemy import Engine
 
-from aidflow import clocks
-from aidflow.calendar import WorkCalendar
 from aidflow.clock import FrozenClock
+from aidflow.engine import clocks
 from aidflow.errors import RefusedError, WorkflowInvalidError
-from aidflow.loader import PolicyNames, load_workflow_text
-from aidflow.models import Case
-from aidflow.service import Service
+from aidflow.language.calendar import WorkCalendar
+from aidflow.language.loader import PolicyNames, load_workflow_text
+from aidflow.services.cases import Service
+from aidflow.store.models import Case
 
 from .conftest import PERSON_ID, USERS, WORKFLOWS, World, local
 
@@ -28,8 +28,9 @@ SHIPPED_LEVEL = "    value: county              # township:"
 def dibao_with(village_review: str = "mandatory", approval_level: str = "county") -> str:
     """The shipped dibao file with the two county choices edited, as a county would."""
     assert DIBAO_TEXT.count(SHIPPED_REVIEW) == 1 and DIBAO_TEXT.count(SHIPPED_LEVEL) == 1
-    return (DIBAO_TEXT.replace(SHIPPED_REVIEW, SHIPPED_REVIEW.replace("mandatory ", f"{village_review} ", 1))
-            .replace(SHIPPED_LEVEL, SHIPPED_LEVEL.replace("county ", f"{approval_level} ", 1)))
+    return DIBAO_TEXT.replace(
+        SHIPPED_REVIEW, SHIPPED_REVIEW.replace("mandatory ", f"{village_review} ", 1)
+    ).replace(SHIPPED_LEVEL, SHIPPED_LEVEL.replace("county ", f"{approval_level} ", 1))
 
 
 def load(text: str) -> object:
@@ -46,7 +47,13 @@ def make_world(engine: Engine, calendar: WorkCalendar) -> Callable[..., World]:
 
         def setup(svc: Service) -> None:
             for name, roles, area in USERS:
-                svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+                svc.add_user(
+                    None if name == "admin" else "admin",
+                    name,
+                    roles,
+                    area,
+                    f"{name}@county.example",
+                )
             svc.deploy("admin", loaded)  # type: ignore[arg-type]
             svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
 
@@ -90,7 +97,8 @@ def test_mandatory_review_is_the_shipped_route(make_world: Callable[..., World])
         findings(w, cid, "submit_findings_to_notice")
     assert info.value.message == (
         f"cannot submit_findings_to_notice case {cid}: condition not met: "
-        "setting.village_review != 'mandatory' is false (setting.village_review = 'mandatory')")
+        "setting.village_review != 'mandatory' is false (setting.village_review = 'mandatory')"
+    )
     findings(w, cid, "submit_findings")
     assert case(w, cid).state == "village_review"
     vote_through(w, cid)
@@ -98,14 +106,17 @@ def test_mandatory_review_is_the_shipped_route(make_world: Callable[..., World])
     assert w.verify() == []
 
 
-def test_on_objection_review_skips_the_vote_until_an_objection(make_world: Callable[..., World]) -> None:
+def test_on_objection_review_skips_the_vote_until_an_objection(
+    make_world: Callable[..., World],
+) -> None:
     w = make_world("on_objection")
     cid = investigate(w)
     with pytest.raises(RefusedError) as info:
         findings(w, cid, "submit_findings")
     assert info.value.message == (
         f"cannot submit_findings case {cid}: condition not met: "
-        "setting.village_review == 'mandatory' is false (setting.village_review = 'on_objection')")
+        "setting.village_review == 'mandatory' is false (setting.village_review = 'on_objection')"
+    )
     findings(w, cid, "submit_findings_to_notice")
     assert case(w, cid).state == "public_notice"
     assert objection(w, cid) == ("objection", "public_notice", "village_review", "object_to_review")
@@ -117,7 +128,8 @@ def test_on_objection_review_skips_the_vote_until_an_objection(make_world: Calla
 
 
 def test_review_off_goes_straight_to_notice_and_objections_reinvestigate(
-        make_world: Callable[..., World]) -> None:
+    make_world: Callable[..., World],
+) -> None:
     w = make_world("'off'")  # quoted: YAML 1.1 reads a bare off as false
     cid = investigate(w)
     findings(w, cid, "submit_findings_to_notice")
@@ -126,19 +138,25 @@ def test_review_off_goes_straight_to_notice_and_objections_reinvestigate(
     assert w.verify() == []
 
 
-@pytest.mark.parametrize(("level", "due"), [
-    # 30 WD from Mon 09-04: Sep 5-28 (18; the 29th is Mid-Autumn), Oct 7-8, Oct 9-20 -> 00:00 on 10-21
-    ("county", local(2023, 10, 21, 0, 0)),
-    # 20 WD from Mon 09-04: Sep 5-28 (18), the working weekend Oct 7-8 (20) -> 00:00 on 10-09
-    ("township", local(2023, 10, 9, 0, 0)),
-])
+@pytest.mark.parametrize(
+    ("level", "due"),
+    [
+        # 30 WD from Mon 09-04: Sep 5-28 (18; the 29th is Mid-Autumn), Oct 7-8, Oct 9-20 -> 00:00 on 10-21
+        ("county", local(2023, 10, 21, 0, 0)),
+        # 20 WD from Mon 09-04: Sep 5-28 (18), the working weekend Oct 7-8 (20) -> 00:00 on 10-09
+        ("township", local(2023, 10, 9, 0, 0)),
+    ],
+)
 def test_the_statutory_clock_is_20_wd_when_the_township_approves(
-        make_world: Callable[..., World], level: str, due: object) -> None:
+    make_world: Callable[..., World], level: str, due: object
+) -> None:
     w = make_world(approval_level=level)
     cid = investigate(w)
     assert case(w, cid).clocks["statutory"] == {
-        "status": "running", "started_at": local(2023, 9, 4, 10, 0).astimezone(UTC).isoformat(),
-        "due_at": due.astimezone(UTC).isoformat()}  # type: ignore[attr-defined]
+        "status": "running",
+        "started_at": local(2023, 9, 4, 10, 0).astimezone(UTC).isoformat(),
+        "due_at": due.astimezone(UTC).isoformat(),
+    }  # type: ignore[attr-defined]
     c = case(w, cid)
     wf = w.run(lambda svc: svc.workflow_of(c))
     (r,) = clocks.report(wf, c.clocks, local(2023, 9, 4, 11, 0), w.calendar)
@@ -153,23 +171,40 @@ def problems(text: str) -> list[str]:
 
 def test_a_value_outside_the_choices_is_refused_with_a_suggestion() -> None:
     assert problems(dibao_with("on_objecton")) == [
-        ("dibao.yaml:43:12: settings.village_review.value: setting 'village_review' has value "
-         "'on_objecton', not one of its choices (mandatory, on_objection, off); did you mean 'on_objection'?")]
+        (
+            "dibao.yaml:43:12: settings.village_review.value: setting 'village_review' has value "
+            "'on_objecton', not one of its choices (mandatory, on_objection, off); did you mean 'on_objection'?"
+        )
+    ]
 
 
 def test_a_guard_naming_an_unknown_setting_is_refused() -> None:
-    text = DIBAO_TEXT.replace("      - setting.village_review == 'mandatory'\n",
-                              "      - setting.village_reviw == 'mandatory'\n", 1)
+    text = DIBAO_TEXT.replace(
+        "      - setting.village_review == 'mandatory'\n",
+        "      - setting.village_reviw == 'mandatory'\n",
+        1,
+    )
     assert problems(text) == [
-        ("dibao.yaml:163:9: transitions[3].guards[0]: guard \"setting.village_reviw == 'mandatory'\": "
-         "unknown field 'setting.village_reviw'; did you mean 'setting.village_review'?")]
+        (
+            "dibao.yaml:163:9: transitions[3].guards[0]: guard \"setting.village_reviw == 'mandatory'\": "
+            "unknown field 'setting.village_reviw'; did you mean 'setting.village_review'?"
+        )
+    ]
 
 
 def test_a_clock_duration_when_is_checked() -> None:
-    text = DIBAO_TEXT.replace("""{when: "setting.approval_level == 'township'", duration: 20wd}""",
-                              """{when: "setting.approval == 'township'", duration: 20d}""", 1)
+    text = DIBAO_TEXT.replace(
+        """{when: "setting.approval_level == 'township'", duration: 20wd}""",
+        """{when: "setting.approval == 'township'", duration: 20d}""",
+        1,
+    )
     assert problems(text) == [
-        ("dibao.yaml:63:16: clocks.statutory.duration_when[0].when: duration_when \"setting.approval == "
-         "'township'\": unknown field 'setting.approval'; did you mean 'setting.approval_level'?"),
-        ("dibao.yaml:63:60: clocks.statutory.duration_when[0].duration: duration '20d' is not in the clock's "
-         "unit (wd, from duration '30wd'); write it in wd, e.g. 20wd")]
+        (
+            'dibao.yaml:63:16: clocks.statutory.duration_when[0].when: duration_when "setting.approval == '
+            "'township'\": unknown field 'setting.approval'; did you mean 'setting.approval_level'?"
+        ),
+        (
+            "dibao.yaml:63:60: clocks.statutory.duration_when[0].duration: duration '20d' is not in the clock's "
+            "unit (wd, from duration '30wd'); write it in wd, e.g. 20wd"
+        ),
+    ]

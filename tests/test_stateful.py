@@ -51,22 +51,34 @@ from hypothesis.stateful import (
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from aidflow import audit, jobs, store
-from aidflow.calendar import WorkCalendar, parse_duration
-from aidflow.care_policy import load_policy_file
 from aidflow.clock import FrozenClock
-from aidflow.db import make_engine, upgrade
-from aidflow.definition import Workflow
+from aidflow.engine.rules import field_for_guard
 from aidflow.errors import AidflowError, ExitCode
-from aidflow.expressions import compile_expression
-from aidflow.loader import load_workflow_file
-from aidflow.models import Base, Case, CaseEvent, Escalation, Payment, PaymentRun, Visit, Vote, WorkflowVersion
-from aidflow.payments import month_of, month_start, parse_period, period_text, run_payments
-from aidflow.policy import load_policy
-from aidflow.rules import field_for_guard
-from aidflow.service import Service
-from aidflow.visits import LADDER as CARE_LADDER
-from aidflow.visits import Month, check_visits, log_visit
+from aidflow.language.calendar import WorkCalendar, parse_duration
+from aidflow.language.definition import Workflow
+from aidflow.language.expressions import compile_expression
+from aidflow.language.loader import load_workflow_file
+from aidflow.policy.care import load_policy_file
+from aidflow.policy.standards import load_policy
+from aidflow.services import escalations as jobs
+from aidflow.services.cases import Service
+from aidflow.services.payments import month_of, month_start, parse_period, period_text, run_payments
+from aidflow.services.visits import LADDER as CARE_LADDER
+from aidflow.services.visits import Month, check_visits, log_visit
+from aidflow.store import audit
+from aidflow.store import queries as store
+from aidflow.store.database import make_engine, upgrade
+from aidflow.store.models import (
+    Base,
+    Case,
+    CaseEvent,
+    Escalation,
+    Payment,
+    PaymentRun,
+    Visit,
+    Vote,
+    WorkflowVersion,
+)
 
 from .conftest import PERSON_ID, START, TZ, USERS, WORKFLOWS, World
 from .test_simulated_month import SUPERVISORS
@@ -77,32 +89,70 @@ CARE = load_policy_file(WORKFLOWS / "policy" / "care_visits.yaml")
 LOADED = [load_workflow_file(WORKFLOWS / f"{name}.yaml") for name in ("dibao", "tekun")]
 ALL_USERS = USERS + SUPERVISORS
 USER_NAMES = [name for name, _, _ in ALL_USERS]
-SAMPLE = {"decimal": "650.00", "bool": "no", "list": "li,zhao", "str": "reason", "int": "1", "date": "2023-08-01"}
+SAMPLE = {
+    "decimal": "650.00",
+    "bool": "no",
+    "list": "li,zhao",
+    "str": "reason",
+    "int": "1",
+    "date": "2023-08-01",
+}
 REPS = [f"rep{i}" for i in range(1, 7)]  # rep7 is related to the applicant, excluded from votes
 
 # (workflow, state) -> (user, trigger, fields, note): one step of the happy path
 HAPPY: dict[tuple[str, str], tuple[str, str, dict[str, str], str | None]] = {
     ("dibao", "discovery"): ("li", "accept", {}, None),
     ("dibao", "accepted"): ("li", "start_investigation", {"investigators": "li,zhao"}, None),
-    ("dibao", "investigation"): ("li", "submit_findings", {"monthly_income": "300.00", "income_stable": "yes"},
-                                 "visited"),
-    ("dibao", "village_review"): ("chen", "review_passed", {}, None),  # after the votes (see push_case)
+    ("dibao", "investigation"): (
+        "li",
+        "submit_findings",
+        {"monthly_income": "300.00", "income_stable": "yes"},
+        "visited",
+    ),
+    ("dibao", "village_review"): (
+        "chen",
+        "review_passed",
+        {},
+        None,
+    ),  # after the votes (see push_case)
     ("dibao", "public_notice"): ("li", "close_notice", {}, None),
     ("dibao", "county_review"): ("sun", "approve", {"amount": "650.00"}, None),
     ("tekun", "discovery"): ("li", "accept", {"eligibility_group": "severely_disabled"}, None),
     ("tekun", "accepted"): ("li", "start_investigation", {"investigators": "li,zhao"}, None),
-    ("tekun", "investigation"): ("li", "submit_opinion", {"preliminary_opinion": "eligible"}, "visited"),
-    ("tekun", "reinvestigation"): ("li", "submit_opinion", {"preliminary_opinion": "eligible"}, "checked again"),
+    ("tekun", "investigation"): (
+        "li",
+        "submit_opinion",
+        {"preliminary_opinion": "eligible"},
+        "visited",
+    ),
+    ("tekun", "reinvestigation"): (
+        "li",
+        "submit_opinion",
+        {"preliminary_opinion": "eligible"},
+        "checked again",
+    ),
     ("tekun", "public_notice"): ("li", "close_notice", {}, None),
-    ("tekun", "county_confirmation"): ("sun", "confirm", {
-        "spot_checked": "no", "sample_seed": "s1", "adl_not_done": "2", "self_care": "partial",
-        "support_mode": "dispersed", "care_card_no": "C-0001"}, None),
+    ("tekun", "county_confirmation"): (
+        "sun",
+        "confirm",
+        {
+            "spot_checked": "no",
+            "sample_seed": "s1",
+            "adl_not_done": "2",
+            "self_care": "partial",
+            "support_mode": "dispersed",
+            "care_card_no": "C-0001",
+        },
+        None,
+    ),
 }
 
 
 def setup_world(svc: Service) -> None:
     for name, roles, area in ALL_USERS:
-        svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+        svc.add_user(
+            None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
+        )
     for loaded in LOADED:
         svc.deploy("admin", loaded)
     p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
@@ -151,9 +201,15 @@ class CaseWork(RuleBasedStateMachine):
         self.engine = dbs.fresh()
         self.clock = FrozenClock(START)
         self.world = World(self.engine, self.clock, CALENDAR)
-        self.wfs: dict[str, Workflow] = self.world.run(lambda svc: {
-            name: store.definition_of(store.latest_version(svc.session, name)) for name in ("dibao", "tekun")})
-        self.objectable = {s for wf in self.wfs.values() for t in wf.transitions if t.objection for s in t.sources}
+        self.wfs: dict[str, Workflow] = self.world.run(
+            lambda svc: {
+                name: store.definition_of(store.latest_version(svc.session, name))
+                for name in ("dibao", "tekun")
+            }
+        )
+        self.objectable = {
+            s for wf in self.wfs.values() for t in wf.transitions if t.objection for s in t.sources
+        }
         self.cases: list[int] = []
         self.written = 0  # events the accepted commands and sweeps wrote
         self.outcomes: Counter[str] = Counter()
@@ -161,8 +217,11 @@ class CaseWork(RuleBasedStateMachine):
     def teardown(self) -> None:
         with self.world.session() as s:
             self.outcomes["payments made"] += len(s.scalars(select(Payment.id)).all())
-            self.outcomes["cases approved"] += len(s.scalars(select(CaseEvent.id).where(
-                CaseEvent.to_state.in_(["active", "supported"]))).all())
+            self.outcomes["cases approved"] += len(
+                s.scalars(
+                    select(CaseEvent.id).where(CaseEvent.to_state.in_(["active", "supported"]))
+                ).all()
+            )
         self.dbs.release(self.engine)
         self.stats.update(self.outcomes)
         self.stats["examples"] += 1
@@ -180,12 +239,21 @@ class CaseWork(RuleBasedStateMachine):
 
     def row(self, cid: int) -> tuple[str, str, int]:
         """(workflow, state, entry_seq) of a case now."""
-        return self.world.run(lambda svc: (lambda c: (c.workflow_name, c.state, c.entry_seq))(
-            store.case_row(svc.session, cid)))
+        return self.world.run(
+            lambda svc: (lambda c: (c.workflow_name, c.state, c.entry_seq))(
+                store.case_row(svc.session, cid)
+            )
+        )
 
     def cases_in(self, states: set[str]) -> list[int]:
-        return self.world.run(lambda svc: [c.id for c in svc.session.scalars(
-            select(Case).where(Case.state.in_(states)).order_by(Case.id))])
+        return self.world.run(
+            lambda svc: [
+                c.id
+                for c in svc.session.scalars(
+                    select(Case).where(Case.state.in_(states)).order_by(Case.id)
+                )
+            ]
+        )
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -195,10 +263,15 @@ class CaseWork(RuleBasedStateMachine):
         self.open_case("li", "tekun")
 
     @precondition(lambda self: len(self.cases) < 5)  # few cases, so each one gets far
-    @rule(user=st.sampled_from(["li", "zhao", "wu", "rep1", "chen"]), workflow=st.sampled_from(["dibao", "tekun"]))
+    @rule(
+        user=st.sampled_from(["li", "zhao", "wu", "rep1", "chen"]),
+        workflow=st.sampled_from(["dibao", "tekun"]),
+    )
     def open_case(self, user: str, workflow: str) -> None:
         ids: list[int] = []
-        if self.attempt("open", lambda svc: ids.append(svc.open_case(svc.actor(user), PERSON_ID, workflow).id)):
+        if self.attempt(
+            "open", lambda svc: ids.append(svc.open_case(svc.actor(user), PERSON_ID, workflow).id)
+        ):
             self.cases.append(ids[0])
             self.written += 1
 
@@ -208,7 +281,9 @@ class CaseWork(RuleBasedStateMachine):
         """Any trigger of the case's workflow, by any user: mostly refusals, which must change nothing."""
         cid = data.draw(st.sampled_from(self.cases), label="case")
         wf = self.wfs[self.row(cid)[0]]
-        trigger = data.draw(st.sampled_from(sorted({t.trigger for t in wf.transitions})), label="trigger")
+        trigger = data.draw(
+            st.sampled_from(sorted({t.trigger for t in wf.transitions})), label="trigger"
+        )
         self.fire_as(cid, trigger, user, "checked" if with_note else None)
 
     @precondition(lambda self: self.cases)
@@ -222,13 +297,21 @@ class CaseWork(RuleBasedStateMachine):
         if not offered:
             return
         onward = [t for t in offered if not wf.states[t.dest].final]
-        t = data.draw(st.sampled_from(onward if onward and forward else offered), label="transition")
-        user = data.draw(st.sampled_from(sorted(n for n, roles, _ in ALL_USERS if set(roles) & set(t.roles))),
-                         label="user")
+        t = data.draw(
+            st.sampled_from(onward if onward and forward else offered), label="transition"
+        )
+        user = data.draw(
+            st.sampled_from(sorted(n for n, roles, _ in ALL_USERS if set(roles) & set(t.roles))),
+            label="user",
+        )
         self.fire_as(cid, t.trigger, user, "checked")
 
     @precondition(lambda self: self.cases)
-    @rule(data=st.data(), steps=st.integers(1, 20), mode=st.sampled_from(["wait", "object", "wait", "plain"]))
+    @rule(
+        data=st.data(),
+        steps=st.integers(1, 20),
+        mode=st.sampled_from(["wait", "object", "wait", "plain"]),
+    )
     def push(self, data: st.DataObject, steps: int, mode: str) -> None:
         """Up to `steps` steps of one case's happy path (votes included), stopping at the first refusal.
 
@@ -240,7 +323,9 @@ class CaseWork(RuleBasedStateMachine):
         for _ in range(steps):
             if not objected and self.row(cid)[1] in self.objectable:
                 objected = True
-                ok = self.attempt("object", lambda svc: svc.object(svc.actor("li"), cid, "a neighbour objects"))
+                ok = self.attempt(
+                    "object", lambda svc: svc.object(svc.actor("li"), cid, "a neighbour objects")
+                )
                 self.written += ok
                 continue
             if mode == "wait":
@@ -262,8 +347,13 @@ class CaseWork(RuleBasedStateMachine):
         name, state, entry = self.row(cid)
         wf = self.wfs[name]
         if wf.states[state].vote is not None:
-            voted = set(self.world.run(lambda svc: svc.session.scalars(
-                select(Vote.voter).where(Vote.case_id == cid, Vote.round == entry)).all()))
+            voted = set(
+                self.world.run(
+                    lambda svc: svc.session.scalars(
+                        select(Vote.voter).where(Vote.case_id == cid, Vote.round == entry)
+                    ).all()
+                )
+            )
             voter = next((r for r in REPS if r not in voted), None)
             if voter is not None and len(voted) < 5:
                 ok = self.attempt("vote", lambda svc: svc.vote(svc.actor(voter), cid, "yes"))
@@ -275,23 +365,42 @@ class CaseWork(RuleBasedStateMachine):
         user, trigger, fields, note = step
         return self.fire_as(cid, trigger, user, note, fields)
 
-    def fire_as(self, cid: int, trigger: str, user: str, note: str | None,
-                fields: dict[str, str] | None = None) -> bool:
+    def fire_as(
+        self,
+        cid: int,
+        trigger: str,
+        user: str,
+        note: str | None,
+        fields: dict[str, str] | None = None,
+    ) -> bool:
         if fields is None:
             wf = self.wfs[self.row(cid)[0]]
-            fields = {name: SAMPLE[wf.fields[name].type]
-                      for t in wf.transitions if t.trigger == trigger for name in t.fields}
+            fields = {
+                name: SAMPLE[wf.fields[name].type]
+                for t in wf.transitions
+                if t.trigger == trigger
+                for name in t.fields
+            }
         ok = self.attempt("fire", lambda svc: svc.fire(svc.actor(user), cid, trigger, fields, note))
         self.written += ok
         return ok
 
     @precondition(lambda self: self.cases)
-    @rule(data=st.data(), voter=st.sampled_from(REPS + ["rep7", "li"]),
-          choice=st.sampled_from(["yes", "yes", "no", "abstain"]), aimed=st.booleans())
+    @rule(
+        data=st.data(),
+        voter=st.sampled_from(REPS + ["rep7", "li"]),
+        choice=st.sampled_from(["yes", "yes", "no", "abstain"]),
+        aimed=st.booleans(),
+    )
     def vote(self, data: st.DataObject, voter: str, choice: str, aimed: bool) -> None:
         cases = self.cases
         if aimed:  # a case that holds a vote now, if there is one, and a voter who may vote
-            cases = self.cases_in({n for wf in self.wfs.values() for n, s in wf.states.items() if s.vote}) or cases
+            cases = (
+                self.cases_in(
+                    {n for wf in self.wfs.values() for n, s in wf.states.items() if s.vote}
+                )
+                or cases
+            )
             voter = data.draw(st.sampled_from(REPS), label="aimed voter")
         cid = data.draw(st.sampled_from(cases), label="case")
         if self.attempt("vote", lambda svc: svc.vote(svc.actor(voter), cid, choice)):
@@ -304,27 +413,38 @@ class CaseWork(RuleBasedStateMachine):
         if aimed:  # a case under a notice now, if there is one
             cases = self.cases_in(self.objectable) or cases
         cid = data.draw(st.sampled_from(cases), label="case")
-        if self.attempt("object", lambda svc: svc.object(svc.actor(user), cid, "income not declared")):
+        if self.attempt(
+            "object", lambda svc: svc.object(svc.actor(user), cid, "income not declared")
+        ):
             self.written += 1
 
     @precondition(lambda self: self.cases)
     @rule(data=st.data(), user=st.sampled_from(["li", "rep3", "wu", "sun"]))
     def note(self, data: st.DataObject, user: str) -> None:
         cid = data.draw(st.sampled_from(self.cases), label="case")
-        if self.attempt("note", lambda svc: svc.add_note(svc.actor(user), cid, "phoned the family")):
+        if self.attempt(
+            "note", lambda svc: svc.add_note(svc.actor(user), cid, "phoned the family")
+        ):
             self.written += 1
 
     @precondition(lambda self: self.cases)
-    @rule(data=st.data(), user=st.sampled_from(["li", "chen", "wu", "rep1"]),
-          kind=st.sampled_from(["visit", "visit", "haircut", "cleaning", "massage"]),
-          hours_ago=st.integers(0, 24 * 40))
+    @rule(
+        data=st.data(),
+        user=st.sampled_from(["li", "chen", "wu", "rep1"]),
+        kind=st.sampled_from(["visit", "visit", "haircut", "cleaning", "massage"]),
+        hours_ago=st.integers(0, 24 * 40),
+    )
     def visit(self, data: st.DataObject, user: str, kind: str, hours_ago: int) -> None:
         """A care visit logged on any case by anyone, up to 40 days back: mostly refusals."""
         self.visit_at(data.draw(st.sampled_from(self.cases), label="case"), user, kind, hours_ago)
 
     @precondition(lambda self: self.cases_in({"supported"}))
-    @rule(data=st.data(), user=st.sampled_from(["li", "chen"]), kind=st.sampled_from(["visit", "haircut", "cleaning"]),
-          hours_ago=st.integers(0, 24 * 20))
+    @rule(
+        data=st.data(),
+        user=st.sampled_from(["li", "chen"]),
+        kind=st.sampled_from(["visit", "haircut", "cleaning"]),
+        hours_ago=st.integers(0, 24 * 20),
+    )
     def care_visit(self, data: st.DataObject, user: str, kind: str, hours_ago: int) -> None:
         """A visit by a caseworker or village officer to a person receiving tekun support (mostly accepted)."""
         cid = data.draw(st.sampled_from(self.cases_in({"supported"})), label="case")
@@ -332,8 +452,20 @@ class CaseWork(RuleBasedStateMachine):
 
     def visit_at(self, cid: int, user: str, kind: str, hours_ago: int) -> None:
         at = self.clock.now() - timedelta(hours=hours_ago)
-        if self.attempt("visit", lambda svc: log_visit(svc.session, self.clock, CALENDAR, CARE, svc.actor(user),
-                                                       cid, kind, at=at, note="cleaned the kitchen")):
+        if self.attempt(
+            "visit",
+            lambda svc: log_visit(
+                svc.session,
+                self.clock,
+                CALENDAR,
+                CARE,
+                svc.actor(user),
+                cid,
+                kind,
+                at=at,
+                note="cleaned the kitchen",
+            ),
+        ):
             self.written += 1
 
     @precondition(lambda self: self.cases)
@@ -347,11 +479,15 @@ class CaseWork(RuleBasedStateMachine):
             self.clock.set(datetime.combine(month_start(month), time(9), tzinfo=TZ))
             self.outcomes["clock moves"] += 1
         period = period_text(month)
-        if self.attempt("payment run", lambda svc: run_payments(svc.session, self.clock, POLICY, period, actor=user,
-                                                                tz=TZ)):
+        if self.attempt(
+            "payment run",
+            lambda svc: run_payments(svc.session, self.clock, POLICY, period, actor=user, tz=TZ),
+        ):
             self.check_run_complete()
 
-    @precondition(lambda self: self.clock.now() < START + timedelta(days=200))  # stay in calendar years
+    @precondition(
+        lambda self: self.clock.now() < START + timedelta(days=200)
+    )  # stay in calendar years
     @rule(hours=st.integers(min_value=1, max_value=24 * 20))
     def move_clock(self, hours: int) -> None:
         self.clock.advance(timedelta(hours=hours))
@@ -363,7 +499,9 @@ class CaseWork(RuleBasedStateMachine):
         if self.clock.now() < START + timedelta(days=200):
             self.clock.advance(timedelta(days=days))
         result = self.world.run(lambda svc: jobs.sweep(svc.session, self.clock, CALENDAR))
-        warnings, care = self.world.run(lambda svc: check_visits(svc.session, self.clock, CALENDAR, CARE))
+        warnings, care = self.world.run(
+            lambda svc: check_visits(svc.session, self.clock, CALENDAR, CARE)
+        )
         self.written += result.timeouts
         self.outcomes["sweeps"] += 1
         self.outcomes["escalations"] += result.escalations
@@ -384,7 +522,9 @@ class CaseWork(RuleBasedStateMachine):
             versions = {v.id: store.definition_of(v) for v in s.scalars(select(WorkflowVersion))}
             for c in cases:
                 wf = versions[c.workflow_version_id]
-                assert c.state in wf.states  # exactly one declared state (one column, a declared value)
+                assert (
+                    c.state in wf.states
+                )  # exactly one declared state (one column, a declared value)
                 # closed exactly in a final state, and then without a deadline (the sweeps'
                 # deadline index relies on it: migration 0006)
                 assert (c.closed_at is not None) == wf.states[c.state].final
@@ -405,7 +545,9 @@ class CaseWork(RuleBasedStateMachine):
                 assert entered.to_state == c.state and entered.at == c.state_entered_at
                 assert c.deadline_at == self.deadline(wf, c), (c.id, c.state, c.deadline_at)
                 assert (c.closed_at is not None) == wf.states[c.state].final
-            self.check_escalations(s, events, {c.id: versions[c.workflow_version_id] for c in cases})
+            self.check_escalations(
+                s, events, {c.id: versions[c.workflow_version_id] for c in cases}
+            )
             self.check_payments(s, events)
             self.check_visits(s, events)
             _, _, findings = audit.verify(s)
@@ -415,14 +557,18 @@ class CaseWork(RuleBasedStateMachine):
     def deadline(wf: Workflow, c: Case) -> Any:
         st_ = wf.states[c.state]
         spec = st_.deadline
-        scope = {"case": {name: field_for_guard(f, c.data.get(name)) for name, f in wf.fields.items()}}
+        scope = {
+            "case": {name: field_for_guard(f, c.data.get(name)) for name, f in wf.fields.items()}
+        }
         for alt in st_.deadline_when:
             if compile_expression(alt.when, namespaces=("case",)).evaluate(scope):
                 spec = alt.deadline
                 break
         return CALENDAR.add(c.state_entered_at, parse_duration(spec)) if spec else None
 
-    def check_escalations(self, s: Session, events: dict[int, list[CaseEvent]], wf_of: dict[int, Workflow]) -> None:
+    def check_escalations(
+        self, s: Session, events: dict[int, list[CaseEvent]], wf_of: dict[int, Workflow]
+    ) -> None:
         rows = list(s.scalars(select(Escalation)))
         keys = Counter((r.case_id, r.entry_seq, r.rung, r.repeat_no, r.recipient) for r in rows)
         assert all(n == 1 for n in keys.values()), keys
@@ -441,23 +587,39 @@ class CaseWork(RuleBasedStateMachine):
                 assert rung.repeat is not None
 
     def check_payments(self, s: Session, events: dict[int, list[CaseEvent]]) -> None:
-        payments = s.execute(select(Payment.case_id, Payment.kind, Payment.period, Payment.amount_fen)).all()
+        payments = s.execute(
+            select(Payment.case_id, Payment.kind, Payment.period, Payment.amount_fen)
+        ).all()
         keys = Counter((cid, kind, per) for cid, kind, per, _ in payments)
-        assert all(n == 1 for n in keys.values()), keys  # no payment twice for one case, kind and period
+        assert all(n == 1 for n in keys.values()), (
+            keys
+        )  # no payment twice for one case, kind and period
         first = s.scalar(select(PaymentRun.period).order_by(PaymentRun.period).limit(1))
         for cid, kind, per, fen in payments:
             assert fen > 0
             assert first is not None and per >= first
-            assert parse_period(per) in self.paid_months(s, events[cid], cid, kind, None), (cid, kind, per)
+            assert parse_period(per) in self.paid_months(s, events[cid], cid, kind, None), (
+                cid,
+                kind,
+                per,
+            )
 
     def check_run_complete(self) -> None:
         """After a run: every month a case was paid in, from the first run to this run's period, has its payment."""
         with self.world.session() as s:
             run = s.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(1)).one()
-            first = parse_period(s.scalars(select(PaymentRun.period).order_by(PaymentRun.period).limit(1)).one())
-            have = {tuple(r) for r in s.execute(select(Payment.case_id, Payment.kind, Payment.period))}
+            first = parse_period(
+                s.scalars(select(PaymentRun.period).order_by(PaymentRun.period).limit(1)).one()
+            )
+            have = {
+                tuple(r) for r in s.execute(select(Payment.case_id, Payment.kind, Payment.period))
+            }
             for c in s.scalars(select(Case)):
-                chain = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == c.id).order_by(CaseEvent.seq)))
+                chain = list(
+                    s.scalars(
+                        select(CaseEvent).where(CaseEvent.case_id == c.id).order_by(CaseEvent.seq)
+                    )
+                )
                 for pk in POLICY.payments.values():
                     if pk.workflow != c.workflow_name:
                         continue
@@ -468,7 +630,9 @@ class CaseWork(RuleBasedStateMachine):
                     self.outcomes["payments checked"] += len(want)
 
     @staticmethod
-    def paid_months(s: Session, chain: list[CaseEvent], cid: int, kind: str, until: Any) -> set[int]:
+    def paid_months(
+        s: Session, chain: list[CaseEvent], cid: int, kind: str, until: Any
+    ) -> set[int]:
         """Months paid under `kind`: the month after entering a paid state through the month of leaving."""
         pk = POLICY.payments[kind]
         paid = set(pk.paid_states)
@@ -492,14 +656,23 @@ class CaseWork(RuleBasedStateMachine):
 
     def check_visits(self, s: Session, events: dict[int, list[CaseEvent]]) -> None:
         for v in s.scalars(select(Visit)):
-            notes = [e for e in events[v.case_id] if e.kind == "note" and (e.fields or {}).get("visit_id") == v.id]
+            notes = [
+                e
+                for e in events[v.case_id]
+                if e.kind == "note" and (e.fields or {}).get("visit_id") == v.id
+            ]
             assert len(notes) == 1, (v.id, notes)
             assert notes[0].actor == v.logged_by and notes[0].at == v.logged_at
             assert v.kind in CARE.kinds and v.at <= v.logged_at
 
 
-SETTINGS = settings(max_examples=20, stateful_step_count=50, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=20,
+    stateful_step_count=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @pytest.fixture
@@ -512,9 +685,21 @@ def databases(db_url: str, tmp_path: Path) -> Iterator[Databases]:
 def test_case_work(databases: Databases, db_url: str) -> None:
     stats: Counter[str] = Counter()
     run_state_machine_as_test(lambda: CaseWork(databases, stats), settings=SETTINGS)
-    print(f"\nstateful ({db_url.split(':')[0]}): examples={stats['examples']} steps<={SETTINGS.stateful_step_count} "
-          + " ".join(f"{k.replace(' ', '_')}={v}" for k, v in sorted(stats.items()) if k != "examples"))
+    print(
+        f"\nstateful ({db_url.split(':')[0]}): examples={stats['examples']} steps<={SETTINGS.stateful_step_count} "
+        + " ".join(
+            f"{k.replace(' ', '_')}={v}" for k, v in sorted(stats.items()) if k != "examples"
+        )
+    )
     # the machine reached the far states, so the invariants saw real traffic
-    for outcome in ("open accepted", "fire accepted", "vote accepted", "object accepted", "visit accepted",
-                    "payment run accepted", "payments checked", "escalations"):
+    for outcome in (
+        "open accepted",
+        "fire accepted",
+        "vote accepted",
+        "object accepted",
+        "visit accepted",
+        "payment run accepted",
+        "payments checked",
+        "escalations",
+    ):
         assert stats[outcome] > 0, (outcome, stats)

@@ -17,31 +17,49 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from aidflow.calendar import WorkCalendar
-from aidflow.models import Escalation, OutboxMessage
+from aidflow.language.calendar import WorkCalendar
+from aidflow.store.models import Escalation, OutboxMessage
 
 from .conftest import local
 from .smtp import SMTPServer
 from .test_crashes import escalating_world
 
 CASES = 40
-TICKS = [local(2023, 9, 12, 9, 0) + timedelta(days=2 * k) for k in range(4)]  # 09-12 .. 09-18, 09:00
+TICKS = [
+    local(2023, 9, 12, 9, 0) + timedelta(days=2 * k) for k in range(4)
+]  # 09-12 .. 09-18, 09:00
 
 
-def test_two_scheduler_processes_send_each_escalation_once(pg_url: str, calendar: WorkCalendar,
-                                                           smtp_server: SMTPServer) -> None:
+def test_two_scheduler_processes_send_each_escalation_once(
+    pg_url: str, calendar: WorkCalendar, smtp_server: SMTPServer
+) -> None:
     w = escalating_world(pg_url, calendar, CASES)  # entering investigation an hour apart from 09-01
     engine = w.engine
 
-    env = dict(os.environ, AIDFLOW_SMTP_HOST=smtp_server.host, AIDFLOW_SMTP_PORT=str(smtp_server.port),
-               AIDFLOW_SMTP_SECURITY="none", AIDFLOW_SMTP_FROM="aidflow@county.example")
+    env = dict(
+        os.environ,
+        AIDFLOW_SMTP_HOST=smtp_server.host,
+        AIDFLOW_SMTP_PORT=str(smtp_server.port),
+        AIDFLOW_SMTP_SECURITY="none",
+        AIDFLOW_SMTP_FROM="aidflow@county.example",
+    )
     for key in ("AIDFLOW_USER", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL", "AIDFLOW_LANG"):
         env.pop(key, None)
     nows = " ".join(t.strftime("%Y-%m-%dT%H:%M") for t in TICKS)
-    loop = (f'for t in {nows}; do "$PY" -m aidflow.cli.main --db "$DB" --now "$t" scheduler tick '
-            '|| exit 1; done')
-    procs = [subprocess.Popen(["bash", "-c", loop], env=dict(env, PY=sys.executable, DB=pg_url),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    loop = (
+        f'for t in {nows}; do "$PY" -m aidflow.cli.main --db "$DB" --now "$t" scheduler tick '
+        "|| exit 1; done"
+    )
+    procs = [
+        subprocess.Popen(
+            ["bash", "-c", loop],
+            env=dict(env, PY=sys.executable, DB=pg_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
@@ -49,15 +67,37 @@ def test_two_scheduler_processes_send_each_escalation_once(pg_url: str, calendar
 
     # every case: rung 0 to li and zhao (12d), rung 1 to tsup (15d); the first repeat (22d) is after the last tick
     with engine.connect() as conn:
-        keys = conn.execute(select(Escalation.case_id, Escalation.entry_seq, Escalation.rung, Escalation.repeat_no,
-                                   Escalation.recipient)).all()
-        outbox = conn.execute(select(OutboxMessage.message_id, OutboxMessage.to_addr, OutboxMessage.status,
-                                     OutboxMessage.attempts).where(OutboxMessage.escalation_id.is_not(None))).all()
-        unsent = conn.scalar(select(func.count()).select_from(OutboxMessage)
-                             .where(OutboxMessage.status != "sent")) or 0
+        keys = conn.execute(
+            select(
+                Escalation.case_id,
+                Escalation.entry_seq,
+                Escalation.rung,
+                Escalation.repeat_no,
+                Escalation.recipient,
+            )
+        ).all()
+        outbox = conn.execute(
+            select(
+                OutboxMessage.message_id,
+                OutboxMessage.to_addr,
+                OutboxMessage.status,
+                OutboxMessage.attempts,
+            ).where(OutboxMessage.escalation_id.is_not(None))
+        ).all()
+        unsent = (
+            conn.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status != "sent")
+            )
+            or 0
+        )
     assert len(keys) == len(set(keys)) == 3 * CASES
     assert Counter((rung, who) for _, _, rung, _, who in keys) == {
-        (0, "li"): CASES, (0, "zhao"): CASES, (1, "tsup"): CASES}
+        (0, "li"): CASES,
+        (0, "zhao"): CASES,
+        (1, "tsup"): CASES,
+    }
     assert len(outbox) == 3 * CASES
     assert unsent == 0
     assert {(status, attempts) for _, _, status, attempts in outbox} == {("sent", 1)}
@@ -71,8 +111,10 @@ def test_two_scheduler_processes_send_each_escalation_once(pg_url: str, calendar
 
     # the two processes split the work: their "sent" counts add up to the messages, not more
     sent = [sum(int(n) for n in re.findall(r"delivery: (\d+) sent", out)) for out, _ in outs]
-    fired = [sum(int(n) for n in re.findall(r"sweep: \d+ timed transition\(s\), (\d+) escalation", out))
-             for out, _ in outs]
+    fired = [
+        sum(int(n) for n in re.findall(r"sweep: \d+ timed transition\(s\), (\d+) escalation", out))
+        for out, _ in outs
+    ]
     assert sum(fired) == 3 * CASES
     assert sum(sent) == len(smtp_server.messages)
     engine.dispose()

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from aidflow import jobs
-from aidflow.calendar import WorkCalendar
-from aidflow.care_policy import CarePolicy, load_policy_file
 from aidflow.clock import FrozenClock
 from aidflow.errors import WorkflowInvalidError
-from aidflow.loader import load_workflow_text
-from aidflow.mailer import SMTPMailer
-from aidflow.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
-from aidflow.service import Service
-from aidflow.visits import Month, check_visits
+from aidflow.language.calendar import WorkCalendar
+from aidflow.language.loader import load_workflow_text
+from aidflow.notify.mailer import SMTPMailer
+from aidflow.policy.care import CarePolicy, load_policy_file
+from aidflow.services import escalations as jobs
+from aidflow.services.cases import Service
+from aidflow.services.visits import Month, check_visits
+from aidflow.store.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
 
 from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, local
 from .smtp import SMTPServer
@@ -76,8 +76,12 @@ escalation: {to: township_supervisor}
 
 SECOND_ID = "110105194912310046"  # a second person in 东村, centralized support: no obligation
 OTHER_TOWN_ID = "110105195001010012"
-SUPERVISORS = [("tsup", ["township_supervisor"], "城关镇"), ("hsup", ["township_supervisor"], "河西镇"),
-               ("csup", ["county_supervisor"], "*"), ("carer", ["care_provider"], "城关镇/东村")]
+SUPERVISORS = [
+    ("tsup", ["township_supervisor"], "城关镇"),
+    ("hsup", ["township_supervisor"], "河西镇"),
+    ("csup", ["county_supervisor"], "*"),
+    ("carer", ["care_provider"], "城关镇/东村"),
+]
 
 
 @pytest.fixture
@@ -103,16 +107,23 @@ def cworld(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
 
     def setup(svc: Service) -> None:
         for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(None if name == "admin" else "admin", name, roles, area, f"{name}@county.example")
+            svc.add_user(
+                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
+            )
         svc.deploy("admin", load_workflow_text(CARE_WF, "carework.yaml"))
         svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural")
         svc.register_person(SECOND_ID, "赵德福", "城关镇", "东村", "rural")
         svc.register_person(OTHER_TOWN_ID, "刘桂兰", "河西镇", "南村", "rural")
 
     world.run(setup)
-    for user, id_number, mode in (("li", PERSON_ID, "dispersed"), ("li", SECOND_ID, "centralized"),
-                                  ("wu", OTHER_TOWN_ID, "dispersed")):
-        cid = world.run(lambda svc, u=user, i=id_number: svc.open_case(svc.actor(u), i, "carework").id)
+    for user, id_number, mode in (
+        ("li", PERSON_ID, "dispersed"),
+        ("li", SECOND_ID, "centralized"),
+        ("wu", OTHER_TOWN_ID, "dispersed"),
+    ):
+        cid = world.run(
+            lambda svc, u=user, i=id_number: svc.open_case(svc.actor(u), i, "carework").id
+        )
         world.fire(user, cid, "confirm", support_mode=mode)
     world.clock.set(local(2023, 8, 1, 9, 0))
     return world
@@ -124,8 +135,10 @@ def cli_for(world: World) -> Cli:
 
 def counts(world: World) -> tuple[int, int, int, int, int]:
     with world.session() as s:
-        return tuple(s.scalar(select(func.count()).select_from(m)) or 0  # type: ignore[return-value]
-                     for m in (Visit, CaseEvent, VisitAlert, Escalation, OutboxMessage))
+        return tuple(
+            s.scalar(select(func.count()).select_from(m)) or 0  # type: ignore[return-value]
+            for m in (Visit, CaseEvent, VisitAlert, Escalation, OutboxMessage)
+        )
 
 
 # -- the policy file -----------------------------------------------------------------------
@@ -142,11 +155,14 @@ def test_the_shipped_policy_targets_dispersed_tekun() -> None:
 
 def test_policy_problems_are_listed_with_file_line_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
-    bad.write_text(POLICY.replace("states: [supported]", "state: [supported]")
-                   .replace("== 'dispersed'", "= 'dispersed'")
-                   .replace("monthly_minimum: 1}", "monthly_minimum: '1'}")
-                   .replace("from_day: 20", "from_day: 31")
-                   .replace("escalation: {to:", "escalation: {too:"), encoding="utf-8")
+    bad.write_text(
+        POLICY.replace("states: [supported]", "state: [supported]")
+        .replace("== 'dispersed'", "= 'dispersed'")
+        .replace("monthly_minimum: 1}", "monthly_minimum: '1'}")
+        .replace("from_day: 20", "from_day: 31")
+        .replace("escalation: {to:", "escalation: {too:"),
+        encoding="utf-8",
+    )
     with pytest.raises(WorkflowInvalidError) as info:
         load_policy_file(bad)
     assert [str(p) for p in info.value.problems] == [
@@ -163,19 +179,42 @@ def test_policy_problems_are_listed_with_file_line_and_column(tmp_path: Path) ->
 
 def test_visit_log_writes_a_visit_and_a_chained_note(cworld: World, policy_file: Path) -> None:
     cli = cli_for(cworld)
-    r = cli("visit", "log", "1", "--kind", "visit", "--at", "2023-07-31T15:00", "--note", "扫地，送米",
-            user="li")
+    r = cli(
+        "visit",
+        "log",
+        "1",
+        "--kind",
+        "visit",
+        "--at",
+        "2023-07-31T15:00",
+        "--note",
+        "扫地，送米",
+        user="li",
+    )
     assert r.exit_code == 0, r.output
     assert r.stdout == "case 1: visit on 2023-07-31 15:00 by li logged (visit 1, note #3)\n"
     with cworld.session() as s:
         v = s.get_one(Visit, 1)
         assert (v.case_id, v.kind, v.at, v.by_user, v.note, v.logged_by) == (
-            1, "visit", local(2023, 7, 31, 15, 0), "li", "扫地，送米", "li")
+            1,
+            "visit",
+            local(2023, 7, 31, 15, 0),
+            "li",
+            "扫地，送米",
+            "li",
+        )
         ev = s.scalars(select(CaseEvent).where(CaseEvent.case_id == 1, CaseEvent.seq == 3)).one()
-        assert (ev.kind, ev.actor, ev.note) == ("note", "li",
-                                                "Home visits (with cleaning) on 2023-07-31 15:00 by li: 扫地，送米")
-        assert ev.fields == {"visit_id": 1, "visit_kind": "visit", "visit_at": "2023-07-31T07:00:00+00:00",
-                             "visit_by": "li"}
+        assert (ev.kind, ev.actor, ev.note) == (
+            "note",
+            "li",
+            "Home visits (with cleaning) on 2023-07-31 15:00 by li: 扫地，送米",
+        )
+        assert ev.fields == {
+            "visit_id": 1,
+            "visit_kind": "visit",
+            "visit_at": "2023-07-31T07:00:00+00:00",
+            "visit_by": "li",
+        }
     assert cworld.verify() == []
 
 
@@ -183,41 +222,90 @@ def test_the_same_idempotency_key_is_applied_once(cworld: World, policy_file: Pa
     cli = cli_for(cworld)
     args = ("visit", "log", "1", "--kind", "haircut", "--by", "carer", "--idempotency-key", "k-1")
     first = cli(*args, user="li")
-    assert first.stdout == "case 1: haircut on 2023-08-01 09:00 by carer logged (visit 1, note #3)\n"
+    assert (
+        first.stdout == "case 1: haircut on 2023-08-01 09:00 by carer logged (visit 1, note #3)\n"
+    )
     before = counts(cworld)
     again = cli(*args, user="li", now="2023-08-01T09:05")
     assert again.exit_code == 0
-    assert again.stdout == ("case 1: already logged as visit 1 (haircut on 2023-08-01 09:00 by carer); "
-                            "nothing changed\n")
+    assert again.stdout == (
+        "case 1: already logged as visit 1 (haircut on 2023-08-01 09:00 by carer); "
+        "nothing changed\n"
+    )
     assert counts(cworld) == before
     other = cli("visit", "log", "2", "--kind", "haircut", "--idempotency-key", "k-1", user="li")
     assert other.exit_code == 3
-    assert other.stderr == ("error: idempotency key 'k-1' was already used for case 1\n"
-                            "  hint: use a new key for each distinct command\n")
+    assert other.stderr == (
+        "error: idempotency key 'k-1' was already used for case 1\n"
+        "  hint: use a new key for each distinct command\n"
+    )
 
 
-@pytest.mark.parametrize(("args", "user", "code", "message"), [
-    (("1", "--kind", "hairkut"), "li", 3,
-     "error: unknown visit kind 'hairkut' (kinds: visit, cleaning, haircut)\n  hint: did you mean 'haircut'?\n"),
-    (("1", "--kind", "visit", "--at", "2023-08-01T09:01"), "li", 3,
-     ("error: --at 2023-08-01 09:01 is in the future (now 2023-08-01 09:00)\n"
-     "  hint: log a visit after it happened\n")),
-    (("1", "--kind", "visit", "--at", "2023-07-03T08:59"), "li", 3,
-     "error: --at 2023-07-03 08:59 is before case 1 was opened (2023-07-03 09:00)\n"),
-    (("1", "--kind", "visit"), "wu", 5, "error: case 1 is in 城关镇/东村, outside wu's area (河西镇)\n"),
-    (("1", "--kind", "visit"), "tsup", 5,
-     ("error: logging a visit needs one of the roles township_caseworker, village_officer, care_provider; "
-     "tsup has township_supervisor\n")),
-    (("2", "--kind", "visit"), "li", 6,
-     ("error: case 2 (carework, state 'supported') carries no care-visit obligation\n"
-     "  hint: the cases under obligation are set in {policy}\n")),
-    (("9", "--kind", "visit"), "li", 4,
-     "error: no case 9\n  hint: `aidflow case list` shows the cases you can see\n"),
-    (("1", "--kind", "visit", "--by", "nobody"), "li", 4,
-     "error: no user named 'nobody'\n  hint: --by names the user who made the visit\n"),
-])
-def test_visit_log_refusals_change_nothing(cworld: World, policy_file: Path, args: tuple[str, ...], user: str,
-                                           code: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "user", "code", "message"),
+    [
+        (
+            ("1", "--kind", "hairkut"),
+            "li",
+            3,
+            "error: unknown visit kind 'hairkut' (kinds: visit, cleaning, haircut)\n  hint: did you mean 'haircut'?\n",
+        ),
+        (
+            ("1", "--kind", "visit", "--at", "2023-08-01T09:01"),
+            "li",
+            3,
+            (
+                "error: --at 2023-08-01 09:01 is in the future (now 2023-08-01 09:00)\n"
+                "  hint: log a visit after it happened\n"
+            ),
+        ),
+        (
+            ("1", "--kind", "visit", "--at", "2023-07-03T08:59"),
+            "li",
+            3,
+            "error: --at 2023-07-03 08:59 is before case 1 was opened (2023-07-03 09:00)\n",
+        ),
+        (
+            ("1", "--kind", "visit"),
+            "wu",
+            5,
+            "error: case 1 is in 城关镇/东村, outside wu's area (河西镇)\n",
+        ),
+        (
+            ("1", "--kind", "visit"),
+            "tsup",
+            5,
+            (
+                "error: logging a visit needs one of the roles township_caseworker, village_officer, care_provider; "
+                "tsup has township_supervisor\n"
+            ),
+        ),
+        (
+            ("2", "--kind", "visit"),
+            "li",
+            6,
+            (
+                "error: case 2 (carework, state 'supported') carries no care-visit obligation\n"
+                "  hint: the cases under obligation are set in {policy}\n"
+            ),
+        ),
+        (
+            ("9", "--kind", "visit"),
+            "li",
+            4,
+            "error: no case 9\n  hint: `aidflow case list` shows the cases you can see\n",
+        ),
+        (
+            ("1", "--kind", "visit", "--by", "nobody"),
+            "li",
+            4,
+            "error: no user named 'nobody'\n  hint: --by names the user who made the visit\n",
+        ),
+    ],
+)
+def test_visit_log_refusals_change_nothing(
+    cworld: World, policy_file: Path, args: tuple[str, ...], user: str, code: int, message: str
+) -> None:
     before = counts(cworld)
     r = cli_for(cworld)("visit", "log", *args, user=user)
     assert r.exit_code == code, r.output
@@ -228,11 +316,16 @@ def test_visit_log_refusals_change_nothing(cworld: World, policy_file: Path, arg
 # -- visit due -----------------------------------------------------------------------------
 
 
-def log(world: World, policy: CarePolicy, case_id: int, kind: str, at: datetime, user: str = "li") -> None:
-    from aidflow.visits import log_visit
+def log(
+    world: World, policy: CarePolicy, case_id: int, kind: str, at: datetime, user: str = "li"
+) -> None:
+    from aidflow.services.visits import log_visit
 
-    world.run(lambda svc: log_visit(svc.session, world.clock, world.calendar, policy, svc.actor(user), case_id,
-                                    kind, at=at))
+    world.run(
+        lambda svc: log_visit(
+            svc.session, world.clock, world.calendar, policy, svc.actor(user), case_id, kind, at=at
+        )
+    )
 
 
 def test_visit_due_lists_who_is_behind_per_township(cworld: World, policy: CarePolicy) -> None:
@@ -249,22 +342,37 @@ def test_visit_due_lists_who_is_behind_per_township(cworld: World, policy: CareP
         "Haircuts 0/1\n"
         "2023-08 河西镇: 1 case(s) behind\n"
         "  case 3      南村       刘桂兰 (110***********0012)  caseworker wu  Home visits (with cleaning) 1/2, "
-        "Haircuts 0/1\n")
+        "Haircuts 0/1\n"
+    )
     r = cli("visit", "due", "--json", user="li")  # this month, li's area only
-    assert json.loads(r.stdout) == [{
-        "township": "城关镇", "village": "东村", "case_id": 1, "person_name": "王秀英",
-        "person_id_masked": "110***********002X", "caseworker": "li", "month": "2023-08",
-        "kinds": {"visit": {"done": 1, "required": 2}, "haircut": {"done": 0, "required": 1}}}]
+    assert json.loads(r.stdout) == [
+        {
+            "township": "城关镇",
+            "village": "东村",
+            "case_id": 1,
+            "person_name": "王秀英",
+            "person_id_masked": "110***********002X",
+            "caseworker": "li",
+            "month": "2023-08",
+            "kinds": {"visit": {"done": 1, "required": 2}, "haircut": {"done": 0, "required": 1}},
+        }
+    ]
     # July: the cases entered `supported` during July, so July carries no obligation
-    assert cli("visit", "due", "--month", "2023-07", user="li").stdout == "2023-07: no case in your area is behind\n"
+    assert (
+        cli("visit", "due", "--month", "2023-07", user="li").stdout
+        == "2023-07: no case in your area is behind\n"
+    )
     bad = cli("visit", "due", "--month", "2023-13", user="li")
     assert bad.exit_code == 3
     assert bad.stderr == "error: --month '2023-13' is not a month\n  hint: write it like 2023-08\n"
 
 
 def test_month_arithmetic() -> None:
-    assert (str(Month(2023, 12).next()), str(Month(2023, 1).previous()), str(Month(2023, 8).previous())) == (
-        "2024-01", "2022-12", "2023-07")
+    assert (
+        str(Month(2023, 12).next()),
+        str(Month(2023, 1).previous()),
+        str(Month(2023, 8).previous()),
+    ) == ("2024-01", "2022-12", "2023-07")
 
 
 # -- the monthly check job -----------------------------------------------------------------
@@ -276,12 +384,15 @@ def tick(world: World, policy: CarePolicy) -> tuple[int, int]:
 
 def alerts(world: World) -> list[tuple[int, str, str, str, dict[str, object]]]:
     with world.session() as s:
-        return [(a.case_id, a.month, a.kind, a.recipient, a.shortfall)
-                for a in s.scalars(select(VisitAlert).order_by(VisitAlert.id))]
+        return [
+            (a.case_id, a.month, a.kind, a.recipient, a.shortfall)
+            for a in s.scalars(select(VisitAlert).order_by(VisitAlert.id))
+        ]
 
 
 def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_end(
-        cworld: World, policy: CarePolicy, smtp_server: SMTPServer) -> None:
+    cworld: World, policy: CarePolicy, smtp_server: SMTPServer
+) -> None:
     results = {}
     day = local(2023, 8, 1, 9, 0)
     while day < local(2023, 9, 3, 9, 0):
@@ -298,15 +409,41 @@ def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_en
     assert busy == {"08-20 09": (2, 0), "09-01 09": (0, 1)}
     half = {"visit": {"done": 1, "required": 2}, "haircut": {"done": 0, "required": 1}}
     none = {"visit": {"done": 0, "required": 2}, "haircut": {"done": 0, "required": 1}}
-    assert alerts(cworld) == [(1, "2023-08", "warning", "li", half), (3, "2023-08", "warning", "wu", none),
-                              (1, "2023-08", "escalation", "tsup", half)]
+    assert alerts(cworld) == [
+        (1, "2023-08", "warning", "li", half),
+        (3, "2023-08", "warning", "wu", none),
+        (1, "2023-08", "escalation", "tsup", half),
+    ]
     with cworld.session() as s:
         (esc,) = s.scalars(select(Escalation)).all()
-        assert (esc.case_id, esc.ladder, esc.rung, esc.repeat_no, esc.role, esc.recipient, esc.template,
-                esc.due_at) == (1, "care_visits", -1, 202308, "township_supervisor", "tsup", "visit_missing",
-                                local(2023, 9, 1, 0, 0))
-    cworld.run(lambda svc: jobs.deliver_outbox(svc.session, cworld.clock, SMTPMailer(
-        smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example")))
+        assert (
+            esc.case_id,
+            esc.ladder,
+            esc.rung,
+            esc.repeat_no,
+            esc.role,
+            esc.recipient,
+            esc.template,
+            esc.due_at,
+        ) == (
+            1,
+            "care_visits",
+            -1,
+            202308,
+            "township_supervisor",
+            "tsup",
+            "visit_missing",
+            local(2023, 9, 1, 0, 0),
+        )
+    cworld.run(
+        lambda svc: jobs.deliver_outbox(
+            svc.session,
+            cworld.clock,
+            SMTPMailer(
+                smtp_server.host, smtp_server.port, security="none", sender="aidflow@county.example"
+            ),
+        )
+    )
     got = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
     assert sorted(got) == ["li@county.example", "tsup@county.example", "wu@county.example"]
     warning, escalation = got["li@county.example"], got["tsup@county.example"]
@@ -318,8 +455,9 @@ def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_en
         assert "aidflow visit log 1 --kind visit" in part
         assert "aidflow --as li case show 1" in part
     assert "Home visits (with cleaning) 1 of 2, Haircuts 0 of 1" in text
-    assert escalation["Subject"] == ("[Care visits missing] 城关镇/东村 case #1: below the monthly minimum "
-                                     "in August 2023")
+    assert escalation["Subject"] == (
+        "[Care visits missing] 城关镇/东村 case #1: below the monthly minimum in August 2023"
+    )
     text = escalation.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     html = escalation.get_body(("html",)).get_content()  # type: ignore[union-attr]
     for part in (text, html):
@@ -329,23 +467,32 @@ def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_en
     assert "  - Haircuts: 0 done, at least 1 a month, 1 missing\n" in text
     assert "August 2023 ended 9 hours ago" in text
     # the supervisor acknowledges as the email says
-    r = cli_for(cworld)("escalation", "ack", str(esc.id), "--note", "called li", user="tsup", now="2023-09-01T10:00")
+    r = cli_for(cworld)(
+        "escalation", "ack", str(esc.id), "--note", "called li", user="tsup", now="2023-09-01T10:00"
+    )
     assert r.stdout == f"escalation {esc.id} on case 1 acknowledged by tsup\n"
     assert cworld.verify() == []
 
 
-def test_a_case_that_left_the_obligation_is_not_escalated(cworld: World, policy: CarePolicy) -> None:
+def test_a_case_that_left_the_obligation_is_not_escalated(
+    cworld: World, policy: CarePolicy
+) -> None:
     cworld.clock.set(local(2023, 8, 20, 9, 0))
     assert tick(cworld, policy) == (2, 0)
     cworld.clock.set(local(2023, 8, 30, 9, 0))
     cworld.fire("wu", 3, "exit")
     cworld.clock.set(local(2023, 9, 1, 9, 0))
     assert tick(cworld, policy) == (0, 1)  # case 1 only
-    assert [a[:4] for a in alerts(cworld)] == [(1, "2023-08", "warning", "li"), (3, "2023-08", "warning", "wu"),
-                                               (1, "2023-08", "escalation", "tsup")]
+    assert [a[:4] for a in alerts(cworld)] == [
+        (1, "2023-08", "warning", "li"),
+        (3, "2023-08", "warning", "wu"),
+        (1, "2023-08", "escalation", "tsup"),
+    ]
 
 
-def test_scheduler_tick_runs_the_visit_check(cworld: World, policy_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduler_tick_runs_the_visit_check(
+    cworld: World, policy_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("AIDFLOW_SMTP_HOST", raising=False)
     r = cli_for(cworld)("scheduler", "tick", now="2023-08-21T09:00")
     assert r.exit_code == 0, r.output

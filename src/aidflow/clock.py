@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -14,7 +14,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FrozenClock:
@@ -36,5 +36,5 @@ class FrozenClock:
 def as_utc(at: datetime) -> datetime:
     """Aware datetimes are converted; naive ones are taken as UTC."""
     if at.tzinfo is None:
-        return at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc)
+        return at.replace(tzinfo=UTC)
+    return at.astimezone(UTC)

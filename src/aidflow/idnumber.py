@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from types import ModuleType
 
-from .errors import IdNumberError
+from aidflow.errors import IdNumberError
 
 _EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
 _FIFTEEN = re.compile(r"^[0-9]{15}$")
@@ -68,23 +68,32 @@ def id_number_parts(text: str, *, today: date | None = None) -> tuple[str, date,
         raw = body + _check_digit(body + "0")  # stdnum drops the last character
         converted = True
     if len(raw) != 18:
-        raise IdNumberError(f"ID number {mask(raw)!s} has {len(raw)} characters; it needs 18 "
-                            "(or 15 on old records)", hint="check for missing or extra digits")
+        raise IdNumberError(
+            f"ID number {mask(raw)!s} has {len(raw)} characters; it needs 18 "
+            "(or 15 on old records)",
+            hint="check for missing or extra digits",
+        )
     if not _EIGHTEEN.match(raw):
-        raise IdNumberError(f"ID number {mask(raw)} may only contain digits, with X allowed last",
-                            hint="check for letters or punctuation typed by mistake")
+        raise IdNumberError(
+            f"ID number {mask(raw)} may only contain digits, with X allowed last",
+            hint="check for letters or punctuation typed by mistake",
+        )
     try:
         born = date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
     except ValueError:
-        raise IdNumberError(f"ID number {mask(raw)} holds no valid birth date "
-                            f"({raw[6:10]}-{raw[10:12]}-{raw[12:14]})",
-                            hint="characters 7-14 are the birth date YYYYMMDD") from None
+        raise IdNumberError(
+            f"ID number {mask(raw)} holds no valid birth date "
+            f"({raw[6:10]}-{raw[10:12]}-{raw[12:14]})",
+            hint="characters 7-14 are the birth date YYYYMMDD",
+        ) from None
     if today is not None and born > today:
         raise IdNumberError(f"ID number {mask(raw)} gives a birth date in the future ({born})")
     if born.year < 1880:
         raise IdNumberError(f"ID number {mask(raw)} gives an impossible birth year {born.year}")
     expected = _check_digit(raw)
     if raw[17] != expected:
-        raise IdNumberError(f"ID number {mask(raw)}: check digit should be {expected}, not {raw[17]}",
-                            hint="one of the digits was probably mistyped")
+        raise IdNumberError(
+            f"ID number {mask(raw)}: check digit should be {expected}, not {raw[17]}",
+            hint="one of the digits was probably mistyped",
+        )
     return raw, born, "M" if int(raw[16]) % 2 == 1 else "F", converted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import ROW_ID, App, emit_json, pass_app
+from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
 
 
 @click.group("db")
@@ -16,13 +16,16 @@ def db_group() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Create the tables or migrate them to this version (safe to repeat)."""
-    from ..db import stored_revision, upgrade
+    from aidflow.store.database import stored_revision, upgrade
 
     before = stored_revision(app.engine)
     upgrade(app.engine)
     after = stored_revision(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
-    click.echo(f"{url}: schema at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+    click.echo(
+        f"{url}: schema at revision {after}"
+        + ("" if before == after else f" (was {before or 'empty'})")
+    )
 
 
 @click.group("user")
@@ -50,12 +53,14 @@ def user_list(app: App, as_json: bool) -> None:
     """List users (any known user may; staff emails are not for outsiders)."""
     from sqlalchemy import select
 
-    from ..models import User
+    from aidflow.store.models import User
 
     with app.reading() as svc:
         svc.actor(app.user)
-        rows = [{"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
-                for u in svc.session.scalars(select(User).order_by(User.name))]
+        rows = [
+            {"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
+            for u in svc.session.scalars(select(User).order_by(User.name))
+        ]
     if as_json:
         emit_json(rows)
         return
@@ -75,42 +80,75 @@ def person_group() -> None:
 @click.option("--village", required=True)
 @click.option("--hukou", type=click.Choice(["rural", "urban"]), required=True)
 @click.option("--disability-grade", type=click.IntRange(1, 4))
-@click.option("--disability-type", type=click.Choice(["physical", "visual", "hearing", "speech",
-                                                      "intellectual", "mental", "multiple"]))
+@click.option(
+    "--disability-type",
+    type=click.Choice(
+        ["physical", "visual", "hearing", "speech", "intellectual", "mental", "multiple"]
+    ),
+)
 @click.option("--mental-illness", is_flag=True)
 @click.option("--registered-poor", is_flag=True)
 @click.option("--living-alone/--not-living-alone", default=None)
 @click.option("--supporter-able/--supporter-unable", default=None)
-@click.option("--related-user", "related", multiple=True,
-              help="A user related to this person (excluded from votes on their cases).")
+@click.option(
+    "--related-user",
+    "related",
+    multiple=True,
+    help="A user related to this person (excluded from votes on their cases).",
+)
 @pass_app
-def person_add(app: App, id_number: str, name: str, township: str, village: str, hukou: str,
-               disability_grade: int | None, disability_type: str | None, mental_illness: bool,
-               registered_poor: bool, living_alone: bool | None, supporter_able: bool | None,
-               related: tuple[str, ...]) -> None:
+def person_add(
+    app: App,
+    id_number: str,
+    name: str,
+    township: str,
+    village: str,
+    hukou: str,
+    disability_grade: int | None,
+    disability_type: str | None,
+    mental_illness: bool,
+    registered_poor: bool,
+    living_alone: bool | None,
+    supporter_able: bool | None,
+    related: tuple[str, ...],
+) -> None:
     """Register a person by resident ID number (checked, birth date and sex derived)."""
-    from .. import store
+    from aidflow.store import queries as store
 
     with app.transaction() as svc:
         actor = svc.actor(app.user)
-        if not actor.covers(township.strip(), village.strip()):  # any user could register anywhere (test_access)
-            from ..errors import ForbiddenError
+        if not actor.covers(
+            township.strip(), village.strip()
+        ):  # any user could register anywhere (test_access)
+            from aidflow.errors import ForbiddenError
 
-            raise ForbiddenError(f"{township}/{village} is outside {actor.name}'s area ({actor.area})",
-                                 hint="a user of that township or the county registers this person")
+            raise ForbiddenError(
+                f"{township}/{village} is outside {actor.name}'s area ({actor.area})",
+                hint="a user of that township or the county registers this person",
+            )
         for r in related:
             store.get_user(svc.session, r)
-        person = svc.register_person(id_number, name, township, village, hukou,
-                                     disability_grade=disability_grade, disability_type=disability_type,
-                                     living_alone=living_alone, supporter_able=supporter_able)
+        person = svc.register_person(
+            id_number,
+            name,
+            township,
+            village,
+            hukou,
+            disability_grade=disability_grade,
+            disability_type=disability_type,
+            living_alone=living_alone,
+            supporter_able=supporter_able,
+        )
         person.mental_illness = mental_illness
         person.registered_poor = registered_poor
         person.related_users = sorted(set(related))
-        from ..idnumber import mask
+        from aidflow.idnumber import mask
 
-        click.echo(f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
-                   f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
-                   f"{person.township}/{person.village}")
+        click.echo(
+            f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
+            f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
+            f"{person.township}/{person.village}"
+        )
 
 
 @click.group("audit")
@@ -123,8 +161,8 @@ def audit_group() -> None:
 @pass_app
 def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     """Recompute every case's event hash chain; name each event edited or removed."""
-    from .. import audit
-    from ..errors import AuditError, NotFoundError
+    from aidflow.errors import AuditError, NotFoundError
+    from aidflow.store import audit
 
     with app.reading() as svc:
         cases, events, findings = audit.verify(svc.session, list(case_ids) or None)
@@ -132,7 +170,7 @@ def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
         if case_ids:  # a mistyped --case must not read as "audit ok"
             from sqlalchemy import select
 
-            from ..models import Case
+            from aidflow.store.models import Case
 
             known = set(svc.session.scalars(select(Case.id).where(Case.id.in_(case_ids))))
             known |= {f.case_id for f in findings}
@@ -140,8 +178,12 @@ def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     for f in findings:
         click.echo(str(f))
     if findings:
-        raise AuditError(f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events")
+        raise AuditError(
+            f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events"
+        )
     if unknown:
-        raise NotFoundError(f"no case {', '.join(map(str, unknown))}",
-                            hint="`aidflow case list --all` shows the cases you can see")
+        raise NotFoundError(
+            f"no case {', '.join(map(str, unknown))}",
+            hint="`aidflow case list --all` shows the cases you can see",
+        )
     click.echo(f"audit ok: {cases} case(s), {events} events verified")

@@ -21,22 +21,22 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from ..calendar import WorkCalendar
-    from ..clock import Clock
-    from ..policy import Policy
-    from ..service import Service
+    from aidflow.clock import Clock
+    from aidflow.language.calendar import WorkCalendar
+    from aidflow.policy.standards import Policy
+    from aidflow.services.cases import Service
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = Path(__file__).resolve().parents[1] / "shipped"
 
 
 def default_workflows_dir() -> Path:
-    return Path(os.environ.get("AIDFLOW_WORKFLOWS") or REPO_ROOT / "workflows")
+    return Path(os.environ.get("AIDFLOW_WORKFLOWS") or SHIPPED / "workflows")
 
 
 def load_default_policy() -> Policy:
     """The county's standards ($AIDFLOW_WORKFLOWS/policy/standards.yaml), for guards reading
     policy.<name>; the Service calls this only when such a guard is evaluated."""
-    from ..policy import load_policy
+    from aidflow.policy.standards import load_policy
 
     return load_policy(default_workflows_dir() / "policy")
 
@@ -55,7 +55,7 @@ class App:
     @property
     def clock(self) -> Clock:
         if self._clock is None:
-            from ..clock import FrozenClock, SystemClock
+            from aidflow.clock import FrozenClock, SystemClock
 
             self._clock = FrozenClock(parse_time(self.now, self.tz)) if self.now else SystemClock()
         return self._clock  # type: ignore[no-any-return]
@@ -63,12 +63,18 @@ class App:
     @property
     def calendar(self) -> WorkCalendar:
         if self._calendar is None:
-            from ..calendar import WorkCalendar
+            from aidflow.language.calendar import WorkCalendar
 
-            path = Path(os.environ.get("AIDFLOW_CALENDAR") or default_workflows_dir() / "policy" / "calendar.yaml")
+            path = Path(
+                os.environ.get("AIDFLOW_CALENDAR")
+                or default_workflows_dir() / "policy" / "calendar.yaml"
+            )
             # read when a command first needs it: most reads compute no deadline
-            self._calendar = (WorkCalendar.from_file_when_needed(path, tz=self.tz) if path.exists()
-                              else WorkCalendar(self.tz))
+            self._calendar = (
+                WorkCalendar.from_file_when_needed(path, tz=self.tz)
+                if path.exists()
+                else WorkCalendar(self.tz)
+            )
         return self._calendar  # type: ignore[no-any-return]
 
     @property
@@ -76,22 +82,24 @@ class App:
         if self._engine is None:
             from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-            from ..db import database_url, make_engine
-            from ..errors import InvalidInputError
+            from aidflow.errors import InvalidInputError
+            from aidflow.store.database import database_url, make_engine
 
             url = database_url(self.db)
             scheme = url.split("://", 1)[0]
             hint = "write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB"
             if not (scheme == "sqlite" or scheme.startswith("postgresql")):
-                raise InvalidInputError(f"--db {scheme}://...: aidflow supports SQLite and PostgreSQL only",
-                                        hint=hint)
+                raise InvalidInputError(
+                    f"--db {scheme}://...: aidflow supports SQLite and PostgreSQL only", hint=hint
+                )
             try:
                 self._engine = make_engine(url)
             except InvalidInputError:  # a bad AIDFLOW_SQLITE_BUSY_TIMEOUT_MS says so itself
                 raise
             except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
-                raise InvalidInputError(f"--db {scheme}://... is not a usable database URL ({exc})",
-                                        hint=hint) from None
+                raise InvalidInputError(
+                    f"--db {scheme}://... is not a usable database URL ({exc})", hint=hint
+                ) from None
         return self._engine  # type: ignore[no-any-return]
 
     @contextmanager
@@ -99,8 +107,8 @@ class App:
         """One transaction around one command: all of it is written, or none of it."""
         from sqlalchemy.orm import Session
 
-        from ..db import check_schema
-        from ..service import Service
+        from aidflow.services.cases import Service
+        from aidflow.store.database import check_schema
 
         if check:
             check_schema(self.engine)
@@ -112,8 +120,8 @@ class App:
         """A read-only unit of work (rolled back at the end)."""
         from sqlalchemy.orm import Session
 
-        from ..db import check_schema, reader
-        from ..service import Service
+        from aidflow.services.cases import Service
+        from aidflow.store.database import check_schema, reader
 
         check_schema(self.engine)
         with Session(reader(self.engine), expire_on_commit=False) as session:
@@ -135,18 +143,22 @@ def parse_time(text: str, tz: str) -> datetime:
     """ISO time; without an offset it is the county's local time."""
     from zoneinfo import ZoneInfo
 
-    from ..errors import InvalidInputError
+    from aidflow.errors import InvalidInputError
 
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInputError(f"--now {text!r} is not a time",
-                                hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00") from None
+        raise InvalidInputError(
+            f"--now {text!r} is not a time",
+            hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00",
+        ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(tz))
     if not 1900 <= at.year <= 9998:  # year 1 overflowed in UTC conversion (found by test_hostile)
-        raise InvalidInputError(f"--now {text!r} is out of range",
-                                hint="aidflow handles times from the year 1900 to 9998")
+        raise InvalidInputError(
+            f"--now {text!r} is out of range",
+            hint="aidflow handles times from the year 1900 to 9998",
+        )
     return at
 
 

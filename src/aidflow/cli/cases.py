@@ -8,32 +8,67 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import ROW_ID, App, emit_json, local, pass_app
+from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
-    from ..service import CaseView, Service
+    from aidflow.services.cases import CaseView, Service
 
 TEXT = {
-    "en": {"case": "Case", "person": "Person", "workflow": "Workflow", "state": "State",
-           "entered": "entered", "deadline": "Deadline", "left": "left", "overdue": "OVERDUE by",
-           "assigned": "Assigned to", "area": "Area", "data": "Data", "history": "History",
-           "actions": "What you can do", "blocked": "blocked", "vote": "Vote", "dwell": "Notice runs until",
-           "closed": "closed", "emergency": "EMERGENCY", "none": "(none)"},
-    "zh": {"case": "案件", "person": "对象", "workflow": "流程", "state": "状态", "entered": "进入于",
-           "deadline": "时限", "left": "剩余", "overdue": "已超期", "assigned": "经办人", "area": "地区",
-           "data": "数据", "history": "办理记录", "actions": "可办理操作", "blocked": "不可办理",
-           "vote": "评议", "dwell": "公示截止", "closed": "已办结", "emergency": "急难", "none": "（无）"},
+    "en": {
+        "case": "Case",
+        "person": "Person",
+        "workflow": "Workflow",
+        "state": "State",
+        "entered": "entered",
+        "deadline": "Deadline",
+        "left": "left",
+        "overdue": "OVERDUE by",
+        "assigned": "Assigned to",
+        "area": "Area",
+        "data": "Data",
+        "history": "History",
+        "actions": "What you can do",
+        "blocked": "blocked",
+        "vote": "Vote",
+        "dwell": "Notice runs until",
+        "closed": "closed",
+        "emergency": "EMERGENCY",
+        "none": "(none)",
+    },
+    "zh": {
+        "case": "案件",
+        "person": "对象",
+        "workflow": "流程",
+        "state": "状态",
+        "entered": "进入于",
+        "deadline": "时限",
+        "left": "剩余",
+        "overdue": "已超期",
+        "assigned": "经办人",
+        "area": "地区",
+        "data": "数据",
+        "history": "办理记录",
+        "actions": "可办理操作",
+        "blocked": "不可办理",
+        "vote": "评议",
+        "dwell": "公示截止",
+        "closed": "已办结",
+        "emergency": "急难",
+        "none": "（无）",
+    },
 }
 
 
 def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
-    from ..errors import InvalidInputError
+    from aidflow.errors import InvalidInputError
 
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInputError(f"--field {pair!r} is not NAME=VALUE", hint="write --field amount=450")
+            raise InvalidInputError(
+                f"--field {pair!r} is not NAME=VALUE", hint="write --field amount=450"
+            )
         if key.strip() in out:
             raise InvalidInputError(f"--field {key.strip()} given twice")
         out[key.strip()] = value
@@ -45,8 +80,10 @@ def case_group() -> None:
     """Open, advance and inspect cases."""
 
 
-KEY_HELP = ("Any unique text (e.g. a UUID) naming this command: repeating the command with the same key "
-            "applies it once and prints the first result.")
+KEY_HELP = (
+    "Any unique text (e.g. a UUID) naming this command: repeating the command with the same key "
+    "applies it once and prints the first result."
+)
 
 
 def run_command(app: App, key: str | None, command: Callable[[Service], str]) -> None:
@@ -60,8 +97,8 @@ def run_command(app: App, key: str | None, command: Callable[[Service], str]) ->
     """
     from sqlalchemy.exc import IntegrityError
 
-    from .. import store
-    from ..errors import ConflictError, RefusedError
+    from aidflow.errors import ConflictError, RefusedError
+    from aidflow.store import queries as store
 
     try:
         with app.transaction() as svc:
@@ -79,53 +116,89 @@ def run_command(app: App, key: str | None, command: Callable[[Service], str]) ->
 @case_group.command("open")
 @click.argument("id_number")
 @click.option("--workflow", "-w", required=True, help="Workflow name, e.g. dibao.")
-@click.option("--emergency", is_flag=True, help="Flag an emergency (assist first, review afterwards).")
+@click.option(
+    "--emergency", is_flag=True, help="Flag an emergency (assist first, review afterwards)."
+)
 @click.option("--assign", "assign_to", metavar="USER", help="Caseworker to assign (default: you).")
 @click.option("--note")
 @click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
-def case_open(app: App, id_number: str, workflow: str, emergency: bool, assign_to: str | None,
-              note: str | None, key: str | None) -> None:
+def case_open(
+    app: App,
+    id_number: str,
+    workflow: str,
+    emergency: bool,
+    assign_to: str | None,
+    note: str | None,
+    key: str | None,
+) -> None:
     """Open a case for a registered person on the latest version of a workflow."""
+
     def command(svc: Service) -> str:
         actor = svc.actor(app.user)
-        case = svc.open_case(actor, id_number, workflow, emergency=emergency, assign_to=assign_to, note=note,
-                             command_id=key)
+        case = svc.open_case(
+            actor,
+            id_number,
+            workflow,
+            emergency=emergency,
+            assign_to=assign_to,
+            note=note,
+            command_id=key,
+        )
         wf = svc.workflow_of(case)
-        first = wf.initial_state  # the open event's state, also when a retry finds the case moved on
-        return (f"case {case.id} opened: {wf.name}, state {first} ({wf.states[first].labels.get(app.lang)}), "
-                f"deadline {local(svc.deadline_for(wf, first, case.opened_at), app)}")
+        first = (
+            wf.initial_state
+        )  # the open event's state, also when a retry finds the case moved on
+        return (
+            f"case {case.id} opened: {wf.name}, state {first} ({wf.states[first].labels.get(app.lang)}), "
+            f"deadline {local(svc.deadline_for(wf, first, case.opened_at), app)}"
+        )
 
     run_command(app, key, command)
 
 
 def moved(svc: Service, app: App, case_id: int, ev: Any) -> str:
     """`from -> to (label); deadline D` of a transition event, as of when it was written."""
-    from .. import store
+    from aidflow.store import queries as store
 
     row = store.case_row(svc.session, case_id)
     wf = svc.workflow_of(row)
     dest = ev.to_state
-    return (f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
-            f"deadline {local(svc.deadline_for(wf, dest, ev.at, row.data), app)}")
+    return (
+        f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
+        f"deadline {local(svc.deadline_for(wf, dest, ev.at, row.data), app)}"
+    )
 
 
 @case_group.command("fire")
 @click.argument("case_id", type=ROW_ID)
 @click.argument("trigger")
-@click.option("--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A field value (repeat).")
+@click.option(
+    "--field", "-f", "fields", multiple=True, metavar="NAME=VALUE", help="A field value (repeat)."
+)
 @click.option("--note", "-n")
-@click.option("--expect-version", type=ROW_ID, help="Refuse if the case changed since you saw this version.")
+@click.option(
+    "--expect-version", type=ROW_ID, help="Refuse if the case changed since you saw this version."
+)
 @click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
-def case_fire(app: App, case_id: int, trigger: str, fields: tuple[str, ...], note: str | None,
-              expect_version: int | None, key: str | None) -> None:
+def case_fire(
+    app: App,
+    case_id: int,
+    trigger: str,
+    fields: tuple[str, ...],
+    note: str | None,
+    expect_version: int | None,
+    key: str | None,
+) -> None:
     """Fire TRIGGER on a case (see `case show` for what you may fire)."""
     values = parse_pairs(fields)
 
     def command(svc: Service) -> str:
         actor = svc.actor(app.user)
-        ev = svc.fire(actor, case_id, trigger, values, note, expected_version=expect_version, command_id=key)
+        ev = svc.fire(
+            actor, case_id, trigger, values, note, expected_version=expect_version, command_id=key
+        )
         return f"case {case_id}: {moved(svc, app, case_id, ev)}"
 
     run_command(app, key, command)
@@ -138,6 +211,7 @@ def case_fire(app: App, case_id: int, trigger: str, fields: tuple[str, ...], not
 @pass_app
 def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
     """Record an objection during a public notice (sends the case back as the workflow says)."""
+
     def command(svc: Service) -> str:
         ev = svc.object(svc.actor(app.user), case_id, note, command_id=key)
         return f"case {case_id}: objection recorded; {ev.from_state} -> {ev.to_state}"
@@ -153,25 +227,32 @@ def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
 @pass_app
 def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | None) -> None:
     """Vote in a case's democratic review."""
+
     def command(svc: Service) -> str:
         from sqlalchemy import select
 
-        from .. import rules, store
-        from ..models import CaseEvent
+        from aidflow.engine import rules
+        from aidflow.store import queries as store
+        from aidflow.store.models import CaseEvent
 
         actor = svc.actor(app.user)
         ev = svc.vote(actor, case_id, choice, note, command_id=key)
         round_ = ev.fields["round"]
         wf = svc.workflow_of(store.case_row(svc.session, case_id))
-        state = svc.session.scalar(select(CaseEvent.to_state).where(CaseEvent.case_id == case_id,
-                                                                    CaseEvent.seq == round_))
+        state = svc.session.scalar(
+            select(CaseEvent.to_state).where(CaseEvent.case_id == case_id, CaseEvent.seq == round_)
+        )
         rule = wf.states[state].vote if state else None
         assert rule is not None
         votes = store.votes_of(svc.session, case_id, round_)
         mine = [voter for voter, _ in votes].index(actor.name)
-        tally = rules.tally(rule, votes[:mine + 1])  # the tally as this vote left it, also on a retry
-        return (f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
-                f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})")
+        tally = rules.tally(
+            rule, votes[: mine + 1]
+        )  # the tally as this vote left it, also on a retry
+        return (
+            f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
+            f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})"
+        )
 
     run_command(app, key, command)
 
@@ -183,6 +264,7 @@ def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | 
 @pass_app
 def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     """Add a note to a case's history."""
+
     def command(svc: Service) -> str:
         ev = svc.add_note(svc.actor(app.user), case_id, note, command_id=key)
         return f"case {case_id}: note #{ev.seq} added"
@@ -191,7 +273,7 @@ def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
 
 
 def _case_model() -> Any:
-    from ..models import Case
+    from aidflow.store.models import Case
 
     return Case
 
@@ -215,48 +297,88 @@ def may_see_id(view: CaseView, roles: tuple[str, ...]) -> bool:
 
 
 def view_json(view: CaseView, app: App, show_id: bool) -> dict[str, Any]:
-    from ..idnumber import mask
+    from aidflow.idnumber import mask
 
     c, p, wf = view.case, view.person, view.workflow
     return {
-        "id": c.id, "workflow": wf.name, "workflow_version": view.version.version, "state": c.state,
-        "state_label": wf.states[c.state].labels.get(app.lang), "entered_at": c.state_entered_at.isoformat(),
+        "id": c.id,
+        "workflow": wf.name,
+        "workflow_version": view.version.version,
+        "state": c.state,
+        "state_label": wf.states[c.state].labels.get(app.lang),
+        "entered_at": c.state_entered_at.isoformat(),
         "deadline_at": c.deadline_at.isoformat() if c.deadline_at else None,
         "overdue": bool(c.deadline_at and c.deadline_at < app.clock.now()),
         "dwell_until": view.dwell_until.isoformat() if view.dwell_until else None,
-        "assigned_to": c.assigned_to, "township": c.township, "village": c.village, "emergency": c.emergency,
-        "version": c.version, "closed_at": c.closed_at.isoformat() if c.closed_at else None, "data": c.data,
-        "person": {"name": p.name, "id_number": p.id_number if show_id else mask(p.id_number),
-                   "birth_date": p.birth_date.isoformat(), "sex": p.sex},
-        "vote": None if view.tally is None else {
-            "yes": view.tally.yes, "no": view.tally.no, "abstain": view.tally.abstain,
-            "quorum_met": view.tally.quorum_met, "passed": view.tally.passed},
-        "actions": [{"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
-                    for a in view.actions],
+        "assigned_to": c.assigned_to,
+        "township": c.township,
+        "village": c.village,
+        "emergency": c.emergency,
+        "version": c.version,
+        "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+        "data": c.data,
+        "person": {
+            "name": p.name,
+            "id_number": p.id_number if show_id else mask(p.id_number),
+            "birth_date": p.birth_date.isoformat(),
+            "sex": p.sex,
+        },
+        "vote": None
+        if view.tally is None
+        else {
+            "yes": view.tally.yes,
+            "no": view.tally.no,
+            "abstain": view.tally.abstain,
+            "quorum_met": view.tally.quorum_met,
+            "passed": view.tally.passed,
+        },
+        "actions": [
+            {"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
+            for a in view.actions
+        ],
         "clocks": [clock_json(r) for r in clock_reports(view, app)],
         "history": [event_json(e) for e in view.events],
     }
 
 
 CLOCK_TEXT = {
-    "en": {"clock": "Clock", "running": "running", "paused": "PAUSED", "stopped": "stopped", "due": "due",
-           "wd_left": "working day(s) left after today", "wd_over": "OVERDUE by {n} working day(s)"},
-    "zh": {"clock": "计时", "running": "计时中", "paused": "已暂停", "stopped": "已停止", "due": "截止",
-           "wd_left": "个工作日剩余（不含今日）", "wd_over": "已超期 {n} 个工作日"},
+    "en": {
+        "clock": "Clock",
+        "running": "running",
+        "paused": "PAUSED",
+        "stopped": "stopped",
+        "due": "due",
+        "wd_left": "working day(s) left after today",
+        "wd_over": "OVERDUE by {n} working day(s)",
+    },
+    "zh": {
+        "clock": "计时",
+        "running": "计时中",
+        "paused": "已暂停",
+        "stopped": "已停止",
+        "due": "截止",
+        "wd_left": "个工作日剩余（不含今日）",
+        "wd_over": "已超期 {n} 个工作日",
+    },
 }
 
 
 def clock_reports(view: CaseView, app: App) -> list[Any]:
-    from .. import clocks
+    from aidflow.engine import clocks
 
     return clocks.report(view.workflow, view.case.clocks or {}, app.clock.now(), app.calendar)
 
 
 def clock_json(r: Any) -> dict[str, Any]:
-    return {"name": r.name, "duration": r.duration, "status": r.status,
-            "due_at": r.due_at.isoformat() if r.due_at else None,
-            "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
-            "working_days_left": r.left_wd, "overdue": r.overdue}
+    return {
+        "name": r.name,
+        "duration": r.duration,
+        "status": r.status,
+        "due_at": r.due_at.isoformat() if r.due_at else None,
+        "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
+        "working_days_left": r.left_wd,
+        "overdue": r.overdue,
+    }
 
 
 def clock_line(r: Any, app: App) -> str:
@@ -264,16 +386,35 @@ def clock_line(r: Any, app: App) -> str:
     t = CLOCK_TEXT[app.lang]
     label = f"{r.spec.labels.get(app.lang)}, " if r.spec.labels else ""
     if r.left_wd is not None:
-        left = f"{r.left_wd} {t['wd_left']}" if r.left_wd >= 0 else t["wd_over"].format(n=-r.left_wd)
+        left = (
+            f"{r.left_wd} {t['wd_left']}" if r.left_wd >= 0 else t["wd_over"].format(n=-r.left_wd)
+        )
     else:
-        left = time_left(app.clock.now() + r.left, app.clock.now(), app.lang) if r.left is not None else ""
-    due = f", {t['due']} {local(r.due_at, app)}" if r.due_at is not None and r.status != "paused" else ""
+        left = (
+            time_left(app.clock.now() + r.left, app.clock.now(), app.lang)
+            if r.left is not None
+            else ""
+        )
+    due = (
+        f", {t['due']} {local(r.due_at, app)}"
+        if r.due_at is not None and r.status != "paused"
+        else ""
+    )
     return f"{t['clock']} {r.name} ({label}{r.duration}): {t[r.status]}{due} ({left})"
 
 
 def event_json(e: Any) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "trigger": e.trigger,
-            "from": e.from_state, "to": e.to_state, "fields": e.fields, "note": e.note}
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "kind": e.kind,
+        "trigger": e.trigger,
+        "from": e.from_state,
+        "to": e.to_state,
+        "fields": e.fields,
+        "note": e.note,
+    }
 
 
 @case_group.command("show")
@@ -283,13 +424,15 @@ def event_json(e: Any) -> dict[str, Any]:
 @pass_app
 def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     """A case: state, deadline and time left, history, and what you may do next (and why not)."""
-    from ..errors import ForbiddenError
+    from aidflow.errors import ForbiddenError
 
     with app.reading() as svc:
         actor = svc.actor(app.user)
         view = svc.view(actor, case_id)
     if show_id and not may_see_id(view, actor.roles):
-        raise ForbiddenError(f"{actor.name} may not see full ID numbers on {view.workflow.name} cases")
+        raise ForbiddenError(
+            f"{actor.name} may not see full ID numbers on {view.workflow.name} cases"
+        )
     data = view_json(view, app, show_id)
     if as_json:
         emit_json(data)
@@ -298,22 +441,32 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     c, wf = view.case, view.workflow
     now = app.clock.now()
     flag = f"  [{t['emergency']}]" if c.emergency else ""
-    click.echo(f"{t['case']} {c.id}  {wf.labels.get(app.lang)} ({wf.name} v{view.version.version}){flag}")
-    click.echo(f"{t['person']}: {data['person']['name']} {data['person']['id_number']}  "
-               f"{t['area']}: {c.township}/{c.village}")
+    click.echo(
+        f"{t['case']} {c.id}  {wf.labels.get(app.lang)} ({wf.name} v{view.version.version}){flag}"
+    )
+    click.echo(
+        f"{t['person']}: {data['person']['name']} {data['person']['id_number']}  "
+        f"{t['area']}: {c.township}/{c.village}"
+    )
     closed = f" ({t['closed']})" if c.closed_at else ""
-    click.echo(f"{t['state']}: {c.state} {data['state_label']}{closed}, {t['entered']} "
-               f"{local(c.state_entered_at, app)}")
+    click.echo(
+        f"{t['state']}: {c.state} {data['state_label']}{closed}, {t['entered']} "
+        f"{local(c.state_entered_at, app)}"
+    )
     if c.deadline_at:
-        click.echo(f"{t['deadline']}: {local(c.deadline_at, app)} ({time_left(c.deadline_at, now, app.lang)})")
+        click.echo(
+            f"{t['deadline']}: {local(c.deadline_at, app)} ({time_left(c.deadline_at, now, app.lang)})"
+        )
     for r in clock_reports(view, app):
         click.echo(clock_line(r, app))
     if view.dwell_until:
         click.echo(f"{t['dwell']}: {local(view.dwell_until, app)}")
     if view.tally:
         v = data["vote"]
-        click.echo(f"{t['vote']}: {v['yes']} yes, {v['no']} no, {v['abstain']} abstain; "
-                   f"{'quorum met' if v['quorum_met'] else 'no quorum yet'}")
+        click.echo(
+            f"{t['vote']}: {v['yes']} yes, {v['no']} no, {v['abstain']} abstain; "
+            f"{'quorum met' if v['quorum_met'] else 'no quorum yet'}"
+        )
     click.echo(f"{t['assigned']}: {c.assigned_to or '-'}   version {c.version}")
     if c.data:
         click.echo(f"{t['data']}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.data.items())))
@@ -328,11 +481,17 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         if a.allowed:
             click.echo(f"  {a.transition.trigger:<20} {label}")
         else:
-            click.echo(f"  {a.transition.trigger:<20} {label} [{t['blocked']}: {'; '.join(a.reasons)}]")
+            click.echo(
+                f"  {a.transition.trigger:<20} {label} [{t['blocked']}: {'; '.join(a.reasons)}]"
+            )
 
 
 def event_line(e: Any, app: App) -> str:
-    what = {"open": f"opened in {e.to_state}", "vote": f"voted {e.fields.get('choice')}", "note": "note"}
+    what = {
+        "open": f"opened in {e.to_state}",
+        "vote": f"voted {e.fields.get('choice')}",
+        "note": "note",
+    }
     text = what.get(e.kind) or f"{e.trigger}: {e.from_state} -> {e.to_state}"
     if e.kind == "objection":
         text = "objection; " + text
@@ -369,26 +528,53 @@ def case_history(app: App, case_id: int, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def case_list(app: App, state: str | None, workflow: str | None, township: str | None, overdue: bool,
-              mine: bool, include_closed: bool, limit: int, as_json: bool) -> None:
+def case_list(
+    app: App,
+    state: str | None,
+    workflow: str | None,
+    township: str | None,
+    overdue: bool,
+    mine: bool,
+    include_closed: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Cases in your area, filtered."""
-    from ..idnumber import mask
-    from ..models import Person
+    from aidflow.idnumber import mask
+    from aidflow.store.models import Person
 
     with app.reading() as svc:
         actor = svc.actor(app.user)
-        cases = svc.list_cases(actor, state=state, workflow=workflow, township=township, overdue=overdue,
-                               mine=mine, include_closed=include_closed, limit=limit)
+        cases = svc.list_cases(
+            actor,
+            state=state,
+            workflow=workflow,
+            township=township,
+            overdue=overdue,
+            mine=mine,
+            include_closed=include_closed,
+            limit=limit,
+        )
         now = app.clock.now()
         rows = []
         for c in cases:
             p = svc.session.get_one(Person, c.person_id)
-            rows.append({"id": c.id, "workflow": c.workflow_name, "state": c.state, "person": p.name,
-                         "id_number": mask(p.id_number), "township": c.township, "village": c.village,
-                         "assigned_to": c.assigned_to, "emergency": c.emergency,
-                         "deadline_at": c.deadline_at.isoformat() if c.deadline_at else None,
-                         "overdue": bool(c.deadline_at and c.deadline_at < now),
-                         "time_left": time_left(c.deadline_at, now, app.lang)})
+            rows.append(
+                {
+                    "id": c.id,
+                    "workflow": c.workflow_name,
+                    "state": c.state,
+                    "person": p.name,
+                    "id_number": mask(p.id_number),
+                    "township": c.township,
+                    "village": c.village,
+                    "assigned_to": c.assigned_to,
+                    "emergency": c.emergency,
+                    "deadline_at": c.deadline_at.isoformat() if c.deadline_at else None,
+                    "overdue": bool(c.deadline_at and c.deadline_at < now),
+                    "time_left": time_left(c.deadline_at, now, app.lang),
+                }
+            )
     if as_json:
         emit_json(rows)
         return
@@ -396,5 +582,7 @@ def case_list(app: App, state: str | None, workflow: str | None, township: str |
         click.echo(TEXT[app.lang]["none"])
     for r in rows:
         flag = "!" if r["emergency"] else " "
-        click.echo(f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} {r['id_number']} "
-                   f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['time_left']}")
+        click.echo(
+            f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} {r['id_number']} "
+            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['time_left']}"
+        )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .app import App, default_workflows_dir, pass_app
+from aidflow.cli.app import App, default_workflows_dir, pass_app
 
 PEOPLE = [("11010519491231002X", "王秀英", "城关镇", "东村", "rural")]
 USERS = [
@@ -20,15 +20,20 @@ USERS = [
 
 
 @click.command("demo")
-@click.option("--db-file", type=click.Path(path_type=Path), default=Path("aidflow-demo.db"), show_default=True,
-              help="SQLite file to create (replaced if it exists).")
+@click.option(
+    "--db-file",
+    type=click.Path(path_type=Path),
+    default=Path("aidflow-demo.db"),
+    show_default=True,
+    help="SQLite file to create (replaced if it exists).",
+)
 @pass_app
 def demo(app: App, db_file: Path) -> None:
     """Create a demo database and walk a dibao case through every step."""
-    from ..clock import FrozenClock
-    from ..db import upgrade
-    from ..loader import load_workflow_file, workflow_files
-    from .app import parse_time
+    from aidflow.cli.app import parse_time
+    from aidflow.clock import FrozenClock
+    from aidflow.language.loader import load_workflow_file, workflow_files
+    from aidflow.store.database import upgrade
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
@@ -42,12 +47,16 @@ def demo(app: App, db_file: Path) -> None:
         clock.advance(timedelta(hours=hours))
         with app.transaction() as svc:
             ev = svc.fire(svc.actor(actor), case_id, trigger, **kw)  # type: ignore[arg-type]
-            click.echo(f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} {trigger:<20} "
-                       f"{ev.from_state} -> {ev.to_state}")
+            click.echo(
+                f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} {trigger:<20} "
+                f"{ev.from_state} -> {ev.to_state}"
+            )
 
     with app.transaction() as svc:
         for name, roles, area in USERS:
-            svc.add_user("admin" if name != "admin" else None, name, roles, area, f"{name}@county.example")
+            svc.add_user(
+                "admin" if name != "admin" else None, name, roles, area, f"{name}@county.example"
+            )
         for f in workflow_files(default_workflows_dir()):
             wv, _ = svc.deploy("admin", load_workflow_file(f))
             click.echo(f"deployed {wv.name} v{wv.version}")
@@ -57,14 +66,19 @@ def demo(app: App, db_file: Path) -> None:
     click.echo(f"case {case_id} opened for {PEOPLE[0][1]} (dibao)")
     step("li", "accept")
     step("li", "start_investigation", raw_fields={"investigators": "li,zhao"})
-    step("li", "submit_findings", 48, raw_fields={"monthly_income": "120", "income_stable": "false"},
-         note="household visit done; lives alone, no income besides a small pension")
+    step(
+        "li",
+        "submit_findings",
+        48,
+        raw_fields={"monthly_income": "120", "income_stable": "false"},
+        note="household visit done; lives alone, no income besides a small pension",
+    )
     for i in range(1, 7):
         with app.transaction() as svc:
             svc.vote(svc.actor(f"rep{i}"), case_id, "no" if i == 6 else "yes")
     click.echo("  village review: 5 yes, 1 no")
     step("chen", "review_passed")
-    from ..errors import RefusedError
+    from aidflow.errors import RefusedError
 
     try:
         step("li", "close_notice", 24)
@@ -77,13 +91,13 @@ def demo(app: App, db_file: Path) -> None:
         click.echo(f"  refused as expected: {exc.message}")
     step("sun", "approve", 24, raw_fields={"amount": "650"})
     click.echo("")
-    from .cases import case_show
+    from aidflow.cli.cases import case_show
 
     ctx = click.get_current_context()
     app.user = "li"
     ctx.invoke(case_show, case_id=case_id, as_json=False, show_id=False)
-    from .admin import audit_verify
+    from aidflow.cli.admin import audit_verify
 
     ctx.invoke(audit_verify, case_ids=())
-    when = clock.now().astimezone(app.calendar.tz).strftime('%Y-%m-%dT%H:%M')
+    when = clock.now().astimezone(app.calendar.tz).strftime("%Y-%m-%dT%H:%M")
     click.echo(f"\nexplore it: aidflow --db {db_file} --as li --now {when} case show {case_id}")

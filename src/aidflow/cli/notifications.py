@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import App, pass_app
+from aidflow.cli.app import App, pass_app
 
 
 @click.group("notify")
@@ -18,15 +18,22 @@ def notify_group() -> None:
 @pass_app
 def notify_preview(app: App, template: str, part: str) -> None:
     """Render TEMPLATE with sample data in --lang (subject, then the body)."""
-    from ..errors import InvalidInputError, did_you_mean
-    from ..notify import TEMPLATE_VARIABLES, render, sample_context
+    from aidflow.errors import InvalidInputError, did_you_mean
+    from aidflow.notify.render import TEMPLATE_VARIABLES, render, sample_context
 
     if template not in TEMPLATE_VARIABLES:
-        raise InvalidInputError(f"no email template named '{template}'",
-                                hint=did_you_mean(template, TEMPLATE_VARIABLES)
-                                or "templates: " + ", ".join(sorted(TEMPLATE_VARIABLES)))
-    msg = render(template, app.lang, sample_context(template, app.lang), to=["supervisor@county.example"],
-                 message_id="<preview@aidflow.local>")
+        raise InvalidInputError(
+            f"no email template named '{template}'",
+            hint=did_you_mean(template, TEMPLATE_VARIABLES)
+            or "templates: " + ", ".join(sorted(TEMPLATE_VARIABLES)),
+        )
+    msg = render(
+        template,
+        app.lang,
+        sample_context(template, app.lang),
+        to=["supervisor@county.example"],
+        message_id="<preview@aidflow.local>",
+    )
     click.echo(f"Subject: {msg.subject}\n")
     click.echo(msg.text if part == "text" else msg.html)
 
@@ -34,8 +41,8 @@ def notify_preview(app: App, template: str, part: str) -> None:
 @notify_group.command("check")
 def notify_check() -> None:
     """Compile every template and compare its variables with what the code provides."""
-    from ..errors import ExitCode
-    from ..notify import check_templates, default_directory
+    from aidflow.errors import ExitCode
+    from aidflow.notify.render import check_templates, default_directory
 
     problems = check_templates(default_directory())
     for p in problems:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .app import App, default_workflows_dir, emit_json, pass_app
+from aidflow.cli.app import App, default_workflows_dir, emit_json, pass_app
 
 if TYPE_CHECKING:
-    from ..payments import RunResult
-    from ..policy import Policy
+    from aidflow.policy.standards import Policy
+    from aidflow.services.payments import RunResult
 
 
 def policy_dir() -> Path:
@@ -20,7 +20,7 @@ def policy_dir() -> Path:
 
 
 def load_county_policy() -> Policy:
-    from ..policy import load_policy
+    from aidflow.policy.standards import load_policy
 
     return load_policy(policy_dir())
 
@@ -38,11 +38,13 @@ def payments_group() -> None:
 
 
 def _describe(result: RunResult) -> str:
-    from ..payments import yuan
+    from aidflow.services.payments import yuan
 
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items()))
-    text = (f"payment run {result.run_id} for {result.period}: {result.created} payment(s) created "
-            f"({result.arrears} arrears), {yuan(result.total_fen)} yuan")
+    text = (
+        f"payment run {result.run_id} for {result.period}: {result.created} payment(s) created "
+        f"({result.arrears} arrears), {yuan(result.total_fen)} yuan"
+    )
     return text + (f"; {kinds}" if kinds else "")
 
 
@@ -58,16 +60,30 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
     """
     from zoneinfo import ZoneInfo
 
-    from ..payments import run_payments
+    from aidflow.services.payments import run_payments
 
     policy = load_county_policy()
     with app.transaction() as svc:
-        result = run_payments(svc.session, app.clock, policy, period or _current_period(app),
-                              actor=app.user or "", tz=ZoneInfo(app.tz))
+        result = run_payments(
+            svc.session,
+            app.clock,
+            policy,
+            period or _current_period(app),
+            actor=app.user or "",
+            tz=ZoneInfo(app.tz),
+        )
     if as_json:
-        emit_json({"run_id": result.run_id, "period": result.period, "created": result.created,
-                   "arrears": result.arrears, "total_fen": result.total_fen, "by_kind": result.by_kind,
-                   "skipped": result.skipped})
+        emit_json(
+            {
+                "run_id": result.run_id,
+                "period": result.period,
+                "created": result.created,
+                "arrears": result.arrears,
+                "total_fen": result.total_fen,
+                "by_kind": result.by_kind,
+                "skipped": result.skipped,
+            }
+        )
         return
     click.echo(_describe(result))
     for line in result.skipped:
@@ -78,8 +94,8 @@ def scheduled_run(app: App) -> list[str]:
     """For `scheduler tick`: with AIDFLOW_PAYMENT_DAY=N, on/after day N run the current month once."""
     from zoneinfo import ZoneInfo
 
-    from ..errors import InvalidInputError
-    from ..payments import SYSTEM_ACTOR, due_period, has_run, run_payments
+    from aidflow.errors import InvalidInputError
+    from aidflow.services.payments import SYSTEM_ACTOR, due_period, has_run, run_payments
 
     day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
     if not day_text:
@@ -101,9 +117,14 @@ def scheduled_run(app: App) -> list[str]:
 
 @payments_group.command("export")
 @click.option("--period", metavar="YYYY-MM", required=True, help="The month to export.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write (default: payments-PERIOD.csv|xlsx in the current directory).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: payments-PERIOD.csv|xlsx in the current directory).",
+)
 @pass_app
 def payments_export(app: App, period: str, fmt: str, output: Path | None) -> None:
     """Write the bank file for a period and mark its payments exported (county roles only).
@@ -111,13 +132,15 @@ def payments_export(app: App, period: str, fmt: str, output: Path | None) -> Non
     It holds full names and ID numbers: keep it where bank files are kept. Pending and
     already exported payments are included, so a lost file can be written again.
     """
-    from ..payments import export_payments, yuan
+    from aidflow.services.payments import export_payments, yuan
 
     out = output or Path(f"payments-{period}.{fmt}")
     with app.transaction() as svc:
         result = export_payments(svc.session, period, fmt, out, actor=app.user or "")
-    click.echo(f"exported {result.rows} payment(s) for {result.period}, {yuan(result.total_fen)} yuan, "
-               f"to {result.file}")
+    click.echo(
+        f"exported {result.rows} payment(s) for {result.period}, {yuan(result.total_fen)} yuan, "
+        f"to {result.file}"
+    )
 
 
 @payments_group.command("reconcile")
@@ -129,8 +152,10 @@ def payments_reconcile(app: App, file: Path) -> None:
     Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
     Any bad or unmatched line is reported with its line number and nothing is recorded.
     """
-    from ..payments import reconcile
+    from aidflow.services.payments import reconcile
 
     with app.transaction() as svc:
         result = reconcile(svc.session, app.clock, file, actor=app.user or "")
-    click.echo(f"{result.file}: {result.paid} paid, {result.failed} failed, {result.unchanged} already recorded")
+    click.echo(
+        f"{result.file}: {result.paid} paid, {result.failed} failed, {result.unchanged} already recorded"
+    )

@@ -1,8 +1,4 @@
-"""The root `aidflow` group: global options, the command groups, and error-to-exit-code mapping.
-
-The console script is aidflow.cli.main:main, which answers `aidflow --help` without
-importing this module (see aidflow.cli.fasthelp).
-"""
+"""The root `aidflow` group: global options, the command groups, and error-to-exit-code mapping."""
 
 from __future__ import annotations
 
@@ -10,18 +6,18 @@ import os
 
 import click
 
-from ..errors import AidflowError, ExitCode
-from .admin import audit_group, db_group, person_group, user_group
-from .app import App
-from .cases import case_group
-from .demo import demo
-from .notifications import notify_group
-from .payments import payments_group
-from .sampling import sample_group
-from .scheduler import escalation_group, outbox_group, scheduler_group
-from .survey import ledger_group, lookback, person_import
-from .visits import visit_group
-from .workflows import workflow_group
+from aidflow.cli.admin import audit_group, db_group, person_group, user_group
+from aidflow.cli.app import App
+from aidflow.cli.cases import case_group
+from aidflow.cli.demo import demo
+from aidflow.cli.notifications import notify_group
+from aidflow.cli.payments import payments_group
+from aidflow.cli.sampling import sample_group
+from aidflow.cli.scheduler import escalation_group, outbox_group, scheduler_group
+from aidflow.cli.survey import ledger_group, lookback, person_import
+from aidflow.cli.visits import visit_group
+from aidflow.cli.workflows import workflow_group
+from aidflow.errors import AidflowError, ExitCode
 
 
 class AidflowGroup(click.Group):
@@ -39,8 +35,11 @@ class AidflowGroup(click.Group):
                     arg.encode("utf-8")
                 except UnicodeEncodeError:
                     shown = arg.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-                    raise click.UsageError(f"argument {shown!r} is not valid UTF-8 text; "
-                                           "check the terminal's encoding", ctx) from None
+                    raise click.UsageError(
+                        f"argument {shown!r} is not valid UTF-8 text; "
+                        "check the terminal's encoding",
+                        ctx,
+                    ) from None
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> object:
@@ -63,24 +62,53 @@ class AidflowGroup(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                       "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it", err=True)
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it",
+                err=True,
+            )
             ctx.exit(ExitCode.INTERNAL)
 
 
-@click.group(cls=AidflowGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", envvar="AIDFLOW_DATABASE_URL", metavar="URL",
-              help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].")
-@click.option("--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER].")
-@click.option("--lang", type=click.Choice(["zh", "en"]), envvar="AIDFLOW_LANG", default="en",
-              show_default=True, help="Language of labels [env AIDFLOW_LANG].")
-@click.option("--now", metavar="TIME", envvar="AIDFLOW_NOW",
-              help="Act as of this time, e.g. 2023-08-01T09:00 (county time) [env AIDFLOW_NOW].")
-@click.option("--tz", envvar="AIDFLOW_TZ", default="Asia/Shanghai", show_default=True,
-              help="The county's time zone [env AIDFLOW_TZ].")
+@click.group(
+    cls=AidflowGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--db",
+    envvar="AIDFLOW_DATABASE_URL",
+    metavar="URL",
+    help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].",
+)
+@click.option(
+    "--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER]."
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    envvar="AIDFLOW_LANG",
+    default="en",
+    show_default=True,
+    help="Language of labels [env AIDFLOW_LANG].",
+)
+@click.option(
+    "--now",
+    metavar="TIME",
+    envvar="AIDFLOW_NOW",
+    help="Act as of this time, e.g. 2023-08-01T09:00 (county time) [env AIDFLOW_NOW].",
+)
+@click.option(
+    "--tz",
+    envvar="AIDFLOW_TZ",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="The county's time zone [env AIDFLOW_TZ].",
+)
 @click.version_option(package_name="aidflow")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: str | None, tz: str) -> None:
+def cli(
+    ctx: click.Context, db: str | None, user: str | None, lang: str, now: str | None, tz: str
+) -> None:
     """aidflow: workflows and approvals for social-assistance casework.
 
     Administrators deploy workflows (aidflow workflow), caseworkers move cases
@@ -91,8 +119,19 @@ def cli(ctx: click.Context, db: str | None, user: str | None, lang: str, now: st
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
 
-for group in (workflow_group, case_group, user_group, person_group, db_group, audit_group, scheduler_group,
-              escalation_group, outbox_group, notify_group, demo):
+for group in (
+    workflow_group,
+    case_group,
+    user_group,
+    person_group,
+    db_group,
+    audit_group,
+    scheduler_group,
+    escalation_group,
+    outbox_group,
+    notify_group,
+    demo,
+):
     cli.add_command(group)
 cli.add_command(visit_group)
 cli.add_command(payments_group)
@@ -106,13 +145,15 @@ def _check_tz(tz: str) -> None:
     """An unknown --tz / AIDFLOW_TZ is an input error (exit 3), not a crash inside a command."""
     from zoneinfo import ZoneInfo
 
-    from ..errors import InvalidInputError
+    from aidflow.errors import InvalidInputError
 
     try:
         ZoneInfo(tz)
     except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise InvalidInputError(f"--tz {tz!r} is not a known time zone",
-                                hint="write an IANA name such as Asia/Shanghai (env AIDFLOW_TZ)") from None
+        raise InvalidInputError(
+            f"--tz {tz!r} is not a known time zone",
+            hint="write an IANA name such as Asia/Shanghai (env AIDFLOW_TZ)",
+        ) from None
 
 
 def _translate(exc: Exception, app: object = None) -> AidflowError | None:
@@ -121,14 +162,22 @@ def _translate(exc: Exception, app: object = None) -> AidflowError | None:
     name = type(exc).__name__
     module = type(exc).__module__
     if module.startswith("sqlalchemy") and name == "OperationalError":
-        from ..errors import UnavailableError
+        from aidflow.errors import UnavailableError
 
-        text = " ".join(str(getattr(exc, "orig", exc)).split())  # libpq's message spans tab-indented lines
+        text = " ".join(
+            str(getattr(exc, "orig", exc)).split()
+        )  # libpq's message spans tab-indented lines
         if "locked" in text or "busy" in text:
-            return UnavailableError(f"the database is busy: {text}", hint="another writer holds it; retry")
+            return UnavailableError(
+                f"the database is busy: {text}", hint="another writer holds it; retry"
+            )
         engine = getattr(app, "_engine", None)
-        where = f" ({engine.url.render_as_string(hide_password=True)})" if engine is not None else ""
-        return UnavailableError(f"database error: {text}", hint=f"check --db / AIDFLOW_DATABASE_URL{where}, "
-                                "that the server is up and the disk is not full; then retry")
+        where = (
+            f" ({engine.url.render_as_string(hide_password=True)})" if engine is not None else ""
+        )
+        return UnavailableError(
+            f"database error: {text}",
+            hint=f"check --db / AIDFLOW_DATABASE_URL{where}, "
+            "that the server is up and the disk is not full; then retry",
+        )
     return None
-

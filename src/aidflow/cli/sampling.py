@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import App, emit_json, pass_app
+from aidflow.cli.app import App, emit_json, pass_app
 
 
 @click.group("sample")
@@ -15,32 +15,51 @@ def sample_group() -> None:
 @sample_group.command("draw")
 @click.option("--workflow", "-w", required=True, help="Workflow name, e.g. tekun.")
 @click.option("--state", required=True, help="The state whose open cases form the population.")
-@click.option("--ratio", required=True, help="Share to draw, at least the policy minimum (0.30 for tekun).")
-@click.option("--seed", required=True, help="Any text; the same seed and cases give the same sample.")
+@click.option(
+    "--ratio", required=True, help="Share to draw, at least the policy minimum (0.30 for tekun)."
+)
+@click.option(
+    "--seed", required=True, help="Any text; the same seed and cases give the same sample."
+)
 @click.option("--township", help="Draw among one township's cases only.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def sample_draw(app: App, workflow: str, state: str, ratio: str, seed: str, township: str | None,
-                as_json: bool) -> None:
+def sample_draw(
+    app: App, workflow: str, state: str, ratio: str, seed: str, township: str | None, as_json: bool
+) -> None:
     """Draw ceil(ratio x N) of the N open cases in STATE and record the draw on each (county roles only).
 
     Drawing again with the same seed records nothing twice.
     """
-    from ..sampling import draw, parse_ratio
-    from .payments import load_county_policy
+    from aidflow.cli.payments import load_county_policy
+    from aidflow.services.sampling import draw, parse_ratio
 
     share = parse_ratio(ratio)
     policy = load_county_policy()
     with app.transaction() as svc:
         sample = draw(svc, policy, svc.actor(app.user), workflow, state, share, seed, township)
     if as_json:
-        emit_json({"workflow": sample.workflow, "state": sample.state, "township": sample.township,
-                   "seed": sample.seed, "ratio": str(sample.ratio), "population": len(sample.population),
-                   "drawn": list(sample.drawn), "recorded": list(sample.recorded)})
+        emit_json(
+            {
+                "workflow": sample.workflow,
+                "state": sample.state,
+                "township": sample.township,
+                "seed": sample.seed,
+                "ratio": str(sample.ratio),
+                "population": len(sample.population),
+                "drawn": list(sample.drawn),
+                "recorded": list(sample.recorded),
+            }
+        )
         return
     where = f" in {sample.township}" if sample.township else ""
     ids = ", ".join(str(i) for i in sample.drawn) or "none"
-    click.echo(f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in {state}{where} "
-               f"(ratio {sample.ratio}, seed {seed!r}): {ids}")
+    click.echo(
+        f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in {state}{where} "
+        f"(ratio {sample.ratio}, seed {seed!r}): {ids}"
+    )
     again = len(sample.drawn) - len(sample.recorded)
-    click.echo(f"recorded on {len(sample.recorded)} case(s)" + (f"; {again} already drawn with this seed" if again else ""))
+    click.echo(
+        f"recorded on {len(sample.recorded)} case(s)"
+        + (f"; {again} already drawn with this seed" if again else "")
+    )

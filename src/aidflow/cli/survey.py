@@ -8,44 +8,63 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App, default_workflows_dir, emit_json, local, pass_app
+from aidflow.cli.app import App, default_workflows_dir, emit_json, local, pass_app
 
 if TYPE_CHECKING:
-    from ..importer import ImportPolicy
+    from aidflow.services.survey import ImportPolicy
 
 
 def _import_policy() -> ImportPolicy:
-    from ..importer import load_import_policy
+    from aidflow.services.survey import load_import_policy
 
     return load_import_policy(default_workflows_dir() / "policy" / "import_mappings.yaml")
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--source", required=True, metavar="SOURCE",
-              help="Which department's list: civil_affairs, health or disabled_federation "
-                   "(the sources in workflows/policy/import_mappings.yaml).")
-@click.option("--mapping", metavar="NAME", help="Column mapping to use instead of the source's default.")
+@click.option(
+    "--source",
+    required=True,
+    metavar="SOURCE",
+    help="Which department's list: civil_affairs, health or disabled_federation "
+    "(the sources in workflows/policy/import_mappings.yaml).",
+)
+@click.option(
+    "--mapping", metavar="NAME", help="Column mapping to use instead of the source's default."
+)
 @click.option("--skip-bad", is_flag=True, help="Import the good rows and list the skipped ones.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, hidden=True)
+@click.option(
+    "--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, hidden=True
+)
 @pass_app
-def person_import(app: App, file: Path, source: str, mapping: str | None, skip_bad: bool,
-                  batch_size: int) -> None:
+def person_import(
+    app: App, file: Path, source: str, mapping: str | None, skip_bad: bool, batch_size: int
+) -> None:
     """Import a survey list (CSV or XLSX); every row is checked, duplicates merge by ID number.
 
     A list with bad rows imports nothing (exit 3, every problem listed) unless --skip-bad.
     Importing the same file again does nothing; an interrupted import resumes.
     """
-    from ..db import check_schema
-    from ..importer import Importer
+    from aidflow.services.survey import Importer
+    from aidflow.store.database import check_schema
 
     policy = _import_policy()
     check_schema(app.engine)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         today = svc.local_today()
-    importer = Importer(app.session, policy, actor, file, source, mapping=mapping, skip_bad=skip_bad,
-                        now=app.clock.now(), today=today, batch_size=batch_size)
+    importer = Importer(
+        app.session,
+        policy,
+        actor,
+        file,
+        source,
+        mapping=mapping,
+        skip_bad=skip_bad,
+        now=app.clock.now(),
+        today=today,
+        batch_size=batch_size,
+    )
     if sys.stderr.isatty():
         bar = _Bar()
         try:
@@ -55,20 +74,26 @@ def person_import(app: App, file: Path, source: str, mapping: str | None, skip_b
     else:
         result = importer.run()
     if result.already_done:
-        click.echo(f"{file} was already imported from {source} (run {result.run_id}, {result.rows_total} rows); "
-                   "nothing to do")
+        click.echo(
+            f"{file} was already imported from {source} (run {result.run_id}, {result.rows_total} rows); "
+            "nothing to do"
+        )
         return
     if result.resumed_after:
         click.echo(f"resumed run {result.run_id} after line {result.resumed_after}")
-    click.echo(f"imported {file} from {source} (run {result.run_id}): {result.imported} rows, "
-               f"{result.created} new persons, {result.merged} merged into known persons")
+    click.echo(
+        f"imported {file} from {source} (run {result.run_id}): {result.imported} rows, "
+        f"{result.created} new persons, {result.merged} merged into known persons"
+    )
     if result.skipped:
         lines = sorted({p.line for p in result.skipped})
         click.echo(f"skipped {len(lines)} bad rows (lines {', '.join(map(str, lines))}):")
         for p in result.skipped:
             click.echo(f"  {p}")
     if result.disagreements:
-        click.echo(f"{len(result.disagreements)} disagreements between sources (existing values kept):")
+        click.echo(
+            f"{len(result.disagreements)} disagreements between sources (existing values kept):"
+        )
         for d in result.disagreements:
             click.echo(f"  {d}")
 
@@ -99,26 +124,34 @@ def ledger_group() -> None:
 
 @ledger_group.command("export")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), required=True)
-@click.option("--output", type=click.Path(path_type=Path),
-              help="File to write [default: ledger-DATE.xlsx; CSV goes to standard output].")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    help="File to write [default: ledger-DATE.xlsx; CSV goes to standard output].",
+)
 @click.option("--township", help="Only this township.")
 @click.option("--show-id", is_flag=True, help="Full ID numbers (county and admin roles only).")
 @pass_app
-def ledger_export(app: App, fmt: str, output: Path | None, township: str | None, show_id: bool) -> None:
+def ledger_export(
+    app: App, fmt: str, output: Path | None, township: str | None, show_id: bool
+) -> None:
     """Export the ledger: programmes and states, deadlines, payments and this month's visits.
 
     XLSX has one sheet per township; CSV has a township column. ID numbers are masked
     unless --show-id is given by a user allowed to see them.
     """
-    from ..errors import ForbiddenError
-    from ..ledger import LedgerOptions, ledger_rows, write_csv, write_xlsx
+    from aidflow.errors import ForbiddenError
+    from aidflow.services.ledger import LedgerOptions, ledger_rows, write_csv, write_xlsx
 
     policy = _import_policy()
     with app.reading() as svc:
         actor = svc.actor(app.user)
         if show_id and not set(actor.roles) & set(policy.show_id_roles):
-            raise ForbiddenError(f"full ID numbers need one of the roles {', '.join(policy.show_id_roles)}; "
-                                 f"{actor.name} has {', '.join(actor.roles)}", hint="drop --show-id")
+            raise ForbiddenError(
+                f"full ID numbers need one of the roles {', '.join(policy.show_id_roles)}; "
+                f"{actor.name} has {', '.join(actor.roles)}",
+                hint="drop --show-id",
+            )
         opts = LedgerOptions(app.clock.now(), svc.calendar.tz, township, show_id)
         rows = ledger_rows(svc.session, actor, opts)
         if fmt == "xlsx":
@@ -146,40 +179,60 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
 
     Target groups and the workflow each gap opens in are in workflows/policy/target_groups.yaml.
     """
-    from .. import lookback as lb
+    from aidflow.services import lookback as lb
 
     policy = lb.load_target_groups(default_workflows_dir() / "policy" / "target_groups.yaml")
     with app.reading() as svc:
         actor = svc.actor(app.user)
         report = lb.find(svc.session, actor, policy, app.clock.now(), svc.local_today(), township)
     if open_cases:
+
         def open_one(gap: lb.Gap) -> int:
             groups = ", ".join(gap.groups)
             with app.transaction() as tx:
-                case = tx.open_case(tx.actor(app.user), gap.id_number, gap.workflow,
-                                    note=f"look-back: target group {groups}")
+                case = tx.open_case(
+                    tx.actor(app.user),
+                    gap.id_number,
+                    gap.workflow,
+                    note=f"look-back: target group {groups}",
+                )
                 return case.id
 
         lb.open_gaps(report, open_one)
     if as_json:
-        emit_json({"townships": {t: vars(s) for t, s in sorted(report.townships.items())},
-                   "gaps": [g.as_json() for g in report.gaps],
-                   "late": [{"case_id": c.case_id, "workflow": c.workflow, "state": c.state,
-                             "township": c.township, "village": c.village, "kind": c.kind,
-                             "since": c.since.isoformat()} for c in report.late]})
+        emit_json(
+            {
+                "townships": {t: vars(s) for t, s in sorted(report.townships.items())},
+                "gaps": [g.as_json() for g in report.gaps],
+                "late": [
+                    {
+                        "case_id": c.case_id,
+                        "workflow": c.workflow,
+                        "state": c.state,
+                        "township": c.township,
+                        "village": c.village,
+                        "kind": c.kind,
+                        "since": c.since.isoformat(),
+                    }
+                    for c in report.late
+                ],
+            }
+        )
         return
     _print_report(app, report, open_cases)
 
 
 def _print_report(app: App, report: Any, open_cases: bool) -> None:
-    from ..idnumber import mask
+    from aidflow.idnumber import mask
 
     if not report.townships:
         click.echo("no listed persons or open cases in your area")
         return
     for town, s in sorted(report.townships.items()):
-        click.echo(f"{town}: {s.persons} listed persons, {s.in_groups} in target groups, {s.gaps} without a "
-                   f"case; {s.overdue} overdue, {s.stalled} stalled cases")
+        click.echo(
+            f"{town}: {s.persons} listed persons, {s.in_groups} in target groups, {s.gaps} without a "
+            f"case; {s.overdue} overdue, {s.stalled} stalled cases"
+        )
         for g in (g for g in report.gaps if g.township == town):
             line = f"  gap: {g.name} {mask(g.id_number)} {g.village} [{', '.join(g.groups)}] -> {g.workflow}"
             if g.opened_case is not None:
@@ -189,8 +242,10 @@ def _print_report(app: App, report: Any, open_cases: bool) -> None:
             click.echo(line)
         for c in (c for c in report.late if c.township == town):
             what = "deadline" if c.kind == "overdue" else "last activity"
-            click.echo(f"  {c.kind}: case {c.case_id} {c.workflow} {c.state} ({c.village}), {what} "
-                       f"{local(c.since, app)}")
+            click.echo(
+                f"  {c.kind}: case {c.case_id} {c.workflow} {c.state} ({c.village}), {what} "
+                f"{local(c.since, app)}"
+            )
     if open_cases:
         opened = sum(1 for g in report.gaps if g.opened_case is not None)
         click.echo(f"opened {opened} cases for {len(report.gaps)} gaps")

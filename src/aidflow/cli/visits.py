@@ -8,21 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import App, default_workflows_dir, emit_json, local, parse_time, pass_app
+from aidflow.cli.app import App, default_workflows_dir, emit_json, local, parse_time, pass_app
 
 if TYPE_CHECKING:
-    from ..care_policy import CarePolicy
+    from aidflow.policy.care import CarePolicy
 
 
 def policy_path() -> Path:
     """$AIDFLOW_CARE_VISITS, else `policy/care_visits.yaml` under the workflows directory."""
-    from ..care_policy import default_policy_path
+    from aidflow.policy.care import default_policy_path
 
-    return Path(os.environ.get("AIDFLOW_CARE_VISITS") or default_policy_path(default_workflows_dir()))
+    return Path(
+        os.environ.get("AIDFLOW_CARE_VISITS") or default_policy_path(default_workflows_dir())
+    )
 
 
 def load_policy() -> CarePolicy:
-    from ..care_policy import load_policy_file
+    from aidflow.policy.care import load_policy_file
 
     return load_policy_file(policy_path())
 
@@ -34,28 +36,58 @@ def visit_group() -> None:
 
 @visit_group.command("log")
 @click.argument("case_id", type=int)
-@click.option("--kind", "-k", required=True, help="visit, cleaning or haircut (kinds of the policy file).")
-@click.option("--at", "at_text", metavar="TIME", help="When it happened (county time; default now).")
+@click.option(
+    "--kind", "-k", required=True, help="visit, cleaning or haircut (kinds of the policy file)."
+)
+@click.option(
+    "--at", "at_text", metavar="TIME", help="When it happened (county time; default now)."
+)
 @click.option("--by", "by_user", metavar="USER", help="Who made the visit (default: you).")
 @click.option("--note", "-n", help="What was done.")
-@click.option("--idempotency-key", metavar="KEY", help="Repeat a command safely: the same key is applied once.")
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="Repeat a command safely: the same key is applied once.",
+)
 @pass_app
-def visit_log(app: App, case_id: int, kind: str, at_text: str | None, by_user: str | None, note: str | None,
-              idempotency_key: str | None) -> None:
+def visit_log(
+    app: App,
+    case_id: int,
+    kind: str,
+    at_text: str | None,
+    by_user: str | None,
+    note: str | None,
+    idempotency_key: str | None,
+) -> None:
     """Log a care visit on a case (also written to the case's history)."""
-    from ..visits import log_visit
+    from aidflow.services.visits import log_visit
 
     policy = load_policy()
     at = parse_time(at_text, app.tz) if at_text else None
     with app.transaction() as svc:
-        done = log_visit(svc.session, app.clock, app.calendar, policy, svc.actor(app.user), case_id, kind,
-                         at=at, by=by_user, note=note, command_id=idempotency_key)
+        done = log_visit(
+            svc.session,
+            app.clock,
+            app.calendar,
+            policy,
+            svc.actor(app.user),
+            case_id,
+            kind,
+            at=at,
+            by=by_user,
+            note=note,
+            command_id=idempotency_key,
+        )
     if done.created:
-        click.echo(f"case {case_id}: {kind} on {local(done.at, app)} by {done.by_user} logged "
-                   f"(visit {done.visit_id}, note #{done.event_seq})")
+        click.echo(
+            f"case {case_id}: {kind} on {local(done.at, app)} by {done.by_user} logged "
+            f"(visit {done.visit_id}, note #{done.event_seq})"
+        )
     else:
-        click.echo(f"case {case_id}: already logged as visit {done.visit_id} ({done.kind} on "
-                   f"{local(done.at, app)} by {done.by_user}); nothing changed")
+        click.echo(
+            f"case {case_id}: already logged as visit {done.visit_id} ({done.kind} on "
+            f"{local(done.at, app)} by {done.by_user}); nothing changed"
+        )
 
 
 @visit_group.command("due")
@@ -66,9 +98,9 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
     """Cases in your area behind their monthly minimums, per township."""
     from sqlalchemy import select
 
-    from ..idnumber import mask
-    from ..models import Person
-    from ..visits import Month, behind
+    from aidflow.idnumber import mask
+    from aidflow.services.visits import Month, behind
+    from aidflow.store.models import Person
 
     policy = load_policy()
     which = Month.parse(month) if month else Month.of(app.clock.now(), app.calendar)
@@ -77,11 +109,22 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
         actor = svc.actor(app.user)
         for b in behind(svc.session, app.calendar, policy, which, area=actor):
             name, id_number = svc.session.execute(
-                select(Person.name, Person.id_number).where(Person.id == b.person_id)).one()
-            rows.append({"township": b.township, "village": b.village, "case_id": b.case_id,
-                         "person_name": name, "person_id_masked": mask(id_number),
-                         "caseworker": b.assigned_to, "month": str(which),
-                         "kinds": {k: {"done": b.done.get(k, 0), "required": n} for k, n in b.required.items()}})
+                select(Person.name, Person.id_number).where(Person.id == b.person_id)
+            ).one()
+            rows.append(
+                {
+                    "township": b.township,
+                    "village": b.village,
+                    "case_id": b.case_id,
+                    "person_name": name,
+                    "person_id_masked": mask(id_number),
+                    "caseworker": b.assigned_to,
+                    "month": str(which),
+                    "kinds": {
+                        k: {"done": b.done.get(k, 0), "required": n} for k, n in b.required.items()
+                    },
+                }
+            )
     rows.sort(key=lambda r: (r["township"], r["case_id"]))
     if as_json:
         emit_json(rows)
@@ -95,21 +138,29 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
             town = r["township"]
             count = sum(1 for x in rows if x["township"] == town)
             click.echo(f"{which} {town}: {count} case(s) behind")
-        kinds = ", ".join(f"{policy.kinds[k].labels.get(app.lang)} {v['done']}/{v['required']}"
-                          for k, v in r["kinds"].items())
-        click.echo(f"  case {r['case_id']:<6} {r['village']:<8} {r['person_name']} ({r['person_id_masked']})  "
-                   f"caseworker {r['caseworker'] or '-'}  {kinds}")
+        kinds = ", ".join(
+            f"{policy.kinds[k].labels.get(app.lang)} {v['done']}/{v['required']}"
+            for k, v in r["kinds"].items()
+        )
+        click.echo(
+            f"  case {r['case_id']:<6} {r['village']:<8} {r['person_name']} ({r['person_id_masked']})  "
+            f"caseworker {r['caseworker'] or '-'}  {kinds}"
+        )
 
 
 def care_jobs(app: App, domain: str) -> list[str]:
     """The visit check and the daily digest, each in its own transaction; one summary line each."""
-    from ..digest import send_digests
-    from ..visits import check_visits
+    from aidflow.services.digest import send_digests
+    from aidflow.services.visits import check_visits
 
     policy = load_policy()
     with app.transaction() as svc:
-        warnings, escalations = check_visits(svc.session, app.clock, app.calendar, policy, lang=app.lang,
-                                             domain=domain)
+        warnings, escalations = check_visits(
+            svc.session, app.clock, app.calendar, policy, lang=app.lang, domain=domain
+        )
     with app.transaction() as svc:
         digests = send_digests(svc.session, app.clock, app.calendar, lang=app.lang, domain=domain)
-    return [f"visits: {warnings} warning(s), {escalations} escalation(s)", f"digest: {digests} email(s) queued"]
+    return [
+        f"visits: {warnings} warning(s), {escalations} escalation(s)",
+        f"digest: {digests} email(s) queued",
+    ]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .app import App, emit_json, local, pass_app
+from aidflow.cli.app import App, emit_json, local, pass_app
 
 
 @click.group("workflow")
@@ -18,8 +18,8 @@ def workflow_group() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """Check workflow files; report every problem as file:line:column. Writes nothing."""
-    from ..errors import ExitCode
-    from ..loader import check_files, workflow_files
+    from aidflow.errors import ExitCode
+    from aidflow.language.loader import check_files, workflow_files
 
     files: list[Path] = []
     for p in paths:
@@ -29,8 +29,10 @@ def validate(paths: tuple[Path, ...]) -> None:
         click.echo(str(problem))
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
-        click.echo(f"{len(problems)} {noun} in {len({p.file for p in problems})} of {len(files)} file(s)",
-                   err=True)
+        click.echo(
+            f"{len(problems)} {noun} in {len({p.file for p in problems})} of {len(files)} file(s)",
+            err=True,
+        )
         raise SystemExit(ExitCode.INVALID_INPUT)
     click.echo(f"{len(files)} file(s) valid")
 
@@ -38,7 +40,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 @workflow_group.command("schema")
 def schema() -> None:
     """Print the JSON Schema of workflow files (for editors)."""
-    from ..definition import json_schema
+    from aidflow.language.definition import json_schema
 
     emit_json(json_schema())
 
@@ -51,8 +53,8 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
 
     All files are validated first; if any is invalid nothing is deployed.
     """
-    from ..errors import WorkflowInvalidError
-    from ..loader import load_workflow_file, workflow_files
+    from aidflow.errors import WorkflowInvalidError
+    from aidflow.language.loader import load_workflow_file, workflow_files
 
     files: list[Path] = []
     for p in paths:
@@ -69,7 +71,9 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
         for lw in loaded:
             wv, created = svc.deploy(app.user, lw)
             state = "deployed" if created else "unchanged"
-            click.echo(f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {wv.content_hash[:12]})")
+            click.echo(
+                f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {wv.content_hash[:12]})"
+            )
 
 
 @workflow_group.command("list")
@@ -77,13 +81,21 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
 @pass_app
 def list_(app: App, as_json: bool) -> None:
     """List deployed workflows and their versions."""
-    from .. import store
+    from aidflow.store import queries as store
 
     with app.reading() as svc:
-        rows = [{"name": v.name, "version": v.version, "declared_version": v.declared_version,
-                 "deployed_at": local(v.deployed_at, app), "deployed_by": v.deployed_by,
-                 "sha256": v.content_hash, "label": store.definition_of(v).labels.get(app.lang)}
-                for v in store.list_versions(svc.session)]
+        rows = [
+            {
+                "name": v.name,
+                "version": v.version,
+                "declared_version": v.declared_version,
+                "deployed_at": local(v.deployed_at, app),
+                "deployed_by": v.deployed_by,
+                "sha256": v.content_hash,
+                "label": store.definition_of(v).labels.get(app.lang),
+            }
+            for v in store.list_versions(svc.session)
+        ]
     if as_json:
         emit_json(rows)
         return
@@ -101,7 +113,7 @@ def list_(app: App, as_json: bool) -> None:
 @pass_app
 def show(app: App, name: str, version: int | None, source: bool, as_json: bool) -> None:
     """Show a deployed workflow: states, deadlines, owners and transitions."""
-    from .. import store
+    from aidflow.store import queries as store
 
     with app.reading() as svc:
         wv = store.workflow_version(svc.session, name, version)
@@ -112,12 +124,20 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
     if as_json:
         import json
 
-        emit_json({"name": wv.name, "version": wv.version, "sha256": wv.content_hash,
-                   "definition": json.loads(wv.definition_json)})
+        emit_json(
+            {
+                "name": wv.name,
+                "version": wv.version,
+                "sha256": wv.content_hash,
+                "definition": json.loads(wv.definition_json),
+            }
+        )
         return
     lang = app.lang
-    click.echo(f"{wf.name} v{wv.version} ({wf.labels.get(lang)}), deployed {local(wv.deployed_at, app)} "
-               f"by {wv.deployed_by}")
+    click.echo(
+        f"{wf.name} v{wv.version} ({wf.labels.get(lang)}), deployed {local(wv.deployed_at, app)} "
+        f"by {wv.deployed_by}"
+    )
     click.echo("states:")
     for sname, st in wf.states.items():
         flags = [f for f in ("initial", "final") if getattr(st, f)]
@@ -129,7 +149,9 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
         if st.min_dwell:
             extra.append(f"dwell {st.min_dwell}")
         if st.vote:
-            extra.append(f"vote by {st.vote.voters}, quorum {st.vote.quorum}, {st.vote.rule} {st.vote.threshold}")
+            extra.append(
+                f"vote by {st.vote.voters}, quorum {st.vote.quorum}, {st.vote.rule} {st.vote.threshold}"
+            )
         tag = f" [{', '.join(flags)}]" if flags else ""
         click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {'; '.join(extra)}")
     click.echo("transitions:")
@@ -141,12 +163,15 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
 @workflow_group.command("diagram")
 @click.argument("name")
 @click.option("--version", "version", type=int, help="A deployed version (default: latest).")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "svg"]), default="mermaid", show_default=True
+)
 @pass_app
 def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
     """Print a state diagram of a deployed workflow (Mermaid, or SVG with Graphviz)."""
-    from .. import machine, store
-    from ..errors import UnavailableError
+    from aidflow.engine import machine
+    from aidflow.errors import UnavailableError
+    from aidflow.store import queries as store
 
     with app.reading() as svc:
         wf = store.definition_of(store.workflow_version(svc.session, name, version))
@@ -156,11 +181,15 @@ def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
     import shutil
 
     if shutil.which("dot") is None:
-        raise UnavailableError("SVG needs Graphviz's `dot`, which is not installed",
-                               hint="install graphviz (apt-get install graphviz; pip install graphviz) "
-                               "or use --format mermaid")
+        raise UnavailableError(
+            "SVG needs Graphviz's `dot`, which is not installed",
+            hint="install graphviz (apt-get install graphviz; pip install graphviz) "
+            "or use --format mermaid",
+        )
     try:
         data = machine.svg(wf)
     except ImportError:
-        raise UnavailableError("SVG needs the Python package graphviz", hint="pip install graphviz") from None
+        raise UnavailableError(
+            "SVG needs the Python package graphviz", hint="pip install graphviz"
+        ) from None
     click.echo(data.decode(), nl=False)

@@ -1,0 +1,105 @@
+"""Who may see and touch what: the one role-and-area rule.
+
+A user's area is `*` (the whole county), `TOWNSHIP`, or `TOWNSHIP/VILLAGE`; a case, a
+person or a visit lies in one township and village. Every use case asks this module,
+never the area string itself: the store turns an `Area` into SQL in one place
+(`aidflow.store.scope`), and everything in Python calls `Area.covers` or the `require_*`
+functions here, so one copy of the rule cannot drift from another into a data leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aidflow.errors import ForbiddenError, InvalidInputError
+
+ADMIN = "admin"
+COUNTY = "*"
+
+
+@dataclass(frozen=True)
+class Area:
+    """A parsed area: township None means the whole county; village None the whole township."""
+
+    township: str | None
+    village: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Area:
+        """`*`, `TOWNSHIP` or `TOWNSHIP/VILLAGE`; anything else is an input error."""
+        text = text.strip()
+        if text == COUNTY:
+            return cls(None, None)
+        town, sep, vill = text.partition("/")
+        if not town or (sep and not vill) or "/" in vill or text.startswith("/"):
+            raise InvalidInputError(
+                f"area {text!r} is not valid",
+                hint="write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE",
+            )
+        return cls(town, vill or None)
+
+    @property
+    def is_county(self) -> bool:
+        return self.township is None
+
+    def covers(self, township: str, village: str) -> bool:
+        """Whether a thing in `township`/`village` lies inside this area."""
+        if self.township is None:
+            return True
+        return self.township == township and (self.village is None or self.village == village)
+
+    def __str__(self) -> str:
+        if self.township is None:
+            return COUNTY
+        return self.township if self.village is None else f"{self.township}/{self.village}"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user's name, roles and area (`*`, `TOWNSHIP` or `TOWNSHIP/VILLAGE`)."""
+
+    name: str
+    roles: tuple[str, ...]
+    area: str
+
+    @property
+    def scope(self) -> Area:
+        return Area.parse(self.area)
+
+    def covers(self, township: str, village: str) -> bool:
+        return self.scope.covers(township, village)
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+SYSTEM = Actor("system", (), COUNTY)
+
+
+def require_area(actor: Actor, township: str, village: str, what: str) -> None:
+    """Refuse `actor` a thing (`what`, e.g. "case 7") in `township`/`village` outside its area.
+
+    The scheduler (SYSTEM) acts everywhere.
+    """
+    if actor is SYSTEM or actor.covers(township, village):
+        return
+    raise ForbiddenError(
+        f"{what} is in {township}/{village}, outside {actor.name}'s area ({actor.area})"
+    )
+
+
+def require_role(actor: Actor, roles: Iterable[str], doing: str, *, admin_may: bool = True) -> None:
+    """Refuse `actor` unless it holds one of `roles` (or admin, when `admin_may`)."""
+    wanted = tuple(roles)
+    if actor is SYSTEM or set(wanted) & set(actor.roles) or (admin_may and actor.is_admin):
+        return
+    raise ForbiddenError(
+        f"{doing} needs role {' or '.join(wanted)}; {actor.name} has {', '.join(actor.roles) or 'none'}"
+    )
+
+
+def covering(users: Iterable[Actor], township: str, village: str, role: str) -> list[Actor]:
+    """The users holding `role` whose area covers `township`/`village` (escalation recipients)."""
+    return [u for u in users if role in u.roles and u.covers(township, village)]

@@ -1,0 +1,120 @@
+"""A workflow definition as a `transitions` state machine; the only importer of transitions.
+
+One Machine is built per definition and cached; each operation binds a fresh model at
+the case's current state, fires, and unbinds, so no machine state outlives a call.
+auto_transitions are off (they would skip every rule) and unknown triggers raise.
+The engine's own rules (roles, guards, dwell, votes, duties) are checked by `rules`
+before the machine moves; the machine is the final word on which edges exist.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aidflow.errors import RefusedError
+from aidflow.language.definition import Workflow
+
+
+class _Model:
+    state: str
+
+
+@lru_cache(maxsize=64)
+def _machine(wf: Workflow) -> Any:
+    from transitions import Machine
+
+    return Machine(
+        model=None,
+        states=list(wf.states),
+        transitions=[
+            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
+            for t in wf.transitions
+        ],
+        initial=None,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+
+
+@lru_cache(maxsize=64)
+def _edges(wf: Workflow) -> dict[tuple[str, str], str]:
+    """(state, trigger) -> destination, read off the transitions Machine once per definition.
+
+    Binding a model and firing costs ~100 µs per call; the machine's own event table gives
+    the same answer, so the hot path looks it up instead.
+    """
+    machine = _machine(wf)
+    edges: dict[tuple[str, str], str] = {}
+    for trigger, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            for t in transitions:
+                edges[(source, trigger)] = t.dest
+    return edges
+
+
+def advance(wf: Workflow, state: str, trigger: str) -> str:
+    """The state after firing `trigger` from `state`; RefusedError if there is no such edge."""
+    dest = _edges(wf).get((state, trigger))
+    if dest is None:
+        allowed = ", ".join(t.trigger for t in wf.transitions_from(state)) or "none"
+        raise RefusedError(
+            f"'{trigger}' cannot be fired from state '{state}'",
+            hint=f"from '{state}' you can fire: {allowed}",
+        )
+    return dest
+
+
+def fire_on_machine(wf: Workflow, state: str, trigger: str) -> str:
+    """Fire through a bound transitions model (slow path; tests check it agrees with advance)."""
+    from transitions import MachineError
+
+    machine = _machine(wf)
+    model = _Model()
+    machine.add_model(model, initial=state)
+    try:
+        model.trigger(trigger)  # type: ignore[attr-defined]
+    except (MachineError, AttributeError):
+        raise RefusedError(f"'{trigger}' cannot be fired from state '{state}'") from None
+    finally:
+        machine.remove_model(model)
+    return model.state
+
+
+def mermaid(wf: Workflow, lang: str = "en") -> str:
+    """A Mermaid stateDiagram-v2 of the workflow, labelled in `lang`."""
+    lines = ["stateDiagram-v2", f"  %% {wf.name} (version {wf.version}): {wf.labels.get(lang)}"]
+    for name, st in wf.states.items():
+        lines.append(f'  state "{st.labels.get(lang)}" as {name}')
+    lines.append(f"  [*] --> {wf.initial_state}")
+    for t in wf.transitions:
+        for src in t.sources:
+            lines.append(f"  {src} --> {t.dest}: {t.trigger}")
+    for name, st in wf.states.items():
+        if st.final:
+            lines.append(f"  {name} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+def svg(wf: Workflow) -> bytes:
+    """An SVG diagram via transitions' Graphviz engine (needs the `graphviz` package and `dot`)."""
+    from transitions.extensions.diagrams import GraphMachine
+
+    class Holder:
+        pass
+
+    holder = Holder()
+    GraphMachine(
+        model=holder,
+        states=list(wf.states),
+        transitions=[
+            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
+            for t in wf.transitions
+        ],
+        initial=wf.initial_state,
+        auto_transitions=False,
+        graph_engine="graphviz",
+        title=wf.name,
+    )
+    data: bytes = holder.get_graph().draw(None, format="svg", prog="dot")  # type: ignore[attr-defined]
+    return data

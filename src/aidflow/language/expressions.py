@@ -1,0 +1,949 @@
+"""Sandboxed guard expressions over case data (never Python eval).
+
+A guard such as ``person.age >= 60 and person.hukou == 'rural'`` is parsed with
+``ast.parse(text, mode='eval')``, checked against a small whitelist grammar when it is
+compiled, and evaluated by walking the checked tree here. Nothing is ever compiled to code,
+and anything outside the grammar is an `ExpressionError` at compile time:
+
+* constants: int (absolute value at most 10**15), float, str (at most 200 characters),
+  bool, None; list and tuple literals;
+* ``namespace.field``, exactly one level deep, for the namespaces given to
+  `compile_expression` (``person``, ``case``, ``vote``, ``policy`` by default). Field
+  names are lower-case letters, digits and ``_`` and never start with ``_``;
+* subscripts with a constant integer or string index: ``case.investigators[0]``;
+* comparisons ``== != < <= > >= in not in`` (chains allowed), ``and or not``,
+  unary ``- +``, binary ``+ - * / // %`` and ``**`` with a constant exponent of at most 10;
+* ``a if condition else b``;
+* calls by name to the functions in `FUNCTIONS`, with positional arguments only.
+
+The text is at most 1000 characters and at most 30 expressions deep.
+
+Missing data reads as None, and None never raises:
+
+* a missing namespace, field, key or list item reads as None;
+* ordering comparisons (``< <= > >=``) with a None side are false, and so are ``in`` and
+  ``not in`` when the container is None; ``==`` and ``!=`` compare None as usual;
+* None propagates through arithmetic and unary minus (``None + 1`` is None), and a
+  function called with a None argument returns None.
+
+So ``person.age >= 60`` is simply false when the age is not recorded. Real type errors
+(``'a' - 1``), division by zero and results that are too large raise
+``ExpressionError("cannot evaluate ...")``. Computed strings, lists and tuples may hold at
+most 10,000 characters and items in all (nested ones included), and computed integers
+must stay below 2**256, so ``'a' * 10**9`` fails before it allocates anything.
+
+`Expression.evaluate` never raises anything but `ExpressionError` for a checked expression
+over plain data; values from the scope are compared and added with their own operators.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import numbers
+import operator
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from aidflow.errors import ExpressionError
+
+__all__ = [
+    "DEFAULT_NAMESPACES",
+    "FUNCTIONS",
+    "Expression",
+    "check_references",
+    "compile_expression",
+]
+
+DEFAULT_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy")
+
+MAX_LENGTH = 1000
+MAX_DEPTH = 30
+MAX_STRING = 200
+MAX_INT = 10**15
+MAX_EXPONENT = 10
+MAX_ITEMS = 10_000
+MAX_INT_BITS = 256
+MAX_ROUND_DIGITS = 15
+
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+# -- the function whitelist -------------------------------------------------------------
+
+
+def _lower(text: Any) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"lower() expects a string, got {type(text).__name__}")
+    return text.lower()
+
+
+def _contains(collection: Any, item: Any) -> bool:
+    return item in collection
+
+
+def _round(number: Any, ndigits: Any = None) -> Any:
+    if ndigits is None:
+        return round(number)
+    if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(
+            f"round() digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}"
+        )
+    return round(number, ndigits)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    raise TypeError(
+        f"days_between() expects dates or 'YYYY-MM-DD' strings, got {type(value).__name__}"
+    )
+
+
+def _days_between(start: Any, end: Any) -> int:
+    """Days from `start` to `end` (negative when `end` is earlier)."""
+    return (_as_date(end) - _as_date(start)).days
+
+
+FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
+    {
+        "abs": abs,
+        "all": all,
+        "any": any,
+        "contains": _contains,
+        "days_between": _days_between,
+        "int": int,
+        "len": len,
+        "lower": _lower,
+        "max": max,
+        "min": min,
+        "round": _round,
+        "str": str,
+        "sum": sum,
+    }
+)
+"""The only functions an expression can call, by name. All are pure and cheap."""
+
+# (fewest, most) positional arguments; None means no upper bound.
+_ARITY: dict[str, tuple[int, int | None]] = {
+    "abs": (1, 1),
+    "all": (1, 1),
+    "any": (1, 1),
+    "contains": (2, 2),
+    "days_between": (2, 2),
+    "int": (1, 1),
+    "len": (1, 1),
+    "lower": (1, 1),
+    "max": (1, None),
+    "min": (1, None),
+    "round": (1, 2),
+    "str": (1, 1),
+    "sum": (1, 1),
+}
+
+# -- operators --------------------------------------------------------------------------
+
+_BINARY: dict[type[ast.operator], tuple[str, Callable[[Any, Any], Any]]] = {
+    ast.Add: ("+", operator.add),
+    ast.Sub: ("-", operator.sub),
+    ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv),
+    ast.FloorDiv: ("//", operator.floordiv),
+    ast.Mod: ("%", operator.mod),
+    ast.Pow: ("**", operator.pow),
+}
+_REFUSED_BINARY = {
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_MEMBERSHIP = (ast.In, ast.NotIn)
+
+# Node types outside the grammar, with what to call them in a message and a hint.
+_REFUSED: dict[type[ast.AST], tuple[str, str | None]] = {
+    ast.Lambda: ("lambda", None),
+    ast.ListComp: ("comprehension", "use any(), all() or contains() on a list field"),
+    ast.SetComp: ("comprehension", "use any(), all() or contains() on a list field"),
+    ast.DictComp: ("comprehension", "use any(), all() or contains() on a list field"),
+    ast.GeneratorExp: ("comprehension", "use any(), all() or contains() on a list field"),
+    ast.NamedExpr: ("assignment expression (:=)", None),
+    ast.JoinedStr: ("f-string", "compare plain strings instead"),
+    ast.FormattedValue: ("f-string", "compare plain strings instead"),
+    ast.Await: ("'await'", None),
+    ast.Yield: ("'yield'", None),
+    ast.YieldFrom: ("'yield'", None),
+    ast.Starred: ("unpacking (*)", None),
+    ast.Slice: ("slice", "index with a single constant, as in case.investigators[0]"),
+    ast.Set: ("set literal", "use a list, as in ['a', 'b']"),
+    ast.Dict: ("dict literal", None),
+}
+
+
+# -- where things are in the text -------------------------------------------------------
+
+
+_Located = ast.expr | ast.keyword  # the nodes that carry a position
+
+
+class _Source:
+    """The parsed text, with AST positions (lines, UTF-8 byte offsets) turned into columns.
+
+    `ast.parse` refuses leading whitespace ("unexpected indent"), so the text is parsed
+    without it and `prefix` is added back to every column.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text.lstrip()
+        self.prefix = len(text) - len(self.text)
+        self.starts = [0] + [m.end() for m in _NEWLINE.finditer(self.text)]
+
+    def _line(self, lineno: int) -> str:
+        index = min(max(lineno, 1), len(self.starts)) - 1
+        end = self.starts[index + 1] if index + 1 < len(self.starts) else len(self.text)
+        return self.text[self.starts[index] : end]
+
+    def _offset(self, lineno: int, byte_col: int) -> int:
+        index = min(max(lineno, 1), len(self.starts)) - 1
+        chars = len(self._line(lineno).encode("utf-8")[:byte_col].decode("utf-8", "replace"))
+        return self.prefix + self.starts[index] + chars
+
+    def column(self, node: _Located) -> int:
+        """1-based column of the start of `node` in the original text."""
+        return self._offset(node.lineno, node.col_offset) + 1
+
+    def end_column(self, node: _Located) -> int:
+        """1-based column just after the end of `node`."""
+        return self._offset(node.end_lineno or node.lineno, node.end_col_offset or 0) + 1
+
+    def attr_column(self, node: ast.Attribute) -> int:
+        return max(self.column(node), self.end_column(node) - len(node.attr))
+
+    def between_column(self, left: _Located, right: _Located, symbol: str) -> int:
+        """Column of the operator `symbol` written between `left` and `right`."""
+        start = self.end_column(left) - 1 - self.prefix
+        stop = self.column(right) - 1 - self.prefix
+        found = self.text.find(symbol, start, max(stop, start))
+        return (found if found >= 0 else start) + self.prefix + 1
+
+    def syntax_column(self, exc: SyntaxError) -> int:
+        if not exc.lineno:
+            return 0
+        if not exc.offset or exc.offset < 1:  # "invalid syntax" at the end of the text
+            return self.prefix + len(self.text) + 1
+        index = min(max(exc.lineno, 1), len(self.starts)) - 1
+        return self.prefix + self.starts[index] + exc.offset
+
+    def segment(self, node: ast.AST) -> str:
+        """The source of `node`, on one line."""
+        text = ast.get_source_segment(self.text, node) or ""
+        return re.sub(r"\s*(?:\r\n|\r|\n)\s*", " ", text)
+
+    def quoted(self, node: ast.AST) -> str:
+        return _quote(self.segment(node))
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text)
+
+
+def _show(value: Any) -> str:
+    """A value as a caseworker should read it: 'rural', 57, 1234.50, 2024-03-01, None."""
+    text = str(value) if isinstance(value, (Decimal, date)) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- compiling --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """A checked guard expression; build it with `compile_expression`.
+
+    `references` holds the ``namespace.field`` names it reads and `functions` the names of
+    the functions it calls, so a loader can check them against the declared fields.
+    """
+
+    text: str
+    references: frozenset[str]
+    functions: frozenset[str]
+    namespaces: tuple[str, ...]
+    _tree: ast.Expression = field(repr=False)
+    _source: _Source = field(repr=False)
+    _ordered_references: tuple[str, ...] = field(repr=False)
+
+    def evaluate(self, scope: Mapping[str, Mapping[str, Any]]) -> Any:
+        """The value of the expression, reading ``ns.field`` as ``scope[ns][field]``."""
+        return _Evaluator(self._source, scope).eval(self._tree.body)
+
+    def explain(self, scope: Mapping[str, Mapping[str, Any]]) -> str:
+        """Why the expression is falsy: each failing comparison or name, with actual values.
+
+        For example ``person.age >= 60 is false (person.age = 57)``; several failures in
+        an and/or chain are joined with ``; ``. A truthy expression gives ``<text> is true``.
+        """
+        evaluator = _Evaluator(self._source, scope)
+        body = self._tree.body
+        if evaluator.eval(body):
+            return f"{self._source.segment(body)} is true"
+        return "; ".join(evaluator.failures(body))
+
+
+def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> Expression:
+    """Parse and check `text` against the guard grammar; see the module docstring.
+
+    Raises `ExpressionError` (with a 1-based `column` into `text` and often a `hint`) for
+    anything outside the grammar. Results are cached on (text, namespaces).
+    """
+    if not isinstance(text, str):
+        raise ExpressionError(f"expression must be a string, got {type(text).__name__}")
+    names = tuple(namespaces)
+    for name in names:
+        if not isinstance(name, str) or not _FIELD.match(name) or name.startswith("_"):
+            raise ValueError(f"invalid namespace name {name!r}")
+    return _compile(text, names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression is too long: {len(text)} characters (the limit is {MAX_LENGTH})",
+            column=MAX_LENGTH + 1,
+            hint="split it into several guards",
+        )
+    if not text.strip():
+        raise ExpressionError(
+            "expression is empty", hint="write a condition such as person.age >= 60"
+        )
+    source = _Source(text)
+    tree = _parse(source)
+    _check_depth(source, tree)
+    checker = _Checker(source, namespaces)
+    checker.check(tree.body)
+    return Expression(
+        text=text,
+        references=frozenset(checker.references),
+        functions=frozenset(checker.functions),
+        namespaces=namespaces,
+        _tree=tree,
+        _source=source,
+        _ordered_references=tuple(checker.references),
+    )
+
+
+_TOO_DEEP = f"expression nested too deeply (the limit is {MAX_DEPTH} levels)"
+_TOO_DEEP_HINT = "split it into simpler guards"
+
+
+# CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+# thread, so concurrent parses can fail with a spurious SystemError (python/cpython#106905).
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse_text(text: str) -> ast.Expression:
+    with _PARSE_LOCK:
+        try:
+            return ast.parse(text, mode="eval")
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc):
+                raise
+            return ast.parse(text, mode="eval")  # a parse elsewhere interfered; once more
+
+
+def _parse(source: _Source) -> ast.Expression:
+    try:
+        return _parse_text(source.text)
+    except SyntaxError as exc:
+        column = source.syntax_column(exc)
+        if exc.msg.startswith("too many nested parentheses"):
+            raise ExpressionError(_TOO_DEEP, column=column, hint=_TOO_DEEP_HINT) from None
+        hint = None
+        at = column - 1 - source.prefix
+        if exc.msg == "invalid syntax" and source.text[at : at + 1] == "=":
+            hint = "compare with '==', not '='"
+        if hint is None and _NEWLINE.search(source.text):
+            hint = "write the expression on one line, or wrap it in parentheses"
+        raise ExpressionError(
+            f"invalid expression syntax: {exc.msg}", column=column, hint=hint
+        ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(_TOO_DEEP, column=1, hint=_TOO_DEEP_HINT) from None
+    except ValueError as exc:  # null bytes, on some Python versions
+        raise ExpressionError(f"invalid expression syntax: {exc}", column=1) from None
+
+
+def _check_depth(source: _Source, tree: ast.Expression) -> None:
+    # Iterative, so that the walkers below, which recurse, never see a deep tree.
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            assert isinstance(node, ast.expr)  # only expressions add a level
+            raise ExpressionError(_TOO_DEEP, column=source.column(node), hint=_TOO_DEEP_HINT)
+        # Reversed, so that the leftmost too-deep node is the one reported.
+        for child in reversed(list(ast.iter_child_nodes(node))):
+            stack.append((child, depth + isinstance(child, ast.expr)))
+
+
+class _Checker:
+    """Walks a parsed tree and refuses every node outside the grammar."""
+
+    def __init__(self, source: _Source, namespaces: tuple[str, ...]) -> None:
+        self.source = source
+        self.namespaces = namespaces
+        self.references: dict[str, None] = {}  # ordered set
+        self.functions: set[str] = set()
+
+    def fail(
+        self, message: str, node: _Located, *, column: int | None = None, hint: str | None = None
+    ) -> ExpressionError:
+        return ExpressionError(
+            message, column=self.source.column(node) if column is None else column, hint=hint
+        )
+
+    def check(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant):
+            self.constant(node)
+        elif isinstance(node, ast.Attribute):
+            self.attribute(node)
+        elif isinstance(node, ast.Name):
+            self.bare_name(node)
+        elif isinstance(node, ast.Call):
+            self.call(node)
+        elif isinstance(node, ast.Compare):
+            self.compare(node)
+        elif isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self.check(value)
+        elif isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Invert):
+                raise self.fail("operator '~' is not allowed", node)
+            self.check(node.operand)
+        elif isinstance(node, ast.BinOp):
+            self.binop(node)
+        elif isinstance(node, ast.IfExp):
+            self.check(node.body)
+            self.check(node.test)
+            self.check(node.orelse)
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            for element in node.elts:
+                self.check(element)
+        elif isinstance(node, ast.Subscript):
+            self.subscript(node)
+        else:
+            what, hint = _REFUSED.get(type(node), (type(node).__name__, None))
+            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node, hint=hint)
+
+    def constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if value is None or isinstance(value, (bool, float)):
+            return
+        if isinstance(value, int):
+            if abs(value) > MAX_INT:
+                raise self.fail(
+                    f"integer constant too large: {self.source.quoted(node)} (the limit is 10**15)",
+                    node,
+                )
+        elif isinstance(value, str):
+            if len(value) > MAX_STRING:
+                raise self.fail(
+                    f"string constant too long: {len(value)} characters"
+                    f" (the limit is {MAX_STRING})",
+                    node,
+                )
+        else:
+            what = {bytes: "bytes literal", complex: "complex number"}.get(type(value), "'...'")
+            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node)
+
+    def namespace(self, node: ast.Name) -> None:
+        if node.id not in self.namespaces:
+            allowed = ", ".join(f"{ns}.*" for ns in self.namespaces)
+            hint = None
+            if node.id in FUNCTIONS:
+                hint = f"'{node.id}' is a function: call it as {node.id}(...)"
+            elif node.id.lower() in ("true", "false", "none", "null"):
+                hint = "write True, False or None"
+            else:
+                hint = _did_you_mean(node.id, self.namespaces)
+            raise self.fail(
+                f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint
+            )
+
+    def bare_name(self, node: ast.Name) -> None:
+        self.namespace(node)
+        raise self.fail(
+            f"namespace '{node.id}' must be followed by a field name, as in '{node.id}.<field>'",
+            node,
+        )
+
+    def attribute(self, node: ast.Attribute) -> None:
+        value = node.value
+        if isinstance(value, ast.Name):
+            self.namespace(value)
+        else:
+            self.check(value)
+        attr = node.attr
+        column = self.source.attr_column(node)
+        quoted = self.source.quoted(node)
+        if attr.startswith("_"):
+            raise self.fail(
+                f"dunder/private attribute '{attr}' is not allowed in {quoted}",
+                node,
+                column=column,
+                hint="names starting with '_' can never be read",
+            )
+        if not isinstance(value, ast.Name):
+            hint = None
+            if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
+                nested = f"{self.source.segment(value)}['{attr}']"
+                hint = f"read nested data with a subscript, as in {nested}"
+            raise self.fail(
+                f"attribute access {quoted} is not allowed: only namespace.field, one level deep",
+                node,
+                column=column,
+                hint=hint,
+            )
+        if not _FIELD.match(attr):
+            raise self.fail(
+                f"invalid field name '{attr}' in {quoted}: use lower-case letters, digits and '_'",
+                node,
+                column=column,
+            )
+        self.references[f"{value.id}.{attr}"] = None
+
+    def call(self, node: ast.Call) -> None:
+        func = node.func
+        quoted = self.source.quoted(node)
+        if isinstance(func, ast.Attribute):
+            if isinstance(func.value, ast.Name):
+                self.namespace(func.value)
+            else:
+                self.check(func.value)
+            hint = None
+            if func.attr in FUNCTIONS:
+                hint = (
+                    f"call it as a function, as in {func.attr}({self.source.segment(func.value)})"
+                )
+            raise self.fail(
+                f"method calls are not allowed: {quoted}",
+                node,
+                column=self.source.attr_column(func),
+                hint=hint,
+            )
+        if not isinstance(func, ast.Name):
+            self.check(func)
+            raise self.fail(f"only named functions can be called, not {quoted}", node)
+        name = func.id
+        if name not in FUNCTIONS:
+            raise self.fail(
+                f"unknown function '{name}': allowed functions are {', '.join(sorted(FUNCTIONS))}",
+                node,
+                hint=_did_you_mean(name, FUNCTIONS),
+            )
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.fail(
+                    f"argument unpacking is not allowed: {self.source.quoted(arg)}", arg
+                )
+            self.check(arg)
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise self.fail(
+                    f"argument unpacking is not allowed: {self.source.quoted(keyword)}", keyword
+                )
+            raise self.fail(
+                f"keyword arguments are not allowed: {self.source.quoted(keyword)} in {quoted}",
+                keyword,
+                hint="pass arguments by position",
+            )
+        fewest, most = _ARITY[name]
+        count = len(node.args)
+        if count < fewest or (most is not None and count > most):
+            if most is None:
+                wanted = f"at least {fewest} argument{'s' * (fewest != 1)}"
+            elif fewest == most:
+                wanted = f"exactly {fewest} argument{'s' * (fewest != 1)}"
+            else:
+                wanted = f"{fewest} or {most} arguments"
+            raise self.fail(f"{name}() takes {wanted}, got {count}", node)
+        self.functions.add(name)
+
+    def compare(self, node: ast.Compare) -> None:
+        self.check(node.left)
+        left = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if type(op) not in _COMPARE:
+                symbol = "is not" if isinstance(op, ast.IsNot) else "is"
+                raise self.fail(
+                    f"operator '{symbol}' is not allowed",
+                    node,
+                    column=self.source.between_column(left, right, "is"),
+                    hint="compare with '==' or '!=', as in case.x == None",
+                )
+            self.check(right)
+            left = right
+
+    def binop(self, node: ast.BinOp) -> None:
+        self.check(node.left)
+        if type(node.op) in _REFUSED_BINARY:
+            symbol = _REFUSED_BINARY[type(node.op)]
+            raise self.fail(
+                f"operator '{symbol}' is not allowed",
+                node,
+                column=self.source.between_column(node.left, node.right, symbol),
+            )
+        self.check(node.right)
+        if isinstance(node.op, ast.Pow):
+            exponent = _constant_number(node.right)
+            quoted = self.source.quoted(node)
+            if exponent is None:
+                raise self.fail(
+                    f"the exponent in {quoted} must be a constant number (at most {MAX_EXPONENT})",
+                    node.right,
+                )
+            if abs(exponent) > MAX_EXPONENT:
+                raise self.fail(
+                    f"exponent too large in {quoted}: the limit is {MAX_EXPONENT}", node.right
+                )
+
+    def subscript(self, node: ast.Subscript) -> None:
+        self.check(node.value)
+        index = node.slice
+        if isinstance(index, ast.Slice):
+            what, hint = _REFUSED[ast.Slice]
+            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", index, hint=hint)
+        if _constant_index(index) is None:
+            raise self.fail(
+                "subscript index must be an integer or string constant, "
+                f"not {self.source.quoted(index)}",
+                index,
+            )
+        self.check(index)
+
+
+def _constant_number(node: ast.AST) -> int | float | None:
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -1 if isinstance(node.op, ast.USub) else 1
+        node = node.operand
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
+        return sign * node.value
+    return None
+
+
+def _constant_index(node: ast.AST) -> int | str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    number = _constant_number(node)
+    return number if isinstance(number, int) else None
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+# -- evaluating -------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Number) and not isinstance(value, complex)
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (str, list, tuple))
+
+
+def _size(value: Any) -> int:
+    """Characters plus items of a str, list or tuple, counting nested ones, up to the limit.
+
+    Nested values count every time they occur: ``[[1] * 10000] * 10000`` holds one inner
+    list, but printing or comparing it costs 10**8 steps.
+    """
+    total = 0
+    stack = [value]
+    while stack and total <= MAX_ITEMS:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, (list, tuple)):
+            total += len(item)
+            if total <= MAX_ITEMS:
+                stack.extend(item)
+    return total
+
+
+class _Evaluator:
+    """Evaluates a tree that `_Checker` accepted; other node types cannot occur."""
+
+    def __init__(self, source: _Source, scope: Mapping[str, Mapping[str, Any]]) -> None:
+        self.source = source
+        self.scope = scope
+
+    def fail(self, node: ast.expr, reason: str) -> ExpressionError:
+        return ExpressionError(
+            f"cannot evaluate {self.source.quoted(node)}: {reason}", column=self.source.column(node)
+        )
+
+    def eval(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Attribute):
+            return self.read(node)
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.BoolOp):
+            result: Any = None
+            for value in node.values:
+                result = self.eval(value)
+                if isinstance(node.op, ast.And) != bool(result):
+                    return result
+            return result
+        if isinstance(node, ast.UnaryOp):
+            return self.unary(node)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.IfExp):
+            return self.eval(node.body) if self.eval(node.test) else self.eval(node.orelse)
+        if isinstance(node, ast.List):
+            return self.bounded(node, [self.eval(element) for element in node.elts])
+        if isinstance(node, ast.Tuple):
+            return self.bounded(node, tuple(self.eval(element) for element in node.elts))
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node)
+        raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+
+    def read(self, node: ast.Attribute) -> Any:
+        assert isinstance(node.value, ast.Name)
+        namespace = node.value.id
+        try:
+            values = self.scope[namespace]
+        except KeyError:
+            return None
+        if values is None:
+            return None
+        if not isinstance(values, Mapping):
+            raise self.fail(node, f"'{namespace}' is a {type(values).__name__}, not a mapping")
+        try:
+            return values[node.attr]
+        except KeyError:
+            return None
+
+    def compare(self, node: ast.Compare) -> Any:
+        left = self.eval(node.left)
+        result: Any = True
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = self.eval(comparator)
+            if isinstance(op, _ORDERING) and (left is None or right is None):
+                return False
+            if isinstance(op, _MEMBERSHIP) and right is None:
+                return False
+            try:
+                result = _COMPARE[type(op)](left, right)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise self.fail(node, str(exc)) from None
+            if not result:
+                return result
+            left = right
+        return result
+
+    def unary(self, node: ast.UnaryOp) -> Any:
+        operand = self.eval(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        if operand is None:
+            return None
+        symbol = "-" if isinstance(node.op, ast.USub) else "+"
+        if not _is_number(operand):
+            raise self.fail(
+                node, f"bad operand type for unary {symbol}: '{type(operand).__name__}'"
+            )
+        return -operand if symbol == "-" else +operand
+
+    def binop(self, node: ast.BinOp) -> Any:
+        left = self.eval(node.left)
+        right = self.eval(node.right)
+        if left is None or right is None:
+            return None
+        op = type(node.op)
+        symbol, function = _BINARY[op]
+        if _is_number(left) and _is_number(right):
+            if isinstance(left, int) and isinstance(right, int):
+                if op is ast.Pow and right > 0 and left.bit_length() * right > MAX_INT_BITS:
+                    raise self.fail(
+                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
+                    )
+                if op is ast.Mult and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
+                    raise self.fail(
+                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
+                    )
+            try:
+                result = function(left, right)
+            except OverflowError:
+                raise self.fail(node, "result too large") from None
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise self.fail(node, str(exc)) from None
+            if isinstance(result, complex):
+                raise self.fail(node, "the result is not a real number")
+            return self.bounded(node, result)
+        if op is ast.Add and any(
+            isinstance(left, t) and isinstance(right, t) for t in (str, list, tuple)
+        ):
+            self.check_size(node, _size(left) + _size(right))
+            return left + right
+        if op is ast.Mult:
+            if _is_sequence(left) and isinstance(right, int):
+                sequence, count = left, right
+            elif isinstance(left, int) and _is_sequence(right):
+                sequence, count = right, left
+            else:
+                sequence, count = None, 0
+            if sequence is not None:
+                self.check_size(node, _size(sequence) * max(count, 0))
+                return sequence * count
+        raise self.fail(
+            node,
+            f"unsupported operand types for {symbol}: "
+            f"'{type(left).__name__}' and '{type(right).__name__}'",
+        )
+
+    def check_size(self, node: ast.expr, size: int) -> None:
+        if size > MAX_ITEMS:
+            raise self.fail(
+                node, f"the result would have more than {MAX_ITEMS} characters or items"
+            )
+
+    def bounded(self, node: ast.expr, value: Any) -> Any:
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
+        if _is_sequence(value):
+            self.check_size(node, _size(value))
+        return value
+
+    def call(self, node: ast.Call) -> Any:
+        assert isinstance(node.func, ast.Name)
+        args = [self.eval(arg) for arg in node.args]
+        if any(arg is None for arg in args):
+            return None
+        try:
+            result = FUNCTIONS[node.func.id](*args)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise self.fail(node, str(exc)) from None
+        return self.bounded(node, result)
+
+    def subscript(self, node: ast.Subscript) -> Any:
+        value = self.eval(node.value)
+        if value is None:
+            return None
+        index = self.eval(node.slice)
+        if isinstance(value, Mapping):
+            try:
+                return value[index]
+            except KeyError:
+                return None
+        if isinstance(value, Sequence):
+            if not isinstance(index, int):
+                raise self.fail(
+                    node, f"a {type(value).__name__} is indexed by integers, not {index!r}"
+                )
+            try:
+                return value[index]
+            except IndexError:
+                return None
+        raise self.fail(node, f"a {type(value).__name__} cannot be subscripted")
+
+    # -- explain ---------------------------------------------------------------------
+
+    def failures(self, node: ast.expr) -> list[str]:
+        """Why the falsy `node` is falsy, one entry per failing leaf."""
+        if isinstance(node, ast.BoolOp):
+            # In a falsy `and` the falsy operands are the reasons; in a falsy `or`, all are.
+            out: list[str] = []
+            for value in node.values:
+                try:
+                    result = self.eval(value)
+                except ExpressionError as exc:
+                    out.append(exc.message)
+                    continue
+                if not result:
+                    out.extend(self.failures(value))
+            return out
+        if isinstance(node, ast.Compare):
+            shown = [node.left, *node.comparators]
+        elif isinstance(node, ast.UnaryOp):
+            shown = [node.operand]
+        elif isinstance(node, ast.Call):
+            shown = list(node.args)
+        else:
+            shown = [node]
+        details = [
+            f"{self.source.segment(part)} = {_show(self.eval(part))}"
+            for part in shown
+            if _reads_data(part)
+        ]
+        text = f"{self.source.segment(node)} is false"
+        return [f"{text} ({', '.join(details)})" if details else text]
+
+
+def _reads_data(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Attribute, ast.Call)) for n in ast.walk(node))
+
+
+# -- checking references against declared fields ---------------------------------------
+
+
+def check_references(
+    expr: Expression, known: Mapping[str, Iterable[str]]
+) -> list[tuple[str, str | None]]:
+    """(message, hint) for every ``namespace.field`` in `expr` that `known` does not declare.
+
+    `known` maps each namespace to its field names; a namespace missing from it declares
+    no fields. Hints suggest the closest declared field.
+    """
+    problems: list[tuple[str, str | None]] = []
+    for reference in expr._ordered_references:
+        namespace, name = reference.split(".", 1)
+        fields = list(known.get(namespace, ()))
+        if name in fields:
+            continue
+        if namespace not in known:
+            hint: str | None = f"no fields are declared for '{namespace}'"
+        else:
+            match = difflib.get_close_matches(name, fields, n=1)
+            hint = f"did you mean '{namespace}.{match[0]}'?" if match else None
+        problems.append((f"unknown field '{reference}'", hint))
+    return problems

@@ -1,0 +1,871 @@
+"""YAML workflow files -> validated `Workflow` definitions.
+
+Validation runs in three passes and collects every problem before reporting:
+strict YAML (yamlfile), the schema (pydantic over definition's dataclasses), then the
+rules a schema cannot express: the graph, roles, durations, guards, votes and duties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import types
+import typing
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from aidflow.errors import (
+    DurationError,
+    ExpressionError,
+    Problem,
+    WorkflowInvalidError,
+    did_you_mean,
+)
+from aidflow.language import definition as d
+from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+MAX_QUORUM = 10_000
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    """A valid workflow with the source it came from."""
+
+    definition: d.Workflow
+    source: str
+    file: str
+
+    @property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+# Guards may read `policy.<name>`: the county's standards (aidflow.policy). The names are
+# checked against the policy directory next to the workflow file (workflows/policy/).
+POLICY_DIR = "policy"
+
+
+@dataclass(frozen=True)
+class PolicyNames:
+    """The policy names guards may read, or why there are none (for the problem message)."""
+
+    names: frozenset[str] | None
+    where: str
+    problems: tuple[Problem, ...] = ()
+
+    @classmethod
+    def of(cls, directory: str | Path) -> PolicyNames:
+        """The names in `directory`'s standards file; none if it is missing or invalid."""
+        from aidflow.policy.standards import POLICY_FILE, load_policy
+
+        file = Path(directory) / POLICY_FILE
+        if not file.is_file():
+            return cls(None, f"no policy file {file}")
+        try:
+            return cls(frozenset(load_policy(directory).names()), str(file))
+        except WorkflowInvalidError as exc:
+            return cls(None, f"the policy file {file} is invalid", tuple(exc.problems))
+
+
+def load_workflow_text(
+    text: str, file: str, *, policy: PolicyNames | None = None
+) -> LoadedWorkflow:
+    """Validate one workflow; raise WorkflowInvalidError listing every problem.
+
+    `policy` holds the names a guard's `policy.<name>` may use; without it any policy
+    reference is a problem.
+    """
+    doc = read_yaml(text, file)
+    wf = _validate(doc, policy or PolicyNames(None, "no policy directory given"))
+    if doc.problems or wf is None:
+        problems = sorted(doc.problems, key=lambda p: (p.line, p.column))
+        if policy is not None and any("policy file" in p.message for p in problems):
+            problems.extend(policy.problems)
+        raise WorkflowInvalidError(problems)
+    return LoadedWorkflow(wf, text, file)
+
+
+def load_workflow_file(path: str | Path, *, policy_dir: str | Path | None = None) -> LoadedWorkflow:
+    """Validate a workflow file; its guards' policy names come from `policy_dir`
+    (by default the `policy` directory next to the file)."""
+    p = Path(path)
+    doc = read_yaml_file(p)
+    if doc.problems and doc.data is None:
+        raise WorkflowInvalidError(doc.problems)
+    policy = PolicyNames.of(policy_dir if policy_dir is not None else p.parent / POLICY_DIR)
+    return load_workflow_text(p.read_text(encoding="utf-8"), str(path), policy=policy)
+
+
+def check_files(
+    paths: Iterable[str | Path], *, policy_dir: str | Path | None = None
+) -> list[Problem]:
+    """Every problem in every file (an empty list means all are valid)."""
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            load_workflow_file(path, policy_dir=policy_dir)
+        except WorkflowInvalidError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)  # a bad policy file once
+    return problems
+
+
+def workflow_files(directory: str | Path) -> list[Path]:
+    return sorted(p for p in Path(directory).glob("*.yaml") if p.is_file())
+
+
+# -- pass 2: the schema --------------------------------------------------------------
+
+
+def _validate(doc: Document, policy: PolicyNames) -> d.Workflow | None:
+    if doc.data is None:
+        return None
+    if not isinstance(doc.data, dict):
+        doc.problem(
+            (),
+            "a workflow file must be a mapping with keys workflow, version, labels, "
+            "roles, states and transitions",
+        )
+        return None
+    from pydantic import ValidationError
+
+    yaml_count = len(doc.problems)
+    try:
+        try:
+            wf: d.Workflow = d.workflow_adapter().validate_json(doc.source_json())
+        except ValidationError as exc:
+            _schema_problems(doc, exc.errors(include_url=False))
+            return None
+        _check_rules(doc, wf, policy)
+        return wf
+    finally:
+        # A value the YAML pass refused (a tag, `yes`, `1:30`) is also the wrong type or an
+        # invalid duration; report it once, with the YAML message that names the cause.
+        flagged = {(p.path, p.line, p.column) for p in doc.problems[:yaml_count]}
+        doc.problems[yaml_count:] = [
+            p for p in doc.problems[yaml_count:] if (p.path, p.line, p.column) not in flagged
+        ]
+
+
+def _schema_problems(doc: Document, errors: list[Any]) -> None:
+    seen: dict[Path_, list[str]] = {}
+    kinds: dict[Path_, str] = {}
+    missing: dict[Path_, str] = {}
+    unknown: list[Path_] = []
+    for err in errors:
+        path = _data_path(doc.data, err["loc"])
+        kind = err["type"]
+        if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+            unknown.append(path)
+        elif kind == "missing":
+            missing[path] = str(err["loc"][-1])
+        else:
+            seen.setdefault(path, []).append(_expected(err))
+            kinds[path] = kind
+    for path in unknown:
+        key = str(path[-1])
+        allowed = _allowed_keys(path[:-1])
+        absent = [m for p, m in missing.items() if p[:-1] == path[:-1]]
+        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
+        if hint and (match := re.search(r"'([^']+)'", hint)) and match[1] in absent:
+            # `trasitions:` is one mistake: do not also report `transitions` as missing
+            missing.pop(path[:-1] + (match[1],), None)
+        doc.problem(
+            path,
+            f"unknown key '{key}'",
+            hint or ("allowed keys: " + ", ".join(allowed) if allowed else None),
+            key=True,
+        )
+    for path, name in missing.items():
+        parent = format_path(path[:-1]) or "the top level"
+        doc.problem(path, f"missing required key '{name}'", f"add {name}: to {parent}", key=True)
+    for path in list(seen):
+        # `source: [draft, 5]` fails both union members; report the item, not "expected text"
+        if any(len(other) > len(path) and other[: len(path)] == path for other in seen):
+            del seen[path]
+    for path, expected in seen.items():
+        got = _get(doc.data, path)
+        wanted = " or ".join(dict.fromkeys(expected))
+        hint = None
+        if isinstance(got, str) and kinds[path] == "literal_error":
+            hint = did_you_mean(got, re.findall(r"'([^']+)'", wanted))
+        elif isinstance(got, str) and "true or false" in expected:
+            hint = "write true or false without quotes"
+        elif isinstance(got, str) and "a whole number" in expected and got.strip().isdigit():
+            hint = "write the number without quotes"
+        elif isinstance(got, dict) and len(got) == 1 and "text" in expected:
+            hint = "an unquoted ': ' inside a value starts a mapping; put the whole value in quotes"
+        doc.problem(path, f"expected {wanted}, got {_show(got)}", hint)
+
+
+def _expected(err: Any) -> str:
+    kind = err["type"]
+    names = {
+        "string_type": "text",
+        "bool_type": "true or false",
+        "int_type": "a whole number",
+        "dict_type": "a mapping",
+        "tuple_type": "a list",
+        "list_type": "a list",
+        "dataclass_type": "a mapping",
+        "model_type": "a mapping",
+        "dataclass_exact_type": "a mapping",
+    }
+    if kind == "literal_error":
+        return "one of " + err["ctx"]["expected"]
+    return names.get(kind, err["msg"].removeprefix("Input should be ").lower())
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
+    """Pydantic's loc with the union-member labels dropped, so it points into the data."""
+    path: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, dict) and isinstance(part, str) and not path_is_union_tag(part):
+            path.append(part)  # a missing or unknown key
+            cur = None
+    return tuple(path)
+
+
+def path_is_union_tag(part: str) -> bool:
+    return part in ("str", "int", "tuple[str, ...]", "Labels", "none") or "[" in part
+
+
+def _get(data: Any, path: Path_) -> Any:
+    cur = data
+    for part in path:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _allowed_keys(path: Path_) -> list[str]:
+    """The keys the schema allows at `path` (for "did you mean")."""
+    tp: Any = d.Workflow
+    for part in path:
+        tp = _unwrap(tp)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            tp = hints.get(str(part))
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) in (tuple, list):
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if dataclasses.is_dataclass(tp):
+        return [f.name for f in dataclasses.fields(tp)]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg) or typing.get_origin(arg) in (dict, tuple, list):
+                return arg
+    return tp
+
+
+# -- pass 3: rules beyond the schema ---------------------------------------------------
+
+
+def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
+    states = wf.states
+    state_names = list(states)
+    roles = list(wf.roles)
+    triggers = {t.trigger for t in wf.transitions}
+
+    def need_ident(path: Path_, name: str, what: str, key: bool = True) -> None:
+        if not _IDENT.match(name):
+            words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # CamelCase -> camel_case
+            suggestion = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:63]
+            hint = (
+                f"rename it to '{suggestion}'"
+                if name.isascii() and _IDENT.match(suggestion)
+                else None
+            )
+            doc.problem(
+                path,
+                f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
+                hint,
+                key=key,
+            )
+
+    def need_role(path: Path_, role: str) -> None:
+        if role not in wf.roles:
+            doc.problem(
+                path,
+                f"role '{role}' is not declared under roles",
+                did_you_mean(role, roles) or "add it to roles",
+            )
+
+    def need_duration(path: Path_, text: str) -> None:
+        from aidflow.language.calendar import parse_duration
+
+        try:
+            parse_duration(text)
+        except DurationError as exc:
+            doc.problem(path, exc.message, exc.hint or _duration_hint(text))
+
+    need_ident(("workflow",), wf.workflow, "workflow name", key=False)
+    for role in wf.roles:
+        need_ident(("roles", role), role, "role")
+    for name, spec in wf.fields.items():
+        need_ident(("fields", name), name, "field")
+        if spec.choices and spec.type != "str":
+            doc.problem(
+                ("fields", name, "choices"), "choices are only allowed on fields of type str"
+            )
+
+    for ladder, rungs in wf.escalations.items():
+        lp: Path_ = ("escalations", ladder)
+        need_ident(lp, ladder, "escalation ladder")
+        if not rungs:
+            doc.problem(
+                lp,
+                f"escalation ladder '{ladder}' has no rungs",
+                "list at least one rung: {after: 8d, to: ROLE, template: escalation}",
+                key=True,
+            )
+        for i, rung in enumerate(rungs):
+            rp = lp + (i,)
+            need_duration(rp + ("after",), rung.after)
+            if rung.repeat is not None:
+                need_duration(rp + ("repeat",), rung.repeat)
+            need_role(rp + ("to",), rung.to)
+            if rung.template not in d.ESCALATION_TEMPLATES:
+                doc.problem(
+                    rp + ("template",),
+                    f"unknown template '{rung.template}'",
+                    did_you_mean(rung.template, d.ESCALATION_TEMPLATES)
+                    or "use one of " + ", ".join(d.ESCALATION_TEMPLATES),
+                )
+    used = {st.escalation for st in states.values() if st.escalation is not None}
+    for ladder in wf.escalations:
+        if ladder not in used and used <= set(wf.escalations):  # a misspelt name is reported once
+            doc.problem(
+                ("escalations", ladder),
+                f"escalation ladder '{ladder}' is not used by any state",
+                "add escalation: " + ladder + " to a state, or remove the ladder",
+                key=True,
+            )
+
+    for sname, setting in wf.settings.items():  # county choices: the value is one of the choices
+        need_ident(("settings", sname), sname, "setting")
+        if setting.value not in setting.choices:
+            doc.problem(
+                ("settings", sname, "value"),
+                f"setting '{sname}' has value '{setting.value}', "
+                f"not one of its choices ({', '.join(setting.choices) or 'none declared'})",
+                did_you_mean(setting.value, setting.choices)
+                or "set value to one of the choices or add it to choices",
+            )
+
+    for cname, cspec in wf.clocks.items():
+        _check_clock(doc, wf, cname, cspec, need_ident, need_duration)
+        for j, dw in enumerate(cspec.duration_when):
+            _check_guard(
+                doc,
+                ("clocks", cname, "duration_when", j, "when"),
+                dw.when,
+                {"setting": tuple(wf.settings)},
+                policy,
+                what="duration_when",
+            )
+
+    # in file order (wf.states went through JSON with sorted keys)
+    initials = sorted(
+        (n for n, s in states.items() if s.initial),
+        key=lambda n: doc.where(("states", n), key=True),
+    )
+    if not initials:
+        doc.problem(
+            ("states",), "no initial state", "mark exactly one state with initial: true", key=True
+        )
+    for extra in initials[1:]:
+        doc.problem(
+            ("states", extra, "initial"),
+            f"more than one initial state ('{initials[0]}' and '{extra}')",
+            "keep initial: true on one state only",
+        )
+
+    for name, st in states.items():
+        sp: Path_ = ("states", name)
+        need_ident(sp, name, "state")
+        if st.initial and st.final:
+            doc.problem(sp + ("final",), "a state cannot be both initial and final")
+        if st.final:
+            for key in (
+                "owner",
+                "deadline",
+                "on_timeout",
+                "min_dwell",
+                "vote",
+                "escalation",
+                "pauses",
+                "deadline_when",
+            ):
+                if getattr(st, key):
+                    doc.problem(
+                        sp + (key,),
+                        f"final state '{name}' cannot have {key}",
+                        "remove it: nothing happens after a final state",
+                    )
+            continue
+        if st.owner is None:
+            doc.problem(
+                sp,
+                f"state '{name}' needs an owner role (who must act here)",
+                "add owner: ROLE",
+                key=True,
+            )
+        else:
+            need_role(sp + ("owner",), st.owner)
+        if st.deadline is None:
+            doc.problem(
+                sp,
+                f"state '{name}' needs a deadline",
+                "add deadline: e.g. 3wd, 7d or 24h",
+                key=True,
+            )
+        else:
+            need_duration(sp + ("deadline",), st.deadline)
+        for j, alt in enumerate(st.deadline_when):  # a field-dependent deadline, decided on entry
+            need_duration(sp + ("deadline_when", j, "deadline"), alt.deadline)
+            _check_guard(
+                doc,
+                sp + ("deadline_when", j, "when"),
+                alt.when,
+                {"case": tuple(wf.fields) + d.CASE_BUILTINS},
+                policy,
+                what="deadline_when",
+            )
+        if st.escalation is not None and st.escalation not in wf.escalations:
+            doc.problem(
+                sp + ("escalation",),
+                f"unknown escalation ladder '{st.escalation}'",
+                did_you_mean(st.escalation, wf.escalations)
+                or (
+                    "declared ladders: " + ", ".join(wf.escalations)
+                    if wf.escalations
+                    else "declare it under escalations"
+                ),
+            )
+        for j, cname in enumerate(st.pauses):
+            if cname not in wf.clocks:
+                doc.problem(
+                    sp + ("pauses", j),
+                    f"pauses unknown clock '{cname}'",
+                    did_you_mean(cname, wf.clocks)
+                    or (
+                        "declared clocks: " + ", ".join(wf.clocks)
+                        if wf.clocks
+                        else "declare it under clocks"
+                    ),
+                )
+            elif name == wf.clocks[cname].starts_at or name in wf.clocks[cname].stops_at:
+                doc.problem(
+                    sp + ("pauses", j),
+                    f"state '{name}' starts or stops clock '{cname}', so it cannot pause it",
+                    f"remove '{cname}' from pauses",
+                )
+        if st.min_dwell is not None:
+            need_duration(sp + ("min_dwell",), st.min_dwell)
+        elif st.dwell_exceptions:
+            doc.problem(
+                sp + ("dwell_exceptions",),
+                "dwell_exceptions without min_dwell",
+                "add min_dwell or remove them",
+            )
+        outgoing = list(dict.fromkeys(t.trigger for t in wf.transitions_from(name)))
+        out_hint = (
+            f"transitions out of '{name}': {', '.join(outgoing)}"
+            if outgoing
+            else f"no transition leaves '{name}'"
+        )
+        for i, trig in enumerate(st.dwell_exceptions):
+            if trig not in outgoing:
+                doc.problem(
+                    sp + ("dwell_exceptions", i),
+                    f"'{trig}' is not a transition out of '{name}'",
+                    did_you_mean(trig, outgoing) or out_hint,
+                )
+        if st.on_timeout is not None and st.on_timeout not in outgoing:
+            doc.problem(
+                sp + ("on_timeout",),
+                f"'{st.on_timeout}' is not a transition out of '{name}'",
+                did_you_mean(st.on_timeout, outgoing) or out_hint,
+            )
+        if st.vote is not None:
+            vp = sp + ("vote",)
+            need_role(vp + ("voters",), st.vote.voters)
+            if st.vote.quorum < 1:
+                doc.problem(vp + ("quorum",), "quorum must be at least 1")
+            elif st.vote.quorum > MAX_QUORUM:  # a typo, not a village assembly
+                doc.problem(
+                    vp + ("quorum",),
+                    f"quorum {st.vote.quorum} is more than {MAX_QUORUM:,} voters",
+                    "a quorum counts the people who must vote; check for extra digits",
+                )
+            try:
+                frac = Fraction(st.vote.threshold)
+                if not 0 < frac <= 1:
+                    raise ValueError
+            except (ValueError, ZeroDivisionError):
+                doc.problem(
+                    vp + ("threshold",),
+                    f"threshold '{st.vote.threshold}' must be a fraction between 0 and 1",
+                    "write it like 1/2 or 2/3",
+                )
+
+    seen_pairs: dict[tuple[str, str], int] = {}
+    names_resolve = True
+    for i, t in enumerate(wf.transitions):
+        tp: Path_ = ("transitions", i)
+        need_ident(tp + ("trigger",), t.trigger, "trigger", key=False)
+        if not t.sources:
+            doc.problem(
+                tp + ("source",),
+                f"transition '{t.trigger}' has no source state",
+                "name the state (or list of states) it leaves",
+            )
+            names_resolve = False
+        for j, src in enumerate(t.sources):
+            spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
+            if src not in states:
+                doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, state_names))
+                names_resolve = False
+                continue
+            if states[src].final:
+                doc.problem(
+                    spath,
+                    f"transition '{t.trigger}' leaves final state '{src}'",
+                    "final states have no way out; make the state non-final or remove the transition",
+                )
+            if (t.trigger, src) in seen_pairs:
+                doc.problem(
+                    spath,
+                    f"trigger '{t.trigger}' is already defined from '{src}' "
+                    f"(transitions[{seen_pairs[(t.trigger, src)]}])",
+                    "give each one its own trigger name",
+                )
+            seen_pairs[(t.trigger, src)] = i
+        if t.dest not in states:
+            doc.problem(
+                tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, state_names)
+            )
+            names_resolve = False
+        for j, role in enumerate(t.roles):
+            need_role(tp + ("roles", j), role)
+        if not t.roles and not t.system:
+            doc.problem(
+                tp,
+                f"transition '{t.trigger}' has no roles",
+                "list the roles that may fire it, "
+                "or set system: true if only the scheduler fires it",
+            )
+        for j, trig in enumerate(t.separate_from):
+            if trig not in triggers:
+                doc.problem(
+                    tp + ("separate_from", j),
+                    f"separate_from names unknown trigger '{trig}'",
+                    did_you_mean(trig, triggers),
+                )
+        for fname in t.fields:
+            if fname not in wf.fields:
+                doc.problem(
+                    tp + ("fields", fname),
+                    f"field '{fname}' is not declared under fields",
+                    did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+                )
+        if t.requires_vote is not None:
+            for src in t.sources:
+                if src in states and states[src].vote is None:
+                    doc.problem(
+                        tp + ("requires_vote",),
+                        f"requires_vote but state '{src}' holds no vote",
+                        "add a vote: block to the state or remove requires_vote",
+                    )
+        known = {
+            "person": d.PERSON_FIELDS,
+            "case": tuple(wf.fields) + d.CASE_BUILTINS,
+            "vote": d.VOTE_FIELDS,
+            "policy": tuple(sorted(policy.names or ())),
+            "setting": tuple(wf.settings),
+        }
+        for j, guard in enumerate(t.guards):
+            _check_guard(doc, tp + ("guards", j), guard, known, policy)
+        if t.once_per_person is not None:
+            _check_once(doc, wf, tp + ("once_per_person",), t.once_per_person, need_duration)
+        for fname, text in t.computes.items():
+            if fname not in wf.fields:
+                doc.problem(
+                    tp + ("computes", fname),
+                    f"computes undeclared field '{fname}'",
+                    did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+                    key=True,
+                )
+            elif fname in t.fields:
+                doc.problem(
+                    tp + ("computes", fname),
+                    f"field '{fname}' is both given (fields) and computed",
+                    "keep it under one of fields or computes",
+                    key=True,
+                )
+            _check_guard(
+                doc,
+                tp + ("computes", fname),
+                text,
+                {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS},
+                policy,
+                what="computes",
+            )
+
+    _check_graph(doc, wf, names_resolve)
+
+
+def _check_once(
+    doc: Document, wf: d.Workflow, path: Path_, rule: d.OncePerPerson, need_duration: Any
+) -> None:
+    if rule.field not in wf.fields:
+        doc.problem(
+            path + ("field",),
+            f"once_per_person field '{rule.field}' is not declared under fields",
+            did_you_mean(rule.field, wf.fields) or "declare it with its type under fields",
+        )
+    need_duration(path + ("within",), rule.within)
+    if rule.unless is not None:
+        spec = wf.fields.get(rule.unless)
+        if spec is None:
+            doc.problem(
+                path + ("unless",),
+                f"once_per_person unless-field '{rule.unless}' is not declared under fields",
+                did_you_mean(rule.unless, wf.fields) or "declare it with type: bool",
+            )
+        elif spec.type != "bool":
+            doc.problem(
+                path + ("unless",),
+                f"once_per_person unless-field '{rule.unless}' is of type {spec.type}, not bool",
+                "declare it with type: bool",
+            )
+
+
+def _check_clock(
+    doc: Document, wf: d.Workflow, name: str, spec: d.ClockSpec, need_ident: Any, need_duration: Any
+) -> None:
+    """A named clock: known states, a valid duration, extensions in the clock's own unit."""
+    from aidflow.language.calendar import parse_duration
+
+    cp: Path_ = ("clocks", name)
+    need_ident(cp, name, "clock")
+    state_names = list(wf.states)
+    triggers = list(dict.fromkeys(t.trigger for t in wf.transitions))
+    unit = None
+    try:
+        unit = parse_duration(spec.duration).unit
+    except DurationError:
+        need_duration(cp + ("duration",), spec.duration)
+    if spec.starts_at not in wf.states:
+        doc.problem(
+            cp + ("starts_at",),
+            f"unknown state '{spec.starts_at}'",
+            did_you_mean(spec.starts_at, state_names),
+        )
+    elif wf.states[spec.starts_at].final:
+        doc.problem(
+            cp + ("starts_at",),
+            f"clock '{name}' starts at final state '{spec.starts_at}'",
+            "start it at the state where the clock begins, e.g. accepted",
+        )
+    if not spec.stops_at:
+        doc.problem(
+            cp + ("stops_at",),
+            f"clock '{name}' never stops",
+            "list the states that stop it, e.g. [active, rejected]",
+        )
+    for j, st in enumerate(spec.stops_at):
+        if st not in wf.states:
+            doc.problem(
+                cp + ("stops_at", j), f"unknown state '{st}'", did_you_mean(st, state_names)
+            )
+        elif st == spec.starts_at:
+            doc.problem(
+                cp + ("stops_at", j),
+                f"clock '{name}' starts and stops at '{st}'",
+                "remove it from stops_at",
+            )
+    for trig, text in spec.extended_by.items():
+        ep = cp + ("extended_by", trig)
+        if trig not in triggers:
+            doc.problem(
+                ep,
+                f"extended_by names unknown trigger '{trig}'",
+                did_you_mean(trig, triggers),
+                key=True,
+            )
+        try:
+            ext = parse_duration(text)
+        except DurationError:
+            need_duration(ep, text)
+            continue
+        if unit is not None and ext.unit != unit:
+            doc.problem(
+                ep,
+                f"extension '{text}' is not in the clock's unit ({unit}, from duration "
+                f"'{spec.duration}')",
+                f"write it in {unit}, e.g. 15{unit}",
+            )
+    for j, dw in enumerate(spec.duration_when):
+        dp = cp + ("duration_when", j, "duration")
+        try:
+            dw_unit = parse_duration(dw.duration).unit
+        except DurationError:
+            need_duration(dp, dw.duration)
+            continue
+        if unit is not None and dw_unit != unit:
+            doc.problem(
+                dp,
+                f"duration '{dw.duration}' is not in the clock's unit ({unit}, from duration "
+                f"'{spec.duration}')",
+                f"write it in {unit}, e.g. 20{unit}",
+            )
+
+
+_UNIT_WORDS = {
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
+    "days": "d",
+    "working day": "wd",
+    "working days": "wd",
+    "workday": "wd",
+    "workdays": "wd",
+    "month": "mo",
+    "months": "mo",
+    "h": "h",
+    "d": "d",
+    "wd": "wd",
+    "mo": "mo",
+}
+
+
+def _duration_hint(text: str) -> str | None:
+    """'7 days' -> "did you mean '7d'?"."""
+    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
+    unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
+    return f"did you mean '{match[1]}{unit}'?" if match and unit else None
+
+
+def _check_guard(
+    doc: Document,
+    path: Path_,
+    text: str,
+    known: dict[str, tuple[str, ...]],
+    policy: PolicyNames,
+    what: str = "guard",
+) -> None:
+    from aidflow.language.expressions import check_references, compile_expression
+
+    try:
+        expr = compile_expression(text, namespaces=tuple(known))
+    except ExpressionError as exc:
+        doc.problem(path, f"{what} {text!r}: {exc.message} (column {exc.column})", exc.hint)
+        return
+    for message, hint in check_references(expr, known):
+        if policy.names is None and message.startswith("unknown field 'policy."):
+            ref = message.split("'")[1]
+            message = f"cannot check '{ref}': {policy.where}"
+            hint = (
+                "fix the policy file (its problems are listed below)"
+                if policy.problems
+                else f"put {POLICY_DIR}/standards.yaml next to the workflow file"
+            )
+        doc.problem(path, f"{what} {text!r}: {message}", hint)
+
+
+def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:
+    """Reachability, traps and ends. With an unknown state name in a transition the edges
+    are incomplete, so only the missing final state is reported (the rest would be noise)."""
+    initials = [n for n, s in wf.states.items() if s.initial]
+    initial = initials[0] if len(initials) == 1 else None  # none or several: reported already
+    edges: dict[str, set[str]] = {n: set() for n in wf.states}
+    for t in wf.transitions:
+        for src in t.sources:
+            if src in edges and t.dest in wf.states:
+                edges[src].add(t.dest)
+    if initial is not None and names_resolve:
+        reached = _reach(initial, edges)
+        for name in wf.states:
+            if name not in reached:
+                doc.problem(
+                    ("states", name),
+                    f"state '{name}' cannot be reached from the initial state '{initial}'",
+                    "add a transition into it or remove it",
+                    key=True,
+                )
+    reverse: dict[str, set[str]] = {n: set() for n in wf.states}
+    for src, dests in edges.items():
+        for dst in dests:
+            reverse[dst].add(src)
+    finals = [n for n, s in wf.states.items() if s.final]
+    if not finals:
+        doc.problem(("states",), "no final state", "mark the end states with final: true", key=True)
+        return
+    if not names_resolve:
+        return
+    can_finish: set[str] = set()
+    for f in finals:
+        can_finish |= _reach(f, reverse)
+    for name, st in wf.states.items():
+        if st.final:
+            continue
+        if not edges[name]:
+            doc.problem(
+                ("states", name),
+                f"state '{name}' has no way out",
+                "add a transition from it, or mark it final: true",
+                key=True,
+            )
+        elif name not in can_finish:
+            doc.problem(
+                ("states", name),
+                f"state '{name}' can never reach a final state",
+                "add a transition towards an end state",
+                key=True,
+            )
+
+
+def _reach(start: str, edges: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    todo = deque([start])
+    while todo:
+        for nxt in edges[todo.popleft()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen

@@ -1,0 +1,1 @@
+"""Notifications: templates rendered with Jinja2, and the channels that deliver them (email, in memory)."""

@@ -1,0 +1,361 @@
+"""Policy parameters: the county's standards with effective dates, and what each programme pays.
+
+`workflows/policy/standards.yaml` holds every number a county changes by notice (dibao
+standards, the tekun allowances, temporary-assistance multiples) as a list of values with
+the date each takes effect, and the legal or plan source beside it. Next year's standard is
+a file edit: `Policy.value(name, on)` answers with the value in force on a day, so a payment
+keeps the amount of its own period.
+
+The `payments:` section says which workflow states are paid and how each kind of payment
+is computed (a case field, a standard, or a standard per tier of a case field).
+
+Loading is strict (yamlfile): unknown keys, unsorted or repeated dates, and money that is
+not an exact decimal are errors with file:line:column, all of them reported at once.
+Money is never a float: `780.00` unquoted would be read as one, so it must be quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from aidflow.errors import NotFoundError, Problem, WorkflowInvalidError, did_you_mean
+from aidflow.language.yamlfile import Document, Path_, read_yaml_file
+
+POLICY_FILE = "standards.yaml"
+UNITS = ("yuan_per_month", "yuan", "multiple")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_STANDARD_KEYS = ("unit", "source", "values")
+_VALUE_KEYS = ("from", "value")
+_PAYMENT_KEYS = (
+    "workflow",
+    "paid_states",
+    "amount_field",
+    "standard",
+    "tier_field",
+    "tiers",
+    "once",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class Standard:
+    """One named parameter: its unit, its source, and (from, value) pairs in date order."""
+
+    name: str
+    unit: str
+    source: str
+    values: tuple[tuple[date, Decimal], ...]
+
+
+@dataclass(frozen=True)
+class PaymentKind:
+    """How one kind of payment is computed for cases of one workflow.
+
+    Exactly one of `amount_field` (a decimal field of the case, e.g. the approved dibao
+    amount), `standard` (a standard in force for the period) or `tier_field` + `tiers`
+    (the standard named for the case field's value, e.g. self_care -> care allowance).
+    `once`: paid for one month only (the month after approval), e.g. temporary assistance.
+    """
+
+    kind: str
+    workflow: str
+    paid_states: tuple[str, ...]
+    amount_field: str | None = None
+    standard: str | None = None
+    tier_field: str | None = None
+    tiers: tuple[tuple[str, str], ...] = ()
+    once: bool = False
+    source: str = ""
+
+    def tier_standard(self, tier: str) -> str | None:
+        return dict(self.tiers).get(tier)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The standards and payment kinds of one policy file."""
+
+    file: str
+    standards: dict[str, Standard]
+    payments: dict[str, PaymentKind]
+
+    def names(self) -> set[str]:
+        return set(self.standards)
+
+    def _standard(self, name: str) -> Standard:
+        try:
+            return self.standards[name]
+        except KeyError:
+            raise NotFoundError(
+                f"no standard named '{name}' in {self.file}",
+                hint=did_you_mean(name, self.standards)
+                or f"known: {', '.join(sorted(self.standards))}",
+            ) from None
+
+    def value(self, name: str, on: date) -> Decimal:
+        """The value of standard `name` in force on day `on`."""
+        std = self._standard(name)
+        current: Decimal | None = None
+        for start, value in std.values:
+            if start > on:
+                break
+            current = value
+        if current is None:
+            first = std.values[0][0].isoformat()
+            raise NotFoundError(
+                f"no value of {name} in force on {on.isoformat()} (the first is from {first})",
+                hint=f"add a value with an earlier `from` date to {self.file}",
+            )
+        return current
+
+    def source(self, name: str) -> str:
+        return self._standard(name).source
+
+
+def load_policy(directory: str | Path) -> Policy:
+    """Read `standards.yaml` from `directory` (or the file itself); WorkflowInvalidError lists every problem."""
+    path = Path(directory)
+    if path.is_dir() or not path.suffix:
+        path = path / POLICY_FILE
+    doc = read_yaml_file(path)
+    policy = _validate(doc) if not doc.problems else None
+    if doc.problems or policy is None:
+        raise WorkflowInvalidError(doc.problems)
+    return policy
+
+
+def _validate(doc: Document) -> Policy | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        doc.problem((), "a policy file is a mapping with keys standards and payments")
+        return None
+    _unknown_keys(doc, (), data, ("standards", "payments"))
+    standards: dict[str, Standard] = {}
+    raw = data.get("standards")
+    if not isinstance(raw, dict) or not raw:
+        doc.problem(
+            ("standards",),
+            "standards must be a mapping of names to standards",
+            "see workflows/policy/standards.yaml",
+        )
+    else:
+        for name, spec in raw.items():
+            std = _standard(doc, name, spec)
+            if std is not None:
+                standards[name] = std
+    payments: dict[str, PaymentKind] = {}
+    raw_pay = data.get("payments", {})
+    if not isinstance(raw_pay, dict):
+        doc.problem(("payments",), "payments must be a mapping of payment kinds")
+    else:
+        for kind, spec in raw_pay.items():
+            pk = _payment(doc, kind, spec, raw if isinstance(raw, dict) else {})
+            if pk is not None:
+                payments[kind] = pk
+    return Policy(doc.file, standards, payments)
+
+
+def _unknown_keys(
+    doc: Document, path: Path_, data: dict[str, Any], allowed: tuple[str, ...]
+) -> None:
+    for key in data:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}"
+            doc.problem(path + (key,), f"unknown key '{key}'", hint, key=True)
+
+
+def _standard(doc: Document, name: str, spec: Any) -> Standard | None:
+    path: Path_ = ("standards", name)
+    if not _NAME.match(name):
+        doc.problem(path, f"standard name '{name}' is not snake_case", key=True)
+    if not isinstance(spec, dict):
+        doc.problem(path, "a standard is a mapping with keys unit, source and values")
+        return None
+    _unknown_keys(doc, path, spec, _STANDARD_KEYS)
+    ok = True
+    unit = spec.get("unit")
+    if unit not in UNITS:
+        doc.problem(path + ("unit",), f"unit {unit!r} is not one of {', '.join(UNITS)}")
+        ok = False
+    source = spec.get("source")
+    if not isinstance(source, str) or not source.strip():
+        doc.problem(
+            path + ("source",),
+            "every standard needs its legal or plan source",
+            'write source: "the county notice or regulation that sets it"',
+        )
+        ok = False
+    raw_values = spec.get("values")
+    if not isinstance(raw_values, list) or not raw_values:
+        doc.problem(path + ("values",), 'values must be a list of {from: DATE, value: "DECIMAL"}')
+        return None
+    values: list[tuple[date, Decimal]] = []
+    last: date | None = None
+    for i, item in enumerate(raw_values):
+        vpath = path + ("values", i)
+        if not isinstance(item, dict):
+            doc.problem(vpath, 'each value is a mapping {from: DATE, value: "DECIMAL"}')
+            ok = False
+            continue
+        _unknown_keys(doc, vpath, item, _VALUE_KEYS)
+        start = _date(doc, vpath + ("from",), item.get("from"))
+        amount = _decimal(doc, vpath + ("value",), item.get("value"))
+        if start is not None and last is not None and start <= last:
+            what = "repeats" if start == last else "comes before"
+            doc.problem(
+                vpath + ("from",),
+                f"date {start.isoformat()} {what} the previous date {last.isoformat()}",
+                "list the values once each, oldest first",
+            )
+            ok = False
+        last = start or last
+        if start is None or amount is None:
+            ok = False
+            continue
+        values.append((start, amount))
+    if not ok or not values:
+        return None
+    return Standard(name, str(unit), str(source).strip(), tuple(values))
+
+
+def _date(doc: Document, path: Path_, raw: Any) -> date | None:
+    if raw is None:
+        doc.problem(path, "missing date", "write from: 2024-01-01")
+        return None
+    if isinstance(raw, str) and len(raw) == 10:
+        with suppress(ValueError):  # reported below, like any other non-date
+            return date.fromisoformat(raw)
+    doc.problem(path, f"{raw!r} is not a date", "write it like 2024-01-01")
+    return None
+
+
+def _decimal(doc: Document, path: Path_, raw: Any) -> Decimal | None:
+    if isinstance(raw, float):
+        doc.problem(
+            path,
+            f"unquoted number {raw!r} would be read as a floating-point number",
+            'quote it, e.g. value: "780.00" (money is an exact decimal)',
+        )
+        return None
+    if isinstance(raw, bool) or raw is None:
+        doc.problem(path, f"{raw!r} is not a decimal number", 'write value: "780.00"')
+        return None
+    if isinstance(raw, int):
+        return Decimal(raw)
+    text = str(raw).strip()
+    if not _DECIMAL.match(text):
+        doc.problem(path, f"{raw!r} is not a decimal number", 'write it like "780.00"')
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        doc.problem(path, f"{raw!r} is not a decimal number")
+        return None
+
+
+def _strings(doc: Document, path: Path_, raw: Any) -> tuple[str, ...] | None:
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
+        doc.problem(path, "must be a non-empty list of state names", "write paid_states: [active]")
+        return None
+    return tuple(raw)
+
+
+def _payment(doc: Document, kind: str, spec: Any, standards: dict[str, Any]) -> PaymentKind | None:
+    path: Path_ = ("payments", kind)
+    if not _NAME.match(kind):
+        doc.problem(path, f"payment kind '{kind}' is not snake_case", key=True)
+    if not isinstance(spec, dict):
+        doc.problem(
+            path, "a payment kind is a mapping with keys workflow, paid_states and an amount rule"
+        )
+        return None
+    _unknown_keys(doc, path, spec, _PAYMENT_KEYS)
+    ok = True
+    workflow = spec.get("workflow")
+    if not isinstance(workflow, str) or not workflow:
+        doc.problem(path + ("workflow",), "missing workflow name", "write workflow: dibao")
+        ok = False
+    states = _strings(doc, path + ("paid_states",), spec.get("paid_states"))
+    rules = [k for k in ("amount_field", "standard", "tier_field") if k in spec]
+    if len(rules) != 1:
+        doc.problem(
+            path,
+            f"give exactly one of amount_field, standard or tier_field (found "
+            f"{', '.join(rules) or 'none'})",
+            key=True,
+        )
+        ok = False
+    for key in rules:
+        if not isinstance(spec[key], str) or not spec[key]:
+            doc.problem(path + (key,), f"{key} must be a name")
+            ok = False
+    std = spec.get("standard")
+    if isinstance(std, str) and std not in standards:
+        doc.problem(
+            path + ("standard",),
+            f"unknown standard '{std}'",
+            did_you_mean(std, standards) or "define it under standards",
+        )
+        ok = False
+    tiers: list[tuple[str, str]] = []
+    if "tier_field" in spec:
+        raw_tiers = spec.get("tiers")
+        if not isinstance(raw_tiers, dict) or not raw_tiers:
+            doc.problem(
+                path + ("tiers",),
+                "tier_field needs tiers: a mapping of field values to standards",
+                "write tiers: {full: care_allowance_full, partial: ..., none: ...}",
+            )
+            ok = False
+        else:
+            for tier, name in raw_tiers.items():
+                if not isinstance(name, str) or name not in standards:
+                    doc.problem(
+                        path + ("tiers", tier),
+                        f"unknown standard {name!r}",
+                        did_you_mean(str(name), standards) or "define it under standards",
+                    )
+                    ok = False
+                else:
+                    tiers.append((tier, name))
+    elif "tiers" in spec:
+        doc.problem(path + ("tiers",), "tiers needs tier_field", key=True)
+        ok = False
+    once = spec.get("once", False)
+    if not isinstance(once, bool):
+        doc.problem(path + ("once",), "once must be true or false")
+        ok = False
+    source = spec.get("source", "")
+    if not isinstance(source, str):
+        doc.problem(path + ("source",), "source must be text")
+        ok = False
+    if not ok or states is None:
+        return None
+    return PaymentKind(
+        kind,
+        str(workflow),
+        states,
+        spec.get("amount_field"),
+        std,
+        spec.get("tier_field"),
+        tuple(tiers),
+        once,
+        source,
+    )
+
+
+def problems_of(path: str | Path) -> list[Problem]:
+    """Every problem in a policy file (empty if it loads)."""
+    try:
+        load_policy(path)
+    except WorkflowInvalidError as exc:
+        return exc.problems
+    return []

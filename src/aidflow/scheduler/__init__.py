@@ -1,0 +1,1 @@
+"""The scheduler: what one round of jobs does, and the APScheduler adapter that repeats it."""

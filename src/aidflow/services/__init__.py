@@ -1,0 +1,1 @@
+"""Use cases over a Session: cases, users, escalations, visits, digest, payments, sampling, look-back, imports."""

@@ -1,0 +1,824 @@
+"""Use cases: deploy, add users and persons, open cases, fire, vote, object, note, view.
+
+No printing, no committing: the CLI (or a job) opens `with session.begin():` around a
+call, so a refused command leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aidflow.clock import Clock
+from aidflow.engine import machine, rules
+from aidflow.engine.rules import SYSTEM, Actor, Snapshot
+from aidflow.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    RefusedError,
+    did_you_mean,
+)
+from aidflow.language.calendar import WorkCalendar, parse_duration
+from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow, workflow_to_json
+from aidflow.store import queries as store
+from aidflow.store.models import Case, Person, User, WorkflowVersion
+
+if TYPE_CHECKING:
+    from aidflow.language.loader import LoadedWorkflow
+    from aidflow.policy.standards import Policy
+
+ADMIN = "admin"
+_MISSING = object()
+VOTE_CHOICES = ("yes", "no", "abstain")
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user.name, tuple(user.roles), user.area)
+
+
+@dataclass
+class Action:
+    transition: Transition
+    reasons: list[str]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+
+@dataclass
+class CaseView:
+    """What `aidflow case show` prints. case, person, version and events are rows with the
+    columns of Case, Person, WorkflowVersion and CaseEvent as attributes (no ORM objects)."""
+
+    case: Any
+    person: Any
+    workflow: Workflow
+    version: Any
+    events: list[Any]
+    actions: list[Action]
+    tally: rules.Tally | None
+    dwell_until: datetime | None
+
+
+class Service:
+    """The engine's use cases over one Session, one clock and one working-day calendar."""
+
+    def __init__(
+        self,
+        session: Session,
+        clock: Clock,
+        calendar: WorkCalendar,
+        policy: Policy | Callable[[], Policy] | None = None,
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.calendar = calendar
+        # the county's standards for guards reading policy.<name>; a callable loads them on first use
+        self._policy = policy
+        # per unit of work: a batch of commands reads each user and definition once
+        self._actors: dict[str, Actor] = {}
+        self._workflows: dict[int, Workflow] = {}
+
+    # -- administration ----------------------------------------------------------------
+
+    def require_admin(self, actor_name: str | None) -> str:
+        """Admins manage users and workflows; the very first user bootstraps without one."""
+        if store.count_users(self.session) == 0:
+            return actor_name or "bootstrap"
+        if actor_name is None:
+            raise ForbiddenError("this command needs an administrator", hint="pass --as ADMIN_USER")
+        user = store.get_user(self.session, actor_name)
+        if ADMIN not in user.roles:
+            raise ForbiddenError(
+                f"{user.name} is not an administrator (roles: {', '.join(user.roles)})",
+                hint="ask a user with role admin",
+            )
+        return user.name
+
+    def add_user(self, by: str | None, name: str, roles: list[str], area: str, email: str) -> User:
+        self.require_admin(by)
+        if self.session.get(User, name) is not None:
+            raise InvalidInputError(f"user '{name}' already exists")
+        if "@" not in email or email.startswith("@") or email.endswith("@"):
+            raise InvalidInputError(
+                f"email {email!r} is not an email address", hint="write it like li@example.org"
+            )
+        if not roles:
+            raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
+        for label, value, limit in (("name", name, 64), ("email", email, 200), ("area", area, 200)):
+            if len(value) > limit:  # the column's width
+                raise InvalidInputError(
+                    f"user {label} is {len(value)} characters long; the limit is {limit}"
+                )
+        for role in roles:
+            if len(role) > 64 or not role.strip():
+                raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
+        area = area.strip()
+        if not area or area.count("/") > 1 or area.startswith("/") or area.endswith("/"):
+            raise InvalidInputError(
+                f"area {area!r} is not valid",
+                hint="write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE",
+            )
+        user = User(
+            name=name, roles=sorted(set(roles)), area=area, email=email, created_at=self.clock.now()
+        )
+        self.session.add(user)
+        return user
+
+    def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[WorkflowVersion, bool]:
+        """Store a workflow as a new version; an unchanged file returns its existing version."""
+        who = self.require_admin(by)
+        wf = loaded.definition
+        existing = store.version_by_hash(self.session, wf.name, loaded.content_hash)
+        if existing is not None:
+            return existing, False
+        wv = WorkflowVersion(
+            name=wf.name,
+            version=store.next_version_number(self.session, wf.name),
+            declared_version=str(wf.version),
+            file=loaded.file,
+            source=loaded.source,
+            definition_json=workflow_to_json(wf),
+            content_hash=loaded.content_hash,
+            deployed_at=self.clock.now(),
+            deployed_by=who,
+        )
+        self.session.add(wv)
+        self.session.flush()
+        return wv, True
+
+    # -- persons -------------------------------------------------------------------------
+
+    def register_person(
+        self, id_number: str, name: str, township: str, village: str, hukou: str, **attrs: Any
+    ) -> Person:
+        from aidflow.idnumber import parse_id_number
+
+        idn = parse_id_number(id_number, today=self.local_today())
+        if store.find_person(self.session, idn.number) is not None:
+            raise InvalidInputError(
+                f"a person with ID number {idn.masked} is already registered",
+                hint="open a case for the existing person",
+            )
+        if hukou not in ("rural", "urban"):
+            raise InvalidInputError(f"hukou must be rural or urban, not {hukou!r}")
+        if not name.strip() or not township.strip() or not village.strip():
+            raise InvalidInputError("name, township and village must not be empty")
+        for label, value in (("name", name), ("township", township), ("village", village)):
+            if len(value.strip()) > 100:  # the column's width: PostgreSQL refused it with a crash
+                raise InvalidInputError(
+                    f"{label} is {len(value.strip())} characters long; the limit is 100",
+                    hint=f"shorten --{label}",
+                )
+        grade = attrs.get("disability_grade")
+        if grade is not None and grade not in (1, 2, 3, 4):
+            raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
+        person = Person(
+            id_number=idn.number,
+            name=name.strip(),
+            birth_date=idn.birth_date,
+            sex=idn.sex,
+            township=township.strip(),
+            village=village.strip(),
+            hukou=hukou,
+            created_at=self.clock.now(),
+            mental_illness=False,
+            registered_poor=False,
+            related_users=[],
+            **attrs,
+        )
+        self.session.add(person)
+        self.session.flush()
+        return person
+
+    def person(self, id_number: str) -> Person:
+        from aidflow.idnumber import parse_id_number
+
+        idn = parse_id_number(id_number)
+        person = store.find_person(self.session, idn.number)
+        if person is None:
+            raise NotFoundError(
+                f"no person with ID number {idn.masked}",
+                hint="register them with `aidflow person add`",
+            )
+        return person
+
+    # -- cases ---------------------------------------------------------------------------
+
+    def actor(self, name: str | None) -> Actor:
+        if not name:
+            raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
+        if name == SYSTEM.name:
+            raise ForbiddenError("'system' is reserved for the scheduler")
+        actor = self._actors.get(name)
+        if actor is None:
+            roles, area = store.user_access(self.session, name)
+            actor = self._actors[name] = Actor(name, tuple(roles), area)
+        return actor
+
+    def open_case(
+        self,
+        actor: Actor,
+        id_number: str,
+        workflow: str,
+        *,
+        emergency: bool = False,
+        assign_to: str | None = None,
+        note: str | None = None,
+        command_id: str | None = None,
+    ) -> Case:
+        person = self.person(id_number)
+        earlier = self.replayed(actor, command_id, "open", None, None, (person.id, workflow))
+        if earlier is not None:
+            return store.get_case(self.session, earlier.case_id)
+        wv = store.latest_version(self.session, workflow)
+        wf = store.definition_of(wv)
+        initial = wf.states[wf.initial_state]
+        if actor is not SYSTEM:
+            if initial.owner not in actor.roles and ADMIN not in actor.roles:
+                raise ForbiddenError(
+                    f"opening a {wf.name} case needs role {initial.owner}; "
+                    f"{actor.name} has {', '.join(actor.roles)}"
+                )
+            if not actor.covers(person.township, person.village):
+                raise ForbiddenError(
+                    f"{person.township}/{person.village} is outside {actor.name}'s "
+                    f"area ({actor.area})"
+                )
+        if assign_to is not None:
+            store.get_user(self.session, assign_to)
+        now = self.clock.now()
+        case = Case(
+            person_id=person.id,
+            workflow_version_id=wv.id,
+            workflow_name=wf.name,
+            state=wf.initial_state,
+            state_entered_at=now,
+            entry_seq=1,
+            deadline_at=self.deadline_for(wf, wf.initial_state, now),
+            assigned_to=assign_to or (None if actor is SYSTEM else actor.name),
+            township=person.township,
+            village=person.village,
+            data={},
+            emergency=emergency,
+            opened_at=now,
+            last_seq=0,
+            head_hash="",
+        )
+        if wf.clocks:
+            from aidflow.engine import clocks
+
+            case.clocks = clocks.start(wf, wf.initial_state, now, self.calendar)
+        self.session.add(case)
+        self.session.flush()
+        store.write_event(
+            self.session,
+            case.id,
+            0,
+            "",
+            store.EventInput(
+                kind="open",
+                actor=actor.name,
+                at=now,
+                to_state=wf.initial_state,
+                fields={"workflow": wf.name, "version": wv.version, "emergency": emergency},
+                note=note,
+            ),
+            None,
+            None,
+            command_id,
+        )
+        return case
+
+    def replayed(
+        self,
+        actor: Actor,
+        command_id: str | None,
+        kind: str,
+        case_id: int | None,
+        trigger: str | None,
+        detail: Any = None,
+    ) -> store.Recorded | None:
+        """The event an earlier run of this same command wrote under `command_id`, if any.
+
+        Checked before anything else, so a retry after the case moved on returns the first
+        result instead of a refusal. A key used for a different command is an input error.
+        """
+        if command_id is None:
+            return None
+        if not command_id.strip() or len(command_id) > 100 or not command_id.isprintable():
+            raise InvalidInputError(
+                f"idempotency key {command_id!r} must be 1 to 100 printable characters",
+                hint="use a fresh UUID per command, e.g. from `uuidgen`",
+            )
+        row = store.event_by_command(self.session, command_id)
+        if row is None:
+            return None
+        same = row.kind == kind and row.actor == actor.name
+        if kind == "open":
+            person_id, workflow = detail
+            case = store.case_row(self.session, row.case_id)
+            same = same and (case.person_id, case.workflow_name) == (person_id, workflow)
+        else:
+            same = same and row.case_id == case_id and (trigger is None or row.trigger == trigger)
+            if kind == "vote":
+                same = same and (row.fields or {}).get("choice") == detail
+            if kind == "note":
+                same = same and row.note == detail
+        if not same:
+            what = f"{row.kind} {row.trigger or ''}".strip()
+            raise InvalidInputError(
+                f"idempotency key {command_id!r} was already used for a different command "
+                f"({what} on case {row.case_id} by {row.actor})",
+                hint="use a new key for each new command; repeat a key only to retry that same command",
+            )
+        return store.recorded_of(row)
+
+    def deadline_for(
+        self, wf: Workflow, state: str, entered: datetime, data: dict[str, Any] | None = None
+    ) -> datetime | None:
+        """When the case must leave `state` entered at `entered`; a state's `deadline_when`
+        picks the first alternative whose `when` is true of the case's data on entry."""
+        st = wf.states[state]
+        spec = st.deadline
+        if st.deadline_when:
+            from aidflow.language.expressions import compile_expression
+
+            case_scope = {
+                name: rules.field_for_guard(fs, (data or {}).get(name))
+                for name, fs in wf.fields.items()
+            }
+            for alt in st.deadline_when:
+                if compile_expression(alt.when, namespaces=("case",)).evaluate(
+                    {"case": case_scope}
+                ):
+                    spec = alt.deadline
+                    break
+        return self.calendar.add(entered, parse_duration(spec)) if spec else None
+
+    def snapshot(
+        self, case: Any, wf: Workflow | None = None, transitions: list[Transition] | None = None
+    ) -> Snapshot:
+        """What the rules need about `case` (a Case or a Core row) for `transitions`.
+
+        Only what those transitions read is loaded: the person when a guard reads
+        person.*, earlier actors when a rule separates duties, votes in a voting state.
+        """
+        wf = wf or self.workflow_of(case)
+        st = wf.states[case.state]
+        ts = wf.transitions_from(case.state) if transitions is None else transitions
+        dwell_until = (
+            self.calendar.add(case.state_entered_at, parse_duration(st.min_dwell))
+            if st.min_dwell
+            else None
+        )
+        needs = rules.reads(wf, ts)
+        tally = None
+        if st.vote is not None:
+            tally = rules.tally(st.vote, store.votes_of(self.session, case.id, case.entry_seq))
+        case_scope: dict[str, Any] = {}
+        if needs.case:  # only guards and computes read it
+            data = case.data
+            case_scope = {
+                name: rules.field_for_guard(spec, data.get(name))
+                for name, spec in wf.fields.items()
+            }
+            case_scope.update(
+                emergency=case.emergency,
+                township=case.township,
+                village=case.village,
+                state=case.state,
+                opened_at=case.opened_at.isoformat(),
+            )
+        person_scope = (
+            self.person_scope(case.person_id, roles=needs.related_roles) if needs.person else {}
+        )
+        return Snapshot(
+            wf,
+            case.state,
+            case.township,
+            case.village,
+            case.state_entered_at,
+            dwell_until,
+            person_scope,
+            case_scope,
+            store.fired_by(self.session, case.id, needs.separate),
+            tally,
+            self.calendar.tz,
+            self.policy_scope(set(needs.policy)),
+        )
+
+    def policy_scope(self, names: set[str]) -> dict[str, Any]:
+        """policy.<name> for each name: the value in force today (county time)."""
+        if not names:
+            return {}
+        if callable(self._policy):
+            self._policy = self._policy()
+        if self._policy is None:
+            from aidflow.errors import UnavailableError
+
+            raise UnavailableError(
+                f"a guard reads {', '.join(f'policy.{n}' for n in sorted(names))} but no "
+                "policy standards are loaded",
+                hint="pass the policy to Service (the CLI reads "
+                "$AIDFLOW_WORKFLOWS/policy/standards.yaml)",
+            )
+        today = self.local_today()
+        return {name: self._policy.value(name, today) for name in sorted(names)}
+
+    def person_scope(self, person_id: int, *, roles: bool = False) -> dict[str, Any]:
+        """person.* for guards; related_roles (one more query) only when `roles`."""
+        names = list(PERSON_COLUMNS)
+        row = store.person_columns(self.session, person_id, names)
+        scope = dict(zip(names, row, strict=True))
+        scope["related_roles"] = (
+            store.roles_of_users(self.session, scope["related_users"] or []) if roles else []
+        )
+        born = scope["birth_date"]
+        today = self.local_today()
+        scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        scope["birth_date"] = born.isoformat()
+        return scope
+
+    def local_today(self) -> date:
+        return self.clock.now().astimezone(self.calendar.tz).date()
+
+    def workflow_of(self, case: Any) -> Workflow:
+        wf = self._workflows.get(case.workflow_version_id)
+        if wf is None:  # a row from store.case_for_write carries its definition's hash: no lookup
+            wf = self._workflows[case.workflow_version_id] = store.workflow_by_id(
+                self.session, case.workflow_version_id, getattr(case, "content_hash", None)
+            )
+        return wf
+
+    def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Any:
+        """The case row, after checking the caller's version, area and that it is open."""
+        case = store.case_for_write(self.session, case_id)
+        if expected_version is not None and case.version != expected_version:
+            raise ConflictError(
+                f"case {case_id} changed since you loaded it (version {expected_version}, "
+                f"now {case.version}); reload and retry",
+                hint=f"`aidflow case show {case_id}` shows what changed",
+            )
+        if actor is not SYSTEM and not actor.covers(case.township, case.village):
+            raise ForbiddenError(
+                f"case {case_id} is in {case.township}/{case.village}, outside "
+                f"{actor.name}'s area ({actor.area})"
+            )
+        if case.closed_at is not None:
+            raise RefusedError(
+                f"case {case_id} is closed (state '{case.state}')",
+                hint="open a new case if the person needs help again",
+            )
+        return case
+
+    def fire(
+        self,
+        actor: Actor,
+        case_id: int,
+        trigger: str,
+        raw_fields: dict[str, str] | None = None,
+        note: str | None = None,
+        *,
+        expected_version: int | None = None,
+        kind: str = "transition",
+        command_id: str | None = None,
+    ) -> store.Recorded:
+        """Fire `trigger` on the case if every rule allows it; else RefusedError with all reasons."""
+        earlier = self.replayed(actor, command_id, kind, case_id, trigger)
+        if earlier is not None:
+            return earlier
+        case = self.load_for_write(actor, case_id, expected_version)
+        wf = self.workflow_of(case)
+        t = wf.transition(case.state, trigger)
+        if t is None:
+            raise self._unknown_trigger(wf, case.state, trigger)
+        fields = self.parse_fields(wf, t, raw_fields or {})
+        snap = self.snapshot(case, wf, [t])
+        now = self.clock.now()
+        guard_fields = {k: rules.field_for_guard(wf.fields[k], v) for k, v in fields.items()}
+        reasons = rules.blocks(snap, t, actor, now, guard_fields, note)
+        hint = None
+        if t.once_per_person is not None:  # e.g. the same cause assisted once a year
+            refusal = self._once_per_person(case, wf, t, fields, now)
+            if refusal is not None:
+                reasons.append(refusal[0])
+                hint = refusal[1]
+        if reasons:
+            raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
+        dest = machine.advance(wf, case.state, trigger)
+        event_fields: dict[str, Any] = dict(fields)
+        if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
+            scope = rules.guard_scope(snap, guard_fields)
+            for name, text in t.computes.items():
+                event_fields[name] = rules.guard(text).evaluate(scope)
+        if snap.tally is not None and t.requires_vote:
+            event_fields["vote"] = {
+                "yes": snap.tally.yes,
+                "no": snap.tally.no,
+                "abstain": snap.tally.abstain,
+                "dissent": list(snap.tally.dissent),
+            }
+        return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now, command_id)
+
+    def _once_per_person(
+        self, case: Any, wf: Workflow, t: Transition, fields: dict[str, Any], now: datetime
+    ) -> tuple[str, str] | None:
+        """Why `t` may not approve this case again for the person, and how to override; or None."""
+        rule = t.once_per_person
+        assert rule is not None
+        data = dict(case.data, **fields)
+        value = data.get(rule.field)
+        if value is None or (rule.unless is not None and data.get(rule.unless) is True):
+            return None
+        within = parse_duration(rule.within)
+        days = {
+            "h": within.amount / 24 + 1,
+            "d": within.amount + 1,
+            "wd": within.amount * 2 + 30,
+            "mo": within.amount * 31 + 1,
+        }[within.unit]  # a loose bound; the exact test follows
+        states = sorted({x.dest for x in wf.transitions if x.once_per_person is not None})
+        for row in store.approvals_of_person(
+            self.session, case.person_id, wf.name, states, case.id, now - timedelta(days=days)
+        ):
+            if (row.data or {}).get(rule.field) == value and self.calendar.add(
+                row.at, within
+            ) > now:
+                roles = sorted(
+                    {
+                        r
+                        for x in wf.transitions
+                        if x.once_per_person is not None and rule.unless in x.fields
+                        for r in x.roles
+                    }
+                )
+                how = (
+                    f"{' or '.join(roles)} may approve it again with --field {rule.unless}=true and a note"
+                    if rule.unless and roles
+                    else f"approve it after {rule.within} have passed"
+                )
+                day = row.at.astimezone(self.calendar.tz).strftime("%Y-%m-%d")
+                why = (
+                    f"{rule.field} '{value}' was already approved for this person in case {row.case_id} "
+                    f"on {day} (once per {rule.within})"
+                )
+                return why, how
+        return None
+
+    def _move(
+        self,
+        case: Any,
+        wf: Workflow,
+        actor: Actor,
+        kind: str,
+        trigger: str,
+        dest: str,
+        fields: dict[str, Any],
+        note: str | None,
+        now: datetime,
+        command_id: str | None = None,
+    ) -> store.Recorded:
+        # the case's data is rewritten only when a field changes it (1 == True: compare types too)
+        changed = {
+            k: v
+            for k, v in fields.items()
+            if k in wf.fields
+            and (type(old := case.data.get(k, _MISSING)) is not type(v) or old != v)
+        }
+        data = dict(case.data, **changed) if changed else case.data
+        new_clocks = None
+        if wf.clocks:  # start, pause, resume, extend or stop the workflow's named clocks
+            from aidflow.engine import clocks
+
+            before = case.clocks or {}
+            after = clocks.advance(wf, before, trigger, dest, now, self.calendar)
+            if after != before:  # written by the same versioned UPDATE as the move
+                new_clocks = after
+        values = store.Move(
+            dest,
+            now,
+            self.deadline_for(wf, dest, now, data),
+            data if changed else None,
+            now if wf.states[dest].final else None,
+            new_clocks,
+        )
+        return store.write_event(
+            self.session,
+            case.id,
+            case.last_seq,
+            case.head_hash,
+            store.EventInput(
+                kind=kind,
+                actor=actor.name,
+                at=now,
+                trigger=trigger,
+                from_state=case.state,
+                to_state=dest,
+                fields=fields,
+                note=note,
+            ),
+            values,
+            case.version,
+            command_id,
+        )
+
+    def _unknown_trigger(self, wf: Workflow, state: str, trigger: str) -> RefusedError:
+        here = [
+            t.trigger for t in wf.transitions_from(state) if not rules.closed_by_settings(wf, t)
+        ]
+        if wf.has_trigger(trigger):
+            return RefusedError(
+                f"'{trigger}' cannot be fired from state '{state}'",
+                hint=f"from '{state}' you can fire: {', '.join(here) or 'nothing'}",
+            )
+        hint = did_you_mean(trigger, [t.trigger for t in wf.transitions])
+        return RefusedError(
+            f"workflow '{wf.name}' has no trigger '{trigger}'",
+            hint=hint or f"from '{state}' you can fire: {', '.join(here)}",
+        )
+
+    def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name not in t.fields:
+                hint = (
+                    did_you_mean(name, t.fields)
+                    or f"'{t.trigger}' takes: {', '.join(t.fields) or 'no fields'}"
+                )
+                raise InvalidInputError(f"'{t.trigger}' does not take field '{name}'", hint=hint)
+            out[name] = rules.parse_field(name, wf.fields[name], value)
+        return out
+
+    def object(
+        self,
+        actor: Actor,
+        case_id: int,
+        note: str | None,
+        expected_version: int | None = None,
+        command_id: str | None = None,
+    ) -> store.Recorded:
+        """Raise an objection: fire the state's objection transition, recorded as such."""
+        earlier = self.replayed(actor, command_id, "objection", case_id, None)
+        if earlier is not None:
+            return earlier
+        # the area first: an outsider learnt the case's state from the refusal (test_access)
+        case = self.load_for_write(actor, case_id, expected_version)
+        wf = self.workflow_of(case)
+        paths = [t for t in wf.transitions_from(case.state) if t.objection]
+        if not paths:
+            raise RefusedError(
+                f"no objection can be raised in state '{case.state}'",
+                hint="objections are taken during a public notice",
+            )
+        if (
+            len(paths) > 1
+        ):  # e.g. back to review or to investigation by a setting: the first open one
+            scope = rules.guard_scope(self.snapshot(case, wf, paths), {})
+            open_paths = [t for t in paths if all(rules.guard(g).evaluate(scope) for g in t.guards)]
+            paths = open_paths or paths  # none open: fire the first, which refuses with its reasons
+        return self.fire(
+            actor,
+            case_id,
+            paths[0].trigger,
+            {},
+            note,
+            expected_version=expected_version,
+            kind="objection",
+            command_id=command_id,
+        )
+
+    def vote(
+        self,
+        actor: Actor,
+        case_id: int,
+        choice: str,
+        note: str | None = None,
+        command_id: str | None = None,
+    ) -> store.Recorded:
+        if choice not in VOTE_CHOICES:
+            raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
+        earlier = self.replayed(actor, command_id, "vote", case_id, None, choice)
+        if earlier is not None:
+            return earlier
+        case = self.load_for_write(actor, case_id, None)
+        wf = self.workflow_of(case)
+        rule = wf.states[case.state].vote
+        if rule is None:
+            raise RefusedError(f"case {case_id} is in '{case.state}', which holds no vote")
+        if rule.voters not in actor.roles:
+            raise ForbiddenError(
+                f"voting on case {case_id} needs role {rule.voters}; {actor.name} has "
+                f"{', '.join(actor.roles)}"
+            )
+        if rule.exclude_related:
+            (related,) = store.person_columns(self.session, case.person_id, ["related_users"])
+            if actor.name in (related or []):
+                raise RefusedError(
+                    f"{actor.name} is related to the applicant and is excluded from this vote"
+                )
+        now = self.clock.now()
+        round_ = case.entry_seq
+        try:  # the unique key (case, round, voter) refuses a second vote without a read first
+            store.insert_vote(self.session, case_id, round_, actor.name, choice, now)
+        except IntegrityError:
+            raise RefusedError(f"{actor.name} already voted in this review") from None
+        return store.write_event(
+            self.session,
+            case_id,
+            case.last_seq,
+            case.head_hash,
+            store.EventInput(
+                kind="vote",
+                actor=actor.name,
+                at=now,
+                fields={"choice": choice, "round": round_},
+                note=note,
+            ),
+            None,
+            case.version,
+            command_id,
+        )
+
+    def add_note(
+        self, actor: Actor, case_id: int, note: str, command_id: str | None = None
+    ) -> store.Recorded:
+        if not note.strip():
+            raise InvalidInputError("the note is empty", hint="write --note TEXT")
+        earlier = self.replayed(actor, command_id, "note", case_id, None, note)
+        if earlier is not None:
+            return earlier
+        case = self.load_for_write(actor, case_id, None)
+        return store.write_event(
+            self.session,
+            case_id,
+            case.last_seq,
+            case.head_hash,
+            store.EventInput(kind="note", actor=actor.name, at=self.clock.now(), note=note),
+            None,
+            case.version,
+            command_id,
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def view(self, actor: Actor, case_id: int) -> CaseView:
+        case, wv, person, events = store.case_view_rows(self.session, case_id)
+        if not actor.covers(case.township, case.village):
+            raise ForbiddenError(f"case {case_id} is outside {actor.name}'s area ({actor.area})")
+        assert wv is not None
+        wf = store.definition_of(wv)
+        snap = self.snapshot(case, wf)
+        now = self.clock.now()
+        actions = []
+        if case.closed_at is None:
+            for t in wf.transitions_from(case.state):
+                if not rules.closed_by_settings(wf, t):  # ruled out by the county's settings
+                    actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
+        return CaseView(case, person, wf, wv, events, actions, snap.tally, snap.dwell_until)
+
+    def list_cases(
+        self,
+        actor: Actor,
+        *,
+        state: str | None = None,
+        workflow: str | None = None,
+        township: str | None = None,
+        overdue: bool = False,
+        mine: bool = False,
+        include_closed: bool = False,
+        limit: int = 200,
+    ) -> list[Case]:
+        stmt = select(Case).order_by(Case.id)
+        if actor.area != "*":
+            town, _, vill = actor.area.partition("/")
+            stmt = stmt.where(Case.township == town)
+            if vill:
+                stmt = stmt.where(Case.village == vill)
+        if state:
+            stmt = stmt.where(Case.state == state)
+        if workflow:
+            stmt = stmt.where(Case.workflow_name == workflow)
+        if township:
+            stmt = stmt.where(Case.township == township)
+        if overdue:
+            stmt = stmt.where(Case.deadline_at < self.clock.now())
+        if mine:
+            stmt = stmt.where(Case.assigned_to == actor.name)
+        if not include_closed:
+            stmt = stmt.where(Case.closed_at.is_(None))
+        return list(self.session.scalars(stmt.limit(limit)))
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)

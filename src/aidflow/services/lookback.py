@@ -1,0 +1,299 @@
+"""The look-back (回头看): who in the survey lists should have a case and has none.
+
+workflows/policy/target_groups.yaml declares the target groups as guard expressions over
+person.* and the workflow a gap is opened in. `find` streams the persons of the imported
+lists (keyset pages, never all at once), keeps those who meet a group and have no open
+case (不漏一户、不落一人), and lists open cases that are overdue or stalled, per township.
+`open_gaps` opens one discovery case per gap through `Service.open_case`; a person with an
+open case is no longer a gap, so running it again opens nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from aidflow.engine.rules import Actor
+from aidflow.errors import AidflowError, ExpressionError, WorkflowInvalidError, did_you_mean
+from aidflow.idnumber import mask
+from aidflow.language.definition import PERSON_COLUMNS
+from aidflow.language.expressions import Expression, check_references, compile_expression
+from aidflow.services.ledger import area_filter, persons_in_chunks
+from aidflow.store.models import Case, CaseEvent, Person, PersonSource
+
+_KEYS = ("groups", "stalled_after_days", "stalled_exempt_states")
+_GROUP_KEYS = ("labels", "when", "workflow")
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    name: str
+    zh: str
+    en: str
+    when: Expression
+    workflow: str
+
+
+@dataclass(frozen=True)
+class LookbackPolicy:
+    groups: tuple[TargetGroup, ...]
+    stalled_after_days: int
+    stalled_exempt_states: tuple[str, ...]
+
+
+def load_target_groups(path: str | Path) -> LookbackPolicy:
+    """Read target_groups.yaml strictly; guards compiled and checked against person fields."""
+    from aidflow.language.yamlfile import read_yaml_file
+
+    doc = read_yaml_file(path)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for key in data:
+        if key not in _KEYS:
+            doc.problem((key,), f"unknown key '{key}'", did_you_mean(key, _KEYS), key=True)
+    groups: list[TargetGroup] = []
+    raw = data.get("groups")
+    if not isinstance(raw, dict) or not raw:
+        doc.problem(("groups",), "expected a mapping of group names to {labels, when, workflow}")
+        raw = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict):
+            doc.problem(("groups", name), "expected a mapping with keys labels, when and workflow")
+            continue
+        for key in spec:
+            if key not in _GROUP_KEYS:
+                doc.problem(
+                    ("groups", name, key),
+                    f"unknown key '{key}'",
+                    did_you_mean(key, _GROUP_KEYS),
+                    key=True,
+                )
+        labels = spec.get("labels")
+        if not (
+            isinstance(labels, dict)
+            and isinstance(labels.get("zh"), str)
+            and isinstance(labels.get("en"), str)
+        ):
+            doc.problem(("groups", name, "labels"), "expected {zh: ..., en: ...}")
+            labels = {"zh": name, "en": name}
+        workflow = spec.get("workflow")
+        if not isinstance(workflow, str) or not workflow:
+            doc.problem(
+                ("groups", name, "workflow"), "expected the name of a workflow, such as tekun"
+            )
+        text = spec.get("when")
+        if not isinstance(text, str):
+            doc.problem(("groups", name, "when"), "expected a guard expression over person.*")
+            continue
+        try:
+            expr = compile_expression(text, namespaces=("person",))
+        except ExpressionError as exc:
+            doc.problem(
+                ("groups", name, "when"),
+                f"guard {text!r}: {exc.message} (column {exc.column})",
+                exc.hint,
+            )
+            continue
+        bad = check_references(
+            expr, {"person": (*PERSON_COLUMNS, "age")}
+        )  # related_roles is not read here
+        for message, hint in bad:
+            doc.problem(("groups", name, "when"), f"guard {text!r}: {message}", hint)
+        if not bad and isinstance(workflow, str) and workflow:
+            groups.append(TargetGroup(str(name), labels["zh"], labels["en"], expr, workflow))
+    days = data.get("stalled_after_days", 30)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        doc.problem(("stalled_after_days",), f"expected a whole number of days >= 1, not {days!r}")
+        days = 30
+    exempt = data.get("stalled_exempt_states", [])
+    if not isinstance(exempt, list) or not all(isinstance(s, str) for s in exempt):
+        doc.problem(("stalled_exempt_states",), "expected a list of state names")
+        exempt = []
+    if doc.problems:
+        raise WorkflowInvalidError(doc.problems)
+    return LookbackPolicy(tuple(groups), days, tuple(exempt))
+
+
+@dataclass
+class Gap:
+    person_id: int
+    id_number: str
+    name: str
+    township: str
+    village: str
+    groups: list[str]
+    workflow: str
+    opened_case: int | None = None
+    not_opened: str | None = None
+
+    def as_json(self, show_id: bool = False) -> dict[str, Any]:
+        return {
+            "person_id": self.person_id,
+            "id_number": self.id_number if show_id else mask(self.id_number),
+            "name": self.name,
+            "township": self.township,
+            "village": self.village,
+            "groups": self.groups,
+            "workflow": self.workflow,
+            "opened_case": self.opened_case,
+            "not_opened": self.not_opened,
+        }
+
+
+@dataclass(frozen=True)
+class LateCase:
+    case_id: int
+    workflow: str
+    state: str
+    township: str
+    village: str
+    since: datetime  # deadline (overdue) or the last event (stalled)
+    kind: str  # overdue, stalled
+
+
+@dataclass
+class TownshipSummary:
+    persons: int = 0
+    in_groups: int = 0
+    gaps: int = 0
+    overdue: int = 0
+    stalled: int = 0
+
+
+@dataclass
+class LookbackReport:
+    gaps: list[Gap] = field(default_factory=list)
+    late: list[LateCase] = field(default_factory=list)
+    townships: dict[str, TownshipSummary] = field(default_factory=dict)
+
+
+def person_scope(row: Any, today: Any) -> dict[str, Any]:
+    born = row.birth_date
+    scope = {n: getattr(row, n) for n in PERSON_COLUMNS if n != "birth_date"}
+    scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    scope["birth_date"] = born.isoformat()
+    return scope
+
+
+def find(
+    session: Session,
+    actor: Actor,
+    policy: LookbackPolicy,
+    now: datetime,
+    today: Any,
+    township: str | None = None,
+) -> LookbackReport:
+    """Gaps and late cases in the actor's area (and `township`), persons read in pages."""
+    report = LookbackReport()
+    cols = [getattr(Person, n) for n in PERSON_COLUMNS]
+    listed = exists().where(PersonSource.person_id == Person.id)
+    stmt = area_filter(
+        select(Person.id, Person.id_number, Person.name, *cols), actor, township
+    ).where(listed)
+    for chunk in persons_in_chunks(session, stmt):
+        ids = [p.id for p in chunk]
+        covered = set(
+            session.scalars(
+                select(Case.person_id)
+                .where(Case.person_id.in_(ids), Case.closed_at.is_(None))
+                .distinct()
+            )
+        )
+        for p in chunk:
+            summary = report.townships.setdefault(p.township, TownshipSummary())
+            summary.persons += 1
+            scope = {"person": person_scope(p, today)}
+            groups = [g for g in policy.groups if g.when.evaluate(scope)]
+            if not groups:
+                continue
+            summary.in_groups += 1
+            if p.id in covered:
+                continue
+            summary.gaps += 1
+            report.gaps.append(
+                Gap(
+                    p.id,
+                    p.id_number,
+                    p.name,
+                    p.township,
+                    p.village,
+                    [g.name for g in groups],
+                    groups[0].workflow,
+                )
+            )
+    _late_cases(session, actor, policy, now, township, report)
+    return report
+
+
+def _late_cases(
+    session: Session,
+    actor: Actor,
+    policy: LookbackPolicy,
+    now: datetime,
+    township: str | None,
+    report: LookbackReport,
+) -> None:
+    stmt = select(
+        Case.id,
+        Case.workflow_name,
+        Case.state,
+        Case.township,
+        Case.village,
+        Case.deadline_at,
+        Case.last_seq,
+    ).where(Case.closed_at.is_(None))
+    if actor.area != "*":
+        town, _, village = actor.area.partition("/")
+        stmt = stmt.where(Case.township == town)
+        if village:
+            stmt = stmt.where(Case.village == village)
+    if township is not None:
+        stmt = stmt.where(Case.township == township)
+    stalled_before = now - timedelta(days=policy.stalled_after_days)
+    overdue = stmt.where(Case.deadline_at < now).order_by(Case.township, Case.deadline_at, Case.id)
+    seen: set[int] = set()
+    for c in session.execute(overdue):
+        seen.add(c.id)
+        report.late.append(
+            LateCase(
+                c.id, c.workflow_name, c.state, c.township, c.village, c.deadline_at, "overdue"
+            )
+        )
+        report.townships.setdefault(c.township, TownshipSummary()).overdue += 1
+    last_event = (
+        select(CaseEvent.at)
+        .where(CaseEvent.case_id == Case.id, CaseEvent.seq == Case.last_seq)
+        .scalar_subquery()
+    )
+    stalled = (
+        stmt.add_columns(last_event.label("last_at"))
+        .where(last_event < stalled_before, Case.state.not_in(policy.stalled_exempt_states))
+        .order_by(Case.township, Case.id)
+    )
+    for c in session.execute(stalled):
+        if c.id in seen:
+            continue
+        report.late.append(
+            LateCase(c.id, c.workflow_name, c.state, c.township, c.village, c.last_at, "stalled")
+        )
+        report.townships.setdefault(c.township, TownshipSummary()).stalled += 1
+
+
+OpenCase = Callable[[Gap], int]
+
+
+def open_gaps(report: LookbackReport, open_case: OpenCase) -> None:
+    """Open a case for each gap with `open_case` (one transaction each, by the caller).
+
+    A gap the workflow or the user's roles refuse is kept with the reason in `not_opened`.
+    """
+    for gap in report.gaps:
+        try:
+            gap.opened_case = open_case(gap)
+        except AidflowError as exc:
+            gap.not_opened = exc.message

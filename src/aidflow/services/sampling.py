@@ -1,0 +1,150 @@
+"""Reproducible spot-check samples, e.g. the county's 30% of tekun confirmations (T21 §16).
+
+`draw` selects ceil(ratio * N) of the N open cases of a workflow in one state (optionally
+one township): `random.Random(seed).sample` over the sorted case ids, so anyone can redraw
+the same sample from the seed and the population. Each drawn case gets a `note` event in
+its audit chain (sample_seed, sample_ratio, sample_size, population) and the case field
+`sampled = true`, which the workflow's guards can read (tekun's `confirm` then needs
+`spot_checked=true`). The ratio may not be below the policy minimum
+`<workflow>_spot_check_min_ratio`. Drawing again with the same seed records nothing twice.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+
+from aidflow.engine.rules import Actor
+from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError
+from aidflow.policy.standards import Policy
+from aidflow.services.cases import Service
+from aidflow.store import queries as store
+from aidflow.store.models import Case
+
+
+@dataclass(frozen=True)
+class Sample:
+    workflow: str
+    state: str
+    township: str | None
+    seed: str
+    ratio: Decimal
+    population: tuple[int, ...]  # the open cases' ids, sorted
+    drawn: tuple[int, ...]  # the selected ids, sorted
+    recorded: tuple[int, ...]  # drawn cases noted now (the others carried this seed already)
+
+
+def min_ratio_name(workflow: str) -> str:
+    return f"{workflow}_spot_check_min_ratio"
+
+
+def parse_ratio(text: str) -> Decimal:
+    try:
+        ratio = Decimal(text)
+    except InvalidOperation:
+        ratio = Decimal("NaN")
+    if not ratio.is_finite() or not Decimal(0) < ratio <= Decimal(1):
+        raise InvalidInputError(
+            f"ratio {text!r} is not a number above 0 and at most 1",
+            hint="write it like --ratio 0.3",
+        )
+    return ratio
+
+
+def draw(
+    svc: Service,
+    policy: Policy,
+    actor: Actor,
+    workflow: str,
+    state: str,
+    ratio: Decimal,
+    seed: str,
+    township: str | None = None,
+) -> Sample:
+    """Draw the sample and record it on each drawn case; see the module docstring."""
+    if not seed.strip():
+        raise InvalidInputError("the seed is empty", hint="write --seed TEXT, e.g. 2023-08-county")
+    wf = store.definition_of(store.latest_version(svc.session, workflow))
+    if state not in wf.states or wf.states[state].final:
+        open_states = [n for n, s in wf.states.items() if not s.final]
+        raise NotFoundError(
+            f"workflow '{workflow}' has no open state '{state}'",
+            hint="states: " + ", ".join(open_states),
+        )
+    owner = wf.states[state].owner
+    if owner not in actor.roles:
+        raise ForbiddenError(
+            f"drawing a sample of '{state}' needs role {owner}; {actor.name} has "
+            f"{', '.join(actor.roles)}"
+        )
+    if township is None and actor.area != "*":
+        raise ForbiddenError(
+            f"{actor.name}'s area ({actor.area}) is not the county",
+            hint="only county users draw the county's sample",
+        )
+    if township is not None and not actor.covers(township, ""):
+        raise ForbiddenError(f"township {township} is outside {actor.name}'s area ({actor.area})")
+    if min_ratio_name(workflow) not in policy.names():
+        raise NotFoundError(
+            f"the policy has no {min_ratio_name(workflow)}: no minimum spot-check ratio "
+            f"for {workflow}",
+            hint="add the standard to workflows/policy/standards.yaml",
+        )
+    minimum = policy.value(min_ratio_name(workflow), svc.local_today())
+    if ratio < minimum:
+        raise InvalidInputError(
+            f"ratio {ratio} is below the minimum {minimum} for {workflow} "
+            f"({policy.source(min_ratio_name(workflow))})",
+            hint=f"use --ratio {minimum} or more",
+        )
+    stmt = (
+        select(Case.id)
+        .where(Case.workflow_name == workflow, Case.state == state, Case.closed_at.is_(None))
+        .order_by(Case.id)
+    )
+    if township is not None:
+        stmt = stmt.where(Case.township == township)
+    population = tuple(svc.session.scalars(stmt))
+    size = math.ceil(ratio * len(population))
+    drawn = tuple(sorted(random.Random(seed).sample(population, size)))
+    now = svc.clock.now()
+    recorded = []
+    fields = {
+        "sample_seed": seed,
+        "sample_ratio": str(ratio),
+        "sample_size": size,
+        "population": len(population),
+    }
+    for case_id in drawn:
+        case = store.case_row(svc.session, case_id)
+        if (case.data or {}).get("sampled_by_seed") == seed:
+            continue  # drawn with this seed before: nothing twice
+        store.write_event(
+            svc.session,
+            case_id,
+            case.last_seq,
+            case.head_hash,
+            store.EventInput(
+                kind="note",
+                actor=actor.name,
+                at=now,
+                fields=dict(fields, sampled=True),
+                note=f"drawn for the spot-check ({size} of {len(population)}, seed {seed})",
+            ),
+            None,
+            case.version,
+        )
+        # the data field, not a state change: entry time, deadline and vote round stay as they are
+        cases: Any = Case.__table__
+        svc.session.connection().execute(
+            cases.update()
+            .where(cases.c.id == case_id)
+            .values(data=dict(case.data or {}, sampled=True, sampled_by_seed=seed))
+        )
+        recorded.append(case_id)
+    return Sample(workflow, state, township, seed, ratio, population, drawn, tuple(recorded))

@@ -1,0 +1,142 @@
+"""Engines, sessions and the schema check; the only place that knows database URLs.
+
+SQLite is the default (a file, WAL mode, a busy timeout so writers queue instead of
+failing at once); PostgreSQL is used by URL. `upgrade` runs the Alembic migrations;
+`check_schema` compares the stored revision with models.SCHEMA_REVISION without
+importing Alembic, so ordinary commands start fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from aidflow.errors import UnavailableError
+from aidflow.store.models import SCHEMA_REVISION
+
+DEFAULT_URL = "sqlite:///aidflow.db"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """--db wins, then AIDFLOW_DATABASE_URL, then ./aidflow.db. A bare path means SQLite."""
+    url = explicit or os.environ.get("AIDFLOW_DATABASE_URL") or DEFAULT_URL
+    if "://" not in url:
+        url = f"sqlite:///{Path(url)}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms() / 1000}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite's own transaction handling defers BEGIN; take it over so that writers
+        # take the lock up front ("BEGIN IMMEDIATE") instead of failing when a read
+        # transaction tries to upgrade. Readers (engine.execution_options(readonly=True))
+        # use a plain BEGIN and never block anyone in WAL mode.
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def busy_timeout_ms() -> int:
+    """How long a SQLite writer waits for another one (AIDFLOW_SQLITE_BUSY_TIMEOUT_MS, default 30 s)."""
+    from aidflow.errors import InvalidInputError
+
+    text = os.environ.get("AIDFLOW_SQLITE_BUSY_TIMEOUT_MS") or "30000"
+    if not text.isdigit():
+        raise InvalidInputError(
+            f"AIDFLOW_SQLITE_BUSY_TIMEOUT_MS={text!r} is not a whole number of milliseconds",
+            hint="write e.g. 30000 for 30 seconds",
+        )
+    return int(text)
+
+
+def _sqlite_begin(conn: Any) -> None:
+    readonly = conn.get_execution_options().get("readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work (no write lock on SQLite)."""
+    return engine.execution_options(readonly=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")
+    cur.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def stored_revision(engine: Engine) -> str | None:
+    try:
+        # a read: on SQLite it must not take the write lock (BEGIN IMMEDIATE), or a command
+        # would wait for (and then blame) another writer before it even starts; found by
+        # tests/test_faults.py
+        with reader(engine).connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if _is_missing_table(exc):
+            return None
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            raise UnavailableError(
+                f"the database is busy: {exc.orig}", hint="another writer holds it; retry"
+            ) from exc
+        raise UnavailableError(
+            f"cannot open the database: {' '.join(str(exc.orig).split())}",
+            hint=f"check --db / AIDFLOW_DATABASE_URL "
+            f"({engine.url.render_as_string(hide_password=True)}) and that the server is up; "
+            "then retry",
+        ) from exc
+
+
+def _is_missing_table(exc: Exception) -> bool:
+    msg = str(exc).lower()
+    return "no such table" in msg or "does not exist" in msg
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that aidflow has not set up (and never create one)."""
+    db_file = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if db_file and db_file != ":memory:" and not Path(db_file).exists():
+        raise UnavailableError(
+            f"the database file {db_file} does not exist",
+            hint="check --db / AIDFLOW_DATABASE_URL, or create it with `aidflow db upgrade`",
+        )
+    rev = stored_revision(engine)
+    if rev is None:
+        raise UnavailableError(
+            f"the database {engine.url.render_as_string(hide_password=True)} has no aidflow tables",
+            hint="run `aidflow db upgrade` first",
+        )
+    if rev != SCHEMA_REVISION:
+        raise UnavailableError(
+            f"the database schema is at revision {rev}, this aidflow expects {SCHEMA_REVISION}",
+            hint="run `aidflow db upgrade`",
+        )
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the head revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
