@@ -95,9 +95,8 @@ def require_role(actor: Actor, roles: Iterable[str], doing: str, *, admin_may: b
     wanted = tuple(roles)
     if actor is SYSTEM or set(wanted) & set(actor.roles) or (admin_may and actor.is_admin):
         return
-    raise ForbiddenError(
-        f"{doing} needs role {' or '.join(wanted)}; {actor.name} has {', '.join(actor.roles) or 'none'}"
-    )
+    held = ", ".join(actor.roles) or "none"
+    raise ForbiddenError(f"{doing} needs role {' or '.join(wanted)}; {actor.name} has {held}")
 
 
 def covering(users: Iterable[Actor], township: str, village: str, role: str) -> list[Actor]:

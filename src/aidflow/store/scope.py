@@ -1,4 +1,4 @@
-"""The role-and-area rule (aidflow.engine.access) as SQL: the one place it becomes a WHERE clause."""
+"""The role-and-area rule (aidflow.engine.access) as SQL: the one place it becomes WHERE."""
 
 from __future__ import annotations
 

@@ -1,0 +1,98 @@
+"""Typed records: what the store hands to the layers above instead of ORM objects or rows.
+
+Each is a frozen copy of one row's columns, so a service can neither lazy-load nor write
+through it by accident, and type checkers know every attribute. The store builds them;
+nothing above it needs SQLAlchemy to read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    id: int
+    person_id: int
+    workflow_version_id: int
+    workflow_name: str
+    state: str
+    state_entered_at: datetime
+    entry_seq: int
+    deadline_at: datetime | None
+    assigned_to: str | None
+    township: str
+    village: str
+    data: dict[str, Any]
+    clocks: dict[str, Any]
+    emergency: bool
+    opened_at: datetime
+    closed_at: datetime | None
+    last_seq: int
+    head_hash: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    id: int
+    id_number: str
+    name: str
+    birth_date: date
+    sex: str
+    township: str
+    village: str
+    hukou: str
+    disability_grade: int | None
+    disability_type: str | None
+    mental_illness: bool
+    registered_poor: bool
+    dibao_status: str | None
+    tekun_status: str | None
+    supporter_able: bool | None
+    living_alone: bool | None
+    related_users: list[str]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    name: str
+    email: str
+    roles: list[str]
+    area: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    id: int
+    name: str
+    version: int
+    declared_version: str
+    file: str
+    source: str
+    definition_json: str
+    content_hash: str
+    deployed_at: datetime
+    deployed_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    case_id: int
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    fields: dict[str, Any]
+    note: str | None
+    prev_hash: str
+    hash: str
+    command_id: str | None
