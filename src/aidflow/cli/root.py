@@ -115,6 +115,9 @@ def cli(
     (aidflow case), supervisors check the audit trail (aidflow audit).
     """
     _check_tz(tz)
+    from aidflow import failpoints
+
+    failpoints.arm(os.environ.get("AIDFLOW_FAILPOINT"))  # crash tests only; see aidflow.failpoints
     ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
