@@ -9,6 +9,8 @@ importing Alembic, so ordinary commands start fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,50 @@ def upgrade(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+class Database:
+    """One database as the layers above see it: units of work, never an engine or SQL.
+
+    `transaction()` is one writing unit of work (committed at the end, rolled back on any
+    error, so a refused command leaves the database exactly as it was); `reading()` a
+    read-only one that never takes SQLite's write lock; `session()` a session whose caller
+    commits per item (outbox delivery: one short transaction per message). The engine is
+    made on first use and the schema checked before the first unit of work.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        return self._engine
+
+    def describe(self) -> str:
+        """The URL with its password hidden, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self, check: bool = True) -> Iterator[Session]:
+        if check:
+            check_schema(self.engine)
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        check_schema(self.engine)
+        with Session(reader(self.engine), expire_on_commit=False) as session:
+            yield session
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        """Close pooled connections (a command's last act; a scheduler's between rounds)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
