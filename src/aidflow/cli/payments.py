@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,6 @@ from aidflow.cli.app import App, default_workflows_dir, emit_json, pass_app
 
 if TYPE_CHECKING:
     from aidflow.policy.standards import Policy
-    from aidflow.services.payments import RunResult
 
 
 def policy_dir() -> Path:
@@ -35,17 +33,6 @@ def _current_period(app: App) -> str:
 @click.group("payments")
 def payments_group() -> None:
     """Monthly payments: run them, export the bank file, record the bank's answer."""
-
-
-def _describe(result: RunResult) -> str:
-    from aidflow.services.payments import yuan
-
-    kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items()))
-    text = (
-        f"payment run {result.run_id} for {result.period}: {result.created} payment(s) created "
-        f"({result.arrears} arrears), {yuan(result.total_fen)} yuan"
-    )
-    return text + (f"; {kinds}" if kinds else "")
 
 
 @payments_group.command("run")
@@ -85,34 +72,9 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
             }
         )
         return
-    click.echo(_describe(result))
+    click.echo(result.summary())
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
-
-
-def scheduled_run(app: App) -> list[str]:
-    """For `scheduler tick`: with AIDFLOW_PAYMENT_DAY=N, on/after day N run the current month once."""
-    from zoneinfo import ZoneInfo
-
-    from aidflow.errors import InvalidInputError
-    from aidflow.services.payments import SYSTEM_ACTOR, due_period, has_run, run_payments
-
-    day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
-    if not day_text:
-        return []
-    if not day_text.isdigit() or not 1 <= int(day_text) <= 28:
-        raise InvalidInputError(f"AIDFLOW_PAYMENT_DAY={day_text!r} is not a day from 1 to 28")
-    tz = ZoneInfo(app.tz)
-    period = due_period(app.clock.now(), tz, int(day_text))
-    if period is None:
-        return []
-    with app.reading() as svc:
-        if has_run(svc.session, period):
-            return []
-    policy = load_county_policy()
-    with app.transaction() as svc:
-        result = run_payments(svc.session, app.clock, policy, period, actor=SYSTEM_ACTOR, tz=tz)
-    return [_describe(result)] + [f"skipped: {line}" for line in result.skipped]
 
 
 @payments_group.command("export")

@@ -160,27 +160,9 @@ def _check_tz(tz: str) -> None:
 
 
 def _translate(exc: Exception, app: object = None) -> AidflowError | None:
-    """Database errors that are the environment's fault, not a bug (named with the database,
-    password hidden: an operator may run several; found by tests/test_pg_restart.py)."""
-    name = type(exc).__name__
-    module = type(exc).__module__
-    if module.startswith("sqlalchemy") and name == "OperationalError":
-        from aidflow.errors import UnavailableError
+    """A database error the environment causes, as store.failures translates it."""
+    from aidflow.store.failures import translate
 
-        text = " ".join(
-            str(getattr(exc, "orig", exc)).split()
-        )  # libpq's message spans tab-indented lines
-        if "locked" in text or "busy" in text:
-            return UnavailableError(
-                f"the database is busy: {text}", hint="another writer holds it; retry"
-            )
-        engine = getattr(app, "_engine", None)
-        where = (
-            f" ({engine.url.render_as_string(hide_password=True)})" if engine is not None else ""
-        )
-        return UnavailableError(
-            f"database error: {text}",
-            hint=f"check --db / AIDFLOW_DATABASE_URL{where}, "
-            "that the server is up and the disk is not full; then retry",
-        )
-    return None
+    engine = getattr(app, "_engine", None)
+    where = engine.url.render_as_string(hide_password=True) if engine is not None else None
+    return translate(exc, where)

@@ -1,4 +1,4 @@
-"""`aidflow scheduler|escalation|outbox ...`: run the jobs once, answer escalations, watch the outbox."""
+"""`aidflow scheduler|escalation|outbox ...`: run the jobs, answer escalations, watch the outbox."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
 
 if TYPE_CHECKING:
-    from aidflow.notify.mailer import SMTPMailer
+    from aidflow.notify.email import SMTPMailer
 
 _DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 
@@ -19,7 +19,7 @@ _DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 def mailer_from_env() -> SMTPMailer | None:
     """The SMTP mailer the AIDFLOW_SMTP_* variables describe, or None without AIDFLOW_SMTP_HOST."""
     from aidflow.errors import InvalidInputError
-    from aidflow.notify.mailer import SMTPMailer
+    from aidflow.notify.email import SMTPMailer
 
     host = os.environ.get("AIDFLOW_SMTP_HOST")
     if not host:
@@ -66,59 +66,50 @@ def scheduler_tick(app: App) -> None:
 
     Email goes out over SMTP when AIDFLOW_SMTP_HOST is set; otherwise it stays queued.
     """
-    for line in run_jobs(app):
+    for line in run_round_for(app):
         click.echo(line)
 
 
-def run_jobs(app: App) -> list[str]:
-    """One round of every job, each in its own transaction; returns what happened."""
-    from sqlalchemy import func, select
+def _payment_day() -> int | None:
+    """AIDFLOW_PAYMENT_DAY=N: on/after day N of a month the round runs the month's payments once."""
+    from aidflow.errors import InvalidInputError
 
-    from aidflow.services import escalations as jobs
-    from aidflow.store.models import OutboxMessage
+    day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
+    if not day_text:
+        return None
+    if not day_text.isdigit() or not 1 <= int(day_text) <= 28:
+        raise InvalidInputError(f"AIDFLOW_PAYMENT_DAY={day_text!r} is not a day from 1 to 28")
+    return int(day_text)
 
-    lines = []
-    with app.transaction() as svc:
-        result = jobs.sweep(
-            svc.session, app.clock, app.calendar, lang=app.lang, domain=message_domain()
-        )
-    lines.append(
-        f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)"
-    )
-    from aidflow.cli.visits import care_jobs
 
-    lines.extend(care_jobs(app, message_domain()))
-    from aidflow.cli.payments import scheduled_run
+def run_round_for(app: App) -> list[str]:
+    """One scheduler round with the inputs the App and the environment describe.
 
-    lines.extend(scheduled_run(app))  # with AIDFLOW_PAYMENT_DAY: the month's payment run, once
+    The one place the CLI builds a round's inputs; the round itself is
+    aidflow.scheduler.rounds.run_round.
+    """
+    from aidflow.cli.payments import load_county_policy
+    from aidflow.cli.visits import load_policy
+    from aidflow.scheduler.rounds import run_round
+    from aidflow.store.database import Database
+
+    payment_day = _payment_day()
     mailer = mailer_from_env()
-    if mailer is None:
-        with app.reading() as svc:
-            pending = (
-                svc.session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(OutboxMessage.status == "pending")
-                )
-                or 0
-            )
-        lines.append(
-            f"delivery skipped: AIDFLOW_SMTP_HOST is not set; {pending} message(s) stay pending"
+    database = Database(app.engine.url.render_as_string(hide_password=False))
+    try:
+        return run_round(
+            database,
+            app.clock,
+            app.calendar,
+            lang=app.lang,
+            domain=message_domain(),
+            care_policy=load_policy,
+            county_policy=load_county_policy,
+            payment_day=payment_day,
+            mailer=mailer,
         )
-        return lines
-    with app.session() as session:  # one short transaction per message (exactly-once; see jobs)
-        sent, failed = jobs.deliver_outbox(session, app.clock, mailer)
-    with app.reading() as svc:
-        pending = (
-            svc.session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status == "pending")
-            )
-            or 0
-        )
-    lines.append(f"delivery: {sent} sent, {failed} failed, {pending} pending")
-    return lines
+    finally:
+        database.dispose()
 
 
 @scheduler_group.command("run")
@@ -149,16 +140,7 @@ def scheduler_run(app: App, interval: int) -> None:
 
     def job() -> None:
         app._clock = None  # re-read the system clock each round
-        try:
-            lines = run_jobs(app)
-        except Exception as exc:  # a dropped database connection is the environment's, not a bug
-            from aidflow.cli.root import _translate  # found by tests/test_pg_restart.py
-
-            translated = _translate(exc, app)
-            if translated is None:
-                raise
-            raise translated from exc
-        for line in lines:
+        for line in run_round_for(app):
             click.echo(line)
 
     run_forever(job, interval)
@@ -180,7 +162,7 @@ def _age(delta: timedelta) -> str:
 @pass_app
 def escalation_list(app: App, as_json: bool) -> None:
     """Open (unacknowledged) escalations in your area, by township and age."""
-    from aidflow.services import escalations as jobs
+    from aidflow.services.escalations import open_escalations
 
     now = app.clock.now()
     with app.reading() as svc:
@@ -201,7 +183,7 @@ def escalation_list(app: App, as_json: bool) -> None:
                 "fired_at": e.fired_at.isoformat(),
                 "age": _age(now - e.fired_at),
             }
-            for e, c in jobs.open_escalations(svc.session, actor)
+            for e, c in open_escalations(svc.session, actor)
         ]
     if as_json:
         emit_json(rows)
@@ -221,10 +203,10 @@ def escalation_list(app: App, as_json: bool) -> None:
 @pass_app
 def escalation_ack(app: App, escalation_id: int, note: str | None) -> None:
     """Acknowledge an escalation (stops the repeats of its rung where the ladder says so)."""
-    from aidflow.services import escalations as jobs
+    from aidflow.services.escalations import acknowledge
 
     with app.transaction() as svc:
-        esc = jobs.acknowledge(svc.session, app.clock, svc.actor(app.user), escalation_id, note)
+        esc = acknowledge(svc.session, app.clock, svc.actor(app.user), escalation_id, note)
         click.echo(
             f"escalation {esc.id} on case {esc.case_id} acknowledged by {esc.acknowledged_by}"
         )
@@ -242,15 +224,10 @@ def outbox_group() -> None:
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Emails in the outbox, newest first."""
-    from sqlalchemy import select
-
-    from aidflow.store.models import OutboxMessage
+    from aidflow.store.outbox import newest
 
     with app.reading() as svc:
         svc.require_admin(app.user)
-        stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
-        if status:
-            stmt = stmt.where(OutboxMessage.status == status)
         rows = [
             {
                 "id": m.id,
@@ -265,7 +242,7 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
                 "sent_at": m.sent_at.isoformat() if m.sent_at else None,
                 "last_error": m.last_error,
             }
-            for m in svc.session.scalars(stmt)
+            for m in newest(svc.session, status, limit)
         ]
     if as_json:
         emit_json(rows)
@@ -286,9 +263,9 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
 @pass_app
 def outbox_retry(app: App, outbox_id: int) -> None:
     """Queue a failed email again (the next `scheduler tick` sends it)."""
-    from aidflow.services import escalations as jobs
+    from aidflow.services.delivery import retry_outbox
 
     with app.transaction() as svc:
         svc.require_admin(app.user)
-        row = jobs.retry_outbox(svc.session, app.clock, outbox_id)
+        row = retry_outbox(svc.session, app.clock, outbox_id)
         click.echo(f"outbox message {row.id} to {row.to_addr} is pending again")

@@ -96,11 +96,9 @@ def visit_log(
 @pass_app
 def visit_due(app: App, month: str | None, as_json: bool) -> None:
     """Cases in your area behind their monthly minimums, per township."""
-    from sqlalchemy import select
-
     from aidflow.idnumber import mask
     from aidflow.services.visits import Month, behind
-    from aidflow.store.models import Person
+    from aidflow.store.visits import person_name
 
     policy = load_policy()
     which = Month.parse(month) if month else Month.of(app.clock.now(), app.calendar)
@@ -108,9 +106,7 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
     with app.reading() as svc:
         actor = svc.actor(app.user)
         for b in behind(svc.session, app.calendar, policy, which, area=actor):
-            name, id_number = svc.session.execute(
-                select(Person.name, Person.id_number).where(Person.id == b.person_id)
-            ).one()
+            name, id_number = person_name(svc.session, b.person_id)
             rows.append(
                 {
                     "township": b.township,
@@ -143,24 +139,7 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
             for k, v in r["kinds"].items()
         )
         click.echo(
-            f"  case {r['case_id']:<6} {r['village']:<8} {r['person_name']} ({r['person_id_masked']})  "
+            f"  case {r['case_id']:<6} {r['village']:<8} "
+            f"{r['person_name']} ({r['person_id_masked']})  "
             f"caseworker {r['caseworker'] or '-'}  {kinds}"
         )
-
-
-def care_jobs(app: App, domain: str) -> list[str]:
-    """The visit check and the daily digest, each in its own transaction; one summary line each."""
-    from aidflow.services.digest import send_digests
-    from aidflow.services.visits import check_visits
-
-    policy = load_policy()
-    with app.transaction() as svc:
-        warnings, escalations = check_visits(
-            svc.session, app.clock, app.calendar, policy, lang=app.lang, domain=domain
-        )
-    with app.transaction() as svc:
-        digests = send_digests(svc.session, app.clock, app.calendar, lang=app.lang, domain=domain)
-    return [
-        f"visits: {warnings} warning(s), {escalations} escalation(s)",
-        f"digest: {digests} email(s) queued",
-    ]

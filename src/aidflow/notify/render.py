@@ -6,23 +6,21 @@ notifications/README.md). One environment renders all three: `StrictUndefined`, 
 variable the code did not provide is an error and never an empty string, and autoescape on
 for `.html` only, so a person's name is escaped in the HTML part and verbatim in the text.
 
-`TEMPLATE_VARIABLES` is the contract between the code and the templates: what the code
-provides to each template. `check_templates` holds a directory of templates against it, and
-`render` refuses a context that lacks a variable the template uses. The code passes ID
-numbers already masked; `render` refuses any value that looks like a full ID number.
+What the code provides to each template is in notify.templates (the one list of
+templates). `check_templates` holds a directory of templates against it, and `render`
+refuses a context that lacks a variable the template uses. The code passes ID numbers
+already masked; `render` refuses any value that looks like a full ID number. Sending the
+rendered Message is a channel's work (notify.mailer).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import shlex
 import traceback
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -41,86 +39,26 @@ from jinja2 import (
     select_autoescape,
 )
 
-from aidflow.errors import InvalidInputError
+from aidflow.errors import InvalidInputError, did_you_mean
 from aidflow.idnumber import mask
+from aidflow.notify.mailer import Message, one_line
 from aidflow.notify.messageid import check_message_id as _check_message_id
-from aidflow.notify.messageid import (
-    make_message_id as make_message_id,
-)  # re-exported: producers import it from here
+from aidflow.notify.templates import (
+    LANGS,
+    LIST_ITEM_KEYS,
+    TEMPLATE_VARIABLES,
+    check_lang,
+    require_template,
+)
 
-LANGS: tuple[str, ...] = ("zh", "en")
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 LAYOUTS_DIR = "_layouts"  # shared files; any top-level name starting with "_" is shared
 SHIPPED = Path(__file__).resolve().parents[1] / "shipped"
 
-_RECIPIENT = frozenset({"recipient_name", "recipient_user"})
-_CASE = frozenset(
-    {
-        "case_id",
-        "workflow_label",
-        "person_name",
-        "person_id_masked",
-        "area",
-        "step",
-        "expected_next",
-    }
-)
-_ESCALATION = frozenset({"escalation_id", "caseworker", "overdue"})
-
-TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
-    "deadline_reminder": _RECIPIENT | _CASE | {"due_at", "due_in", "actions"},
-    "escalation": _RECIPIENT | _CASE | _ESCALATION | {"due_at"},
-    "emergency_escalation": _RECIPIENT
-    | _CASE
-    | _ESCALATION
-    | {"emergency_reason", "reported_at", "limit"},
-    "visit_missing": _RECIPIENT | _CASE | _ESCALATION | {"month", "shortfalls"},
-    "daily_digest": _RECIPIENT | {"area", "day", "overdue_cases", "open_cases"},
-}
-"""What the code provides to each template (top-level names; see LIST_ITEM_KEYS for lists)."""
-
-LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
-    "actions": frozenset({"trigger", "label"}),
-    "shortfalls": frozenset({"label", "done", "required"}),
-    "overdue_cases": frozenset(
-        {
-            "case_id",
-            "person_name",
-            "person_id_masked",
-            "caseworker",
-            "step",
-            "due_at",
-            "overdue",
-        }
-    ),
-    "open_cases": frozenset(
-        {
-            "case_id",
-            "person_name",
-            "person_id_masked",
-            "caseworker",
-            "step",
-            "due_at",
-            "due_in",
-        }
-    ),
-}
-"""The keys (or attributes) each item of a list-valued variable must have."""
 
 # 18-character numbers (the last may be X) and old 15-digit ones, not inside longer digit runs.
 _FULL_ID = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
 _ADDRESS = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+$")
-
-
-@dataclass(frozen=True)
-class Message:
-    """One rendered email, ready for a Mailer; `headers` carries the caller's stable Message-ID."""
-
-    to: tuple[str, ...]
-    subject: str
-    text: str
-    html: str
-    headers: dict[str, str]
 
 
 # --- directories and the environment ---------------------------------------------------------
@@ -171,20 +109,12 @@ def _environment(directory: Path, tz: tzinfo) -> Environment:
 # --- filters ---------------------------------------------------------------------------------
 
 
-def _check_lang(lang: object) -> str:
-    if lang not in LANGS:
-        raise InvalidInputError(
-            f"language {lang!r} is not supported; use one of: {', '.join(LANGS)}"
-        )
-    return str(lang)
-
-
 def format_duration(value: timedelta, lang: str) -> str:
     """`3 days 4 hours` / `3天4小时`: the two largest units, rounded down.
 
     Days start at 48 hours, so the policy's "24 hours" reads as `24 hours`, not `1 day`.
     """
-    lang = _check_lang(lang)
+    lang = check_lang(lang)
     if not isinstance(value, timedelta):
         raise InvalidInputError(f"duration needs a timedelta, got {type(value).__name__} {value!r}")
     if value < timedelta(0):
@@ -211,7 +141,7 @@ def format_duration(value: timedelta, lang: str) -> str:
 
 def format_datetime(value: datetime, lang: str, tz: tzinfo) -> str:
     """`2023年8月3日 17:00` / `2023-08-03 17:00`, in the county's time zone."""
-    lang = _check_lang(lang)
+    lang = check_lang(lang)
     if not isinstance(value, datetime):
         raise InvalidInputError(f"datetime needs a datetime, got {type(value).__name__} {value!r}")
     if value.tzinfo is None:
@@ -227,7 +157,7 @@ def format_datetime(value: datetime, lang: str, tz: tzinfo) -> str:
 
 def format_date(value: date, lang: str) -> str:
     """`2023年8月1日` / `2023-08-01`."""
-    lang = _check_lang(lang)
+    lang = check_lang(lang)
     if not isinstance(value, date) or isinstance(value, datetime):
         raise InvalidInputError(f"date needs a date, got {type(value).__name__} {value!r}")
     if lang == "zh":
@@ -237,7 +167,7 @@ def format_date(value: date, lang: str) -> str:
 
 def format_month(value: date, lang: str) -> str:
     """`2023年8月` / `August 2023` (any day of the month)."""
-    lang = _check_lang(lang)
+    lang = check_lang(lang)
     if not isinstance(value, date):
         raise InvalidInputError(f"month needs a date, got {type(value).__name__} {value!r}")
     if lang == "zh":
@@ -283,8 +213,8 @@ def render(
     missing template file or variable, a list item without a key, an unmasked ID number in
     the context, a bad recipient address or Message-ID, or a template error (file and line).
     """
-    _check_template_name(template)
-    _check_lang(lang)
+    require_template(template)
+    check_lang(lang)
     recipients = _check_recipients(to)
     _check_message_id(message_id)
     _check_list_items(context)
@@ -317,22 +247,6 @@ def render(
         html=html.strip() + "\n",
         headers={"Message-ID": message_id, "X-Aidflow-Template": f"{template}/{lang}"},
     )
-
-
-def one_line(text: str) -> str:
-    """Collapse every run of whitespace or control characters to one space (header safety)."""
-    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
-    return " ".join(cleaned.split())
-
-
-def _check_template_name(template: str) -> None:
-    if template not in TEMPLATE_VARIABLES:
-        known = sorted(TEMPLATE_VARIABLES)
-        close = difflib.get_close_matches(template, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else None
-        raise InvalidInputError(
-            f"unknown notification template {template!r}; known: {', '.join(known)}", hint=hint
-        )
 
 
 def _check_recipients(to: Sequence[str]) -> tuple[str, ...]:
@@ -482,8 +396,8 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
         if entry.name.startswith((".", "_")) or not entry.is_dir():
             continue
         if entry.name not in TEMPLATE_VARIABLES:
-            close = difflib.get_close_matches(entry.name, sorted(TEMPLATE_VARIABLES), n=1)
-            tip = f"; did you mean {close[0]!r}?" if close else ""
+            close = did_you_mean(entry.name, sorted(TEMPLATE_VARIABLES))
+            tip = f"; {close}" if close else ""
             add(
                 entry.name,
                 0,
@@ -520,8 +434,8 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                 names = meta.find_undeclared_variables(ast)
                 used |= names
                 for var in sorted(names - provided):
-                    close = difflib.get_close_matches(var, sorted(provided), n=1)
-                    tip = f"; did you mean {close[0]!r}?" if close else ""
+                    close = did_you_mean(var, sorted(provided))
+                    tip = f"; {close}" if close else ""
                     add(
                         name,
                         _first_line(ast, var),
@@ -597,136 +511,3 @@ def _first_reference_line(ast: nodes.Template) -> int:
         for n in ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))
     ]
     return min(lines, default=0)
-
-
-# --- sample data for `aidflow notify preview` ------------------------------------------------
-
-_CST = timezone(timedelta(hours=8))
-_SAMPLE_ID = "11010519491231002X"
-
-
-def sample_context(template: str, lang: str = "zh") -> dict[str, Any]:
-    """Realistic sample data for one template (Chinese names and places; labels in `lang`)."""
-    _check_template_name(template)
-    _check_lang(lang)
-    zh = lang == "zh"
-    recipient = {
-        "recipient_name": "张建国" if template != "deadline_reminder" else "李明",
-        "recipient_user": "zhang" if template != "deadline_reminder" else "li",
-    }
-    case: dict[str, Any] = {
-        "case_id": 42,
-        "workflow_label": "最低生活保障（单人户）"
-        if zh
-        else "Minimum living guarantee (single-person household)",
-        "person_name": "王秀英",
-        "person_id_masked": mask(_SAMPLE_ID),
-        "area": "城关镇东村",
-        "step": "入户调查" if zh else "Investigation",
-        "expected_next": "完成入户调查（至少2名调查人员），录入调查人员和月人均收入"
-        if zh
-        else "finish the home visit (at least 2 investigators) and record the investigators "
-        "and the monthly income",
-    }
-    escalation = {
-        "escalation_id": 17,
-        "caseworker": "李明",
-        "overdue": timedelta(days=3, hours=4, minutes=10),
-    }
-    if template == "deadline_reminder":
-        return {
-            **recipient,
-            **case,
-            "due_at": datetime(2023, 8, 3, 17, 30, tzinfo=_CST),
-            "due_in": timedelta(hours=5, minutes=30),
-            "actions": [
-                {
-                    "trigger": "investigate",
-                    "label": "录入调查结果" if zh else "Record the investigation",
-                },
-                {"trigger": "withdraw", "label": "申请人撤回" if zh else "Applicant withdraws"},
-            ],
-        }
-    if template == "escalation":
-        return {
-            **recipient,
-            **case,
-            **escalation,
-            "due_at": datetime(2023, 8, 1, 17, 30, tzinfo=_CST),
-        }
-    if template == "emergency_escalation":
-        return {
-            **recipient,
-            **case,
-            **escalation,
-            "workflow_label": "临时救助（急难）" if zh else "Temporary assistance (emergency)",
-            "step": "先行救助" if zh else "Assist first",
-            "expected_next": "立即发放先行救助金，救助后5个工作日内补齐审核手续"
-            if zh
-            else "pay the emergency assistance now; complete the review papers within "
-            "5 working days afterwards",
-            "emergency_reason": "住房失火，无处居住" if zh else "house fire, no place to live",
-            "reported_at": datetime(2023, 8, 2, 8, 15, tzinfo=_CST),
-            "limit": timedelta(hours=24),
-            "overdue": timedelta(hours=6, minutes=40),
-        }
-    if template == "visit_missing":
-        return {
-            **recipient,
-            **case,
-            **escalation,
-            "workflow_label": "特困人员救助供养（分散供养）"
-            if zh
-            else "Extreme-poverty support (dispersed)",
-            "step": "供养中" if zh else "Receiving support",
-            "expected_next": "本周内补足上门探访和理发服务，并在系统中登记"
-            if zh
-            else "make up the missing visits and haircut this week and log them",
-            "month": date(2023, 7, 1),
-            "overdue": timedelta(days=2, hours=9),
-            "shortfalls": [
-                {
-                    "label": "上门探访（含清洁）" if zh else "Home visits (with cleaning)",
-                    "done": 1,
-                    "required": 2,
-                },
-                {"label": "理发" if zh else "Haircuts", "done": 0, "required": 1},
-            ],
-        }
-    # daily_digest
-    return {
-        **recipient,
-        "area": "城关镇",
-        "day": date(2023, 8, 4),
-        "overdue_cases": [
-            {
-                "case_id": 42,
-                "person_name": "王秀英",
-                "person_id_masked": mask(_SAMPLE_ID),
-                "caseworker": "李明",
-                "step": "入户调查" if zh else "Investigation",
-                "due_at": datetime(2023, 8, 1, 17, 30, tzinfo=_CST),
-                "overdue": timedelta(days=2, hours=15),
-            },
-            {
-                "case_id": 57,
-                "person_name": "赵德福",
-                "person_id_masked": "110***********0017",
-                "caseworker": "赵磊",
-                "step": "公示" if zh else "Public notice",
-                "due_at": datetime(2023, 8, 3, 9, 0, tzinfo=_CST),
-                "overdue": timedelta(days=1),
-            },
-        ],
-        "open_cases": [
-            {
-                "case_id": 61,
-                "person_name": "刘桂兰",
-                "person_id_masked": "110***********0041",
-                "caseworker": "李明",
-                "step": "已受理" if zh else "Accepted",
-                "due_at": datetime(2023, 8, 7, 17, 30, tzinfo=_CST),
-                "due_in": timedelta(days=3, hours=8),
-            },
-        ],
-    }

@@ -4,8 +4,8 @@
 open cases with a deadline in the user's area, overdue first (template `daily_digest`), and
 queues one outbox row, only when there is something to report. The row's Message-ID is
 derived from the user and the local date (a row whose id starts so is looked for first), and
-`outbox.message_id` is unique, so the digest goes out once per supervisor per day however often
-(and in how many processes) the job runs.
+the outbox writes a Message-ID once (store.outbox.queue), so the digest goes out once per
+supervisor per day however often (and in how many processes) the job runs.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from aidflow.clock import Clock
+from aidflow.engine.access import Area
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
-from aidflow.services.visits import insert_ignore
+from aidflow.notify.messageid import make_message_id
+from aidflow.notify.templates import DAILY_DIGEST
+from aidflow.store import digest as rows
+from aidflow.store import outbox
 from aidflow.store import queries as store
-from aidflow.store.models import Case, OutboxMessage, Person, User
+from aidflow.store.database import Session
+from aidflow.store.escalations import users
+from aidflow.store.records import UserRecord
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
 LIMIT = 200  # cases per list in one email; `aidflow case list --overdue` shows them all
@@ -33,9 +36,7 @@ def _token(user: str, day: date) -> str:
 
 
 def digest_message_id(user: str, day: date, domain: str) -> str:
-    """The same id for the same user and day: the outbox's unique key makes the digest once a day."""
-    from aidflow.notify.render import make_message_id
-
+    """The same id for the same user and day, so the outbox writes the day's digest once."""
     return make_message_id(_token(user, day), domain)
 
 
@@ -51,18 +52,11 @@ def send_digests(
     now = clock.now()
     day = now.astimezone(calendar.tz).date()
     queued = 0
-    supervisors = [
-        u
-        for u in session.scalars(select(User).order_by(User.name))
-        if set(u.roles) & set(SUPERVISOR_ROLES)
-    ]
+    supervisors = [u for u in users(session) if set(u.roles) & set(SUPERVISOR_ROLES)]
     for user in supervisors:
         message_id = digest_message_id(user.name, day, domain)
         # the sender's domain may change between runs (AIDFLOW_SMTP_FROM); the day's digest may not
-        sent = select(OutboxMessage.id).where(
-            OutboxMessage.message_id.like(f"<{_token(user.name, day)}@%")
-        )
-        if session.scalar(sent.limit(1)) is not None:
+        if outbox.has_message_id_prefix(session, f"<{_token(user.name, day)}@"):
             continue
         overdue = _cases(session, user, now, lang, overdue=True)
         open_ = _cases(session, user, now, lang, overdue=False)
@@ -74,52 +68,30 @@ def send_digests(
 
 
 def _cases(
-    session: Session, user: User, now: datetime, lang: str, *, overdue: bool
+    session: Session, user: UserRecord, now: datetime, lang: str, *, overdue: bool
 ) -> list[dict[str, Any]]:
-    stmt = (
-        select(
-            Case.id,
-            Case.workflow_version_id,
-            Case.state,
-            Case.assigned_to,
-            Case.deadline_at,
-            Person.name,
-            Person.id_number,
-        )
-        .join(Person, Person.id == Case.person_id)
-        .where(Case.closed_at.is_(None), Case.deadline_at.is_not(None))
-        .order_by(Case.deadline_at, Case.id)
-        .limit(LIMIT)
-    )
-    stmt = stmt.where(Case.deadline_at <= now) if overdue else stmt.where(Case.deadline_at > now)
-    if user.area != "*":
-        town, _, vill = user.area.partition("/")
-        stmt = stmt.where(Case.township == town)
-        if vill:
-            stmt = stmt.where(Case.village == vill)
     out = []
-    for cid, vid, state, assigned, due, name, id_number in session.execute(stmt):
-        wf = store.workflow_by_id(session, vid)
+    for c in rows.with_deadline(session, Area.parse(user.area), now, overdue=overdue, limit=LIMIT):
+        wf = store.workflow_by_id(session, c.workflow_version_id)
         item: dict[str, Any] = {
-            "case_id": cid,
-            "person_name": name,
-            "person_id_masked": mask(id_number),
-            "caseworker": assigned or "-",
-            "step": wf.states[state].labels.get(lang),
-            "due_at": due,
+            "case_id": c.case_id,
+            "person_name": c.person_name,
+            "person_id_masked": mask(c.person_id_number),
+            "caseworker": c.assigned_to or "-",
+            "step": wf.states[c.state].labels.get(lang),
+            "due_at": c.deadline_at,
         }
-        assert due is not None  # selected by deadline_at IS NOT NULL
         if overdue:
-            item["overdue"] = now - due
+            item["overdue"] = now - c.deadline_at
         else:
-            item["due_in"] = due - now
+            item["due_in"] = c.deadline_at - now
         out.append(item)
     return out
 
 
 def _queue(
     session: Session,
-    user: User,
+    user: UserRecord,
     day: date,
     overdue: list[dict[str, Any]],
     open_: list[dict[str, Any]],
@@ -127,15 +99,15 @@ def _queue(
     now: datetime,
     lang: str,
 ) -> bool:
-    from aidflow.notify import render as notify
+    from aidflow.notify.render import render
 
     area = (
         "全县"
         if user.area == "*" and lang == "zh"
         else ("the county" if user.area == "*" else user.area)
     )
-    msg = notify.render(
-        "daily_digest",
+    msg = render(
+        DAILY_DIGEST,
         lang,
         {
             "recipient_name": user.name,
@@ -148,22 +120,17 @@ def _queue(
         to=[user.email],
         message_id=message_id,
     )
-    return (
-        insert_ignore(
-            session,
-            OutboxMessage.__table__,
-            {
-                "escalation_id": None,
-                "to_addr": user.email,
-                "subject": msg.subject,
-                "text": msg.text,
-                "html": msg.html,
-                "message_id": message_id,
-                "created_at": now,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-            },
-        )
-        is not None
+    queued = outbox.queue(
+        session,
+        [
+            outbox.NewMessage(
+                to_addr=user.email,
+                message_id=message_id,
+                subject=msg.subject,
+                text=msg.text,
+                html=msg.html,
+            )
+        ],
+        now,
     )
+    return bool(queued)

@@ -128,6 +128,15 @@ class RunResult:
     by_kind: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # cases that could not be paid, and why
 
+    def summary(self) -> str:
+        """One line: the run, the period, what was created, the total in yuan, per kind."""
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items()))
+        text = (
+            f"payment run {self.run_id} for {self.period}: {self.created} payment(s) created "
+            f"({self.arrears} arrears), {yuan(self.total_fen)} yuan"
+        )
+        return text + (f"; {kinds}" if kinds else "")
+
 
 class _Event(NamedTuple):
     """A state-changing event of a case, as the run needs it."""

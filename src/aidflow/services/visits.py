@@ -2,7 +2,7 @@
 
 The county plan asks that dispersed-support persons get at least 2 visits (with cleaning)
 and 1 haircut each calendar month. Which cases carry that obligation, the kinds and the
-minimums live in `workflows/policy/care_visits.yaml` (read by `care_policy`), never in code.
+minimums live in `workflows/policy/care_visits.yaml` (read by `policy.care`), never in code.
 
 A case is under obligation for a month when it matches a selector of the policy now (its
 workflow, one of the states, the optional `when` guard over `case.*` / `person.*`) and it
@@ -11,9 +11,9 @@ entered that state before the month began (support starts the month after confir
 `check_visits` is the scheduler job. From the policy's warning day it warns the case's
 assigned caseworker (template `deadline_reminder`: the month's end is the deadline); once a
 month has ended with a minimum missed it escalates to every user with the escalation role
-covering the case's area (template `visit_missing`). Each alert is a `visit_alerts` row keyed
-(case, month, alert kind, recipient) and inserted with ON CONFLICT DO NOTHING, so the job is
-idempotent across runs and processes. An escalation is also an `escalations` row (ladder
+covering the case's area (`access.covering`; template `visit_missing`). Each alert is a
+`visit_alerts` row keyed (case, month, alert kind, recipient) and written once
+(store.visits), so the job is idempotent across runs and processes. An escalation is also an `escalations` row (ladder
 `care_visits`, rung -1, repeat_no YYYYMM; ladder rungs are >= 0, so the keys never meet), so
 `aidflow escalation list|ack` work for it as the email says.
 """
@@ -26,12 +26,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from aidflow.clock import Clock, as_utc
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor, covering
 from aidflow.errors import (
     ExpressionError,
     ForbiddenError,
@@ -43,15 +39,21 @@ from aidflow.errors import (
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
+from aidflow.notify.messageid import make_message_id
+from aidflow.notify.templates import DEADLINE_REMINDER, VISIT_MISSING
 from aidflow.policy.care import CarePolicy, Selector
+from aidflow.store import escalations as escalation_rows
+from aidflow.store import outbox
 from aidflow.store import queries as store
-from aidflow.store.models import Case, Escalation, OutboxMessage, Person, User, Visit, VisitAlert
+from aidflow.store import visits as rows
+from aidflow.store.database import Session
+from aidflow.store.records import UserRecord
+from aidflow.store.visits import ObligedCase, VisitRecord
 
 LADDER = "care_visits"
 RUNG = -1  # escalation rows of this module; workflow ladders number their rungs from 0
-WARNING_TEMPLATE = "deadline_reminder"
-ESCALATION_TEMPLATE = "visit_missing"
-BATCH = 500
+WARNING_TEMPLATE = DEADLINE_REMINDER
+ESCALATION_TEMPLATE = VISIT_MISSING
 
 
 # -- months ------------------------------------------------------------------------------
@@ -126,22 +128,7 @@ class Behind:
         }
 
 
-_COLUMNS = (
-    Case.id,
-    Case.person_id,
-    Case.workflow_version_id,
-    Case.state,
-    Case.entry_seq,
-    Case.assigned_to,
-    Case.township,
-    Case.village,
-    Case.data,
-    Case.emergency,
-    Case.opened_at,
-)
-
-
-def _matches(session: Session, sel: Selector, row: Any) -> bool:
+def _matches(session: Session, sel: Selector, row: ObligedCase | Any) -> bool:
     if sel.when is None:
         return True
     case_scope = dict(row.data or {})
@@ -154,9 +141,7 @@ def _matches(session: Session, sel: Selector, row: Any) -> bool:
     )
     scope: dict[str, Mapping[str, Any]] = {"case": case_scope}
     if any(ref.startswith("person.") for ref in sel.when.references):
-        person = session.execute(select(Person).where(Person.id == row.person_id)).scalar_one()
-        scope["person"] = {c.key: getattr(person, c.key) for c in Person.__table__.columns}
-        session.expunge(person)
+        scope["person"] = rows.person_values(session, row.person_id)
     try:
         return bool(sel.when.evaluate(scope))
     except ExpressionError:
@@ -172,42 +157,18 @@ def behind(
 ) -> Iterator[Behind]:
     """Cases under obligation for `month` whose minimums are not met, streamed in id order.
 
-    Reads cases BATCH at a time by keyset (never all at once) and counts the month's visits
-    of each batch with one grouped query.
+    Reads cases a batch at a time (never all at once) and counts the month's visits of each
+    batch with one grouped query (store.visits). `area` limits the cases to an actor's area.
     """
     start, end = month.start(calendar), month.end(calendar)
     required = policy.required
     if not required:
         return
+    scope = area.scope if area is not None else None
     for sel in policy.applies_to:
-        stmt = select(*_COLUMNS).where(
-            Case.workflow_name == sel.workflow,
-            Case.state.in_(sel.states),
-            Case.closed_at.is_(None),
-            Case.state_entered_at < start,
-        )
-        if area is not None and area.area != "*":
-            town, _, vill = area.area.partition("/")
-            stmt = stmt.where(Case.township == town)
-            if vill:
-                stmt = stmt.where(Case.village == vill)
-        last = 0
-        while True:
-            rows = session.execute(stmt.where(Case.id > last).order_by(Case.id).limit(BATCH)).all()
-            if not rows:
-                break
-            last = rows[-1].id
-            chosen = [r for r in rows if _matches(session, sel, r)]
-            counts: dict[int, dict[str, int]] = {}
-            if chosen:
-                for cid, kind, n in session.execute(
-                    select(Visit.case_id, Visit.kind, func.count())
-                    .where(
-                        Visit.case_id.in_([r.id for r in chosen]), Visit.at >= start, Visit.at < end
-                    )
-                    .group_by(Visit.case_id, Visit.kind)
-                ):
-                    counts.setdefault(cid, {})[kind] = n
+        for batch in rows.in_states(session, sel.workflow, sel.states, start, scope):
+            chosen = [r for r in batch if _matches(session, sel, r)]
+            counts = rows.counts(session, [r.id for r in chosen], start, end)
             for r in chosen:
                 done = counts.get(r.id, {})
                 if any(done.get(k, 0) < n for k, n in required.items()):
@@ -281,7 +242,7 @@ def log_visit(
     if (
         command_id is not None
     ):  # a retry: report what the first command did, even if the case moved on
-        existing = session.scalar(select(Visit).where(Visit.command_id == command_id))
+        existing = rows.by_command(session, command_id)
         if existing is not None:
             return _existing(existing, case_id, command_id)
     if case.closed_at is not None:
@@ -306,27 +267,23 @@ def log_visit(
             f"({_local(case.opened_at, calendar)})"
         )
     by_user = by or actor.name
-    if by is not None and session.get(User, by) is None:
+    if by is not None and not rows.user_exists(session, by):
         raise NotFoundError(f"no user named '{by}'", hint="--by names the user who made the visit")
     text = note.strip() if note and note.strip() else None
-    try:
-        with session.begin_nested():
-            visit = Visit(
-                case_id=case_id,
-                kind=kind,
-                at=at,
-                by_user=by_user,
-                note=text,
-                logged_at=now,
-                logged_by=actor.name,
-                command_id=command_id,
-            )
-            session.add(visit)
-            session.flush()
-    except IntegrityError:  # another process with the same key committed first
-        existing = session.scalar(select(Visit).where(Visit.command_id == command_id))
-        if existing is None:
-            raise
+    visit_id = rows.insert_visit(
+        session,
+        case_id=case_id,
+        kind=kind,
+        at=at,
+        by_user=by_user,
+        note=text,
+        logged_at=now,
+        logged_by=actor.name,
+        command_id=command_id,
+    )
+    if visit_id is None:  # another process with the same key committed first
+        existing = rows.by_command(session, command_id or "")
+        assert existing is not None
         return _existing(existing, case_id, command_id or "")
     label = policy.kinds[kind].labels.en
     summary = f"{label} on {_local(at, calendar)} by {by_user}" + (f": {text}" if text else "")
@@ -341,7 +298,7 @@ def log_visit(
             at=now,
             note=summary,
             fields={
-                "visit_id": visit.id,
+                "visit_id": visit_id,
                 "visit_kind": kind,
                 "visit_at": as_utc(at).isoformat(),
                 "visit_by": by_user,
@@ -350,10 +307,10 @@ def log_visit(
         None,
         case.version,
     )
-    return Logged(visit.id, case_id, kind, at, by_user, ev.seq, True)
+    return Logged(visit_id, case_id, kind, at, by_user, ev.seq, True)
 
 
-def _existing(visit: Visit, case_id: int, key: str) -> Logged:
+def _existing(visit: VisitRecord, case_id: int, key: str) -> Logged:
     if visit.case_id != case_id:
         raise InvalidInputError(
             f"idempotency key {key!r} was already used for case {visit.case_id}",
@@ -387,12 +344,13 @@ def check_visits(
     """
     now = clock.now()
     current = Month.of(now, calendar)
-    users = {u.name: u for u in session.scalars(select(User).order_by(User.name))}
-    supervisors = [u for u in users.values() if policy.escalation_role in u.roles]
+    users = escalation_rows.users(session)
+    by_name = {u.name: u for u in users}
+    actors = [Actor(u.name, tuple(u.roles), u.area) for u in users]
     warnings = escalations = 0
     if now.astimezone(calendar.tz).day >= policy.warning_from_day:
         for b in behind(session, calendar, policy, current):
-            user = users.get(b.assigned_to or "")
+            user = by_name.get(b.assigned_to or "")
             if user is not None and _alert(session, b, current, "warning", user, now) is not None:
                 _queue(
                     session, calendar, policy, b, current, "warning", user, None, now, lang, domain
@@ -400,28 +358,29 @@ def check_visits(
                 warnings += 1
     last = current.previous()
     for b in behind(session, calendar, policy, last):
-        for user in supervisors:
-            if not Actor(user.name, tuple(user.roles), user.area).covers(b.township, b.village):
-                continue
+        for actor in covering(actors, b.township, b.village, policy.escalation_role):
+            user = by_name[actor.name]
             if _alert(session, b, last, "escalation", user, now) is None:
                 continue
-            esc_id = insert_ignore(
+            inserted = escalation_rows.insert_fired(
                 session,
-                Escalation.__table__,
-                {
-                    "case_id": b.case_id,
-                    "entry_seq": b.entry_seq,
-                    "state": b.state,
-                    "ladder": LADDER,
-                    "rung": RUNG,
-                    "repeat_no": last.year * 100 + last.month,
-                    "role": policy.escalation_role,
-                    "recipient": user.name,
-                    "template": ESCALATION_TEMPLATE,
-                    "due_at": last.end(calendar),
-                    "fired_at": now,
-                },
+                [
+                    {
+                        "case_id": b.case_id,
+                        "entry_seq": b.entry_seq,
+                        "state": b.state,
+                        "ladder": LADDER,
+                        "rung": RUNG,
+                        "repeat_no": last.year * 100 + last.month,
+                        "role": policy.escalation_role,
+                        "recipient": user.name,
+                        "template": ESCALATION_TEMPLATE,
+                        "due_at": last.end(calendar),
+                        "fired_at": now,
+                    }
+                ],
             )
+            esc_id = inserted[0][0] if inserted else None
             _queue(
                 session, calendar, policy, b, last, "escalation", user, esc_id, now, lang, domain
             )
@@ -429,33 +388,17 @@ def check_visits(
     return warnings, escalations
 
 
-def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None if a unique key held."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table).values(values).on_conflict_do_nothing()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).values(values).on_conflict_do_nothing()
-    return session.execute(stmt.returning(table.c.id)).scalar()
-
-
 def _alert(
-    session: Session, b: Behind, month: Month, kind: str, user: User, now: datetime
+    session: Session, b: Behind, month: Month, kind: str, user: UserRecord, now: datetime
 ) -> int | None:
-    return insert_ignore(
+    return rows.insert_alert(
         session,
-        VisitAlert.__table__,
-        {
-            "case_id": b.case_id,
-            "month": str(month),
-            "kind": kind,
-            "recipient": user.name,
-            "shortfall": b.shortfall,
-            "created_at": now,
-        },
+        case_id=b.case_id,
+        month=str(month),
+        kind=kind,
+        recipient=user.name,
+        shortfall=b.shortfall,
+        created_at=now,
     )
 
 
@@ -467,7 +410,10 @@ def expected_text(policy: CarePolicy, b: Behind, lang: str) -> str:
         parts = "，".join(
             f"{policy.kinds[k].labels.zh} {v['done']}/{v['required']} 次" for k, v in missing
         )
-        return f"补足本月生活照料服务（{parts}），每次服务后登记：aidflow visit log {b.case_id} --kind {first}"
+        return (
+            f"补足本月生活照料服务（{parts}），每次服务后登记："
+            f"aidflow visit log {b.case_id} --kind {first}"
+        )
     parts = ", ".join(
         f"{policy.kinds[k].labels.en} {v['done']} of {v['required']}" for k, v in missing
     )
@@ -484,18 +430,16 @@ def _queue(
     b: Behind,
     month: Month,
     kind: str,
-    user: User,
+    user: UserRecord,
     esc_id: int | None,
     now: datetime,
     lang: str,
     domain: str,
 ) -> None:
-    from aidflow.notify import render as notify
+    from aidflow.notify.render import render
 
     wf: Workflow = store.workflow_by_id(session, b.workflow_version_id)
-    name, id_number = session.execute(
-        select(Person.name, Person.id_number).where(Person.id == b.person_id)
-    ).one()
+    name, id_number = rows.person_name(session, b.person_id)
     ctx: dict[str, Any] = {
         "recipient_name": user.name,
         "recipient_user": user.name,
@@ -527,20 +471,19 @@ def _queue(
                 for k, v in b.shortfall.items()
             ],
         )
-    message_id = notify.make_message_id(uuid.uuid4().hex, domain)
-    msg = notify.render(template, lang, ctx, to=[user.email], message_id=message_id)
-    session.add(
-        OutboxMessage(
-            escalation_id=esc_id,
-            to_addr=user.email,
-            subject=msg.subject,
-            text=msg.text,
-            html=msg.html,
-            message_id=message_id,
-            created_at=now,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-        )
+    message_id = make_message_id(uuid.uuid4().hex, domain)
+    msg = render(template, lang, ctx, to=[user.email], message_id=message_id)
+    outbox.queue(
+        session,
+        [
+            outbox.NewMessage(
+                to_addr=user.email,
+                message_id=message_id,
+                escalation_id=esc_id,
+                subject=msg.subject,
+                text=msg.text,
+                html=msg.html,
+            )
+        ],
+        now,
     )
-    session.flush()

@@ -1,0 +1,110 @@
+"""One round of the scheduler: what a tick does, in order, each job in its own transaction.
+
+1. the deadline sweep (timed transitions, then escalation ladders);
+2. the care-visit check and the daily digest;
+3. on or after the county's payment day, the month's payment run, once;
+4. outbox delivery (one short transaction per message), or a count of what waits when
+   no mailer is configured.
+
+Every job looks at what is due now and is idempotent, so the first round after downtime
+catches up, and a round run twice, or by two processes at once, does each thing once.
+`aidflow scheduler tick` runs one round; `aidflow scheduler run` runs one every N seconds
+(scheduler.adapter). A database error the environment causes (a dropped connection, a
+locked file) leaves a round as UnavailableError (store.failures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aidflow.clock import Clock
+from aidflow.language.calendar import WorkCalendar
+from aidflow.notify.mailer import Mailer
+from aidflow.policy.care import CarePolicy
+from aidflow.policy.standards import Policy
+from aidflow.store.database import Database
+from aidflow.store.failures import unavailable_on_driver_errors
+
+
+def run_round(
+    database: Database,
+    clock: Clock,
+    calendar: WorkCalendar,
+    *,
+    lang: str,
+    domain: str,
+    care_policy: Callable[[], CarePolicy],
+    county_policy: Callable[[], Policy],
+    payment_day: int | None,
+    mailer: Mailer | None,
+) -> list[str]:
+    """Run every job once as of `clock.now()`; one summary line per job.
+
+    `domain` is the Message-ID domain of queued emails (the sender's). The policies are
+    read when a job first needs them (the county's standards only when a payment run is
+    due, on or after `payment_day`), so a county without payments needs no standards file.
+    Without a `mailer` the queued emails stay pending.
+    """
+    from aidflow.services import delivery, escalations
+    from aidflow.services.digest import send_digests
+    from aidflow.services.visits import check_visits
+
+    with unavailable_on_driver_errors(database.describe):
+        lines = []
+        with database.transaction() as session:
+            swept = escalations.sweep(session, clock, calendar, lang=lang, domain=domain)
+        lines.append(swept.summary())
+
+        policy = care_policy()
+        with database.transaction() as session:
+            warnings, visit_escalations = check_visits(
+                session, clock, calendar, policy, lang=lang, domain=domain
+            )
+        with database.transaction() as session:
+            digests = send_digests(session, clock, calendar, lang=lang, domain=domain)
+        lines.append(f"visits: {warnings} warning(s), {visit_escalations} escalation(s)")
+        lines.append(f"digest: {digests} email(s) queued")
+
+        if payment_day is not None:
+            lines.extend(_payment_run(database, clock, calendar, county_policy, payment_day))
+
+        if mailer is None:
+            lines.append(
+                "delivery skipped: AIDFLOW_SMTP_HOST is not set; "
+                f"{_pending(database)} message(s) stay pending"
+            )
+            return lines
+        with database.session() as session:  # delivery commits once per message
+            sent, failed = delivery.deliver_outbox(session, clock, mailer)
+        lines.append(f"delivery: {sent} sent, {failed} failed, {_pending(database)} pending")
+        return lines
+
+
+def _payment_run(
+    database: Database,
+    clock: Clock,
+    calendar: WorkCalendar,
+    county_policy: Callable[[], Policy],
+    payment_day: int,
+) -> list[str]:
+    """The current month's payment run, on or after the payment day, if not run yet."""
+    from aidflow.services.payments import SYSTEM_ACTOR, due_period, has_run, run_payments
+
+    tz = calendar.tz
+    period = due_period(clock.now(), tz, payment_day)
+    if period is None:
+        return []
+    with database.reading() as session:
+        if has_run(session, period):
+            return []
+    policy = county_policy()
+    with database.transaction() as session:
+        result = run_payments(session, clock, policy, period, actor=SYSTEM_ACTOR, tz=tz)
+    return [result.summary()] + [f"skipped: {line}" for line in result.skipped]
+
+
+def _pending(database: Database) -> int:
+    from aidflow.store import outbox
+
+    with database.reading() as session:
+        return outbox.count_pending(session)
