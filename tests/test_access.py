@@ -23,7 +23,8 @@ from sqlalchemy import select
 from aidflow.cli.main import cli as root
 from aidflow.clock import FrozenClock
 from aidflow.language.calendar import WorkCalendar
-from aidflow.notify.mailer import MemoryMailer
+from aidflow.notify.memory import MemoryMailer
+from aidflow.services import delivery
 from aidflow.services import escalations as jobs
 from aidflow.store.database import make_engine, upgrade
 from aidflow.store.models import OutboxMessage
@@ -295,7 +296,7 @@ def test_id_numbers_are_masked_in_output_emails_and_logs(
     # emails: the sweep queued them, delivery renders them through notify and keeps the text on the row
     mailer = MemoryMailer()
     with world.session() as s, s.begin():
-        jobs.deliver_outbox(s, world.clock, mailer)
+        delivery.deliver_outbox(s, world.clock, mailer)
     assert mailer.sent
     mails = world.run(
         lambda svc: [

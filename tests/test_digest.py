@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from aidflow.notify.mailer import SMTPMailer
-from aidflow.services import escalations as jobs
+from aidflow.notify.email import SMTPMailer
+from aidflow.services import delivery
 from aidflow.services.cases import Service
 from aidflow.services.digest import digest_message_id, send_digests
 from aidflow.store.models import OutboxMessage
@@ -85,7 +85,7 @@ def test_the_digest_lists_overdue_cases_and_arrives_over_smtp(
         "[Daily digest] 城关镇 2023-08-23: 1 overdue, 2 open on time",
     )
     cworld.run(
-        lambda svc: jobs.deliver_outbox(
+        lambda svc: delivery.deliver_outbox(
             svc.session,
             cworld.clock,
             SMTPMailer(

@@ -13,8 +13,11 @@ from aidflow.engine.rules import Actor
 from aidflow.errors import ForbiddenError, RefusedError, WorkflowInvalidError
 from aidflow.language.definition import ESCALATION_TEMPLATES
 from aidflow.language.loader import load_workflow_text
-from aidflow.notify.mailer import DeliveryError, MemoryMailer, SMTPMailer
-from aidflow.notify.render import TEMPLATE_VARIABLES, Message
+from aidflow.notify.email import SMTPMailer
+from aidflow.notify.mailer import DeliveryError, Message
+from aidflow.notify.memory import MemoryMailer
+from aidflow.notify.templates import TEMPLATE_VARIABLES
+from aidflow.services import delivery
 from aidflow.services import escalations as jobs
 from aidflow.store.models import Case, CaseEvent, Escalation, OutboxMessage
 
@@ -355,7 +358,7 @@ def test_on_timeout_fires_as_system_in_the_audit_chain(sworld: World) -> None:
 
 def deliver(world: World, mailer: object, **kw: int) -> tuple[int, int]:
     with world.session() as s, s.begin():
-        return jobs.deliver_outbox(s, world.clock, mailer, **kw)  # type: ignore[arg-type]
+        return delivery.deliver_outbox(s, world.clock, mailer, **kw)  # type: ignore[arg-type]
 
 
 def outbox(world: World) -> list[OutboxMessage]:
@@ -403,9 +406,9 @@ def test_refusing_server_marks_failed(sworld: World, smtp_server: SMTPServer) ->
     assert smtp_server.messages == []
     smtp_server.reset()
     with w.session() as s, s.begin():
-        jobs.retry_outbox(s, w.clock, rows[0].id)
+        delivery.retry_outbox(s, w.clock, rows[0].id)
         with pytest.raises(RefusedError):
-            jobs.retry_outbox(s, w.clock, rows[0].id)
+            delivery.retry_outbox(s, w.clock, rows[0].id)
     assert deliver(w, mailer) == (1, 0)
     assert len(smtp_server.messages) == 1
 
@@ -457,13 +460,13 @@ def test_a_template_problem_at_delivery_fails_the_row_until_retried(
     monkeypatch.delenv("AIDFLOW_NOTIFICATIONS")  # fixed: an administrator queues them again
     with w.session() as s, s.begin():
         for r in rows:
-            jobs.retry_outbox(s, w.clock, r.id)
+            delivery.retry_outbox(s, w.clock, r.id)
     assert deliver(w, mailer) == (2, 0)
     assert sorted(m.to for m in mailer.sent) == [("li@county.example",), ("zhao@county.example",)]
 
 
 def test_backoff_doubles_and_caps_and_attempts_run_out(sworld: World) -> None:
-    assert [jobs.backoff(n) for n in (1, 2, 3, 7, 20)] == [
+    assert [delivery.backoff(n) for n in (1, 2, 3, 7, 20)] == [
         timedelta(minutes=1),
         timedelta(minutes=2),
         timedelta(minutes=4),

@@ -1,6 +1,6 @@
 """Faults of the environment: each ends in a clear error or a retry, and the next run loses nothing.
 
-SMTP (through jobs.deliver_outbox, on SQLite and PostgreSQL): down, refusing with 5xx and
+SMTP (through delivery.deliver_outbox, on SQLite and PostgreSQL): down, refusing with 5xx and
 4xx, slow past the client's timeout, accepting a message and then dropping the connection.
 SQLite: locked by another writer for longer than the busy timeout; the disk full (a 2 MB
 tmpfs, or SQLite's max_page_count where mounting is not permitted). PostgreSQL restarted in
@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from aidflow.clock import FrozenClock
 from aidflow.language.calendar import WorkCalendar
-from aidflow.notify.mailer import SMTPMailer
-from aidflow.services import escalations as jobs
+from aidflow.notify.email import SMTPMailer
+from aidflow.services import delivery
 from aidflow.store.models import Case, OutboxMessage
 
 from .conftest import PERSON_ID, REPO, World
@@ -69,7 +69,7 @@ def queue(world: World, n: int = MESSAGES) -> list[str]:
 
 def deliver(world: World, mailer: SMTPMailer) -> tuple[int, int]:
     with world.session() as s:  # no transaction open: deliver_outbox commits per message
-        return jobs.deliver_outbox(s, world.clock, mailer)
+        return delivery.deliver_outbox(s, world.clock, mailer)
 
 
 def rows(world: World) -> list[tuple[str, str, int, datetime, str | None]]:
@@ -129,7 +129,7 @@ def test_smtp_5xx_fails_permanently_and_a_retry_sends_it(
     smtp_server.reset()  # the administrator fixed the cause and puts the rows back
     with world.session() as s, s.begin():
         for oid in s.scalars(select(OutboxMessage.id)):
-            jobs.retry_outbox(s, world.clock, oid)
+            delivery.retry_outbox(s, world.clock, oid)
     assert deliver(world, mailer_for(smtp_server)) == (MESSAGES, 0)
     assert received(smtp_server) == Counter(ids)
 

@@ -15,16 +15,12 @@ import pytest
 
 from aidflow.clock import FrozenClock
 from aidflow.errors import InvalidInputError, UnavailableError
-from aidflow.notify.mailer import DeliveryError, MemoryMailer, SMTPMailer, build_email
-from aidflow.notify.render import (
-    TEMPLATE_VARIABLES,
-    Message,
-    check_templates,
-    format_duration,
-    make_message_id,
-    render,
-    sample_context,
-)
+from aidflow.notify.email import SMTPMailer, build_email
+from aidflow.notify.mailer import DeliveryError, Message
+from aidflow.notify.memory import MemoryMailer
+from aidflow.notify.messageid import make_message_id
+from aidflow.notify.render import check_templates, format_duration, render
+from aidflow.notify.templates import TEMPLATE_VARIABLES, sample_context
 
 from .smtp import SMTPServer
 

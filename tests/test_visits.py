@@ -13,9 +13,9 @@ from aidflow.clock import FrozenClock
 from aidflow.errors import WorkflowInvalidError
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.loader import load_workflow_text
-from aidflow.notify.mailer import SMTPMailer
+from aidflow.notify.email import SMTPMailer
 from aidflow.policy.care import CarePolicy, load_policy_file
-from aidflow.services import escalations as jobs
+from aidflow.services import delivery
 from aidflow.services.cases import Service
 from aidflow.services.visits import Month, check_visits
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
@@ -436,7 +436,7 @@ def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_en
             local(2023, 9, 1, 0, 0),
         )
     cworld.run(
-        lambda svc: jobs.deliver_outbox(
+        lambda svc: delivery.deliver_outbox(
             svc.session,
             cworld.clock,
             SMTPMailer(

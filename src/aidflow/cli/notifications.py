@@ -19,13 +19,13 @@ def notify_group() -> None:
 def notify_preview(app: App, template: str, part: str) -> None:
     """Render TEMPLATE with sample data in --lang (subject, then the body)."""
     from aidflow.errors import InvalidInputError, did_you_mean
-    from aidflow.notify.render import TEMPLATE_VARIABLES, render, sample_context
+    from aidflow.notify.render import render
+    from aidflow.notify.templates import TEMPLATES, sample_context
 
-    if template not in TEMPLATE_VARIABLES:
+    if template not in TEMPLATES:
         raise InvalidInputError(
             f"no email template named '{template}'",
-            hint=did_you_mean(template, TEMPLATE_VARIABLES)
-            or "templates: " + ", ".join(sorted(TEMPLATE_VARIABLES)),
+            hint=did_you_mean(template, TEMPLATES) or "templates: " + ", ".join(sorted(TEMPLATES)),
         )
     msg = render(
         template,

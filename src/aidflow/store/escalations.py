@@ -187,11 +187,7 @@ def insert_fired(
 
 
 def get(session: Session, escalation_id: int) -> EscalationRecord | None:
-    row = (
-        session.connection()
-        .execute(select(*_ESC_COLUMNS).where(Escalation.id == escalation_id))
-        .first()
-    )
+    row = session.execute(select(*_ESC_COLUMNS).where(Escalation.id == escalation_id)).first()
     return None if row is None else EscalationRecord(*row)
 
 
@@ -239,7 +235,7 @@ _RENDER_SOURCE = (
 
 def render_source(session: Session, escalation_id: int) -> RenderSource | None:
     """The escalation, its case, person and recipient in one query; None if one is gone."""
-    row = session.connection().execute(_RENDER_SOURCE.where(Escalation.id == escalation_id)).first()
+    row = session.execute(_RENDER_SOURCE, {"esc_id": escalation_id}).first()
     if row is None:
         return None
     n, m = len(_ESC_COLUMNS), len(_CASE_COLUMNS)
