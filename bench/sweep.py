@@ -18,7 +18,7 @@ Timed, in one process and on the same file:
   RETURNING of the escalations and one executemany INSERT of their outbox rows, queued
   unrendered) in one transaction; then a second sweep that finds nothing new.
 - delivery, apart and not in the ratio: the sweep no longer renders the emails, delivery
-  does, so `jobs.deliver_outbox` sends the first `--deliver` (2,000) queued messages to a
+  does, so `delivery.deliver_outbox` sends the first `--deliver` (2,000) queued messages to a
   MemoryMailer as the scheduler does (each row claimed, rendered with Jinja from the
   escalation, case and person, stored, sent and committed in its own transaction); then
   the same rows are queued again as they are, already rendered, and delivered once more,
@@ -216,15 +216,15 @@ def deliver(url: str, limit: int) -> tuple[int, int, float]:
     from sqlalchemy.orm import Session
 
     from aidflow.clock import FrozenClock
-    from aidflow.notify.mailer import MemoryMailer
-    from aidflow.services import escalations as jobs
+    from aidflow.notify.memory import MemoryMailer
+    from aidflow.services.delivery import deliver_outbox
     from aidflow.store.database import make_engine
 
     engine = make_engine(url)
     mailer = MemoryMailer()
     t0 = time.perf_counter()
     with Session(engine) as s:  # no transaction open: deliver_outbox commits per message
-        sent, failed = jobs.deliver_outbox(s, FrozenClock(NOW), mailer, limit=limit)
+        sent, failed = deliver_outbox(s, FrozenClock(NOW), mailer, limit=limit)
     elapsed = time.perf_counter() - t0
     engine.dispose()
     if any(not m.text or not m.subject for m in mailer.sent):

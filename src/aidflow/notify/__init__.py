@@ -1,1 +1,1 @@
-"""Notifications: templates rendered with Jinja2, and the channels that deliver them (email, in memory)."""
+"""Notifications: the templates, rendering with Jinja2, and the channels (email, in memory)."""

@@ -1,6 +1,6 @@
 """Message-IDs of outbox rows: `<token@domain>`, made when a row is queued and kept with it.
 
-Apart from notify.py so that queueing an email unrendered (the deadline sweep) does not
+Apart from notify.render so that queueing an email unrendered (the deadline sweep) does not
 import Jinja.
 """
 

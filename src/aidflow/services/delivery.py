@@ -23,8 +23,7 @@ from datetime import datetime, timedelta
 
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
-from aidflow.notify.mailer import DeliveryError, Mailer
-from aidflow.notify.render import Message
+from aidflow.notify.mailer import DeliveryError, Mailer, Message
 from aidflow.services.escalations import email_context
 from aidflow.store import escalations as escalation_rows
 from aidflow.store import outbox
