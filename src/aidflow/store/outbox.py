@@ -128,9 +128,10 @@ def claim_next(session: Session, now: datetime) -> OutboxRecord | None:
 
 
 def _mark(session: Session, outbox_id: int, rendered: Rendered | None, **values: Any) -> None:
+    """One UPDATE of one row (on the table: no ORM bookkeeping per delivered message)."""
     if rendered is not None:
         values.update(subject=rendered.subject, text=rendered.text, html=rendered.html)
-    session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
+    session.connection().execute(update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(**values))
 
 
 def mark_sent(
