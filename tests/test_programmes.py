@@ -57,12 +57,8 @@ def case(world: World, cid: int) -> Case:
 
 
 def add_person(world: World, number: str, *, hukou: str = "rural", **attrs: Any) -> str:
-    flags = {k: attrs.pop(k) for k in ("mental_illness", "registered_poor") if k in attrs}
-
     def register(svc: Service) -> None:
-        p = svc.register_person(number, "张三", "城关镇", "东村", hukou, **attrs)
-        for key, value in flags.items():
-            setattr(p, key, value)
+        svc.register_person(number, "张三", "城关镇", "东村", hukou, **attrs)
 
     run(world, register)
     return number

@@ -21,7 +21,7 @@ from aidflow.clock import Clock
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.services.visits import insert_ignore
-from aidflow.store import queries as store
+from aidflow.store import workflows as workflow_store
 from aidflow.store.models import Case, OutboxMessage, Person, User
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
@@ -99,7 +99,7 @@ def _cases(
             stmt = stmt.where(Case.village == vill)
     out = []
     for cid, vid, state, assigned, due, name, id_number in session.execute(stmt):
-        wf = store.workflow_by_id(session, vid)
+        wf = workflow_store.definition(session, vid)
         item: dict[str, Any] = {
             "case_id": cid,
             "person_name": name,

@@ -23,13 +23,15 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.clock import Clock
-from aidflow.engine.rules import SYSTEM, Actor
+from aidflow.engine.access import SYSTEM, Actor
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError
 from aidflow.idnumber import mask
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
 from aidflow.notify.messageid import make_message_id
-from aidflow.store import queries as store
+from aidflow.store import cases as case_store
+from aidflow.store import events as event_store
+from aidflow.store import workflows as workflow_store
 from aidflow.store.models import (
     Case,
     CaseEvent,
@@ -37,7 +39,6 @@ from aidflow.store.models import (
     OutboxMessage,
     Person,
     User,
-    WorkflowVersion,
 )
 
 if TYPE_CHECKING:
@@ -89,18 +90,7 @@ def sweep(
 
 
 def _deployed(session: Session) -> list[tuple[int, Workflow]]:
-    rows = session.execute(
-        select(WorkflowVersion.id, WorkflowVersion.content_hash, WorkflowVersion.definition_json)
-    ).all()
-    out = []
-    for vid, digest, text in rows:
-        wf = store._DEFINITIONS.get(digest)
-        if wf is None:
-            from aidflow.language.definition import workflow_from_json
-
-            wf = store._DEFINITIONS[digest] = workflow_from_json(text)
-        out.append((vid, wf))
-    return out
+    return workflow_store.deployed_definitions(session)
 
 
 def _batches(session: Session, stmt: Any) -> Iterator[Sequence[Any]]:
@@ -143,7 +133,7 @@ def fire_timeouts(session: Session, clock: Clock, calendar: WorkCalendar) -> int
         for case_id, vid, state, version in rows:
             if (vid, state) not in wanted:
                 continue
-            trigger = svc.workflow_of(store.case_row(session, case_id)).states[state].on_timeout
+            trigger = svc.workflow_of(case_store.get_case(session, case_id)).states[state].on_timeout
             assert trigger is not None
             try:
                 with session.begin_nested():
@@ -508,7 +498,7 @@ def render_queued(session: Session, row: OutboxMessage) -> Message:
             "no longer exists"
         )
     esc, case, person, user = found
-    wf = store.workflow_by_id(session, case.workflow_version_id)
+    wf = workflow_store.definition(session, case.workflow_version_id)
     return notify.render(
         row.template,
         row.lang,
@@ -651,12 +641,12 @@ def acknowledge(
     esc.ack_note = note
     session.flush()
     # the supervisor's answer belongs to the case's history too (and its hash chain)
-    store.write_event(
+    event_store.write_event(
         session,
         case.id,
         case.last_seq,
         case.head_hash,
-        store.EventInput(
+        event_store.EventInput(
             kind="note",
             actor=actor.name,
             at=now,

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.clock import Clock, as_utc
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import (
     ExpressionError,
     ForbiddenError,
@@ -44,7 +44,9 @@ from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
 from aidflow.policy.care import CarePolicy, Selector
-from aidflow.store import queries as store
+from aidflow.store import cases as case_store
+from aidflow.store import events as event_store
+from aidflow.store import workflows as workflow_store
 from aidflow.store.models import Case, Escalation, OutboxMessage, Person, User, Visit, VisitAlert
 
 LADDER = "care_visits"
@@ -272,7 +274,7 @@ def log_visit(
             f"logging a visit needs one of the roles {', '.join(policy.log_roles)}; "
             f"{actor.name} has {', '.join(actor.roles) or 'none'}"
         )
-    case = store.case_row(session, case_id)
+    case = case_store.get_case(session, case_id)
     if not actor.covers(case.township, case.village):
         raise ForbiddenError(
             f"case {case_id} is in {case.township}/{case.village}, outside "
@@ -330,12 +332,12 @@ def log_visit(
         return _existing(existing, case_id, command_id or "")
     label = policy.kinds[kind].labels.en
     summary = f"{label} on {_local(at, calendar)} by {by_user}" + (f": {text}" if text else "")
-    ev = store.write_event(
+    ev = event_store.write_event(
         session,
         case_id,
         case.last_seq,
         case.head_hash,
-        store.EventInput(
+        event_store.EventInput(
             kind="note",
             actor=actor.name,
             at=now,
@@ -492,7 +494,7 @@ def _queue(
 ) -> None:
     from aidflow.notify import render as notify
 
-    wf: Workflow = store.workflow_by_id(session, b.workflow_version_id)
+    wf: Workflow = workflow_store.definition(session, b.workflow_version_id)
     name, id_number = session.execute(
         select(Person.name, Person.id_number).where(Person.id == b.person_id)
     ).one()
