@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from aidflow.engine import rules
+from aidflow.engine.access import Actor
 from aidflow.errors import RefusedError, UnavailableError, WorkflowInvalidError
 from aidflow.language.loader import PolicyNames, check_files, load_workflow_file, load_workflow_text
 from aidflow.policy.standards import load_policy
@@ -390,9 +391,7 @@ def test_self_care_category_must_match_the_daily_activities(world: World) -> Non
             "care_card_no": "ZL-9",
         }
         assert (
-            rules.blocks(
-                snap, t, rules.Actor("sun", ("county_officer",), "*"), world.clock.now(), fields
-            )
+            rules.blocks(snap, t, Actor("sun", ("county_officer",), "*"), world.clock.now(), fields)
             == []
         )
     fire(world, "sun", cid, "confirm", adl_not_done="5", self_care="none", **base)
