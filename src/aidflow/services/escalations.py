@@ -133,7 +133,9 @@ def fire_timeouts(session: Session, clock: Clock, calendar: WorkCalendar) -> int
         for case_id, vid, state, version in rows:
             if (vid, state) not in wanted:
                 continue
-            trigger = svc.workflow_of(case_store.get_case(session, case_id)).states[state].on_timeout
+            trigger = (
+                svc.workflow_of(case_store.get_case(session, case_id)).states[state].on_timeout
+            )
             assert trigger is not None
             try:
                 with session.begin_nested():
