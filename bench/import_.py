@@ -32,7 +32,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.services.survey import Importer, load_import_policy
 from aidflow.store.database import make_engine, upgrade
 from aidflow.store.models import Person

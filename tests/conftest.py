@@ -152,8 +152,15 @@ def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
             )
         for f in sorted(WORKFLOWS.glob("*.yaml")):
             svc.deploy("admin", load_workflow_file(f))
-        p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
-        p.related_users = ["rep7"]
+        svc.register_person(
+            PERSON_ID,
+            "王秀英",
+            "城关镇",
+            "东村",
+            "rural",
+            disability_grade=2,
+            related_users=["rep7"],
+        )
 
     w.run(setup)
     return w

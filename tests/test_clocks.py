@@ -33,8 +33,15 @@ def dworld(engine: Engine, calendar: WorkCalendar) -> World:
                 None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
             )
         svc.deploy("admin", load_workflow_file(DIBAO))
-        p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
-        p.related_users = ["rep7"]
+        svc.register_person(
+            PERSON_ID,
+            "王秀英",
+            "城关镇",
+            "东村",
+            "rural",
+            disability_grade=2,
+            related_users=["rep7"],
+        )
 
     w.run(setup)
     return w

@@ -51,8 +51,15 @@ def dibao_world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> W
                 None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
             )
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
-        p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
-        p.related_users = ["rep7"]
+        svc.register_person(
+            PERSON_ID,
+            "王秀英",
+            "城关镇",
+            "东村",
+            "rural",
+            disability_grade=2,
+            related_users=["rep7"],
+        )
 
     w.run(setup)
     return w

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, RefusedError, WorkflowInvalidError
 from aidflow.language.definition import ESCALATION_TEMPLATES
 from aidflow.language.loader import load_workflow_text

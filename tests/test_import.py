@@ -415,7 +415,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from aidflow.store.database import make_engine
 from aidflow.services.survey import Importer, load_import_policy
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 
 url, file, policy_file = sys.argv[1:4]
 engine = make_engine(url)

@@ -7,8 +7,8 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from aidflow.files.ledger import KEYS, headers, sheet_title
 from aidflow.services.cases import Service
-from aidflow.services.ledger import KEYS, headers, sheet_title
 from aidflow.store.models import Case, Payment, Visit
 
 from .conftest import PERSON_ID, TZ, Cli, World, local

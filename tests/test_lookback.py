@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import WorkflowInvalidError
 from aidflow.services.lookback import LookbackPolicy, find, load_target_groups
 from aidflow.store.models import Case, CaseEvent

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from aidflow.engine import rules
+from aidflow.engine.access import Actor
 from aidflow.errors import RefusedError, UnavailableError, WorkflowInvalidError
 from aidflow.language.loader import PolicyNames, check_files, load_workflow_file, load_workflow_text
 from aidflow.policy.standards import load_policy
@@ -57,12 +58,8 @@ def case(world: World, cid: int) -> Case:
 
 
 def add_person(world: World, number: str, *, hukou: str = "rural", **attrs: Any) -> str:
-    flags = {k: attrs.pop(k) for k in ("mental_illness", "registered_poor") if k in attrs}
-
     def register(svc: Service) -> None:
-        p = svc.register_person(number, "张三", "城关镇", "东村", hukou, **attrs)
-        for key, value in flags.items():
-            setattr(p, key, value)
+        svc.register_person(number, "张三", "城关镇", "东村", hukou, **attrs)
 
     run(world, register)
     return number
@@ -394,9 +391,7 @@ def test_self_care_category_must_match_the_daily_activities(world: World) -> Non
             "care_card_no": "ZL-9",
         }
         assert (
-            rules.blocks(
-                snap, t, rules.Actor("sun", ("county_officer",), "*"), world.clock.now(), fields
-            )
+            rules.blocks(snap, t, Actor("sun", ("county_officer",), "*"), world.clock.now(), fields)
             == []
         )
     fire(world, "sun", cid, "confirm", adl_not_done="5", self_care="none", **base)

@@ -66,7 +66,8 @@ from aidflow.services.payments import month_of, month_start, parse_period, perio
 from aidflow.services.visits import LADDER as CARE_LADDER
 from aidflow.services.visits import Month, check_visits, log_visit
 from aidflow.store import audit
-from aidflow.store import queries as store
+from aidflow.store import cases as case_store
+from aidflow.store import workflows as workflow_store
 from aidflow.store.database import make_engine, upgrade
 from aidflow.store.models import (
     Base,
@@ -155,8 +156,9 @@ def setup_world(svc: Service) -> None:
         )
     for loaded in LOADED:
         svc.deploy("admin", loaded)
-    p = svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
-    p.related_users = ["rep7"]
+    svc.register_person(
+        PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2, related_users=["rep7"]
+    )
 
 
 class Databases:
@@ -203,7 +205,7 @@ class CaseWork(RuleBasedStateMachine):
         self.world = World(self.engine, self.clock, CALENDAR)
         self.wfs: dict[str, Workflow] = self.world.run(
             lambda svc: {
-                name: store.definition_of(store.latest_version(svc.session, name))
+                name: workflow_store.definition_of(workflow_store.latest_version(svc.session, name))
                 for name in ("dibao", "tekun")
             }
         )
@@ -241,7 +243,7 @@ class CaseWork(RuleBasedStateMachine):
         """(workflow, state, entry_seq) of a case now."""
         return self.world.run(
             lambda svc: (lambda c: (c.workflow_name, c.state, c.entry_seq))(
-                store.case_row(svc.session, cid)
+                case_store.get_case(svc.session, cid)
             )
         )
 
@@ -337,7 +339,9 @@ class CaseWork(RuleBasedStateMachine):
         name, state, _ = self.row(cid)
         dwell = self.wfs[name].states[state].min_dwell
         if dwell and self.clock.now() < START + timedelta(days=200):
-            entered = self.world.run(lambda svc: store.case_row(svc.session, cid).state_entered_at)
+            entered = self.world.run(
+                lambda svc: case_store.get_case(svc.session, cid).state_entered_at
+            )
             until = CALENDAR.add(entered, parse_duration(dwell))
             if until > self.clock.now():
                 self.clock.set(until)
@@ -519,7 +523,9 @@ class CaseWork(RuleBasedStateMachine):
             for e in s.scalars(select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq)):
                 events.setdefault(e.case_id, []).append(e)
             assert sum(len(v) for v in events.values()) == self.written
-            versions = {v.id: store.definition_of(v) for v in s.scalars(select(WorkflowVersion))}
+            versions = {
+                v.id: workflow_store.definition_of(v) for v in s.scalars(select(WorkflowVersion))
+            }
             for c in cases:
                 wf = versions[c.workflow_version_id]
                 assert (

@@ -131,6 +131,11 @@ class ConflictError(AidflowError):
     exit_code = ExitCode.CONFLICT
 
 
+class DuplicateError(ConflictError):
+    """A row that must be unique was written by a concurrent command first (the store
+    translates the database's unique-key violation into this)."""
+
+
 class AuditError(AidflowError):
     """The event chain of one or more cases does not verify."""
 

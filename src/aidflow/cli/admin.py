@@ -51,15 +51,13 @@ def user_add(app: App, name: str, roles: tuple[str, ...], area: str, email: str)
 @pass_app
 def user_list(app: App, as_json: bool) -> None:
     """List users (any known user may; staff emails are not for outsiders)."""
-    from sqlalchemy import select
-
-    from aidflow.store.models import User
+    from aidflow.services.users import list_users
 
     with app.reading() as svc:
         svc.actor(app.user)
         rows = [
             {"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
-            for u in svc.session.scalars(select(User).order_by(User.name))
+            for u in list_users(svc.session)
         ]
     if as_json:
         emit_json(rows)
@@ -113,42 +111,29 @@ def person_add(
     related: tuple[str, ...],
 ) -> None:
     """Register a person by resident ID number (checked, birth date and sex derived)."""
-    from aidflow.store import queries as store
+    from aidflow.idnumber import mask
 
     with app.transaction() as svc:
-        actor = svc.actor(app.user)
-        if not actor.covers(
-            township.strip(), village.strip()
-        ):  # any user could register anywhere (test_access)
-            from aidflow.errors import ForbiddenError
-
-            raise ForbiddenError(
-                f"{township}/{village} is outside {actor.name}'s area ({actor.area})",
-                hint="a user of that township or the county registers this person",
-            )
-        for r in related:
-            store.get_user(svc.session, r)
-        person = svc.register_person(
+        person = svc.add_person(
+            svc.actor(app.user),
             id_number,
             name,
             township,
             village,
             hukou,
+            related_users=related,
             disability_grade=disability_grade,
             disability_type=disability_type,
             living_alone=living_alone,
             supporter_able=supporter_able,
+            mental_illness=mental_illness,
+            registered_poor=registered_poor,
         )
-        person.mental_illness = mental_illness
-        person.registered_poor = registered_poor
-        person.related_users = sorted(set(related))
-        from aidflow.idnumber import mask
-
-        click.echo(
-            f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
-            f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
-            f"{person.township}/{person.village}"
-        )
+    click.echo(
+        f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
+        f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
+        f"{person.township}/{person.village}"
+    )
 
 
 @click.group("audit")
@@ -162,19 +147,9 @@ def audit_group() -> None:
 def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
     """Recompute every case's event hash chain; name each event edited or removed."""
     from aidflow.errors import AuditError, NotFoundError
-    from aidflow.store import audit
 
     with app.reading() as svc:
-        cases, events, findings = audit.verify(svc.session, list(case_ids) or None)
-        unknown: list[int] = []
-        if case_ids:  # a mistyped --case must not read as "audit ok"
-            from sqlalchemy import select
-
-            from aidflow.store.models import Case
-
-            known = set(svc.session.scalars(select(Case.id).where(Case.id.in_(case_ids))))
-            known |= {f.case_id for f in findings}
-            unknown = sorted(set(case_ids) - known)
+        cases, events, findings, unknown = svc.verify_audit(list(case_ids))
     for f in findings:
         click.echo(str(f))
     if findings:

@@ -12,6 +12,7 @@ from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
     from aidflow.services.cases import CaseView, Service
+    from aidflow.store.records import EventRecord, Recorded
 
 TEXT = {
     "en": {
@@ -90,27 +91,11 @@ def run_command(app: App, key: str | None, command: Callable[[Service], str]) ->
     """Run one writing command in a transaction; print its result only after the commit.
 
     With an idempotency key, a command that lost a race against a concurrent retry of
-    itself (the unique key on case_events.command_id, the case's version counter or the
-    one-vote-per-voter key fired) is looked up again in a fresh transaction: if the
-    winner's event is there, its result is printed (exit 0); if not, the original error
-    stands.
+    itself prints the winner's result (aidflow.services.idempotency.run_keyed).
     """
-    from sqlalchemy.exc import IntegrityError
+    from aidflow.services.idempotency import run_keyed
 
-    from aidflow.errors import ConflictError, RefusedError
-    from aidflow.store import queries as store
-
-    try:
-        with app.transaction() as svc:
-            text = command(svc)
-    except (IntegrityError, ConflictError, RefusedError) as exc:
-        if key is None:
-            raise
-        with app.transaction() as svc:
-            if store.event_by_command(svc.session, key) is None:
-                raise exc from None
-            text = command(svc)
-    click.echo(text)
+    click.echo(run_keyed(app.transaction, key, command))
 
 
 @case_group.command("open")
@@ -146,27 +131,25 @@ def case_open(
             command_id=key,
         )
         wf = svc.workflow_of(case)
-        first = (
-            wf.initial_state
-        )  # the open event's state, also when a retry finds the case moved on
+        first = wf.initial_state  # the open event's state, also when a retry finds it moved on
+        label = wf.states[first].labels.get(app.lang)
         return (
-            f"case {case.id} opened: {wf.name}, state {first} ({wf.states[first].labels.get(app.lang)}), "
+            f"case {case.id} opened: {wf.name}, state {first} ({label}), "
             f"deadline {local(svc.deadline_for(wf, first, case.opened_at), app)}"
         )
 
     run_command(app, key, command)
 
 
-def moved(svc: Service, app: App, case_id: int, ev: Any) -> str:
+def moved(svc: Service, app: App, case_id: int, ev: Recorded) -> str:
     """`from -> to (label); deadline D` of a transition event, as of when it was written."""
-    from aidflow.store import queries as store
-
-    row = store.case_row(svc.session, case_id)
-    wf = svc.workflow_of(row)
+    case = svc.case(case_id)
+    wf = svc.workflow_of(case)
     dest = ev.to_state
+    assert dest is not None, "a transition names the state it moved to"
     return (
         f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
-        f"deadline {local(svc.deadline_for(wf, dest, ev.at, row.data), app)}"
+        f"deadline {local(svc.deadline_for(wf, dest, ev.at, case.data), app)}"
     )
 
 
@@ -229,26 +212,9 @@ def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | 
     """Vote in a case's democratic review."""
 
     def command(svc: Service) -> str:
-        from sqlalchemy import select
-
-        from aidflow.engine import rules
-        from aidflow.store import queries as store
-        from aidflow.store.models import CaseEvent
-
         actor = svc.actor(app.user)
         ev = svc.vote(actor, case_id, choice, note, command_id=key)
-        round_ = ev.fields["round"]
-        wf = svc.workflow_of(store.case_row(svc.session, case_id))
-        state = svc.session.scalar(
-            select(CaseEvent.to_state).where(CaseEvent.case_id == case_id, CaseEvent.seq == round_)
-        )
-        rule = wf.states[state].vote if state else None
-        assert rule is not None
-        votes = store.votes_of(svc.session, case_id, round_)
-        mine = [voter for voter, _ in votes].index(actor.name)
-        tally = rules.tally(
-            rule, votes[: mine + 1]
-        )  # the tally as this vote left it, also on a retry
+        tally = svc.vote_tally(case_id, actor.name, ev.fields["round"])
         return (
             f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
             f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})"
@@ -270,12 +236,6 @@ def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
         return f"case {case_id}: note #{ev.seq} added"
 
     run_command(app, key, command)
-
-
-def _case_model() -> Any:
-    from aidflow.store.models import Case
-
-    return Case
 
 
 def time_left(deadline: datetime | None, now: datetime, lang: str) -> str:
@@ -382,7 +342,10 @@ def clock_json(r: Any) -> dict[str, Any]:
 
 
 def clock_line(r: Any, app: App) -> str:
-    """`Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 working day(s) ...)`."""
+    """A clock's line in `case show`.
+
+    `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 ...)`
+    """
     t = CLOCK_TEXT[app.lang]
     label = f"{r.spec.labels.get(app.lang)}, " if r.spec.labels else ""
     if r.left_wd is not None:
@@ -403,7 +366,7 @@ def clock_line(r: Any, app: App) -> str:
     return f"{t['clock']} {r.name} ({label}{r.duration}): {t[r.status]}{due} ({left})"
 
 
-def event_json(e: Any) -> dict[str, Any]:
+def event_json(e: EventRecord) -> dict[str, Any]:
     return {
         "seq": e.seq,
         "at": e.at.isoformat(),
@@ -454,9 +417,8 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         f"{local(c.state_entered_at, app)}"
     )
     if c.deadline_at:
-        click.echo(
-            f"{t['deadline']}: {local(c.deadline_at, app)} ({time_left(c.deadline_at, now, app.lang)})"
-        )
+        left = time_left(c.deadline_at, now, app.lang)
+        click.echo(f"{t['deadline']}: {local(c.deadline_at, app)} ({left})")
     for r in clock_reports(view, app):
         click.echo(clock_line(r, app))
     if view.dwell_until:
@@ -486,7 +448,7 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
             )
 
 
-def event_line(e: Any, app: App) -> str:
+def event_line(e: EventRecord, app: App) -> str:
     what = {
         "open": f"opened in {e.to_state}",
         "vote": f"voted {e.fields.get('choice')}",
@@ -541,11 +503,10 @@ def case_list(
 ) -> None:
     """Cases in your area, filtered."""
     from aidflow.idnumber import mask
-    from aidflow.store.models import Person
 
     with app.reading() as svc:
         actor = svc.actor(app.user)
-        cases = svc.list_cases(
+        listed = svc.list_cases(
             actor,
             state=state,
             workflow=workflow,
@@ -557,8 +518,7 @@ def case_list(
         )
         now = app.clock.now()
         rows = []
-        for c in cases:
-            p = svc.session.get_one(Person, c.person_id)
+        for c, p in ((item.case, item.person) for item in listed):
             rows.append(
                 {
                     "id": c.id,
@@ -583,6 +543,7 @@ def case_list(
     for r in rows:
         flag = "!" if r["emergency"] else " "
         click.echo(
-            f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} {r['id_number']} "
+            f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} "
+            f"{r['id_number']} "
             f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['time_left']}"
         )

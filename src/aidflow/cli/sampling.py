@@ -55,8 +55,8 @@ def sample_draw(
     where = f" in {sample.township}" if sample.township else ""
     ids = ", ".join(str(i) for i in sample.drawn) or "none"
     click.echo(
-        f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in {state}{where} "
-        f"(ratio {sample.ratio}, seed {seed!r}): {ids}"
+        f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in "
+        f"{state}{where} (ratio {sample.ratio}, seed {seed!r}): {ids}"
     )
     again = len(sample.drawn) - len(sample.recorded)
     click.echo(

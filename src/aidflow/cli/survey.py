@@ -141,7 +141,8 @@ def ledger_export(
     unless --show-id is given by a user allowed to see them.
     """
     from aidflow.errors import ForbiddenError
-    from aidflow.services.ledger import LedgerOptions, ledger_rows, write_csv, write_xlsx
+    from aidflow.files.ledger import write_csv, write_xlsx
+    from aidflow.services.ledger import LedgerOptions, ledger_rows
 
     policy = _import_policy()
     with app.reading() as svc:

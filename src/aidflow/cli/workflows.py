@@ -71,9 +71,8 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
         for lw in loaded:
             wv, created = svc.deploy(app.user, lw)
             state = "deployed" if created else "unchanged"
-            click.echo(
-                f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {wv.content_hash[:12]})"
-            )
+            digest = wv.content_hash[:12]
+            click.echo(f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {digest})")
 
 
 @workflow_group.command("list")
@@ -81,7 +80,7 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
 @pass_app
 def list_(app: App, as_json: bool) -> None:
     """List deployed workflows and their versions."""
-    from aidflow.store import queries as store
+    from aidflow.services import workflows
 
     with app.reading() as svc:
         rows = [
@@ -92,9 +91,9 @@ def list_(app: App, as_json: bool) -> None:
                 "deployed_at": local(v.deployed_at, app),
                 "deployed_by": v.deployed_by,
                 "sha256": v.content_hash,
-                "label": store.definition_of(v).labels.get(app.lang),
+                "label": wf.labels.get(app.lang),
             }
-            for v in store.list_versions(svc.session)
+            for v, wf in workflows.deployed(svc.session)
         ]
     if as_json:
         emit_json(rows)
@@ -113,11 +112,10 @@ def list_(app: App, as_json: bool) -> None:
 @pass_app
 def show(app: App, name: str, version: int | None, source: bool, as_json: bool) -> None:
     """Show a deployed workflow: states, deadlines, owners and transitions."""
-    from aidflow.store import queries as store
+    from aidflow.services import workflows
 
     with app.reading() as svc:
-        wv = store.workflow_version(svc.session, name, version)
-        wf = store.definition_of(wv)
+        wv, wf = workflows.version(svc.session, name, version)
     if source:
         click.echo(wv.source, nl=False)
         return
@@ -149,9 +147,8 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
         if st.min_dwell:
             extra.append(f"dwell {st.min_dwell}")
         if st.vote:
-            extra.append(
-                f"vote by {st.vote.voters}, quorum {st.vote.quorum}, {st.vote.rule} {st.vote.threshold}"
-            )
+            v = st.vote
+            extra.append(f"vote by {v.voters}, quorum {v.quorum}, {v.rule} {v.threshold}")
         tag = f" [{', '.join(flags)}]" if flags else ""
         click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {'; '.join(extra)}")
     click.echo("transitions:")
@@ -171,10 +168,10 @@ def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
     """Print a state diagram of a deployed workflow (Mermaid, or SVG with Graphviz)."""
     from aidflow.engine import machine
     from aidflow.errors import UnavailableError
-    from aidflow.store import queries as store
+    from aidflow.services import workflows
 
     with app.reading() as svc:
-        wf = store.definition_of(store.workflow_version(svc.session, name, version))
+        _wv, wf = workflows.version(svc.session, name, version)
     if fmt == "mermaid":
         click.echo(machine.mermaid(wf, app.lang), nl=False)
         return

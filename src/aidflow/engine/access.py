@@ -78,16 +78,24 @@ class Actor:
 SYSTEM = Actor("system", (), COUNTY)
 
 
-def require_area(actor: Actor, township: str, village: str, what: str) -> None:
+def require_area(
+    actor: Actor,
+    township: str,
+    village: str,
+    what: str,
+    *,
+    say_where: bool = True,
+    hint: str | None = None,
+) -> None:
     """Refuse `actor` a thing (`what`, e.g. "case 7") in `township`/`village` outside its area.
 
-    The scheduler (SYSTEM) acts everywhere.
+    The refusal names where the thing is unless `say_where` is false (reading a case
+    outside one's area must not tell where it is). The scheduler (SYSTEM) acts everywhere.
     """
     if actor is SYSTEM or actor.covers(township, village):
         return
-    raise ForbiddenError(
-        f"{what} is in {township}/{village}, outside {actor.name}'s area ({actor.area})"
-    )
+    where = f" is in {township}/{village}," if say_where else " is"
+    raise ForbiddenError(f"{what}{where} outside {actor.name}'s area ({actor.area})", hint=hint)
 
 
 def require_role(actor: Actor, roles: Iterable[str], doing: str, *, admin_may: bool = True) -> None:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from aidflow.engine.access import SYSTEM, Actor
+from aidflow.engine import access
 from aidflow.errors import InvalidInputError
 from aidflow.language.definition import FieldSpec, Transition, VoteRule, Workflow
 
@@ -84,7 +84,7 @@ class Snapshot:
 def blocks(
     snap: Snapshot,
     t: Transition,
-    actor: Actor,
+    actor: access.Actor,
     now: datetime,
     fields: dict[str, Any] | None = None,
     note: str | None = None,
@@ -93,9 +93,9 @@ def blocks(
     """Every reason `actor` may not fire `t` now; an empty list means allowed."""
     reasons: list[str] = []
     wf = snap.workflow
-    if t.system and actor is not SYSTEM:
+    if t.system and actor is not access.SYSTEM:
         reasons.append(f"'{t.trigger}' is fired by the system only")
-    elif actor is not SYSTEM:
+    elif actor is not access.SYSTEM:
         if not set(t.roles) & set(actor.roles):
             need = " or ".join(t.roles)
             reasons.append(

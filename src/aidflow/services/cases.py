@@ -1,26 +1,24 @@
-"""Use cases: deploy, add users and persons, open cases, fire, vote, object, note, view.
+"""Use cases on cases: register persons, open cases, fire, vote, object, note, view, list.
 
-No printing, no committing: the CLI (or a job) opens `with session.begin():` around a
-call, so a refused command leaves the database exactly as it was.
+No printing, no committing: the CLI (or a job) opens a transaction around a call, so a
+refused command leaves the database exactly as it was. Users and deployments are in
+aidflow.services.users, idempotency keys in aidflow.services.idempotency.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from aidflow.clock import Clock
 from aidflow.engine import machine, rules
-from aidflow.engine.rules import SYSTEM, Actor, Snapshot
+from aidflow.engine.access import SYSTEM, Actor, require_area, require_role
+from aidflow.engine.rules import Snapshot
 from aidflow.errors import (
     ConflictError,
+    DuplicateError,
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
@@ -28,21 +26,29 @@ from aidflow.errors import (
     did_you_mean,
 )
 from aidflow.language.calendar import WorkCalendar, parse_duration
-from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow, workflow_to_json
-from aidflow.store import queries as store
-from aidflow.store.models import Case, Person, User, WorkflowVersion
+from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow
+from aidflow.services import users
+from aidflow.services.idempotency import replayed
+from aidflow.store import audit, cases, events, persons, votes, workflows
+from aidflow.store import users as user_store
+from aidflow.store.audit import Finding
+from aidflow.store.events import EventInput, Move
+from aidflow.store.records import (
+    CaseRecord,
+    EventRecord,
+    PersonRecord,
+    Recorded,
+    UserRecord,
+    VersionRecord,
+)
+from aidflow.store.session import Session
 
 if TYPE_CHECKING:
     from aidflow.language.loader import LoadedWorkflow
     from aidflow.policy.standards import Policy
 
-ADMIN = "admin"
 _MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
-
-
-def actor_of(user: User) -> Actor:
-    return Actor(user.name, tuple(user.roles), user.area)
 
 
 @dataclass
@@ -57,17 +63,24 @@ class Action:
 
 @dataclass
 class CaseView:
-    """What `aidflow case show` prints. case, person, version and events are rows with the
-    columns of Case, Person, WorkflowVersion and CaseEvent as attributes (no ORM objects)."""
+    """What `aidflow case show` prints: the case, its person, workflow version and events."""
 
-    case: Any
-    person: Any
+    case: CaseRecord
+    person: PersonRecord
     workflow: Workflow
-    version: Any
-    events: list[Any]
+    version: VersionRecord
+    events: list[EventRecord]
     actions: list[Action]
     tally: rules.Tally | None
     dwell_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One line of `aidflow case list`: a case and its person."""
+
+    case: CaseRecord
+    person: PersonRecord
 
 
 class Service:
@@ -83,89 +96,37 @@ class Service:
         self.session = session
         self.clock = clock
         self.calendar = calendar
-        # the county's standards for guards reading policy.<name>; a callable loads them on first use
+        # the county's standards for guards reading policy.<name>; a callable loads them when used
         self._policy = policy
         # per unit of work: a batch of commands reads each user and definition once
         self._actors: dict[str, Actor] = {}
         self._workflows: dict[int, Workflow] = {}
 
-    # -- administration ----------------------------------------------------------------
+    # -- administration (aidflow.services.users, over this unit of work) ------------------
 
     def require_admin(self, actor_name: str | None) -> str:
-        """Admins manage users and workflows; the very first user bootstraps without one."""
-        if store.count_users(self.session) == 0:
-            return actor_name or "bootstrap"
-        if actor_name is None:
-            raise ForbiddenError("this command needs an administrator", hint="pass --as ADMIN_USER")
-        user = store.get_user(self.session, actor_name)
-        if ADMIN not in user.roles:
-            raise ForbiddenError(
-                f"{user.name} is not an administrator (roles: {', '.join(user.roles)})",
-                hint="ask a user with role admin",
-            )
-        return user.name
+        return users.require_admin(self.session, actor_name)
 
-    def add_user(self, by: str | None, name: str, roles: list[str], area: str, email: str) -> User:
-        self.require_admin(by)
-        if self.session.get(User, name) is not None:
-            raise InvalidInputError(f"user '{name}' already exists")
-        if "@" not in email or email.startswith("@") or email.endswith("@"):
-            raise InvalidInputError(
-                f"email {email!r} is not an email address", hint="write it like li@example.org"
-            )
-        if not roles:
-            raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
-        for label, value, limit in (("name", name, 64), ("email", email, 200), ("area", area, 200)):
-            if len(value) > limit:  # the column's width
-                raise InvalidInputError(
-                    f"user {label} is {len(value)} characters long; the limit is {limit}"
-                )
-        for role in roles:
-            if len(role) > 64 or not role.strip():
-                raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
-        area = area.strip()
-        if not area or area.count("/") > 1 or area.startswith("/") or area.endswith("/"):
-            raise InvalidInputError(
-                f"area {area!r} is not valid",
-                hint="write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE",
-            )
-        user = User(
-            name=name, roles=sorted(set(roles)), area=area, email=email, created_at=self.clock.now()
-        )
-        self.session.add(user)
-        return user
+    def add_user(
+        self, by: str | None, name: str, roles: list[str], area: str, email: str
+    ) -> UserRecord:
+        return users.add_user(self.session, self.clock.now(), by, name, roles, area, email)
 
-    def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[WorkflowVersion, bool]:
-        """Store a workflow as a new version; an unchanged file returns its existing version."""
-        who = self.require_admin(by)
-        wf = loaded.definition
-        existing = store.version_by_hash(self.session, wf.name, loaded.content_hash)
-        if existing is not None:
-            return existing, False
-        wv = WorkflowVersion(
-            name=wf.name,
-            version=store.next_version_number(self.session, wf.name),
-            declared_version=str(wf.version),
-            file=loaded.file,
-            source=loaded.source,
-            definition_json=workflow_to_json(wf),
-            content_hash=loaded.content_hash,
-            deployed_at=self.clock.now(),
-            deployed_by=who,
-        )
-        self.session.add(wv)
-        self.session.flush()
-        return wv, True
+    def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[VersionRecord, bool]:
+        return users.deploy(self.session, self.clock.now(), by, loaded)
 
     # -- persons -------------------------------------------------------------------------
 
     def register_person(
         self, id_number: str, name: str, township: str, village: str, hukou: str, **attrs: Any
-    ) -> Person:
+    ) -> PersonRecord:
+        """Register a person by resident ID number (checked; birth date and sex derived).
+
+        `attrs` are further person columns (disability_grade, related_users, ...)."""
         from aidflow.idnumber import parse_id_number
 
         idn = parse_id_number(id_number, today=self.local_today())
-        if store.find_person(self.session, idn.number) is not None:
+        if persons.find_person(self.session, idn.number) is not None:
             raise InvalidInputError(
                 f"a person with ID number {idn.masked} is already registered",
                 hint="open a case for the existing person",
@@ -175,7 +136,7 @@ class Service:
         if not name.strip() or not township.strip() or not village.strip():
             raise InvalidInputError("name, township and village must not be empty")
         for label, value in (("name", name), ("township", township), ("village", village)):
-            if len(value.strip()) > 100:  # the column's width: PostgreSQL refused it with a crash
+            if len(value.strip()) > 100:  # the column's width
                 raise InvalidInputError(
                     f"{label} is {len(value.strip())} characters long; the limit is 100",
                     hint=f"shorten --{label}",
@@ -183,7 +144,14 @@ class Service:
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
             raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
-        person = Person(
+        values: dict[str, Any] = {
+            "mental_illness": False,
+            "registered_poor": False,
+            "related_users": [],
+            **attrs,
+        }
+        return persons.add_person(
+            self.session,
             id_number=idn.number,
             name=name.strip(),
             birth_date=idn.birth_date,
@@ -192,20 +160,48 @@ class Service:
             village=village.strip(),
             hukou=hukou,
             created_at=self.clock.now(),
-            mental_illness=False,
-            registered_poor=False,
-            related_users=[],
+            **values,
+        )
+
+    def add_person(
+        self,
+        actor: Actor,
+        id_number: str,
+        name: str,
+        township: str,
+        village: str,
+        hukou: str,
+        *,
+        related_users: tuple[str, ...] = (),
+        **attrs: Any,
+    ) -> PersonRecord:
+        """`aidflow person add`: register a person in the actor's area; `related_users`
+        (excluded from votes on the person's cases) must be known users."""
+        require_area(
+            actor,
+            township.strip(),
+            village.strip(),
+            f"{township}/{village}",
+            say_where=False,
+            hint="a user of that township or the county registers this person",
+        )
+        for user in related_users:
+            user_store.get_user(self.session, user)
+        return self.register_person(
+            id_number,
+            name,
+            township,
+            village,
+            hukou,
+            related_users=sorted(set(related_users)),
             **attrs,
         )
-        self.session.add(person)
-        self.session.flush()
-        return person
 
-    def person(self, id_number: str) -> Person:
+    def person(self, id_number: str) -> PersonRecord:
         from aidflow.idnumber import parse_id_number
 
         idn = parse_id_number(id_number)
-        person = store.find_person(self.session, idn.number)
+        person = persons.find_person(self.session, idn.number)
         if person is None:
             raise NotFoundError(
                 f"no person with ID number {idn.masked}",
@@ -222,7 +218,7 @@ class Service:
             raise ForbiddenError("'system' is reserved for the scheduler")
         actor = self._actors.get(name)
         if actor is None:
-            roles, area = store.user_access(self.session, name)
+            roles, area = user_store.user_access(self.session, name)
             actor = self._actors[name] = Actor(name, tuple(roles), area)
         return actor
 
@@ -236,57 +232,37 @@ class Service:
         assign_to: str | None = None,
         note: str | None = None,
         command_id: str | None = None,
-    ) -> Case:
+    ) -> CaseRecord:
         person = self.person(id_number)
-        earlier = self.replayed(actor, command_id, "open", None, None, (person.id, workflow))
+        earlier = replayed(
+            self.session, actor, command_id, "open", None, None, (person.id, workflow)
+        )
         if earlier is not None:
-            return store.get_case(self.session, earlier.case_id)
-        wv = store.latest_version(self.session, workflow)
-        wf = store.definition_of(wv)
+            return cases.get_case(self.session, earlier.case_id)
+        wv = workflows.latest_version(self.session, workflow)
+        wf = workflows.definition_of(wv)
         initial = wf.states[wf.initial_state]
         if actor is not SYSTEM:
-            if initial.owner not in actor.roles and ADMIN not in actor.roles:
-                raise ForbiddenError(
-                    f"opening a {wf.name} case needs role {initial.owner}; "
-                    f"{actor.name} has {', '.join(actor.roles)}"
-                )
-            if not actor.covers(person.township, person.village):
-                raise ForbiddenError(
-                    f"{person.township}/{person.village} is outside {actor.name}'s "
-                    f"area ({actor.area})"
-                )
+            require_role(actor, [initial.owner], f"opening a {wf.name} case")
+            require_area(
+                actor,
+                person.township,
+                person.village,
+                f"{person.township}/{person.village}",
+                say_where=False,
+            )
         if assign_to is not None:
-            store.get_user(self.session, assign_to)
+            user_store.get_user(self.session, assign_to)
         now = self.clock.now()
-        case = Case(
-            person_id=person.id,
-            workflow_version_id=wv.id,
-            workflow_name=wf.name,
-            state=wf.initial_state,
-            state_entered_at=now,
-            entry_seq=1,
-            deadline_at=self.deadline_for(wf, wf.initial_state, now),
-            assigned_to=assign_to or (None if actor is SYSTEM else actor.name),
-            township=person.township,
-            village=person.village,
-            data={},
-            emergency=emergency,
-            opened_at=now,
-            last_seq=0,
-            head_hash="",
-        )
+        clocks_now: dict[str, Any] = {}
         if wf.clocks:
             from aidflow.engine import clocks
 
-            case.clocks = clocks.start(wf, wf.initial_state, now, self.calendar)
-        self.session.add(case)
-        self.session.flush()
-        store.write_event(
+            clocks_now = clocks.start(wf, wf.initial_state, now, self.calendar)
+        self._workflows[wv.id] = wf
+        return cases.insert_case(
             self.session,
-            case.id,
-            0,
-            "",
-            store.EventInput(
+            EventInput(
                 kind="open",
                 actor=actor.name,
                 at=now,
@@ -294,55 +270,21 @@ class Service:
                 fields={"workflow": wf.name, "version": wv.version, "emergency": emergency},
                 note=note,
             ),
-            None,
-            None,
             command_id,
+            person_id=person.id,
+            workflow_version_id=wv.id,
+            workflow_name=wf.name,
+            state=wf.initial_state,
+            state_entered_at=now,
+            deadline_at=self.deadline_for(wf, wf.initial_state, now),
+            assigned_to=assign_to or (None if actor is SYSTEM else actor.name),
+            township=person.township,
+            village=person.village,
+            data={},
+            clocks=clocks_now,
+            emergency=emergency,
+            opened_at=now,
         )
-        return case
-
-    def replayed(
-        self,
-        actor: Actor,
-        command_id: str | None,
-        kind: str,
-        case_id: int | None,
-        trigger: str | None,
-        detail: Any = None,
-    ) -> store.Recorded | None:
-        """The event an earlier run of this same command wrote under `command_id`, if any.
-
-        Checked before anything else, so a retry after the case moved on returns the first
-        result instead of a refusal. A key used for a different command is an input error.
-        """
-        if command_id is None:
-            return None
-        if not command_id.strip() or len(command_id) > 100 or not command_id.isprintable():
-            raise InvalidInputError(
-                f"idempotency key {command_id!r} must be 1 to 100 printable characters",
-                hint="use a fresh UUID per command, e.g. from `uuidgen`",
-            )
-        row = store.event_by_command(self.session, command_id)
-        if row is None:
-            return None
-        same = row.kind == kind and row.actor == actor.name
-        if kind == "open":
-            person_id, workflow = detail
-            case = store.case_row(self.session, row.case_id)
-            same = same and (case.person_id, case.workflow_name) == (person_id, workflow)
-        else:
-            same = same and row.case_id == case_id and (trigger is None or row.trigger == trigger)
-            if kind == "vote":
-                same = same and (row.fields or {}).get("choice") == detail
-            if kind == "note":
-                same = same and row.note == detail
-        if not same:
-            what = f"{row.kind} {row.trigger or ''}".strip()
-            raise InvalidInputError(
-                f"idempotency key {command_id!r} was already used for a different command "
-                f"({what} on case {row.case_id} by {row.actor})",
-                hint="use a new key for each new command; repeat a key only to retry that same command",
-            )
-        return store.recorded_of(row)
 
     def deadline_for(
         self, wf: Workflow, state: str, entered: datetime, data: dict[str, Any] | None = None
@@ -367,9 +309,12 @@ class Service:
         return self.calendar.add(entered, parse_duration(spec)) if spec else None
 
     def snapshot(
-        self, case: Any, wf: Workflow | None = None, transitions: list[Transition] | None = None
+        self,
+        case: CaseRecord,
+        wf: Workflow | None = None,
+        transitions: list[Transition] | None = None,
     ) -> Snapshot:
-        """What the rules need about `case` (a Case or a Core row) for `transitions`.
+        """What the rules need about `case` for `transitions`.
 
         Only what those transitions read is loaded: the person when a guard reads
         person.*, earlier actors when a rule separates duties, votes in a voting state.
@@ -385,7 +330,7 @@ class Service:
         needs = rules.reads(wf, ts)
         tally = None
         if st.vote is not None:
-            tally = rules.tally(st.vote, store.votes_of(self.session, case.id, case.entry_seq))
+            tally = rules.tally(st.vote, votes.votes_of(self.session, case.id, case.entry_seq))
         case_scope: dict[str, Any] = {}
         if needs.case:  # only guards and computes read it
             data = case.data
@@ -412,7 +357,7 @@ class Service:
             dwell_until,
             person_scope,
             case_scope,
-            store.fired_by(self.session, case.id, needs.separate),
+            events.fired_by(self.session, case.id, needs.separate),
             tally,
             self.calendar.tz,
             self.policy_scope(set(needs.policy)),
@@ -439,10 +384,10 @@ class Service:
     def person_scope(self, person_id: int, *, roles: bool = False) -> dict[str, Any]:
         """person.* for guards; related_roles (one more query) only when `roles`."""
         names = list(PERSON_COLUMNS)
-        row = store.person_columns(self.session, person_id, names)
+        row = persons.person_columns(self.session, person_id, names)
         scope = dict(zip(names, row, strict=True))
         scope["related_roles"] = (
-            store.roles_of_users(self.session, scope["related_users"] or []) if roles else []
+            user_store.roles_of_users(self.session, scope["related_users"] or []) if roles else []
         )
         born = scope["birth_date"]
         today = self.local_today()
@@ -453,28 +398,31 @@ class Service:
     def local_today(self) -> date:
         return self.clock.now().astimezone(self.calendar.tz).date()
 
-    def workflow_of(self, case: Any) -> Workflow:
+    def workflow_of(self, case: CaseRecord) -> Workflow:
+        """The parsed definition of the version the case runs on."""
         wf = self._workflows.get(case.workflow_version_id)
-        if wf is None:  # a row from store.case_for_write carries its definition's hash: no lookup
-            wf = self._workflows[case.workflow_version_id] = store.workflow_by_id(
-                self.session, case.workflow_version_id, getattr(case, "content_hash", None)
+        if wf is None:
+            wf = self._workflows[case.workflow_version_id] = workflows.definition(
+                self.session, case.workflow_version_id
             )
         return wf
 
-    def load_for_write(self, actor: Actor, case_id: int, expected_version: int | None) -> Any:
-        """The case row, after checking the caller's version, area and that it is open."""
-        case = store.case_for_write(self.session, case_id)
+    def load_for_write(
+        self, actor: Actor, case_id: int, expected_version: int | None
+    ) -> CaseRecord:
+        """The case, after checking the caller's version, area and that it is open."""
+        case, content_hash = cases.case_for_write(self.session, case_id)
+        if case.workflow_version_id not in self._workflows:  # read along: no lookup
+            self._workflows[case.workflow_version_id] = workflows.definition(
+                self.session, case.workflow_version_id, content_hash
+            )
         if expected_version is not None and case.version != expected_version:
             raise ConflictError(
                 f"case {case_id} changed since you loaded it (version {expected_version}, "
                 f"now {case.version}); reload and retry",
                 hint=f"`aidflow case show {case_id}` shows what changed",
             )
-        if actor is not SYSTEM and not actor.covers(case.township, case.village):
-            raise ForbiddenError(
-                f"case {case_id} is in {case.township}/{case.village}, outside "
-                f"{actor.name}'s area ({actor.area})"
-            )
+        require_area(actor, case.township, case.village, f"case {case_id}")
         if case.closed_at is not None:
             raise RefusedError(
                 f"case {case_id} is closed (state '{case.state}')",
@@ -493,9 +441,9 @@ class Service:
         expected_version: int | None = None,
         kind: str = "transition",
         command_id: str | None = None,
-    ) -> store.Recorded:
-        """Fire `trigger` on the case if every rule allows it; else RefusedError with all reasons."""
-        earlier = self.replayed(actor, command_id, kind, case_id, trigger)
+    ) -> Recorded:
+        """Fire `trigger` if every rule allows it; else RefusedError with every reason."""
+        earlier = replayed(self.session, actor, command_id, kind, case_id, trigger)
         if earlier is not None:
             return earlier
         case = self.load_for_write(actor, case_id, expected_version)
@@ -532,7 +480,7 @@ class Service:
         return self._move(case, wf, actor, kind, trigger, dest, event_fields, note, now, command_id)
 
     def _once_per_person(
-        self, case: Any, wf: Workflow, t: Transition, fields: dict[str, Any], now: datetime
+        self, case: CaseRecord, wf: Workflow, t: Transition, fields: dict[str, Any], now: datetime
     ) -> tuple[str, str] | None:
         """Why `t` may not approve this case again for the person, and how to override; or None."""
         rule = t.once_per_person
@@ -549,12 +497,10 @@ class Service:
             "mo": within.amount * 31 + 1,
         }[within.unit]  # a loose bound; the exact test follows
         states = sorted({x.dest for x in wf.transitions if x.once_per_person is not None})
-        for row in store.approvals_of_person(
+        for other_id, at, data in cases.approvals_of_person(
             self.session, case.person_id, wf.name, states, case.id, now - timedelta(days=days)
         ):
-            if (row.data or {}).get(rule.field) == value and self.calendar.add(
-                row.at, within
-            ) > now:
+            if data.get(rule.field) == value and self.calendar.add(at, within) > now:
                 roles = sorted(
                     {
                         r
@@ -564,13 +510,15 @@ class Service:
                     }
                 )
                 how = (
-                    f"{' or '.join(roles)} may approve it again with --field {rule.unless}=true and a note"
+                    f"{' or '.join(roles)} may approve it again with --field {rule.unless}=true "
+                    "and a note"
                     if rule.unless and roles
                     else f"approve it after {rule.within} have passed"
                 )
-                day = row.at.astimezone(self.calendar.tz).strftime("%Y-%m-%d")
+                day = at.astimezone(self.calendar.tz).strftime("%Y-%m-%d")
                 why = (
-                    f"{rule.field} '{value}' was already approved for this person in case {row.case_id} "
+                    f"{rule.field} '{value}' was already approved for this person in case "
+                    f"{other_id} "
                     f"on {day} (once per {rule.within})"
                 )
                 return why, how
@@ -578,7 +526,7 @@ class Service:
 
     def _move(
         self,
-        case: Any,
+        case: CaseRecord,
         wf: Workflow,
         actor: Actor,
         kind: str,
@@ -588,7 +536,7 @@ class Service:
         note: str | None,
         now: datetime,
         command_id: str | None = None,
-    ) -> store.Recorded:
+    ) -> Recorded:
         # the case's data is rewritten only when a field changes it (1 == True: compare types too)
         changed = {
             k: v
@@ -605,7 +553,7 @@ class Service:
             after = clocks.advance(wf, before, trigger, dest, now, self.calendar)
             if after != before:  # written by the same versioned UPDATE as the move
                 new_clocks = after
-        values = store.Move(
+        values = Move(
             dest,
             now,
             self.deadline_for(wf, dest, now, data),
@@ -613,12 +561,12 @@ class Service:
             now if wf.states[dest].final else None,
             new_clocks,
         )
-        return store.write_event(
+        return events.write_event(
             self.session,
             case.id,
             case.last_seq,
             case.head_hash,
-            store.EventInput(
+            EventInput(
                 kind=kind,
                 actor=actor.name,
                 at=now,
@@ -667,9 +615,9 @@ class Service:
         note: str | None,
         expected_version: int | None = None,
         command_id: str | None = None,
-    ) -> store.Recorded:
+    ) -> Recorded:
         """Raise an objection: fire the state's objection transition, recorded as such."""
-        earlier = self.replayed(actor, command_id, "objection", case_id, None)
+        earlier = replayed(self.session, actor, command_id, "objection", case_id, None)
         if earlier is not None:
             return earlier
         # the area first: an outsider learnt the case's state from the refusal (test_access)
@@ -705,10 +653,10 @@ class Service:
         choice: str,
         note: str | None = None,
         command_id: str | None = None,
-    ) -> store.Recorded:
+    ) -> Recorded:
         if choice not in VOTE_CHOICES:
             raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
-        earlier = self.replayed(actor, command_id, "vote", case_id, None, choice)
+        earlier = replayed(self.session, actor, command_id, "vote", case_id, None, choice)
         if earlier is not None:
             return earlier
         case = self.load_for_write(actor, case_id, None)
@@ -722,7 +670,7 @@ class Service:
                 f"{', '.join(actor.roles)}"
             )
         if rule.exclude_related:
-            (related,) = store.person_columns(self.session, case.person_id, ["related_users"])
+            (related,) = persons.person_columns(self.session, case.person_id, ["related_users"])
             if actor.name in (related or []):
                 raise RefusedError(
                     f"{actor.name} is related to the applicant and is excluded from this vote"
@@ -730,15 +678,15 @@ class Service:
         now = self.clock.now()
         round_ = case.entry_seq
         try:  # the unique key (case, round, voter) refuses a second vote without a read first
-            store.insert_vote(self.session, case_id, round_, actor.name, choice, now)
-        except IntegrityError:
+            votes.insert_vote(self.session, case_id, round_, actor.name, choice, now)
+        except DuplicateError:
             raise RefusedError(f"{actor.name} already voted in this review") from None
-        return store.write_event(
+        return events.write_event(
             self.session,
             case_id,
             case.last_seq,
             case.head_hash,
-            store.EventInput(
+            EventInput(
                 kind="vote",
                 actor=actor.name,
                 at=now,
@@ -752,19 +700,19 @@ class Service:
 
     def add_note(
         self, actor: Actor, case_id: int, note: str, command_id: str | None = None
-    ) -> store.Recorded:
+    ) -> Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
-        earlier = self.replayed(actor, command_id, "note", case_id, None, note)
+        earlier = replayed(self.session, actor, command_id, "note", case_id, None, note)
         if earlier is not None:
             return earlier
         case = self.load_for_write(actor, case_id, None)
-        return store.write_event(
+        return events.write_event(
             self.session,
             case_id,
             case.last_seq,
             case.head_hash,
-            store.EventInput(kind="note", actor=actor.name, at=self.clock.now(), note=note),
+            EventInput(kind="note", actor=actor.name, at=self.clock.now(), note=note),
             None,
             case.version,
             command_id,
@@ -772,12 +720,25 @@ class Service:
 
     # -- reading -------------------------------------------------------------------------
 
+    def verify_audit(self, case_ids: list[int]) -> tuple[int, int, list[Finding], list[int]]:
+        """Check the event chains of `case_ids` (every case if empty): (cases checked, events
+        checked, findings, those of `case_ids` that name no case)."""
+        checked, events_checked, findings = audit.verify(self.session, case_ids or None)
+        unknown: list[int] = []
+        if case_ids:  # a mistyped --case must not read as "audit ok"
+            known = cases.existing_case_ids(self.session, case_ids)
+            known |= {f.case_id for f in findings}
+            unknown = sorted(set(case_ids) - known)
+        return checked, events_checked, findings, unknown
+
+    def case(self, case_id: int) -> CaseRecord:
+        """The case as it is now (no area check: for a command's own report of its result)."""
+        return cases.get_case(self.session, case_id)
+
     def view(self, actor: Actor, case_id: int) -> CaseView:
-        case, wv, person, events = store.case_view_rows(self.session, case_id)
-        if not actor.covers(case.township, case.village):
-            raise ForbiddenError(f"case {case_id} is outside {actor.name}'s area ({actor.area})")
-        assert wv is not None
-        wf = store.definition_of(wv)
+        case, wv, person, history = cases.case_view(self.session, case_id)
+        require_area(actor, case.township, case.village, f"case {case_id}", say_where=False)
+        wf = workflows.definition_of(wv)
         snap = self.snapshot(case, wf)
         now = self.clock.now()
         actions = []
@@ -785,7 +746,7 @@ class Service:
             for t in wf.transitions_from(case.state):
                 if not rules.closed_by_settings(wf, t):  # ruled out by the county's settings
                     actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
-        return CaseView(case, person, wf, wv, events, actions, snap.tally, snap.dwell_until)
+        return CaseView(case, person, wf, wv, history, actions, snap.tally, snap.dwell_until)
 
     def list_cases(
         self,
@@ -798,27 +759,29 @@ class Service:
         mine: bool = False,
         include_closed: bool = False,
         limit: int = 200,
-    ) -> list[Case]:
-        stmt = select(Case).order_by(Case.id)
-        if actor.area != "*":
-            town, _, vill = actor.area.partition("/")
-            stmt = stmt.where(Case.township == town)
-            if vill:
-                stmt = stmt.where(Case.village == vill)
-        if state:
-            stmt = stmt.where(Case.state == state)
-        if workflow:
-            stmt = stmt.where(Case.workflow_name == workflow)
-        if township:
-            stmt = stmt.where(Case.township == township)
-        if overdue:
-            stmt = stmt.where(Case.deadline_at < self.clock.now())
-        if mine:
-            stmt = stmt.where(Case.assigned_to == actor.name)
-        if not include_closed:
-            stmt = stmt.where(Case.closed_at.is_(None))
-        return list(self.session.scalars(stmt.limit(limit)))
+    ) -> list[Listed]:
+        """The cases in the actor's area matching the filters, by id, each with its person."""
+        found = cases.list_cases(
+            self.session,
+            actor.scope,
+            state=state,
+            workflow=workflow,
+            township=township,
+            deadline_before=self.clock.now() if overdue else None,
+            assigned_to=actor.name if mine else None,
+            include_closed=include_closed,
+            limit=limit,
+        )
+        people = persons.persons_by_id(self.session, [c.person_id for c in found])
+        return [Listed(c, people[c.person_id]) for c in found]
 
-
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)
+    def vote_tally(self, case_id: int, voter: str, round_: int) -> rules.Tally:
+        """The tally of round `round_` as `voter`'s vote left it (also when read on a retry)."""
+        case = cases.get_case(self.session, case_id)
+        wf = self.workflow_of(case)
+        state = events.state_entered_by(self.session, case_id, round_)
+        rule = wf.states[state].vote if state else None
+        assert rule is not None, "a vote's round is the event that entered a voting state"
+        cast = votes.votes_of(self.session, case_id, round_)
+        mine = [v for v, _ in cast].index(voter)
+        return rules.tally(rule, cast[: mine + 1])

@@ -27,9 +27,9 @@ from aidflow.notify.mailer import DeliveryError, Mailer, Message
 from aidflow.services.escalations import email_context
 from aidflow.store import escalations as escalation_rows
 from aidflow.store import outbox
-from aidflow.store import queries as store
-from aidflow.store.database import Session
+from aidflow.store import workflows as workflow_store
 from aidflow.store.outbox import OutboxRecord, Rendered
+from aidflow.store.session import Session
 
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -54,7 +54,7 @@ def render_queued(session: Session, row: OutboxRecord) -> Message:
             f"outbox message {row.id}: escalation {row.escalation_id} or its recipient "
             "no longer exists"
         )
-    wf = store.workflow_by_id(session, found.case.workflow_version_id)
+    wf = workflow_store.definition(session, found.case.workflow_version_id)
     context = email_context(
         session,
         found.escalation,

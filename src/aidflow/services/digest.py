@@ -22,10 +22,10 @@ from aidflow.notify.messageid import make_message_id
 from aidflow.notify.templates import DAILY_DIGEST
 from aidflow.store import digest as rows
 from aidflow.store import outbox
-from aidflow.store import queries as store
-from aidflow.store.database import Session
+from aidflow.store import workflows as workflow_store
 from aidflow.store.escalations import users
 from aidflow.store.records import UserRecord
+from aidflow.store.session import Session
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
 LIMIT = 200  # cases per list in one email; `aidflow case list --overdue` shows them all
@@ -72,7 +72,7 @@ def _cases(
 ) -> list[dict[str, Any]]:
     out = []
     for c in rows.with_deadline(session, Area.parse(user.area), now, overdue=overdue, limit=LIMIT):
-        wf = store.workflow_by_id(session, c.workflow_version_id)
+        wf = workflow_store.definition(session, c.workflow_version_id)
         item: dict[str, Any] = {
             "case_id": c.case_id,
             "person_name": c.person_name,

@@ -25,11 +25,11 @@ from aidflow.language.definition import Rung, Workflow
 from aidflow.notify.messageid import make_message_id
 from aidflow.notify.templates import DEADLINE_REMINDER, EMERGENCY_ESCALATION
 from aidflow.store import escalations as rows
+from aidflow.store import events as event_store
 from aidflow.store import outbox
-from aidflow.store import queries as store
-from aidflow.store.database import Session
 from aidflow.store.escalations import EscalationRecord, LadderCandidate
 from aidflow.store.records import CaseRecord, UserRecord
+from aidflow.store.session import Session
 
 
 @dataclass(frozen=True)
@@ -404,12 +404,12 @@ def acknowledge(
     now = clock.now()
     esc = rows.set_acknowledged(session, escalation_id, now, actor.name, note)
     # the supervisor's answer belongs to the case's history too (and its hash chain)
-    store.write_event(
+    event_store.write_event(
         session,
         case.id,
         case.last_seq,
         case.head_hash,
-        store.EventInput(
+        event_store.EventInput(
             kind="note",
             actor=actor.name,
             at=now,

@@ -16,16 +16,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
-
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import AidflowError, ExpressionError, WorkflowInvalidError, did_you_mean
 from aidflow.idnumber import mask
 from aidflow.language.definition import PERSON_COLUMNS
 from aidflow.language.expressions import Expression, check_references, compile_expression
-from aidflow.services.ledger import area_filter, persons_in_chunks
-from aidflow.store.models import Case, CaseEvent, Person, PersonSource
+from aidflow.store import cases, persons
+from aidflow.store.records import PersonRecord
+from aidflow.store.session import Session
 
 _KEYS = ("groups", "stalled_after_days", "stalled_exempt_states")
 _GROUP_KEYS = ("labels", "when", "workflow")
@@ -172,9 +170,9 @@ class LookbackReport:
     townships: dict[str, TownshipSummary] = field(default_factory=dict)
 
 
-def person_scope(row: Any, today: Any) -> dict[str, Any]:
-    born = row.birth_date
-    scope = {n: getattr(row, n) for n in PERSON_COLUMNS if n != "birth_date"}
+def person_scope(person: PersonRecord, today: Any) -> dict[str, Any]:
+    born = person.birth_date
+    scope = {n: getattr(person, n) for n in PERSON_COLUMNS if n != "birth_date"}
     scope["age"] = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     scope["birth_date"] = born.isoformat()
     return scope
@@ -190,21 +188,9 @@ def find(
 ) -> LookbackReport:
     """Gaps and late cases in the actor's area (and `township`), persons read in pages."""
     report = LookbackReport()
-    cols = [getattr(Person, n) for n in PERSON_COLUMNS]
-    listed = exists().where(PersonSource.person_id == Person.id)
-    stmt = area_filter(
-        select(Person.id, Person.id_number, Person.name, *cols), actor, township
-    ).where(listed)
-    for chunk in persons_in_chunks(session, stmt):
-        ids = [p.id for p in chunk]
-        covered = set(
-            session.scalars(
-                select(Case.person_id)
-                .where(Case.person_id.in_(ids), Case.closed_at.is_(None))
-                .distinct()
-            )
-        )
-        for p in chunk:
+    for page in persons.persons_in_pages(session, actor.scope, township, listed_only=True):
+        covered = cases.persons_with_open_cases(session, [p.id for p in page])
+        for p in page:
             summary = report.townships.setdefault(p.township, TownshipSummary())
             summary.persons += 1
             scope = {"person": person_scope(p, today)}
@@ -238,26 +224,10 @@ def _late_cases(
     township: str | None,
     report: LookbackReport,
 ) -> None:
-    stmt = select(
-        Case.id,
-        Case.workflow_name,
-        Case.state,
-        Case.township,
-        Case.village,
-        Case.deadline_at,
-        Case.last_seq,
-    ).where(Case.closed_at.is_(None))
-    if actor.area != "*":
-        town, _, village = actor.area.partition("/")
-        stmt = stmt.where(Case.township == town)
-        if village:
-            stmt = stmt.where(Case.village == village)
-    if township is not None:
-        stmt = stmt.where(Case.township == township)
-    stalled_before = now - timedelta(days=policy.stalled_after_days)
-    overdue = stmt.where(Case.deadline_at < now).order_by(Case.township, Case.deadline_at, Case.id)
+    area = actor.scope
     seen: set[int] = set()
-    for c in session.execute(overdue):
+    for c in cases.overdue_cases(session, area, township, now):
+        assert c.deadline_at is not None
         seen.add(c.id)
         report.late.append(
             LateCase(
@@ -265,21 +235,14 @@ def _late_cases(
             )
         )
         report.townships.setdefault(c.township, TownshipSummary()).overdue += 1
-    last_event = (
-        select(CaseEvent.at)
-        .where(CaseEvent.case_id == Case.id, CaseEvent.seq == Case.last_seq)
-        .scalar_subquery()
-    )
-    stalled = (
-        stmt.add_columns(last_event.label("last_at"))
-        .where(last_event < stalled_before, Case.state.not_in(policy.stalled_exempt_states))
-        .order_by(Case.township, Case.id)
-    )
-    for c in session.execute(stalled):
+    stalled_before = now - timedelta(days=policy.stalled_after_days)
+    for c, last_at in cases.stalled_cases(
+        session, area, township, stalled_before, policy.stalled_exempt_states
+    ):
         if c.id in seen:
             continue
         report.late.append(
-            LateCase(c.id, c.workflow_name, c.state, c.township, c.village, c.last_at, "stalled")
+            LateCase(c.id, c.workflow_name, c.state, c.township, c.village, last_at, "stalled")
         )
         report.townships.setdefault(c.township, TownshipSummary()).stalled += 1
 

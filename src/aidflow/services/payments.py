@@ -54,7 +54,8 @@ from sqlalchemy.orm import Session
 from aidflow.clock import Clock
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
 from aidflow.policy.standards import PaymentKind, Policy
-from aidflow.store import queries as store
+from aidflow.store import users as user_store
+from aidflow.store import workflows as workflow_store
 from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person, WorkflowVersion
 
 COUNTY_ROLES = ("county_officer", "admin")
@@ -107,7 +108,7 @@ def require_county(session: Session, user: str | None, what: str) -> str:
     """The acting user's name if they hold a county role; ForbiddenError otherwise."""
     if not user:
         raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
-    roles, _area = store.user_access(session, user)
+    roles, _area = user_store.user_access(session, user)
     if not any(r in roles for r in COUNTY_ROLES):
         raise ForbiddenError(
             f"{what} needs role county_officer or admin; {user} has {', '.join(roles)}"
@@ -159,7 +160,7 @@ def check_programmes(session: Session, policy: Policy) -> None:
         ).first()
         if row is None:
             continue  # not deployed: nothing to pay
-        wf = store.definition_of(row)
+        wf = workflow_store.definition_of(row)
         for st in pk.paid_states:
             if st not in wf.states:
                 hint = did_you_mean(st, wf.states) or f"states: {', '.join(wf.states)}"

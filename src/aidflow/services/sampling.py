@@ -15,16 +15,13 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
-from sqlalchemy import select
-
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError
 from aidflow.policy.standards import Policy
 from aidflow.services.cases import Service
-from aidflow.store import queries as store
-from aidflow.store.models import Case
+from aidflow.store import cases, events, workflows
+from aidflow.store.events import EventInput
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def draw(
     """Draw the sample and record it on each drawn case; see the module docstring."""
     if not seed.strip():
         raise InvalidInputError("the seed is empty", hint="write --seed TEXT, e.g. 2023-08-county")
-    wf = store.definition_of(store.latest_version(svc.session, workflow))
+    wf = workflows.definition_of(workflows.latest_version(svc.session, workflow))
     if state not in wf.states or wf.states[state].final:
         open_states = [n for n, s in wf.states.items() if not s.final]
         raise NotFoundError(
@@ -82,7 +79,7 @@ def draw(
             f"drawing a sample of '{state}' needs role {owner}; {actor.name} has "
             f"{', '.join(actor.roles)}"
         )
-    if township is None and actor.area != "*":
+    if township is None and not actor.scope.is_county:
         raise ForbiddenError(
             f"{actor.name}'s area ({actor.area}) is not the county",
             hint="only county users draw the county's sample",
@@ -102,14 +99,7 @@ def draw(
             f"({policy.source(min_ratio_name(workflow))})",
             hint=f"use --ratio {minimum} or more",
         )
-    stmt = (
-        select(Case.id)
-        .where(Case.workflow_name == workflow, Case.state == state, Case.closed_at.is_(None))
-        .order_by(Case.id)
-    )
-    if township is not None:
-        stmt = stmt.where(Case.township == township)
-    population = tuple(svc.session.scalars(stmt))
+    population = cases.open_case_ids(svc.session, workflow, state, township)
     size = math.ceil(ratio * len(population))
     drawn = tuple(sorted(random.Random(seed).sample(population, size)))
     now = svc.clock.now()
@@ -121,15 +111,15 @@ def draw(
         "population": len(population),
     }
     for case_id in drawn:
-        case = store.case_row(svc.session, case_id)
-        if (case.data or {}).get("sampled_by_seed") == seed:
+        case = cases.get_case(svc.session, case_id)
+        if case.data.get("sampled_by_seed") == seed:
             continue  # drawn with this seed before: nothing twice
-        store.write_event(
+        events.write_event(
             svc.session,
             case_id,
             case.last_seq,
             case.head_hash,
-            store.EventInput(
+            EventInput(
                 kind="note",
                 actor=actor.name,
                 at=now,
@@ -140,11 +130,8 @@ def draw(
             case.version,
         )
         # the data field, not a state change: entry time, deadline and vote round stay as they are
-        cases: Any = Case.__table__
-        svc.session.connection().execute(
-            cases.update()
-            .where(cases.c.id == case_id)
-            .values(data=dict(case.data or {}, sampled=True, sampled_by_seed=seed))
+        cases.set_case_data(
+            svc.session, case_id, dict(case.data, sampled=True, sampled_by_seed=seed)
         )
         recorded.append(case_id)
     return Sample(workflow, state, township, seed, ratio, population, drawn, tuple(recorded))

@@ -51,7 +51,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from aidflow.engine.rules import Actor
+from aidflow.engine.access import Actor
 from aidflow.errors import (
     ForbiddenError,
     IdNumberError,

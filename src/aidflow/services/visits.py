@@ -42,12 +42,14 @@ from aidflow.language.definition import Workflow
 from aidflow.notify.messageid import make_message_id
 from aidflow.notify.templates import DEADLINE_REMINDER, VISIT_MISSING
 from aidflow.policy.care import CarePolicy, Selector
+from aidflow.store import cases as case_store
 from aidflow.store import escalations as escalation_rows
+from aidflow.store import events as event_store
 from aidflow.store import outbox
-from aidflow.store import queries as store
 from aidflow.store import visits as rows
-from aidflow.store.database import Session
+from aidflow.store import workflows as workflow_store
 from aidflow.store.records import UserRecord
+from aidflow.store.session import Session
 from aidflow.store.visits import ObligedCase, VisitRecord
 
 LADDER = "care_visits"
@@ -233,7 +235,7 @@ def log_visit(
             f"logging a visit needs one of the roles {', '.join(policy.log_roles)}; "
             f"{actor.name} has {', '.join(actor.roles) or 'none'}"
         )
-    case = store.case_row(session, case_id)
+    case = case_store.get_case(session, case_id)
     if not actor.covers(case.township, case.village):
         raise ForbiddenError(
             f"case {case_id} is in {case.township}/{case.village}, outside "
@@ -287,12 +289,12 @@ def log_visit(
         return _existing(existing, case_id, command_id or "")
     label = policy.kinds[kind].labels.en
     summary = f"{label} on {_local(at, calendar)} by {by_user}" + (f": {text}" if text else "")
-    ev = store.write_event(
+    ev = event_store.write_event(
         session,
         case_id,
         case.last_seq,
         case.head_hash,
-        store.EventInput(
+        event_store.EventInput(
             kind="note",
             actor=actor.name,
             at=now,
@@ -438,7 +440,7 @@ def _queue(
 ) -> None:
     from aidflow.notify.render import render
 
-    wf: Workflow = store.workflow_by_id(session, b.workflow_version_id)
+    wf: Workflow = workflow_store.definition(session, b.workflow_version_id)
     name, id_number = rows.person_name(session, b.person_id)
     ctx: dict[str, Any] = {
         "recipient_name": user.name,

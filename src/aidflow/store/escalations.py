@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
 from aidflow.language.definition import Workflow
-from aidflow.store.models import Case, CaseEvent, Escalation, Person, User, WorkflowVersion
+from aidflow.store.models import Case, CaseEvent, Escalation, Person, User
 from aidflow.store.once import insert_rows_once
-from aidflow.store.queries import definition_of
 from aidflow.store.records import CaseRecord, UserRecord
 from aidflow.store.scope import in_area
+from aidflow.store.workflows import deployed_definitions
 
 BATCH = 500
 ESCALATIONS = cast(Table, Escalation.__table__)
@@ -92,10 +92,7 @@ def users(session: Session) -> list[UserRecord]:
 
 def deployed(session: Session) -> list[tuple[int, Workflow]]:
     """Every deployed workflow version: (version id, its definition)."""
-    rows = session.execute(
-        select(WorkflowVersion.id, WorkflowVersion.content_hash, WorkflowVersion.definition_json)
-    )
-    return [(row.id, definition_of(row)) for row in rows]
+    return deployed_definitions(session)
 
 
 def _batches(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:

@@ -89,10 +89,6 @@ class Person(Base):
     related_users: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime]
 
-    def age_on(self, day: date) -> int:
-        years = day.year - self.birth_date.year
-        return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
-
 
 class User(Base):
     __tablename__ = "users"

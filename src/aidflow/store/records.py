@@ -96,3 +96,30 @@ class EventRecord:
     prev_hash: str
     hash: str
     command_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as a command wrote it: what fire, vote, object and note return."""
+
+    case_id: int
+    seq: int
+    kind: str
+    actor: str
+    at: datetime
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    fields: dict[str, Any]
+    note: str | None
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerFacts:
+    """What the ledger shows of one page of persons beyond their own columns, by person id."""
+
+    cases: dict[int, list[CaseRecord]]  # oldest first
+    paid: dict[int, tuple[int, str]]  # (fen paid in total, latest period paid)
+    visits: dict[int, dict[str, int]]  # visit kind -> count in the month
+    sources: dict[int, set[str]]  # the lists the person was imported from

@@ -1,0 +1,104 @@
+"""Persons: registration, look-ups, and reading them page by page in an area."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import bindparam, exists, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from aidflow.engine.access import Area
+from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.store.fast import Fast
+from aidflow.store.models import Person, PersonSource
+from aidflow.store.records import PersonRecord
+from aidflow.store.scope import in_area
+from aidflow.store.tables import PERSONS, record_of
+
+PAGE = 500
+
+_BY_ID_NUMBER = Fast(select(PERSONS).where(PERSONS.c.id_number == bindparam("b_number")))
+_BY_ID = Fast(select(PERSONS).where(PERSONS.c.id == bindparam("b_id")))
+
+
+def _no_person(person_id: int) -> NotFoundError:
+    return NotFoundError(f"no person with id {person_id}")
+
+
+def find_person(session: Session, id_number: str) -> PersonRecord | None:
+    """The person registered under a (normalised) ID number, if any."""
+    row = _BY_ID_NUMBER.one_or_none(session, {"b_number": id_number})
+    return None if row is None else PersonRecord(*row)
+
+
+def person_by_id(session: Session, person_id: int) -> PersonRecord:
+    row = _BY_ID.one_or_none(session, {"b_id": person_id})
+    if row is None:
+        raise _no_person(person_id)
+    return PersonRecord(*row)
+
+
+def persons_by_id(session: Session, ids: Sequence[int]) -> dict[int, PersonRecord]:
+    """The persons of `ids` (unknown ids are left out)."""
+    if not ids:
+        return {}
+    stmt = select(PERSONS).where(PERSONS.c.id.in_(sorted(set(ids))))
+    return {row.id: PersonRecord(*row) for row in session.execute(stmt)}
+
+
+@lru_cache(maxsize=16)
+def _columns(names: tuple[str, ...]) -> Fast:
+    return Fast(select(*[PERSONS.c[n] for n in names]).where(PERSONS.c.id == bindparam("b_id")))
+
+
+def person_columns(session: Session, person_id: int, names: Sequence[str]) -> tuple[Any, ...]:
+    """The values of the named columns of one person (what guards read as person.*)."""
+    row = _columns(tuple(names)).one_or_none(session, {"b_id": person_id})
+    if row is None:
+        raise _no_person(person_id)
+    return row
+
+
+def add_person(session: Session, **values: Any) -> PersonRecord:
+    """Insert a person (the caller has checked the values); a concurrent registration of
+    the same ID number raises DuplicateError."""
+    person = Person(**values)
+    session.add(person)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise DuplicateError("a person with this ID number was registered concurrently") from None
+    return record_of(PersonRecord, person)
+
+
+def persons_in_pages(
+    session: Session,
+    area: Area,
+    township: str | None = None,
+    *,
+    listed_only: bool = False,
+    size: int = PAGE,
+) -> Iterator[list[PersonRecord]]:
+    """The persons in `area` (and `township`), in pages ordered by township, village and id.
+
+    Keyset pages: memory stays flat however large the county. `listed_only` keeps the
+    persons imported from at least one survey list.
+    """
+    stmt = in_area(select(PERSONS), area, PERSONS.c.township, PERSONS.c.village)
+    if township is not None:
+        stmt = stmt.where(PERSONS.c.township == township)
+    if listed_only:
+        stmt = stmt.where(exists().where(PersonSource.person_id == PERSONS.c.id))
+    order = (PERSONS.c.township, PERSONS.c.village, PERSONS.c.id)
+    last: tuple[str, str, int] | None = None
+    while True:
+        page = stmt if last is None else stmt.where(tuple_(*order) > tuple_(*last))
+        rows = [PersonRecord(*r) for r in session.execute(page.order_by(*order).limit(size))]
+        if not rows:
+            return
+        yield rows
+        tail = rows[-1]
+        last = (tail.township, tail.village, tail.id)

@@ -1,0 +1,36 @@
+"""The Core tables behind the models, and typed records built from ORM objects.
+
+Store modules read and write with Core statements over these tables (no ORM bookkeeping
+on the hot path); where the ORM still inserts a row, `record_of` copies it into the
+record the layers above receive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from functools import cache
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Table
+
+from aidflow.store.models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+
+CASES = cast(Table, Case.__table__)
+EVENTS = cast(Table, CaseEvent.__table__)
+VOTES = cast(Table, Vote.__table__)
+PERSONS = cast(Table, Person.__table__)
+USERS = cast(Table, User.__table__)
+VERSIONS = cast(Table, WorkflowVersion.__table__)
+
+R = TypeVar("R")
+
+
+@cache
+def field_names(record: type[Any]) -> tuple[str, ...]:
+    """A record's attribute names, in the order of its table's columns."""
+    return tuple(f.name for f in fields(record))
+
+
+def record_of(record: type[R], obj: Any) -> R:
+    """`obj` (an ORM object or a row with the same attribute names) as a `record`."""
+    return record(*[getattr(obj, name) for name in field_names(record)])
