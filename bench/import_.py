@@ -32,8 +32,9 @@ from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from aidflow.engine.rules import Actor
-from aidflow.services.survey import Importer, load_import_policy
+from aidflow.engine.access import Actor
+from aidflow.policy.mappings import load_import_policy
+from aidflow.services.survey import Importer
 from aidflow.store.database import make_engine, upgrade
 from aidflow.store.models import Person
 

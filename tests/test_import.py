@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from aidflow.errors import WorkflowInvalidError
-from aidflow.services.survey import load_import_policy
+from aidflow.policy.mappings import load_import_policy
 from aidflow.store.models import ImportRun, Person, PersonSource
 
 from .conftest import PERSON_ID, REPO, WORKFLOWS, Cli, World
@@ -414,8 +414,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from sqlalchemy.orm import Session
 from aidflow.store.database import make_engine
-from aidflow.services.survey import Importer, load_import_policy
-from aidflow.engine.rules import Actor
+from aidflow.policy.mappings import load_import_policy
+from aidflow.services.survey import Importer
+from aidflow.engine.access import Actor
 
 url, file, policy_file = sys.argv[1:4]
 engine = make_engine(url)
