@@ -382,9 +382,8 @@ class _Pricer:
             raw = _field_value(evs, name, month)
             if raw is _MISSING:
                 raw = data_of(cid).get(name)
-            if not isinstance(
-                raw, (str, int, float)
-            ):  # None (a skip) or a list or mapping: not cached
+            # None (a skip) or a list or mapping: not cached
+            if not isinstance(raw, (str, int, float)):
                 return self._price(raw, month).price(arrears)
             # (type, value): True, 1 and 1.0 are equal as keys but not as amounts
             key = (type(raw), raw) if pk.amount_field is not None else (str(raw), month)

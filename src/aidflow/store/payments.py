@@ -206,7 +206,7 @@ class WorkflowReads:
         # the driver's count says every row went in, the totals are the values themselves;
         # otherwise (a concurrent run, or psycopg's pipelined executemany, which reports -1)
         # they are summed by the database: this run's rows of these kinds in the page's id range.
-        # RETURNING would give them too, but costs more than the insert itself on PostgreSQL.
+        # RETURNING would give them too, but sends every row back to count what is known.
         if self.conn.execute(self._insert, values).rowcount == len(values):
             return ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
         return [
