@@ -75,8 +75,8 @@ def person_import(
         result = importer.run()
     if result.already_done:
         click.echo(
-            f"{file} was already imported from {source} (run {result.run_id}, {result.rows_total} rows); "
-            "nothing to do"
+            f"{file} was already imported from {source} "
+            f"(run {result.run_id}, {result.rows_total} rows); nothing to do"
         )
         return
     if result.resumed_after:
