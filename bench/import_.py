@@ -7,8 +7,9 @@ two townships): pass 1 hashes the file, validates every row (ID checksum, dates,
 yes/no fields, the acting user's area, one existence query per 1000 rows) and keeps the
 good rows, pass 2 writes them in batches of 1000 rows, one transaction each (an existence
 query, the new persons, one query for their ids, one PersonSource per row, the run's
-counters). Its inserts go through the driver (executemany on SQLite, COPY on PostgreSQL)
-with values converted by the columns' SQLAlchemy types, shared values once.
+counters). Its inserts go through the store's fast path (`store.queries.Fast.many`:
+executemany on SQLite, COPY on PostgreSQL) with values converted by the columns'
+SQLAlchemy types, shared values once.
 
 baseline: the same N persons, already parsed, inserted with one SQLAlchemy Core
 executemany (`INSERT INTO persons ...`) in one transaction on a fresh database, as issue
@@ -33,7 +34,8 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from aidflow.engine.access import Actor
-from aidflow.services.survey import Importer, load_import_policy
+from aidflow.policy.mappings import load_import_policy
+from aidflow.services.survey import Importer
 from aidflow.store.database import make_engine, upgrade
 from aidflow.store.models import Person
 
@@ -171,7 +173,8 @@ def main() -> None:
     kind = "PostgreSQL" if args.db else "SQLite"
     print(f"{args.rows} rows, {args.format}, {kind}")
     print(
-        f"aidflow import  {a:10,.0f} rows/s  ({t_aidflow:.2f} s, validation + provenance + batches of 1000)"
+        f"aidflow import  {a:10,.0f} rows/s  ({t_aidflow:.2f} s, "
+        "validation + provenance + batches of 1000)"
     )
     print(f"raw executemany {b:10,.0f} rows/s  ({t_base:.2f} s)")
     print(f"ratio           {a / b:10.2f}x  (goal >= 0.3x)")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from aidflow.errors import WorkflowInvalidError
-from aidflow.services.survey import load_import_policy
+from aidflow.policy.mappings import load_import_policy
 from aidflow.store.models import ImportRun, Person, PersonSource
 
 from .conftest import PERSON_ID, REPO, WORKFLOWS, Cli, World
@@ -414,7 +414,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from sqlalchemy.orm import Session
 from aidflow.store.database import make_engine
-from aidflow.services.survey import Importer, load_import_policy
+from aidflow.policy.mappings import load_import_policy
+from aidflow.services.survey import Importer
 from aidflow.engine.access import Actor
 
 url, file, policy_file = sys.argv[1:4]
@@ -475,3 +476,100 @@ def test_resume_after_a_killed_import(world: World, db_url: str, tmp_path: Path)
         lines = list(s.scalars(select(PersonSource.line).order_by(PersonSource.line)))
     assert lines == list(range(2, 47))
     assert count(world, Person) == 46
+
+
+# -- the table reader and the store's bulk insert ----------------------------------------
+
+
+def test_table_reader_rules(tmp_path: Path) -> None:
+    """Blank rows are skipped, a quoted cell may span lines (the row keeps its first line),
+    encodings are detected, workbook cells keep their types."""
+    from aidflow.files.table import cell_text, read_rows, scan
+
+    f = tmp_path / "list.csv"
+    f.write_text('\n  ,\nh1,h2\n"a\nb",c\n\n d ,e\n', encoding="gb18030")
+    assert scan(f).encoding == "utf-8-sig"  # ASCII and the line break are UTF-8 too
+    f.write_bytes('\n  ,\nh1,h2\n"李\n王",c\n\n d ,e\n'.encode("gb18030"))
+    assert scan(f).encoding == "gb18030"
+    assert list(read_rows(f)) == [
+        (3, ["h1", "h2"]),
+        (4, ["李\n王", "c"]),
+        (7, [" d ", "e"]),
+    ]
+    assert list(read_rows(f, "gbk")) == list(read_rows(f))
+    x = tmp_path / "list.xlsx"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in ([None, None], ["h1", "h2"], [7.0, True]):
+        sheet.append(row)
+    book.save(x)
+    assert list(read_rows(x)) == [(2, ["h1", "h2"]), (3, [7, True])]
+    assert [cell_text(c) for c in (None, 7.0, 7.5, " a ")] == ["", "7", "7.5", "a"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("list.ods", b"x", "{f}: unsupported file type '.ods'"),
+        ("list.xlsx", b"not a zip", "{f}: not a readable XLSX workbook"),
+        ("list.csv", b"a,b\n\x80\xff,c\n", "{f}: not UTF-8 or GB18030 text (illegal multibyte"),
+    ],
+)
+def test_table_reader_refuses(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    from aidflow.errors import AidflowError
+    from aidflow.files.table import read_rows
+
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(AidflowError) as info:
+        list(read_rows(f))
+    assert info.value.message.startswith(message.format(f=f)), info.value.message
+    with pytest.raises(AidflowError, match="no such file"):
+        list(read_rows(tmp_path / "missing.csv"))
+
+
+def test_bulk_insert_stores_what_core_stores(engine: Any) -> None:
+    """The store's fast path (Fast.many: driver executemany, COPY on PostgreSQL) writes the
+    rows a plain Core executemany writes."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from aidflow.services.survey import MERGED
+    from aidflow.store.imports import PersonRows
+
+    now = datetime(2023, 8, 1, 1, 0, tzinfo=UTC)
+    shared = {"related_users": [], "created_at": now}
+
+    def person(n: int, copy: int) -> dict[str, Any]:
+        return {
+            "id_number": make_id("19500301", n + copy),
+            "name": f"人{n}",
+            "township": "城关镇",
+            "village": "东村",
+            "hukou": "rural",
+            "disability_grade": n % 4 + 1 if n % 2 else None,
+            "disability_type": "physical" if n % 2 else None,
+            "mental_illness": bool(n % 3),
+            "registered_poor": False,
+            "living_alone": None if n % 5 else True,
+            "supporter_able": None,
+            "birth_date": date(1950, 3, 1),
+            "sex": "F",
+        }
+
+    with Session(engine) as s, s.begin():
+        PersonRows(s, MERGED).insert_persons(s, [person(n, 0) for n in range(1, 6)], shared)
+        s.connection().execute(insert(Person), [{**person(n, 10), **shared} for n in range(1, 6)])
+    with Session(engine) as s:
+        got = {p.id_number: p for p in s.scalars(select(Person))}
+    columns = [c.key for c in Person.__table__.columns if c.key not in ("id", "id_number")]
+    for n in range(1, 6):
+        fast, core = got[make_id("19500301", n)], got[make_id("19500301", n + 10)]
+        assert [getattr(fast, c) for c in columns] == [getattr(core, c) for c in columns]
+    # a driver's error comes wrapped as SQLAlchemy wraps it
+    with pytest.raises(IntegrityError), Session(engine) as s, s.begin():
+        PersonRows(s, MERGED).insert_persons(s, [person(1, 0)], shared)

@@ -11,13 +11,13 @@ import click
 from aidflow.cli.app import App, default_workflows_dir, emit_json, local, pass_app
 
 if TYPE_CHECKING:
-    from aidflow.services.survey import ImportPolicy
+    from aidflow.policy.mappings import ImportPolicy
 
 
 def _import_policy() -> ImportPolicy:
-    from aidflow.services.survey import load_import_policy
+    from aidflow.policy.mappings import default_mappings_path, load_import_policy
 
-    return load_import_policy(default_workflows_dir() / "policy" / "import_mappings.yaml")
+    return load_import_policy(default_mappings_path(default_workflows_dir()))
 
 
 @click.command("import")
@@ -75,8 +75,8 @@ def person_import(
         result = importer.run()
     if result.already_done:
         click.echo(
-            f"{file} was already imported from {source} (run {result.run_id}, {result.rows_total} rows); "
-            "nothing to do"
+            f"{file} was already imported from {source} "
+            f"(run {result.run_id}, {result.rows_total} rows); nothing to do"
         )
         return
     if result.resumed_after:

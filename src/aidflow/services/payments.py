@@ -17,14 +17,13 @@ month that the policy file's `payments:` section says is due and that does not e
 Cases are streamed in id order, a page at a time (keyset on the id); each page's
 state-changing events (with their local month, computed by the database) and existing
 payments are read by the page's id range, amounts are worked out once per distinct value,
-and the page's payments are written with one executemany. Money is integer fen, converted
-from Decimal with ROUND_HALF_UP once, never a float.
+and the page's payments are written with one executemany (the SQL is in
+aidflow.store.payments, the bank files' format in aidflow.files.bankfile). Money is integer
+fen, converted from Decimal with ROUND_HALF_UP once, never a float.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,34 +34,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    JSON,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    case,
-    cast,
-    func,
-    literal_column,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Session
-
 from aidflow.clock import Clock
+from aidflow.engine.access import Actor, require_role
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
+from aidflow.files import bankfile
 from aidflow.policy.standards import PaymentKind, Policy
+from aidflow.store import payments as store
 from aidflow.store import users as user_store
-from aidflow.store import workflows as workflow_store
-from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person, WorkflowVersion
+from aidflow.store.database import Session
 
 COUNTY_ROLES = ("county_officer", "admin")
 SYSTEM_ACTOR = "system"
 BATCH = 1000
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
-EXPORT_COLUMNS = ("reference", "name", "id_number", "amount_yuan", "kind", "period")
 
 
 # -- money and months --------------------------------------------------------------------
@@ -108,11 +92,8 @@ def require_county(session: Session, user: str | None, what: str) -> str:
     """The acting user's name if they hold a county role; ForbiddenError otherwise."""
     if not user:
         raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
-    roles, _area = user_store.user_access(session, user)
-    if not any(r in roles for r in COUNTY_ROLES):
-        raise ForbiddenError(
-            f"{what} needs role county_officer or admin; {user} has {', '.join(roles)}"
-        )
+    roles, area = user_store.user_access(session, user)
+    require_role(Actor(user, tuple(roles), area), COUNTY_ROLES, what)
     return user
 
 
@@ -142,25 +123,19 @@ class RunResult:
 class _Event(NamedTuple):
     """A state-changing event of a case, as the run needs it."""
 
-    month: int  # the local month it happened in, clamped to [floor - 2, target + 1] (_month_case)
+    month: int  # the local month it happened in, clamped to [floor - 2, target + 1] (_months)
     from_state: str | None
     to_state: str | None
     fields: dict[str, Any]
 
 
 def check_programmes(session: Session, policy: Policy) -> None:
-    """The policy's paid states and fields exist in the deployed workflows (else InvalidInputError)."""
+    """Refuse a policy whose paid states or fields the deployed workflows do not have."""
     problems = []
     for pk in policy.payments.values():
-        row = session.scalars(
-            select(WorkflowVersion)
-            .where(WorkflowVersion.name == pk.workflow)
-            .order_by(WorkflowVersion.version.desc())
-            .limit(1)
-        ).first()
-        if row is None:
+        wf = store.latest_definition(session, pk.workflow)
+        if wf is None:
             continue  # not deployed: nothing to pay
-        wf = workflow_store.definition_of(row)
         for st in pk.paid_states:
             if st not in wf.states:
                 hint = did_you_mean(st, wf.states) or f"states: {', '.join(wf.states)}"
@@ -198,24 +173,16 @@ def run_payments(
     if actor != SYSTEM_ACTOR:
         require_county(session, actor, "a payment run")
     check_programmes(session, policy)
-    first_run = session.scalar(select(func.min(PaymentRun.period)))
+    first_run = store.first_period(session)
     floor = min(target, parse_period(first_run)) if first_run else target
-    now = clock.now()
-    run = PaymentRun(period=period_text(target), started_at=now, started_by=actor, created=0)
-    session.add(run)
-    session.flush()
-    result = RunResult(run.id, run.period)
+    run_id = store.start_run(session, period_text(target), clock.now(), actor)
+    result = RunResult(run_id, period_text(target))
     by_workflow: dict[str, list[PaymentKind]] = {}
     for pk in policy.payments.values():
         by_workflow.setdefault(pk.workflow, []).append(pk)
-    insert_stmt = _insert_statement(session, run.id)
     for workflow, kinds in sorted(by_workflow.items()):
-        _Run(session, policy, workflow, kinds, floor, target, tz, run.id, result).pay_all(
-            batch_size, insert_stmt
-        )
-    run.created = result.created
-    run.finished_at = clock.now()
-    session.flush()
+        _Run(session, policy, workflow, kinds, floor, target, tz, result).pay_all(batch_size)
+    store.finish_run(session, run_id, result.created, clock.now())
     return result
 
 
@@ -223,26 +190,26 @@ def _instant(month: int, tz: ZoneInfo) -> datetime:
     return datetime.combine(month_start(month), time(0), tzinfo=tz)
 
 
-def _month_case(at: Any, floor: int, target: int, tz: ZoneInfo) -> Any:
-    """SQL: the local month of the instant `at`, clamped to [floor - 2, target + 1].
+def _months(floor: int, target: int, tz: ZoneInfo) -> store.Months:
+    """The months a run tells apart: floor - 2 .. target + 1.
 
     The run only compares an event's month (and the month after it) with the months it
     pays, floor..target, so an earlier month acts exactly as floor - 2 and a later one as
-    target + 1. The database compares `at` with the month boundaries (bound through
-    UTCDateTime, so SQLite's naive UTC text works too), and no row needs a datetime in Python.
+    target + 1.
     """
-    return case(
-        *((at < _instant(m + 1, tz), m) for m in range(floor - 2, target + 1)), else_=target + 1
+    return store.Months(
+        bounds=[(_instant(m + 1, tz), m) for m in range(floor - 2, target + 1)],
+        later=target + 1,
+        open_since=_instant(floor, tz),
+        from_period=period_text(floor),
     )
 
 
 class _Run:
-    """One workflow's part of a run: its statements are built once, then run page by page.
+    """One workflow's part of a run, page by page (see aidflow.store.payments).
 
-    Per page of `batch_size` cases (keyset on Case.id, so memory stays flat) there are three
-    reads over the id range of the page: the cases, their state-changing events and their
-    existing payments since `floor`; the cases' data too if no event carries a field a kind
-    needs. The page's payments go out as one executemany.
+    A page's payments are worked out from its cases' state-changing events and existing
+    payments, and go out as one executemany: one page is one batch of the run.
     """
 
     def __init__(
@@ -254,82 +221,33 @@ class _Run:
         floor: int,
         target: int,
         tz: ZoneInfo,
-        run_id: int,
         result: RunResult,
     ) -> None:
-        self.conn = session.connection()
         self.kinds = [(pk, frozenset(pk.paid_states), _Pricer(policy, pk)) for pk in kinds]
-        self.floor, self.target, self.run_id, self.result = floor, target, run_id, result
+        self.floor, self.target, self.result = floor, target, result
         self.texts = {m: period_text(m) for m in range(floor, target + 1)}
-        c: Any = Case.__table__
-        e: Any = CaseEvent.__table__
-        p: Any = Payment.__table__
-        paid = sorted({s for pk in kinds for s in pk.paid_states})
-        lo, hi = bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)
-        open_since_floor = or_(c.c.closed_at.is_(None), c.c.closed_at >= _instant(floor, tz))
-        self.cases = (
-            select(c.c.id, c.c.person_id)
-            .where(c.c.workflow_name == workflow, open_since_floor, c.c.id > lo)
-            .order_by(c.c.id)
-            .limit(bindparam("size", type_=Integer))
-        )
-        # ORs of equalities, not IN lists: an IN list is re-rendered on every execution
-        self.events = (
-            select(
-                e.c.case_id,
-                _month_case(e.c.at, floor, target, tz),
-                e.c.from_state,
-                e.c.to_state,
-                e.c.fields,
-            )
-            .join_from(e, c, c.c.id == e.c.case_id)
-            .where(
-                c.c.id > lo,
-                c.c.id <= hi,
-                e.c.case_id > lo,
-                e.c.case_id <= hi,
-                c.c.workflow_name == workflow,
-                open_since_floor,
-                or_(*(e.c.to_state == s for s in paid), *(e.c.from_state == s for s in paid)),
-            )
-            .order_by(e.c.case_id, e.c.seq)
-        )
-        self.existing = select(p.c.case_id, p.c.kind, p.c.period).where(
-            p.c.case_id > lo,
-            p.c.case_id <= hi,
-            p.c.period >= period_text(floor),
-            or_(*(p.c.kind == pk.kind for pk in kinds)),
-        )
-        self.datas = select(c.c.id, c.c.data).where(c.c.id > lo, c.c.id <= hi)
-        self.inserted = (
-            select(p.c.kind, p.c.period, func.count(), func.sum(p.c.amount_fen))
-            .where(
-                p.c.case_id > lo,
-                p.c.case_id <= hi,
-                p.c.run_id == bindparam("run_id", type_=Integer),
-                or_(*(p.c.kind == pk.kind for pk in kinds)),
-            )
-            .group_by(p.c.kind, p.c.period)
+        self.reads = store.WorkflowReads(
+            session,
+            result.run_id,
+            workflow,
+            [pk.kind for pk in kinds],
+            (s for pk in kinds for s in pk.paid_states),
+            _months(floor, target, tz),
         )
         self._page_data: dict[int, dict[str, Any]] | None = None
         self._range: dict[str, int] = {}
 
-    def pay_all(self, size: int, insert_stmt: Any) -> None:
-        last = 0
-        while True:
-            rows = self.conn.execute(self.cases, {"lo": last, "size": size}).all()
-            if not rows:
-                return
-            self._range = {"lo": last, "hi": rows[-1][0]}
+    def pay_all(self, size: int) -> None:
+        for rows, page_range in self.reads.pages(size):
+            self._range = page_range
             self._page_data = None
             values = self._page(rows)
             if values:
-                self._insert(insert_stmt, values)
-            last = rows[-1][0]
+                self._count(self.reads.insert(page_range, values))
 
-    def _page(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    def _page(self, rows: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         events: dict[int, list[_Event]] = {}
-        for cid, month, frm, to, fields in self.conn.execute(self.events, self._range).all():
+        for cid, month, frm, to, fields in self.reads.events(self._range):
             ev = _Event(month, frm, to, fields or {})
             evs = events.get(cid)
             if evs is None:
@@ -338,10 +256,7 @@ class _Run:
                 evs.append(ev)
         if not events:
             return []
-        existing = {
-            (cid, kind, per)
-            for cid, kind, per in self.conn.execute(self.existing, self._range).all()
-        }
+        existing = self.reads.existing(self._range)
         floor, target, texts = self.floor, self.target, self.texts
         skipped = self.result.skipped
         values: list[dict[str, Any]] = []
@@ -374,22 +289,10 @@ class _Run:
     def _data_of(self, cid: int) -> dict[str, Any]:
         """A case's data: read for the whole page, only when an event does not carry a field."""
         if self._page_data is None:
-            self._page_data = {
-                i: d or {} for i, d in self.conn.execute(self.datas, self._range).all()
-            }
+            self._page_data = self.reads.datas(self._range)
         return self._page_data.get(cid, {})
 
-    def _insert(self, stmt: Any, values: list[dict[str, Any]]) -> None:
-        # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice. When
-        # the driver's count says every row went in, the totals are the values themselves;
-        # otherwise (a concurrent run, or psycopg's pipelined executemany, which reports -1)
-        # they are summed by the database: this run's rows of these kinds in the page's id range.
-        # RETURNING would give them too, but costs more than the insert itself on PostgreSQL.
-        totals: Iterable[tuple[str, str, int, int]]
-        if self.conn.execute(stmt, values).rowcount == len(values):
-            totals = ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
-        else:
-            totals = self.conn.execute(self.inserted, {**self._range, "run_id": self.run_id}).all()
+    def _count(self, totals: Iterable[tuple[str, str, int, int]]) -> None:
         result = self.result
         for kind, period, n, fen in totals:
             result.created += n
@@ -428,7 +331,8 @@ _PRICE_CACHE = 10_000
 
 
 def _field_value(evs: list[_Event], name: str, month: int) -> Any:
-    """The field's value in force for `month`: set by the latest event effective by then (_MISSING: none)."""
+    """The field's value in force for `month`: set by the latest event effective by then
+    (_MISSING: no event sets it)."""
     value: Any = _MISSING
     for ev in evs:
         if name in ev.fields and (ev.month + 1 <= month or value is _MISSING):
@@ -487,9 +391,8 @@ class _Pricer:
             raw = _field_value(evs, name, month)
             if raw is _MISSING:
                 raw = data_of(cid).get(name)
-            if not isinstance(
-                raw, (str, int, float)
-            ):  # None (a skip) or a list or mapping: not cached
+            # None (a skip) or a list or mapping: not cached
+            if not isinstance(raw, (str, int, float)):
                 return self._price(raw, month).price(arrears)
             # (type, value): True, 1 and 1.0 are equal as keys but not as amounts
             key = (type(raw), raw) if pk.amount_field is not None else (str(raw), month)
@@ -531,40 +434,6 @@ class _Pricer:
         return value, {"standard": name, "tier": str(tier), "value": str(value)}
 
 
-def _insert_statement(session: Session, run_id: int) -> Any:
-    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for the rows of run `run_id`.
-
-    What is the same for every row is written in the SQL, not bound per row: the run's id,
-    status 'pending' and created_at, which is the run's started_at (read by the database;
-    converting one datetime for every row was a tenth of the time of a run). The basis
-    comes as JSON text, serialized once per distinct basis by _Pricer (the JSON type's own
-    bind processing would serialize it again for every row): SQLite stores JSON as that
-    text; PostgreSQL casts it to json, which keeps the text as it is.
-    """
-    table: Any = Payment.__table__
-    runs: Any = PaymentRun.__table__
-    run = literal_column(str(int(run_id)), Integer)
-    stmt: Any
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table).on_conflict_do_nothing(constraint="uq_payment_once")
-        basis: Any = cast(bindparam("basis", type_=Text), JSON)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table).on_conflict_do_nothing()
-        basis = bindparam(
-            "basis", type_=Text
-        )  # not CAST(? AS JSON): SQLite would make a number of it
-    return stmt.values(
-        basis=basis,
-        run_id=run,
-        status=literal_column("'pending'", String),
-        created_at=select(runs.c.started_at).where(runs.c.id == run).scalar_subquery(),
-    )
-
-
 def due_period(now: datetime, tz: ZoneInfo, day: int) -> str | None:
     """The current month, if it is on or after day `day` of it (for the scheduled run)."""
     local = now.astimezone(tz)
@@ -572,14 +441,8 @@ def due_period(now: datetime, tz: ZoneInfo, day: int) -> str | None:
 
 
 def has_run(session: Session, period: str) -> bool:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(PaymentRun)
-            .where(PaymentRun.period == period, PaymentRun.finished_at.is_not(None))
-        )
-        != 0
-    )
+    """Whether a run for `period` has finished."""
+    return store.has_run(session, period)
 
 
 # -- the bank file ---------------------------------------------------------------------------
@@ -598,22 +461,15 @@ def export_payments(
 ) -> ExportResult:
     """Write the period's pending (and already exported) payments for the bank; mark them exported.
 
-    Columns: reference (the payment id), name, full ID number, amount in yuan with two
-    decimals (text, so no spreadsheet turns it into a float), kind, period. The file is
-    written next to `output` and renamed into place when complete.
+    The file (aidflow.files.bankfile) is written next to `output` and renamed into place
+    when complete, so a failed export leaves no half-written bank file.
     """
     require_county(session, actor, "exporting payments")
     per = period_text(parse_period(period))
-    if fmt not in ("csv", "xlsx"):
-        raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")
     result = ExportResult(per, str(output))
     tmp = output.with_name(output.name + ".part")
-    rows = _export_rows(session, per, result, batch_size)
     try:
-        if fmt == "csv":
-            _write_csv(tmp, rows)
-        else:
-            _write_xlsx(tmp, rows)
+        bankfile.write_payments(tmp, fmt, _export_rows(session, per, result, batch_size))
         if result.rows == 0:
             raise NotFoundError(
                 f"no pending or exported payments for {per}",
@@ -628,58 +484,16 @@ def export_payments(
 def _export_rows(
     session: Session, period: str, result: ExportResult, size: int
 ) -> Iterator[tuple[str, ...]]:
-    yield EXPORT_COLUMNS
+    """The bank file's rows, a page at a time; each page is marked exported once read."""
     last = 0
-    while True:
-        page = session.execute(
-            select(
-                Payment.id,
-                Person.name,
-                Person.id_number,
-                Payment.amount_fen,
-                Payment.kind,
-                Payment.period,
-            )
-            .join(Person, Person.id == Payment.person_id)
-            .where(
-                Payment.period == period,
-                Payment.status.in_(("pending", "exported")),
-                Payment.id > last,
-            )
-            .order_by(Payment.id)
-            .limit(size)
-        ).all()
-        if not page:
-            return
+    while page := store.export_page(session, period, last, size):
         for pid, name, idn, fen, kind, per in page:
             result.rows += 1
             result.total_fen += fen
             yield (str(pid), name, idn, yuan(fen), kind, per)
         ids = [r[0] for r in page]
-        session.execute(
-            update(Payment)
-            .where(Payment.id.in_(ids), Payment.status == "pending")
-            .values(status="exported")
-        )
+        store.mark_exported(session, ids)
         last = ids[-1]
-
-
-def _write_csv(path: Path, rows: Iterator[tuple[str, ...]]) -> None:
-    # UTF-8 with a BOM: spreadsheet programs then show the Chinese names correctly
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        for row in rows:
-            writer.writerow(row)
-
-
-def _write_xlsx(path: Path, rows: Iterator[tuple[str, ...]]) -> None:
-    from openpyxl import Workbook  # type: ignore[import-untyped]
-
-    wb = Workbook(write_only=True)  # streams rows to disk: memory stays flat
-    ws = wb.create_sheet("payments")
-    for row in rows:
-        ws.append(list(row))
-    wb.save(path)
 
 
 # -- the bank's answer -----------------------------------------------------------------------
@@ -693,72 +507,40 @@ class ReconcileResult:
     unchanged: int = 0
 
 
-@dataclass(frozen=True)
-class _Line:
-    line: int
-    payment_id: int
-    status: str
-    reason: str | None
-    bank_ref: str | None
-
-
-RECONCILE_COLUMNS = ("reference", "status", "reason")
-
-
 def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> ReconcileResult:
-    """Record paid/failed from the bank's file (CSV or XLSX): all lines, or none.
+    """Record paid/failed from the bank's answer (aidflow.files.bankfile): all lines, or none.
 
-    The file has a header row with `reference` (the payment id from the export),
-    `status` (paid or failed) and `reason` (required for failed); `bank_ref` is optional.
     Every bad, unmatched, duplicated or conflicting line is reported with its line number
     in one InvalidInputError, and then nothing is recorded.
     """
     require_county(session, actor, "reconciling payments")
-    problems: list[tuple[int, str]] = []
-    lines = _parse_lines(path, _read_table(path), problems)
-    rows: dict[int, tuple[str, str | None]] = {}
-    for chunk_start in range(0, len(lines), BATCH):
-        chunk = lines[chunk_start : chunk_start + BATCH]
-        rows.update(
-            {
-                pid: (status, failure)
-                for pid, status, failure in session.execute(
-                    select(Payment.id, Payment.status, Payment.failure_reason).where(
-                        Payment.id.in_([ln.payment_id for ln in chunk])
-                    )
-                )
-            }
-        )
-    todo: list[_Line] = []
+    lines, problems = bankfile.read_answer(path)
+    current = store.statuses(session, [ln.payment_id for ln in lines])
+    todo: list[bankfile.AnswerLine] = []
     result = ReconcileResult(str(path))
     for ln in lines:
         where, n = f"{path}:{ln.line}", ln.line
-        if ln.payment_id not in rows:
+        status = current.get(ln.payment_id)
+        if status is None:
             problems.append(
                 (n, f"{where}: reference {ln.payment_id} matches no payment (unmatched)")
             )
-            continue
-        current = rows[ln.payment_id][0]
-        if current == ln.status:
+        elif status == ln.status:
             result.unchanged += 1
-        elif current == "pending":
+        elif status == "pending":
             problems.append(
                 (
                     n,
-                    (
-                        f"{where}: payment {ln.payment_id} was never exported; "
-                        "export it before recording the bank's answer"
-                    ),
+                    f"{where}: payment {ln.payment_id} was never exported; "
+                    "export it before recording the bank's answer",
                 )
             )
-        elif current in ("paid", "failed"):
+        elif status in ("paid", "failed"):
             problems.append(
                 (
                     n,
-                    (
-                        f"{where}: payment {ln.payment_id} is already recorded as {current}; "
-                        f"the file says {ln.status}"
-                    ),
+                    f"{where}: payment {ln.payment_id} is already recorded as {status}; "
+                    f"the file says {ln.status}",
                 )
             )
         else:
@@ -771,131 +553,9 @@ def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> Reco
         )
     now = clock.now()
     for ln in todo:
-        session.execute(
-            update(Payment)
-            .where(Payment.id == ln.payment_id, Payment.status == "exported")
-            .values(
-                status=ln.status, settled_at=now, failure_reason=ln.reason, bank_ref=ln.bank_ref
-            )
-        )
+        store.settle(session, ln.payment_id, ln.status, now, ln.reason, ln.bank_ref)
         if ln.status == "paid":
             result.paid += 1
         else:
             result.failed += 1
     return result
-
-
-def _read_table(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells as text) for each row of a CSV or XLSX file; row 1 is the header."""
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise NotFoundError(f"{path}: no such file")
-    if suffix == ".csv":
-        yield from _read_csv(path)
-    elif suffix == ".xlsx":
-        yield from _read_xlsx(path)
-    else:
-        raise InvalidInputError(
-            f"{path}: unknown file type '{suffix}'", hint="give a .csv or .xlsx file"
-        )
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, list[str]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-            hint="save the file as UTF-8 CSV",
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        start = 1
-        for cells in reader:
-            yield start, [c.strip() for c in cells]
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _read_xlsx(path: Path) -> Iterator[tuple[int, list[str]]]:
-    from zipfile import BadZipFile
-
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise InvalidInputError(f"{path}: not a readable XLSX file ({exc})") from None
-    try:
-        ws = wb.worksheets[0]
-        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
-            yield number, [_cell(v) for v in cells]
-    finally:
-        wb.close()
-
-
-def _parse_lines(
-    path: Path, table: Iterator[tuple[int, list[str]]], problems: list[tuple[int, str]]
-) -> list[_Line]:
-    header: dict[str, int] | None = None
-    seen: dict[int, int] = {}
-    out: list[_Line] = []
-    for number, cells in table:
-        if header is None:
-            names = [c.lower() for c in cells]
-            missing = [c for c in RECONCILE_COLUMNS if c not in names]
-            if missing:
-                raise InvalidInputError(
-                    f"{path}:{number}: the header lacks column(s) {', '.join(missing)} "
-                    f"(found: {', '.join(cells) or 'nothing'}); nothing was recorded",
-                    hint="the first row names the columns: reference,status,reason",
-                )
-            header = {n: names.index(n) for n in (*RECONCILE_COLUMNS, "bank_ref") if n in names}
-            continue
-        if not any(cells):
-            continue  # blank lines at the end of a spreadsheet export
-
-        def get(name: str, cells: list[str] = cells, header: dict[str, int] = header) -> str:
-            i = header.get(name)
-            return cells[i] if i is not None and i < len(cells) else ""
-
-        where, n = f"{path}:{number}", number
-        ref, status, reason = get("reference"), get("status").lower(), get("reason")
-        bad = False
-        if not ref.isdigit():
-            problems.append(
-                (
-                    n,
-                    f"{where}: reference {ref!r} is not a payment id (a whole number from the export)",
-                )
-            )
-            bad = True
-        if status not in ("paid", "failed"):
-            problems.append((n, f"{where}: status {get('status')!r} is not paid or failed"))
-            bad = True
-        elif status == "failed" and not reason:
-            problems.append((n, f"{where}: a failed payment needs a reason"))
-            bad = True
-        if bad:
-            continue
-        pid = int(ref)
-        if pid in seen:
-            problems.append((n, f"{where}: payment {pid} is also on line {seen[pid]}"))
-            continue
-        seen[pid] = number
-        out.append(_Line(number, pid, status, reason or None, get("bank_ref") or None))
-    if header is None:
-        raise InvalidInputError(
-            f"{path}: the file is empty; nothing was recorded",
-            hint="the first row names the columns: reference,status,reason",
-        )
-    return out

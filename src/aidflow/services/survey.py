@@ -1,8 +1,9 @@
 """Survey lists (排查摸底) into persons: read, validate every row, merge by ID number.
 
-A list from civil affairs, health or the disabled persons' federation is a CSV (UTF-8 with
-or without BOM, else GB18030) or an XLSX file whose columns are mapped to person fields by
-workflows/policy/import_mappings.yaml. The import runs in two passes:
+A list from civil affairs, health or the disabled persons' federation is a CSV or an XLSX
+file (read by aidflow.files.table) whose columns are mapped to person fields by
+workflows/policy/import_mappings.yaml (aidflow.policy.mappings). The import runs in two
+passes:
 
 1. validate every row (ID checksum, dates, grades, hukou, required fields, the acting
    user's area) and collect every problem with its line. Any problem and the import
@@ -16,69 +17,26 @@ workflows/policy/import_mappings.yaml. The import runs in two passes:
 
 The run is keyed by (file hash, source): a finished run is not repeated, and an unfinished
 one (a crash, a kill) resumes after the last committed batch, so no row is written twice
-(unique (import_run_id, line)). No printing here: progress goes to a callback.
+(unique (import_run_id, line)). Its SQL is in aidflow.store.imports. No printing here:
+progress goes to a callback.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import repeat
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    Connection,
-    Select,
-    String,
-    Table,
-    any_,
-    bindparam,
-    column,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from typing import Any
 
 from aidflow.engine.access import Actor
-from aidflow.errors import (
-    ForbiddenError,
-    IdNumberError,
-    InvalidInputError,
-    NotFoundError,
-    WorkflowInvalidError,
-    did_you_mean,
-)
+from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
+from aidflow.files.table import cell_text, check_file, read_rows, scan
 from aidflow.idnumber import id_number_parts, mask
-from aidflow.language.yamlfile import read_yaml_file
-from aidflow.store.models import ImportRun, Person, PersonSource
+from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
+from aidflow.store import imports as store
+from aidflow.store.database import Session
 
-FIELDS: tuple[str, ...] = (
-    "id_number",
-    "name",
-    "township",
-    "village",
-    "hukou",
-    "birth_date",
-    "disability_grade",
-    "disability_type",
-    "mental_illness",
-    "registered_poor",
-    "living_alone",
-    "supporter_able",
-)
-REQUIRED: tuple[str, ...] = ("id_number", "name", "township", "village")
 TEXT_FIELDS = ("name", "township", "village")
 BOOL_FIELDS = ("mental_illness", "registered_poor", "living_alone", "supporter_able")
 DISABILITY_TYPES = ("physical", "visual", "hearing", "speech", "intellectual", "mental", "multiple")
@@ -91,11 +49,7 @@ BATCH_SIZE = 1000
 # pass 2 writes the rows pass 1 checked, kept in memory (about 1 kB each) up to this many;
 # a longer list is read and converted again
 KEEP_ROWS = 100_000
-LOOKUP_CHUNK = 1000  # ID numbers per existence query where each is a bound value
-# Core tables: a plain executemany skips the ORM's per-row bookkeeping
-_PERSONS = cast(Table, Person.__table__)
-_SOURCES = cast(Table, PersonSource.__table__)
-_RUNS = cast(Table, ImportRun.__table__)
+CHECK_CHUNK = 1000  # rows whose persons pass 1 looks up at once
 _MERGED_SET = frozenset(MERGED)
 # a new person's merged fields before the row's own values
 _NEW_PERSON: dict[str, Any] = {
@@ -108,184 +62,6 @@ _NEW_PERSON: dict[str, Any] = {
     "living_alone": None,
     "supporter_able": None,
 }
-_PERSON_COLUMNS = (*MERGED, "id_number", "birth_date", "sex", "related_users", "created_at")
-_SOURCE_COLUMNS = ("person_id", "import_run_id", "source", "line", "data", "imported_at")
-
-
-# -- the mapping file ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    header: str
-    field: str
-    values: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Mapping:
-    name: str
-    columns: tuple[Column, ...]
-
-
-@dataclass(frozen=True)
-class ImportPolicy:
-    file: str
-    mappings: dict[str, Mapping]
-    sources: dict[str, str]  # source -> default mapping name
-    import_roles: tuple[str, ...]
-    show_id_roles: tuple[str, ...]
-
-    def mapping_for(self, source: str, name: str | None) -> Mapping:
-        if source not in self.sources:
-            hint = did_you_mean(source, self.sources) or f"sources: {', '.join(self.sources)}"
-            raise InvalidInputError(
-                f"unknown source '{source}' (declared in {self.file})", hint=hint
-            )
-        wanted = name or self.sources[source]
-        if wanted not in self.mappings:
-            hint = did_you_mean(wanted, self.mappings) or f"mappings: {', '.join(self.mappings)}"
-            raise InvalidInputError(f"no mapping named '{wanted}' in {self.file}", hint=hint)
-        return self.mappings[wanted]
-
-
-def load_import_policy(path: str | Path) -> ImportPolicy:
-    """Read import_mappings.yaml strictly; every problem is reported at once."""
-    doc = read_yaml_file(path)
-    data = doc.data if isinstance(doc.data, dict) else {}
-    if doc.data is not None and not isinstance(doc.data, dict):
-        doc.problem((), "expected a mapping with keys access, sources and mappings")
-    for key in data:
-        if key not in ("access", "sources", "mappings"):
-            doc.problem(
-                (key,),
-                f"unknown key '{key}'",
-                did_you_mean(key, ("access", "sources", "mappings")),
-                key=True,
-            )
-    access = data.get("access") or {}
-    roles: dict[str, tuple[str, ...]] = {}
-    for key in ("import", "show_id"):
-        value = access.get(key) if isinstance(access, dict) else None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            doc.problem(("access", key), "expected a list of role names")
-            value = []
-        roles[key] = tuple(value)
-    mappings: dict[str, Mapping] = {}
-    raw_mappings = data.get("mappings")
-    if not isinstance(raw_mappings, dict) or not raw_mappings:
-        doc.problem(("mappings",), "expected a mapping of mapping names to their columns")
-        raw_mappings = {}
-    for mname, spec in raw_mappings.items():
-        cols = spec.get("columns") if isinstance(spec, dict) else None
-        if not isinstance(cols, dict) or not cols:
-            doc.problem(
-                ("mappings", mname, "columns"), "expected a mapping of column headers to fields"
-            )
-            continue
-        columns: list[Column] = []
-        for header, target in cols.items():
-            at: tuple[str, ...] = ("mappings", str(mname), "columns", str(header))
-            values: dict[str, Any] = {}
-            if isinstance(target, dict):
-                values = target.get("values") or {}
-                target = target.get("field")
-                if not isinstance(values, dict):
-                    doc.problem(at + ("values",), "expected a mapping of text -> value")
-                    values = {}
-            if target not in FIELDS:
-                doc.problem(
-                    at,
-                    f"unknown person field {target!r}",
-                    did_you_mean(str(target), FIELDS) or f"fields: {', '.join(FIELDS)}",
-                )
-                continue
-            columns.append(Column(str(header), str(target), {str(k): v for k, v in values.items()}))
-        names = [c.field for c in columns]
-        for required in REQUIRED:
-            if required not in names:
-                doc.problem(
-                    ("mappings", mname, "columns"),
-                    f"no column maps to the required field {required}",
-                )
-        mappings[str(mname)] = Mapping(str(mname), tuple(columns))
-    sources: dict[str, str] = {}
-    raw_sources = data.get("sources")
-    if not isinstance(raw_sources, dict) or not raw_sources:
-        doc.problem(("sources",), "expected a mapping of source -> mapping name")
-        raw_sources = {}
-    for source, mname in raw_sources.items():
-        if mname not in raw_mappings:
-            doc.problem(
-                ("sources", source),
-                f"unknown mapping {mname!r}",
-                did_you_mean(str(mname), raw_mappings),
-            )
-        sources[str(source)] = str(mname)
-    if doc.problems:
-        raise WorkflowInvalidError(doc.problems)
-    return ImportPolicy(str(path), mappings, sources, roles["import"], roles["show_id"])
-
-
-# -- reading files ---------------------------------------------------------------------
-
-
-def hash_and_encoding(path: Path) -> tuple[str, str]:
-    """sha256 of the file and the text encoding a CSV is read with (one streaming pass)."""
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
-    return digest.hexdigest(), "utf-8-sig" if utf8 else "gb18030"
-
-
-def read_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[Any]]]:
-    """(line, cells) for every row of a CSV or the first sheet of an XLSX; line 1 is the header."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        yield from _xlsx_rows(path)
-    elif suffix in (".csv", ".txt"):
-        with path.open(encoding=encoding, newline="") as f:
-            for number, row in enumerate(csv.reader(f), start=1):
-                yield number, list(row)
-    else:
-        raise InvalidInputError(
-            f"{path}: unsupported file type '{path.suffix}'",
-            hint="save the list as .csv (UTF-8 or GB18030) or .xlsx",
-        )
-
-
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    import zipfile
-
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
-    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise InvalidInputError(
-            f"{path}: not a readable XLSX workbook ({exc})",
-            hint="open it in a spreadsheet program and save it as .xlsx",
-        ) from None
-    try:
-        ws = wb.worksheets[0]
-        for number, row in enumerate(ws.iter_rows(values_only=True), start=1):
-            yield number, list(row)
-    finally:
-        wb.close()
 
 
 # -- validating rows -------------------------------------------------------------------
@@ -313,17 +89,9 @@ class Row:
         self.sex = sex
 
 
-def _text(cell: Any) -> str:
-    if cell is None:
-        return ""
-    if isinstance(cell, float) and cell.is_integer():
-        cell = int(cell)
-    return str(cell).strip()
-
-
 _MISSING = object()
-# fields whose value follows from the cell's text alone and has few distinct values: a
-# text cell's result is remembered per column: a 20 000-row list checks "农业" once, not 20 000 times
+# fields whose value follows from the cell's text alone and has few distinct values: a text
+# cell's result is remembered per column, so a list checks each spelling ("农业") once
 _MEMO_FIELDS = frozenset({"hukou", "disability_grade", "disability_type", *BOOL_FIELDS})
 
 
@@ -331,7 +99,12 @@ class _Validator:
     """Turns cells into a Row, or problems; one instance per file."""
 
     def __init__(
-        self, mapping: Mapping, header: list[Any], today: date, file: str, trusted: bool = False
+        self,
+        mapping: Mapping,
+        header: tuple[int, list[Any]],
+        today: date,
+        file: str,
+        trusted: bool = False,
     ) -> None:
         self.today = today
         # the second pass reads rows the first pass checked: skip recomputing check characters
@@ -339,7 +112,8 @@ class _Validator:
         self.idn: tuple[date, str] | None = None
         # (cell index, column, plain text field, memo of text -> value)
         self.positions: list[tuple[int, Column, bool, dict[str, Any] | None]] = []
-        texts = [_text(h) for h in header]
+        header_line, cells = header
+        texts = [cell_text(h) for h in cells]
         missing: list[str] = []
         for col in mapping.columns:
             if col.header in texts:
@@ -351,7 +125,8 @@ class _Validator:
         if missing:
             found = ", ".join(t for t in texts if t) or "nothing"
             raise InvalidInputError(
-                f"{file}: line 1: the header has no column {', '.join(missing)}; found {found}",
+                f"{file}: line {header_line}: the header has no column "
+                f"{', '.join(missing)}; found {found}",
                 hint=f"rename the column, or edit mapping '{mapping.name}' in "
                 "workflows/policy/import_mappings.yaml",
             )
@@ -375,7 +150,7 @@ class _Validator:
                             values[col.field] = known
                             continue
             else:
-                text = _text(cell)
+                text = cell_text(cell)
             if not text and not isinstance(cell, date):
                 if col.field in REQUIRED:
                     problems.append(RowProblem(line, f"{col.header} ({col.field}) is empty"))
@@ -404,9 +179,9 @@ class _Validator:
         name = col.field
         if text in col.values:
             mapped = col.values[text]
-            text = _text(mapped)
+            text = cell_text(mapped)
             cell = mapped
-        # most cells reaching here are ID numbers and dates: text and choices mostly stop at the memo
+        # most cells reaching here are ID numbers and dates (text and choices stop at the memo)
         if name == "id_number":
             if isinstance(cell, float):
                 raise InvalidInputError(
@@ -560,8 +335,7 @@ class Importer:
                 f"importing lists needs one of the roles {', '.join(policy.import_roles)}; "
                 f"{actor.name} has {', '.join(actor.roles) or 'none'}"
             )
-        if not path.is_file():
-            raise NotFoundError(f"no file {path}", hint="check the path")
+        check_file(path)
         self.sessions = session_factory
         self.mapping = policy.mapping_for(source, mapping)
         self.actor = actor
@@ -572,25 +346,25 @@ class Importer:
         self.today = today
         self.batch_size = max(1, batch_size)
         self.keep_rows = keep_rows
-        self._stmts: _Statements | None = None
+        self._persons: store.PersonRows | None = None
         self.stamp = (0, 0)  # size and mtime when the run hashed the file
 
     def _rows(self, encoding: str, trusted: bool = False) -> Iterator[Row | list[RowProblem]]:
         rows = read_rows(self.path, encoding)
-        header: list[Any] | None = None
-        for _line, cells in rows:
-            if not _blank(cells):
-                header = cells
-                break
-        if header is None:
+        first = next(rows, None)
+        if first is None:
             raise InvalidInputError(
                 f"{self.path}: the file has no header row",
                 hint="the first row must name the columns",
             )
-        validator = _Validator(self.mapping, header, self.today, str(self.path), trusted)
+        validator = _Validator(self.mapping, first, self.today, str(self.path), trusted)
         for line, cells in rows:
-            if not _blank(cells):
-                yield validator.row(line, cells)
+            yield validator.row(line, cells)
+
+    def _person_rows(self, session: Session) -> store.PersonRows:
+        if self._persons is None:
+            self._persons = store.PersonRows(session, MERGED)
+        return self._persons
 
     def validate(self, encoding: str) -> tuple[int, list[RowProblem], list[Row] | None]:
         """Pass 1: (good rows, problems, the good rows themselves if at most keep_rows), checking
@@ -604,12 +378,7 @@ class Importer:
         def check(batch: list[Row]) -> None:
             nonlocal good, kept
             with self.sessions() as s:
-                conn = s.connection()
-                stmts = self._statements(conn)
-                found = {
-                    r.id_number: r
-                    for r in stmts.lookup(conn, stmts.areas, {row.id_number for row in batch})
-                }
+                found = self._person_rows(s).areas(s, {row.id_number for row in batch})
             for row in batch:
                 bad = self._area_problem(row, found.get(row.id_number))
                 if (
@@ -638,7 +407,7 @@ class Importer:
                 problems.extend(item)
                 continue
             pending.append(item)
-            if len(pending) >= LOOKUP_CHUNK:
+            if len(pending) >= CHECK_CHUNK:
                 check(pending)
                 pending = []
         if pending:
@@ -646,21 +415,17 @@ class Importer:
         problems.sort(key=lambda p: p.line)
         return good, problems, kept
 
-    def _statements(self, conn: Connection) -> _Statements:
-        if self._stmts is None:
-            self._stmts = _Statements(conn.dialect)
-        return self._stmts
-
     def _stamp(self) -> tuple[int, int]:
         st = self.path.stat()
         return st.st_size, st.st_mtime_ns
 
-    def _area_problem(self, row: Row, existing: Any) -> RowProblem | None:
+    def _area_problem(self, row: Row, existing: tuple[str, str] | None) -> RowProblem | None:
+        """A row may name, and merge into, only persons inside the actor's area."""
         township, village = row.values["township"], row.values["village"]
         if self.actor.covers(township, village):
-            if existing is None or self.actor.covers(existing.township, existing.village):
+            if existing is None or self.actor.covers(*existing):
                 return None
-            township, village = existing.township, existing.village
+            township, village = existing
         return RowProblem(
             row.line,
             f"{township}/{village} is outside {self.actor.name}'s area ({self.actor.area})",
@@ -674,17 +439,12 @@ class Importer:
     ) -> ImportResult:
         """Validate, then write; `progress(n)` after each batch, `on_batch(k)` before its commit."""
         self.stamp = self._stamp()
-        file_hash, encoding = hash_and_encoding(self.path)
+        file = scan(self.path)
         with self.sessions() as s:
-            run = s.scalar(
-                select(ImportRun)
-                .where(ImportRun.file_hash == file_hash, ImportRun.source == self.source)
-                .order_by(ImportRun.id.desc())
-                .limit(1)
-            )
+            run = store.latest_run(s, file.sha256, self.source)
         if run is not None and run.status == "done":
             return ImportResult(run.id, run.file, self.source, run.rows_total, already_done=True)
-        good, problems, kept = self.validate(encoding)
+        good, problems, kept = self.validate(file.encoding)
         if problems and not self.skip_bad:
             raise ImportRefusedError(str(self.path), problems)
         bad_lines = {p.line for p in problems}
@@ -692,30 +452,20 @@ class Importer:
             on_total(good)
         with self.sessions() as s, s.begin():
             if run is None:
-                run = ImportRun(
+                run_id = store.start_run(
+                    s,
                     file=str(self.path),
-                    file_hash=file_hash,
+                    file_hash=file.sha256,
                     source=self.source,
                     started_at=self.now,
                     started_by=self.actor.name,
                     rows_total=good + len(bad_lines),
-                    rows_imported=0,
                     rows_skipped=len(bad_lines),
-                    status="running",
                 )
-                s.add(run)
-                s.flush()
                 done_to = 0
             else:
-                done_to = (
-                    s.scalar(
-                        select(func.max(PersonSource.line)).where(
-                            PersonSource.import_run_id == run.id
-                        )
-                    )
-                    or 0
-                )
-            run_id = run.id
+                run_id = run.id
+                done_to = store.last_line(s, run_id)
         result = ImportResult(
             run_id,
             str(self.path),
@@ -726,7 +476,7 @@ class Importer:
         )
         batch: list[Row] = []
         number = 0
-        for item in kept if kept is not None else self._rows(encoding, trusted=True):
+        for item in kept if kept is not None else self._rows(file.encoding, trusted=True):
             if isinstance(item, list) or item.line in bad_lines:
                 continue
             if item.line <= done_to:
@@ -755,52 +505,35 @@ class Importer:
         on_batch: BatchHook | None,
         last: bool = False,
     ) -> None:
-        """One batch in one transaction: persons created or merged, sources recorded."""
+        """Batch `number` in one transaction: persons created or merged, sources recorded."""
         if self._stamp() != self.stamp:
             raise InvalidInputError(
                 f"{self.path} changed while it was being imported; nothing more was written",
                 hint="import the new file again; rows already written are kept",
             )
         with self.sessions() as s, s.begin():
-            conn = s.connection()
             if batch:
-                self._merge(conn, run_id, batch, result)
-                conn.execute(
-                    update(_RUNS)
-                    .where(_RUNS.c.id == run_id)
-                    .values(rows_imported=_RUNS.c.rows_imported + len(batch))
-                )
+                self._merge(s, run_id, batch, result)
+                store.count_rows(s, run_id, len(batch))
             if last:
-                conn.execute(
-                    update(_RUNS)
-                    .where(_RUNS.c.id == run_id)
-                    .values(status="done", finished_at=self.now)
-                )
+                store.finish_run(s, run_id, self.now)
             if on_batch is not None:
                 on_batch(number)
 
-    def _merge(self, conn: Connection, run_id: int, batch: list[Row], result: ImportResult) -> None:
-        stmts = self._statements(conn)
+    def _merge(self, s: Session, run_id: int, batch: list[Row], result: ImportResult) -> None:
+        persons = self._person_rows(s)
         current: dict[str, dict[str, Any]] = {}
         person_ids: dict[str, int] = {}
-        for r in stmts.lookup(conn, stmts.current, {row.id_number for row in batch}):
-            person_ids[r.id_number] = r.id
-            current[r.id_number] = {f: getattr(r, f) for f in MERGED}
+        for n, (pid, values) in persons.current(s, {row.id_number for row in batch}).items():
+            person_ids[n] = pid
+            current[n] = values
         # who stated each field first: earlier rows of any source; persons entered by hand
         # (no source rows) count every recorded value as stated
         stated: dict[str, dict[str, str]] = {n: {} for n in current}
         by_pid = {pid: n for n, pid in person_ids.items()}
-        pids = list(by_pid)
-        for i in range(
-            0, len(pids), LOOKUP_CHUNK
-        ):  # a person's rows all come in one chunk, in order
-            for pid, src, line, data in conn.execute(
-                select(_SOURCES.c.person_id, _SOURCES.c.source, _SOURCES.c.line, _SOURCES.c.data)
-                .where(_SOURCES.c.person_id.in_(pids[i : i + LOOKUP_CHUNK]))
-                .order_by(_SOURCES.c.id)
-            ):
-                for f in data.get("row") or {}:
-                    stated[by_pid[pid]].setdefault(f, f"{src} line {line}")
+        for pid, src, line, fields in persons.statements(s, list(by_pid)):
+            for f in fields:
+                stated[by_pid[pid]].setdefault(f, f"{src} line {line}")
         for n, values in current.items():
             if not stated[n]:
                 stated[n] = {f: "the existing record" for f, v in values.items() if v is not None}
@@ -816,7 +549,7 @@ class Importer:
                 values = dict(values, birth_date=values["birth_date"].isoformat())
             record: dict[str, Any] = {"row": values}
             if n not in current:
-                # row.values holds id_number and the merged fields; the birth date is the ID number's
+                # row.values holds id_number and merged fields; the birth date is the ID number's
                 person = {**_NEW_PERSON, **row.values, "birth_date": row.birth_date, "sex": row.sex}
                 new[n] = current[n] = person
                 first[n] = row
@@ -849,12 +582,12 @@ class Importer:
                 result.merged += 1
             sources.append((row, record))
         if new:
-            stmts.persons(conn, list(new.values()), {"related_users": [], "created_at": now})
-            person_ids.update({r.id_number: r.id for r in stmts.lookup(conn, stmts.ids, new)})
+            persons.insert_persons(s, list(new.values()), {"related_users": [], "created_at": now})
+            person_ids.update(persons.ids(s, new))
         for n, values in fills.items():
-            conn.execute(update(_PERSONS).where(_PERSONS.c.id == person_ids[n]).values(**values))
-        stmts.sources(
-            conn,
+            persons.fill(s, person_ids[n], values)
+        persons.insert_sources(
+            s,
             [
                 {"person_id": person_ids[row.id_number], "line": row.line, "data": record}
                 for row, record in sources
@@ -862,115 +595,3 @@ class Importer:
             {"import_run_id": run_id, "source": source, "imported_at": now},
         )
         result.imported += len(batch)
-
-
-def _blank(cells: list[Any]) -> bool:
-    try:
-        return not "".join(cells).strip()  # a CSV row (all text): one strip instead of one per cell
-    except TypeError:
-        return not any(_text(c) for c in cells)
-
-
-class _BulkInsert:
-    """INSERT of many rows through the driver, each value converted by its column's own
-    SQLAlchemy type (so stored exactly as Core would store it), values shared by every row
-    converted once. Core's executemany converts each value of each row and builds a parameter
-    dict per row: with the run's timestamp and JSON defaults that was half the insert's time.
-    On PostgreSQL (psycopg) the rows go by COPY, which spends about half the client time of
-    psycopg's executemany and less server time (one statement, not one per row)."""
-
-    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
-        compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
-        self.sql = str(compiled)
-        names = list(compiled.positiontup or [])  # positional paramstyle (SQLite's qmark)
-        assert sorted(names or compiled.binds) == sorted(columns), (names, columns)
-        self.positional = bool(names)
-        self.columns = names or list(columns)
-        self.processors = {
-            c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
-        }
-        self.copy: str | None = None
-        if dialect.name == "postgresql" and dialect.driver == "psycopg":
-            quote = dialect.identifier_preparer
-            self.copy = (
-                f"COPY {quote.format_table(table)} "
-                f"({', '.join(quote.quote(table.c[c].name) for c in self.columns)}) FROM STDIN"
-            )
-
-    def __call__(
-        self, conn: Connection, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
-    ) -> None:
-        """Insert `rows` (dicts of the other columns) with the `shared` values in every row."""
-        if not rows:
-            return
-        columns: list[Iterable[Any]] = []  # converted column by column, then zipped into rows
-        for c in self.columns:
-            proc = self.processors[c]
-            if c in shared:
-                columns.append(repeat(proc(shared[c]) if proc else shared[c], len(rows)))
-            elif proc is None:
-                columns.append([row[c] for row in rows])
-            else:
-                columns.append([proc(row[c]) for row in rows])
-        if self.copy is not None:
-            dbapi_error = conn.dialect.loaded_dbapi.Error
-            driver: Any = (
-                conn.connection.driver_connection
-            )  # the psycopg connection, in this transaction
-            try:
-                with driver.cursor() as cursor, cursor.copy(self.copy) as copy:
-                    for values in zip(*columns):
-                        copy.write_row(values)
-            except dbapi_error as exc:  # as SQLAlchemy wraps them, so callers see the same errors
-                raise DBAPIError.instance(
-                    self.copy, None, exc, dbapi_error, dialect=conn.dialect
-                ) from exc
-        elif self.positional:
-            conn.exec_driver_sql(self.sql, list(zip(*columns)))
-        else:
-            conn.exec_driver_sql(
-                self.sql, [dict(zip(self.columns, values)) for values in zip(*columns)]
-            )
-
-
-class _Statements:
-    """Built once per import. Lookups by a set of ID numbers bind them as one parameter `ids`,
-    `= ANY(array)` on PostgreSQL and `IN (SELECT value FROM json_each(?))` on SQLite (both use
-    the unique index): rendering and parsing a query with 1000 placeholders cost more than
-    the lookup itself, on psycopg several times more."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        where: ColumnElement[bool]
-        self.chunk = 0  # ids are bound as one array or JSON text, any length
-        self.bind: Callable[[list[str]], Any] = list
-        if dialect.name == "postgresql":
-            where = _PERSONS.c.id_number == any_(bindparam("ids", type_=ARRAY(String)))
-        elif dialect.name == "sqlite":
-            each: Select[Any] = select(column("value")).select_from(
-                func.json_each(bindparam("ids"))
-            )
-            where = _PERSONS.c.id_number.in_(each)
-            self.bind = json.dumps
-        else:
-            where = _PERSONS.c.id_number.in_(bindparam("ids", expanding=True))
-            self.chunk = LOOKUP_CHUNK
-        c = _PERSONS.c
-        # pass 1: where known persons live; pass 2: their merged fields, and the ids of new persons
-        self.areas = select(c.id_number, c.township, c.village).where(where)
-        self.current = select(c.id, c.id_number, *(c[f] for f in MERGED)).where(where)
-        self.ids = select(c.id, c.id_number).where(where)
-        self.persons = _BulkInsert(_PERSONS, _PERSON_COLUMNS, dialect)
-        self.sources = _BulkInsert(_SOURCES, _SOURCE_COLUMNS, dialect)
-
-    def lookup(
-        self, conn: Connection, stmt: Select[Any], id_numbers: Iterable[str]
-    ) -> Iterator[Any]:
-        """Rows of `stmt` for the ID numbers."""
-        numbers = list(id_numbers)
-        step = self.chunk or max(1, len(numbers))
-        for i in range(0, len(numbers), step):
-            yield from conn.execute(stmt, {"ids": self.bind(numbers[i : i + step])})
-
-
-def policy_path(workflows_dir: Path) -> Path:
-    return workflows_dir / "policy" / "import_mappings.yaml"

@@ -10,6 +10,8 @@ the statement on the transaction's own cursor. tests/test_store_fast.py checks e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
@@ -42,10 +44,15 @@ def connection(session: Session) -> Connection:
 class _Plan:
     """One statement compiled for one dialect: SQL text, parameters in order, type processors."""
 
-    __slots__ = ("names", "params", "results", "sql")
+    __slots__ = ("copy", "names", "params", "results", "sql")
 
-    def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
-        compiled: Any = stmt.compile(dialect=dialect)  # a SQLCompiler: bind names, positions
+    def __init__(
+        self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> None:
+        # a SQLCompiler: bind names, positions; an INSERT names its columns by column_keys
+        compiled: Any = stmt.compile(
+            dialect=dialect, column_keys=list(column_keys) if column_keys else None
+        )
         self.sql = str(compiled)
         # per rendered parameter: (caller's key, bind processor) or (None, constant), the
         # constants (e.g. the 1 of version + 1) processed here once
@@ -66,6 +73,13 @@ class _Plan:
         cols = list(getattr(stmt, "selected_columns", ()))
         procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols]
         self.results = tuple((i, p) for i, p in enumerate(procs) if p is not None)
+        # an INSERT of plain column values can go by COPY on psycopg (see Fast.many)
+        self.copy: str | None = None
+        if column_keys and dialect.name == "postgresql" and dialect.driver == "psycopg":
+            table: Any = stmt.table  # type: ignore[attr-defined]  # an Insert's table
+            quote = dialect.identifier_preparer
+            names = ", ".join(quote.quote(table.c[key].name) for key, _ in self.params)
+            self.copy = f"COPY {quote.format_table(table)} ({names}) FROM STDIN"
 
 
 class Fast:
@@ -78,16 +92,21 @@ class Fast:
     benchmark counts statements at the driver).
     """
 
-    def __init__(self, stmt: ClauseElement) -> None:
+    def __init__(self, stmt: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
         self.stmt = stmt
+        self.column_keys = column_keys  # an INSERT's columns, given by these keys
         self._plans: dict[type, _Plan] = {}
+
+    def _plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(type(dialect))
+        if plan is None:
+            plan = self._plans[type(dialect)] = _Plan(self.stmt, dialect, self.column_keys)
+        return plan
 
     def _run(self, session: Session, params: dict[str, Any]) -> tuple[_Plan, Any]:
         conn = connection(session)
         dialect = conn.dialect
-        plan = self._plans.get(type(dialect))
-        if plan is None:
-            plan = self._plans[type(dialect)] = _Plan(self.stmt, dialect)
+        plan = self._plan(dialect)
         # as SQLAlchemy does, processors see None too (JSON writes it as 'null')
         values = [
             v if key is None else params[key] if v is None else v(params[key])
@@ -105,6 +124,48 @@ class Fast:
                 plan.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect
             ) from exc
         return plan, cursor
+
+    def many(
+        self, session: Session, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
+    ) -> None:
+        """Run for every row in one driver executemany; `shared` holds the parameters that are
+        the same in every row, converted once instead of once per row (a bulk INSERT's
+        timestamps and empty lists). An INSERT given by column keys goes by COPY on
+        PostgreSQL (psycopg): one statement instead of one per row, less client and server
+        work; the values are the ones the columns' types convert, as for executemany."""
+        if not rows:
+            return
+        conn = connection(session)
+        dialect = conn.dialect
+        plan = self._plan(dialect)
+        columns: list[Any] = []  # converted parameter by parameter, then zipped into rows
+        for key, proc in plan.params:
+            if key is None:
+                columns.append(repeat(proc, len(rows)))
+            elif key in shared:
+                value = shared[key]
+                columns.append(repeat(value if proc is None else proc(value), len(rows)))
+            elif proc is None:
+                columns.append([row[key] for row in rows])
+            else:
+                columns.append([proc(row[key]) for row in rows])
+        cursor = conn.connection.cursor()
+        try:
+            if plan.copy is not None:
+                with cursor.copy(plan.copy) as copy:
+                    for values in zip(*columns, strict=False):
+                        copy.write_row(values)
+            else:
+                args: list[Any] = list(zip(*columns, strict=False))
+                if plan.names is not None:
+                    args = [dict(zip(plan.names, values, strict=True)) for values in args]
+                cursor.executemany(plan.sql, args)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                plan.copy or plan.sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
+        finally:
+            cursor.close()
 
     def rowcount(self, session: Session, params: dict[str, Any]) -> int:
         """Run a write; the number of rows it matched."""

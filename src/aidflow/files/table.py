@@ -1,0 +1,154 @@
+"""Tables from files: the one reader of the CSV and XLSX lists offices hand to aidflow.
+
+Survey lists (`person import`) and the bank's answer (`payments reconcile`) are read here,
+with one set of rules:
+
+- file types: `.csv` and `.txt` are CSV; `.xlsx` and `.xlsm` are workbooks, of which the
+  first sheet is read;
+- a CSV's encoding is named by the caller or detected: UTF-8 (with or without a BOM) if
+  the whole file decodes as UTF-8, else GB18030 (which includes GBK and GB2312, what
+  spreadsheet programs on Chinese Windows save);
+- blank rows (every cell empty or white space) are skipped wherever they are; the first
+  row that is not blank is the header;
+- every row comes with its line: for a CSV the line of the file where the row starts (a
+  quoted cell may span lines), for a workbook the row number;
+- cells are given as read: text from a CSV, typed values (numbers, dates, booleans, None)
+  from a workbook. `cell_text` turns a cell into the text a person sees (stripped; a whole
+  number stored as a float without its `.0`). Full-width characters are kept as written:
+  each field's own check decides what it accepts.
+
+Problems with the file itself (missing, an unknown type, not decodable, not a workbook)
+are InvalidInputError or NotFoundError naming the file; what a row means is the caller's.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aidflow.errors import InvalidInputError, NotFoundError
+
+CSV_SUFFIXES = (".csv", ".txt")
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+DETECTED = ("utf-8-sig", "gb18030")  # tried in this order
+_FILE_HINT = "save the list as .csv (UTF-8 or GB18030) or .xlsx"
+
+Line = tuple[int, list[Any]]  # (line number, cells)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a file's bytes tells: its sha256 and the encoding of its text."""
+
+    sha256: str
+    encoding: str  # "utf-8-sig" or "gb18030"
+
+
+def check_file(path: Path) -> None:
+    """Refuse a path that is no file or not of a type this module reads."""
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such file", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix not in CSV_SUFFIXES + XLSX_SUFFIXES:
+        raise InvalidInputError(f"{path}: unsupported file type '{path.suffix}'", hint=_FILE_HINT)
+
+
+def scan(path: Path) -> Scan:
+    """The file's sha256 and the encoding a CSV is read with, in one streaming pass."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return Scan(digest.hexdigest(), DETECTED[0] if utf8 else DETECTED[1])
+
+
+def read_rows(path: Path, encoding: str | None = None) -> Iterator[Line]:
+    """(line, cells) of every row that is not blank; the first one is the header.
+
+    `encoding` names a CSV's encoding (None: detected, see the module docstring); a named
+    UTF-8 also accepts a BOM.
+    """
+    check_file(path)
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        rows = _xlsx_rows(path)
+    else:
+        if encoding is None:
+            encoding = scan(path).encoding
+        elif codecs.lookup(encoding).name == "utf-8":
+            encoding = "utf-8-sig"
+        rows = _csv_rows(path, encoding)
+    for line, cells in rows:
+        if not is_blank(cells):
+            yield line, cells
+
+
+def cell_text(cell: Any) -> str:
+    """The text a person sees in a cell: stripped, '' for an empty cell, 7 for 7.0."""
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        cell = int(cell)
+    return str(cell).strip()
+
+
+def is_blank(cells: Sequence[Any]) -> bool:
+    """Whether every cell of a row is empty or white space."""
+    try:
+        return not "".join(cells).strip()  # a CSV row (all text): one strip for the row
+    except TypeError:
+        return not any(cell_text(c) for c in cells)
+
+
+def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
+    with path.open(encoding=encoding, newline="") as f:
+        reader = csv.reader(f)
+        start = 1
+        try:
+            for cells in reader:
+                yield start, cells
+                start = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            # no line: the text is decoded a block at a time, ahead of the rows read
+            named = "UTF-8 or GB18030" if encoding == DETECTED[1] else encoding
+            raise InvalidInputError(
+                f"{path}: not {named} text ({exc.reason})", hint="save the file as UTF-8 CSV"
+            ) from None
+        except csv.Error as exc:
+            raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _xlsx_rows(path: Path) -> Iterator[Line]:
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{path}: not a readable XLSX workbook ({exc})",
+            hint="open it in a spreadsheet program and save it as .xlsx",
+        ) from None
+    try:
+        ws = wb.worksheets[0]
+        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+            yield number, list(cells)
+    finally:
+        wb.close()

@@ -1,0 +1,311 @@
+"""The payments' SQL: payment runs, the reads a run makes page by page, the bank file's rows.
+
+A run reads one workflow's cases a page at a time (keyset on the case id, so memory stays
+flat) and per page, by the page's id range, the state-changing events (with the local
+month each happened in, computed by the database), the payments already made and, when
+an event does not carry a field a kind needs, the cases' data. The page's payments go in
+with one INSERT ... ON CONFLICT (case_id, kind, period) DO NOTHING executemany, so a
+second run, or two runs at once, create nothing twice.
+
+Functions take the caller's Session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from aidflow.language.definition import Workflow
+from aidflow.store import workflows
+from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person, WorkflowVersion
+
+CHUNK = 1000  # payment ids per look-up
+
+_CASES: Any = Case.__table__
+_EVENTS: Any = CaseEvent.__table__
+_PAYMENTS: Any = Payment.__table__
+_RUNS: Any = PaymentRun.__table__
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+def first_period(session: Session) -> str | None:
+    """The earliest period any payment run was made for (None: no run yet)."""
+    return session.scalar(select(func.min(PaymentRun.period)))
+
+
+def start_run(session: Session, period: str, started_at: datetime, started_by: str) -> int:
+    run = PaymentRun(period=period, started_at=started_at, started_by=started_by, created=0)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(session: Session, run_id: int, created: int, finished_at: datetime) -> None:
+    session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id)
+        .values(created=created, finished_at=finished_at)
+    )
+
+
+def has_run(session: Session, period: str) -> bool:
+    """Whether a run for `period` has finished."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(PaymentRun)
+            .where(PaymentRun.period == period, PaymentRun.finished_at.is_not(None))
+        )
+        != 0
+    )
+
+
+def latest_definition(session: Session, workflow: str) -> Workflow | None:
+    """The latest deployed definition of `workflow` (None: not deployed)."""
+    row = session.scalars(
+        select(WorkflowVersion)
+        .where(WorkflowVersion.name == workflow)
+        .order_by(WorkflowVersion.version.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else workflows.definition_of(row)
+
+
+# -- one workflow's part of a run ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Months:
+    """How the run sees time: `bounds` are (the instant month m + 1 starts, m) for each
+    month m the run tells apart, in order; an instant after the last bound is month `later`.
+    `open_since` is the start of the first month paid (a case closed before it is skipped);
+    `from_period` that month as text."""
+
+    bounds: Sequence[tuple[datetime, int]]
+    later: int
+    open_since: datetime
+    from_period: str
+
+
+Page = tuple[Sequence[tuple[int, int]], dict[str, int]]  # (case id, person id)s, the id range
+
+
+class WorkflowReads:
+    """One workflow's statements for a run, built once, then run page by page."""
+
+    def __init__(
+        self,
+        session: Session,
+        run_id: int,
+        workflow: str,
+        kinds: Sequence[str],
+        paid_states: Iterable[str],
+        months: Months,
+    ) -> None:
+        self.conn = session.connection()
+        self.run_id = run_id
+        c, e, p = _CASES, _EVENTS, _PAYMENTS
+        paid = sorted(set(paid_states))
+        lo, hi = bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)
+        open_since = or_(c.c.closed_at.is_(None), c.c.closed_at >= months.open_since)
+        # the local month of an event: compared with the month boundaries (bound through
+        # UTCDateTime, so SQLite's naive UTC text works too), no datetime in Python
+        month = case(*((e.c.at < start, m) for start, m in months.bounds), else_=months.later)
+        self._cases = (
+            select(c.c.id, c.c.person_id)
+            .where(c.c.workflow_name == workflow, open_since, c.c.id > lo)
+            .order_by(c.c.id)
+            .limit(bindparam("size", type_=Integer))
+        )
+        # ORs of equalities, not IN lists: an IN list is re-rendered on every execution
+        self._events = (
+            select(e.c.case_id, month, e.c.from_state, e.c.to_state, e.c.fields)
+            .join_from(e, c, c.c.id == e.c.case_id)
+            .where(
+                c.c.id > lo,
+                c.c.id <= hi,
+                e.c.case_id > lo,
+                e.c.case_id <= hi,
+                c.c.workflow_name == workflow,
+                open_since,
+                or_(*(e.c.to_state == s for s in paid), *(e.c.from_state == s for s in paid)),
+            )
+            .order_by(e.c.case_id, e.c.seq)
+        )
+        self._existing = select(p.c.case_id, p.c.kind, p.c.period).where(
+            p.c.case_id > lo,
+            p.c.case_id <= hi,
+            p.c.period >= months.from_period,
+            or_(*(p.c.kind == k for k in kinds)),
+        )
+        self._datas = select(c.c.id, c.c.data).where(c.c.id > lo, c.c.id <= hi)
+        self._inserted = (
+            select(p.c.kind, p.c.period, func.count(), func.sum(p.c.amount_fen))
+            .where(
+                p.c.case_id > lo,
+                p.c.case_id <= hi,
+                p.c.run_id == bindparam("run_id", type_=Integer),
+                or_(*(p.c.kind == k for k in kinds)),
+            )
+            .group_by(p.c.kind, p.c.period)
+        )
+        self._insert = _insert_statement(session, run_id)
+
+    def pages(self, size: int) -> Iterator[Page]:
+        """The workflow's cases open since the first month paid, `size` at a time."""
+        last = 0
+        while True:
+            rows = self.conn.execute(self._cases, {"lo": last, "size": size}).all()
+            if not rows:
+                return
+            yield rows, {"lo": last, "hi": rows[-1][0]}
+            last = rows[-1][0]
+
+    def events(
+        self, page_range: dict[str, int]
+    ) -> list[tuple[int, int, str | None, str | None, dict[str, Any] | None]]:
+        """(case id, month, from state, to state, fields) of the page's state-changing
+        events, each case's in order."""
+        return self.conn.execute(self._events, page_range).all()  # type: ignore[return-value]
+
+    def existing(self, page_range: dict[str, int]) -> set[tuple[int, str, str]]:
+        """(case id, kind, period) of the page's payments since the first month paid."""
+        return {
+            (cid, kind, per) for cid, kind, per in self.conn.execute(self._existing, page_range)
+        }
+
+    def datas(self, page_range: dict[str, int]) -> dict[int, dict[str, Any]]:
+        return {i: d or {} for i, d in self.conn.execute(self._datas, page_range)}
+
+    def insert(
+        self, page_range: dict[str, int], values: list[dict[str, Any]]
+    ) -> Iterable[tuple[str, str, int, int]]:
+        """Insert the page's payments (case_id, person_id, kind, period, amount_fen, basis as
+        JSON text); (kind, period, count, fen) of those this call created."""
+        # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice. When
+        # the driver's count says every row went in, the totals are the values themselves;
+        # otherwise (a concurrent run, or psycopg's pipelined executemany, which reports -1)
+        # they are summed by the database: this run's rows of these kinds in the page's id range.
+        # RETURNING would give them too, but sends every row back to count what is known.
+        if self.conn.execute(self._insert, values).rowcount == len(values):
+            return ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
+        ]
+
+
+def _insert_statement(session: Session, run_id: int) -> Any:
+    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for run `run_id`.
+
+    What is the same for every row is written in the SQL, not bound per row: the run's id,
+    status 'pending' and created_at, which is the run's started_at (read by the database,
+    so no datetime is converted per row). The basis comes as JSON text, serialized once per
+    distinct basis by the caller (the JSON type's own bind processing would serialize it
+    again for every row): SQLite stores JSON as that text; PostgreSQL casts it to json,
+    which keeps the text as it is.
+    """
+    run = literal_column(str(int(run_id)), Integer)
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(_PAYMENTS).on_conflict_do_nothing(constraint="uq_payment_once")
+        basis: Any = cast(bindparam("basis", type_=Text), JSON)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(_PAYMENTS).on_conflict_do_nothing()
+        # not CAST(? AS JSON): SQLite would make a number of it
+        basis = bindparam("basis", type_=Text)
+    return stmt.values(
+        basis=basis,
+        run_id=run,
+        status=literal_column("'pending'", String),
+        created_at=select(_RUNS.c.started_at).where(_RUNS.c.id == run).scalar_subquery(),
+    )
+
+
+# -- the bank file and the bank's answer ---------------------------------------------------
+
+
+BankRow = tuple[int, str, str, int, str, str]  # payment id, name, ID number, fen, kind, period
+
+
+def export_page(session: Session, period: str, after: int, size: int) -> list[BankRow]:
+    """Up to `size` of the period's pending and exported payments after id `after`, with
+    the person's name and full ID number, by payment id."""
+    rows = session.execute(
+        select(
+            Payment.id,
+            Person.name,
+            Person.id_number,
+            Payment.amount_fen,
+            Payment.kind,
+            Payment.period,
+        )
+        .join(Person, Person.id == Payment.person_id)
+        .where(
+            Payment.period == period,
+            Payment.status.in_(("pending", "exported")),
+            Payment.id > after,
+        )
+        .order_by(Payment.id)
+        .limit(size)
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def mark_exported(session: Session, payment_ids: Sequence[int]) -> None:
+    """Pending payments among these are now exported."""
+    session.execute(
+        update(Payment)
+        .where(Payment.id.in_(payment_ids), Payment.status == "pending")
+        .values(status="exported")
+    )
+
+
+def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
+    """The status of each of these payments that exists."""
+    found: dict[int, str] = {}
+    for i in range(0, len(payment_ids), CHUNK):
+        chunk = payment_ids[i : i + CHUNK]
+        rows = session.execute(select(Payment.id, Payment.status).where(Payment.id.in_(chunk)))
+        found.update((pid, status) for pid, status in rows)
+    return found
+
+
+def settle(
+    session: Session,
+    payment_id: int,
+    status: str,
+    at: datetime,
+    reason: str | None,
+    bank_ref: str | None,
+) -> None:
+    """Record the bank's answer for an exported payment (paid or failed)."""
+    session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "exported")
+        .values(status=status, settled_at=at, failure_reason=reason, bank_ref=bank_ref)
+    )
