@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from aidflow.cli.main import cli
-from aidflow.language.loader import check_files
+from aidflow.policy.workflows import check_files
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path("tests/workflows")  # relative to REPO: problem strings carry the path as given

@@ -13,10 +13,8 @@ import re
 import types
 import typing
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 from aidflow.errors import (
@@ -27,7 +25,7 @@ from aidflow.errors import (
     did_you_mean,
 )
 from aidflow.language import definition as d
-from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
+from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -48,31 +46,23 @@ class LoadedWorkflow:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
 
-# Guards may read `policy.<name>`: the county's standards (aidflow.policy). The names are
-# checked against the policy directory next to the workflow file (workflows/policy/).
-POLICY_DIR = "policy"
-
-
 @dataclass(frozen=True)
 class PolicyNames:
-    """The policy names guards may read, or why there are none (for the problem message)."""
+    """The names a guard's `policy.<name>` may read, or why there are none.
+
+    The policy layer reads them from the county's standards file
+    (`aidflow.policy.standards.policy_names`); the loader only checks guards against them.
+    """
 
     names: frozenset[str] | None
-    where: str
-    problems: tuple[Problem, ...] = ()
+    where: str  # the file the names come from, or why there are none
+    problems: tuple[Problem, ...] = ()  # the standards file's own, listed after the workflow's
+    hint: str | None = None  # how to make names available when there are none
 
-    @classmethod
-    def of(cls, directory: str | Path) -> PolicyNames:
-        """The names in `directory`'s standards file; none if it is missing or invalid."""
-        from aidflow.policy.standards import POLICY_FILE, load_policy
 
-        file = Path(directory) / POLICY_FILE
-        if not file.is_file():
-            return cls(None, f"no policy file {file}")
-        try:
-            return cls(frozenset(load_policy(directory).names()), str(file))
-        except WorkflowInvalidError as exc:
-            return cls(None, f"the policy file {file} is invalid", tuple(exc.problems))
+NO_POLICY = PolicyNames(
+    None, "no policy directory given", hint="put policy/standards.yaml next to the workflow file"
+)
 
 
 def load_workflow_text(
@@ -84,41 +74,13 @@ def load_workflow_text(
     reference is a problem.
     """
     doc = read_yaml(text, file)
-    wf = _validate(doc, policy or PolicyNames(None, "no policy directory given"))
+    wf = _validate(doc, policy or NO_POLICY)
     if doc.problems or wf is None:
         problems = sorted(doc.problems, key=lambda p: (p.line, p.column))
         if policy is not None and any("policy file" in p.message for p in problems):
             problems.extend(policy.problems)
         raise WorkflowInvalidError(problems)
     return LoadedWorkflow(wf, text, file)
-
-
-def load_workflow_file(path: str | Path, *, policy_dir: str | Path | None = None) -> LoadedWorkflow:
-    """Validate a workflow file; its guards' policy names come from `policy_dir`
-    (by default the `policy` directory next to the file)."""
-    p = Path(path)
-    doc = read_yaml_file(p)
-    if doc.problems and doc.data is None:
-        raise WorkflowInvalidError(doc.problems)
-    policy = PolicyNames.of(policy_dir if policy_dir is not None else p.parent / POLICY_DIR)
-    return load_workflow_text(p.read_text(encoding="utf-8"), str(path), policy=policy)
-
-
-def check_files(
-    paths: Iterable[str | Path], *, policy_dir: str | Path | None = None
-) -> list[Problem]:
-    """Every problem in every file (an empty list means all are valid)."""
-    problems: list[Problem] = []
-    for path in paths:
-        try:
-            load_workflow_file(path, policy_dir=policy_dir)
-        except WorkflowInvalidError as exc:
-            problems.extend(p for p in exc.problems if p not in problems)  # a bad policy file once
-    return problems
-
-
-def workflow_files(directory: str | Path) -> list[Path]:
-    return sorted(p for p in Path(directory).glob("*.yaml") if p.is_file())
 
 
 # -- pass 2: the schema --------------------------------------------------------------
@@ -800,11 +762,7 @@ def _check_guard(
         if policy.names is None and message.startswith("unknown field 'policy."):
             ref = message.split("'")[1]
             message = f"cannot check '{ref}': {policy.where}"
-            hint = (
-                "fix the policy file (its problems are listed below)"
-                if policy.problems
-                else f"put {POLICY_DIR}/standards.yaml next to the workflow file"
-            )
+            hint = policy.hint
         doc.problem(path, f"{what} {text!r}: {message}", hint)
 
 
