@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidflow.errors import NotFoundError, WorkflowInvalidError, did_you_mean
-from aidflow.language.loader import PolicyNames
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
+
+if TYPE_CHECKING:
+    from aidflow.language.loader import PolicyNames
 
 POLICY_FILE = "standards.yaml"
 POLICY_DIR = "policy"  # beside the workflow files whose guards read `policy.<name>`
@@ -143,6 +145,8 @@ def policy_names(directory: str | Path) -> PolicyNames:
     None if the file is missing or invalid; then `where` and `hint` say why and what to do,
     and the file's own problems come along to be listed after the workflow's.
     """
+    from aidflow.language.loader import PolicyNames  # only validating reads the loader
+
     file = Path(directory) / POLICY_FILE
     if not file.is_file():
         return PolicyNames(
