@@ -49,6 +49,7 @@ from aidflow.errors import (
     NotFoundError,
     Problem,
     WorkflowInvalidError,
+    did_you_mean,
 )
 
 __all__ = ["UNITS", "Duration", "WorkCalendar", "parse_duration"]
@@ -389,10 +390,9 @@ def _read_calendar_root(root: Any, name: str) -> tuple[str | None, dict[date, bo
     for key_node, value_node in root.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if key not in _FILE_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), _FILE_KEYS, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else None
+            hint = did_you_mean(str(key), _FILE_KEYS)
+            if hint is not None:  # calendar hints are written as sentences
+                hint = "D" + hint[1:]
             allowed = ", ".join(_FILE_KEYS)
             problem(key_node, "", f"unknown key {key!r}: allowed keys are {allowed}", hint)
             continue

@@ -22,6 +22,7 @@ from aidflow.errors import (
     ExpressionError,
     Problem,
     WorkflowInvalidError,
+    closest,
     did_you_mean,
 )
 from aidflow.language import definition as d
@@ -137,10 +138,11 @@ def _schema_problems(doc: Document, errors: list[Any]) -> None:
         key = str(path[-1])
         allowed = _allowed_keys(path[:-1])
         absent = [m for p, m in missing.items() if p[:-1] == path[:-1]]
-        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
-        if hint and (match := re.search(r"'([^']+)'", hint)) and match[1] in absent:
+        meant = closest(key, absent) or closest(key, allowed)
+        if meant in absent:
             # `trasitions:` is one mistake: do not also report `transitions` as missing
-            missing.pop(path[:-1] + (match[1],), None)
+            missing.pop(path[:-1] + (meant,), None)
+        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
         doc.problem(
             path,
             f"unknown key '{key}'",
