@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -92,7 +91,6 @@ class Duration:
         return f"{self.amount}{self.unit}"
 
 
-@lru_cache(maxsize=1024)
 def parse_duration(text: str) -> Duration:
     """Parse ``24h``, ``7d``, ``10wd`` or ``12mo``; raise DurationError for anything else.
 

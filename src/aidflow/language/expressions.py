@@ -330,6 +330,9 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
     return _compile(text, names)
 
 
+# Every command and sweep compiles the same few guard texts for each case it touches, and
+# parsing and checking one costs far more than the look-up; the texts come from deployed
+# workflows, so the cache stays small.
 @functools.lru_cache(maxsize=1024)
 def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     if len(text) > MAX_LENGTH:
