@@ -62,8 +62,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from aidflow.clock import FrozenClock  # noqa: E402
-from aidflow.language.loader import load_workflow_file  # noqa: E402
 from aidflow.policy.standards import load_policy  # noqa: E402
+from aidflow.policy.workflows import load_workflow_file  # noqa: E402
 from aidflow.services.cases import Service  # noqa: E402
 from aidflow.services.payments import run_payments  # noqa: E402
 from aidflow.store.database import make_engine, upgrade  # noqa: E402

@@ -56,7 +56,7 @@ def build(url: str, cases: int, overdue: float) -> int:
 
     from aidflow.clock import FrozenClock
     from aidflow.language.calendar import WorkCalendar
-    from aidflow.language.loader import load_workflow_file
+    from aidflow.policy.workflows import load_workflow_file
     from aidflow.services.cases import Service
     from aidflow.store.database import make_engine, upgrade
     from aidflow.store.models import Case

@@ -88,7 +88,7 @@ from stdnum.cn import ric  # noqa: E402
 
 from aidflow.clock import FrozenClock  # noqa: E402
 from aidflow.language.calendar import WorkCalendar  # noqa: E402
-from aidflow.language.loader import load_workflow_file  # noqa: E402
+from aidflow.policy.workflows import load_workflow_file  # noqa: E402
 from aidflow.services.cases import Service  # noqa: E402
 from aidflow.store import audit  # noqa: E402
 from aidflow.store.database import make_engine, upgrade  # noqa: E402

@@ -12,7 +12,8 @@ from aidflow.clock import FrozenClock
 from aidflow.engine import clocks
 from aidflow.errors import WorkflowInvalidError
 from aidflow.language.calendar import WorkCalendar
-from aidflow.language.loader import load_workflow_file, load_workflow_text
+from aidflow.language.loader import load_workflow_text
+from aidflow.policy.workflows import load_workflow_file
 from aidflow.services import escalations as jobs
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent

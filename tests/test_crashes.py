@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.clock import FrozenClock
 from aidflow.language.calendar import WorkCalendar
-from aidflow.language.loader import load_workflow_file
+from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.services.payments import run_payments
 from aidflow.store.database import make_engine, upgrade

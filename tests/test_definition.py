@@ -9,7 +9,7 @@ import pytest
 from aidflow.engine import machine
 from aidflow.errors import RefusedError
 from aidflow.language.definition import workflow_adapter, workflow_from_json, workflow_to_json
-from aidflow.language.loader import load_workflow_file
+from aidflow.policy.workflows import load_workflow_file
 
 from .conftest import WORKFLOWS
 

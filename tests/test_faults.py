@@ -246,7 +246,7 @@ def dump(path: Path) -> list[str]:
 
 @pytest.fixture
 def sqlite_world(sqlite_url: str, calendar: WorkCalendar) -> World:
-    from aidflow.language.loader import load_workflow_file
+    from aidflow.policy.workflows import load_workflow_file
     from aidflow.store.database import make_engine, upgrade
 
     from .conftest import START, WORKFLOWS

@@ -32,7 +32,8 @@ PERSON = ("--name", "x", "--township", "城关镇", "--village", "东村", "--hu
 WORKFLOW_FILES: list[tuple[str, str]] = [
     (
         "billion_laughs.yaml",
-        "13:1: x0: unknown key 'x0'; allowed keys: workflow, version, labels, roles, states, transi",
+        "13:1: x0: unknown key 'x0'; allowed keys: workflow, version, labels, roles, states, "
+        "transi",
     ),
     (
         "binary_garbage.yaml",
@@ -40,152 +41,189 @@ WORKFLOW_FILES: list[tuple[str, str]] = [
     ),
     (
         "deadline_float.yaml",
-        "25:15: states.review.deadline: invalid duration '1.5d': write a whole number followed by h",
+        "25:15: states.review.deadline: invalid duration '1.5d': write a whole number followed by "
+        "h",
     ),
     (
         "deadline_unit_unknown.yaml",
-        "25:15: states.review.deadline: invalid duration '2fortnights': write a whole number follow",
+        "25:15: states.review.deadline: invalid duration '2fortnights': write a whole number "
+        "follow",
     ),
     (
         "deadline_words.yaml",
-        "25:15: states.review.deadline: invalid duration 'ten days': write a whole number followed ",
+        "25:15: states.review.deadline: invalid duration 'ten days': write a whole number "
+        "followed ",
     ),
     (
         "deep_flow_nesting.yaml",
-        "1:1: YAML nested too deeply; a workflow needs a few levels of nesting; remove the deep bra",
+        "1:1: YAML nested too deeply; a workflow needs a few levels of nesting; remove the deep "
+        "bra",
     ),
     ("dwell_without_unit.yaml", "26:16: states.review.min_dwell: expected text, got 2"),
     (
         "field_type_unknown.yaml",
-        "14:18: fields.amount.type: expected one of 'str', 'int', 'decimal', 'bool', 'date' or 'lis",
+        "14:18: fields.amount.type: expected one of 'str', 'int', 'decimal', 'bool', 'date' or "
+        "'lis",
     ),
     (
         "guard_builtins.yaml",
-        "49:9: transitions[1].guards[0]: guard '__builtins__': unknown name '__builtins__': express",
+        "49:9: transitions[1].guards[0]: guard '__builtins__': unknown name '__builtins__': "
+        "express",
     ),
     (
         "guard_comprehension.yaml",
-        "49:9: transitions[1].guards[0]: guard '[x for x in range(10)]': comprehension is not allow",
+        "49:9: transitions[1].guards[0]: guard '[x for x in range(10)]': comprehension is not "
+        "allow",
     ),
     (
         "guard_deep_not.yaml",
-        "49:9: transitions[1].guards[0]: guard 'not not not not not not not not not not not not not",
+        "49:9: transitions[1].guards[0]: guard 'not not not not not not not not not not not not "
+        "not",
     ),
     (
         "guard_deep_parens.yaml",
-        "49:9: transitions[1].guards[0]: guard '(((((((((((((((((((((((((((((((((((((((((((((((((((",
+        "49:9: transitions[1].guards[0]: guard "
+        "'(((((((((((((((((((((((((((((((((((((((((((((((((((",
     ),
     (
         "guard_dict_method.yaml",
-        "49:9: transitions[1].guards[0]: guard \"{}.get('x')\": dict literal is not allowed: '{}' (co",
+        "49:9: transitions[1].guards[0]: guard \"{}.get('x')\": dict literal is not allowed: '{}' "
+        "(co",
     ),
     (
         "guard_dunder_dict.yaml",
-        "49:9: transitions[1].guards[0]: guard 'person.__dict__': dunder/private attribute '__dict_",
+        "49:9: transitions[1].guards[0]: guard 'person.__dict__': dunder/private attribute "
+        "'__dict_",
     ),
     (
         "guard_dunder_import.yaml",
-        "49:9: transitions[1].guards[0]: guard \"person.age >= 18 if case.amount else __import__('os",
+        '49:9: transitions[1].guards[0]: guard "person.age >= 18 if case.amount else '
+        "__import__('os",
     ),
     (
         "guard_dunder_on_field.yaml",
-        "49:9: transitions[1].guards[0]: guard 'case.amount.__class__': dunder/private attribute '_",
+        "49:9: transitions[1].guards[0]: guard 'case.amount.__class__': dunder/private attribute "
+        "'_",
     ),
     (
         "guard_eval.yaml",
-        "49:9: transitions[1].guards[0]: guard \"eval('1+1')\": unknown function 'eval': allowed func",
+        "49:9: transitions[1].guards[0]: guard \"eval('1+1')\": unknown function 'eval': allowed "
+        "func",
     ),
     (
         "guard_exec.yaml",
-        "49:9: transitions[1].guards[0]: guard \"exec('1')\": unknown function 'exec': allowed functi",
+        "49:9: transitions[1].guards[0]: guard \"exec('1')\": unknown function 'exec': allowed "
+        "functi",
     ),
     (
         "guard_exponent_in_abs.yaml",
-        "49:9: transitions[1].guards[0]: guard 'abs(-10**10000)': exponent too large in '10**10000'",
+        "49:9: transitions[1].guards[0]: guard 'abs(-10**10000)': exponent too large in "
+        "'10**10000'",
     ),
     (
         "guard_fstring.yaml",
-        "49:9: transitions[1].guards[0]: guard \"f'{person.age}'\": f-string is not allowed: \"f'{pers",
+        "49:9: transitions[1].guards[0]: guard \"f'{person.age}'\": f-string is not allowed: "
+        "\"f'{pers",
     ),
     (
         "guard_getattr.yaml",
-        "49:9: transitions[1].guards[0]: guard \"getattr(person, 'age')\": unknown function 'getattr'",
+        "49:9: transitions[1].guards[0]: guard \"getattr(person, 'age')\": unknown function "
+        "'getattr'",
     ),
     (
         "guard_globals.yaml",
-        "49:9: transitions[1].guards[0]: guard 'globals()': unknown function 'globals': allowed fun",
+        "49:9: transitions[1].guards[0]: guard 'globals()': unknown function 'globals': allowed "
+        "fun",
     ),
     (
         "guard_huge_exponent.yaml",
-        "49:9: transitions[1].guards[0]: guard '2 ** 10000000': exponent too large in '2 ** 1000000",
+        "49:9: transitions[1].guards[0]: guard '2 ** 10000000': exponent too large in '2 ** "
+        "1000000",
     ),
     (
         "guard_huge_index.yaml",
-        "49:9: transitions[1].guards[0]: guard '[1,2][10**20]': subscript index must be an integer ",
+        "49:9: transitions[1].guards[0]: guard '[1,2][10**20]': subscript index must be an "
+        "integer ",
     ),
     (
         "guard_import_statement.yaml",
-        "49:9: transitions[1].guards[0]: guard 'import os': invalid expression syntax: invalid synt",
+        "49:9: transitions[1].guards[0]: guard 'import os': invalid expression syntax: invalid "
+        "synt",
     ),
     (
         "guard_lambda.yaml",
-        "49:9: transitions[1].guards[0]: guard '(lambda: 1)()': lambda is not allowed: 'lambda: 1' ",
+        "49:9: transitions[1].guards[0]: guard '(lambda: 1)()': lambda is not allowed: 'lambda: "
+        "1' ",
     ),
     (
         "guard_long_and_chain.yaml",
-        "49:9: transitions[1].guards[0]: guard 'True and True and True and True and True and True a",
+        "49:9: transitions[1].guards[0]: guard 'True and True and True and True and True and True "
+        "a",
     ),
     (
         "guard_long_attribute_chain.yaml",
-        "49:9: transitions[1].guards[0]: guard 'person.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.",
+        "49:9: transitions[1].guards[0]: guard "
+        "'person.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.",
     ),
     (
         "guard_long_string.yaml",
-        "49:9: transitions[1].guards[0]: guard \"'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "49:9: transitions[1].guards[0]: guard "
+        "\"'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     ),
     (
         "guard_method_call.yaml",
-        "49:9: transitions[1].guards[0]: guard 'person.hukou.encode()': method calls are not allowe",
+        "49:9: transitions[1].guards[0]: guard 'person.hukou.encode()': method calls are not "
+        "allowe",
     ),
     (
         "guard_nested_exponent.yaml",
-        "49:9: transitions[1].guards[0]: guard 'len(str(9**99999))': exponent too large in '9**9999",
+        "49:9: transitions[1].guards[0]: guard 'len(str(9**99999))': exponent too large in "
+        "'9**9999",
     ),
     (
         "guard_open.yaml",
-        "49:9: transitions[1].guards[0]: guard \"open('/etc/passwd')\": unknown function 'open': allo",
+        "49:9: transitions[1].guards[0]: guard \"open('/etc/passwd')\": unknown function 'open': "
+        "allo",
     ),
     (
         "guard_private_attribute.yaml",
-        "49:9: transitions[1].guards[0]: guard 'case._private': dunder/private attribute '_private'",
+        "49:9: transitions[1].guards[0]: guard 'case._private': dunder/private attribute "
+        "'_private'",
     ),
     (
         "guard_range.yaml",
-        "49:9: transitions[1].guards[0]: guard 'max(range(10**12))': unknown function 'range': allo",
+        "49:9: transitions[1].guards[0]: guard 'max(range(10**12))': unknown function 'range': "
+        "allo",
     ),
     (
         "guard_star_args.yaml",
-        "49:9: transitions[1].guards[0]: guard 'min(*[1, 2])': argument unpacking is not allowed: '",
+        "49:9: transitions[1].guards[0]: guard 'min(*[1, 2])': argument unpacking is not allowed: "
+        "'",
     ),
     (
         "guard_str_format.yaml",
-        "49:9: transitions[1].guards[0]: guard \"str.format('{}', 1)\": unknown name 'str': expressio",
+        "49:9: transitions[1].guards[0]: guard \"str.format('{}', 1)\": unknown name 'str': "
+        "expressio",
     ),
     (
         "guard_subclasses.yaml",
-        "49:9: transitions[1].guards[0]: guard '().__class__.__base__.__subclasses__()': dunder/pri",
+        "49:9: transitions[1].guards[0]: guard '().__class__.__base__.__subclasses__()': "
+        "dunder/pri",
     ),
     (
         "guard_two_statements.yaml",
-        "49:9: transitions[1].guards[0]: guard 'person.age; 1': invalid expression syntax: invalid ",
+        "49:9: transitions[1].guards[0]: guard 'person.age; 1': invalid expression syntax: "
+        "invalid ",
     ),
     (
         "guard_walrus.yaml",
-        "49:9: transitions[1].guards[0]: guard '(x := 1)': assignment expression (:=) is not allowe",
+        "49:9: transitions[1].guards[0]: guard '(x := 1)': assignment expression (:=) is not "
+        "allowe",
     ),
     (
         "huge_deadline.yaml",
-        "21:15: states.draft.deadline: invalid duration '999999999999wd': write a whole number foll",
+        "21:15: states.draft.deadline: invalid duration '999999999999wd': write a whole number "
+        "foll",
     ),
     (
         "invalid_utf8.yaml",
@@ -193,7 +231,8 @@ WORKFLOW_FILES: list[tuple[str, str]] = [
     ),
     (
         "many_documents.yaml",
-        "59:1: more than one YAML document in the file; keep one workflow per file and remove the '",
+        "59:1: more than one YAML document in the file; keep one workflow per file and remove the "
+        "'",
     ),
     (
         "merge_key.yaml",
@@ -201,45 +240,55 @@ WORKFLOW_FILES: list[tuple[str, str]] = [
     ),
     (
         "name_huge.yaml",
-        "4:11: workflow: workflow name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "4:11: workflow: workflow name "
+        "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     ),
     (
         "name_path_traversal.yaml",
-        "4:11: workflow: workflow name '../../etc/passwd' must be snake_case (a-z, 0-9, _; starting",
+        "4:11: workflow: workflow name '../../etc/passwd' must be snake_case (a-z, 0-9, _; "
+        "starting",
     ),
     (
         "negative_deadline.yaml",
-        "25:15: states.review.deadline: invalid duration '-10d': write a whole number followed by h",
+        "25:15: states.review.deadline: invalid duration '-10d': write a whole number followed by "
+        "h",
     ),
     (
         "nul_byte.yaml",
-        "6:31: character #x0000 is not allowed in YAML; remove it (control characters cannot appear",
+        "6:31: character #x0000 is not allowed in YAML; remove it (control characters cannot "
+        "appear",
     ),
     ("quorum_negative.yaml", "28:41: states.review.vote.quorum: quorum must be at least 1"),
     (
         "quorum_huge.yaml",
-        "28:41: states.review.vote.quorum: quorum 1000000000000000000000000000000 is more than 10,000 vo",
+        "28:41: states.review.vote.quorum: quorum 1000000000000000000000000000000 is more than "
+        "10,000 vo",
     ),
     (
         "state_name_huge.yaml",
-        "29:5003: YAML syntax error: could not find expected ':' (while scanning a simple key on li",
+        "29:5003: YAML syntax error: could not find expected ':' (while scanning a simple key on "
+        "li",
     ),
     (
         "tab_indentation.yaml",
-        "18:1: YAML syntax error: found character '\\t' that cannot start any token; indent with spa",
+        "18:1: YAML syntax error: found character '\\t' that cannot start any token; indent with "
+        "spa",
     ),
     (
         "threshold_nan.yaml",
-        "28:55: states.review.vote.threshold: threshold '.nan' must be a fraction between 0 and 1; ",
+        "28:55: states.review.vote.threshold: threshold '.nan' must be a fraction between 0 and "
+        "1; ",
     ),
     (
         "top_level_list.yaml",
-        "2:1: a workflow file must be a mapping with keys workflow, version, labels, roles, states ",
+        "2:1: a workflow file must be a mapping with keys workflow, version, labels, roles, "
+        "states ",
     ),
     ("utf16.yaml", "1:1: not UTF-8 text (invalid start byte at byte 0); save the file as UTF-8"),
     (
         "zero_deadline.yaml",
-        "21:15: states.draft.deadline: invalid duration '0wd': write a whole number followed by h (",
+        "21:15: states.draft.deadline: invalid duration '0wd': write a whole number followed by h "
+        "(",
     ),
 ]
 

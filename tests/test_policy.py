@@ -57,7 +57,8 @@ def test_shipped_standards_and_their_values_by_date() -> None:
         policy.value("urban_dibao_standard", date(2022, 12, 1))
     assert str(exc.value) == (
         "no value of urban_dibao_standard in force on 2022-12-01 (the first is from 2023-01-01)\n"
-        f"  hint: add a value with an earlier `from` date to {WORKFLOWS / 'policy' / 'standards.yaml'}"
+        "  hint: add a value with an earlier `from` date to "
+        f"{WORKFLOWS / 'policy' / 'standards.yaml'}"
     )
     with pytest.raises(NotFoundError) as exc:
         policy.value("urban_dibao_standrd", date(2023, 12, 1))
@@ -107,41 +108,52 @@ def test_a_bad_policy_file_lists_every_problem_with_file_line_column(tmp_path: P
         [
             "12 problems found:",
             (
-                f"{f}:6:35: standards.urban_dibao_standard.values[0].value: unquoted number 780.0 would be read as a "
+                f"{f}:6:35: standards.urban_dibao_standard.values[0].value: unquoted number 780.0 "
+                "would be read as a "
                 'floating-point number; quote it, e.g. value: "780.00" (money is an exact decimal)'
             ),
             (
-                f"{f}:7:35: standards.urban_dibao_standard.values[1].value: '82O.00' is not a decimal number; "
+                f"{f}:7:35: standards.urban_dibao_standard.values[1].value: '82O.00' is not a "
+                "decimal number; "
                 'write it like "780.00"'
             ),
             (
-                f"{f}:8:16: standards.urban_dibao_standard.values[2].from: date 2023-06-01 comes before the previous "
+                f"{f}:8:16: standards.urban_dibao_standard.values[2].from: date 2023-06-01 comes "
+                "before the previous "
                 "date 2024-01-01; list the values once each, oldest first"
             ),
-            f"{f}:9:45: standards.urban_dibao_standard.values[3].until: unknown key 'until'; allowed: from, value",
+            f"{f}:9:45: standards.urban_dibao_standard.values[3].until: unknown key 'until'; "
+            "allowed: from, value",
             (
-                f"{f}:9:16: standards.urban_dibao_standard.values[3].from: date 2023-06-01 repeats the previous date "
+                f"{f}:9:16: standards.urban_dibao_standard.values[3].from: date 2023-06-01 repeats "
+                "the previous date "
                 "2023-06-01; list the values once each, oldest first"
             ),
             (
-                f"{f}:11:11: standards.rural_dibao_standard.unit: unit 'yuan_per_year' is not one of yuan_per_month, "
+                f"{f}:11:11: standards.rural_dibao_standard.unit: unit 'yuan_per_year' is not one "
+                "of yuan_per_month, "
                 "yuan, multiple"
             ),
             (
-                f"{f}:12:13: standards.rural_dibao_standard.source: every standard needs its legal or plan source; "
+                f"{f}:12:13: standards.rural_dibao_standard.source: every standard needs its legal "
+                "or plan source; "
                 'write source: "the county notice or regulation that sets it"'
             ),
             (
-                f"{f}:14:16: standards.rural_dibao_standard.values[0].from: '2023-02-30' is not a date; "
+                f"{f}:14:16: standards.rural_dibao_standard.values[0].from: '2023-02-30' is not a "
+                "date; "
                 "write it like 2024-01-01"
             ),
-            f"{f}:18:5: standards.basic_living_allowance.sorce: unknown key 'sorce'; did you mean 'source'?",
+            f"{f}:18:5: standards.basic_living_allowance.sorce: unknown key 'sorce'; did you mean "
+            "'source'?",
             (
-                f"{f}:21:16: standards.basic_living_allowance.values[1].from: date 2023-01-01 repeats the previous "
+                f"{f}:21:16: standards.basic_living_allowance.values[1].from: date 2023-01-01 "
+                "repeats the previous "
                 "date 2023-01-01; list the values once each, oldest first"
             ),
             (
-                f"{f}:23:3: payments.dibao: give exactly one of amount_field, standard or tier_field (found "
+                f"{f}:23:3: payments.dibao: give exactly one of amount_field, standard or "
+                "tier_field (found "
                 "amount_field, standard)"
             ),
             (

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from aidflow.engine import rules
 from aidflow.engine.access import Actor
 from aidflow.errors import RefusedError, UnavailableError, WorkflowInvalidError
-from aidflow.language.loader import PolicyNames, check_files, load_workflow_file, load_workflow_text
-from aidflow.policy.standards import load_policy
+from aidflow.language.loader import load_workflow_text
+from aidflow.policy.standards import load_policy, policy_names
+from aidflow.policy.workflows import check_files, load_workflow_file
 from aidflow.services import escalations as jobs
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent, Escalation, Person
@@ -121,7 +122,7 @@ transitions:
 
 def test_an_unknown_policy_name_is_a_validation_error_with_did_you_mean() -> None:
     with pytest.raises(WorkflowInvalidError) as info:
-        load_workflow_text(GUARDED, "small.yaml", policy=PolicyNames.of(WORKFLOWS / "policy"))
+        load_workflow_text(GUARDED, "small.yaml", policy=policy_names(WORKFLOWS / "policy"))
     assert [str(p) for p in info.value.problems] == [
         (
             "small.yaml:17:9: transitions[0].guards[0]: guard 'case.amount <= 3 * policy.urban_dibao_standrd': "
@@ -129,7 +130,7 @@ def test_an_unknown_policy_name_is_a_validation_error_with_did_you_mean() -> Non
         )
     ]
     fixed = GUARDED.replace("standrd", "standard")
-    loaded = load_workflow_text(fixed, "small.yaml", policy=PolicyNames.of(WORKFLOWS / "policy"))
+    loaded = load_workflow_text(fixed, "small.yaml", policy=policy_names(WORKFLOWS / "policy"))
     assert loaded.definition.transitions[0].guards == (
         "case.amount <= 3 * policy.urban_dibao_standard",
     )

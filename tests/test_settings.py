@@ -14,7 +14,8 @@ from aidflow.clock import FrozenClock
 from aidflow.engine import clocks
 from aidflow.errors import RefusedError, WorkflowInvalidError
 from aidflow.language.calendar import WorkCalendar
-from aidflow.language.loader import PolicyNames, load_workflow_text
+from aidflow.language.loader import load_workflow_text
+from aidflow.policy.standards import policy_names
 from aidflow.services.cases import Service
 from aidflow.store.models import Case
 
@@ -34,7 +35,7 @@ def dibao_with(village_review: str = "mandatory", approval_level: str = "county"
 
 
 def load(text: str) -> object:
-    return load_workflow_text(text, "dibao.yaml", policy=PolicyNames.of(WORKFLOWS / "policy"))
+    return load_workflow_text(text, "dibao.yaml", policy=policy_names(WORKFLOWS / "policy"))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 
 from aidflow.clock import FrozenClock
 from aidflow.language.calendar import WorkCalendar
-from aidflow.language.loader import load_workflow_file
+from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage
 

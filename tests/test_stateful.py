@@ -57,9 +57,9 @@ from aidflow.errors import AidflowError, ExitCode
 from aidflow.language.calendar import WorkCalendar, parse_duration
 from aidflow.language.definition import Workflow
 from aidflow.language.expressions import compile_expression
-from aidflow.language.loader import load_workflow_file
 from aidflow.policy.care import load_policy_file
 from aidflow.policy.standards import load_policy
+from aidflow.policy.workflows import load_workflow_file
 from aidflow.services import escalations as jobs
 from aidflow.services.cases import Service
 from aidflow.services.payments import month_of, month_start, parse_period, period_text, run_payments

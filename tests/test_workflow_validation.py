@@ -18,7 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from aidflow.cli.main import cli
-from aidflow.language.loader import check_files
+from aidflow.policy.workflows import check_files
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path("tests/workflows")  # relative to REPO: problem strings carry the path as given
@@ -26,7 +26,10 @@ BROKEN = CORPUS / "broken"
 MINIMAL = CORPUS / "valid" / "minimal.yaml"
 SHIPPED = sorted((REPO / "src" / "aidflow" / "shipped" / "workflows").glob("*.yaml"))
 FUNCTIONS = "abs, all, any, contains, days_between, int, len, lower, max, min, round, str, sum"
-EMPTY = "1:1: the file is empty; write a workflow: a mapping with keys workflow, version, labels, roles, states and transitions"
+EMPTY = (
+    "1:1: the file is empty; write a workflow: a mapping with keys workflow, version, labels, "
+    "roles, states and transitions"
+)
 CLEAN_ENV = {
     k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")
 }
@@ -39,14 +42,16 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "syntax_bad_indentation.yaml",
         [
-            "23:4: YAML syntax error: bad indentation: this line does not line up with the lines above it; "
+            "23:4: YAML syntax error: bad indentation: this line does not line up with the lines "
+            "above it; "
             "indent it exactly like the other keys or items at its level (spaces only)",
         ],
     ),
     (
         "duplicate_state.yaml",
         [
-            "27:3: states.review: duplicate key 'review' (first defined on line 20); remove or rename one of them",
+            "27:3: states.review: duplicate key 'review' (first defined on line 20); remove or "
+            "rename one of them",
         ],
     ),
     (
@@ -59,14 +64,16 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "yaml11_on_off.yaml",
         [
-            "39:20: transitions[0].note_required: ambiguous value on: YAML 1.1 reads it as a boolean; "
+            "39:20: transitions[0].note_required: ambiguous value on: YAML 1.1 reads it as a "
+            "boolean; "
             "write true or false, or quote it ('on') if you mean the text",
         ],
     ),
     (
         "yaml11_sexagesimal.yaml",
         [
-            "23:15: states.review.deadline: ambiguous value 1:30: YAML 1.1 reads it as a base-60 number; "
+            "23:15: states.review.deadline: ambiguous value 1:30: YAML 1.1 reads it as a base-60 "
+            "number; "
             "quote it ('1:30') if you mean the text",
         ],
     ),
@@ -100,13 +107,15 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "missing_required_key.yaml",
         [
-            "30:3: states.rejected.labels: missing required key 'labels'; add labels: to states.rejected",
+            "30:3: states.rejected.labels: missing required key 'labels'; add labels: to "
+            "states.rejected",
         ],
     ),
     (
         "wrong_type_quoted_yes.yaml",
         [
-            "17:14: states.draft.initial: expected true or false, got 'yes'; write true or false without quotes",
+            "17:14: states.draft.initial: expected true or false, got 'yes'; write true or false "
+            "without quotes",
         ],
     ),
     (
@@ -159,20 +168,23 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "unreachable_state.yaml",
         [
-            "30:3: states.archived: state 'archived' cannot be reached from the initial state 'draft'; "
+            "30:3: states.archived: state 'archived' cannot be reached from the initial state "
+            "'draft'; "
             "add a transition into it or remove it",
         ],
     ),
     (
         "trap_state.yaml",
         [
-            "30:3: states.appeal: state 'appeal' has no way out; add a transition from it, or mark it final: true",
+            "30:3: states.appeal: state 'appeal' has no way out; add a transition from it, or mark "
+            "it final: true",
         ],
     ),
     (
         "cannot_reach_final.yaml",
         [
-            "27:3: states.on_hold: state 'on_hold' can never reach a final state; add a transition towards an end state",
+            "27:3: states.on_hold: state 'on_hold' can never reach a final state; add a transition "
+            "towards an end state",
             "31:3: states.on_hold_too: state 'on_hold_too' can never reach a final state; "
             "add a transition towards an end state",
         ],
@@ -180,14 +192,16 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "duplicate_trigger_source.yaml",
         [
-            "50:13: transitions[2].source: trigger 'approve' is already defined from 'review' (transitions[1]); "
+            "50:13: transitions[2].source: trigger 'approve' is already defined from 'review' "
+            "(transitions[1]); "
             "give each one its own trigger name",
         ],
     ),
     (
         "state_name_not_snake_case.yaml",
         [
-            "27:3: states.Approved: state 'Approved' must be snake_case (a-z, 0-9, _; starting with a letter); "
+            "27:3: states.Approved: state 'Approved' must be snake_case (a-z, 0-9, _; starting "
+            "with a letter); "
             "rename it to 'approved'",
         ],
     ),
@@ -195,50 +209,59 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "no_deadline.yaml",
         [
-            "20:3: states.review: state 'review' needs a deadline; add deadline: e.g. 3wd, 7d or 24h",
+            "20:3: states.review: state 'review' needs a deadline; add deadline: e.g. 3wd, 7d or "
+            "24h",
         ],
     ),
     (
         "no_owner.yaml",
         [
-            "20:3: states.review: state 'review' needs an owner role (who must act here); add owner: ROLE",
+            "20:3: states.review: state 'review' needs an owner role (who must act here); add "
+            "owner: ROLE",
         ],
     ),
     (
         "undeclared_role_transition.yaml",
         [
-            "38:13: transitions[0].roles[0]: role 'case_worker' is not declared under roles; did you mean 'caseworker'?",
+            "38:13: transitions[0].roles[0]: role 'case_worker' is not declared under roles; did "
+            "you mean 'caseworker'?",
         ],
     ),
     (
         "undeclared_role_owner.yaml",
         [
-            "22:12: states.review.owner: role 'offcer' is not declared under roles; did you mean 'officer'?",
+            "22:12: states.review.owner: role 'offcer' is not declared under roles; did you mean "
+            "'officer'?",
         ],
     ),
     (
         "undeclared_role_voters.yaml",
         [
-            "26:20: states.review.vote.voters: role 'villagers' is not declared under roles; did you mean 'village_rep'?",
+            "26:20: states.review.vote.voters: role 'villagers' is not declared under roles; did "
+            "you mean 'village_rep'?",
         ],
     ),
     (
         "bad_duration.yaml",
         [
-            "23:15: states.review.deadline: invalid duration '7 days': write a whole number followed by h (hours), "
-            "d (days), wd (working days) or mo (months), e.g. 24h, 7d, 10wd, 12mo; did you mean '7d'?",
+            "23:15: states.review.deadline: invalid duration '7 days': write a whole number "
+            "followed by h (hours), "
+            "d (days), wd (working days) or mo (months), e.g. 24h, 7d, 10wd, 12mo; did you mean "
+            "'7d'?",
         ],
     ),
     (
         "separate_from_unknown_trigger.yaml",
         [
-            "48:21: transitions[1].separate_from[0]: separate_from names unknown trigger 'sumbit'; did you mean 'submit'?",
+            "48:21: transitions[1].separate_from[0]: separate_from names unknown trigger 'sumbit'; "
+            "did you mean 'submit'?",
         ],
     ),
     (
         "dwell_exception_not_outgoing.yaml",
         [
-            "25:24: states.review.dwell_exceptions[0]: 'submit' is not a transition out of 'review'; "
+            "25:24: states.review.dwell_exceptions[0]: 'submit' is not a transition out of "
+            "'review'; "
             "transitions out of 'review': approve, reject",
         ],
     ),
@@ -259,7 +282,8 @@ EXPECTED: list[tuple[str, list[str]]] = [
     (
         "vote_threshold_above_one.yaml",
         [
-            "26:55: states.review.vote.threshold: threshold '3/2' must be a fraction between 0 and 1; "
+            "26:55: states.review.vote.threshold: threshold '3/2' must be a fraction between 0 and "
+            "1; "
             "write it like 1/2 or 2/3",
         ],
     ),
@@ -290,12 +314,18 @@ EXPECTED: list[tuple[str, list[str]]] = [
         [
             "47:9: transitions[1].guards[0]: guard \"__import__('os').system('echo pwned')\": "
             f"unknown function '__import__': allowed functions are {FUNCTIONS} (column 1)",
-            "48:9: transitions[1].guards[1]: guard 'person.__class__.__mro__': dunder/private attribute '__class__' "
-            "is not allowed in 'person.__class__' (column 8); names starting with '_' can never be read",
-            "49:9: transitions[1].guards[2]: guard '().__class__.__bases__[0].__subclasses__()': dunder/private "
-            "attribute '__class__' is not allowed in '().__class__' (column 4); names starting with '_' can never be read",
-            "50:9: transitions[1].guards[3]: guard '(lambda: 1)()': lambda is not allowed: 'lambda: 1' (column 2)",
-            "51:9: transitions[1].guards[4]: guard '9**9**9': the exponent in '9**9**9' must be a constant number "
+            "48:9: transitions[1].guards[1]: guard 'person.__class__.__mro__': dunder/private "
+            "attribute '__class__' "
+            "is not allowed in 'person.__class__' (column 8); names starting with '_' can never be "
+            "read",
+            "49:9: transitions[1].guards[2]: guard '().__class__.__bases__[0].__subclasses__()': "
+            "dunder/private "
+            "attribute '__class__' is not allowed in '().__class__' (column 4); names starting "
+            "with '_' can never be read",
+            "50:9: transitions[1].guards[3]: guard '(lambda: 1)()': lambda is not allowed: "
+            "'lambda: 1' (column 2)",
+            "51:9: transitions[1].guards[4]: guard '9**9**9': the exponent in '9**9**9' must be a "
+            "constant number "
             "(at most 10) (column 4)",
         ],
     ),

@@ -10,12 +10,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str | None:
-    """A "did you mean 'x'?" hint for the closest known name, if one is close enough."""
-    import difflib
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The known name most like `word`, if one is close enough to be what was meant."""
+    import difflib  # only a mistake needs it
 
     matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, options: Iterable[str], *, prefix: str = "") -> str | None:
+    """A "did you mean 'x'?" hint for the closest known name, if one is close enough.
+
+    `prefix` goes before the name in the hint (a namespace: 'person.' gives 'person.age').
+    """
+    match = closest(word, options)
+    return f"did you mean '{prefix}{match}'?" if match is not None else None
 
 
 class ExitCode:

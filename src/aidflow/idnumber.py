@@ -12,24 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from types import ModuleType
 
 from aidflow.errors import IdNumberError
 
 _EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
 _FIFTEEN = re.compile(r"^[0-9]{15}$")
-_RIC: ModuleType | None = None
 
 
 def _check_digit(body: str) -> str:
-    """stdnum's check character of the 17 characters before it (the last one is ignored).
-    stdnum is imported on first use: most commands only mask numbers (import cost ~15 ms)."""
-    global _RIC
-    if _RIC is None:
-        from stdnum.cn import ric
+    """stdnum's check character of the 17 characters before it (the last one is ignored)."""
+    from stdnum.cn import ric  # most commands only mask numbers and never need stdnum
 
-        _RIC = ric
-    digit: str = _RIC.calc_check_digit(body)
+    digit: str = ric.calc_check_digit(body)
     return digit
 
 

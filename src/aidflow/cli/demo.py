@@ -32,7 +32,7 @@ def demo(app: App, db_file: Path) -> None:
     """Create a demo database and walk a dibao case through every step."""
     from aidflow.cli.app import parse_time
     from aidflow.clock import FrozenClock
-    from aidflow.language.loader import load_workflow_file, workflow_files
+    from aidflow.policy.workflows import load_workflow_file, workflow_files
     from aidflow.store.database import upgrade
 
     for suffix in ("", "-wal", "-shm"):

@@ -19,7 +19,7 @@ def workflow_group() -> None:
 def validate(paths: tuple[Path, ...]) -> None:
     """Check workflow files; report every problem as file:line:column. Writes nothing."""
     from aidflow.errors import ExitCode
-    from aidflow.language.loader import check_files, workflow_files
+    from aidflow.policy.workflows import check_files, workflow_files
 
     files: list[Path] = []
     for p in paths:
@@ -54,7 +54,7 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
     All files are validated first; if any is invalid nothing is deployed.
     """
     from aidflow.errors import WorkflowInvalidError
-    from aidflow.language.loader import load_workflow_file, workflow_files
+    from aidflow.policy.workflows import load_workflow_file, workflow_files
 
     files: list[Path] = []
     for p in paths:

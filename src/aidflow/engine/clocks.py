@@ -142,7 +142,7 @@ def advance(
     now: datetime,
     calendar: WorkCalendar,
 ) -> dict[str, Any]:
-    """The clocks after `trigger` moved a case into `dest` at `now` (a new dict; input untouched)."""
+    """The clocks after `trigger` moved a case into `dest` at `now` (a new dict; input kept)."""
     out: dict[str, Any] = {}
     for name, entry in clocks.items():
         spec = wf.clocks.get(name)

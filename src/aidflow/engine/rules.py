@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aidflow.engine import access
@@ -191,42 +190,25 @@ class Reads:
     separate: tuple[str, ...]  # triggers whose actors must differ (separation of duties)
 
 
-def reads(wf: Workflow, transitions: list[Transition]) -> Reads:
-    """`Reads` of transitions of `wf`, worked out once per definition and set of transitions."""
-    ids = tuple(sorted({id(t) for t in transitions}))
-    if not _ids_of(wf).issuperset(ids):  # not all of them wf's own: work it out each time
-        return _reads(transitions)
-    return _reads_of(wf, ids)
-
-
-@lru_cache(maxsize=64)
-def _ids_of(wf: Workflow) -> frozenset[int]:
-    return frozenset(id(t) for t in wf.transitions)
-
-
-@lru_cache(maxsize=1024)
-def _reads_of(wf: Workflow, ids: tuple[int, ...]) -> Reads:
-    # the ids are of transitions owned by wf, which the cache key keeps alive
-    return _reads([t for t in wf.transitions if id(t) in ids])
-
-
-def _reads(ts: list[Transition]) -> Reads:
+def reads(transitions: list[Transition]) -> Reads:
+    """What the rules of `transitions` read (cheap: their guards are compiled once)."""
     refs = {
-        ref for t in ts for g in (*t.guards, *t.computes.values()) for ref in guard(g).references
+        ref
+        for t in transitions
+        for g in (*t.guards, *t.computes.values())
+        for ref in guard(g).references
     }
     return Reads(
-        any(t.guards or t.computes for t in ts),
+        any(t.guards or t.computes for t in transitions),
         any(r.startswith("person.") for r in refs),
         "person.related_roles" in refs,
         frozenset(r.split(".", 1)[1] for r in refs if r.startswith("policy.")),
-        tuple(sorted({trig for t in ts for trig in t.separate_from})),
+        tuple(sorted({trig for t in transitions for trig in t.separate_from})),
     )
 
 
-@lru_cache(maxsize=1024)
 def guard(text: str) -> Expression:
-    """A guard or computes expression compiled over GUARD_NAMESPACES; cached here as well, since
-    compile_expression checks its namespaces on every call and every command evaluates a few."""
+    """A guard or computes expression compiled over GUARD_NAMESPACES."""
     from aidflow.language.expressions import compile_expression
 
     return compile_expression(text, namespaces=GUARD_NAMESPACES)

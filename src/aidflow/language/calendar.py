@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +48,7 @@ from aidflow.errors import (
     NotFoundError,
     Problem,
     WorkflowInvalidError,
+    did_you_mean,
 )
 
 __all__ = ["UNITS", "Duration", "WorkCalendar", "parse_duration"]
@@ -91,7 +91,6 @@ class Duration:
         return f"{self.amount}{self.unit}"
 
 
-@lru_cache(maxsize=1024)
 def parse_duration(text: str) -> Duration:
     """Parse ``24h``, ``7d``, ``10wd`` or ``12mo``; raise DurationError for anything else.
 
@@ -389,10 +388,9 @@ def _read_calendar_root(root: Any, name: str) -> tuple[str | None, dict[date, bo
     for key_node, value_node in root.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if key not in _FILE_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), _FILE_KEYS, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else None
+            hint = did_you_mean(str(key), _FILE_KEYS)
+            if hint is not None:  # calendar hints are written as sentences
+                hint = "D" + hint[1:]
             allowed = ", ".join(_FILE_KEYS)
             problem(key_node, "", f"unknown key {key!r}: allowed keys are {allowed}", hint)
             continue

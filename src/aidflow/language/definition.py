@@ -8,6 +8,11 @@ and are parsed by `calendar` and `expressions`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import types
+import typing
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -34,7 +39,7 @@ PERSON_FIELDS: tuple[str, ...] = (
     "tekun_status",
     "supporter_able",
     "living_alone",
-    "related_users",  # names of users (caseworkers, village committee members) related to the person
+    "related_users",  # users (caseworkers, village committee members) related to the person
     "related_roles",  # sorted union of the roles of those users (derived, not a column)
 )
 
@@ -278,80 +283,51 @@ class Workflow:
         return {name: s.value for name, s in self.settings.items()}
 
 
-_ADAPTER: Any = None
-
-
+@functools.cache  # building the validator is slow enough to feel when checking many files
 def workflow_adapter() -> Any:
-    """The pydantic TypeAdapter for Workflow, built once (it costs ~50 ms)."""
-    global _ADAPTER
-    if _ADAPTER is None:
-        from pydantic import TypeAdapter
+    """The pydantic TypeAdapter for Workflow: validation, JSON dumps and the JSON Schema."""
+    from pydantic import TypeAdapter
 
-        _ADAPTER = TypeAdapter(Workflow)
-    return _ADAPTER
+    return TypeAdapter(Workflow)
 
 
 def workflow_from_json(text: str | bytes) -> Workflow:
-    """Rebuild a deployed workflow from its stored JSON (validated by pydantic when deployed).
+    """Rebuild a deployed workflow from its stored JSON (pydantic validated it at deploy).
 
-    A plain walk over the dataclasses' type hints: importing pydantic and building its
-    validator would cost a read-only command ~80 ms.
+    A walk over the dataclasses' type hints rather than `workflow_adapter().validate_json`:
+    every command that reads a case rebuilds its workflow, and importing pydantic and
+    building its validator would make such a command (`aidflow case show`) start noticeably
+    slower, for a check the deploy already made.
     """
-    import json
+    hints: dict[type, dict[str, Any]] = {}
 
-    wf: Workflow = _build(Workflow, json.loads(text))
+    def build(tp: Any, value: Any) -> Any:
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            if tp not in hints:
+                hints[tp] = typing.get_type_hints(tp)
+            return tp(**{k: build(hints[tp][k], v) for k, v in value.items()})
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin is dict:
+            return {k: build(args[1], v) for k, v in value.items()}
+        if origin is tuple:
+            return tuple(build(args[0], v) for v in value)
+        if origin in (typing.Union, types.UnionType) and isinstance(value, list | dict):
+            # `X | None`, `str | tuple[str, ...]`: the member that a list or a mapping builds
+            want = tuple if isinstance(value, list) else dict
+            return build(next(a for a in args if _json_shape(a) is want), value)
+        return value
+
+    wf: Workflow = build(Workflow, json.loads(text))
     return wf
 
 
-def _build(tp: Any, value: Any) -> Any:
-    import dataclasses
-    import types
-    import typing
-
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = _hints(tp)
-        return tp(**{k: _build(hints[k], v) for k, v in value.items()})
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        for arg in args:  # the member whose shape matches the JSON value
-            if _matches(arg, value):
-                return _build(arg, value)
-        return value
-    if origin is dict:
-        _, vt = typing.get_args(tp)
-        return {k: _build(vt, v) for k, v in value.items()}
-    if origin is tuple:
-        (it, _) = typing.get_args(tp)
-        return tuple(_build(it, v) for v in value)
-    return value
-
-
-def _matches(tp: Any, value: Any) -> bool:
-    import dataclasses
-    import typing
-
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp) or origin is dict:
-        return isinstance(value, dict)
-    if origin is tuple:
-        return isinstance(value, list)
-    if origin is typing.Literal:
-        return value in typing.get_args(tp)
-    return isinstance(value, tp) if isinstance(tp, type) else True
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(tp: type) -> dict[str, Any]:
-    import typing
-
-    if tp not in _HINTS:
-        _HINTS[tp] = typing.get_type_hints(tp)
-    return _HINTS[tp]
+def _json_shape(tp: Any) -> type | None:
+    """tuple for a tuple hint, dict for a mapping or a model, None for a scalar."""
+    if typing.get_origin(tp) is tuple:
+        return tuple
+    if typing.get_origin(tp) is dict or dataclasses.is_dataclass(tp):
+        return dict
+    return None
 
 
 def workflow_to_json(wf: Workflow) -> str:

@@ -39,7 +39,6 @@ over plain data; values from the scope are compared and added with their own ope
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import numbers
 import operator
@@ -52,7 +51,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
-from aidflow.errors import ExpressionError
+from aidflow.errors import ExpressionError, did_you_mean
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -331,6 +330,9 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
     return _compile(text, names)
 
 
+# Every command and sweep compiles the same few guard texts for each case it touches, and
+# parsing and checking one costs far more than the look-up; the texts come from deployed
+# workflows, so the cache stays small.
 @functools.lru_cache(maxsize=1024)
 def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     if len(text) > MAX_LENGTH:
@@ -492,7 +494,7 @@ class _Checker:
             elif node.id.lower() in ("true", "false", "none", "null"):
                 hint = "write True, False or None"
             else:
-                hint = _did_you_mean(node.id, self.namespaces)
+                hint = did_you_mean(node.id, self.namespaces)
             raise self.fail(
                 f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint
             )
@@ -566,7 +568,7 @@ class _Checker:
             raise self.fail(
                 f"unknown function '{name}': allowed functions are {', '.join(sorted(FUNCTIONS))}",
                 node,
-                hint=_did_you_mean(name, FUNCTIONS),
+                hint=did_you_mean(name, FUNCTIONS),
             )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
@@ -668,11 +670,6 @@ def _constant_index(node: ast.AST) -> int | str | None:
         return node.value
     number = _constant_number(node)
     return number if isinstance(number, int) else None
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean '{matches[0]}'?" if matches else None
 
 
 # -- evaluating -------------------------------------------------------------------------
@@ -943,7 +940,6 @@ def check_references(
         if namespace not in known:
             hint: str | None = f"no fields are declared for '{namespace}'"
         else:
-            match = difflib.get_close_matches(name, fields, n=1)
-            hint = f"did you mean '{namespace}.{match[0]}'?" if match else None
+            hint = did_you_mean(name, fields, prefix=f"{namespace}.")
         problems.append((f"unknown field '{reference}'", hint))
     return problems

@@ -13,10 +13,8 @@ import re
 import types
 import typing
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 from aidflow.errors import (
@@ -24,10 +22,13 @@ from aidflow.errors import (
     ExpressionError,
     Problem,
     WorkflowInvalidError,
+    closest,
     did_you_mean,
 )
 from aidflow.language import definition as d
-from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml, read_yaml_file
+from aidflow.language.calendar import Duration, parse_duration
+from aidflow.language.expressions import check_references, compile_expression
+from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -48,31 +49,23 @@ class LoadedWorkflow:
         return hashlib.sha256(self.source.encode()).hexdigest()
 
 
-# Guards may read `policy.<name>`: the county's standards (aidflow.policy). The names are
-# checked against the policy directory next to the workflow file (workflows/policy/).
-POLICY_DIR = "policy"
-
-
 @dataclass(frozen=True)
 class PolicyNames:
-    """The policy names guards may read, or why there are none (for the problem message)."""
+    """The names a guard's `policy.<name>` may read, or why there are none.
+
+    The policy layer reads them from the county's standards file
+    (`aidflow.policy.standards.policy_names`); the loader only checks guards against them.
+    """
 
     names: frozenset[str] | None
-    where: str
-    problems: tuple[Problem, ...] = ()
+    where: str  # the file the names come from, or why there are none
+    problems: tuple[Problem, ...] = ()  # the standards file's own, listed after the workflow's
+    hint: str | None = None  # how to make names available when there are none
 
-    @classmethod
-    def of(cls, directory: str | Path) -> PolicyNames:
-        """The names in `directory`'s standards file; none if it is missing or invalid."""
-        from aidflow.policy.standards import POLICY_FILE, load_policy
 
-        file = Path(directory) / POLICY_FILE
-        if not file.is_file():
-            return cls(None, f"no policy file {file}")
-        try:
-            return cls(frozenset(load_policy(directory).names()), str(file))
-        except WorkflowInvalidError as exc:
-            return cls(None, f"the policy file {file} is invalid", tuple(exc.problems))
+NO_POLICY = PolicyNames(
+    None, "no policy directory given", hint="put policy/standards.yaml next to the workflow file"
+)
 
 
 def load_workflow_text(
@@ -84,41 +77,13 @@ def load_workflow_text(
     reference is a problem.
     """
     doc = read_yaml(text, file)
-    wf = _validate(doc, policy or PolicyNames(None, "no policy directory given"))
+    wf = _validate(doc, policy or NO_POLICY)
     if doc.problems or wf is None:
         problems = sorted(doc.problems, key=lambda p: (p.line, p.column))
         if policy is not None and any("policy file" in p.message for p in problems):
             problems.extend(policy.problems)
         raise WorkflowInvalidError(problems)
     return LoadedWorkflow(wf, text, file)
-
-
-def load_workflow_file(path: str | Path, *, policy_dir: str | Path | None = None) -> LoadedWorkflow:
-    """Validate a workflow file; its guards' policy names come from `policy_dir`
-    (by default the `policy` directory next to the file)."""
-    p = Path(path)
-    doc = read_yaml_file(p)
-    if doc.problems and doc.data is None:
-        raise WorkflowInvalidError(doc.problems)
-    policy = PolicyNames.of(policy_dir if policy_dir is not None else p.parent / POLICY_DIR)
-    return load_workflow_text(p.read_text(encoding="utf-8"), str(path), policy=policy)
-
-
-def check_files(
-    paths: Iterable[str | Path], *, policy_dir: str | Path | None = None
-) -> list[Problem]:
-    """Every problem in every file (an empty list means all are valid)."""
-    problems: list[Problem] = []
-    for path in paths:
-        try:
-            load_workflow_file(path, policy_dir=policy_dir)
-        except WorkflowInvalidError as exc:
-            problems.extend(p for p in exc.problems if p not in problems)  # a bad policy file once
-    return problems
-
-
-def workflow_files(directory: str | Path) -> list[Path]:
-    return sorted(p for p in Path(directory).glob("*.yaml") if p.is_file())
 
 
 # -- pass 2: the schema --------------------------------------------------------------
@@ -173,10 +138,11 @@ def _schema_problems(doc: Document, errors: list[Any]) -> None:
         key = str(path[-1])
         allowed = _allowed_keys(path[:-1])
         absent = [m for p, m in missing.items() if p[:-1] == path[:-1]]
-        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
-        if hint and (match := re.search(r"'([^']+)'", hint)) and match[1] in absent:
+        meant = closest(key, absent) or closest(key, allowed)
+        if meant in absent:
             # `trasitions:` is one mistake: do not also report `transitions` as missing
-            missing.pop(path[:-1] + (match[1],), None)
+            missing.pop(path[:-1] + (meant,), None)
+        hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
         doc.problem(
             path,
             f"unknown key '{key}'",
@@ -240,7 +206,13 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> Path_:
     path: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur or isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (
+            isinstance(cur, dict)
+            and part in cur
+            or isinstance(cur, list)
+            and isinstance(part, int)
+            and 0 <= part < len(cur)
+        ):
             path.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and not path_is_union_tag(part):
@@ -294,57 +266,100 @@ def _unwrap(tp: Any) -> Any:
 # -- pass 3: rules beyond the schema ---------------------------------------------------
 
 
-def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
-    states = wf.states
-    state_names = list(states)
-    roles = list(wf.roles)
-    triggers = {t.trigger for t in wf.transitions}
+@dataclass(frozen=True)
+class _Rules:
+    """The file being checked, with the small checks every section repeats."""
 
-    def need_ident(path: Path_, name: str, what: str, key: bool = True) -> None:
-        if not _IDENT.match(name):
-            words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # CamelCase -> camel_case
-            suggestion = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:63]
-            hint = (
-                f"rename it to '{suggestion}'"
-                if name.isascii() and _IDENT.match(suggestion)
-                else None
-            )
-            doc.problem(
-                path,
-                f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
-                hint,
-                key=key,
-            )
+    doc: Document
+    wf: d.Workflow
+    policy: PolicyNames
 
-    def need_role(path: Path_, role: str) -> None:
-        if role not in wf.roles:
-            doc.problem(
+    def ident(self, path: Path_, name: str, what: str, key: bool = True) -> None:
+        if _IDENT.match(name):
+            return
+        words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # CamelCase -> camel_case
+        suggestion = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:63]
+        hint = (
+            f"rename it to '{suggestion}'" if name.isascii() and _IDENT.match(suggestion) else None
+        )
+        self.doc.problem(
+            path,
+            f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
+            hint,
+            key=key,
+        )
+
+    def role(self, path: Path_, role: str) -> None:
+        if role not in self.wf.roles:
+            self.doc.problem(
                 path,
                 f"role '{role}' is not declared under roles",
-                did_you_mean(role, roles) or "add it to roles",
+                did_you_mean(role, self.wf.roles) or "add it to roles",
             )
 
-    def need_duration(path: Path_, text: str) -> None:
-        from aidflow.language.calendar import parse_duration
-
+    def duration(self, path: Path_, text: str) -> Duration | None:
+        """The parsed duration, or None after reporting why it is not one."""
         try:
-            parse_duration(text)
+            return parse_duration(text)
         except DurationError as exc:
-            doc.problem(path, exc.message, exc.hint or _duration_hint(text))
+            self.doc.problem(path, exc.message, exc.hint or _duration_hint(text))
+            return None
 
-    need_ident(("workflow",), wf.workflow, "workflow name", key=False)
+    def guard(
+        self, path: Path_, text: str, known: dict[str, tuple[str, ...]], what: str = "guard"
+    ) -> None:
+        """A guard-language expression: it compiles and reads only the names in `known`."""
+        try:
+            expr = compile_expression(text, namespaces=tuple(known))
+        except ExpressionError as exc:
+            self.doc.problem(
+                path, f"{what} {text!r}: {exc.message} (column {exc.column})", exc.hint
+            )
+            return
+        for message, hint in check_references(expr, known):
+            if self.policy.names is None and message.startswith("unknown field 'policy."):
+                ref = message.split("'")[1]
+                message = f"cannot check '{ref}': {self.policy.where}"
+                hint = self.policy.hint
+            self.doc.problem(path, f"{what} {text!r}: {message}", hint)
+
+
+def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
+    """Every rule the schema cannot express, section by section in file order."""
+    rules = _Rules(doc, wf, policy)
+    _check_names_and_fields(rules)
+    _check_escalations(rules)
+    _check_settings(rules)
+    _check_clocks(rules)
+    _check_initial_state(rules)
+    for name, state in wf.states.items():
+        _check_state(rules, name, state)
+    names_resolve = True
+    seen_pairs: dict[tuple[str, str], int] = {}
+    for i, transition in enumerate(wf.transitions):
+        names_resolve &= _check_transition(rules, i, transition, seen_pairs)
+    _check_graph(doc, wf, names_resolve)
+
+
+def _check_names_and_fields(rules: _Rules) -> None:
+    wf = rules.wf
+    rules.ident(("workflow",), wf.workflow, "workflow name", key=False)
     for role in wf.roles:
-        need_ident(("roles", role), role, "role")
+        rules.ident(("roles", role), role, "role")
     for name, spec in wf.fields.items():
-        need_ident(("fields", name), name, "field")
+        rules.ident(("fields", name), name, "field")
         if spec.choices and spec.type != "str":
-            doc.problem(
+            rules.doc.problem(
                 ("fields", name, "choices"), "choices are only allowed on fields of type str"
             )
 
+
+def _check_escalations(rules: _Rules) -> None:
+    """Ladders: named, not empty, valid rungs, each used by a state."""
+    doc, wf = rules.doc, rules.wf
     for ladder, rungs in wf.escalations.items():
         lp: Path_ = ("escalations", ladder)
-        need_ident(lp, ladder, "escalation ladder")
+        rules.ident(lp, ladder, "escalation ladder")
         if not rungs:
             doc.problem(
                 lp,
@@ -354,10 +369,10 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
             )
         for i, rung in enumerate(rungs):
             rp = lp + (i,)
-            need_duration(rp + ("after",), rung.after)
+            rules.duration(rp + ("after",), rung.after)
             if rung.repeat is not None:
-                need_duration(rp + ("repeat",), rung.repeat)
-            need_role(rp + ("to",), rung.to)
+                rules.duration(rp + ("repeat",), rung.repeat)
+            rules.role(rp + ("to",), rung.to)
             if rung.template not in d.ESCALATION_TEMPLATES:
                 doc.problem(
                     rp + ("template",),
@@ -365,7 +380,7 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
                     did_you_mean(rung.template, d.ESCALATION_TEMPLATES)
                     or "use one of " + ", ".join(d.ESCALATION_TEMPLATES),
                 )
-    used = {st.escalation for st in states.values() if st.escalation is not None}
+    used = {st.escalation for st in wf.states.values() if st.escalation is not None}
     for ladder in wf.escalations:
         if ladder not in used and used <= set(wf.escalations):  # a misspelt name is reported once
             doc.problem(
@@ -375,10 +390,13 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
                 key=True,
             )
 
-    for sname, setting in wf.settings.items():  # county choices: the value is one of the choices
-        need_ident(("settings", sname), sname, "setting")
+
+def _check_settings(rules: _Rules) -> None:
+    """County choices: each value is one of its choices."""
+    for sname, setting in rules.wf.settings.items():
+        rules.ident(("settings", sname), sname, "setting")
         if setting.value not in setting.choices:
-            doc.problem(
+            rules.doc.problem(
                 ("settings", sname, "value"),
                 f"setting '{sname}' has value '{setting.value}', "
                 f"not one of its choices ({', '.join(setting.choices) or 'none declared'})",
@@ -386,310 +404,28 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
                 or "set value to one of the choices or add it to choices",
             )
 
-    for cname, cspec in wf.clocks.items():
-        _check_clock(doc, wf, cname, cspec, need_ident, need_duration)
+
+def _check_clocks(rules: _Rules) -> None:
+    for cname, cspec in rules.wf.clocks.items():
+        _check_clock(rules, cname, cspec)
         for j, dw in enumerate(cspec.duration_when):
-            _check_guard(
-                doc,
+            rules.guard(
                 ("clocks", cname, "duration_when", j, "when"),
                 dw.when,
-                {"setting": tuple(wf.settings)},
-                policy,
+                {"setting": tuple(rules.wf.settings)},
                 what="duration_when",
             )
 
-    # in file order (wf.states went through JSON with sorted keys)
-    initials = sorted(
-        (n for n, s in states.items() if s.initial),
-        key=lambda n: doc.where(("states", n), key=True),
-    )
-    if not initials:
-        doc.problem(
-            ("states",), "no initial state", "mark exactly one state with initial: true", key=True
-        )
-    for extra in initials[1:]:
-        doc.problem(
-            ("states", extra, "initial"),
-            f"more than one initial state ('{initials[0]}' and '{extra}')",
-            "keep initial: true on one state only",
-        )
 
-    for name, st in states.items():
-        sp: Path_ = ("states", name)
-        need_ident(sp, name, "state")
-        if st.initial and st.final:
-            doc.problem(sp + ("final",), "a state cannot be both initial and final")
-        if st.final:
-            for key in (
-                "owner",
-                "deadline",
-                "on_timeout",
-                "min_dwell",
-                "vote",
-                "escalation",
-                "pauses",
-                "deadline_when",
-            ):
-                if getattr(st, key):
-                    doc.problem(
-                        sp + (key,),
-                        f"final state '{name}' cannot have {key}",
-                        "remove it: nothing happens after a final state",
-                    )
-            continue
-        if st.owner is None:
-            doc.problem(
-                sp,
-                f"state '{name}' needs an owner role (who must act here)",
-                "add owner: ROLE",
-                key=True,
-            )
-        else:
-            need_role(sp + ("owner",), st.owner)
-        if st.deadline is None:
-            doc.problem(
-                sp,
-                f"state '{name}' needs a deadline",
-                "add deadline: e.g. 3wd, 7d or 24h",
-                key=True,
-            )
-        else:
-            need_duration(sp + ("deadline",), st.deadline)
-        for j, alt in enumerate(st.deadline_when):  # a field-dependent deadline, decided on entry
-            need_duration(sp + ("deadline_when", j, "deadline"), alt.deadline)
-            _check_guard(
-                doc,
-                sp + ("deadline_when", j, "when"),
-                alt.when,
-                {"case": tuple(wf.fields) + d.CASE_BUILTINS},
-                policy,
-                what="deadline_when",
-            )
-        if st.escalation is not None and st.escalation not in wf.escalations:
-            doc.problem(
-                sp + ("escalation",),
-                f"unknown escalation ladder '{st.escalation}'",
-                did_you_mean(st.escalation, wf.escalations)
-                or (
-                    "declared ladders: " + ", ".join(wf.escalations)
-                    if wf.escalations
-                    else "declare it under escalations"
-                ),
-            )
-        for j, cname in enumerate(st.pauses):
-            if cname not in wf.clocks:
-                doc.problem(
-                    sp + ("pauses", j),
-                    f"pauses unknown clock '{cname}'",
-                    did_you_mean(cname, wf.clocks)
-                    or (
-                        "declared clocks: " + ", ".join(wf.clocks)
-                        if wf.clocks
-                        else "declare it under clocks"
-                    ),
-                )
-            elif name == wf.clocks[cname].starts_at or name in wf.clocks[cname].stops_at:
-                doc.problem(
-                    sp + ("pauses", j),
-                    f"state '{name}' starts or stops clock '{cname}', so it cannot pause it",
-                    f"remove '{cname}' from pauses",
-                )
-        if st.min_dwell is not None:
-            need_duration(sp + ("min_dwell",), st.min_dwell)
-        elif st.dwell_exceptions:
-            doc.problem(
-                sp + ("dwell_exceptions",),
-                "dwell_exceptions without min_dwell",
-                "add min_dwell or remove them",
-            )
-        outgoing = list(dict.fromkeys(t.trigger for t in wf.transitions_from(name)))
-        out_hint = (
-            f"transitions out of '{name}': {', '.join(outgoing)}"
-            if outgoing
-            else f"no transition leaves '{name}'"
-        )
-        for i, trig in enumerate(st.dwell_exceptions):
-            if trig not in outgoing:
-                doc.problem(
-                    sp + ("dwell_exceptions", i),
-                    f"'{trig}' is not a transition out of '{name}'",
-                    did_you_mean(trig, outgoing) or out_hint,
-                )
-        if st.on_timeout is not None and st.on_timeout not in outgoing:
-            doc.problem(
-                sp + ("on_timeout",),
-                f"'{st.on_timeout}' is not a transition out of '{name}'",
-                did_you_mean(st.on_timeout, outgoing) or out_hint,
-            )
-        if st.vote is not None:
-            vp = sp + ("vote",)
-            need_role(vp + ("voters",), st.vote.voters)
-            if st.vote.quorum < 1:
-                doc.problem(vp + ("quorum",), "quorum must be at least 1")
-            elif st.vote.quorum > MAX_QUORUM:  # a typo, not a village assembly
-                doc.problem(
-                    vp + ("quorum",),
-                    f"quorum {st.vote.quorum} is more than {MAX_QUORUM:,} voters",
-                    "a quorum counts the people who must vote; check for extra digits",
-                )
-            try:
-                frac = Fraction(st.vote.threshold)
-                if not 0 < frac <= 1:
-                    raise ValueError
-            except (ValueError, ZeroDivisionError):
-                doc.problem(
-                    vp + ("threshold",),
-                    f"threshold '{st.vote.threshold}' must be a fraction between 0 and 1",
-                    "write it like 1/2 or 2/3",
-                )
-
-    seen_pairs: dict[tuple[str, str], int] = {}
-    names_resolve = True
-    for i, t in enumerate(wf.transitions):
-        tp: Path_ = ("transitions", i)
-        need_ident(tp + ("trigger",), t.trigger, "trigger", key=False)
-        if not t.sources:
-            doc.problem(
-                tp + ("source",),
-                f"transition '{t.trigger}' has no source state",
-                "name the state (or list of states) it leaves",
-            )
-            names_resolve = False
-        for j, src in enumerate(t.sources):
-            spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
-            if src not in states:
-                doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, state_names))
-                names_resolve = False
-                continue
-            if states[src].final:
-                doc.problem(
-                    spath,
-                    f"transition '{t.trigger}' leaves final state '{src}'",
-                    "final states have no way out; make the state non-final or remove the transition",
-                )
-            if (t.trigger, src) in seen_pairs:
-                doc.problem(
-                    spath,
-                    f"trigger '{t.trigger}' is already defined from '{src}' "
-                    f"(transitions[{seen_pairs[(t.trigger, src)]}])",
-                    "give each one its own trigger name",
-                )
-            seen_pairs[(t.trigger, src)] = i
-        if t.dest not in states:
-            doc.problem(
-                tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, state_names)
-            )
-            names_resolve = False
-        for j, role in enumerate(t.roles):
-            need_role(tp + ("roles", j), role)
-        if not t.roles and not t.system:
-            doc.problem(
-                tp,
-                f"transition '{t.trigger}' has no roles",
-                "list the roles that may fire it, "
-                "or set system: true if only the scheduler fires it",
-            )
-        for j, trig in enumerate(t.separate_from):
-            if trig not in triggers:
-                doc.problem(
-                    tp + ("separate_from", j),
-                    f"separate_from names unknown trigger '{trig}'",
-                    did_you_mean(trig, triggers),
-                )
-        for fname in t.fields:
-            if fname not in wf.fields:
-                doc.problem(
-                    tp + ("fields", fname),
-                    f"field '{fname}' is not declared under fields",
-                    did_you_mean(fname, wf.fields) or "declare it with its type under fields",
-                )
-        if t.requires_vote is not None:
-            for src in t.sources:
-                if src in states and states[src].vote is None:
-                    doc.problem(
-                        tp + ("requires_vote",),
-                        f"requires_vote but state '{src}' holds no vote",
-                        "add a vote: block to the state or remove requires_vote",
-                    )
-        known = {
-            "person": d.PERSON_FIELDS,
-            "case": tuple(wf.fields) + d.CASE_BUILTINS,
-            "vote": d.VOTE_FIELDS,
-            "policy": tuple(sorted(policy.names or ())),
-            "setting": tuple(wf.settings),
-        }
-        for j, guard in enumerate(t.guards):
-            _check_guard(doc, tp + ("guards", j), guard, known, policy)
-        if t.once_per_person is not None:
-            _check_once(doc, wf, tp + ("once_per_person",), t.once_per_person, need_duration)
-        for fname, text in t.computes.items():
-            if fname not in wf.fields:
-                doc.problem(
-                    tp + ("computes", fname),
-                    f"computes undeclared field '{fname}'",
-                    did_you_mean(fname, wf.fields) or "declare it with its type under fields",
-                    key=True,
-                )
-            elif fname in t.fields:
-                doc.problem(
-                    tp + ("computes", fname),
-                    f"field '{fname}' is both given (fields) and computed",
-                    "keep it under one of fields or computes",
-                    key=True,
-                )
-            _check_guard(
-                doc,
-                tp + ("computes", fname),
-                text,
-                {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS},
-                policy,
-                what="computes",
-            )
-
-    _check_graph(doc, wf, names_resolve)
-
-
-def _check_once(
-    doc: Document, wf: d.Workflow, path: Path_, rule: d.OncePerPerson, need_duration: Any
-) -> None:
-    if rule.field not in wf.fields:
-        doc.problem(
-            path + ("field",),
-            f"once_per_person field '{rule.field}' is not declared under fields",
-            did_you_mean(rule.field, wf.fields) or "declare it with its type under fields",
-        )
-    need_duration(path + ("within",), rule.within)
-    if rule.unless is not None:
-        spec = wf.fields.get(rule.unless)
-        if spec is None:
-            doc.problem(
-                path + ("unless",),
-                f"once_per_person unless-field '{rule.unless}' is not declared under fields",
-                did_you_mean(rule.unless, wf.fields) or "declare it with type: bool",
-            )
-        elif spec.type != "bool":
-            doc.problem(
-                path + ("unless",),
-                f"once_per_person unless-field '{rule.unless}' is of type {spec.type}, not bool",
-                "declare it with type: bool",
-            )
-
-
-def _check_clock(
-    doc: Document, wf: d.Workflow, name: str, spec: d.ClockSpec, need_ident: Any, need_duration: Any
-) -> None:
+def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
     """A named clock: known states, a valid duration, extensions in the clock's own unit."""
-    from aidflow.language.calendar import parse_duration
-
+    doc, wf = rules.doc, rules.wf
     cp: Path_ = ("clocks", name)
-    need_ident(cp, name, "clock")
+    rules.ident(cp, name, "clock")
     state_names = list(wf.states)
     triggers = list(dict.fromkeys(t.trigger for t in wf.transitions))
-    unit = None
-    try:
-        unit = parse_duration(spec.duration).unit
-    except DurationError:
-        need_duration(cp + ("duration",), spec.duration)
+    duration = rules.duration(cp + ("duration",), spec.duration)
+    unit = duration.unit if duration is not None else None
     if spec.starts_at not in wf.states:
         doc.problem(
             cp + ("starts_at",),
@@ -728,12 +464,8 @@ def _check_clock(
                 did_you_mean(trig, triggers),
                 key=True,
             )
-        try:
-            ext = parse_duration(text)
-        except DurationError:
-            need_duration(ep, text)
-            continue
-        if unit is not None and ext.unit != unit:
+        ext = rules.duration(ep, text)
+        if ext is not None and unit is not None and ext.unit != unit:
             doc.problem(
                 ep,
                 f"extension '{text}' is not in the clock's unit ({unit}, from duration "
@@ -742,17 +474,330 @@ def _check_clock(
             )
     for j, dw in enumerate(spec.duration_when):
         dp = cp + ("duration_when", j, "duration")
-        try:
-            dw_unit = parse_duration(dw.duration).unit
-        except DurationError:
-            need_duration(dp, dw.duration)
-            continue
-        if unit is not None and dw_unit != unit:
+        alt = rules.duration(dp, dw.duration)
+        if alt is not None and unit is not None and alt.unit != unit:
             doc.problem(
                 dp,
                 f"duration '{dw.duration}' is not in the clock's unit ({unit}, from duration "
                 f"'{spec.duration}')",
                 f"write it in {unit}, e.g. 20{unit}",
+            )
+
+
+def _check_initial_state(rules: _Rules) -> None:
+    """Exactly one initial state; the extra ones are named in file order."""
+    doc = rules.doc
+    # in file order (wf.states went through JSON with sorted keys)
+    initials = sorted(
+        (n for n, s in rules.wf.states.items() if s.initial),
+        key=lambda n: doc.where(("states", n), key=True),
+    )
+    if not initials:
+        doc.problem(
+            ("states",), "no initial state", "mark exactly one state with initial: true", key=True
+        )
+    for extra in initials[1:]:
+        doc.problem(
+            ("states", extra, "initial"),
+            f"more than one initial state ('{initials[0]}' and '{extra}')",
+            "keep initial: true on one state only",
+        )
+
+
+# What a final state may not have: nothing happens after it.
+_NOT_IN_FINAL = (
+    "owner",
+    "deadline",
+    "on_timeout",
+    "min_dwell",
+    "vote",
+    "escalation",
+    "pauses",
+    "deadline_when",
+)
+
+
+def _check_state(rules: _Rules, name: str, st: d.State) -> None:
+    doc = rules.doc
+    sp: Path_ = ("states", name)
+    rules.ident(sp, name, "state")
+    if st.initial and st.final:
+        doc.problem(sp + ("final",), "a state cannot be both initial and final")
+    if st.final:
+        for key in _NOT_IN_FINAL:
+            if getattr(st, key):
+                doc.problem(
+                    sp + (key,),
+                    f"final state '{name}' cannot have {key}",
+                    "remove it: nothing happens after a final state",
+                )
+        return
+    _check_owner_and_deadline(rules, sp, name, st)
+    _check_state_escalation_and_pauses(rules, sp, name, st)
+    _check_dwell_and_timeout(rules, sp, name, st)
+    if st.vote is not None:
+        _check_vote(rules, sp + ("vote",), st.vote)
+
+
+def _check_owner_and_deadline(rules: _Rules, sp: Path_, name: str, st: d.State) -> None:
+    """A waiting state has someone who must act and a time by which they must."""
+    doc = rules.doc
+    if st.owner is None:
+        doc.problem(
+            sp,
+            f"state '{name}' needs an owner role (who must act here)",
+            "add owner: ROLE",
+            key=True,
+        )
+    else:
+        rules.role(sp + ("owner",), st.owner)
+    if st.deadline is None:
+        doc.problem(
+            sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h", key=True
+        )
+    else:
+        rules.duration(sp + ("deadline",), st.deadline)
+    for j, alt in enumerate(st.deadline_when):  # a field-dependent deadline, decided on entry
+        rules.duration(sp + ("deadline_when", j, "deadline"), alt.deadline)
+        rules.guard(
+            sp + ("deadline_when", j, "when"),
+            alt.when,
+            {"case": tuple(rules.wf.fields) + d.CASE_BUILTINS},
+            what="deadline_when",
+        )
+
+
+def _check_state_escalation_and_pauses(rules: _Rules, sp: Path_, name: str, st: d.State) -> None:
+    doc, wf = rules.doc, rules.wf
+    if st.escalation is not None and st.escalation not in wf.escalations:
+        doc.problem(
+            sp + ("escalation",),
+            f"unknown escalation ladder '{st.escalation}'",
+            did_you_mean(st.escalation, wf.escalations)
+            or (
+                "declared ladders: " + ", ".join(wf.escalations)
+                if wf.escalations
+                else "declare it under escalations"
+            ),
+        )
+    for j, cname in enumerate(st.pauses):
+        if cname not in wf.clocks:
+            doc.problem(
+                sp + ("pauses", j),
+                f"pauses unknown clock '{cname}'",
+                did_you_mean(cname, wf.clocks)
+                or (
+                    "declared clocks: " + ", ".join(wf.clocks)
+                    if wf.clocks
+                    else "declare it under clocks"
+                ),
+            )
+        elif name == wf.clocks[cname].starts_at or name in wf.clocks[cname].stops_at:
+            doc.problem(
+                sp + ("pauses", j),
+                f"state '{name}' starts or stops clock '{cname}', so it cannot pause it",
+                f"remove '{cname}' from pauses",
+            )
+
+
+def _check_dwell_and_timeout(rules: _Rules, sp: Path_, name: str, st: d.State) -> None:
+    """min_dwell and its exceptions, and on_timeout: the triggers named leave this state."""
+    doc = rules.doc
+    if st.min_dwell is not None:
+        rules.duration(sp + ("min_dwell",), st.min_dwell)
+    elif st.dwell_exceptions:
+        doc.problem(
+            sp + ("dwell_exceptions",),
+            "dwell_exceptions without min_dwell",
+            "add min_dwell or remove them",
+        )
+    outgoing = list(dict.fromkeys(t.trigger for t in rules.wf.transitions_from(name)))
+    out_hint = (
+        f"transitions out of '{name}': {', '.join(outgoing)}"
+        if outgoing
+        else f"no transition leaves '{name}'"
+    )
+    for i, trig in enumerate(st.dwell_exceptions):
+        if trig not in outgoing:
+            doc.problem(
+                sp + ("dwell_exceptions", i),
+                f"'{trig}' is not a transition out of '{name}'",
+                did_you_mean(trig, outgoing) or out_hint,
+            )
+    if st.on_timeout is not None and st.on_timeout not in outgoing:
+        doc.problem(
+            sp + ("on_timeout",),
+            f"'{st.on_timeout}' is not a transition out of '{name}'",
+            did_you_mean(st.on_timeout, outgoing) or out_hint,
+        )
+
+
+def _check_vote(rules: _Rules, vp: Path_, vote: d.VoteRule) -> None:
+    """Voters are a declared role; a sensible quorum; a threshold in (0, 1]."""
+    doc = rules.doc
+    rules.role(vp + ("voters",), vote.voters)
+    if vote.quorum < 1:
+        doc.problem(vp + ("quorum",), "quorum must be at least 1")
+    elif vote.quorum > MAX_QUORUM:  # a typo, not a village assembly
+        doc.problem(
+            vp + ("quorum",),
+            f"quorum {vote.quorum} is more than {MAX_QUORUM:,} voters",
+            "a quorum counts the people who must vote; check for extra digits",
+        )
+    try:
+        frac = Fraction(vote.threshold)
+        if not 0 < frac <= 1:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        doc.problem(
+            vp + ("threshold",),
+            f"threshold '{vote.threshold}' must be a fraction between 0 and 1",
+            "write it like 1/2 or 2/3",
+        )
+
+
+def _check_transition(
+    rules: _Rules, i: int, t: d.Transition, seen_pairs: dict[tuple[str, str], int]
+) -> bool:
+    """One transition; False if a state it names is unknown (the graph is then incomplete)."""
+    doc, wf = rules.doc, rules.wf
+    tp: Path_ = ("transitions", i)
+    rules.ident(tp + ("trigger",), t.trigger, "trigger", key=False)
+    names_resolve = _check_ends(rules, tp, i, t, seen_pairs)
+    for j, role in enumerate(t.roles):
+        rules.role(tp + ("roles", j), role)
+    if not t.roles and not t.system:
+        doc.problem(
+            tp,
+            f"transition '{t.trigger}' has no roles",
+            "list the roles that may fire it, or set system: true if only the scheduler fires it",
+        )
+    triggers = {other.trigger for other in wf.transitions}
+    for j, trig in enumerate(t.separate_from):
+        if trig not in triggers:
+            doc.problem(
+                tp + ("separate_from", j),
+                f"separate_from names unknown trigger '{trig}'",
+                did_you_mean(trig, triggers),
+            )
+    for fname in t.fields:
+        if fname not in wf.fields:
+            doc.problem(
+                tp + ("fields", fname),
+                f"field '{fname}' is not declared under fields",
+                did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+            )
+    if t.requires_vote is not None:
+        for src in t.sources:
+            if src in wf.states and wf.states[src].vote is None:
+                doc.problem(
+                    tp + ("requires_vote",),
+                    f"requires_vote but state '{src}' holds no vote",
+                    "add a vote: block to the state or remove requires_vote",
+                )
+    known = {
+        "person": d.PERSON_FIELDS,
+        "case": tuple(wf.fields) + d.CASE_BUILTINS,
+        "vote": d.VOTE_FIELDS,
+        "policy": tuple(sorted(rules.policy.names or ())),
+        "setting": tuple(wf.settings),
+    }
+    for j, guard in enumerate(t.guards):
+        rules.guard(tp + ("guards", j), guard, known)
+    if t.once_per_person is not None:
+        _check_once(rules, tp + ("once_per_person",), t.once_per_person)
+    _check_computes(rules, tp, t)
+    return names_resolve
+
+
+def _check_ends(
+    rules: _Rules, tp: Path_, i: int, t: d.Transition, seen_pairs: dict[tuple[str, str], int]
+) -> bool:
+    """Source and destination are known states, no source is final, no (trigger, source)
+    pair repeats; False if a state name is unknown or missing."""
+    doc, states = rules.doc, rules.wf.states
+    names_resolve = True
+    if not t.sources:
+        doc.problem(
+            tp + ("source",),
+            f"transition '{t.trigger}' has no source state",
+            "name the state (or list of states) it leaves",
+        )
+        names_resolve = False
+    for j, src in enumerate(t.sources):
+        spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
+        if src not in states:
+            doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, states))
+            names_resolve = False
+            continue
+        if states[src].final:
+            doc.problem(
+                spath,
+                f"transition '{t.trigger}' leaves final state '{src}'",
+                "final states have no way out; make the state non-final or remove the transition",
+            )
+        if (t.trigger, src) in seen_pairs:
+            doc.problem(
+                spath,
+                f"trigger '{t.trigger}' is already defined from '{src}' "
+                f"(transitions[{seen_pairs[(t.trigger, src)]}])",
+                "give each one its own trigger name",
+            )
+        seen_pairs[(t.trigger, src)] = i
+    if t.dest not in states:
+        doc.problem(tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, states))
+        names_resolve = False
+    return names_resolve
+
+
+def _check_computes(rules: _Rules, tp: Path_, t: d.Transition) -> None:
+    """Computed fields are declared, not also given, and computed over person.* and case.*."""
+    doc, wf = rules.doc, rules.wf
+    for fname, text in t.computes.items():
+        if fname not in wf.fields:
+            doc.problem(
+                tp + ("computes", fname),
+                f"computes undeclared field '{fname}'",
+                did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+                key=True,
+            )
+        elif fname in t.fields:
+            doc.problem(
+                tp + ("computes", fname),
+                f"field '{fname}' is both given (fields) and computed",
+                "keep it under one of fields or computes",
+                key=True,
+            )
+        rules.guard(
+            tp + ("computes", fname),
+            text,
+            {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS},
+            what="computes",
+        )
+
+
+def _check_once(rules: _Rules, path: Path_, rule: d.OncePerPerson) -> None:
+    doc, wf = rules.doc, rules.wf
+    if rule.field not in wf.fields:
+        doc.problem(
+            path + ("field",),
+            f"once_per_person field '{rule.field}' is not declared under fields",
+            did_you_mean(rule.field, wf.fields) or "declare it with its type under fields",
+        )
+    rules.duration(path + ("within",), rule.within)
+    if rule.unless is not None:
+        spec = wf.fields.get(rule.unless)
+        if spec is None:
+            doc.problem(
+                path + ("unless",),
+                f"once_per_person unless-field '{rule.unless}' is not declared under fields",
+                did_you_mean(rule.unless, wf.fields) or "declare it with type: bool",
+            )
+        elif spec.type != "bool":
+            doc.problem(
+                path + ("unless",),
+                f"once_per_person unless-field '{rule.unless}' is of type {spec.type}, not bool",
+                "declare it with type: bool",
             )
 
 
@@ -779,33 +824,6 @@ def _duration_hint(text: str) -> str | None:
     match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
     unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
     return f"did you mean '{match[1]}{unit}'?" if match and unit else None
-
-
-def _check_guard(
-    doc: Document,
-    path: Path_,
-    text: str,
-    known: dict[str, tuple[str, ...]],
-    policy: PolicyNames,
-    what: str = "guard",
-) -> None:
-    from aidflow.language.expressions import check_references, compile_expression
-
-    try:
-        expr = compile_expression(text, namespaces=tuple(known))
-    except ExpressionError as exc:
-        doc.problem(path, f"{what} {text!r}: {exc.message} (column {exc.column})", exc.hint)
-        return
-    for message, hint in check_references(expr, known):
-        if policy.names is None and message.startswith("unknown field 'policy."):
-            ref = message.split("'")[1]
-            message = f"cannot check '{ref}': {policy.where}"
-            hint = (
-                "fix the policy file (its problems are listed below)"
-                if policy.problems
-                else f"put {POLICY_DIR}/standards.yaml next to the workflow file"
-            )
-        doc.problem(path, f"{what} {text!r}: {message}", hint)
 
 
 def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:

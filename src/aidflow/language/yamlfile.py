@@ -158,7 +158,8 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
     opened = f" on line {exc.context_mark.line + 1}" if exc.context_mark else ""
     if problem.startswith("expected <block end>"):
         return (
-            "YAML syntax error: bad indentation: this line does not line up with the lines above it",
+            "YAML syntax error: bad indentation: "
+            "this line does not line up with the lines above it",
             "indent it exactly like the other keys or items at its level (spaces only)",
         )
     if problem == "mapping values are not allowed here":

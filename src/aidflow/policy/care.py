@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidflow.errors import ExpressionError, Problem, WorkflowInvalidError, did_you_mean
+from aidflow.errors import (
+    ExpressionError,
+    Problem,
+    WorkflowInvalidError,
+    closest,
+    did_you_mean,
+)
 from aidflow.language.definition import Labels
 from aidflow.language.expressions import Expression, compile_expression
 from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml_file
@@ -77,14 +83,14 @@ class _Checker:
         absent = [k for k in required if k not in value]
         for key in value:
             if key not in allowed:
-                close = did_you_mean(str(key), absent) or did_you_mean(str(key), allowed)
-                for name in absent:  # `state:` for `states:` is one mistake, reported once
-                    if close == f"did you mean '{name}'?":
-                        absent.remove(name)
+                hint = did_you_mean(str(key), absent) or did_you_mean(str(key), allowed)
+                meant = closest(str(key), absent)
+                if meant is not None:  # `state:` for `states:` is one mistake, reported once
+                    absent.remove(meant)
                 self.doc.problem(
                     path + (key,),
                     f"unknown key '{key}'",
-                    close or f"allowed keys: {', '.join(allowed)}",
+                    hint or f"allowed keys: {', '.join(allowed)}",
                     key=True,
                 )
         for key in absent:

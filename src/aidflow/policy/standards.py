@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aidflow.errors import NotFoundError, Problem, WorkflowInvalidError, did_you_mean
+from aidflow.errors import NotFoundError, WorkflowInvalidError, did_you_mean
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
 
+if TYPE_CHECKING:
+    from aidflow.language.loader import PolicyNames
+
 POLICY_FILE = "standards.yaml"
+POLICY_DIR = "policy"  # beside the workflow files whose guards read `policy.<name>`
 UNITS = ("yuan_per_month", "yuan", "multiple")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -121,7 +125,10 @@ class Policy:
 
 
 def load_policy(directory: str | Path) -> Policy:
-    """Read `standards.yaml` from `directory` (or the file itself); WorkflowInvalidError lists every problem."""
+    """Read `standards.yaml` from `directory` (or the file itself).
+
+    WorkflowInvalidError lists every problem.
+    """
     path = Path(directory)
     if path.is_dir() or not path.suffix:
         path = path / POLICY_FILE
@@ -130,6 +137,32 @@ def load_policy(directory: str | Path) -> Policy:
     if doc.problems or policy is None:
         raise WorkflowInvalidError(doc.problems)
     return policy
+
+
+def policy_names(directory: str | Path) -> PolicyNames:
+    """The standards' names guards may read, from `directory`'s standards file.
+
+    None if the file is missing or invalid; then `where` and `hint` say why and what to do,
+    and the file's own problems come along to be listed after the workflow's.
+    """
+    from aidflow.language.loader import PolicyNames  # only validating reads the loader
+
+    file = Path(directory) / POLICY_FILE
+    if not file.is_file():
+        return PolicyNames(
+            None,
+            f"no policy file {file}",
+            hint=f"put {POLICY_DIR}/{POLICY_FILE} next to the workflow file",
+        )
+    try:
+        return PolicyNames(frozenset(load_policy(directory).names()), str(file))
+    except WorkflowInvalidError as exc:
+        return PolicyNames(
+            None,
+            f"the policy file {file} is invalid",
+            tuple(exc.problems),
+            hint="fix the policy file (its problems are listed below)",
+        )
 
 
 def _validate(doc: Document) -> Policy | None:
@@ -350,12 +383,3 @@ def _payment(doc: Document, kind: str, spec: Any, standards: dict[str, Any]) -> 
         once,
         source,
     )
-
-
-def problems_of(path: str | Path) -> list[Problem]:
-    """Every problem in a policy file (empty if it loads)."""
-    try:
-        load_policy(path)
-    except WorkflowInvalidError as exc:
-        return exc.problems
-    return []

@@ -327,7 +327,7 @@ class Service:
             if st.min_dwell
             else None
         )
-        needs = rules.reads(wf, ts)
+        needs = rules.reads(ts)
         tally = None
         if st.vote is not None:
             tally = rules.tally(st.vote, votes.votes_of(self.session, case.id, case.entry_seq))
