@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, emit_json, pass_app
+from aidflow.cli.app import App, emit_json, pass_app
 
 if TYPE_CHECKING:
     from aidflow.policy.standards import Policy
     from aidflow.services.payments import RunResult
 
 
-def policy_dir() -> Path:
-    return default_workflows_dir() / "policy"
-
-
-def load_county_policy() -> Policy:
-    from aidflow.policy.standards import load_policy
-
-    return load_policy(policy_dir())
+def load_county_policy(app: App) -> Policy:
+    """The county's standards and payment rules (policy/standards.yaml)."""
+    return app.load_standards()
 
 
 def _current_period(app: App) -> str:
@@ -62,7 +56,7 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
 
     from aidflow.services.payments import run_payments
 
-    policy = load_county_policy()
+    policy = load_county_policy(app)
     with app.transaction() as svc:
         result = run_payments(
             svc.session,
@@ -91,25 +85,22 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
 
 
 def scheduled_run(app: App) -> list[str]:
-    """For `scheduler tick`: with AIDFLOW_PAYMENT_DAY=N, on/after day N run the current month once."""
+    """For `scheduler tick`: with payment_day N set, on/after day N run the current month once."""
     from zoneinfo import ZoneInfo
 
-    from aidflow.errors import InvalidInputError
     from aidflow.services.payments import SYSTEM_ACTOR, due_period, has_run, run_payments
 
-    day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
-    if not day_text:
+    day = app.settings.payment_day
+    if day is None:
         return []
-    if not day_text.isdigit() or not 1 <= int(day_text) <= 28:
-        raise InvalidInputError(f"AIDFLOW_PAYMENT_DAY={day_text!r} is not a day from 1 to 28")
     tz = ZoneInfo(app.tz)
-    period = due_period(app.clock.now(), tz, int(day_text))
+    period = due_period(app.clock.now(), tz, day)
     if period is None:
         return []
     with app.reading() as svc:
         if has_run(svc.session, period):
             return []
-    policy = load_county_policy()
+    policy = load_county_policy(app)
     with app.transaction() as svc:
         result = run_payments(svc.session, app.clock, policy, period, actor=SYSTEM_ACTOR, tz=tz)
     return [_describe(result)] + [f"skipped: {line}" for line in result.skipped]

@@ -2,56 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
-
-if TYPE_CHECKING:
-    from aidflow.notify.mailer import SMTPMailer
-
-_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
-
-
-def mailer_from_env() -> SMTPMailer | None:
-    """The SMTP mailer the AIDFLOW_SMTP_* variables describe, or None without AIDFLOW_SMTP_HOST."""
-    from aidflow.errors import InvalidInputError
-    from aidflow.notify.mailer import SMTPMailer
-
-    host = os.environ.get("AIDFLOW_SMTP_HOST")
-    if not host:
-        return None
-    security = os.environ.get("AIDFLOW_SMTP_SECURITY") or "starttls"
-    if security not in _DEFAULT_PORTS:
-        raise InvalidInputError(
-            f"AIDFLOW_SMTP_SECURITY={security!r} is not one of none, starttls, ssl"
-        )
-    port_text = os.environ.get("AIDFLOW_SMTP_PORT") or str(_DEFAULT_PORTS[security])
-    if not port_text.isdigit():
-        raise InvalidInputError(f"AIDFLOW_SMTP_PORT={port_text!r} is not a port number")
-    sender = os.environ.get("AIDFLOW_SMTP_FROM")
-    if not sender:
-        raise InvalidInputError(
-            "AIDFLOW_SMTP_FROM is not set",
-            hint="set it to the sender address, e.g. aidflow@county.example",
-        )
-    return SMTPMailer(
-        host,
-        int(port_text),
-        security=security,  # type: ignore[arg-type]
-        username=os.environ.get("AIDFLOW_SMTP_USER") or None,
-        password=os.environ.get("AIDFLOW_SMTP_PASSWORD") or None,
-        sender=sender,
-    )
-
-
-def message_domain() -> str:
-    sender = os.environ.get("AIDFLOW_SMTP_FROM") or ""
-    domain = sender.rpartition("@")[2].strip(" >")
-    return domain if domain and domain.isascii() else "aidflow.local"
 
 
 @click.group("scheduler")
@@ -64,7 +20,7 @@ def scheduler_group() -> None:
 def scheduler_tick(app: App) -> None:
     """Run every job once as of now (or --now) and exit: for cron and tests.
 
-    Email goes out over SMTP when AIDFLOW_SMTP_HOST is set; otherwise it stays queued.
+    Email goes out over SMTP when smtp_host (AIDFLOW_SMTP_HOST) is set; otherwise it stays queued.
     """
     for line in run_jobs(app):
         click.echo(line)
@@ -80,18 +36,18 @@ def run_jobs(app: App) -> list[str]:
     lines = []
     with app.transaction() as svc:
         result = jobs.sweep(
-            svc.session, app.clock, app.calendar, lang=app.lang, domain=message_domain()
+            svc.session, app.clock, app.calendar, lang=app.lang, domain=app.message_domain
         )
     lines.append(
         f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)"
     )
     from aidflow.cli.visits import care_jobs
 
-    lines.extend(care_jobs(app, message_domain()))
+    lines.extend(care_jobs(app))
     from aidflow.cli.payments import scheduled_run
 
-    lines.extend(scheduled_run(app))  # with AIDFLOW_PAYMENT_DAY: the month's payment run, once
-    mailer = mailer_from_env()
+    lines.extend(scheduled_run(app))  # with payment_day set: the month's payment run, once
+    mailer = app.mailer()
     if mailer is None:
         with app.reading() as svc:
             pending = (
@@ -107,7 +63,7 @@ def run_jobs(app: App) -> list[str]:
         )
         return lines
     with app.session() as session:  # one short transaction per message (exactly-once; see jobs)
-        sent, failed = jobs.deliver_outbox(session, app.clock, mailer)
+        sent, failed = jobs.deliver_outbox(session, app.clock, mailer, templates=app.templates)
     with app.reading() as svc:
         pending = (
             svc.session.scalar(
@@ -152,7 +108,7 @@ def scheduler_run(app: App, interval: int) -> None:
         try:
             lines = run_jobs(app)
         except Exception as exc:  # a dropped database connection is the environment's, not a bug
-            from aidflow.cli.root import _translate  # found by tests/test_pg_restart.py
+            from aidflow.cli.root import _translate
 
             translated = _translate(exc, app)
             if translated is None:

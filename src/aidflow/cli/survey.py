@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, emit_json, local, pass_app
+from aidflow.cli.app import App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
     from aidflow.services.survey import ImportPolicy
 
 
-def _import_policy() -> ImportPolicy:
+def _import_policy(app: App) -> ImportPolicy:
     from aidflow.services.survey import load_import_policy
 
-    return load_import_policy(default_workflows_dir() / "policy" / "import_mappings.yaml")
+    return load_import_policy(app.county.import_mappings_file)
 
 
 @click.command("import")
@@ -48,7 +48,7 @@ def person_import(
     from aidflow.services.survey import Importer
     from aidflow.store.database import check_schema
 
-    policy = _import_policy()
+    policy = _import_policy(app)
     check_schema(app.engine)
     with app.reading() as svc:
         actor = svc.actor(app.user)
@@ -143,7 +143,7 @@ def ledger_export(
     from aidflow.errors import ForbiddenError
     from aidflow.services.ledger import LedgerOptions, ledger_rows, write_csv, write_xlsx
 
-    policy = _import_policy()
+    policy = _import_policy(app)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         if show_id and not set(actor.roles) & set(policy.show_id_roles):
@@ -181,7 +181,7 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
     """
     from aidflow.services import lookback as lb
 
-    policy = lb.load_target_groups(default_workflows_dir() / "policy" / "target_groups.yaml")
+    policy = lb.load_target_groups(app.county.target_groups_file)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         report = lb.find(svc.session, actor, policy, app.clock.now(), svc.local_today(), township)

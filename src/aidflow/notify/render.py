@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jinja2 import (
     Environment,
@@ -51,7 +51,6 @@ from aidflow.notify.messageid import (
 LANGS: tuple[str, ...] = ("zh", "en")
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 LAYOUTS_DIR = "_layouts"  # shared files; any top-level name starting with "_" is shared
-SHIPPED = Path(__file__).resolve().parents[1] / "shipped"
 
 _RECIPIENT = frozenset({"recipient_name", "recipient_user"})
 _CASE = frozenset(
@@ -123,24 +122,30 @@ class Message:
     headers: dict[str, str]
 
 
-# --- directories and the environment ---------------------------------------------------------
+# --- which templates, which time zone -------------------------------------------------------
+
+DEFAULT_TZ: tzinfo = ZoneInfo("Asia/Shanghai")
 
 
 def default_directory() -> Path:
-    """$AIDFLOW_NOTIFICATIONS, else `notifications/` in the checkout."""
-    return Path(os.environ.get("AIDFLOW_NOTIFICATIONS") or SHIPPED / "notifications")
+    """The templates shipped with aidflow (a county names its own: setting notifications_dir)."""
+    from aidflow.policy.county import shipped
+
+    return shipped("notifications")
 
 
-def default_timezone() -> tzinfo:
-    """$AIDFLOW_TZ (the county's zone, as for the CLI), else Asia/Shanghai."""
-    name = os.environ.get("AIDFLOW_TZ") or "Asia/Shanghai"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"AIDFLOW_TZ={name!r} is not a known time zone",
-            hint="use an IANA name such as Asia/Shanghai",
-        ) from None
+@dataclass(frozen=True)
+class Templates:
+    """The templates a producer renders with and the county's zone its times are printed in
+    (the CLI makes one from the settings `notifications_dir` and `tz`)."""
+
+    directory: Path
+    tz: tzinfo
+
+    @classmethod
+    def shipped(cls) -> Templates:
+        """The shipped templates, times in Asia/Shanghai."""
+        return cls(default_directory(), DEFAULT_TZ)
 
 
 @lru_cache(maxsize=16)
@@ -278,10 +283,10 @@ def render(
 ) -> Message:
     """Render one template in one language into a Message.
 
-    `directory` defaults to `default_directory()`, `tz` (for datetimes) to
-    `default_timezone()`. Raises InvalidInputError for an unknown template or language, a
-    missing template file or variable, a list item without a key, an unmasked ID number in
-    the context, a bad recipient address or Message-ID, or a template error (file and line).
+    `directory` defaults to `default_directory()`, `tz` (for datetimes) to `DEFAULT_TZ`.
+    Raises InvalidInputError for an unknown template or language, a missing template file or
+    variable, a list item without a key, an unmasked ID number in the context, a bad
+    recipient address or Message-ID, or a template error (file and line).
     """
     _check_template_name(template)
     _check_lang(lang)
@@ -290,7 +295,7 @@ def render(
     _check_list_items(context)
     _check_no_full_ids(context)
     root = Path(directory) if directory is not None else default_directory()
-    env = _environment(root.resolve(), tz if tz is not None else default_timezone())
+    env = _environment(root.resolve(), tz if tz is not None else DEFAULT_TZ)
 
     names = [f"{template}/{lang}/{part}" for part in PARTS]
     complaints: list[str] = []

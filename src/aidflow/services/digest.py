@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,9 @@ from aidflow.language.calendar import WorkCalendar
 from aidflow.services.visits import insert_ignore
 from aidflow.store import queries as store
 from aidflow.store.models import Case, OutboxMessage, Person, User
+
+if TYPE_CHECKING:
+    from aidflow.notify.render import Templates
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
 LIMIT = 200  # cases per list in one email; `aidflow case list --overdue` shows them all
@@ -46,6 +49,7 @@ def send_digests(
     *,
     lang: str = "en",
     domain: str = "aidflow.local",
+    templates: Templates | None = None,
 ) -> int:
     """Queue today's digest for every supervisor who has something to report; the number queued."""
     now = clock.now()
@@ -68,7 +72,7 @@ def send_digests(
         open_ = _cases(session, user, now, lang, overdue=False)
         if not overdue and not open_:
             continue
-        if _queue(session, user, day, overdue, open_, message_id, now, lang):
+        if _queue(session, user, day, overdue, open_, message_id, now, lang, templates):
             queued += 1
     return queued
 
@@ -126,9 +130,11 @@ def _queue(
     message_id: str,
     now: datetime,
     lang: str,
+    templates: Templates | None,
 ) -> bool:
     from aidflow.notify import render as notify
 
+    templates = templates or notify.Templates.shipped()
     area = (
         "全县"
         if user.area == "*" and lang == "zh"
@@ -147,6 +153,8 @@ def _queue(
         },
         to=[user.email],
         message_id=message_id,
+        directory=templates.directory,
+        tz=templates.tz,
     )
     return (
         insert_ignore(

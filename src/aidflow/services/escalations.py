@@ -42,7 +42,7 @@ from aidflow.store.models import (
 
 if TYPE_CHECKING:
     from aidflow.notify.mailer import Mailer
-    from aidflow.notify.render import Message
+    from aidflow.notify.render import Message, Templates
 
 BATCH = 500
 _OUTBOX_TABLE: Any = OutboxMessage.__table__
@@ -492,9 +492,14 @@ _RENDER_SOURCE = (
 )
 
 
-def render_queued(session: Session, row: OutboxMessage) -> Message:
-    """Render an outbox row the sweep queued unrendered (`row.text` is NULL)."""
+def render_queued(
+    session: Session, row: OutboxMessage, templates: Templates | None = None
+) -> Message:
+    """Render an outbox row the sweep queued unrendered (`row.text` is NULL), with
+    `templates` (default: the shipped ones, times in Asia/Shanghai)."""
     from aidflow.notify import render as notify
+
+    templates = templates or notify.Templates.shipped()
 
     if row.escalation_id is None or row.template is None or row.lang is None:
         raise InvalidInputError(
@@ -515,6 +520,8 @@ def render_queued(session: Session, row: OutboxMessage) -> Message:
         email_context(session, esc, case, wf, user, row.lang, person),
         to=[row.to_addr],
         message_id=row.message_id,
+        directory=templates.directory,
+        tz=templates.tz,
     )
 
 
@@ -527,7 +534,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver_outbox(
-    session: Session, clock: Clock, mailer: Mailer, max_attempts: int = 8, limit: int = 1000
+    session: Session,
+    clock: Clock,
+    mailer: Mailer,
+    max_attempts: int = 8,
+    limit: int = 1000,
+    templates: Templates | None = None,
 ) -> tuple[int, int]:
     """Send the pending outbox rows that are due, one at a time; (sent, failed now).
 
@@ -548,7 +560,8 @@ def deliver_outbox(
     duplicate. That is at most one duplicate per crash, never a lost message.
 
     A temporary DeliveryError schedules a retry with backoff; a permanent one, or the last
-    allowed attempt, marks the row failed.
+    allowed attempt, marks the row failed. Rows queued unrendered are rendered with
+    `templates` (see `render_queued`).
     """
     from contextlib import nullcontext
 
@@ -557,7 +570,7 @@ def deliver_outbox(
     sent = failed = 0
     for _ in range(limit):
         with session.begin() if own else nullcontext():
-            outcome = _deliver_next(session, now, mailer, max_attempts)
+            outcome = _deliver_next(session, now, mailer, max_attempts, templates)
         if outcome is None:
             break
         sent += outcome == "sent"
@@ -565,7 +578,13 @@ def deliver_outbox(
     return sent, failed
 
 
-def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts: int) -> str | None:
+def _deliver_next(
+    session: Session,
+    now: datetime,
+    mailer: Mailer,
+    max_attempts: int,
+    templates: Templates | None = None,
+) -> str | None:
     """Claim the next due row, send it and mark it; 'sent', 'failed', 'retry' or None (nothing due)."""
     from aidflow.notify import render as notify
     from aidflow.notify.mailer import DeliveryError
@@ -583,7 +602,7 @@ def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts:
         # rendered at the first attempt and kept on the row: what was sent stays recorded
         # and a retry sends the same text
         try:
-            rendered = render_queued(session, row)
+            rendered = render_queued(session, row, templates)
         except AidflowError as exc:  # a template or data problem no retry fixes by itself
             row.attempts += 1
             row.status, row.last_error = "failed", f"cannot render: {exc.message}"

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +46,9 @@ from aidflow.language.definition import Workflow
 from aidflow.policy.care import CarePolicy, Selector
 from aidflow.store import queries as store
 from aidflow.store.models import Case, Escalation, OutboxMessage, Person, User, Visit, VisitAlert
+
+if TYPE_CHECKING:
+    from aidflow.notify.render import Templates
 
 LADDER = "care_visits"
 RUNG = -1  # escalation rows of this module; workflow ladders number their rungs from 0
@@ -377,6 +380,7 @@ def check_visits(
     *,
     lang: str = "en",
     domain: str = "aidflow.local",
+    templates: Templates | None = None,
 ) -> tuple[int, int]:
     """Warn caseworkers from the warning day, escalate after month end; (warnings, escalations).
 
@@ -395,7 +399,18 @@ def check_visits(
             user = users.get(b.assigned_to or "")
             if user is not None and _alert(session, b, current, "warning", user, now) is not None:
                 _queue(
-                    session, calendar, policy, b, current, "warning", user, None, now, lang, domain
+                    session,
+                    calendar,
+                    policy,
+                    b,
+                    current,
+                    "warning",
+                    user,
+                    None,
+                    now,
+                    lang,
+                    domain,
+                    templates,
                 )
                 warnings += 1
     last = current.previous()
@@ -423,7 +438,18 @@ def check_visits(
                 },
             )
             _queue(
-                session, calendar, policy, b, last, "escalation", user, esc_id, now, lang, domain
+                session,
+                calendar,
+                policy,
+                b,
+                last,
+                "escalation",
+                user,
+                esc_id,
+                now,
+                lang,
+                domain,
+                templates,
             )
             escalations += 1
     return warnings, escalations
@@ -489,6 +515,7 @@ def _queue(
     now: datetime,
     lang: str,
     domain: str,
+    templates: Templates | None,
 ) -> None:
     from aidflow.notify import render as notify
 
@@ -528,7 +555,16 @@ def _queue(
             ],
         )
     message_id = notify.make_message_id(uuid.uuid4().hex, domain)
-    msg = notify.render(template, lang, ctx, to=[user.email], message_id=message_id)
+    templates = templates or notify.Templates.shipped()
+    msg = notify.render(
+        template,
+        lang,
+        ctx,
+        to=[user.email],
+        message_id=message_id,
+        directory=templates.directory,
+        tz=templates.tz,
+    )
     session.add(
         OutboxMessage(
             escalation_id=esc_id,
