@@ -256,7 +256,14 @@ def _explain(
     for error in exc.errors():
         key = str(error["loc"][0]) if error["loc"] else ""
         if error["type"] == "extra_forbidden":
-            hint = did_you_mean(key, FILE_KEYS) or "the keys are " + ", ".join(FILE_KEYS)
+            if isinstance(raw_file.get(key), dict):
+                first = next((k for k in FILE_KEYS if k.startswith(f"{key}_")), FILE_KEYS[0])
+                hint = (
+                    "the file has no tables: write each setting as a top-level key, "
+                    f'e.g. {first} = "..."'
+                )
+            else:
+                hint = did_you_mean(key, FILE_KEYS) or "the keys are " + ", ".join(FILE_KEYS)
             problems.append((f"{path}: unknown key {key!r}", hint))
             continue
         problem, hint = _PROBLEMS.get(key, _TEXT_PROBLEM)
