@@ -160,6 +160,7 @@ OPEN = {
     "notify check": "templates only",
     "db upgrade": "needs the database credentials, which are the boundary",
     "demo": "a new demo file",
+    "init": "copies the shipped files into a new directory; no database",
     "scheduler tick": "system jobs (cron); database credentials",
     "scheduler run": "same",
     "audit verify": "prints case ids, sequence numbers and hashes only",

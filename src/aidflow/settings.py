@@ -86,11 +86,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        given = getattr(init_settings, "init_kwargs", {})
+        # which file to read is itself a setting given by the caller (see load_settings)
+        path = init_settings().get("config_file")
         return (
             init_settings,
             _Environment(settings_cls, os.environ),
-            _ConfigFile(settings_cls, given.get("config_file")),
+            _ConfigFile(settings_cls, Path(path) if path is not None else None),
         )
 
 
