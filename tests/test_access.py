@@ -161,6 +161,7 @@ OPEN = {
     "notify check": "templates only",
     "db upgrade": "needs the database credentials, which are the boundary",
     "demo": "a new demo file",
+    "init": "copies the shipped files into a new directory; no database",
     "scheduler tick": "system jobs (cron); database credentials",
     "scheduler run": "same",
     "audit verify": "prints case ids, sequence numbers and hashes only",
@@ -268,7 +269,7 @@ def test_later_commands_refuse_an_unknown_user(county: Cli, command: str) -> Non
 
 
 def test_id_numbers_are_masked_in_output_emails_and_logs(
-    world: World,
+    world: World,  # noqa: F811 - the fixture imported above
     db_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -16,6 +16,7 @@ from aidflow.language.loader import load_workflow_text
 from aidflow.notify.email import SMTPMailer
 from aidflow.notify.mailer import DeliveryError, Message
 from aidflow.notify.memory import MemoryMailer
+from aidflow.notify.render import Templates
 from aidflow.notify.templates import TEMPLATE_VARIABLES
 from aidflow.services import delivery
 from aidflow.services import escalations as jobs
@@ -356,7 +357,7 @@ def test_on_timeout_fires_as_system_in_the_audit_chain(sworld: World) -> None:
 # -- delivery --------------------------------------------------------------------------
 
 
-def deliver(world: World, mailer: object, **kw: int) -> tuple[int, int]:
+def deliver(world: World, mailer: object, **kw: object) -> tuple[int, int]:
     with world.session() as s, s.begin():
         return delivery.deliver_outbox(s, world.clock, mailer, **kw)  # type: ignore[arg-type]
 
@@ -443,13 +444,13 @@ def test_stopped_server_leaves_rows_pending_with_backoff(
 
 
 def test_a_template_problem_at_delivery_fails_the_row_until_retried(
-    sworld: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sworld: World, tmp_path: Path
 ) -> None:
     w = sworld
     two_emails(w)  # queued unrendered
-    monkeypatch.setenv("AIDFLOW_NOTIFICATIONS", str(tmp_path))  # a directory without the templates
+    empty = Templates(tmp_path, TZ)  # a directory without the templates
     mailer = MemoryMailer()
-    assert deliver(w, mailer) == (0, 2)
+    assert deliver(w, mailer, templates=empty) == (0, 2)
     rows = outbox(w)
     assert [(r.status, r.attempts, r.text) for r in rows] == [("failed", 1, None)] * 2
     assert all(
@@ -457,7 +458,7 @@ def test_a_template_problem_at_delivery_fails_the_row_until_retried(
         for r in rows
     )
     assert mailer.sent == []
-    monkeypatch.delenv("AIDFLOW_NOTIFICATIONS")  # fixed: an administrator queues them again
+    # fixed (the shipped templates): an administrator queues them again
     with w.session() as s, s.begin():
         for r in rows:
             delivery.retry_outbox(s, w.clock, r.id)

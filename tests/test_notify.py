@@ -440,12 +440,19 @@ def test_render_errors_name_file_and_line(tmp_path: Path) -> None:
     )
 
 
-def test_directory_comes_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_directory_comes_from_the_environment(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aidflow.cli.main import cli
+
     root = tiny_templates(tmp_path / "n", "只有编号 #{{ case_id }}\n")
-    monkeypatch.setenv("AIDFLOW_NOTIFICATIONS", str(root))
-    assert escalation("zh").text == "只有编号 #42\n"
+    result = CliRunner().invoke(
+        cli,
+        ["--lang", "zh", "notify", "preview", "escalation"],
+        env={"AIDFLOW_NOTIFICATIONS": str(root)},
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n\n只有编号 #42\n\n")
 
 
 # --- check_templates -------------------------------------------------------------------------

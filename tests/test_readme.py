@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ CLEAN_ENV: dict[str, str | None] = {
         "AIDFLOW_WORKFLOWS",
         "AIDFLOW_CALENDAR",
         "AIDFLOW_DEBUG",
+        "AIDFLOW_CONFIG",
+        "AIDFLOW_NOTIFICATIONS",
+        "AIDFLOW_CARE_VISITS",
     )
 }
 
@@ -68,33 +72,46 @@ def test_demo_runs(tmp_path: Path) -> None:
     assert db_file.exists()
 
 
-def using_it_commands() -> list[tuple[str, list[str]]]:
-    """(README line, argv after `aidflow`) for each command of the '## Using it' block."""
+def using_it_lines() -> list[tuple[str, list[str]]]:
+    """(README line, its words) for each line of the '## Using it' block: `export NAME=VALUE`
+    or `aidflow ...`."""
     (block,) = fenced(section("Using it"))
-    lines = [line for line in block.splitlines() if line.strip()]
-    assert lines[0].startswith("export AIDFLOW_DATABASE_URL=sqlite:///county.db")
-    commands = []
-    for line in lines[1:]:
-        assert line.startswith("aidflow "), (
-            f"unexpected line in the README's 'Using it' block: {line!r}"
-        )
-        words = shlex.split(
-            line, comments=True
-        )  # drops the trailing `# comment`, keeps `'*'` quoted
-        commands.append((line, words[1:]))
-    return commands
+    lines = []
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)  # drops a trailing `# comment`, keeps `'*'` quoted
+        if words:
+            assert words[0] in ("export", "aidflow"), (
+                f"unexpected line in the README's 'Using it' block: {line!r}"
+            )
+            lines.append((line, words))
+    return lines
 
 
 def test_using_it_block_runs_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    commands = using_it_commands()
-    assert [argv[:2] for _, argv in commands[:2]] == [["db", "upgrade"], ["user", "add"]]
-    monkeypatch.chdir(REPO)  # so `workflows/` resolves as it does in a checkout
-    # the export, pointed at a temporary file; a fixed clock keeps deadlines reproducible
-    env = dict(CLEAN_ENV, AIDFLOW_NOW="2023-08-01T09:00")
-    db = ["--db", f"sqlite:///{tmp_path / 'county.db'}"]
+    """The block as a new county runs it, in an empty directory; the survey list it imports
+    is the one in the checkout's tests/data/."""
+    lines = using_it_lines()
+    assert [words[:2] for _, words in lines[:3]] == [
+        ["aidflow", "init"],
+        ["export", "AIDFLOW_CONFIG=county/aidflow.toml"],
+        ["export", "AIDFLOW_DATABASE_URL=sqlite:///county.db"],
+    ]
+    monkeypatch.chdir(tmp_path)
+    survey = Path("tests/data/civil_affairs.csv")
+    survey.parent.mkdir(parents=True)
+    shutil.copy(REPO / survey, survey)
+    env = dict(CLEAN_ENV, AIDFLOW_NOW="2023-08-01T09:00")  # reproducible deadlines
     runner = CliRunner()
-    for line, argv in commands:
-        result = runner.invoke(cli, db + argv, env=env, catch_exceptions=False)
+    for line, words in lines:
+        if words[0] == "export":
+            name, _, value = words[1].partition("=")
+            env[name] = value
+            continue
+        argv = words[1:]
+        result = runner.invoke(cli, argv, env=env, catch_exceptions=False)
         assert result.exit_code == 0, f"README command failed: {line}\n{result.output}"
+        if argv[-3:-1] == ["workflow", "deploy"]:  # the county's copy, not the shipped files
+            assert "(county/workflows/dibao.yaml, sha256 " in result.stdout
     assert result.stdout.startswith("audit ok: 1 case(s), 2 events verified")
+    assert (tmp_path / "county.db").exists()
     assert not (REPO / "county.db").exists()

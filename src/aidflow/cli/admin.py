@@ -16,12 +16,8 @@ def db_group() -> None:
 @pass_app
 def db_upgrade(app: App) -> None:
     """Create the tables or migrate them to this version (safe to repeat)."""
-    from aidflow.store.database import stored_revision, upgrade
-
-    before = stored_revision(app.engine)
-    upgrade(app.engine)
-    after = stored_revision(app.engine)
-    url = app.engine.url.render_as_string(hide_password=True)
+    before, after = app.database.upgrade()
+    url = app.database.describe()
     click.echo(
         f"{url}: schema at revision {after}"
         + ("" if before == after else f" (was {before or 'empty'})")

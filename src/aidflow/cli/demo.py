@@ -1,4 +1,4 @@
-"""`aidflow demo`: a fresh SQLite database, the shipped workflows, one case walked end to end."""
+"""`aidflow demo`: a fresh SQLite database, the county's workflows, one case walked end to end."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, pass_app
+from aidflow.cli.app import App, pass_app
 
 PEOPLE = [("11010519491231002X", "王秀英", "城关镇", "东村", "rural")]
 USERS = [
@@ -33,14 +33,13 @@ def demo(app: App, db_file: Path) -> None:
     from aidflow.cli.app import parse_time
     from aidflow.clock import FrozenClock
     from aidflow.policy.workflows import load_workflow_file, workflow_files
-    from aidflow.store.database import upgrade
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    app.db = f"sqlite:///{db_file}"
+    app.use_database(f"sqlite:///{db_file}")
     clock = FrozenClock(parse_time(app.now or "2023-08-01T09:00", app.tz))
-    app._clock = clock
-    upgrade(app.engine)
+    app.clock = clock
+    app.database.upgrade()
     click.echo(f"database {db_file} created")
 
     def step(actor: str, trigger: str, hours: float = 2, **kw: object) -> None:
@@ -57,7 +56,7 @@ def demo(app: App, db_file: Path) -> None:
             svc.add_user(
                 "admin" if name != "admin" else None, name, roles, area, f"{name}@county.example"
             )
-        for f in workflow_files(default_workflows_dir()):
+        for f in workflow_files(app.county.workflows):
             wv, _ = svc.deploy("admin", load_workflow_file(f))
             click.echo(f"deployed {wv.name} v{wv.version}")
         for idn, name, town, village, hukou in PEOPLE:

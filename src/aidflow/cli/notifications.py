@@ -33,21 +33,25 @@ def notify_preview(app: App, template: str, part: str) -> None:
         sample_context(template, app.lang),
         to=["supervisor@county.example"],
         message_id="<preview@aidflow.local>",
+        directory=app.templates.directory,
+        tz=app.templates.tz,
     )
     click.echo(f"Subject: {msg.subject}\n")
     click.echo(msg.text if part == "text" else msg.html)
 
 
 @notify_group.command("check")
-def notify_check() -> None:
+@pass_app
+def notify_check(app: App) -> None:
     """Compile every template and compare its variables with what the code provides."""
     from aidflow.errors import ExitCode
-    from aidflow.notify.render import check_templates, default_directory
+    from aidflow.notify.render import check_templates
 
-    problems = check_templates(default_directory())
+    directory = app.county.notifications
+    problems = check_templates(directory)
     for p in problems:
         click.echo(p)
     if problems:
         click.echo(f"{len(problems)} problem(s) in the templates", err=True)
         raise SystemExit(ExitCode.INVALID_INPUT)
-    click.echo(f"templates ok: {default_directory()}")
+    click.echo(f"templates ok: {directory}")

@@ -7,20 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, emit_json, pass_app
+from aidflow.cli.app import App, emit_json, pass_app
 
 if TYPE_CHECKING:
     from aidflow.policy.standards import Policy
 
 
-def policy_dir() -> Path:
-    return default_workflows_dir() / "policy"
-
-
-def load_county_policy() -> Policy:
-    from aidflow.policy.standards import load_policy
-
-    return load_policy(policy_dir())
+def load_county_policy(app: App) -> Policy:
+    """The county's standards and payment rules (policy/standards.yaml)."""
+    return app.load_standards()
 
 
 def _current_period(app: App) -> str:
@@ -49,7 +44,7 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
 
     from aidflow.services.payments import run_payments
 
-    policy = load_county_policy()
+    policy = load_county_policy(app)
     with app.transaction() as svc:
         result = run_payments(
             svc.session,

@@ -9,6 +9,7 @@ import click
 from aidflow.cli.admin import audit_group, db_group, person_group, user_group
 from aidflow.cli.app import App
 from aidflow.cli.cases import case_group
+from aidflow.cli.county import init
 from aidflow.cli.demo import demo
 from aidflow.cli.notifications import notify_group
 from aidflow.cli.payments import payments_group
@@ -26,7 +27,7 @@ class AidflowGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Text that no database column can hold is a usage error (exit 2) at the door: a NUL
         # byte (PostgreSQL refuses it) or bytes that are not UTF-8 (argv decodes them to lone
-        # surrogates, which crashed the SQLite driver). Found by tests/test_hostile.py.
+        # surrogates, which the SQLite driver cannot store).
         if ctx.parent is None:
             for arg in args:
                 if "\x00" in arg:
@@ -58,7 +59,7 @@ class AidflowGroup(click.Group):
             if translated is not None:
                 click.echo(f"error: {translated}", err=True)
                 ctx.exit(translated.exit_code)
-            if os.environ.get("AIDFLOW_DEBUG"):
+            if getattr(getattr(ctx.obj, "settings", None), "debug", False):
                 import traceback
 
                 traceback.print_exc()
@@ -76,49 +77,63 @@ class AidflowGroup(click.Group):
 )
 @click.option(
     "--db",
-    envvar="AIDFLOW_DATABASE_URL",
     metavar="URL",
     help="Database URL or SQLite file path [env AIDFLOW_DATABASE_URL; default ./aidflow.db].",
 )
-@click.option(
-    "--as", "user", envvar="AIDFLOW_USER", metavar="USER", help="Acting user [env AIDFLOW_USER]."
-)
+@click.option("--as", "user", metavar="USER", help="Acting user [env AIDFLOW_USER].")
 @click.option(
     "--lang",
     type=click.Choice(["zh", "en"]),
-    envvar="AIDFLOW_LANG",
-    default="en",
-    show_default=True,
-    help="Language of labels [env AIDFLOW_LANG].",
+    help="Language of labels [env AIDFLOW_LANG; default en].",
 )
 @click.option(
     "--now",
     metavar="TIME",
-    envvar="AIDFLOW_NOW",
     help="Act as of this time, e.g. 2023-08-01T09:00 (county time) [env AIDFLOW_NOW].",
 )
 @click.option(
     "--tz",
-    envvar="AIDFLOW_TZ",
-    default="Asia/Shanghai",
-    show_default=True,
-    help="The county's time zone [env AIDFLOW_TZ].",
+    metavar="ZONE",
+    help="The county's time zone [env AIDFLOW_TZ; default Asia/Shanghai].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Settings file [env AIDFLOW_CONFIG; default ./aidflow.toml if present].",
 )
 @click.version_option(package_name="aidflow")
 @click.pass_context
 def cli(
-    ctx: click.Context, db: str | None, user: str | None, lang: str, now: str | None, tz: str
+    ctx: click.Context,
+    db: str | None,
+    user: str | None,
+    lang: str | None,
+    now: str | None,
+    tz: str | None,
+    config_file: str | None,
 ) -> None:
     """aidflow: workflows and approvals for social-assistance casework.
 
     Administrators deploy workflows (aidflow workflow), caseworkers move cases
-    (aidflow case), supervisors check the audit trail (aidflow audit).
+    (aidflow case), supervisors check the audit trail (aidflow audit). Settings come from
+    these options, then AIDFLOW_* variables, then the config file (see the README).
     """
-    _check_tz(tz)
     from aidflow import failpoints
+    from aidflow.settings import load_settings
 
-    failpoints.arm(os.environ.get("AIDFLOW_FAILPOINT"))  # crash tests only; see aidflow.failpoints
-    ctx.obj = App(db=db, user=user, lang=lang, now=now, tz=tz)
+    settings = load_settings(
+        {
+            "database_url": db,
+            "user": user,
+            "lang": lang,
+            "now": now,
+            "tz": tz,
+            "config_file": config_file,
+        }
+    )
+    failpoints.arm(settings.failpoint)  # crash tests only; see aidflow.failpoints
+    ctx.obj = App(settings)
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
 
@@ -134,6 +149,7 @@ for group in (
     outbox_group,
     notify_group,
     demo,
+    init,
 ):
     cli.add_command(group)
 cli.add_command(visit_group)
@@ -144,25 +160,9 @@ cli.add_command(lookback)
 person_group.add_command(person_import)
 
 
-def _check_tz(tz: str) -> None:
-    """An unknown --tz / AIDFLOW_TZ is an input error (exit 3), not a crash inside a command."""
-    from zoneinfo import ZoneInfo
-
-    from aidflow.errors import InvalidInputError
-
-    try:
-        ZoneInfo(tz)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise InvalidInputError(
-            f"--tz {tz!r} is not a known time zone",
-            hint="write an IANA name such as Asia/Shanghai (env AIDFLOW_TZ)",
-        ) from None
-
-
 def _translate(exc: Exception, app: object = None) -> AidflowError | None:
     """A database error the environment causes, as store.failures translates it."""
     from aidflow.store.failures import translate
 
-    engine = getattr(app, "_engine", None)
-    where = engine.url.render_as_string(hide_password=True) if engine is not None else None
-    return translate(exc, where)
+    database = getattr(app, "_database", None)
+    return translate(exc, database.describe() if database is not None else None)

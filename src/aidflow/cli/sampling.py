@@ -35,7 +35,7 @@ def sample_draw(
     from aidflow.services.sampling import draw, parse_ratio
 
     share = parse_ratio(ratio)
-    policy = load_county_policy()
+    policy = load_county_policy(app)
     with app.transaction() as svc:
         sample = draw(svc, policy, svc.actor(app.user), workflow, state, share, seed, township)
     if as_json:

@@ -2,56 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
-
-if TYPE_CHECKING:
-    from aidflow.notify.email import SMTPMailer
-
-_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
-
-
-def mailer_from_env() -> SMTPMailer | None:
-    """The SMTP mailer the AIDFLOW_SMTP_* variables describe, or None without AIDFLOW_SMTP_HOST."""
-    from aidflow.errors import InvalidInputError
-    from aidflow.notify.email import SMTPMailer
-
-    host = os.environ.get("AIDFLOW_SMTP_HOST")
-    if not host:
-        return None
-    security = os.environ.get("AIDFLOW_SMTP_SECURITY") or "starttls"
-    if security not in _DEFAULT_PORTS:
-        raise InvalidInputError(
-            f"AIDFLOW_SMTP_SECURITY={security!r} is not one of none, starttls, ssl"
-        )
-    port_text = os.environ.get("AIDFLOW_SMTP_PORT") or str(_DEFAULT_PORTS[security])
-    if not port_text.isdigit():
-        raise InvalidInputError(f"AIDFLOW_SMTP_PORT={port_text!r} is not a port number")
-    sender = os.environ.get("AIDFLOW_SMTP_FROM")
-    if not sender:
-        raise InvalidInputError(
-            "AIDFLOW_SMTP_FROM is not set",
-            hint="set it to the sender address, e.g. aidflow@county.example",
-        )
-    return SMTPMailer(
-        host,
-        int(port_text),
-        security=security,  # type: ignore[arg-type]
-        username=os.environ.get("AIDFLOW_SMTP_USER") or None,
-        password=os.environ.get("AIDFLOW_SMTP_PASSWORD") or None,
-        sender=sender,
-    )
-
-
-def message_domain() -> str:
-    sender = os.environ.get("AIDFLOW_SMTP_FROM") or ""
-    domain = sender.rpartition("@")[2].strip(" >")
-    return domain if domain and domain.isascii() else "aidflow.local"
 
 
 @click.group("scheduler")
@@ -64,22 +20,10 @@ def scheduler_group() -> None:
 def scheduler_tick(app: App) -> None:
     """Run every job once as of now (or --now) and exit: for cron and tests.
 
-    Email goes out over SMTP when AIDFLOW_SMTP_HOST is set; otherwise it stays queued.
+    Email goes out over SMTP when smtp_host (AIDFLOW_SMTP_HOST) is set; otherwise it stays queued.
     """
     for line in run_round_for(app):
         click.echo(line)
-
-
-def _payment_day() -> int | None:
-    """AIDFLOW_PAYMENT_DAY=N: on/after day N of a month the round runs the month's payments once."""
-    from aidflow.errors import InvalidInputError
-
-    day_text = os.environ.get("AIDFLOW_PAYMENT_DAY")
-    if not day_text:
-        return None
-    if not day_text.isdigit() or not 1 <= int(day_text) <= 28:
-        raise InvalidInputError(f"AIDFLOW_PAYMENT_DAY={day_text!r} is not a day from 1 to 28")
-    return int(day_text)
 
 
 def run_round_for(app: App) -> list[str]:
@@ -91,25 +35,19 @@ def run_round_for(app: App) -> list[str]:
     from aidflow.cli.payments import load_county_policy
     from aidflow.cli.visits import load_policy
     from aidflow.scheduler.rounds import run_round
-    from aidflow.store.database import Database
 
-    payment_day = _payment_day()
-    mailer = mailer_from_env()
-    database = Database(app.engine.url.render_as_string(hide_password=False))
-    try:
-        return run_round(
-            database,
-            app.clock,
-            app.calendar,
-            lang=app.lang,
-            domain=message_domain(),
-            care_policy=load_policy,
-            county_policy=load_county_policy,
-            payment_day=payment_day,
-            mailer=mailer,
-        )
-    finally:
-        database.dispose()
+    return run_round(
+        app.database,
+        app.clock,
+        app.calendar,
+        lang=app.lang,
+        domain=app.message_domain,
+        care_policy=lambda: load_policy(app),
+        county_policy=lambda: load_county_policy(app),
+        payment_day=app.settings.payment_day,
+        mailer=app.mailer(),
+        templates=app.templates,
+    )
 
 
 @scheduler_group.command("run")

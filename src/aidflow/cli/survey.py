@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, emit_json, local, pass_app
+from aidflow.cli.app import App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
     from aidflow.policy.mappings import ImportPolicy
 
 
-def _import_policy() -> ImportPolicy:
-    from aidflow.policy.mappings import default_mappings_path, load_import_policy
+def _import_policy(app: App) -> ImportPolicy:
+    from aidflow.policy.mappings import load_import_policy
 
-    return load_import_policy(default_mappings_path(default_workflows_dir()))
+    return load_import_policy(app.county.import_mappings_file)
 
 
 @click.command("import")
@@ -46,15 +46,14 @@ def person_import(
     Importing the same file again does nothing; an interrupted import resumes.
     """
     from aidflow.services.survey import Importer
-    from aidflow.store.database import check_schema
 
-    policy = _import_policy()
-    check_schema(app.engine)
+    policy = _import_policy(app)
+    app.database.check()
     with app.reading() as svc:
         actor = svc.actor(app.user)
         today = svc.local_today()
     importer = Importer(
-        app.session,
+        app.database.session,
         policy,
         actor,
         file,
@@ -144,7 +143,7 @@ def ledger_export(
     from aidflow.files.ledger import write_csv, write_xlsx
     from aidflow.services.ledger import LedgerOptions, ledger_rows
 
-    policy = _import_policy()
+    policy = _import_policy(app)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         if show_id and not set(actor.roles) & set(policy.show_id_roles):
@@ -182,7 +181,7 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
     """
     from aidflow.services import lookback as lb
 
-    policy = lb.load_target_groups(default_workflows_dir() / "policy" / "target_groups.yaml")
+    policy = lb.load_target_groups(app.county.target_groups_file)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         report = lb.find(svc.session, actor, policy, app.clock.now(), svc.local_today(), township)

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from aidflow.cli.app import App, default_workflows_dir, emit_json, local, parse_time, pass_app
+from aidflow.cli.app import App, emit_json, local, parse_time, pass_app
 
 if TYPE_CHECKING:
     from aidflow.policy.care import CarePolicy
 
 
-def policy_path() -> Path:
-    """$AIDFLOW_CARE_VISITS, else `policy/care_visits.yaml` under the workflows directory."""
-    from aidflow.policy.care import default_policy_path
-
-    return Path(
-        os.environ.get("AIDFLOW_CARE_VISITS") or default_policy_path(default_workflows_dir())
-    )
-
-
-def load_policy() -> CarePolicy:
+def load_policy(app: App) -> CarePolicy:
+    """The care-visit policy file the settings name (care_visits_file)."""
     from aidflow.policy.care import load_policy_file
 
-    return load_policy_file(policy_path())
+    return load_policy_file(app.county.care_visits_file)
 
 
 @click.group("visit")
@@ -62,7 +52,7 @@ def visit_log(
     """Log a care visit on a case (also written to the case's history)."""
     from aidflow.services.visits import log_visit
 
-    policy = load_policy()
+    policy = load_policy(app)
     at = parse_time(at_text, app.tz) if at_text else None
     with app.transaction() as svc:
         done = log_visit(
@@ -100,7 +90,7 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
     from aidflow.services.visits import Month, behind
     from aidflow.store.visits import person_name
 
-    policy = load_policy()
+    policy = load_policy(app)
     which = Month.parse(month) if month else Month.of(app.clock.now(), app.calendar)
     rows: list[dict[str, Any]] = []
     with app.reading() as svc:

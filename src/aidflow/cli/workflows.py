@@ -15,14 +15,18 @@ def workflow_group() -> None:
 
 
 @workflow_group.command("validate")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check workflow files; report every problem as file:line:column. Writes nothing."""
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@pass_app
+def validate(app: App, paths: tuple[Path, ...]) -> None:
+    """Check workflow files; report every problem as file:line:column. Writes nothing.
+
+    Without PATHS: the county's workflows (setting workflows_dir).
+    """
     from aidflow.errors import ExitCode
     from aidflow.policy.workflows import check_files, workflow_files
 
     files: list[Path] = []
-    for p in paths:
+    for p in paths or (app.county.workflows,):
         files.extend(workflow_files(p) if p.is_dir() else [p])
     problems = check_files(files)
     for problem in problems:

@@ -20,12 +20,13 @@ import re
 import shlex
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from jinja2 import (
     Environment,
@@ -53,7 +54,6 @@ from aidflow.notify.templates import (
 
 PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 LAYOUTS_DIR = "_layouts"  # shared files; any top-level name starting with "_" is shared
-SHIPPED = Path(__file__).resolve().parents[1] / "shipped"
 
 
 # 18-character numbers (the last may be X) and old 15-digit ones, not inside longer digit runs.
@@ -61,24 +61,30 @@ _FULL_ID = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])"
 _ADDRESS = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+$")
 
 
-# --- directories and the environment ---------------------------------------------------------
+# --- which templates, which time zone -------------------------------------------------------
+
+DEFAULT_TZ: tzinfo = ZoneInfo("Asia/Shanghai")
 
 
 def default_directory() -> Path:
-    """$AIDFLOW_NOTIFICATIONS, else `notifications/` in the checkout."""
-    return Path(os.environ.get("AIDFLOW_NOTIFICATIONS") or SHIPPED / "notifications")
+    """The templates shipped with aidflow (a county names its own: setting notifications_dir)."""
+    from aidflow.policy.county import shipped
+
+    return shipped("notifications")
 
 
-def default_timezone() -> tzinfo:
-    """$AIDFLOW_TZ (the county's zone, as for the CLI), else Asia/Shanghai."""
-    name = os.environ.get("AIDFLOW_TZ") or "Asia/Shanghai"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            f"AIDFLOW_TZ={name!r} is not a known time zone",
-            hint="use an IANA name such as Asia/Shanghai",
-        ) from None
+@dataclass(frozen=True)
+class Templates:
+    """The templates a producer renders with and the county's zone its times are printed in
+    (the CLI makes one from the settings `notifications_dir` and `tz`)."""
+
+    directory: Path
+    tz: tzinfo
+
+    @classmethod
+    def shipped(cls) -> Templates:
+        """The shipped templates, times in Asia/Shanghai."""
+        return cls(default_directory(), DEFAULT_TZ)
 
 
 @lru_cache(maxsize=16)
@@ -208,10 +214,10 @@ def render(
 ) -> Message:
     """Render one template in one language into a Message.
 
-    `directory` defaults to `default_directory()`, `tz` (for datetimes) to
-    `default_timezone()`. Raises InvalidInputError for an unknown template or language, a
-    missing template file or variable, a list item without a key, an unmasked ID number in
-    the context, a bad recipient address or Message-ID, or a template error (file and line).
+    `directory` defaults to `default_directory()`, `tz` (for datetimes) to `DEFAULT_TZ`.
+    Raises InvalidInputError for an unknown template or language, a missing template file or
+    variable, a list item without a key, an unmasked ID number in the context, a bad
+    recipient address or Message-ID, or a template error (file and line).
     """
     require_template(template)
     check_lang(lang)
@@ -220,7 +226,7 @@ def render(
     _check_list_items(context)
     _check_no_full_ids(context)
     root = Path(directory) if directory is not None else default_directory()
-    env = _environment(root.resolve(), tz if tz is not None else default_timezone())
+    env = _environment(root.resolve(), tz if tz is not None else DEFAULT_TZ)
 
     names = [f"{template}/{lang}/{part}" for part in PARTS]
     complaints: list[str] = []

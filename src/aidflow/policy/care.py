@@ -55,10 +55,6 @@ class CarePolicy:
         return [s for s in self.applies_to if s.workflow == workflow and state in s.states]
 
 
-def default_policy_path(workflows_dir: Path) -> Path:
-    return workflows_dir / "policy" / "care_visits.yaml"
-
-
 _TOP = ("applies_to", "kinds", "log_roles", "warning", "escalation")
 _SELECTOR = ("workflow", "states", "when")
 _KIND = ("labels", "monthly_minimum")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from aidflow.clock import Clock
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import Mailer
+from aidflow.notify.render import Templates
 from aidflow.policy.care import CarePolicy
 from aidflow.policy.standards import Policy
 from aidflow.store.database import Database
@@ -37,6 +38,7 @@ def run_round(
     county_policy: Callable[[], Policy],
     payment_day: int | None,
     mailer: Mailer | None,
+    templates: Templates | None = None,
 ) -> list[str]:
     """Run every job once as of `clock.now()`; one summary line per job.
 
@@ -58,10 +60,12 @@ def run_round(
         policy = care_policy()
         with database.transaction() as session:
             warnings, visit_escalations = check_visits(
-                session, clock, calendar, policy, lang=lang, domain=domain
+                session, clock, calendar, policy, lang=lang, domain=domain, templates=templates
             )
         with database.transaction() as session:
-            digests = send_digests(session, clock, calendar, lang=lang, domain=domain)
+            digests = send_digests(
+                session, clock, calendar, lang=lang, domain=domain, templates=templates
+            )
         lines.append(f"visits: {warnings} warning(s), {visit_escalations} escalation(s)")
         lines.append(f"digest: {digests} email(s) queued")
 
@@ -75,7 +79,7 @@ def run_round(
             )
             return lines
         with database.session() as session:  # delivery commits once per message
-            sent, failed = delivery.deliver_outbox(session, clock, mailer)
+            sent, failed = delivery.deliver_outbox(session, clock, mailer, templates=templates)
         lines.append(f"delivery: {sent} sent, {failed} failed, {_pending(database)} pending")
         return lines
 

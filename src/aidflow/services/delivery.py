@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
@@ -31,6 +32,9 @@ from aidflow.store import workflows as workflow_store
 from aidflow.store.outbox import OutboxRecord, Rendered
 from aidflow.store.session import Session
 
+if TYPE_CHECKING:
+    from aidflow.notify.render import Templates
+
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -39,9 +43,14 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def render_queued(session: Session, row: OutboxRecord) -> Message:
-    """Render an outbox row the sweep queued unrendered (`row.text` is None)."""
-    from aidflow.notify.render import render
+def render_queued(
+    session: Session, row: OutboxRecord, templates: Templates | None = None
+) -> Message:
+    """Render an outbox row the sweep queued unrendered (`row.text` is None), with
+    `templates` (default: the shipped ones, times in Asia/Shanghai)."""
+    from aidflow.notify.render import Templates, render
+
+    templates = templates or Templates.shipped()
 
     if row.escalation_id is None or row.template is None or row.lang is None:
         raise InvalidInputError(
@@ -65,11 +74,24 @@ def render_queued(session: Session, row: OutboxRecord) -> Message:
         found.person_name,
         found.person_id_number,
     )
-    return render(row.template, row.lang, context, to=[row.to_addr], message_id=row.message_id)
+    return render(
+        row.template,
+        row.lang,
+        context,
+        to=[row.to_addr],
+        message_id=row.message_id,
+        directory=templates.directory,
+        tz=templates.tz,
+    )
 
 
 def deliver_outbox(
-    session: Session, clock: Clock, mailer: Mailer, max_attempts: int = 8, limit: int = 1000
+    session: Session,
+    clock: Clock,
+    mailer: Mailer,
+    max_attempts: int = 8,
+    limit: int = 1000,
+    templates: Templates | None = None,
 ) -> tuple[int, int]:
     """Send the pending outbox rows that are due, one at a time; (sent, failed now).
 
@@ -86,7 +108,7 @@ def deliver_outbox(
     for _ in range(limit):
         # one message: claimed, sent and marked in its own transaction
         with session.begin() if own else nullcontext():
-            outcome = deliver_next(session, now, mailer, max_attempts)
+            outcome = deliver_next(session, now, mailer, max_attempts, templates)
         if outcome is None:
             break
         sent += outcome == "sent"
@@ -94,7 +116,13 @@ def deliver_outbox(
     return sent, failed
 
 
-def deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts: int) -> str | None:
+def deliver_next(
+    session: Session,
+    now: datetime,
+    mailer: Mailer,
+    max_attempts: int,
+    templates: Templates | None = None,
+) -> str | None:
     """Claim the next due row, send it and mark it; 'sent', 'failed', 'retry' or None (none due)."""
     row = outbox.claim_next(session, now)
     if row is None:
@@ -102,7 +130,7 @@ def deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts: 
     rendered: Rendered | None = None  # what this attempt renders, stored with its mark
     if row.text is None:
         try:
-            msg = render_queued(session, row)
+            msg = render_queued(session, row, templates)
         except AidflowError as exc:  # a template or data problem no retry fixes by itself
             outbox.mark_failed(session, row, f"cannot render: {exc.message}")
             return "failed"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock
 from aidflow.engine.access import Area
@@ -26,6 +26,9 @@ from aidflow.store import workflows as workflow_store
 from aidflow.store.escalations import users
 from aidflow.store.records import UserRecord
 from aidflow.store.session import Session
+
+if TYPE_CHECKING:
+    from aidflow.notify.render import Templates
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
 LIMIT = 200  # cases per list in one email; `aidflow case list --overdue` shows them all
@@ -47,6 +50,7 @@ def send_digests(
     *,
     lang: str = "en",
     domain: str = "aidflow.local",
+    templates: Templates | None = None,
 ) -> int:
     """Queue today's digest for every supervisor who has something to report; the number queued."""
     now = clock.now()
@@ -62,7 +66,7 @@ def send_digests(
         open_ = _cases(session, user, now, lang, overdue=False)
         if not overdue and not open_:
             continue
-        if _queue(session, user, day, overdue, open_, message_id, now, lang):
+        if _queue(session, user, day, overdue, open_, message_id, now, lang, templates):
             queued += 1
     return queued
 
@@ -98,9 +102,11 @@ def _queue(
     message_id: str,
     now: datetime,
     lang: str,
+    templates: Templates | None,
 ) -> bool:
-    from aidflow.notify.render import render
+    from aidflow.notify.render import Templates, render
 
+    templates = templates or Templates.shipped()
     area = (
         "全县"
         if user.area == "*" and lang == "zh"
@@ -119,6 +125,8 @@ def _queue(
         },
         to=[user.email],
         message_id=message_id,
+        directory=templates.directory,
+        tz=templates.tz,
     )
     queued = outbox.queue(
         session,

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock, as_utc
 from aidflow.engine.access import Actor, covering
@@ -51,6 +51,9 @@ from aidflow.store import workflows as workflow_store
 from aidflow.store.records import UserRecord
 from aidflow.store.session import Session
 from aidflow.store.visits import ObligedCase, VisitRecord
+
+if TYPE_CHECKING:
+    from aidflow.notify.render import Templates
 
 LADDER = "care_visits"
 RUNG = -1  # escalation rows of this module; workflow ladders number their rungs from 0
@@ -336,6 +339,7 @@ def check_visits(
     *,
     lang: str = "en",
     domain: str = "aidflow.local",
+    templates: Templates | None = None,
 ) -> tuple[int, int]:
     """Warn caseworkers from the warning day, escalate after month end; (warnings, escalations).
 
@@ -355,7 +359,18 @@ def check_visits(
             user = by_name.get(b.assigned_to or "")
             if user is not None and _alert(session, b, current, "warning", user, now) is not None:
                 _queue(
-                    session, calendar, policy, b, current, "warning", user, None, now, lang, domain
+                    session,
+                    calendar,
+                    policy,
+                    b,
+                    current,
+                    "warning",
+                    user,
+                    None,
+                    now,
+                    lang,
+                    domain,
+                    templates,
                 )
                 warnings += 1
     last = current.previous()
@@ -384,7 +399,18 @@ def check_visits(
             )
             esc_id = inserted[0][0] if inserted else None
             _queue(
-                session, calendar, policy, b, last, "escalation", user, esc_id, now, lang, domain
+                session,
+                calendar,
+                policy,
+                b,
+                last,
+                "escalation",
+                user,
+                esc_id,
+                now,
+                lang,
+                domain,
+                templates,
             )
             escalations += 1
     return warnings, escalations
@@ -437,8 +463,11 @@ def _queue(
     now: datetime,
     lang: str,
     domain: str,
+    templates: Templates | None,
 ) -> None:
-    from aidflow.notify.render import render
+    from aidflow.notify.render import Templates, render
+
+    templates = templates or Templates.shipped()
 
     wf: Workflow = workflow_store.definition(session, b.workflow_version_id)
     name, id_number = rows.person_name(session, b.person_id)
@@ -474,7 +503,15 @@ def _queue(
             ],
         )
     message_id = make_message_id(uuid.uuid4().hex, domain)
-    msg = render(template, lang, ctx, to=[user.email], message_id=message_id)
+    msg = render(
+        template,
+        lang,
+        ctx,
+        to=[user.email],
+        message_id=message_id,
+        directory=templates.directory,
+        tz=templates.tz,
+    )
     outbox.queue(
         session,
         [

@@ -8,7 +8,6 @@ importing Alembic, so ordinary commands start fast.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from aidflow.errors import UnavailableError
 from aidflow.store.models import SCHEMA_REVISION
 
-DEFAULT_URL = "sqlite:///aidflow.db"
+DEFAULT_BUSY_TIMEOUT_MS = 30000
 
 
-def database_url(explicit: str | None = None) -> str:
-    """--db wins, then AIDFLOW_DATABASE_URL, then ./aidflow.db. A bare path means SQLite."""
-    url = explicit or os.environ.get("AIDFLOW_DATABASE_URL") or DEFAULT_URL
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL for a setting's value: a bare path means SQLite, postgresql:// psycopg."""
     if "://" not in url:
         url = f"sqlite:///{Path(url)}"
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -34,10 +32,15 @@ def database_url(explicit: str | None = None) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
+    """An engine for `url`; on SQLite a writer waits `busy_timeout_ms` for another one."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms() / 1000}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
+
+        def pragmas(dbapi_conn: Any, _record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, busy_timeout_ms)
+
+        event.listen(engine, "connect", pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so that writers
         # take the lock up front ("BEGIN IMMEDIATE") instead of failing when a read
         # transaction tries to upgrade. Readers (engine.execution_options(readonly=True))
@@ -45,19 +48,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def busy_timeout_ms() -> int:
-    """How long a SQLite writer waits for another one (AIDFLOW_SQLITE_BUSY_TIMEOUT_MS, default 30 s)."""
-    from aidflow.errors import InvalidInputError
-
-    text = os.environ.get("AIDFLOW_SQLITE_BUSY_TIMEOUT_MS") or "30000"
-    if not text.isdigit():
-        raise InvalidInputError(
-            f"AIDFLOW_SQLITE_BUSY_TIMEOUT_MS={text!r} is not a whole number of milliseconds",
-            hint="write e.g. 30000 for 30 seconds",
-        )
-    return int(text)
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -70,13 +60,13 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(readonly=True)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see make_engine)
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cur.close()
 
 
@@ -154,14 +144,49 @@ class Database:
     made on first use and the schema checked before the first unit of work.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.url = url
+        self.busy_timeout_ms = busy_timeout_ms
         self._engine: Engine | None = None
+
+    @classmethod
+    def open(cls, url: str, busy_timeout_ms: int = 30000) -> Database:
+        """The database at `url` (a SQLite file path or URL, or a PostgreSQL URL); an unknown
+        scheme or a URL no driver accepts is an InvalidInputError naming the fix."""
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        from aidflow.errors import InvalidInputError
+
+        url = database_url(url)
+        scheme = url.split("://", 1)[0]
+        hint = "write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB"
+        if not (scheme == "sqlite" or scheme.startswith("postgresql")):
+            raise InvalidInputError(
+                f"--db {scheme}://...: aidflow supports SQLite and PostgreSQL only", hint=hint
+            )
+        database = cls(url, busy_timeout_ms)
+        try:
+            database.engine  # noqa: B018 - a URL that names no usable database fails here
+        except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+            raise InvalidInputError(
+                f"--db {scheme}://... is not a usable database URL ({exc})", hint=hint
+            ) from None
+        return database
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Migrate the schema to the head revision; (revision before, revision after)."""
+        before = stored_revision(self.engine)
+        upgrade(self.engine)
+        return before, stored_revision(self.engine)
+
+    def check(self) -> None:
+        """Refuse a database aidflow has not set up, or one at another schema revision."""
+        check_schema(self.engine)
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = make_engine(self.url, self.busy_timeout_ms)
         return self._engine
 
     def describe(self) -> str:

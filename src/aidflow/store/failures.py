@@ -24,7 +24,9 @@ def translate(exc: BaseException, where: str | None = None) -> UnavailableError 
 
     if not isinstance(exc, OperationalError):
         return None
-    text = " ".join(str(getattr(exc, "orig", exc)).split())  # libpq's message spans tab-indented lines
+    text = " ".join(
+        str(getattr(exc, "orig", exc)).split()
+    )  # libpq's message spans tab-indented lines
     if "locked" in text or "busy" in text:
         return UnavailableError(
             f"the database is busy: {text}", hint="another writer holds it; retry"
