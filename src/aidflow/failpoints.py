@@ -29,7 +29,7 @@ def arm(spec: str | None) -> None:
         _armed = None
         return
     name, sep, count = spec.partition(":")
-    if not name or (sep and not count.isdigit()) or (sep and int(count) < 1):
+    if not name or (sep and not (count.isdecimal() and int(count) >= 1)):
         raise InvalidInputError(
             f"failpoint {spec!r} is not NAME or NAME:COUNT", hint="write e.g. payments.batch:3"
         )

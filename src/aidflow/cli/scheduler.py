@@ -74,6 +74,7 @@ def run_jobs(app: App) -> list[str]:
     """One round of every job, each in its own transaction; returns what happened."""
     from sqlalchemy import func, select
 
+    from aidflow import failpoints
     from aidflow.services import escalations as jobs
     from aidflow.store.models import OutboxMessage
 
@@ -82,6 +83,7 @@ def run_jobs(app: App) -> list[str]:
         result = jobs.sweep(
             svc.session, app.clock, app.calendar, lang=app.lang, domain=message_domain()
         )
+    failpoints.reach("sweep.commit")
     lines.append(
         f"sweep: {result.timeouts} timed transition(s), {result.escalations} escalation(s)"
     )

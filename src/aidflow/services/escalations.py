@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.rules import SYSTEM, Actor
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError
@@ -262,6 +263,7 @@ def escalate(
                 ]
                 if values:
                     created += _insert_batch(session, values, users, now, lang, domain)
+                    failpoints.reach("sweep.batch")  # inside the sweep's transaction
     return created
 
 
@@ -560,6 +562,7 @@ def deliver_outbox(
             outcome = _deliver_next(session, now, mailer, max_attempts)
         if outcome is None:
             break
+        failpoints.reach("delivery.message")  # its mark committed
         sent += outcome == "sent"
         failed += outcome == "failed"
     return sent, failed
@@ -610,6 +613,7 @@ def _deliver_next(session: Session, now: datetime, mailer: Mailer, max_attempts:
             row.next_attempt_at = now + backoff(row.attempts)
             outcome = "retry"
     else:
+        failpoints.reach("delivery.sent")  # accepted by the server, not yet marked sent
         row.status = "sent"
         row.sent_at = now
         row.last_error = None

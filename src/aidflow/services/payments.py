@@ -51,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
 from aidflow.policy.standards import PaymentKind, Policy
@@ -315,6 +316,7 @@ class _Run:
             values = self._page(rows)
             if values:
                 self._insert(insert_stmt, values)
+                failpoints.reach("payments.batch")  # inside the run's one transaction
             last = rows[-1][0]
 
     def _page(self, rows: Sequence[Any]) -> list[dict[str, Any]]:

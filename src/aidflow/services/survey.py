@@ -51,6 +51,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from aidflow import failpoints
 from aidflow.engine.rules import Actor
 from aidflow.errors import (
     ForbiddenError,
@@ -776,8 +777,10 @@ class Importer:
                     .where(_RUNS.c.id == run_id)
                     .values(status="done", finished_at=self.now)
                 )
+            failpoints.reach("import.merge")  # a batch written, not committed
             if on_batch is not None:
                 on_batch(number)
+        failpoints.reach("import.batch")  # a batch committed
 
     def _merge(self, conn: Connection, run_id: int, batch: list[Row], result: ImportResult) -> None:
         stmts = self._statements(conn)
