@@ -1,27 +1,27 @@
-"""Kill -9 at random points: the scheduler, a payment run and a bulk import recover with nothing lost.
+"""Kill -9 at named points: the scheduler, a payment run and an import recover, nothing lost.
 
-Each test starts the real `aidflow` command as an OS process and SIGKILLs it after a random
-delay of 0-300 ms (start-up takes about 130 ms), at least KILLS times, then runs it once more
-to completion and checks the database against a reference: nothing missing, nothing
-duplicated, nothing half-written. A phase that takes longer than 300 ms and commits once
-(the sweep, a payment run, the first import batch) would be killed forever, so after a kill
-that found no progress the next 300 ms window starts 100 ms later (reset after progress).
-The delays are seeded (the timing of the work itself is not).
+Each test starts the real `aidflow` command as an OS process with a failpoint armed
+(aidflow.failpoints, env AIDFLOW_FAILPOINT=NAME:K), waits until the process has stopped
+itself at the K-th pass of that point, and SIGKILLs it. The points and counts are fixed
+here, so every run kills at the same places whatever the machine's load: the first, a
+middle and the last batch or message, inside a transaction and just after its commit.
+After each kill the database holds exactly what that point implies (nothing of an
+uncommitted batch, all of a committed one). A last run completes the work, and the
+database is compared with a reference: nothing missing, nothing doubled, nothing
+half-written.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
+import tempfile
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -34,29 +34,23 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.services.payments import run_payments
 from aidflow.store.database import make_engine, upgrade
-from aidflow.store.models import Escalation, ImportRun, OutboxMessage, Payment, Person, PersonSource
+from aidflow.store.models import (
+    Escalation,
+    ImportRun,
+    OutboxMessage,
+    Payment,
+    PaymentRun,
+    Person,
+    PersonSource,
+)
 
 from .conftest import REPO, USERS, WORKFLOWS, World, local
-from .smtp import SMTPServer
+from .smtp import Received, SMTPServer
 from .test_import import CIVIL_HEADER, make_id, write_csv
 from .test_payments import POLICY, TZ, County, at, county  # noqa: F401 - county is a fixture
 from .test_simulated_month import SUPERVISORS, id_number
 
 pytestmark = pytest.mark.slow
-
-KILLS = 20
-MAX_DELAY = 0.3  # seconds after start
-OFFSET_STEP = 0.1  # see kill_repeatedly
-BUDGET = 60.0  # seconds per kill loop, a bound that a hang would break
-
-
-@dataclass
-class Kills:
-    """What a kill loop did: kills, runs that finished before their kill, progress seen at each kill."""
-
-    killed: int = 0
-    finished: int = 0
-    progress: list[int] = field(default_factory=list)
 
 
 def base_env() -> dict[str, str]:
@@ -68,51 +62,36 @@ def base_env() -> dict[str, str]:
         "AIDFLOW_LANG",
         "AIDFLOW_SMTP_HOST",
         "AIDFLOW_PAYMENT_DAY",
+        "AIDFLOW_FAILPOINT",
     ):
         env.pop(key, None)
     return env
 
 
-def kill_repeatedly(
-    argv: list[str], env: dict[str, str], seed: int, progress: Callable[[], int]
-) -> Kills:
-    """Start `argv` and SIGKILL it after offset + U(0, MAX_DELAY) s, until KILLS kills.
+def kill_at(argv: list[str], env: dict[str, str], point: str) -> None:
+    """Run `argv` until it stops itself at the failpoint `point` (NAME:K), then SIGKILL it.
 
-    Runs that end before their kill must succeed. `progress` counts what is committed (or sent).
+    A command that ends without reaching the point fails the test: the kill it was meant
+    for did not happen.
     """
-    rng = random.Random(seed)
-    out = Kills()
-    deadline = time.monotonic() + BUDGET
-    offset, seen = 0.0, progress()
-    while out.killed < KILLS:
-        assert time.monotonic() < deadline, f"kill loop over budget: {out}"
+    with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO
+            argv,
+            env={**env, "AIDFLOW_FAILPOINT": point},
+            stdout=subprocess.DEVNULL,
+            stderr=err,  # a file, not a pipe: a full pipe would block the command before the point
+            cwd=REPO,
         )
-        try:
-            proc.wait(timeout=offset + rng.uniform(0, MAX_DELAY))
-        except subprocess.TimeoutExpired:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        if os.WIFSTOPPED(status):
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            assert proc.stderr is not None
-            proc.stderr.close()
-            out.killed += 1
-            now_seen = progress()
-            out.progress.append(now_seen)
-            # a phase longer than MAX_DELAY that commits once (a sweep, a payment run) would be
-            # killed forever: after a kill that saw no progress the next window starts later, and
-            # the step grows, so a loaded machine (slow start-up) still gets kills past the first
-            # commit; after progress, half back, so kills keep landing early too
-            offset = offset * 1.5 + OFFSET_STEP if now_seen == seen else offset / 2
-            seen = now_seen
-        else:
-            offset, seen = 0.0, progress()
-            assert proc.stderr is not None
-            err = proc.stderr.read().decode()
-            proc.stderr.close()
-            assert proc.returncode == 0, err
-            out.finished += 1
-    return out
+            assert proc.wait() == -signal.SIGKILL
+            return
+        proc.returncode = os.waitstatus_to_exitcode(status)  # waitpid has reaped it
+        err.seek(0)
+        raise AssertionError(
+            f"{point} was not reached; exit {proc.returncode}: {err.read().decode()}"
+        )
 
 
 def final_run(argv: list[str], env: dict[str, str]) -> str:
@@ -131,9 +110,10 @@ def aidflow(url: str, now: str, *args: str, user: str | None = None) -> list[str
     return argv + list(args)
 
 
-def count(engine: Engine, model: object) -> int:
+def count(engine: Engine, model: object, *where: object) -> int:
     with engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(model)) or 0  # type: ignore[arg-type]
+        stmt = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
+        return conn.scalar(stmt) or 0
 
 
 # -- (a) the scheduler ------------------------------------------------------------------------
@@ -143,7 +123,9 @@ TICK = "2023-09-18T09:00"  # rung 0 to li and zhao (12d), rung 1 to tsup (15d) f
 
 
 def escalating_world(url: str, calendar: WorkCalendar, cases: int) -> World:
-    """`cases` dibao cases entering investigation an hour apart from 2023-09-01 00:00 (escalations due by TICK)."""
+    """`cases` dibao cases entering investigation an hour apart from 2023-09-01 00:00.
+
+    Their escalations are due by TICK."""
     engine = make_engine(url)
     upgrade(engine)
     w = World(engine, FrozenClock(local(2023, 9, 1, 0, 0)), calendar)
@@ -215,6 +197,12 @@ def _mail(engine: Engine) -> Counter[tuple[object, ...]]:
         )
 
 
+def _text_of(received: Received) -> str:
+    body = received.message.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content())
+
+
 def test_scheduler_killed_sends_every_escalation_once(
     sqlite_url: str, calendar: WorkCalendar, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
@@ -229,6 +217,7 @@ def test_scheduler_killed_sends_every_escalation_once(
     ref_engine = make_engine(ref_url)
     expected, expected_mail = _escalations(ref_engine), _mail(ref_engine)
     ref_engine.dispose()
+    total = sum(expected_mail.values())
     assert count(engine, Escalation) == 0
     assert len(expected) > 2 * CASES
 
@@ -236,53 +225,72 @@ def test_scheduler_killed_sends_every_escalation_once(
         base_env(),
         AIDFLOW_SMTP_HOST=smtp_server.host,
         AIDFLOW_SMTP_PORT=str(smtp_server.port),
-        AIDFLOW_SMTP_SECURITY="none",
         AIDFLOW_SMTP_FROM="aidflow@county.example",
+        AIDFLOW_SMTP_SECURITY="none",
     )
     argv = aidflow(sqlite_url, TICK, "scheduler", "tick")
-    kills = kill_repeatedly(
-        argv, env, seed=1, progress=lambda: count(engine, Escalation) + len(smtp_server.messages)
-    )
-    out = final_run(argv, env)
-    assert out.endswith("0 pending\n"), out
 
+    def sent() -> int:
+        return count(engine, OutboxMessage, OutboxMessage.status == "sent")
+
+    # the sweep's escalations and their outbox rows commit together, or not at all
+    kill_at(argv, env, "sweep.batch:1")
+    assert count(engine, Escalation) == count(engine, OutboxMessage) == 0
+    kill_at(argv, env, "sweep.commit:1")
+    assert _escalations(engine) == expected
+    assert sent() == len(smtp_server.messages) == 0
+
+    # delivery: killed just after a message's "sent" mark commits (nothing is sent twice), and
+    # with a message accepted by the server but not yet marked (the next run sends it again:
+    # one duplicate); at the first, a middle and the last pending message
+    middle = (total - 1) // 2
+    kills = [
+        ("delivery.sent", 1),
+        ("delivery.message", 1),  # the first message again, now marked
+        ("delivery.message", middle),
+        ("delivery.sent", total - 1 - middle),  # the last message
+        ("delivery.message", 1),  # the last message again, now marked
+    ]
+    for point, k in kills:
+        received_before, sent_before = len(smtp_server.messages), sent()
+        kill_at(argv, env, f"{point}:{k}")
+        assert len(smtp_server.messages) == received_before + k
+        assert sent() == sent_before + k - (point == "delivery.sent")
+    assert sent() == total
+
+    out = final_run(argv, env)
+    assert out.endswith("delivery: 0 sent, 0 failed, 0 pending\n"), out
     with engine.connect() as conn:
         outbox = conn.execute(
-            select(
-                OutboxMessage.message_id,
-                OutboxMessage.to_addr,
-                OutboxMessage.status,
-                OutboxMessage.escalation_id,
-            )
+            select(OutboxMessage.message_id, OutboxMessage.to_addr, OutboxMessage.status)
         ).all()
     assert _escalations(engine) == expected  # none missing, none twice
-    assert (
-        _mail(engine) == expected_mail
-    )  # one email per escalation (and per visit notice), none queued twice
-    assert {status for _, _, status, _ in outbox} == {"sent"}
+    assert _mail(engine) == expected_mail  # one email per escalation (and visit notice)
+    assert {status for *_, status in outbox} == {"sent"}
 
     received = Counter(m.message["Message-ID"] for m in smtp_server.messages)
-    assert set(received) == {
-        mid for mid, *_ in outbox
-    }  # every row reached the server, nothing else did
-    duplicates = sum(n - 1 for n in received.values())
-    assert duplicates <= kills.killed  # at most one per crash between SMTP accept and commit
-    to_of = {mid: to for mid, to, *_ in outbox}
+    assert set(received) == {mid for mid, *_ in outbox}  # every row reached the server, only they
+    # one duplicate per kill between the server's acceptance and the "sent" mark, the same
+    # message again: its Message-ID, recipient, subject and text
+    twice = [mid for mid, n in received.items() if n > 1]
+    assert Counter(received.values()) == {1: total - 2, 2: 2}, received
+    for mid in twice:
+        copies = {
+            (m.rcpt_tos, str(m.message["Subject"]), _text_of(m))
+            for m in smtp_server.messages
+            if m.message["Message-ID"] == mid
+        }
+        assert len(copies) == 1, copies
+    to_of = {mid: to for mid, to, _ in outbox}
     assert all(m.rcpt_tos == (to_of[m.message["Message-ID"]],) for m in smtp_server.messages)
     assert w.verify() == []
-    assert kills.killed == KILLS
-    sent_at_kill = [p - len(expected) for p in kills.progress if p >= len(expected)]
-    assert any(0 < n < len(expected) for n in sent_at_kill), kills  # some kills landed mid-delivery
-    print(
-        f"scheduler: {kills.killed} kills, {kills.finished} finished runs, {duplicates} duplicate(s), "
-        f"emails received at each kill {kills.progress}"
-    )
     engine.dispose()
 
 
 # -- (b) a payment run ------------------------------------------------------------------------
 
 PAID_CASES = 300
+PAYMENT_BATCHES = 2  # one page of cases per programme (dibao, tekun)
 
 
 def _payments(engine: Engine) -> list[tuple[int, str, str, int]]:
@@ -321,24 +329,31 @@ def test_payment_run_killed_pays_each_case_once(county: County, db_url: str) -> 
     assert {case for case, *_ in expected} == set(created)
 
     argv = aidflow(db_url, "2023-09-02T09:00", "payments", "run", "--period", "2023-09", user="sun")
-    kills = kill_repeatedly(
-        argv, base_env(), seed=2, progress=lambda: count(county.engine, Payment)
-    )
-    final_run(argv, base_env())
+    # all or nothing: a run killed after any batch leaves no payment and no run behind
+    for k in range(1, PAYMENT_BATCHES + 1):
+        kill_at(argv, base_env(), f"payments.batch:{k}")
+        assert count(county.engine, Payment) == count(county.engine, PaymentRun) == 0
+    # armed one past the last batch, the run is not stopped: PAYMENT_BATCHES was the last
+    final_run(argv, dict(base_env(), AIDFLOW_FAILPOINT=f"payments.batch:{PAYMENT_BATCHES + 1}"))
     got = _payments(county.engine)
     assert sorted(got) == expected
     assert len({(case, kind, period) for case, kind, period, _ in got}) == len(got)
-    assert set(kills.progress) <= {0, len(expected)}  # all or nothing: never a half-written run
-    assert kills.killed == KILLS
-    print(
-        f"payments ({db_url.split(':')[0]}): {kills.killed} kills, {kills.finished} finished runs, "
-        f"{len(expected)} payments"
-    )
+    assert count(county.engine, PaymentRun) == 1
 
 
 # -- (c) a bulk import ------------------------------------------------------------------------
 
 ROWS = 3000
+BATCH = 10  # rows per batch: 300 batches, then one that marks the run done
+# (point, pass) in turn, and the rows committed after that kill: the first batch, in the
+# middle, the last rows (uncommitted, then committed), then the closing batch
+IMPORT_KILLS = [
+    ("import.merge", 1, 0),
+    ("import.batch", 1, 10),
+    ("import.batch", 150, 1510),
+    ("import.merge", 149, 2990),
+    ("import.batch", 1, 3000),
+]
 
 
 def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path) -> None:
@@ -368,11 +383,21 @@ def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path
         "--source",
         "civil_affairs",
         "--batch-size",
-        "10",
+        str(BATCH),
         user="li",
     )
-    kills = kill_repeatedly(argv, base_env(), seed=3, progress=lambda: count(engine, PersonSource))
-    final_run(argv, base_env())
+
+    def state() -> tuple[int, int, list[tuple[str, int]]]:
+        with Session(engine) as s:
+            runs = s.execute(select(ImportRun.status, ImportRun.rows_imported)).all()
+        return count(engine, Person), count(engine, PersonSource), [tuple(r) for r in runs]
+
+    for point, k, rows in IMPORT_KILLS:
+        kill_at(argv, base_env(), f"{point}:{k}")
+        assert state() == (rows, rows, [("running", rows)]), (point, k)  # resumed, one run
+    kill_at(argv, base_env(), "import.batch:1")  # the closing batch: nothing left to write
+    assert state() == (ROWS, ROWS, [("done", ROWS)])
+    final_run(argv, base_env())  # a finished import is not repeated
 
     with Session(engine) as s:
         people = list(s.scalars(select(Person.id_number)))
@@ -381,11 +406,6 @@ def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path
     assert sorted(people) == sorted(ids)
     assert len(sources) == len(set(sources)) == ROWS
     assert sorted(line for line, _ in sources) == list(range(2, ROWS + 2))
-    assert ("done", ROWS) in runs
-    assert all(status == "done" for status, _ in runs), runs
-    assert kills.killed == KILLS
-    assert any(0 < p < ROWS for p in kills.progress), kills  # some kills landed mid-import
-    print(
-        f"import: {kills.killed} kills, {kills.finished} finished runs, rows at each kill {kills.progress}"
-    )
+    assert {source for _, source in sources} == {"civil_affairs"}
+    assert runs == [("done", ROWS)]
     engine.dispose()

@@ -5,12 +5,15 @@ of the suite) holds one database of escalating dibao cases, built once and clone
 with CREATE DATABASE ... TEMPLATE. A clean tick on one clone, delivering to the test SMTP
 server, is the reference. Each round starts the real `aidflow scheduler tick` on a fresh
 clone and restarts the server (`pg_ctl restart`, fast or immediate, seeded at random) at a
-point of one phase, after a further random 0-100 ms:
+point of one phase:
 
 - sweep: another session holds a lock on the outbox, so the sweep stalls at its first insert
   there with its escalations written and not committed; the restart must roll all of it back;
-- delivery: once a random number of outbox rows is marked sent;
-- anytime: a random 0.2-3 s after the start (start-up, sweep, care jobs or delivery).
+- delivery: the tick stops itself at a failpoint (aidflow.failpoints) just after the "sent"
+  mark of its k-th message commits (k seeded at random), the server restarts, the tick
+  continues;
+- anytime: a random 0.2-3 s after the start (start-up, sweep, care jobs or delivery), then a
+  further random 0-100 ms.
 
 The tick must then either finish (delivery reconnects per message) or exit 9 with an error
 line and a hint that names the database, never a traceback or exit 1. A second tick after
@@ -23,6 +26,7 @@ changed differently, and the audit chains verify.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -59,8 +63,9 @@ SEED = 5
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PgCluster]:
     if binaries() is None:
+        places = ", ".join(map(str, PG_BIN_CANDIDATES))
         pytest.skip(
-            f"no PostgreSQL server binaries (initdb, pg_ctl) in {', '.join(map(str, PG_BIN_CANDIDATES))}; "
+            f"no PostgreSQL server binaries (initdb, pg_ctl) in {places}; "
             "set AIDFLOW_TEST_PG_BIN to their directory"
         )
     with PgCluster.start_new() as pg:
@@ -205,32 +210,38 @@ def test_postgres_restart_mid_tick_recovers(
         def in_phase(
             engine: Engine = engine,
             phase: str = phase,
-            sent_by: int = sent_by,
             blocked: object = blocked,
             started: float = time.monotonic(),
             after: float = rng.uniform(0.2, 3.0),
         ) -> bool:
             if phase == "sweep":
                 return count(engine, blocked) > 0
-            if phase == "delivery":
-                return count(engine, sent) >= sent_by
             return (
                 time.monotonic() - started >= after
             )  # anytime: start-up, sweep, care jobs or delivery
 
+        failpoint = {"delivery": f"delivery.message:{sent_by}"}.get(phase, "")
         proc = subprocess.Popen(
             aidflow(url, TICK, "scheduler", "tick"),
-            env=env,
+            env=dict(env, AIDFLOW_FAILPOINT=failpoint),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=REPO,
         )
-        hit = wait_for(proc, in_phase)
-        sent_at_restart = count(engine, sent)
-        if hit:
-            time.sleep(rng.uniform(0, 0.1))
+        if failpoint:
+            _, status = os.waitpid(proc.pid, os.WUNTRACED)
+            assert os.WIFSTOPPED(status), f"{failpoint} was not reached"
+            hit, sent_at_restart = True, count(engine, sent)
+            assert sent_at_restart == sent_by
             cluster.restart(mode)
+            proc.send_signal(signal.SIGCONT)
+        else:
+            hit = wait_for(proc, in_phase)
+            sent_at_restart = count(engine, sent)
+            if hit:
+                time.sleep(rng.uniform(0, 0.1))
+                cluster.restart(mode)
         if holder is not None:
             holder.close()  # its session died with the restart
         out, err = proc.communicate(timeout=120)
@@ -264,7 +275,8 @@ def test_postgres_restart_mid_tick_recovers(
             seen[f"delivery cut ({'exit 9' if proc.returncode else 'reconnected'})"] += 1
         seen[f"{phase}: restart {mode}" if hit else f"{phase}: finished before the restart"] += 1
     print(f"\npg restart: {ROUNDS} rounds, {total} emails each: {dict(sorted(seen.items()))}")
-    assert seen["delivery cut (exit 9)"] + seen["delivery cut (reconnected)"] >= 1, seen
+    cuts = seen["delivery cut (exit 9)"] + seen["delivery cut (reconnected)"]
+    assert cuts == ROUNDS // len(PHASES), seen
 
 
 def test_scheduler_run_rides_out_a_postgres_outage(

@@ -7,7 +7,15 @@ stopped (waitpid with WUNTRACED), then kills it with SIGKILL. Where the kill lan
 therefore depends on the program, never on a timer or on how loaded the machine is.
 
 Each point is named `<module>.<what>` where the code calls `reach`; with no failpoint
-armed, `reach` is one comparison.
+armed, `reach` is one comparison. The points:
+
+    import.merge      a batch of the person import written, not yet committed
+    import.batch      a batch of the person import committed (the last one marks the run done)
+    payments.batch    a page of payments inserted, inside the run's one transaction
+    sweep.batch       a batch of escalations and their outbox rows inserted, not committed
+    sweep.commit      the sweep committed (the scheduler round goes on to care jobs, delivery)
+    delivery.sent     a message accepted by the mail server, its "sent" mark not committed
+    delivery.message  a message's "sent" mark committed
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ def arm(spec: str | None) -> None:
         _armed = None
         return
     name, sep, count = spec.partition(":")
-    if not name or (sep and not count.isdigit()) or (sep and int(count) < 1):
+    if not name or (sep and not (count.isdecimal() and int(count) >= 1)):
         raise InvalidInputError(
             f"failpoint {spec!r} is not NAME or NAME:COUNT", hint="write e.g. payments.batch:3"
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import Mailer
@@ -55,6 +56,7 @@ def run_round(
         lines = []
         with database.transaction() as session:
             swept = escalations.sweep(session, clock, calendar, lang=lang, domain=domain)
+        failpoints.reach("sweep.commit")
         lines.append(swept.summary())
 
         policy = care_policy()

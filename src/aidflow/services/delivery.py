@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
 from aidflow.notify.mailer import DeliveryError, Mailer, Message
@@ -111,6 +112,7 @@ def deliver_outbox(
             outcome = deliver_next(session, now, mailer, max_attempts, templates)
         if outcome is None:
             break
+        failpoints.reach("delivery.message")  # its mark committed
         sent += outcome == "sent"
         failed += outcome == "failed"
     return sent, failed
@@ -154,6 +156,7 @@ def deliver_next(
             return "failed"
         outbox.mark_retry(session, row, str(exc), now + backoff(row.attempts + 1), rendered)
         return "retry"
+    failpoints.reach("delivery.sent")  # accepted by the server, not yet marked sent
     outbox.mark_sent(session, row, now, rendered)
     return "sent"
 

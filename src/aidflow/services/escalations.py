@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
@@ -211,6 +212,7 @@ def escalate(
                 ]
                 if values:
                     created += _fire_batch(session, values, recipients, now, lang, domain)
+                    failpoints.reach("sweep.batch")  # inside the sweep's transaction
     return created
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import Actor, require_role
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
@@ -244,6 +245,7 @@ class _Run:
             values = self._page(rows)
             if values:
                 self._count(self.reads.insert(page_range, values))
+                failpoints.reach("payments.batch")  # inside the run's one transaction
 
     def _page(self, rows: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         events: dict[int, list[_Event]] = {}

@@ -29,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from aidflow import failpoints
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
 from aidflow.files.table import cell_text, check_file, read_rows, scan
@@ -517,8 +518,10 @@ class Importer:
                 store.count_rows(s, run_id, len(batch))
             if last:
                 store.finish_run(s, run_id, self.now)
+            failpoints.reach("import.merge")  # a batch written, not committed
             if on_batch is not None:
                 on_batch(number)
+        failpoints.reach("import.batch")  # a batch committed
 
     def _merge(self, s: Session, run_id: int, batch: list[Row], result: ImportResult) -> None:
         persons = self._person_rows(s)
