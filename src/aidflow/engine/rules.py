@@ -257,7 +257,7 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
             value = Decimal(text)
             if not value.is_finite():
                 raise ValueError("must be a finite number")
-            # 1e999 was stored as a valid amount (found by tests/test_hostile.py)
+            # an overflowing exponent (1e999) must not pass as a valid amount
             if value.adjusted() >= 15:
                 raise ValueError("must be below 10^15")
             if int(value.as_tuple().exponent) < -6:

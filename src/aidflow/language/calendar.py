@@ -200,7 +200,7 @@ class WorkCalendar:
         override = self._overrides.get(day)
         if override is not None:
             return override
-        import chinese_calendar  # lazy: costs ~10 ms, and many commands never need it
+        import chinese_calendar  # lazy: its import is felt, and many commands never need it
 
         try:
             return bool(chinese_calendar.is_workday(day))
@@ -345,8 +345,8 @@ def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, b
     """
     import yaml  # lazy: only commands that read the calendar need it
 
-    # libyaml composes the file in well under a millisecond, the pure-Python loader in
-    # 5-15 ms of every command's start-up. The same resolver tags the nodes, so a valid
+    # libyaml composes the file many times faster than the pure-Python loader, and every
+    # command that computes a deadline reads it. The same resolver tags the nodes, so a valid
     # file reads the same; any problem is reported from the pure loader's parse, so the
     # messages and their line:column stay those of the strict path.
     fast = getattr(yaml, "CSafeLoader", None)

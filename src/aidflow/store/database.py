@@ -77,8 +77,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def stored_revision(engine: Engine) -> str | None:
     try:
         # a read: on SQLite it must not take the write lock (BEGIN IMMEDIATE), or a command
-        # would wait for (and then blame) another writer before it even starts; found by
-        # tests/test_faults.py
+        # would wait for (and then blame) another writer before it even starts
         with reader(engine).connect() as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError) as exc:
