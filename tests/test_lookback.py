@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from aidflow.engine.access import Actor
 from aidflow.errors import WorkflowInvalidError
-from aidflow.services.lookback import LookbackPolicy, find, load_target_groups
+from aidflow.policy.target_groups import LookbackPolicy, load_target_groups
+from aidflow.services.lookback import find
 from aidflow.store.models import Case, CaseEvent
 
 from .conftest import PERSON_ID, WORKFLOWS, Cli, World, local

@@ -179,9 +179,10 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
 
     Target groups and the workflow each gap opens in are in workflows/policy/target_groups.yaml.
     """
+    from aidflow.policy.target_groups import load_target_groups
     from aidflow.services import lookback as lb
 
-    policy = lb.load_target_groups(app.county.target_groups_file)
+    policy = load_target_groups(app.county.target_groups_file)
     with app.reading() as svc:
         actor = svc.actor(app.user)
         report = lb.find(svc.session, actor, policy, app.clock.now(), svc.local_today(), township)
