@@ -11,6 +11,7 @@ import click
 from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
 
 if TYPE_CHECKING:
+    from aidflow.engine.clocks import ClockReport
     from aidflow.services.cases import CaseView, Service
     from aidflow.store.records import EventRecord, Recorded
 
@@ -323,13 +324,13 @@ CLOCK_TEXT = {
 }
 
 
-def clock_reports(view: CaseView, app: App) -> list[Any]:
+def clock_reports(view: CaseView, app: App) -> list[ClockReport]:
     from aidflow.engine import clocks
 
     return clocks.report(view.workflow, view.case.clocks or {}, app.clock.now(), app.calendar)
 
 
-def clock_json(r: Any) -> dict[str, Any]:
+def clock_json(r: ClockReport) -> dict[str, Any]:
     return {
         "name": r.name,
         "duration": r.duration,
@@ -341,7 +342,7 @@ def clock_json(r: Any) -> dict[str, Any]:
     }
 
 
-def clock_line(r: Any, app: App) -> str:
+def clock_line(r: ClockReport, app: App) -> str:
     """A clock's line in `case show`.
 
     `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 ...)`
