@@ -188,8 +188,8 @@ def show_extra_imports(show: list[str], base_ms: float, env: dict[str, str], run
         )
     total = sum(groups.values())
     print(
-        f"imports of `aidflow case show 1` beyond `import sqlalchemy.orm` (self time, median of {runs} "
-        f"-X importtime runs): {total:.1f} ms = {total / base_ms:.2f}x of the whole "
+        "imports of `aidflow case show 1` beyond `import sqlalchemy.orm` (self time, median of "
+        f"{runs} -X importtime runs): {total:.1f} ms = {total / base_ms:.2f}x of the whole "
         "`python -c 'import sqlalchemy.orm'` wall time; the largest:"
     )
     for name, ms in sorted(groups.items(), key=lambda kv: -kv[1])[:18]:
@@ -365,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         med_cpu = {name: statistics.median(ts) * 1000 for name, ts in cpus.items()}
 
         print(
-            f"{sys.version.split()[0]} {PY}; median of {args.runs} runs after {args.warmup} warm-ups "
-            "(subprocess wall time, and the child's CPU time)"
+            f"{sys.version.split()[0]} {PY}; median of {args.runs} runs after {args.warmup} "
+            "warm-ups (subprocess wall time, and the child's CPU time)"
         )
         print()
         print(f"{'command':<36} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'cpu ms':>8}")

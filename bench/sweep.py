@@ -196,7 +196,8 @@ def aidflow_sweep(url: str) -> tuple[int, float]:
 
 
 def resend(url: str) -> None:
-    """Put the sent rows back in the queue, rendered as they are (to time delivery without Jinja)."""
+    """Put the sent rows back in the queue, rendered as they are
+    (to time delivery without Jinja)."""
     from aidflow.store.database import make_engine
     from aidflow.store.models import OutboxMessage
 
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             f"peak RSS {peak_rss_mb():.0f} MB"
         )
         print(
-            f"ratio aidflow/baseline: sweep 1 {a_time / b_time:.2f}x, sweep 2 {a2_time / b2_time:.2f}x "
+            f"ratio aidflow/baseline: sweep 1 {a_time / b_time:.2f}x, sweep 2 "
+            f"{a2_time / b2_time:.2f}x "
             f"(goal <= 2x); peak RSS {peak_rss_mb():.0f} MB (goal < 200 MB)"
         )
         d_sent, d_failed, d_time = deliver(url, args.deliver) if args.deliver > 0 else (0, 0, 0.0)
@@ -282,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
             resend(url)
             r_sent, r_failed, r_time = deliver(url, args.deliver)
             print(
-                f"delivery (not in the ratio): {d_sent} queued messages rendered and sent to a MemoryMailer "
-                f"in {d_time:.3f} s ({d_time / d_sent * 1000:.2f} ms each, one commit each); the same "
+                f"delivery (not in the ratio): {d_sent} queued messages rendered and sent to a "
+                f"MemoryMailer in {d_time:.3f} s ({d_time / d_sent * 1000:.2f} ms each, "
+                "one commit each); the same "
                 f"{r_sent} again, already rendered, {r_time / max(r_sent, 1) * 1000:.2f} ms each: "
                 f"rendering at delivery (and storing the text on the row) costs "
                 f"{(d_time - r_time) / d_sent * 1000:.2f} ms per message; "

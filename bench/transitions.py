@@ -574,8 +574,8 @@ def report(n_cases: int, batch: int, runs: dict[str, tuple[Timing, Timing]]) -> 
     )
     print()
     head = (
-        f"{'mode':<8} {'counted':<12} {'n':>6} {'aidflow/s':>10} {'core/s':>9} {'aidflow/core':>13} "
-        f"{'aidflow ms':>11} {'core ms':>8}  goal"
+        f"{'mode':<8} {'counted':<12} {'n':>6} {'aidflow/s':>10} {'core/s':>9} "
+        f"{'aidflow/core':>13} {'aidflow ms':>11} {'core ms':>8}  goal"
     )
     print(head)
     print("-" * len(head))
@@ -687,7 +687,8 @@ def main(argv: list[str] | None = None) -> int:
         runs["single"] = (af.timing, core.timing)
         if prof is not None:
             print(
-                "note: --profile is on, so the aidflow 'single' rates below include cProfile's overhead"
+                "note: --profile is on, so the aidflow 'single' rates below "
+                "include cProfile's overhead"
             )
         core.dispose()
 
@@ -714,14 +715,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"audit.verify aidflow-{label}.db: clean ({cases} cases, {events} events)")
             eng.dispose()
         print(
-            f"goal (aidflow/core >= 0.5 per command, single and batched): {'met' if ok else 'MISSED'}; "
-            f"total run {time.perf_counter() - t_start:.1f}s"
+            "goal (aidflow/core >= 0.5 per command, single and batched): "
+            f"{'met' if ok else 'MISSED'}; total run {time.perf_counter() - t_start:.1f}s"
         )
         if prof is not None:
             out = io.StringIO()
             st = pstats.Stats(prof, stream=out).strip_dirs().sort_stats("cumulative")
             out.write(
-                "\ncProfile of the aidflow 'single' commands (opens included), by cumulative time:\n"
+                "\ncProfile of the aidflow 'single' commands (opens included), "
+                "by cumulative time:\n"
             )
             st.print_stats(45)
             out.write("by own time:\n")

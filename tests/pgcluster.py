@@ -13,6 +13,7 @@ fsync off (the data is thrown away), no Unix socket outside the cluster's direct
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -127,7 +128,8 @@ shared_buffers = 32MB
         self.running = False
 
     def restart(self, mode: Literal["fast", "immediate"] = "fast") -> None:
-        """Stop (fast: terminate sessions; immediate: no shutdown checkpoint, crash recovery) and start again."""
+        """Stop (fast: terminate sessions; immediate: no shutdown checkpoint,
+        crash recovery) and start again."""
         self._run(
             "pg_ctl",
             "-D",
@@ -147,7 +149,8 @@ shared_buffers = 32MB
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}?connect_timeout=5"
 
     def create_database(self, name: str, template: str | None = None) -> str:
-        """CREATE DATABASE name [TEMPLATE t] (the template must have no open connections); its URL."""
+        """CREATE DATABASE name [TEMPLATE t] (the template must have no open connections);
+        its URL."""
         admin = create_engine(self.url(), isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
@@ -164,10 +167,9 @@ shared_buffers = 32MB
     def destroy(self) -> None:
         """Stop the server (immediately) and delete its directory."""
         if self.running:
-            try:
+            # the directory goes anyway; a stray postmaster exits when its pid file is gone
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self.stop("immediate")
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass  # the directory goes anyway; a stray postmaster exits when its pid file is gone
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> Self:

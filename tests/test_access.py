@@ -129,7 +129,8 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
             "li",
             ["-w", "dibao", "--state", "county_review", "--ratio", "0.3", "--seed", "s"],
             5,
-            "drawing a sample of 'county_review' needs role county_officer; li has township_caseworker",
+            "drawing a sample of 'county_review' needs role county_officer; li has "
+            "township_caseworker",
         )
     ],
 }
@@ -187,7 +188,8 @@ def test_every_command_has_an_access_row() -> None:
 
 
 def build_county(world: World, url: str) -> Cli:  # noqa: F811
-    """Case 1 in investigation with a fired reminder rung and its email; 2 in village_review; 3 in notice."""
+    """Case 1 in investigation with a fired reminder rung and its email; 2 in village_review;
+    3 in notice."""
 
     def case_to(steps: int) -> int:
         cid = int(world.run(lambda svc: svc.open_case(svc.actor("li"), PERSON_ID, "dibao").id))
@@ -219,7 +221,8 @@ def build_county(world: World, url: str) -> Cli:  # noqa: F811
 def county(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cli]:
-    """One county per backend for all refusals: each must leave it unchanged, which each test checks."""
+    """One county per backend for all refusals: each must leave it unchanged,
+    which each test checks."""
     urls = (
         iter([f"sqlite:///{tmp_path_factory.mktemp('access') / 'aidflow.db'}"])
         if request.param == "sqlite"
@@ -294,7 +297,8 @@ def test_id_numbers_are_masked_in_output_emails_and_logs(
         assert PERSON_ID not in text, cmd
     # the full number only on request, for a role that owns a step
     assert PERSON_ID in county("case", "show", "1", "--show-id", user="li").output
-    # emails: the sweep queued them, delivery renders them through notify and keeps the text on the row
+    # emails: the sweep queued them, delivery renders them through notify and keeps the text
+    # on the row
     mailer = MemoryMailer()
     with world.session() as s, s.begin():
         delivery.deliver_outbox(s, world.clock, mailer)

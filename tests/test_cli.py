@@ -211,7 +211,8 @@ def test_db_upgrade_and_users(run_cli: Cli) -> None:
             user="li",
         ),
         5,
-        "error: li is not an administrator (roles: township_caseworker)\n  hint: ask a user with role admin\n",
+        "error: li is not an administrator (roles: township_caseworker)\n"
+        "  hint: ask a user with role admin\n",
     )
     assert dump(run_cli.url) == before
 
@@ -449,7 +450,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     fails(
         run_cli("case", "fire", "1", "review_passed", user="li", now="2023-08-03T15:00"),
         6,
-        "error: cannot review_passed case 1: needs role village_officer; li has township_caseworker\n",
+        "error: cannot review_passed case 1: needs role village_officer; li has "
+        "township_caseworker\n",
     )
     assert ok(
         run_cli("case", "fire", "1", "review_passed", user="chen", now="2023-08-03T15:00")
@@ -500,7 +502,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
         "li fired 'submit_findings' on this case; 'approve' must be done by someone else "
         "(separation of duties)\n",
     )
-    # the applicant is related to rep7 (conftest): approval needs the county's home-visit note (L21 §11)
+    # the applicant is related to rep7 (conftest): approval needs the county's home-visit note
+    # (L21 §11)
     assert ok(
         run_cli(
             "case",
@@ -748,7 +751,8 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
             6,
             (
                 "error: 'approve' cannot be fired from state 'investigation'\n"
-                "  hint: from 'investigation' you can fire: withdraw, submit_findings, request_materials, reject\n"
+                "  hint: from 'investigation' you can fire: withdraw, submit_findings, "
+                "request_materials, reject\n"
             ),
         ),
         (
@@ -823,7 +827,8 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
             ),
             "li",
             6,
-            "error: cannot submit_findings case 1: 'submit_findings' needs a note: add --note TEXT\n",
+            "error: cannot submit_findings case 1: "
+            "'submit_findings' needs a note: add --note TEXT\n",
         ),
         (
             ("--now", "garbage", "case", "fire", "1", "submit_findings", *findings),
@@ -880,7 +885,8 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
             ("case", "open", PERSON_ID, "--workflow", "dibao"),
             "chen",
             5,
-            "error: opening a dibao case needs role township_caseworker; chen has village_officer\n",
+            "error: opening a dibao case needs role township_caseworker; chen has "
+            "village_officer\n",
         ),
         (
             (

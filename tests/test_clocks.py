@@ -122,8 +122,8 @@ def test_case_show_reports_running_and_paused_clocks(dworld: World, db_url: str)
     w.fire("li", cid, "request_materials", note="bank statements missing")
     shown = run("case", "show", str(cid), user="li", now="2023-10-03T09:00")
     assert (
-        "Clock statutory (Statutory time limit, 30wd): PAUSED (15 working day(s) left after today)\n"
-        in shown.output
+        "Clock statutory (Statutory time limit, 30wd): PAUSED "
+        "(15 working day(s) left after today)\n" in shown.output
     )
     data = json.loads(
         run("case", "show", str(cid), "--json", user="li", now="2023-10-03T09:00").output
@@ -304,32 +304,33 @@ def test_clock_definitions_are_checked_strictly() -> None:
     )
     assert problems(_with_clocks(bad, b_pauses="[slow, Slow]", c_pauses="[late]")) == [
         (
-            "w.yaml:6:10: clocks.Slow: clock 'Slow' must be snake_case (a-z, 0-9, _; starting with a letter); "
-            "rename it to 'slow'"
+            "w.yaml:6:10: clocks.Slow: clock 'Slow' must be snake_case (a-z, 0-9, _; starting with "
+            "a letter); rename it to 'slow'"
         ),
         (
-            "w.yaml:6:27: clocks.Slow.duration: invalid duration '30 days': write a whole number followed by h "
-            "(hours), d (days), wd (working days) or mo (months), e.g. 24h, 7d, 10wd, 12mo; did you mean '30d'?"
+            "w.yaml:6:27: clocks.Slow.duration: invalid duration '30 days': write a whole number "
+            "followed by h (hours), d (days), wd (working days) or mo (months), e.g. 24h, 7d, "
+            "10wd, 12mo; did you mean '30d'?"
         ),
         "w.yaml:6:47: clocks.Slow.starts_at: unknown state 'bb'; did you mean 'b'?",
         "w.yaml:6:62: clocks.Slow.stops_at[0]: unknown state 'dne'; did you mean 'done'?",
         "w.yaml:6:85: clocks.Slow.extended_by.objet: extended_by names unknown trigger 'objet'",
         (
-            "w.yaml:6:132: clocks.late.starts_at: clock 'late' starts at final state 'done'; start it at the "
-            "state where the clock begins, e.g. accepted"
+            "w.yaml:6:132: clocks.late.starts_at: clock 'late' starts at final state 'done'; start "
+            "it at the state where the clock begins, e.g. accepted"
         ),
         (
-            "w.yaml:6:148: clocks.late.stops_at: clock 'late' never stops; list the states that stop it, "
-            "e.g. [active, rejected]"
+            "w.yaml:6:148: clocks.late.stops_at: clock 'late' never stops; list the states that "
+            "stop it, e.g. [active, rejected]"
         ),
         (
-            "w.yaml:6:170: clocks.late.extended_by.go: extension '5d' is not in the clock's unit (wd, from "
-            "duration '10wd'); write it in wd, e.g. 15wd"
+            "w.yaml:6:170: clocks.late.extended_by.go: extension '5d' is not in the clock's unit "
+            "(wd, from duration '10wd'); write it in wd, e.g. 15wd"
         ),
         "w.yaml:9:69: states.b.pauses[0]: pauses unknown clock 'slow'; did you mean 'Slow'?",
         (
-            "w.yaml:9:75: states.b.pauses[1]: state 'b' starts or stops clock 'Slow', so it cannot pause it; "
-            "remove 'Slow' from pauses"
+            "w.yaml:9:75: states.b.pauses[1]: state 'b' starts or stops clock 'Slow', so it cannot "
+            "pause it; remove 'Slow' from pauses"
         ),
     ]
 

@@ -69,7 +69,8 @@ def dibao_world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> W
 
 
 def _worker(url: str, commands: list[tuple[str, list[str]]], barrier: Any, out: Any) -> None:
-    """Run `commands` ((user, argv) pairs) after all workers reach the barrier; report each result."""
+    """Run `commands` ((user, argv) pairs) after all workers reach the barrier;
+    report each result."""
     from click.testing import CliRunner
 
     from aidflow.cli.main import cli
@@ -188,12 +189,13 @@ def test_processes_racing_on_the_same_cases(world: World, db_url: str) -> None:
     refused = [r for r in results if r[2] != 0]
     codes = Counter(r[2] for r in refused)
     print(
-        f"\n[{db_url.split(':')[0]}] processes={WORKERS} commands={len(results)} accepted={len(accepted)} "
+        f"\n[{db_url.split(':')[0]}] processes={WORKERS} commands={len(results)} "
+        f"accepted={len(accepted)} "
         f"refused={len(refused)} by exit code {dict(sorted(codes.items()))}"
     )
 
     # every refusal is a documented refusal or conflict with a message naming the case
-    for user, argv, code, stdout, stderr in refused:
+    for _user, argv, code, stdout, stderr in refused:
         assert code in (6, 7), (argv, code, stderr)
         assert stdout == ""
         assert stderr.startswith("error: ") and "Traceback" not in stderr
@@ -305,11 +307,13 @@ def test_keyed_retries_from_many_processes_apply_once(world: World, db_url: str)
     results = [r for _, rs in reports for r in rs]
     print(
         f"\n[{db_url.split(':')[0]}] keyed retries: processes={WORKERS} commands={len(results)} "
-        f"accepted={sum(1 for r in results if r[2] == 0)} conflicts={sum(1 for r in results if r[2] == 7)}"
+        f"accepted={sum(1 for r in results if r[2] == 0)} "
+        f"conflicts={sum(1 for r in results if r[2] == 7)}"
     )
     for i, (user, argv) in enumerate(script):
         same = [rs[i] for _, rs in reports]
-        # the vote and the note move the same case, so on PostgreSQL one may lose to the other (exit 7)
+        # the vote and the note move the same case, so on PostgreSQL one may lose to the other
+        # (exit 7)
         assert {r[2] for r in same} <= {0, 7}, [r[4] for r in same]
         firsts = {r[3] for r in same if r[2] == 0}
         assert len(firsts) <= 1
@@ -399,14 +403,14 @@ def test_idempotency_key_reused_for_another_command_is_an_error(world: World, db
     fails(
         cli("case", "fire", "2", "accept", "--idempotency-key", "k1", user="li"),
         3,
-        "error: idempotency key 'k1' was already used for a different command (transition accept on case 1 "
-        "by li)\n" + hint,
+        "error: idempotency key 'k1' was already used for a different command "
+        "(transition accept on case 1 by li)\n" + hint,
     )
     fails(
         cli("case", "note", "1", "--note", "x", "--idempotency-key", "k1", user="li"),
         3,
-        "error: idempotency key 'k1' was already used for a different command (transition accept on case 1 "
-        "by li)\n" + hint,
+        "error: idempotency key 'k1' was already used for a different command "
+        "(transition accept on case 1 by li)\n" + hint,
     )
     fails(cli("case", "fire", "1", "accept", "--idempotency-key", "k1", user="zhao"), 3)
     fails(cli("case", "open", PERSON_ID, "-w", "dibao", "--idempotency-key", "k1", user="li"), 3)

@@ -1,4 +1,5 @@
-"""The daily digest: once per supervisor per local day, only with something to report (SQLite and PostgreSQL)."""
+"""The daily digest: once per supervisor per local day, only with something to report
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_the_digest_lists_overdue_cases_and_arrives_over_smtp(
     text = got["tsup@county.example"].get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     html = got["tsup@county.example"].get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert (
-        f'  #{cid} 孙立 (ID 110***********0017), "Applied", caseworker li, was due 2023-08-23 00:00, '
+        f'  #{cid} 孙立 (ID 110***********0017), "Applied", caseworker li, '
+        "was due 2023-08-23 00:00, "
         f"overdue by 7 hours 30 minutes\n      aidflow --as tsup case show {cid}\n"
     ) in text
     assert "  #1 王秀英 (ID 110***********002X)" in text

@@ -217,7 +217,8 @@ def test_required_fields_notes_and_bad_values(world: World) -> None:
         world.fire("li", cid, "approve")
     assert str(info.value) == (
         "'approve' cannot be fired from state 'investigation'\n"
-        "  hint: from 'investigation' you can fire: withdraw, submit_findings, request_materials, reject"
+        "  hint: from 'investigation' you can fire: "
+        "withdraw, submit_findings, request_materials, reject"
     )
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "aprove")

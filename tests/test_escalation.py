@@ -96,8 +96,10 @@ def test_unknown_ladder_role_template_and_duration() -> None:
     assert problems(text) == [
         "w.yaml:10:23: escalations.slow[1].to: role 'supervisr' is not declared under roles; "
         "did you mean 'supervisor'?",
-        "w.yaml:10:44: escalations.slow[1].template: unknown template 'escalaton'; did you mean 'escalation'?",
-        "w.yaml:17:17: states.draft.escalation: unknown escalation ladder 'slw'; did you mean 'slow'?",
+        "w.yaml:10:44: escalations.slow[1].template: unknown template 'escalaton'; did you mean "
+        "'escalation'?",
+        "w.yaml:17:17: states.draft.escalation: unknown escalation ladder 'slw'; did you mean "
+        "'slow'?",
     ]
 
 
@@ -110,8 +112,10 @@ def test_bad_durations_in_a_rung() -> None:
         "e.g. 24h, 7d, 10wd, 12mo"
     )
     assert problems(text) == [
-        f"w.yaml:9:15: escalations.slow[0].after: invalid duration '12 hours': {forms}; did you mean '12h'?",
-        f"w.yaml:10:65: escalations.slow[1].repeat: invalid duration '24 hours': {forms}; did you mean '24h'?",
+        f"w.yaml:9:15: escalations.slow[0].after: invalid duration '12 hours': {forms}; did you "
+        "mean '12h'?",
+        f"w.yaml:10:65: escalations.slow[1].repeat: invalid duration '24 hours': {forms}; did you "
+        "mean '24h'?",
     ]
 
 
@@ -634,7 +638,8 @@ def test_a_rung_can_count_from_the_deadline(sworld: World) -> None:
     w = sworld
     source = (WORKFLOWS / "dibao.yaml").read_text(encoding="utf-8")
     edited = source.replace(
-        "    - {after: 15d, to: township_supervisor, template: escalation, repeat: 7d, stop_on_ack: true}",
+        "    - {after: 15d, to: township_supervisor, template: escalation, repeat: 7d, "
+        "stop_on_ack: true}",
         "    - {after: 1d, relative_to: deadline, to: township_supervisor, template: escalation}",
     )
     assert edited != source

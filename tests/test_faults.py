@@ -208,7 +208,8 @@ def test_smtp_accepting_then_dropping_sends_one_duplicate_with_the_same_id(
     assert deliver(world, mailer_for(server)) == (1, 0)
     assert [r[1:3] for r in rows(world)] == [("sent", 2), ("sent", 1)]
     assert handler.dropped == 1
-    # the documented duplicate: the server had it before the drop; the resend has the same Message-ID
+    # the documented duplicate: the server had it before the drop; the resend has the same
+    # Message-ID
     assert received(server) == Counter({ids[0]: 2, ids[1]: 1})
 
 

@@ -1,4 +1,5 @@
-"""`aidflow person import`: CSV and XLSX survey lists, validation, merging, resuming (SQLite and PostgreSQL)."""
+"""`aidflow person import`: CSV and XLSX survey lists, validation, merging, resuming
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -196,7 +197,8 @@ def test_bad_rows_import_nothing(world: World, db_url: str, tmp_path: Path) -> N
         f"not {wrong[-1]}\n"
         "  line 4: 出生日期: '1940-02-30' is not a date\n"
         "  line 5: 姓名 (name) is empty\n"
-        "  line 6: 户籍性质: '外地' is not a hukou value; expected 农业, 农村, 非农业, 城镇, rural, urban\n"
+        "  line 6: 户籍性质: '外地' is not a hukou value; "
+        "expected 农业, 农村, 非农业, 城镇, rural, urban\n"
         "  line 6: 建档立卡: '也许' is not yes or no; expected 是/否, Y/N or 1/0\n"
         "  hint: fix the rows and import again, or pass --skip-bad to import the good rows only\n"
     )
@@ -220,12 +222,12 @@ def test_bad_grade_and_skip_bad(world: World, db_url: str, tmp_path: Path) -> No
     out = cli("person", "import", str(f), "--source", "disabled_federation", user="li")
     assert out.exit_code == 3
     assert (
-        "  line 2: 残疾等级: '五级' is not a disability grade; expected 一级, 二级, 三级, 四级, 1, 2, 3, 4\n"
-        in out.output
+        "  line 2: 残疾等级: '五级' is not a disability grade; "
+        "expected 一级, 二级, 三级, 四级, 1, 2, 3, 4\n" in out.output
     )
     assert (
-        "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
-        "physical, visual, hearing, speech, intellectual, mental, multiple\n"
+        "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, "
+        "智力, 精神, 多重, physical, visual, hearing, speech, intellectual, mental, multiple\n"
     ) in out.output
     out = cli(
         "person", "import", str(f), "--source", "disabled_federation", "--skip-bad", user="li"
@@ -233,10 +235,11 @@ def test_bad_grade_and_skip_bad(world: World, db_url: str, tmp_path: Path) -> No
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1:] == [
         "skipped 2 bad rows (lines 2, 4):",
-        "  line 2: 残疾等级: '五级' is not a disability grade; expected 一级, 二级, 三级, 四级, 1, 2, 3, 4",
+        "  line 2: 残疾等级: '五级' is not a disability grade; "
+        "expected 一级, 二级, 三级, 四级, 1, 2, 3, 4",
         (
-            "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, 智力, 精神, 多重, "
-            "physical, visual, hearing, speech, intellectual, mental, multiple"
+            "  line 4: 残疾类别: '心脏' is not a disability type; expected 肢体, 视力, 听力, 言语, "
+            "智力, 精神, 多重, physical, visual, hearing, speech, intellectual, mental, multiple"
         ),
     ]
     got = persons(world)
@@ -277,8 +280,10 @@ def test_merge_across_sources_with_provenance(world: World, db_url: str, tmp_pat
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[1:] == [
         "2 disagreements between sources (existing values kept):",
-        f"  line 2: 110***********{A[-4:]} village: kept '东村' (civil_affairs line 2); this list says '西村'",
-        "  line 3: 110***********002X disability_grade: kept 2 (the existing record); this list says 3",
+        f"  line 2: 110***********{A[-4:]} village: kept '东村' (civil_affairs line 2); "
+        "this list says '西村'",
+        "  line 3: 110***********002X disability_grade: kept 2 (the existing record); "
+        "this list says 3",
     ]
     got = persons(world)
     assert (got[A].village, got[A].disability_grade, got[A].disability_type) == (
@@ -366,8 +371,8 @@ def test_new_person_needs_hukou_and_header_needs_columns(
     out = cli("person", "import", str(f), "--source", "health", user="li")
     assert out.exit_code == 3
     assert (
-        f"  line 2: 110***********{A[-4:]} is not registered yet and the row gives no hukou (户籍性质); "
-        "a new person needs it\n"
+        f"  line 2: 110***********{A[-4:]} is not registered yet and the row gives no hukou "
+        "(户籍性质); a new person needs it\n"
     ) in out.output
     assert "line 3" not in out.output  # a known person needs no hukou
     g = write_csv(tmp_path / "nohead.csv", ["身份证,姓名,乡镇", f"{A},李桂兰,城关镇"])
@@ -398,7 +403,8 @@ def test_mapping_file_problems(tmp_path: Path) -> None:
         load_import_policy(f)
     assert str(err.value).splitlines() == [
         "5 problems found:",
-        f"{f}:6:13: mappings.health.columns.身份证号: unknown person field 'id_numbr'; did you mean 'id_number'?",
+        f"{f}:6:13: mappings.health.columns.身份证号: unknown person field 'id_numbr'; did you "
+        "mean 'id_number'?",
         f"{f}:6:7: mappings.health.columns: no column maps to the required field id_number",
         f"{f}:6:7: mappings.health.columns: no column maps to the required field township",
         f"{f}:6:7: mappings.health.columns: no column maps to the required field village",
@@ -423,8 +429,9 @@ engine = make_engine(url)
 policy = load_import_policy(policy_file)
 importer = Importer(lambda: Session(engine, expire_on_commit=False), policy,
                     Actor("li", ("township_caseworker",), "城关镇"), Path(file), "civil_affairs",
-                    now=datetime(2023, 8, 1, 1, 0, tzinfo=timezone.utc), today=date(2023, 8, 1), batch_size=10,
-                    keep_rows=0)  # pass 2 reads the file again here; the resuming CLI run keeps pass 1's rows
+                    now=datetime(2023, 8, 1, 1, 0, tzinfo=timezone.utc), today=date(2023, 8, 1),
+                    batch_size=10, keep_rows=0)
+# keep_rows=0: pass 2 reads the file again here; the resuming CLI run keeps pass 1's rows
 
 def before_commit(batch):
     if batch == 3:  # batch 3 is written but not committed: the process dies here

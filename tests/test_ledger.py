@@ -1,4 +1,5 @@
-"""`aidflow ledger export`: one row per person, one XLSX sheet per township (SQLite and PostgreSQL)."""
+"""`aidflow ledger export`: one row per person, one XLSX sheet per township
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

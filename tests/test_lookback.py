@@ -1,4 +1,5 @@
-"""`aidflow lookback`: target groups, gaps per township, opening cases once (SQLite and PostgreSQL)."""
+"""`aidflow lookback`: target groups, gaps per township, opening cases once
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -92,9 +93,8 @@ def test_bad_target_groups_file(tmp_path: Path) -> None:
         load_target_groups(f)
     lines = str(err.value).splitlines()
     assert lines[0] == "3 problems found:"
-    assert (
-        lines[1]
-        == f"{f}:10:1: stalled_after: unknown key 'stalled_after'; did you mean 'stalled_after_days'?"
+    assert lines[1] == (
+        f"{f}:10:1: stalled_after: unknown key 'stalled_after'; did you mean 'stalled_after_days'?"
     )
     assert lines[2] == (
         f"{f}:4:11: groups.old.when: guard 'person.agee >= 60': unknown field 'person.agee'; "
@@ -123,9 +123,8 @@ def test_gaps_per_township_and_cases_opened_once(world: World, db_url: str, tmp_
     out = cli("lookback", "--open-cases", user="li")
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
-    assert (
-        lines[0]
-        == "城关镇: 5 listed persons, 4 in target groups, 3 without a case; 1 overdue, 0 stalled cases"
+    assert lines[0] == (
+        "城关镇: 5 listed persons, 4 in target groups, 3 without a case; 1 overdue, 0 stalled cases"
     )
     assert lines[1].startswith(
         "  gap: 李桂兰 110***********0120 东村 [lonely_elderly] -> tekun: opened case "
@@ -145,7 +144,8 @@ def test_gaps_per_township_and_cases_opened_once(world: World, db_url: str, tmp_
     ]
     out = cli("lookback", "--open-cases", user="li")
     assert out.output.splitlines() == [
-        "城关镇: 5 listed persons, 4 in target groups, 0 without a case; 1 overdue, 0 stalled cases",
+        "城关镇: 5 listed persons, 4 in target groups, 0 without a case; "
+        "1 overdue, 0 stalled cases",
         next(line for line in out.output.splitlines() if line.startswith("  overdue: case ")),
         "opened 0 cases for 0 gaps",
     ]

@@ -196,7 +196,8 @@ def test_escalation_text_in_full() -> None:
         == """\
 张建国，您好：
 
-城关镇东村的最低生活保障（单人户）案件 #42 在「入户调查」环节已超过办理期限3天4小时，经办人 李明 尚未办结。请督促办理，并在系统中确认督办。
+城关镇东村的最低生活保障（单人户）案件 #42 在「入户调查」环节已超过办理期限3天4小时，\
+经办人 李明 尚未办结。请督促办理，并在系统中确认督办。
 
 案件编号：#42
 救助对象：王秀英（身份证号 110***********002X）
@@ -504,8 +505,8 @@ def test_check_templates_lists_every_problem(tmp_path: Path) -> None:
         "deadline_reminder/en/subject.txt:1: syntax error: unexpected '}'",
         "escalation/fr: not a supported language (supported: zh, en)",
         (
-            "escalation/zh/body.txt:4: uses 'case_worker', which the code does not provide; did you "
-            "mean 'caseworker'?"
+            "escalation/zh/body.txt:4: uses 'case_worker', which the code does not provide; did "
+            "you mean 'caseworker'?"
         ),
         (
             "escalations: not a known template (known: daily_digest, deadline_reminder, "

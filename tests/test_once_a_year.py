@@ -19,7 +19,10 @@ from .conftest import PERSON_ID, World
 from .test_programmes import add_person, case, fire, id_number, open_case, run
 
 PATIENT = id_number("19700405", "051")
-REFUSAL_HINT = "county_leader or county_officer may approve it again with --field override_once_a_year=true and a note"
+REFUSAL_HINT = (
+    "county_leader or county_officer may approve it again with "
+    "--field override_once_a_year=true and a note"
+)
 
 
 @pytest.fixture
@@ -63,8 +66,8 @@ def test_the_same_cause_within_twelve_months_is_refused(county: World) -> None:
     second = to_decision(world)
     assert refusal(world, "li", second, "approve", tier_multiple="3", amount="2340.00") == (
         (
-            f"cannot approve case {second}: cause 'medical_expense' was already approved for this person "
-            f"in case {first} on 2023-08-01 (once per 12mo)"
+            f"cannot approve case {second}: cause 'medical_expense' was already approved "
+            f"for this person in case {first} on 2023-08-01 (once per 12mo)"
         ),
         REFUSAL_HINT,
     )
@@ -80,16 +83,16 @@ def test_the_same_cause_within_twelve_months_is_refused(county: World) -> None:
     )
     assert refusal(world, "sun", second, "approve", "approved") == (
         (
-            f"cannot approve case {second}: cause 'medical_expense' was already approved for this person "
-            f"in case {first} on 2023-08-01 (once per 12mo)"
+            f"cannot approve case {second}: cause 'medical_expense' was already approved "
+            f"for this person in case {first} on 2023-08-01 (once per 12mo)"
         ),
         REFUSAL_HINT,
     )
     assert refusal(world, "sun", second, "approve", "approved", override_once_a_year="false")[
         0
     ] == (
-        f"cannot approve case {second}: cause 'medical_expense' was already approved for this person "
-        f"in case {first} on 2023-08-01 (once per 12mo)"
+        f"cannot approve case {second}: cause 'medical_expense' was already approved "
+        f"for this person in case {first} on 2023-08-01 (once per 12mo)"
     )
 
 
@@ -285,8 +288,8 @@ def test_a_valid_rule_loads() -> None:
 def test_the_rule_names_a_declared_field() -> None:
     assert problems("{field: caus, within: 12mo}") == [
         (
-            "small.yaml:18:30: transitions[0].once_per_person.field: once_per_person field 'caus' is not "
-            "declared under fields; did you mean 'cause'?"
+            "small.yaml:18:30: transitions[0].once_per_person.field: once_per_person field 'caus' "
+            "is not declared under fields; did you mean 'cause'?"
         )
     ]
 
@@ -294,8 +297,9 @@ def test_the_rule_names_a_declared_field() -> None:
 def test_the_rule_needs_a_valid_duration() -> None:
     assert problems("{field: cause, within: 12y}") == [
         (
-            "small.yaml:18:45: transitions[0].once_per_person.within: invalid duration '12y': write a whole "
-            "number followed by h (hours), d (days), wd (working days) or mo (months), e.g. 24h, 7d, 10wd, 12mo"
+            "small.yaml:18:45: transitions[0].once_per_person.within: invalid duration '12y': "
+            "write a whole number followed by h (hours), d (days), wd (working days) or mo "
+            "(months), e.g. 24h, 7d, 10wd, 12mo"
         )
     ]
 
@@ -303,13 +307,13 @@ def test_the_rule_needs_a_valid_duration() -> None:
 def test_the_unless_field_is_a_declared_bool() -> None:
     assert problems("{field: cause, within: 12mo, unless: agian}") == [
         (
-            "small.yaml:18:59: transitions[0].once_per_person.unless: once_per_person unless-field 'agian' is "
-            "not declared under fields; did you mean 'again'?"
+            "small.yaml:18:59: transitions[0].once_per_person.unless: once_per_person unless-field "
+            "'agian' is not declared under fields; did you mean 'again'?"
         )
     ]
     assert problems("{field: cause, within: 12mo, unless: note_text}") == [
         (
-            "small.yaml:18:59: transitions[0].once_per_person.unless: once_per_person unless-field 'note_text' "
-            "is of type str, not bool; declare it with type: bool"
+            "small.yaml:18:59: transitions[0].once_per_person.unless: once_per_person unless-field "
+            "'note_text' is of type str, not bool; declare it with type: bool"
         )
     ]

@@ -47,16 +47,20 @@ labels: {zh: 低保, en: Dibao}
     + """fields:
   amount: {type: decimal}
 states:
-  county_review: {labels: {zh: 审核, en: Review}, initial: true, owner: county_officer, deadline: 30d}
+  county_review: {labels: {zh: 审核, en: Review}, initial: true, owner: county_officer,
+    deadline: 30d}
   active: {labels: {zh: 享受, en: Active}, owner: township_caseworker, deadline: 12mo}
   periodic_review: {labels: {zh: 复核, en: Review}, owner: township_caseworker, deadline: 10d}
   exited: {labels: {zh: 退出, en: Exited}, final: true}
 transitions:
-  - {trigger: approve, source: county_review, dest: active, roles: [county_officer], fields: {amount: {}}}
+  - {trigger: approve, source: county_review, dest: active, roles: [county_officer],
+     fields: {amount: {}}}
   - {trigger: start_review, source: active, dest: periodic_review, roles: [township_caseworker]}
   - {trigger: keep, source: periodic_review, dest: active, roles: [township_caseworker]}
-  - {trigger: adjust, source: periodic_review, dest: active, roles: [township_caseworker], fields: {amount: {}}}
-  - {trigger: exit, source: [county_review, active, periodic_review], dest: exited, roles: [township_caseworker]}
+  - {trigger: adjust, source: periodic_review, dest: active, roles: [township_caseworker],
+     fields: {amount: {}}}
+  - {trigger: exit, source: [county_review, active, periodic_review], dest: exited,
+     roles: [township_caseworker]}
 """
 )
 
@@ -69,22 +73,33 @@ labels: {zh: 特困, en: Tekun}
     + """fields:
   self_care: {type: str, choices: [full, partial, none]}
 states:
-  confirmation: {labels: {zh: 认定, en: Confirmation}, initial: true, owner: county_officer, deadline: 30d}
+  confirmation: {labels: {zh: 认定, en: Confirmation}, initial: true, owner: county_officer,
+    deadline: 30d}
   supported: {labels: {zh: 供养, en: Supported}, owner: township_caseworker, deadline: 12mo}
   reassessment: {labels: {zh: 重新评估, en: Reassessment}, owner: county_officer, deadline: 10d}
-  periodic_review: {labels: {zh: 年度复核, en: Periodic review}, owner: township_caseworker, deadline: 10d}
-  termination_notice: {labels: {zh: 终止公示, en: Termination notice}, owner: township_caseworker, deadline: 7d}
-  termination_objection: {labels: {zh: 终止异议, en: Termination objection}, owner: county_officer, deadline: 15d}
+  periodic_review: {labels: {zh: 年度复核, en: Periodic review}, owner: township_caseworker,
+    deadline: 10d}
+  termination_notice: {labels: {zh: 终止公示, en: Termination notice}, owner: township_caseworker,
+    deadline: 7d}
+  termination_objection: {labels: {zh: 终止异议, en: Termination objection}, owner: county_officer,
+    deadline: 15d}
   terminated: {labels: {zh: 终止, en: Terminated}, final: true}
 transitions:
-  - {trigger: confirm, source: confirmation, dest: supported, roles: [county_officer], fields: {self_care: {}}}
-  - {trigger: reassess, source: supported, dest: supported, roles: [township_caseworker], fields: {self_care: {}}}
-  - {trigger: start_reassessment, source: supported, dest: reassessment, roles: [township_caseworker]}
+  - {trigger: confirm, source: confirmation, dest: supported, roles: [county_officer],
+     fields: {self_care: {}}}
+  - {trigger: reassess, source: supported, dest: supported, roles: [township_caseworker],
+     fields: {self_care: {}}}
+  - {trigger: start_reassessment, source: supported, dest: reassessment,
+     roles: [township_caseworker]}
   - {trigger: start_review, source: supported, dest: periodic_review, roles: [township_caseworker]}
-  - {trigger: propose_termination, source: supported, dest: termination_notice, roles: [county_officer]}
-  - {trigger: object, source: termination_notice, dest: termination_objection, roles: [township_caseworker]}
-  - {trigger: keep, source: [reassessment, periodic_review, termination_objection], dest: supported, roles: [county_officer]}
-  - {trigger: terminate, source: [confirmation, supported, termination_notice], dest: terminated, roles: [county_officer]}
+  - {trigger: propose_termination, source: supported, dest: termination_notice,
+     roles: [county_officer]}
+  - {trigger: object, source: termination_notice, dest: termination_objection,
+     roles: [township_caseworker]}
+  - {trigger: keep, source: [reassessment, periodic_review, termination_objection], dest: supported,
+     roles: [county_officer]}
+  - {trigger: terminate, source: [confirmation, supported, termination_notice], dest: terminated,
+     roles: [county_officer]}
 """
 )
 
@@ -101,7 +116,8 @@ states:
   approved: {labels: {zh: 已批准, en: Approved}, owner: township_caseworker, deadline: 30d}
   closed: {labels: {zh: 结案, en: Closed}, final: true}
 transitions:
-  - {trigger: approve, source: review, dest: approved, roles: [county_officer], fields: {amount: {}}}
+  - {trigger: approve, source: review, dest: approved, roles: [county_officer],
+     fields: {amount: {}}}
   - {trigger: close, source: [review, approved], dest: closed, roles: [township_caseworker]}
 """
 )
@@ -385,7 +401,8 @@ def test_policy_states_must_exist_in_the_deployed_workflow(county: County) -> No
         county.pay(at(2023, 8, 1, 9), "2023-08", policy=wrong)
     assert str(exc.value) == (
         "the policy's payments do not match the deployed workflows:\n"
-        f"  {POLICY.file}: payments.dibao.paid_states: workflow dibao has no state 'actve'; did you mean 'active'?"
+        f"  {POLICY.file}: payments.dibao.paid_states: workflow dibao has no state 'actve'; "
+        "did you mean 'active'?"
         "\n  hint: fix the policy file or deploy the workflow"
     )
 
@@ -600,8 +617,9 @@ def test_export_xlsx_and_reconcile_xlsx(
     assert (result.exit_code, result.stderr) == (
         3,
         (
-            f"error: {bad}:1: the header lacks column(s) reference, status, reason (found: ref, state); "
-            "nothing was recorded\n  hint: the first row names the columns: reference,status,reason\n"
+            f"error: {bad}:1: the header lacks column(s) reference, status, reason "
+            "(found: ref, state); nothing was recorded\n"
+            "  hint: the first row names the columns: reference,status,reason\n"
         ),
     )
 

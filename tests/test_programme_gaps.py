@@ -80,13 +80,13 @@ def test_deadline_when_and_computes_load_and_are_validated() -> None:
         .replace("flagged: len", "flaged: len")
     ) == [
         (
-            "small.yaml:16:16: states.open.deadline_when[0].when: deadline_when 'case.stabel == False': "
-            "unknown field 'case.stabel'; did you mean 'case.stable'?"
+            "small.yaml:16:16: states.open.deadline_when[0].when: deadline_when 'case.stabel == "
+            "False': unknown field 'case.stabel'; did you mean 'case.stable'?"
         ),
         (
-            "small.yaml:16:48: states.open.deadline_when[0].deadline: invalid duration '6 months': write a whole "
-            "number followed by h (hours), d (days), wd (working days) or mo (months), e.g. 24h, 7d, 10wd, 12mo; "
-            "did you mean '6mo'?"
+            "small.yaml:16:48: states.open.deadline_when[0].deadline: invalid duration '6 months': "
+            "write a whole number followed by h (hours), d (days), wd (working days) or mo "
+            "(months), e.g. 24h, 7d, 10wd, 12mo; did you mean '6mo'?"
         ),
         (
             "small.yaml:24:7: transitions[0].computes.flaged: computes undeclared field 'flaged'; "
@@ -95,8 +95,8 @@ def test_deadline_when_and_computes_load_and_are_validated() -> None:
     ]
     assert problems(SMALL.replace("len(person.related_users) > 0", "person.related_user")) == [
         (
-            "small.yaml:24:16: transitions[0].computes.flagged: computes 'person.related_user': unknown field "
-            "'person.related_user'; did you mean 'person.related_users'?"
+            "small.yaml:24:16: transitions[0].computes.flagged: computes 'person.related_user': "
+            "unknown field 'person.related_user'; did you mean 'person.related_users'?"
         )
     ]
     # a deadline_when reads the case only: the person is not loaded when a state is entered
@@ -190,7 +190,8 @@ def test_a_relative_of_staff_is_flagged_on_accept_and_needs_a_county_home_visit(
         fire(world, "sun", flagged, "approve", amount="650.00")
     assert info.value.message == (
         f"cannot approve case {flagged}: condition not met: case.related_to_staff != True is false "
-        "(case.related_to_staff = True); case.home_visit_note != None is false (case.home_visit_note = None); "
+        "(case.related_to_staff = True); case.home_visit_note != None is false "
+        "(case.home_visit_note = None); "
         "len(case.home_visit_note) > 0 is false (len(case.home_visit_note) = None)"
     )
     assert run(world, lambda svc: svc.session.get_one(Case, flagged).version) == before
@@ -325,8 +326,8 @@ def test_a_draw_is_reproducible_recorded_once_and_binds_confirmation(world: Worl
     with pytest.raises(RefusedError) as info:
         confirm(world, drawn, "false")
     assert info.value.message == (
-        f"cannot confirm case {drawn}: condition not met: case.sampled != True is false (case.sampled = True); "
-        "case.spot_checked == True is false (case.spot_checked = False)"
+        f"cannot confirm case {drawn}: condition not met: case.sampled != True is false "
+        "(case.sampled = True); case.spot_checked == True is false (case.spot_checked = False)"
     )
     confirm(world, drawn, "true")
     confirm(world, other, "false")  # not drawn: confirmed on the township's file

@@ -125,8 +125,10 @@ def test_an_unknown_policy_name_is_a_validation_error_with_did_you_mean() -> Non
         load_workflow_text(GUARDED, "small.yaml", policy=policy_names(WORKFLOWS / "policy"))
     assert [str(p) for p in info.value.problems] == [
         (
-            "small.yaml:17:9: transitions[0].guards[0]: guard 'case.amount <= 3 * policy.urban_dibao_standrd': "
-            "unknown field 'policy.urban_dibao_standrd'; did you mean 'policy.urban_dibao_standard'?"
+            "small.yaml:17:9: transitions[0].guards[0]: "
+            "guard 'case.amount <= 3 * policy.urban_dibao_standrd': "
+            "unknown field 'policy.urban_dibao_standrd'; "
+            "did you mean 'policy.urban_dibao_standard'?"
         )
     ]
     fixed = GUARDED.replace("standrd", "standard")
@@ -143,8 +145,9 @@ def test_policy_names_come_from_the_policy_directory_next_to_the_workflow(tmp_pa
     assert [str(p) for p in missing] == [
         (
             f"{tmp_path / 'small.yaml'}:17:9: transitions[0].guards[0]: guard 'case.amount <= 3 * "
-            f"policy.urban_dibao_standard': cannot check 'policy.urban_dibao_standard': no policy file "
-            f"{tmp_path / 'policy' / 'standards.yaml'}; put policy/standards.yaml next to the workflow file"
+            "policy.urban_dibao_standard': cannot check 'policy.urban_dibao_standard': "
+            f"no policy file {tmp_path / 'policy' / 'standards.yaml'}; "
+            "put policy/standards.yaml next to the workflow file"
         )
     ]
 
@@ -163,8 +166,9 @@ def test_policy_names_come_from_the_policy_directory_next_to_the_workflow(tmp_pa
         == bad[2].replace("other.yaml", "small.yaml")
         == (
             f"{tmp_path / 'small.yaml'}:17:9: transitions[0].guards[0]: guard 'case.amount <= 3 * "
-            f"policy.urban_dibao_standard': cannot check 'policy.urban_dibao_standard': the policy file "
-            f"{policy_file} is invalid; fix the policy file (its problems are listed below)"
+            "policy.urban_dibao_standard': cannot check 'policy.urban_dibao_standard': "
+            f"the policy file {policy_file} is invalid; "
+            "fix the policy file (its problems are listed below)"
         )
     )
     assert bad[1] == (
@@ -280,24 +284,25 @@ def test_refusals_name_the_condition_a_person_fails(world: World) -> None:
     cid = open_case(world, YOUNG, "tekun")
     assert refused(world, "li", cid, "accept", eligibility_group="elderly") == (
         "cannot accept case 1: "
-        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = 'elderly'); "
-        "person.age >= 60 is false (person.age = 56); "
-        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = 'elderly'); "
-        "person.hukou == 'rural' is false (person.hukou = 'urban'); "
-        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = 'elderly'); "
-        "person.supporter_able == False is false (person.supporter_able = True)"
+        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = "
+        "'elderly'); person.age >= 60 is false (person.age = 56); "
+        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = "
+        "'elderly'); person.hukou == 'rural' is false (person.hukou = 'urban'); "
+        "condition not met: case.eligibility_group != 'elderly' is false (case.eligibility_group = "
+        "'elderly'); person.supporter_able == False is false (person.supporter_able = True)"
     )
     assert refused(world, "li", cid, "accept", eligibility_group="severely_disabled") == (
         "cannot accept case 1: condition not met: "
         "case.eligibility_group != 'severely_disabled' is false "
         "(case.eligibility_group = 'severely_disabled'); "
         "person.disability_grade in [1, 2] is false (person.disability_grade = 3); "
-        "person.disability_type in ['intellectual', 'mental'] is false (person.disability_type = 'physical')"
+        "person.disability_type in ['intellectual', 'mental'] is false (person.disability_type = "
+        "'physical')"
     )
     assert refused(world, "li", cid, "accept", eligibility_group="mentally_ill") == (
         "cannot accept case 1: condition not met: "
-        "case.eligibility_group != 'mentally_ill' is false (case.eligibility_group = 'mentally_ill'); "
-        "person.mental_illness == True is false (person.mental_illness = False)"
+        "case.eligibility_group != 'mentally_ill' is false (case.eligibility_group = "
+        "'mentally_ill'); person.mental_illness == True is false (person.mental_illness = False)"
     )
     with pytest.raises(Exception) as info:
         fire(world, "li", cid, "accept", eligibility_group="orphan")
@@ -316,7 +321,8 @@ def test_a_mentally_ill_person_needs_one_of_the_plans_conditions(world: World) -
     cid = open_case(world, MENTALLY_ILL, "tekun")
     assert refused(world, "li", cid, "accept", eligibility_group="mentally_ill") == (
         "cannot accept case 1: condition not met: "
-        "case.eligibility_group != 'mentally_ill' is false (case.eligibility_group = 'mentally_ill'); "
+        "case.eligibility_group != 'mentally_ill' is false (case.eligibility_group = "
+        "'mentally_ill'); "
         "person.registered_poor == True is false (person.registered_poor = False); "
         "person.dibao_status == 'active' is false (person.dibao_status = None); "
         "person.tekun_status == 'active' is false (person.tekun_status = None); "
@@ -332,8 +338,8 @@ def test_investigation_needs_two_investigators(world: World) -> None:
     cid = open_case(world, ELDERLY, "tekun")
     fire(world, "li", cid, "accept", eligibility_group="elderly")
     assert refused(world, "li", cid, "start_investigation", investigators="li") == (
-        "cannot start_investigation case 1: condition not met: len(case.investigators) >= 2 is false "
-        "(len(case.investigators) = 1)"
+        "cannot start_investigation case 1: condition not met: len(case.investigators) >= 2 is "
+        "false (len(case.investigators) = 1)"
     )
     fire(world, "li", cid, "start_investigation", investigators="li,zhao")
     # investigation + preliminary opinion within 15 WD of Tue 2023-08-01: to the end of Tue 08-22
@@ -353,25 +359,27 @@ def test_self_care_category_must_match_the_daily_activities(world: World) -> Non
         "care_card_no": "ZL-9",
     }
     assert refused(world, "sun", cid, "confirm", adl_not_done="4", self_care="partial", **base) == (
-        "cannot confirm case 1: condition not met: case.adl_not_done < 4 is false (case.adl_not_done = 4); "
-        "case.self_care == 'none' is false (case.self_care = 'partial')"
+        "cannot confirm case 1: condition not met: case.adl_not_done < 4 is false "
+        "(case.adl_not_done = 4); case.self_care == 'none' is false (case.self_care = 'partial')"
     )
     assert refused(world, "sun", cid, "confirm", adl_not_done="0", self_care="partial", **base) == (
-        "cannot confirm case 1: condition not met: case.adl_not_done != 0 is false (case.adl_not_done = 0); "
-        "case.self_care == 'full' is false (case.self_care = 'partial')"
+        "cannot confirm case 1: condition not met: case.adl_not_done != 0 is false "
+        "(case.adl_not_done = 0); case.self_care == 'full' is false (case.self_care = 'partial')"
     )
     assert refused(world, "sun", cid, "confirm", adl_not_done="3", self_care="none", **base) == (
-        "cannot confirm case 1: condition not met: case.adl_not_done < 1 is false (case.adl_not_done = 3); "
-        "case.adl_not_done > 3 is false (case.adl_not_done = 3); "
+        "cannot confirm case 1: condition not met: case.adl_not_done < 1 is false "
+        "(case.adl_not_done = 3); case.adl_not_done > 3 is false (case.adl_not_done = 3); "
         "case.self_care == 'partial' is false (case.self_care = 'none')"
     )
     assert refused(world, "sun", cid, "confirm", adl_not_done="7", self_care="none", **base) == (
-        "cannot confirm case 1: condition not met: case.adl_not_done <= 6 is false (case.adl_not_done = 7)"
+        "cannot confirm case 1: condition not met: case.adl_not_done <= 6 is false "
+        "(case.adl_not_done = 7)"
     )
     # the township caseworker who proposed it may not confirm it, and lacks the role anyway
     assert refused(world, "li", cid, "confirm", adl_not_done="6", self_care="none", **base) == (
         "cannot confirm case 1: needs role county_officer; li has township_caseworker; "
-        "li fired 'submit_opinion' on this case; 'confirm' must be done by someone else (separation of duties)"
+        "li fired 'submit_opinion' on this case; 'confirm' must be done by someone else "
+        "(separation of duties)"
     )
     for adl, care in (
         ("0", "full"),
@@ -406,8 +414,8 @@ def test_self_care_category_must_match_the_daily_activities(world: World) -> Non
     fire(world, "li", cid, "report_change", "fell and broke a hip")
     assert case(world, cid).state == "reassessment"
     assert refused(world, "sun", cid, "reassess", adl_not_done="6", self_care="partial") == (
-        "cannot reassess case 1: condition not met: case.adl_not_done < 4 is false (case.adl_not_done = 6); "
-        "case.self_care == 'none' is false (case.self_care = 'partial')"
+        "cannot reassess case 1: condition not met: case.adl_not_done < 4 is false "
+        "(case.adl_not_done = 6); case.self_care == 'none' is false (case.self_care = 'partial')"
     )
     fire(world, "sun", cid, "reassess", adl_not_done="6", self_care="none")
     assert case(world, cid).data["adl_not_done"] == 6
@@ -472,8 +480,8 @@ def test_a_negative_opinion_is_rejected_with_written_reasons(world: World) -> No
     assert refused(
         world, "li", cid, "submit_opinion", "has a pension", preliminary_opinion="ineligible"
     ) == (
-        "cannot submit_opinion case 1: condition not met: case.preliminary_opinion == 'eligible' is false "
-        "(case.preliminary_opinion = 'ineligible')"
+        "cannot submit_opinion case 1: condition not met: case.preliminary_opinion == 'eligible' "
+        "is false (case.preliminary_opinion = 'ineligible')"
     )
     fire(world, "li", cid, "reject", rejection_reason="income above the limit")
     assert case(world, cid).deadline_at == local(2023, 8, 5, 0, 0)  # 3 WD
@@ -496,8 +504,8 @@ def test_termination_has_its_own_notice_objection_and_referral_check(world: Worl
     )
     world.clock.advance(timedelta(days=2))  # Sat 09-09
     assert refused(world, "li", cid, "close_notice") == (
-        "cannot close_notice case 1: 'termination_notice' must run until 2023-09-14 09:00 (7d minimum); "
-        "before then only object is allowed"
+        "cannot close_notice case 1: 'termination_notice' must run until 2023-09-14 09:00 (7d "
+        "minimum); before then only object is allowed"
     )
     run(
         world, lambda svc: svc.object(svc.actor("chen"), cid, "the son works away most of the year")
@@ -510,8 +518,8 @@ def test_termination_has_its_own_notice_objection_and_referral_check(world: Worl
     fire(world, "sun", cid, "uphold_termination", "the son has a stable local job")
     world.clock.advance(timedelta(days=6, hours=23))
     assert refused(world, "li", cid, "close_notice") == (
-        "cannot close_notice case 1: 'termination_notice' must run until 2023-09-21 09:00 (7d minimum); "
-        "before then only object is allowed"
+        "cannot close_notice case 1: 'termination_notice' must run until 2023-09-21 09:00 (7d "
+        "minimum); before then only object is allowed"
     )
     world.clock.advance(timedelta(hours=1))
     fire(world, "li", cid, "close_notice")
@@ -729,13 +737,15 @@ def test_the_township_approves_up_to_its_ceiling_and_the_county_above(county: Wo
         "cannot approve case 1: condition not met: case.tier_multiple >= "
         "policy.temporary_assistance_multiplier_min is false (case.tier_multiple = None, "
         "policy.temporary_assistance_multiplier_min = 3); "
-        "condition not met: case.tier_multiple <= policy.temporary_assistance_multiplier_max is false "
-        "(case.tier_multiple = None, policy.temporary_assistance_multiplier_max = 12); "
+        "condition not met: case.tier_multiple <= policy.temporary_assistance_multiplier_max is "
+        "false (case.tier_multiple = None, policy.temporary_assistance_multiplier_max = 12); "
         "condition not met: case.amount > 0 is false (case.amount = None); "
-        "condition not met: case.amount <= case.tier_multiple * policy.urban_dibao_standard is false "
-        "(case.amount = None, case.tier_multiple * policy.urban_dibao_standard = None); "
-        "condition not met: case.tier_multiple <= policy.temporary_assistance_township_ceiling_multiple "
-        "is false (case.tier_multiple = None, policy.temporary_assistance_township_ceiling_multiple = 3)"
+        "condition not met: case.amount <= case.tier_multiple * policy.urban_dibao_standard is "
+        "false (case.amount = None, case.tier_multiple * policy.urban_dibao_standard = None); "
+        "condition not met: "
+        "case.tier_multiple <= policy.temporary_assistance_township_ceiling_multiple is false "
+        "(case.tier_multiple = None, "
+        "policy.temporary_assistance_township_ceiling_multiple = 3)"
     )
     fire(
         world,
@@ -782,7 +792,8 @@ def test_beyond_the_top_tier_a_county_leader_decides_one_by_one(county: World) -
     assert refused(world, "sun", cid, "refer_to_leader", "within tiers", amount="9360.00") == (
         "cannot refer_to_leader case 1: condition not met: case.amount > "
         "policy.temporary_assistance_multiplier_max * policy.urban_dibao_standard is false "
-        "(case.amount = 9360.00, policy.temporary_assistance_multiplier_max * policy.urban_dibao_standard = "
+        "(case.amount = 9360.00, policy.temporary_assistance_multiplier_max * "
+        "policy.urban_dibao_standard = "
         "9360.00)"
     )
     fire(world, "sun", cid, "refer_to_leader", "beyond 12x: 一事一议")
@@ -830,7 +841,8 @@ def test_without_policy_a_guard_reading_policy_is_an_error_and_changes_nothing(
             amount="100",
         )
     assert info.value.message == (
-        "a guard reads policy.temporary_assistance_multiplier_max, policy.temporary_assistance_multiplier_min, "
+        "a guard reads policy.temporary_assistance_multiplier_max, "
+        "policy.temporary_assistance_multiplier_min, "
         "policy.urban_dibao_standard but no policy standards are loaded"
     )
     assert case(world, cid).state == "reported"

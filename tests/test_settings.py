@@ -40,7 +40,8 @@ def load(text: str) -> object:
 
 @pytest.fixture
 def make_world(engine: Engine, calendar: WorkCalendar) -> Callable[..., World]:
-    """A world with users, one person and dibao deployed with the given settings (Mon 2023-09-04)."""
+    """A world with users, one person and dibao deployed with the given settings
+    (Mon 2023-09-04)."""
 
     def make(village_review: str = "mandatory", approval_level: str = "county") -> World:
         w = World(engine, FrozenClock(local(2023, 9, 4, 10, 0)), calendar)
@@ -142,7 +143,8 @@ def test_review_off_goes_straight_to_notice_and_objections_reinvestigate(
 @pytest.mark.parametrize(
     ("level", "due"),
     [
-        # 30 WD from Mon 09-04: Sep 5-28 (18; the 29th is Mid-Autumn), Oct 7-8, Oct 9-20 -> 00:00 on 10-21
+        # 30 WD from Mon 09-04: Sep 5-28 (18; the 29th is Mid-Autumn), Oct 7-8, Oct 9-20
+        # -> 00:00 on 10-21
         ("county", local(2023, 10, 21, 0, 0)),
         # 20 WD from Mon 09-04: Sep 5-28 (18), the working weekend Oct 7-8 (20) -> 00:00 on 10-09
         ("township", local(2023, 10, 9, 0, 0)),
@@ -174,7 +176,8 @@ def test_a_value_outside_the_choices_is_refused_with_a_suggestion() -> None:
     assert problems(dibao_with("on_objecton")) == [
         (
             "dibao.yaml:43:12: settings.village_review.value: setting 'village_review' has value "
-            "'on_objecton', not one of its choices (mandatory, on_objection, off); did you mean 'on_objection'?"
+            "'on_objecton', not one of its choices (mandatory, on_objection, off); did you mean "
+            "'on_objection'?"
         )
     ]
 
@@ -187,7 +190,8 @@ def test_a_guard_naming_an_unknown_setting_is_refused() -> None:
     )
     assert problems(text) == [
         (
-            "dibao.yaml:163:9: transitions[3].guards[0]: guard \"setting.village_reviw == 'mandatory'\": "
+            "dibao.yaml:163:9: transitions[3].guards[0]: "
+            "guard \"setting.village_reviw == 'mandatory'\": "
             "unknown field 'setting.village_reviw'; did you mean 'setting.village_review'?"
         )
     ]
@@ -201,11 +205,12 @@ def test_a_clock_duration_when_is_checked() -> None:
     )
     assert problems(text) == [
         (
-            'dibao.yaml:63:16: clocks.statutory.duration_when[0].when: duration_when "setting.approval == '
-            "'township'\": unknown field 'setting.approval'; did you mean 'setting.approval_level'?"
+            "dibao.yaml:63:16: clocks.statutory.duration_when[0].when: "
+            "duration_when \"setting.approval == 'township'\": "
+            "unknown field 'setting.approval'; did you mean 'setting.approval_level'?"
         ),
         (
-            "dibao.yaml:63:60: clocks.statutory.duration_when[0].duration: duration '20d' is not in the clock's "
-            "unit (wd, from duration '30wd'); write it in wd, e.g. 20wd"
+            "dibao.yaml:63:60: clocks.statutory.duration_when[0].duration: duration '20d' is not "
+            "in the clock's unit (wd, from duration '30wd'); write it in wd, e.g. 20wd"
         ),
     ]

@@ -270,7 +270,8 @@ def test_a_month_of_ticks_across_national_day(
         by_id[mid].message for mid, _, _, who, cid in rows if (who, cid) == ("li", ids["A"])
     ]
     text = reminder.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    # A's investigation deadline: 10 WD from Fri 09-15 skips National Day and counts the Saturday 10-07
+    # A's investigation deadline: 10 WD from Fri 09-15 skips National Day and counts the
+    # Saturday 10-07
     assert "2023-10-08 00:00" in text
 
     # the statutory clocks, counted in PRC working days

@@ -1,4 +1,5 @@
-"""Invariants under random use: a hypothesis state machine drives the engine, on SQLite and PostgreSQL.
+"""Invariants under random use: a hypothesis state machine drives the engine,
+on SQLite and PostgreSQL.
 
 Rules: open dibao and tekun cases, fire random triggers as random users (with the fields
 each trigger declares), take transitions the state offers, push a case one or more steps
@@ -162,7 +163,8 @@ def setup_world(svc: Service) -> None:
 
 
 class Databases:
-    """A fresh, set-up database per example: a copied SQLite file, or the PostgreSQL schema reset."""
+    """A fresh, set-up database per example: a copied SQLite file,
+    or the PostgreSQL schema reset."""
 
     def __init__(self, url: str, tmp: Path) -> None:
         self.url, self.tmp, self.n = url, tmp, 0
@@ -280,7 +282,8 @@ class CaseWork(RuleBasedStateMachine):
     @precondition(lambda self: self.cases)
     @rule(data=st.data(), user=st.sampled_from(USER_NAMES), with_note=st.booleans())
     def fire(self, data: st.DataObject, user: str, with_note: bool) -> None:
-        """Any trigger of the case's workflow, by any user: mostly refusals, which must change nothing."""
+        """Any trigger of the case's workflow, by any user: mostly refusals,
+        which must change nothing."""
         cid = data.draw(st.sampled_from(self.cases), label="case")
         wf = self.wfs[self.row(cid)[0]]
         trigger = data.draw(
@@ -291,7 +294,8 @@ class CaseWork(RuleBasedStateMachine):
     @precondition(lambda self: self.cases)
     @rule(data=st.data(), forward=st.integers(0, 9), newest=st.booleans())
     def advance(self, data: st.DataObject, forward: int, newest: bool) -> None:
-        """A transition the case's state offers, by a holder of its role; mostly one that keeps the case open."""
+        """A transition the case's state offers, by a holder of its role;
+        mostly one that keeps the case open."""
         cid = self.cases[-1] if newest else data.draw(st.sampled_from(self.cases), label="case")
         name, state, _ = self.row(cid)
         wf = self.wfs[name]
@@ -315,7 +319,8 @@ class CaseWork(RuleBasedStateMachine):
         mode=st.sampled_from(["wait", "object", "wait", "plain"]),
     )
     def push(self, data: st.DataObject, steps: int, mode: str) -> None:
-        """Up to `steps` steps of one case's happy path (votes included), stopping at the first refusal.
+        """Up to `steps` steps of one case's happy path (votes included),
+        stopping at the first refusal.
 
         mode "wait": a notice's minimum dwell passes (the clock moves) instead of refusing the
         step; "object": at the first notice, a caseworker objects, and the walk goes on from there.
@@ -450,7 +455,8 @@ class CaseWork(RuleBasedStateMachine):
         hours_ago=st.integers(0, 24 * 20),
     )
     def care_visit(self, data: st.DataObject, user: str, kind: str, hours_ago: int) -> None:
-        """A visit by a caseworker or village officer to a person receiving tekun support (mostly accepted)."""
+        """A visit by a caseworker or village officer to a person receiving tekun support
+        (mostly accepted)."""
         cid = data.draw(st.sampled_from(self.cases_in({"supported"})), label="case")
         self.visit_at(cid, user, kind, hours_ago)
 
@@ -499,7 +505,8 @@ class CaseWork(RuleBasedStateMachine):
 
     @rule(days=st.integers(min_value=0, max_value=20))
     def sweep(self, days: int) -> None:
-        """The scheduler's jobs, `days` later (a clock move of its own, within the calendar's years)."""
+        """The scheduler's jobs, `days` later (a clock move of its own,
+        within the calendar's years)."""
         if self.clock.now() < START + timedelta(days=200):
             self.clock.advance(timedelta(days=days))
         result = self.world.run(lambda svc: jobs.sweep(svc.session, self.clock, CALENDAR))
@@ -611,7 +618,8 @@ class CaseWork(RuleBasedStateMachine):
             )
 
     def check_run_complete(self) -> None:
-        """After a run: every month a case was paid in, from the first run to this run's period, has its payment."""
+        """After a run: every month a case was paid in, from the first run to this run's period,
+        has its payment."""
         with self.world.session() as s:
             run = s.scalars(select(PaymentRun).order_by(PaymentRun.id.desc()).limit(1)).one()
             first = parse_period(
@@ -639,7 +647,8 @@ class CaseWork(RuleBasedStateMachine):
     def paid_months(
         s: Session, chain: list[CaseEvent], cid: int, kind: str, until: Any
     ) -> set[int]:
-        """Months paid under `kind`: the month after entering a paid state through the month of leaving."""
+        """Months paid under `kind`: the month after entering a paid state through the month of
+        leaving."""
         pk = POLICY.payments[kind]
         paid = set(pk.paid_states)
         months: set[int] = set()
@@ -692,7 +701,8 @@ def test_case_work(databases: Databases, db_url: str) -> None:
     stats: Counter[str] = Counter()
     run_state_machine_as_test(lambda: CaseWork(databases, stats), settings=SETTINGS)
     print(
-        f"\nstateful ({db_url.split(':')[0]}): examples={stats['examples']} steps<={SETTINGS.stateful_step_count} "
+        f"\nstateful ({db_url.split(':')[0]}): examples={stats['examples']} "
+        f"steps<={SETTINGS.stateful_step_count} "
         + " ".join(
             f"{k.replace(' ', '_')}={v}" for k, v in sorted(stats.items()) if k != "examples"
         )

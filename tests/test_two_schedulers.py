@@ -61,11 +61,12 @@ def test_two_scheduler_processes_send_each_escalation_once(
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert err == ""
 
-    # every case: rung 0 to li and zhao (12d), rung 1 to tsup (15d); the first repeat (22d) is after the last tick
+    # every case: rung 0 to li and zhao (12d), rung 1 to tsup (15d); the first repeat (22d)
+    # is after the last tick
     with engine.connect() as conn:
         keys = conn.execute(
             select(
@@ -103,7 +104,7 @@ def test_two_scheduler_processes_send_each_escalation_once(
     assert {(status, attempts) for _, _, status, attempts in outbox} == {("sent", 1)}
 
     received = Counter(m.message["Message-ID"] for m in smtp_server.messages)
-    for mid, to, _, _ in outbox:
+    for mid, _to, _, _ in outbox:
         assert received[mid] == 1, mid
     assert [mid for mid, n in received.items() if n > 1] == []
     to_of = {m.message["Message-ID"]: m.rcpt_tos for m in smtp_server.messages}

@@ -1,4 +1,5 @@
-"""Care visits: the policy file, `visit log`, `visit due` and the monthly check job (SQLite and PostgreSQL)."""
+"""Care visits: the policy file, `visit log`, `visit due` and the monthly check job
+(SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -167,7 +168,8 @@ def test_policy_problems_are_listed_with_file_line_and_column(tmp_path: Path) ->
         load_policy_file(bad)
     assert [str(p) for p in info.value.problems] == [
         f"{bad}:3:5: applies_to[0].state: unknown key 'state'; did you mean 'states'?",
-        f"{bad}:4:11: applies_to[0].when: invalid expression syntax: invalid syntax; compare with '==', not '='",
+        f"{bad}:4:11: applies_to[0].when: invalid expression syntax: invalid syntax; compare with "
+        "'==', not '='",
         f"{bad}:9:62: kinds.haircut.monthly_minimum: expected a whole number from 0 to 31, got '1'",
         f"{bad}:10:21: warning.from_day: 31 is out of range; write a whole number from 1 to 28",
         f"{bad}:11:14: escalation.too: unknown key 'too'; did you mean 'to'?",
@@ -248,7 +250,8 @@ def test_the_same_idempotency_key_is_applied_once(cworld: World, policy_file: Pa
             ("1", "--kind", "hairkut"),
             "li",
             3,
-            "error: unknown visit kind 'hairkut' (kinds: visit, cleaning, haircut)\n  hint: did you mean 'haircut'?\n",
+            "error: unknown visit kind 'hairkut' (kinds: visit, cleaning, haircut)\n"
+            "  hint: did you mean 'haircut'?\n",
         ),
         (
             ("1", "--kind", "visit", "--at", "2023-08-01T09:01"),
@@ -276,7 +279,8 @@ def test_the_same_idempotency_key_is_applied_once(cworld: World, policy_file: Pa
             "tsup",
             5,
             (
-                "error: logging a visit needs one of the roles township_caseworker, village_officer, care_provider; "
+                "error: logging a visit needs one of the roles township_caseworker, "
+                "village_officer, care_provider; "
                 "tsup has township_supervisor\n"
             ),
         ),
@@ -338,11 +342,11 @@ def test_visit_due_lists_who_is_behind_per_township(cworld: World, policy: CareP
     assert r.exit_code == 0, r.output
     assert r.stdout == (
         "2023-08 城关镇: 1 case(s) behind\n"
-        "  case 1      东村       王秀英 (110***********002X)  caseworker li  Home visits (with cleaning) 1/2, "
-        "Haircuts 0/1\n"
+        "  case 1      东村       王秀英 (110***********002X)  caseworker li  Home visits (with "
+        "cleaning) 1/2, Haircuts 0/1\n"
         "2023-08 河西镇: 1 case(s) behind\n"
-        "  case 3      南村       刘桂兰 (110***********0012)  caseworker wu  Home visits (with cleaning) 1/2, "
-        "Haircuts 0/1\n"
+        "  case 3      南村       刘桂兰 (110***********0012)  caseworker wu  Home visits (with "
+        "cleaning) 1/2, Haircuts 0/1\n"
     )
     r = cli("visit", "due", "--json", user="li")  # this month, li's area only
     assert json.loads(r.stdout) == [

@@ -47,8 +47,8 @@ def demo(app: App, db_file: Path) -> None:
         with app.transaction() as svc:
             ev = svc.fire(svc.actor(actor), case_id, trigger, **kw)  # type: ignore[arg-type]
             click.echo(
-                f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} {trigger:<20} "
-                f"{ev.from_state} -> {ev.to_state}"
+                f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} "
+                f"{trigger:<20} {ev.from_state} -> {ev.to_state}"
             )
 
     with app.transaction() as svc:

@@ -1,4 +1,5 @@
-"""`aidflow payments run|export|reconcile`: the monthly payment run, the bank file, the bank's answer."""
+"""`aidflow payments run|export|reconcile`: the monthly payment run, the bank file,
+the bank's answer."""
 
 from __future__ import annotations
 
@@ -114,5 +115,6 @@ def payments_reconcile(app: App, file: Path) -> None:
     with app.transaction() as svc:
         result = reconcile(svc.session, app.clock, file, actor=app.user or "")
     click.echo(
-        f"{result.file}: {result.paid} paid, {result.failed} failed, {result.unchanged} already recorded"
+        f"{result.file}: {result.paid} paid, {result.failed} failed, "
+        f"{result.unchanged} already recorded"
     )

@@ -27,7 +27,8 @@ def sample_group() -> None:
 def sample_draw(
     app: App, workflow: str, state: str, ratio: str, seed: str, township: str | None, as_json: bool
 ) -> None:
-    """Draw ceil(ratio x N) of the N open cases in STATE and record the draw on each (county roles only).
+    """Draw ceil(ratio x N) of the N open cases in STATE and record the draw on each
+    (county roles only).
 
     Drawing again with the same seed records nothing twice.
     """

@@ -231,11 +231,14 @@ def _print_report(app: App, report: Any, open_cases: bool) -> None:
         return
     for town, s in sorted(report.townships.items()):
         click.echo(
-            f"{town}: {s.persons} listed persons, {s.in_groups} in target groups, {s.gaps} without a "
-            f"case; {s.overdue} overdue, {s.stalled} stalled cases"
+            f"{town}: {s.persons} listed persons, {s.in_groups} in target groups, "
+            f"{s.gaps} without a case; {s.overdue} overdue, {s.stalled} stalled cases"
         )
         for g in (g for g in report.gaps if g.township == town):
-            line = f"  gap: {g.name} {mask(g.id_number)} {g.village} [{', '.join(g.groups)}] -> {g.workflow}"
+            line = (
+                f"  gap: {g.name} {mask(g.id_number)} {g.village} [{', '.join(g.groups)}] "
+                f"-> {g.workflow}"
+            )
             if g.opened_case is not None:
                 line += f": opened case {g.opened_case}"
             elif g.not_opened is not None:

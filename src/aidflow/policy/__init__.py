@@ -1,1 +1,2 @@
-"""The county's policy files: standards, care visits, import mappings, target groups, and the county directory itself."""
+"""The county's policy files: standards, care visits, import mappings, target groups,
+and the county directory itself."""

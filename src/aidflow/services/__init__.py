@@ -1,1 +1,2 @@
-"""Use cases over a Session: cases, users, escalations, visits, digest, payments, sampling, look-back, imports."""
+"""Use cases over a Session: cases, users, escalations, visits, digest, payments, sampling,
+look-back, imports."""

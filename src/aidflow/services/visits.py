@@ -13,9 +13,9 @@ assigned caseworker (template `deadline_reminder`: the month's end is the deadli
 month has ended with a minimum missed it escalates to every user with the escalation role
 covering the case's area (`access.covering`; template `visit_missing`). Each alert is a
 `visit_alerts` row keyed (case, month, alert kind, recipient) and written once
-(store.visits), so the job is idempotent across runs and processes. An escalation is also an `escalations` row (ladder
-`care_visits`, rung -1, repeat_no YYYYMM; ladder rungs are >= 0, so the keys never meet), so
-`aidflow escalation list|ack` work for it as the email says.
+(store.visits), so the job is idempotent across runs and processes. An escalation is also an
+`escalations` row (ladder `care_visits`, rung -1, repeat_no YYYYMM; ladder rungs are >= 0, so
+the keys never meet), so `aidflow escalation list|ack` work for it as the email says.
 """
 
 from __future__ import annotations

@@ -236,7 +236,8 @@ class OutboxMessage(Base):
 
 
 class Visit(Base):
-    """A care visit, cleaning or haircut given to the person of a case (county plan, care services)."""
+    """A care visit, cleaning or haircut given to the person of a case (county plan,
+    care services)."""
 
     __tablename__ = "visits"
     __table_args__ = (Index("ix_visits_case_at", "case_id", "at"),)
@@ -253,7 +254,8 @@ class Visit(Base):
 
 
 class VisitAlert(Base):
-    """A warning or escalation about a month's missing visits, once per case, month, kind, recipient."""
+    """A warning or escalation about a month's missing visits, once per case, month, kind,
+    recipient."""
 
     __tablename__ = "visit_alerts"
     __table_args__ = (
