@@ -16,8 +16,9 @@ used: on a shared machine the CPU time shows less of other processes. Commands:
 
 Goals: aidflow --help / bare interpreter < 3x; aidflow case show / import sqlalchemy.orm < 1.3x.
 Then it reports which heavy packages `aidflow --help` imports (click, which parses every
-command line; it should import neither sqlalchemy nor apscheduler), prints the -X importtime trees of `--help` and `case show` (both run through the console
-script, as a user runs them), what `case show` imports beyond `import sqlalchemy.orm`
+command line; it should import neither sqlalchemy nor apscheduler), prints the -X
+importtime trees of `--help` and `case show` (both run through the console script, as a
+user runs them), what `case show` imports beyond `import sqlalchemy.orm`
 (self time per module, grouped), and splits `case show` in-process into importing its
 modules and running it, with a cProfile of the run alone.
 """
