@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from aidflow.errors import ForbiddenError, InvalidInputError
 
@@ -63,8 +64,9 @@ class Actor:
     roles: tuple[str, ...]
     area: str
 
-    @property
+    @cached_property
     def scope(self) -> Area:
+        """The area, parsed once per actor (a bulk command asks it for every case)."""
         return Area.parse(self.area)
 
     def covers(self, township: str, village: str) -> bool:

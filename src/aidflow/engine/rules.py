@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aidflow.engine import access
@@ -207,6 +208,9 @@ def reads(transitions: list[Transition]) -> Reads:
     )
 
 
+# A command checks the same few guard texts of its workflow on every case it touches; the
+# compiled expression is immutable, so one per text serves every caller.
+@lru_cache(maxsize=1024)
 def guard(text: str) -> Expression:
     """A guard or computes expression compiled over GUARD_NAMESPACES."""
     from aidflow.language.expressions import compile_expression

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -97,8 +98,17 @@ def parse_duration(text: str) -> Duration:
     Surrounding whitespace is ignored; nothing else is lenient (no ``7 d``, ``24H``,
     ``1.5d`` or ``0d``), so a typo in a workflow file is reported, not reinterpreted.
     """
+    if not isinstance(text, str):
+        raise DurationError(f"invalid duration {text!r}: {_DURATION_FORMS}")
+    return _parse_duration(text)
+
+
+# Every deadline, dwell time and clock parses one of a workflow's few duration texts, once
+# per case touched; a Duration is immutable, so one per text serves every caller.
+@lru_cache(maxsize=256)
+def _parse_duration(text: str) -> Duration:
     # fullmatch, not `$`: `$` would accept a trailing newline.
-    match = _DURATION_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    match = _DURATION_RE.fullmatch(text.strip())
     if match is None:
         raise DurationError(f"invalid duration {text!r}: {_DURATION_FORMS}")
     return Duration(int(match.group(1)), match.group(2))
