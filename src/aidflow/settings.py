@@ -13,30 +13,37 @@ This module is the only one that reads `os.environ`. The CLI builds one `Setting
 invocation with `load_settings` and passes its values down as parameters. A value that does
 not fit, or an unknown key in the file, is an InvalidInputError naming where it came from
 (the option, the variable or the file and key) and what to write instead.
+
+Why the standard library and not pydantic-settings: every command, however short, reads the
+settings before it does anything else, so what this module imports is paid at every start-up,
+and the import of pydantic and pydantic-settings was felt on every short command. It bought
+little here: the sources (options, environment, file) are three dicts merged in order, and
+the validation is a table of small parsers, one per field (text, one of a few choices, a
+whole number within bounds, true or false, a path), whose failures get our own messages
+anyway (`_PROBLEMS`). tomllib and zoneinfo are imported only when a config file or a time
+zone other than the default has to be read.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
-
-from pydantic import Field, ValidationError, field_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aidflow.errors import InvalidInputError, did_you_mean
 
 CONFIG_FILE_NAME = "aidflow.toml"
 
 
-class Settings(BaseSettings):
-    """What one invocation of aidflow runs with (see the README's Configuration section)."""
+@dataclass(frozen=True)
+class Settings:
+    """What one invocation of aidflow runs with (see the README's Configuration section).
 
-    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+    Build it with `load_settings`, which checks every value; change one with
+    `dataclasses.replace`.
+    """
 
     database_url: str = "sqlite:///aidflow.db"
     user: str | None = None
@@ -47,53 +54,113 @@ class Settings(BaseSettings):
     notifications_dir: Path | None = None  # None: the shipped email templates
     calendar_file: Path | None = None  # None: <workflows_dir>/policy/calendar.yaml
     care_visits_file: Path | None = None  # None: <workflows_dir>/policy/care_visits.yaml
-    payment_day: int | None = Field(default=None, ge=1, le=28)
+    payment_day: int | None = None  # 1 to 28
     smtp_host: str | None = None
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_port: int | None = None  # 1 to 65535
     smtp_security: Literal["none", "starttls", "ssl"] = "starttls"
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_from: str | None = None
-    sqlite_busy_timeout_ms: int = Field(default=30000, ge=0)
+    sqlite_busy_timeout_ms: int = 30000  # 0 or more
     debug: bool = False
     failpoint: str | None = None
     config_file: Path | None = None  # the file the values above were read from, if any
 
-    @field_validator("tz")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError("unknown time zone") from None
-        return name
 
-    @field_validator("payment_day", "smtp_port", "sqlite_busy_timeout_ms", mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        # true/false and 1.5 are not numbers of days, ports or milliseconds; "30000" from
-        # the environment is
-        if isinstance(value, bool | float) or (isinstance(value, str) and not value.isdigit()):
-            raise ValueError("not a whole number")
+# --- parsers: a value as the option, variable or file gives it -> the setting's value -------
+# Each raises ValueError when the value does not fit; the message the user sees is the
+# field's entry in _PROBLEMS, so the ValueError's own text is never shown.
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):  # a TOML number, true/false, date or table is not text
+        raise ValueError("not text")
+    return value
+
+
+def _one_of(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError("not one of " + ", ".join(choices))
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # which file to read is itself a setting given by the caller (see load_settings)
-        path = init_settings().get("config_file")
-        return (
-            init_settings,
-            _Environment(settings_cls, os.environ),
-            _ConfigFile(settings_cls, Path(path) if path is not None else None),
-        )
+    return parse
 
+
+def _zone(value: object) -> str:
+    from zoneinfo import ZoneInfo  # only a time zone that is not the default needs it
+
+    name = _text(value)
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError("unknown time zone") from None
+    return name
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        # true/false and 1.5 are not numbers of days, ports or milliseconds; "30000" from
+        # the environment is (ASCII digits only: no sign, spaces or underscores)
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            number = int(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            raise ValueError("not a whole number")
+        if number < low or (high is not None and number > high):
+            raise ValueError("out of range")
+        return number
+
+    return parse
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):  # TOML debug = 1
+        return bool(value)
+    if isinstance(value, str):
+        word = value.lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+    raise ValueError("not true or false")
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, Path):  # a relative path from the file, already resolved
+        return value
+    return Path(_text(value))
+
+
+_PARSERS: dict[str, Callable[[object], object]] = {
+    "database_url": _text,
+    "user": _text,
+    "lang": _one_of("zh", "en"),
+    "now": _text,
+    "tz": _zone,
+    "workflows_dir": _path,
+    "notifications_dir": _path,
+    "calendar_file": _path,
+    "care_visits_file": _path,
+    "payment_day": _whole(1, 28),
+    "smtp_host": _text,
+    "smtp_port": _whole(1, 65535),
+    "smtp_security": _one_of("none", "starttls", "ssl"),
+    "smtp_user": _text,
+    "smtp_password": _text,
+    "smtp_from": _text,
+    "sqlite_busy_timeout_ms": _whole(0),
+    "debug": _flag,
+    "failpoint": _text,
+    "config_file": _path,
+}
+"""How each setting's value is read. A value of None (an option not given) is never parsed:
+None leaves the default, and only the optional fields have None as their default."""
 
 ENVIRONMENT: dict[str, str] = {
     "database_url": "AIDFLOW_DATABASE_URL",
@@ -129,7 +196,7 @@ OPTIONS: dict[str, str] = {
 }
 """The command-line option of each setting that has one."""
 
-FILE_KEYS = tuple(name for name in Settings.model_fields if name != "config_file")
+FILE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "config_file")
 """The keys a config file may hold (which file to read is not one of them)."""
 
 _PATH_KEYS = frozenset({"workflows_dir", "notifications_dir", "calendar_file", "care_visits_file"})
@@ -151,34 +218,6 @@ _PROBLEMS: dict[str, tuple[str, str | None]] = {
     "debug": ("is not true or false", "write 1 or true to print tracebacks, 0 or false not to"),
 }
 _TEXT_PROBLEM = ("is not text", 'write it in double quotes, e.g. key = "value"')
-
-
-class _Environment(PydanticBaseSettingsSource):
-    """The AIDFLOW_* variables; an empty one counts as unset."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self.values = environment_values(environ)
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
-
-
-class _ConfigFile(PydanticBaseSettingsSource):
-    """The config file's keys, with relative paths made relative to the file's directory."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
-        super().__init__(settings_cls)
-        self.values = file_values(path) if path is not None else {}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
 
 
 def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
@@ -206,8 +245,15 @@ def config_path(given: Path | str | None, environ: Mapping[str, str]) -> Path | 
 
 def file_values(path: Path) -> dict[str, Any]:
     """The config file's settings, paths resolved against its directory."""
+    return _resolved(_read_file(path), path)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """The config file's keys and values as written."""
+    import tomllib  # only a config file needs it
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(
             f"{path}: not valid TOML: {exc}",
@@ -215,6 +261,10 @@ def file_values(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read config file {path}: {exc}") from None
+
+
+def _resolved(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The file's values with its relative paths made relative to its directory."""
     base = path.resolve().parent
     values = dict(data)
     for key, value in data.items():
@@ -241,32 +291,38 @@ def load_settings(options: Mapping[str, object] | None = None) -> Settings:
     given = {k: v for k, v in (options or {}).items() if v is not None}
     environ = os.environ
     path = config_path(given.get("config_file"), environ)  # type: ignore[arg-type]
-    try:
-        return Settings(**{**given, "config_file": path})
-    except ValidationError as exc:
-        raise _explain(exc, given, environ, path) from None
+    raw_file = _read_file(path) if path is not None else {}
+    from_env = environment_values(environ)
+    # the first source wins: options over the environment over the file; which file was
+    # read is the one setting no source gives directly
+    in_file = _resolved(raw_file, path) if path is not None else {}
+    merged = {**in_file, **from_env, **given}
+    merged.pop("config_file", None)
+    values: dict[str, object] = {}
+    bad: list[str] = []
+    for key, parse in _PARSERS.items():  # in the order of the fields, as problems are listed
+        if key in merged:
+            try:
+                values[key] = parse(merged[key])
+            except ValueError:
+                bad.append(key)
+    unknown = [key for key in merged if key not in _PARSERS]
+    if bad or unknown:
+        raise _explain(bad, unknown, given, from_env, raw_file, path)
+    return Settings(**values, config_file=path)  # type: ignore[arg-type]
 
 
 def _explain(
-    exc: ValidationError, given: Mapping[str, object], environ: Mapping[str, str], path: Path | None
+    bad: list[str],
+    unknown: list[str],
+    given: Mapping[str, object],
+    from_env: Mapping[str, str],
+    raw_file: Mapping[str, Any],
+    path: Path | None,
 ) -> InvalidInputError:
     """Every problem, each said where its value came from (option, variable or file and key)."""
-    from_env = environment_values(environ)
-    raw_file = tomllib.loads(path.read_text(encoding="utf-8")) if path is not None else {}
     problems: list[tuple[str, str | None]] = []
-    for error in exc.errors():
-        key = str(error["loc"][0]) if error["loc"] else ""
-        if error["type"] == "extra_forbidden":
-            if isinstance(raw_file.get(key), dict):
-                first = next((k for k in FILE_KEYS if k.startswith(f"{key}_")), FILE_KEYS[0])
-                hint = (
-                    "the file has no tables: write each setting as a top-level key, "
-                    f'e.g. {first} = "..."'
-                )
-            else:
-                hint = did_you_mean(key, FILE_KEYS) or "the keys are " + ", ".join(FILE_KEYS)
-            problems.append((f"{path}: unknown key {key!r}", hint))
-            continue
+    for key in bad:
         problem, hint = _PROBLEMS.get(key, _TEXT_PROBLEM)
         if key in given:
             # an option's hint names its variable too: the same value may be set either way
@@ -274,11 +330,19 @@ def _explain(
             problems.append((f"{OPTIONS.get(key, key)} {given[key]!r} {problem}", hint))
         elif key in from_env:
             problems.append((f"{ENVIRONMENT[key]}={from_env[key]!r} {problem}", hint))
-        elif key in raw_file:
+        else:  # the only other source
             hint = hint or f"correct it in {path}, or remove the line for the default"
             problems.append((f"{path}: {key} = {_toml(raw_file[key])} {problem}", hint))
-        else:  # a default never fails; say what pydantic found all the same
-            problems.append((f"setting {key}: {error['msg']}", None))
+    for key in unknown:
+        if isinstance(raw_file.get(key), dict):
+            first = next((k for k in FILE_KEYS if k.startswith(f"{key}_")), FILE_KEYS[0])
+            hint = (
+                "the file has no tables: write each setting as a top-level key, "
+                f'e.g. {first} = "..."'
+            )
+        else:
+            hint = did_you_mean(key, FILE_KEYS) or "the keys are " + ", ".join(FILE_KEYS)
+        problems.append((f"{path}: unknown key {key!r}", hint))
     if len(problems) == 1:
         message, hint = problems[0]
         return InvalidInputError(message, hint=hint)

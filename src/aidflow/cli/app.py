@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +119,7 @@ class App:
     def use_database(self, url: str) -> None:
         """Work on the database at `url` instead of the configured one (`aidflow demo`)."""
         self.close()
-        self.settings = self.settings.model_copy(update={"database_url": url})
+        self.settings = replace(self.settings, database_url=url)
 
     @contextmanager
     def transaction(self, check: bool = True) -> Iterator[Service]:
