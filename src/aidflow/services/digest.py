@@ -107,11 +107,8 @@ def _queue(
     from aidflow.notify.render import Templates, render
 
     templates = templates or Templates.shipped()
-    area = (
-        "全县"
-        if user.area == "*" and lang == "zh"
-        else ("the county" if user.area == "*" else user.area)
-    )
+    county = Area.parse(user.area).is_county
+    area = ("全县" if lang == "zh" else "the county") if county else user.area
     msg = render(
         DAILY_DIGEST,
         lang,
