@@ -290,6 +290,7 @@ def load_settings(options: Mapping[str, object] | None = None) -> Settings:
     """The settings for one invocation; `options` are the command-line values given (None: not)."""
     given = {k: v for k, v in (options or {}).items() if v is not None}
     environ = os.environ
+    # options are untyped (the CLI's values); --config arrives as a path or text
     path = config_path(given.get("config_file"), environ)  # type: ignore[arg-type]
     raw_file = _read_file(path) if path is not None else {}
     from_env = environment_values(environ)
@@ -309,6 +310,7 @@ def load_settings(options: Mapping[str, object] | None = None) -> Settings:
     unknown = [key for key in merged if key not in _PARSERS]
     if bad or unknown:
         raise _explain(bad, unknown, given, from_env, raw_file, path)
+    # each value came from its field's parser in _PARSERS, so it has the field's type
     return Settings(**values, config_file=path)  # type: ignore[arg-type]
 
 

@@ -42,10 +42,16 @@ def demo(app: App, db_file: Path) -> None:
     app.database.upgrade()
     click.echo(f"database {db_file} created")
 
-    def step(actor: str, trigger: str, hours: float = 2, **kw: object) -> None:
+    def step(
+        actor: str,
+        trigger: str,
+        hours: float = 2,
+        raw_fields: dict[str, str] | None = None,
+        note: str | None = None,
+    ) -> None:
         clock.advance(timedelta(hours=hours))
         with app.transaction() as svc:
-            ev = svc.fire(svc.actor(actor), case_id, trigger, **kw)  # type: ignore[arg-type]
+            ev = svc.fire(svc.actor(actor), case_id, trigger, raw_fields, note)
             click.echo(
                 f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} "
                 f"{trigger:<20} {ev.from_state} -> {ev.to_state}"

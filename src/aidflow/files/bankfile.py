@@ -37,7 +37,7 @@ def write_payments(path: Path, fmt: str, rows: Iterable[Sequence[str]]) -> None:
             writer.writerow(EXPORT_COLUMNS)
             writer.writerows(rows)
         return
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("payments")

@@ -54,7 +54,7 @@ def sheet_title(township: str, used: set[str]) -> str:
 
 def write_xlsx(rows: Iterable[dict[str, Any]], path: Path, lang: str) -> dict[str, int]:
     """One sheet per township (rows arrive ordered by township); persons per township."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     counts: dict[str, int] = {}
@@ -63,13 +63,14 @@ def write_xlsx(rows: Iterable[dict[str, Any]], path: Path, lang: str) -> dict[st
     current: str | None = None
     head = headers(lang)
     for row in rows:
-        if row["township"] != current:
-            current = row["township"]
-            ws = wb.create_sheet(sheet_title(current, used))
+        township: str = row["township"]
+        if township != current:
+            current = township
+            ws = wb.create_sheet(sheet_title(township, used))
             ws.append(head)
-            counts[current] = 0
+            counts[township] = 0
         ws.append([row[k] for k in KEYS])
-        counts[current] += 1  # type: ignore[index]
+        counts[township] += 1
     if not counts:
         wb.create_sheet("ledger").append(head)
     wb.save(path)

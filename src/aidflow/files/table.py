@@ -136,8 +136,8 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[Line]:
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
-    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)

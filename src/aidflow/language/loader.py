@@ -15,7 +15,7 @@ import typing
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidflow.errors import (
     DurationError,
@@ -29,6 +29,9 @@ from aidflow.language import definition as d
 from aidflow.language.calendar import Duration, parse_duration
 from aidflow.language.expressions import check_references, compile_expression
 from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml
+
+if TYPE_CHECKING:  # pydantic is imported only when a file is loaded (start-up time)
+    from pydantic_core import ErrorDetails
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -119,7 +122,7 @@ def _validate(doc: Document, policy: PolicyNames) -> d.Workflow | None:
         ]
 
 
-def _schema_problems(doc: Document, errors: list[Any]) -> None:
+def _schema_problems(doc: Document, errors: list[ErrorDetails]) -> None:
     seen: dict[Path_, list[str]] = {}
     kinds: dict[Path_, str] = {}
     missing: dict[Path_, str] = {}
@@ -171,7 +174,7 @@ def _schema_problems(doc: Document, errors: list[Any]) -> None:
         doc.problem(path, f"expected {wanted}, got {_show(got)}", hint)
 
 
-def _expected(err: Any) -> str:
+def _expected(err: ErrorDetails) -> str:
     kind = err["type"]
     names = {
         "string_type": "text",
@@ -185,7 +188,8 @@ def _expected(err: Any) -> str:
         "dataclass_exact_type": "a mapping",
     }
     if kind == "literal_error":
-        return "one of " + err["ctx"]["expected"]
+        expected: str = err["ctx"]["expected"]  # pydantic's ctx values are untyped
+        return "one of " + expected
     return names.get(kind, err["msg"].removeprefix("Input should be ").lower())
 
 

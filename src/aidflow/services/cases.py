@@ -243,6 +243,8 @@ class Service:
         wf = workflows.definition_of(wv)
         initial = wf.states[wf.initial_state]
         if actor is not SYSTEM:
+            # the loader refuses a non-final state without an owner, and initial is not final
+            assert initial.owner is not None
             require_role(actor, [initial.owner], f"opening a {wf.name} case")
             require_area(
                 actor,

@@ -42,7 +42,7 @@ from aidflow.files import bankfile
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
 from aidflow.store import users as user_store
-from aidflow.store.database import Session
+from aidflow.store.session import Session
 
 COUNTY_ROLES = ("county_officer", "admin")
 SYSTEM_ACTOR = "system"

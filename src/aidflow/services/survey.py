@@ -36,7 +36,7 @@ from aidflow.files.table import cell_text, check_file, read_rows, scan
 from aidflow.idnumber import id_number_parts, mask
 from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
 from aidflow.store import imports as store
-from aidflow.store.database import Session
+from aidflow.store.session import Session
 
 TEXT_FIELDS = ("name", "township", "village")
 BOOL_FIELDS = ("mental_illness", "registered_poor", "living_alone", "supporter_able")

@@ -44,4 +44,12 @@ def with_deadline(
         .limit(limit)
     )
     stmt = in_area(stmt, area, Case.township, Case.village)
-    return [DeadlineCase(*row) for row in session.execute(stmt)]
+    found = []
+    for case_id, version_id, state, assigned_to, deadline_at, name, id_number in session.execute(
+        stmt
+    ):
+        assert deadline_at is not None  # the WHERE above keeps only cases with a deadline
+        found.append(
+            DeadlineCase(case_id, version_id, state, assigned_to, deadline_at, name, id_number)
+        )
+    return found

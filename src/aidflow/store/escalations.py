@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVarTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
@@ -29,6 +29,7 @@ from aidflow.store.workflows import deployed_definitions
 BATCH = 500
 ESCALATIONS = cast(Table, Escalation.__table__)
 KEY = ("case_id", "entry_seq", "rung", "repeat_no", "recipient")  # uq_escalation_once
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def deployed(session: Session) -> list[tuple[int, Workflow]]:
     return deployed_definitions(session)
 
 
-def _batches(session: Session, stmt: Select[Any]) -> Iterator[Sequence[Any]]:
+def _batches(session: Session, stmt: Select[int, *Ts]) -> Iterator[Sequence[Row[int, *Ts]]]:
     """Rows of `stmt` (which selects Case.id first) in id order, BATCH at a time (keyset)."""
     last = 0
     while True:

@@ -36,6 +36,8 @@ from sqlalchemy.orm import Session
 from aidflow.language.definition import Workflow
 from aidflow.store import workflows
 from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person, WorkflowVersion
+from aidflow.store.records import VersionRecord
+from aidflow.store.tables import record_of
 
 CHUNK = 1000  # payment ids per look-up
 
@@ -88,7 +90,7 @@ def latest_definition(session: Session, workflow: str) -> Workflow | None:
         .order_by(WorkflowVersion.version.desc())
         .limit(1)
     ).first()
-    return None if row is None else workflows.definition_of(row)
+    return None if row is None else workflows.definition_of(record_of(VersionRecord, row))
 
 
 # -- one workflow's part of a run ----------------------------------------------------------
@@ -186,6 +188,7 @@ class WorkflowReads:
     ) -> list[tuple[int, int, str | None, str | None, dict[str, Any] | None]]:
         """(case id, month, from state, to state, fields) of the page's state-changing
         events, each case's in order."""
+        # Core columns are untyped, and the Rows serve as the tuples (no copy per page)
         return self.conn.execute(self._events, page_range).all()  # type: ignore[return-value]
 
     def existing(self, page_range: dict[str, int]) -> set[tuple[int, str, str]]:
@@ -210,7 +213,7 @@ class WorkflowReads:
         if self.conn.execute(self._insert, values).rowcount == len(values):
             return ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
         return [
-            tuple(r)  # type: ignore[misc]
+            tuple(r)
             for r in self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
         ]
 
@@ -273,7 +276,10 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
         .order_by(Payment.id)
         .limit(size)
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [
+        (pid, name, id_number, fen, kind, period)
+        for pid, name, id_number, fen, kind, period in rows
+    ]
 
 
 def mark_exported(session: Session, payment_ids: Sequence[int]) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement
 
 from aidflow.engine.access import Area
 
-S = TypeVar("S", bound=Select[Any])
+
+class Filterable(Protocol):
+    """A statement that takes WHERE criteria: a Select, whatever columns it selects."""
+
+    def where(self, *whereclause: ColumnElement[bool]) -> Self: ...
+
+
+S = TypeVar("S", bound=Filterable)
 
 
 def in_area(stmt: S, area: Area, township: Any, village: Any) -> S:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Table
 
 from aidflow.store.models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 CASES = cast(Table, Case.__table__)
 EVENTS = cast(Table, CaseEvent.__table__)
@@ -22,11 +25,11 @@ PERSONS = cast(Table, Person.__table__)
 USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 
-R = TypeVar("R")
+R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
 
 @cache
-def field_names(record: type[Any]) -> tuple[str, ...]:
+def field_names(record: type[DataclassInstance]) -> tuple[str, ...]:
     """A record's attribute names, in the order of its table's columns."""
     return tuple(f.name for f in fields(record))
 
