@@ -370,3 +370,24 @@ def test_a_checkpoint_needs_a_key_and_a_directory(
         3,
         "error: no public key to check the checkpoints against",
     )
+
+
+def test_the_upgrade_logs_the_rows_a_database_already_holds(signed: Signed) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.orm import Session
+
+    from aidflow.store.database import upgrade
+
+    before = signed.size()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(auditlog.__file__).parent / "migrations"))
+    with signed.world.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    upgrade(signed.world.engine)
+    with Session(signed.world.engine) as s:
+        check = auditlog.check(s)
+    assert check.findings == []
+    # 13 users, 3 workflows, 11 events, 5 votes: as many entries as were written live
+    assert len(check.heads) == signed.size() == before == 13 + 3 + 11 + 5
