@@ -301,7 +301,8 @@ def _rows(session: Session, table: str) -> dict[str, str]:
     columns = sorted(set(subject.key) | set(subject.content))
     stmt = select(*[subject.table.c[c] for c in columns])
     out: dict[str, str] = {}
-    for row in session.execute(stmt).mappings():
+    for found in session.execute(stmt):
+        row = dict(zip(columns, found, strict=True))
         out[subject_key(table, row)] = digest(table, row)
     return out
 
