@@ -118,6 +118,13 @@ class World:
         with Session(self.engine) as s:
             return [str(f) for f in audit.verify(s)[2]]
 
+    def verify_log(self) -> list[str]:
+        """What a check of the global audit log finds (aidflow.store.auditlog)."""
+        from aidflow.store import auditlog
+
+        with Session(self.engine) as s:
+            return [str(f) for f in auditlog.check(s).findings]
+
     def run(self, fn: Callable[[Service], Any]) -> Any:
         """Run `fn` in one transaction, committed if it returns, rolled back if it raises."""
         with self.session() as s, s.begin():

@@ -166,6 +166,9 @@ OPEN = {
     "scheduler tick": "system jobs (cron); database credentials",
     "scheduler run": "same",
     "audit verify": "prints case ids, sequence numbers and hashes only",
+    "audit keygen": "writes a new key file only; no database",
+    "audit checkpoint": "signs the log's size and head hash; needs the signing key file, "
+    "which is the boundary",
 }
 
 

@@ -289,6 +289,7 @@ def test_processes_racing_on_the_same_cases(world: World, db_url: str) -> None:
     )  # no rep twice, none lost
     assert sorted(vote_rows) == sorted((r[0], r[1][3]) for r in vote_accepted)
     assert world.verify() == []
+    assert world.verify_log() == []
 
 
 def test_keyed_retries_from_many_processes_apply_once(world: World, db_url: str) -> None:
@@ -323,6 +324,7 @@ def test_keyed_retries_from_many_processes_apply_once(world: World, db_url: str)
     n_cases = world.run(lambda svc: svc.session.scalar(select(func.count()).select_from(Case)))
     assert n_cases == 2
     assert world.verify() == []
+    assert world.verify_log() == []
 
 
 # -- idempotency keys, one process ------------------------------------------------------------
@@ -466,6 +468,7 @@ def test_keyed_vote_and_objection_replay(world: World, db_url: str) -> None:
     )
     assert dump(db_url) == before
     assert world.verify() == []
+    assert world.verify_log() == []
 
 
 def test_stale_expected_version_is_a_conflict_that_writes_nothing(

@@ -64,6 +64,8 @@ class Settings:
     sqlite_busy_timeout_ms: int = 30000  # 0 or more
     debug: bool = False
     failpoint: str | None = None
+    signing_key_file: Path | None = None  # the Ed25519 key that signs audit checkpoints
+    checkpoints_dir: Path | None = None  # where `audit checkpoint` writes, `audit verify` reads
     config_file: Path | None = None  # the file the values above were read from, if any
 
 
@@ -157,6 +159,8 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "sqlite_busy_timeout_ms": _whole(0),
     "debug": _flag,
     "failpoint": _text,
+    "signing_key_file": _path,
+    "checkpoints_dir": _path,
     "config_file": _path,
 }
 """How each setting's value is read. A value of None (an option not given) is never parsed:
@@ -182,6 +186,8 @@ ENVIRONMENT: dict[str, str] = {
     "sqlite_busy_timeout_ms": "AIDFLOW_SQLITE_BUSY_TIMEOUT_MS",
     "debug": "AIDFLOW_DEBUG",
     "failpoint": "AIDFLOW_FAILPOINT",
+    "signing_key_file": "AIDFLOW_SIGNING_KEY",
+    "checkpoints_dir": "AIDFLOW_CHECKPOINTS",
     "config_file": "AIDFLOW_CONFIG",
 }
 """The environment variable of each setting (names kept from before the config file existed)."""
@@ -199,7 +205,16 @@ OPTIONS: dict[str, str] = {
 FILE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "config_file")
 """The keys a config file may hold (which file to read is not one of them)."""
 
-_PATH_KEYS = frozenset({"workflows_dir", "notifications_dir", "calendar_file", "care_visits_file"})
+_PATH_KEYS = frozenset(
+    {
+        "workflows_dir",
+        "notifications_dir",
+        "calendar_file",
+        "care_visits_file",
+        "signing_key_file",
+        "checkpoints_dir",
+    }
+)
 
 # What a bad value is not, and how to write a good one (None: the message says it all).
 _PROBLEMS: dict[str, tuple[str, str | None]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
@@ -134,23 +136,59 @@ def person_add(
 
 @click.group("audit")
 def audit_group() -> None:
-    """Check the tamper-evident audit trail."""
+    """Check the tamper-evident audit trail; sign checkpoints of the audit log."""
 
 
 @audit_group.command("verify")
 @click.option("--case", "case_ids", type=ROW_ID, multiple=True, help="Only these cases.")
+@click.option(
+    "--checkpoints",
+    "checkpoints_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of signed checkpoints (default: the checkpoints_dir setting).",
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File with the public key checkpoints must be signed by (default: the signing key's own).",
+)
 @pass_app
-def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
-    """Recompute every case's event hash chain; name each event edited or removed."""
+def audit_verify(
+    app: App,
+    case_ids: tuple[int, ...],
+    checkpoints_dir: Path | None = None,
+    public_key: Path | None = None,
+) -> None:
+    """Recompute every case's event hash chain and the global audit log; name each event
+    or entry edited, removed or reordered, and check the log against every checkpoint."""
     from aidflow.errors import AuditError, NotFoundError
+    from aidflow.services import auditlog
 
+    directory = checkpoints_dir or app.settings.checkpoints_dir
+    key = auditlog.trusted_key(public_key, app.settings.signing_key_file if directory else None)
     with app.reading() as svc:
         cases, events, findings, unknown = svc.verify_audit(list(case_ids))
+        log = auditlog.check_log(svc.session, directory, key)
+    # an event the case's own chain already names is not named twice
+    named = {(f.case_id, f.seq) for f in findings} | {(f.case_id, None) for f in findings}
+    log_findings = [
+        f
+        for f in log.findings
+        if f.case_id is None or ((f.case_id, f.seq) not in named and (f.case_id, None) not in named)
+    ]
     for f in findings:
         click.echo(str(f))
+    for lf in log_findings:
+        click.echo(str(lf))
     if findings:
         raise AuditError(
             f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events"
+        )
+    if log_findings:
+        raise AuditError(
+            f"audit log does not verify: {len(log_findings)} finding(s) in {log.entries} "
+            f"entries, checked against {log.checkpoints} valid checkpoint(s)"
         )
     if unknown:
         raise NotFoundError(
@@ -158,3 +196,39 @@ def audit_verify(app: App, case_ids: tuple[int, ...]) -> None:
             hint="`aidflow case list --all` shows the cases you can see",
         )
     click.echo(f"audit ok: {cases} case(s), {events} events verified")
+    if directory is not None:
+        click.echo(
+            f"audit log ok: {log.entries} entries, {log.checkpoints} signed checkpoint(s) match"
+        )
+
+
+@audit_group.command("keygen")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def audit_keygen(file: Path) -> None:
+    """Write a new Ed25519 signing key to FILE (mode 0600, never over an existing file) and
+    print its public key: give that to whoever runs `audit verify --public-key`."""
+    from aidflow.services import auditlog
+
+    public = auditlog.keygen(file)
+    click.echo(f"signing key written to {file}\npublic key: {public}")
+
+
+@audit_group.command("checkpoint")
+@pass_app
+def audit_checkpoint(app: App) -> None:
+    """Sign the audit log's current size and head hash and write the checkpoint file to the
+    checkpoints_dir setting (the time signed is the system clock's, never --now)."""
+    from aidflow.clock import SystemClock
+    from aidflow.services import auditlog
+
+    with app.reading() as svc:
+        checkpoint, path = auditlog.make_checkpoint(
+            svc.session,
+            app.settings.signing_key_file,
+            app.settings.checkpoints_dir,
+            SystemClock().now(),
+        )
+    click.echo(
+        f"checkpoint of {checkpoint.size} entries, head {checkpoint.head[:16]}..., "
+        f"written to {path}"
+    )

@@ -65,7 +65,7 @@ def add_user(
         if len(role) > 64 or not role.strip():
             raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
     Area.parse(area)
-    return users.add_user(session, name, sorted(set(roles)), area.strip(), email, now)
+    return users.add_user(session, name, sorted(set(roles)), area.strip(), email, now, by)
 
 
 def list_users(session: Session) -> list[UserRecord]:

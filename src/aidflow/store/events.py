@@ -2,7 +2,8 @@
 
 `write_event` is the one way an event is written: it hashes the event onto the case's
 chain (aidflow.store.audit), moves the case's head (and, for a state change, its state,
-deadline, data and clocks) with one versioned UPDATE, and inserts the event.
+deadline, data and clocks) with one versioned UPDATE, inserts the event and appends it to
+the global audit log (aidflow.store.auditlog).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError, DuplicateError
-from aidflow.store import audit
+from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Case
 from aidflow.store.records import EventRecord, Recorded
@@ -218,6 +219,25 @@ def write_event(
             ) from None
         error = _changed(case_id)
         raise DuplicateError(error.message, hint=error.hint) from None
+    auditlog.append(
+        session,
+        at=ev.at,
+        actor=ev.actor,
+        kind="case_event",
+        table="case_events",
+        row={
+            "case_id": case_id,
+            "seq": seq,
+            "at": ev.at,
+            "actor": ev.actor,
+            "kind": ev.kind,
+            "trigger": ev.trigger,
+            "from_state": ev.from_state,
+            "to_state": ev.to_state,
+            "fields": fields,
+            "note": ev.note,
+        },
+    )
     return Recorded(
         case_id,
         seq,

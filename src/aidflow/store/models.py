@@ -1,4 +1,4 @@
-"""SQLAlchemy models: workflow versions, persons, users, cases, events and votes.
+"""SQLAlchemy models: workflow versions, persons, users, cases, events, votes and the audit log.
 
 Schema changes go through Alembic (src/aidflow/migrations); SCHEMA_REVISION names the
 head revision this code expects, so commands can check it without importing Alembic.
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -159,6 +159,27 @@ class CaseEvent(Base):
     # set by a caller retrying over a dropped connection (--idempotency-key); not hashed,
     # so chains written before it existed still verify
     command_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class AuditEntry(Base):
+    """One security- or money-relevant change, in the one global append-only log.
+
+    `digest` is the SHA-256 of the changed row's content as written (store/auditlog.py);
+    `hash` chains the entry onto the one before it. Signed checkpoints of (size, head hash)
+    kept outside the database are what make a rewrite of the log itself visible.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # case_event, vote, user_added, ...
+    subject_table: Mapped[str] = mapped_column(String(40))
+    subject_key: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Vote(Base):

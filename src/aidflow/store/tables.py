@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Table
 
-from aidflow.store.models import Case, CaseEvent, Person, User, Vote, WorkflowVersion
+from aidflow.store.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    Person,
+    User,
+    Vote,
+    WorkflowVersion,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -24,6 +32,7 @@ VOTES = cast(Table, Vote.__table__)
 PERSONS = cast(Table, Person.__table__)
 USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 

@@ -1,4 +1,7 @@
-"""Users: who they are, their roles and their area."""
+"""Users: who they are, their roles and their area.
+
+Adding a user appends it to the global audit log (aidflow.store.auditlog).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.store import auditlog
 from aidflow.store.fast import Fast, connection
 from aidflow.store.models import User
 from aidflow.store.records import UserRecord
@@ -64,13 +68,29 @@ def roles_of_users(session: Session, names: Sequence[str]) -> list[str]:
 
 
 def add_user(
-    session: Session, name: str, roles: list[str], area: str, email: str, created_at: datetime
+    session: Session,
+    name: str,
+    roles: list[str],
+    area: str,
+    email: str,
+    created_at: datetime,
+    added_by: str | None = None,
 ) -> UserRecord:
-    """Insert a user; a concurrent insert of the same name raises DuplicateError."""
+    """Insert a user; a concurrent insert of the same name raises DuplicateError.
+
+    `added_by` is the acting user (None for the first user, added before there is one)."""
     user = User(name=name, roles=roles, area=area, email=email, created_at=created_at)
     session.add(user)
     try:
         session.flush()
     except IntegrityError:
         raise DuplicateError(f"user '{name}' already exists") from None
+    auditlog.append(
+        session,
+        at=created_at,
+        actor=added_by or name,
+        kind="user_added",
+        table="users",
+        row={"name": name, "email": email, "roles": roles, "area": area, "created_at": created_at},
+    )
     return record_of(UserRecord, user)

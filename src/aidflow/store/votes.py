@@ -1,4 +1,7 @@
-"""Votes of a democratic review: one row per voter per round (one entry into the voting state)."""
+"""Votes of a democratic review: one row per voter per round (one entry into the voting state).
+
+Each vote is appended to the global audit log (aidflow.store.auditlog) as it is cast.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import DuplicateError
+from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.tables import VOTES
 
@@ -50,3 +54,11 @@ def insert_vote(
         )
     except IntegrityError:
         raise DuplicateError(f"{voter} already voted in round {round_} of case {case_id}") from None
+    auditlog.append(
+        session,
+        at=at,
+        actor=voter,
+        kind="vote",
+        table="votes",
+        row={"case_id": case_id, "round": round_, "voter": voter, "choice": choice, "at": at},
+    )

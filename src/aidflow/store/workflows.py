@@ -2,7 +2,8 @@
 
 A version's definition never changes once deployed, so its parse is kept by content hash
 for the life of the process (keyed by hash, not id: one process may serve several
-databases, as the tests do).
+databases, as the tests do). Deploying a version appends it to the global audit log
+(aidflow.store.auditlog).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.errors import NotFoundError, did_you_mean
 from aidflow.language.definition import Workflow, workflow_from_json
+from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import WorkflowVersion
 from aidflow.store.records import VersionRecord
@@ -139,4 +141,15 @@ def add_version(
     )
     session.add(wv)
     session.flush()
-    return record_of(VersionRecord, wv)
+    record = record_of(VersionRecord, wv)
+    auditlog.append(
+        session,
+        at=deployed_at,
+        actor=deployed_by,
+        kind="workflow_deployed",
+        table="workflow_versions",
+        row={
+            name: getattr(record, name) for name in auditlog.SUBJECTS["workflow_versions"].content
+        },
+    )
+    return record

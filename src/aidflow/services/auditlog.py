@@ -1,0 +1,169 @@
+"""The audit log's use cases: make a signing key, sign a checkpoint, check the log.
+
+`check_log` recomputes the log from its entries and rows (aidflow.store.auditlog) and then
+holds it against every checkpoint in the checkpoint directory: a checkpoint not signed by
+the trusted public key is refused; a log shorter than a checkpoint lost its end; a log
+whose recomputed head at a checkpoint's size differs from the signed head was rewritten
+at or before that entry (after the last checkpoint that still matches).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from aidflow.engine import checkpoints
+from aidflow.engine.checkpoints import Checkpoint
+from aidflow.errors import InvalidInputError, UnavailableError
+from aidflow.store import auditlog
+from aidflow.store.auditlog import LogFinding
+from aidflow.store.session import Session
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create `path` (never over an existing file or through a symlink) holding `data`."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+def keygen(path: Path) -> str:
+    """Write a new private signing key to `path` (mode 0600); its public key (hex)."""
+    pem, public = checkpoints.new_private_key()
+    try:
+        _write_new(path, pem, 0o600)
+    except FileExistsError:
+        raise InvalidInputError(
+            f"{path} already exists; a signing key is never overwritten",
+            hint="name a new file, or remove the old key yourself if it is really unused",
+        ) from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    return public
+
+
+def _read_key(path: Path | None) -> bytes:
+    if path is None:
+        raise InvalidInputError(
+            "no signing key configured",
+            hint="set signing_key_file (env AIDFLOW_SIGNING_KEY); make one with "
+            "`aidflow audit keygen FILE`",
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read signing key {path}: {exc.strerror}") from None
+
+
+def make_checkpoint(
+    session: Session, key_file: Path | None, directory: Path | None, now: datetime
+) -> tuple[Checkpoint, Path]:
+    """Sign the log's current size and head and write the checkpoint into `directory`."""
+    if directory is None:
+        raise InvalidInputError(
+            "no checkpoint directory configured",
+            hint="set checkpoints_dir (env AIDFLOW_CHECKPOINTS)",
+        )
+    pem = _read_key(key_file)
+    size, head = auditlog.head(session)
+    checkpoint = checkpoints.sign(pem, str(key_file), size, head, now)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = now.strftime("%Y%m%dT%H%M%S%f")
+        path = directory / f"checkpoint-{size:010d}-{stamp}.json"
+        _write_new(path, checkpoints.to_json(checkpoint).encode(), 0o644)
+    except OSError as exc:
+        raise UnavailableError(f"cannot write the checkpoint: {exc}") from None
+    return checkpoint, path
+
+
+def trusted_key(public_key_file: Path | None, key_file: Path | None) -> str | None:
+    """The public key checkpoints must be signed by: --public-key, else the signing key's."""
+    if public_key_file is not None:
+        try:
+            text = public_key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read public key {public_key_file}: {exc}") from None
+        return checkpoints.parse_public_key(text, str(public_key_file))
+    if key_file is not None:
+        return checkpoints.public_key_of(_read_key(key_file), str(key_file))
+    return None
+
+
+@dataclass(frozen=True)
+class LogReport:
+    entries: int
+    checkpoints: int  # checkpoints that verified
+    findings: list[LogFinding]
+
+
+def check_log(session: Session, directory: Path | None, public_key: str | None) -> LogReport:
+    """Recompute the log and hold it against every checkpoint in `directory`."""
+    result = auditlog.check(session)
+    findings = list(result.findings)
+    good = 0
+    if directory is None:
+        return LogReport(len(result.heads), good, findings)
+    files = _checkpoint_files(directory)
+    if files and public_key is None:
+        raise InvalidInputError(
+            "no public key to check the checkpoints against",
+            hint="give --public-key FILE, or set signing_key_file (env AIDFLOW_SIGNING_KEY)",
+        )
+    loaded: list[tuple[Checkpoint, Path]] = []
+    for path in files:
+        checkpoint = checkpoints.from_json(path.read_text(encoding="utf-8", errors="replace"))
+        if checkpoint is None:
+            findings.append(LogFinding(f"checkpoint {path.name}", "not a checkpoint file"))
+        elif public_key is None or not checkpoints.signed_by(checkpoint, public_key):
+            findings.append(
+                LogFinding(
+                    f"checkpoint {path.name}",
+                    "not signed by the trusted key: refused "
+                    f"(signed by key {checkpoint.key[:16]}...)",
+                )
+            )
+        else:
+            loaded.append((checkpoint, path))
+    loaded.sort(key=lambda item: (item[0].size, item[0].at))
+    matched = 0  # size of the longest prefix a checkpoint vouches for
+    for checkpoint, path in loaded:
+        where = f"checkpoint {path.name} (size {checkpoint.size}, {checkpoint.at.isoformat()})"
+        size = checkpoint.size
+        if size > len(result.heads):
+            findings.append(
+                LogFinding(
+                    where,
+                    f"the log has {len(result.heads)} entries but {size} were signed: "
+                    f"entries #{len(result.heads) + 1}..#{size} were removed from the end",
+                )
+            )
+        elif (result.heads[size - 1] if size else auditlog.GENESIS) != checkpoint.head:
+            findings.append(
+                LogFinding(
+                    where,
+                    "the log differs from what was signed: an entry between "
+                    f"#{matched + 1} and #{size} was edited, removed or reordered",
+                )
+            )
+        else:
+            good += 1
+            matched = size
+    return LogReport(len(result.heads), good, findings)
+
+
+def _checkpoint_files(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.suffix == ".json" and p.is_file())
+    except FileNotFoundError:
+        raise InvalidInputError(f"checkpoint directory {directory} does not exist") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read checkpoint directory {directory}: {exc}") from None

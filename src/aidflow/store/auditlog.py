@@ -1,0 +1,385 @@
+"""The one global audit log: an entry appended with each change, and its check.
+
+Every security- or money-relevant change (a case event, a vote, a user added, a workflow
+version deployed) appends one entry with `append`, called by the store module that writes
+the change, in the same transaction. An entry names its subject row (table and key) and
+carries `digest`, the SHA-256 of that row's content as written; its `hash` chains it onto
+the entry before it (sequence, time, actor, kind, subject, digest and the previous hash).
+
+`check` recomputes everything from the rows themselves and never trusts a stored hash: each
+entry against its own hash, each link, the order of a case's events in the log, and each
+subject row against the digest logged for it. What it cannot see alone (a log rewritten
+with its chain recomputed, or cut at its end) shows against the signed checkpoints, which
+compare the recomputed heads it returns (aidflow.services.auditlog).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from aidflow.store.fast import Fast, connection
+from aidflow.store.tables import AUDIT_LOG, CASES, EVENTS, USERS, VERSIONS, VOTES
+
+GENESIS = "0" * 64
+
+# Appends are serialised so that each entry links to the one committed before it: SQLite's
+# writers already are (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock
+# does it, taken before the head is read and held until the commit. While it is held, no
+# one else appends, so the head this transaction wrote last is remembered (in the session,
+# for this transaction and savepoint only) instead of read again.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(7306101420253771)"
+_HELD = "aidflow.store.auditlog.head"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A kind of row the log covers: its table, the columns of its key and of its content."""
+
+    table: Table
+    key: tuple[str, ...]
+    content: tuple[str, ...]
+
+
+# A case event's content leaves out its place in the chain (seq, prev_hash, hash): those
+# the case's own chain checks, and without them an event moved to another place still
+# matches the digest logged for where it was, so a reordering is named as one.
+SUBJECTS: dict[str, Subject] = {
+    "case_events": Subject(
+        EVENTS,
+        ("case_id", "seq"),
+        ("case_id", "at", "actor", "kind", "trigger", "from_state", "to_state", "fields", "note"),
+    ),
+    "votes": Subject(
+        VOTES, ("case_id", "round", "voter"), ("case_id", "round", "voter", "choice", "at")
+    ),
+    "users": Subject(USERS, ("name",), ("name", "email", "roles", "area", "created_at")),
+    "workflow_versions": Subject(
+        VERSIONS,
+        ("name", "version"),
+        (
+            "name",
+            "version",
+            "declared_version",
+            "file",
+            "source",
+            "definition_json",
+            "content_hash",
+            "deployed_at",
+            "deployed_by",
+        ),
+    ),
+}
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, datetime):  # one spelling of an instant, whatever its zone
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# the canonical JSON: keys sorted, no spaces, text as UTF-8 (one encoder, made once)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain
+)
+
+
+def _sha256(values: list[Any]) -> str:
+    return hashlib.sha256(_CANONICAL.encode(values).encode()).hexdigest()
+
+
+def subject_key(table: str, row: Mapping[str, Any]) -> str:
+    """The key an entry names its subject row by: the key columns joined by '/'."""
+    return "/".join(str(row[c]) for c in SUBJECTS[table].key)
+
+
+def digest(table: str, row: Mapping[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of the row's content columns."""
+    return _sha256([table, [row[c] for c in SUBJECTS[table].content]])
+
+
+def entry_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    kind: str,
+    table: str,
+    key: str,
+    row_digest: str,
+    prev_hash: str,
+) -> str:
+    return _sha256([seq, at, actor, kind, table, key, row_digest, prev_hash])
+
+
+_HEAD = Fast(select(AUDIT_LOG.c.seq, AUDIT_LOG.c.hash).order_by(AUDIT_LOG.c.seq.desc()).limit(1))
+_INSERT = Fast(
+    AUDIT_LOG.insert().values(
+        seq=bindparam("b_seq"),
+        at=bindparam("b_at", type_=AUDIT_LOG.c.at.type),
+        actor=bindparam("b_actor"),
+        kind=bindparam("b_kind"),
+        subject_table=bindparam("b_table"),
+        subject_key=bindparam("b_key"),
+        digest=bindparam("b_digest"),
+        prev_hash=bindparam("b_prev"),
+        hash=bindparam("b_hash"),
+    )
+)
+
+
+def append(
+    session: Session, *, at: datetime, actor: str, kind: str, table: str, row: Mapping[str, Any]
+) -> None:
+    """Log the change of `row` (its columns as written to `table`) as the next entry."""
+    tx, nested = session.get_transaction(), session.get_nested_transaction()
+    held = session.info.get(_HELD)
+    if held is not None and held[0] is tx and held[1] is nested and tx is not None and tx.is_active:
+        seq, prev = held[2] + 1, held[3]
+    else:
+        conn = connection(session)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(_PG_LOCK)
+        last = _HEAD.one_or_none(session, {})
+        seq, prev = (1, GENESIS) if last is None else (last[0] + 1, last[1])
+    key = subject_key(table, row)
+    row_digest = digest(table, row)
+    new_hash = entry_hash(seq, at, actor, kind, table, key, row_digest, prev)
+    _INSERT.rowcount(
+        session,
+        {
+            "b_seq": seq,
+            "b_at": at,
+            "b_actor": actor,
+            "b_kind": kind,
+            "b_table": table,
+            "b_key": key,
+            "b_digest": row_digest,
+            "b_prev": prev,
+            "b_hash": new_hash,
+        },
+    )
+    session.info[_HELD] = (tx, nested, seq, new_hash)
+
+
+def head(session: Session) -> tuple[int, str]:
+    """(size, head hash) of the log as stored: what a checkpoint signs."""
+    row = _HEAD.one_or_none(session, {})
+    return (0, GENESIS) if row is None else (row[0], row[1])
+
+
+# --- checking -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFinding:
+    """One thing found wrong, and where."""
+
+    where: str
+    message: str
+    case_id: int | None = None  # set for a case event's finding
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """The log as recomputed: heads[i] is the hash after its first i + 1 entries."""
+
+    heads: list[str]
+    findings: list[LogFinding]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    subject_table: str
+    subject_key: str
+    digest: str
+    prev_hash: str
+    hash: str
+
+
+def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
+    """A subject as the user says it, and its case and event seq for a case event."""
+    parts = key.split("/")
+    if table == "case_events":
+        return f"case {parts[0]} event #{parts[1]}", int(parts[0]), int(parts[1])
+    if table == "votes":
+        return f"case {parts[0]} round {parts[1]} vote of {parts[2]}", int(parts[0]), None
+    if table == "users":
+        return f"user {key}", None, None
+    return f"workflow {parts[0]} version {parts[1]}", None, None
+
+
+def _span(seqs: Sequence[int]) -> str:
+    return f"#{seqs[0]}" if len(seqs) == 1 else f"#{seqs[0]}..#{seqs[-1]}"
+
+
+def check(session: Session) -> LogCheck:
+    """Recompute the log and every subject row it names; the recomputed heads and findings."""
+    entries = [_Entry(*row) for row in session.execute(select(AUDIT_LOG).order_by(AUDIT_LOG.c.seq))]
+    findings: list[LogFinding] = []
+    heads: list[str] = []
+    prev = GENESIS
+    stored_prev = GENESIS
+    expected = 1
+    for e in entries:
+        if e.seq != expected:
+            findings.append(
+                LogFinding(
+                    f"log entries {_span(list(range(expected, e.seq)))}",
+                    "missing: removed from the middle of the log",
+                )
+            )
+        own = entry_hash(
+            e.seq, e.at, e.actor, e.kind, e.subject_table, e.subject_key, e.digest, e.prev_hash
+        )
+        if own != e.hash:
+            findings.append(
+                LogFinding(f"log entry #{e.seq}", "does not match its hash: the entry was edited")
+            )
+        elif e.prev_hash != stored_prev:
+            findings.append(
+                LogFinding(
+                    f"log entry #{e.seq}",
+                    "link to the entry before it is broken: an earlier entry was changed or gone",
+                )
+            )
+        prev = entry_hash(
+            e.seq, e.at, e.actor, e.kind, e.subject_table, e.subject_key, e.digest, prev
+        )
+        heads.append(prev)
+        stored_prev = e.hash
+        expected = e.seq + 1
+    findings.extend(_order(entries))
+    findings.extend(_subjects(session, entries))
+    return LogCheck(heads, findings)
+
+
+def _order(entries: Iterable[_Entry]) -> list[LogFinding]:
+    """A case's events are logged in the order of the case's chain."""
+    last: dict[str, tuple[int, int]] = {}  # case id -> (event seq, entry seq) last seen
+    out: list[LogFinding] = []
+    for e in entries:
+        if e.subject_table != "case_events":
+            continue
+        case, _, seq_text = e.subject_key.partition("/")
+        seq = int(seq_text)
+        before = last.get(case)
+        if before is not None and before[0] >= seq:
+            out.append(
+                LogFinding(
+                    f"log entry #{e.seq}",
+                    f"records case {case} event #{seq} after event #{before[0]} "
+                    f"(entry #{before[1]}): entries reordered",
+                    int(case),
+                    seq,
+                )
+            )
+        last[case] = (seq, e.seq)
+    return out
+
+
+def _rows(session: Session, table: str) -> dict[str, str]:
+    """Every row of the subject table: key -> digest of its content as it is now."""
+    subject = SUBJECTS[table]
+    columns = sorted(set(subject.key) | set(subject.content))
+    stmt = select(*[subject.table.c[c] for c in columns])
+    out: dict[str, str] = {}
+    for found in session.execute(stmt):
+        row = dict(zip(columns, found, strict=True))
+        out[subject_key(table, row)] = digest(table, row)
+    return out
+
+
+def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
+    now = {table: _rows(session, table) for table in SUBJECTS}
+    logged: dict[str, dict[str, int]] = {table: {} for table in SUBJECTS}  # key -> entry seq
+    by_digest: dict[str, dict[str, str]] = {table: {} for table in SUBJECTS}  # digest -> key
+    for e in entries:
+        if e.subject_table in SUBJECTS:  # the last entry for a key is its current content
+            logged[e.subject_table][e.subject_key] = e.seq
+            by_digest[e.subject_table][e.digest] = e.subject_key
+    out: list[LogFinding] = []
+    gone: dict[str, list[tuple[int, int]]] = defaultdict(list)  # case -> [(event seq, entry)]
+    digests = {(e.subject_table, e.subject_key): e.digest for e in entries}
+    for table, keys in logged.items():
+        rows = now[table]
+        for key, entry in keys.items():
+            where, case_id, seq = _describe(table, key)
+            if key not in rows:
+                if table == "case_events":
+                    gone[key.partition("/")[0]].append((int(key.partition("/")[2]), entry))
+                else:
+                    out.append(LogFinding(f"{where} (log entry #{entry})", "deleted", case_id))
+                continue
+            if rows[key] == digests[(table, key)]:
+                continue
+            other = by_digest[table].get(rows[key])
+            if other is not None and other != key:
+                other_where = _describe(table, other)[0]
+                message = f"holds what was logged for {other_where}: reordered"
+            else:
+                message = "changed after it was logged"
+            out.append(LogFinding(f"{where} (log entry #{entry})", message, case_id, seq))
+        for key in rows.keys() - keys.keys():
+            where, case_id, seq = _describe(table, key)
+            out.append(
+                LogFinding(where, "not in the audit log: written behind its back", case_id, seq)
+            )
+    if gone:
+        out.extend(_gone_events(session, gone))
+    return out
+
+
+def _gone_events(session: Session, gone: Mapping[str, list[tuple[int, int]]]) -> list[LogFinding]:
+    """Logged events whose rows are gone, said per case: the whole case, or some events."""
+    heads: dict[int, int] = {i: s for i, s in session.execute(select(CASES.c.id, CASES.c.last_seq))}
+    out: list[LogFinding] = []
+    for case, lost in sorted(gone.items(), key=lambda item: int(item[0])):
+        lost.sort()
+        seqs = [s for s, _ in lost]
+        entries = _span(sorted(e for _, e in lost))
+        case_id = int(case)
+        if case_id not in heads:
+            out.append(
+                LogFinding(
+                    f"case {case} (log entries {entries})",
+                    f"deleted with its events: {len(seqs)} logged event(s) are gone",
+                    case_id,
+                )
+            )
+        elif seqs[0] > heads[case_id]:
+            out.append(
+                LogFinding(
+                    f"case {case} events {_span(seqs)} (log entries {entries})",
+                    "removed from the end of the case",
+                    case_id,
+                    seqs[0],
+                )
+            )
+        else:
+            out.append(
+                LogFinding(
+                    f"case {case} events {_span(seqs)} (log entries {entries})",
+                    "deleted",
+                    case_id,
+                    seqs[0],
+                )
+            )
+    return out
