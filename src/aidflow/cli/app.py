@@ -9,198 +9,38 @@ and click's parsing stay fast.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from aidflow.clock import Clock
-    from aidflow.language.calendar import WorkCalendar
-    from aidflow.notify.email import SMTPMailer
-    from aidflow.notify.render import Templates
-    from aidflow.policy.county import County
-    from aidflow.policy.standards import Policy
-    from aidflow.services.cases import Service
-    from aidflow.settings import Settings
-    from aidflow.store.database import Database
+from aidflow.services.runtime import Runtime, parse_time
 
-_DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+__all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app"]
 
 
 @dataclass
-class App:
-    """One invocation's settings and the things made from them, each on first use."""
+class App(Runtime):
+    """One invocation's runtime and its acting user (--as / AIDFLOW_USER)."""
 
-    settings: Settings
     user: str | None = None
-    _database: Database | None = field(default=None, repr=False)
-    _clock: Clock | None = field(default=None, repr=False)
-    _calendar: WorkCalendar | None = field(default=None, repr=False)
-    _county: County | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.user is None:
             self.user = self.settings.user
 
-    @property
-    def lang(self) -> str:
-        return self.settings.lang
+    def call(self, name: str, key: str | None = None, **params: Any) -> Any:
+        """Run the operation `name` (aidflow.operations) with `params` and the idempotency
+        `key` of a writing command; its JSON-able result.
 
-    @property
-    def tz(self) -> str:
-        return self.settings.tz
+        In local mode it runs in this process, in one unit of work on this runtime's
+        database. The same operation runs on the server for a client (aidflow.server).
+        """
+        from aidflow.operations import Caller, execute
 
-    @property
-    def now(self) -> str | None:
-        return self.settings.now
-
-    @property
-    def clock(self) -> Clock:
-        if self._clock is None:
-            from aidflow.clock import FrozenClock, SystemClock
-
-            self._clock = FrozenClock(parse_time(self.now, self.tz)) if self.now else SystemClock()
-        return self._clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        self._clock = clock
-
-    @property
-    def county(self) -> County:
-        """Where the workflows, policy files and templates are (settings, else shipped)."""
-        if self._county is None:
-            from aidflow.policy.county import County
-
-            s = self.settings
-            self._county = County.of(
-                s.workflows_dir, s.notifications_dir, s.calendar_file, s.care_visits_file
-            )
-        return self._county
-
-    @property
-    def calendar(self) -> WorkCalendar:
-        if self._calendar is None:
-            from aidflow.language.calendar import WorkCalendar
-
-            path = self.county.calendar_file
-            # read when a command first needs it: most reads compute no deadline
-            self._calendar = (
-                WorkCalendar.from_file_when_needed(path, tz=self.tz)
-                if path.exists()
-                else WorkCalendar(self.tz)
-            )
-        return self._calendar
-
-    @property
-    def templates(self) -> Templates:
-        """The county's email templates, times printed in the county's zone (--tz)."""
-        from zoneinfo import ZoneInfo
-
-        from aidflow.notify.render import Templates
-
-        return Templates(self.county.notifications, ZoneInfo(self.tz))
-
-    @property
-    def database(self) -> Database:
-        """The database the settings name (--db / AIDFLOW_DATABASE_URL / database_url)."""
-        if self._database is None:
-            from aidflow.store.database import Database
-
-            self._database = Database.open(
-                self.settings.database_url, self.settings.sqlite_busy_timeout_ms
-            )
-        return self._database
-
-    def use_database(self, url: str) -> None:
-        """Work on the database at `url` instead of the configured one (`aidflow demo`)."""
-        self.close()
-        self.settings = replace(self.settings, database_url=url)
-
-    @contextmanager
-    def transaction(self, check: bool = True) -> Iterator[Service]:
-        """One transaction around one command: all of it is written, or none of it."""
-        from aidflow.services.cases import Service
-
-        with self.database.transaction(check) as session:
-            yield Service(session, self.clock, self.calendar, self.load_standards)
-
-    @contextmanager
-    def reading(self) -> Iterator[Service]:
-        """A read-only unit of work (rolled back at the end)."""
-        from aidflow.services.cases import Service
-
-        with self.database.reading() as session:
-            yield Service(session, self.clock, self.calendar, self.load_standards)
-
-    def load_standards(self) -> Policy:
-        """The county's standards (policy/standards.yaml), for guards reading policy.<name>;
-        the Service calls this only when such a guard is evaluated."""
-        from aidflow.policy.standards import load_policy
-
-        return load_policy(self.county.policy)
-
-    def mailer(self) -> SMTPMailer | None:
-        """The SMTP mailer the smtp_* settings describe, or None without smtp_host."""
-        from aidflow.errors import InvalidInputError
-        from aidflow.notify.email import SMTPMailer
-
-        s = self.settings
-        if not s.smtp_host:
-            return None
-        if not s.smtp_from:
-            raise InvalidInputError(
-                "AIDFLOW_SMTP_FROM is not set",
-                hint="set it (or smtp_from in the config file) to the sender address, "
-                "e.g. aidflow@county.example",
-            )
-        return SMTPMailer(
-            s.smtp_host,
-            s.smtp_port or _DEFAULT_PORTS[s.smtp_security],
-            security=s.smtp_security,
-            username=s.smtp_user,
-            password=s.smtp_password,
-            sender=s.smtp_from,
-        )
-
-    @property
-    def message_domain(self) -> str:
-        """The domain of Message-IDs: the sender's (smtp_from), else aidflow.local."""
-        domain = (self.settings.smtp_from or "").rpartition("@")[2].strip(" >")
-        return domain if domain and domain.isascii() else "aidflow.local"
-
-    def close(self) -> None:
-        """Close the database connections this command opened (called when the command ends)."""
-        if self._database is not None:
-            self._database.dispose()
-            self._database = None
-
-
-def parse_time(text: str, tz: str) -> datetime:
-    """ISO time; without an offset it is the county's local time."""
-    from zoneinfo import ZoneInfo
-
-    from aidflow.errors import InvalidInputError
-
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"--now {text!r} is not a time",
-            hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00",
-        ) from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=ZoneInfo(tz))
-    if not 1900 <= at.year <= 9998:  # times near year 1 or 9999 overflow when moved to UTC
-        raise InvalidInputError(
-            f"--now {text!r} is out of range",
-            hint="aidflow handles times from the year 1900 to 9998",
-        )
-    return at
+        caller = Caller(user=self.user, lang=self.lang, key=key)
+        return execute(self, name, caller, params)
 
 
 pass_app = click.make_pass_decorator(App)

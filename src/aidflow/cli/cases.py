@@ -232,11 +232,8 @@ def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | 
 def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     """Add a note to a case's history."""
 
-    def command(svc: Service) -> str:
-        ev = svc.add_note(svc.actor(app.user), case_id, note, command_id=key)
-        return f"case {case_id}: note #{ev.seq} added"
-
-    run_command(app, key, command)
+    done = app.call("case.note", key=key, case_id=case_id, note=note)
+    click.echo(f"case {case_id}: note #{done['seq']} added")
 
 
 def time_left(deadline: datetime | None, now: datetime, lang: str) -> str:
