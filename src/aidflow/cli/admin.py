@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -109,28 +110,25 @@ def person_add(
     related: tuple[str, ...],
 ) -> None:
     """Register a person by resident ID number (checked, birth date and sex derived)."""
-    from aidflow.idnumber import mask
-
-    with app.transaction() as svc:
-        person = svc.add_person(
-            svc.actor(app.user),
-            id_number,
-            name,
-            township,
-            village,
-            hukou,
-            related_users=related,
-            disability_grade=disability_grade,
-            disability_type=disability_type,
-            living_alone=living_alone,
-            supporter_able=supporter_able,
-            mental_illness=mental_illness,
-            registered_poor=registered_poor,
-        )
+    p = app.call(
+        "person.add",
+        id_number=id_number,
+        full_name=name,
+        township=township,
+        village=village,
+        hukou=hukou,
+        related_users=list(related),
+        disability_grade=disability_grade,
+        disability_type=disability_type,
+        living_alone=living_alone,
+        supporter_able=supporter_able,
+        mental_illness=mental_illness,
+        registered_poor=registered_poor,
+    )
     click.echo(
-        f"person {person.id} registered: {person.name}, {mask(person.id_number)}, born "
-        f"{person.birth_date}, {'male' if person.sex == 'M' else 'female'}, "
-        f"{person.township}/{person.village}"
+        f"person {p['id']} registered: {p['name']}, {p['id_number_masked']}, born "
+        f"{p['birth_date']}, {'male' if p['sex'] == 'M' else 'female'}, "
+        f"{p['township']}/{p['village']}"
     )
 
 
@@ -162,44 +160,55 @@ def audit_verify(
 ) -> None:
     """Recompute every case's event hash chain and the global audit log; name each event
     or entry edited, removed or reordered, and check the log against every checkpoint."""
-    from aidflow.errors import AuditError, NotFoundError
-    from aidflow.services import auditlog
+    from aidflow.errors import AuditError, InvalidInputError, NotFoundError
 
-    directory = checkpoints_dir or app.settings.checkpoints_dir
-    key = auditlog.trusted_key(public_key, app.settings.signing_key_file if directory else None)
-    with app.reading() as svc:
-        cases, events, findings, unknown = svc.verify_audit(list(case_ids))
-        log = auditlog.check_log(svc.session, directory, key)
-    # an event the case's own chain already names is not named twice
-    named = {(f.case_id, f.seq) for f in findings} | {(f.case_id, None) for f in findings}
-    log_findings = [
-        f
-        for f in log.findings
-        if f.case_id is None or ((f.case_id, f.seq) not in named and (f.case_id, None) not in named)
-    ]
-    for f in findings:
-        click.echo(str(f))
-    for lf in log_findings:
-        click.echo(str(lf))
-    if findings:
+    sent: dict[str, Any] = {}
+    if checkpoints_dir is not None:
+        sent["checkpoints"] = _read_checkpoints(checkpoints_dir)
+    if public_key is not None:
+        try:
+            sent["public_key"] = public_key.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"cannot read public key {public_key}: {exc}") from None
+        sent["public_key_file"] = str(public_key)
+    r = app.call("audit.verify", case_ids=list(case_ids), **sent)
+    for line in r["findings"] + r["log_findings"]:
+        click.echo(line)
+    if r["findings"]:
         raise AuditError(
-            f"audit chain broken: {len(findings)} finding(s) in {cases} case(s), {events} events"
+            f"audit chain broken: {len(r['findings'])} finding(s) in {r['cases']} case(s), "
+            f"{r['events']} events"
         )
-    if log_findings:
+    if r["log_findings"]:
         raise AuditError(
-            f"audit log does not verify: {len(log_findings)} finding(s) in {log.entries} "
-            f"entries, checked against {log.checkpoints} valid checkpoint(s)"
+            f"audit log does not verify: {len(r['log_findings'])} finding(s) in "
+            f"{r['log_entries']} entries, checked against {r['log_checkpoints']} valid "
+            "checkpoint(s)"
         )
-    if unknown:
+    if r["unknown_cases"]:
         raise NotFoundError(
-            f"no case {', '.join(map(str, unknown))}",
+            f"no case {', '.join(map(str, r['unknown_cases']))}",
             hint="`aidflow case list --all` shows the cases you can see",
         )
-    click.echo(f"audit ok: {cases} case(s), {events} events verified")
-    if directory is not None:
+    click.echo(f"audit ok: {r['cases']} case(s), {r['events']} events verified")
+    if r["checked_checkpoints"]:
         click.echo(
-            f"audit log ok: {log.entries} entries, {log.checkpoints} signed checkpoint(s) match"
+            f"audit log ok: {r['log_entries']} entries, {r['log_checkpoints']} signed "
+            "checkpoint(s) match"
         )
+
+
+def _read_checkpoints(directory: Path) -> dict[str, str]:
+    """The checkpoint files (NAME.json) of an auditor's directory, by name, to send."""
+    from aidflow.errors import InvalidInputError
+
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix == ".json" and p.is_file())
+        return {p.name: p.read_text(encoding="utf-8", errors="replace") for p in files}
+    except FileNotFoundError:
+        raise InvalidInputError(f"checkpoint directory {directory} does not exist") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read checkpoint directory {directory}: {exc}") from None
 
 
 @audit_group.command("keygen")
@@ -218,17 +227,8 @@ def audit_keygen(file: Path) -> None:
 def audit_checkpoint(app: App) -> None:
     """Sign the audit log's current size and head hash and write the checkpoint file to the
     checkpoints_dir setting (the time signed is the system clock's, never --now)."""
-    from aidflow.clock import SystemClock
-    from aidflow.services import auditlog
-
-    with app.reading() as svc:
-        checkpoint, path = auditlog.make_checkpoint(
-            svc.session,
-            app.settings.signing_key_file,
-            app.settings.checkpoints_dir,
-            SystemClock().now(),
-        )
+    made = app.call("audit.checkpoint")
     click.echo(
-        f"checkpoint of {checkpoint.size} entries, head {checkpoint.head[:16]}..., "
-        f"written to {path}"
+        f"checkpoint of {made['size']} entries, head {made['head'][:16]}..., "
+        f"written to {made['file']}"
     )

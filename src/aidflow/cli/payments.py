@@ -19,11 +19,28 @@ def load_county_policy(app: App) -> Policy:
     return app.load_standards()
 
 
-def _current_period(app: App) -> str:
-    from zoneinfo import ZoneInfo
+def write_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all: into a new temporary file beside it
+    (created private, never an existing file or a symlink's target), synced, then renamed
+    over `path`."""
+    import os
+    import tempfile
 
-    local = app.clock.now().astimezone(ZoneInfo(app.tz))
-    return f"{local.year:04d}-{local.month:02d}"
+    from aidflow.errors import InvalidInputError
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @click.group("payments")
@@ -41,35 +58,13 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
     Running it again creates nothing twice. Amounts are those in force for each month
     (workflows/policy/standards.yaml and the cases' approved amounts).
     """
-    from zoneinfo import ZoneInfo
-
-    from aidflow.services.payments import run_payments
-
-    policy = load_county_policy(app)
-    with app.transaction() as svc:
-        result = run_payments(
-            svc.session,
-            app.clock,
-            policy,
-            period or _current_period(app),
-            actor=app.user or "",
-            tz=ZoneInfo(app.tz),
-        )
+    result = app.call("payments.run", period=period)
     if as_json:
-        emit_json(
-            {
-                "run_id": result.run_id,
-                "period": result.period,
-                "created": result.created,
-                "arrears": result.arrears,
-                "total_fen": result.total_fen,
-                "by_kind": result.by_kind,
-                "skipped": result.skipped,
-            }
-        )
+        del result["summary"]
+        emit_json(result)
         return
-    click.echo(result.summary())
-    for line in result.skipped:
+    click.echo(result["summary"])
+    for line in result["skipped"]:
         click.echo(f"skipped: {line}", err=True)
 
 
@@ -90,14 +85,14 @@ def payments_export(app: App, period: str, fmt: str, output: Path | None) -> Non
     It holds full names and ID numbers: keep it where bank files are kept. Pending and
     already exported payments are included, so a lost file can be written again.
     """
-    from aidflow.services.payments import export_payments, yuan
+    import base64
 
     out = output or Path(f"payments-{period}.{fmt}")
-    with app.transaction() as svc:
-        result = export_payments(svc.session, period, fmt, out, actor=app.user or "")
+    result = app.call("payments.export", period=period, format=fmt)
+    write_file(out, base64.b64decode(result["content_b64"]))
     click.echo(
-        f"exported {result.rows} payment(s) for {result.period}, {yuan(result.total_fen)} yuan, "
-        f"to {result.file}"
+        f"exported {result['rows']} payment(s) for {result['period']}, "
+        f"{result['total_yuan']} yuan, to {out}"
     )
 
 
@@ -110,11 +105,10 @@ def payments_reconcile(app: App, file: Path) -> None:
     Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
     Any bad or unmatched line is reported with its line number and nothing is recorded.
     """
-    from aidflow.services.payments import reconcile
+    from aidflow.cli.survey import send_file
 
-    with app.transaction() as svc:
-        result = reconcile(svc.session, app.clock, file, actor=app.user or "")
+    result = app.call("payments.reconcile", **send_file(file))
     click.echo(
-        f"{result.file}: {result.paid} paid, {result.failed} failed, "
-        f"{result.unchanged} already recorded"
+        f"{result['file']}: {result['paid']} paid, {result['failed']} failed, "
+        f"{result['unchanged']} already recorded"
     )

@@ -32,35 +32,25 @@ def sample_draw(
 
     Drawing again with the same seed records nothing twice.
     """
-    from aidflow.cli.payments import load_county_policy
-    from aidflow.services.sampling import draw, parse_ratio
-
-    share = parse_ratio(ratio)
-    policy = load_county_policy(app)
-    with app.transaction() as svc:
-        sample = draw(svc, policy, svc.actor(app.user), workflow, state, share, seed, township)
-    if as_json:
-        emit_json(
-            {
-                "workflow": sample.workflow,
-                "state": sample.state,
-                "township": sample.township,
-                "seed": sample.seed,
-                "ratio": str(sample.ratio),
-                "population": len(sample.population),
-                "drawn": list(sample.drawn),
-                "recorded": list(sample.recorded),
-            }
-        )
-        return
-    where = f" in {sample.township}" if sample.township else ""
-    ids = ", ".join(str(i) for i in sample.drawn) or "none"
-    click.echo(
-        f"drew {len(sample.drawn)} of {len(sample.population)} {workflow} case(s) in "
-        f"{state}{where} (ratio {sample.ratio}, seed {seed!r}): {ids}"
+    sample = app.call(
+        "sample.draw",
+        workflow=workflow,
+        state=state,
+        ratio=ratio,
+        seed=seed,
+        township=township,
     )
-    again = len(sample.drawn) - len(sample.recorded)
+    if as_json:
+        emit_json(sample)
+        return
+    where = f" in {sample['township']}" if sample["township"] else ""
+    ids = ", ".join(str(i) for i in sample["drawn"]) or "none"
     click.echo(
-        f"recorded on {len(sample.recorded)} case(s)"
+        f"drew {len(sample['drawn'])} of {sample['population']} {workflow} case(s) in "
+        f"{state}{where} (ratio {sample['ratio']}, seed {seed!r}): {ids}"
+    )
+    again = len(sample["drawn"]) - len(sample["recorded"])
+    click.echo(
+        f"recorded on {len(sample['recorded'])} case(s)"
         + (f"; {again} already drawn with this seed" if again else "")
     )

@@ -100,29 +100,9 @@ def _age(delta: timedelta) -> str:
 @pass_app
 def escalation_list(app: App, as_json: bool) -> None:
     """Open (unacknowledged) escalations in your area, by township and age."""
-    from aidflow.services.escalations import open_escalations
-
-    now = app.clock.now()
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        rows: list[dict[str, Any]] = [
-            {
-                "id": e.id,
-                "case_id": c.id,
-                "township": c.township,
-                "village": c.village,
-                "state": e.state,
-                "ladder": e.ladder,
-                "rung": e.rung,
-                "repeat": e.repeat_no,
-                "role": e.role,
-                "recipient": e.recipient,
-                "template": e.template,
-                "fired_at": e.fired_at.isoformat(),
-                "age": _age(now - e.fired_at),
-            }
-            for e, c in open_escalations(svc.session, actor)
-        ]
+    rows: list[dict[str, Any]] = app.call("escalation.list")
+    for r in rows:
+        r["age"] = _age(timedelta(seconds=r.pop("age_seconds")))
     if as_json:
         emit_json(rows)
         return
@@ -141,13 +121,10 @@ def escalation_list(app: App, as_json: bool) -> None:
 @pass_app
 def escalation_ack(app: App, escalation_id: int, note: str | None) -> None:
     """Acknowledge an escalation (stops the repeats of its rung where the ladder says so)."""
-    from aidflow.services.escalations import acknowledge
-
-    with app.transaction() as svc:
-        esc = acknowledge(svc.session, app.clock, svc.actor(app.user), escalation_id, note)
-        click.echo(
-            f"escalation {esc.id} on case {esc.case_id} acknowledged by {esc.acknowledged_by}"
-        )
+    esc = app.call("escalation.ack", escalation_id=escalation_id, note=note)
+    click.echo(
+        f"escalation {esc['id']} on case {esc['case_id']} acknowledged by {esc['acknowledged_by']}"
+    )
 
 
 @click.group("outbox")
@@ -162,26 +139,7 @@ def outbox_group() -> None:
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Emails in the outbox, newest first."""
-    from aidflow.store.outbox import newest
-
-    with app.reading() as svc:
-        svc.require_admin(app.user)
-        rows = [
-            {
-                "id": m.id,
-                "escalation_id": m.escalation_id,
-                "to": m.to_addr,
-                "subject": m.subject,
-                "template": m.template,
-                "status": m.status,
-                "attempts": m.attempts,
-                "created_at": m.created_at.isoformat(),
-                "next_attempt_at": m.next_attempt_at.isoformat(),
-                "sent_at": m.sent_at.isoformat() if m.sent_at else None,
-                "last_error": m.last_error,
-            }
-            for m in newest(svc.session, status, limit)
-        ]
+    rows = app.call("outbox.list", status=status, limit=limit)
     if as_json:
         emit_json(rows)
         return
@@ -201,9 +159,5 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
 @pass_app
 def outbox_retry(app: App, outbox_id: int) -> None:
     """Queue a failed email again (the next `scheduler tick` sends it)."""
-    from aidflow.services.delivery import retry_outbox
-
-    with app.transaction() as svc:
-        svc.require_admin(app.user)
-        row = retry_outbox(svc.session, app.clock, outbox_id)
-        click.echo(f"outbox message {row.id} to {row.to_addr} is pending again")
+    row = app.call("outbox.retry", outbox_id=outbox_id)
+    click.echo(f"outbox message {row['id']} to {row['to']} is pending again")

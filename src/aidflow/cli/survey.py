@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from aidflow.cli.app import App, emit_json, local, pass_app
-
-if TYPE_CHECKING:
-    from aidflow.policy.mappings import ImportPolicy
-
-
-def _import_policy(app: App) -> ImportPolicy:
-    from aidflow.policy.mappings import load_import_policy
-
-    return load_import_policy(app.county.import_mappings_file)
 
 
 @click.command("import")
@@ -45,75 +37,52 @@ def person_import(
     A list with bad rows imports nothing (exit 3, every problem listed) unless --skip-bad.
     Importing the same file again does nothing; an interrupted import resumes.
     """
-    from aidflow.services.survey import Importer
-
-    policy = _import_policy(app)
-    app.database.check()
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        today = svc.local_today()
-    importer = Importer(
-        app.database.session,
-        policy,
-        actor,
-        file,
-        source,
+    result = app.call(
+        "person.import",
+        source=source,
         mapping=mapping,
         skip_bad=skip_bad,
-        now=app.clock.now(),
-        today=today,
         batch_size=batch_size,
+        **send_file(file),
     )
-    if sys.stderr.isatty():
-        bar = _Bar()
-        try:
-            result = importer.run(progress=bar.update, on_total=bar.start)
-        finally:
-            bar.close()
-    else:
-        result = importer.run()
-    if result.already_done:
+    if result["already_done"]:
         click.echo(
             f"{file} was already imported from {source} "
-            f"(run {result.run_id}, {result.rows_total} rows); nothing to do"
+            f"(run {result['run_id']}, {result['rows_total']} rows); nothing to do"
         )
         return
-    if result.resumed_after:
-        click.echo(f"resumed run {result.run_id} after line {result.resumed_after}")
+    if result["resumed_after"]:
+        click.echo(f"resumed run {result['run_id']} after line {result['resumed_after']}")
     click.echo(
-        f"imported {file} from {source} (run {result.run_id}): {result.imported} rows, "
-        f"{result.created} new persons, {result.merged} merged into known persons"
+        f"imported {file} from {source} (run {result['run_id']}): {result['imported']} rows, "
+        f"{result['created']} new persons, {result['merged']} merged into known persons"
     )
-    if result.skipped:
-        lines = sorted({p.line for p in result.skipped})
+    if result["skipped"]:
+        lines = sorted({p["line"] for p in result["skipped"]})
         click.echo(f"skipped {len(lines)} bad rows (lines {', '.join(map(str, lines))}):")
-        for p in result.skipped:
-            click.echo(f"  {p}")
-    if result.disagreements:
+        for p in result["skipped"]:
+            click.echo(f"  {p['text']}")
+    if result["disagreements"]:
         click.echo(
-            f"{len(result.disagreements)} disagreements between sources (existing values kept):"
+            f"{len(result['disagreements'])} disagreements between sources (existing values kept):"
         )
-        for d in result.disagreements:
+        for d in result["disagreements"]:
             click.echo(f"  {d}")
 
 
-class _Bar:
-    """click's progress bar on stderr, started once the number of rows is known."""
+def send_file(file: Path) -> dict[str, str]:
+    """The parameters that carry a file to an operation: its bytes (base64) and its name as
+    the user wrote it, for messages. A missing file or one of a type no reader knows is
+    refused here, before anything is sent."""
+    import base64
 
-    def __init__(self) -> None:
-        self.bar: Any = None
+    from aidflow.files.table import check_file
 
-    def start(self, total: int) -> None:
-        self.bar = click.progressbar(length=total, label="importing", file=sys.stderr)
-        self.bar.__enter__()
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+    check_file(file)
+    return {
+        "content_b64": base64.b64encode(file.read_bytes()).decode("ascii"),
+        "file_name": str(file),
+    }
 
 
 @click.group("ledger")
@@ -139,31 +108,22 @@ def ledger_export(
     XLSX has one sheet per township; CSV has a township column. ID numbers are masked
     unless --show-id is given by a user allowed to see them.
     """
-    from aidflow.errors import ForbiddenError
-    from aidflow.files.ledger import write_csv, write_xlsx
-    from aidflow.services.ledger import LedgerOptions, ledger_rows
+    import base64
 
-    policy = _import_policy(app)
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        if show_id and not set(actor.roles) & set(policy.show_id_roles):
-            raise ForbiddenError(
-                f"full ID numbers need one of the roles {', '.join(policy.show_id_roles)}; "
-                f"{actor.name} has {', '.join(actor.roles)}",
-                hint="drop --show-id",
-            )
-        opts = LedgerOptions(app.clock.now(), svc.calendar.tz, township, show_id)
-        rows = ledger_rows(svc.session, actor, opts)
-        if fmt == "xlsx":
-            target = output or Path(f"ledger-{svc.local_today()}.xlsx")
-            counts = write_xlsx(rows, target, app.lang)
-        elif output is None:
-            write_csv(rows, sys.stdout, app.lang)
-            return
-        else:
-            target = output
-            with target.open("w", encoding="utf-8-sig", newline="") as f:
-                counts = write_csv(rows, f, app.lang)
+    from aidflow.cli.payments import write_file
+
+    result = app.call("ledger.export", format=fmt, township=township, show_id=show_id)
+    data = base64.b64decode(result["content_b64"])
+    counts: dict[str, int] = result["counts"]
+    if fmt == "xlsx":
+        target = output or Path(f"ledger-{result['today']}.xlsx")
+        write_file(target, data)
+    elif output is None:
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    else:
+        target = output
+        write_file(target, codecs.BOM_UTF8 + data)  # spreadsheet programs read the BOM
     total = sum(counts.values())
     per = ", ".join(f"{t} {n}" for t, n in counts.items())
     click.echo(f"ledger written to {target}: {total} persons" + (f" ({per})" if per else ""))
@@ -179,77 +139,40 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
 
     Target groups and the workflow each gap opens in are in workflows/policy/target_groups.yaml.
     """
-    from aidflow.policy.target_groups import load_target_groups
-    from aidflow.services import lookback as lb
-
-    policy = load_target_groups(app.county.target_groups_file)
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        report = lb.find(svc.session, actor, policy, app.clock.now(), svc.local_today(), township)
-    if open_cases:
-
-        def open_one(gap: lb.Gap) -> int:
-            groups = ", ".join(gap.groups)
-            with app.transaction() as tx:
-                case = tx.open_case(
-                    tx.actor(app.user),
-                    gap.id_number,
-                    gap.workflow,
-                    note=f"look-back: target group {groups}",
-                )
-                return case.id
-
-        lb.open_gaps(report, open_one)
+    report = app.call("lookback.find", township=township, open_cases=open_cases)
     if as_json:
-        emit_json(
-            {
-                "townships": {t: vars(s) for t, s in sorted(report.townships.items())},
-                "gaps": [g.as_json() for g in report.gaps],
-                "late": [
-                    {
-                        "case_id": c.case_id,
-                        "workflow": c.workflow,
-                        "state": c.state,
-                        "township": c.township,
-                        "village": c.village,
-                        "kind": c.kind,
-                        "since": c.since.isoformat(),
-                    }
-                    for c in report.late
-                ],
-            }
-        )
+        emit_json(report)
         return
     _print_report(app, report, open_cases)
 
 
-def _print_report(app: App, report: Any, open_cases: bool) -> None:
-    from aidflow.idnumber import mask
+def _print_report(app: App, report: dict[str, Any], open_cases: bool) -> None:
+    from datetime import datetime
 
-    if not report.townships:
+    if not report["townships"]:
         click.echo("no listed persons or open cases in your area")
         return
-    for town, s in sorted(report.townships.items()):
+    for town, s in report["townships"].items():
         click.echo(
-            f"{town}: {s.persons} listed persons, {s.in_groups} in target groups, "
-            f"{s.gaps} without a case; {s.overdue} overdue, {s.stalled} stalled cases"
+            f"{town}: {s['persons']} listed persons, {s['in_groups']} in target groups, "
+            f"{s['gaps']} without a case; {s['overdue']} overdue, {s['stalled']} stalled cases"
         )
-        for g in (g for g in report.gaps if g.township == town):
+        for g in (g for g in report["gaps"] if g["township"] == town):
             line = (
-                f"  gap: {g.name} {mask(g.id_number)} {g.village} [{', '.join(g.groups)}] "
-                f"-> {g.workflow}"
+                f"  gap: {g['name']} {g['id_number']} {g['village']} [{', '.join(g['groups'])}] "
+                f"-> {g['workflow']}"
             )
-            if g.opened_case is not None:
-                line += f": opened case {g.opened_case}"
-            elif g.not_opened is not None:
-                line += f": not opened ({g.not_opened})"
+            if g["opened_case"] is not None:
+                line += f": opened case {g['opened_case']}"
+            elif g["not_opened"] is not None:
+                line += f": not opened ({g['not_opened']})"
             click.echo(line)
-        for c in (c for c in report.late if c.township == town):
-            what = "deadline" if c.kind == "overdue" else "last activity"
+        for c in (c for c in report["late"] if c["township"] == town):
+            what = "deadline" if c["kind"] == "overdue" else "last activity"
             click.echo(
-                f"  {c.kind}: case {c.case_id} {c.workflow} {c.state} ({c.village}), {what} "
-                f"{local(c.since, app)}"
+                f"  {c['kind']}: case {c['case_id']} {c['workflow']} {c['state']} "
+                f"({c['village']}), {what} {local(datetime.fromisoformat(c['since']), app)}"
             )
     if open_cases:
-        opened = sum(1 for g in report.gaps if g.opened_case is not None)
-        click.echo(f"opened {opened} cases for {len(report.gaps)} gaps")
+        opened = sum(1 for g in report["gaps"] if g["opened_case"] is not None)
+        click.echo(f"opened {opened} cases for {len(report['gaps'])} gaps")

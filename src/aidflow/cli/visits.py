@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -50,33 +50,22 @@ def visit_log(
     idempotency_key: str | None,
 ) -> None:
     """Log a care visit on a case (also written to the case's history)."""
-    from aidflow.services.visits import log_visit
+    from datetime import datetime
 
-    policy = load_policy(app)
-    at = parse_time(at_text, app.tz) if at_text else None
-    with app.transaction() as svc:
-        done = log_visit(
-            svc.session,
-            app.clock,
-            app.calendar,
-            policy,
-            svc.actor(app.user),
-            case_id,
-            kind,
-            at=at,
-            by=by_user,
-            note=note,
-            command_id=idempotency_key,
-        )
-    if done.created:
+    at = parse_time(at_text, app.tz).isoformat() if at_text else None
+    done = app.call(
+        "visit.log", key=idempotency_key, case_id=case_id, kind=kind, at=at, by=by_user, note=note
+    )
+    when = local(datetime.fromisoformat(done["at"]), app)
+    if done["created"]:
         click.echo(
-            f"case {case_id}: {kind} on {local(done.at, app)} by {done.by_user} logged "
-            f"(visit {done.visit_id}, note #{done.event_seq})"
+            f"case {case_id}: {kind} on {when} by {done['by_user']} logged "
+            f"(visit {done['visit_id']}, note #{done['event_seq']})"
         )
     else:
         click.echo(
-            f"case {case_id}: already logged as visit {done.visit_id} ({done.kind} on "
-            f"{local(done.at, app)} by {done.by_user}); nothing changed"
+            f"case {case_id}: already logged as visit {done['visit_id']} ({done['kind']} on "
+            f"{when} by {done['by_user']}); nothing changed"
         )
 
 
@@ -86,32 +75,8 @@ def visit_log(
 @pass_app
 def visit_due(app: App, month: str | None, as_json: bool) -> None:
     """Cases in your area behind their monthly minimums, per township."""
-    from aidflow.idnumber import mask
-    from aidflow.services.visits import Month, behind
-    from aidflow.store.visits import person_name
-
-    policy = load_policy(app)
-    which = Month.parse(month) if month else Month.of(app.clock.now(), app.calendar)
-    rows: list[dict[str, Any]] = []
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        for b in behind(svc.session, app.calendar, policy, which, area=actor):
-            name, id_number = person_name(svc.session, b.person_id)
-            rows.append(
-                {
-                    "township": b.township,
-                    "village": b.village,
-                    "case_id": b.case_id,
-                    "person_name": name,
-                    "person_id_masked": mask(id_number),
-                    "caseworker": b.assigned_to,
-                    "month": str(which),
-                    "kinds": {
-                        k: {"done": b.done.get(k, 0), "required": n} for k, n in b.required.items()
-                    },
-                }
-            )
-    rows.sort(key=lambda r: (r["township"], r["case_id"]))
+    result = app.call("visit.due", month=month)
+    which, rows, labels = result["month"], result["rows"], result["labels"]
     if as_json:
         emit_json(rows)
         return
@@ -124,10 +89,7 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
             town = r["township"]
             count = sum(1 for x in rows if x["township"] == town)
             click.echo(f"{which} {town}: {count} case(s) behind")
-        kinds = ", ".join(
-            f"{policy.kinds[k].labels.get(app.lang)} {v['done']}/{v['required']}"
-            for k, v in r["kinds"].items()
-        )
+        kinds = ", ".join(f"{labels[k]} {v['done']}/{v['required']}" for k, v in r["kinds"].items())
         click.echo(
             f"  case {r['case_id']:<6} {r['village']:<8} "
             f"{r['person_name']} ({r['person_id_masked']})  "

@@ -63,6 +63,8 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
     files: list[Path] = []
     for p in paths:
         files.extend(workflow_files(p) if p.is_dir() else [p])
+    # checked here first, so a mistake is listed with the policy file next to it; the
+    # operation checks the text again where it is stored
     loaded, problems = [], []
     for f in files:
         try:
@@ -71,12 +73,14 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalidError(problems)
-    with app.transaction() as svc:
-        for lw in loaded:
-            wv, created = svc.deploy(app.user, lw)
-            state = "deployed" if created else "unchanged"
-            digest = wv.content_hash[:12]
-            click.echo(f"{wv.name} version {wv.version}: {state} ({lw.file}, sha256 {digest})")
+    deployed = app.call(
+        "workflow.deploy", files=[{"file": lw.file, "source": lw.source} for lw in loaded]
+    )
+    for d in deployed:
+        state = "deployed" if d["created"] else "unchanged"
+        click.echo(
+            f"{d['name']} version {d['version']}: {state} ({d['file']}, sha256 {d['sha256'][:12]})"
+        )
 
 
 @workflow_group.command("list")
@@ -84,21 +88,11 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
 @pass_app
 def list_(app: App, as_json: bool) -> None:
     """List deployed workflows and their versions."""
-    from aidflow.services import workflows
+    from datetime import datetime
 
-    with app.reading() as svc:
-        rows = [
-            {
-                "name": v.name,
-                "version": v.version,
-                "declared_version": v.declared_version,
-                "deployed_at": local(v.deployed_at, app),
-                "deployed_by": v.deployed_by,
-                "sha256": v.content_hash,
-                "label": wf.labels.get(app.lang),
-            }
-            for v, wf in workflows.deployed(svc.session)
-        ]
+    rows = app.call("workflow.list")
+    for r in rows:
+        r["deployed_at"] = local(datetime.fromisoformat(r["deployed_at"]), app)
     if as_json:
         emit_json(rows)
         return
@@ -116,29 +110,30 @@ def list_(app: App, as_json: bool) -> None:
 @pass_app
 def show(app: App, name: str, version: int | None, source: bool, as_json: bool) -> None:
     """Show a deployed workflow: states, deadlines, owners and transitions."""
-    from aidflow.services import workflows
+    import json
+    from datetime import datetime
 
-    with app.reading() as svc:
-        wv, wf = workflows.version(svc.session, name, version)
+    from aidflow.language.definition import workflow_from_json
+
+    wv = app.call("workflow.show", workflow=name, version=version)
     if source:
-        click.echo(wv.source, nl=False)
+        click.echo(wv["source"], nl=False)
         return
     if as_json:
-        import json
-
         emit_json(
             {
-                "name": wv.name,
-                "version": wv.version,
-                "sha256": wv.content_hash,
-                "definition": json.loads(wv.definition_json),
+                "name": wv["name"],
+                "version": wv["version"],
+                "sha256": wv["sha256"],
+                "definition": wv["definition"],
             }
         )
         return
+    wf = workflow_from_json(json.dumps(wv["definition"]))
     lang = app.lang
     click.echo(
-        f"{wf.name} v{wv.version} ({wf.labels.get(lang)}), deployed {local(wv.deployed_at, app)} "
-        f"by {wv.deployed_by}"
+        f"{wf.name} v{wv['version']} ({wf.labels.get(lang)}), deployed "
+        f"{local(datetime.fromisoformat(wv['deployed_at']), app)} by {wv['deployed_by']}"
     )
     click.echo("states:")
     for sname, st in wf.states.items():
@@ -170,27 +165,4 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
 @pass_app
 def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
     """Print a state diagram of a deployed workflow (Mermaid, or SVG with Graphviz)."""
-    from aidflow.engine import machine
-    from aidflow.errors import UnavailableError
-    from aidflow.services import workflows
-
-    with app.reading() as svc:
-        _wv, wf = workflows.version(svc.session, name, version)
-    if fmt == "mermaid":
-        click.echo(machine.mermaid(wf, app.lang), nl=False)
-        return
-    import shutil
-
-    if shutil.which("dot") is None:
-        raise UnavailableError(
-            "SVG needs Graphviz's `dot`, which is not installed",
-            hint="install graphviz (apt-get install graphviz; pip install graphviz) "
-            "or use --format mermaid",
-        )
-    try:
-        data = machine.svg(wf)
-    except ImportError:
-        raise UnavailableError(
-            "SVG needs the Python package graphviz", hint="pip install graphviz"
-        ) from None
-    click.echo(data.decode(), nl=False)
+    click.echo(app.call("workflow.diagram", workflow=name, version=version, format=fmt), nl=False)

@@ -28,7 +28,17 @@ if TYPE_CHECKING:
     from aidflow.services.runtime import Runtime
 
 # The modules that define operations, imported on the first lookup.
-MODULES = ("aidflow.operations.cases",)
+MODULES = (
+    "aidflow.operations.cases",
+    "aidflow.operations.persons",
+    "aidflow.operations.workflows",
+    "aidflow.operations.escalations",
+    "aidflow.operations.visits",
+    "aidflow.operations.payments",
+    "aidflow.operations.sampling",
+    "aidflow.operations.ledger",
+    "aidflow.operations.audit",
+)
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,13 @@ class Caller:
 
 @dataclass(frozen=True)
 class Operation:
-    """A registered use case: its name, its function and whether it writes."""
+    """A registered use case: its name, its function, whether it writes, and whether it
+    needs the runtime (see `operation`)."""
 
     name: str
     function: Callable[..., Any]
     write: bool
+    runtime: bool = False
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
         """`params` checked against the function's annotations (after `svc` and `caller`):
@@ -62,7 +74,8 @@ class Operation:
 
         model = _MODELS.get(self.name)
         if model is None:
-            model = _MODELS[self.name] = _model_of(self.name, self.function)
+            skip = 3 if self.runtime else 2
+            model = _MODELS[self.name] = _model_of(self.name, self.function, skip)
         try:
             checked = model.model_validate(params)
         except ValidationError as exc:
@@ -80,8 +93,8 @@ REGISTRY: dict[str, Operation] = {}
 _MODELS: dict[str, Any] = {}
 
 
-def _model_of(name: str, function: Callable[..., Any]) -> Any:
-    """A pydantic model of the function's parameters after the first two."""
+def _model_of(name: str, function: Callable[..., Any], skip: int = 2) -> Any:
+    """A pydantic model of the function's parameters after the first `skip` ones."""
     import inspect
     from typing import get_type_hints
 
@@ -89,7 +102,7 @@ def _model_of(name: str, function: Callable[..., Any]) -> Any:
 
     hints = get_type_hints(function)
     fields: dict[str, Any] = {}
-    for param in list(inspect.signature(function).parameters.values())[2:]:
+    for param in list(inspect.signature(function).parameters.values())[skip:]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (hints[param.name], default)
     return create_model(
@@ -97,13 +110,23 @@ def _model_of(name: str, function: Callable[..., Any]) -> Any:
     )
 
 
-def operation(name: str, *, write: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register the decorated function as the operation `name`."""
+def operation(
+    name: str, *, write: bool, runtime: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the operation `name`.
+
+    With `runtime=True` the function is `(svc, caller, rt, **params)`: it also gets the
+    `Runtime`, for what a unit of work does not hold (the county's policy files, the
+    settings' directories) or for units of work of its own (an import written in batches,
+    one transaction per case opened). Such a function still runs inside the unit `execute`
+    opens; one that writes in units of its own registers with `write=False`, so the unit
+    around it is a read-only one that holds no write lock.
+    """
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
             raise RuntimeError(f"operation {name} is defined twice")
-        REGISTRY[name] = Operation(name, function, write)
+        REGISTRY[name] = Operation(name, function, write, runtime)
         return function
 
     return register
@@ -132,6 +155,8 @@ def execute(runtime: Runtime, name: str, caller: Caller, params: dict[str, Any])
     values = op.parameters(params)
 
     def run(svc: Service) -> Any:
+        if op.runtime:
+            return op.function(svc, caller, runtime, **values)
         return op.function(svc, caller, **values)
 
     if not op.write:

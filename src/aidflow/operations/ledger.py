@@ -1,0 +1,97 @@
+"""Survey operations: the ledger (`aidflow ledger export`), the look-back (`aidflow lookback`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aidflow.operations import Caller, operation
+from aidflow.services.cases import Service
+from aidflow.services.runtime import Runtime
+
+
+@operation("ledger.export", write=False, runtime=True)
+def export(
+    svc: Service,
+    caller: Caller,
+    rt: Runtime,
+    format: str,
+    township: str | None = None,
+    show_id: bool = False,
+) -> dict[str, Any]:
+    """The ledger as a file's bytes: XLSX with one sheet per township, or CSV (UTF-8, no
+    byte order mark) with a township column; persons per township. ID numbers are masked
+    unless `show_id` is asked by a user whose role may see them."""
+    import io
+
+    from aidflow.errors import ForbiddenError, InvalidInputError
+    from aidflow.files.ledger import write_csv, write_xlsx
+    from aidflow.operations.uploads import encode, produced
+    from aidflow.policy.mappings import load_import_policy
+    from aidflow.services.ledger import LedgerOptions, ledger_rows
+
+    if format not in ("xlsx", "csv"):
+        raise InvalidInputError(f"--format {format!r} is not xlsx or csv")
+    policy = load_import_policy(rt.county.import_mappings_file)
+    actor = svc.actor(caller.user)
+    if show_id and not set(actor.roles) & set(policy.show_id_roles):
+        raise ForbiddenError(
+            f"full ID numbers need one of the roles {', '.join(policy.show_id_roles)}; "
+            f"{actor.name} has {', '.join(actor.roles)}",
+            hint="drop --show-id",
+        )
+    opts = LedgerOptions(svc.clock.now(), svc.calendar.tz, township, show_id)
+    rows = ledger_rows(svc.session, actor, opts)
+    if format == "xlsx":
+        with produced(".xlsx") as path:
+            counts = write_xlsx(rows, path, caller.lang)
+            data = path.read_bytes()
+    else:
+        text = io.StringIO(newline="")
+        counts = write_csv(rows, text, caller.lang)
+        data = text.getvalue().encode("utf-8")
+    return {"today": svc.local_today().isoformat(), "counts": counts, "content_b64": encode(data)}
+
+
+@operation("lookback.find", write=False, runtime=True)
+def lookback(
+    svc: Service, caller: Caller, rt: Runtime, township: str | None = None, open_cases: bool = False
+) -> dict[str, Any]:
+    """The look-back: listed persons in a target group with no open case, and late cases,
+    in the caller's area. With `open_cases` a discovery case is opened for every gap, each
+    in a transaction of its own (a gap the workflow or the roles refuse says why)."""
+    from aidflow.policy.target_groups import load_target_groups
+    from aidflow.services import lookback as lb
+
+    policy = load_target_groups(rt.county.target_groups_file)
+    actor = svc.actor(caller.user)
+    report = lb.find(svc.session, actor, policy, svc.clock.now(), svc.local_today(), township)
+    if open_cases:
+
+        def open_one(gap: lb.Gap) -> int:
+            groups = ", ".join(gap.groups)
+            with rt.transaction() as tx:
+                case = tx.open_case(
+                    tx.actor(caller.user),
+                    gap.id_number,
+                    gap.workflow,
+                    note=f"look-back: target group {groups}",
+                )
+                return case.id
+
+        lb.open_gaps(report, open_one)
+    return {
+        "townships": {t: vars(s) for t, s in sorted(report.townships.items())},
+        "gaps": [g.as_json() for g in report.gaps],
+        "late": [
+            {
+                "case_id": c.case_id,
+                "workflow": c.workflow,
+                "state": c.state,
+                "township": c.township,
+                "village": c.village,
+                "kind": c.kind,
+                "since": c.since.isoformat(),
+            }
+            for c in report.late
+        ],
+    }

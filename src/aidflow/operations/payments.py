@@ -1,0 +1,81 @@
+"""Payment operations: the monthly run, the bank file, the bank's answer (`aidflow payments ...`).
+
+The bank file is written on the side that holds the database and travels back as bytes in
+the result; the bank's answer travels in as bytes (aidflow.operations.uploads).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aidflow.operations import Caller, operation
+from aidflow.services.cases import Service
+from aidflow.services.runtime import Runtime
+
+
+@operation("payments.run", write=True, runtime=True)
+def run(svc: Service, caller: Caller, rt: Runtime, period: str | None = None) -> dict[str, Any]:
+    """Create the period's payments (the current month if no `period`, written YYYY-MM), and
+    any missed earlier months as arrears (county roles only)."""
+    from zoneinfo import ZoneInfo
+
+    from aidflow.services.payments import month_of, period_text, run_payments
+
+    tz = ZoneInfo(rt.tz)
+    result = run_payments(
+        svc.session,
+        svc.clock,
+        rt.load_standards(),
+        period or period_text(month_of(svc.clock.now(), tz)),
+        actor=caller.user or "",
+        tz=tz,
+    )
+    return {
+        "run_id": result.run_id,
+        "period": result.period,
+        "created": result.created,
+        "arrears": result.arrears,
+        "total_fen": result.total_fen,
+        "by_kind": result.by_kind,
+        "skipped": result.skipped,
+        "summary": result.summary(),
+    }
+
+
+@operation("payments.export", write=True)
+def export(svc: Service, caller: Caller, period: str, format: str = "csv") -> dict[str, Any]:
+    """The bank file of a period (csv or xlsx) as bytes; its payments are marked exported
+    (county roles only)."""
+    from aidflow.errors import InvalidInputError
+    from aidflow.operations.uploads import encode, produced
+    from aidflow.services.payments import export_payments, yuan
+
+    if format not in ("csv", "xlsx"):
+        raise InvalidInputError(f"--format {format!r} is not csv or xlsx")
+    with produced("." + format) as path:
+        result = export_payments(svc.session, period, format, path, actor=caller.user or "")
+        content = encode(path.read_bytes())
+    return {
+        "period": result.period,
+        "rows": result.rows,
+        "total_fen": result.total_fen,
+        "total_yuan": yuan(result.total_fen),
+        "content_b64": content,
+    }
+
+
+@operation("payments.reconcile", write=True)
+def reconcile(svc: Service, caller: Caller, content_b64: str, file_name: str) -> dict[str, Any]:
+    """Record paid/failed from the bank's answer sent as bytes (CSV or XLSX; county roles
+    only): all of its lines, or none."""
+    from aidflow.operations.uploads import received
+    from aidflow.services.payments import reconcile as record
+
+    with received(content_b64, file_name) as path:
+        result = record(svc.session, svc.clock, path, actor=caller.user or "")
+    return {
+        "file": str(path),
+        "paid": result.paid,
+        "failed": result.failed,
+        "unchanged": result.unchanged,
+    }

@@ -1,0 +1,89 @@
+"""Files that travel with an operation: a list sent by the client, a bank file sent back.
+
+A command that reads a file (`person import`, `payments reconcile`) reads it on the client
+and sends its bytes, base64 in a `content_b64` parameter, with the name the user gave it;
+the operation writes them to a private temporary file and reads that with the one table
+reader (aidflow.files.table). Every message names the file as the user named it, never the
+temporary file, so a problem reads the same in local mode and from the server. A command
+that writes a file (`payments export`, `ledger export`) gets its bytes back in the result
+and the CLI writes them where the user asked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+
+from aidflow.errors import InvalidInputError
+
+# a decoded upload larger than this is refused before it is written anywhere
+MAX_BYTES = 256 * 1024 * 1024
+
+
+class _Named(type(Path())):  # type: ignore[misc]
+    """A path to the temporary copy that prints as the user's own file name.
+
+    The file system is reached through `__fspath__` (open, stat, openpyxl's zip reader);
+    messages format the path with `str`, which gives the name the user typed.
+    """
+
+    _shown: str
+    _real: str
+
+    def __str__(self) -> str:
+        return self._shown
+
+    def __fspath__(self) -> str:
+        return self._real
+
+
+def decode(content_b64: str, name: str) -> bytes:
+    """The bytes of an upload; InvalidInputError naming the file if they are not base64."""
+    try:
+        data = base64.b64decode(content_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError(
+            f"{name}: the file's content is not base64", hint="send the file's bytes in base64"
+        ) from None
+    if len(data) > MAX_BYTES:
+        raise InvalidInputError(
+            f"{name}: the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+            hint="split the list into smaller files",
+        )
+    return data
+
+
+def encode(data: bytes) -> str:
+    """Bytes as the base64 text a result carries."""
+    return base64.b64encode(data).decode("ascii")
+
+
+@contextmanager
+def received(content_b64: str, name: str) -> Iterator[Path]:
+    """The upload as a file in a private temporary directory (removed at the end), as a
+    path whose `str` is `name`. The suffix of `name` is kept, so the reader picks the type."""
+    if not name.strip() or "\x00" in name:
+        raise InvalidInputError("a file sent with a command needs its name")
+    data = decode(content_b64, name)
+    with tempfile.TemporaryDirectory(prefix="aidflow-upload-") as directory:
+        real = os.path.join(directory, "upload" + PurePath(name).suffix)
+        fd = os.open(real, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        path = _Named(real)
+        path._shown = name
+        path._real = real
+        yield path
+
+
+@contextmanager
+def produced(suffix: str) -> Iterator[Path]:
+    """A path in a private temporary directory (removed at the end) for a file the server
+    writes and sends back; it does not exist yet."""
+    with tempfile.TemporaryDirectory(prefix="aidflow-export-") as directory:
+        yield Path(directory) / ("export" + suffix)

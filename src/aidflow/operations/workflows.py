@@ -1,0 +1,129 @@
+"""Workflow operations: deploy definitions, list and show them (`aidflow workflow ...`).
+
+`workflow validate` and `workflow schema` are not operations: they read files and the
+package, never the database, so they run where the files are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aidflow.operations import Caller, operation
+from aidflow.services.cases import Service
+from aidflow.services.runtime import Runtime
+
+
+@operation("workflow.deploy", write=True, runtime=True)
+def deploy(
+    svc: Service, caller: Caller, rt: Runtime, files: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Validate and store workflow files as new versions (unchanged files are skipped).
+
+    `files` are {"file": NAME, "source": YAML TEXT}. Each is validated here, against the
+    policy names of this county's standards, whatever the sender checked; if any is invalid
+    nothing is deployed.
+    """
+    from aidflow.errors import InvalidInputError, WorkflowInvalidError
+    from aidflow.language.loader import load_workflow_text
+    from aidflow.policy.standards import policy_names
+
+    policy = policy_names(rt.county.policy)
+    loaded, problems = [], []
+    for item in files:
+        if set(item) != {"file", "source"}:
+            raise InvalidInputError(
+                "workflow.deploy: files: each file is {file, source}",
+                hint="check the command's parameters",
+            )
+        try:
+            loaded.append(load_workflow_text(item["source"], item["file"], policy=policy))
+        except WorkflowInvalidError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise WorkflowInvalidError(problems)
+    out = []
+    for lw in loaded:
+        wv, created = svc.deploy(caller.user, lw)
+        out.append(
+            {
+                "name": wv.name,
+                "version": wv.version,
+                "created": created,
+                "file": lw.file,
+                "sha256": wv.content_hash,
+            }
+        )
+    return out
+
+
+@operation("workflow.list", write=False)
+def list_(svc: Service, caller: Caller) -> list[dict[str, Any]]:
+    """Deployed workflows and their versions."""
+    from aidflow.services import workflows
+
+    return [
+        {
+            "name": v.name,
+            "version": v.version,
+            "declared_version": v.declared_version,
+            "deployed_at": v.deployed_at.isoformat(),
+            "deployed_by": v.deployed_by,
+            "sha256": v.content_hash,
+            "label": wf.labels.get(caller.lang),
+        }
+        for v, wf in workflows.deployed(svc.session)
+    ]
+
+
+@operation("workflow.show", write=False)
+def show(svc: Service, caller: Caller, workflow: str, version: int | None = None) -> dict[str, Any]:
+    """A deployed workflow version (the latest if no `version`): its record, its YAML
+    source as deployed, and its definition as JSON."""
+    from aidflow.services import workflows
+
+    wv, _wf = workflows.version(svc.session, workflow, version)
+    return {
+        "name": wv.name,
+        "version": wv.version,
+        "sha256": wv.content_hash,
+        "deployed_at": wv.deployed_at.isoformat(),
+        "deployed_by": wv.deployed_by,
+        "source": wv.source,
+        "definition": json.loads(wv.definition_json),
+    }
+
+
+@operation("workflow.diagram", write=False)
+def diagram(
+    svc: Service,
+    caller: Caller,
+    workflow: str,
+    version: int | None = None,
+    format: str = "mermaid",
+) -> str:
+    """A state diagram of a deployed workflow: Mermaid text, or SVG (needs Graphviz)."""
+    from aidflow.engine import machine
+    from aidflow.errors import InvalidInputError, UnavailableError
+    from aidflow.services import workflows
+
+    if format not in ("mermaid", "svg"):
+        raise InvalidInputError(f"diagram format {format!r} is not mermaid or svg")
+    _wv, wf = workflows.version(svc.session, workflow, version)
+    if format == "mermaid":
+        return machine.mermaid(wf, caller.lang)
+    import shutil
+
+    if shutil.which("dot") is None:
+        raise UnavailableError(
+            "SVG needs Graphviz's `dot`, which is not installed",
+            hint="install graphviz (apt-get install graphviz; pip install graphviz) "
+            "or use --format mermaid",
+        )
+    try:
+        data = machine.svg(wf)
+    except ImportError:
+        raise UnavailableError(
+            "SVG needs the Python package graphviz", hint="pip install graphviz"
+        ) from None
+    return data.decode()
