@@ -139,7 +139,7 @@ def lookback(app: App, township: str | None, as_json: bool, open_cases: bool) ->
 
     Target groups and the workflow each gap opens in are in workflows/policy/target_groups.yaml.
     """
-    report = app.call("lookback.find", township=township, open_cases=open_cases)
+    report = app.call("lookback.open" if open_cases else "lookback.find", township=township)
     if as_json:
         emit_json(report)
         return

@@ -58,13 +58,14 @@ class Caller:
 
 @dataclass(frozen=True)
 class Operation:
-    """A registered use case: its name, its function, whether it writes, and whether it
-    needs the runtime (see `operation`)."""
+    """A registered use case: its name, its function, whether it writes, whether it needs
+    the runtime and whether it writes in units of work of its own (see `operation`)."""
 
     name: str
     function: Callable[..., Any]
     write: bool
     runtime: bool = False
+    own_units: bool = False
 
     def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
         """`params` checked against the function's annotations (after `svc` and `caller`):
@@ -111,22 +112,25 @@ def _model_of(name: str, function: Callable[..., Any], skip: int = 2) -> Any:
 
 
 def operation(
-    name: str, *, write: bool, runtime: bool = False
+    name: str, *, write: bool, runtime: bool = False, own_units: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the operation `name`.
 
     With `runtime=True` the function is `(svc, caller, rt, **params)`: it also gets the
     `Runtime`, for what a unit of work does not hold (the county's policy files, the
-    settings' directories) or for units of work of its own (an import written in batches,
-    one transaction per case opened). Such a function still runs inside the unit `execute`
-    opens; one that writes in units of its own registers with `write=False`, so the unit
-    around it is a read-only one that holds no write lock.
+    settings' directories). `own_units=True` (with `write=True` and `runtime=True`) is for
+    an operation that writes in transactions of its own through the runtime (an import
+    written in batches that resumes where it stopped, one transaction per case opened):
+    `svc` is then a read-only unit that holds no write lock, and the idempotency key is
+    the operation's own business.
     """
+    if own_units and not (write and runtime):
+        raise RuntimeError(f"operation {name}: own_units needs write=True and runtime=True")
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
             raise RuntimeError(f"operation {name} is defined twice")
-        REGISTRY[name] = Operation(name, function, write, runtime)
+        REGISTRY[name] = Operation(name, function, write, runtime, own_units)
         return function
 
     return register
@@ -159,7 +163,7 @@ def execute(runtime: Runtime, name: str, caller: Caller, params: dict[str, Any])
             return op.function(svc, caller, runtime, **values)
         return op.function(svc, caller, **values)
 
-    if not op.write:
+    if not op.write or op.own_units:
         with runtime.reading() as svc:
             return run(svc)
     from aidflow.services.idempotency import run_keyed

@@ -54,11 +54,25 @@ def export(
 
 @operation("lookback.find", write=False, runtime=True)
 def lookback(
-    svc: Service, caller: Caller, rt: Runtime, township: str | None = None, open_cases: bool = False
+    svc: Service, caller: Caller, rt: Runtime, township: str | None = None
 ) -> dict[str, Any]:
     """The look-back: listed persons in a target group with no open case, and late cases,
-    in the caller's area. With `open_cases` a discovery case is opened for every gap, each
-    in a transaction of its own (a gap the workflow or the roles refuse says why)."""
+    in the caller's area (and `township`)."""
+    return _lookback(svc, caller, rt, township, open_cases=False)
+
+
+@operation("lookback.open", write=True, runtime=True, own_units=True)
+def lookback_open(
+    svc: Service, caller: Caller, rt: Runtime, township: str | None = None
+) -> dict[str, Any]:
+    """The look-back, and a discovery case opened for every gap found, each in a
+    transaction of its own (a gap the workflow or the roles refuse says why)."""
+    return _lookback(svc, caller, rt, township, open_cases=True)
+
+
+def _lookback(
+    svc: Service, caller: Caller, rt: Runtime, township: str | None, open_cases: bool
+) -> dict[str, Any]:
     from aidflow.policy.target_groups import load_target_groups
     from aidflow.services import lookback as lb
 

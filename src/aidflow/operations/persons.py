@@ -55,9 +55,9 @@ def add(
     }
 
 
-# Reads in a unit of its own; the importer writes in batches of their own transactions, so an
-# interrupted import keeps what it wrote and the next run resumes after it.
-@operation("person.import", write=False, runtime=True)
+# The importer writes in batches, each a transaction of its own, so an interrupted import
+# keeps what it wrote and the next run resumes after it.
+@operation("person.import", write=True, runtime=True, own_units=True)
 def import_list(
     svc: Service,
     caller: Caller,
