@@ -67,6 +67,29 @@ def test_every_operation_the_cli_calls_is_registered() -> None:
     assert set(MODULES) == modules
 
 
+# Operations that change nothing in the database; every other one counts as a write (the
+# clock's and the server's rules for writes apply to it), also those that commit in units
+# of their own.
+READS = {
+    "workflow.list",
+    "workflow.show",
+    "workflow.diagram",
+    "escalation.list",
+    "outbox.list",
+    "visit.due",
+    "ledger.export",
+    "lookback.find",
+    "audit.verify",
+    "audit.checkpoint",
+}
+
+
+def test_only_the_reading_operations_are_registered_as_reads() -> None:
+    ops = {n: op for n, op in registered().items() if not n.startswith(("case.", "user."))}
+    assert {n for n, op in ops.items() if not op.write} == READS
+    assert {n for n, op in ops.items() if op.own_units} == {"person.import", "lookback.open"}
+
+
 def test_an_unknown_operation_is_refused_with_a_suggestion() -> None:
     with pytest.raises(NotFoundError) as info:
         find("person.imprt")
@@ -246,3 +269,25 @@ def test_a_sent_checkpoint_is_written_only_under_a_plain_name(world: World, app:
         app.call("audit.verify", checkpoints={"../../escape.json": "{}"}, public_key="0" * 64)
     assert info.value.message == "checkpoint file name '../../escape.json' is not a plain NAME.json"
     assert not (Path.cwd().parent / "escape.json").exists()
+
+
+def test_a_returned_file_is_written_whole_and_never_through_a_symlink(tmp_path: Path) -> None:
+    """A bank file or ledger coming back from an operation replaces a symlink planted at the
+    target instead of writing into the file it points to, and leaves no temporary file."""
+    from aidflow.cli.payments import write_file
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "payments-2023-08.csv"
+    out.symlink_to(victim)
+    write_file(out, b"reference,name\n")
+    assert victim.read_text() == "keep me"
+    assert not out.is_symlink() and out.read_bytes() == b"reference,name\n"
+    assert (out.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["payments-2023-08.csv", "victim.txt"]
+    with pytest.raises(InvalidInputError) as info:
+        write_file(tmp_path / "missing" / "x.csv", b"x")
+    assert (
+        info.value.message
+        == f"cannot write {tmp_path / 'missing' / 'x.csv'}: No such file or directory"
+    )

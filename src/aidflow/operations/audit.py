@@ -4,6 +4,7 @@ where it runs, and touches no database."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aidflow.operations import Caller, operation
@@ -31,7 +32,6 @@ def verify(
     left out.
     """
     import tempfile
-    from pathlib import Path
 
     from aidflow.engine.checkpoints import parse_public_key
     from aidflow.services import auditlog
@@ -68,7 +68,7 @@ def verify(
     }
 
 
-def _write_checkpoint(directory: Any, name: str, text: str) -> None:
+def _write_checkpoint(directory: Path, name: str, text: str) -> None:
     """A sent checkpoint file, under its own name (the findings name it), in `directory`."""
     from aidflow.errors import InvalidInputError
 
