@@ -274,7 +274,7 @@ def test_a_sent_checkpoint_is_written_only_under_a_plain_name(world: World, app:
 def test_a_returned_file_is_written_whole_and_never_through_a_symlink(tmp_path: Path) -> None:
     """A bank file or ledger coming back from an operation replaces a symlink planted at the
     target instead of writing into the file it points to, and leaves no temporary file."""
-    from aidflow.cli.payments import write_file
+    from aidflow.cli.files import write_file
 
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")

@@ -19,30 +19,6 @@ def load_county_policy(app: App) -> Policy:
     return app.load_standards()
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: into a new temporary file beside it
-    (created private, never an existing file or a symlink's target), synced, then renamed
-    over `path`."""
-    import os
-    import tempfile
-
-    from aidflow.errors import InvalidInputError
-
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @click.group("payments")
 def payments_group() -> None:
     """Monthly payments: run them, export the bank file, record the bank's answer."""
@@ -87,6 +63,8 @@ def payments_export(app: App, period: str, fmt: str, output: Path | None) -> Non
     """
     import base64
 
+    from aidflow.cli.files import write_file
+
     out = output or Path(f"payments-{period}.{fmt}")
     result = app.call("payments.export", period=period, format=fmt)
     write_file(out, base64.b64decode(result["content_b64"]))
@@ -105,7 +83,7 @@ def payments_reconcile(app: App, file: Path) -> None:
     Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
     Any bad or unmatched line is reported with its line number and nothing is recorded.
     """
-    from aidflow.cli.survey import send_file
+    from aidflow.cli.files import send_file
 
     result = app.call("payments.reconcile", **send_file(file))
     click.echo(

@@ -37,6 +37,8 @@ def person_import(
     A list with bad rows imports nothing (exit 3, every problem listed) unless --skip-bad.
     Importing the same file again does nothing; an interrupted import resumes.
     """
+    from aidflow.cli.files import send_file
+
     result = app.call(
         "person.import",
         source=source,
@@ -70,21 +72,6 @@ def person_import(
             click.echo(f"  {d}")
 
 
-def send_file(file: Path) -> dict[str, str]:
-    """The parameters that carry a file to an operation: its bytes (base64) and its name as
-    the user wrote it, for messages. A missing file or one of a type no reader knows is
-    refused here, before anything is sent."""
-    import base64
-
-    from aidflow.files.table import check_file
-
-    check_file(file)
-    return {
-        "content_b64": base64.b64encode(file.read_bytes()).decode("ascii"),
-        "file_name": str(file),
-    }
-
-
 @click.group("ledger")
 def ledger_group() -> None:
     """The survey ledger (工作台账): one row per person."""
@@ -110,7 +97,7 @@ def ledger_export(
     """
     import base64
 
-    from aidflow.cli.payments import write_file
+    from aidflow.cli.files import write_file
 
     result = app.call("ledger.export", format=fmt, township=township, show_id=show_id)
     data = base64.b64decode(result["content_b64"])
