@@ -206,3 +206,23 @@ def smtp_server() -> Iterator[SMTPServer]:
 @pytest.fixture
 def run_cli(db_url: str) -> Cli:
     return Cli(db_url)
+
+
+@pytest.fixture(autouse=True)
+def _operations_speak_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every operation a command calls in process takes and gives exactly what JSON carries,
+    so a command prints the same in local mode and in client mode (where the values cross
+    HTTP as JSON): no tuple, datetime, Decimal or integer key slips into either."""
+    import json
+
+    from aidflow.cli.app import App
+
+    call = App.call
+
+    def checked(self: App, name: str, key: str | None = None, **params: Any) -> Any:
+        assert json.loads(json.dumps(params)) == params, f"{name}: parameters are not JSON"
+        result = call(self, name, key, **params)
+        assert json.loads(json.dumps(result)) == result, f"{name}: result is not JSON"
+        return result
+
+    monkeypatch.setattr(App, "call", checked)

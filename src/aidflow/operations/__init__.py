@@ -122,7 +122,9 @@ def operation(
     an operation that writes in transactions of its own through the runtime (an import
     written in batches that resumes where it stopped, one transaction per case opened):
     `svc` is then a read-only unit that holds no write lock, and the idempotency key is
-    the operation's own business.
+    the operation's own business. Every annotation must resolve when the parameters are
+    first checked (`typing.get_type_hints`): import `Service` and `Runtime` for real, not
+    under TYPE_CHECKING.
     """
     if own_units and not (write and runtime):
         raise RuntimeError(f"operation {name}: own_units needs write=True and runtime=True")
