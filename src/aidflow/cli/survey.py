@@ -49,6 +49,7 @@ def person_import(
 
     policy = _import_policy(app)
     app.database.check()
+    app.check_clock(writing=True)  # the import writes through sessions of its own
     with app.reading() as svc:
         actor = svc.actor(app.user)
         today = svc.local_today()
