@@ -151,6 +151,12 @@ PERSON_ID = "11010519491231002X"  # born 1949-12-31, female
 @pytest.fixture
 def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
     w = World(engine, clock, calendar)
+    populate(w)
+    return w
+
+
+def populate(w: World) -> None:
+    """The users, the shipped workflows and one person (PERSON_ID)."""
 
     def setup(svc: Service) -> None:
         for name, roles, area in USERS:
@@ -170,7 +176,6 @@ def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
         )
 
     w.run(setup)
-    return w
 
 
 @dataclass

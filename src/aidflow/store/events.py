@@ -153,7 +153,7 @@ class EventOrderError(RefusedError):
         self.case_id, self.last_at, self.at = case_id, last_at, at
 
         def shown(t: datetime) -> str:
-            return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+            return t.astimezone(tz).isoformat(sep=" ", timespec="seconds")
 
         super().__init__(
             f"case {case_id}'s last event is at {shown(last_at)}; "
