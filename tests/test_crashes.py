@@ -127,7 +127,7 @@ def escalating_world(url: str, calendar: WorkCalendar, cases: int) -> World:
 
     Their escalations are due by TICK."""
     engine = make_engine(url)
-    upgrade(engine)
+    upgrade(engine, training=True)  # the commands run at a simulated time (--now)
     w = World(engine, FrozenClock(local(2023, 9, 1, 0, 0)), calendar)
 
     def setup(svc: Service) -> None:
@@ -358,7 +358,7 @@ IMPORT_KILLS = [
 
 def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
-    upgrade(engine)
+    upgrade(engine, training=True)  # the commands run at a simulated time (--now)
     with Session(engine) as s, s.begin():
         svc = Service(
             s,

@@ -253,7 +253,7 @@ def sqlite_world(sqlite_url: str, calendar: WorkCalendar) -> World:
     from .conftest import START, WORKFLOWS
 
     engine = make_engine(sqlite_url)
-    upgrade(engine)
+    upgrade(engine, training=True)  # the commands run at a simulated time (--now)
     w = World(engine, FrozenClock(START), calendar)
 
     def setup(svc: Any) -> None:
