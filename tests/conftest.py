@@ -209,6 +209,13 @@ class Cli:
         return result if self.banner else without_banner(result)
 
 
+def strip_banner(stderr: str) -> str:
+    """A command's stderr without the training database's banner (its first line)."""
+    first, newline, rest = stderr.partition("\n")
+    banner = first.startswith("[training database") or first.startswith("[训练数据库")
+    return rest if banner and newline else stderr
+
+
 def without_banner(result: Result) -> Result:
     """`result` with the training database's banner (the first line on stderr) taken off."""
     first, _, rest = result.stderr_bytes.partition(b"\n")
