@@ -96,7 +96,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
-    upgrade(eng)
+    upgrade(eng, training=True)  # the tests move the clock (--now) on what they write
     yield eng
     eng.dispose()
 
@@ -151,6 +151,12 @@ PERSON_ID = "11010519491231002X"  # born 1949-12-31, female
 @pytest.fixture
 def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
     w = World(engine, clock, calendar)
+    populate(w)
+    return w
+
+
+def populate(w: World) -> None:
+    """The users, the shipped workflows and one person (PERSON_ID)."""
 
     def setup(svc: Service) -> None:
         for name, roles, area in USERS:
@@ -170,15 +176,21 @@ def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
         )
 
     w.run(setup)
-    return w
 
 
 @dataclass
 class Cli:
-    """Runs the real `aidflow` command in-process against one database."""
+    """Runs the real `aidflow` command in-process against one database.
+
+    The tests run at a simulated time (--now), so their databases are training databases
+    (`db upgrade --training`). The banner such a command prints first on stderr is taken
+    off the result unless `banner` is set (tests/test_training_clock.py checks it), so
+    that the other tests compare a command's own output.
+    """
 
     url: str
     now: str = "2023-08-01T09:00"
+    banner: bool = False
 
     def __call__(
         self, *args: str, user: str | None = None, now: str | None = None, input: str | None = None
@@ -191,9 +203,35 @@ class Cli:
         env = {
             k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")
         }
-        return CliRunner().invoke(
+        result = CliRunner().invoke(
             cli, argv + list(args), input=input, env=env, catch_exceptions=False
         )
+        return result if self.banner else without_banner(result)
+
+
+def strip_banner(stderr: str) -> str:
+    """A command's stderr without the training database's banner (its first line)."""
+    first, newline, rest = stderr.partition("\n")
+    banner = first.startswith("[training database") or first.startswith("[训练数据库")
+    return rest if banner and newline else stderr
+
+
+def without_banner(result: Result) -> Result:
+    """`result` with the training database's banner (the first line on stderr) taken off."""
+    first, _, rest = result.stderr_bytes.partition(b"\n")
+    if not (first.startswith(b"[training database") or first.startswith("[训练数据库".encode())):
+        return result
+    line = first + b"\n"
+    return Result(
+        result.runner,
+        result.stdout_bytes,
+        rest,
+        result.output_bytes.replace(line, b"", 1),
+        result.return_value,
+        result.exit_code,
+        result.exception,
+        result.exc_info,
+    )
 
 
 @pytest.fixture

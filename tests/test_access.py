@@ -234,7 +234,7 @@ def county(
     url = next(urls)
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, training=True)  # the county's clock is simulated (--now)
         yield build_county(dibao_world(engine, FrozenClock(START), CALENDAR), url)
     finally:
         engine.dispose()

@@ -71,7 +71,7 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def setup_county(run_cli: Cli) -> None:
     """Schema, users, the shipped workflows and one person, all by command line."""
-    assert "schema at revision" in ok(run_cli("db", "upgrade"))
+    assert "schema at revision" in ok(run_cli("db", "upgrade", "--training"))
     ok(
         run_cli(
             "user",
@@ -126,8 +126,8 @@ def actions(view: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_db_upgrade_and_users(run_cli: Cli) -> None:
-    out = ok(run_cli("db", "upgrade"))
-    assert out.endswith(f": schema at revision {SCHEMA_REVISION} (was empty)\n")
+    out = ok(run_cli("db", "upgrade", "--training"))
+    assert out.endswith(f": schema at revision {SCHEMA_REVISION} (was empty); training database\n")
     assert ok(run_cli("db", "upgrade")).endswith(
         f": schema at revision {SCHEMA_REVISION}\n"
     )  # safe to repeat
@@ -240,7 +240,7 @@ def test_db_upgrade_and_users(run_cli: Cli) -> None:
 
 
 def test_workflow_deploy_list_show_diagram(run_cli: Cli) -> None:
-    ok(run_cli("db", "upgrade"))
+    ok(run_cli("db", "upgrade", "--training"))
     ok(
         run_cli(
             "user",
@@ -345,7 +345,7 @@ def test_workflow_deploy_list_show_diagram(run_cli: Cli) -> None:
 
 
 def test_person_add_rejects_a_bad_id_number(run_cli: Cli) -> None:
-    ok(run_cli("db", "upgrade"))
+    ok(run_cli("db", "upgrade", "--training"))
     ok(
         run_cli(
             "user",

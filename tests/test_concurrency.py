@@ -26,7 +26,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent, Vote
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, without_banner
 from .test_cli import dump, fails, ok
 
 NOW = "2023-08-10T09:00"  # after the 7-day notice that the setup starts on 08-01
@@ -80,7 +80,9 @@ def _worker(url: str, commands: list[tuple[str, list[str]]], barrier: Any, out: 
     barrier.wait(timeout=120)
     results = []
     for user, argv in commands:
-        r = runner.invoke(cli, ["--db", url, "--now", NOW, "--as", user, *argv], env=CLEAN_ENV)
+        r = without_banner(
+            runner.invoke(cli, ["--db", url, "--now", NOW, "--as", user, *argv], env=CLEAN_ENV)
+        )
         results.append((user, argv, r.exit_code, r.stdout, r.stderr))
     out.put((os.getpid(), results))
 

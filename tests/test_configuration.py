@@ -284,6 +284,8 @@ def test_init_copies_the_shipped_files_and_the_config_names_them(tmp_path: Path)
     assert result.stdout == (
         "created county/workflows/\ncreated county/notifications/\ncreated county/aidflow.toml\n"
         "next: aidflow --config county/aidflow.toml workflow validate\n"
+        "then: aidflow --config county/aidflow.toml db upgrade "
+        "(add --training for a training database, where writes may take --now)\n"
     )
     shipped = REPO / "src" / "aidflow" / "shipped"
     for name in ("workflows", "notifications"):

@@ -32,7 +32,7 @@ from aidflow.notify.email import SMTPMailer
 from aidflow.services import delivery
 from aidflow.store.models import Case, OutboxMessage
 
-from .conftest import PERSON_ID, REPO, World
+from .conftest import PERSON_ID, REPO, World, strip_banner
 from .smtp import SMTPServer
 from .test_crashes import TICK, base_env, escalating_world
 
@@ -226,7 +226,7 @@ def aidflow(
     argv = [sys.executable, "-m", "aidflow.cli.main", "--db", url, "--now", now]
     if user:
         argv += ["--as", user]
-    return subprocess.run(
+    proc = subprocess.run(
         argv + list(args),
         env=env or base_env(),
         capture_output=True,
@@ -235,6 +235,8 @@ def aidflow(
         timeout=120,
         check=False,
     )
+    proc.stderr = strip_banner(proc.stderr)  # the tests' databases are training databases
+    return proc
 
 
 def dump(path: Path) -> list[str]:
@@ -253,7 +255,7 @@ def sqlite_world(sqlite_url: str, calendar: WorkCalendar) -> World:
     from .conftest import START, WORKFLOWS
 
     engine = make_engine(sqlite_url)
-    upgrade(engine)
+    upgrade(engine, training=True)  # the commands run at a simulated time (--now)
     w = World(engine, FrozenClock(START), calendar)
 
     def setup(svc: Any) -> None:
@@ -403,6 +405,7 @@ def test_disk_full_is_a_clear_error_and_the_next_run_completes(
     full = subprocess.run(
         argv, env=env, capture_output=True, text=True, cwd=REPO, timeout=120, check=False
     )
+    full.stderr = strip_banner(full.stderr)
     assert full.returncode == 9, full.stderr
     assert full.stderr.startswith("error: database error: database or disk is full\n"), full.stderr
     assert "the disk is not full" in full.stderr

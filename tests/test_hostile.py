@@ -316,7 +316,7 @@ def county(
     url = next(urls)
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, training=True)  # the corpus runs at a simulated time (--now)
         world = dibao_world(
             engine,
             FrozenClock(START),

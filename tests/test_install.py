@@ -74,7 +74,11 @@ def test_the_wheel_works_outside_the_checkout(
     assert "refused as expected" in demo.stdout
 
     init = run([bin_dir / "aidflow", "init", "county"], tmp_path, env)
-    assert init.stdout.endswith("next: aidflow --config county/aidflow.toml workflow validate\n")
+    assert init.stdout.endswith(
+        "next: aidflow --config county/aidflow.toml workflow validate\n"
+        "then: aidflow --config county/aidflow.toml db upgrade "
+        "(add --training for a training database, where writes may take --now)\n"
+    )
     assert sorted(p.name for p in (tmp_path / "county" / "workflows").glob("*.yaml")) == [
         "dibao.yaml",
         "tekun.yaml",

@@ -28,7 +28,7 @@ from aidflow.services.cases import Service
 from aidflow.services.payments import RunResult, parse_period, run_payments, to_fen, yuan
 from aidflow.store.models import Payment, PaymentRun
 
-from .conftest import WORKFLOWS
+from .conftest import WORKFLOWS, without_banner
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = load_policy(WORKFLOWS / "policy")
@@ -445,8 +445,13 @@ def cli(
         )
     }
     clean.update(env or {})
-    return CliRunner().invoke(
-        main, ["--db", url, "--now", now, "--as", user, *args], env=clean, catch_exceptions=False
+    return without_banner(
+        CliRunner().invoke(
+            main,
+            ["--db", url, "--now", now, "--as", user, *args],
+            env=clean,
+            catch_exceptions=False,
+        )
     )
 
 

@@ -849,7 +849,7 @@ def test_without_policy_a_guard_reading_policy_is_an_error_and_changes_nothing(
 
 
 def test_the_cli_reads_policy_values(run_cli: Cli) -> None:
-    assert run_cli("db", "upgrade").exit_code == 0
+    assert run_cli("db", "upgrade", "--training").exit_code == 0
     assert (
         run_cli(
             "user",

@@ -23,7 +23,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage
 
-from .conftest import USERS, WORKFLOWS, World, local
+from .conftest import USERS, WORKFLOWS, World, local, without_banner
 from .smtp import SMTPServer
 
 SUPERVISORS = [("tsup", ["township_supervisor"], "城关镇"), ("csup", ["county_supervisor"], "*")]
@@ -117,8 +117,10 @@ def tick(url: str, when: datetime, smtp: SMTPServer) -> str:
         "AIDFLOW_SMTP_FROM": "aidflow@county.example",
     }
     now = when.strftime("%Y-%m-%dT%H:%M")
-    result = CliRunner().invoke(
-        cli, ["--db", url, "--now", now, "scheduler", "tick"], env=env, catch_exceptions=False
+    result = without_banner(
+        CliRunner().invoke(
+            cli, ["--db", url, "--now", now, "scheduler", "tick"], env=env, catch_exceptions=False
+        )
     )
     assert result.exit_code == 0, result.output
     return result.output
@@ -128,11 +130,13 @@ def cli(url: str, when: datetime, user: str, *args: str) -> str:
     from aidflow.cli.main import cli as main
 
     env = {k: None for k in ("AIDFLOW_USER", "AIDFLOW_LANG", "AIDFLOW_NOW", "AIDFLOW_DATABASE_URL")}
-    result = CliRunner().invoke(
-        main,
-        ["--db", url, "--now", when.strftime("%Y-%m-%dT%H:%M"), "--as", user, *args],
-        env=env,
-        catch_exceptions=False,
+    result = without_banner(
+        CliRunner().invoke(
+            main,
+            ["--db", url, "--now", when.strftime("%Y-%m-%dT%H:%M"), "--as", user, *args],
+            env=env,
+            catch_exceptions=False,
+        )
     )
     assert result.exit_code == 0, result.output
     return result.output

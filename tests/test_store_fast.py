@@ -74,6 +74,7 @@ def reads(ids: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
         "events._OF_CASE": [{"b_id": cid}, {"b_id": other}],
         "events._BY_COMMAND": [{"b_key": "key-1"}, {"b_key": "none"}],
         "events._STATE_AT": [{"b_id": cid, "b_seq": ids["round"]}, {"b_id": cid, "b_seq": 1}],
+        "events._LAST_AT": [{"b_id": cid}, {"b_id": 999}],
         "persons._BY_ID": [{"b_id": ids["person"]}],
         "persons._BY_ID_NUMBER": [{"b_number": PERSON_ID}],
         "users._USER": [{"b_name": "li"}, {"b_name": "nobody"}],
@@ -125,8 +126,9 @@ def writes(ids: dict[str, int]) -> dict[str, tuple[Fast, list[dict[str, Any]], C
         "b_hash": "f" * 64,
         "b_data": data,
         "b_clocks": clocks,
+        "b_at": AT,
     }
-    head = {"b_id": cid, "b_version": version, "b_seq": seq + 1, "b_hash": "e" * 64}
+    head = {"b_id": cid, "b_version": version, "b_seq": seq + 1, "b_hash": "e" * 64, "b_at": AT}
     event = {
         "b_case_id": cid,
         "b_seq": seq + 1,
@@ -146,7 +148,12 @@ def writes(ids: dict[str, int]) -> dict[str, tuple[Fast, list[dict[str, Any]], C
     out: dict[str, tuple[Fast, list[dict[str, Any]], Check]] = {
         "cases._SET_DATA": (cases._SET_DATA, [{"b_id": cid, "b_data": data}], case_row(cid)),
         "events._HEAD": (events._HEAD, [head, dict(head, b_version=version + 5)], case_row(cid)),
-        "events._HEAD_ANY_VERSION": (events._HEAD_ANY_VERSION, [head], case_row(cid)),
+        "events._HEAD_ANY_VERSION": (
+            events._HEAD_ANY_VERSION,
+            # the second is dated before the case's last event: it moves nothing
+            [head, dict(head, b_at=datetime(2000, 1, 1, tzinfo=UTC))],
+            case_row(cid),
+        ),
         "events._INSERT": (
             events._INSERT,
             [event, dict(event, b_command="key-2", b_note="旁注")],

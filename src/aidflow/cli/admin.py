@@ -16,14 +16,21 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Create a training (simulation) database, where writes may take --now. "
+    "Only when the database is created; a production database stays one.",
+)
 @pass_app
-def db_upgrade(app: App) -> None:
+def db_upgrade(app: App, training: bool) -> None:
     """Create the tables or migrate them to this version (safe to repeat)."""
-    before, after = app.database.upgrade()
+    before, after = app.upgrade_database(training=training, actor=app.user)
     url = app.database.describe()
     click.echo(
         f"{url}: schema at revision {after}"
         + ("" if before == after else f" (was {before or 'empty'})")
+        + (f"; {app.database.mode} database" if before is None else "")
     )
 
 

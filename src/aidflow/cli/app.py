@@ -17,7 +17,7 @@ import click
 
 from aidflow.services.runtime import Runtime, parse_time
 
-__all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app"]
+__all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app", "training_banner"]
 
 
 @dataclass
@@ -41,6 +41,17 @@ class App(Runtime):
 
         caller = Caller(user=self.user, lang=self.lang, key=key)
         return execute(self, name, caller, params)
+
+    def announce_training(self, at: datetime | None) -> None:
+        """One line on stderr, so that no output of a training database passes for real."""
+        click.echo(training_banner(self.lang, local(at, self) if at else None), err=True)
+
+
+def training_banner(lang: str, at: str | None) -> str:
+    """The line every command on a training database prints: the mode and the simulated time."""
+    if lang == "zh":
+        return f"[训练数据库：模拟时间 {at}]" if at else "[训练数据库]"
+    return f"[training database: simulated time {at}]" if at else "[training database]"
 
 
 pass_app = click.make_pass_decorator(App)

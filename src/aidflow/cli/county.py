@@ -22,3 +22,7 @@ def init(directory: Path) -> None:
         click.echo(f"created {path}{'/' if path.is_dir() else ''}")
     config = directory / "aidflow.toml"
     click.echo(f"next: aidflow --config {config} workflow validate")
+    click.echo(
+        f"then: aidflow --config {config} db upgrade "
+        "(add --training for a training database, where writes may take --now)"
+    )

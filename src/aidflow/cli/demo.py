@@ -39,8 +39,8 @@ def demo(app: App, db_file: Path) -> None:
     app.use_database(f"sqlite:///{db_file}")
     clock = FrozenClock(parse_time(app.now or "2023-08-01T09:00", app.tz))
     app.clock = clock
-    app.database.upgrade()
-    click.echo(f"database {db_file} created")
+    app.upgrade_database(training=True)  # the demo's clock is simulated: a training database
+    click.echo(f"database {db_file} created (a training database: its time is simulated)")
 
     def step(
         actor: str,

@@ -36,6 +36,7 @@ def run_round_for(app: App) -> list[str]:
     from aidflow.cli.visits import load_policy
     from aidflow.scheduler.rounds import run_round
 
+    app.check_clock(writing=True)  # the round writes through the database, not a transaction()
     return run_round(
         app.database,
         app.clock,

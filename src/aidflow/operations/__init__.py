@@ -165,6 +165,8 @@ def execute(runtime: Runtime, name: str, caller: Caller, params: dict[str, Any])
             return op.function(svc, caller, runtime, **values)
         return op.function(svc, caller, **values)
 
+    if op.own_units:
+        runtime.check_clock(writing=True)  # its writes open units of their own, after this one
     if not op.write or op.own_units:
         with runtime.reading() as svc:
             return run(svc)

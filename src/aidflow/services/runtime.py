@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aidflow.clock import Clock
+    from aidflow.errors import ForbiddenError
     from aidflow.language.calendar import WorkCalendar
     from aidflow.notify.email import SMTPMailer
     from aidflow.notify.render import Templates
@@ -38,6 +39,7 @@ class Runtime:
     _clock: Clock | None = field(default=None, repr=False)
     _calendar: WorkCalendar | None = field(default=None, repr=False)
     _county: County | None = field(default=None, repr=False)
+    _announced: bool = field(default=False, repr=False)
 
     @property
     def lang(self) -> str:
@@ -114,19 +116,80 @@ class Runtime:
         self.close()
         self.settings = replace(self.settings, database_url=url)
 
+    @property
+    def simulated(self) -> bool:
+        """Whether this runtime's time is a claim (--now, AIDFLOW_NOW, a clock set by a
+        caller) rather than the system clock."""
+        from aidflow.clock import SystemClock
+
+        return not isinstance(self.clock, SystemClock)
+
+    def check_clock(self, writing: bool) -> None:
+        """The rule on time: writes take the system clock, except on a training database.
+
+        Called before a unit of work opens (and by writers that use the database directly,
+        such as the scheduler's round), so a refused write leaves the database as it was.
+        On a training database `announce_training` is told once per runtime.
+        """
+        database = self.database
+        if database.training:
+            if not self._announced:
+                self._announced = True
+                self.announce_training(self.clock.now() if self.simulated else None)
+        elif writing and self.simulated:
+            raise _simulated_write(database.describe())
+
+    def upgrade_database(
+        self, *, training: bool = False, actor: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """Create or migrate the database (`aidflow db upgrade`); (revision before, after).
+
+        `training` makes a database created from empty a training database; the time of
+        its creation is this runtime's clock, so a simulated one only with `training` or on
+        a database that already is one."""
+        database = self.database
+        if self.simulated and not training and not database.stored_training():
+            if database.stored_revision() is None:
+                from aidflow.errors import ForbiddenError
+
+                raise ForbiddenError(
+                    f"the database {database.describe()} would be created as a production "
+                    "database: --now is only for training databases; writes take the system "
+                    "clock",
+                    hint="add --training to create a training database, or leave out --now",
+                )
+            raise _simulated_write(database.describe())
+        before, after = database.upgrade(
+            training=training, at=self.clock.now(), actor=actor or "system"
+        )
+        self.check_clock(writing=False)
+        return before, after
+
+    def announce_training(self, at: datetime | None) -> None:
+        """Say that this command works on a training database, with its simulated time (the
+        CLI prints a line; the server adds it to its answers)."""
+
     @contextmanager
     def transaction(self, check: bool = True) -> Iterator[Service]:
-        """One transaction around one command: all of it is written, or none of it."""
-        from aidflow.services.cases import Service
+        """One transaction around one command: all of it is written, or none of it.
 
-        with self.database.transaction(check) as session:
-            yield Service(session, self.clock, self.calendar, self.load_standards)
+        A simulated time (--now) is refused here unless the database is a training one."""
+        from aidflow.services.cases import Service
+        from aidflow.store.events import EventOrderError
+
+        self.check_clock(writing=True)
+        try:
+            with self.database.transaction(check) as session:
+                yield Service(session, self.clock, self.calendar, self.load_standards)
+        except EventOrderError as exc:  # said in the county's time, as --now is given
+            raise exc.in_zone(self.tz) from None
 
     @contextmanager
     def reading(self) -> Iterator[Service]:
-        """A read-only unit of work (rolled back at the end)."""
+        """A read-only unit of work (rolled back at the end); reads may take --now anywhere."""
         from aidflow.services.cases import Service
 
+        self.check_clock(writing=False)
         with self.database.reading() as session:
             yield Service(session, self.clock, self.calendar, self.load_standards)
 
@@ -171,6 +234,18 @@ class Runtime:
         if self._database is not None:
             self._database.dispose()
             self._database = None
+
+
+def _simulated_write(database: str) -> ForbiddenError:
+    from aidflow.errors import ForbiddenError
+
+    return ForbiddenError(
+        f"the database {database} is a production database: "
+        "--now is only for training databases; writes take the system clock",
+        hint="leave out --now (and unset AIDFLOW_NOW) to write; to practise with a "
+        "simulated time, create a training database: "
+        "`aidflow --db training.db db upgrade --training`",
+    )
 
 
 def parse_time(text: str, tz: str) -> datetime:

@@ -27,7 +27,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
-from aidflow.store.tables import AUDIT_LOG, CASES, EVENTS, USERS, VERSIONS, VOTES
+from aidflow.store.tables import AUDIT_LOG, CASES, DATABASE_INFO, EVENTS, USERS, VERSIONS, VOTES
 
 GENESIS = "0" * 64
 
@@ -77,6 +77,8 @@ SUBJECTS: dict[str, Subject] = {
             "deployed_by",
         ),
     ),
+    # the mode decides whether writes may take a simulated time (--now)
+    "database_info": Subject(DATABASE_INFO, ("id",), ("mode", "created_at")),
 }
 
 
@@ -223,6 +225,8 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
         return f"case {parts[0]} round {parts[1]} vote of {parts[2]}", int(parts[0]), None
     if table == "users":
         return f"user {key}", None, None
+    if table == "database_info":
+        return "the database's mode", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
 
 

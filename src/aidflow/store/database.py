@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aidflow.errors import UnavailableError
+from aidflow.errors import RefusedError, UnavailableError
 from aidflow.store.models import SCHEMA_REVISION
+from aidflow.store.tables import DATABASE_INFO
 
 DEFAULT_BUSY_TIMEOUT_MS = 30000
 
@@ -121,16 +123,73 @@ def check_schema(engine: Engine) -> None:
         )
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the head revision (idempotent)."""
+PRODUCTION = "production"
+TRAINING = "training"
+
+
+def upgrade(
+    engine: Engine,
+    *,
+    training: bool = False,
+    at: datetime | None = None,
+    actor: str = "system",
+) -> None:
+    """Bring the schema to the head revision (idempotent) and settle the database's mode.
+
+    A database created by this call (it had no aidflow tables) is a training database with
+    `training`, else a production one; a database that already existed keeps its mode, and
+    one from before modes existed becomes production. Asking for training on an existing
+    production database is refused before anything is written. `at` (the clock's time,
+    else the system's) and `actor` are logged with the mode row when it is written.
+    """
     from alembic import command
     from alembic.config import Config
 
+    before = stored_revision(engine)
+    if training and before is not None and read_mode(engine) != TRAINING:
+        raise RefusedError(
+            f"the database {engine.url.render_as_string(hide_password=True)} is a production "
+            "database; its mode is set when it is created and cannot be changed",
+            hint="create a training database from empty: "
+            "`aidflow --db training.db db upgrade --training`",
+        )
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        if conn.execute(select(DATABASE_INFO.c.mode)).first() is None:
+            _write_mode(conn, TRAINING if training and before is None else PRODUCTION, at, actor)
+
+
+def _write_mode(conn: Connection, mode: str, at: datetime | None, actor: str) -> None:
+    from aidflow.clock import SystemClock
+    from aidflow.store import auditlog
+
+    created = at or SystemClock().now()
+    row = {"id": 1, "mode": mode, "created_at": created}
+    conn.execute(DATABASE_INFO.insert().values(**row))
+    with Session(bind=conn) as session:
+        auditlog.append(
+            session,
+            at=created,
+            actor=actor,
+            kind="database_created",
+            table="database_info",
+            row=row,
+        )
+
+
+def read_mode(engine: Engine) -> str:
+    """The database's mode: 'production' or 'training' (production when no row says so)."""
+    try:
+        with reader(engine).connect() as conn:
+            mode = conn.execute(select(DATABASE_INFO.c.mode)).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if _is_missing_table(exc):  # a database from before modes existed
+            return PRODUCTION
+        raise
+    return TRAINING if mode == TRAINING else PRODUCTION
 
 
 class Database:
@@ -147,6 +206,7 @@ class Database:
         self.url = url
         self.busy_timeout_ms = busy_timeout_ms
         self._engine: Engine | None = None
+        self._mode: str | None = None
 
     @classmethod
     def open(cls, url: str, busy_timeout_ms: int = 30000) -> Database:
@@ -172,11 +232,42 @@ class Database:
             ) from None
         return database
 
-    def upgrade(self) -> tuple[str | None, str | None]:
-        """Migrate the schema to the head revision; (revision before, revision after)."""
+    def upgrade(
+        self, *, training: bool = False, at: datetime | None = None, actor: str = "system"
+    ) -> tuple[str | None, str | None]:
+        """Migrate the schema to the head revision; (revision before, revision after).
+
+        A database created here is a training database with `training` (see `upgrade`)."""
         before = stored_revision(self.engine)
-        upgrade(self.engine)
+        upgrade(self.engine, training=training, at=at, actor=actor)
+        self._mode = None
         return before, stored_revision(self.engine)
+
+    @property
+    def mode(self) -> str:
+        """'production' or 'training', read once (a database's mode never changes)."""
+        if self._mode is None:
+            check_schema(self.engine)
+            self._mode = read_mode(self.engine)
+        return self._mode
+
+    @property
+    def training(self) -> bool:
+        return self.mode == TRAINING
+
+    def stored_revision(self) -> str | None:
+        """The schema revision the database is at (None: it has no aidflow tables; a SQLite
+        file that does not exist is not created by asking)."""
+        url = self.engine.url
+        db_file = url.database if url.get_backend_name() == "sqlite" else None
+        if db_file and db_file != ":memory:" and not Path(db_file).exists():
+            return None
+        return stored_revision(self.engine)
+
+    def stored_training(self) -> bool:
+        """Whether the database already is a training one, at whatever revision (False for an
+        empty database or one from before modes existed)."""
+        return self.stored_revision() is not None and read_mode(self.engine) == TRAINING
 
     def check(self) -> None:
         """Refuse a database aidflow has not set up, or one at another schema revision."""

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from aidflow.errors import ConflictError, DuplicateError
+from aidflow.errors import ConflictError, DuplicateError, RefusedError
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Case
@@ -68,26 +68,49 @@ _MOVE_OPTIONAL: dict[str, Any] = {
 }
 
 
+# No event is dated before its case's last one: the UPDATE that moves the case's head
+# matches only while the event at the head is not later than the new one (a lookup by the
+# unique (case_id, seq) key), so the rule costs no statement of its own and holds against
+# a concurrent writer too.
+_IN_ORDER = ~exists().where(
+    EVENTS.c.case_id == CASES.c.id,
+    EVENTS.c.seq == CASES.c.last_seq,
+    EVENTS.c.at > bindparam("b_at", type_=EVENTS.c.at.type),
+)
+
+
 @lru_cache(maxsize=4)
 def move_statement(optional: tuple[str, ...]) -> Fast:
     """The versioned state-change UPDATE, also setting those of data and clocks that changed
     (an unchanged JSON column is neither encoded nor written)."""
     return Fast(
         CASES.update()
-        .where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"))
+        .where(
+            CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"), _IN_ORDER
+        )
         .values(**_MOVE_VALUES, **{name: _MOVE_OPTIONAL[name] for name in optional})
     )
 
 
 _HEAD = Fast(
     CASES.update()
-    .where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"))
+    .where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"), _IN_ORDER)
     .values(last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
 )
 _HEAD_ANY_VERSION = Fast(
     CASES.update()
-    .where(CASES.c.id == bindparam("b_id"))
+    .where(CASES.c.id == bindparam("b_id"), _IN_ORDER)
     .values(last_seq=bindparam("b_seq"), head_hash=bindparam("b_hash"), version=CASES.c.version + 1)
+)
+# why the head did not move: the case's version and the time of its last event
+_LAST_AT = Fast(
+    select(CASES.c.version, EVENTS.c.at)
+    .select_from(
+        CASES.outerjoin(
+            EVENTS, and_(EVENTS.c.case_id == CASES.c.id, EVENTS.c.seq == CASES.c.last_seq)
+        )
+    )
+    .where(CASES.c.id == bindparam("b_id"))
 )
 _INSERT = Fast(
     EVENTS.insert().values(
@@ -121,6 +144,45 @@ _STATE_AT = Fast(
         EVENTS.c.case_id == bindparam("b_id"), EVENTS.c.seq == bindparam("b_seq")
     )
 )
+
+
+class EventOrderError(RefusedError):
+    """An event dated before its case's last event (the times said in `tz`)."""
+
+    def __init__(self, case_id: int, last_at: datetime, at: datetime, tz: tzinfo) -> None:
+        self.case_id, self.last_at, self.at = case_id, last_at, at
+
+        def shown(t: datetime) -> str:
+            return t.astimezone(tz).isoformat(sep=" ", timespec="seconds")
+
+        super().__init__(
+            f"case {case_id}'s last event is at {shown(last_at)}; "
+            f"an event cannot be dated before it (this one is at {shown(at)})",
+            hint="the events of a case are in time order; give a --now at or after the "
+            "case's last event",
+        )
+
+    def in_zone(self, tz: str | tzinfo) -> EventOrderError:
+        """The same refusal with its times in `tz` (a zone name or object)."""
+        from zoneinfo import ZoneInfo
+
+        return EventOrderError(
+            self.case_id, self.last_at, self.at, ZoneInfo(tz) if isinstance(tz, str) else tz
+        )
+
+
+def _not_moved(
+    session: Session, case_id: int, version: int | None, at: datetime
+) -> RefusedError | ConflictError:
+    """Why the head UPDATE matched no row: an event out of order, else a concurrent change."""
+    from datetime import UTC
+
+    row = _LAST_AT.one_or_none(session, {"b_id": case_id})
+    last_version, last_at = row if row is not None else (None, None)
+    same = row is not None and (version is None or last_version == version)
+    if same and last_at is not None and last_at > at:
+        return EventOrderError(case_id, last_at, at, UTC)
+    return _changed(case_id)
 
 
 def _changed(case_id: int) -> ConflictError:
@@ -167,7 +229,7 @@ def write_event(
         stale = session.identity_map.get(session.identity_key(Case, (case_id,)))
         if stale is not None:
             session.expire(stale)
-    params: dict[str, Any] = {"b_id": case_id, "b_seq": seq, "b_hash": digest}
+    params: dict[str, Any] = {"b_id": case_id, "b_seq": seq, "b_hash": digest, "b_at": ev.at}
     if move is not None:
         params.update(
             b_state=move.state,
@@ -191,7 +253,7 @@ def write_event(
             )
         )
     if stmt.rowcount(session, params) != 1:
-        raise _changed(case_id)
+        raise _not_moved(session, case_id, version, ev.at)
     try:
         _INSERT.rowcount(
             session,

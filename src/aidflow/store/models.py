@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0009"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -180,6 +180,20 @@ class AuditEntry(Base):
     digest: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DatabaseInfo(Base):
+    """The one row saying what the database is for: 'production' or 'training'.
+
+    Set when the database is created (aidflow.store.database.upgrade) and never changed;
+    logged in the global audit log, so a change made with SQL is found.
+    """
+
+    __tablename__ = "database_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    mode: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
 
 
 class Vote(Base):

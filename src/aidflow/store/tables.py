@@ -17,6 +17,7 @@ from aidflow.store.models import (
     AuditEntry,
     Case,
     CaseEvent,
+    DatabaseInfo,
     Person,
     User,
     Vote,
@@ -33,6 +34,7 @@ PERSONS = cast(Table, Person.__table__)
 USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+DATABASE_INFO = cast(Table, DatabaseInfo.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
