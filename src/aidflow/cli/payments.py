@@ -94,7 +94,7 @@ def payments_export(app: App, period: str, fmt: str, output: Path | None) -> Non
 
     out = output or Path(f"payments-{period}.{fmt}")
     with app.transaction() as svc:
-        result = export_payments(svc.session, period, fmt, out, actor=app.user or "")
+        result = export_payments(svc.session, app.clock, period, fmt, out, actor=app.user or "")
     click.echo(
         f"exported {result.rows} payment(s) for {result.period}, {yuan(result.total_fen)} yuan, "
         f"to {result.file}"

@@ -515,9 +515,9 @@ class Importer:
         with self.sessions() as s, s.begin():
             if batch:
                 self._merge(s, run_id, batch, result)
-                store.count_rows(s, run_id, len(batch))
+                store.count_rows(s, run_id, len(batch), self.now, self.actor.name)
             if last:
-                store.finish_run(s, run_id, self.now)
+                store.finish_run(s, run_id, self.now, self.actor.name)
             failpoints.reach("import.merge")  # a batch written, not committed
             if on_batch is not None:
                 on_batch(number)
@@ -589,6 +589,9 @@ class Importer:
             person_ids.update(persons.ids(s, new))
         for n, values in fills.items():
             persons.fill(s, person_ids[n], values)
+        who = self.actor.name
+        persons.log(s, new, at=now, actor=who, kind="person_added")
+        persons.log(s, fills, at=now, actor=who, kind="person_edited")
         persons.insert_sources(
             s,
             [

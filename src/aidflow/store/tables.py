@@ -17,7 +17,12 @@ from aidflow.store.models import (
     AuditEntry,
     Case,
     CaseEvent,
+    ImportRun,
+    Payment,
+    PaymentExport,
+    PaymentRun,
     Person,
+    Reconciliation,
     User,
     Vote,
     WorkflowVersion,
@@ -33,6 +38,11 @@ PERSONS = cast(Table, Person.__table__)
 USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+IMPORT_RUNS = cast(Table, ImportRun.__table__)
+PAYMENT_RUNS = cast(Table, PaymentRun.__table__)
+PAYMENTS = cast(Table, Payment.__table__)
+PAYMENT_EXPORTS = cast(Table, PaymentExport.__table__)
+RECONCILIATIONS = cast(Table, Reconciliation.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
