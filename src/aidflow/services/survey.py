@@ -584,13 +584,14 @@ class Importer:
                     record["disagreements"] = disagreements
                 result.merged += 1
             sources.append((row, record))
+        who = self.actor.name
         if new:
-            persons.insert_persons(s, list(new.values()), {"related_users": [], "created_at": now})
+            shared = {"related_users": [], "created_at": now}
+            persons.insert_persons(s, list(new.values()), shared)
             person_ids.update(persons.ids(s, new))
+            persons.log_new(s, new.values(), person_ids, shared, at=now, actor=who)
         for n, values in fills.items():
             persons.fill(s, person_ids[n], values)
-        who = self.actor.name
-        persons.log(s, new, at=now, actor=who, kind="person_added")
         persons.log(s, fills, at=now, actor=who, kind="person_edited")
         persons.insert_sources(
             s,

@@ -46,10 +46,12 @@ GENESIS = "0" * 64
 
 # Appends are serialised so that each entry links to the one committed before it: SQLite's
 # writers already are (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock
-# does it, taken before the head is read and held until the commit. While it is held, no
-# one else appends, so the head this transaction wrote last is remembered (in the session,
-# for this transaction and savepoint only) instead of read again.
-_PG_LOCK = "SELECT pg_advisory_xact_lock(7306101420253771)"
+# does it, taken before the head is read and held until the commit. Its key names the
+# schema as well (one log per schema; advisory locks are per database), so the counties or
+# test runs in other schemas of the same database do not wait for each other. While it is
+# held, no one else appends, so the head this transaction wrote last is remembered (in the
+# session, for this transaction and savepoint only) instead of read again.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(730610142, hashtext(current_schema()))"
 _HELD = "aidflow.store.auditlog.head"
 
 
@@ -297,6 +299,7 @@ def append_many(
     insert (COPY on PostgreSQL): a bulk write is logged in bulk. The number logged."""
     entries: list[dict[str, Any]] = []
     seq = prev = None
+    at_text = _plain(at)  # the same in every entry: converted once (hashes as `at` would)
     for row in rows:
         if seq is None:
             seq, prev = _next(session)
@@ -305,7 +308,7 @@ def append_many(
         key = subject_key(table, row)
         row_digest = digest(table, row)
         assert prev is not None
-        new_hash = entry_hash(seq, at, actor, kind, table, key, row_digest, prev)
+        new_hash = _sha256([seq, at_text, actor, kind, table, key, row_digest, prev])
         entries.append(
             {
                 "seq": seq,

@@ -46,6 +46,7 @@ LOOKUP_CHUNK = 1000  # ID numbers per query where the database binds each one se
 _PERSONS = cast(Table, Person.__table__)
 _SOURCES = cast(Table, PersonSource.__table__)
 _RUNS = cast(Table, ImportRun.__table__)
+_PERSON_CONTENT = frozenset(auditlog.SUBJECTS["persons"].content)
 # a list's rows go in through the store's fast path (store.fast.Fast): one driver executemany
 # per batch, the values alike in every row converted once
 _INSERT_SOURCES = Fast(
@@ -230,10 +231,36 @@ class PersonRows:
             update(_PERSONS).where(_PERSONS.c.id == person_id).values(**values)
         )
 
+    def log_new(
+        self,
+        session: Session,
+        persons: Iterable[dict[str, Any]],
+        ids: dict[str, int],
+        shared: dict[str, Any],
+        *,
+        at: datetime,
+        actor: str,
+    ) -> None:
+        """Log new persons (as given to insert_persons, with the same `shared`; `ids` maps
+        their ID numbers to the ids they got) without reading them back: an import writes
+        thousands, and what went in is known. Columns an import never sets are NULL."""
+        unset = dict.fromkeys(_PERSON_CONTENT.difference(self._insert_persons.column_keys or ()))
+        auditlog.append_many(
+            session,
+            at=at,
+            actor=actor,
+            kind="person_added",
+            table="persons",
+            rows=sorted(
+                ({**unset, **p, **shared, "id": ids[p["id_number"]]} for p in persons),
+                key=lambda row: int(row["id"]),
+            ),
+        )
+
     def log(
         self, session: Session, id_numbers: Iterable[str], *, at: datetime, actor: str, kind: str
     ) -> None:
-        """Log the persons of `id_numbers` as they are now (person_added, person_edited)."""
+        """Log the persons of `id_numbers` as they are now, read back (person_edited)."""
         numbers = sorted(id_numbers)
         step = self.chunk or max(1, len(numbers))
         for i in range(0, len(numbers), step):
