@@ -16,6 +16,7 @@ Functions take the caller's Session; the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +27,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    and_,
     bindparam,
     case,
     cast,
@@ -195,12 +195,17 @@ class WorkflowReads:
             or_(*(p.c.kind == k for k in kinds)),
         )
         self._datas = select(c.c.id, c.c.data).where(c.c.id > lo, c.c.id <= hi)
-        self._inserted = and_(
-            p.c.case_id > lo,
-            p.c.case_id <= hi,
-            p.c.run_id == bindparam("run_id", type_=Integer),
-            or_(*(p.c.kind == k for k in kinds)),
+        self._inserted = (
+            select(p.c.id, p.c.case_id, p.c.kind, p.c.period)
+            .where(
+                p.c.case_id > lo,
+                p.c.case_id <= hi,
+                p.c.run_id == bindparam("run_id", type_=Integer),
+                or_(*(p.c.kind == k for k in kinds)),
+            )
+            .order_by(p.c.id)
         )
+        self._bases: dict[str, Any] = {}  # basis JSON text -> its value, decoded once
         self._insert = _insert_statement(session, run_id)
 
     def pages(self, size: int) -> Iterator[Page]:
@@ -236,19 +241,44 @@ class WorkflowReads:
         """Insert the page's payments (case_id, person_id, kind, period, amount_fen, basis as
         JSON text) and log them; (kind, period, count, fen) of those this call created."""
         # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice.
-        # What this run wrote (its rows of these kinds in the page's id range) is read back
-        # to be logged as the database holds it, and counted from there.
+        # Which rows this run wrote (its rows of these kinds in the page's id range) and
+        # their ids are read back; the rest of each row is what was just inserted: the run's
+        # id and time, status pending, nothing settled.
         self.conn.execute(self._insert, values)
-        logged = auditlog.log_rows(
+        given = {(v["case_id"], v["kind"], v["period"]): v for v in values}
+        mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
+        rows = []
+        for pid, cid, kind, period in mine:
+            v = given[(cid, kind, period)]
+            basis = self._bases.get(v["basis"])
+            if basis is None:
+                basis = self._bases[v["basis"]] = json.loads(v["basis"])
+            rows.append(
+                {
+                    "id": pid,
+                    "case_id": cid,
+                    "person_id": v["person_id"],
+                    "run_id": self.run_id,
+                    "kind": kind,
+                    "period": period,
+                    "amount_fen": v["amount_fen"],
+                    "basis": basis,
+                    "status": "pending",
+                    "created_at": self.at,
+                    "settled_at": None,
+                    "bank_ref": None,
+                    "failure_reason": None,
+                }
+            )
+        auditlog.append_many(
             self.session,
             at=self.at,
             actor=self.actor,
             kind="payment_created",
             table="payments",
-            where=self._inserted,
-            params={**page_range, "run_id": self.run_id},
+            rows=rows,
         )
-        return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in logged)
+        return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in rows)
 
 
 def _insert_statement(session: Session, run_id: int) -> Any:
