@@ -21,6 +21,7 @@ from aidflow.store.database import make_engine, upgrade
 from .conftest import Cli, World, _pg_schema_url
 from .test_auditlog import Signed, relog, signed  # noqa: F401
 from .test_engine import open_case
+from .test_payments import County, cli, county, paid_county  # noqa: F401
 
 APP = "aidflow_app"
 
@@ -100,6 +101,40 @@ def test_the_application_works_under_the_app_role(world: World, run_cli: Cli) ->
     result = run_cli("audit", "verify")
     assert (result.exit_code, result.stdout) == (0, "audit ok: 1 case(s), 2 events verified\n")
     assert world.verify_log() == []
+
+
+def test_payments_run_export_and_reconcile_under_the_app_role(
+    paid_county: tuple[County, str, list[int]],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The payment run (done by the fixture through the CLI), the bank file and the bank's
+    answer, all as aidflow_app: bulk inserts, updates and their log entries."""
+    county_, url, _ = paid_county
+    out = tmp_path / "bank.csv"
+    result = cli(url, "payments", "export", "--period", "2023-08", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    answer = tmp_path / "answer.csv"
+    answer.write_text("reference,status,reason\n1,paid,\n2,paid,\n3,paid,\n", encoding="utf-8")
+    result = cli(url, "payments", "reconcile", str(answer), now="2023-08-10T09:00")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"{answer}: 3 paid, 0 failed, 0 already recorded\n",
+    )
+    with county_.engine.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar_one() == APP
+        kinds = conn.execute(
+            text(
+                "SELECT kind, count(*) FROM audit_log WHERE subject_table = 'payments' "
+                "GROUP BY kind ORDER BY kind"
+            )
+        ).all()
+    assert [tuple(k) for k in kinds] == [
+        ("payment_created", 3),
+        ("payment_exported", 3),
+        ("payment_settled", 3),
+    ]
+    result = cli(url, "audit", "verify")
+    assert result.exit_code == 0, result.output
 
 
 def test_the_owner_who_disables_the_trigger_is_caught_by_the_checkpoint(
