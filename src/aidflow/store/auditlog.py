@@ -1,8 +1,10 @@
 """The one global audit log: an entry appended with each change, and its check.
 
 Every security- or money-relevant change (a case event, a vote, a user added, a workflow
-version deployed) appends one entry with `append`, called by the store module that writes
-the change, in the same transaction. An entry names its subject row (table and key) and
+version deployed, a person, a payment and its runs, exports and reconciliations) appends one
+entry with `append`, called by the store module that writes the change, in the same
+transaction; a bulk write appends its entries with one bulk insert (`append_many`,
+`log_rows`). An entry names its subject row (table and key) and
 carries `digest`, the SHA-256 of that row's content as written; its `hash` chains it onto
 the entry before it (sequence, time, actor, kind, subject, digest and the previous hash).
 
@@ -92,9 +94,10 @@ SUBJECTS: dict[str, Subject] = {
             "deployed_by",
         ),
     ),
-    # persons and money: a row is logged when written and again on every change, its
-    # content as the database then holds it (aidflow.store.auditlog.log_rows); the row's id
-    # is its key only, so two rows whose ids were swapped are named as reordered
+    # persons and money: a row is logged when written and again on every change, with its
+    # content as the database then holds it (read back by `log_rows`, or, on the bulk paths,
+    # the values just written); the row's id is its key only, so two rows whose ids were
+    # swapped are named as reordered
     "persons": Subject(
         PERSONS,
         ("id",),
