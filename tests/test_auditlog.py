@@ -134,10 +134,19 @@ def _aware(at: str) -> Any:
     return datetime.fromisoformat(at).replace(tzinfo=UTC)
 
 
+def past_the_guard(conn: Connection) -> None:
+    """On PostgreSQL, step past audit_log's append-only trigger for this transaction, as
+    the superuser or the table's owner can (the application role cannot: test_pg_roles)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+
+
 def relog(conn: Connection) -> None:
     """Recompute every entry's digest from the rows as they are now, renumber the entries
     without gaps, and recompute the whole chain: a log consistent with the tampered rows."""
     from sqlalchemy.orm import Session
+
+    past_the_guard(conn)
 
     from aidflow.store.tables import AUDIT_LOG
 
@@ -252,6 +261,7 @@ def test_the_last_events_of_a_case_deleted(signed: Signed) -> None:
     # and with their entries cut from the end of the log too (and the last two votes, whose
     # entries were among them): only the checkpoint knew them
     with signed.world.engine.begin() as conn:
+        past_the_guard(conn)
         conn.execute(text("DELETE FROM audit_log WHERE seq >= :s"), {"s": first - 1})
         conn.execute(text("DELETE FROM votes WHERE voter IN ('rep4', 'rep5')"))
     result = signed.verify()
@@ -389,6 +399,6 @@ def test_the_upgrade_logs_the_rows_a_database_already_holds(signed: Signed) -> N
     with Session(signed.world.engine) as s:
         check = auditlog.check(s)
     assert check.findings == []
-    # the database's mode, 13 users, 3 workflows, 11 events, 5 votes: as many entries as
-    # were written live
-    assert len(check.heads) == signed.size() == before == 1 + 13 + 3 + 11 + 5
+    # the database's mode, 13 users, 3 workflows, 11 events, 5 votes, 1 person: as many
+    # entries as were written live
+    assert len(check.heads) == signed.size() == before == 1 + 13 + 3 + 11 + 5 + 1

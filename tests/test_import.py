@@ -147,6 +147,7 @@ def test_xlsx_import(world: World, db_url: str, tmp_path: Path) -> None:
     )
     with world.session() as s:
         assert sorted(s.scalars(select(PersonSource.line))) == [2, 4]
+    assert world.verify_log() == []  # Excel's numbers go in, and are logged, as typed values
     # dates typed as dates in Excel are read as dates
     wb = Workbook()
     ws = wb.active
@@ -308,6 +309,7 @@ def test_merge_across_sources_with_provenance(world: World, db_url: str, tmp_pat
     assert rows[2].data["disagreements"] == {
         "village": {"kept": "东村", "said": "西村", "kept_from": "civil_affairs line 2"}
     }
+    assert world.verify_log() == []  # persons added, filled and merged are all in the log
 
 
 def test_reimport_is_idempotent(world: World, db_url: str) -> None:
@@ -483,6 +485,7 @@ def test_resume_after_a_killed_import(world: World, db_url: str, tmp_path: Path)
         lines = list(s.scalars(select(PersonSource.line).order_by(PersonSource.line)))
     assert lines == list(range(2, 47))
     assert count(world, Person) == 46
+    assert world.verify_log() == []  # the batches the killed run committed are logged too
 
 
 # -- the table reader and the store's bulk insert ----------------------------------------

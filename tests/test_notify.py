@@ -77,6 +77,8 @@ SUBJECTS = {
     ): "[Care visits missing] 城关镇东村 case #42: below the monthly minimum in July 2023",
     ("daily_digest", "zh"): "【每日汇总】城关镇 2023年8月4日：超期 2 件，在办未超期 1 件",
     ("daily_digest", "en"): "[Daily digest] 城关镇 2023-08-04: 2 overdue, 1 open on time",
+    ("audit_checkpoint", "zh"): "【审计检查点】2023年8月4日：已签名 1234 条审计日志",
+    ("audit_checkpoint", "en"): "[Audit checkpoint] 2023-08-04: 1234 log entries signed",
 }
 
 # What each message must show, in both parts (besides the masked ID number).
@@ -163,6 +165,13 @@ for _lang, _overdue, _left in (
         "aidflow --as zhang case show 57",
         "aidflow --as zhang case list --overdue",
     ]
+for _lang in ("zh", "en"):
+    MUST_SHOW[("audit_checkpoint", _lang)] = [
+        "checkpoint-0000001234-20230804T010000000000.json",
+        "aidflow audit checkpoint v1",
+        "c0de" * 32,
+        "aidflow --as qian audit verify --checkpoints ",
+    ]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -176,7 +185,8 @@ def test_every_template_renders_what_the_reader_needs(template: str, lang: str) 
     assert msg.to == ("li@county.example",)
     assert msg.headers == {"Message-ID": MID, "X-Aidflow-Template": f"{template}/{lang}"}
     for part in (msg.text, msg.html):
-        assert MASKED_ID in part
+        if template != "audit_checkpoint":  # the one message about no person
+            assert MASKED_ID in part
         assert FULL_ID not in part
         for shown in MUST_SHOW[(template, lang)]:
             assert shown in part, f"{shown!r} missing from {template}/{lang}"
@@ -355,7 +365,7 @@ def test_a_full_id_number_is_never_rendered() -> None:
         (
             ("escalaton", "zh"),
             (
-                "unknown notification template 'escalaton'; known: daily_digest, "
+                "unknown notification template 'escalaton'; known: audit_checkpoint, daily_digest, "
                 "deadline_reminder, emergency_escalation, escalation, visit_missing\n"
                 "  hint: did you mean 'escalation'?"
             ),
@@ -509,8 +519,9 @@ def test_check_templates_lists_every_problem(tmp_path: Path) -> None:
             "you mean 'caseworker'?"
         ),
         (
-            "escalations: not a known template (known: daily_digest, deadline_reminder, "
-            "emergency_escalation, escalation, visit_missing); did you mean 'escalation'?"
+            "escalations: not a known template (known: audit_checkpoint, daily_digest, "
+            "deadline_reminder, emergency_escalation, escalation, visit_missing); "
+            "did you mean 'escalation'?"
         ),
         (
             "visit_missing/en/body.html: missing (each template needs subject.txt, body.txt, "

@@ -26,6 +26,7 @@ from aidflow.language.loader import load_workflow_text
 from aidflow.policy.standards import Policy, load_policy
 from aidflow.services.cases import Service
 from aidflow.services.payments import RunResult, parse_period, run_payments, to_fen, yuan
+from aidflow.store import auditlog
 from aidflow.store.models import Payment, PaymentRun
 
 from .conftest import WORKFLOWS, without_banner
@@ -301,6 +302,8 @@ def test_runs_over_months_with_approvals_exits_arrears_and_a_new_year(county: Co
     with Session(county.engine) as s:
         assert s.scalar(select(func.count()).select_from(PaymentRun)) == 8
         assert all(r.finished_at is not None for r in s.scalars(select(PaymentRun)))
+        # every run and payment, arrears included, is in the audit log as the database holds it
+        assert auditlog.check(s).findings == []
 
 
 def test_months_start_at_local_midnight_and_pages_split_between_any_cases(county: County) -> None:

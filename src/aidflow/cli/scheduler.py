@@ -48,6 +48,8 @@ def run_round_for(app: App) -> list[str]:
         payment_day=app.settings.payment_day,
         mailer=app.mailer(),
         templates=app.templates,
+        signing_key_file=app.settings.signing_key_file,
+        checkpoints_dir=app.settings.checkpoints_dir,
     )
 
 

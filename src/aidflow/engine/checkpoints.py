@@ -32,6 +32,16 @@ class Checkpoint:
     def message(self) -> bytes:
         return signed_message(self.size, self.head, self.at)
 
+    @property
+    def text(self) -> str:
+        """The checkpoint as its file holds it (what `audit verify --checkpoints` reads)."""
+        return to_json(self)
+
+    @property
+    def file_name(self) -> str:
+        """The name its file is written under: sorted by size, then time."""
+        return f"checkpoint-{self.size:010d}-{self.at.strftime('%Y%m%dT%H%M%S%f')}.json"
+
 
 def signed_message(size: int, head: str, at: datetime) -> bytes:
     """The bytes a checkpoint's signature covers."""

@@ -10,17 +10,18 @@ The templates a workflow's escalation ladder may name are part of the workflow l
 (`language.definition.ESCALATION_TEMPLATES`, which the loader checks rungs against; the
 language layer cannot import notify). Their names are taken from there, so a template
 added to the language without its variables here fails when this module is imported.
-The other templates are queued by the services themselves: the care-visit escalation
-and the daily digest.
+The other templates are queued by the services themselves: the care-visit escalation,
+the daily digest and the audit log's daily checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from aidflow.engine.checkpoints import Checkpoint
 from aidflow.errors import InvalidInputError, did_you_mean
 from aidflow.idnumber import mask
 from aidflow.language.definition import ESCALATION_TEMPLATES
@@ -30,6 +31,7 @@ LANGS: tuple[str, ...] = ("zh", "en")
 DEADLINE_REMINDER, ESCALATION, EMERGENCY_ESCALATION = ESCALATION_TEMPLATES
 VISIT_MISSING = "visit_missing"
 DAILY_DIGEST = "daily_digest"
+AUDIT_CHECKPOINT = "audit_checkpoint"
 
 _RECIPIENT = frozenset({"recipient_name", "recipient_user"})
 _CASE = frozenset(
@@ -209,6 +211,21 @@ def _daily_digest(zh: bool) -> dict[str, Any]:
     }
 
 
+def _audit_checkpoint(zh: bool) -> dict[str, Any]:
+    return {
+        "recipient_name": "审计员" if zh else "Auditor",
+        "recipient_user": "qian",
+        "day": date(2023, 8, 4),
+        "checkpoint": Checkpoint(
+            size=1234,
+            head="9f2c" * 16,
+            at=datetime(2023, 8, 4, 1, 0, tzinfo=UTC),
+            key="5b1e" * 16,
+            signature="c0de" * 32,
+        ),
+    }
+
+
 # --- the list --------------------------------------------------------------------------------
 
 
@@ -239,6 +256,9 @@ TEMPLATES: dict[str, Template] = {
     DAILY_DIGEST: Template(
         _provides(_RECIPIENT, {"area", "day", "overdue_cases", "open_cases"}), _daily_digest
     ),
+    # the signed checkpoint (engine.checkpoints.Checkpoint: size, head, at, key, and `text`,
+    # the file's content) is hashes and a time, no personal data
+    AUDIT_CHECKPOINT: Template(_provides(_RECIPIENT, {"day", "checkpoint"}), _audit_checkpoint),
 }
 
 TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {n: t.variables for n, t in TEMPLATES.items()}

@@ -53,7 +53,9 @@ def export(svc: Service, caller: Caller, period: str, format: str = "csv") -> di
     if format not in ("csv", "xlsx"):
         raise InvalidInputError(f"--format {format!r} is not csv or xlsx")
     with produced("." + format) as path:
-        result = export_payments(svc.session, period, format, path, actor=caller.user or "")
+        result = export_payments(
+            svc.session, svc.clock, period, format, path, actor=caller.user or ""
+        )
         content = encode(path.read_bytes())
     return {
         "period": result.period,

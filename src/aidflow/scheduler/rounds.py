@@ -1,7 +1,8 @@
 """One round of the scheduler: what a tick does, in order, each job in its own transaction.
 
 1. the deadline sweep (timed transitions, then escalation ladders);
-2. the care-visit check and the daily digest;
+2. the care-visit check and the daily digest (with the audit log's signed checkpoint for
+   the auditors, when a signing key is configured);
 3. on or after the county's payment day, the month's payment run, once;
 4. outbox delivery (one short transaction per message), or a count of what waits when
    no mailer is configured.
@@ -16,6 +17,7 @@ locked file) leaves a round as UnavailableError (store.failures).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from aidflow import failpoints
 from aidflow.clock import Clock
@@ -40,16 +42,19 @@ def run_round(
     payment_day: int | None,
     mailer: Mailer | None,
     templates: Templates | None = None,
+    signing_key_file: Path | None = None,
+    checkpoints_dir: Path | None = None,
 ) -> list[str]:
     """Run every job once as of `clock.now()`; one summary line per job.
 
     `domain` is the Message-ID domain of queued emails (the sender's). The policies are
     read when a job first needs them (the county's standards only when a payment run is
     due, on or after `payment_day`), so a county without payments needs no standards file.
-    Without a `mailer` the queued emails stay pending.
+    Without a `mailer` the queued emails stay pending. With a `signing_key_file` the day's
+    signed checkpoint goes to the auditors (and into `checkpoints_dir`, when given).
     """
     from aidflow.services import delivery, escalations
-    from aidflow.services.digest import send_digests
+    from aidflow.services.digest import send_checkpoints, send_digests
     from aidflow.services.visits import check_visits
 
     with unavailable_on_driver_errors(database.describe):
@@ -70,6 +75,19 @@ def run_round(
             )
         lines.append(f"visits: {warnings} warning(s), {visit_escalations} escalation(s)")
         lines.append(f"digest: {digests} email(s) queued")
+        if signing_key_file is not None:
+            with database.transaction() as session:
+                mailed = send_checkpoints(
+                    session,
+                    clock,
+                    calendar,
+                    key_file=signing_key_file,
+                    directory=checkpoints_dir,
+                    lang=lang,
+                    domain=domain,
+                    templates=templates,
+                )
+            lines.append(f"checkpoint: {mailed} email(s) queued to auditors")
 
         if payment_day is not None:
             lines.extend(_payment_run(database, clock, calendar, county_policy, payment_day))

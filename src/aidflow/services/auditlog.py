@@ -63,6 +63,24 @@ def _read_key(path: Path | None) -> bytes:
         raise InvalidInputError(f"cannot read signing key {path}: {exc.strerror}") from None
 
 
+def sign_checkpoint(session: Session, key_file: Path | None, now: datetime) -> Checkpoint:
+    """Sign the log's current size and head (as of `now`) with the key in `key_file`."""
+    pem = _read_key(key_file)
+    size, head = auditlog.head(session)
+    return checkpoints.sign(pem, str(key_file), size, head, now)
+
+
+def write_checkpoint(checkpoint: Checkpoint, directory: Path) -> Path:
+    """Write `checkpoint` into `directory` (made if missing) as a new file; its path."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / checkpoint.file_name
+        _write_new(path, checkpoint.text.encode(), 0o644)
+    except OSError as exc:
+        raise UnavailableError(f"cannot write the checkpoint: {exc}") from None
+    return path
+
+
 def make_checkpoint(
     session: Session, key_file: Path | None, directory: Path | None, now: datetime
 ) -> tuple[Checkpoint, Path]:
@@ -72,17 +90,8 @@ def make_checkpoint(
             "no checkpoint directory configured",
             hint="set checkpoints_dir (env AIDFLOW_CHECKPOINTS)",
         )
-    pem = _read_key(key_file)
-    size, head = auditlog.head(session)
-    checkpoint = checkpoints.sign(pem, str(key_file), size, head, now)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = now.strftime("%Y%m%dT%H%M%S%f")
-        path = directory / f"checkpoint-{size:010d}-{stamp}.json"
-        _write_new(path, checkpoints.to_json(checkpoint).encode(), 0o644)
-    except OSError as exc:
-        raise UnavailableError(f"cannot write the checkpoint: {exc}") from None
-    return checkpoint, path
+    checkpoint = sign_checkpoint(session, key_file, now)
+    return checkpoint, write_checkpoint(checkpoint, directory)
 
 
 def trusted_key(public_key_file: Path | None, key_file: Path | None) -> str | None:

@@ -118,11 +118,20 @@ class Service:
     # -- persons -------------------------------------------------------------------------
 
     def register_person(
-        self, id_number: str, name: str, township: str, village: str, hukou: str, **attrs: Any
+        self,
+        id_number: str,
+        name: str,
+        township: str,
+        village: str,
+        hukou: str,
+        *,
+        by: str = "system",
+        **attrs: Any,
     ) -> PersonRecord:
         """Register a person by resident ID number (checked; birth date and sex derived).
 
-        `attrs` are further person columns (disability_grade, related_users, ...)."""
+        `by` is the acting user the audit log names; `attrs` are further person columns
+        (disability_grade, related_users, ...)."""
         from aidflow.idnumber import parse_id_number
 
         idn = parse_id_number(id_number, today=self.local_today())
@@ -152,6 +161,7 @@ class Service:
         }
         return persons.add_person(
             self.session,
+            by,
             id_number=idn.number,
             name=name.strip(),
             birth_date=idn.birth_date,
@@ -193,6 +203,7 @@ class Service:
             township,
             village,
             hukou,
+            by=actor.name,
             related_users=sorted(set(related_users)),
             **attrs,
         )

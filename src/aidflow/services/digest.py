@@ -6,12 +6,19 @@ queues one outbox row, only when there is something to report. The row's Message
 derived from the user and the local date (a row whose id starts so is looked for first), and
 the outbox writes a Message-ID once (store.outbox.queue), so the digest goes out once per
 supervisor per day however often (and in how many processes) the job runs.
+
+`send_checkpoints`, run with the digest, signs a checkpoint of the audit log once per
+local day (when a signing key is configured) and mails its file's text to every user with
+the `auditor` role (template `audit_checkpoint`), so copies live in mailboxes the
+database's writers cannot reach; with a checkpoint directory configured it is written
+there too. Its Message-IDs are per auditor and day, like the digest's.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock
@@ -19,7 +26,8 @@ from aidflow.engine.access import Area
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.messageid import make_message_id
-from aidflow.notify.templates import DAILY_DIGEST
+from aidflow.notify.templates import AUDIT_CHECKPOINT, DAILY_DIGEST
+from aidflow.services import auditlog
 from aidflow.store import digest as rows
 from aidflow.store import outbox
 from aidflow.store import workflows as workflow_store
@@ -31,11 +39,12 @@ if TYPE_CHECKING:
     from aidflow.notify.render import Templates
 
 SUPERVISOR_ROLES = ("township_supervisor", "county_supervisor")
+AUDITOR_ROLE = "auditor"
 LIMIT = 200  # cases per list in one email; `aidflow case list --overdue` shows them all
 
 
-def _token(user: str, day: date) -> str:
-    return f"digest.{day:%Y%m%d}.{hashlib.sha256(user.encode()).hexdigest()[:16]}"
+def _token(user: str, day: date, what: str = "digest") -> str:
+    return f"{what}.{day:%Y%m%d}.{hashlib.sha256(user.encode()).hexdigest()[:16]}"
 
 
 def digest_message_id(user: str, day: date, domain: str) -> str:
@@ -139,3 +148,63 @@ def _queue(
         now,
     )
     return bool(queued)
+
+
+def send_checkpoints(
+    session: Session,
+    clock: Clock,
+    calendar: WorkCalendar,
+    *,
+    key_file: Path | None,
+    directory: Path | None,
+    lang: str = "en",
+    domain: str = "aidflow.local",
+    templates: Templates | None = None,
+) -> int:
+    """Sign today's checkpoint and queue it to every auditor who has not had today's; the
+    number queued (0 without a signing key or an auditor waiting)."""
+    from aidflow.notify.render import Templates, render
+
+    if key_file is None:
+        return 0
+    now = clock.now()
+    day = now.astimezone(calendar.tz).date()
+    waiting = [
+        u
+        for u in users(session)
+        if AUDITOR_ROLE in u.roles
+        and not outbox.has_message_id_prefix(session, f"<{_token(u.name, day, 'checkpoint')}@")
+    ]
+    if not waiting:
+        return 0
+    checkpoint = auditlog.sign_checkpoint(session, key_file, now)
+    if directory is not None:
+        auditlog.write_checkpoint(checkpoint, directory)
+    templates = templates or Templates.shipped()
+    messages = []
+    for user in waiting:
+        message_id = make_message_id(_token(user.name, day, "checkpoint"), domain)
+        msg = render(
+            AUDIT_CHECKPOINT,
+            lang,
+            {
+                "recipient_name": user.name,
+                "recipient_user": user.name,
+                "day": day,
+                "checkpoint": checkpoint,
+            },
+            to=[user.email],
+            message_id=message_id,
+            directory=templates.directory,
+            tz=templates.tz,
+        )
+        messages.append(
+            outbox.NewMessage(
+                to_addr=user.email,
+                message_id=message_id,
+                subject=msg.subject,
+                text=msg.text,
+                html=msg.html,
+            )
+        )
+    return len(outbox.queue(session, messages, now))

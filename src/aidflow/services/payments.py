@@ -39,6 +39,7 @@ from aidflow.clock import Clock
 from aidflow.engine.access import Actor, require_role
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
 from aidflow.files import bankfile
+from aidflow.files.table import scan
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
 from aidflow.store import users as user_store
@@ -176,14 +177,16 @@ def run_payments(
     check_programmes(session, policy)
     first_run = store.first_period(session)
     floor = min(target, parse_period(first_run)) if first_run else target
-    run_id = store.start_run(session, period_text(target), clock.now(), actor)
+    started = clock.now()
+    run_id = store.start_run(session, period_text(target), started, actor)
     result = RunResult(run_id, period_text(target))
     by_workflow: dict[str, list[PaymentKind]] = {}
     for pk in policy.payments.values():
         by_workflow.setdefault(pk.workflow, []).append(pk)
     for workflow, kinds in sorted(by_workflow.items()):
-        _Run(session, policy, workflow, kinds, floor, target, tz, result).pay_all(batch_size)
-    store.finish_run(session, run_id, result.created, clock.now())
+        run = _Run(session, policy, workflow, kinds, floor, target, tz, result, started, actor)
+        run.pay_all(batch_size)
+    store.finish_run(session, run_id, result.created, clock.now(), actor)
     return result
 
 
@@ -223,6 +226,8 @@ class _Run:
         target: int,
         tz: ZoneInfo,
         result: RunResult,
+        at: datetime,
+        actor: str,
     ) -> None:
         self.kinds = [(pk, frozenset(pk.paid_states), _Pricer(policy, pk)) for pk in kinds]
         self.floor, self.target, self.result = floor, target, result
@@ -234,6 +239,8 @@ class _Run:
             [pk.kind for pk in kinds],
             (s for pk in kinds for s in pk.paid_states),
             _months(floor, target, tz),
+            at=at,
+            actor=actor,
         )
         self._page_data: dict[int, dict[str, Any]] | None = None
         self._range: dict[str, int] = {}
@@ -459,24 +466,46 @@ class ExportResult:
 
 
 def export_payments(
-    session: Session, period: str, fmt: str, output: Path, *, actor: str, batch_size: int = BATCH
+    session: Session,
+    clock: Clock,
+    period: str,
+    fmt: str,
+    output: Path,
+    *,
+    actor: str,
+    batch_size: int = BATCH,
 ) -> ExportResult:
     """Write the period's pending (and already exported) payments for the bank; mark them exported.
 
     The file (aidflow.files.bankfile) is written next to `output` and renamed into place
-    when complete, so a failed export leaves no half-written bank file.
+    when complete, so a failed export leaves no half-written bank file. The export is
+    recorded with the file's SHA-256, its control count and total, and the acting user.
     """
     require_county(session, actor, "exporting payments")
     per = period_text(parse_period(period))
     result = ExportResult(per, str(output))
     tmp = output.with_name(output.name + ".part")
+    now = clock.now()
     try:
-        bankfile.write_payments(tmp, fmt, _export_rows(session, per, result, batch_size))
+        bankfile.write_payments(
+            tmp, fmt, _export_rows(session, per, result, batch_size, now, actor)
+        )
         if result.rows == 0:
             raise NotFoundError(
                 f"no pending or exported payments for {per}",
                 hint=f"run `aidflow payments run --period {per}` first",
             )
+        store.record_export(
+            session,
+            period=per,
+            fmt=fmt,
+            file=str(output),
+            file_hash=scan(tmp).sha256,
+            rows=result.rows,
+            total_fen=result.total_fen,
+            at=now,
+            actor=actor,
+        )
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -484,7 +513,7 @@ def export_payments(
 
 
 def _export_rows(
-    session: Session, period: str, result: ExportResult, size: int
+    session: Session, period: str, result: ExportResult, size: int, at: datetime, actor: str
 ) -> Iterator[tuple[str, ...]]:
     """The bank file's rows, a page at a time; each page is marked exported once read."""
     last = 0
@@ -494,7 +523,7 @@ def _export_rows(
             result.total_fen += fen
             yield (str(pid), name, idn, yuan(fen), kind, per)
         ids = [r[0] for r in page]
-        store.mark_exported(session, ids)
+        store.mark_exported(session, ids, at, actor)
         last = ids[-1]
 
 
@@ -510,7 +539,8 @@ class ReconcileResult:
 
 
 def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> ReconcileResult:
-    """Record paid/failed from the bank's answer (aidflow.files.bankfile): all lines, or none.
+    """Record paid/failed from the bank's answer (aidflow.files.bankfile): all lines, or none;
+    the answer is recorded with the file's SHA-256, its counts and the acting user.
 
     Every bad, unmatched, duplicated or conflicting line is reported with its line number
     in one InvalidInputError, and then nothing is recorded.
@@ -553,11 +583,16 @@ def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> Reco
             f"{path}: {len(problems)} problem(s); nothing was recorded:\n  {listed}",
             hint="fix the file (or ask the bank for a corrected one) and run reconcile again",
         )
-    now = clock.now()
-    for ln in todo:
-        store.settle(session, ln.payment_id, ln.status, now, ln.reason, ln.bank_ref)
-        if ln.status == "paid":
-            result.paid += 1
-        else:
-            result.failed += 1
+    answers = [(ln.payment_id, ln.status, ln.reason, ln.bank_ref) for ln in todo]
+    store.settle(
+        session,
+        answers,
+        clock.now(),
+        actor,
+        file=str(path),
+        file_hash=scan(path).sha256,
+        unchanged=result.unchanged,
+    )
+    result.paid = sum(1 for ln in todo if ln.status == "paid")
+    result.failed = len(todo) - result.paid
     return result

@@ -515,9 +515,9 @@ class Importer:
         with self.sessions() as s, s.begin():
             if batch:
                 self._merge(s, run_id, batch, result)
-                store.count_rows(s, run_id, len(batch))
+                store.count_rows(s, run_id, len(batch), self.now, self.actor.name)
             if last:
-                store.finish_run(s, run_id, self.now)
+                store.finish_run(s, run_id, self.now, self.actor.name)
             failpoints.reach("import.merge")  # a batch written, not committed
             if on_batch is not None:
                 on_batch(number)
@@ -584,11 +584,15 @@ class Importer:
                     record["disagreements"] = disagreements
                 result.merged += 1
             sources.append((row, record))
+        who = self.actor.name
         if new:
-            persons.insert_persons(s, list(new.values()), {"related_users": [], "created_at": now})
+            shared = {"related_users": [], "created_at": now}
+            persons.insert_persons(s, list(new.values()), shared)
             person_ids.update(persons.ids(s, new))
+            persons.log_new(s, new.values(), person_ids, shared, at=now, actor=who)
         for n, values in fills.items():
             persons.fill(s, person_ids[n], values)
+        persons.log(s, fills, at=now, actor=who, kind="person_edited")
         persons.insert_sources(
             s,
             [

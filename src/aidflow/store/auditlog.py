@@ -1,8 +1,10 @@
 """The one global audit log: an entry appended with each change, and its check.
 
 Every security- or money-relevant change (a case event, a vote, a user added, a workflow
-version deployed) appends one entry with `append`, called by the store module that writes
-the change, in the same transaction. An entry names its subject row (table and key) and
+version deployed, a person, a payment and its runs, exports and reconciliations) appends one
+entry with `append`, called by the store module that writes the change, in the same
+transaction; a bulk write appends its entries with one bulk insert (`append_many`,
+`log_rows`). An entry names its subject row (table and key) and
 carries `digest`, the SHA-256 of that row's content as written; its `hash` chains it onto
 the entry before it (sequence, time, actor, kind, subject, digest and the previous hash).
 
@@ -23,20 +25,36 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
-from aidflow.store.tables import AUDIT_LOG, CASES, DATABASE_INFO, EVENTS, USERS, VERSIONS, VOTES
+from aidflow.store.tables import (
+    AUDIT_LOG,
+    CASES,
+    DATABASE_INFO,
+    EVENTS,
+    IMPORT_RUNS,
+    PAYMENT_EXPORTS,
+    PAYMENT_RUNS,
+    PAYMENTS,
+    PERSONS,
+    RECONCILIATIONS,
+    USERS,
+    VERSIONS,
+    VOTES,
+)
 
 GENESIS = "0" * 64
 
 # Appends are serialised so that each entry links to the one committed before it: SQLite's
 # writers already are (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock
-# does it, taken before the head is read and held until the commit. While it is held, no
-# one else appends, so the head this transaction wrote last is remembered (in the session,
-# for this transaction and savepoint only) instead of read again.
-_PG_LOCK = "SELECT pg_advisory_xact_lock(7306101420253771)"
+# does it, taken before the head is read and held until the commit. Its key names the
+# schema as well (one log per schema; advisory locks are per database), so the counties or
+# test runs in other schemas of the same database do not wait for each other. While it is
+# held, no one else appends, so the head this transaction wrote last is remembered (in the
+# session, for this transaction and savepoint only) instead of read again.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(730610142, hashtext(current_schema()))"
 _HELD = "aidflow.store.auditlog.head"
 
 
@@ -79,6 +97,90 @@ SUBJECTS: dict[str, Subject] = {
     ),
     # the mode decides whether writes may take a simulated time (--now)
     "database_info": Subject(DATABASE_INFO, ("id",), ("mode", "created_at")),
+    # persons and money: a row is logged when written and again on every change, with its
+    # content as the database then holds it (read back by `log_rows`, or, on the bulk paths,
+    # the values just written); the row's id is its key only, so two rows whose ids were
+    # swapped are named as reordered
+    "persons": Subject(
+        PERSONS,
+        ("id",),
+        (
+            "id_number",
+            "name",
+            "birth_date",
+            "sex",
+            "township",
+            "village",
+            "hukou",
+            "disability_grade",
+            "disability_type",
+            "mental_illness",
+            "registered_poor",
+            "dibao_status",
+            "tekun_status",
+            "supporter_able",
+            "living_alone",
+            "related_users",
+            "created_at",
+        ),
+    ),
+    "import_runs": Subject(
+        IMPORT_RUNS,
+        ("id",),
+        (
+            "file",
+            "file_hash",
+            "source",
+            "started_at",
+            "finished_at",
+            "started_by",
+            "rows_total",
+            "rows_imported",
+            "rows_skipped",
+            "status",
+        ),
+    ),
+    "payment_runs": Subject(
+        PAYMENT_RUNS, ("id",), ("period", "started_at", "finished_at", "started_by", "created")
+    ),
+    "payments": Subject(
+        PAYMENTS,
+        ("id",),
+        (
+            "case_id",
+            "person_id",
+            "run_id",
+            "kind",
+            "period",
+            "amount_fen",
+            "basis",
+            "status",
+            "created_at",
+            "settled_at",
+            "bank_ref",
+            "failure_reason",
+        ),
+    ),
+    "payment_exports": Subject(
+        PAYMENT_EXPORTS,
+        ("id",),
+        ("period", "format", "file", "file_hash", "rows", "total_fen", "at", "actor"),
+    ),
+    "reconciliations": Subject(
+        RECONCILIATIONS,
+        ("id",),
+        ("file", "file_hash", "paid", "failed", "unchanged", "at", "actor"),
+    ),
+}
+
+# how a finding names a subject row of these tables: "payment 12"
+_NOUNS = {
+    "persons": "person",
+    "import_runs": "import run",
+    "payment_runs": "payment run",
+    "payments": "payment",
+    "payment_exports": "payment export",
+    "reconciliations": "reconciliation",
 }
 
 
@@ -139,20 +241,33 @@ _INSERT = Fast(
 )
 
 
+def _next(session: Session) -> tuple[int, str]:
+    """(seq, prev hash) of the next entry, taking the append lock first when not yet held."""
+    tx, nested = session.get_transaction(), session.get_nested_transaction()
+    held = session.info.get(_HELD)
+    if held is not None and held[0] is tx and held[1] is nested and tx is not None and tx.is_active:
+        return held[2] + 1, held[3]
+    conn = connection(session)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_PG_LOCK)
+    last = _HEAD.one_or_none(session, {})
+    return (1, GENESIS) if last is None else (last[0] + 1, last[1])
+
+
+def _held(session: Session, seq: int, last_hash: str) -> None:
+    session.info[_HELD] = (
+        session.get_transaction(),
+        session.get_nested_transaction(),
+        seq,
+        last_hash,
+    )
+
+
 def append(
     session: Session, *, at: datetime, actor: str, kind: str, table: str, row: Mapping[str, Any]
 ) -> None:
     """Log the change of `row` (its columns as written to `table`) as the next entry."""
-    tx, nested = session.get_transaction(), session.get_nested_transaction()
-    held = session.info.get(_HELD)
-    if held is not None and held[0] is tx and held[1] is nested and tx is not None and tx.is_active:
-        seq, prev = held[2] + 1, held[3]
-    else:
-        conn = connection(session)
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(_PG_LOCK)
-        last = _HEAD.one_or_none(session, {})
-        seq, prev = (1, GENESIS) if last is None else (last[0] + 1, last[1])
+    seq, prev = _next(session)
     key = subject_key(table, row)
     row_digest = digest(table, row)
     new_hash = entry_hash(seq, at, actor, kind, table, key, row_digest, prev)
@@ -170,7 +285,81 @@ def append(
             "b_hash": new_hash,
         },
     )
-    session.info[_HELD] = (tx, nested, seq, new_hash)
+    _held(session, seq, new_hash)
+
+
+_COLUMNS = ("seq", "at", "actor", "kind", "subject_table", "subject_key", "digest", "prev_hash")
+_INSERT_MANY = Fast(AUDIT_LOG.insert(), column_keys=(*_COLUMNS, "hash"))
+
+
+def append_many(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    table: str,
+    rows: Iterable[Mapping[str, Any]],
+) -> int:
+    """Log the change of each of `rows` (in order) by one actor at one time, in one bulk
+    insert (COPY on PostgreSQL): a bulk write is logged in bulk. The number logged."""
+    entries: list[dict[str, Any]] = []
+    seq = prev = None
+    at_text = _plain(at)  # the same in every entry: converted once (hashes as `at` would)
+    for row in rows:
+        if seq is None:
+            seq, prev = _next(session)
+        else:
+            seq += 1
+        key = subject_key(table, row)
+        row_digest = digest(table, row)
+        assert prev is not None
+        new_hash = _sha256([seq, at_text, actor, kind, table, key, row_digest, prev])
+        entries.append(
+            {
+                "seq": seq,
+                "subject_key": key,
+                "digest": row_digest,
+                "prev_hash": prev,
+                "hash": new_hash,
+            }
+        )
+        prev = new_hash
+    if seq is None or prev is None:
+        return 0
+    _INSERT_MANY.many(
+        session, entries, {"at": at, "actor": actor, "kind": kind, "subject_table": table}
+    )
+    _held(session, seq, prev)
+    return len(entries)
+
+
+def log_rows(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    table: str,
+    where: ColumnElement[bool],
+    params: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Log the rows of subject `table` that `where` selects, as they are now (read back after
+    the caller wrote them, so each digest is of what the database holds), in key order; the
+    rows logged (their key and content columns)."""
+    subject = SUBJECTS[table]
+    columns = _columns(table)
+    stmt = (
+        select(*[subject.table.c[c] for c in columns])
+        .where(where)
+        .order_by(*[subject.table.c[c] for c in subject.key])
+    )
+    found = [
+        dict(zip(columns, r, strict=True))
+        for r in connection(session).execute(stmt, dict(params or {}))
+    ]
+    append_many(session, at=at, actor=actor, kind=kind, table=table, rows=found)
+    return found
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -227,6 +416,8 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
         return f"user {key}", None, None
     if table == "database_info":
         return "the database's mode", None, None
+    if table in _NOUNS:
+        return f"{_NOUNS[table]} {key}", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
 
 
@@ -299,10 +490,15 @@ def _order(entries: Iterable[_Entry]) -> list[LogFinding]:
     return out
 
 
+def _columns(table: str) -> list[str]:
+    subject = SUBJECTS[table]
+    return sorted(set(subject.key) | set(subject.content))
+
+
 def _rows(session: Session, table: str) -> dict[str, str]:
     """Every row of the subject table: key -> digest of its content as it is now."""
     subject = SUBJECTS[table]
-    columns = sorted(set(subject.key) | set(subject.content))
+    columns = _columns(table)
     stmt = select(*[subject.table.c[c] for c in columns])
     out: dict[str, str] = {}
     for found in session.execute(stmt):

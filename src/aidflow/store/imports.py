@@ -7,6 +7,9 @@ as ONE parameter (`= ANY(array)` on PostgreSQL, `IN (SELECT value FROM json_each
 SQLite; both use the unique index): a list names thousands of persons, and a query with
 a placeholder per number is re-rendered and re-parsed for every chunk.
 
+Every run, person added and person changed is appended to the global audit log
+(aidflow.store.auditlog) as it is written, a batch's persons in one bulk append.
+
 Functions take the caller's Session; the caller owns the transaction.
 """
 
@@ -34,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import ImportRun, Person, PersonSource
 
@@ -42,6 +46,7 @@ LOOKUP_CHUNK = 1000  # ID numbers per query where the database binds each one se
 _PERSONS = cast(Table, Person.__table__)
 _SOURCES = cast(Table, PersonSource.__table__)
 _RUNS = cast(Table, ImportRun.__table__)
+_PERSON_CONTENT = frozenset(auditlog.SUBJECTS["persons"].content)
 # a list's rows go in through the store's fast path (store.fast.Fast): one driver executemany
 # per batch, the values alike in every row converted once
 _INSERT_SOURCES = Fast(
@@ -95,7 +100,19 @@ def start_run(
     )
     session.add(run)
     session.flush()
+    _log_run(session, run.id, started_at, started_by)
     return run.id
+
+
+def _log_run(session: Session, run_id: int, at: datetime, actor: str) -> None:
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind="import_run",
+        table="import_runs",
+        where=_RUNS.c.id == run_id,
+    )
 
 
 def last_line(session: Session, run_id: int) -> int:
@@ -106,17 +123,19 @@ def last_line(session: Session, run_id: int) -> int:
     )
 
 
-def count_rows(session: Session, run_id: int, rows: int) -> None:
+def count_rows(session: Session, run_id: int, rows: int, at: datetime, actor: str) -> None:
     """Add `rows` to the rows the run imported."""
     session.connection().execute(
         update(_RUNS).where(_RUNS.c.id == run_id).values(rows_imported=_RUNS.c.rows_imported + rows)
     )
+    _log_run(session, run_id, at, actor)
 
 
-def finish_run(session: Session, run_id: int, at: datetime) -> None:
+def finish_run(session: Session, run_id: int, at: datetime, actor: str) -> None:
     session.connection().execute(
         update(_RUNS).where(_RUNS.c.id == run_id).values(status="done", finished_at=at)
     )
+    _log_run(session, run_id, at, actor)
 
 
 class PersonRows:
@@ -146,6 +165,7 @@ class PersonRows:
         self._areas = select(c.id_number, c.township, c.village).where(where)
         self._current = select(c.id, c.id_number, *(c[f] for f in self.merged)).where(where)
         self._ids = select(c.id, c.id_number).where(where)
+        self._where = where
         self._insert_persons = Fast(
             insert(_PERSONS),
             column_keys=(
@@ -210,6 +230,49 @@ class PersonRows:
         session.connection().execute(
             update(_PERSONS).where(_PERSONS.c.id == person_id).values(**values)
         )
+
+    def log_new(
+        self,
+        session: Session,
+        persons: Iterable[dict[str, Any]],
+        ids: dict[str, int],
+        shared: dict[str, Any],
+        *,
+        at: datetime,
+        actor: str,
+    ) -> None:
+        """Log new persons (as given to insert_persons, with the same `shared`; `ids` maps
+        their ID numbers to the ids they got) without reading them back: an import writes
+        thousands, and what went in is known. Columns an import never sets are NULL."""
+        unset = dict.fromkeys(_PERSON_CONTENT.difference(self._insert_persons.column_keys or ()))
+        auditlog.append_many(
+            session,
+            at=at,
+            actor=actor,
+            kind="person_added",
+            table="persons",
+            rows=sorted(
+                ({**unset, **p, **shared, "id": ids[p["id_number"]]} for p in persons),
+                key=lambda row: int(row["id"]),
+            ),
+        )
+
+    def log(
+        self, session: Session, id_numbers: Iterable[str], *, at: datetime, actor: str, kind: str
+    ) -> None:
+        """Log the persons of `id_numbers` as they are now, read back (person_edited)."""
+        numbers = sorted(id_numbers)
+        step = self.chunk or max(1, len(numbers))
+        for i in range(0, len(numbers), step):
+            auditlog.log_rows(
+                session,
+                at=at,
+                actor=actor,
+                kind=kind,
+                table="persons",
+                where=self._where,
+                params={"ids": self.bind(numbers[i : i + step])},
+            )
 
     def insert_sources(
         self, session: Session, rows: list[dict[str, Any]], shared: dict[str, Any]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -343,6 +344,37 @@ class Payment(Base):
     settled_at: Mapped[datetime | None]
     bank_ref: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PaymentExport(Base):
+    """A bank file written: its period, file, content hash, control count and total, by whom."""
+
+    __tablename__ = "payment_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    format: Mapped[str] = mapped_column(String(8))  # csv, xlsx
+    file: Mapped[str] = mapped_column(String(500))
+    file_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the file as written
+    rows: Mapped[int] = mapped_column(Integer)
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+
+
+class Reconciliation(Base):
+    """A bank's answer recorded: its file, content hash, what it settled, by whom."""
+
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file: Mapped[str] = mapped_column(String(500))
+    file_hash: Mapped[str] = mapped_column(String(64))
+    paid: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
 
 
 class ImportRun(Base):

@@ -7,11 +7,16 @@ an event does not carry a field a kind needs, the cases' data. The page's paymen
 with one INSERT ... ON CONFLICT (case_id, kind, period) DO NOTHING executemany, so a
 second run, or two runs at once, create nothing twice.
 
+Every run, payment, status change, bank file and bank answer is appended to the global
+audit log (aidflow.store.auditlog) as written, read back from the database; a page's
+payments in one bulk append.
+
 Functions take the caller's Session; the caller owns the transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +39,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from aidflow.language.definition import Workflow
-from aidflow.store import workflows
-from aidflow.store.models import Case, CaseEvent, Payment, PaymentRun, Person, WorkflowVersion
+from aidflow.store import auditlog, workflows
+from aidflow.store.models import (
+    Case,
+    CaseEvent,
+    Payment,
+    PaymentExport,
+    PaymentRun,
+    Person,
+    Reconciliation,
+    WorkflowVersion,
+)
 from aidflow.store.records import VersionRecord
-from aidflow.store.tables import record_of
+from aidflow.store.tables import PAYMENT_EXPORTS, RECONCILIATIONS, record_of
 
 CHUNK = 1000  # payment ids per look-up
 
@@ -59,14 +73,29 @@ def start_run(session: Session, period: str, started_at: datetime, started_by: s
     run = PaymentRun(period=period, started_at=started_at, started_by=started_by, created=0)
     session.add(run)
     session.flush()
+    _log_run(session, run.id, started_at, started_by)
     return run.id
 
 
-def finish_run(session: Session, run_id: int, created: int, finished_at: datetime) -> None:
+def finish_run(
+    session: Session, run_id: int, created: int, finished_at: datetime, actor: str
+) -> None:
     session.execute(
         update(PaymentRun)
         .where(PaymentRun.id == run_id)
         .values(created=created, finished_at=finished_at)
+    )
+    _log_run(session, run_id, finished_at, actor)
+
+
+def _log_run(session: Session, run_id: int, at: datetime, actor: str) -> None:
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind="payment_run",
+        table="payment_runs",
+        where=_RUNS.c.id == run_id,
     )
 
 
@@ -123,9 +152,14 @@ class WorkflowReads:
         kinds: Sequence[str],
         paid_states: Iterable[str],
         months: Months,
+        *,
+        at: datetime,
+        actor: str,
     ) -> None:
+        self.session = session
         self.conn = session.connection()
         self.run_id = run_id
+        self.at, self.actor = at, actor
         c, e, p = _CASES, _EVENTS, _PAYMENTS
         paid = sorted(set(paid_states))
         lo, hi = bindparam("lo", type_=Integer), bindparam("hi", type_=Integer)
@@ -162,15 +196,16 @@ class WorkflowReads:
         )
         self._datas = select(c.c.id, c.c.data).where(c.c.id > lo, c.c.id <= hi)
         self._inserted = (
-            select(p.c.kind, p.c.period, func.count(), func.sum(p.c.amount_fen))
+            select(p.c.id, p.c.case_id, p.c.kind, p.c.period)
             .where(
                 p.c.case_id > lo,
                 p.c.case_id <= hi,
                 p.c.run_id == bindparam("run_id", type_=Integer),
                 or_(*(p.c.kind == k for k in kinds)),
             )
-            .group_by(p.c.kind, p.c.period)
+            .order_by(p.c.id)
         )
+        self._bases: dict[str, Any] = {}  # basis JSON text -> its value, decoded once
         self._insert = _insert_statement(session, run_id)
 
     def pages(self, size: int) -> Iterator[Page]:
@@ -204,18 +239,46 @@ class WorkflowReads:
         self, page_range: dict[str, int], values: list[dict[str, Any]]
     ) -> Iterable[tuple[str, str, int, int]]:
         """Insert the page's payments (case_id, person_id, kind, period, amount_fen, basis as
-        JSON text); (kind, period, count, fen) of those this call created."""
-        # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice. When
-        # the driver's count says every row went in, the totals are the values themselves;
-        # otherwise (a concurrent run, or psycopg's pipelined executemany, which reports -1)
-        # they are summed by the database: this run's rows of these kinds in the page's id range.
-        # RETURNING would give them too, but sends every row back to count what is known.
-        if self.conn.execute(self._insert, values).rowcount == len(values):
-            return ((v["kind"], v["period"], 1, v["amount_fen"]) for v in values)
-        return [
-            tuple(r)
-            for r in self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
-        ]
+        JSON text) and log them; (kind, period, count, fen) of those this call created."""
+        # ON CONFLICT DO NOTHING: a row another run wrote meanwhile is not written twice.
+        # Which rows this run wrote (its rows of these kinds in the page's id range) and
+        # their ids are read back; the rest of each row is what was just inserted: the run's
+        # id and time, status pending, nothing settled.
+        self.conn.execute(self._insert, values)
+        given = {(v["case_id"], v["kind"], v["period"]): v for v in values}
+        mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
+        rows = []
+        for pid, cid, kind, period in mine:
+            v = given[(cid, kind, period)]
+            basis = self._bases.get(v["basis"])
+            if basis is None:
+                basis = self._bases[v["basis"]] = json.loads(v["basis"])
+            rows.append(
+                {
+                    "id": pid,
+                    "case_id": cid,
+                    "person_id": v["person_id"],
+                    "run_id": self.run_id,
+                    "kind": kind,
+                    "period": period,
+                    "amount_fen": v["amount_fen"],
+                    "basis": basis,
+                    "status": "pending",
+                    "created_at": self.at,
+                    "settled_at": None,
+                    "bank_ref": None,
+                    "failure_reason": None,
+                }
+            )
+        auditlog.append_many(
+            self.session,
+            at=self.at,
+            actor=self.actor,
+            kind="payment_created",
+            table="payments",
+            rows=rows,
+        )
+        return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in rows)
 
 
 def _insert_statement(session: Session, run_id: int) -> Any:
@@ -282,13 +345,66 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
     ]
 
 
-def mark_exported(session: Session, payment_ids: Sequence[int]) -> None:
-    """Pending payments among these are now exported."""
-    session.execute(
+def mark_exported(session: Session, payment_ids: Sequence[int], at: datetime, actor: str) -> None:
+    """Pending payments among these are now exported (and logged so)."""
+    changed = session.scalars(
         update(Payment)
         .where(Payment.id.in_(payment_ids), Payment.status == "pending")
         .values(status="exported")
+        .returning(Payment.id)
+    ).all()
+    _log_payments(session, changed, at, actor, "payment_exported")
+
+
+def _log_payments(
+    session: Session, payment_ids: Sequence[int], at: datetime, actor: str, kind: str
+) -> None:
+    ids = sorted(payment_ids)
+    for i in range(0, len(ids), CHUNK):
+        auditlog.log_rows(
+            session,
+            at=at,
+            actor=actor,
+            kind=kind,
+            table="payments",
+            where=_PAYMENTS.c.id.in_(ids[i : i + CHUNK]),
+        )
+
+
+def record_export(
+    session: Session,
+    *,
+    period: str,
+    fmt: str,
+    file: str,
+    file_hash: str,
+    rows: int,
+    total_fen: int,
+    at: datetime,
+    actor: str,
+) -> int:
+    """Record (and log) a bank file written: its control count and total, who wrote it."""
+    export = PaymentExport(
+        period=period,
+        format=fmt,
+        file=file,
+        file_hash=file_hash,
+        rows=rows,
+        total_fen=total_fen,
+        at=at,
+        actor=actor,
     )
+    session.add(export)
+    session.flush()
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind="payment_export",
+        table="payment_exports",
+        where=PAYMENT_EXPORTS.c.id == export.id,
+    )
+    return export.id
 
 
 def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
@@ -301,17 +417,50 @@ def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
     return found
 
 
+Answer = tuple[int, str, str | None, str | None]  # payment id, status, reason, bank ref
+
+
 def settle(
     session: Session,
-    payment_id: int,
-    status: str,
+    answers: Sequence[Answer],
     at: datetime,
-    reason: str | None,
-    bank_ref: str | None,
-) -> None:
-    """Record the bank's answer for an exported payment (paid or failed)."""
-    session.execute(
-        update(Payment)
-        .where(Payment.id == payment_id, Payment.status == "exported")
-        .values(status=status, settled_at=at, failure_reason=reason, bank_ref=bank_ref)
+    actor: str,
+    *,
+    file: str,
+    file_hash: str,
+    unchanged: int,
+) -> int:
+    """Record the bank's answer for exported payments (paid or failed), and the answer
+    itself (file, hash, counts); all logged. The reconciliation's id."""
+    settled: list[int] = []
+    for payment_id, status, reason, bank_ref in answers:
+        settled.extend(
+            session.scalars(
+                update(Payment)
+                .where(Payment.id == payment_id, Payment.status == "exported")
+                .values(status=status, settled_at=at, failure_reason=reason, bank_ref=bank_ref)
+                .returning(Payment.id)
+            )
+        )
+    _log_payments(session, settled, at, actor, "payment_settled")
+    paid = sum(1 for a in answers if a[1] == "paid")
+    answer = Reconciliation(
+        file=file,
+        file_hash=file_hash,
+        paid=paid,
+        failed=len(answers) - paid,
+        unchanged=unchanged,
+        at=at,
+        actor=actor,
     )
+    session.add(answer)
+    session.flush()
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind="reconciliation",
+        table="reconciliations",
+        where=RECONCILIATIONS.c.id == answer.id,
+    )
+    return answer.id

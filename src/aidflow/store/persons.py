@@ -1,4 +1,6 @@
-"""Persons: registration, look-ups, and reading them page by page in an area."""
+"""Persons: registration, look-ups, and reading them page by page in an area.
+
+Registering a person appends it to the global audit log (aidflow.store.auditlog)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Person, PersonSource
 from aidflow.store.records import PersonRecord
@@ -62,15 +65,23 @@ def person_columns(session: Session, person_id: int, names: Sequence[str]) -> tu
     return row
 
 
-def add_person(session: Session, **values: Any) -> PersonRecord:
-    """Insert a person (the caller has checked the values); a concurrent registration of
-    the same ID number raises DuplicateError."""
+def add_person(session: Session, actor: str, **values: Any) -> PersonRecord:
+    """Insert a person (the caller has checked the values) and log it as added by `actor`;
+    a concurrent registration of the same ID number raises DuplicateError."""
     person = Person(**values)
     session.add(person)
     try:
         session.flush()
     except IntegrityError:
         raise DuplicateError("a person with this ID number was registered concurrently") from None
+    auditlog.log_rows(
+        session,
+        at=person.created_at,
+        actor=actor,
+        kind="person_added",
+        table="persons",
+        where=PERSONS.c.id == person.id,
+    )
     return record_of(PersonRecord, person)
 
 

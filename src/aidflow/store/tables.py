@@ -18,7 +18,12 @@ from aidflow.store.models import (
     Case,
     CaseEvent,
     DatabaseInfo,
+    ImportRun,
+    Payment,
+    PaymentExport,
+    PaymentRun,
     Person,
+    Reconciliation,
     User,
     Vote,
     WorkflowVersion,
@@ -35,6 +40,11 @@ USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 DATABASE_INFO = cast(Table, DatabaseInfo.__table__)
+IMPORT_RUNS = cast(Table, ImportRun.__table__)
+PAYMENT_RUNS = cast(Table, PaymentRun.__table__)
+PAYMENTS = cast(Table, Payment.__table__)
+PAYMENT_EXPORTS = cast(Table, PaymentExport.__table__)
+RECONCILIATIONS = cast(Table, Reconciliation.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
