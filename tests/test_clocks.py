@@ -18,7 +18,7 @@ from aidflow.services import escalations as jobs
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent
 
-from .conftest import bootstrap, PERSON_ID, USERS, WORKFLOWS, Cli, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap, local
 
 DIBAO = WORKFLOWS / "dibao.yaml"
 

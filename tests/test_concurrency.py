@@ -26,7 +26,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent, Vote
 
-from .conftest import bootstrap, PERSON_ID, USERS, WORKFLOWS, Cli, World
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap
 from .test_cli import dump, fails, ok
 
 NOW = "2023-08-10T09:00"  # after the 7-day notice that the setup starts on 08-01

@@ -44,7 +44,7 @@ from aidflow.store.models import (
     PersonSource,
 )
 
-from .conftest import bootstrap, REPO, USERS, WORKFLOWS, World, local
+from .conftest import REPO, USERS, WORKFLOWS, World, bootstrap, local
 from .smtp import Received, SMTPServer
 from .test_import import CIVIL_HEADER, make_id, write_csv
 from .test_payments import POLICY, TZ, County, at, county  # noqa: F401 - county is a fixture

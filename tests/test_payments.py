@@ -28,7 +28,7 @@ from aidflow.services.cases import Service
 from aidflow.services.payments import RunResult, parse_period, run_payments, to_fen, yuan
 from aidflow.store.models import Payment, PaymentRun
 
-from .conftest import bootstrap, WORKFLOWS
+from .conftest import WORKFLOWS, bootstrap
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = load_policy(WORKFLOWS / "policy")

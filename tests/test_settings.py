@@ -19,7 +19,7 @@ from aidflow.policy.standards import policy_names
 from aidflow.services.cases import Service
 from aidflow.store.models import Case
 
-from .conftest import bootstrap, PERSON_ID, USERS, WORKFLOWS, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, World, bootstrap, local
 
 DIBAO_TEXT = (WORKFLOWS / "dibao.yaml").read_text(encoding="utf-8")
 SHIPPED_REVIEW = "    value: mandatory           # mandatory in this county;"

@@ -23,7 +23,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage
 
-from .conftest import bootstrap, USERS, WORKFLOWS, World, local
+from .conftest import USERS, WORKFLOWS, World, bootstrap, local
 from .smtp import SMTPServer
 
 SUPERVISORS = [("tsup", ["township_supervisor"], "城关镇"), ("csup", ["county_supervisor"], "*")]

@@ -82,7 +82,7 @@ from aidflow.store.models import (
     WorkflowVersion,
 )
 
-from .conftest import bootstrap, PERSON_ID, START, TZ, USERS, WORKFLOWS, World
+from .conftest import PERSON_ID, START, TZ, USERS, WORKFLOWS, World, bootstrap
 from .test_simulated_month import SUPERVISORS
 
 CALENDAR = WorkCalendar.from_file(WORKFLOWS / "policy" / "calendar.yaml")

@@ -21,7 +21,7 @@ from aidflow.services.cases import Service
 from aidflow.services.visits import Month, check_visits
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
 
-from .conftest import bootstrap, PERSON_ID, USERS, WORKFLOWS, Cli, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap, local
 from .smtp import SMTPServer
 
 CARE_WF = """\
