@@ -258,3 +258,20 @@ def test_a_non_admin_os_account_cannot_act_as_someone_else(
     mine = as_other(local_db, "case", "note", str(case_id), "-n", "visited")
     assert mine.returncode == 0, mine.stderr
     assert log(world)[-1] == ("case_event", "li", f"{case_id}/2")
+
+
+def test_a_database_without_bindings_lets_only_an_admin_bind_themselves(
+    world: World, run_cli: Cli
+) -> None:
+    """As after the upgrade that added logins: no user is bound to one yet."""
+    sql(world, "UPDATE users SET os_login = NULL")
+    world.run(lambda svc: None)
+    refused = run_cli("case", "list", user="li")
+    assert refused.exit_code == 10
+    assert refused.stderr == (
+        "error: no user is bound to an operating-system login yet\n"
+        "  hint: an administrator binds themselves first: "
+        f"`aidflow --as ADMIN user set-login ADMIN {OS_LOGIN}`\n"
+    )
+    ok(run_cli("user", "set-login", "admin", OS_LOGIN, user="admin"))
+    assert ok(run_cli("case", "list", user="li")) == "(none)\n"

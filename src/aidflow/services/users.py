@@ -298,6 +298,16 @@ def local_identity(session: Session, os_login: str, claimed: str | None) -> Loca
     if users.count_users(session) == 0:
         return LocalIdentity(None)
     bound = users.user_by_login(session, os_login)
+    if bound is None and not users.any_login_bound(session):
+        # a database from before logins were bound: an administrator named with --as acts,
+        # so that they can bind themselves (`aidflow --as NAME user set-login NAME LOGIN`)
+        if claimed is not None and ADMIN in users.get_user(session, claimed).roles:
+            return LocalIdentity(claimed)
+        raise AuthenticationError(
+            "no user is bound to an operating-system login yet",
+            hint=f"an administrator binds themselves first: `aidflow --as ADMIN user set-login "
+            f"ADMIN {os_login}`",
+        )
     if bound is None:
         raise AuthenticationError(
             f"operating-system login '{os_login}' is not bound to an aidflow user",
