@@ -275,3 +275,22 @@ def test_a_database_without_bindings_lets_only_an_admin_bind_themselves(
     )
     ok(run_cli("user", "set-login", "admin", OS_LOGIN, user="admin"))
     assert ok(run_cli("case", "list", user="li")) == "(none)\n"
+
+
+def test_passwd_sets_a_first_password_then_needs_the_old_one(world: World, run_cli: Cli) -> None:
+    assert ok(run_cli("user", "passwd", "--password-stdin", input="\nfirst long password\n")) == (
+        "password of admin changed\n"
+    )
+    wrong = run_cli("user", "passwd", "--password-stdin", input="guess\nsecond long password\n")
+    assert wrong.exit_code == 10
+    assert wrong.stderr.startswith("error: wrong user name or password\n")
+    ok(
+        run_cli(
+            "user", "passwd", "--password-stdin", input="first long password\nsecond one, longer\n"
+        )
+    )
+    assert [k for k, a, key in log(world) if key == "admin"][-2:] == [
+        "user_password_set",
+        "user_password_changed",
+    ]
+    assert world.verify_log() == []
