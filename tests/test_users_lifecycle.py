@@ -294,3 +294,24 @@ def test_passwd_sets_a_first_password_then_needs_the_old_one(world: World, run_c
         "user_password_changed",
     ]
     assert world.verify_log() == []
+
+
+def test_rows_logged_before_the_security_columns_existed_still_verify() -> None:
+    """A user row as 0007 logged it digests as the same row with the new columns at their
+    defaults; any other value of them changes the digest."""
+    from aidflow.store import auditlog
+
+    old = {"name": "li", "email": "li@x.org", "roles": ["a"], "area": "*", "created_at": "t"}
+    defaults = dict(
+        old, os_login=None, password_hash=None, must_change_password=False, disabled=False
+    )
+    assert auditlog.digest("users", old) == auditlog.digest("users", defaults)
+    for column, value in (
+        ("os_login", "li"),
+        ("password_hash", "$argon2id$..."),
+        ("must_change_password", True),
+        ("disabled", True),
+    ):
+        assert auditlog.digest("users", dict(defaults, **{column: value})) != auditlog.digest(
+            "users", old
+        ), column
