@@ -315,3 +315,26 @@ def test_rows_logged_before_the_security_columns_existed_still_verify() -> None:
         assert auditlog.digest("users", dict(defaults, **{column: value})) != auditlog.digest(
             "users", old
         ), column
+
+
+def test_area_import_reads_a_workbook_and_logs_each_new_area(
+    world: World, run_cli: Cli, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["乡镇", "村"], ["新城镇", "北村"], ["城关镇", "东村"], ["新城镇", None]):
+        sheet.append(row)
+    path = tmp_path / "areas.xlsx"
+    book.save(path)
+    before = len(log(world))
+    assert ok(run_cli("area", "import", str(path))) == (
+        f"1 area(s) registered from 3 row(s) of {path}\n"
+    )
+    assert log(world)[before:] == [("area_added", "admin", "新城镇/北村")]
+    assert "新城镇/北村\n" in ok(run_cli("area", "list"))
+    assert world.verify_log() == []
+    sql(world, "DELETE FROM areas WHERE village = '北村'")
+    assert world.verify_log() == [f"area 新城镇/北村 (log entry #{before + 1}): deleted"]
