@@ -400,5 +400,6 @@ def test_the_upgrade_logs_the_rows_a_database_already_holds(signed: Signed) -> N
         check = auditlog.check(s)
     assert check.findings == []
     # the database's mode, 13 users, 3 workflows, 11 events, 5 votes, 1 person: as many
-    # entries as were written live
-    assert len(check.heads) == signed.size() == before == 1 + 13 + 3 + 11 + 5 + 1
+    # entries as were written live, but for the 6 rows of the area registry, which the
+    # downgrade below 0008 dropped
+    assert len(check.heads) == signed.size() == before - 6 == 1 + 13 + 3 + 11 + 5 + 1

@@ -21,7 +21,7 @@ from aidflow.services.cases import Service
 from aidflow.services.visits import Month, check_visits
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap, local
 from .smtp import SMTPServer
 
 CARE_WF = """\
@@ -30,6 +30,12 @@ version: 1
 labels: {zh: 特困供养（测试）, en: Care test}
 roles:
   township_caseworker: {zh: 乡镇经办人, en: Township caseworker}
+  village_officer: {zh: 社会救助协理员, en: Village assistance officer}
+  village_rep: {zh: 村民代表, en: Village representative}
+  county_officer: {zh: 县民政局审核人, en: County civil-affairs officer}
+  township_supervisor: {zh: 乡镇分管领导, en: Township supervisor}
+  county_supervisor: {zh: 县民政局分管领导, en: County supervisor}
+  care_provider: {zh: 照料服务人员, en: Care provider}
 fields:
   support_mode:
     type: str
@@ -107,11 +113,10 @@ def cworld(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
     world.clock.set(local(2023, 7, 3, 9, 0))
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_text(CARE_WF, "carework.yaml"))
+        for name, roles, area in (USERS + SUPERVISORS)[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural")
         svc.register_person(SECOND_ID, "赵德福", "城关镇", "东村", "rural")
         svc.register_person(OTHER_TOWN_ID, "刘桂兰", "河西镇", "南村", "rural")

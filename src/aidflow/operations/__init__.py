@@ -38,6 +38,7 @@ MODULES = (
     "aidflow.operations.sampling",
     "aidflow.operations.ledger",
     "aidflow.operations.audit",
+    "aidflow.operations.users",
 )
 
 
@@ -161,6 +162,7 @@ def execute(runtime: Runtime, name: str, caller: Caller, params: dict[str, Any])
     values = op.parameters(params)
 
     def run(svc: Service) -> Any:
+        svc.entered_by = caller.entered_by  # every event of the unit records who entered it
         if op.runtime:
             return op.function(svc, caller, runtime, **values)
         return op.function(svc, caller, **values)

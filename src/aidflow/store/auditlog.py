@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
 from aidflow.store.tables import (
+    AREAS,
     AUDIT_LOG,
     CASES,
     DATABASE_INFO,
@@ -60,11 +61,17 @@ _HELD = "aidflow.store.auditlog.head"
 
 @dataclass(frozen=True)
 class Subject:
-    """A kind of row the log covers: its table, the columns of its key and of its content."""
+    """A kind of row the log covers: its table, the columns of its key and of its content.
+
+    `optional` are content columns added after rows were logged, each with the value such a
+    row holds: a column enters the digest only while it differs from that value, so the
+    digests logged before it existed still verify and any later change of it shows.
+    """
 
     table: Table
     key: tuple[str, ...]
     content: tuple[str, ...]
+    optional: tuple[tuple[str, object], ...] = ()
 
 
 # A case event's content leaves out its place in the chain (seq, prev_hash, hash): those
@@ -75,11 +82,27 @@ SUBJECTS: dict[str, Subject] = {
         EVENTS,
         ("case_id", "seq"),
         ("case_id", "at", "actor", "kind", "trigger", "from_state", "to_state", "fields", "note"),
+        (("entered_by", None),),
     ),
     "votes": Subject(
-        VOTES, ("case_id", "round", "voter"), ("case_id", "round", "voter", "choice", "at")
+        VOTES,
+        ("case_id", "round", "voter"),
+        ("case_id", "round", "voter", "choice", "at"),
+        (("entered_by", None),),
     ),
-    "users": Subject(USERS, ("name",), ("name", "email", "roles", "area", "created_at")),
+    # the security columns: who may act, where, with which credential, bound to which login
+    "users": Subject(
+        USERS,
+        ("name",),
+        ("name", "email", "roles", "area", "created_at"),
+        (
+            ("os_login", None),
+            ("password_hash", None),
+            ("must_change_password", False),
+            ("disabled", False),
+        ),
+    ),
+    "areas": Subject(AREAS, ("township", "village"), ("township", "village")),
     "workflow_versions": Subject(
         VERSIONS,
         ("name", "version"),
@@ -202,14 +225,25 @@ def _sha256(values: list[Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(values).encode()).hexdigest()
 
 
+def actor_label(actor: str, entered_by: str | None) -> str:
+    """An entry's actor: the user, and the administrator who entered it for them (--as)."""
+    return actor if entered_by is None else f"{actor} (entered by {entered_by})"
+
+
 def subject_key(table: str, row: Mapping[str, Any]) -> str:
     """The key an entry names its subject row by: the key columns joined by '/'."""
     return "/".join(str(row[c]) for c in SUBJECTS[table].key)
 
 
 def digest(table: str, row: Mapping[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of the row's content columns."""
-    return _sha256([table, [row[c] for c in SUBJECTS[table].content]])
+    """SHA-256 over the canonical JSON of the row's content columns (an optional column
+    only while it differs from its value for rows logged before it existed)."""
+    subject = SUBJECTS[table]
+    values: list[Any] = [table, [row[c] for c in subject.content]]
+    extra = {c: row[c] for c, usual in subject.optional if row.get(c, usual) != usual}
+    if extra:
+        values.append(extra)
+    return _sha256(values)
 
 
 def entry_hash(
@@ -418,6 +452,8 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
         return "the database's mode", None, None
     if table in _NOUNS:
         return f"{_NOUNS[table]} {key}", None, None
+    if table == "areas":
+        return f"area {key.rstrip('/')}", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
 
 
@@ -492,7 +528,7 @@ def _order(entries: Iterable[_Entry]) -> list[LogFinding]:
 
 def _columns(table: str) -> list[str]:
     subject = SUBJECTS[table]
-    return sorted(set(subject.key) | set(subject.content))
+    return sorted(set(subject.key) | set(subject.content) | {c for c, _ in subject.optional})
 
 
 def _rows(session: Session, table: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Table
 
 from aidflow.store.models import (
+    AreaRow,
     AuditEntry,
     Case,
     CaseEvent,
@@ -24,6 +25,7 @@ from aidflow.store.models import (
     PaymentRun,
     Person,
     Reconciliation,
+    Token,
     User,
     Vote,
     WorkflowVersion,
@@ -45,6 +47,8 @@ PAYMENT_RUNS = cast(Table, PaymentRun.__table__)
 PAYMENTS = cast(Table, Payment.__table__)
 PAYMENT_EXPORTS = cast(Table, PaymentExport.__table__)
 RECONCILIATIONS = cast(Table, Reconciliation.__table__)
+TOKENS = cast(Table, Token.__table__)
+AREAS = cast(Table, AreaRow.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
