@@ -40,6 +40,7 @@ class ExitCode:
     CONFLICT = 7  # someone else changed the case first; reload and retry
     AUDIT_FAILED = 8  # the audit chain does not verify
     UNAVAILABLE = 9  # database, SMTP or calendar data not available
+    UNAUTHENTICATED = 10  # no valid credential: wrong password, locked, token expired or revoked
 
 
 class AidflowError(Exception):
@@ -155,3 +156,9 @@ class UnavailableError(AidflowError):
     """A database, SMTP server or other dependency cannot be reached or is not set up."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class AuthenticationError(AidflowError):
+    """The credential (a name and password, or a token) does not prove who is acting."""
+
+    exit_code = ExitCode.UNAUTHENTICATED

@@ -66,6 +66,7 @@ class Settings:
     failpoint: str | None = None
     signing_key_file: Path | None = None  # the Ed25519 key that signs audit checkpoints
     checkpoints_dir: Path | None = None  # where `audit checkpoint` writes, `audit verify` reads
+    token_lifetime_hours: int = 12  # how long a login token is valid, 1 or more
     server: str | None = None  # client mode: the aidflow server's URL
     credentials_file: Path | None = None  # the saved login (`aidflow login`); see load_settings
     config_file: Path | None = None  # the file the values above were read from, if any
@@ -170,6 +171,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "failpoint": _text,
     "signing_key_file": _path,
     "checkpoints_dir": _path,
+    "token_lifetime_hours": _whole(1),
     "server": _text,
     "credentials_file": _path,
     "config_file": _path,
@@ -199,6 +201,7 @@ ENVIRONMENT: dict[str, str] = {
     "failpoint": "AIDFLOW_FAILPOINT",
     "signing_key_file": "AIDFLOW_SIGNING_KEY",
     "checkpoints_dir": "AIDFLOW_CHECKPOINTS",
+    "token_lifetime_hours": "AIDFLOW_TOKEN_LIFETIME_HOURS",
     "server": "AIDFLOW_SERVER",
     "credentials_file": "AIDFLOW_CREDENTIALS",
     "config_file": "AIDFLOW_CONFIG",
@@ -245,6 +248,7 @@ _PROBLEMS: dict[str, tuple[str, str | None]] = {
         "is not a whole number of milliseconds",
         "write e.g. 30000 for 30 seconds",
     ),
+    "token_lifetime_hours": ("is not a whole number of hours (1 or more)", "write e.g. 12"),
     "debug": ("is not true or false", "write 1 or true to print tracebacks, 0 or false not to"),
 }
 _TEXT_PROBLEM = ("is not text", 'write it in double quotes, e.g. key = "value"')

@@ -42,11 +42,17 @@ _HELD = "aidflow.store.auditlog.head"
 
 @dataclass(frozen=True)
 class Subject:
-    """A kind of row the log covers: its table, the columns of its key and of its content."""
+    """A kind of row the log covers: its table, the columns of its key and of its content.
+
+    `optional` are content columns added after rows were logged, each with the value such a
+    row holds: a column enters the digest only while it differs from that value, so the
+    digests logged before it existed still verify and any later change of it shows.
+    """
 
     table: Table
     key: tuple[str, ...]
     content: tuple[str, ...]
+    optional: tuple[tuple[str, object], ...] = ()
 
 
 # A case event's content leaves out its place in the chain (seq, prev_hash, hash): those
@@ -57,11 +63,26 @@ SUBJECTS: dict[str, Subject] = {
         EVENTS,
         ("case_id", "seq"),
         ("case_id", "at", "actor", "kind", "trigger", "from_state", "to_state", "fields", "note"),
+        (("entered_by", None),),
     ),
     "votes": Subject(
-        VOTES, ("case_id", "round", "voter"), ("case_id", "round", "voter", "choice", "at")
+        VOTES,
+        ("case_id", "round", "voter"),
+        ("case_id", "round", "voter", "choice", "at"),
+        (("entered_by", None),),
     ),
-    "users": Subject(USERS, ("name",), ("name", "email", "roles", "area", "created_at")),
+    # the security columns: who may act, where, with which credential, bound to which login
+    "users": Subject(
+        USERS,
+        ("name",),
+        ("name", "email", "roles", "area", "created_at"),
+        (
+            ("os_login", None),
+            ("password_hash", None),
+            ("must_change_password", False),
+            ("disabled", False),
+        ),
+    ),
     "workflow_versions": Subject(
         VERSIONS,
         ("name", "version"),
@@ -104,8 +125,14 @@ def subject_key(table: str, row: Mapping[str, Any]) -> str:
 
 
 def digest(table: str, row: Mapping[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of the row's content columns."""
-    return _sha256([table, [row[c] for c in SUBJECTS[table].content]])
+    """SHA-256 over the canonical JSON of the row's content columns (an optional column
+    only while it differs from its value for rows logged before it existed)."""
+    subject = SUBJECTS[table]
+    values: list[Any] = [table, [row[c] for c in subject.content]]
+    extra = {c: row[c] for c, usual in subject.optional if row.get(c, usual) != usual}
+    if extra:
+        values.append(extra)
+    return _sha256(values)
 
 
 def entry_hash(
@@ -298,7 +325,7 @@ def _order(entries: Iterable[_Entry]) -> list[LogFinding]:
 def _rows(session: Session, table: str) -> dict[str, str]:
     """Every row of the subject table: key -> digest of its content as it is now."""
     subject = SUBJECTS[table]
-    columns = sorted(set(subject.key) | set(subject.content))
+    columns = sorted(set(subject.key) | set(subject.content) | {c for c, _ in subject.optional})
     stmt = select(*[subject.table.c[c] for c in columns])
     out: dict[str, str] = {}
     for found in session.execute(stmt):

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,12 +92,44 @@ class Person(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("os_login", name="uq_users_os_login"),)
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     email: Mapped[str] = mapped_column(String(200))
     roles: Mapped[list[str]]
     area: Mapped[str] = mapped_column(String(200))  # '*' (county), 'township' or 'township/village'
     created_at: Mapped[datetime]
+    # the operating-system account that acts as this user in local mode
+    os_login: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id (PHC string)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # failed logins since the last success; the backoff and the lockout are computed from it
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+
+class Token(Base):
+    """A login token, stored only as the SHA-256 of the token (the client holds the token)."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_user", "user_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_name: Mapped[str] = mapped_column(ForeignKey("users.name"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AreaRow(Base):
+    """A township (village '') or a village of one, as the county's registry lists them."""
+
+    __tablename__ = "areas"
+
+    township: Mapped[str] = mapped_column(String(100), primary_key=True)
+    village: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class Case(Base):
@@ -159,6 +191,8 @@ class CaseEvent(Base):
     # set by a caller retrying over a dropped connection (--idempotency-key); not hashed,
     # so chains written before it existed still verify
     command_id: Mapped[str | None] = mapped_column(String(100))
+    # the administrator who entered the event on the actor's behalf (local mode, --as)
+    entered_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):
@@ -194,6 +228,7 @@ class Vote(Base):
     voter: Mapped[str] = mapped_column(String(64))
     choice: Mapped[str] = mapped_column(String(10))  # yes, no, abstain
     at: Mapped[datetime]
+    entered_by: Mapped[str | None] = mapped_column(String(64))  # as on case_events
 
 
 class Escalation(Base):

@@ -64,6 +64,9 @@ class UserRecord:
     roles: list[str]
     area: str
     created_at: datetime
+    os_login: str | None = None
+    must_change_password: bool = False
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,7 @@ class EventRecord:
     prev_hash: str
     hash: str
     command_id: str | None
+    entered_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

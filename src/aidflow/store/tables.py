@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy import Table
 
 from aidflow.store.models import (
+    AreaRow,
     AuditEntry,
     Case,
     CaseEvent,
     Person,
+    Token,
     User,
     Vote,
     WorkflowVersion,
@@ -33,6 +35,8 @@ PERSONS = cast(Table, Person.__table__)
 USERS = cast(Table, User.__table__)
 VERSIONS = cast(Table, WorkflowVersion.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
+TOKENS = cast(Table, Token.__table__)
+AREAS = cast(Table, AreaRow.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 

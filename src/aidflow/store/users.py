@@ -1,12 +1,15 @@
-"""Users: who they are, their roles and their area.
+"""Users: who they are, their roles and area, their login binding and their credential state.
 
-Adding a user appends it to the global audit log (aidflow.store.auditlog).
+Every change of a user's security columns (roles, area, email, operating-system login,
+password hash, must-change flag, disabled flag) appends an entry to the global audit log
+(aidflow.store.auditlog) in the same transaction, naming who made it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +22,27 @@ from aidflow.store.models import User
 from aidflow.store.records import UserRecord
 from aidflow.store.tables import USERS, record_of
 
-_USER = Fast(select(USERS).where(USERS.c.name == bindparam("b_name")))
+# the record's columns: never the password hash, which only store.credentials reads
+_RECORD = (
+    USERS.c.name,
+    USERS.c.email,
+    USERS.c.roles,
+    USERS.c.area,
+    USERS.c.created_at,
+    USERS.c.os_login,
+    USERS.c.must_change_password,
+    USERS.c.disabled,
+)
+# the columns the audit log's digest of a user covers
+_CONTENT = tuple(
+    USERS.c[c]
+    for c in sorted(
+        set(auditlog.SUBJECTS["users"].content)
+        | {c for c, _ in auditlog.SUBJECTS["users"].optional}
+    )
+)
+_USER = Fast(select(*_RECORD).where(USERS.c.name == bindparam("b_name")))
+_BY_LOGIN = Fast(select(*_RECORD).where(USERS.c.os_login == bindparam("b_login")))
 _ACCESS = Fast(select(USERS.c.roles, USERS.c.area).where(USERS.c.name == bindparam("b_name")))
 _ROLES_OF = select(USERS.c.roles).where(USERS.c.name.in_(bindparam("b_names", expanding=True)))
 
@@ -36,6 +59,12 @@ def get_user(session: Session, name: str) -> UserRecord:
     if row is None:
         raise _no_user(name)
     return UserRecord(*row)
+
+
+def user_by_login(session: Session, os_login: str) -> UserRecord | None:
+    """The user bound to the operating-system account `os_login`, if any."""
+    row = _BY_LOGIN.one_or_none(session, {"b_login": os_login})
+    return None if row is None else UserRecord(*row)
 
 
 def user_exists(session: Session, name: str) -> bool:
@@ -56,7 +85,12 @@ def count_users(session: Session) -> int:
 
 def list_users(session: Session) -> list[UserRecord]:
     """Every user, by name."""
-    return [UserRecord(*row) for row in session.execute(select(USERS).order_by(USERS.c.name))]
+    return [UserRecord(*row) for row in session.execute(select(*_RECORD).order_by(USERS.c.name))]
+
+
+def all_roles(session: Session) -> set[str]:
+    """Every role some user holds."""
+    return {role for (roles,) in session.execute(select(USERS.c.roles)) for role in roles}
 
 
 def roles_of_users(session: Session, names: Sequence[str]) -> list[str]:
@@ -67,6 +101,11 @@ def roles_of_users(session: Session, names: Sequence[str]) -> list[str]:
     return sorted({role for (roles,) in rows for role in roles})
 
 
+def _content(session: Session, name: str) -> dict[str, Any]:
+    row = session.execute(select(*_CONTENT).where(USERS.c.name == name)).one()
+    return dict(row._mapping)
+
+
 def add_user(
     session: Session,
     name: str,
@@ -75,15 +114,35 @@ def add_user(
     email: str,
     created_at: datetime,
     added_by: str | None = None,
+    *,
+    os_login: str | None = None,
+    password_hash: str | None = None,
+    must_change_password: bool = False,
 ) -> UserRecord:
-    """Insert a user; a concurrent insert of the same name raises DuplicateError.
+    """Insert a user; a concurrent insert of the same name (or login) raises DuplicateError.
 
     `added_by` is the acting user (None for the first user, added before there is one)."""
-    user = User(name=name, roles=roles, area=area, email=email, created_at=created_at)
+    user = User(
+        name=name,
+        roles=roles,
+        area=area,
+        email=email,
+        created_at=created_at,
+        os_login=os_login,
+        password_hash=password_hash,
+        must_change_password=must_change_password,
+        disabled=False,
+        failed_logins=0,
+    )
     session.add(user)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError as exc:
+        if os_login is not None and "os_login" in str(exc.orig):
+            raise DuplicateError(
+                f"operating-system login '{os_login}' is already bound to another user",
+                hint="`aidflow user list` shows who; one login acts as one user",
+            ) from None
         raise DuplicateError(f"user '{name}' already exists") from None
     auditlog.append(
         session,
@@ -91,6 +150,37 @@ def add_user(
         actor=added_by or name,
         kind="user_added",
         table="users",
-        row={"name": name, "email": email, "roles": roles, "area": area, "created_at": created_at},
+        row=_content(session, name),
     )
     return record_of(UserRecord, user)
+
+
+def update_user(
+    session: Session, name: str, *, at: datetime, actor: str, kind: str, **values: Any
+) -> UserRecord:
+    """Set `values` (columns of users) on the named user and log the change as `kind`.
+
+    With no values, the user's row is logged as it is (a lockout, a revocation)."""
+    if values:
+        try:
+            found = (
+                connection(session)
+                .execute(USERS.update().where(USERS.c.name == name).values(**values))
+                .rowcount
+            )
+        except IntegrityError as exc:
+            if "os_login" in str(exc.orig):
+                raise DuplicateError(
+                    f"operating-system login '{values.get('os_login')}' is already bound "
+                    "to another user",
+                    hint="`aidflow user list` shows who; one login acts as one user",
+                ) from None
+            raise
+        if found != 1:
+            raise _no_user(name)
+    elif not user_exists(session, name):
+        raise _no_user(name)
+    auditlog.append(
+        session, at=at, actor=actor, kind=kind, table="users", row=_content(session, name)
+    )
+    return get_user(session, name)
