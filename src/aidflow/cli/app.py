@@ -11,36 +11,90 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aidflow.services.runtime import Runtime, parse_time
+
+if TYPE_CHECKING:
+    from aidflow.client.credentials import Login
+    from aidflow.store.database import Database
 
 __all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app"]
 
 
 @dataclass
 class App(Runtime):
-    """One invocation's runtime and its acting user (--as / AIDFLOW_USER)."""
+    """One invocation's runtime and its acting user (--as / AIDFLOW_USER).
+
+    Client mode: when the settings name a server (--server / AIDFLOW_SERVER, or a login
+    saved by `aidflow login`) and no database was named (--db, AIDFLOW_DATABASE_URL or the
+    config file), `call` sends each operation to the server with the saved token, and a
+    command that works on the database itself says that it runs on the server host.
+    """
 
     user: str | None = None
+    server: str | None = None  # client mode: the server's URL (set from the settings)
 
     def __post_init__(self) -> None:
         if self.user is None:
             self.user = self.settings.user
+        if self.server is None and not self.settings.explicit("database_url"):
+            self.server = self.settings.server
+            if self.server is None:
+                saved = self.saved_login()
+                self.server = saved.url if saved is not None else None
+
+    def saved_login(self) -> Login | None:
+        """The login `aidflow login` saved, if any."""
+        from aidflow.client import credentials
+
+        path = self.settings.credentials_file
+        return credentials.load(path) if path is not None else None
 
     def call(self, name: str, key: str | None = None, **params: Any) -> Any:
         """Run the operation `name` (aidflow.operations) with `params` and the idempotency
         `key` of a writing command; its JSON-able result.
 
         In local mode it runs in this process, in one unit of work on this runtime's
-        database. The same operation runs on the server for a client (aidflow.server).
+        database. In client mode the server runs it for the token's user (aidflow.server).
         """
+        if self.server is not None:
+            return self.call_server(name, key, params)
         from aidflow.operations import Caller, execute
 
         caller = Caller(user=self.user, lang=self.lang, key=key)
         return execute(self, name, caller, params)
+
+    def call_server(self, name: str, key: str | None, params: dict[str, Any]) -> Any:
+        from aidflow.client.api import call
+        from aidflow.errors import AuthenticationError, InvalidInputError
+
+        if self.settings.explicit("user"):
+            raise InvalidInputError(
+                "--as (or AIDFLOW_USER) is for local mode only: in client mode you act as the "
+                "user you logged in as",
+                hint="drop --as; `aidflow whoami` shows who you are logged in as",
+            )
+        saved = self.saved_login()
+        if saved is None or saved.url.rstrip("/") != (self.server or "").rstrip("/"):
+            raise AuthenticationError(
+                f"not logged in to {self.server}", hint=f"run `aidflow login {self.server}`"
+            )
+        return call(saved.url, saved.token, name, params, self.lang, key, self.settings.now)
+
+    @property
+    def database(self) -> Database:
+        """The database (local mode); in client mode, an error naming where the command runs."""
+        if self.server is not None:
+            command = click.get_current_context(silent=True)
+            path = command.command_path if command is not None else "this command"
+            raise click.UsageError(
+                f"`{path}` works on the database directly, so it runs on the server host "
+                f"with --db URL; this terminal is in client mode (server {self.server})"
+            )
+        return super().database
 
 
 pass_app = click.make_pass_decorator(App)

@@ -38,7 +38,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aidflow.errors import AidflowError, ExitCode, ForbiddenError, InvalidInputError
+from aidflow.errors import (
+    AidflowError,
+    AuthenticationError,
+    ExitCode,
+    ForbiddenError,
+    InvalidInputError,
+)
 
 if TYPE_CHECKING:
     from aidflow.services.runtime import Runtime
@@ -53,7 +59,7 @@ STATUS = {
     ExitCode.REFUSED: 409,
     ExitCode.CONFLICT: 409,
     ExitCode.UNAVAILABLE: 503,
-    10: 401,  # ExitCode.UNAUTHENTICATED
+    ExitCode.UNAUTHENTICATED: 401,
 }
 
 # What a user whose password must be changed may do with a token (and nothing else).
@@ -106,8 +112,6 @@ async def body_of(request: Request) -> dict[str, Any]:
 
 def bearer(request: Request) -> str:
     """The token of the request's `Authorization: Bearer` header."""
-    from aidflow.errors import AuthenticationError
-
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError(
@@ -135,21 +139,17 @@ class Api:
         """(user name, must change password) of a valid token, at the server's time."""
         from aidflow.services import auth
 
-        with self.runtime.transaction() as svc:
+        with self.runtime.reading() as svc:
             found = auth.authenticate(svc.session, token, self.runtime.clock.now())
             return found.user, found.must_change_password
 
     def login(self, data: dict[str, Any]) -> dict[str, Any]:
-        from datetime import timedelta
-
         from aidflow.services import auth
 
         user = _text(data, "user")
         password = _text(data, "password")
         assert user is not None and password is not None
-        lifetime = timedelta(hours=self.runtime.settings.token_lifetime_hours)
-        with self.runtime.transaction() as svc:
-            issued = auth.login(svc.session, user, password, self.runtime.clock.now(), lifetime)
+        issued = auth.sign_in(self.runtime, user, password)  # failures are committed too
         log.info("login: %s", issued.user)
         return {
             "token": issued.token,
@@ -191,7 +191,7 @@ class Api:
             runtime = replace(runtime, settings=replace(runtime.settings, now=now), _clock=None)
         caller = Caller(user=user, lang=lang, key=key)
         result = execute(runtime, name, caller, params)
-        log.info("%s by %s", name, user)
+        log.info("%s: ok for %s", name, user)
         return {"result": result}
 
 
@@ -202,10 +202,12 @@ def create_app(runtime: Runtime) -> Starlette:
     runtime.calendar  # noqa: B018
     api = Api(runtime)
 
-    async def answer(work: Any, *args: Any) -> JSONResponse:
+    async def answer(what: str, work: Any, *args: Any) -> JSONResponse:
+        # the log names the request and how it ended, never a password, token or parameter
         try:
             return JSONResponse(await run_in_threadpool(work, *args))
         except AidflowError as exc:
+            log.info("%s: %s (exit %s)", what, type(exc).__name__, exc.exit_code)
             return error_response(exc)
         except Exception as exc:
             from aidflow.store.failures import translate
@@ -213,7 +215,7 @@ def create_app(runtime: Runtime) -> Starlette:
             translated = translate(exc, None)
             if translated is not None:
                 return error_response(translated)
-            log.exception("internal error")
+            log.exception("%s: internal error", what)
             return internal_error()
 
     async def health(request: Request) -> JSONResponse:
@@ -224,21 +226,21 @@ def create_app(runtime: Runtime) -> Starlette:
             data = await body_of(request)
         except AidflowError as exc:
             return error_response(exc)
-        return await answer(api.login, data)
+        return await answer("login", api.login, data)
 
     async def logout(request: Request) -> JSONResponse:
         try:
             token = bearer(request)
         except AidflowError as exc:
             return error_response(exc)
-        return await answer(api.logout, token)
+        return await answer("logout", api.logout, token)
 
     async def whoami(request: Request) -> JSONResponse:
         try:
             token = bearer(request)
         except AidflowError as exc:
             return error_response(exc)
-        return await answer(api.whoami, token)
+        return await answer("whoami", api.whoami, token)
 
     async def operation(request: Request) -> JSONResponse:
         try:
@@ -246,7 +248,8 @@ def create_app(runtime: Runtime) -> Starlette:
             data = await body_of(request)
         except AidflowError as exc:
             return error_response(exc)
-        return await answer(api.operation, token, request.path_params["name"], data)
+        name = request.path_params["name"]
+        return await answer(name, api.operation, token, name, data)
 
     return Starlette(
         routes=[
