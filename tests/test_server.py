@@ -381,3 +381,39 @@ def test_not_found_names_a_missing_case(url: str) -> None:
     with Connection(url, token_of(url, "wu")) as c, pytest.raises(ForbiddenError) as refused:
         c.call("case.history", {"case_id": 1})
     assert refused.value.exit_code == 5
+
+
+def test_a_read_may_name_its_time(url: str) -> None:
+    token = token_of(url)
+    answer = httpx.post(
+        f"{url}{API}/ops/case.show",
+        json={"params": {"case_id": 1}, "lang": "zh", "now": "2023-08-20T09:00"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()["result"]
+    assert shown["now"] == "2023-08-20T01:00:00+00:00"  # 09:00 county time
+    assert shown["view"]["state_label"] == "主动发现"
+
+
+def test_the_client_imports_only_httpx_and_the_errors() -> None:
+    """The client package is the seam a client-mode command loads: nothing of the server."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "src" / "aidflow" / "client"
+    imported: set[str] = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module)
+    assert {m for m in imported if m.startswith("aidflow")} == {"aidflow.errors"}
+    assert {m.split(".")[0] for m in imported} - {"aidflow", "__future__"} <= {
+        "httpx",
+        "json",
+        "os",
+        "dataclasses",
+        "pathlib",
+        "typing",
+    }
