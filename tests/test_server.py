@@ -260,9 +260,7 @@ def test_login_saves_the_token_for_the_owner_only(url: str, tmp_path: Path) -> N
     assert stat.S_IMODE(creds.parent.stat().st_mode) == 0o700
     saved = json.loads(creds.read_text())
     assert (saved["url"], saved["user"]) == (url, "li")
-    assert cli(creds, "whoami").output == (
-        f"li at {url}; token valid until {saved['expires_at']}\n"
-    )
+    assert cli(creds, "whoami").output == f"li at {url}; token valid until 2023-08-01 21:00\n"
     shown = cli(creds, "case", "show", "1")
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith(

@@ -13,6 +13,8 @@ import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
 
+MAX_LIST = 100000  # as aidflow.operations.cases.MAX_LIST, which the CLI must not import
+
 TEXT = {
     "en": {
         "case": "Case",
@@ -360,7 +362,7 @@ def case_history(app: App, case_id: int, as_json: bool) -> None:
 @click.option("--overdue", is_flag=True, help="Only cases past their deadline.")
 @click.option("--mine", is_flag=True, help="Only cases assigned to me.")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed cases.")
-@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIST), default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def case_list(

@@ -34,7 +34,12 @@ def serve(
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asgi = create_app(app)  # opens the database: a missing schema stops it here
+    from aidflow.services.runtime import Runtime
+
+    if app.server is not None:
+        app.database  # noqa: B018 - says that serve needs a database named with --db
+    # one runtime for every request: the settings and what is made from them, no acting user
+    asgi = create_app(Runtime(app.settings))  # opens the database: no schema stops it here
     uvicorn.run(
         asgi,
         host=host,
@@ -143,5 +148,8 @@ def whoami(app: App) -> None:
         )
     with Connection(saved.url, saved.token) as connection:
         me = connection.whoami()
+    from datetime import datetime
+
     flag = " (must change the password)" if me["must_change_password"] else ""
-    click.echo(f"{me['user']} at {saved.url}{flag}; token valid until {saved.expires_at}")
+    until = local(datetime.fromisoformat(saved.expires_at), app)
+    click.echo(f"{me['user']} at {saved.url}{flag}; token valid until {until}")

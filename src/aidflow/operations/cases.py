@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aidflow.errors import ForbiddenError
+from aidflow.errors import ForbiddenError, InvalidInputError
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
     from aidflow.services.cases import CaseView
     from aidflow.store.records import EventRecord
+
+
+MAX_LIST = 100000  # the most cases one `case list` returns
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -255,6 +258,11 @@ def list_(
 ) -> dict[str, Any]:
     """Cases in the caller's area, filtered; `now` is the time `overdue` was judged at."""
     from aidflow.idnumber import mask
+
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInputError(
+            f"case.list: limit {limit} is not from 1 to {MAX_LIST}", hint="narrow the filters"
+        )
 
     listed = svc.list_cases(
         svc.actor(caller.user),

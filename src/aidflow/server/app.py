@@ -200,6 +200,7 @@ def create_app(runtime: Runtime) -> Starlette:
     so that the first requests do not race to open them."""
     runtime.database  # noqa: B018 - opens the engine (and checks the schema) at start-up
     runtime.calendar  # noqa: B018
+    runtime.clock  # noqa: B018
     api = Api(runtime)
 
     async def answer(what: str, work: Any, *args: Any) -> JSONResponse:
