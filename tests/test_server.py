@@ -165,6 +165,7 @@ def test_a_user_who_must_change_the_password_may_do_nothing_else(url: str, world
         "ForbiddenError",
         "li must change the initial password first",
     )
+    assert refused["hint"] == "change it with `aidflow user passwd`"
 
 
 # -- the rules, through the API ------------------------------------------------------------
@@ -415,3 +416,21 @@ def test_the_client_imports_only_httpx_and_the_errors() -> None:
         "pathlib",
         "typing",
     }
+
+
+def test_a_huge_body_is_refused_before_it_is_parsed(url: str) -> None:
+    token = token_of(url)
+    answer = httpx.post(
+        f"{url}{API}/ops/case.note",
+        content=b"{" + b" " * (1 << 20) + b"}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert error(answer) == (
+        400,
+        {
+            "error": "the request body is larger than 1048576 bytes",
+            "hint": None,
+            "exit_code": 3,
+            "type": "InvalidInputError",
+        },
+    )

@@ -98,7 +98,7 @@ def login(app: App, url: str, name: str | None, password_stdin: bool) -> None:
     until = local(datetime.fromisoformat(saved.expires_at), app)
     click.echo(f"logged in to {saved.url} as {saved.user} until {until}; token saved in {path}")
     if issued["must_change_password"]:
-        click.echo("you must change your initial password before anything else")
+        click.echo("you must change your initial password first: aidflow user passwd")
 
 
 @click.command("logout")

@@ -63,7 +63,7 @@ STATUS = {
 }
 
 # What a user whose password must be changed may do with a token (and nothing else).
-PASSWORD_CHANGE_OPERATIONS = frozenset({"user.change-password"})
+PASSWORD_CHANGE_OPERATIONS = frozenset({"user.passwd"})  # aidflow.operations.users
 
 MAX_BODY = 1 << 20  # a request body larger than this is refused before it is parsed
 
@@ -94,9 +94,11 @@ def internal_error() -> JSONResponse:
 
 async def body_of(request: Request) -> dict[str, Any]:
     """The request's JSON object; InvalidInputError for anything else."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidInputError(f"the request body is larger than {MAX_BODY} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():  # read up to the limit, never the whole of a huge body
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise InvalidInputError(f"the request body is larger than {MAX_BODY} bytes")
     if not raw:
         return {}
     import json
@@ -184,7 +186,7 @@ class Api:
         if must_change and name not in PASSWORD_CHANGE_OPERATIONS:
             raise ForbiddenError(
                 f"{user} must change the initial password first",
-                hint="aidflow user change-password",
+                hint="change it with `aidflow user passwd`",
             )
         runtime = self.runtime
         if now is not None:
