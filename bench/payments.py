@@ -84,11 +84,11 @@ def setup(engine: object, n: int) -> None:
     with Session(engine) as s, s.begin():  # type: ignore[call-overload]
         svc = Service(s, clock, WorkCalendar("Asia/Shanghai"))
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
-        svc.add_user("admin", "sun", ["county_officer"], "*", "sun@county.example")
         wv, _ = svc.deploy(
             "admin",
             load_workflow_file(ROOT / "src" / "aidflow" / "shipped" / "workflows" / "dibao.yaml"),
         )
+        svc.add_user("admin", "sun", ["county_officer"], "*", "sun@county.example")
         vid = wv.id
     approved = datetime(2023, 7, 20, 2, 0, tzinfo=UTC)
     step = 10_000

@@ -69,13 +69,16 @@ def build(url: str, cases: int, overdue: float) -> int:
     )
     with Session(engine) as s, s.begin():
         svc = Service(s, clock, calendar)
+        from aidflow.services.users import import_areas
+
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
-        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
-        svc.add_user("admin", "tsup", ["township_supervisor"], "城关镇", "tsup@county.example")
         wv, _ = svc.deploy(
             "admin",
             load_workflow_file(ROOT / "src" / "aidflow" / "shipped" / "workflows" / "dibao.yaml"),
         )
+        import_areas(s, clock.now(), "admin", [("城关镇", "东村")])
+        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
+        svc.add_user("admin", "tsup", ["township_supervisor"], "城关镇", "tsup@county.example")
         person = svc.register_person("11010519491231002X", "王秀英", "城关镇", "东村", "rural")
         wv_id, person_id = wv.id, person.id
     every = max(round(1 / overdue), 1) if overdue > 0 else 0

@@ -279,16 +279,16 @@ class Aidflow(Runner):
         self.ids = [id_number(i) for i in range(n_cases)]
 
         def setup(svc: Service) -> None:
-            for name, roles, area in USERS:
-                svc.add_user(
-                    None if name == "admin" else "admin",
-                    name,
-                    roles,
-                    area,
-                    f"{name}@county.example",
-                )
+            from aidflow.services.users import import_areas
+
+            svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
             for f in sorted(WORKFLOWS.glob("*.yaml")):
                 svc.deploy("admin", load_workflow_file(f))
+            import_areas(
+                svc.session, self.clock.now(), "admin", [("城关镇", "东村"), ("河西镇", "")]
+            )
+            for name, roles, area in USERS[1:]:
+                svc.add_user("admin", name, roles, area, f"{name}@county.example")
             for idn in self.ids:
                 svc.register_person(idn, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
 

@@ -8,6 +8,7 @@ answer the tests fail loudly; set AIDFLOW_TEST_SKIP_PG=1 to skip them on purpose
 from __future__ import annotations
 
 import os
+import pwd
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ WORKFLOWS = REPO / "src" / "aidflow" / "shipped" / "workflows"
 TZ = ZoneInfo("Asia/Shanghai")
 PG_URL = os.environ.get("AIDFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 START = datetime(2023, 8, 1, 9, 0, tzinfo=TZ)  # a Tuesday
+# the operating-system account running the tests: the fixtures' admin is bound to it, so the
+# CLI in local mode acts as that admin, entering for the user a test names with --as
+OS_LOGIN = pwd.getpwuid(os.getuid()).pw_name
+# the area registry of the fixtures' county
+AREAS = [("城关镇", "东村"), ("城关镇", "西村"), ("河西镇", "南村"), ("新城镇", "")]
 
 
 def local(*args: int) -> datetime:
@@ -148,17 +154,26 @@ USERS = [
 PERSON_ID = "11010519491231002X"  # born 1949-12-31, female
 
 
+def bootstrap(svc: Service, *, deploy: bool = True) -> None:
+    """The first user `admin` (bound to this OS login), the area registry and (with `deploy`)
+    the shipped workflows: what a database needs before any other user can be added."""
+    from aidflow.services import users
+
+    svc.add_user(None, "admin", ["admin"], "*", "admin@county.example", os_login=OS_LOGIN)
+    users.import_areas(svc.session, svc.clock.now(), "admin", AREAS)
+    if deploy:
+        for f in sorted(WORKFLOWS.glob("*.yaml")):
+            svc.deploy("admin", load_workflow_file(f))
+
+
 @pytest.fixture
 def world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
     w = World(engine, clock, calendar)
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
-        for f in sorted(WORKFLOWS.glob("*.yaml")):
-            svc.deploy("admin", load_workflow_file(f))
+        bootstrap(svc)
+        for name, roles, area in USERS[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         svc.register_person(
             PERSON_ID,
             "王秀英",

@@ -18,7 +18,7 @@ from sqlalchemy import inspect, text
 from aidflow.store.database import make_engine
 from aidflow.store.models import SCHEMA_REVISION, Base
 
-from .conftest import PERSON_ID, REPO, Cli
+from .conftest import AREAS, OS_LOGIN, PERSON_ID, REPO, Cli
 
 BAD_ID = "110105194912310021"  # PERSON_ID with a mistyped check digit
 MASKED = "110***********002X"
@@ -69,10 +69,13 @@ def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
         engine.dispose()
 
 
-def setup_county(run_cli: Cli) -> None:
-    """Schema, users, the shipped workflows and one person, all by command line."""
+def bootstrap_cli(run_cli: Cli, *, deploy: bool = True) -> None:
+    """Schema, the first user `admin` (bound to this OS login), the area registry and (with
+    `deploy`) the shipped workflows, by command line."""
+    import tempfile
+
     assert "schema at revision" in ok(run_cli("db", "upgrade"))
-    ok(
+    assert ok(
         run_cli(
             "user",
             "add",
@@ -84,7 +87,27 @@ def setup_county(run_cli: Cli) -> None:
             "--email",
             "admin@county.example",
         )
-    )
+    ).startswith("user admin added: roles admin; area *; os login ")
+    with tempfile.TemporaryDirectory() as tmp:
+        areas = Path(tmp) / "areas.csv"
+        areas.write_text(
+            "township,village\n" + "".join(f"{t},{v}\n" for t, v in AREAS), encoding="utf-8"
+        )
+        ok(run_cli("area", "import", str(areas)))
+    if deploy:
+        ok(
+            run_cli(
+                "workflow",
+                "deploy",
+                str(REPO / "src" / "aidflow" / "shipped" / "workflows"),
+                user="admin",
+            )
+        )
+
+
+def setup_county(run_cli: Cli) -> None:
+    """Schema, users, the shipped workflows and one person, all by command line."""
+    bootstrap_cli(run_cli)
     for name, role, area in USERS:
         ok(
             run_cli(
@@ -100,14 +123,6 @@ def setup_county(run_cli: Cli) -> None:
                 user="admin",
             )
         )
-    ok(
-        run_cli(
-            "workflow",
-            "deploy",
-            str(REPO / "src" / "aidflow" / "shipped" / "workflows"),
-            user="admin",
-        )
-    )
     ok(run_cli("person", "add", PERSON_ID, *PERSON_ARGS, user="li"))
 
 
@@ -125,60 +140,56 @@ def actions(view: dict[str, Any]) -> dict[str, list[str]]:
 # -- administration --------------------------------------------------------------------------
 
 
-def test_db_upgrade_and_users(run_cli: Cli) -> None:
+def test_db_upgrade_and_users(run_cli: Cli, tmp_path: Path) -> None:
     out = ok(run_cli("db", "upgrade"))
     assert out.endswith(f": schema at revision {SCHEMA_REVISION} (was empty)\n")
     assert ok(run_cli("db", "upgrade")).endswith(
         f": schema at revision {SCHEMA_REVISION}\n"
     )  # safe to repeat
 
-    # the very first user bootstraps without --as
-    assert (
-        ok(
-            run_cli(
-                "user",
-                "add",
-                "admin",
-                "--role",
-                "admin",
-                "--area",
-                "*",
-                "--email",
-                "admin@county.example",
-            )
+    # the very first user bootstraps: an admin bound to this OS login, with a password to change
+    out = ok(
+        run_cli(
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--area",
+            "*",
+            "--email",
+            "admin@county.example",
         )
-        == "user admin added: roles admin; area *\n"
     )
-    # after that, --as an administrator
+    first, second, third = out.splitlines()
+    assert first == f"user admin added: roles admin; area *; os login {OS_LOGIN}"
+    assert second.startswith("initial password for admin: ") and len(second) > 40
+    assert third == "  (shown once; it must be changed at the first login)"
+    li = ("user", "add", "li", "--role", "township_caseworker", "--area", "城关镇")
+    li_email = ("--email", "li@county.example")
+    # a role no deployed workflow declares, and an area while the registry is empty
     fails(
-        run_cli(
-            "user",
-            "add",
-            "li",
-            "--role",
-            "township_caseworker",
-            "--area",
-            "城关镇",
-            "--email",
-            "li@county.example",
-        ),
-        5,
-        "error: this command needs an administrator\n  hint: pass --as ADMIN_USER\n",
+        run_cli(*li, *li_email),
+        3,
+        "error: unknown role 'township_caseworker': no deployed workflow declares it and it "
+        "is not built in (admin, auditor)\n  hint: deploy the workflow that uses it first\n",
     )
-    assert ok(
-        run_cli(
-            "user",
-            "add",
-            "li",
-            "--role",
-            "township_caseworker",
-            "--area",
-            "城关镇",
-            "--email",
-            "li@county.example",
-            user="admin",
-        )
-    ) == ("user li added: roles township_caseworker; area 城关镇\n")
+    ok(run_cli("workflow", "deploy", str(REPO / "src" / "aidflow" / "shipped" / "workflows")))
+    fails(
+        run_cli(*li, *li_email),
+        3,
+        "error: area '城关镇' is not registered: the area registry is empty\n"
+        "  hint: import the county's townships and villages with `aidflow area import FILE`\n",
+    )
+    areas = tmp_path / "areas.csv"
+    areas.write_text("乡镇,村\n城关镇,东村\n城关镇,西村\n河西镇,\n", encoding="utf-8")
+    assert ok(run_cli("area", "import", str(areas))) == (
+        f"4 area(s) registered from 3 row(s) of {areas}\n"
+    )
+    assert ok(run_cli("area", "list")) == "城关镇\n城关镇/东村\n城关镇/西村\n河西镇\n"
+    assert ok(run_cli(*li, *li_email, "--password-stdin", input="a long password\n")) == (
+        "user li added: roles township_caseworker; area 城关镇\n"
+    )
     ok(
         run_cli(
             "user",
@@ -192,75 +203,58 @@ def test_db_upgrade_and_users(run_cli: Cli) -> None:
             "城关镇/东村",
             "--email",
             "chen@county.example",
-            user="admin",
         )
     )
-    # a non-admin may not add users
+    # a non-admin may not add users; an admin entering as someone else administers nothing
     before = dump(run_cli.url)
+    bob = ("user", "add", "bob", "--role", "admin", "--area", "*", "--email", "b@county.example")
     fails(
-        run_cli(
-            "user",
-            "add",
-            "bob",
-            "--role",
-            "admin",
-            "--area",
-            "*",
-            "--email",
-            "bob@county.example",
-            user="li",
-        ),
+        run_cli(*bob, user="li"),
         5,
-        "error: li is not an administrator (roles: township_caseworker)\n"
-        "  hint: ask a user with role admin\n",
+        "error: admin may not administer users as li\n"
+        "  hint: run user and area commands without --as / AIDFLOW_USER\n",
     )
     assert dump(run_cli.url) == before
 
-    fails(
-        run_cli("user", "list"),
-        5,
-        "error: no acting user\n  hint: pass --as USER or set AIDFLOW_USER\n",
-    )
     users = json.loads(ok(run_cli("user", "list", "--json", user="chen")))
+    common = {"disabled": False, "must_change_password": True}
     assert users == [
-        {"name": "admin", "roles": ["admin"], "area": "*", "email": "admin@county.example"},
+        {
+            "name": "admin",
+            "roles": ["admin"],
+            "area": "*",
+            "email": "admin@county.example",
+            "os_login": OS_LOGIN,
+            **common,
+        },
         {
             "name": "chen",
             "roles": ["village_officer", "village_rep"],
             "area": "城关镇/东村",
             "email": "chen@county.example",
+            "os_login": None,
+            **common,
         },
         {
             "name": "li",
             "roles": ["township_caseworker"],
             "area": "城关镇",
             "email": "li@county.example",
+            "os_login": None,
+            **common,
         },
     ]
 
 
 def test_workflow_deploy_list_show_diagram(run_cli: Cli) -> None:
-    ok(run_cli("db", "upgrade"))
-    ok(
-        run_cli(
-            "user",
-            "add",
-            "admin",
-            "--role",
-            "admin",
-            "--area",
-            "*",
-            "--email",
-            "admin@county.example",
-        )
-    )
+    bootstrap_cli(run_cli, deploy=False)
     ok(
         run_cli(
             "user",
             "add",
             "li",
             "--role",
-            "township_caseworker",
+            "auditor",
             "--area",
             "城关镇",
             "--email",
@@ -345,20 +339,7 @@ def test_workflow_deploy_list_show_diagram(run_cli: Cli) -> None:
 
 
 def test_person_add_rejects_a_bad_id_number(run_cli: Cli) -> None:
-    ok(run_cli("db", "upgrade"))
-    ok(
-        run_cli(
-            "user",
-            "add",
-            "admin",
-            "--role",
-            "admin",
-            "--area",
-            "*",
-            "--email",
-            "admin@county.example",
-        )
-    )
+    bootstrap_cli(run_cli)
     ok(
         run_cli(
             "user",
@@ -725,10 +706,11 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
             ),
         ),
         (
+            # without --as the OS login's user acts: the admin, who holds no caseworker role
             ("case", "fire", "1", "withdraw", "--note", "x"),
             None,
-            5,
-            "error: no acting user\n  hint: pass --as USER or set AIDFLOW_USER\n",
+            6,
+            "error: cannot withdraw case 1: needs role township_caseworker; admin has admin\n",
         ),
         (
             ("case", "fire", "99", "submit_findings", *findings),

@@ -18,7 +18,7 @@ from aidflow.services import escalations as jobs
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap, local
 
 DIBAO = WORKFLOWS / "dibao.yaml"
 
@@ -29,11 +29,10 @@ def dworld(engine: Engine, calendar: WorkCalendar) -> World:
     w = World(engine, FrozenClock(local(2023, 9, 1, 9, 0)), calendar)
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_file(DIBAO))
+        for name, roles, area in USERS[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         svc.register_person(
             PERSON_ID,
             "王秀英",

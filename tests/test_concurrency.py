@@ -26,7 +26,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent, Vote
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap
 from .test_cli import dump, fails, ok
 
 NOW = "2023-08-10T09:00"  # after the 7-day notice that the setup starts on 08-01
@@ -46,11 +46,10 @@ def dibao_world(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> W
     w = World(engine, clock, calendar)
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        for name, roles, area in USERS[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         svc.register_person(
             PERSON_ID,
             "王秀英",

@@ -44,7 +44,7 @@ from aidflow.store.models import (
     PersonSource,
 )
 
-from .conftest import REPO, USERS, WORKFLOWS, World, local
+from .conftest import REPO, USERS, WORKFLOWS, World, bootstrap, local
 from .smtp import Received, SMTPServer
 from .test_import import CIVIL_HEADER, make_id, write_csv
 from .test_payments import POLICY, TZ, County, at, county  # noqa: F401 - county is a fixture
@@ -131,11 +131,10 @@ def escalating_world(url: str, calendar: WorkCalendar, cases: int) -> World:
     w = World(engine, FrozenClock(local(2023, 9, 1, 0, 0)), calendar)
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        for name, roles, area in (USERS + SUPERVISORS)[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         for i in range(cases):
             svc.register_person(
                 id_number(date(1940, 1, 1) + timedelta(days=i), 10 + i),
@@ -365,7 +364,7 @@ def test_import_killed_imports_every_person_once(sqlite_url: str, tmp_path: Path
             FrozenClock(local(2023, 8, 1, 9, 0)),
             WorkCalendar.from_file(WORKFLOWS / "policy" / "calendar.yaml"),
         )
-        svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
+        bootstrap(svc)
         svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
     born = [date(1930, 1, 1) + timedelta(days=i) for i in range(ROWS // 3)]
     ids = [make_id(d.strftime("%Y%m%d"), seq) for d in born for seq in (11, 22, 33)]

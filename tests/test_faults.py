@@ -257,9 +257,11 @@ def sqlite_world(sqlite_url: str, calendar: WorkCalendar) -> World:
     w = World(engine, FrozenClock(START), calendar)
 
     def setup(svc: Any) -> None:
-        svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
-        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
+        from .conftest import bootstrap
+
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
         svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
 
     w.run(setup)

@@ -28,7 +28,7 @@ from aidflow.services.cases import Service
 from aidflow.services.payments import RunResult, parse_period, run_payments, to_fen, yuan
 from aidflow.store.models import Payment, PaymentRun
 
-from .conftest import WORKFLOWS
+from .conftest import WORKFLOWS, bootstrap
 
 TZ = ZoneInfo("Asia/Shanghai")
 POLICY = load_policy(WORKFLOWS / "policy")
@@ -187,11 +187,11 @@ def county(engine: Engine, calendar: WorkCalendar) -> County:
     c = County(engine, FrozenClock(at(2023, 6, 1, 9, 0)), calendar)
 
     def setup(svc: Service) -> None:
-        svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
-        svc.add_user("admin", "sun", ["county_officer"], "*", "sun@county.example")
-        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
+        bootstrap(svc, deploy=False)
         for text, name in ((DIBAO, "dibao"), (TEKUN, "tekun"), (TEMPORARY, "temporary_assistance")):
             svc.deploy("admin", load_workflow_text(text, f"{name}.yaml"))
+        svc.add_user("admin", "sun", ["county_officer"], "*", "sun@county.example")
+        svc.add_user("admin", "li", ["township_caseworker"], "城关镇", "li@county.example")
 
     c.run(setup)
     return c

@@ -97,9 +97,9 @@ def test_using_it_block_runs_in_order(tmp_path: Path, monkeypatch: pytest.Monkey
         ["export", "AIDFLOW_DATABASE_URL=sqlite:///county.db"],
     ]
     monkeypatch.chdir(tmp_path)
-    survey = Path("tests/data/civil_affairs.csv")
-    survey.parent.mkdir(parents=True)
-    shutil.copy(REPO / survey, survey)
+    Path("tests/data").mkdir(parents=True)
+    for data in ("civil_affairs.csv", "areas.csv"):  # a survey list, the county's areas
+        shutil.copy(REPO / "tests/data" / data, Path("tests/data") / data)
     env = dict(CLEAN_ENV, AIDFLOW_NOW="2023-08-01T09:00")  # reproducible deadlines
     runner = CliRunner()
     for line, words in lines:

@@ -19,7 +19,7 @@ from aidflow.policy.standards import policy_names
 from aidflow.services.cases import Service
 from aidflow.store.models import Case
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, World, bootstrap, local
 
 DIBAO_TEXT = (WORKFLOWS / "dibao.yaml").read_text(encoding="utf-8")
 SHIPPED_REVIEW = "    value: mandatory           # mandatory in this county;"
@@ -48,15 +48,10 @@ def make_world(engine: Engine, calendar: WorkCalendar) -> Callable[..., World]:
         loaded = load(dibao_with(village_review, approval_level))
 
         def setup(svc: Service) -> None:
-            for name, roles, area in USERS:
-                svc.add_user(
-                    None if name == "admin" else "admin",
-                    name,
-                    roles,
-                    area,
-                    f"{name}@county.example",
-                )
+            bootstrap(svc, deploy=False)
             svc.deploy("admin", loaded)  # type: ignore[arg-type]
+            for name, roles, area in USERS[1:]:
+                svc.add_user("admin", name, roles, area, f"{name}@county.example")
             svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2)
 
         w.run(setup)

@@ -23,7 +23,7 @@ from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage
 
-from .conftest import USERS, WORKFLOWS, World, local
+from .conftest import USERS, WORKFLOWS, World, bootstrap, local
 from .smtp import SMTPServer
 
 SUPERVISORS = [("tsup", ["township_supervisor"], "城关镇"), ("csup", ["county_supervisor"], "*")]
@@ -52,11 +52,10 @@ def mworld(engine: Engine, calendar: WorkCalendar) -> World:
     w = World(engine, FrozenClock(local(2023, 9, 1, 9, 0)), calendar)
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        for name, roles, area in (USERS + SUPERVISORS)[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         for key, (number, town, village) in PERSONS.items():
             svc.register_person(number, f"申请人{key}", town, village, "rural", disability_grade=1)
 

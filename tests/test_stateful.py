@@ -82,7 +82,7 @@ from aidflow.store.models import (
     WorkflowVersion,
 )
 
-from .conftest import PERSON_ID, START, TZ, USERS, WORKFLOWS, World
+from .conftest import PERSON_ID, START, TZ, USERS, WORKFLOWS, World, bootstrap
 from .test_simulated_month import SUPERVISORS
 
 CALENDAR = WorkCalendar.from_file(WORKFLOWS / "policy" / "calendar.yaml")
@@ -151,12 +151,11 @@ HAPPY: dict[tuple[str, str], tuple[str, str, dict[str, str], str | None]] = {
 
 
 def setup_world(svc: Service) -> None:
-    for name, roles, area in ALL_USERS:
-        svc.add_user(
-            None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-        )
+    bootstrap(svc, deploy=False)
     for loaded in LOADED:
         svc.deploy("admin", loaded)
+    for name, roles, area in ALL_USERS[1:]:
+        svc.add_user("admin", name, roles, area, f"{name}@county.example")
     svc.register_person(
         PERSON_ID, "王秀英", "城关镇", "东村", "rural", disability_grade=2, related_users=["rep7"]
     )

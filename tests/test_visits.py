@@ -21,7 +21,7 @@ from aidflow.services.cases import Service
 from aidflow.services.visits import Month, check_visits
 from aidflow.store.models import CaseEvent, Escalation, OutboxMessage, Visit, VisitAlert
 
-from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, local
+from .conftest import PERSON_ID, USERS, WORKFLOWS, Cli, World, bootstrap, local
 from .smtp import SMTPServer
 
 CARE_WF = """\
@@ -107,11 +107,10 @@ def cworld(engine: Engine, clock: FrozenClock, calendar: WorkCalendar) -> World:
     world.clock.set(local(2023, 7, 3, 9, 0))
 
     def setup(svc: Service) -> None:
-        for name, roles, area in USERS + SUPERVISORS:
-            svc.add_user(
-                None if name == "admin" else "admin", name, roles, area, f"{name}@county.example"
-            )
+        bootstrap(svc, deploy=False)
         svc.deploy("admin", load_workflow_text(CARE_WF, "carework.yaml"))
+        for name, roles, area in (USERS + SUPERVISORS)[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         svc.register_person(PERSON_ID, "王秀英", "城关镇", "东村", "rural")
         svc.register_person(SECOND_ID, "赵德福", "城关镇", "东村", "rural")
         svc.register_person(OTHER_TOWN_ID, "刘桂兰", "河西镇", "南村", "rural")

@@ -1,4 +1,4 @@
-"""Administration: `aidflow db`, `aidflow user`, `aidflow person`, `aidflow audit`."""
+"""Administration: `aidflow db`, `aidflow person`, `aidflow audit` (users: aidflow.cli.users)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
+from aidflow.cli.app import ROW_ID, App, pass_app
 
 
 @click.group("db")
@@ -24,44 +24,6 @@ def db_upgrade(app: App) -> None:
         f"{url}: schema at revision {after}"
         + ("" if before == after else f" (was {before or 'empty'})")
     )
-
-
-@click.group("user")
-def user_group() -> None:
-    """Manage users and their roles and areas (administrators)."""
-
-
-@user_group.command("add")
-@click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True, help="A role (repeat for several).")
-@click.option("--area", required=True, help="'*' for the county, TOWNSHIP or TOWNSHIP/VILLAGE.")
-@click.option("--email", required=True)
-@pass_app
-def user_add(app: App, name: str, roles: tuple[str, ...], area: str, email: str) -> None:
-    """Add a user. The first user may be added without --as; later ones need an admin."""
-    with app.transaction() as svc:
-        user = svc.add_user(app.user, name, list(roles), area, email)
-    click.echo(f"user {user.name} added: roles {', '.join(user.roles)}; area {user.area}")
-
-
-@user_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-def user_list(app: App, as_json: bool) -> None:
-    """List users (any known user may; staff emails are not for outsiders)."""
-    from aidflow.services.users import list_users
-
-    with app.reading() as svc:
-        svc.actor(app.user)
-        rows = [
-            {"name": u.name, "roles": u.roles, "area": u.area, "email": u.email}
-            for u in list_users(svc.session)
-        ]
-    if as_json:
-        emit_json(rows)
-        return
-    for r in rows:
-        click.echo(f"{r['name']:<16} {','.join(r['roles']):<40} {r['area']:<20} {r['email']}")
 
 
 @click.group("person")

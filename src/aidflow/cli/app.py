@@ -9,6 +9,8 @@ and click's parsing stay fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from aidflow.services.runtime import Runtime, parse_time
 
 if TYPE_CHECKING:
     from aidflow.client.credentials import Login
+    from aidflow.services.cases import Service
     from aidflow.store.database import Database
 
 __all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app"]
@@ -26,20 +29,28 @@ __all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app"]
 
 @dataclass
 class App(Runtime):
-    """One invocation's runtime and its acting user (--as / AIDFLOW_USER).
+    """One invocation's runtime and its acting user.
+
+    In local mode the acting user is the one bound to this process's operating-system
+    account (not an environment variable, which anyone can set). --as / AIDFLOW_USER names
+    someone else only for an administrator entering on their behalf: then the command is
+    checked against that user's roles and area, and every event records both names. It is
+    resolved on first use, so commands that need no user open no database for it.
 
     Client mode: when the settings name a server (--server / AIDFLOW_SERVER, or a login
     saved by `aidflow login`) and no database was named (--db, AIDFLOW_DATABASE_URL or the
-    config file), `call` sends each operation to the server with the saved token, and a
-    command that works on the database itself says that it runs on the server host.
+    config file), `call` sends each operation to the server with the saved token (the acting
+    user is the token's), and a command that works on the database itself says that it runs
+    on the server host.
     """
 
-    user: str | None = None
+    claimed: str | None = None  # --as / AIDFLOW_USER
+    _identity: tuple[str | None, str | None] | None = None  # (user, entered_by)
     server: str | None = None  # client mode: the server's URL (set from the settings)
 
     def __post_init__(self) -> None:
-        if self.user is None:
-            self.user = self.settings.user
+        if self.claimed is None:
+            self.claimed = self.settings.user
         if self.server is None and not self.settings.explicit("database_url"):
             self.server = self.settings.server
             if self.server is None:
@@ -53,6 +64,52 @@ class App(Runtime):
         path = self.settings.credentials_file
         return credentials.load(path) if path is not None else None
 
+    def _resolve(self) -> tuple[str | None, str | None]:
+        if self._identity is None:
+            if self.server is not None:  # the token's user; the server checks the token
+                saved = self.saved_login()
+                self._identity = (saved.user if saved is not None else None, None)
+                return self._identity
+            import os
+            import pwd
+
+            from aidflow.services.users import local_identity
+
+            login = pwd.getpwuid(os.getuid()).pw_name
+            with self.database.reading() as session:
+                found = local_identity(session, login, self.claimed)
+            self._identity = (found.user, found.entered_by)
+        return self._identity
+
+    @property
+    def user(self) -> str | None:
+        """The acting user (None only before the first user of an empty database exists)."""
+        return self._resolve()[0]
+
+    @user.setter
+    def user(self, name: str | None) -> None:
+        self._identity = (name, None)
+
+    @property
+    def entered_by(self) -> str | None:
+        """The administrator entering this command for `user`, if --as named someone else."""
+        return self._resolve()[1]
+
+    @contextmanager
+    def transaction(self, check: bool = True) -> Iterator[Service]:
+        # entered_by is set only with --as, so only then is the user resolved up front
+        entered_by = self._resolve()[1] if self.claimed else None
+        with super().transaction(check) as svc:
+            svc.entered_by = entered_by
+            yield svc
+
+    @contextmanager
+    def reading(self) -> Iterator[Service]:
+        entered_by = self._resolve()[1] if self.claimed else None
+        with super().reading() as svc:
+            svc.entered_by = entered_by
+            yield svc
+
     def call(self, name: str, key: str | None = None, **params: Any) -> Any:
         """Run the operation `name` (aidflow.operations) with `params` and the idempotency
         `key` of a writing command; its JSON-able result.
@@ -64,7 +121,8 @@ class App(Runtime):
             return self.call_server(name, key, params)
         from aidflow.operations import Caller, execute
 
-        caller = Caller(user=self.user, lang=self.lang, key=key)
+        user, entered_by = self._resolve()
+        caller = Caller(user=user, lang=self.lang, entered_by=entered_by, key=key)
         return execute(self, name, caller, params)
 
     def call_server(self, name: str, key: str | None, params: dict[str, Any]) -> Any:

@@ -57,14 +57,27 @@ def demo(app: App, db_file: Path) -> None:
                 f"{trigger:<20} {ev.from_state} -> {ev.to_state}"
             )
 
+    import os
+    import pwd
+
+    from aidflow.services.users import import_areas
+
     with app.transaction() as svc:
-        for name, roles, area in USERS:
-            svc.add_user(
-                "admin" if name != "admin" else None, name, roles, area, f"{name}@county.example"
-            )
+        # the demo's admin is whoever runs it, so `--as li` works on the demo database after
+        svc.add_user(
+            None,
+            "admin",
+            ["admin"],
+            "*",
+            "admin@county.example",
+            os_login=pwd.getpwuid(os.getuid()).pw_name,
+        )
         for f in workflow_files(app.county.workflows):
             wv, _ = svc.deploy("admin", load_workflow_file(f))
             click.echo(f"deployed {wv.name} v{wv.version}")
+        import_areas(svc.session, clock.now(), "admin", [(p[2], p[3]) for p in PEOPLE])
+        for name, roles, area in USERS[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example")
         for idn, name, town, village, hukou in PEOPLE:
             svc.register_person(idn, name, town, village, hukou, disability_grade=2)
         case_id = svc.open_case(svc.actor("li"), PEOPLE[0][0], "dibao").id

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from aidflow.cli.admin import audit_group, db_group, person_group, user_group
+from aidflow.cli.admin import audit_group, db_group, person_group
 from aidflow.cli.app import App
 from aidflow.cli.cases import case_group
 from aidflow.cli.county import init
@@ -17,6 +17,7 @@ from aidflow.cli.sampling import sample_group
 from aidflow.cli.scheduler import escalation_group, outbox_group, scheduler_group
 from aidflow.cli.server import login, logout, serve, whoami
 from aidflow.cli.survey import ledger_group, lookback, person_import
+from aidflow.cli.users import area_group, user_group
 from aidflow.cli.visits import visit_group
 from aidflow.cli.workflows import workflow_group
 from aidflow.errors import AidflowError, ExitCode
@@ -149,6 +150,7 @@ for group in (
     workflow_group,
     case_group,
     user_group,
+    area_group,
     person_group,
     db_group,
     audit_group,

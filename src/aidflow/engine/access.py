@@ -63,6 +63,8 @@ class Actor:
     name: str
     roles: tuple[str, ...]
     area: str
+    # the administrator entering on this user's behalf (local mode, --as), if any
+    entered_by: str | None = None
 
     @cached_property
     def scope(self) -> Area:

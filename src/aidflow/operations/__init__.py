@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from aidflow.services.runtime import Runtime
 
 # The modules that define operations, imported on the first lookup.
-MODULES = ("aidflow.operations.cases",)
+MODULES = ("aidflow.operations.cases", "aidflow.operations.users")
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ def execute(runtime: Runtime, name: str, caller: Caller, params: dict[str, Any])
     values = op.parameters(params)
 
     def run(svc: Service) -> Any:
+        svc.entered_by = caller.entered_by  # every event of the unit records who entered it
         return op.function(svc, caller, **values)
 
     if not op.write:

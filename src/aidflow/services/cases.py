@@ -92,8 +92,11 @@ class Service:
         clock: Clock,
         calendar: WorkCalendar,
         policy: Policy | Callable[[], Policy] | None = None,
+        entered_by: str | None = None,
     ) -> None:
         self.session = session
+        # the administrator entering this unit of work for its actors (local mode, --as)
+        self.entered_by = entered_by
         self.clock = clock
         self.calendar = calendar
         # the county's standards for guards reading policy.<name>; a callable loads them when used
@@ -108,9 +111,27 @@ class Service:
         return users.require_admin(self.session, actor_name)
 
     def add_user(
-        self, by: str | None, name: str, roles: list[str], area: str, email: str
+        self,
+        by: str | None,
+        name: str,
+        roles: list[str],
+        area: str,
+        email: str,
+        *,
+        os_login: str | None = None,
+        password: str | None = None,
     ) -> UserRecord:
-        return users.add_user(self.session, self.clock.now(), by, name, roles, area, email)
+        return users.add_user(
+            self.session,
+            self.clock.now(),
+            by,
+            name,
+            roles,
+            area,
+            email,
+            os_login=os_login,
+            password=password,
+        )
 
     def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[VersionRecord, bool]:
         return users.deploy(self.session, self.clock.now(), by, loaded)
@@ -218,8 +239,15 @@ class Service:
             raise ForbiddenError("'system' is reserved for the scheduler")
         actor = self._actors.get(name)
         if actor is None:
-            roles, area = user_store.user_access(self.session, name)
-            actor = self._actors[name] = Actor(name, tuple(roles), area)
+            user = user_store.get_user(self.session, name)
+            if user.disabled:
+                raise ForbiddenError(
+                    f"user {name} is disabled",
+                    hint=f"ask an administrator to `aidflow user enable {name}`",
+                )
+            entered_by = self.entered_by if self.entered_by != name else None
+            actor = Actor(name, tuple(user.roles), user.area, entered_by)
+            self._actors[name] = actor
         return actor
 
     def open_case(
@@ -267,6 +295,7 @@ class Service:
             EventInput(
                 kind="open",
                 actor=actor.name,
+                entered_by=actor.entered_by,
                 at=now,
                 to_state=wf.initial_state,
                 fields={"workflow": wf.name, "version": wv.version, "emergency": emergency},
@@ -571,6 +600,7 @@ class Service:
             EventInput(
                 kind=kind,
                 actor=actor.name,
+                entered_by=actor.entered_by,
                 at=now,
                 trigger=trigger,
                 from_state=case.state,
@@ -680,7 +710,9 @@ class Service:
         now = self.clock.now()
         round_ = case.entry_seq
         try:  # the unique key (case, round, voter) refuses a second vote without a read first
-            votes.insert_vote(self.session, case_id, round_, actor.name, choice, now)
+            votes.insert_vote(
+                self.session, case_id, round_, actor.name, choice, now, actor.entered_by
+            )
         except DuplicateError:
             raise RefusedError(f"{actor.name} already voted in this review") from None
         return events.write_event(
@@ -691,6 +723,7 @@ class Service:
             EventInput(
                 kind="vote",
                 actor=actor.name,
+                entered_by=actor.entered_by,
                 at=now,
                 fields={"choice": choice, "round": round_},
                 note=note,
@@ -714,7 +747,13 @@ class Service:
             case_id,
             case.last_seq,
             case.head_hash,
-            EventInput(kind="note", actor=actor.name, at=self.clock.now(), note=note),
+            EventInput(
+                kind="note",
+                actor=actor.name,
+                entered_by=actor.entered_by,
+                at=self.clock.now(),
+                note=note,
+            ),
             None,
             case.version,
             command_id,

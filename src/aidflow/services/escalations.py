@@ -414,6 +414,7 @@ def acknowledge(
         event_store.EventInput(
             kind="note",
             actor=actor.name,
+            entered_by=actor.entered_by,
             at=now,
             fields={"escalation_ack": escalation_id},
             note=note or f"acknowledged escalation {escalation_id}",

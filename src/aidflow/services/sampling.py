@@ -122,6 +122,7 @@ def draw(
             EventInput(
                 kind="note",
                 actor=actor.name,
+                entered_by=actor.entered_by,
                 at=now,
                 fields=dict(fields, sampled=True),
                 note=f"drawn for the spot-check ({size} of {len(population)}, seed {seed})",

@@ -1,40 +1,160 @@
-"""Administration: users and their roles and areas, and deploying workflow versions.
+"""Administration: users (add, roles, area, disable, passwords, tokens), the area registry,
+who acts in local mode, and deploying workflow versions.
 
-Administrators manage both; the very first user of an empty database bootstraps without one.
+Every change here is an administrator's, logged in the global audit log with its actor.
+The very first user of an empty database bootstraps without one: it becomes an
+administrator bound to the operating-system login that created it. Nothing else happens
+without an administrator (the server never bootstraps: its callers always name a user).
+
+A role must be declared by a deployed workflow (its `roles`, state owners, voters,
+transition roles and escalation recipients) or be built in (admin, auditor); an area must
+be '*' or registered (`aidflow area import`). A mistyped one is refused with a suggestion.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aidflow.engine.access import ADMIN, Area
-from aidflow.errors import ForbiddenError, InvalidInputError
+from aidflow.engine.access import ADMIN, COUNTY, Area
+from aidflow.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    InvalidInputError,
+    did_you_mean,
+)
 from aidflow.language.definition import workflow_to_json
-from aidflow.store import users, workflows
+from aidflow.services import auth
+from aidflow.store import areas, credentials, users, workflows
 from aidflow.store.records import UserRecord, VersionRecord
 from aidflow.store.session import Session
 
 if TYPE_CHECKING:
     from aidflow.language.loader import LoadedWorkflow
 
+AUDITOR = "auditor"
+BUILTIN_ROLES = (ADMIN, AUDITOR)
+
 
 def require_admin(session: Session, actor_name: str | None) -> str:
-    """The acting administrator's name; refused unless `actor_name` holds role admin.
-
-    With no user at all yet, anyone may act (as `actor_name`, or "bootstrap").
-    """
-    if users.count_users(session) == 0:
-        return actor_name or "bootstrap"
+    """The acting administrator's name; refused unless `actor_name` holds role admin and is
+    not disabled."""
     if actor_name is None:
-        raise ForbiddenError("this command needs an administrator", hint="pass --as ADMIN_USER")
+        raise ForbiddenError(
+            "this command needs an administrator",
+            hint="run it from the operating-system account of a user with role admin",
+        )
     user = users.get_user(session, actor_name)
-    if ADMIN not in user.roles:
+    if ADMIN not in user.roles or user.disabled:
         raise ForbiddenError(
             f"{user.name} is not an administrator (roles: {', '.join(user.roles)})",
             hint="ask a user with role admin",
         )
     return user.name
+
+
+# --- roles and areas ----------------------------------------------------------------------
+
+
+def declared_roles(session: Session) -> set[str]:
+    """The built-in roles and every role a deployed workflow names."""
+    out = set(BUILTIN_ROLES)
+    for _, wf in workflows.deployed_definitions(session):
+        out.update(wf.roles)
+        for state in wf.states.values():
+            if state.owner:
+                out.add(state.owner)
+            if state.vote is not None:
+                out.add(state.vote.voters)
+        for t in wf.transitions:
+            out.update(t.roles)
+        for ladder in wf.escalations.values():
+            out.update(rung.to for rung in ladder)
+    return out
+
+
+def check_roles(session: Session, roles: list[str]) -> list[str]:
+    """`roles`, sorted and without repeats, after refusing any no workflow declares."""
+    if not roles:
+        raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
+    known = declared_roles(session)
+    for role in roles:
+        if len(role) > 64 or not role.strip():
+            raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
+        if role not in known:
+            raise InvalidInputError(
+                f"unknown role '{role}': no deployed workflow declares it and it is not "
+                f"built in ({', '.join(BUILTIN_ROLES)})",
+                hint=did_you_mean(role, known) or "deploy the workflow that uses it first",
+            )
+    return sorted(set(roles))
+
+
+def check_area(session: Session, text: str) -> str:
+    """`text` as a registered area ('*', TOWNSHIP or TOWNSHIP/VILLAGE)."""
+    area = Area.parse(text)
+    if area.is_county:
+        return COUNTY
+    registered = areas.list_areas(session)
+    if not registered:
+        raise InvalidInputError(
+            f"area '{area}' is not registered: the area registry is empty",
+            hint="import the county's townships and villages with `aidflow area import FILE`",
+        )
+    known = {t if not v else f"{t}/{v}" for t, v in registered}
+    if str(area) not in known:
+        raise InvalidInputError(
+            f"unknown area '{area}'",
+            hint=did_you_mean(str(area), known) or "`aidflow area list` shows the registry",
+        )
+    return str(area)
+
+
+def list_areas(session: Session) -> list[tuple[str, str]]:
+    return areas.list_areas(session)
+
+
+def import_areas(
+    session: Session, now: datetime, by: str | None, pairs: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Register townships and villages (a village registers its township too); the rows
+    that were new. Each pair is (township, village or '')."""
+    who = require_admin(session, by)
+    wanted: list[tuple[str, str]] = []
+    for n, (township, village) in enumerate(pairs, start=1):
+        township, village = township.strip(), village.strip()
+        for label, value in (("township", township), ("village", village)):
+            if "/" in value or value == COUNTY or len(value) > 100:
+                raise InvalidInputError(
+                    f"row {n}: {label} {value[:40]!r} is not a name",
+                    hint="a name of at most 100 characters without '/'",
+                )
+        if not township:
+            raise InvalidInputError(f"row {n}: no township", hint="every row names its township")
+        wanted.append((township, ""))
+        if village:
+            wanted.append((township, village))
+    return areas.add_areas(session, wanted, now, who)
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def _check_values(name: str, email: str, os_login: str | None) -> None:
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise InvalidInputError(
+            f"email {email!r} is not an email address", hint="write it like li@example.org"
+        )
+    for label, value, limit in (
+        ("name", name, 64),
+        ("email", email, 200),
+        ("os login", os_login or "", 64),
+    ):
+        if len(value) > limit:  # the column's width
+            raise InvalidInputError(
+                f"user {label} is {len(value)} characters long; the limit is {limit}"
+            )
 
 
 def add_user(
@@ -45,32 +165,170 @@ def add_user(
     roles: list[str],
     area: str,
     email: str,
+    *,
+    os_login: str | None = None,
+    password: str | None = None,
 ) -> UserRecord:
-    """Add a user after checking the administrator and every value."""
-    require_admin(session, by)
+    """Add a user after checking the administrator and every value.
+
+    `by` None is the bootstrap: allowed only in an empty database, where the user becomes
+    an administrator (bound to `os_login`). A `password` given is an initial one: the user
+    must change it at the first login.
+    """
+    bootstrap = by is None and users.count_users(session) == 0
+    if not bootstrap:
+        require_admin(session, by)
     if users.user_exists(session, name):
         raise InvalidInputError(f"user '{name}' already exists")
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise InvalidInputError(
-            f"email {email!r} is not an email address", hint="write it like li@example.org"
-        )
-    if not roles:
-        raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
-    for label, value, limit in (("name", name, 64), ("email", email, 200), ("area", area, 200)):
-        if len(value) > limit:  # the column's width
-            raise InvalidInputError(
-                f"user {label} is {len(value)} characters long; the limit is {limit}"
-            )
-    for role in roles:
-        if len(role) > 64 or not role.strip():
-            raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
-    Area.parse(area)
-    return users.add_user(session, name, sorted(set(roles)), area.strip(), email, now, by)
+    _check_values(name, email, os_login)
+    if bootstrap:
+        checked = sorted(set(roles) | {ADMIN})
+        Area.parse(area)
+        area = area.strip()
+    else:
+        checked = check_roles(session, roles)
+        area = check_area(session, area)
+    return users.add_user(
+        session,
+        name,
+        checked,
+        area,
+        email,
+        now,
+        by,
+        os_login=os_login or None,
+        password_hash=None if password is None else auth.hash_password(password),
+        must_change_password=password is not None,
+    )
 
 
 def list_users(session: Session) -> list[UserRecord]:
     """Every user, by name."""
     return users.list_users(session)
+
+
+def set_disabled(
+    session: Session, now: datetime, by: str | None, name: str, disabled: bool
+) -> UserRecord:
+    """Disable a user (tokens revoked; nothing is possible as them) or enable one again
+    (which also lifts a lockout)."""
+    who = require_admin(session, by)
+    if disabled and name == who:
+        raise InvalidInputError(
+            "an administrator cannot disable themselves", hint="ask another administrator"
+        )
+    users.get_user(session, name)
+    credentials.set_failures(session, name, 0, None)
+    if disabled:
+        credentials.revoke_user_tokens(session, name, now)
+    kind = "user_disabled" if disabled else "user_enabled"
+    return users.update_user(session, name, at=now, actor=who, kind=kind, disabled=disabled)
+
+
+def set_roles(
+    session: Session, now: datetime, by: str | None, name: str, roles: list[str]
+) -> UserRecord:
+    who = require_admin(session, by)
+    checked = check_roles(session, roles)
+    if name == who and ADMIN not in checked:
+        raise InvalidInputError(
+            "an administrator cannot take their own admin role away",
+            hint="ask another administrator",
+        )
+    return users.update_user(session, name, at=now, actor=who, kind="user_roles_set", roles=checked)
+
+
+def set_area(session: Session, now: datetime, by: str | None, name: str, area: str) -> UserRecord:
+    who = require_admin(session, by)
+    checked = check_area(session, area)
+    return users.update_user(session, name, at=now, actor=who, kind="user_area_set", area=checked)
+
+
+def set_login(
+    session: Session, now: datetime, by: str | None, name: str, os_login: str | None
+) -> UserRecord:
+    """Bind the user to an operating-system login (None: unbind)."""
+    who = require_admin(session, by)
+    if os_login is not None and (not os_login.strip() or len(os_login) > 64):
+        raise InvalidInputError(f"os login {os_login[:70]!r} must be 1 to 64 characters")
+    return users.update_user(
+        session, name, at=now, actor=who, kind="user_login_set", os_login=os_login
+    )
+
+
+def reset_password(
+    session: Session, now: datetime, by: str | None, name: str, password: str
+) -> UserRecord:
+    """Give the user a new initial password (must be changed; tokens revoked, lockout lifted)."""
+    who = require_admin(session, by)
+    users.get_user(session, name)
+    return auth.set_password(session, who, name, password, now, must_change=True)
+
+
+def change_own_password(
+    session: Session, now: datetime, name: str, old: str | None, new: str
+) -> UserRecord:
+    """The acting user changes their own password: proving the old one if they have one
+    (a user added without a password sets a first one as who they are already)."""
+    state = credentials.login_state(session, name)
+    if state is not None and state.password_hash is None:
+        return auth.set_password(session, name, name, new, now, must_change=False)
+    return auth.change_password(session, name, old or "", new, now)
+
+
+def revoke_tokens(session: Session, now: datetime, by: str | None, name: str) -> int:
+    who = require_admin(session, by)
+    return auth.revoke_tokens(session, who, name, now)
+
+
+# --- who acts in local mode ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalIdentity:
+    """Who acts (`user`) and, when an administrator enters for them, who entered it."""
+
+    user: str | None  # None only in an empty database (the bootstrap)
+    entered_by: str | None = None
+
+
+def local_identity(session: Session, os_login: str, claimed: str | None) -> LocalIdentity:
+    """The user bound to `os_login`; or, for an administrator naming another user with
+    --as (`claimed`), that user, entered by the administrator."""
+    if users.count_users(session) == 0:
+        return LocalIdentity(None)
+    bound = users.user_by_login(session, os_login)
+    if bound is None and not users.any_login_bound(session):
+        # a database from before logins were bound: an administrator named with --as acts,
+        # so that they can bind themselves (`aidflow --as NAME user set-login NAME LOGIN`)
+        if claimed is not None and ADMIN in users.get_user(session, claimed).roles:
+            return LocalIdentity(claimed)
+        raise AuthenticationError(
+            "no user is bound to an operating-system login yet",
+            hint=f"an administrator binds themselves first: `aidflow --as ADMIN user set-login "
+            f"ADMIN {os_login}`",
+        )
+    if bound is None:
+        raise AuthenticationError(
+            f"operating-system login '{os_login}' is not bound to an aidflow user",
+            hint=f"an administrator binds it: `aidflow user add NAME ... --os-login {os_login}` "
+            f"or `aidflow user set-login NAME {os_login}`",
+        )
+    if bound.disabled:
+        raise AuthenticationError(
+            f"user {bound.name} (operating-system login '{os_login}') is disabled",
+            hint="ask an administrator to `aidflow user enable` it",
+        )
+    if claimed is None or claimed == bound.name:
+        return LocalIdentity(bound.name)
+    if ADMIN not in bound.roles:
+        raise ForbiddenError(
+            f"{bound.name} (operating-system login '{os_login}') may not act as {claimed}: "
+            "only an administrator enters on someone's behalf",
+            hint="run the command without --as / AIDFLOW_USER",
+        )
+    users.get_user(session, claimed)
+    return LocalIdentity(claimed, bound.name)
 
 
 def deploy(

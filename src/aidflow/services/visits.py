@@ -300,6 +300,7 @@ def log_visit(
         event_store.EventInput(
             kind="note",
             actor=actor.name,
+            entered_by=actor.entered_by,
             at=now,
             note=summary,
             fields={

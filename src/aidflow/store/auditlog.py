@@ -27,7 +27,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
-from aidflow.store.tables import AUDIT_LOG, CASES, EVENTS, USERS, VERSIONS, VOTES
+from aidflow.store.tables import AREAS, AUDIT_LOG, CASES, EVENTS, USERS, VERSIONS, VOTES
 
 GENESIS = "0" * 64
 
@@ -83,6 +83,7 @@ SUBJECTS: dict[str, Subject] = {
             ("disabled", False),
         ),
     ),
+    "areas": Subject(AREAS, ("township", "village"), ("township", "village")),
     "workflow_versions": Subject(
         VERSIONS,
         ("name", "version"),
@@ -117,6 +118,11 @@ _CANONICAL = json.JSONEncoder(
 
 def _sha256(values: list[Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(values).encode()).hexdigest()
+
+
+def actor_label(actor: str, entered_by: str | None) -> str:
+    """An entry's actor: the user, and the administrator who entered it for them (--as)."""
+    return actor if entered_by is None else f"{actor} (entered by {entered_by})"
 
 
 def subject_key(table: str, row: Mapping[str, Any]) -> str:
@@ -250,6 +256,8 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
         return f"case {parts[0]} round {parts[1]} vote of {parts[2]}", int(parts[0]), None
     if table == "users":
         return f"user {key}", None, None
+    if table == "areas":
+        return f"area {key.rstrip('/')}", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
 
 

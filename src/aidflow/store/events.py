@@ -33,6 +33,7 @@ class EventInput:
     kind: str
     actor: str
     at: datetime
+    entered_by: str | None = None  # the administrator who entered it for `actor` (--as)
     trigger: str | None = None
     from_state: str | None = None
     to_state: str | None = None
@@ -104,6 +105,7 @@ _INSERT = Fast(
         prev_hash=bindparam("b_prev"),
         hash=bindparam("b_hash"),
         command_id=bindparam("b_command"),
+        entered_by=bindparam("b_entered_by"),
     )
 )
 # every transition/objection of the case: a case has a few dozen events at most, and a fixed
@@ -209,6 +211,7 @@ def write_event(
                 "b_prev": prev,
                 "b_hash": digest,
                 "b_command": command_id,
+                "b_entered_by": ev.entered_by,
             },
         )
     except IntegrityError as exc:
@@ -222,7 +225,7 @@ def write_event(
     auditlog.append(
         session,
         at=ev.at,
-        actor=ev.actor,
+        actor=auditlog.actor_label(ev.actor, ev.entered_by),
         kind="case_event",
         table="case_events",
         row={
@@ -236,6 +239,7 @@ def write_event(
             "to_state": ev.to_state,
             "fields": fields,
             "note": ev.note,
+            "entered_by": ev.entered_by,
         },
     )
     return Recorded(

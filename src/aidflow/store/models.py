@@ -207,7 +207,8 @@ class AuditEntry(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(64))
+    # the user, and the administrator who entered it for them: "li (entered by admin)"
+    actor: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # case_event, vote, user_added, ...
     subject_table: Mapped[str] = mapped_column(String(40))
     subject_key: Mapped[str] = mapped_column(String(200))

@@ -67,6 +67,14 @@ def user_by_login(session: Session, os_login: str) -> UserRecord | None:
     return None if row is None else UserRecord(*row)
 
 
+def any_login_bound(session: Session) -> bool:
+    """Whether some user is bound to an operating-system login."""
+    return (
+        session.scalar(select(USERS.c.name).where(USERS.c.os_login.is_not(None)).limit(1))
+        is not None
+    )
+
+
 def user_exists(session: Session, name: str) -> bool:
     return _ACCESS.one_or_none(session, {"b_name": name}) is not None
 

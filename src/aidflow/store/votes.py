@@ -28,6 +28,7 @@ _INSERT = Fast(
         voter=bindparam("b_voter"),
         choice=bindparam("b_choice"),
         at=bindparam("b_at", type_=VOTES.c.at.type),
+        entered_by=bindparam("b_entered_by"),
     )
 )
 
@@ -38,7 +39,13 @@ def votes_of(session: Session, case_id: int, round_: int) -> list[tuple[str, str
 
 
 def insert_vote(
-    session: Session, case_id: int, round_: int, voter: str, choice: str, at: datetime
+    session: Session,
+    case_id: int,
+    round_: int,
+    voter: str,
+    choice: str,
+    at: datetime,
+    entered_by: str | None = None,
 ) -> None:
     """One vote; the unique key (case, round, voter) refuses a second one with DuplicateError."""
     try:
@@ -50,6 +57,7 @@ def insert_vote(
                 "b_voter": voter,
                 "b_choice": choice,
                 "b_at": at,
+                "b_entered_by": entered_by,
             },
         )
     except IntegrityError:
@@ -57,8 +65,15 @@ def insert_vote(
     auditlog.append(
         session,
         at=at,
-        actor=voter,
+        actor=auditlog.actor_label(voter, entered_by),
         kind="vote",
         table="votes",
-        row={"case_id": case_id, "round": round_, "voter": voter, "choice": choice, "at": at},
+        row={
+            "case_id": case_id,
+            "round": round_,
+            "voter": voter,
+            "choice": choice,
+            "at": at,
+            "entered_by": entered_by,
+        },
     )

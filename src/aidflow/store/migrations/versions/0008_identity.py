@@ -8,8 +8,9 @@ Users gain an operating-system login (local mode), an argon2id password hash, th
 must-change flag of an initial password, a disabled flag and the counters of the login
 backoff. Tokens are stored as the SHA-256 of the token only. The area registry lists the
 county's townships and villages. Events and votes record the administrator who entered them
-on someone's behalf. Existing rows keep their audit digests: the new user columns enter a
-user's digest only when they differ from these defaults (aidflow.store.auditlog).
+on someone's behalf, and an audit entry's actor is wide enough to name both. Existing rows
+keep their audit digests: the new columns enter a row's digest only when they differ from
+these defaults (aidflow.store.auditlog).
 """
 
 import sqlalchemy as sa
@@ -61,9 +62,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("entered_by", sa.String(length=64), nullable=True))
     with op.batch_alter_table("votes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("entered_by", sa.String(length=64), nullable=True))
+    # an entry's actor names both users when an administrator entered it for someone
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.alter_column(
+            "actor", existing_type=sa.String(length=64), type_=sa.String(length=200)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.alter_column(
+            "actor", existing_type=sa.String(length=200), type_=sa.String(length=64)
+        )
     with op.batch_alter_table("votes", schema=None) as batch_op:
         batch_op.drop_column("entered_by")
     with op.batch_alter_table("case_events", schema=None) as batch_op:
