@@ -54,6 +54,7 @@ from aidflow.operations import Caller, execute  # noqa: E402
 from aidflow.policy.workflows import load_workflow_file  # noqa: E402
 from aidflow.services import auth  # noqa: E402
 from aidflow.services.runtime import Runtime  # noqa: E402
+from aidflow.services.users import import_areas  # noqa: E402
 from aidflow.settings import Settings  # noqa: E402
 from aidflow.store.database import make_engine  # noqa: E402
 
@@ -86,10 +87,11 @@ def setup(runtime: Runtime, cases: int) -> list[int]:
     now = runtime.clock.now()
     with runtime.transaction() as svc:
         svc.add_user(None, "admin", ["admin"], "*", "admin@county.example")
+        svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
+        import_areas(svc.session, now, "admin", [("城关镇", "东村")])
         for name in ("li", "zhao"):
             svc.add_user("admin", name, ["township_caseworker"], "城关镇", f"{name}@county.example")
             auth.set_password(svc.session, "admin", name, PASSWORD, now, must_change=False)
-        svc.deploy("admin", load_workflow_file(WORKFLOWS / "dibao.yaml"))
     ids = []
     with runtime.transaction() as svc:
         li = svc.actor("li")
