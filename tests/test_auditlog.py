@@ -389,5 +389,6 @@ def test_the_upgrade_logs_the_rows_a_database_already_holds(signed: Signed) -> N
     with Session(signed.world.engine) as s:
         check = auditlog.check(s)
     assert check.findings == []
-    # 13 users, 3 workflows, 11 events, 5 votes: as many entries as were written live
-    assert len(check.heads) == signed.size() == before == 13 + 3 + 11 + 5
+    # 13 users, 3 workflows, 11 events, 5 votes: as many entries as were written live, but
+    # for the 6 rows of the area registry, which the downgrade below 0008 dropped
+    assert len(check.heads) == signed.size() == before - 6 == 13 + 3 + 11 + 5

@@ -186,3 +186,20 @@ def test_must_change_flow(db: Engine) -> None:
     issued = login(db, "li", "a much longer one")
     assert issued.must_change_password is False
     assert authenticate(db, issued.token) == auth.Authenticated("li", False)
+
+
+def test_a_hash_with_older_parameters_is_replaced_at_login_and_logged(db: Engine) -> None:
+    from argon2 import PasswordHasher
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+    with Session(db) as s, s.begin():
+        user_store.update_user(
+            s, "li", at=START, actor="admin", kind="user_password_reset", password_hash=weak
+        )
+    login(db, "li", PASSWORD)
+    with Session(db) as s:
+        stored = s.execute(text("SELECT password_hash FROM users WHERE name = 'li'")).scalar_one()
+        assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        last = s.execute(select(AUDIT_LOG.c.kind, AUDIT_LOG.c.actor).order_by(AUDIT_LOG.c.seq))
+        assert last.all()[-1] == ("user_password_rehashed", "li")
+        assert auditlog.check(s).findings == []

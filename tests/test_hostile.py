@@ -642,7 +642,7 @@ CLI_INPUTS: list[tuple[str, str | None, list[str], int, str]] = [
     (
         "user_area",
         "admin",
-        ["user", "add", "bob", "--role", "x", "--area", "/a/b/", "--email", "b@c.d"],
+        ["user", "add", "bob", "--role", "admin", "--area", "/a/b/", "--email", "b@c.d"],
         3,
         "area '/a/b/' is not valid",
     ),

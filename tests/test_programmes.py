@@ -849,18 +849,12 @@ def test_without_policy_a_guard_reading_policy_is_an_error_and_changes_nothing(
 
 
 def test_the_cli_reads_policy_values(run_cli: Cli) -> None:
-    assert run_cli("db", "upgrade").exit_code == 0
+    from .test_cli import bootstrap_cli
+
+    bootstrap_cli(run_cli, deploy=False)
     assert (
         run_cli(
-            "user",
-            "add",
-            "admin",
-            "--role",
-            "admin",
-            "--area",
-            "*",
-            "--email",
-            "admin@county.example",
+            "workflow", "deploy", str(WORKFLOWS / "temporary_assistance.yaml"), user="admin"
         ).exit_code
         == 0
     )
@@ -876,12 +870,6 @@ def test_the_cli_reads_policy_values(run_cli: Cli) -> None:
             "--email",
             "li@county.example",
             user="admin",
-        ).exit_code
-        == 0
-    )
-    assert (
-        run_cli(
-            "workflow", "deploy", str(WORKFLOWS / "temporary_assistance.yaml"), user="admin"
         ).exit_code
         == 0
     )

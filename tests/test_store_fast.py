@@ -22,7 +22,7 @@ from aidflow.store import cases, events, fast, persons, users, votes, workflows
 from aidflow.store.fast import Fast
 from aidflow.store.tables import CASES, EVENTS, VOTES
 
-from .conftest import PERSON_ID, World
+from .conftest import OS_LOGIN, PERSON_ID, World
 
 MODULES: tuple[ModuleType, ...] = (cases, events, fast, persons, users, votes, workflows)
 AT = datetime(2023, 8, 3, 2, 30, 15, 123456, tzinfo=UTC)
@@ -77,6 +77,7 @@ def reads(ids: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
         "persons._BY_ID": [{"b_id": ids["person"]}],
         "persons._BY_ID_NUMBER": [{"b_number": PERSON_ID}],
         "users._USER": [{"b_name": "li"}, {"b_name": "nobody"}],
+        "users._BY_LOGIN": [{"b_login": OS_LOGIN}, {"b_login": "nobody"}],
         "users._ACCESS": [{"b_name": "chen"}, {"b_name": "sun"}],
         "votes._OF_ROUND": [{"b_id": cid, "b_round": ids["round"]}],
         "workflows._HASH_BY_ID": [{"b_id": ids["version"]}],
@@ -141,15 +142,22 @@ def writes(ids: dict[str, int]) -> dict[str, tuple[Fast, list[dict[str, Any]], C
         "b_prev": "a" * 64,
         "b_hash": "b" * 64,
         "b_command": None,
+        "b_entered_by": None,
     }
-    vote = {"b_case_id": cid, "b_round": ids["round"], "b_voter": "rep2", "b_choice": "no"}
+    vote = {
+        "b_case_id": cid,
+        "b_round": ids["round"],
+        "b_voter": "rep2",
+        "b_choice": "no",
+        "b_entered_by": "admin",
+    }
     out: dict[str, tuple[Fast, list[dict[str, Any]], Check]] = {
         "cases._SET_DATA": (cases._SET_DATA, [{"b_id": cid, "b_data": data}], case_row(cid)),
         "events._HEAD": (events._HEAD, [head, dict(head, b_version=version + 5)], case_row(cid)),
         "events._HEAD_ANY_VERSION": (events._HEAD_ANY_VERSION, [head], case_row(cid)),
         "events._INSERT": (
             events._INSERT,
-            [event, dict(event, b_command="key-2", b_note="旁注")],
+            [event, dict(event, b_command="key-2", b_note="旁注", b_entered_by="admin")],
             event_rows(cid),
         ),
         "votes._INSERT": (votes._INSERT, [dict(vote, b_at=AT)], vote_rows(cid)),

@@ -275,3 +275,66 @@ def test_a_database_without_bindings_lets_only_an_admin_bind_themselves(
     )
     ok(run_cli("user", "set-login", "admin", OS_LOGIN, user="admin"))
     assert ok(run_cli("case", "list", user="li")) == "(none)\n"
+
+
+def test_passwd_sets_a_first_password_then_needs_the_old_one(world: World, run_cli: Cli) -> None:
+    assert ok(run_cli("user", "passwd", "--password-stdin", input="\nfirst long password\n")) == (
+        "password of admin changed\n"
+    )
+    wrong = run_cli("user", "passwd", "--password-stdin", input="guess\nsecond long password\n")
+    assert wrong.exit_code == 10
+    assert wrong.stderr.startswith("error: wrong user name or password\n")
+    ok(
+        run_cli(
+            "user", "passwd", "--password-stdin", input="first long password\nsecond one, longer\n"
+        )
+    )
+    assert [k for k, a, key in log(world) if key == "admin"][-2:] == [
+        "user_password_set",
+        "user_password_changed",
+    ]
+    assert world.verify_log() == []
+
+
+def test_rows_logged_before_the_security_columns_existed_still_verify() -> None:
+    """A user row as 0007 logged it digests as the same row with the new columns at their
+    defaults; any other value of them changes the digest."""
+    from aidflow.store import auditlog
+
+    old = {"name": "li", "email": "li@x.org", "roles": ["a"], "area": "*", "created_at": "t"}
+    defaults = dict(
+        old, os_login=None, password_hash=None, must_change_password=False, disabled=False
+    )
+    assert auditlog.digest("users", old) == auditlog.digest("users", defaults)
+    for column, value in (
+        ("os_login", "li"),
+        ("password_hash", "$argon2id$..."),
+        ("must_change_password", True),
+        ("disabled", True),
+    ):
+        assert auditlog.digest("users", dict(defaults, **{column: value})) != auditlog.digest(
+            "users", old
+        ), column
+
+
+def test_area_import_reads_a_workbook_and_logs_each_new_area(
+    world: World, run_cli: Cli, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["乡镇", "村"], ["新城镇", "北村"], ["城关镇", "东村"], ["新城镇", None]):
+        sheet.append(row)
+    path = tmp_path / "areas.xlsx"
+    book.save(path)
+    before = len(log(world))
+    assert ok(run_cli("area", "import", str(path))) == (
+        f"1 area(s) registered from 3 row(s) of {path}\n"
+    )
+    assert log(world)[before:] == [("area_added", "admin", "新城镇/北村")]
+    assert "新城镇/北村\n" in ok(run_cli("area", "list"))
+    assert world.verify_log() == []
+    sql(world, "DELETE FROM areas WHERE village = '北村'")
+    assert world.verify_log() == [f"area 新城镇/北村 (log entry #{before + 1}): deleted"]

@@ -30,6 +30,12 @@ version: 1
 labels: {zh: 特困供养（测试）, en: Care test}
 roles:
   township_caseworker: {zh: 乡镇经办人, en: Township caseworker}
+  village_officer: {zh: 社会救助协理员, en: Village assistance officer}
+  village_rep: {zh: 村民代表, en: Village representative}
+  county_officer: {zh: 县民政局审核人, en: County civil-affairs officer}
+  township_supervisor: {zh: 乡镇分管领导, en: Township supervisor}
+  county_supervisor: {zh: 县民政局分管领导, en: County supervisor}
+  care_provider: {zh: 照料服务人员, en: Care provider}
 fields:
   support_mode:
     type: str

@@ -232,7 +232,14 @@ def change_password(session: Session, name: str, old: str, new: str, now: dateti
 
 
 def set_password(
-    session: Session, actor: str, name: str, password: str, now: datetime, *, must_change: bool
+    session: Session,
+    actor: str,
+    name: str,
+    password: str,
+    now: datetime,
+    *,
+    must_change: bool,
+    kind: str = "user_password_reset",
 ) -> UserRecord:
     """An administrator sets `name`'s password (reset): tokens revoked, counters cleared."""
     hashed = hash_password(password)
@@ -243,7 +250,7 @@ def set_password(
         name,
         at=now,
         actor=actor,
-        kind="user_password_reset",
+        kind=kind,
         password_hash=hashed,
         must_change_password=must_change,
     )

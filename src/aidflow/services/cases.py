@@ -234,7 +234,10 @@ class Service:
 
     def actor(self, name: str | None) -> Actor:
         if not name:
-            raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
+            raise ForbiddenError(
+                "no acting user",
+                hint="the database has no users yet: add the first with `aidflow user add`",
+            )
         if name == SYSTEM.name:
             raise ForbiddenError("'system' is reserved for the scheduler")
         actor = self._actors.get(name)

@@ -272,7 +272,9 @@ def change_own_password(
     (a user added without a password sets a first one as who they are already)."""
     state = credentials.login_state(session, name)
     if state is not None and state.password_hash is None:
-        return auth.set_password(session, name, name, new, now, must_change=False)
+        return auth.set_password(
+            session, name, name, new, now, must_change=False, kind="user_password_set"
+        )
     return auth.change_password(session, name, old or "", new, now)
 
 
