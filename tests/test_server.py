@@ -434,3 +434,17 @@ def test_a_huge_body_is_refused_before_it_is_parsed(url: str) -> None:
             "type": "InvalidInputError",
         },
     )
+
+
+def test_the_saved_login_is_never_written_through_a_link(url: str, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    creds = tmp_path / "credentials.json"
+    creds.symlink_to(target)
+    done = cli(creds, "login", url, "--user", "li", "--password-stdin", input=PASSWORD + "\n")
+    assert (done.exit_code, done.output) == (
+        3,
+        f"error: cannot save the login to {creds}: Too many levels of symbolic links\n"
+        "  hint: set credentials_file (AIDFLOW_CREDENTIALS) to a file in a directory of yours\n",
+    )
+    assert target.read_text() == "{}"

@@ -53,16 +53,22 @@ def load(path: Path) -> Login | None:
 
 
 def save(path: Path, login: Login) -> None:
-    """Write the login, readable by its owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    """Write the login, readable by its owner only (never through a symbolic link)."""
     try:
-        os.fchmod(fd, 0o600)  # a file that was there before keeps its mode without this
-        os.write(fd, json.dumps(asdict(login), indent=2).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file that was there before keeps its mode without this
+            os.write(fd, json.dumps(asdict(login), indent=2).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot save the login to {path}: {exc.strerror}",
+            hint="set credentials_file (AIDFLOW_CREDENTIALS) to a file in a directory of yours",
+        ) from None
 
 
 def delete(path: Path) -> bool:
