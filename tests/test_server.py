@@ -448,3 +448,14 @@ def test_the_saved_login_is_never_written_through_a_link(url: str, tmp_path: Pat
         "  hint: set credentials_file (AIDFLOW_CREDENTIALS) to a file in a directory of yours\n",
     )
     assert target.read_text() == "{}"
+    # a command in client mode says what is wrong with the saved login
+    done = cli(creds, "case", "show", "1")
+    assert (done.exit_code, done.output) == (
+        3,
+        f"error: the saved login {creds} is not one aidflow wrote\n"
+        f"  hint: remove it and run `aidflow login URL` again: rm {creds}\n",
+    )
+    assert cli(creds, "logout").output == (
+        f"removed the saved login {creds}, which could not be read\n"
+    )
+    assert not creds.is_symlink() and target.read_text() == "{}"

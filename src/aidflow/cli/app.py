@@ -54,8 +54,16 @@ class App(Runtime):
         if self.server is None and not self.settings.explicit("database_url"):
             self.server = self.settings.server
             if self.server is None:
-                saved = self.saved_login()
-                self.server = saved.url if saved is not None else None
+                from aidflow.errors import InvalidInputError
+
+                try:
+                    saved = self.saved_login()
+                except InvalidInputError:
+                    # still client mode: each command that needs the login says what is wrong
+                    # with it, and `aidflow login` (which does not read it) replaces it
+                    self.server = "(the saved login's server)"
+                else:
+                    self.server = saved.url if saved is not None else None
 
     def saved_login(self) -> Login | None:
         """The login `aidflow login` saved, if any."""

@@ -107,10 +107,16 @@ def logout(app: App) -> None:
     """Revoke the saved token on the server and remove it from this machine."""
     from aidflow.client import credentials
     from aidflow.client.api import Connection
-    from aidflow.errors import AuthenticationError, UnavailableError
+    from aidflow.errors import AuthenticationError, InvalidInputError, UnavailableError
 
-    saved = app.saved_login()
     path = app.settings.credentials_file
+    try:
+        saved = app.saved_login()
+    except InvalidInputError:  # nothing to revoke with: remove what cannot be read
+        assert path is not None
+        credentials.delete(path)
+        click.echo(f"removed the saved login {path}, which could not be read")
+        return
     if saved is None or path is None:
         click.echo("not logged in")
         return
