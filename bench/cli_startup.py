@@ -13,8 +13,13 @@ used: on a shared machine the CPU time shows less of other processes. Commands:
   aidflow --help                         click parsing and help only
   aidflow case show 1                    a real read: --db sqlite:///DIR/demo.db --as li
                                          --now 2023-08-12T16:00 on the `aidflow demo` database
+  python -c "import httpx"               what any client-mode command must at least import
+  aidflow case show 1 (client mode)      the same read sent to `aidflow serve` (a process
+                                         on a loopback port over the same database), with
+                                         the token `aidflow login` saved for li
 
-Goals: aidflow --help / bare interpreter < 3x; aidflow case show / import sqlalchemy.orm < 1.3x.
+Goals: aidflow --help / bare interpreter < 3x; aidflow case show / import sqlalchemy.orm < 1.3x;
+client-mode aidflow case show / import httpx <= 1.5x.
 Then it reports which heavy packages `aidflow --help` imports (click, which parses every
 command line; it should import neither sqlalchemy nor apscheduler), prints the -X
 importtime trees of `--help` and `case show` (both run through the console script, as a
@@ -299,6 +304,47 @@ def show_breakdown(show_args: list[str], env: dict[str, str], runs: int) -> None
         )
 
 
+PASSWORD = "bench password 1"
+
+
+def start_server(db: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """`aidflow serve` over the demo database on a free loopback port, li with a password."""
+    import socket
+
+    import httpx
+
+    from aidflow.services import auth
+    from aidflow.services.runtime import Runtime
+    from aidflow.settings import Settings
+
+    runtime = Runtime(Settings(database_url=f"sqlite:///{db}"))
+    with runtime.transaction() as svc:
+        auth.set_password(
+            svc.session, "admin", "li", PASSWORD, runtime.clock.now(), must_change=False
+        )
+    runtime.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [AIDFLOW, "--db", f"sqlite:///{db}", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/api/v1/health").status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"aidflow serve did not start (exit {proc.poll()})")
+        time.sleep(0.05)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=15, help="timed runs per command (default 15)")
@@ -317,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = clean_env()
     tmp = None
+    server = None
     if args.db_dir is None:
         db_dir = tmp = Path(tempfile.mkdtemp(prefix="aidflow-cli-bench-"))
     else:
@@ -346,20 +393,38 @@ def main(argv: list[str] | None = None) -> int:
         probe = subprocess.run(show, env=env, capture_output=True, text=True, check=True)
         assert "Case 1" in probe.stdout, probe.stdout
 
+        server, base = start_server(db, env)
+        client_env = {**env, "AIDFLOW_CREDENTIALS": str(db_dir / "credentials.json")}
+        subprocess.run(
+            [AIDFLOW, "login", base, "--user", "li", "--password-stdin"],
+            input=PASSWORD.encode(),
+            env=client_env,
+            cwd=db_dir,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        client_show = [AIDFLOW, "case", "show", "1"]
+        probe = subprocess.run(
+            client_show, env=client_env, cwd=db_dir, capture_output=True, text=True, check=True
+        )
+        assert "Case 1" in probe.stdout, probe.stdout
+
         commands = {
-            "python -c pass": [PY, "-c", "pass"],
-            "python -c 'import sqlalchemy.orm'": [PY, "-c", "import sqlalchemy.orm"],
-            "aidflow --help": [AIDFLOW, "--help"],
-            "aidflow case show 1": show,
+            "python -c pass": ([PY, "-c", "pass"], env),
+            "python -c 'import sqlalchemy.orm'": ([PY, "-c", "import sqlalchemy.orm"], env),
+            "aidflow --help": ([AIDFLOW, "--help"], env),
+            "aidflow case show 1": (show, env),
+            "python -c 'import httpx'": ([PY, "-c", "import httpx"], env),
+            "aidflow case show 1 (client mode)": (client_show, client_env),
         }
         for _ in range(args.warmup):
-            for cmd in commands.values():
-                run(cmd, env)
+            for cmd, cmd_env in commands.values():
+                run(cmd, cmd_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
-            for name, cmd in commands.items():
-                wall, cpu = run(cmd, env)
+            for name, (cmd, cmd_env) in commands.items():
+                wall, cpu = run(cmd, cmd_env)
                 times[name].append(wall)
                 cpus[name].append(cpu)
         med = {name: statistics.median(ts) * 1000 for name, ts in times.items()}
@@ -373,11 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'command':<36} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'cpu ms':>8}")
         for name, ts in times.items():
             print(
-                f"{name:<36} {med[name]:>10.1f} {min(ts) * 1000:>8.1f} {max(ts) * 1000:>8.1f} "
+                f"{name:<36}{med[name]:>11.1f} {min(ts) * 1000:>8.1f} {max(ts) * 1000:>8.1f} "
                 f"{med_cpu[name]:>8.1f}"
             )
         print()
-        print(f"{'ratio':<52} {'wall':>6} {'cpu':>6}  goal")
+        print(f"{'ratio':<58} {'wall':>6} {'cpu':>6}  goal")
         for label, num, den, goal in (
             ("aidflow --help / python -c pass", "aidflow --help", "python -c pass", 3.0),
             (
@@ -386,12 +451,23 @@ def main(argv: list[str] | None = None) -> int:
                 "python -c 'import sqlalchemy.orm'",
                 1.3,
             ),
+            (
+                "client-mode aidflow case show 1 / python -c import httpx",
+                "aidflow case show 1 (client mode)",
+                "python -c 'import httpx'",
+                1.5,
+            ),
         ):
             wall, cpu = med[num] / med[den], med_cpu[num] / med_cpu[den]
             print(
-                f"{label:<52} {wall:>5.2f}x {cpu:>5.2f}x  < {goal:g}x "
+                f"{label:<58} {wall:>5.2f}x {cpu:>5.2f}x  < {goal:g}x "
                 f"{'ok' if wall < goal else 'MISSED'}"
             )
+        client_loaded = set(imported_modules(client_show, client_env))
+        print(
+            "client-mode `aidflow case show 1` imports: "
+            + ", ".join(f"{m}={'yes' if m in client_loaded else 'no'}" for m in ("httpx", *HEAVY))
+        )
         print()
 
         loaded = imported_by_help(env)
@@ -416,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
             show_breakdown(show[1:], env, 5)
         return 0
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 

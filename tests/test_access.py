@@ -191,6 +191,10 @@ OPEN = {
     "audit keygen": "writes a new key file only; no database",
     "audit checkpoint": "signs the log's size and head hash; needs the signing key file, "
     "which is the boundary",
+    "serve": "needs the database credentials; every request then proves its user by a token",
+    "login": "proves the user by the password (tests/test_server.py)",
+    "logout": "revokes the saved token only",
+    "whoami": "asks the server who the saved token's user is",
 }
 
 

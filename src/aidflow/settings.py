@@ -67,7 +67,16 @@ class Settings:
     signing_key_file: Path | None = None  # the Ed25519 key that signs audit checkpoints
     checkpoints_dir: Path | None = None  # where `audit checkpoint` writes, `audit verify` reads
     token_lifetime_hours: int = 12  # how long a login token is valid, 1 or more
+    server: str | None = None  # client mode: the aidflow server's URL
+    credentials_file: Path | None = None  # the saved login (`aidflow login`); see load_settings
     config_file: Path | None = None  # the file the values above were read from, if any
+    given: frozenset[str] = frozenset()  # the settings an option, variable or the file gave
+
+    def explicit(self, name: str) -> bool:
+        """Whether setting `name` was given (by an option, a variable or the config file)
+        rather than left at its default: client mode needs to know whether a database was
+        named."""
+        return name in self.given
 
 
 # --- parsers: a value as the option, variable or file gives it -> the setting's value -------
@@ -163,6 +172,8 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "signing_key_file": _path,
     "checkpoints_dir": _path,
     "token_lifetime_hours": _whole(1),
+    "server": _text,
+    "credentials_file": _path,
     "config_file": _path,
 }
 """How each setting's value is read. A value of None (an option not given) is never parsed:
@@ -191,6 +202,8 @@ ENVIRONMENT: dict[str, str] = {
     "signing_key_file": "AIDFLOW_SIGNING_KEY",
     "checkpoints_dir": "AIDFLOW_CHECKPOINTS",
     "token_lifetime_hours": "AIDFLOW_TOKEN_LIFETIME_HOURS",
+    "server": "AIDFLOW_SERVER",
+    "credentials_file": "AIDFLOW_CREDENTIALS",
     "config_file": "AIDFLOW_CONFIG",
 }
 """The environment variable of each setting (names kept from before the config file existed)."""
@@ -202,11 +215,12 @@ OPTIONS: dict[str, str] = {
     "now": "--now",
     "tz": "--tz",
     "config_file": "--config",
+    "server": "--server",
 }
 """The command-line option of each setting that has one."""
 
-FILE_KEYS = tuple(f.name for f in fields(Settings) if f.name != "config_file")
-"""The keys a config file may hold (which file to read is not one of them)."""
+FILE_KEYS = tuple(f.name for f in fields(Settings) if f.name not in ("config_file", "given"))
+"""The keys a config file may hold (which file to read, and which were given, are not)."""
 
 _PATH_KEYS = frozenset(
     {
@@ -216,6 +230,7 @@ _PATH_KEYS = frozenset(
         "care_visits_file",
         "signing_key_file",
         "checkpoints_dir",
+        "credentials_file",
     }
 )
 
@@ -329,8 +344,18 @@ def load_settings(options: Mapping[str, object] | None = None) -> Settings:
     unknown = [key for key in merged if key not in _PARSERS]
     if bad or unknown:
         raise _explain(bad, unknown, given, from_env, raw_file, path)
+    given_names = frozenset(values)
+    if "credentials_file" not in values:
+        values["credentials_file"] = default_credentials_file(environ)
     # each value came from its field's parser in _PARSERS, so it has the field's type
-    return Settings(**values, config_file=path)  # type: ignore[arg-type]
+    return Settings(**values, config_file=path, given=given_names)  # type: ignore[arg-type]
+
+
+def default_credentials_file(environ: Mapping[str, str]) -> Path:
+    """Where `aidflow login` saves the login: the user's config directory (XDG)."""
+    base = environ.get("XDG_CONFIG_HOME")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "aidflow" / "credentials.json"
 
 
 def _explain(

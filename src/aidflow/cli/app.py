@@ -20,7 +20,9 @@ import click
 from aidflow.services.runtime import Runtime, parse_time
 
 if TYPE_CHECKING:
+    from aidflow.client.credentials import Login
     from aidflow.services.cases import Service
+    from aidflow.store.database import Database
 
 __all__ = ["App", "ROW_ID", "emit_json", "local", "parse_time", "pass_app", "training_banner"]
 
@@ -34,17 +36,48 @@ class App(Runtime):
     someone else only for an administrator entering on their behalf: then the command is
     checked against that user's roles and area, and every event records both names. It is
     resolved on first use, so commands that need no user open no database for it.
+
+    Client mode: when the settings name a server (--server / AIDFLOW_SERVER, or a login
+    saved by `aidflow login`) and no database was named (--db, AIDFLOW_DATABASE_URL or the
+    config file), `call` sends each operation to the server with the saved token (the acting
+    user is the token's), and a command that works on the database itself says that it runs
+    on the server host.
     """
 
     claimed: str | None = None  # --as / AIDFLOW_USER
     _identity: tuple[str | None, str | None] | None = None  # (user, entered_by)
+    server: str | None = None  # client mode: the server's URL (set from the settings)
 
     def __post_init__(self) -> None:
         if self.claimed is None:
             self.claimed = self.settings.user
+        if self.server is None and not self.settings.explicit("database_url"):
+            self.server = self.settings.server
+            if self.server is None:
+                from aidflow.errors import InvalidInputError
+
+                try:
+                    saved = self.saved_login()
+                except InvalidInputError:
+                    # still client mode: each command that needs the login says what is wrong
+                    # with it, and `aidflow login` (which does not read it) replaces it
+                    self.server = "(the saved login's server)"
+                else:
+                    self.server = saved.url if saved is not None else None
+
+    def saved_login(self) -> Login | None:
+        """The login `aidflow login` saved, if any."""
+        from aidflow.client import credentials
+
+        path = self.settings.credentials_file
+        return credentials.load(path) if path is not None else None
 
     def _resolve(self) -> tuple[str | None, str | None]:
         if self._identity is None:
+            if self.server is not None:  # the token's user; the server checks the token
+                saved = self.saved_login()
+                self._identity = (saved.user if saved is not None else None, None)
+                return self._identity
             import os
             import pwd
 
@@ -90,8 +123,10 @@ class App(Runtime):
         `key` of a writing command; its JSON-able result.
 
         In local mode it runs in this process, in one unit of work on this runtime's
-        database. The same operation runs on the server for a client (aidflow.server).
+        database. In client mode the server runs it for the token's user (aidflow.server).
         """
+        if self.server is not None:
+            return self.call_server(name, key, params)
         from aidflow.operations import Caller, execute
 
         user, entered_by = self._resolve()
@@ -101,6 +136,35 @@ class App(Runtime):
     def announce_training(self, at: datetime | None) -> None:
         """One line on stderr, so that no output of a training database passes for real."""
         click.echo(training_banner(self.lang, local(at, self) if at else None), err=True)
+
+    def call_server(self, name: str, key: str | None, params: dict[str, Any]) -> Any:
+        from aidflow.client.api import call
+        from aidflow.errors import AuthenticationError, InvalidInputError
+
+        if self.settings.explicit("user"):
+            raise InvalidInputError(
+                "--as (or AIDFLOW_USER) is for local mode only: in client mode you act as the "
+                "user you logged in as",
+                hint="drop --as; `aidflow whoami` shows who you are logged in as",
+            )
+        saved = self.saved_login()
+        if saved is None or saved.url.rstrip("/") != (self.server or "").rstrip("/"):
+            raise AuthenticationError(
+                f"not logged in to {self.server}", hint=f"run `aidflow login {self.server}`"
+            )
+        return call(saved.url, saved.token, name, params, self.lang, key, self.settings.now)
+
+    @property
+    def database(self) -> Database:
+        """The database (local mode); in client mode, an error naming where the command runs."""
+        if self.server is not None:
+            command = click.get_current_context(silent=True)
+            path = command.command_path if command is not None else "this command"
+            raise click.UsageError(
+                f"`{path}` works on the database directly, so it runs on the server host "
+                f"with --db URL; this terminal is in client mode (server {self.server})"
+            )
+        return super().database
 
 
 def training_banner(lang: str, at: str | None) -> str:

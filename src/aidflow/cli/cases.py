@@ -1,19 +1,19 @@
-"""`aidflow case ...`: the caseworker's commands."""
+"""`aidflow case ...`: the caseworker's commands.
+
+Each command calls its operation (aidflow.operations.cases) through `App.call`, in process or
+on the server, and prints the operation's JSON result; nothing here reads the database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
 
-if TYPE_CHECKING:
-    from aidflow.engine.clocks import ClockReport
-    from aidflow.services.cases import CaseView, Service
-    from aidflow.store.records import EventRecord, Recorded
+MAX_LIST = 100000  # as aidflow.operations.cases.MAX_LIST, which the CLI must not import
 
 TEXT = {
     "en": {
@@ -88,15 +88,9 @@ KEY_HELP = (
 )
 
 
-def run_command(app: App, key: str | None, command: Callable[[Service], str]) -> None:
-    """Run one writing command in a transaction; print its result only after the commit.
-
-    With an idempotency key, a command that lost a race against a concurrent retry of
-    itself prints the winner's result (aidflow.services.idempotency.run_keyed).
-    """
-    from aidflow.services.idempotency import run_keyed
-
-    click.echo(run_keyed(app.transaction, key, command))
+def at(text: str | None, app: App) -> str:
+    """An ISO time from an operation's result in the county's local time, or `-`."""
+    return local(datetime.fromisoformat(text) if text else None, app)
 
 
 @case_group.command("open")
@@ -119,38 +113,18 @@ def case_open(
     key: str | None,
 ) -> None:
     """Open a case for a registered person on the latest version of a workflow."""
-
-    def command(svc: Service) -> str:
-        actor = svc.actor(app.user)
-        case = svc.open_case(
-            actor,
-            id_number,
-            workflow,
-            emergency=emergency,
-            assign_to=assign_to,
-            note=note,
-            command_id=key,
-        )
-        wf = svc.workflow_of(case)
-        first = wf.initial_state  # the open event's state, also when a retry finds it moved on
-        label = wf.states[first].labels.get(app.lang)
-        return (
-            f"case {case.id} opened: {wf.name}, state {first} ({label}), "
-            f"deadline {local(svc.deadline_for(wf, first, case.opened_at), app)}"
-        )
-
-    run_command(app, key, command)
-
-
-def moved(svc: Service, app: App, case_id: int, ev: Recorded) -> str:
-    """`from -> to (label); deadline D` of a transition event, as of when it was written."""
-    case = svc.case(case_id)
-    wf = svc.workflow_of(case)
-    dest = ev.to_state
-    assert dest is not None, "a transition names the state it moved to"
-    return (
-        f"{ev.from_state} -> {dest} ({wf.states[dest].labels.get(app.lang)}); "
-        f"deadline {local(svc.deadline_for(wf, dest, ev.at, case.data), app)}"
+    done = app.call(
+        "case.open",
+        key=key,
+        id_number=id_number,
+        workflow=workflow,
+        emergency=emergency,
+        assign_to=assign_to,
+        note=note,
+    )
+    click.echo(
+        f"case {done['case_id']} opened: {done['workflow']}, state {done['state']} "
+        f"({done['state_label']}), deadline {at(done['deadline_at'], app)}"
     )
 
 
@@ -176,16 +150,19 @@ def case_fire(
     key: str | None,
 ) -> None:
     """Fire TRIGGER on a case (see `case show` for what you may fire)."""
-    values = parse_pairs(fields)
-
-    def command(svc: Service) -> str:
-        actor = svc.actor(app.user)
-        ev = svc.fire(
-            actor, case_id, trigger, values, note, expected_version=expect_version, command_id=key
-        )
-        return f"case {case_id}: {moved(svc, app, case_id, ev)}"
-
-    run_command(app, key, command)
+    done = app.call(
+        "case.fire",
+        key=key,
+        case_id=case_id,
+        trigger=trigger,
+        fields=parse_pairs(fields),
+        note=note,
+        expect_version=expect_version,
+    )
+    click.echo(
+        f"case {case_id}: {done['from']} -> {done['to']} ({done['to_label']}); "
+        f"deadline {at(done['deadline_at'], app)}"
+    )
 
 
 @case_group.command("object")
@@ -195,12 +172,8 @@ def case_fire(
 @pass_app
 def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
     """Record an objection during a public notice (sends the case back as the workflow says)."""
-
-    def command(svc: Service) -> str:
-        ev = svc.object(svc.actor(app.user), case_id, note, command_id=key)
-        return f"case {case_id}: objection recorded; {ev.from_state} -> {ev.to_state}"
-
-    run_command(app, key, command)
+    done = app.call("case.object", key=key, case_id=case_id, note=note)
+    click.echo(f"case {case_id}: objection recorded; {done['from']} -> {done['to']}")
 
 
 @case_group.command("vote")
@@ -211,17 +184,13 @@ def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
 @pass_app
 def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | None) -> None:
     """Vote in a case's democratic review."""
-
-    def command(svc: Service) -> str:
-        actor = svc.actor(app.user)
-        ev = svc.vote(actor, case_id, choice, note, command_id=key)
-        tally = svc.vote_tally(case_id, actor.name, ev.fields["round"])
-        return (
-            f"case {case_id}: {actor.name} voted {choice}; tally {tally.yes} yes, {tally.no} no, "
-            f"{tally.abstain} abstain ({'quorum met' if tally.quorum_met else 'no quorum yet'})"
-        )
-
-    run_command(app, key, command)
+    done = app.call("case.vote", key=key, case_id=case_id, choice=choice, note=note)
+    tally = done["tally"]
+    click.echo(
+        f"case {case_id}: {done['voter']} voted {choice}; tally {tally['yes']} yes, "
+        f"{tally['no']} no, {tally['abstain']} abstain "
+        f"({'quorum met' if tally['quorum_met'] else 'no quorum yet'})"
+    )
 
 
 @case_group.command("note")
@@ -248,57 +217,6 @@ def time_left(deadline: datetime | None, now: datetime, lang: str) -> str:
     return f"{span} {t['left']}" if delta.total_seconds() >= 0 else f"{t['overdue']} {span}"
 
 
-def may_see_id(view: CaseView, roles: tuple[str, ...]) -> bool:
-    """Admins and the roles that own a step of this workflow may see full ID numbers."""
-    owners = {st.owner for st in view.workflow.states.values() if st.owner}
-    return "admin" in roles or bool(owners & set(roles))
-
-
-def view_json(view: CaseView, app: App, show_id: bool) -> dict[str, Any]:
-    from aidflow.idnumber import mask
-
-    c, p, wf = view.case, view.person, view.workflow
-    return {
-        "id": c.id,
-        "workflow": wf.name,
-        "workflow_version": view.version.version,
-        "state": c.state,
-        "state_label": wf.states[c.state].labels.get(app.lang),
-        "entered_at": c.state_entered_at.isoformat(),
-        "deadline_at": c.deadline_at.isoformat() if c.deadline_at else None,
-        "overdue": bool(c.deadline_at and c.deadline_at < app.clock.now()),
-        "dwell_until": view.dwell_until.isoformat() if view.dwell_until else None,
-        "assigned_to": c.assigned_to,
-        "township": c.township,
-        "village": c.village,
-        "emergency": c.emergency,
-        "version": c.version,
-        "closed_at": c.closed_at.isoformat() if c.closed_at else None,
-        "data": c.data,
-        "person": {
-            "name": p.name,
-            "id_number": p.id_number if show_id else mask(p.id_number),
-            "birth_date": p.birth_date.isoformat(),
-            "sex": p.sex,
-        },
-        "vote": None
-        if view.tally is None
-        else {
-            "yes": view.tally.yes,
-            "no": view.tally.no,
-            "abstain": view.tally.abstain,
-            "quorum_met": view.tally.quorum_met,
-            "passed": view.tally.passed,
-        },
-        "actions": [
-            {"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
-            for a in view.actions
-        ],
-        "clocks": [clock_json(r) for r in clock_reports(view, app)],
-        "history": [event_json(e) for e in view.events],
-    }
-
-
 CLOCK_TEXT = {
     "en": {
         "clock": "Clock",
@@ -321,61 +239,28 @@ CLOCK_TEXT = {
 }
 
 
-def clock_reports(view: CaseView, app: App) -> list[ClockReport]:
-    from aidflow.engine import clocks
-
-    return clocks.report(view.workflow, view.case.clocks or {}, app.clock.now(), app.calendar)
-
-
-def clock_json(r: ClockReport) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "duration": r.duration,
-        "status": r.status,
-        "due_at": r.due_at.isoformat() if r.due_at else None,
-        "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
-        "working_days_left": r.left_wd,
-        "overdue": r.overdue,
-    }
-
-
-def clock_line(r: ClockReport, app: App) -> str:
-    """A clock's line in `case show`.
+def clock_line(r: dict[str, Any], label: str, now: datetime, app: App) -> str:
+    """A clock's line in `case show` (`r` is one of the view's clocks, `label` its label).
 
     `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 ...)`
     """
+    from datetime import timedelta
+
     t = CLOCK_TEXT[app.lang]
-    label = f"{r.spec.labels.get(app.lang)}, " if r.spec.labels else ""
-    if r.left_wd is not None:
-        left = (
-            f"{r.left_wd} {t['wd_left']}" if r.left_wd >= 0 else t["wd_over"].format(n=-r.left_wd)
-        )
+    named = f"{label}, " if label else ""
+    wd = r["working_days_left"]
+    if wd is not None:
+        left = f"{wd} {t['wd_left']}" if wd >= 0 else t["wd_over"].format(n=-wd)
+    elif r["left_seconds"] is not None:
+        left = time_left(now + timedelta(seconds=r["left_seconds"]), now, app.lang)
     else:
-        left = (
-            time_left(app.clock.now() + r.left, app.clock.now(), app.lang)
-            if r.left is not None
-            else ""
-        )
+        left = ""
     due = (
-        f", {t['due']} {local(r.due_at, app)}"
-        if r.due_at is not None and r.status != "paused"
+        f", {t['due']} {at(r['due_at'], app)}"
+        if r["due_at"] is not None and r["status"] != "paused"
         else ""
     )
-    return f"{t['clock']} {r.name} ({label}{r.duration}): {t[r.status]}{due} ({left})"
-
-
-def event_json(e: EventRecord) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.at.isoformat(),
-        "actor": e.actor,
-        "kind": e.kind,
-        "trigger": e.trigger,
-        "from": e.from_state,
-        "to": e.to_state,
-        "fields": e.fields,
-        "note": e.note,
-    }
+    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{due} ({left})"
 
 
 @case_group.command("show")
@@ -385,82 +270,75 @@ def event_json(e: EventRecord) -> dict[str, Any]:
 @pass_app
 def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     """A case: state, deadline and time left, history, and what you may do next (and why not)."""
-    from aidflow.errors import ForbiddenError
-
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        view = svc.view(actor, case_id)
-    if show_id and not may_see_id(view, actor.roles):
-        raise ForbiddenError(
-            f"{actor.name} may not see full ID numbers on {view.workflow.name} cases"
-        )
-    data = view_json(view, app, show_id)
+    shown = app.call("case.show", case_id=case_id, show_id=show_id)
+    c, labels = shown["view"], shown["labels"]
     if as_json:
-        emit_json(data)
+        emit_json(c)
         return
     t = TEXT[app.lang]
-    c, wf = view.case, view.workflow
-    now = app.clock.now()
-    flag = f"  [{t['emergency']}]" if c.emergency else ""
+    now = datetime.fromisoformat(shown["now"])
+    flag = f"  [{t['emergency']}]" if c["emergency"] else ""
     click.echo(
-        f"{t['case']} {c.id}  {wf.labels.get(app.lang)} ({wf.name} v{view.version.version}){flag}"
+        f"{t['case']} {c['id']}  {labels['workflow']} ({c['workflow']} v{c['workflow_version']})"
+        f"{flag}"
     )
     click.echo(
-        f"{t['person']}: {data['person']['name']} {data['person']['id_number']}  "
-        f"{t['area']}: {c.township}/{c.village}"
+        f"{t['person']}: {c['person']['name']} {c['person']['id_number']}  "
+        f"{t['area']}: {c['township']}/{c['village']}"
     )
-    closed = f" ({t['closed']})" if c.closed_at else ""
+    closed = f" ({t['closed']})" if c["closed_at"] else ""
     click.echo(
-        f"{t['state']}: {c.state} {data['state_label']}{closed}, {t['entered']} "
-        f"{local(c.state_entered_at, app)}"
+        f"{t['state']}: {c['state']} {c['state_label']}{closed}, {t['entered']} "
+        f"{at(c['entered_at'], app)}"
     )
-    if c.deadline_at:
-        left = time_left(c.deadline_at, now, app.lang)
-        click.echo(f"{t['deadline']}: {local(c.deadline_at, app)} ({left})")
-    for r in clock_reports(view, app):
-        click.echo(clock_line(r, app))
-    if view.dwell_until:
-        click.echo(f"{t['dwell']}: {local(view.dwell_until, app)}")
-    if view.tally:
-        v = data["vote"]
+    if c["deadline_at"]:
+        left = time_left(datetime.fromisoformat(c["deadline_at"]), now, app.lang)
+        click.echo(f"{t['deadline']}: {at(c['deadline_at'], app)} ({left})")
+    for r, label in zip(c["clocks"], labels["clocks"], strict=True):
+        click.echo(clock_line(r, label, now, app))
+    if c["dwell_until"]:
+        click.echo(f"{t['dwell']}: {at(c['dwell_until'], app)}")
+    if c["vote"]:
+        v = c["vote"]
         click.echo(
             f"{t['vote']}: {v['yes']} yes, {v['no']} no, {v['abstain']} abstain; "
             f"{'quorum met' if v['quorum_met'] else 'no quorum yet'}"
         )
-    click.echo(f"{t['assigned']}: {c.assigned_to or '-'}   version {c.version}")
-    if c.data:
-        click.echo(f"{t['data']}: " + ", ".join(f"{k}={v}" for k, v in sorted(c.data.items())))
+    click.echo(f"{t['assigned']}: {c['assigned_to'] or '-'}   version {c['version']}")
+    if c["data"]:
+        click.echo(f"{t['data']}: " + ", ".join(f"{k}={v}" for k, v in sorted(c["data"].items())))
     click.echo(f"{t['history']}:")
-    for e in view.events:
+    for e in c["history"]:
         click.echo("  " + event_line(e, app))
     click.echo(f"{t['actions']}:")
-    if not view.actions:
+    if not c["actions"]:
         click.echo(f"  {t['none']}")
-    for a in view.actions:
-        label = a.transition.labels.get(app.lang) if a.transition.labels else ""
-        if a.allowed:
-            click.echo(f"  {a.transition.trigger:<20} {label}")
+    for a, label in zip(c["actions"], labels["actions"], strict=True):
+        if a["allowed"]:
+            click.echo(f"  {a['trigger']:<20} {label}")
         else:
             click.echo(
-                f"  {a.transition.trigger:<20} {label} [{t['blocked']}: {'; '.join(a.reasons)}]"
+                f"  {a['trigger']:<20} {label} [{t['blocked']}: {'; '.join(a['blocked_by'])}]"
             )
 
 
-def event_line(e: EventRecord, app: App) -> str:
+def event_line(e: dict[str, Any], app: App) -> str:
+    """One event of a case's history (`e` as the operations give it)."""
+    kind, fields = e["kind"], e["fields"]
     what = {
-        "open": f"opened in {e.to_state}",
-        "vote": f"voted {e.fields.get('choice')}",
+        "open": f"opened in {e['to']}",
+        "vote": f"voted {fields.get('choice')}",
         "note": "note",
     }
-    text = what.get(e.kind) or f"{e.trigger}: {e.from_state} -> {e.to_state}"
-    if e.kind == "objection":
+    text = what.get(kind) or f"{e['trigger']}: {e['from']} -> {e['to']}"
+    if kind == "objection":
         text = "objection; " + text
-    fields = {k: v for k, v in e.fields.items() if e.kind in ("transition", "objection")}
-    if fields:
-        text += " " + ", ".join(f"{k}={v}" for k, v in fields.items())
-    if e.note:
-        text += f" — {e.note}"
-    return f"#{e.seq:<3} {local(e.at, app)}  {e.actor:<12} {text}"
+    shown = {k: v for k, v in fields.items() if kind in ("transition", "objection")}
+    if shown:
+        text += " " + ", ".join(f"{k}={v}" for k, v in shown.items())
+    if e["note"]:
+        text += f" — {e['note']}"
+    return f"#{e['seq']:<3} {at(e['at'], app)}  {e['actor']:<12} {text}"
 
 
 @case_group.command("history")
@@ -469,12 +347,11 @@ def event_line(e: EventRecord, app: App) -> str:
 @pass_app
 def case_history(app: App, case_id: int, as_json: bool) -> None:
     """Every event of a case, oldest first."""
-    with app.reading() as svc:
-        view = svc.view(svc.actor(app.user), case_id)
+    events = app.call("case.history", case_id=case_id)
     if as_json:
-        emit_json([event_json(e) for e in view.events])
+        emit_json(events)
         return
-    for e in view.events:
+    for e in events:
         click.echo(event_line(e, app))
 
 
@@ -485,7 +362,7 @@ def case_history(app: App, case_id: int, as_json: bool) -> None:
 @click.option("--overdue", is_flag=True, help="Only cases past their deadline.")
 @click.option("--mine", is_flag=True, help="Only cases assigned to me.")
 @click.option("--all", "include_closed", is_flag=True, help="Include closed cases.")
-@click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIST), default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
 def case_list(
@@ -500,39 +377,28 @@ def case_list(
     as_json: bool,
 ) -> None:
     """Cases in your area, filtered."""
-    from aidflow.idnumber import mask
-
-    with app.reading() as svc:
-        actor = svc.actor(app.user)
-        listed = svc.list_cases(
-            actor,
-            state=state,
-            workflow=workflow,
-            township=township,
-            overdue=overdue,
-            mine=mine,
-            include_closed=include_closed,
-            limit=limit,
-        )
-        now = app.clock.now()
-        rows = []
-        for c, p in ((item.case, item.person) for item in listed):
-            rows.append(
-                {
-                    "id": c.id,
-                    "workflow": c.workflow_name,
-                    "state": c.state,
-                    "person": p.name,
-                    "id_number": mask(p.id_number),
-                    "township": c.township,
-                    "village": c.village,
-                    "assigned_to": c.assigned_to,
-                    "emergency": c.emergency,
-                    "deadline_at": c.deadline_at.isoformat() if c.deadline_at else None,
-                    "overdue": bool(c.deadline_at and c.deadline_at < now),
-                    "time_left": time_left(c.deadline_at, now, app.lang),
-                }
-            )
+    listed = app.call(
+        "case.list",
+        state=state,
+        workflow=workflow,
+        township=township,
+        overdue=overdue,
+        mine=mine,
+        include_closed=include_closed,
+        limit=limit,
+    )
+    now = datetime.fromisoformat(listed["now"])
+    rows = [
+        {
+            **r,
+            "time_left": time_left(
+                datetime.fromisoformat(r["deadline_at"]) if r["deadline_at"] else None,
+                now,
+                app.lang,
+            ),
+        }
+        for r in listed["cases"]
+    ]
     if as_json:
         emit_json(rows)
         return

@@ -15,6 +15,7 @@ from aidflow.cli.notifications import notify_group
 from aidflow.cli.payments import payments_group
 from aidflow.cli.sampling import sample_group
 from aidflow.cli.scheduler import escalation_group, outbox_group, scheduler_group
+from aidflow.cli.server import login, logout, serve, whoami
 from aidflow.cli.survey import ledger_group, lookback, person_import
 from aidflow.cli.users import area_group, user_group
 from aidflow.cli.visits import visit_group
@@ -103,6 +104,11 @@ class AidflowGroup(click.Group):
     metavar="FILE",
     help="Settings file [env AIDFLOW_CONFIG; default ./aidflow.toml if present].",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    help="Client mode: the aidflow server [env AIDFLOW_SERVER; default the saved login's].",
+)
 @click.version_option(package_name="aidflow")
 @click.pass_context
 def cli(
@@ -113,6 +119,7 @@ def cli(
     now: str | None,
     tz: str | None,
     config_file: str | None,
+    server: str | None,
 ) -> None:
     """aidflow: workflows and approvals for social-assistance casework.
 
@@ -131,6 +138,7 @@ def cli(
             "now": now,
             "tz": tz,
             "config_file": config_file,
+            "server": server,
         }
     )
     failpoints.arm(settings.failpoint)  # crash tests only; see aidflow.failpoints
@@ -152,6 +160,10 @@ for group in (
     notify_group,
     demo,
     init,
+    serve,
+    login,
+    logout,
+    whoami,
 ):
     cli.add_command(group)
 cli.add_command(visit_group)

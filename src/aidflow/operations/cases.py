@@ -1,11 +1,122 @@
-"""Case operations: what a caseworker does to a case (`aidflow case ...`)."""
+"""Case operations: what a caseworker does to a case (`aidflow case ...`).
+
+Each result carries everything the CLI prints about it (labels in the caller's language,
+the clock's time at the reading, clocks, actions with the reasons they are blocked), so the
+CLI renders it the same whether the operation ran in process or on the server.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from aidflow.errors import ForbiddenError, InvalidInputError
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
+
+if TYPE_CHECKING:
+    from aidflow.engine.clocks import ClockReport
+    from aidflow.services.cases import CaseView
+    from aidflow.store.records import EventRecord
+
+
+MAX_LIST = 100000  # the most cases one `case list` returns
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+@operation("case.open", write=True)
+def open_(
+    svc: Service,
+    caller: Caller,
+    id_number: str,
+    workflow: str,
+    emergency: bool = False,
+    assign_to: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Open a case for a registered person on the latest version of a workflow."""
+    case = svc.open_case(
+        svc.actor(caller.user),
+        id_number,
+        workflow,
+        emergency=emergency,
+        assign_to=assign_to,
+        note=note,
+        command_id=caller.key,
+    )
+    wf = svc.workflow_of(case)
+    first = wf.initial_state  # the open event's state, also when a retry finds it moved on
+    return {
+        "case_id": case.id,
+        "workflow": wf.name,
+        "state": first,
+        "state_label": wf.states[first].labels.get(caller.lang),
+        "deadline_at": _iso(svc.deadline_for(wf, first, case.opened_at)),
+    }
+
+
+@operation("case.fire", write=True)
+def fire(
+    svc: Service,
+    caller: Caller,
+    case_id: int,
+    trigger: str,
+    fields: dict[str, str] | None = None,
+    note: str | None = None,
+    expect_version: int | None = None,
+) -> dict[str, Any]:
+    """Fire `trigger` on a case; the state it moved to and that state's deadline."""
+    ev = svc.fire(
+        svc.actor(caller.user),
+        case_id,
+        trigger,
+        dict(fields or {}),
+        note,
+        expected_version=expect_version,
+        command_id=caller.key,
+    )
+    case = svc.case(case_id)
+    wf = svc.workflow_of(case)
+    dest = ev.to_state
+    assert dest is not None, "a transition names the state it moved to"
+    return {
+        "case_id": case_id,
+        "from": ev.from_state,
+        "to": dest,
+        "to_label": wf.states[dest].labels.get(caller.lang),
+        "deadline_at": _iso(svc.deadline_for(wf, dest, ev.at, case.data)),
+    }
+
+
+@operation("case.object", write=True)
+def object_(svc: Service, caller: Caller, case_id: int, note: str) -> dict[str, Any]:
+    """Record an objection during a public notice."""
+    ev = svc.object(svc.actor(caller.user), case_id, note, command_id=caller.key)
+    return {"case_id": case_id, "from": ev.from_state, "to": ev.to_state}
+
+
+@operation("case.vote", write=True)
+def vote(
+    svc: Service, caller: Caller, case_id: int, choice: str, note: str | None = None
+) -> dict[str, Any]:
+    """Vote in a case's democratic review; the round's tally after the vote."""
+    actor = svc.actor(caller.user)
+    ev = svc.vote(actor, case_id, choice, note, command_id=caller.key)
+    tally = svc.vote_tally(case_id, actor.name, ev.fields["round"])
+    return {
+        "case_id": case_id,
+        "voter": actor.name,
+        "choice": choice,
+        "tally": {
+            "yes": tally.yes,
+            "no": tally.no,
+            "abstain": tally.abstain,
+            "quorum_met": tally.quorum_met,
+        },
+    }
 
 
 @operation("case.note", write=True)
@@ -13,3 +124,172 @@ def note(svc: Service, caller: Caller, case_id: int, note: str) -> dict[str, Any
     """Add a note to a case's history."""
     ev = svc.add_note(svc.actor(caller.user), case_id, note, command_id=caller.key)
     return {"case_id": case_id, "seq": ev.seq}
+
+
+def may_see_id(view: CaseView, roles: tuple[str, ...]) -> bool:
+    """Admins and the roles that own a step of this workflow may see full ID numbers."""
+    owners = {st.owner for st in view.workflow.states.values() if st.owner}
+    return "admin" in roles or bool(owners & set(roles))
+
+
+@operation("case.show", write=False)
+def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> dict[str, Any]:
+    """A case as `case show` prints it.
+
+    `view` is the case (what `case show --json` prints); `labels` are the texts in the
+    caller's language that go beside it; `now` is the time the clocks were read at.
+    """
+    actor = svc.actor(caller.user)
+    view = svc.view(actor, case_id)
+    if show_id and not may_see_id(view, actor.roles):
+        raise ForbiddenError(
+            f"{actor.name} may not see full ID numbers on {view.workflow.name} cases"
+        )
+    from aidflow.engine import clocks
+
+    now = svc.clock.now()
+    reports = clocks.report(view.workflow, view.case.clocks or {}, now, svc.calendar)
+    wf = view.workflow
+    return {
+        "now": now.isoformat(),
+        "view": view_json(view, caller.lang, now, show_id, reports),
+        "labels": {
+            "workflow": wf.labels.get(caller.lang),
+            "clocks": [r.spec.labels.get(caller.lang) if r.spec.labels else "" for r in reports],
+            "actions": [
+                a.transition.labels.get(caller.lang) if a.transition.labels else ""
+                for a in view.actions
+            ],
+        },
+    }
+
+
+def view_json(
+    view: CaseView, lang: str, now: datetime, show_id: bool, reports: list[ClockReport]
+) -> dict[str, Any]:
+    from aidflow.idnumber import mask
+
+    c, p, wf = view.case, view.person, view.workflow
+    return {
+        "id": c.id,
+        "workflow": wf.name,
+        "workflow_version": view.version.version,
+        "state": c.state,
+        "state_label": wf.states[c.state].labels.get(lang),
+        "entered_at": c.state_entered_at.isoformat(),
+        "deadline_at": _iso(c.deadline_at),
+        "overdue": bool(c.deadline_at and c.deadline_at < now),
+        "dwell_until": _iso(view.dwell_until),
+        "assigned_to": c.assigned_to,
+        "township": c.township,
+        "village": c.village,
+        "emergency": c.emergency,
+        "version": c.version,
+        "closed_at": _iso(c.closed_at),
+        "data": c.data,
+        "person": {
+            "name": p.name,
+            "id_number": p.id_number if show_id else mask(p.id_number),
+            "birth_date": p.birth_date.isoformat(),
+            "sex": p.sex,
+        },
+        "vote": None
+        if view.tally is None
+        else {
+            "yes": view.tally.yes,
+            "no": view.tally.no,
+            "abstain": view.tally.abstain,
+            "quorum_met": view.tally.quorum_met,
+            "passed": view.tally.passed,
+        },
+        "actions": [
+            {"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
+            for a in view.actions
+        ],
+        "clocks": [clock_json(r) for r in reports],
+        "history": [event_json(e) for e in view.events],
+    }
+
+
+def clock_json(r: ClockReport) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "duration": r.duration,
+        "status": r.status,
+        "due_at": _iso(r.due_at),
+        "left_seconds": int(r.left.total_seconds()) if r.left is not None else None,
+        "working_days_left": r.left_wd,
+        "overdue": r.overdue,
+    }
+
+
+def event_json(e: EventRecord) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "kind": e.kind,
+        "trigger": e.trigger,
+        "from": e.from_state,
+        "to": e.to_state,
+        "fields": e.fields,
+        "note": e.note,
+    }
+
+
+@operation("case.history", write=False)
+def history(svc: Service, caller: Caller, case_id: int) -> list[dict[str, Any]]:
+    """Every event of a case, oldest first."""
+    view = svc.view(svc.actor(caller.user), case_id)
+    return [event_json(e) for e in view.events]
+
+
+@operation("case.list", write=False)
+def list_(
+    svc: Service,
+    caller: Caller,
+    state: str | None = None,
+    workflow: str | None = None,
+    township: str | None = None,
+    overdue: bool = False,
+    mine: bool = False,
+    include_closed: bool = False,
+    limit: int = 200,
+) -> dict[str, Any]:
+    """Cases in the caller's area, filtered; `now` is the time `overdue` was judged at."""
+    from aidflow.idnumber import mask
+
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInputError(
+            f"case.list: limit {limit} is not from 1 to {MAX_LIST}", hint="narrow the filters"
+        )
+
+    listed = svc.list_cases(
+        svc.actor(caller.user),
+        state=state,
+        workflow=workflow,
+        township=township,
+        overdue=overdue,
+        mine=mine,
+        include_closed=include_closed,
+        limit=limit,
+    )
+    now = svc.clock.now()
+    rows = []
+    for c, p in ((item.case, item.person) for item in listed):
+        rows.append(
+            {
+                "id": c.id,
+                "workflow": c.workflow_name,
+                "state": c.state,
+                "person": p.name,
+                "id_number": mask(p.id_number),
+                "township": c.township,
+                "village": c.village,
+                "assigned_to": c.assigned_to,
+                "emergency": c.emergency,
+                "deadline_at": _iso(c.deadline_at),
+                "overdue": bool(c.deadline_at and c.deadline_at < now),
+            }
+        )
+    return {"now": now.isoformat(), "cases": rows}
