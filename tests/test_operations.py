@@ -85,7 +85,7 @@ READS = {
 
 
 def test_only_the_reading_operations_are_registered_as_reads() -> None:
-    ops = {n: op for n, op in registered().items() if not n.startswith(("case.", "user."))}
+    ops = {n: op for n, op in registered().items() if not n.startswith(("case.", "user.", "area."))}
     assert {n for n, op in ops.items() if not op.write} == READS
     assert {n for n, op in ops.items() if op.own_units} == {"person.import", "lookback.open"}
 

@@ -264,9 +264,11 @@ def test_login_saves_the_token_for_the_owner_only(url: str, tmp_path: Path) -> N
     assert cli(creds, "whoami").output == f"li at {url}; token valid until 2023-08-01 21:00\n"
     shown = cli(creds, "case", "show", "1")
     assert shown.exit_code == 0, shown.output
-    assert shown.output.startswith(
+    assert shown.stdout.startswith(
         "Case 1  Minimum living guarantee (single-person household) (dibao v1)\n"
     )
+    # the server works on a training database at its simulated time: the client says so
+    assert shown.stderr == "[training database: simulated time 2023-08-01 09:00]\n"
     done = cli(creds, "logout")
     assert done.output == f"logged out of {url} (li): token revoked; removed {creds}\n"
     assert not creds.exists()
@@ -370,7 +372,7 @@ def test_a_client_mode_cli_run_never_imports_sqlalchemy(url: str, tmp_path: Path
         "Case 1  Minimum living guarantee (single-person household) (dibao v1)\n"
     )
     assert "  #1   2023-08-01 09:00  li           opened in discovery\n" in done.stdout
-    assert done.stderr == "HEAVY []\n"
+    assert done.stderr == "[training database: simulated time 2023-08-01 09:00]\nHEAVY []\n"
 
 
 def test_not_found_names_a_missing_case(url: str) -> None:
@@ -409,6 +411,7 @@ def test_the_client_imports_only_httpx_and_the_errors() -> None:
                 imported.add(node.module)
     assert {m for m in imported if m.startswith("aidflow")} == {"aidflow.errors"}
     assert {m.split(".")[0] for m in imported} - {"aidflow", "__future__"} <= {
+        "collections",
         "httpx",
         "json",
         "os",

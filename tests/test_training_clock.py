@@ -206,12 +206,13 @@ def test_a_training_database_takes_now_and_says_so_on_every_command(db_url: str)
     assert created.stderr == BANNER
     steps: list[tuple[str | None, tuple[str, ...]]] = [
         (None, ("user", "add", "admin", "--role", "admin", "--area", "*", "--email", "a@c.cn")),
+        ("admin", ("workflow", "deploy", str(REPO / "src" / "aidflow" / "shipped" / "workflows"))),
+        ("admin", ("area", "import", str(REPO / "tests" / "data" / "areas.csv"))),
         (
             "admin",
             ("user", "add", "li", "--role", "township_caseworker", "--area", "城关镇")
             + ("--email", "li@c.cn"),
         ),
-        ("admin", ("workflow", "deploy", str(REPO / "src" / "aidflow" / "shipped" / "workflows"))),
         (
             "li",
             ("person", "add", PERSON_ID, "--name", "王秀英", "--township", "城关镇")

@@ -25,7 +25,8 @@ def db_group() -> None:
 @pass_app
 def db_upgrade(app: App, training: bool) -> None:
     """Create the tables or migrate them to this version (safe to repeat)."""
-    before, after = app.upgrade_database(training=training, actor=app.user)
+    # the schema's creator is whoever runs this on the host: no user exists before it
+    before, after = app.upgrade_database(training=training, actor=app.claimed or app.os_login)
     url = app.database.describe()
     click.echo(
         f"{url}: schema at revision {after}"

@@ -78,16 +78,21 @@ class App(Runtime):
                 saved = self.saved_login()
                 self._identity = (saved.user if saved is not None else None, None)
                 return self._identity
-            import os
-            import pwd
-
             from aidflow.services.users import local_identity
 
-            login = pwd.getpwuid(os.getuid()).pw_name
             with self.database.reading() as session:
-                found = local_identity(session, login, self.claimed)
+                found = local_identity(session, self.os_login, self.claimed)
             self._identity = (found.user, found.entered_by)
         return self._identity
+
+    @property
+    def os_login(self) -> str:
+        """The operating-system account running this command (from the kernel's user id,
+        not from an environment variable anyone can set)."""
+        import os
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
 
     @property
     def user(self) -> str | None:
@@ -152,7 +157,15 @@ class App(Runtime):
             raise AuthenticationError(
                 f"not logged in to {self.server}", hint=f"run `aidflow login {self.server}`"
             )
-        return call(saved.url, saved.token, name, params, self.lang, key, self.settings.now)
+        return call(
+            saved.url, saved.token, name, params, self.lang, key, self.settings.now, self.told
+        )
+
+    def told(self, at: str | None) -> None:
+        """The server said it works on a training database: say so, once per command."""
+        if not self._announced:
+            self._announced = True
+            self.announce_training(datetime.fromisoformat(at) if at else None)
 
     @property
     def database(self) -> Database:

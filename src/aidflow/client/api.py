@@ -9,6 +9,7 @@ in local mode. A server that cannot be reached is an UnavailableError naming the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -108,12 +109,19 @@ class Connection:
         lang: str = "en",
         key: str | None = None,
         now: str | None = None,
+        training: Callable[[str | None], None] | None = None,
     ) -> Any:
-        """Run the operation `name` on the server as the token's user; its result."""
+        """Run the operation `name` on the server as the token's user; its result.
+
+        An answer from a training database is passed to `training` with its simulated
+        time (an ISO string, or None when the server's own clock was used)."""
         body: dict[str, Any] = {"params": params, "lang": lang, "key": key}
         if now is not None:
             body["now"] = now
-        return self.request("POST", f"/ops/{name}", body)["result"]
+        answer = self.request("POST", f"/ops/{name}", body)
+        if answer.get("training") and training is not None:
+            training(answer.get("at"))
+        return answer["result"]
 
     def login(self, user: str, password: str) -> dict[str, Any]:
         """A new token for `user`: {token, user, expires_at, must_change_password}."""
@@ -140,7 +148,8 @@ def call(
     lang: str = "en",
     key: str | None = None,
     now: str | None = None,
+    training: Callable[[str | None], None] | None = None,
 ) -> Any:
     """Run one operation on the server at `url` with `token` (one connection, closed after)."""
     with Connection(url, token) as connection:
-        return connection.call(name, params, lang=lang, key=key, now=now)
+        return connection.call(name, params, lang=lang, key=key, now=now, training=training)

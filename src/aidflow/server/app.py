@@ -194,7 +194,11 @@ class Api:
         caller = Caller(user=user, lang=lang, key=key)
         result = execute(runtime, name, caller, params)
         log.info("%s: ok for %s", name, user)
-        return {"result": result}
+        answer: dict[str, Any] = {"result": result}
+        if runtime.database.training:  # every answer from a training database says so
+            answer["training"] = True
+            answer["at"] = runtime.clock.now().isoformat() if runtime.simulated else None
+        return answer
 
 
 def create_app(runtime: Runtime) -> Starlette:
