@@ -275,15 +275,33 @@ _INSERT = Fast(
 )
 
 
+_LOCKED = "aidflow.store.auditlog.locked"
+
+
+def lock(session: Session) -> None:
+    """Take the append lock for the rest of this transaction (PostgreSQL; once per transaction).
+
+    A writer takes it before its first row lock (a case's UPDATE), not only at its first
+    append: were one transaction to hold a case row and wait for this lock while another
+    held this lock and waited for the row, PostgreSQL would abort one of them as a deadlock.
+    With this lock always first, writers queue instead.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite's writers are serialised already
+    tx = session.get_transaction()
+    if tx is not None and session.info.get(_LOCKED) is tx:
+        return
+    connection(session).exec_driver_sql(_PG_LOCK)
+    session.info[_LOCKED] = session.get_transaction()
+
+
 def _next(session: Session) -> tuple[int, str]:
     """(seq, prev hash) of the next entry, taking the append lock first when not yet held."""
     tx, nested = session.get_transaction(), session.get_nested_transaction()
     held = session.info.get(_HELD)
     if held is not None and held[0] is tx and held[1] is nested and tx is not None and tx.is_active:
         return held[2] + 1, held[3]
-    conn = connection(session)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_PG_LOCK)
+    lock(session)
     last = _HEAD.one_or_none(session, {})
     return (1, GENESIS) if last is None else (last[0] + 1, last[1])
 

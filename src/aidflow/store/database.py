@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aidflow.errors import RefusedError, UnavailableError
+from aidflow.store import auditlog
 from aidflow.store.models import SCHEMA_REVISION
 from aidflow.store.tables import DATABASE_INFO
 
@@ -288,6 +289,7 @@ class Database:
         if check:
             check_schema(self.engine)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            auditlog.lock(session)  # first, before any row lock (see auditlog.lock)
             yield session
 
     @contextmanager

@@ -211,6 +211,7 @@ def write_event(
     (case and seq; the idempotency key) are a second guard: a concurrent command that wrote
     first raises DuplicateError.
     """
+    auditlog.lock(session)  # before the case's row lock: see auditlog.lock
     seq = last_seq + 1
     fields = ev.fields or {}
     prev = head_hash or audit.GENESIS
