@@ -102,7 +102,7 @@ def test_the_trail_names_who_paid_exported_and_reconciled(books: Books) -> None:
     assert books.trail("persons", "1") == [("person_added", "system")]
     with books.county.engine.connect() as conn:
         export = conn.execute(
-            text("SELECT period, rows, total_fen, file_hash, actor FROM payment_exports")
+            text("SELECT period, rows, total_fen, file_hash, actor, file FROM payment_exports")
         ).one()
         answer = conn.execute(
             text("SELECT paid, failed, unchanged, actor FROM reconciliations")
@@ -113,6 +113,7 @@ def test_the_trail_names_who_paid_exported_and_reconciled(books: Books) -> None:
         177000,
         hashlib.sha256(books.bank_file.read_bytes()).hexdigest(),
         "sun",
+        str(books.bank_file),  # the file the user keeps, not the operation's temporary one
     )
     assert tuple(answer) == (2, 1, 0, "sun")
 

@@ -66,7 +66,7 @@ def payments_export(app: App, period: str, fmt: str, output: Path | None) -> Non
     from aidflow.cli.files import write_file
 
     out = output or Path(f"payments-{period}.{fmt}")
-    result = app.call("payments.export", period=period, format=fmt)
+    result = app.call("payments.export", period=period, format=fmt, file_name=str(out))
     write_file(out, base64.b64decode(result["content_b64"]))
     click.echo(
         f"exported {result['rows']} payment(s) for {result['period']}, "

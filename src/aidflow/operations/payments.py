@@ -43,9 +43,12 @@ def run(svc: Service, caller: Caller, rt: Runtime, period: str | None = None) ->
 
 
 @operation("payments.export", write=True)
-def export(svc: Service, caller: Caller, period: str, format: str = "csv") -> dict[str, Any]:
+def export(
+    svc: Service, caller: Caller, period: str, format: str = "csv", file_name: str | None = None
+) -> dict[str, Any]:
     """The bank file of a period (csv or xlsx) as bytes; its payments are marked exported
-    (county roles only)."""
+    (county roles only). `file_name` is where the caller will keep it: the export's record
+    names that file, not the server's temporary one."""
     from aidflow.errors import InvalidInputError
     from aidflow.operations.uploads import encode, produced
     from aidflow.services.payments import export_payments, yuan
@@ -54,7 +57,13 @@ def export(svc: Service, caller: Caller, period: str, format: str = "csv") -> di
         raise InvalidInputError(f"--format {format!r} is not csv or xlsx")
     with produced("." + format) as path:
         result = export_payments(
-            svc.session, svc.clock, period, format, path, actor=caller.user or ""
+            svc.session,
+            svc.clock,
+            period,
+            format,
+            path,
+            actor=caller.user or "",
+            file_name=file_name,
         )
         content = encode(path.read_bytes())
     return {

@@ -473,6 +473,7 @@ def export_payments(
     output: Path,
     *,
     actor: str,
+    file_name: str | None = None,
     batch_size: int = BATCH,
 ) -> ExportResult:
     """Write the period's pending (and already exported) payments for the bank; mark them exported.
@@ -499,7 +500,7 @@ def export_payments(
             session,
             period=per,
             fmt=fmt,
-            file=str(output),
+            file=file_name or str(output),
             file_hash=scan(tmp).sha256,
             rows=result.rows,
             total_fen=result.total_fen,
