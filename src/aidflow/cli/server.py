@@ -4,6 +4,7 @@ client's saved login."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -15,15 +16,34 @@ from aidflow.cli.app import App, local, pass_app
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--ssl-certfile", metavar="FILE", help="TLS certificate chain (PEM), for HTTPS.")
 @click.option("--ssl-keyfile", metavar="FILE", help="TLS private key (PEM), for HTTPS.")
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also run the scheduler's rounds in this process (instead of `scheduler run`).",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(1, 86400),
+    default=60,
+    show_default=True,
+    help="With --with-scheduler: seconds between rounds.",
+)
 @pass_app
 def serve(
-    app: App, host: str, port: int, ssl_certfile: str | None, ssl_keyfile: str | None
+    app: App,
+    host: str,
+    port: int,
+    ssl_certfile: str | None,
+    ssl_keyfile: str | None,
+    with_scheduler: bool,
+    every: int,
 ) -> None:
     """Run the HTTP API (the only holder of the database credentials) on uvicorn.
 
     Clients log in with `aidflow login URL`. Serve HTTPS with --ssl-certfile and
-    --ssl-keyfile, or behind a reverse proxy that terminates TLS (see the README). Run
-    `aidflow scheduler run` beside it for the deadlines and the mail.
+    --ssl-keyfile, or behind a reverse proxy that terminates TLS (see the README). The
+    deadlines and the mail need the scheduler: `--with-scheduler` runs its rounds in this
+    process, or run `aidflow scheduler run` beside it.
     """
     import logging
 
@@ -39,7 +59,10 @@ def serve(
     if app.server is not None:
         app.database  # noqa: B018 - says that serve needs a database named with --db
     # one runtime for every request: the settings and what is made from them, no acting user
-    asgi = create_app(Runtime(app.settings))  # opens the database: no schema stops it here
+    stop = _start_scheduler(app, every) if with_scheduler else None
+    # uvicorn ends the process by raising the signal that stopped it again, so the rounds
+    # stop in the application's shutdown, not after `run` returns
+    asgi = create_app(Runtime(app.settings), on_shutdown=stop)  # opens the database here
     uvicorn.run(
         asgi,
         host=host,
@@ -48,6 +71,32 @@ def serve(
         ssl_keyfile=ssl_keyfile,
         log_config=None,  # uvicorn's loggers go through the logging set up above
     )
+
+
+def _start_scheduler(app: App, every: int) -> Callable[[], None]:
+    """The scheduler's rounds in a thread of the server (as `aidflow scheduler run` does
+    beside it), on a runtime of their own; the function that stops them."""
+    import logging
+
+    from aidflow.cli.scheduler import run_round_for
+    from aidflow.clock import SystemClock
+    from aidflow.errors import InvalidInputError
+    from aidflow.scheduler.adapter import run_in_background
+
+    if app.now:
+        raise InvalidInputError(
+            "--now cannot be used with `serve --with-scheduler`",
+            hint="the server's rounds take the system clock",
+        )
+    rounds = App(app.settings)
+    log = logging.getLogger("aidflow.scheduler")
+
+    def job() -> None:
+        rounds.clock = SystemClock()  # re-read the system clock each round
+        for line in run_round_for(rounds):
+            log.info("%s", line)
+
+    return run_in_background(job, every)
 
 
 @click.command("login")

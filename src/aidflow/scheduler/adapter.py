@@ -17,10 +17,8 @@ from typing import Any
 log = logging.getLogger("aidflow.scheduler.adapter")
 
 
-def run_forever(job: Callable[[], None], interval_seconds: int) -> None:
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
-    sched = BlockingScheduler(timezone="UTC")
+def _add_round(sched: Any, job: Callable[[], None], interval_seconds: int) -> None:
+    """The one periodic job: a round, never overlapping itself, missed rounds coalesced."""
 
     def guarded() -> None:
         from aidflow.errors import AidflowError
@@ -43,6 +41,14 @@ def run_forever(job: Callable[[], None], interval_seconds: int) -> None:
         next_run_time=_now(),
     )
 
+
+def run_forever(job: Callable[[], None], interval_seconds: int) -> None:
+    """Run rounds in this thread until SIGTERM or SIGINT (`aidflow scheduler run`)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    sched = BlockingScheduler(timezone="UTC")
+    _add_round(sched, job, interval_seconds)
+
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping after the current round", signum)
         sched.shutdown(wait=True)
@@ -53,6 +59,24 @@ def run_forever(job: Callable[[], None], interval_seconds: int) -> None:
     log.info("scheduler started: a round every %ss", interval_seconds)
     sched.start()
     log.info("scheduler stopped")
+
+
+def run_in_background(job: Callable[[], None], interval_seconds: int) -> Callable[[], None]:
+    """Run rounds in a thread of this process (`aidflow serve --with-scheduler`, whose main
+    thread belongs to the server and its signal handlers); the function that stops them
+    after the running round."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    sched = BackgroundScheduler(timezone="UTC")
+    _add_round(sched, job, interval_seconds)
+    sched.start()
+    log.info("scheduler started in the server: a round every %ss", interval_seconds)
+
+    def stop() -> None:
+        sched.shutdown(wait=True)
+        log.info("scheduler stopped")
+
+    return stop
 
 
 def _now() -> Any:

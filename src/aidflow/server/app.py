@@ -29,6 +29,8 @@ user: users come from `aidflow user add` on the server host.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -201,9 +203,11 @@ class Api:
         return answer
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) -> Starlette:
     """The API over `runtime`: its database, clock and county files are opened here, once,
-    so that the first requests do not race to open them."""
+    so that the first requests do not race to open them. `on_shutdown` runs when the server
+    shuts down (after its last request, before the process exits): the scheduler's rounds
+    that `serve --with-scheduler` runs beside the API stop there."""
     runtime.database  # noqa: B018 - opens the engine (and checks the schema) at start-up
     runtime.calendar  # noqa: B018
     runtime.clock  # noqa: B018
@@ -258,6 +262,12 @@ def create_app(runtime: Runtime) -> Starlette:
         name = request.path_params["name"]
         return await answer(name, api.operation, token, name, data)
 
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            await run_in_threadpool(on_shutdown)
+
     return Starlette(
         routes=[
             Route("/api/v1/health", health, methods=["GET"]),
@@ -265,5 +275,6 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/api/v1/logout", logout, methods=["POST"]),
             Route("/api/v1/whoami", whoami, methods=["GET"]),
             Route("/api/v1/ops/{name}", operation, methods=["POST"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
