@@ -22,6 +22,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
@@ -42,8 +43,14 @@ MIN_PASSWORD_LENGTH = 10
 LOGIN_HINT = "log in again with `aidflow login URL`"
 
 _HASHER = PasswordHasher()
-# verified against when the user is unknown, so that answer takes as long as a wrong password
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so that answer takes as long as a wrong
+    password. Made on first need: a hash costs as much as a login, and most commands never
+    check a password."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def token_hash(token: str) -> str:
 
 def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
