@@ -213,3 +213,27 @@ def test_both_branches_through_the_cli(tiers: World, run_cli: Cli) -> None:
         }
         fired = ok(run_cli("case", "fire", cid, "bills_checked", user="li"))
         assert fired.startswith(f"case {cid}: checking -> {dest} (")
+
+
+def test_readme_example_is_the_tested_transition() -> None:
+    import re
+
+    import yaml
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```yaml\n(- trigger: bills_checked\n.*?)```", readme, re.S)
+    assert match is not None
+    tested = yaml.safe_load((REPO / TIERS).read_text(encoding="utf-8"))["transitions"][1]
+    assert yaml.safe_load(match[1]) == [tested]
+
+
+def test_deployed_workflow_shows_and_draws_its_routes(tiers: World, run_cli: Cli) -> None:
+    shown = ok(run_cli("workflow", "show", "tiered_grant", user="li"))
+    assert (
+        "  bills_checked        checking  (township_caseworker), the first that holds:\n"
+        "                         -> county_review        case.amount > 5000\n"
+        "                         -> township_approval    otherwise\n"
+    ) in shown
+    drawn = ok(run_cli("workflow", "diagram", "tiered_grant", user="li"))
+    assert "  checking --> county_review: bills_checked [case.amount > 5000]\n" in drawn
+    assert "  checking --> township_approval: bills_checked [otherwise]\n" in drawn
