@@ -36,6 +36,7 @@ TEXT = {
         "closed": "closed",
         "emergency": "EMERGENCY",
         "none": "(none)",
+        "otherwise": "otherwise",
     },
     "zh": {
         "case": "案件",
@@ -57,6 +58,7 @@ TEXT = {
         "closed": "已办结",
         "emergency": "急难",
         "none": "（无）",
+        "otherwise": "其他情形",
     },
 }
 
@@ -314,6 +316,9 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     if not c["actions"]:
         click.echo(f"  {t['none']}")
     for a, label in zip(c["actions"], labels["actions"], strict=True):
+        if a.get("route"):  # where the case's current data would take it
+            r = a["route"]
+            label = f"-> {r['dest']} ({r['when'] or t['otherwise']})  {label}".rstrip()
         if a["allowed"]:
             click.echo(f"  {a['trigger']:<20} {label}")
         else:

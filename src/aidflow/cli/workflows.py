@@ -153,7 +153,12 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
     click.echo("transitions:")
     for t in wf.transitions:
         roles = ", ".join(t.roles) or "system"
-        click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)} -> {t.dest}  ({roles})")
+        if not t.routes:
+            click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)} -> {t.dest}  ({roles})")
+            continue
+        click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)}  ({roles}), the first that holds:")
+        for r in t.routes:
+            click.echo(f"  {'':<20}   -> {r.dest:<20} {r.when or 'otherwise'}")
 
 
 @workflow_group.command("diagram")

@@ -22,16 +22,40 @@ class _Model:
     trigger: Callable[..., bool]  # bound by Machine.add_model (declared, not set, so it binds)
 
 
+class _When:
+    """A route's condition as a transitions condition: called with the `holds` function the
+    caller passes to the trigger, and keeping its text so the event table can be read."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __call__(self, holds: Callable[[str], bool]) -> bool:
+        return holds(self.text)
+
+
+def _specs(wf: Workflow) -> list[dict[str, Any]]:
+    """One transitions entry per route, in order: transitions tries entries with the same
+    trigger and source in the order they were added and takes the first whose conditions
+    hold, which is the routing rule."""
+    return [
+        {
+            "trigger": t.trigger,
+            "source": list(t.sources),
+            "dest": r.dest,
+            "conditions": [_When(r.when)] if r.when is not None else [],
+        }
+        for t in wf.transitions
+        for r in t.destinations
+    ]
+
+
 def _machine(wf: Workflow) -> Any:
     from transitions import Machine
 
     return Machine(
         model=None,
         states=list(wf.states),
-        transitions=[
-            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
-            for t in wf.transitions
-        ],
+        transitions=_specs(wf),
         initial=None,
         auto_transitions=False,
         ignore_invalid_triggers=False,
@@ -42,35 +66,58 @@ def _machine(wf: Workflow) -> Any:
 # per deployed version): a bulk command or a sweep fires thousands of transitions on the
 # same few workflows, and building the Machine for each would rival the transition's own
 # database work.
+# A route: its destination and its condition (None: always).
+Route = tuple[str, str | None]
+
+
 @lru_cache(maxsize=64)
-def _edges(wf: Workflow) -> dict[tuple[str, str], str]:
-    """(state, trigger) -> destination, read off the transitions Machine's event table.
+def _edges(wf: Workflow) -> dict[tuple[str, str], tuple[Route, ...]]:
+    """(state, trigger) -> the routes in the order they are tried, read off the transitions
+    Machine's event table.
 
     It gives the same answer as binding a model and firing (fire_on_machine, which the
     tests compare with it) without doing either.
     """
     machine = _machine(wf)
-    edges: dict[tuple[str, str], str] = {}
+    edges: dict[tuple[str, str], tuple[Route, ...]] = {}
     for trigger, event in machine.events.items():
         for source, transitions in event.transitions.items():
-            for t in transitions:
-                edges[(source, trigger)] = t.dest
+            edges[(source, trigger)] = tuple(
+                (t.dest, t.conditions[0].func.text if t.conditions else None) for t in transitions
+            )
     return edges
 
 
-def advance(wf: Workflow, state: str, trigger: str) -> str:
-    """The state after firing `trigger` from `state`; RefusedError if there is no such edge."""
-    dest = _edges(wf).get((state, trigger))
-    if dest is None:
+def _always(text: str) -> bool:
+    raise AssertionError(f"a routed transition needs its conditions evaluated ({text})")
+
+
+def route(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always) -> Route:
+    """The route firing `trigger` from `state` takes: the first whose condition `holds`;
+    RefusedError if there is no such edge."""
+    routes = _edges(wf).get((state, trigger))
+    if routes is None:
         allowed = ", ".join(t.trigger for t in wf.transitions_from(state)) or "none"
         raise RefusedError(
             f"'{trigger}' cannot be fired from state '{state}'",
             hint=f"from '{state}' you can fire: {allowed}",
         )
-    return dest
+    for dest, when in routes:
+        if when is None or holds(when):
+            return dest, when
+    # the validator makes the last route unconditional, so this is a definition it never saw
+    raise RefusedError(f"no route of '{trigger}' from '{state}' holds")
 
 
-def fire_on_machine(wf: Workflow, state: str, trigger: str) -> str:
+def advance(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always) -> str:
+    """The state after firing `trigger` from `state`; RefusedError if there is no such edge.
+    `holds` evaluates a route's condition (a guard expression) for this case."""
+    return route(wf, state, trigger, holds)[0]
+
+
+def fire_on_machine(
+    wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always
+) -> str:
     """Fire through a bound transitions model (slow path; tests check it agrees with advance)."""
     from transitions import MachineError
 
@@ -78,7 +125,8 @@ def fire_on_machine(wf: Workflow, state: str, trigger: str) -> str:
     model = _Model()
     machine.add_model(model, initial=state)
     try:
-        model.trigger(trigger)
+        if not model.trigger(trigger, holds):
+            raise RefusedError(f"no route of '{trigger}' from '{state}' holds")
     except (MachineError, AttributeError):
         raise RefusedError(f"'{trigger}' cannot be fired from state '{state}'") from None
     finally:
@@ -94,7 +142,12 @@ def mermaid(wf: Workflow, lang: str = "en") -> str:
     lines.append(f"  [*] --> {wf.initial_state}")
     for t in wf.transitions:
         for src in t.sources:
-            lines.append(f"  {src} --> {t.dest}: {t.trigger}")
+            for r in t.destinations:
+                # one edge per route, labelled with its condition (Mermaid labels end at ':')
+                when = f" [{r.when.replace(':', ' ')}]" if r.when is not None else ""
+                if len(t.routes) > 1 and r.when is None:
+                    when = " [otherwise]"
+                lines.append(f"  {src} --> {r.dest}: {t.trigger}{when}")
     for name, st in wf.states.items():
         if st.final:
             lines.append(f"  {name} --> [*]")
@@ -112,10 +165,7 @@ def svg(wf: Workflow) -> bytes:
     GraphMachine(
         model=holder,
         states=list(wf.states),
-        transitions=[
-            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
-            for t in wf.transitions
-        ],
+        transitions=_specs(wf),
         initial=wf.initial_state,
         auto_transitions=False,
         graph_engine="graphviz",

@@ -7,6 +7,7 @@ next and why each other action is blocked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -196,11 +197,11 @@ def reads(transitions: list[Transition]) -> Reads:
     refs = {
         ref
         for t in transitions
-        for g in (*t.guards, *t.computes.values())
+        for g in (*t.guards, *t.computes.values(), *(r.when for r in t.routes if r.when))
         for ref in guard(g).references
     }
     return Reads(
-        any(t.guards or t.computes for t in transitions),
+        any(t.guards or t.computes or t.routes for t in transitions),
         any(r.startswith("person.") for r in refs),
         "person.related_roles" in refs,
         frozenset(r.split(".", 1)[1] for r in refs if r.startswith("policy.")),
@@ -228,6 +229,12 @@ def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, A
         "policy": snap.policy,
         "setting": snap.workflow.setting_values,
     }
+
+
+def holds(snap: Snapshot, fields: dict[str, Any]) -> Callable[[str], bool]:
+    """Whether a route condition holds for the case with `fields` given (machine.route asks)."""
+    scope = guard_scope(snap, fields)
+    return lambda text: bool(guard(text).evaluate(scope))
 
 
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:

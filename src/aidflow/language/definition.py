@@ -205,11 +205,25 @@ class OncePerPerson:
 
 
 @dataclass(frozen=True)
+class Route:
+    """One destination of a routed transition: taken when `when` (a guard-language expression)
+    holds. Routes are tried in order and the first that holds is taken; the last has no
+    `when` (otherwise), so exactly one is always taken."""
+
+    __pydantic_config__ = STRICT
+    dest: str
+    when: str | None = None
+
+
+@dataclass(frozen=True)
 class Transition:
+    """An action: from `source` to `dest`, or to the first of `routes` whose `when` holds."""
+
     __pydantic_config__ = STRICT
     trigger: str
     source: str | tuple[str, ...]
-    dest: str
+    dest: str | None = None
+    routes: tuple[Route, ...] = ()
     labels: Labels | None = None
     roles: tuple[str, ...] = ()
     guards: tuple[str, ...] = ()
@@ -227,6 +241,18 @@ class Transition:
     @property
     def sources(self) -> tuple[str, ...]:
         return (self.source,) if isinstance(self.source, str) else self.source
+
+    @property
+    def destinations(self) -> tuple[Route, ...]:
+        """The routes in order; a plain `dest` is one route without a condition."""
+        if self.routes:
+            return self.routes
+        return (Route(self.dest),) if self.dest is not None else ()
+
+    @property
+    def dests(self) -> tuple[str, ...]:
+        """Every state this transition may lead to."""
+        return tuple(dict.fromkeys(r.dest for r in self.destinations))
 
 
 @dataclass(

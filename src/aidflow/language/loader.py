@@ -708,6 +708,7 @@ def _check_transition(
     }
     for j, guard in enumerate(t.guards):
         rules.guard(tp + ("guards", j), guard, known)
+    _check_routes(rules, tp, t, known)
     if t.once_per_person is not None:
         _check_once(rules, tp + ("once_per_person",), t.once_per_person)
     _check_computes(rules, tp, t)
@@ -748,10 +749,59 @@ def _check_ends(
                 "give each one its own trigger name",
             )
         seen_pairs[(t.trigger, src)] = i
-    if t.dest not in states:
+    if t.dest is not None and t.routes:
+        doc.problem(
+            tp + ("routes",),
+            f"transition '{t.trigger}' has both dest and routes",
+            "keep dest for one destination, or routes for several",
+            key=True,
+        )
+    elif t.dest is None and not t.routes:
+        doc.problem(
+            tp,
+            f"transition '{t.trigger}' has no destination",
+            "add dest: STATE, or routes: with a dest for each condition",
+        )
+        names_resolve = False
+    if t.dest is not None and t.dest not in states:
         doc.problem(tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, states))
         names_resolve = False
+    for j, route in enumerate(t.routes):
+        if route.dest not in states:
+            doc.problem(
+                tp + ("routes", j, "dest"),
+                f"unknown state '{route.dest}'",
+                did_you_mean(route.dest, states),
+            )
+            names_resolve = False
     return names_resolve
+
+
+def _check_routes(
+    rules: _Rules, tp: Path_, t: d.Transition, known: dict[str, tuple[str, ...]]
+) -> None:
+    """Route conditions are guards; the routes are exhaustive: exactly one is always taken,
+    so the last has no condition and only the last."""
+    doc = rules.doc
+    for j, route in enumerate(t.routes):
+        rp = tp + ("routes", j)
+        if route.when is not None:
+            rules.guard(rp + ("when",), route.when, known, what="route condition")
+        elif j < len(t.routes) - 1:
+            doc.problem(
+                rp,
+                f"route {j + 1} of '{t.trigger}' has no condition, so the routes after it "
+                "are never taken",
+                "give it a when: condition, or move it last",
+            )
+    if t.routes and all(r.when is not None for r in t.routes):
+        doc.problem(
+            tp + ("routes", len(t.routes) - 1),
+            f"routes of '{t.trigger}' are not exhaustive: no route is taken when none of "
+            + ", ".join(repr(r.when) for r in t.routes)
+            + " holds",
+            "add a last route without when: the one taken otherwise",
+        )
 
 
 def _check_computes(rules: _Rules, tp: Path_, t: d.Transition) -> None:
@@ -838,8 +888,9 @@ def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> N
     edges: dict[str, set[str]] = {n: set() for n in wf.states}
     for t in wf.transitions:
         for src in t.sources:
-            if src in edges and t.dest in wf.states:
-                edges[src].add(t.dest)
+            for dest in t.dests:
+                if src in edges and dest in wf.states:
+                    edges[src].add(dest)
     if initial is not None and names_resolve:
         reached = _reach(initial, edges)
         for name in wf.states:

@@ -16,7 +16,7 @@ from aidflow.services.cases import Service
 
 if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
-    from aidflow.services.cases import CaseView
+    from aidflow.services.cases import Action, CaseView
     from aidflow.store.records import EventRecord
 
 
@@ -202,13 +202,22 @@ def view_json(
             "quorum_met": view.tally.quorum_met,
             "passed": view.tally.passed,
         },
-        "actions": [
-            {"trigger": a.transition.trigger, "allowed": a.allowed, "blocked_by": a.reasons}
-            for a in view.actions
-        ],
+        "actions": [action_json(a) for a in view.actions],
         "clocks": [clock_json(r) for r in reports],
         "history": [event_json(e) for e in view.events],
     }
+
+
+def action_json(a: Action) -> dict[str, Any]:
+    """An action; a routed one also says where the case's current data would take it."""
+    out: dict[str, Any] = {
+        "trigger": a.transition.trigger,
+        "allowed": a.allowed,
+        "blocked_by": a.reasons,
+    }
+    if a.route is not None:
+        out["route"] = {"dest": a.route[0], "when": a.route[1]}
+    return out
 
 
 def clock_json(r: ClockReport) -> dict[str, Any]:

@@ -55,6 +55,9 @@ VOTE_CHOICES = ("yes", "no", "abstain")
 class Action:
     transition: Transition
     reasons: list[str]
+    # for a routed transition: the destination the case's current data leads to, and the
+    # condition that chose it (None: the last route, taken when no condition holds)
+    route: tuple[str, str | None] | None = None
 
     @property
     def allowed(self) -> bool:
@@ -509,7 +512,7 @@ class Service:
                 hint = refusal[1]
         if reasons:
             raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
-        dest = machine.advance(wf, case.state, trigger)
+        dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
         event_fields: dict[str, Any] = dict(fields)
         if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
             scope = rules.guard_scope(snap, guard_fields)
@@ -541,7 +544,9 @@ class Service:
             "wd": within.amount * 2 + 30,
             "mo": within.amount * 31 + 1,
         }[within.unit]  # a loose bound; the exact test follows
-        states = sorted({x.dest for x in wf.transitions if x.once_per_person is not None})
+        states = sorted(
+            {dst for x in wf.transitions if x.once_per_person is not None for dst in x.dests}
+        )
         for other_id, at, data in cases.approvals_of_person(
             self.session, case.person_id, wf.name, states, case.id, now - timedelta(days=days)
         ):
@@ -800,7 +805,12 @@ class Service:
         if case.closed_at is None:
             for t in wf.transitions_from(case.state):
                 if not rules.closed_by_settings(wf, t):  # ruled out by the county's settings
-                    actions.append(Action(t, rules.blocks(snap, t, actor, now, check_inputs=False)))
+                    reasons = rules.blocks(snap, t, actor, now, check_inputs=False)
+                    chosen = None
+                    if t.routes:
+                        holds = rules.holds(snap, {})
+                        chosen = machine.route(wf, case.state, t.trigger, holds)
+                    actions.append(Action(t, reasons, chosen))
         return CaseView(case, person, wf, wv, history, actions, snap.tally, snap.dwell_until)
 
     def list_cases(
