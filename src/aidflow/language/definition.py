@@ -237,11 +237,13 @@ class Workflow:
 
     __pydantic_config__ = STRICT
     workflow: str
-    version: int | str
     labels: Labels
     roles: dict[str, Labels]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
+    # What the file declares; deploy refuses it unless it is the version number it assigns
+    # (services.workflows.check_declared_version). Optional: deploy numbers the versions.
+    version: int | str | None = None
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     escalations: dict[str, tuple[Rung, ...]] = field(default_factory=dict)
     clocks: dict[str, ClockSpec] = field(default_factory=dict)

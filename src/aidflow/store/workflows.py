@@ -114,6 +114,12 @@ def version_by_hash(session: Session, name: str, content_hash: str) -> VersionRe
     return None if row is None else VersionRecord(*row)
 
 
+def next_version(session: Session, name: str) -> int:
+    """The number the next deploy of `name` gets."""
+    top = session.scalar(select(func.max(VERSIONS.c.version)).where(VERSIONS.c.name == name))
+    return (top or 0) + 1
+
+
 def add_version(
     session: Session,
     *,
