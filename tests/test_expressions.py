@@ -452,7 +452,8 @@ def test_explain_reports_a_part_that_cannot_be_evaluated() -> None:
     assert expr.evaluate(SCOPE) is False  # short-circuits
     assert expr.explain(SCOPE) == (
         "vote.passed is false (vote.passed = False); "
-        "cannot evaluate 'person.name * 10**6': the result would have more than 10000 characters or items"
+        "cannot evaluate 'person.name * 10**6': "
+        "the result would have more than 10000 characters or items"
     )
     expr = compile_expression("(vote.passed or person.name * 10**6) and person.age > 1")
     with pytest.raises(ExpressionError):

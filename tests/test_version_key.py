@@ -75,9 +75,11 @@ def test_version_may_be_left_out_and_outputs_name_the_deployed_version(
     assert versions(run_cli) == [("dibao", 1), ("dibao", 2)]
     diagram = ok(run_cli("workflow", "diagram", "dibao"))
     assert diagram.splitlines()[1].startswith("  %% dibao (version 2): ")
-    assert ok(run_cli("workflow", "diagram", "dibao", "--version", "1")).splitlines()[
-        1
-    ].startswith("  %% dibao (version 1): ")
+    assert (
+        ok(run_cli("workflow", "diagram", "dibao", "--version", "1"))
+        .splitlines()[1]
+        .startswith("  %% dibao (version 1): ")
+    )
     shown = ok(run_cli("workflow", "show", "dibao"))
     assert shown.startswith("dibao v2 (")
     as_json = json.loads(ok(run_cli("workflow", "show", "dibao", "--json")))

@@ -750,21 +750,22 @@ class _Bounds:
             return _UNKNOWN
         children = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
         parts = [self.bound(child) for child in children if isinstance(child, ast.expr)]
-        if isinstance(node, (ast.UnaryOp, ast.Call, ast.Subscript, ast.Compare, ast.BoolOp)):
-            if all(part.known for part in parts):
-                return self.fold(node)
+        foldable = (ast.UnaryOp, ast.Call, ast.Subscript, ast.Compare, ast.BoolOp)
+        if isinstance(node, foldable) and all(part.known for part in parts):
+            return self.fold(node)
         return _UNKNOWN
 
     def binop(self, node: ast.BinOp) -> _Bound:
         left = self.bound(node.left)
         right = self.bound(node.right)
         a, b = _exact_int(left), _exact_int(right)
-        if isinstance(node.op, ast.Pow) and a is not None and b is not None and b > 0:
-            if a.bit_length() * b > MAX_INT_BITS:
+        if a is not None and b is not None:
+            # the same tests the evaluator makes before it multiplies or raises to a power
+            if isinstance(node.op, ast.Pow) and b > 0 and a.bit_length() * b > MAX_INT_BITS:
                 raise self.refuse_int(node, a.bit_length() * b)
-        if isinstance(node.op, ast.Mult) and a is not None and b is not None:
-            if a.bit_length() + b.bit_length() > MAX_INT_BITS + 1:
-                raise self.refuse_int(node, a.bit_length() + b.bit_length())
+            bits = a.bit_length() + b.bit_length()
+            if isinstance(node.op, ast.Mult) and bits > MAX_INT_BITS + 1:
+                raise self.refuse_int(node, bits)
         if isinstance(node.op, ast.Mult):
             for sequence, count in ((left, b), (right, a)):
                 if sequence.kind is not None and count is not None:
