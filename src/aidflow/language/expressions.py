@@ -30,7 +30,10 @@ So ``person.age >= 60`` is simply false when the age is not recorded. Real type 
 (``'a' - 1``), division by zero and results that are too large raise
 ``ExpressionError("cannot evaluate ...")``. Computed strings, lists and tuples may hold at
 most 10,000 characters and items in all (nested ones included), and computed integers
-must stay below 2**256, so ``'a' * 10**9`` fails before it allocates anything.
+must stay below 2**256, so ``person.name * 10**9`` fails before it allocates anything.
+What must exceed those limits whatever the data is refused when the expression is compiled
+(`_Bounds`): constant parts are folded and sequences keep their least size, so
+``'a' * 10**10``, ``[case.x] * 100000`` and ``(10**10)**10`` never reach a case.
 
 `Expression.evaluate` never raises anything but `ExpressionError` for a checked expression
 over plain data; values from the scope are compared and added with their own operators.
