@@ -10,8 +10,8 @@ import json
 import shutil
 from pathlib import Path
 
-from .conftest import REPO, Cli
-from .test_cli import bootstrap_cli, fails, ok
+from .conftest import PERSON_ID, REPO, Cli
+from .test_cli import bootstrap_cli, fails, ok, setup_county
 
 SHIPPED = REPO / "src" / "aidflow" / "shipped" / "workflows"
 DIBAO = (SHIPPED / "dibao.yaml").read_text(encoding="utf-8")
@@ -67,7 +67,7 @@ def test_a_version_key_that_deploy_would_not_assign_is_refused(
 def test_version_may_be_left_out_and_outputs_name_the_deployed_version(
     run_cli: Cli, tmp_path: Path
 ) -> None:
-    bootstrap_cli(run_cli)
+    setup_county(run_cli)
     path = edited(tmp_path, changed(""))
     assert ok(run_cli("workflow", "deploy", str(path), user="admin")).startswith(
         "dibao version 2: deployed ("
@@ -84,6 +84,8 @@ def test_version_may_be_left_out_and_outputs_name_the_deployed_version(
     assert shown.startswith("dibao v2 (")
     as_json = json.loads(ok(run_cli("workflow", "show", "dibao", "--json")))
     assert (as_json["version"], as_json["definition"]["version"]) == (2, 2)
+    ok(run_cli("case", "open", PERSON_ID, "--workflow", "dibao", user="li"))
+    assert "(dibao v2)" in ok(run_cli("case", "show", "1", user="li")).splitlines()[0]
     listed = ok(run_cli("workflow", "list"))
     assert [line.split()[1] for line in listed.splitlines() if line.startswith("dibao ")] == [
         "v1",
