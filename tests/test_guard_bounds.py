@@ -27,6 +27,25 @@ GUARDED = "      - len(case.investigators) >= 2     # at least 2 investigators (
 @pytest.mark.parametrize(
     ("text", "message", "column"),
     [
+        ("case.x < 1e308 ** 2", "cannot evaluate '1e308 ** 2': result too large", 10),
+        (
+            "case.x < (-8) ** 0.5",
+            "cannot evaluate '(-8) ** 0.5': the result is not a real number",
+            10,
+        ),
+    ],
+)
+def test_constant_powers_that_fail_are_refused_when_compiled(
+    text: str, message: str, column: int
+) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression(text)
+    assert (caught.value.message, caught.value.column) == (message, column)
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
         (
             "'a' * 10**10 == case.x",
             "\"'a' * 10**10\" can build a string of 10,000,000,000 characters; the limit is 10,000",

@@ -783,6 +783,9 @@ class _Bounds:
                 raise self.refuse(node, left.kind, size)
             if not (left.known and right.known):
                 return _Bound(kind=left.kind, size=size)
+        if left.known and right.known and isinstance(node.op, ast.Pow):
+            # a constant power that overflows or is not real would fail on every case
+            return _exact(_Evaluator(self.source, {}).eval(node))
         if left.known and right.known:
             return self.fold(node)
         if isinstance(node.op, ast.Add) and (left.kind or right.kind):
