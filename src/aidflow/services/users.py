@@ -355,5 +355,6 @@ def deploy(
         content_hash=loaded.content_hash,
         deployed_at=now,
         deployed_by=who,
+        version=assigned,
     )
     return version, True
