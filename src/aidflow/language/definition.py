@@ -237,13 +237,14 @@ class Workflow:
 
     __pydantic_config__ = STRICT
     workflow: str
+    # What the file declares; deploy refuses it unless it is the version number it assigns
+    # (services.workflows.check_declared_version). Optional: deploy numbers the versions.
+    # Keyword-only so that it keeps its place among the keys while having a default.
+    version: int | str | None = field(default=None, kw_only=True)
     labels: Labels
     roles: dict[str, Labels]
     states: dict[str, State]
     transitions: tuple[Transition, ...]
-    # What the file declares; deploy refuses it unless it is the version number it assigns
-    # (services.workflows.check_declared_version). Optional: deploy numbers the versions.
-    version: int | str | None = None
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     escalations: dict[str, tuple[Rung, ...]] = field(default_factory=dict)
     clocks: dict[str, ClockSpec] = field(default_factory=dict)
