@@ -41,7 +41,6 @@ _ROLES = """roles:
 
 DIBAO = (
     """workflow: dibao
-version: test
 labels: {zh: 低保, en: Dibao}
 """
     + _ROLES
@@ -67,7 +66,6 @@ transitions:
 
 TEKUN = (
     """workflow: tekun
-version: test
 labels: {zh: 特困, en: Tekun}
 """
     + _ROLES
@@ -106,7 +104,6 @@ transitions:
 
 TEMPORARY = (
     """workflow: temporary_assistance
-version: test
 labels: {zh: 临时救助, en: Temporary assistance}
 """
     + _ROLES

@@ -134,9 +134,13 @@ def fire_on_machine(
     return model.state
 
 
-def mermaid(wf: Workflow, lang: str = "en") -> str:
-    """A Mermaid stateDiagram-v2 of the workflow, labelled in `lang`."""
-    lines = ["stateDiagram-v2", f"  %% {wf.name} (version {wf.version}): {wf.labels.get(lang)}"]
+def mermaid(wf: Workflow, lang: str = "en", version: int | None = None) -> str:
+    """A Mermaid stateDiagram-v2 of the workflow, labelled in `lang`.
+
+    `version` is the deployed version number (the file's `version:` key is not shown: only
+    the number deploy gave it names a version)."""
+    name = wf.name if version is None else f"{wf.name} (version {version})"
+    lines = ["stateDiagram-v2", f"  %% {name}: {wf.labels.get(lang)}"]
     for name, st in wf.states.items():
         lines.append(f'  state "{st.labels.get(lang)}" as {name}')
     lines.append(f"  [*] --> {wf.initial_state}")

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aidflow.engine import access
-from aidflow.errors import InvalidInputError
+from aidflow.errors import ExpressionError, InvalidInputError
 from aidflow.language.definition import FieldSpec, Transition, VoteRule, Workflow
 
 if TYPE_CHECKING:
@@ -172,12 +172,13 @@ def closed_by_settings(wf: Workflow, t: Transition | None) -> bool:
     scope = {"setting": wf.setting_values}
     for g in t.guards if t is not None else ():
         expr = guard(g)
-        if (
-            expr.references
-            and all(r.startswith("setting.") for r in expr.references)
-            and not expr.evaluate(scope)
-        ):
-            return True
+        if not expr.references or not all(r.startswith("setting.") for r in expr.references):
+            continue
+        try:
+            if not expr.evaluate(scope):
+                return True
+        except ExpressionError:
+            continue  # not ruled out: `blocks` shows the reason it cannot be checked
     return False
 
 
@@ -242,8 +243,13 @@ def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> li
     out = []
     for text in t.guards:
         expr = guard(text)
-        if not expr.evaluate(scope):
-            out.append(f"condition not met: {expr.explain(scope)}")
+        # A guard that cannot be evaluated on this case's data blocks the transition with
+        # its reason; it never stops the case from being shown or its other actions listed.
+        try:
+            if not expr.evaluate(scope):
+                out.append(f"condition not met: {expr.explain(scope)}")
+        except ExpressionError as exc:
+            out.append(f"condition cannot be checked: {exc.message}")
     return out
 
 

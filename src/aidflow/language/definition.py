@@ -263,7 +263,10 @@ class Workflow:
 
     __pydantic_config__ = STRICT
     workflow: str
-    version: int | str
+    # What the file declares; deploy refuses it unless it is the version number it assigns
+    # (services.workflows.check_declared_version). Optional: deploy numbers the versions.
+    # Keyword-only so that it keeps its place among the keys while having a default.
+    version: int | str | None = field(default=None, kw_only=True)
     labels: Labels
     roles: dict[str, Labels]
     states: dict[str, State]

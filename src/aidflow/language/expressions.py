@@ -30,7 +30,10 @@ So ``person.age >= 60`` is simply false when the age is not recorded. Real type 
 (``'a' - 1``), division by zero and results that are too large raise
 ``ExpressionError("cannot evaluate ...")``. Computed strings, lists and tuples may hold at
 most 10,000 characters and items in all (nested ones included), and computed integers
-must stay below 2**256, so ``'a' * 10**9`` fails before it allocates anything.
+must stay below 2**256, so ``person.name * 10**9`` fails before it allocates anything.
+What must exceed those limits whatever the data is refused when the expression is compiled
+(`_Bounds`): constant parts are folded and sequences keep their least size, so
+``'a' * 10**10``, ``[case.x] * 100000`` and ``(10**10)**10`` never reach a case.
 
 `Expression.evaluate` never raises anything but `ExpressionError` for a checked expression
 over plain data; values from the scope are compared and added with their own operators.
@@ -350,6 +353,7 @@ def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     _check_depth(source, tree)
     checker = _Checker(source, namespaces)
     checker.check(tree.body)
+    _Bounds(source).bound(tree.body)
     return Expression(
         text=text,
         references=frozenset(checker.references),
@@ -649,6 +653,145 @@ class _Checker:
                 index,
             )
         self.check(index)
+
+
+# -- the static cost bound ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """What is known of a sub-expression's value before any data is read.
+
+    `known` says whether `value` is its exact value (no data read); otherwise `kind` is
+    "str", "list" or "tuple" when it can only be that sequence, and `size` the fewest
+    characters and items it can hold (as `_size` counts them).
+    """
+
+    known: bool = False
+    value: Any = None
+    kind: str | None = None
+    size: int = 0
+
+
+_UNKNOWN = _Bound()
+
+
+def _exact(value: Any) -> _Bound:
+    if isinstance(value, str):
+        return _Bound(True, value, "str", len(value))
+    if isinstance(value, (list, tuple)):
+        return _Bound(True, value, type(value).__name__, _size(value))
+    return _Bound(True, value)
+
+
+def _exact_int(bound: _Bound) -> int | None:
+    value = bound.value
+    if bound.known and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+class _Bounds:
+    """Refuses, before any case is seen, what must exceed the evaluator's limits.
+
+    Constant parts are folded (by the evaluator itself, after the sizes are checked here),
+    and sequences built from data keep their least size, so ``'a' * 10**10`` and
+    ``[case.x] * 100000`` are refused when the guard is compiled instead of failing on
+    every case. What depends on data alone (``case.name * 20000``) is left to the run-time
+    limits.
+    """
+
+    def __init__(self, source: _Source) -> None:
+        self.source = source
+
+    def refuse(self, node: ast.expr, kind: str, size: int) -> ExpressionError:
+        unit = "characters" if kind == "str" else "items"
+        what = {"str": "a string", "list": "a list", "tuple": "a tuple"}[kind]
+        nested = "" if kind == "str" else " (nested ones included)"
+        return ExpressionError(
+            f"{self.source.quoted(node)} can build {what} of {size:,} {unit}{nested};"
+            f" the limit is {MAX_ITEMS:,}",
+            column=self.source.column(node),
+        )
+
+    def refuse_int(self, node: ast.expr, bits: int) -> ExpressionError:
+        return ExpressionError(
+            f"{self.source.quoted(node)} can build an integer of {bits:,} bits;"
+            f" the limit is {MAX_INT_BITS} bits",
+            column=self.source.column(node),
+        )
+
+    def fold(self, node: ast.expr) -> _Bound:
+        """The exact value of a data-free `node` whose parts are within the limits."""
+        try:
+            return _exact(_Evaluator(self.source, {}).eval(node))
+        except ExpressionError:
+            return _UNKNOWN  # a type error or the like: the run-time reason says which
+
+    def bound(self, node: ast.expr) -> _Bound:
+        if isinstance(node, ast.Constant):
+            return _exact(node.value)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            parts = [self.bound(element) for element in node.elts]
+            kind = "list" if isinstance(node, ast.List) else "tuple"
+            size = len(parts) + sum(part.size for part in parts)
+            if size > MAX_ITEMS:
+                raise self.refuse(node, kind, size)
+            if all(part.known for part in parts):
+                return self.fold(node)
+            return _Bound(kind=kind, size=size)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.IfExp):
+            test = self.bound(node.test)
+            body = self.bound(node.body)
+            orelse = self.bound(node.orelse)
+            if test.known:
+                return body if test.value else orelse
+            if body.kind is not None and body.kind == orelse.kind:
+                return _Bound(kind=body.kind, size=min(body.size, orelse.size))
+            return _UNKNOWN
+        children = node.args if isinstance(node, ast.Call) else ast.iter_child_nodes(node)
+        parts = [self.bound(child) for child in children if isinstance(child, ast.expr)]
+        foldable = (ast.UnaryOp, ast.Call, ast.Subscript, ast.Compare, ast.BoolOp)
+        if isinstance(node, foldable) and all(part.known for part in parts):
+            return self.fold(node)
+        return _UNKNOWN
+
+    def binop(self, node: ast.BinOp) -> _Bound:
+        left = self.bound(node.left)
+        right = self.bound(node.right)
+        a, b = _exact_int(left), _exact_int(right)
+        if a is not None and b is not None:
+            # the same tests the evaluator makes before it multiplies or raises to a power
+            if isinstance(node.op, ast.Pow) and b > 0 and a.bit_length() * b > MAX_INT_BITS:
+                raise self.refuse_int(node, a.bit_length() * b)
+            bits = a.bit_length() + b.bit_length()
+            if isinstance(node.op, ast.Mult) and bits > MAX_INT_BITS + 1:
+                raise self.refuse_int(node, bits)
+        if isinstance(node.op, ast.Mult):
+            for sequence, count in ((left, b), (right, a)):
+                if sequence.kind is not None and count is not None:
+                    size = sequence.size * max(count, 0)
+                    if size > MAX_ITEMS:
+                        raise self.refuse(node, sequence.kind, size)
+                    if not (left.known and right.known):
+                        return _Bound(kind=sequence.kind, size=size)
+        if isinstance(node.op, ast.Add) and left.kind is not None and left.kind == right.kind:
+            size = left.size + right.size
+            if size > MAX_ITEMS:
+                raise self.refuse(node, left.kind, size)
+            if not (left.known and right.known):
+                return _Bound(kind=left.kind, size=size)
+        if left.known and right.known and isinstance(node.op, ast.Pow):
+            # a constant power that overflows or is not real would fail on every case
+            return _exact(_Evaluator(self.source, {}).eval(node))
+        if left.known and right.known:
+            return self.fold(node)
+        if isinstance(node.op, ast.Add) and (left.kind or right.kind):
+            kind = left.kind or right.kind
+            return _Bound(kind=kind, size=left.size + right.size)
+        return _UNKNOWN
 
 
 def _constant_number(node: ast.AST) -> int | float | None:

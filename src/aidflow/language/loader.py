@@ -46,6 +46,8 @@ class LoadedWorkflow:
     definition: d.Workflow
     source: str
     file: str
+    # Line and column of the `version:` value, for deploy's check of it (None when omitted).
+    version_mark: tuple[int, int] | None = None
 
     @property
     def content_hash(self) -> str:
@@ -86,7 +88,7 @@ def load_workflow_text(
         if policy is not None and any("policy file" in p.message for p in problems):
             problems.extend(policy.problems)
         raise WorkflowInvalidError(problems)
-    return LoadedWorkflow(wf, text, file)
+    return LoadedWorkflow(wf, text, file, doc.value_marks.get(("version",)))
 
 
 # -- pass 2: the schema --------------------------------------------------------------

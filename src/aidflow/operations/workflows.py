@@ -66,7 +66,6 @@ def list_(svc: Service, caller: Caller) -> list[dict[str, Any]]:
         {
             "name": v.name,
             "version": v.version,
-            "declared_version": v.declared_version,
             "deployed_at": v.deployed_at.isoformat(),
             "deployed_by": v.deployed_by,
             "sha256": v.content_hash,
@@ -83,6 +82,8 @@ def show(svc: Service, caller: Caller, workflow: str, version: int | None = None
     from aidflow.services import workflows
 
     wv, _wf = workflows.version(svc.session, workflow, version)
+    definition = json.loads(wv.definition_json)
+    definition["version"] = wv.version  # the deployed number is the only version
     return {
         "name": wv.name,
         "version": wv.version,
@@ -90,7 +91,7 @@ def show(svc: Service, caller: Caller, workflow: str, version: int | None = None
         "deployed_at": wv.deployed_at.isoformat(),
         "deployed_by": wv.deployed_by,
         "source": wv.source,
-        "definition": json.loads(wv.definition_json),
+        "definition": definition,
     }
 
 
@@ -109,9 +110,9 @@ def diagram(
 
     if format not in ("mermaid", "svg"):
         raise InvalidInputError(f"diagram format {format!r} is not mermaid or svg")
-    _wv, wf = workflows.version(svc.session, workflow, version)
+    wv, wf = workflows.version(svc.session, workflow, version)
     if format == "mermaid":
-        return machine.mermaid(wf, caller.lang)
+        return machine.mermaid(wf, caller.lang, wv.version)
     import shutil
 
     if shutil.which("dot") is None:

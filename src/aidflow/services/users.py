@@ -26,6 +26,7 @@ from aidflow.errors import (
 )
 from aidflow.language.definition import workflow_to_json
 from aidflow.services import auth
+from aidflow.services.workflows import check_declared_version
 from aidflow.store import areas, credentials, users, workflows
 from aidflow.store.records import UserRecord, VersionRecord
 from aidflow.store.session import Session
@@ -342,15 +343,18 @@ def deploy(
     existing = workflows.version_by_hash(session, wf.name, loaded.content_hash)
     if existing is not None:
         return existing, False
+    assigned = workflows.next_version(session, wf.name)
+    check_declared_version(loaded, assigned)
     version = workflows.add_version(
         session,
         name=wf.name,
-        declared_version=str(wf.version),
+        declared_version=str(assigned),
         file=loaded.file,
         source=loaded.source,
         definition_json=workflow_to_json(wf),
         content_hash=loaded.content_hash,
         deployed_at=now,
         deployed_by=who,
+        version=assigned,
     )
     return version, True

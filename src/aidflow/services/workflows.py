@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from aidflow.errors import Problem, WorkflowInvalidError
 from aidflow.language.definition import Workflow
+from aidflow.language.loader import LoadedWorkflow
 from aidflow.store import workflows
 from aidflow.store.records import VersionRecord
 from aidflow.store.session import Session
@@ -19,3 +21,27 @@ def version(
     """Version `number` of workflow `name` (its latest if None) with its definition."""
     wv = workflows.workflow_version(session, name, number)
     return wv, workflows.definition_of(wv)
+
+
+def check_declared_version(loaded: LoadedWorkflow, assigned: int) -> None:
+    """Refuse a file whose `version:` is not the number deploy is about to give it.
+
+    The deployed number is the only version a workflow has: every listing, diagram and case
+    names it, so a file may leave `version:` out, and when it writes one it must agree.
+    """
+    declared = loaded.definition.version
+    if declared is None or str(declared) == str(assigned):
+        return
+    line, column = loaded.version_mark or (1, 1)
+    raise WorkflowInvalidError(
+        [
+            Problem(
+                loaded.file,
+                line,
+                column,
+                "version",
+                f"{declared}, but this deploy would make version {assigned}",
+                f"write `version: {assigned}` (or leave `version:` out)",
+            )
+        ]
+    )

@@ -114,6 +114,12 @@ def version_by_hash(session: Session, name: str, content_hash: str) -> VersionRe
     return None if row is None else VersionRecord(*row)
 
 
+def next_version(session: Session, name: str) -> int:
+    """The number the next deploy of `name` gets."""
+    top = session.scalar(select(func.max(VERSIONS.c.version)).where(VERSIONS.c.name == name))
+    return (top or 0) + 1
+
+
 def add_version(
     session: Session,
     *,
@@ -125,12 +131,16 @@ def add_version(
     content_hash: str,
     deployed_at: datetime,
     deployed_by: str,
+    version: int | None = None,
 ) -> VersionRecord:
-    """Store a definition as the next version number of `name`."""
-    top = session.scalar(select(func.max(VERSIONS.c.version)).where(VERSIONS.c.name == name))
+    """Store a definition as version `version` of `name` (by default the next number).
+
+    A caller that checked the file against `next_version` passes that number, so a deploy
+    racing it fails on the (name, version) key instead of taking a number it never checked.
+    """
     wv = WorkflowVersion(
         name=name,
-        version=(top or 0) + 1,
+        version=next_version(session, name) if version is None else version,
         declared_version=declared_version,
         file=file,
         source=source,
