@@ -194,7 +194,8 @@ EXPECTED: list[tuple[str, list[str]]] = [
         [
             "50:13: transitions[2].source: trigger 'approve' is already defined from 'review' "
             "(transitions[1]); "
-            "give each one its own trigger name",
+            "to lead to different states by condition, give the one transition `routes:` "
+            "(README, Workflow files); otherwise give each its own trigger name",
         ],
     ),
     (

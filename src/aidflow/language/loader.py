@@ -748,7 +748,8 @@ def _check_ends(
                 spath,
                 f"trigger '{t.trigger}' is already defined from '{src}' "
                 f"(transitions[{seen_pairs[(t.trigger, src)]}])",
-                "give each one its own trigger name",
+                "to lead to different states by condition, give the one transition "
+                "`routes:` (README, Workflow files); otherwise give each its own trigger name",
             )
         seen_pairs[(t.trigger, src)] = i
     if t.dest is not None and t.routes:
