@@ -239,19 +239,20 @@ def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) 
             return error_response(exc)
         return await answer("login", api.login, data)
 
-    async def logout(request: Request) -> JSONResponse:
-        try:
-            token = bearer(request)
-        except AidflowError as exc:
-            return error_response(exc)
-        return await answer("logout", api.logout, token)
+    def with_token(what: str, work: Any) -> Any:
+        """An endpoint that runs `work(token)` for the request's Bearer token."""
 
-    async def whoami(request: Request) -> JSONResponse:
-        try:
-            token = bearer(request)
-        except AidflowError as exc:
-            return error_response(exc)
-        return await answer("whoami", api.whoami, token)
+        async def endpoint(request: Request) -> JSONResponse:
+            try:
+                token = bearer(request)
+            except AidflowError as exc:
+                return error_response(exc)
+            return await answer(what, work, token)
+
+        return endpoint
+
+    logout = with_token("logout", api.logout)
+    whoami = with_token("whoami", api.whoami)
 
     async def operation(request: Request) -> JSONResponse:
         try:
