@@ -177,6 +177,11 @@ class DeadlineWhen:
 
 @dataclass(frozen=True)
 class State:
+    """A step of the procedure: who must act (`owner`) and by when (`deadline`), or an end.
+
+    Every state but a final one waits for someone; a final state ends the case.
+    """
+
     __pydantic_config__ = STRICT
     labels: Labels
     initial: bool = False
