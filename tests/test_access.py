@@ -177,6 +177,7 @@ LATER = {
 OPEN = {
     "workflow validate": "reads files only",
     "workflow schema": "prints a JSON Schema",
+    "workflow reference": "prints the language reference from the package",
     "workflow list": "workflow definitions hold no personal data",
     "workflow show": "same",
     "workflow diagram": "same",

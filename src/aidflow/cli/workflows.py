@@ -1,4 +1,7 @@
-"""`aidflow workflow ...`: validate, deploy, list, show, schema, diagram (administrators)."""
+"""`aidflow workflow ...`: validate, deploy, list, show, schema, reference, diagram.
+
+For administrators: the people who write and change the county's procedures.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +50,32 @@ def schema() -> None:
     from aidflow.language.definition import json_schema
 
     emit_json(json_schema())
+
+
+@workflow_group.command("reference")
+@click.option(
+    "--lang",
+    "lang",
+    type=click.Choice(["en", "zh"]),
+    help="Language of the reference (default: the setting lang, AIDFLOW_LANG).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the Markdown to FILE instead of printing it.",
+)
+@pass_app
+def reference(app: App, lang: str | None, output: Path | None) -> None:
+    """Print the reference of the workflow language (Markdown): every key, the constructs
+    with an example each, expressions, durations and the validator's messages."""
+    from aidflow.language.reference import render
+
+    text = render("zh" if (lang or app.lang) == "zh" else "en")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
 
 
 @workflow_group.command("deploy")

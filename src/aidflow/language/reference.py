@@ -177,7 +177,7 @@ def type_text(prop: dict[str, Any], lang: Lang) -> str:
         ref = prop["$ref"].rsplit("/", 1)[1]
         return f"[{ref}](#{ref.lower()})"
     if "enum" in prop:
-        values = ", ".join(f"`{v}`" for v in prop["enum"])
+        values = (", " if lang == "en" else "、").join(f"`{v}`" for v in prop["enum"])
         return ("one of " if lang == "en" else "取值之一：") + values
     if "anyOf" in prop:
         members = [m for m in prop["anyOf"] if m.get("type") != "null"]
@@ -197,12 +197,12 @@ def default_text(key: str, section: Section, lang: Lang) -> str:
     if key in section.schema.get("required", ()):
         return "**required**" if lang == "en" else "**必填**"
     prop = section.schema["properties"][key]
-    value = prop.get("default")
+    if "default" not in prop or prop["default"] in ([], {}):  # a default factory: empty
+        return "empty" if lang == "en" else "空"
+    value = prop["default"]
     if value is None:
         return "—"
-    if value in ([], {}):
-        return "empty" if lang == "en" else "空"
-    return f"`{json.dumps(value, ensure_ascii=False)}`"
+    return f"`{value if isinstance(value, str) else json.dumps(value)}`"
 
 
 def _key_table(section: Section, lang: Lang) -> list[str]:
@@ -307,8 +307,8 @@ def _render_keys(lang: Lang) -> list[str]:
             if lang == "en"
             else _t(SECTION_DOCS[section.name], lang)
         )
-        at = "Where: " if lang == "en" else "位置："
-        out += [f"{at}{where}.", "", intro.replace("\n", " "), ""]
+        at = "Where: {}." if lang == "en" else "位置：{}。"
+        out += [at.format(where), "", intro.replace("\n", " "), ""]
         out += _key_table(section, lang) + [""]
     return out
 
@@ -1226,7 +1226,8 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
             ),
             Mistake(
                 ("An alias (`*name`) of a mapping.", "对映射使用别名（`*名称`）。"),
-                "  caseworker: {zh: 经办人, en: Caseworker}\n  officer: {zh: 审核人, en: Officer}\n",
+                "  caseworker: {zh: 经办人, en: Caseworker}\n"
+                "  officer: {zh: 审核人, en: Officer}\n",
                 "  caseworker: &person {zh: 经办人, en: Caseworker}\n  officer: *person\n",
             ),
             Mistake(
@@ -1386,7 +1387,8 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
                 ("An action out of a final state.", "从终结状态出发的操作。"),
                 "",
                 "",
-                "  - trigger: reopen\n    source: approved\n    dest: review\n    roles: [officer]\n",
+                "  - trigger: reopen\n    source: approved\n"
+                "    dest: review\n    roles: [officer]\n",
             ),
             Mistake(
                 (
@@ -1395,7 +1397,8 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
                 ),
                 "",
                 "",
-                "  - trigger: approve\n    source: review\n    dest: rejected\n    roles: [officer]\n",
+                "  - trigger: approve\n    source: review\n"
+                "    dest: rejected\n    roles: [officer]\n",
             ),
             Mistake(
                 ("No destination.", "没有目的状态。"),
@@ -1530,7 +1533,8 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
                 ("An unknown notice template.", "通知模板不存在。"),
                 _REVIEW,
                 _REVIEW + "    escalation: review_late\n",
-                "escalations:\n  review_late:\n    - {after: 8wd, to: officer, template: reminder}\n",
+                "escalations:\n  review_late:\n"
+                "    - {after: 8wd, to: officer, template: reminder}\n",
             ),
         ),
     ),
@@ -1621,7 +1625,8 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
                 "  approved:\n",
                 "  archived:\n    labels: {zh: 归档, en: Archived}\n    owner: officer\n"
                 "    deadline: 5d\n  approved:\n",
-                "  - trigger: close\n    source: archived\n    dest: approved\n    roles: [officer]\n",
+                "  - trigger: close\n    source: archived\n"
+                "    dest: approved\n    roles: [officer]\n",
             ),
             Mistake(
                 ("A waiting state with no way out.", "等待办理的状态没有出路。"),
