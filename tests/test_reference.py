@@ -153,3 +153,11 @@ def test_cli_refuses_an_unknown_language() -> None:
     result = CliRunner().invoke(cli, ["workflow", "reference", "--lang", "fr"], env=CLEAN_ENV)
     assert result.exit_code == 2
     assert "'fr' is not one of 'en', 'zh'" in result.output
+
+
+def test_readme_points_to_the_reference() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "`aidflow workflow reference [--lang en|zh] [--output FILE]`" in readme
+    for path in DOCS.values():
+        name = path.relative_to(REPO).as_posix()
+        assert f"]({name})" in readme, f"README does not link {name}"
