@@ -161,3 +161,38 @@ def test_readme_points_to_the_reference() -> None:
     for path in DOCS.values():
         name = path.relative_to(REPO).as_posix()
         assert f"]({name})" in readme, f"README does not link {name}"
+
+
+# A name each namespace holds in the examples, and a fragment that puts an expression at
+# each place READABLE names.
+_NAME = {
+    "person": "person.age > 1",
+    "case": "case.emergency == True",
+    "vote": "vote.passed == True",
+    "policy": "policy.urban_dibao_standard > 1",
+    "setting": "setting.level == 'a'",
+}
+_PLACES = {
+    "guards": "transitions:\n  - {trigger: approve, source: review, dest: approved, "
+    'roles: [officer], guards: ["EXPR"]}\n',
+    "routes[].when": "transitions:\n  - {trigger: approve, source: review, roles: [officer], "
+    'routes: [{dest: approved, when: "EXPR"}, {dest: rejected}]}\n',
+    "deadline_when[].when": 'states:\n  review:\n    deadline_when: [{when: "EXPR", '
+    "deadline: 5wd}]\n",
+    "duration_when[].when": "clocks:\n  c: {duration: 30wd, starts_at: review, stops_at: "
+    '[approved, rejected], duration_when: [{when: "EXPR", duration: 20wd}]}\n',
+    "computes": "fields:\n  flag: {type: bool}\ntransitions:\n  - {trigger: submit, "
+    'source: draft, dest: review, roles: [caseworker], computes: {flag: "EXPR"}}\n',
+}
+
+
+@pytest.mark.parametrize("place", reference.READABLE)
+@pytest.mark.parametrize("namespace", reference.NAMESPACES)
+def test_the_namespace_table_is_what_the_loader_allows(place: str, namespace: str) -> None:
+    fragment = _PLACES[place].replace("EXPR", _NAME[namespace])
+    fragment += "settings:\n  level: {value: a, choices: [a, b]}\n"
+    if namespace in reference.READABLE[place]:
+        reference.load_example(fragment)
+    else:
+        with pytest.raises(WorkflowInvalidError, match=f"unknown name '{namespace}'"):
+            reference.load_example(fragment)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -308,7 +309,7 @@ def _render_keys(lang: Lang) -> list[str]:
             else _t(SECTION_DOCS[section.name], lang)
         )
         at = "Where: {}." if lang == "en" else "位置：{}。"
-        out += [at.format(where), "", intro.replace("\n", " "), ""]
+        out += [at.format(where), "", re.sub(r"(?<!\n)\n(?!\n)", " ", intro), ""]
         out += _key_table(section, lang) + [""]
     return out
 
@@ -333,12 +334,17 @@ def _render_expressions(lang: Lang) -> list[str]:
     }
     for ns, text in names.items():
         out.append(f"| `{ns}.` | {text} |")
-    out += ["", _t(WHERE_NAMES, lang), ""]
-    out += [f"### {_t(FUNCTIONS_TITLE, lang)}", ""]
+    out += ["", f"### {_t(WHERE_TITLE, lang)}", ""]
+    out += ["| | " + " | ".join(f"`{ns}.`" for ns in NAMESPACES) + " |"]
+    out += ["|---" * (len(NAMESPACES) + 1) + "|"]
+    for place, readable in READABLE.items():
+        marks = ("✓" if ns in readable else "" for ns in NAMESPACES)
+        out.append(f"| `{place}` | " + " | ".join(marks) + " |")
+    out += ["", f"### {_t(FUNCTIONS_TITLE, lang)}", ""]
     for fname in x.FUNCTIONS:
         if fname not in FUNCTION_DOCS:
             raise KeyError(f"function {fname} has no description in reference.FUNCTION_DOCS")
-        out.append(f"- `{fname}`: {_t(FUNCTION_DOCS[fname], lang)}")
+        out.append(f"- {_t(FUNCTION_DOCS[fname], lang)}")
     out += ["", f"### {_t(LIMITS_TITLE, lang)}", ""]
     limits = {
         "length": x.MAX_LENGTH,
@@ -461,14 +467,17 @@ POLICY_NAMES: T = (
     "force on the day the action is taken",
     "流程文件旁 `policy/standards.yaml` 中的本县标准，取办理当天有效的数值",
 )
-WHERE_NAMES: T = (
-    "Where each namespace may be read: `guards` and route `when` read `person`, `case`, "
-    "`vote`, `policy` and `setting`; `deadline_when` reads `case`; `duration_when` reads "
-    "`setting`; `computes` reads `person` and `case`.",
-    "各处可读的命名空间：`guards` 和分流的 `when` 可读 `person`、`case`、`vote`、`policy`、"
-    "`setting`；`deadline_when` 只读 `case`；`duration_when` 只读 `setting`；"
-    "`computes` 可读 `person` 和 `case`。",
-)
+WHERE_TITLE: T = ("Where each namespace may be read", "各处可读的命名空间")
+# What each kind of expression may read (the loader decides; tests/test_reference.py
+# loads every pair to check this table against it).
+READABLE: dict[str, tuple[str, ...]] = {
+    "guards": ("person", "case", "vote", "policy", "setting"),
+    "routes[].when": ("person", "case", "vote", "policy", "setting"),
+    "deadline_when[].when": ("case",),
+    "duration_when[].when": ("setting",),
+    "computes": ("person", "case"),
+}
+NAMESPACES = ("person", "case", "vote", "policy", "setting")
 FUNCTIONS_TITLE: T = ("Functions", "函数")
 LIMITS_TITLE: T = ("Limits (the static cost bound)", "上限（静态开销限制）")
 LIMITS_TEXT: T = (
