@@ -335,7 +335,8 @@ def _render_expressions(lang: Lang) -> list[str]:
     for ns, text in names.items():
         out.append(f"| `{ns}.` | {text} |")
     out += ["", f"### {_t(WHERE_TITLE, lang)}", ""]
-    out += ["| | " + " | ".join(f"`{ns}.`" for ns in NAMESPACES) + " |"]
+    corner = "Expression" if lang == "en" else "表达式"
+    out += [f"| {corner} | " + " | ".join(f"`{ns}.`" for ns in NAMESPACES) + " |"]
     out += ["|---" * (len(NAMESPACES) + 1) + "|"]
     for place, readable in READABLE.items():
         marks = ("✓" if ns in readable else "" for ns in NAMESPACES)
@@ -528,7 +529,8 @@ MISTAKES_TEXT: T = (
     "deployed while any remains. Expression messages are shown for a few typical mistakes; "
     "every message names the expression and the column.",
     "每一项是在基础流程中犯的一个错误：先列出改动的行，再列出 `aidflow workflow validate` "
-    "对它实际输出的内容（文件:行:列: 在文件中的位置: 问题; 修改办法）。校验器一次列出文件中"
+    "对它实际输出的内容（文件:行:列: 在文件中的位置: 问题; 修改办法）。校验器的提示目前为英文，"
+    "下面按实际输出原样列出。校验器一次列出文件中"
     "的所有问题；只要还有问题，就不会部署。条件表达式的错误只列举几个典型例子；"
     "每条都会指出是哪个表达式、第几列。",
 )
@@ -560,7 +562,7 @@ FUNCTION_DOCS: dict[str, T] = {
     ),
     "round": (
         "`round(x)` or `round(x, digits)`: rounded (half to even).",
-        "`round(x)` 或 `round(x, 位数)`：四舍五入（银行家舍入）。",
+        "`round(x)` 或 `round(x, 位数)`：舍入（逢五取偶，即“四舍六入五成双”）。",
     ),
     "str": ("`str(x)`: as text.", "`str(x)`：转为文本。"),
     "sum": ("`sum(list)`: the total.", "`sum(列表)`：合计。"),
