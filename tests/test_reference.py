@@ -16,13 +16,14 @@ from click.testing import CliRunner
 
 from aidflow.cli.main import cli
 from aidflow.errors import WorkflowInvalidError
-from aidflow.language import loader, reference, yamlfile
+from aidflow.language import definition, loader, reference, yamlfile
+from aidflow.language.reference import corpus, text
 from aidflow.language.loader import load_workflow_text
 from aidflow.language.yamlfile import Document
 
 from .conftest import REPO
 
-DOCS = {lang: REPO / "docs" / f"workflow-reference.{lang}.md" for lang in reference.LANGS}
+DOCS = {lang: REPO / "docs" / f"workflow-reference.{lang}.md" for lang in text.LANGS}
 CLEAN_ENV = {k: None for k in ("AIDFLOW_LANG", "AIDFLOW_CONFIG", "AIDFLOW_USER")}
 
 # Checks the reference does not show, and why.
@@ -32,30 +33,30 @@ NOT_SHOWN = {
 }
 
 
-def _section(text: str, heading: str) -> str:
-    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+def _section(markdown: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
     assert match, f"no '## {heading}' section"
     return match.group(1)
 
 
-def _yaml_blocks(text: str) -> list[str]:
-    return re.findall(r"^```yaml\n(.*?)^```$", text, re.M | re.S)
+def _yaml_blocks(markdown: str) -> list[str]:
+    return re.findall(.*?)^```$", markdown, re.M | re.S)
 
 
-@pytest.mark.parametrize("lang", reference.LANGS)
-def test_committed_reference_is_the_generated_one(lang: reference.Lang) -> None:
+@pytest.mark.parametrize("lang", text.LANGS)
+def test_committed_reference_is_the_generated_one(lang: text.Lang) -> None:
     committed = DOCS[lang].read_text(encoding="utf-8")
     assert committed == reference.render(lang), (
         f"{DOCS[lang].relative_to(REPO)} is out of date; run `{reference.REGENERATE}`"
     )
 
 
-@pytest.mark.parametrize("lang", reference.LANGS)
-def test_every_schema_key_is_in_the_reference(lang: reference.Lang) -> None:
-    text = DOCS[lang].read_text(encoding="utf-8")
-    keys = _section(text, reference._t(reference.KEYS_TITLE, lang))
+@pytest.mark.parametrize("lang", text.LANGS)
+def test_every_schema_key_is_in_the_reference(lang: text.Lang) -> None:
+    doc = DOCS[lang].read_text(encoding="utf-8")
+    keys = _section(doc, text.pick(text.KEYS_TITLE, lang))
     tables = dict(re.findall(r"^### (\w+)\n(.*?)(?=^### |\Z)", keys, re.M | re.S))
-    schema = reference.d.json_schema()
+    schema = definition.json_schema()
     objects: dict[str, Any] = {"Workflow": schema, **schema["$defs"]}
     assert set(tables) == set(objects)
     for name, node in objects.items():
@@ -64,22 +65,22 @@ def test_every_schema_key_is_in_the_reference(lang: reference.Lang) -> None:
 
 
 def test_an_undescribed_key_stops_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
-    docs = dict(reference.KEY_DOCS["State"])
+    docs = dict(text.KEY_DOCS["State"])
     del docs["pauses"]
-    monkeypatch.setitem(reference.KEY_DOCS, "State", docs)
+    monkeypatch.setitem(text.KEY_DOCS, "State", docs)
     with pytest.raises(KeyError, match="State.pauses has no description"):
         reference.render("en")
 
 
-@pytest.mark.parametrize("lang", reference.LANGS)
-def test_every_example_in_the_reference_loads(lang: reference.Lang) -> None:
-    text = DOCS[lang].read_text(encoding="utf-8")
-    (base,) = _yaml_blocks(_section(text, reference._t(reference.BASE_TITLE, lang)))
+@pytest.mark.parametrize("lang", text.LANGS)
+def test_every_example_in_the_reference_loads(lang: text.Lang) -> None:
+    doc = DOCS[lang].read_text(encoding="utf-8")
+    (base,) = _yaml_blocks(_section(doc, text.pick(text.BASE_TITLE, lang)))
     load_workflow_text(base, "base.yaml")
-    examples = _yaml_blocks(_section(text, reference._t(reference.EXAMPLES_TITLE, lang)))
-    assert len(examples) == len(reference.EXAMPLES)
+    examples = _yaml_blocks(_section(doc, text.pick(text.EXAMPLES_TITLE, lang)))
+    assert len(examples) == len(corpus.EXAMPLES)
     for fragment in examples:
-        loaded = reference.load_example(fragment)
+        loaded = corpus.load_example(fragment)
         # what the fragment adds is in the loaded workflow, not dropped by the merge
         added, wf = yaml.safe_load(fragment), loaded.definition
         assert set(added.get("states", {})) <= set(wf.states)
@@ -92,7 +93,7 @@ def test_every_example_in_the_reference_loads(lang: reference.Lang) -> None:
 
 def test_a_broken_example_would_be_caught() -> None:
     with pytest.raises(WorkflowInvalidError, match="unknown state 'aproved'"):
-        reference.load_example(
+        corpus.load_example(
             "transitions:\n  - {trigger: approve, source: review, dest: aproved, roles: [officer]}"
         )
 
@@ -108,7 +109,7 @@ def test_every_check_of_the_loader_is_shown(monkeypatch: pytest.MonkeyPatch) -> 
         report(self, *args, **kwargs)
 
     monkeypatch.setattr(Document, "problem", recording)
-    for _, mistakes in reference.MISTAKES:
+    for _, mistakes in corpus.MISTAKES:
         for mistake in mistakes:
             assert mistake.output(), mistake.what
     checks: dict[tuple[str, int], str] = {}
@@ -126,12 +127,12 @@ def test_every_check_of_the_loader_is_shown(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_mistake_the_loader_accepts_is_refused() -> None:
-    harmless = reference.Mistake(("x", "x"), "deadline: 10wd", "deadline: 12wd")
+    harmless = corpus.Mistake(("x", "x"), "deadline: 10wd", "deadline: 12wd")
     with pytest.raises(ValueError, match="is not refused by the loader"):
         harmless.output()
 
 
-@pytest.mark.parametrize("lang", reference.LANGS)
+@pytest.mark.parametrize("lang", text.LANGS)
 def test_cli_prints_the_reference(lang: str) -> None:
     result = CliRunner().invoke(cli, ["workflow", "reference", "--lang", lang], env=CLEAN_ENV)
     assert result.exit_code == 0, result.output
@@ -186,13 +187,13 @@ _PLACES = {
 }
 
 
-@pytest.mark.parametrize("place", reference.READABLE)
-@pytest.mark.parametrize("namespace", reference.NAMESPACES)
+@pytest.mark.parametrize("place", text.READABLE)
+@pytest.mark.parametrize("namespace", text.NAMESPACES)
 def test_the_namespace_table_is_what_the_loader_allows(place: str, namespace: str) -> None:
     fragment = _PLACES[place].replace("EXPR", _NAME[namespace])
     fragment += "settings:\n  level: {value: a, choices: [a, b]}\n"
-    if namespace in reference.READABLE[place]:
-        reference.load_example(fragment)
+    if namespace in text.READABLE[place]:
+        corpus.load_example(fragment)
     else:
         with pytest.raises(WorkflowInvalidError, match=f"unknown name '{namespace}'"):
-            reference.load_example(fragment)
+            corpus.load_example(fragment)
