@@ -40,7 +40,7 @@ def _section(markdown: str, heading: str) -> str:
 
 
 def _yaml_blocks(markdown: str) -> list[str]:
-    return re.findall(.*?)^```$", markdown, re.M | re.S)
+    return re.findall(r"^```yaml\n(.*?)^```$", markdown, re.M | re.S)
 
 
 @pytest.mark.parametrize("lang", text.LANGS)
