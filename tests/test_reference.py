@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from aidflow.cli.main import cli
 from aidflow.errors import WorkflowInvalidError
 from aidflow.language import definition, loader, reference, yamlfile
-from aidflow.language.reference import corpus, text
 from aidflow.language.loader import load_workflow_text
+from aidflow.language.reference import corpus, text
 from aidflow.language.yamlfile import Document
 
 from .conftest import REPO
