@@ -271,7 +271,7 @@ def _render_mistakes(lang: Lang) -> list[str]:
         out += [f"### {pick(group, lang)}", ""]
         for mistake in mistakes:
             out += [f"- {pick(mistake.what, lang)}", ""]
-            out += ["  " + line for line in _fence(mistake.shown())]
+            out += ["  " + line for line in _fence(mistake.shown(lang))]
             out += [""]
             out += ["  " + line for line in _fence("\n".join(mistake.output()), "text")]
             out += [""]

@@ -15,7 +15,7 @@ from typing import Any
 
 from aidflow.errors import WorkflowInvalidError
 from aidflow.language.loader import LoadedWorkflow, PolicyNames, load_workflow_text
-from aidflow.language.reference.text import T
+from aidflow.language.reference.text import Lang, T, pick
 
 EXAMPLE_FILE = "workflow.yaml"
 
@@ -129,11 +129,12 @@ class Mistake:
             raise ValueError(f"{self.old!r} must occur exactly once in the base workflow")
         return BASE.replace(self.old, self.new) + self.append
 
-    def shown(self) -> str:
+    def shown(self, lang: Lang) -> str:
         """The changed lines, as the reference shows them."""
         new = self.new
         if self.old and self.old != WHOLE_FILE and not new:  # a removal: show what went
-            new = "".join(f"# removed: {line.strip()}\n" for line in self.old.splitlines())
+            removed = pick(("# line removed: ", "# 删去了这一行："), lang)
+            new = "".join(f"{removed}{line.strip()}\n" for line in self.old.splitlines())
         parts = [p.strip("\n") for p in (new, self.append) if p.strip()]
         return "\n...\n".join(parts)
 
