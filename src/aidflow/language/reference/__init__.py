@@ -71,7 +71,7 @@ class Section:
     """One object of the schema and where it sits in a file, e.g. State at states.NAME."""
 
     name: str  # the $defs name, or "Workflow" for the top level
-    where: str
+    places: list[str]  # every path it appears at ("" for the top level)
     schema: dict[str, Any]
 
 
@@ -83,8 +83,9 @@ def sections() -> list[Section]:
 
     def visit(name: str, node: dict[str, Any], where: str) -> None:
         if name in found:
+            found[name].places.append(where)
             return
-        found[name] = Section(name, where, node)
+        found[name] = Section(name, [where], node)
         for key, prop in node.get("properties", {}).items():
             for ref, suffix in _refs(prop):
                 visit(ref, defs[ref], f"{where}.{key}{suffix}".lstrip("."))
@@ -190,7 +191,8 @@ def _render_base(lang: Lang) -> list[str]:
 def _render_keys(lang: Lang) -> list[str]:
     out = [f"## {pick(KEYS_TITLE, lang)}", "", pick(KEYS_TEXT, lang), ""]
     for section in sections():
-        where = f"`{section.where}`" if section.where else pick(TOP_LEVEL, lang)
+        places = (f"`{p}`" if p else pick(TOP_LEVEL, lang) for p in section.places)
+        where = (", " if lang == "en" else "、").join(places)
         out += [f"### {section.name}", ""]
         intro = (
             section.schema.get("description", "")
