@@ -378,8 +378,8 @@ KEY_DOCS: dict[str, dict[str, T]] = {
             "`more_than`（超过该比例）或 `at_least`（不少于该比例）。",
         ),
         "exclude_related": (
-            "Voters related to the applicant may not vote.",
-            "与申请人有关联的表决人回避，不参加表决。",
+            "Voters recorded as related to the applicant (`person.related_users`) may not vote.",
+            "登记为与申请人有关联的表决人（`person.related_users`）回避，不参加表决。",
         ),
     },
     "DeadlineWhen": {
@@ -431,8 +431,10 @@ KEY_DOCS: dict[str, dict[str, T]] = {
             "`passed` 或 `failed`：仅当起始状态的表决结果相符时才能办理。",
         ),
         "objection": (
-            "`true` for an objection by the applicant or the public.",
-            "申请人或群众提出异议的操作设为 `true`。",
+            "`true` for the action `aidflow case object` takes: an objection raised during a "
+            "public notice (when several leave the state, the first whose guards hold).",
+            "设为 `true` 的操作由 `aidflow case object`（公示期间提出异议）办理；"
+            "同一状态有多个异议操作时，取第一个条件成立的。",
         ),
         "system": (
             "`true` when only the scheduler takes it (then `roles` may be empty).",
