@@ -144,6 +144,8 @@ def test_cli_language_comes_from_the_setting(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["workflow", "reference"], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("# aidflow 流程定义语言参考\n")
+    result = CliRunner().invoke(cli, ["--lang", "zh", "workflow", "reference"], env=CLEAN_ENV)
+    assert result.output.startswith("# aidflow 流程定义语言参考\n")
     out = tmp_path / "ref.md"
     result = CliRunner().invoke(cli, ["workflow", "reference", "--output", str(out)], env=env)
     assert result.exit_code == 0, result.output
