@@ -9,7 +9,7 @@ import click
 from aidflow.cli.admin import audit_group, db_group, person_group
 from aidflow.cli.app import App
 from aidflow.cli.cases import case_group
-from aidflow.cli.county import init
+from aidflow.cli.county import county_group, init
 from aidflow.cli.demo import demo
 from aidflow.cli.notifications import notify_group
 from aidflow.cli.payments import payments_group
@@ -173,6 +173,7 @@ cli.add_command(sample_group)
 cli.add_command(ledger_group)
 cli.add_command(lookback)
 cli.add_command(report)
+cli.add_command(county_group)
 person_group.add_command(person_import)
 
 
