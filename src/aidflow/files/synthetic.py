@@ -53,6 +53,7 @@ VILLAGE_STEMS = (
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
 GIVEN_M = "国建军强伟明志勇海林华福德成永平庆文保山"
 GIVEN_F = "秀英桂兰芳玉珍凤华梅霞红琴淑云翠娟丽敏"
+RELATIONS = ("配偶", "子女", "父母", "兄弟姐妹")
 BANKS = ("农村信用社", "中国农业银行", "中国邮政储蓄银行")
 GROUPS = (  # (group, share of the list): see the module docstring
     ("lonely_elderly", 0.40),
@@ -255,13 +256,17 @@ def _yes(value: bool) -> str:
     return "是" if value else "否"
 
 
+def _hukou(p: SyntheticPerson) -> str:
+    return "农业" if p.hukou == "rural" else "非农业"
+
+
 def civil_row(p: SyntheticPerson) -> list[str]:
     return [
         p.id_number,
         p.name,
         p.township,
         p.village,
-        "农业" if p.hukou == "rural" else "非农业",
+        _hukou(p),
         p.birth_date.isoformat(),
         _yes(p.registered_poor),
         _yes(p.living_alone),
@@ -314,7 +319,7 @@ def files(county: SyntheticCounty) -> dict[str, bytes]:
     rows = [civil_row(p) for p in county.persons]
     bad = _bad_rows(county, rng)
     county.bad_rows = []
-    for bad_row, row in bad:
+    for _, row in bad:
         at = rng.randint(1, len(rows))  # insert among the good rows
         rows.insert(at, row)
     # line numbers: header is line 1, so row index i is line i + 2
@@ -340,7 +345,7 @@ def files(county: SyntheticCounty) -> dict[str, bytes]:
             p.name,
             p.township,
             p.village,
-            "农业" if p.hukou == "rural" else "非农业",
+            _hukou(p),
             GRADES[p.disability_grade],
             TYPES[p.disability_type or "physical"],
         ]
