@@ -238,12 +238,12 @@ def emergency_response(session: Session, q: Query) -> dict[str, dict[str, Any]]:
             func.count().over(partition_by=group).label("n"),
         ).subquery()
         n, rn, s = ranked.c.n, ranked.c.rn, ranked.c.s
-        middle = or_(rn == (n + 1) / 2, rn == (n + 2) / 2)  # integer division: 1 or 2 ranks
+        middle = or_(rn == (n + 1) // 2, rn == (n + 2) // 2)  # the middle rank, or two
         stmt = select(
             ranked.c.town,
             func.max(n),
             func.avg(case((middle, s))),
-            func.max(case((rn == (9 * n + 9) / 10, s))),  # ceil(0.9 n)
+            func.max(case((rn == (9 * n + 9) // 10, s))),  # rank ceil(0.9 n)
             func.sum(case((s > rule.goal_hours * 3600, 1), else_=0)),
         ).group_by(ranked.c.town)
         for town, count, median, p90, over in session.execute(stmt):
