@@ -73,12 +73,11 @@ class CountyDemo:
         heapq.heappush(self.queue, _Step(when, self.order, run))
 
     def later(self, days: float, run: Callable[[], None]) -> None:
-        """`run` after `days`, at a working hour."""
-        when = self.clock.now() + timedelta(days=days)
-        hour = self.rng.randint(9, 16)
-        when = when.replace(hour=hour, minute=self.rng.randint(0, 59))
-        if days < 1 and when <= self.clock.now():
-            when = self.clock.now() + timedelta(hours=days * 24)
+        """`run` at a working hour at least `days` from now."""
+        earliest = self.clock.now() + timedelta(days=days)
+        when = earliest.replace(hour=self.rng.randint(9, 16), minute=self.rng.randint(0, 59))
+        if when < earliest:
+            when += timedelta(days=1)
         self.at(when, run)
 
     def count(self, what: str) -> None:
@@ -353,6 +352,30 @@ class CountyDemo:
 
         self.later(rng.uniform(0, 85), report)
 
+    def settle(self, period: str) -> None:
+        """Export the month's bank file and record the bank's answer: paid, but about one
+        account in forty refused."""
+        import base64
+        import csv
+        import io
+
+        from aidflow.cli.files import send_file
+
+        exported = self.app.call("payments.export", period=period, format="csv")
+        text = base64.b64decode(exported["content_b64"]).decode("utf-8-sig")
+        answer = io.StringIO(newline="")
+        writer = csv.writer(answer, lineterminator="\n")
+        writer.writerow(("reference", "status", "reason"))
+        for row in csv.DictReader(io.StringIO(text)):
+            failed = self.rng.random() < 0.025
+            writer.writerow(
+                (row["reference"], "failed" if failed else "paid", "账户已冻结" if failed else "")
+            )
+        path = self.out / f"bank-answer-{period}.csv"
+        path.write_text(answer.getvalue(), encoding="utf-8")
+        done = self.app.call("payments.reconcile", **send_file(path))
+        click.echo(f"  bank answer {path.name}: {done['paid']} paid, {done['failed']} failed")
+
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -386,6 +409,8 @@ class CountyDemo:
         for period in ("2023-07", "2023-08", "2023-09"):
             paid = self.app.call("payments.run", period=period)
             click.echo(f"payments {period}: {paid['summary']}")
+            if paid["created"]:
+                self.settle(period)
         done = ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
         click.echo(f"simulated July-September 2023: {done}")
 
