@@ -165,8 +165,10 @@ def _county_demo(app: App, db_file: Path, persons: int, townships: int, seed: st
     xlsx.write_bytes(xlsx_bytes(report))
     click.echo(f"\nreport also written to {html} and {xlsx}")
     click.echo(
-        f"browse it: aidflow --db {db_file} serve, then `aidflow login http://127.0.0.1:8080` "
-        f"as csup (county supervisor) or tsup1 (a township supervisor), password {PASSWORD}; "
-        f"or read it here: aidflow --db {db_file} --as csup --now 2023-10-09T09:00 report "
+        f"browse it: aidflow --db {db_file} serve; then `aidflow login http://127.0.0.1:8080 "
+        f"--user csup` (county supervisor; tsup1 is a township supervisor) with the password "
+        f"{PASSWORD}, `aidflow user passwd` to change it, and `aidflow --now 2023-10-09T09:00 "
+        "report --from 2023-07-01 --to 2023-09-30`; or here, without the server: "
+        f"aidflow --db {db_file} --as csup --now 2023-10-09T09:00 report "
         "--from 2023-07-01 --to 2023-09-30"
     )
