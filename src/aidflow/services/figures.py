@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
+from aidflow.policy.care import CarePolicy
+from aidflow.policy.report import ReportPolicy
 from aidflow.store import report as aggregates
 from aidflow.store.session import Session
 
@@ -20,15 +23,75 @@ Aggregate = Callable[[Session, aggregates.Query], dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class Context:
+    """What a figure's JSON shape may add: the goals and the county's time zone."""
+
+    policy: ReportPolicy
+    care: CarePolicy
+    tz: tzinfo
+
+
+Shape = Callable[[Any, Context], Any]
+
+
+@dataclass(frozen=True)
 class Figure:
+    """One figure: `aggregate` gives {township or store.report.COUNTY: value}; `shape` turns
+    one of those values (None for a township without rows) into the report's JSON."""
+
     name: str
     zh: str
     en: str
     source: str  # the rule or the data it comes from, cited
     aggregate: Aggregate
+    shape: Shape
 
     def label(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
+
+
+def _mapping(value: Any, _: Context) -> Any:
+    return value or {}
+
+
+def _count(value: Any, _: Context) -> Any:
+    return value or 0
+
+
+def _overdue(value: Any, ctx: Context) -> Any:
+    value = value or {"count": 0, "oldest_deadline": None, "by_step": {}}
+    oldest = value["oldest_deadline"]
+    return {
+        "count": value["count"],
+        "oldest_deadline": None if oldest is None else oldest.astimezone(ctx.tz).isoformat(),
+        "by_step": dict(sorted(value["by_step"].items())),
+    }
+
+
+def _emergency(value: Any, ctx: Context) -> Any:
+    value = value or {"count": 0, "median_hours": None, "p90_hours": None, "over_goal": 0}
+    return {**value, "goal_hours": ctx.policy.emergency.goal_hours}
+
+
+def _care(value: Any, ctx: Context) -> Any:
+    value = value or {"case_months": 0, "by_kind": {}}
+    zero = {"required": 0, "made": 0}
+    return {
+        "case_months": value["case_months"],
+        "by_kind": {k: value["by_kind"].get(k, zero) for k in sorted(ctx.care.required)},
+    }
+
+
+def _centralized(value: Any, ctx: Context) -> Any:
+    value = value or {"unable_self_care": 0, "centralized": 0}
+    unable, central = value["unable_self_care"], value["centralized"]
+    rate = central / unable if unable else None
+    goal = ctx.policy.centralized.goal
+    return {**value, "rate": rate, "goal": goal, "goal_met": None if rate is None else rate >= goal}
+
+
+def _lookback(value: Any, _: Context) -> Any:
+    return value or {"found": 0, "closed": 0}
 
 
 FIGURES: tuple[Figure, ...] = (
@@ -38,6 +101,7 @@ FIGURES: tuple[Figure, ...] = (
         "Cases by programme and state",
         "cases now, by workflow and state (the deployed workflows' states)",
         aggregates.cases_by_state,
+        _mapping,
     ),
     Figure(
         "opened",
@@ -45,6 +109,7 @@ FIGURES: tuple[Figure, ...] = (
         "Opened in the period",
         "cases whose opening (discovery, application or report) falls in the period",
         aggregates.opened,
+        _count,
     ),
     Figure(
         "approved",
@@ -53,6 +118,7 @@ FIGURES: tuple[Figure, ...] = (
         "transitions by each programme's approving trigger (policy/report.yaml `programmes`: "
         "dibao approve L21 §20, tekun confirm T21 §16, temporary assistance approve TZ18)",
         aggregates.approved,
+        _count,
     ),
     Figure(
         "rejected",
@@ -61,6 +127,7 @@ FIGURES: tuple[Figure, ...] = (
         "entries into each programme's rejected state after the written reasons "
         "(policy/report.yaml `programmes`; L21 §21, T21 §18)",
         aggregates.rejected,
+        _count,
     ),
     Figure(
         "closed",
@@ -69,6 +136,7 @@ FIGURES: tuple[Figure, ...] = (
         "cases that reached a final state (approved-and-ended, rejected, withdrawn, exited) "
         "in the period",
         aggregates.closed,
+        _count,
     ),
     Figure(
         "overdue",
@@ -78,6 +146,7 @@ FIGURES: tuple[Figure, ...] = (
         "oldest deadline and the count per workflow/state; plan: the leading group names units "
         "that lag (通报批评、督办约谈)",
         aggregates.overdue,
+        _overdue,
     ),
     Figure(
         "emergency_response",
@@ -87,6 +156,7 @@ FIGURES: tuple[Figure, ...] = (
         "assist_first (policy/report.yaml `emergency`); median (mean of the middle two of an "
         "even count), 90th percentile by nearest rank, and how many took longer than the goal",
         aggregates.emergency_response,
+        _emergency,
     ),
     Figure(
         "care_visits",
@@ -97,6 +167,7 @@ FIGURES: tuple[Figure, ...] = (
         "was in the selected state before the month began; a month's visits count up to "
         "the minimum",
         aggregates.care_visits,
+        _care,
     ),
     Figure(
         "centralized_support",
@@ -106,6 +177,7 @@ FIGURES: tuple[Figure, ...] = (
         "now with self_care partial or none (T21 §20-22) and support_mode centralized "
         "(policy/report.yaml `centralized_support`)",
         aggregates.centralized_support,
+        _centralized,
     ),
     Figure(
         "lookback",
@@ -115,6 +187,7 @@ FIGURES: tuple[Figure, ...] = (
         "period (found) and those of them approved or ended (closed); persons still without a "
         "case are listed by `aidflow lookback`",
         aggregates.lookback,
+        _lookback,
     ),
     Figure(
         "payments",
@@ -123,5 +196,6 @@ FIGURES: tuple[Figure, ...] = (
         "payment rows for the months of the period, by kind: count, total and paid, in fen "
         "(policy/standards.yaml `payments`; L21 §21, T21 §17, plan: 按月足额发放)",
         aggregates.payments,
+        _mapping,
     ),
 )

@@ -19,7 +19,7 @@ from aidflow.errors import InvalidInputError, did_you_mean
 from aidflow.language.calendar import WorkCalendar
 from aidflow.policy.care import CarePolicy
 from aidflow.policy.report import ReportPolicy
-from aidflow.services.figures import FIGURES
+from aidflow.services.figures import FIGURES, Context
 from aidflow.services.lookback import OPENED_NOTE
 from aidflow.services.visits import Month
 from aidflow.store import areas
@@ -98,14 +98,18 @@ def build_report(
     """The report as JSON for `actor`'s area (and `township`) over [start, end]."""
     tz = calendar.tz
     period = Period.of(start, end, now.astimezone(tz).date())
-    registered = sorted({t for t, _ in areas.list_areas(session)})
+    pairs = areas.list_areas(session)
+    registered = sorted({t for t, _ in pairs})
+    # the townships the actor sees some of (a village officer sees their village's township)
+    visible = sorted({t for t, v in pairs if actor.covers(t, v)})
     if township is not None:
         if township not in registered:
             raise InvalidInputError(
                 f"--township {township!r} is not a registered township",
                 hint=did_you_mean(township, registered) or "`aidflow area list` shows them",
             )
-        require_area(actor, township, "", f"township {township}", say_where=False)
+        if township not in visible:
+            require_area(actor, township, "", f"township {township}", say_where=False)
     first = datetime(period.first.year, period.first.month, period.first.day, tzinfo=tz)
     after = period.last + timedelta(days=1)
     end_at = datetime(after.year, after.month, after.day, tzinfo=tz)
@@ -126,12 +130,13 @@ def build_report(
         lookback_note=OPENED_NOTE,
     )
     values = {f.name: f.aggregate(session, query) for f in FIGURES}
-    towns = [t for t in registered if (township is None or t == township) and _sees(actor, t)]
+    context = Context(policy, care, tz)
+    towns = [t for t in visible if township is None or t == township]
     for value in values.values():
         towns += [t for t in value if t != aggregates.COUNTY and t not in towns]
 
     def one(key: str) -> dict[str, Any]:
-        return {f.name: _shown(f.name, values[f.name].get(key), policy, care, tz) for f in FIGURES}
+        return {f.name: f.shape(values[f.name].get(key), context) for f in FIGURES}
 
     return {
         "format": FORMAT,
@@ -149,49 +154,3 @@ def build_report(
         "total": one(aggregates.COUNTY),
         "townships": {t: one(t) for t in sorted(towns)},
     }
-
-
-def _sees(actor: Actor, township: str) -> bool:
-    scope = actor.scope
-    return scope.township is None or scope.township == township
-
-
-def _shown(name: str, value: Any, policy: ReportPolicy, care: CarePolicy, tz: Any) -> Any:
-    """A figure's value as JSON, with its goal and rate where it has one; zeros for a
-    township without rows."""
-    if name == "cases_by_state" or name == "payments":
-        return value or {}
-    if name in ("opened", "approved", "rejected", "closed"):
-        return value or 0
-    if name == "overdue":
-        value = value or {"count": 0, "oldest_deadline": None, "by_step": {}}
-        oldest = value["oldest_deadline"]
-        return {
-            "count": value["count"],
-            "oldest_deadline": None if oldest is None else oldest.astimezone(tz).isoformat(),
-            "by_step": dict(sorted(value["by_step"].items())),
-        }
-    if name == "emergency_response":
-        value = value or {"count": 0, "median_hours": None, "p90_hours": None, "over_goal": 0}
-        return {**value, "goal_hours": policy.emergency.goal_hours}
-    if name == "care_visits":
-        kinds = sorted(care.required)
-        value = value or {"case_months": 0, "by_kind": {}}
-        return {
-            "case_months": value["case_months"],
-            "by_kind": {k: value["by_kind"].get(k, {"required": 0, "made": 0}) for k in kinds},
-        }
-    if name == "centralized_support":
-        value = value or {"unable_self_care": 0, "centralized": 0}
-        unable, central = value["unable_self_care"], value["centralized"]
-        rate = central / unable if unable else None
-        goal = policy.centralized.goal
-        return {
-            **value,
-            "rate": rate,
-            "goal": goal,
-            "goal_met": None if rate is None else rate >= goal,
-        }
-    if name == "lookback":
-        return value or {"found": 0, "closed": 0}
-    raise AssertionError(f"figure {name} has no JSON shape")
