@@ -388,3 +388,34 @@ def test_renderings(world: World, db_url: str, county: County, tmp_path: Path) -
     assert out.exit_code == 0, out.output
     assert "生活不能自理特困人员集中供养率: 4/7 = 57.1% (目标 50.0%)" in out.output
     assert "== 城关镇 ==" in out.output and "== 合计 ==" in out.output
+
+
+def test_the_server_gives_the_same_report_and_the_same_refusal(
+    world: World, db_url: str, county: County
+) -> None:
+    import httpx
+
+    from aidflow.services import auth
+    from aidflow.services.runtime import Runtime
+    from aidflow.settings import Settings
+
+    from .server import running
+
+    world.clock.set(local(2023, 10, 2, 9, 0))
+    world.run(lambda svc: auth.set_password(svc.session, "admin", "li", "pw-li-123456",
+                                            world.clock.now(), must_change=False))  # fmt: skip
+    local_json = Cli(db_url, now=NOW)("report", *PERIOD, "--format", "json", user="li")
+    with running(Runtime(Settings(database_url=db_url), _clock=world.clock)) as url:
+        login = httpx.post(f"{url}/api/v1/login", json={"user": "li", "password": "pw-li-123456"})
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+
+        def ask(**params: Any) -> httpx.Response:
+            body = {"params": params, "lang": "en", "key": None}
+            return httpx.post(f"{url}/api/v1/ops/report.county", json=body, headers=headers)
+
+        answer = ask(start="2023-08-01", end="2023-09-30")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["result"] == json.loads(local_json.output)
+        refused = ask(township="河西镇")
+        assert refused.status_code == 403, refused.text
+        assert "outside li's area" in refused.text
