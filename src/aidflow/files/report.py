@@ -68,8 +68,9 @@ def _yuan(fen: int) -> str:
     return f"{fen / 100:,.2f}"
 
 
-def summary(name: str, value: Any, lang: str) -> str:
-    """One figure's value as a line of text (text output, HTML and XLSX cells)."""
+def summary(name: str, value: Any, lang: str, kinds: dict[str, str] | None = None) -> str:
+    """One figure's value as a line of text (text output and HTML); `kinds` names the care
+    kinds in the report's language."""
 
     def w(key: str) -> str:
         return word(key, lang)
@@ -94,8 +95,11 @@ def summary(name: str, value: Any, lang: str) -> str:
             f"{value['over_goal']}"
         )
     if name == "care_visits":
-        kinds = "; ".join(f"{k} {v['made']}/{v['required']}" for k, v in value["by_kind"].items())
-        return kinds or w("none")
+        names = kinds or {}
+        made = "; ".join(
+            f"{names.get(k) or k} {v['made']}/{v['required']}" for k, v in value["by_kind"].items()
+        )
+        return made or w("none")
     if name == "centralized_support":
         return (
             f"{value['centralized']}/{value['unable_self_care']} = {_pct(value['rate'])} "
@@ -129,7 +133,8 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"== {name} ==")
         for f in report["figures"]:
-            lines.append(f"  {f['label']}: {summary(f['name'], values[f['name']], lang)}")
+            text = summary(f["name"], values[f["name"]], lang, report["kinds"])
+            lines.append(f"  {f['label']}: {text}")
     lines.append("")
     lines.append(f"{word('notes', lang)}:")
     for i, f in enumerate(report["figures"], 1):
@@ -205,7 +210,7 @@ def render_html(report: dict[str, Any]) -> str:
         report=report,
         lang=lang,
         w=lambda key: word(key, lang),
-        summary=lambda name, value: summary(name, value, lang),
+        summary=lambda name, value: summary(name, value, lang, report["kinds"]),
         sections=list(_sections(report)),
         charts=_charts(report),
     )
