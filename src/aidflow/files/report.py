@@ -68,23 +68,36 @@ def _yuan(fen: int) -> str:
     return f"{fen / 100:,.2f}"
 
 
-def summary(name: str, value: Any, lang: str, kinds: dict[str, str] | None = None) -> str:
-    """One figure's value as a line of text (text output and HTML); `kinds` names the care
-    kinds in the report's language."""
+def summary(name: str, value: Any, report: dict[str, Any]) -> str:
+    """One figure's value as a line of text (text output and HTML), with the programmes,
+    steps and care kinds named by the report's labels in its language."""
+    lang = report["lang"]
+    kinds: dict[str, str] = report.get("kinds") or {}
+    flows: dict[str, Any] = report.get("workflows") or {}
+
+    def programme(wf: str) -> str:
+        return str(flows.get(wf, {}).get("label") or wf)
+
+    def step(wf: str, state: str) -> str:
+        return str(flows.get(wf, {}).get("states", {}).get(state) or state)
 
     def w(key: str) -> str:
         return word(key, lang)
 
     if name == "cases_by_state":
         parts = [
-            f"{wf}: " + ", ".join(f"{st} {n}" for st, n in sorted(states.items()))
+            f"{programme(wf)}: "
+            + ", ".join(f"{step(wf, st)} {n}" for st, n in sorted(states.items()))
             for wf, states in sorted(value.items())
         ]
         return "; ".join(parts) or w("none")
     if name in ("opened", "approved", "rejected", "closed"):
         return str(value)
     if name == "overdue":
-        steps = ", ".join(f"{s} {n}" for s, n in value["by_step"].items())
+        steps = ", ".join(
+            f"{programme(s.split('/')[0])}/{step(*s.split('/', 1))} {n}"
+            for s, n in value["by_step"].items()
+        )
         oldest = (value["oldest_deadline"] or "-")[:16].replace("T", " ")
         text = f"{value['count']}; {w('oldest')} {oldest}"
         return text + (f"; {w('by_step')}: {steps}" if steps else "")
@@ -95,9 +108,8 @@ def summary(name: str, value: Any, lang: str, kinds: dict[str, str] | None = Non
             f"{value['over_goal']}"
         )
     if name == "care_visits":
-        names = kinds or {}
         made = "; ".join(
-            f"{names.get(k) or k} {v['made']}/{v['required']}" for k, v in value["by_kind"].items()
+            f"{kinds.get(k) or k} {v['made']}/{v['required']}" for k, v in value["by_kind"].items()
         )
         return made or w("none")
     if name == "centralized_support":
@@ -133,7 +145,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"== {name} ==")
         for f in report["figures"]:
-            text = summary(f["name"], values[f["name"]], lang, report["kinds"])
+            text = summary(f["name"], values[f["name"]], report)
             lines.append(f"  {f['label']}: {text}")
     lines.append("")
     lines.append(f"{word('notes', lang)}:")
@@ -210,7 +222,7 @@ def render_html(report: dict[str, Any]) -> str:
         report=report,
         lang=lang,
         w=lambda key: word(key, lang),
-        summary=lambda name, value: summary(name, value, lang, report["kinds"]),
+        summary=lambda name, value: summary(name, value, report),
         sections=list(_sections(report)),
         charts=_charts(report),
     )

@@ -24,6 +24,7 @@ from aidflow.services.lookback import OPENED_NOTE
 from aidflow.services.visits import Month
 from aidflow.store import areas
 from aidflow.store import report as aggregates
+from aidflow.store import workflows as workflow_store
 from aidflow.store.session import Session
 
 FORMAT = "aidflow.report/1"
@@ -151,6 +152,19 @@ def build_report(
             for f in FIGURES
         ],
         "kinds": {k: r.labels.get(lang) for k, r in care.kinds.items()},
+        "workflows": _workflow_labels(session, lang),
         "total": one(aggregates.COUNTY),
         "townships": {t: one(t) for t in sorted(towns)},
     }
+
+
+def _workflow_labels(session: Session, lang: str) -> dict[str, Any]:
+    """Each deployed workflow's label and its states' labels (the latest version's wording),
+    so a rendering names programmes and steps in the reader's language."""
+    out: dict[str, Any] = {}
+    for _, wf in sorted(workflow_store.deployed_definitions(session), key=lambda v: v[0]):
+        out[wf.name] = {
+            "label": wf.labels.get(lang),
+            "states": {name: st.labels.get(lang) for name, st in wf.states.items()},
+        }
+    return out
