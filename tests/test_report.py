@@ -419,3 +419,24 @@ def test_the_server_gives_the_same_report_and_the_same_refusal(
         refused = ask(township="河西镇")
         assert refused.status_code == 403, refused.text
         assert "outside li's area" in refused.text
+
+
+def test_aidflow_lang_zh_gives_a_chinese_page(world: World, db_url: str) -> None:
+    from click.testing import CliRunner
+
+    from aidflow.cli.main import cli
+
+    from .test_readme import CLEAN_ENV
+
+    out = CliRunner().invoke(
+        cli,
+        ["--db", db_url, "--now", NOW, "--as", "sun", "report", "--format", "html"],
+        env={**CLEAN_ENV, "AIDFLOW_LANG": "zh"},
+    )
+    assert out.exit_code == 0, out.output
+    assert '<html lang="zh-CN">' in out.stdout
+    assert (
+        "特困群体精准帮扶工作报告" in out.stdout
+        and "各乡镇集中供养率（目标线 50.0%）" in out.stdout
+    )
+    assert "指标说明" in out.stdout and "Overdue" not in out.stdout
