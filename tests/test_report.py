@@ -440,3 +440,23 @@ def test_aidflow_lang_zh_gives_a_chinese_page(world: World, db_url: str) -> None
         and "各乡镇集中供养率（目标线 50.0%）" in out.stdout
     )
     assert "指标说明" in out.stdout and "Overdue" not in out.stdout
+
+
+def test_a_broken_report_policy_names_every_problem(tmp_path: Path) -> None:
+    from aidflow.errors import WorkflowInvalidError
+    from aidflow.policy.report import load_report_policy
+
+    from .conftest import WORKFLOWS
+
+    text = (WORKFLOWS / "policy" / "report.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "report.yaml"
+    broken.write_text(
+        text.replace("goal: 0.5", "goal: 50").replace("goal_hours: 24", "goal_hour: 24"),
+        encoding="utf-8",
+    )
+    with pytest.raises(WorkflowInvalidError) as info:
+        load_report_policy(broken)
+    shown = str(info.value)
+    assert "emergency.goal_hour: unknown key 'goal_hour'; did you mean 'goal_hours'?" in shown
+    assert "centralized_support.goal: expected a share between 0 and 1, such as 0.5" in shown
+    assert f"{broken}:" in shown
