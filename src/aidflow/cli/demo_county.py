@@ -64,7 +64,6 @@ class CountyDemo:
         self.order = 0
         self.users = _Users()
         self.counts: dict[str, int] = {}
-        self.dispersed: set[int] = set()
 
     # -- the queue ----------------------------------------------------------------------
 
@@ -283,7 +282,6 @@ class CountyDemo:
                 "care_card_no": f"ZL{case_id:06d}",
             }
             if self.fire("co1", case_id, "confirm", fields) and mode == "dispersed":
-                self.dispersed.add(case_id)
                 self.visits(case_id, town)
 
         self.later(rng.uniform(0.2, 4), accept)
