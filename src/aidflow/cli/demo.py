@@ -23,20 +23,49 @@ USERS = [
 @click.option(
     "--db-file",
     type=click.Path(path_type=Path),
-    default=Path("aidflow-demo.db"),
-    show_default=True,
-    help="SQLite file to create (replaced if it exists).",
+    default=None,
+    help="SQLite file to create (replaced if it exists) [default: aidflow-demo.db, "
+    "with --county aidflow-county.db].",
 )
+@click.option(
+    "--county",
+    is_flag=True,
+    help="A synthetic county instead: generate, import, look back, run July-September 2023 "
+    "with the scheduler, pay the quarter, print the report.",
+)
+@click.option(
+    "--persons",
+    type=click.IntRange(10, 100_000),
+    default=300,
+    show_default=True,
+    help="With --county: persons in the survey lists.",
+)
+@click.option(
+    "--townships",
+    type=click.IntRange(1, 16),
+    default=3,
+    show_default=True,
+    help="With --county: townships.",
+)
+@click.option("--seed", default="1", show_default=True, help="With --county: the seed.")
 @pass_app
-def demo(app: App, db_file: Path) -> None:
-    """Create a demo database and walk a dibao case through every step."""
+def demo(
+    app: App, db_file: Path | None, county: bool, persons: int, townships: int, seed: str
+) -> None:
+    """Create a demo database and walk a dibao case through every step (or, with --county,
+    run a whole synthetic county through a quarter)."""
     from aidflow.cli.app import parse_time
     from aidflow.clock import FrozenClock
     from aidflow.policy.workflows import load_workflow_file, workflow_files
 
+    if db_file is None:
+        db_file = Path("aidflow-county.db" if county else "aidflow-demo.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     app.use_database(f"sqlite:///{db_file}")
+    if county:
+        _county_demo(app, db_file, persons, townships, seed)
+        return
     clock = FrozenClock(parse_time(app.now or "2023-08-01T09:00", app.tz))
     app.clock = clock
     app.upgrade_database(training=True)  # the demo's clock is simulated: a training database
@@ -119,3 +148,27 @@ def demo(app: App, db_file: Path) -> None:
     ctx.invoke(audit_verify, case_ids=())
     when = clock.now().astimezone(app.calendar.tz).strftime("%Y-%m-%dT%H:%M")
     click.echo(f"\nexplore it: aidflow --db {db_file} --as li --now {when} case show {case_id}")
+
+
+def _county_demo(app: App, db_file: Path, persons: int, townships: int, seed: str) -> None:
+    from aidflow.cli.demo_county import PASSWORD, CountyDemo
+    from aidflow.files.report import render_html, render_text, xlsx_bytes
+
+    out = db_file.parent / f"{db_file.stem}-data"
+    CountyDemo(app, persons, townships, seed, out).run()
+    app.user = "csup"
+    report = app.call("report.county", start="2023-07-01", end="2023-09-30")
+    click.echo("")
+    click.echo(render_text(report), nl=False)
+    html, xlsx = out / "report.html", out / "report.xlsx"
+    html.write_text(render_html(report), encoding="utf-8")
+    xlsx.write_bytes(xlsx_bytes(report))
+    click.echo(f"\nreport also written to {html} and {xlsx}")
+    click.echo(
+        f"browse it: aidflow --db {db_file} serve; then `aidflow login http://127.0.0.1:8080 "
+        f"--user csup` (county supervisor; tsup1 is a township supervisor) with the password "
+        f"{PASSWORD}, `aidflow user passwd` to change it, and `aidflow --now 2023-10-09T09:00 "
+        "report --from 2023-07-01 --to 2023-09-30`; or here, without the server: "
+        f"aidflow --db {db_file} --as csup --now 2023-10-09T09:00 report "
+        "--from 2023-07-01 --to 2023-09-30"
+    )

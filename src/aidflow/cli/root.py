@@ -9,10 +9,11 @@ import click
 from aidflow.cli.admin import audit_group, db_group, person_group
 from aidflow.cli.app import App
 from aidflow.cli.cases import case_group
-from aidflow.cli.county import init
+from aidflow.cli.county import county_group, init
 from aidflow.cli.demo import demo
 from aidflow.cli.notifications import notify_group
 from aidflow.cli.payments import payments_group
+from aidflow.cli.report import report
 from aidflow.cli.sampling import sample_group
 from aidflow.cli.scheduler import escalation_group, outbox_group, scheduler_group
 from aidflow.cli.server import login, logout, serve, whoami
@@ -171,6 +172,8 @@ cli.add_command(payments_group)
 cli.add_command(sample_group)
 cli.add_command(ledger_group)
 cli.add_command(lookback)
+cli.add_command(report)
+cli.add_command(county_group)
 person_group.add_command(person_import)
 
 

@@ -305,6 +305,28 @@ class Expression:
         """The value of the expression, reading ``ns.field`` as ``scope[ns][field]``."""
         return _Evaluator(self._source, scope).eval(self._tree.body)
 
+    def equalities(self) -> dict[str, Any] | None:
+        """``{"ns.field": constant}`` when the expression is ``ns.field == constant`` or an
+        ``and`` of such comparisons (what a store can turn into WHERE), else None."""
+        found: dict[str, Any] = {}
+
+        def walk(node: ast.expr) -> bool:
+            if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+                return all(walk(v) for v in node.values)
+            if (
+                isinstance(node, ast.Compare)
+                and len(node.ops) == 1
+                and isinstance(node.ops[0], ast.Eq)
+                and isinstance(node.left, ast.Attribute)
+                and isinstance(node.left.value, ast.Name)
+                and isinstance(node.comparators[0], ast.Constant)
+            ):
+                found[f"{node.left.value.id}.{node.left.attr}"] = node.comparators[0].value
+                return True
+            return False
+
+        return found if walk(self._tree.body) else None
+
     def explain(self, scope: Mapping[str, Mapping[str, Any]]) -> str:
         """Why the expression is falsy: each failing comparison or name, with actual values.
 

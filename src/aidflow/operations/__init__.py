@@ -39,6 +39,7 @@ MODULES = (
     "aidflow.operations.ledger",
     "aidflow.operations.audit",
     "aidflow.operations.users",
+    "aidflow.operations.reports",
 )
 
 

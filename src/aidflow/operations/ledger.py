@@ -88,7 +88,7 @@ def _lookback(
                     tx.actor(caller.user),
                     gap.id_number,
                     gap.workflow,
-                    note=f"look-back: target group {groups}",
+                    note=f"{lb.OPENED_NOTE}target group {groups}",
                 )
                 return case.id
 

@@ -84,6 +84,10 @@ class County:
     def target_groups_file(self) -> Path:
         return self.policy / "target_groups.yaml"
 
+    @property
+    def report_file(self) -> Path:
+        return self.policy / "report.yaml"
+
 
 def create_county_directory(directory: Path) -> list[Path]:
     """Copy the shipped workflows, policy files and templates into `directory` and write its

@@ -24,6 +24,10 @@ from aidflow.store import cases, persons
 from aidflow.store.records import PersonRecord
 from aidflow.store.session import Session
 
+# The note of the open event of every case the look-back opens: how the county report counts
+# the gaps found (aidflow.services.figures, `lookback`).
+OPENED_NOTE = "look-back: "
+
 
 @dataclass
 class Gap:
