@@ -720,6 +720,13 @@ class Service:
     def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, value in raw.items():
+            if name in t.computes:  # e.g. the dibao amount: computed, never typed
+                raise InvalidInputError(
+                    f"'{t.trigger}' computes field '{name}' ({t.computes[name]}); it cannot be "
+                    "given",
+                    hint=f"leave out --field {name}=...; a different amount is proposed at "
+                    "review and approved by the county",
+                )
             if name not in t.fields:
                 hint = (
                     did_you_mean(name, t.fields)

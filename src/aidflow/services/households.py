@@ -217,33 +217,32 @@ def check_exclusive(
     *,
     approving: bool,
 ) -> None:
-    """Refuse a case of `workflow` for `person_id` that the policy's exclusivity forbids:
-    another open case of the programme in the person's household (or of the person), and,
-    when `approving`, a case of an excluding programme the person receives."""
+    """Refuse a case of `workflow` for `person_id` that the policy's exclusivity forbids,
+    naming the other case: one the household (or the person) already receives the programme
+    by, and, when `approving`, one by which the person receives an excluding programme.
+
+    "Receives" is an open case in a state the policy pays (`payments:`): several cases may
+    be opened and investigated, but only one is ever approved, so no one is paid twice.
+    """
     rule = policy.exclusivity.get(workflow)
     if rule is None:
         return
+    paid = {(pk.workflow, st) for pk in policy.payments.values() for st in pk.paid_states}
     people = [person_id]
     household_id = store.household_of_person(session, person_id)
     if rule.one_open_per == "household" and household_id is not None:
         people = store.member_ids(session, household_id)
     for other, holder, _, state in store.open_cases_of(session, people, [workflow]):
-        if other == case_id:
+        if other == case_id or (workflow, state) not in paid:
             continue
         whose = "this person" if holder == person_id else f"household {household_id}"
         raise RefusedError(
-            f"{whose} already has an open {workflow} case: case {other} (state '{state}'); "
-            f"one open {workflow} case per {rule.one_open_per} ({rule.source})",
-            hint=f"continue case {other}, or close it before opening another",
+            f"{whose} already receives {workflow} in case {other} (state '{state}'); "
+            f"one {workflow} case per {rule.one_open_per} ({rule.source})",
+            hint=f"change the amount of case {other} at its periodic review instead",
         )
     if not approving or not rule.not_while:
         return
-    paid = {
-        (pk.workflow, st)
-        for pk in policy.payments.values()
-        if pk.workflow in rule.not_while
-        for st in pk.paid_states
-    }
     for other, _, other_wf, state in store.open_cases_of(session, [person_id], rule.not_while):
         if (other_wf, state) in paid:
             raise RefusedError(
