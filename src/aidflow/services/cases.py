@@ -722,10 +722,9 @@ class Service:
         for name, value in raw.items():
             if name in t.computes:  # e.g. the dibao amount: computed, never typed
                 raise InvalidInputError(
-                    f"'{t.trigger}' computes field '{name}' ({t.computes[name]}); it cannot be "
-                    "given",
-                    hint=f"leave out --field {name}=...; a different amount is proposed at "
-                    "review and approved by the county",
+                    f"'{t.trigger}' computes field '{name}'; it cannot be given",
+                    hint=f"leave out --field {name}=...: the engine sets it from "
+                    f"{t.computes[name]}",
                 )
             if name not in t.fields:
                 hint = (
