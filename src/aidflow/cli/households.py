@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
 
-from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.cli.app import App, emit_json, local, pass_app
 from aidflow.policy.households import RELATIONSHIPS
 
 TEXT = {
@@ -136,7 +137,7 @@ def household_show(app: App, household_id: int, as_json: bool) -> None:
         if m["income"] is None:
             income = t["no_income"]
         else:
-            at = m["recorded_at"][:16].replace("T", " ")
+            at = local(datetime.fromisoformat(m["recorded_at"]), app)
             income = f"{m['income']} ({t['recorded'].format(by=m['recorded_by'], at=at)})"
         click.echo(
             f"  {m['name']}  {m['id_number_masked']}  {m['relationship']}  {where}  {income}"

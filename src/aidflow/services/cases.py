@@ -471,9 +471,13 @@ class Service:
         if dest in paid and case.state not in paid:
             from aidflow.services import households
 
-            households.check_exclusive(
-                self.session, policy, wf.name, case.person_id, case.id, approving=True
-            )
+            try:
+                households.check_exclusive(
+                    self.session, policy, wf.name, case.person_id, case.id, approving=True
+                )
+            except RefusedError as exc:
+                why = f"cannot {t.trigger} case {case.id}: {exc.message}"
+                raise RefusedError(why, hint=exc.hint) from None
 
     def policy_scope(self, names: set[str]) -> dict[str, Any]:
         """policy.<name> for each name: the value in force today (county time)."""
