@@ -81,6 +81,7 @@ READS = {
     "lookback.find",
     "audit.verify",
     "audit.checkpoint",
+    "household.show",
 }
 
 
