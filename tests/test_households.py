@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from click.testing import Result
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from aidflow.clock import FrozenClock
@@ -328,22 +329,43 @@ def test_a_second_dibao_case_for_the_household_is_refused_naming_the_first(run_c
     assert dump(run_cli.url) == before
 
 
-def tekun_to_supported(run_cli: Cli, number: str, cid: int) -> None:
-    ok(run_cli("case", "open", number, "--workflow", "tekun", user="li", now="2023-08-01T09:00"))
-    ok(fire(run_cli, "li", cid, "accept", "2023-08-01T09:10", "eligibility_group=elderly"))
-    ok(fire(run_cli, "li", cid, "start_investigation", "2023-08-01T09:20", "investigators=li,zhao"))
+def tekun_to_confirmation(run_cli: Cli, number: str, cid: int, day: int = 1) -> None:
+    at = f"2023-08-{day:02d}T"
+    ok(run_cli("case", "open", number, "--workflow", "tekun", user="li", now=at + "09:00"))
+    ok(fire(run_cli, "li", cid, "accept", at + "09:10", "eligibility_group=elderly"))
+    ok(fire(run_cli, "li", cid, "start_investigation", at + "09:20", "investigators=li,zhao"))
     ok(
         fire(
             run_cli,
             "li",
             cid,
             "submit_opinion",
-            "2023-08-01T09:30",
+            at + "09:30",
             "preliminary_opinion=eligible",
             note="meets the plan's conditions",
         )
     )
-    ok(fire(run_cli, "li", cid, "close_notice", "2023-08-08T09:30"))
+    ok(fire(run_cli, "li", cid, "close_notice", f"2023-08-{day + 7:02d}T09:30"))
+
+
+def confirm(run_cli: Cli, cid: int, now: str) -> Result:
+    return fire(
+        run_cli,
+        "sun",
+        cid,
+        "confirm",
+        now,
+        "spot_checked=true",
+        "sample_seed=2023-08-county-7f3a",
+        "adl_not_done=2",
+        "self_care=partial",
+        "support_mode=dispersed",
+        "care_card_no=ZL-0001",
+    )
+
+
+def tekun_to_supported(run_cli: Cli, number: str, cid: int) -> None:
+    tekun_to_confirmation(run_cli, number, cid)
     ok(
         fire(
             run_cli,
@@ -434,3 +456,55 @@ def test_bad_household_input_is_refused_and_changes_nothing(run_cli: Cli) -> Non
     fails(run_cli("household", "income", "1", SPOUSE, "100", user="wu"), 5)
     fails(run_cli("household", "show", "1", user="wu"), 5)
     assert dump(run_cli.url) == before
+
+
+def test_tekun_for_a_person_receiving_dibao_is_refused_naming_that_case(run_cli: Cli) -> None:
+    setup_county(run_cli)
+    add_person(run_cli, ELDER, "赵老汉", "--supporter-unable")
+    dibao_to_county_review(run_cli, ELDER, 1, 1)  # a single-person household: monthly_income 0
+    ok(fire(run_cli, "sun", 1, "approve", "2023-08-09T09:00"))
+    assert data(run_cli, 1, "2023-08-09T09:30")["amount"] == "560.00"
+    tekun_to_confirmation(run_cli, ELDER, 2, day=10)
+    before = dump(run_cli.url)
+    fails(
+        confirm(run_cli, 2, "2023-08-17T10:00"),
+        6,
+        "error: cannot confirm case 2: the person receives dibao in case 1 (state 'active'); "
+        "tekun is excluded while they do (extreme-poverty support replaces dibao for the "
+        "person (T21; use the province's wording): exit the dibao case first)\n"
+        "  hint: exit case 1 first if tekun should replace it\n",
+    )
+    assert dump(run_cli.url) == before
+    ok(fire(run_cli, "li", 1, "exit", "2023-08-17T10:30", note="moves to tekun support"))
+    ok(confirm(run_cli, 2, "2023-08-17T11:00"))
+
+
+def test_households_and_incomes_changed_with_sql_are_named_by_audit_verify(run_cli: Cli) -> None:
+    household_of_three(run_cli)
+    assert ok(run_cli("audit", "verify", user="admin")).startswith("audit ok")
+    engine = make_engine(run_cli.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE household_incomes SET amount_fen = 0 WHERE id = 2"))
+            conn.execute(text("UPDATE household_members SET lives_together = true WHERE id = 4"))
+            entries = dict(
+                conn.execute(
+                    text(
+                        "SELECT subject_table, seq FROM audit_log WHERE "
+                        "(subject_table = 'household_incomes' AND subject_key = '2') OR "
+                        "(subject_table = 'household_members' AND subject_key = '4')"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    result = run_cli("audit", "verify", user="admin")
+    assert result.exit_code == 8
+    assert (
+        f"household income 2 (log entry #{entries['household_incomes']}): changed after it "
+        "was logged"
+    ) in result.output
+    assert (
+        f"household member 4 (log entry #{entries['household_members']}): changed after it "
+        "was logged"
+    ) in result.output
