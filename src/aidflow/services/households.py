@@ -86,6 +86,11 @@ def _not_in_household(session: Session, person: PersonRecord) -> None:
         )
 
 
+def _person_in_area(actor: Actor, person: PersonRecord) -> None:
+    where = f"{person.township}/{person.village}"
+    require_area(actor, person.township, person.village, where, say_where=False)
+
+
 def _household_in_area(session: Session, actor: Actor, household_id: int) -> HouseholdRecord:
     household = store.get_household(session, household_id)
     require_area(actor, household.township, household.village, f"household {household_id}")
@@ -97,7 +102,7 @@ def add_household(
 ) -> HouseholdRecord:
     """Register a household headed by a registered person, in the head's township and village."""
     head = _person(session, head_id_number, today)
-    require_area(actor, head.township, head.village, f"{head.township}/{head.village}")
+    _person_in_area(actor, head)
     _not_in_household(session, head)
     return store.add_household(session, actor.name, now, head.id, head.township, head.village)
 
@@ -115,7 +120,7 @@ def add_member(
     check_relationship(relationship)
     _household_in_area(session, actor, household_id)
     person = _person(session, id_number, today)
-    require_area(actor, person.township, person.village, f"{person.township}/{person.village}")
+    _person_in_area(actor, person)
     _not_in_household(session, person)
     store.add_member(
         session, actor.name, now, household_id, person.id, relationship, lives_together
