@@ -508,3 +508,22 @@ def test_households_and_incomes_changed_with_sql_are_named_by_audit_verify(run_c
         f"household member 4 (log entry #{entries['household_members']}): changed after it "
         "was logged"
     ) in result.output
+
+
+def test_no_amount_is_refused_with_the_reason(run_cli: Cli) -> None:
+    setup_county(run_cli)
+    add_person(run_cli, ELDER, "赵老汉")
+    ok(run_cli("household", "add", ELDER, user="li"))
+    ok(run_cli("household", "income", "1", ELDER, "600.00", user="li"))
+    dibao_to_county_review(run_cli, ELDER, 1, 1)
+    before = dump(run_cli.url)
+    fails(
+        fire(run_cli, "sun", 1, "approve", "2023-08-09T09:00"),
+        6,
+        "error: cannot approve case 1: amount is 0.00: the per-capita monthly income 600.00 of "
+        "the 1 member(s) living together is not below the standard 560.00 in force on "
+        "2023-08-09, so no dibao is due\n"
+        "  hint: an amount above the ceiling needs the county to change the policy; a household "
+        "whose income reaches the standard receives no dibao\n",
+    )
+    assert dump(run_cli.url) == before

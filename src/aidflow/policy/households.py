@@ -137,10 +137,23 @@ def compute(
 
 
 def out_of_bounds(
-    policy: Policy, rule: AmountRule, field: str, value: Decimal, on: date
+    policy: Policy,
+    rule: AmountRule,
+    field: str,
+    value: Decimal,
+    on: date,
+    figures: dict[str, object] | None = None,
 ) -> str | None:
-    """Why `value` may not be set as `field` on day `on` (not positive, above the ceiling)."""
+    """Why `value` may not be set as `field` on day `on` (not positive, above the ceiling);
+    `figures` (household.*) say why a computed amount is nothing."""
     if value <= 0:
+        if figures and "per_capita_income" in figures:
+            return (
+                f"{field} is {value}: the per-capita monthly income "
+                f"{figures['per_capita_income']} of the {figures['members']} member(s) living "
+                f"together is not below the standard {figures['standard']} in force on "
+                f"{on.isoformat()}, so no dibao is due"
+            )
         return f"{field} {value} is not a positive amount"
     if rule.ceiling is not None:
         ceiling = policy.value(rule.ceiling, on)

@@ -443,7 +443,13 @@ class Service:
         return households.figures(self.session, policy, wf.name, case, self.local_today())
 
     def _programme_rules(
-        self, case: CaseRecord, wf: Workflow, t: Transition, dest: str, fields: dict[str, Any]
+        self,
+        case: CaseRecord,
+        wf: Workflow,
+        t: Transition,
+        dest: str,
+        fields: dict[str, Any],
+        household: dict[str, Any],
     ) -> None:
         """The policy's rules on amounts and programmes, checked whatever the workflow says:
         every bounded amount set is positive and within the ceiling; a case entering a paid
@@ -458,7 +464,8 @@ class Service:
         for name in rule.bounded if rule is not None else ():
             if fields.get(name) is None:
                 continue
-            why = out_of_bounds(policy, rule, name, Decimal(fields[name]), today)  # type: ignore[arg-type]
+            figures = household if name in t.computes else None
+            why = out_of_bounds(policy, rule, name, Decimal(fields[name]), today, figures)  # type: ignore[arg-type]
             if why is not None:
                 raise RefusedError(
                     f"cannot {t.trigger} case {case.id}: {why}",
@@ -591,7 +598,7 @@ class Service:
             for name, text in t.computes.items():
                 value = rules.guard(text).evaluate(scope)
                 event_fields[name] = rules.stored_value(wf.fields[name], value)
-        self._programme_rules(case, wf, t, dest, event_fields)
+        self._programme_rules(case, wf, t, dest, event_fields, snap.household)
         if snap.tally is not None and t.requires_vote:
             event_fields["vote"] = {
                 "yes": snap.tally.yes,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from aidflow.engine.access import Actor, require_area
-from aidflow.errors import InvalidInputError, RefusedError
+from aidflow.errors import AidflowError, InvalidInputError, RefusedError
 from aidflow.policy.households import check_relationship, compute
 from aidflow.store import households as store
 from aidflow.store import persons
@@ -26,6 +26,7 @@ from aidflow.store.households import HouseholdRecord, MemberRecord
 from aidflow.store.session import Session
 
 if TYPE_CHECKING:
+    from aidflow.policy.households import AmountRule
     from aidflow.policy.standards import Policy
     from aidflow.store.records import CaseRecord, PersonRecord
 
@@ -184,9 +185,23 @@ def figures(
             "no income is recorded: the person is in no household (register one with "
             "`aidflow household add`) and the case has no monthly_income"
         )
+    income = Decimal(raw)
+    if income < 0:
+        return {}, f"the case's monthly_income {raw} is negative"
     (hukou,) = persons.person_columns(session, case.person_id, ["hukou"])
-    computed = compute(policy, rule, hukou, on, [int(Decimal(raw) * 100)])
-    return computed.scope(), None
+    fen = int((income * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return _computed(policy, rule, hukou, on, [fen])
+
+
+def _computed(
+    policy: Policy, rule: AmountRule, hukou: str, on: date, incomes_fen: list[int]
+) -> tuple[dict[str, Any], str | None]:
+    """The figures, or why the policy cannot give them (no standard in force that day ...):
+    a reason to refuse the transition that needs them, never a failure to show the case."""
+    try:
+        return compute(policy, rule, hukou, on, incomes_fen).scope(), None
+    except AidflowError as exc:
+        return {}, exc.message
 
 
 def _figures(
@@ -209,7 +224,7 @@ def _figures(
         )
     head = next(m for m in members if m.person_id == household.head_person_id)
     incomes = [m.income_fen for m in covered if m.income_fen is not None]
-    return compute(policy, rule, head.hukou, on, incomes).scope(), None
+    return _computed(policy, rule, head.hukou, on, incomes)
 
 
 def check_exclusive(
