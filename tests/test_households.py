@@ -527,3 +527,47 @@ def test_no_amount_is_refused_with_the_reason(run_cli: Cli) -> None:
         "whose income reaches the standard receives no dibao\n",
     )
     assert dump(run_cli.url) == before
+
+
+def test_migration_0011_adds_the_household_tables_and_keeps_existing_rows(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    import aidflow.store.database as database
+    from aidflow.store.database import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(database.__file__).parent / "migrations"))
+
+    def migrate(to: str, down: bool = False) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, to)
+
+    try:
+        migrate("0010")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO persons (id_number, name, birth_date, sex, township, village, "
+                    "hukou, mental_illness, registered_poor, related_users, created_at) VALUES "
+                    f"('{HEAD}', '张建国', '1960-03-04', 'M', '城关镇', '东村', 'rural', 0, 0, "
+                    "'[]', '2023-08-01 01:00:00')"
+                )
+            )
+        upgrade(engine)
+        tables = set(inspect(engine).get_table_names())
+        assert {"households", "household_members", "household_incomes"} <= tables
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM persons")).scalars().all() == ["张建国"]
+            assert conn.execute(text("SELECT count(*) FROM households")).scalar() == 0
+        migrate("0010", down=True)
+        assert "households" not in set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM persons")).scalars().all() == ["张建国"]
+    finally:
+        engine.dispose()
