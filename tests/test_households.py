@@ -121,7 +121,7 @@ def household_of_three(run_cli: Cli) -> None:
         )
     )
     assert ok(run_cli("household", "add", HEAD, user="li")) == (
-        f"household 1 registered in 城关镇/东村; head {mask(HEAD)}\n"
+        f"household 1 registered in 城关镇/东村; head 张建国 ({mask(HEAD)})\n"
     )
     assert ok(
         run_cli("household", "member", "1", SPOUSE, "--relationship", "spouse", user="li")

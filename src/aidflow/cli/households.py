@@ -65,9 +65,9 @@ def household_group() -> None:
 def household_add(app: App, head_id_number: str) -> None:
     """Register a household headed by a registered person (HEAD_ID_NUMBER)."""
     r = app.call("household.add", head_id_number=head_id_number)
-    from aidflow.idnumber import mask
-
-    click.echo(_t(app)["added"].format(**r, head=mask(head_id_number.strip().upper())))
+    head = f"{r['head']} ({r['head_id_number_masked']})"
+    where = {"id": r["id"], "township": r["township"], "village": r["village"]}
+    click.echo(_t(app)["added"].format(**where, head=head))
 
 
 @household_group.command("member")

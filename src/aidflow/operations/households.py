@@ -9,18 +9,27 @@ from aidflow.services.cases import Service
 
 
 def _yuan(fen: int | None) -> str | None:
-    return None if fen is None else f"{fen // 100}.{fen % 100:02d}"
+    from aidflow.services.payments import yuan
+
+    return None if fen is None else yuan(fen)
 
 
 @operation("household.add", write=True)
 def add(svc: Service, caller: Caller, head_id_number: str) -> dict[str, Any]:
     """Register a household headed by a registered person (in the head's township/village)."""
+    from aidflow.idnumber import mask
     from aidflow.services import households
 
-    h = households.add_household(
+    h, head = households.add_household(
         svc.session, svc.actor(caller.user), svc.clock.now(), svc.local_today(), head_id_number
     )
-    return {"id": h.id, "township": h.township, "village": h.village}
+    return {
+        "id": h.id,
+        "township": h.township,
+        "village": h.village,
+        "head": head.name,
+        "head_id_number_masked": mask(head.id_number),
+    }
 
 
 @operation("household.member", write=True)

@@ -7,7 +7,9 @@ a file edit: `Policy.value(name, on)` answers with the value in force on a day, 
 keeps the amount of its own period.
 
 The `payments:` section says which workflow states are paid and how each kind of payment
-is computed (a case field, a standard, or a standard per tier of a case field).
+is computed (a case field, a standard, or a standard per tier of a case field). `amounts:`
+says how a programme's amount is computed from a household and bounded (the arithmetic is
+aidflow.policy.households), `exclusivity:` which programmes' cases exclude each other.
 
 Loading is strict (yamlfile): unknown keys, unsorted or repeated dates, and money that is
 not an exact decimal are errors with file:line:column, all of them reported at once.

@@ -100,12 +100,13 @@ def _household_in_area(session: Session, actor: Actor, household_id: int) -> Hou
 
 def add_household(
     session: Session, actor: Actor, now: datetime, today: date, head_id_number: str
-) -> HouseholdRecord:
+) -> tuple[HouseholdRecord, PersonRecord]:
     """Register a household headed by a registered person, in the head's township and village."""
     head = _person(session, head_id_number, today)
     _person_in_area(actor, head)
     _not_in_household(session, head)
-    return store.add_household(session, actor.name, now, head.id, head.township, head.village)
+    household = store.add_household(session, actor.name, now, head.id, head.township, head.village)
+    return household, head
 
 
 def add_member(
