@@ -11,7 +11,7 @@ What runs (SQLite FILE databases in WAL mode, with the pragmas and BEGIN IMMEDIA
       submit_findings (monthly_income, income_stable, note),
       5 votes yes by rep1..rep5, review_passed,
       [FrozenClock moved 8 days, past the 7-day notice], close_notice,
-      approve (by county_officer sun, amount=650)
+      approve (by county_officer sun; the amount computed from the findings' income)
   Each command is one `Service` call in a Session and transaction of its own (one
   COMMIT), the acting user looked up per command with `svc.actor(name)` as the CLI
   does. The hash-chained audit trail is always on.
@@ -88,6 +88,7 @@ from stdnum.cn import ric  # noqa: E402
 
 from aidflow.clock import FrozenClock  # noqa: E402
 from aidflow.language.calendar import WorkCalendar  # noqa: E402
+from aidflow.policy.standards import load_policy  # noqa: E402
 from aidflow.policy.workflows import load_workflow_file  # noqa: E402
 from aidflow.services.cases import Service  # noqa: E402
 from aidflow.store import audit  # noqa: E402
@@ -95,6 +96,7 @@ from aidflow.store.database import make_engine, upgrade  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "src" / "aidflow" / "shipped" / "workflows"
+POLICY = load_policy(WORKFLOWS / "policy")  # the amount rule and exclusivity, as the CLI's
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2023, 8, 1, 9, 0, tzinfo=TZ)  # a Tuesday
 BLOCK = 50  # commands per interleaving block in "single" mode
@@ -150,7 +152,7 @@ PATH: list[Step] = [
         "county_review",
         advance=timedelta(days=8),
     ),
-    Step("transition", "sun", "approve", "county_review", "active", {"amount": "650"}),
+    Step("transition", "sun", "approve", "county_review", "active", {}),
 ]
 TRANSITIONS_PER_CASE = sum(1 for s in PATH if s.kind == "transition")
 VOTES_PER_CASE = sum(1 for s in PATH if s.kind == "vote")
@@ -297,7 +299,7 @@ class Aidflow(Runner):
     def run(self, fn: Callable[[Service], Any]) -> Any:
         """One transaction, as tests/conftest.py World.run and the CLI do it."""
         with Session(self.engine, expire_on_commit=False) as s, s.begin():
-            return fn(Service(s, self.clock, self.calendar))
+            return fn(Service(s, self.clock, self.calendar, POLICY))
 
     def _service(self) -> Any:
         engine, clock, calendar = self.engine, self.clock, self.calendar
@@ -306,7 +308,7 @@ class Aidflow(Runner):
             def __enter__(self) -> Service:
                 self.session = Session(engine, expire_on_commit=False)
                 self.tx = self.session.begin()
-                return Service(self.session, clock, calendar)
+                return Service(self.session, clock, calendar, POLICY)
 
             def __exit__(self, *exc: object) -> None:
                 if exc[0] is None:

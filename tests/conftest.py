@@ -7,6 +7,7 @@ answer the tests fail loudly; set AIDFLOW_TEST_SKIP_PG=1 to skip them on purpose
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import uuid
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.clock import FrozenClock
 from aidflow.language.calendar import WorkCalendar
+from aidflow.policy.standards import Policy, load_policy
 from aidflow.policy.workflows import load_workflow_file
 from aidflow.services.cases import Service
 from aidflow.store.database import make_engine, upgrade
@@ -107,6 +109,12 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+@functools.cache
+def shipped_policy() -> Policy:
+    """The shipped standards (amount rules, exclusivity), loaded when a Service first needs them."""
+    return load_policy(WORKFLOWS / "policy")
+
+
 @dataclass
 class World:
     """A database with users, persons and the shipped workflows; `svc()` opens a transaction."""
@@ -134,7 +142,7 @@ class World:
     def run(self, fn: Callable[[Service], Any]) -> Any:
         """Run `fn` in one transaction, committed if it returns, rolled back if it raises."""
         with self.session() as s, s.begin():
-            return fn(Service(s, self.clock, self.calendar))
+            return fn(Service(s, self.clock, self.calendar, shipped_policy))
 
     def fire(
         self, user: str, case_id: int, trigger: str, note: str | None = None, **fields: str

@@ -473,8 +473,6 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
             "fire",
             "1",
             "approve",
-            "--field",
-            "amount=650",
             user="li",
             now="2023-08-11T09:00",
         ),
@@ -492,8 +490,6 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
             "1",
             "approve",
             "--field",
-            "amount=650.00",
-            "--field",
             "home_visit_note=visited 2023-08-10",
             user="sun",
             now="2023-08-11T09:00",
@@ -507,7 +503,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     assert view["deadline_at"].startswith("2024-08-11T01:00")  # 09:00 county time
     assert view["overdue"] is False
     assert view["person"]["id_number"] == MASKED
-    assert view["data"]["amount"] == "650.00"
+    # computed, not typed: rural standard 560.00 - 120.50 income, rounded up to the yuan
+    assert view["data"]["amount"] == "440.00"
     assert view["data"]["investigators"] == ["li", "zhao"]
     assert len(view["history"]) == 12
     assert [e["kind"] for e in view["history"]] == ["open"] + ["transition"] * 3 + ["vote"] * 5 + [
@@ -529,7 +526,10 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     )
     assert PERSON_ID not in shown
     assert "What you can do:\n  start_review         Start periodic review\n" in shown
-    assert "sun          approve: county_review -> active amount=650.00" in shown
+    assert (
+        "sun          approve: county_review -> active home_visit_note=visited 2023-08-10, "
+        "amount=440.00, members_covered=1, per_capita_income=120.50\n"
+    ) in shown
 
     zh = ok(run_cli("--lang", "zh", "case", "show", "1", user="li", now="2023-08-11T10:00"))
     assert zh.startswith("案件 1  最低生活保障（单人户） (dibao v1)\n")

@@ -80,18 +80,19 @@ def test_full_path_with_votes_dwell_and_separation_of_duties(world: World) -> No
     world.clock.advance(timedelta(hours=1))
     world.fire("li", cid, "close_notice")
 
-    with pytest.raises(RefusedError) as info:
-        world.fire("sun", cid, "approve", amount="0", home_visit_note="visited")
-    assert (
-        info.value.message
-        == "cannot approve case 1: condition not met: case.amount > 0 is false (case.amount = 0)"
-    )
-    world.fire(
-        "sun", cid, "approve", amount="650.00", home_visit_note="visited"
-    )  # related to rep7 (L21 §11)
+    # the amount is computed by the engine, never typed (issue 11)
+    with pytest.raises(InvalidInputError) as typed:
+        world.fire("sun", cid, "approve", amount="650.00", home_visit_note="visited")
+    assert typed.value.message == "'approve' computes field 'amount'; it cannot be given"
+    world.fire("sun", cid, "approve", home_visit_note="visited")  # related to rep7 (L21 §11)
     c = case(world, cid)
     assert c.state == "active"
-    assert c.data["amount"] == "650.00"
+    # a single-person rural household in 2023: 560.00 - 120.50 = 439.50, rounded up to the yuan
+    assert (c.data["amount"], c.data["members_covered"], c.data["per_capita_income"]) == (
+        "440.00",
+        1,
+        "120.50",
+    )
     assert c.deadline_at == local(2024, 2, 8, 9, 0)  # 6 months: income not stable (L21 §31)
     assert world.verify() == []
 
@@ -113,7 +114,7 @@ def test_separation_of_duties_refuses_the_investigator(world: World) -> None:
 
     world.run(add_dual_role)
     with pytest.raises(RefusedError) as info:
-        world.fire("li", cid, "approve", amount="650", home_visit_note="visited")
+        world.fire("li", cid, "approve", home_visit_note="visited")
     assert info.value.message == (
         "cannot approve case 1: li fired 'submit_findings' on this case; 'approve' must be done by "
         "someone else (separation of duties)"

@@ -82,6 +82,7 @@ READS = {
     "audit.verify",
     "audit.checkpoint",
     "report.county",
+    "household.show",
 }
 
 

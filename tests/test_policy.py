@@ -27,6 +27,7 @@ def test_shipped_standards_and_their_values_by_date() -> None:
         "temporary_assistance_multiplier_max",
         "temporary_assistance_township_ceiling_multiple",
         "tekun_spot_check_min_ratio",
+        "dibao_household_ceiling",
     }
     assert policy.value("urban_dibao_standard", date(2023, 1, 1)) == Decimal("780.00")
     assert policy.value("urban_dibao_standard", date(2023, 12, 31)) == Decimal("780.00")
@@ -182,7 +183,8 @@ def test_empty_missing_and_non_mapping_policy_files(tmp_path: Path) -> None:
     with pytest.raises(WorkflowInvalidError) as exc:
         load_policy(f)
     assert str(exc.value) == (
-        f"2 problems found:\n{f}:2:1: extra: unknown key 'extra'; allowed: standards, payments\n"
+        f"2 problems found:\n{f}:2:1: extra: unknown key 'extra'; allowed: standards, payments, "
+        "amounts, exclusivity\n"
         f"{f}:1:12: standards: standards must be a mapping of names to standards; "
         "see workflows/policy/standards.yaml"
     )

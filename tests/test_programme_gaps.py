@@ -143,7 +143,7 @@ def test_the_periodic_review_falls_due_after_6_months_for_unstable_income(
 ) -> None:
     add_person(world, UNRELATED)
     cid = to_county_review(world, UNRELATED, stable)
-    fire(world, "sun", cid, "approve", amount="650.00")  # 2023-08-08 09:00
+    fire(world, "sun", cid, "approve")  # 2023-08-08 09:00; the amount is computed
     c = case(world, cid)
     assert (c.state, c.deadline_at) == ("active", local(*due, 9, 0))
     # the review itself, and back to active: the deadline is again decided on entry
@@ -187,7 +187,7 @@ def test_a_relative_of_staff_is_flagged_on_accept_and_needs_a_county_home_visit(
 
     before = run(world, lambda svc: svc.session.get_one(Case, flagged).version)
     with pytest.raises(RefusedError) as info:
-        fire(world, "sun", flagged, "approve", amount="650.00")
+        fire(world, "sun", flagged, "approve")
     assert info.value.message == (
         f"cannot approve case {flagged}: condition not met: case.related_to_staff != True is false "
         "(case.related_to_staff = True); case.home_visit_note != None is false "
@@ -200,10 +200,9 @@ def test_a_relative_of_staff_is_flagged_on_accept_and_needs_a_county_home_visit(
         "sun",
         flagged,
         "approve",
-        amount="650.00",
         home_visit_note="county visit 2023-08-08: alone, no income",
     )
-    fire(world, "sun", plain, "approve", amount="650.00")
+    fire(world, "sun", plain, "approve")
     assert [case(world, c).state for c in (flagged, plain)] == ["active", "active"]
     assert (
         case(world, flagged).data["home_visit_note"] == "county visit 2023-08-08: alone, no income"
@@ -215,7 +214,7 @@ def test_the_flag_cannot_be_set_by_hand(world: World) -> None:
     cid = open_case(world, PERSON_ID, "dibao")
     with pytest.raises(InvalidInputError) as info:
         fire(world, "li", cid, "accept", related_to_staff="false")
-    assert info.value.message == "'accept' does not take field 'related_to_staff'"
+    assert info.value.message == "'accept' computes field 'related_to_staff'; it cannot be given"
 
 
 # -- tekun: the county's reproducible 30% spot-check ----------------------------------------

@@ -830,16 +830,15 @@ def test_without_policy_a_guard_reading_policy_is_an_error_and_changes_nothing(
 ) -> None:
     add_person(world, PATIENT)
     cid = open_case(world, PATIENT, "temporary_assistance", emergency=True)
-    with pytest.raises(UnavailableError) as info:
-        world.fire(
-            "li",
-            cid,
-            "assist_first",
-            emergency_reason="fire",
-            cause="fire",
-            tier_multiple="3",
-            amount="100",
-        )
+    fields = {
+        "emergency_reason": "fire",
+        "cause": "fire",
+        "tier_multiple": "3",
+        "amount": "100",
+    }
+    with pytest.raises(UnavailableError) as info, world.session() as s, s.begin():
+        bare = Service(s, world.clock, world.calendar)  # no standards loaded
+        bare.fire(bare.actor("li"), cid, "assist_first", fields)
     assert info.value.message == (
         "a guard reads policy.temporary_assistance_multiplier_max, "
         "policy.temporary_assistance_multiplier_min, "

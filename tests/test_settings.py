@@ -170,7 +170,7 @@ def problems(text: str) -> list[str]:
 def test_a_value_outside_the_choices_is_refused_with_a_suggestion() -> None:
     assert problems(dibao_with("on_objecton")) == [
         (
-            "dibao.yaml:43:12: settings.village_review.value: setting 'village_review' has value "
+            "dibao.yaml:50:12: settings.village_review.value: setting 'village_review' has value "
             "'on_objecton', not one of its choices (mandatory, on_objection, off); did you mean "
             "'on_objection'?"
         )
@@ -185,7 +185,7 @@ def test_a_guard_naming_an_unknown_setting_is_refused() -> None:
     )
     assert problems(text) == [
         (
-            "dibao.yaml:163:9: transitions[3].guards[0]: "
+            "dibao.yaml:170:9: transitions[3].guards[0]: "
             "guard \"setting.village_reviw == 'mandatory'\": "
             "unknown field 'setting.village_reviw'; did you mean 'setting.village_review'?"
         )
@@ -200,12 +200,12 @@ def test_a_clock_duration_when_is_checked() -> None:
     )
     assert problems(text) == [
         (
-            "dibao.yaml:63:16: clocks.statutory.duration_when[0].when: "
+            "dibao.yaml:70:16: clocks.statutory.duration_when[0].when: "
             "duration_when \"setting.approval == 'township'\": "
             "unknown field 'setting.approval'; did you mean 'setting.approval_level'?"
         ),
         (
-            "dibao.yaml:63:60: clocks.statutory.duration_when[0].duration: duration '20d' is not "
+            "dibao.yaml:70:60: clocks.statutory.duration_when[0].duration: duration '20d' is not "
             "in the clock's unit (wd, from duration '30wd'); write it in wd, e.g. 20wd"
         ),
     ]

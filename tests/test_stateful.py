@@ -118,7 +118,7 @@ HAPPY: dict[tuple[str, str], tuple[str, str, dict[str, str], str | None]] = {
         None,
     ),  # after the votes (see push_case)
     ("dibao", "public_notice"): ("li", "close_notice", {}, None),
-    ("dibao", "county_review"): ("sun", "approve", {"amount": "650.00"}, None),
+    ("dibao", "county_review"): ("sun", "approve", {}, None),  # the amount is computed
     ("tekun", "discovery"): ("li", "accept", {"eligibility_group": "severely_disabled"}, None),
     ("tekun", "accepted"): ("li", "start_investigation", {"investigators": "li,zhao"}, None),
     ("tekun", "investigation"): (

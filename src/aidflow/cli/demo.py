@@ -133,10 +133,10 @@ def demo(
         click.echo(f"  refused as expected: {exc.message}")
     step("li", "close_notice", 24 * 7)
     try:
-        step("li", "approve", 1, raw_fields={"amount": "650"})
+        step("li", "approve", 1)
     except RefusedError as exc:
         click.echo(f"  refused as expected: {exc.message}")
-    step("sun", "approve", 24, raw_fields={"amount": "650"})
+    step("sun", "approve", 24)  # the amount is computed from the income found
     click.echo("")
     from aidflow.cli.cases import case_show
 

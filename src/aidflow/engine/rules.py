@@ -77,6 +77,8 @@ class Snapshot:
     tally: Tally | None = None
     tz: tzinfo = UTC  # for times in messages
     policy: dict[str, Any] = field(default_factory=dict)  # policy.<name> -> value in force today
+    household: dict[str, Any] = field(default_factory=dict)  # household.* (HOUSEHOLD_FIELDS)
+    household_problem: str | None = None  # why household.* could not be worked out
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
@@ -161,9 +163,10 @@ def blocks(
     return reasons
 
 
-# What a guard may read: the person, the case, the vote, the county's policy values and the
-# workflow's settings (county choices, e.g. setting.village_review).
-GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "vote", "policy", "setting")
+# What a guard may read: the person, the case, the household's figures, the vote, the
+# county's policy values and the workflow's settings (county choices, e.g.
+# setting.village_review).
+GUARD_NAMESPACES: tuple[str, ...] = ("person", "case", "household", "vote", "policy", "setting")
 
 
 def closed_by_settings(wf: Workflow, t: Transition | None) -> bool:
@@ -190,6 +193,7 @@ class Reads:
     person: bool  # person.* in a guard or computes
     related_roles: bool  # person.related_roles (one more query)
     policy: frozenset[str]  # policy.<name>
+    household: bool  # household.* (the household's members and incomes)
     separate: tuple[str, ...]  # triggers whose actors must differ (separation of duties)
 
 
@@ -206,6 +210,7 @@ def reads(transitions: list[Transition]) -> Reads:
         any(r.startswith("person.") for r in refs),
         "person.related_roles" in refs,
         frozenset(r.split(".", 1)[1] for r in refs if r.startswith("policy.")),
+        any(r.startswith("household.") for r in refs),
         tuple(sorted({trig for t in transitions for trig in t.separate_from})),
     )
 
@@ -226,6 +231,7 @@ def guard_scope(snap: Snapshot, fields: dict[str, Any]) -> dict[str, dict[str, A
     return {
         "person": snap.person,
         "case": case,
+        "household": snap.household,
         "vote": snap.tally.scope() if snap.tally else {},
         "policy": snap.policy,
         "setting": snap.workflow.setting_values,
@@ -312,6 +318,19 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
             f"field {name}={raw!r}: {detail}", hint=f"write it like --field {name}={examples[kind]}"
         ) from None
     raise InvalidInputError(f"field {name}: unsupported type {kind}")
+
+
+def stored_value(spec: FieldSpec, value: Any) -> Any:
+    """A computed value as the case stores it: a decimal as its exact text, never a float."""
+    if value is None:
+        return None
+    if spec.type == "decimal":
+        if isinstance(value, float):
+            raise InvalidInputError(f"a computed decimal must not be a float ({value!r})")
+        return str(Decimal(value))
+    if spec.type == "int" and isinstance(value, Decimal):
+        return int(value)
+    return value
 
 
 def field_for_guard(spec: FieldSpec, value: Any) -> Any:

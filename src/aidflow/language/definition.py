@@ -47,6 +47,19 @@ PERSON_FIELDS: tuple[str, ...] = (
 PERSON_DERIVED: tuple[str, ...] = ("age", "related_roles")
 PERSON_COLUMNS: tuple[str, ...] = tuple(n for n in PERSON_FIELDS if n not in PERSON_DERIVED)
 
+# What guards and computes may read about the household of the case's person: the figures
+# of the members who live together, worked out by the service from the household's records
+# and the policy's amount rule (aidflow.policy.households); a person in no household is a
+# single-person household whose income is the case's monthly_income.
+HOUSEHOLD_FIELDS: tuple[str, ...] = (
+    "members",
+    "income",
+    "per_capita_income",
+    "standard",
+    "dibao_amount",
+    "ceiling",
+)
+
 # Built-in case attributes every guard may read besides the workflow's own fields.
 CASE_BUILTINS: tuple[str, ...] = ("emergency", "township", "village", "state", "opened_at")
 

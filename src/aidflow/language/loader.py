@@ -704,6 +704,7 @@ def _check_transition(
     known = {
         "person": d.PERSON_FIELDS,
         "case": tuple(wf.fields) + d.CASE_BUILTINS,
+        "household": d.HOUSEHOLD_FIELDS,
         "vote": d.VOTE_FIELDS,
         "policy": tuple(sorted(rules.policy.names or ())),
         "setting": tuple(wf.settings),
@@ -808,7 +809,8 @@ def _check_routes(
 
 
 def _check_computes(rules: _Rules, tp: Path_, t: d.Transition) -> None:
-    """Computed fields are declared, not also given, and computed over person.* and case.*."""
+    """Computed fields are declared, not also given, and computed over person.*, case.* and
+    household.*."""
     doc, wf = rules.doc, rules.wf
     for fname, text in t.computes.items():
         if fname not in wf.fields:
@@ -828,7 +830,11 @@ def _check_computes(rules: _Rules, tp: Path_, t: d.Transition) -> None:
         rules.guard(
             tp + ("computes", fname),
             text,
-            {"person": d.PERSON_FIELDS, "case": tuple(wf.fields) + d.CASE_BUILTINS},
+            {
+                "person": d.PERSON_FIELDS,
+                "case": tuple(wf.fields) + d.CASE_BUILTINS,
+                "household": d.HOUSEHOLD_FIELDS,
+            },
             what="computes",
         )
 

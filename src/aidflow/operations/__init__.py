@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 MODULES = (
     "aidflow.operations.cases",
     "aidflow.operations.persons",
+    "aidflow.operations.households",
     "aidflow.operations.workflows",
     "aidflow.operations.escalations",
     "aidflow.operations.visits",

@@ -7,7 +7,9 @@ a file edit: `Policy.value(name, on)` answers with the value in force on a day, 
 keeps the amount of its own period.
 
 The `payments:` section says which workflow states are paid and how each kind of payment
-is computed (a case field, a standard, or a standard per tier of a case field).
+is computed (a case field, a standard, or a standard per tier of a case field). `amounts:`
+says how a programme's amount is computed from a household and bounded (the arithmetic is
+aidflow.policy.households), `exclusivity:` which programmes' cases exclude each other.
 
 Loading is strict (yamlfile): unknown keys, unsorted or repeated dates, and money that is
 not an exact decimal are errors with file:line:column, all of them reported at once.
@@ -17,19 +19,22 @@ Money is never a float: `780.00` unquoted would be read as one, so it must be qu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aidflow.errors import NotFoundError, WorkflowInvalidError, did_you_mean
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
+from aidflow.policy.households import ROUNDINGS, AmountRule, Exclusivity
 
 if TYPE_CHECKING:
     from aidflow.language.loader import PolicyNames
 
+T = TypeVar("T")
 POLICY_FILE = "standards.yaml"
 POLICY_DIR = "policy"  # beside the workflow files whose guards read `policy.<name>`
 UNITS = ("yuan_per_month", "yuan", "multiple")
@@ -47,6 +52,8 @@ _PAYMENT_KEYS = (
     "once",
     "source",
 )
+_AMOUNT_KEYS = ("workflow", "standards", "ceiling", "round_to", "rounding", "bounded", "source")
+_EXCLUSIVITY_KEYS = ("one_open_per", "not_while", "source")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,13 @@ class Policy:
     file: str
     standards: dict[str, Standard]
     payments: dict[str, PaymentKind]
+    # how amounts are computed and bounded, and which programmes exclude each other
+    amounts: dict[str, AmountRule] = field(default_factory=dict)
+    exclusivity: dict[str, Exclusivity] = field(default_factory=dict)
+
+    def amount_rule(self, workflow: str) -> AmountRule | None:
+        """The rule computing and bounding `workflow`'s amounts, if the policy has one."""
+        return next((r for r in self.amounts.values() if r.workflow == workflow), None)
 
     def names(self) -> set[str]:
         return set(self.standards)
@@ -170,7 +184,7 @@ def _validate(doc: Document) -> Policy | None:
     if not isinstance(data, dict):
         doc.problem((), "a policy file is a mapping with keys standards and payments")
         return None
-    _unknown_keys(doc, (), data, ("standards", "payments"))
+    _unknown_keys(doc, (), data, ("standards", "payments", "amounts", "exclusivity"))
     standards: dict[str, Standard] = {}
     raw = data.get("standards")
     if not isinstance(raw, dict) or not raw:
@@ -193,7 +207,104 @@ def _validate(doc: Document) -> Policy | None:
             pk = _payment(doc, kind, spec, raw if isinstance(raw, dict) else {})
             if pk is not None:
                 payments[kind] = pk
-    return Policy(doc.file, standards, payments)
+    known = raw if isinstance(raw, dict) else {}
+    amounts = _sections(doc, data, "amounts", lambda n, spec: _amount(doc, n, spec, known))
+    exclusivity = _sections(doc, data, "exclusivity", lambda n, spec: _exclusivity(doc, n, spec))
+    return Policy(doc.file, standards, payments, amounts, exclusivity)
+
+
+def _sections(
+    doc: Document, data: dict[str, Any], key: str, read: Callable[[str, Any], T | None]
+) -> dict[str, T]:
+    raw = data.get(key, {})
+    if not isinstance(raw, dict):
+        doc.problem((key,), f"{key} must be a mapping of workflow names")
+        return {}
+    out: dict[str, T] = {}
+    for name, spec in raw.items():
+        item = read(name, spec)
+        if item is not None:
+            out[name] = item
+    return out
+
+
+def _amount(doc: Document, name: str, spec: Any, standards: dict[str, Any]) -> AmountRule | None:
+    path: Path_ = ("amounts", name)
+    if not isinstance(spec, dict):
+        doc.problem(path, "an amount rule is a mapping with keys " + ", ".join(_AMOUNT_KEYS))
+        return None
+    _unknown_keys(doc, path, spec, _AMOUNT_KEYS)
+    ok = True
+    by_hukou = spec.get("standards")
+    if not isinstance(by_hukou, dict) or not by_hukou:
+        doc.problem(path + ("standards",), "standards maps each hukou to a standard's name")
+        ok = False
+        by_hukou = {}
+    for hukou, std in by_hukou.items():
+        if std not in standards:
+            doc.problem(
+                path + ("standards", hukou),
+                f"unknown standard {std!r}",
+                did_you_mean(str(std), standards) or "define it under standards",
+            )
+            ok = False
+    ceiling = spec.get("ceiling")
+    if ceiling is not None and ceiling not in standards:
+        doc.problem(
+            path + ("ceiling",),
+            f"unknown standard {ceiling!r}",
+            did_you_mean(str(ceiling), standards) or "define it under standards",
+        )
+        ok = False
+    round_to = _decimal(doc, path + ("round_to",), spec.get("round_to", "0.01"))
+    if round_to is not None and round_to <= 0:
+        doc.problem(path + ("round_to",), "round_to must be positive", 'write round_to: "1"')
+        ok = False
+    rounding = spec.get("rounding", "half_up")
+    if rounding not in ROUNDINGS:
+        doc.problem(path + ("rounding",), f"rounding {rounding!r} is not one of up, down, half_up")
+        ok = False
+    bounded = spec.get("bounded", [])
+    if not isinstance(bounded, list) or not all(isinstance(b, str) for b in bounded):
+        doc.problem(path + ("bounded",), "bounded is a list of field names")
+        ok = False
+    workflow = spec.get("workflow")
+    if not isinstance(workflow, str) or not workflow:
+        doc.problem(path + ("workflow",), "missing workflow name", "write workflow: dibao")
+        ok = False
+    if not ok or round_to is None:
+        return None
+    return AmountRule(
+        name,
+        str(workflow),
+        tuple((str(h), str(s)) for h, s in by_hukou.items()),
+        ceiling,
+        round_to,
+        str(rounding),
+        tuple(bounded),
+        str(spec.get("source", "")),
+    )
+
+
+def _exclusivity(doc: Document, name: str, spec: Any) -> Exclusivity | None:
+    path: Path_ = ("exclusivity", name)
+    if not isinstance(spec, dict):
+        doc.problem(path, "an exclusivity rule is a mapping with keys one_open_per, not_while")
+        return None
+    _unknown_keys(doc, path, spec, _EXCLUSIVITY_KEYS)
+    per = spec.get("one_open_per", "person")
+    if per not in ("person", "household"):
+        doc.problem(path + ("one_open_per",), f"one_open_per {per!r} is not person or household")
+        return None
+    others = spec.get("not_while", [])
+    if not isinstance(others, list) or not all(isinstance(o, str) for o in others):
+        doc.problem(path + ("not_while",), "not_while is a list of workflow names")
+        return None
+    source = spec.get("source")
+    if not isinstance(source, str) or not source.strip():
+        doc.problem(path + ("source",), "every exclusion needs its legal or plan source")
+        return None
+    return Exclusivity(name, per, tuple(others), source)
 
 
 def _unknown_keys(

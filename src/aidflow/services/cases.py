@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock
@@ -300,6 +301,13 @@ class Service:
             )
         if assign_to is not None:
             user_store.get_user(self.session, assign_to)
+        policy = self.standards()
+        if policy is not None:
+            from aidflow.services import households
+
+            households.check_exclusive(
+                self.session, policy, wf.name, person.id, None, approving=False
+            )
         now = self.clock.now()
         clocks_now: dict[str, Any] = {}
         if wf.clocks:
@@ -396,6 +404,10 @@ class Service:
         person_scope = (
             self.person_scope(case.person_id, roles=needs.related_roles) if needs.person else {}
         )
+        household_scope: dict[str, Any] = {}
+        household_problem = None
+        if needs.household:
+            household_scope, household_problem = self.household_figures(case, wf)
         return Snapshot(
             wf,
             case.state,
@@ -409,15 +421,77 @@ class Service:
             tally,
             self.calendar.tz,
             self.policy_scope(set(needs.policy)),
+            household_scope,
+            household_problem,
         )
+
+    def standards(self) -> Policy | None:
+        """The county's standards, loaded on first use (None: a Service without them)."""
+        if callable(self._policy):
+            self._policy = self._policy()
+        return self._policy
+
+    def household_figures(
+        self, case: CaseRecord, wf: Workflow
+    ) -> tuple[dict[str, Any], str | None]:
+        """household.* for the case (services.households.figures), or why it cannot be had."""
+        from aidflow.services import households
+
+        policy = self.standards()
+        if policy is None:
+            return {}, "household.* needs the policy standards, and none are loaded"
+        return households.figures(self.session, policy, wf.name, case, self.local_today())
+
+    def _programme_rules(
+        self,
+        case: CaseRecord,
+        wf: Workflow,
+        t: Transition,
+        dest: str,
+        fields: dict[str, Any],
+        household: dict[str, Any],
+    ) -> None:
+        """The policy's rules on amounts and programmes, checked whatever the workflow says:
+        every bounded amount set is positive and within the ceiling; a case entering a paid
+        state from an unpaid one is approved only if no exclusivity rule forbids it."""
+        policy = self.standards()
+        if policy is None:
+            return  # a Service without standards: the engine's own tests
+        from aidflow.policy.households import out_of_bounds
+
+        today = self.local_today()
+        rule = policy.amount_rule(wf.name)
+        for name in rule.bounded if rule is not None else ():
+            if fields.get(name) is None:
+                continue
+            figures = household if name in t.computes else None
+            why = out_of_bounds(policy, rule, name, Decimal(fields[name]), today, figures)  # type: ignore[arg-type]
+            if why is not None:
+                raise RefusedError(
+                    f"cannot {t.trigger} case {case.id}: {why}",
+                    hint="an amount above the ceiling needs the county to change the policy; "
+                    "a household whose income reaches the standard receives no dibao",
+                )
+        paid = {
+            st for pk in policy.payments.values() if pk.workflow == wf.name for st in pk.paid_states
+        }
+        if dest in paid and case.state not in paid:
+            from aidflow.services import households
+
+            try:
+                households.check_exclusive(
+                    self.session, policy, wf.name, case.person_id, case.id, approving=True
+                )
+            except RefusedError as exc:
+                why = f"cannot {t.trigger} case {case.id}: {exc.message}"
+                raise RefusedError(why, hint=exc.hint) from None
 
     def policy_scope(self, names: set[str]) -> dict[str, Any]:
         """policy.<name> for each name: the value in force today (county time)."""
         if not names:
             return {}
-        if callable(self._policy):
-            self._policy = self._policy()
-        if self._policy is None:
+        policy = self.standards()
+        if policy is None:
             from aidflow.errors import UnavailableError
 
             raise UnavailableError(
@@ -427,7 +501,7 @@ class Service:
                 "$AIDFLOW_WORKFLOWS/policy/standards.yaml)",
             )
         today = self.local_today()
-        return {name: self._policy.value(name, today) for name in sorted(names)}
+        return {name: policy.value(name, today) for name in sorted(names)}
 
     def person_scope(self, person_id: int, *, roles: bool = False) -> dict[str, Any]:
         """person.* for guards; related_roles (one more query) only when `roles`."""
@@ -515,9 +589,16 @@ class Service:
         dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
         event_fields: dict[str, Any] = dict(fields)
         if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
+            if snap.household_problem is not None and rules.reads([t]).household:
+                raise RefusedError(
+                    f"cannot {trigger} case {case_id}: {snap.household_problem}",
+                    hint="record the household's members and incomes, then fire it again",
+                )
             scope = rules.guard_scope(snap, guard_fields)
             for name, text in t.computes.items():
-                event_fields[name] = rules.guard(text).evaluate(scope)
+                value = rules.guard(text).evaluate(scope)
+                event_fields[name] = rules.stored_value(wf.fields[name], value)
+        self._programme_rules(case, wf, t, dest, event_fields, snap.household)
         if snap.tally is not None and t.requires_vote:
             event_fields["vote"] = {
                 "yes": snap.tally.yes,
@@ -650,6 +731,12 @@ class Service:
     def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, value in raw.items():
+            if name in t.computes:  # e.g. the dibao amount: computed, never typed
+                raise InvalidInputError(
+                    f"'{t.trigger}' computes field '{name}'; it cannot be given",
+                    hint=f"leave out --field {name}=...: the engine sets it from "
+                    f"{t.computes[name]}",
+                )
             if name not in t.fields:
                 hint = (
                     did_you_mean(name, t.fields)

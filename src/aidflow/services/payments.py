@@ -380,6 +380,7 @@ class _Pricer:
     def __init__(self, policy: Policy, pk: PaymentKind) -> None:
         self.policy, self.pk = policy, pk
         self._cache: dict[Any, _Priced] = {}
+        self._ceilings: dict[int, Any] = {}  # month -> (standard, fen) or None
 
     def price(
         self,
@@ -410,7 +411,29 @@ class _Pricer:
             if len(self._cache) >= _PRICE_CACHE:
                 self._cache.clear()  # amounts worked out per case may all differ: keep memory flat
             hit = self._cache[key] = self._price(raw, month)
+        self._within_ceiling(hit.fen, month)
         return hit.price(arrears)
+
+    # -- the policy's ceiling, checked again when paid (the amount was checked when set) ------
+
+    def _within_ceiling(self, fen: int, month: int) -> None:
+        """_Skip (the case reported, the run goes on) when the amount exceeds the ceiling in
+        force for the month of the amount rule of the kind's workflow (policy `amounts`)."""
+        if self.pk.amount_field is None:
+            return  # standards and tiers are the policy's own figures
+        ceiling = self._ceilings.get(month, _MISSING)
+        if ceiling is _MISSING:
+            rule = self.policy.amount_rule(self.pk.workflow)
+            name = rule.ceiling if rule is not None else None
+            on = month_start(month)
+            ceiling = self._ceilings[month] = (
+                None if name is None else (name, to_fen(self.policy.value(name, on)))
+            )
+        if ceiling is not None and fen > ceiling[1]:
+            raise _Skip(
+                f"{self.pk.amount_field} {yuan(fen)} is above the ceiling {yuan(ceiling[1])} "
+                f"({ceiling[0]}); not paid"
+            )
 
     def _price(self, raw: Any, month: int) -> _Priced:
         amount, basis = self._amount(raw, month)

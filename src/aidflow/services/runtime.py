@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class Runtime:
     _calendar: WorkCalendar | None = field(default=None, repr=False)
     _county: County | None = field(default=None, repr=False)
     _announced: bool = field(default=False, repr=False)
+    # the standards as last read, keyed by the file's modification time: every case command
+    # consults them (amount rules, exclusivity), and an edited file is read again
+    _standards: tuple[int, Policy] | None = field(default=None, repr=False)
 
     @property
     def lang(self) -> str:
@@ -194,11 +198,18 @@ class Runtime:
             yield Service(session, self.clock, self.calendar, self.load_standards)
 
     def load_standards(self) -> Policy:
-        """The county's standards (policy/standards.yaml), for guards reading policy.<name>;
-        the Service calls this only when such a guard is evaluated."""
-        from aidflow.policy.standards import load_policy
+        """The county's standards (policy/standards.yaml): for guards reading policy.<name>,
+        the amount rules and the programmes' exclusivity; the Service calls this when first
+        needed in a unit of work."""
+        from aidflow.policy.standards import POLICY_FILE, load_policy
 
-        return load_policy(self.county.policy)
+        try:
+            stamp = (Path(self.county.policy) / POLICY_FILE).stat().st_mtime_ns
+        except OSError:
+            stamp = -1  # load_policy names the missing file
+        if self._standards is None or self._standards[0] != stamp:
+            self._standards = (stamp, load_policy(self.county.policy))
+        return self._standards[1]
 
     def mailer(self) -> SMTPMailer | None:
         """The SMTP mailer the smtp_* settings describe, or None without smtp_host."""

@@ -35,6 +35,9 @@ from aidflow.store.tables import (
     CASES,
     DATABASE_INFO,
     EVENTS,
+    HOUSEHOLD_INCOMES,
+    HOUSEHOLD_MEMBERS,
+    HOUSEHOLDS,
     IMPORT_RUNS,
     PAYMENT_EXPORTS,
     PAYMENT_RUNS,
@@ -147,6 +150,20 @@ SUBJECTS: dict[str, Subject] = {
             "created_at",
         ),
     ),
+    # households decide who is covered and the incomes decide the amount: both are money
+    "households": Subject(
+        HOUSEHOLDS, ("id",), ("head_person_id", "township", "village", "created_at", "created_by")
+    ),
+    "household_members": Subject(
+        HOUSEHOLD_MEMBERS,
+        ("id",),
+        ("household_id", "person_id", "relationship", "lives_together", "added_at", "added_by"),
+    ),
+    "household_incomes": Subject(
+        HOUSEHOLD_INCOMES,
+        ("id",),
+        ("household_id", "person_id", "amount_fen", "recorded_at", "recorded_by"),
+    ),
     "import_runs": Subject(
         IMPORT_RUNS,
         ("id",),
@@ -199,6 +216,9 @@ SUBJECTS: dict[str, Subject] = {
 # how a finding names a subject row of these tables: "payment 12"
 _NOUNS = {
     "persons": "person",
+    "households": "household",
+    "household_members": "household member",
+    "household_incomes": "household income",
     "import_runs": "import run",
     "payment_runs": "payment run",
     "payments": "payment",

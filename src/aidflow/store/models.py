@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,6 +89,53 @@ class Person(Base):
     living_alone: Mapped[bool | None] = mapped_column(Boolean)
     related_users: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime]
+
+
+class Household(Base):
+    """A household (户): persons who live together, registered under its head (户主).
+
+    Dibao is granted to a household on its members' per-capita income (L21 §3, §9)."""
+
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    head_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
+    township: Mapped[str] = mapped_column(String(100))
+    village: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class HouseholdMember(Base):
+    """A person's place in one household: relationship to the head, living together or not."""
+
+    __tablename__ = "household_members"
+    __table_args__ = (Index("ix_household_members_household", "household_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    # a person belongs to one household: two would count their income twice
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), unique=True)
+    relationship: Mapped[str] = mapped_column(String(20))  # policy.households.RELATIONSHIPS
+    lives_together: Mapped[bool] = mapped_column(Boolean)  # 共同生活
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(64))
+
+
+class HouseholdIncome(Base):
+    """A member's monthly income as recorded at investigation, in integer fen.
+
+    Append-only: a new record supersedes the member's earlier ones, which stay as history."""
+
+    __tablename__ = "household_incomes"
+    __table_args__ = (Index("ix_household_incomes_household", "household_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(64))
 
 
 class User(Base):

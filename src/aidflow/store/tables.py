@@ -19,6 +19,9 @@ from aidflow.store.models import (
     Case,
     CaseEvent,
     DatabaseInfo,
+    Household,
+    HouseholdIncome,
+    HouseholdMember,
     ImportRun,
     Payment,
     PaymentExport,
@@ -49,6 +52,9 @@ PAYMENT_EXPORTS = cast(Table, PaymentExport.__table__)
 RECONCILIATIONS = cast(Table, Reconciliation.__table__)
 TOKENS = cast(Table, Token.__table__)
 AREAS = cast(Table, AreaRow.__table__)
+HOUSEHOLDS = cast(Table, Household.__table__)
+HOUSEHOLD_MEMBERS = cast(Table, HouseholdMember.__table__)
+HOUSEHOLD_INCOMES = cast(Table, HouseholdIncome.__table__)
 
 R = TypeVar("R", bound="DataclassInstance")  # the records of aidflow.store.records
 
