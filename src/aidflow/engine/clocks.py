@@ -244,3 +244,54 @@ def report(
 def _wd_overdue(calendar: WorkCalendar, at: datetime, due: datetime) -> int:
     """Working days from the deadline's date to `at`'s date (at least 1 once it has passed)."""
     return max(-working_days_left(calendar, at, due), 1)
+
+
+def carry(
+    old: Workflow, new: Workflow, clocks: dict[str, Any], calendar: WorkCalendar
+) -> dict[str, Any]:
+    """A case's clocks moved from version `old` of its workflow to version `new`.
+
+    A clock `new` lacks is dropped; one `new` adds is not started (it starts when the case
+    next enters its `starts_at`). A running clock keeps its start, its extensions and the
+    time it stood paused before, and gets the due date the new duration gives: the start
+    plus the new duration plus the extensions it had, pushed back by the time the old due
+    date was pushed back by pauses. A paused clock keeps the time it had left; a stopped
+    one is kept as it is.
+    """
+    out: dict[str, Any] = {}
+    for name, entry in clocks.items():
+        spec, before = new.clocks.get(name), old.clocks.get(name)
+        if spec is None:
+            continue
+        if entry["status"] != RUNNING or before is None:
+            out[name] = entry
+            continue
+        started, due = _at(entry["started_at"]), _at(entry["due_at"])
+        extended = entry.get("extended", [])
+
+        was = _planned(calendar, old, before, started, extended)
+        will = _planned(calendar, new, spec, started, extended)
+        if was == will:
+            out[name] = entry
+            continue
+        moved = will
+        if due > was:  # paused before: the pause still counts
+            if parse_duration(spec.duration).unit == "wd":
+                tick = timedelta(microseconds=1)
+                credit = calendar.working_days_between(was - tick, due - tick)
+                moved = calendar.add(will - tick, Duration(credit, "wd")) if credit else will
+            else:
+                moved = will + (due - was)
+        out[name] = {**entry, "due_at": _iso(moved)}
+    return out
+
+
+def _planned(
+    calendar: WorkCalendar, wf: Workflow, spec: ClockSpec, started: datetime, extended: list[str]
+) -> datetime:
+    """The due date of a clock started at `started` and never paused, under `wf`."""
+    at = calendar.add(started, parse_duration(duration_of(wf, spec)))
+    for trigger in extended:
+        if trigger in spec.extended_by:
+            at = _extend_due(calendar, at, parse_duration(spec.extended_by[trigger]))
+    return at

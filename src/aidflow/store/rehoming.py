@@ -1,0 +1,209 @@
+"""Moving running cases to another version of their workflow, in bulk (`workflow migrate`).
+
+The reads: the running cases of a workflow on any other version (closed cases are never
+read), and the states each has been in (from its events). The write, `write_moves`, is
+`events.write_event` for many cases at once: per case one event of kind "migrated" hashed
+onto the case's chain, one versioned UPDATE of the case (executemany) and the event rows
+(one bulk insert, COPY on PostgreSQL), then the events appended to the global audit log in
+one `auditlog.append_many`, in case order. A case changed since it was read (its version
+moved, or it was closed) makes the whole write fail with ConflictError: the caller's
+transaction rolls back and nothing is migrated.
+
+Functions take the caller's Session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from aidflow.errors import ConflictError
+from aidflow.store import audit, auditlog
+from aidflow.store.fast import Fast, connection
+from aidflow.store.records import CaseRecord
+from aidflow.store.tables import CASES, EVENTS
+
+KIND = "migrated"
+
+
+def _running(name: str, version_id: int) -> Any:
+    return (
+        CASES.c.workflow_name == name,
+        CASES.c.workflow_version_id != version_id,
+        CASES.c.closed_at.is_(None),
+    )
+
+
+def running_cases(session: Session, name: str, version_id: int) -> list[CaseRecord]:
+    """The open cases of workflow `name` on a version other than `version_id`, by id."""
+    stmt = select(CASES).where(*_running(name, version_id)).order_by(CASES.c.id)
+    return [CaseRecord(*row) for row in connection(session).execute(stmt)]
+
+
+def visited_states(session: Session, name: str, version_id: int) -> dict[int, set[str]]:
+    """For each of those cases, every state its events moved it into."""
+    stmt = (
+        select(EVENTS.c.case_id, EVENTS.c.to_state)
+        .distinct()
+        .join(CASES, CASES.c.id == EVENTS.c.case_id)
+        .where(*_running(name, version_id), EVENTS.c.to_state.is_not(None))
+    )
+    out: dict[int, set[str]] = {}
+    for case_id, state in connection(session).execute(stmt):
+        out.setdefault(case_id, set()).add(state)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMoveRow:
+    """One case's move to the new version: the case as read, and what it becomes."""
+
+    case: CaseRecord
+    version_id: int
+    state: str
+    deadline_at: datetime | None
+    clocks: dict[str, Any]
+    new_round: bool  # the state entry (votes' round, escalations' key) starts at this event
+    fields: dict[str, Any]
+
+
+_UPDATE = Fast(
+    CASES.update()
+    .where(
+        CASES.c.id == bindparam("b_id"),
+        CASES.c.version == bindparam("b_version"),
+        CASES.c.closed_at.is_(None),
+    )
+    .values(
+        workflow_version_id=bindparam("b_vid"),
+        state=bindparam("b_state"),
+        entry_seq=bindparam("b_entry_seq"),
+        deadline_at=bindparam("b_deadline", type_=CASES.c.deadline_at.type),
+        clocks=bindparam("b_clocks", type_=CASES.c.clocks.type),
+        last_seq=bindparam("b_seq"),
+        head_hash=bindparam("b_hash"),
+        version=CASES.c.version + 1,
+    )
+)
+_EVENT_COLUMNS = (
+    "case_id",
+    "seq",
+    "at",
+    "actor",
+    "kind",
+    "trigger",
+    "from_state",
+    "to_state",
+    "fields",
+    "note",
+    "prev_hash",
+    "hash",
+    "command_id",
+    "entered_by",
+)
+_INSERT_EVENTS = Fast(EVENTS.insert(), column_keys=_EVENT_COLUMNS)
+_LATEST_AT = select(EVENTS.c.case_id).where(
+    EVENTS.c.case_id.in_(bindparam("b_ids", expanding=True)),
+    EVENTS.c.at > bindparam("b_at", type_=EVENTS.c.at.type),
+)
+
+
+def write_moves(
+    session: Session, moves: Sequence[CaseMoveRow], *, at: datetime, actor: str, note: str
+) -> int:
+    """Record a "migrated" event on each case and move it; the number moved."""
+    if not moves:
+        return 0
+    auditlog.lock(session)  # before the cases' row locks, as write_event does
+    ids = [m.case.id for m in moves]
+    late = [
+        row[0]
+        for lo in range(0, len(ids), 1000)
+        for row in connection(session).execute(
+            _LATEST_AT, {"b_ids": ids[lo : lo + 1000], "b_at": at}
+        )
+    ]
+    if late:
+        raise ConflictError(
+            f"{len(late)} case(s) have events after the migration's time, e.g. case "
+            f"{min(late)}: an event cannot be dated before the case's last one",
+            hint="migrate at or after the cases' last events (check --now)",
+        )
+    updates: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    logged: list[dict[str, Any]] = []
+    for m in moves:
+        c = m.case
+        seq = c.last_seq + 1
+        prev = c.head_hash or audit.GENESIS
+        digest = audit.event_hash(
+            c.id, seq, at, actor, KIND, None, c.state, m.state, m.fields, note, prev
+        )
+        updates.append(
+            {
+                "b_id": c.id,
+                "b_version": c.version,
+                "b_vid": m.version_id,
+                "b_state": m.state,
+                "b_entry_seq": seq if m.new_round else c.entry_seq,
+                "b_deadline": m.deadline_at,
+                "b_clocks": m.clocks,
+                "b_seq": seq,
+                "b_hash": digest,
+            }
+        )
+        rows.append(
+            {
+                "case_id": c.id,
+                "seq": seq,
+                "from_state": c.state,
+                "to_state": m.state,
+                "fields": m.fields,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        logged.append(
+            {
+                "case_id": c.id,
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "kind": KIND,
+                "trigger": None,
+                "from_state": c.state,
+                "to_state": m.state,
+                "fields": m.fields,
+                "note": note,
+                "entered_by": None,
+            }
+        )
+    moved = _UPDATE.many(session, updates, {})
+    if moved != len(moves):
+        raise ConflictError(
+            f"{len(moves) - moved} of the {len(moves)} case(s) changed while they were being "
+            "migrated; nothing was migrated",
+            hint="run the migration again",
+        )
+    _INSERT_EVENTS.many(
+        session,
+        rows,
+        {
+            "at": at,
+            "actor": actor,
+            "kind": KIND,
+            "trigger": None,
+            "note": note,
+            "command_id": None,
+            "entered_by": None,
+        },
+    )
+    auditlog.append_many(
+        session, at=at, actor=actor, kind="case_event", table="case_events", rows=logged
+    )
+    return moved
