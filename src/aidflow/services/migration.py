@@ -35,7 +35,8 @@ at the next sweep (the supervisors hear that the review starts over).
 The plan is checked against both versions: every running case must land in a state of the
 new version, and no case may land past a step the new version makes mandatory, that is, a
 state every path from the initial state to the case's new state goes through (its
-dominators), unless the case has been in it (its history read through `states:`) or the
+dominators), unless the case has been in it (a state of its history counts under its own
+name and under the name `states:` maps it to) or the
 plan lists it under `skips:` with a reason. Without a plan, the identity plan is used.
 Cases in a final state are never touched. Applying writes one "migrated" event per case
 (in its hash chain and the global audit log) carrying the plan's SHA-256.
@@ -84,8 +85,11 @@ class Plan:
     def new_state(self, old: str) -> str:
         return self.states.get(old, old)
 
-    def problem(self, path: Path_, message: str, hint: str | None = None) -> FileProblem:
-        line, column = self.doc.where(path) if self.doc is not None else (1, 1)
+    def problem(
+        self, path: Path_, message: str, hint: str | None = None, *, key: bool = False
+    ) -> FileProblem:
+        """A problem at `path` in the plan file (at its key with `key`)."""
+        line, column = self.doc.where(path, key=key) if self.doc is not None else (1, 1)
         return FileProblem(self.file, line, column, _path(path), message, hint)
 
 
@@ -259,14 +263,15 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
                 f"write `to: {to}` or run with --to {plan.to}",
             )
         )
-    known_old = {s for wf in old.values() for s in wf.states} or set(new.states)
+    known_old = {s for wf in old.values() for s in wf.states}
     for old_state, new_state in plan.states.items():
         if old_state not in known_old:
             problems.append(
                 plan.problem(
                     ("states", old_state),
-                    f"'{old_state}' is not a state of any version of {name} cases are on",
+                    f"'{old_state}' is not a state of any other version of {name}",
                     did_you_mean(old_state, known_old),
+                    key=True,
                 )
             )
         if new_state not in new.states:
@@ -312,11 +317,11 @@ def migrate(
     new = workflows.definition_of(target)
     plan = plan or identity_plan(name, to_version)
     cases = rehoming.running_cases(session, name, target.id)
-    old: dict[int, Workflow] = {}
+    old: dict[int, Workflow] = {}  # by version id: every other version of the workflow
     numbers: dict[int, int] = {}
-    for vid in sorted({c.workflow_version_id for c in cases}):
-        record = workflows.version_by_id(session, vid)
-        old[vid], numbers[vid] = workflows.definition_of(record), record.version
+    for record in workflows.list_versions(session):
+        if record.name == name and record.id != target.id:
+            old[record.id], numbers[record.id] = workflows.definition_of(record), record.version
     _check_plan(plan, name, to_version, old, new)
     visited = rehoming.visited_states(session, name, target.id) if cases else {}
     doms = dominators(new)
@@ -360,7 +365,8 @@ def migrate(
             note=f"migrated to version {to_version} by plan {plan.file}",
         )
         applied = True
-    labels = {numbers[vid]: _labels(wf) for vid, wf in old.items()}
+    on = {c.workflow_version_id for c in cases}
+    labels = {numbers[vid]: _labels(wf) for vid, wf in old.items() if vid in on}
     labels[to_version] = _labels(new)
     return MigrationReport(name, to_version, moves, problems, plan.sha256, applied, labels)
 
@@ -385,7 +391,9 @@ def _problem(
         return f"state '{case.state}' is not in version {plan.to} and the plan does not map it"
     if st.final:
         return f"'{case.state}' would land in final state '{target}'; a migration closes no case"
-    seen = {plan.new_state(s) for s in visited} | {target}
+    # a state the case was in counts under its own name and under the name the plan maps
+    # it to (a state renamed is the same step)
+    seen = visited | {plan.new_state(s) for s in visited} | {target}
     skipped = sorted(doms[target] - seen - set(plan.skips))
     if skipped:
         return (
