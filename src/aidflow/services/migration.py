@@ -50,13 +50,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aidflow.engine import clocks
 from aidflow.errors import Problem as FileProblem
 from aidflow.errors import RefusedError, WorkflowInvalidError, did_you_mean
 from aidflow.language.definition import Workflow
 from aidflow.language.yamlfile import Document, Path_, read_yaml
 from aidflow.services.cases import Service
 from aidflow.store import rehoming, workflows
-from aidflow.store.records import CaseRecord
 
 PLAN_KEYS = ("workflow", "to", "states", "skips", "deadlines", "votes", "clocks")
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -324,21 +324,40 @@ def migrate(
             old[record.id], numbers[record.id] = workflows.definition_of(record), record.version
     _check_plan(plan, name, to_version, old, new)
     visited = rehoming.visited_states(session, name, target.id) if cases else {}
+    on = {c.workflow_version_id for c in cases}
+    carriers = {vid: clocks.carrier(old[vid], new, svc.calendar) for vid in on}
+    # the JSON columns are read only where needed: data for a deadline that depends on it,
+    # clocks where a clock changes
+    datas = (
+        rehoming.json_of(session, name, target.id, "data")
+        if plan.deadlines == "recompute" and any(st.deadline_when for st in new.states.values())
+        else {}
+    )
+    kept = (
+        rehoming.json_of(session, name, target.id, "clocks")
+        if any(c is not None for c in carriers.values()) and not dry_run
+        else {}
+    )
     doms = dominators(new)
     moves: list[CaseMove] = []
     rows: list[rehoming.CaseMoveRow] = []
     problems: list[Problem] = []
     deadlines: dict[tuple[str, datetime], datetime | None] = {}
+    reasons: dict[tuple[str, frozenset[str]], str | None] = {}  # many cases share a history
     for case in cases:
         wf = old[case.workflow_version_id]
         if wf.states.get(case.state) is not None and wf.states[case.state].final:
             continue  # closed_at is set on entering a final state; never touched either way
         target_state = plan.new_state(case.state)
-        reason = _problem(plan, case, target_state, new, doms, visited.get(case.id, set()))
+        history = visited.get(case.id, frozenset())
+        key = (case.state, history)
+        if key not in reasons:
+            reasons[key] = _problem(plan, case.state, target_state, new, doms, history)
+        reason = reasons[key]
         if reason is not None:
             problems.append(Problem(case.id, reason))
             continue
-        deadline = _deadline(svc, plan, new, case, target_state, deadlines)
+        deadline = _deadline(svc, plan, new, case, target_state, datas.get(case.id, {}), deadlines)
         moves.append(
             CaseMove(
                 case.id,
@@ -352,7 +371,22 @@ def migrate(
             )
         )
         if not dry_run:
-            rows.append(_row(svc, plan, wf, new, case, target_state, deadline, numbers, target.id))
+            carry = carriers[case.workflow_version_id]
+            before = kept.get(case.id)
+            after = carry(before) if carry is not None and before else before
+            rows.append(
+                _row(
+                    plan,
+                    wf,
+                    new,
+                    case,
+                    target_state,
+                    deadline,
+                    None if after is before else after,
+                    numbers,
+                    target.id,
+                )
+            )
     if problems and not leave_problems:
         raise _refusal(name, to_version, problems)
     applied = False
@@ -365,7 +399,6 @@ def migrate(
             note=f"migrated to version {to_version} by plan {plan.file}",
         )
         applied = True
-    on = {c.workflow_version_id for c in cases}
     labels = {numbers[vid]: _labels(wf) for vid, wf in old.items() if vid in on}
     labels[to_version] = _labels(new)
     return MigrationReport(name, to_version, moves, problems, plan.sha256, applied, labels)
@@ -377,20 +410,20 @@ def _labels(wf: Workflow) -> dict[str, Any]:
 
 def _problem(
     plan: Plan,
-    case: CaseRecord,
+    state: str,
     target: str,
     new: Workflow,
     doms: dict[str, frozenset[str]],
-    visited: set[str],
+    visited: frozenset[str],
 ) -> str | None:
-    """Why the plan cannot move this case (None: it can)."""
+    """Why the plan cannot move a case in `state` that has been in `visited` (None: it can)."""
     st = new.states.get(target)
     if st is None:
-        if case.state in plan.states:
-            return f"'{case.state}' is mapped to '{target}', which version {plan.to} lacks"
-        return f"state '{case.state}' is not in version {plan.to} and the plan does not map it"
+        if state in plan.states:
+            return f"'{state}' is mapped to '{target}', which version {plan.to} lacks"
+        return f"state '{state}' is not in version {plan.to} and the plan does not map it"
     if st.final:
-        return f"'{case.state}' would land in final state '{target}'; a migration closes no case"
+        return f"'{state}' would land in final state '{target}'; a migration closes no case"
     # a state the case was in counts under its own name and under the name the plan maps
     # it to (a state renamed is the same step)
     seen = visited | {plan.new_state(s) for s in visited} | {target}
@@ -420,15 +453,16 @@ def _deadline(
     svc: Service,
     plan: Plan,
     new: Workflow,
-    case: CaseRecord,
+    case: rehoming.Running,
     target: str,
+    data: dict[str, Any],
     seen: dict[tuple[str, datetime], datetime | None],
 ) -> datetime | None:
     """The case's deadline in the new version: the new state's, counted from its entry."""
     if plan.deadlines == "keep":
         return case.deadline_at
     if new.states[target].deadline_when:  # depends on the case's data
-        return svc.deadline_for(new, target, case.state_entered_at, case.data)
+        return svc.deadline_for(new, target, case.state_entered_at, data)
     key = (target, case.state_entered_at)
     if key not in seen:
         seen[key] = svc.deadline_for(new, target, case.state_entered_at)
@@ -436,22 +470,19 @@ def _deadline(
 
 
 def _row(
-    svc: Service,
     plan: Plan,
     wf: Workflow,
     new: Workflow,
-    case: CaseRecord,
+    case: rehoming.Running,
     target: str,
     deadline: datetime | None,
+    carried: dict[str, Any] | None,
     numbers: dict[int, int],
     version_id: int,
 ) -> rehoming.CaseMoveRow:
-    from aidflow.engine import clocks
-
     rule = new.states[target].vote
     before = wf.states[case.state].vote if case.state in wf.states else None
     new_round = rule is not None and (plan.votes == "restart" or rule != before)
-    carried = clocks.carry(wf, new, case.clocks or {}, svc.calendar) if case.clocks else {}
     return rehoming.CaseMoveRow(
         case,
         version_id,

@@ -17,21 +17,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast, connection
-from aidflow.store.records import CaseRecord
 from aidflow.store.tables import CASES, EVENTS
 
 KIND = "migrated"
 
 
-def _running(name: str, version_id: int) -> Any:
+def _running(name: Any, version_id: Any) -> Any:
     return (
         CASES.c.workflow_name == name,
         CASES.c.workflow_version_id != version_id,
@@ -39,56 +38,97 @@ def _running(name: str, version_id: int) -> Any:
     )
 
 
-def running_cases(session: Session, name: str, version_id: int) -> list[CaseRecord]:
-    """The open cases of workflow `name` on a version other than `version_id`, by id."""
-    stmt = select(CASES).where(*_running(name, version_id)).order_by(CASES.c.id)
-    return [CaseRecord(*row) for row in connection(session).execute(stmt)]
+class Running(NamedTuple):
+    """What a migration reads of a running case (its data and clocks only on demand)."""
+
+    id: int
+    workflow_version_id: int
+    state: str
+    state_entered_at: datetime
+    entry_seq: int
+    deadline_at: datetime | None
+    township: str
+    village: str
+    last_seq: int
+    head_hash: str
+    version: int
 
 
-def visited_states(session: Session, name: str, version_id: int) -> dict[int, set[str]]:
-    """For each of those cases, every state its events moved it into."""
-    stmt = (
-        select(EVENTS.c.case_id, EVENTS.c.to_state)
-        .distinct()
-        .join(CASES, CASES.c.id == EVENTS.c.case_id)
-        .where(*_running(name, version_id), EVENTS.c.to_state.is_not(None))
+_RUNNING = Fast(
+    select(*[CASES.c[name] for name in Running._fields])
+    .where(*_running(bindparam("b_name"), bindparam("b_vid")))
+    .order_by(CASES.c.id)
+)
+_JSON = {
+    column: Fast(
+        select(CASES.c.id, CASES.c[column]).where(
+            *_running(bindparam("b_name"), bindparam("b_vid")), cast(CASES.c[column], Text) != "{}"
+        )
     )
-    out: dict[int, set[str]] = {}
-    for case_id, state in connection(session).execute(stmt):
-        out.setdefault(case_id, set()).add(state)
-    return out
+    for column in ("data", "clocks")
+}
+_VISITED = Fast(
+    select(EVENTS.c.case_id, EVENTS.c.to_state)
+    .distinct()
+    .join(CASES, CASES.c.id == EVENTS.c.case_id)
+    .where(*_running(bindparam("b_name"), bindparam("b_vid")), EVENTS.c.to_state.is_not(None))
+)
+
+
+def running_cases(session: Session, name: str, version_id: int) -> list[Running]:
+    """The open cases of workflow `name` on a version other than `version_id`, by id."""
+    params = {"b_name": name, "b_vid": version_id}
+    return [Running(*row) for row in _RUNNING.rows(session, params)]
+
+
+def json_of(session: Session, name: str, version_id: int, column: str) -> dict[int, Any]:
+    """Those cases' `data` or `clocks`, by case id, where not empty."""
+    params = {"b_name": name, "b_vid": version_id}
+    return dict(_JSON[column].rows(session, params))
+
+
+def visited_states(session: Session, name: str, version_id: int) -> dict[int, frozenset[str]]:
+    """For each of those cases, every state its events moved it into (equal sets shared)."""
+    found: dict[int, set[str]] = {}
+    for case_id, state in _VISITED.rows(session, {"b_name": name, "b_vid": version_id}):
+        found.setdefault(case_id, set()).add(state)
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    return {i: shared.setdefault(frozenset(v), frozenset(v)) for i, v in found.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class CaseMoveRow:
     """One case's move to the new version: the case as read, and what it becomes."""
 
-    case: CaseRecord
+    case: Running
     version_id: int
     state: str
     deadline_at: datetime | None
-    clocks: dict[str, Any]
+    clocks: dict[str, Any] | None  # None: unchanged
     new_round: bool  # the state entry (votes' round, escalations' key) starts at this event
     fields: dict[str, Any]
 
 
-_UPDATE = Fast(
+_MOVE: dict[str, Any] = {
+    "workflow_version_id": bindparam("b_vid"),
+    "state": bindparam("b_state"),
+    "entry_seq": bindparam("b_entry_seq"),
+    "deadline_at": bindparam("b_deadline", type_=CASES.c.deadline_at.type),
+    "last_seq": bindparam("b_seq"),
+    "head_hash": bindparam("b_hash"),
+    "version": CASES.c.version + 1,
+}
+_WHERE = (
+    CASES.c.id == bindparam("b_id"),
+    CASES.c.version == bindparam("b_version"),
+    CASES.c.closed_at.is_(None),
+)
+# the clocks are written only where they change (an unchanged JSON column is not encoded)
+_UPDATE = Fast(CASES.update().where(*_WHERE).values(**_MOVE))
+_UPDATE_CLOCKS = Fast(
     CASES.update()
-    .where(
-        CASES.c.id == bindparam("b_id"),
-        CASES.c.version == bindparam("b_version"),
-        CASES.c.closed_at.is_(None),
-    )
-    .values(
-        workflow_version_id=bindparam("b_vid"),
-        state=bindparam("b_state"),
-        entry_seq=bindparam("b_entry_seq"),
-        deadline_at=bindparam("b_deadline", type_=CASES.c.deadline_at.type),
-        clocks=bindparam("b_clocks", type_=CASES.c.clocks.type),
-        last_seq=bindparam("b_seq"),
-        head_hash=bindparam("b_hash"),
-        version=CASES.c.version + 1,
-    )
+    .where(*_WHERE)
+    .values(**_MOVE, clocks=bindparam("b_clocks", type_=CASES.c.clocks.type))
 )
 _EVENT_COLUMNS = (
     "case_id",
@@ -135,6 +175,7 @@ def write_moves(
             hint="migrate at or after the cases' last events (check --now)",
         )
     updates: list[dict[str, Any]] = []
+    with_clocks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
     for m in moves:
@@ -144,19 +185,20 @@ def write_moves(
         digest = audit.event_hash(
             c.id, seq, at, actor, KIND, None, c.state, m.state, m.fields, note, prev
         )
-        updates.append(
-            {
-                "b_id": c.id,
-                "b_version": c.version,
-                "b_vid": m.version_id,
-                "b_state": m.state,
-                "b_entry_seq": seq if m.new_round else c.entry_seq,
-                "b_deadline": m.deadline_at,
-                "b_clocks": m.clocks,
-                "b_seq": seq,
-                "b_hash": digest,
-            }
-        )
+        values = {
+            "b_id": c.id,
+            "b_version": c.version,
+            "b_vid": m.version_id,
+            "b_state": m.state,
+            "b_entry_seq": seq if m.new_round else c.entry_seq,
+            "b_deadline": m.deadline_at,
+            "b_seq": seq,
+            "b_hash": digest,
+        }
+        if m.clocks is None:
+            updates.append(values)
+        else:
+            with_clocks.append({**values, "b_clocks": m.clocks})
         rows.append(
             {
                 "case_id": c.id,
@@ -183,7 +225,7 @@ def write_moves(
                 "entered_by": None,
             }
         )
-    moved = _UPDATE.many(session, updates, {})
+    moved = _UPDATE.many(session, updates, {}) + _UPDATE_CLOCKS.many(session, with_clocks, {})
     if moved != len(moves):
         raise ConflictError(
             f"{len(moves) - moved} of the {len(moves)} case(s) changed while they were being "
