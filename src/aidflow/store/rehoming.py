@@ -19,12 +19,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast, connection
+from aidflow.store.models import UTCDateTime
 from aidflow.store.tables import CASES, EVENTS
 
 KIND = "migrated"
@@ -109,26 +122,41 @@ class CaseMoveRow:
     fields: dict[str, Any]
 
 
-_MOVE: dict[str, Any] = {
-    "workflow_version_id": bindparam("b_vid"),
-    "state": bindparam("b_state"),
-    "entry_seq": bindparam("b_entry_seq"),
-    "deadline_at": bindparam("b_deadline", type_=CASES.c.deadline_at.type),
-    "last_seq": bindparam("b_seq"),
-    "head_hash": bindparam("b_hash"),
-    "version": CASES.c.version + 1,
-}
-_WHERE = (
-    CASES.c.id == bindparam("b_id"),
-    CASES.c.version == bindparam("b_version"),
-    CASES.c.closed_at.is_(None),
+# The moves go into a temporary table (one bulk insert: COPY on PostgreSQL) and the cases
+# are updated from it by one UPDATE ... FROM, matching each case's id and version: a case
+# changed since it was read (or closed) does not match, and the count says so.
+_MOVES = Table(
+    "migration_moves",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer),
+    Column("workflow_version_id", Integer),
+    Column("state", String(64)),
+    Column("entry_seq", Integer),
+    Column("deadline_at", UTCDateTime),
+    Column("clocks", JSON(none_as_null=True)),  # NULL: the case's clocks stay as they are
+    Column("last_seq", Integer),
+    Column("head_hash", String(64)),
+    prefixes=["TEMPORARY"],
 )
-# the clocks are written only where they change (an unchanged JSON column is not encoded)
-_UPDATE = Fast(CASES.update().where(*_WHERE).values(**_MOVE))
-_UPDATE_CLOCKS = Fast(
+_INSERT_MOVES = Fast(_MOVES.insert(), column_keys=tuple(_MOVES.c.keys()))
+_APPLY = Fast(
     CASES.update()
-    .where(*_WHERE)
-    .values(**_MOVE, clocks=bindparam("b_clocks", type_=CASES.c.clocks.type))
+    .where(
+        CASES.c.id == _MOVES.c.id,
+        CASES.c.version == _MOVES.c.version,
+        CASES.c.closed_at.is_(None),
+    )
+    .values(
+        workflow_version_id=_MOVES.c.workflow_version_id,
+        state=_MOVES.c.state,
+        entry_seq=_MOVES.c.entry_seq,
+        deadline_at=_MOVES.c.deadline_at,
+        clocks=func.coalesce(_MOVES.c.clocks, CASES.c.clocks),
+        last_seq=_MOVES.c.last_seq,
+        head_hash=_MOVES.c.head_hash,
+        version=CASES.c.version + 1,
+    )
 )
 _EVENT_COLUMNS = (
     "case_id",
@@ -175,7 +203,6 @@ def write_moves(
             hint="migrate at or after the cases' last events (check --now)",
         )
     updates: list[dict[str, Any]] = []
-    with_clocks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
     for m in moves:
@@ -185,20 +212,19 @@ def write_moves(
         digest = audit.event_hash(
             c.id, seq, at, actor, KIND, None, c.state, m.state, m.fields, note, prev
         )
-        values = {
-            "b_id": c.id,
-            "b_version": c.version,
-            "b_vid": m.version_id,
-            "b_state": m.state,
-            "b_entry_seq": seq if m.new_round else c.entry_seq,
-            "b_deadline": m.deadline_at,
-            "b_seq": seq,
-            "b_hash": digest,
-        }
-        if m.clocks is None:
-            updates.append(values)
-        else:
-            with_clocks.append({**values, "b_clocks": m.clocks})
+        updates.append(
+            {
+                "id": c.id,
+                "version": c.version,
+                "workflow_version_id": m.version_id,
+                "state": m.state,
+                "entry_seq": seq if m.new_round else c.entry_seq,
+                "deadline_at": m.deadline_at,
+                "clocks": m.clocks,
+                "last_seq": seq,
+                "head_hash": digest,
+            }
+        )
         rows.append(
             {
                 "case_id": c.id,
@@ -225,7 +251,12 @@ def write_moves(
                 "entered_by": None,
             }
         )
-    moved = _UPDATE.many(session, updates, {}) + _UPDATE_CLOCKS.many(session, with_clocks, {})
+    conn = connection(session)
+    _MOVES.drop(conn, checkfirst=True)  # a temporary table: this connection's own
+    _MOVES.create(conn)
+    _INSERT_MOVES.many(session, updates, {})
+    moved = _APPLY.rowcount(session, {})
+    _MOVES.drop(conn)
     if moved != len(moves):
         raise ConflictError(
             f"{len(moves) - moved} of the {len(moves)} case(s) changed while they were being "
