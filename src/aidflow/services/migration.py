@@ -44,6 +44,7 @@ Cases in a final state are never touched. Applying writes one "migrated" event p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -494,7 +495,12 @@ def _row(
             "from_version": numbers[case.workflow_version_id],
             "to_version": plan.to,
             "plan_sha256": plan.sha256,
-            "deadline_before": None if case.deadline_at is None else case.deadline_at.isoformat(),
-            "deadline_after": None if deadline is None else deadline.isoformat(),
+            "deadline_before": _iso(case.deadline_at),
+            "deadline_after": _iso(deadline),
         },
     )
+
+
+@functools.lru_cache(maxsize=4096)  # many cases share a deadline
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     cast,
     func,
@@ -175,9 +176,16 @@ _EVENT_COLUMNS = (
     "entered_by",
 )
 _INSERT_EVENTS = Fast(EVENTS.insert(), column_keys=_EVENT_COLUMNS)
-_LATEST_AT = select(EVENTS.c.case_id).where(
-    EVENTS.c.case_id.in_(bindparam("b_ids", expanding=True)),
-    EVENTS.c.at > bindparam("b_at", type_=EVENTS.c.at.type),
+# the moves whose case's last event (by the unique (case_id, seq) key) is later than `at`
+_LATE = Fast(
+    select(_MOVES.c.id).join(
+        EVENTS,
+        and_(
+            EVENTS.c.case_id == _MOVES.c.id,
+            EVENTS.c.seq == _MOVES.c.last_seq - 1,
+            EVENTS.c.at > bindparam("b_at", type_=EVENTS.c.at.type),
+        ),
+    )
 )
 
 
@@ -188,20 +196,7 @@ def write_moves(
     if not moves:
         return 0
     auditlog.lock(session)  # before the cases' row locks, as write_event does
-    ids = [m.case.id for m in moves]
-    late = [
-        row[0]
-        for lo in range(0, len(ids), 1000)
-        for row in connection(session).execute(
-            _LATEST_AT, {"b_ids": ids[lo : lo + 1000], "b_at": at}
-        )
-    ]
-    if late:
-        raise ConflictError(
-            f"{len(late)} case(s) have events after the migration's time, e.g. case "
-            f"{min(late)}: an event cannot be dated before the case's last one",
-            hint="migrate at or after the cases' last events (check --now)",
-        )
+    at_text = at.astimezone(UTC).isoformat()  # as the log's digest spells `at`, once
     updates: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
@@ -240,7 +235,7 @@ def write_moves(
             {
                 "case_id": c.id,
                 "seq": seq,
-                "at": at,
+                "at": at_text,
                 "actor": actor,
                 "kind": KIND,
                 "trigger": None,
@@ -255,6 +250,14 @@ def write_moves(
     _MOVES.drop(conn, checkfirst=True)  # a temporary table: this connection's own
     _MOVES.create(conn)
     _INSERT_MOVES.many(session, updates, {})
+    late = [row[0] for row in _LATE.rows(session, {"b_at": at})]
+    if late:
+        _MOVES.drop(conn)
+        raise ConflictError(
+            f"{len(late)} case(s) have events after the migration's time, e.g. case "
+            f"{min(late)}: an event cannot be dated before the case's last one",
+            hint="migrate at or after the cases' last events (check --now)",
+        )
     moved = _APPLY.rowcount(session, {})
     _MOVES.drop(conn)
     if moved != len(moves):
