@@ -14,8 +14,9 @@ Timed:
 - aidflow: `services.migration.migrate` with a plan (skip the new step, with a reason), one
   transaction, as `aidflow workflow migrate` does: the running cases and the states they
   have been in read, the plan checked against both versions, each case's deadline and
-  clocks recomputed, one "migrated" event per case hashed onto its chain, the cases
-  updated by one executemany, the events inserted and appended to the audit log in bulk.
+  clocks recomputed, one "migrated" event per case hashed onto its chain, the moves
+  inserted into a temporary table and the cases updated from it by one UPDATE ... FROM,
+  the events inserted and appended to the audit log in bulk (COPY on PostgreSQL).
 - raw executemany UPDATE: the same N rows of a copy of the cases table (`cases_raw`, same
   columns and indexes, as they were before the migration) set to the values aidflow wrote
   (read back, not timed), one `UPDATE ... WHERE id = ? AND version = ?` executemany, one

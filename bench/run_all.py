@@ -24,6 +24,7 @@ QUICK: list[tuple[str, list[str]]] = [
     ("sweep", ["sweep.py", "--cases", "100000"]),
     ("payments", ["payments.py", "--cases", "10000"]),
     ("import", ["import_.py", "--rows", "20000"]),
+    ("migrate", ["migrate.py", "--cases", "20000"]),
     ("cli start-up", ["cli_startup.py", "--no-breakdown"]),
 ]
 FULL: list[tuple[str, list[str]]] = [
@@ -31,6 +32,7 @@ FULL: list[tuple[str, list[str]]] = [
     ("sweep", ["sweep.py", "--cases", "1000000"]),
     ("payments", ["payments.py", "--cases", "1000000"]),
     ("import", ["import_.py", "--rows", "100000"]),
+    ("migrate", ["migrate.py", "--cases", "100000"]),
     ("cli start-up", ["cli_startup.py", "--no-breakdown"]),
 ]
 SUMMARY = re.compile(r"(goal|MISSED|aidflow = |ratio|aidflow/core)", re.IGNORECASE)
