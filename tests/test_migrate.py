@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.language.calendar import parse_duration
 from aidflow.policy.workflows import load_workflow_file
+from aidflow.services import migration
 from aidflow.services.cases import Service
 from aidflow.store.models import Case, CaseEvent, Vote
 
@@ -439,3 +440,142 @@ def test_only_an_administrator_migrates(world: World, db_url: str) -> None:
     assert out["applied"] is True and [m["new_state"] for m in out["moves"]] == ["accepted"]
     with Session(world.engine) as s:
         assert s.scalar(select(Case.state)) == "accepted"
+
+
+# -- what carries over: votes, clocks, escalations -------------------------------------------
+
+
+def migrate_with(world: World, text: str, **kw: Any) -> migration.MigrationReport:
+    plan = migration.load_plan(text, "plan.yaml")
+    return world.run(  # type: ignore[no-any-return]
+        lambda svc: migration.migrate(
+            svc, "dibao", plan.to, plan, actor="admin", dry_run=False, **kw
+        )
+    )
+
+
+def one_case(world: World, seq: int, target: str) -> int:
+    def make(svc: Service) -> int:
+        svc.register_person(id_number(seq), f"居民{seq}", "城关镇", "东村", "rural")
+        cid = svc.open_case(svc.actor("li"), id_number(seq), "dibao").id
+        drive(svc, cid, target, seq)
+        return cid
+
+    return world.run(make)  # type: ignore[no-any-return]
+
+
+def deploy_text(world: World, text: str) -> None:
+    from aidflow.language.loader import load_workflow_text
+
+    world.run(lambda svc: svc.deploy("admin", load_workflow_text(text, "dibao.yaml")))
+
+
+def test_votes_restart_when_the_plan_says_so(world: World) -> None:
+    review = one_case(world, 1, "village_review")  # rep1 yes, rep2 no
+    world.clock.advance(timedelta(hours=1))
+    deploy_v2(world)
+    report = migrate_with(world, PLAN + "votes: restart\n")
+    assert [m.new_state for m in report.moves] == ["village_review"]
+    with world.session() as s:
+        case = s.get_one(Case, review)
+        assert case.entry_seq == case.last_seq  # the round is the migration event
+    view = world.run(lambda svc: svc.view(svc.actor("chen"), review))
+    assert view.tally is not None and (view.tally.yes, view.tally.no) == (0, 0)
+    # the earlier round's votes stay on record; rep1 votes again in the new round
+    world.run(lambda svc: svc.vote(svc.actor("rep1"), review, "yes"))
+    assert count(world, Vote) == 3
+    assert world.verify() == [] and world.verify_log() == []
+
+
+def test_running_clocks_get_the_new_duration_and_keep_their_pauses(world: World) -> None:
+    from aidflow.language.calendar import Duration
+
+    plain = one_case(world, 1, "investigation")
+    paused_before = one_case(world, 2, "awaiting_materials")
+    world.clock.advance(timedelta(days=3))
+    world.fire("li", paused_before, "materials_received")  # 3 days stood still
+    paused_now = one_case(world, 3, "awaiting_materials")
+    world.clock.advance(timedelta(hours=1))
+    before = rows(world)
+    v3 = V2.read_text(encoding="utf-8").replace("    duration: 30wd\n", "    duration: 35wd\n")
+    v3 = v3.replace("version: 2\n", "", 1)
+    deploy_v2(world)
+    deploy_text(world, v3)
+    migrate_with(world, PLAN)  # version 2 has the same 30 WD
+    same = rows(world)
+    assert [same[c][5] for c in (plain, paused_before, paused_now)] == [
+        before[c][5] for c in (plain, paused_before, paused_now)
+    ]
+    migrate_with(world, PLAN.replace("to: 2", "to: 3"))
+    after = rows(world)
+    tick = timedelta(microseconds=1)
+    for cid in (plain, paused_before):
+        old, new = before[cid][5]["statutory"], after[cid][5]["statutory"]
+        assert new["started_at"] == old["started_at"]
+        due = datetime.fromisoformat(old["due_at"])
+        # 5 more working days on the due date, whatever pauses pushed it back by
+        assert datetime.fromisoformat(new["due_at"]) == world.calendar.add(
+            due - tick, Duration(5, "wd")
+        )
+    started = datetime.fromisoformat(before[plain][5]["statutory"]["started_at"])
+    assert datetime.fromisoformat(after[plain][5]["statutory"]["due_at"]) == (
+        world.calendar.add(started, Duration(35, "wd"))
+    )
+    assert after[paused_now][5] == before[paused_now][5]  # paused: keeps the time it had left
+    assert world.verify() == [] and world.verify_log() == []
+
+
+def test_problem_cases_can_be_left_where_they_are(world: World) -> None:
+    notice = one_case(world, 1, "public_notice")
+    accepted = one_case(world, 2, "accepted")
+    world.clock.advance(timedelta(hours=1))
+    deploy_v2(world)
+    before = rows(world)
+    identity = "workflow: dibao\nto: 2\n"
+    report = migrate_with(world, identity, leave_problems=True)
+    assert [(p.case_id, p.reason) for p in report.problems] == [
+        (notice, "state 'public_notice' is not in version 2 and the plan does not map it")
+    ]
+    assert [m.case_id for m in report.moves] == [accepted]
+    after = rows(world)
+    assert after[notice] == before[notice]
+    assert after[accepted][0] != before[accepted][0]
+
+
+def test_a_migration_dated_before_a_cases_last_event_is_refused(world: World) -> None:
+    from aidflow.errors import ConflictError
+
+    one_case(world, 1, "investigation")
+    deploy_v2(world)
+    world.clock.advance(timedelta(hours=-2))
+    before, events_before = rows(world), count(world, CaseEvent)
+    with pytest.raises(ConflictError, match=r"1 case\(s\) have events after the migration"):
+        migrate_with(world, PLAN)
+    assert rows(world) == before and count(world, CaseEvent) == events_before
+
+
+def test_an_escalation_queued_before_a_rename_is_delivered_after_it(world: World) -> None:
+    from aidflow.notify.memory import MemoryMailer
+    from aidflow.services import delivery
+    from aidflow.services import escalations as jobs
+
+    cid = one_case(world, 1, "investigation")
+    world.clock.advance(timedelta(days=13))
+    with world.session() as s, s.begin():
+        assert jobs.sweep_deadlines(s, world.clock, world.calendar) == 2  # li and zhao
+    renamed = V2.read_text(encoding="utf-8").replace("investigation", "home_visit")
+    deploy_text(world, renamed.replace("version: 2\n", "", 1))
+    migrate_with(
+        world,
+        PLAN.replace(
+            "{public_notice: notice}", "{public_notice: notice, investigation: home_visit}"
+        ),
+    )
+    mailer = MemoryMailer()
+    with world.session() as s, s.begin():
+        assert delivery.deliver_outbox(s, world.clock, mailer) == (2, 0)
+    assert all("入户调查" in m.text or "Investigation" in m.text for m in mailer.sent)
+    # the ladder goes on: the rung already sent is not sent again
+    with world.session() as s, s.begin():
+        assert jobs.sweep_deadlines(s, world.clock, world.calendar) == 0
+    assert rows(world)[cid][1] == "home_visit"
