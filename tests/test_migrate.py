@@ -579,3 +579,24 @@ def test_an_escalation_queued_before_a_rename_is_delivered_after_it(world: World
     with world.session() as s, s.begin():
         assert jobs.sweep_deadlines(s, world.clock, world.calendar) == 0
     assert rows(world)[cid][1] == "home_visit"
+
+
+def test_a_vote_in_a_renamed_review_counts_the_votes_cast_before(world: World) -> None:
+    review = one_case(world, 1, "village_review")  # rep1 yes, rep2 no
+    world.clock.advance(timedelta(hours=1))
+    state = "  village_review:\n    labels: {zh: 村民代表民主评议, en: Village democratic review}\n"
+    state += "    owner"
+    renamed = V2.read_text(encoding="utf-8").replace(
+        state, state.replace("village_review", "review")
+    )
+    renamed = renamed.replace("dest: village_review", "dest: review").replace(
+        "source: village_review", "source: review"
+    )
+    deploy_text(world, renamed.replace("version: 2\n", "", 1))
+    migrate_with(
+        world,
+        PLAN.replace("{public_notice: notice}", "{public_notice: notice, village_review: review}"),
+    )
+    world.run(lambda svc: svc.vote(svc.actor("rep3"), review, "yes"))
+    tally = world.run(lambda svc: svc.vote_tally(review, "rep3", rows(world)[review][3]))
+    assert (tally.yes, tally.no) == (2, 1)  # the round went on under the new name
