@@ -329,9 +329,11 @@ def migrate(
     carriers = {vid: clocks.carrier(old[vid], new, svc.calendar) for vid in on}
     # the JSON columns are read only where needed: data for a deadline that depends on it,
     # clocks where a clock changes
+    dependent = {s for s, st in new.states.items() if st.deadline_when}
+    by_data = sorted({c.state for c in cases if plan.new_state(c.state) in dependent})
     datas = (
-        rehoming.json_of(session, name, target.id, "data")
-        if plan.deadlines == "recompute" and any(st.deadline_when for st in new.states.values())
+        rehoming.json_of(session, name, target.id, "data", by_data)
+        if plan.deadlines == "recompute" and by_data
         else {}
     )
     kept = (

@@ -73,14 +73,6 @@ _RUNNING = Fast(
     .where(*_running(bindparam("b_name"), bindparam("b_vid")))
     .order_by(CASES.c.id)
 )
-_JSON = {
-    column: Fast(
-        select(CASES.c.id, CASES.c[column]).where(
-            *_running(bindparam("b_name"), bindparam("b_vid")), cast(CASES.c[column], Text) != "{}"
-        )
-    )
-    for column in ("data", "clocks")
-}
 _VISITED = Fast(
     select(EVENTS.c.case_id, EVENTS.c.to_state)
     .distinct()
@@ -95,10 +87,17 @@ def running_cases(session: Session, name: str, version_id: int) -> list[Running]
     return [Running(*row) for row in _RUNNING.rows(session, params)]
 
 
-def json_of(session: Session, name: str, version_id: int, column: str) -> dict[int, Any]:
-    """Those cases' `data` or `clocks`, by case id, where not empty."""
-    params = {"b_name": name, "b_vid": version_id}
-    return dict(_JSON[column].rows(session, params))
+def json_of(
+    session: Session, name: str, version_id: int, column: str, states: Sequence[str] | None = None
+) -> dict[int, Any]:
+    """Those cases' `data` or `clocks` (of the cases in `states`, if given), by case id, where
+    not empty."""
+    stmt = select(CASES.c.id, CASES.c[column]).where(
+        *_running(name, version_id), cast(CASES.c[column], Text) != "{}"
+    )
+    if states is not None:
+        stmt = stmt.where(CASES.c.state.in_(states))
+    return {case_id: value for case_id, value in connection(session).execute(stmt)}
 
 
 def visited_states(session: Session, name: str, version_id: int) -> dict[int, frozenset[str]]:
