@@ -49,7 +49,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aidflow.engine import clocks
 from aidflow.errors import Problem as FileProblem
@@ -181,8 +181,7 @@ def load_plan(text: str, file: str) -> Plan:
     )
 
 
-@dataclass(frozen=True)
-class CaseMove:
+class CaseMove(NamedTuple):
     """One running case's move: where it is and where the plan puts it."""
 
     case_id: int
@@ -324,7 +323,15 @@ def migrate(
         if record.name == name and record.id != target.id:
             old[record.id], numbers[record.id] = workflows.definition_of(record), record.version
     _check_plan(plan, name, to_version, old, new)
-    visited = rehoming.visited_states(session, name, target.id) if cases else {}
+    doms = dominators(new)
+    # the states a case must have been in for its move, and the old names that count for them
+    needed = {
+        s
+        for target_state in {plan.new_state(c.state) for c in cases} & set(new.states)
+        for s in doms[target_state] - {target_state} - set(plan.skips)
+    }
+    counted = needed | {old_name for old_name, s in plan.states.items() if s in needed}
+    visited = rehoming.visited_states(session, name, target.id, counted)
     on = {c.workflow_version_id for c in cases}
     carriers = {vid: clocks.carrier(old[vid], new, svc.calendar) for vid in on}
     # the JSON columns are read only where needed: data for a deadline that depends on it,
@@ -341,15 +348,15 @@ def migrate(
         if any(c is not None for c in carriers.values()) and not dry_run
         else {}
     )
-    doms = dominators(new)
     moves: list[CaseMove] = []
     rows: list[rehoming.CaseMoveRow] = []
     problems: list[Problem] = []
     deadlines: dict[tuple[str, datetime], datetime | None] = {}
     reasons: dict[tuple[str, frozenset[str]], str | None] = {}  # many cases share a history
+    finals = {(vid, s) for vid, wf in old.items() for s, st in wf.states.items() if st.final}
     for case in cases:
         wf = old[case.workflow_version_id]
-        if wf.states.get(case.state) is not None and wf.states[case.state].final:
+        if (case.workflow_version_id, case.state) in finals:
             continue  # closed_at is set on entering a final state; never touched either way
         target_state = plan.new_state(case.state)
         history = visited.get(case.id, frozenset())

@@ -14,8 +14,7 @@ Functions take the caller's Session; the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -73,12 +72,6 @@ _RUNNING = Fast(
     .where(*_running(bindparam("b_name"), bindparam("b_vid")))
     .order_by(CASES.c.id)
 )
-_VISITED = Fast(
-    select(EVENTS.c.case_id, EVENTS.c.to_state)
-    .distinct()
-    .join(CASES, CASES.c.id == EVENTS.c.case_id)
-    .where(*_running(bindparam("b_name"), bindparam("b_vid")), EVENTS.c.to_state.is_not(None))
-)
 
 
 def running_cases(session: Session, name: str, version_id: int) -> list[Running]:
@@ -100,17 +93,27 @@ def json_of(
     return {case_id: value for case_id, value in connection(session).execute(stmt)}
 
 
-def visited_states(session: Session, name: str, version_id: int) -> dict[int, frozenset[str]]:
-    """For each of those cases, every state its events moved it into (equal sets shared)."""
+def visited_states(
+    session: Session, name: str, version_id: int, states: Collection[str]
+) -> dict[int, frozenset[str]]:
+    """For each of those cases, which of `states` its events moved it into (equal sets
+    shared)."""
+    if not states:
+        return {}
+    stmt = (
+        select(EVENTS.c.case_id, EVENTS.c.to_state)
+        .distinct()
+        .join(CASES, CASES.c.id == EVENTS.c.case_id)
+        .where(*_running(name, version_id), EVENTS.c.to_state.in_(sorted(states)))
+    )
     found: dict[int, set[str]] = {}
-    for case_id, state in _VISITED.rows(session, {"b_name": name, "b_vid": version_id}):
+    for case_id, state in connection(session).execute(stmt):
         found.setdefault(case_id, set()).add(state)
     shared: dict[frozenset[str], frozenset[str]] = {}
     return {i: shared.setdefault(frozenset(v), frozenset(v)) for i, v in found.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class CaseMoveRow:
+class CaseMoveRow(NamedTuple):
     """One case's move to the new version: the case as read, and what it becomes."""
 
     case: Running
