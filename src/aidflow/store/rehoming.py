@@ -77,7 +77,7 @@ _RUNNING = Fast(
 def running_cases(session: Session, name: str, version_id: int) -> list[Running]:
     """The open cases of workflow `name` on a version other than `version_id`, by id."""
     params = {"b_name": name, "b_vid": version_id}
-    return [Running(*row) for row in _RUNNING.rows(session, params)]
+    return [Running._make(row) for row in _RUNNING.rows(session, params)]
 
 
 def json_of(
