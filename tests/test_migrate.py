@@ -430,6 +430,16 @@ def test_only_an_administrator_migrates(world: World, db_url: str) -> None:
     )
     fails(result, 5)
     assert "li is not an administrator" in result.stderr
+    zh = ok(
+        Cli(db_url, now="2023-08-02T09:00")(
+            "--lang", "zh", "workflow", "migrate", "dibao", "--to", "2", "--dry-run", user="admin"
+        )
+    )
+    # accepted on Tue 08-01: 3 WD end with Fri 08-04, in both versions
+    assert zh.splitlines()[0] == (
+        "case 1      城关镇/东村  accepted (已受理) -> accepted (已受理)  "
+        "2023-08-05 00:00 -> 2023-08-05 00:00"
+    )
     out = json.loads(
         ok(
             Cli(db_url, now="2023-08-02T09:00")(
