@@ -55,7 +55,7 @@ from aidflow.engine import clocks
 from aidflow.errors import Problem as FileProblem
 from aidflow.errors import RefusedError, WorkflowInvalidError, did_you_mean
 from aidflow.language.definition import Workflow
-from aidflow.language.yamlfile import Document, Path_, read_yaml
+from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml
 from aidflow.services.cases import Service
 from aidflow.store import rehoming, workflows
 
@@ -91,13 +91,7 @@ class Plan:
     ) -> FileProblem:
         """A problem at `path` in the plan file (at its key with `key`)."""
         line, column = self.doc.where(path, key=key) if self.doc is not None else (1, 1)
-        return FileProblem(self.file, line, column, _path(path), message, hint)
-
-
-def _path(path: Path_) -> str:
-    from aidflow.language.yamlfile import format_path
-
-    return format_path(path)
+        return FileProblem(self.file, line, column, format_path(path), message, hint)
 
 
 def identity_plan(name: str, to: int) -> Plan:
@@ -212,8 +206,8 @@ class MigrationReport:
     problems: list[Problem]
     plan_sha256: str
     applied: bool
-    # labels of the states, by version number then state, for showing them
-    labels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # the states' names by version number, state and language ("zh", "en"), for showing them
+    labels: dict[int, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """How many cases go from each old state to each new one."""
@@ -414,7 +408,7 @@ def migrate(
     return MigrationReport(name, to_version, moves, problems, plan.sha256, applied, labels)
 
 
-def _labels(wf: Workflow) -> dict[str, Any]:
+def _labels(wf: Workflow) -> dict[str, dict[str, str]]:
     return {s: {"zh": st.labels.zh, "en": st.labels.en} for s, st in wf.states.items()}
 
 
