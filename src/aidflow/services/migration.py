@@ -37,7 +37,8 @@ new version, and no case may land past a step the new version makes mandatory, t
 state every path from the initial state to the case's new state goes through (its
 dominators), unless the case has been in it (a state of its history counts under its own
 name and under the name `states:` maps it to) or the
-plan lists it under `skips:` with a reason. Without a plan, the identity plan is used.
+plan lists it under `skips:` with a reason. Without a plan, the identity plan is used (its
+hash is that of the text "workflow: NAME\nto: N\n").
 Cases in a final state are never touched. Applying writes one "migrated" event per case
 (in its hash chain and the global audit log) carrying the plan's SHA-256.
 """
