@@ -610,3 +610,26 @@ def test_a_vote_in_a_renamed_review_counts_the_votes_cast_before(world: World) -
     world.run(lambda svc: svc.vote(svc.actor("rep3"), review, "yes"))
     tally = world.run(lambda svc: svc.vote_tally(review, "rep3", rows(world)[review][3]))
     assert (tally.yes, tally.no) == (2, 1)  # the round went on under the new name
+
+
+def test_a_case_changed_while_it_is_migrated_fails_the_whole_migration(world: World) -> None:
+    """The store's bulk write matches each case by its version: a case fired between the read
+    and the write is not overwritten, and nothing is migrated."""
+    from aidflow.errors import ConflictError
+    from aidflow.store import rehoming, workflows
+
+    first = one_case(world, 1, "accepted")
+    one_case(world, 2, "accepted")
+    world.clock.advance(timedelta(hours=1))
+    deploy_v2(world)
+    with world.session() as s:
+        v2 = workflows.workflow_version(s, "dibao", 2).id
+        stale = rehoming.running_cases(s, "dibao", v2)
+    world.fire("li", first, "start_investigation", investigators="li,zhao")  # meanwhile
+    before, events_before = rows(world), count(world, CaseEvent)
+    moves = [rehoming.CaseMoveRow(c, v2, c.state, c.deadline_at, None, False, {}) for c in stale]
+    refused = pytest.raises(ConflictError, match=r"^1 of the 2 case\(s\) changed while")
+    with refused, world.session() as s, s.begin():
+        rehoming.write_moves(s, moves, at=world.clock.now(), actor="admin", note="test")
+    assert rows(world) == before and count(world, CaseEvent) == events_before
+    assert world.verify() == [] and world.verify_log() == []
