@@ -3,11 +3,12 @@
 The reads: the running cases of a workflow on any other version (closed cases are never
 read), and the states each has been in (from its events). The write, `write_moves`, is
 `events.write_event` for many cases at once: per case one event of kind "migrated" hashed
-onto the case's chain, one versioned UPDATE of the case (executemany) and the event rows
-(one bulk insert, COPY on PostgreSQL), then the events appended to the global audit log in
-one `auditlog.append_many`, in case order. A case changed since it was read (its version
-moved, or it was closed) makes the whole write fail with ConflictError: the caller's
-transaction rolls back and nothing is migrated.
+onto the case's chain; the moves go into a temporary table and the cases are updated from
+it by one UPDATE ... FROM matching each case's id and version; the event rows are inserted
+in bulk (COPY on PostgreSQL) and appended to the global audit log by one
+`auditlog.append_many`, in case order. A case changed since it was read (its version moved,
+or it was closed) or with an event later than the migration's time makes the whole write
+fail with ConflictError: the caller's transaction rolls back and nothing is migrated.
 
 Functions take the caller's Session; the caller owns the transaction.
 """
