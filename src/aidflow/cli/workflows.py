@@ -200,3 +200,62 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
 def diagram(app: App, name: str, version: int | None, fmt: str) -> None:
     """Print a state diagram of a deployed workflow (Mermaid, or SVG with Graphviz)."""
     click.echo(app.call("workflow.diagram", workflow=name, version=version, format=fmt), nl=False)
+
+
+@workflow_group.command("migrate")
+@click.argument("name")
+@click.option("--to", "to", type=int, required=True, help="The deployed version to move to.")
+@click.option(
+    "--plan",
+    "plan",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A migration plan (YAML); without it every state keeps its name.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would move; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def migrate(app: App, name: str, to: int, plan: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Move the running cases of workflow NAME to version VERSION (administrators).
+
+    The dry run lists every case with its old and new state and deadline; applying records
+    a "migrated" event on each case (in the audit log) with the plan's SHA-256. Cases in a
+    final state are never touched.
+    """
+    from datetime import datetime
+
+    result = app.call(
+        "workflow.migrate",
+        workflow=name,
+        to=to,
+        plan=None if plan is None else plan.read_text(encoding="utf-8"),
+        plan_file=None if plan is None else str(plan),
+        dry_run=dry_run,
+    )
+    if as_json:
+        emit_json(result)
+        return
+
+    def shown(at: str | None) -> str:
+        return local(None if at is None else datetime.fromisoformat(at), app)
+
+    labels = result["labels"]
+    if dry_run:
+        for m in result["moves"]:
+            old = labels[str(m["from_version"])].get(m["old_state"], m["old_state"])
+            new = labels[str(to)][m["new_state"]]
+            click.echo(
+                f"case {m['case_id']:<6} {m['township']}/{m['village']}  "
+                f"{m['old_state']} ({old}) -> {m['new_state']} ({new})  "
+                f"{shown(m['old_deadline'])} -> {shown(m['new_deadline'])}"
+            )
+    count = len(result["moves"])
+    if not count:
+        click.echo(f"nothing to migrate: no running {name} case is on a version other than {to}")
+        return
+    verb = "would move" if dry_run else "moved"
+    click.echo(
+        f"{count} running {name} case(s) {verb} to version {to} "
+        f"(plan sha256 {result['plan_sha256']})"
+    )
+    for c in result["counts"]:
+        click.echo(f"  {c['old_state']} -> {c['new_state']}: {c['cases']}")

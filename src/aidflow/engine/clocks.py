@@ -20,6 +20,7 @@ No database here: `service` stores what `advance` returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -244,3 +245,75 @@ def report(
 def _wd_overdue(calendar: WorkCalendar, at: datetime, due: datetime) -> int:
     """Working days from the deadline's date to `at`'s date (at least 1 once it has passed)."""
     return max(-working_days_left(calendar, at, due), 1)
+
+
+def carrier(
+    old: Workflow, new: Workflow, calendar: WorkCalendar
+) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """How a case's clocks move from version `old` of its workflow to version `new`.
+
+    A clock `new` lacks is dropped; one `new` adds is not started (it starts when the case
+    next enters its `starts_at`). A running clock keeps its start, its extensions and the
+    time it stood paused before, and gets the due date the new duration gives: the start
+    plus the new duration plus the extensions it had, pushed back by the time the old due
+    date was pushed back by pauses. A paused clock keeps the time it had left; a stopped
+    one is kept as it is. The durations are worked out once, for every case moved. None
+    when the move changes no clock at all; the function returns its argument itself when
+    it changes none of that case's clocks.
+    """
+    # per clock of both versions: (old duration, new duration, old spec, new spec)
+    both = {
+        name: (duration_of(old, old.clocks[name]), duration_of(new, spec), old.clocks[name], spec)
+        for name, spec in new.clocks.items()
+        if name in old.clocks
+    }
+    if set(old.clocks) <= set(both) and all(
+        was == will and before.extended_by == spec.extended_by
+        for was, will, before, spec in both.values()
+    ):
+        return None
+
+    def carry(clocks: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        changed = False
+        for name, entry in clocks.items():
+            if name not in new.clocks:
+                changed = True
+                continue
+            if entry["status"] != RUNNING or name not in both:
+                out[name] = entry
+                continue
+            was_duration, duration, before, spec = both[name]
+            extended = entry.get("extended", [])
+            if was_duration == duration and all(
+                before.extended_by.get(t) == spec.extended_by.get(t) for t in extended
+            ):
+                out[name] = entry
+                continue
+            started, due = _at(entry["started_at"]), _at(entry["due_at"])
+            was = _planned(calendar, was_duration, before, started, extended)
+            will = _planned(calendar, duration, spec, started, extended)
+            moved = will
+            if due > was:  # paused before: the pause still counts
+                if parse_duration(duration).unit == "wd":
+                    tick = timedelta(microseconds=1)
+                    credit = calendar.working_days_between(was - tick, due - tick)
+                    moved = calendar.add(will - tick, Duration(credit, "wd")) if credit else will
+                else:
+                    moved = will + (due - was)
+            out[name] = {**entry, "due_at": _iso(moved)}
+            changed = changed or out[name] != entry
+        return out if changed else clocks
+
+    return carry
+
+
+def _planned(
+    calendar: WorkCalendar, duration: str, spec: ClockSpec, started: datetime, extended: list[str]
+) -> datetime:
+    """The due date of a clock of `duration` started at `started` and never paused."""
+    at = calendar.add(started, parse_duration(duration))
+    for trigger in extended:
+        if trigger in spec.extended_by:
+            at = _extend_due(calendar, at, parse_duration(spec.extended_by[trigger]))
+    return at

@@ -7,6 +7,7 @@ package, never the database, so they run where the files are.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aidflow.operations import Caller, operation
@@ -128,3 +129,64 @@ def diagram(
             "SVG needs the Python package graphviz", hint="pip install graphviz"
         ) from None
     return data.decode()
+
+
+@operation("workflow.migrate", write=True)
+def migrate(
+    svc: Service,
+    caller: Caller,
+    workflow: str,
+    to: int,
+    plan: str | None = None,
+    plan_file: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Move the running cases of `workflow` to its version `to` (administrators only).
+
+    `plan` is the text of a migration plan file (services.migration has the format) and
+    `plan_file` its name for messages; without it every state keeps its name. With
+    `dry_run` nothing is written. The result lists every case moved (or that would be),
+    the counts by old -> new state, the plan's SHA-256 and the states' labels in the
+    caller's language.
+    """
+    from aidflow.services import migration
+
+    who = svc.require_admin(caller.user)
+    loaded = None if plan is None else migration.load_plan(plan, plan_file or "<plan>")
+    report = migration.migrate(svc, workflow, to, loaded, actor=who, dry_run=dry_run)
+
+    def when(at: datetime | None) -> str | None:
+        return None if at is None else at.isoformat()
+
+    return {
+        "workflow": report.workflow,
+        "to": report.to_version,
+        "plan_sha256": report.plan_sha256,
+        "dry_run": dry_run,
+        "applied": report.applied,
+        "moves": [
+            {
+                "case_id": m.case_id,
+                "township": m.township,
+                "village": m.village,
+                "from_version": m.from_version,
+                "old_state": m.old_state,
+                "new_state": m.new_state,
+                "old_deadline": when(m.old_deadline),
+                "new_deadline": when(m.new_deadline),
+            }
+            for m in report.moves
+        ],
+        "problems": [{"case_id": p.case_id, "reason": p.reason} for p in report.problems],
+        "counts": [
+            {"old_state": old, "new_state": new, "cases": n}
+            for (old, new), n in sorted(report.counts().items())
+        ],
+        "labels": {
+            str(number): {
+                s: names[caller.lang if caller.lang in names else "en"]
+                for s, names in states.items()
+            }
+            for number, states in report.labels.items()
+        },
+    }

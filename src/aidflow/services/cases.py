@@ -931,7 +931,13 @@ class Service:
         """The tally of round `round_` as `voter`'s vote left it (also when read on a retry)."""
         case = cases.get_case(self.session, case_id)
         wf = self.workflow_of(case)
-        state = events.state_entered_by(self.session, case_id, round_)
+        # the current round's state is the case's own (a migration may have renamed it
+        # since the event that entered it)
+        state = (
+            case.state
+            if round_ == case.entry_seq
+            else events.state_entered_by(self.session, case_id, round_)
+        )
         rule = wf.states[state].vote if state else None
         assert rule is not None, "a vote's round is the event that entered a voting state"
         cast = votes.votes_of(self.session, case_id, round_)

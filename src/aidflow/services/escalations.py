@@ -332,11 +332,16 @@ def email_context(
     state, due, now = esc.state, esc.due_at, esc.fired_at
     deadline: datetime | None
     if case.entry_seq == esc.entry_seq:
+        # the same entry: the case's state, under the name of the case's version (a
+        # migration to a version that renamed the state keeps the entry)
+        state = case.state
         deadline, entered = case.deadline_at, case.state_entered_at
     else:
         deadline = None
         entered = rows.entered_at(session, case.id, esc.entry_seq) or case.opened_at
-    st = wf.states[state]
+    # None: the case left the state and then moved to a version that renamed it (a
+    # migration); the step is named as it was
+    st = wf.states.get(state)
     late_from = deadline if deadline is not None and deadline <= now else due
     ctx: dict[str, Any] = {
         "recipient_name": recipient,
@@ -346,8 +351,8 @@ def email_context(
         "person_name": person_name,
         "person_id_masked": mask(person_id_number),
         "area": f"{case.township}/{case.village}",
-        "step": st.labels.get(lang),
-        "expected_next": expected_next(wf, state, lang),
+        "step": st.labels.get(lang) if st is not None else state,
+        "expected_next": expected_next(wf, state, lang) if st is not None else "-",
     }
     if esc.template == DEADLINE_REMINDER:
         ctx.update(

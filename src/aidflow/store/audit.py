@@ -22,6 +22,10 @@ from aidflow.store.models import Case, CaseEvent
 GENESIS = "0" * 64
 
 
+# the chain's JSON spelling: keys sorted, no spaces, text as UTF-8 (one encoder, made once)
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def event_hash(
     case_id: int,
     seq: int,
@@ -35,7 +39,7 @@ def event_hash(
     note: str | None,
     prev_hash: str,
 ) -> str:
-    body = json.dumps(
+    body = _ENCODER.encode(
         [
             case_id,
             seq,
@@ -48,11 +52,7 @@ def event_hash(
             fields,
             note,
             prev_hash,
-        ],
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
+        ]
     )
     return hashlib.sha256(body.encode()).hexdigest()
 

@@ -125,16 +125,15 @@ class Fast:
             ) from exc
         return plan, cursor
 
-    def many(
-        self, session: Session, rows: Sequence[dict[str, Any]], shared: dict[str, Any]
-    ) -> None:
+    def many(self, session: Session, rows: Sequence[dict[str, Any]], shared: dict[str, Any]) -> int:
         """Run for every row in one driver executemany; `shared` holds the parameters that are
         the same in every row, converted once instead of once per row (a bulk INSERT's
         timestamps and empty lists). An INSERT given by column keys goes by COPY on
         PostgreSQL (psycopg): one statement instead of one per row, less client and server
-        work; the values are the ones the columns' types convert, as for executemany."""
+        work; the values are the ones the columns' types convert, as for executemany. The
+        number of rows written or matched (both drivers sum executemany's counts)."""
         if not rows:
-            return
+            return 0
         conn = connection(session)
         dialect = conn.dialect
         plan = self._plan(dialect)
@@ -160,12 +159,14 @@ class Fast:
                 if plan.names is not None:
                     args = [dict(zip(plan.names, values, strict=True)) for values in args]
                 cursor.executemany(plan.sql, args)
+            count: int = cursor.rowcount
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(
                 plan.copy or plan.sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
             ) from exc
         finally:
             cursor.close()
+        return count
 
     def rowcount(self, session: Session, params: dict[str, Any]) -> int:
         """Run a write; the number of rows it matched."""
