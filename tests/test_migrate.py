@@ -115,7 +115,7 @@ def after_notice(svc: Service, cid: int, target: str) -> None:
     svc.fire(svc.actor("li"), cid, "close_notice", {}, None)
     if target == "county_review":
         return
-    svc.fire(svc.actor("sun"), cid, "approve", {"amount": "650"}, None)
+    svc.fire(svc.actor("sun"), cid, "approve", {}, None)  # the amount is computed
     if target == "periodic_review":
         svc.fire(svc.actor("li"), cid, "start_review", {}, None)
     elif target == "exited":
