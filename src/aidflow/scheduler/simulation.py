@@ -21,7 +21,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class SimulationReport:
     step: timedelta
     open_cases: int
     plan_sha256: str
+    zone: tzinfo  # the county's: every time in the JSON is written in it
     stranded: list[Stranded] = field(default_factory=list)
     migrated: Counter[tuple[str, str]] = field(default_factory=Counter)  # (old, new) state
     deadlines_moved: list[DeadlineMove] = field(default_factory=list)
@@ -76,7 +77,7 @@ class SimulationReport:
 
     def as_json(self) -> dict[str, Any]:
         def iso(at: datetime | None) -> str | None:
-            return at.isoformat() if at else None
+            return at.astimezone(self.zone).isoformat() if at else None
 
         def scenario(a: facts.Activity, name: str) -> dict[str, Any]:
             return {
@@ -185,6 +186,7 @@ def simulate(
                 step=step,
                 open_cases=len(before),
                 plan_sha256=moved.plan_sha256,
+                zone=rt.calendar.tz,
             )
             for problem in moved.problems:
                 report.stranded.append(

@@ -21,7 +21,7 @@ from aidflow.store.models import Base
 from aidflow.store.tables import DATABASE_INFO
 
 # not copied from PostgreSQL: see the module docstring
-_LEFT_OUT = frozenset({"audit_log", "tokens", "outbox_messages"})
+_LEFT_OUT = frozenset({"audit_log", "tokens", "outbox"})
 _CHUNK = 5000
 
 
