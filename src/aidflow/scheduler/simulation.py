@@ -53,7 +53,7 @@ class DeadlineMove:
 class Outcome:
     case_id: int
     baseline: str  # the state at the end, deployed version
-    edited: str  # the state at the end, edited version
+    edited: str  # the state at the end, edited version (not the plan's name for `baseline`)
 
 
 @dataclass
@@ -208,10 +208,12 @@ def simulate(
                 "baseline": Counter(s.state for s in base_end.values()),
                 "edited": Counter(s.state for s in edit_end.values()),
             }
+            # a state the plan renames is the same place under its new name
+            renamed = plan.states if plan is not None else {}
             report.outcomes = [
                 Outcome(cid, base_end[cid].state, edit_end[cid].state)
                 for cid in sorted(before)
-                if base_end[cid].state != edit_end[cid].state
+                if renamed.get(base_end[cid].state, base_end[cid].state) != edit_end[cid].state
             ]
         finally:
             base_rt.close()
