@@ -244,7 +244,8 @@ def test_the_report_is_what_deploying_migrating_and_ticking_then_does(
     assert edited["emails"] == actual["emails"]
     assert edited["end_states"] == dict(actual["states"] - Counter({"withdrawn": 1}))
     # the notice entered an hour before T0 ends within the 6 days under the edit's 5-day
-    # notice, not under the 7-day one; the cases in `checking` end in `verification`, the same place renamed, not a difference
+    # notice, not under the 7-day one; the cases in `checking` end in `verification`, the
+    # same place renamed, which is not a difference
     assert report["outcomes_differ"] == [
         {"case": ids[9], "baseline": "notice", "edited": "granted"}
     ]
