@@ -27,30 +27,12 @@ def scheduler_tick(app: App) -> None:
 
 
 def run_round_for(app: App) -> list[str]:
-    """One scheduler round with the inputs the App and the environment describe.
-
-    The one place the CLI builds a round's inputs; the round itself is
-    aidflow.scheduler.rounds.run_round.
-    """
-    from aidflow.cli.payments import load_county_policy
-    from aidflow.cli.visits import load_policy
-    from aidflow.scheduler.rounds import run_round
+    """One scheduler round with the inputs the App and the environment describe (the
+    round is aidflow.scheduler.rounds.round_for)."""
+    from aidflow.scheduler.rounds import round_for
 
     app.check_clock(writing=True)  # the round writes through the database, not a transaction()
-    return run_round(
-        app.database,
-        app.clock,
-        app.calendar,
-        lang=app.lang,
-        domain=app.message_domain,
-        care_policy=lambda: load_policy(app),
-        county_policy=lambda: load_county_policy(app),
-        payment_day=app.settings.payment_day,
-        mailer=app.mailer(),
-        templates=app.templates,
-        signing_key_file=app.settings.signing_key_file,
-        checkpoints_dir=app.settings.checkpoints_dir,
-    )
+    return round_for(app, mailer=app.mailer())
 
 
 @scheduler_group.command("run")

@@ -6,6 +6,7 @@ For administrators: the people who write and change the county's procedures.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -259,3 +260,121 @@ def migrate(app: App, name: str, to: int, plan: Path | None, dry_run: bool, as_j
     )
     for c in result["counts"]:
         click.echo(f"  {c['old_state']} -> {c['new_state']}: {c['cases']}")
+
+
+@workflow_group.command("simulate")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--against-database",
+    is_flag=True,
+    help="Run the database's open cases on the edited file (required: say it knowingly).",
+)
+@click.option(
+    "--days", type=int, default=7, show_default=True, help="Days of scheduler rounds (1-366)."
+)
+@click.option(
+    "--step-hours",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Hours between simulated scheduler rounds (1-24).",
+)
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The migration plan to move the open cases with (default: states by name).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def simulate(
+    app: App,
+    path: Path,
+    against_database: bool,
+    days: int,
+    step_hours: int,
+    plan_path: Path | None,
+    as_json: bool,
+) -> None:
+    """What deploying PATH and migrating the open cases to it would do over the next --days,
+    against what the deployed version does: cases stranded, deadlines moved, escalations,
+    timed transitions, care-visit alerts and emails. Runs on throw-away copies of the
+    database; the database itself is only read."""
+    from aidflow.errors import InvalidInputError
+    from aidflow.policy.workflows import load_workflow_file
+
+    if not against_database:
+        raise InvalidInputError(
+            "workflow simulate runs the database's open cases on the edited file; "
+            "say so with --against-database",
+            hint=f"aidflow workflow simulate {path} --against-database --days 7",
+        )
+    loaded = load_workflow_file(path)  # problems listed here with the policy file next to it
+    report = app.call(
+        "workflow.simulate",
+        file=loaded.file,
+        source=loaded.source,
+        days=days,
+        step_hours=step_hours,
+        plan_file=str(plan_path) if plan_path else None,
+        plan=plan_path.read_text(encoding="utf-8") if plan_path else None,
+    )
+    if as_json:
+        emit_json(report)
+        return
+    for line in simulation_lines(report):
+        click.echo(line)
+
+
+def simulation_lines(r: dict[str, Any]) -> list[str]:
+    """The simulation report as text: what changes, then the two scenarios side by side."""
+
+    def day(at: str | None) -> str:
+        return at[:16].replace("T", " ") if at else "-"
+
+    lines = [
+        f"{r['workflow']}: the edited file as version {r['edited_version']} against version "
+        f"{r['deployed_version']} (deployed), {r['open_cases']} open case(s)",
+        f"{day(r['start'])} to {day(r['end'])}, a scheduler round every "
+        f"{r['step_hours']:g} h; plan sha256 {r['plan_sha256'][:12]}",
+        f"stranded (would stay on their version): {len(r['stranded'])}",
+        *(f"  case {s['case']}  {s['state']}: {s['reason']}" for s in r["stranded"]),
+        f"migrated: {sum(m['count'] for m in r['migrated'])}",
+        *(f"  {m['from']} -> {m['to']}: {m['count']}" for m in r["migrated"]),
+        f"deadlines moved: {len(r['deadlines_moved'])}",
+        *(
+            f"  case {m['case']}  {m['state_before']} -> {m['state_after']}: "
+            f"{day(m['before'])} -> {day(m['after'])}"
+            for m in r["deadlines_moved"]
+        ),
+    ]
+    base, edit = r["baseline"], r["edited"]
+    rows = [
+        ("escalations", base["escalations_total"], edit["escalations_total"]),
+        ("timed transitions", base["timed_total"], edit["timed_total"]),
+        (
+            "care-visit alerts",
+            sum(base["visit_alerts"].values()),
+            sum(edit["visit_alerts"].values()),
+        ),
+        ("emails queued", base["emails"], edit["emails"]),
+    ]
+    lines.append(f"{'':24}{'deployed':>10}{'edited':>10}{'change':>10}")
+    lines.extend(f"{name:24}{b:>10}{e:>10}{e - b:>+10}" for name, b, e in rows)
+    for label, key, fmt in (
+        ("escalations", "escalations", "{state} {ladder} rung {rung} -> {role}"),
+        ("timed transitions", "timed_transitions", "{from} --{trigger}--> {to}"),
+    ):
+        counts: dict[str, list[int]] = {}
+        for i, scenario in enumerate((base, edit)):
+            for item in scenario[key]:
+                counts.setdefault(fmt.format(**item), [0, 0])[i] += item["count"]
+        if counts:
+            lines.append(f"{label} by kind:")
+            lines.extend(f"  {what:60} {b:>6} {e:>6}" for what, (b, e) in sorted(counts.items()))
+    lines.append(f"cases ending in another state: {len(r['outcomes_differ'])}")
+    lines.extend(
+        f"  case {o['case']}: {o['baseline']} (deployed), {o['edited']} (edited)"
+        for o in r["outcomes_differ"]
+    )
+    return lines

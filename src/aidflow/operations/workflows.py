@@ -190,3 +190,48 @@ def migrate(
             for number, states in report.labels.items()
         },
     }
+
+
+@operation("workflow.simulate", write=False, runtime=True)
+def simulate(
+    svc: Service,
+    caller: Caller,
+    rt: Runtime,
+    file: str,
+    source: str,
+    days: int = 7,
+    step_hours: int = 1,
+    plan_file: str | None = None,
+    plan: str | None = None,
+) -> dict[str, Any]:
+    """What an edited workflow would do to the open cases over the next `days`, compared
+    with the deployed version (aidflow.scheduler.simulation), on throw-away copies of the
+    database. `source` is the edited file's YAML text, `plan` a migration plan's text."""
+    from datetime import timedelta
+
+    from aidflow.errors import InvalidInputError
+    from aidflow.language.loader import load_workflow_text
+    from aidflow.policy.standards import policy_names
+    from aidflow.scheduler.simulation import simulate as run
+
+    actor = svc.require_admin(caller.user)
+    if not 1 <= days <= 366:
+        raise InvalidInputError(
+            f"--days {days}: a simulation covers 1 to 366 days", hint="give --days 1..366"
+        )
+    if not 1 <= step_hours <= 24:
+        raise InvalidInputError(
+            f"--step-hours {step_hours}: the scheduler's rounds are 1 to 24 hours apart",
+            hint="give --step-hours 1..24",
+        )
+    loaded = load_workflow_text(source, file, policy=policy_names(rt.county.policy))
+    report = run(
+        rt,
+        loaded,
+        plan_text=plan,
+        plan_file=plan_file,
+        days=days,
+        step=timedelta(hours=step_hours),
+        actor=actor,
+    )
+    return report.as_json()

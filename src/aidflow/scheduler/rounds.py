@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aidflow import failpoints
 from aidflow.clock import Clock
@@ -28,6 +29,9 @@ from aidflow.policy.care import CarePolicy
 from aidflow.policy.standards import Policy
 from aidflow.store.database import Database
 from aidflow.store.failures import unavailable_on_driver_errors
+
+if TYPE_CHECKING:
+    from aidflow.services.runtime import Runtime
 
 
 def run_round(
@@ -102,6 +106,31 @@ def run_round(
             sent, failed = delivery.deliver_outbox(session, clock, mailer, templates=templates)
         lines.append(f"delivery: {sent} sent, {failed} failed, {_pending(database)} pending")
         return lines
+
+
+def round_for(
+    rt: Runtime, *, mailer: Mailer | None, payments: bool = True, checkpoints: bool = True
+) -> list[str]:
+    """One round with the inputs a runtime's settings describe: its database, clock,
+    calendar, language, the county's policy files and templates. Without `payments` no
+    payment run is made, without `checkpoints` no signed checkpoint (a simulation's)."""
+    from aidflow.policy.care import load_policy_file
+
+    settings = rt.settings
+    return run_round(
+        rt.database,
+        rt.clock,
+        rt.calendar,
+        lang=rt.lang,
+        domain=rt.message_domain,
+        care_policy=lambda: load_policy_file(rt.county.care_visits_file),
+        county_policy=rt.load_standards,
+        payment_day=settings.payment_day if payments else None,
+        mailer=mailer,
+        templates=rt.templates,
+        signing_key_file=settings.signing_key_file if checkpoints else None,
+        checkpoints_dir=settings.checkpoints_dir,
+    )
 
 
 def _payment_run(

@@ -115,6 +115,17 @@ class Runtime:
             )
         return self._database
 
+    def over(self, database: Database, clock: Clock) -> Runtime:
+        """The same county, calendar and settings over another database and clock (the
+        scratch copies of a simulation)."""
+        return Runtime(
+            replace(self.settings, now=None, database_url=database.url),
+            _database=database,
+            _clock=clock,
+            _calendar=self.calendar,
+            _county=self.county,
+        )
+
     def use_database(self, url: str) -> None:
         """Work on the database at `url` instead of the configured one (`aidflow demo`)."""
         self.close()
