@@ -133,6 +133,17 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
     ],
     "area list": [("rep1", [], 0, "城关镇/东村")],
     "workflow deploy": [("li", [str(WORKFLOWS / "dibao.yaml")], 5, "li is not an administrator")],
+    "workflow migrate": [
+        ("li", ["dibao", "--to", "1", "--dry-run"], 5, "li is not an administrator")
+    ],
+    "workflow simulate": [
+        (
+            "li",
+            [str(WORKFLOWS / "dibao.yaml"), "--against-database"],
+            5,
+            "li is not an administrator",
+        )
+    ],
     "escalation list": [("wu", [], 0, "no open escalations")],
     "escalation ack": [
         (

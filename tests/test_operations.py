@@ -83,6 +83,7 @@ READS = {
     "audit.checkpoint",
     "report.county",
     "household.show",
+    "workflow.simulate",  # runs on throw-away copies; the database is only read
 }
 
 
