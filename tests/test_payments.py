@@ -415,7 +415,8 @@ def test_sums_of_many_payments_are_exact_fen(county: County) -> None:
     expected = sum(to_fen(Decimal(a)) for a in amounts) * 6
     assert (result.created, result.total_fen) == (36, expected)
     with Session(county.engine) as s:
-        total = s.scalar(select(func.sum(Payment.amount_fen)))
+        # a sum of BIGINT is NUMERIC on PostgreSQL (a Decimal): exact, made an int here
+        total = int(s.scalar(select(func.sum(Payment.amount_fen))) or 0)
     assert total == expected
     assert yuan(total) == "8757.36"  # (0.01 + 123.45 + 333.33 + 999.99 + 0.10 + 2.68) * 6, exactly
 

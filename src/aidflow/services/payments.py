@@ -46,6 +46,7 @@ from aidflow.store import users as user_store
 from aidflow.store.session import Session
 
 COUNTY_ROLES = ("county_officer", "admin")
+MAX_FEN = 2**63 - 1  # BIGINT, the largest amount a payment row holds
 SYSTEM_ACTOR = "system"
 BATCH = 1000
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
@@ -428,6 +429,11 @@ class _Pricer:
                 raise _Skip(f"{pk.amount_field} {raw!r} is not a decimal") from None
             if not amount.is_finite() or amount < 0:
                 raise _Skip(f"{pk.amount_field} {raw!r} is not a payable amount")
+            if amount * 100 > MAX_FEN:  # checked before rounding: Decimal's precision is finite
+                raise _Skip(
+                    f"{pk.amount_field} {raw!r} is more than a payment can hold "
+                    f"({yuan(MAX_FEN)} yuan)"
+                )
             return amount, {"field": pk.amount_field, "value": str(amount)}
         if pk.standard is not None:
             value = policy.value(pk.standard, on)

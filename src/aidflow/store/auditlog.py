@@ -183,6 +183,7 @@ SUBJECTS: dict[str, Subject] = {
             "bank_ref",
             "failure_reason",
         ),
+        (("export_id", None),),
     ),
     "payment_exports": Subject(
         PAYMENT_EXPORTS,
