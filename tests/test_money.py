@@ -4,14 +4,24 @@ export batches, the bank's answer checked line by line, and files that leave the
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+import csv
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.language.loader import load_workflow_text
 from aidflow.services.cases import Service
-from aidflow.store.models import CaseEvent, Payment
+from aidflow.store import auditlog
+from aidflow.store.database import make_engine
+from aidflow.store.models import AuditEntry, CaseEvent, Payment, PaymentExport
 
+from .conftest import strip_banner
 from .smtp import SMTPServer
+from .test_crashes import REPO, aidflow, base_env
 from .test_payments import TEMPORARY, County, at, cli, county, id_number  # noqa: F401 - county is a fixture
 
 
@@ -79,3 +89,133 @@ def test_amounts_beyond_32_bits_are_paid_and_one_beyond_bigint_is_skipped_naming
     with Session(county.engine) as s:
         got = sorted((p.case_id, p.amount_fen) for p in s.scalars(select(Payment)))
     assert got == [(big, 3_000_000_000), (fine, 65_000)]
+
+
+# -- export batches -------------------------------------------------------------------------
+
+
+def references(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [row[0] for row in list(csv.reader(fh))[1:]]
+
+
+def test_an_export_holds_only_payments_in_no_batch_and_a_batch_again_is_its_own_act(
+    county: County,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    county.case("dibao", at(2023, 7, 15, 10), "approve", amount="650.00")
+    county.case("tekun", at(2023, 7, 20, 10), "confirm", self_care="full")
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    first, second, again = tmp_path / "b1.csv", tmp_path / "b2.csv", tmp_path / "b1-again.csv"
+    result = cli(db_url, "payments", "export", "--period", "2023-08", "--output", str(first))
+    assert (
+        result.stdout == f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {first} (batch 1)\n"
+    )
+    # a case approved in July but entered after the run: the next run pays its August
+    late = county.case("dibao", at(2023, 7, 25, 10), "approve", amount="700.00")
+    county.clock.set(at(2023, 8, 3, 9))
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    result = cli(db_url, "payments", "export", "--period", "2023-08", "--output", str(second))
+    assert (
+        result.stdout == f"exported 1 payment(s) for 2023-08, 700.00 yuan, to {second} (batch 2)\n"
+    )
+    assert references(first) == ["1", "2", "3"] and references(second) == ["4"]
+    with Session(county.engine) as s:
+        assert s.scalar(select(Payment.export_id).where(Payment.case_id == late)) == 2
+
+    result = cli(db_url, "payments", "export", "--period", "2023-08", "--output", str(again))
+    assert (result.exit_code, result.stderr) == (
+        4,
+        "error: no payments for 2023-08 wait to be exported; batch(es) 1, 2 hold the exported "
+        "ones\n  hint: to write a batch's file again: aidflow payments export --batch 2\n",
+    )
+    assert not again.exists()
+    result = cli(db_url, "payments", "export", "--period", "2023-08", "--batch", "1")
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "error: give --period (new payments) or --batch (a batch's file again), not both\n"
+        "  hint: e.g. aidflow payments export --period 2023-09\n",
+    )
+    result = cli(db_url, "payments", "export", "--batch", "1", "--output", str(again))
+    assert result.stdout == (
+        f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {again} (batch 1 again)\n"
+    )
+    assert again.read_bytes() == first.read_bytes()
+    result = cli(db_url, "payments", "export", "--batch", "9", "--output", str(again))
+    assert (result.exit_code, result.stderr) == (
+        4,
+        "error: no export batch 9\n  hint: see the batch numbers exports print\n",
+    )
+    with Session(county.engine) as s:
+        kinds = list(
+            s.scalars(select(AuditEntry.kind).where(AuditEntry.subject_table == "payment_exports"))
+        )
+        assert kinds == ["payment_export", "payment_export", "payment_reexport"]
+        assert auditlog.check(s).findings == []
+
+
+def test_an_export_paused_mid_write_holds_no_write_lock_and_refuses_what_changed_meanwhile(
+    county: County,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """Driven to the failpoint after its first page is written: a caseworker's write goes
+    through at once; a payment changed meanwhile makes the export record nothing."""
+    a = county.case("dibao", at(2023, 7, 15, 10), "approve", amount="650.00")
+    county.case("dibao", at(2023, 7, 16, 10), "approve", amount="700.00")
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    out = tmp_path / "bank.csv"
+    argv = aidflow(
+        db_url,
+        "2023-08-02T09:00",
+        "payments",
+        "export",
+        "--period",
+        "2023-08",
+        "--output",
+        str(out),
+        user="sun",
+    )
+
+    def paused() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            argv,
+            env={**base_env(), "AIDFLOW_FAILPOINT": "payments.export_page:1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+        )
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        return proc
+
+    def resume(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:
+        proc.send_signal(signal.SIGCONT)
+        got, err = proc.communicate(timeout=120)
+        return proc.returncode, got.decode(), strip_banner(err.decode())
+
+    proc = paused()
+    # a writer that would fail at once were the lock held (no waiting for it)
+    impatient = make_engine(county.engine.url.render_as_string(False), busy_timeout_ms=0)
+    with Session(impatient) as s, s.begin():
+        Service(s, county.clock, county.calendar).fire(
+            Service(s, county.clock, county.calendar).actor("li"), a, "start_review", {}
+        )
+    with Session(impatient) as s, s.begin():  # what a person with SQL, or a bug, might do
+        s.execute(update(Payment).where(Payment.case_id == a).values(amount_fen=1))
+    impatient.dispose()
+    code, _, err = resume(proc)
+    assert (code, err) == (
+        7,
+        "error: payment(s) 1 changed or were exported by someone else while the bank file for "
+        "2023-08 was written; nothing was recorded\n  hint: export again\n",
+    )
+    assert not out.exists()
+    with Session(county.engine) as s:
+        assert set(s.scalars(select(Payment.status))) == {"pending"}
+        assert s.scalar(select(func.count()).select_from(PaymentExport)) == 0
+    code, got, err = resume(paused())
+    assert (code, err) == (0, ""), err
+    # (PostgreSQL's sequence does not give back the id the refused export took)
+    assert got.startswith(f"exported 2 payment(s) for 2023-08, 700.01 yuan, to {out} (batch ")

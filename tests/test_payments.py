@@ -497,7 +497,9 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         url, "payments", "export", "--period", "2023-08", "--format", "csv", "--output", str(out)
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {out}\n"
+    assert result.stdout == (
+        f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {out} (batch 1)\n"
+    )
     with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows == [
@@ -559,8 +561,8 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
     )
     assert result.exit_code == 4
     assert result.stderr == (
-        "error: no pending or exported payments for 2023-08\n"
-        "  hint: run `aidflow payments run --period 2023-08` first\n"
+        "error: no payments for 2023-08 wait to be exported; batch(es) 1 hold the exported ones\n"
+        "  hint: to write a batch's file again: aidflow payments export --batch 1\n"
     )
     assert not (tmp_path / "again.csv").exists()
 
@@ -677,6 +679,6 @@ def test_the_readme_payments_commands_work(
     assert outputs == [
         "payment run 1 for 2023-09: 3 payment(s) created (0 arrears), 2470.00 yuan; "
         "basic_living_allowance 1, care_allowance 1, dibao 1\n",
-        "exported 3 payment(s) for 2023-09, 2470.00 yuan, to bank-2023-09.xlsx\n",
+        "exported 3 payment(s) for 2023-09, 2470.00 yuan, to bank-2023-09.xlsx (batch 1)\n",
         "bank-answer-2023-09.csv: 2 paid, 1 failed, 0 already recorded\n",
     ]

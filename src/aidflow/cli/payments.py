@@ -45,7 +45,12 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
 
 
 @payments_group.command("export")
-@click.option("--period", metavar="YYYY-MM", required=True, help="The month to export.")
+@click.option("--period", metavar="YYYY-MM", help="The month whose new payments to export.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    help="Write the file of this export batch again (instead of --period); it is logged.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
 )
@@ -55,22 +60,33 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
     help="File to write (default: payments-PERIOD.csv|xlsx in the current directory).",
 )
 @pass_app
-def payments_export(app: App, period: str, fmt: str, output: Path | None) -> None:
-    """Write the bank file for a period and mark its payments exported (county roles only).
+def payments_export(
+    app: App, period: str | None, batch: int | None, fmt: str, output: Path | None
+) -> None:
+    """Write the bank file of a period's payments not exported yet, as a new export batch
+    (county roles only).
 
-    It holds full names and ID numbers: keep it where bank files are kept. Pending and
-    already exported payments are included, so a lost file can be written again.
+    It holds full names and ID numbers: keep it where bank files are kept. A payment is in
+    one batch only, so sending every file pays each once; `--batch N` writes batch N's file
+    again (a lost file), and says so.
     """
     import base64
 
     from aidflow.cli.files import write_file
+    from aidflow.errors import InvalidInputError
 
-    out = output or Path(f"payments-{period}.{fmt}")
-    result = app.call("payments.export", period=period, format=fmt, file_name=str(out))
+    if (period is None) == (batch is None):
+        raise InvalidInputError(
+            "give --period (new payments) or --batch (a batch's file again), not both",
+            hint="e.g. aidflow payments export --period 2023-09",
+        )
+    out = output or Path(f"payments-{period or f'batch-{batch}'}.{fmt}")
+    result = app.call("payments.export", period=period, format=fmt, file_name=str(out), batch=batch)
     write_file(out, base64.b64decode(result["content_b64"]))
+    what = f"batch {result['batch']} again" if result["again"] else f"batch {result['batch']}"
     click.echo(
         f"exported {result['rows']} payment(s) for {result['period']}, "
-        f"{result['total_yuan']} yuan, to {out}"
+        f"{result['total_yuan']} yuan, to {out} ({what})"
     )
 
 

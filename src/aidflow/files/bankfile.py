@@ -14,9 +14,11 @@ What the lines mean for the payments is the caller's to check.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from aidflow.errors import InvalidInputError
 from aidflow.files.table import cell_text, read_rows
@@ -27,15 +29,16 @@ ANSWER_COLUMNS = ("reference", "status", "reason")
 _ANSWER_HINT = "the first row names the columns: reference,status,reason"
 
 
-def write_payments(path: Path, fmt: str, rows: Iterable[Sequence[str]]) -> None:
-    """The payment list in `fmt` (csv or xlsx): the header, then `rows` as they come."""
+def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[str]]) -> None:
+    """The payment list in `fmt` (csv or xlsx) into `out`: the header, then `rows` as they come."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")
     if fmt == "csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(EXPORT_COLUMNS)
-            writer.writerows(rows)
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
+        writer = csv.writer(text)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows(rows)
+        text.detach()  # `out` stays open for the caller
         return
     from openpyxl import Workbook
 
@@ -44,7 +47,7 @@ def write_payments(path: Path, fmt: str, rows: Iterable[Sequence[str]]) -> None:
     ws.append(list(EXPORT_COLUMNS))
     for row in rows:
         ws.append(list(row))
-    wb.save(path)
+    wb.save(out)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,13 @@ fen, converted from Decimal with ROUND_HALF_UP once, never a float.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,7 +41,13 @@ from zoneinfo import ZoneInfo
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import Actor, require_role
-from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
+from aidflow.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    did_you_mean,
+)
 from aidflow.files import bankfile
 from aidflow.files.table import scan
 from aidflow.policy.standards import PaymentKind, Policy
@@ -466,72 +476,134 @@ def has_run(session: Session, period: str) -> bool:
 @dataclass
 class ExportResult:
     period: str
-    file: str
+    batch: int = 0  # the export batch the file is
     rows: int = 0
     total_fen: int = 0
+    content: bytes = b""
+    again: bool = False  # a batch's file written again
+
+
+Writing = Callable[[], AbstractContextManager[Session]]
 
 
 def export_payments(
     session: Session,
+    writing: Writing,
     clock: Clock,
-    period: str,
+    period: str | None,
     fmt: str,
-    output: Path,
     *,
     actor: str,
-    file_name: str | None = None,
+    file_name: str,
+    batch: int | None = None,
     batch_size: int = BATCH,
 ) -> ExportResult:
-    """Write the period's pending (and already exported) payments for the bank; mark them exported.
+    """The bank file of the period's payments in no export batch yet, as a new batch; or,
+    with `batch`, that batch's file written again (an audited act of its own).
 
-    The file (aidflow.files.bankfile) is written next to `output` and renamed into place
-    when complete, so a failed export leaves no half-written bank file. The export is
-    recorded with the file's SHA-256, its control count and total, and the acting user.
+    The rows are read in `session`, a read-only unit (one snapshot; no write lock is held
+    while the file is made), and the file is made in memory (aidflow.files.bankfile). Then
+    one short transaction from `writing` records the batch (its file's SHA-256, control
+    count and total, the acting user) and moves its payments into it, checking that each
+    is still pending in no batch with the amount written; if any changed meanwhile,
+    nothing is recorded and ConflictError names them.
     """
     require_county(session, actor, "exporting payments")
+    if batch is not None:
+        return _export_again(session, writing, clock, batch, fmt, actor, batch_size)
+    if period is None:
+        raise InvalidInputError(
+            "an export needs --period (new payments) or --batch (a batch's file again)"
+        )
     per = period_text(parse_period(period))
-    result = ExportResult(per, str(output))
-    tmp = output.with_name(output.name + ".part")
+    lines = array("q")  # payment ids and amounts, as written: flat in memory
+    amounts = array("q")
+
+    def page(after: int) -> list[store.BankRow]:
+        return store.export_page(session, per, after, batch_size)
+
+    result = ExportResult(per)
+    result.content = _bank_file(fmt, page, result, lines, amounts)
+    if result.rows == 0:
+        earlier = store.batches(session, per)
+        raise NotFoundError(
+            f"no payments for {per} wait to be exported"
+            + (
+                f"; batch(es) {', '.join(map(str, earlier))} hold the exported ones"
+                if earlier
+                else ""
+            ),
+            hint=(
+                f"to write a batch's file again: aidflow payments export --batch {earlier[-1]}"
+                if earlier
+                else f"run `aidflow payments run --period {per}` first"
+            ),
+        )
     now = clock.now()
     try:
-        bankfile.write_payments(
-            tmp, fmt, _export_rows(session, per, result, batch_size, now, actor)
-        )
-        if result.rows == 0:
-            raise NotFoundError(
-                f"no pending or exported payments for {per}",
-                hint=f"run `aidflow payments run --period {per}` first",
+        with writing() as tx:
+            result.batch = store.record_batch(
+                tx,
+                period=per,
+                fmt=fmt,
+                file=file_name,
+                file_hash=hashlib.sha256(result.content).hexdigest(),
+                lines=dict(zip(lines, amounts, strict=True)),
+                total_fen=result.total_fen,
+                at=now,
+                actor=actor,
             )
-        store.record_export(
-            session,
-            period=per,
-            fmt=fmt,
-            file=file_name or str(output),
-            file_hash=scan(tmp).sha256,
-            rows=result.rows,
-            total_fen=result.total_fen,
-            at=now,
-            actor=actor,
-        )
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except store.ChangedMeanwhileError as exc:
+        shown = ", ".join(map(str, exc.payment_ids[:10]))
+        more = len(exc.payment_ids) - 10
+        raise ConflictError(
+            f"payment(s) {shown}{f' and {more} more' if more > 0 else ''} changed or were "
+            f"exported by someone else while the bank file for {per} was written; "
+            "nothing was recorded",
+            hint="export again",
+        ) from None
     return result
 
 
-def _export_rows(
-    session: Session, period: str, result: ExportResult, size: int, at: datetime, actor: str
-) -> Iterator[tuple[str, ...]]:
-    """The bank file's rows, a page at a time; each page is marked exported once read."""
-    last = 0
-    while page := store.export_page(session, period, last, size):
-        for pid, name, idn, fen, kind, per in page:
-            result.rows += 1
-            result.total_fen += fen
-            yield (str(pid), name, idn, yuan(fen), kind, per)
-        ids = [r[0] for r in page]
-        store.mark_exported(session, ids, at, actor)
-        last = ids[-1]
+def _export_again(
+    session: Session, writing: Writing, clock: Clock, batch: int, fmt: str, actor: str, size: int
+) -> ExportResult:
+    found = store.batch(session, batch)
+    if found is None:
+        raise NotFoundError(f"no export batch {batch}", hint="see the batch numbers exports print")
+
+    def page(after: int) -> list[store.BankRow]:
+        return store.batch_page(session, batch, after, size)
+
+    result = ExportResult(found.period, batch=batch, again=True)
+    result.content = _bank_file(fmt, page, result, array("q"), array("q"))
+    with writing() as tx:
+        store.log_reexport(tx, batch, clock.now(), actor)
+    return result
+
+
+def _bank_file(
+    fmt: str,
+    page: Callable[[int], list[store.BankRow]],
+    result: ExportResult,
+    ids: array[int],
+    amounts: array[int],
+) -> bytes:
+    def rows() -> Iterator[tuple[str, ...]]:
+        last = 0
+        while found := page(last):
+            for pid, name, idn, fen, kind, per in found:
+                ids.append(pid)
+                amounts.append(fen)
+                result.total_fen += fen
+                yield (str(pid), name, idn, yuan(fen), kind, per)
+            result.rows += len(found)
+            last = found[-1][0]
+            failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
+
+    out = io.BytesIO()
+    bankfile.write_payments(out, fmt, rows())
+    return out.getvalue()
 
 
 # -- the bank's answer -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ Functions take the caller's Session; the caller owns the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -318,9 +318,7 @@ def _insert_statement(session: Session, run_id: int) -> Any:
 BankRow = tuple[int, str, str, int, str, str]  # payment id, name, ID number, fen, kind, period
 
 
-def export_page(session: Session, period: str, after: int, size: int) -> list[BankRow]:
-    """Up to `size` of the period's pending and exported payments after id `after`, with
-    the person's name and full ID number, by payment id."""
+def _bank_rows(session: Session, where: Sequence[Any], after: int, size: int) -> list[BankRow]:
     rows = session.execute(
         select(
             Payment.id,
@@ -331,11 +329,7 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
             Payment.period,
         )
         .join(Person, Person.id == Payment.person_id)
-        .where(
-            Payment.period == period,
-            Payment.status.in_(("pending", "exported")),
-            Payment.id > after,
-        )
+        .where(*where, Payment.id > after)
         .order_by(Payment.id)
         .limit(size)
     )
@@ -345,15 +339,120 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
     ]
 
 
-def mark_exported(session: Session, payment_ids: Sequence[int], at: datetime, actor: str) -> None:
-    """Pending payments among these are now exported (and logged so)."""
-    changed = session.scalars(
-        update(Payment)
-        .where(Payment.id.in_(payment_ids), Payment.status == "pending")
-        .values(status="exported")
-        .returning(Payment.id)
-    ).all()
-    _log_payments(session, changed, at, actor, "payment_exported")
+def export_page(session: Session, period: str, after: int, size: int) -> list[BankRow]:
+    """Up to `size` of the period's payments in no export batch yet (pending) after id
+    `after`, with the person's name and full ID number, by payment id."""
+    where = (Payment.period == period, Payment.status == "pending", Payment.export_id.is_(None))
+    return _bank_rows(session, where, after, size)
+
+
+def batch_page(session: Session, export_id: int, after: int, size: int) -> list[BankRow]:
+    """Up to `size` of the payments of export batch `export_id` after id `after`."""
+    return _bank_rows(session, (Payment.export_id == export_id,), after, size)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An export batch as recorded: its id, period, control count and total."""
+
+    id: int
+    period: str
+    rows: int
+    total_fen: int
+
+
+def batch(session: Session, export_id: int) -> Batch | None:
+    found = session.get(PaymentExport, export_id)
+    if found is None:
+        return None
+    return Batch(found.id, found.period, found.rows, found.total_fen)
+
+
+def batches(session: Session, period: str) -> list[int]:
+    """The ids of the period's export batches, oldest first."""
+    return list(
+        session.scalars(
+            select(PaymentExport.id)
+            .where(PaymentExport.period == period)
+            .order_by(PaymentExport.id)
+        )
+    )
+
+
+class ChangedMeanwhileError(Exception):
+    """Payments of a file changed or were exported by another export while it was written."""
+
+    def __init__(self, payment_ids: Sequence[int]) -> None:
+        super().__init__(payment_ids)
+        self.payment_ids = list(payment_ids)
+
+
+def record_batch(
+    session: Session,
+    *,
+    period: str,
+    fmt: str,
+    file: str,
+    file_hash: str,
+    lines: Mapping[int, int],
+    total_fen: int,
+    at: datetime,
+    actor: str,
+) -> int:
+    """Record (and log) a bank file written from a snapshot: the export batch with its
+    control count and total, and each of its payments (payment id -> fen, as written)
+    moved into the batch. ChangedMeanwhileError, naming them, if any of those payments is
+    no longer pending in no batch or no longer has the amount written; the caller then
+    rolls back. The batch's id."""
+    export = PaymentExport(
+        period=period,
+        format=fmt,
+        file=file,
+        file_hash=file_hash,
+        rows=len(lines),
+        total_fen=total_fen,
+        at=at,
+        actor=actor,
+    )
+    session.add(export)
+    session.flush()
+    ids = sorted(lines)
+    moved: dict[int, int] = {}
+    for i in range(0, len(ids), CHUNK):
+        moved.update(
+            session.execute(
+                update(Payment)
+                .where(
+                    Payment.id.in_(ids[i : i + CHUNK]),
+                    Payment.status == "pending",
+                    Payment.export_id.is_(None),
+                )
+                .values(status="exported", export_id=export.id)
+                .returning(Payment.id, Payment.amount_fen)
+            ).all()
+        )
+    changed = [pid for pid in ids if moved.get(pid) != lines[pid]]
+    if changed:
+        raise ChangedMeanwhileError(changed)
+    _log_payments(session, ids, at, actor, "payment_exported")
+    _log_export(session, export.id, at, actor, "payment_export")
+    return export.id
+
+
+def log_reexport(session: Session, export_id: int, at: datetime, actor: str) -> None:
+    """Log that batch `export_id`'s file was written again, by whom and when."""
+    _log_export(session, export_id, at, actor, "payment_reexport")
+
+
+def _log_export(session: Session, export_id: int, at: datetime, actor: str, kind: str) -> None:
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind=kind,
+        table="payment_exports",
+        where=PAYMENT_EXPORTS.c.id == export_id,
+    )
 
 
 def _log_payments(
@@ -369,42 +468,6 @@ def _log_payments(
             table="payments",
             where=_PAYMENTS.c.id.in_(ids[i : i + CHUNK]),
         )
-
-
-def record_export(
-    session: Session,
-    *,
-    period: str,
-    fmt: str,
-    file: str,
-    file_hash: str,
-    rows: int,
-    total_fen: int,
-    at: datetime,
-    actor: str,
-) -> int:
-    """Record (and log) a bank file written: its control count and total, who wrote it."""
-    export = PaymentExport(
-        period=period,
-        format=fmt,
-        file=file,
-        file_hash=file_hash,
-        rows=rows,
-        total_fen=total_fen,
-        at=at,
-        actor=actor,
-    )
-    session.add(export)
-    session.flush()
-    auditlog.log_rows(
-        session,
-        at=at,
-        actor=actor,
-        kind="payment_export",
-        table="payment_exports",
-        where=PAYMENT_EXPORTS.c.id == export.id,
-    )
-    return export.id
 
 
 def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
