@@ -219,3 +219,77 @@ def test_an_export_paused_mid_write_holds_no_write_lock_and_refuses_what_changed
     assert (code, err) == (0, ""), err
     # (PostgreSQL's sequence does not give back the id the refused export took)
     assert got.startswith(f"exported 2 payment(s) for 2023-08, 700.01 yuan, to {out} (batch ")
+
+
+# -- the bank's answer ----------------------------------------------------------------------
+
+
+def test_a_gb18030_answer_with_one_wrong_amount_is_refused_naming_the_line_then_recorded(
+    county: County,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    county.case("dibao", at(2023, 7, 15, 10), "approve", amount="650.00")
+    county.case("tekun", at(2023, 7, 20, 10), "confirm", self_care="full")
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    sent = tmp_path / "bank.csv"
+    assert (
+        cli(db_url, "payments", "export", "--period", "2023-08", "--output", str(sent)).exit_code
+        == 0
+    )
+    with sent.open(encoding="utf-8-sig", newline="") as fh:
+        exported = list(csv.reader(fh))[1:]
+    assert [r[1] for r in exported] == ["居民1", "居民2", "居民2"]
+
+    def answer(lines: list[list[str]], encoding: str = "gb18030") -> Path:
+        path = tmp_path / "answer.csv"
+        text = "参考号,reference,status,reason,name,id_number,amount_yuan\r\n" + "".join(
+            ",".join(["工行", *line]) + "\r\n" for line in lines
+        )
+        path.write_bytes(text.encode(encoding))
+        return path
+
+    good = [[r[0], "paid", "", r[1], r[2], r[3]] for r in exported]
+    wrong = [list(line) for line in good]
+    wrong[1][5] = "10200.00"  # the bank paid ten times the amount
+    wrong[2][0] = "３"  # a full-width 3
+    path = answer(wrong)
+    assert b"\xbe\xd3\xc3\xf1" in path.read_bytes()  # 居民 in GB18030 (and GBK)
+    result = cli(db_url, "payments", "reconcile", str(path))
+    assert (result.exit_code, result.stderr) == (
+        3,
+        f"error: {path}: 2 problem(s); nothing was recorded:\n"
+        f"  {path}:3: payment 2: amount 10200.00 yuan, exported 1020.00 (mismatch)\n"
+        f"  {path}:4: reference '３' is not a payment id (a whole number from the export, "
+        "in ASCII digits 0-9)\n"
+        "  hint: fix the file (or ask the bank for a corrected one) and run reconcile again\n",
+    )
+    wrong = [list(line) for line in good]
+    wrong[0][3], wrong[2][4] = "居民9", id_number(7)  # another payee
+    path = answer(wrong)
+    result = cli(db_url, "payments", "reconcile", str(path))
+    assert result.stderr.splitlines()[1:3] == [
+        f"  {path}:2: payment 1: name '居民9', exported '居民1' (mismatch)",
+        f"  {path}:4: payment 3: ID number {id_number(7)[:3]}{'*' * 11}{id_number(7)[-4:]}, "
+        f"exported {id_number(2)[:3]}{'*' * 11}{id_number(2)[-4:]} (mismatch)",
+    ]
+    path.write_bytes(path.read_bytes().replace(b"paid", b"p\xffid", 1))  # neither UTF-8 nor GB18030
+    result = cli(db_url, "payments", "reconcile", str(path))
+    assert (result.exit_code, result.stderr) == (
+        3,
+        f"error: {path}:2: bytes that are not UTF-8 or GB18030 text (illegal multibyte "
+        "sequence); nothing was read\n"
+        "  hint: save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)\n",
+    )
+    with Session(county.engine) as s:
+        assert set(s.scalars(select(Payment.status))) == {"exported"}  # nothing recorded
+
+    path = answer(good, "gbk")  # the amount corrected; GBK is GB18030's older subset
+    result = cli(db_url, "payments", "reconcile", str(path), "--encoding", "gbk")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"{path}: 3 paid, 0 failed, 0 already recorded\n",
+    )
+    with Session(county.engine) as s:
+        assert set(s.scalars(select(Payment.status))) == {"paid"}
+        assert auditlog.check(s).findings == []

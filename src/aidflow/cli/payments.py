@@ -92,16 +92,22 @@ def payments_export(
 
 @payments_group.command("reconcile")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="A CSV's encoding, e.g. gb18030 or gbk (default: UTF-8 or GB18030, detected).",
+)
 @pass_app
-def payments_reconcile(app: App, file: Path) -> None:
+def payments_reconcile(app: App, file: Path, encoding: str | None) -> None:
     """Record paid/failed from the bank's returned FILE (CSV or XLSX; county roles only).
 
-    Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
-    Any bad or unmatched line is reported with its line number and nothing is recorded.
+    Columns: reference (the payment id), status (paid|failed), reason, amount_yuan and
+    id_number as exported, optional name and bank_ref. Any bad, unmatched or mismatched
+    line is reported with its line number and nothing is recorded.
     """
     from aidflow.cli.files import send_file
 
-    result = app.call("payments.reconcile", **send_file(file))
+    result = app.call("payments.reconcile", **send_file(file), encoding=encoding)
     click.echo(
         f"{result['file']}: {result['paid']} paid, {result['failed']} failed, "
         f"{result['unchanged']} already recorded"

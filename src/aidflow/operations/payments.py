@@ -95,14 +95,17 @@ def export(
 
 
 @operation("payments.reconcile", write=True)
-def reconcile(svc: Service, caller: Caller, content_b64: str, file_name: str) -> dict[str, Any]:
+def reconcile(
+    svc: Service, caller: Caller, content_b64: str, file_name: str, encoding: str | None = None
+) -> dict[str, Any]:
     """Record paid/failed from the bank's answer sent as bytes (CSV or XLSX; county roles
-    only): all of its lines, or none."""
+    only): all of its lines, or none. `encoding` names a CSV's (default: UTF-8 or GB18030,
+    detected)."""
     from aidflow.operations.uploads import received
     from aidflow.services.payments import reconcile as record
 
     with received(content_b64, file_name) as path:
-        result = record(svc.session, svc.clock, path, actor=caller.user or "")
+        result = record(svc.session, svc.clock, path, actor=caller.user or "", encoding=encoding)
     return {
         "file": str(path),
         "paid": result.paid,

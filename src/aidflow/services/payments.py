@@ -50,6 +50,7 @@ from aidflow.errors import (
 )
 from aidflow.files import bankfile
 from aidflow.files.table import scan
+from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
 from aidflow.store import users as user_store
@@ -617,25 +618,46 @@ class ReconcileResult:
     unchanged: int = 0
 
 
-def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> ReconcileResult:
+def _mismatch(ln: bankfile.AnswerLine, sent: store.Sent) -> str:
+    """How the line differs from the payment as exported ('': it does not)."""
+    found = []
+    if ln.amount_fen != sent.amount_fen:
+        found.append(f"amount {yuan(ln.amount_fen)} yuan, exported {yuan(sent.amount_fen)}")
+    if ln.id_number != sent.id_number.upper():
+        found.append(f"ID number {mask(ln.id_number)}, exported {mask(sent.id_number)}")
+    if ln.name is not None and ln.name != sent.name:
+        found.append(f"name {ln.name!r}, exported {sent.name!r}")
+    return "; ".join(found) + (" (mismatch)" if found else "")
+
+
+def reconcile(
+    session: Session, clock: Clock, path: Path, *, actor: str, encoding: str | None = None
+) -> ReconcileResult:
     """Record paid/failed from the bank's answer (aidflow.files.bankfile): all lines, or none;
     the answer is recorded with the file's SHA-256, its counts and the acting user.
 
-    Every bad, unmatched, duplicated or conflicting line is reported with its line number
+    Each line must name an exported payment by its reference and repeat its amount and its
+    payee's ID number (and name, when the bank sends names) as exported. Every bad,
+    unmatched, duplicated, mismatched or conflicting line is reported with its line number
     in one InvalidInputError, and then nothing is recorded.
     """
     require_county(session, actor, "reconciling payments")
-    lines, problems = bankfile.read_answer(path)
-    current = store.statuses(session, [ln.payment_id for ln in lines])
+    lines, problems = bankfile.read_answer(path, encoding)
+    current = store.sent(session, [ln.payment_id for ln in lines])
     todo: list[bankfile.AnswerLine] = []
     result = ReconcileResult(str(path))
     for ln in lines:
         where, n = f"{path}:{ln.line}", ln.line
-        status = current.get(ln.payment_id)
-        if status is None:
+        payment = current.get(ln.payment_id)
+        if payment is None:
             problems.append(
                 (n, f"{where}: reference {ln.payment_id} matches no payment (unmatched)")
             )
+            continue
+        mismatch = _mismatch(ln, payment)
+        status = payment.status
+        if mismatch:
+            problems.append((n, f"{where}: payment {ln.payment_id}: {mismatch}"))
         elif status == ln.status:
             result.unchanged += 1
         elif status == "pending":

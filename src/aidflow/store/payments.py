@@ -470,13 +470,27 @@ def _log_payments(
         )
 
 
-def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
-    """The status of each of these payments that exists."""
-    found: dict[int, str] = {}
+@dataclass(frozen=True)
+class Sent:
+    """A payment as the bank was sent it, and its status now."""
+
+    status: str
+    amount_fen: int
+    name: str
+    id_number: str
+
+
+def sent(session: Session, payment_ids: Sequence[int]) -> dict[int, Sent]:
+    """Each of these payments that exists: its status, amount and payee."""
+    found: dict[int, Sent] = {}
     for i in range(0, len(payment_ids), CHUNK):
         chunk = payment_ids[i : i + CHUNK]
-        rows = session.execute(select(Payment.id, Payment.status).where(Payment.id.in_(chunk)))
-        found.update((pid, status) for pid, status in rows)
+        rows = session.execute(
+            select(Payment.id, Payment.status, Payment.amount_fen, Person.name, Person.id_number)
+            .join(Person, Person.id == Payment.person_id)
+            .where(Payment.id.in_(chunk))
+        )
+        found.update((pid, Sent(st, fen, name, idn)) for pid, st, fen, name, idn in rows)
     return found
 
 
