@@ -66,7 +66,8 @@ class AnswerLine:
     name: str | None  # the payee's, when the bank sends names
 
 
-_REFERENCE = re.compile(r"[0-9]+")  # ASCII digits: what the export wrote, nothing that looks like it
+# ASCII digits: what the export wrote, never a digit of another script that looks like one
+_REFERENCE = re.compile(r"[0-9]+")
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
 
 
