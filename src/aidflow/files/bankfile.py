@@ -3,7 +3,8 @@
 The payment list has one row per payment: reference (the payment id), name, full ID
 number, amount in yuan with two decimals (text, so no spreadsheet turns it into a float),
 kind, period. CSV is written as UTF-8 with a BOM, so spreadsheet programs show the Chinese
-names correctly; XLSX is streamed row by row, so memory stays flat.
+names correctly; XLSX is streamed row by row, so memory stays flat. Every cell is written
+as text that no spreadsheet program runs as a formula (aidflow.files.cells).
 
 The answer is a table (read by aidflow.files.table: UTF-8 or GB18030/GBK, detected or
 declared) whose header names `reference`, `status` (paid or failed), `reason` (required for
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aidflow.errors import InvalidInputError
+from aidflow.files.cells import XlsxWriter, csv_row
 from aidflow.files.table import cell_text, read_rows
 
 FORMATS = ("csv", "xlsx")
@@ -41,17 +43,15 @@ def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[str]]) -> No
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
         writer = csv.writer(text)
         writer.writerow(EXPORT_COLUMNS)
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)
         text.detach()  # `out` stays open for the caller
         return
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("payments")
-    ws.append(list(EXPORT_COLUMNS))
+    book = XlsxWriter(out)
+    book.sheet("payments")
+    book.append(EXPORT_COLUMNS)
     for row in rows:
-        ws.append(list(row))
-    wb.save(out)
+        book.append(row)
+    book.close()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ and sends its bytes, base64 in a `content_b64` parameter, with the name the user
 the operation writes them to a private temporary file and reads that with the one table
 reader (aidflow.files.table). Every message names the file as the user named it, never the
 temporary file, so a problem reads the same in local mode and from the server. A command
-that writes a file (`payments export`, `ledger export`) gets its bytes back in the result
-and the CLI writes them where the user asked.
+that writes a file (`payments export`, `ledger export`) makes it in memory (no temporary
+file holds its names and ID numbers), gets its bytes back in the result, and the CLI writes
+them where the user asked (aidflow.cli.files.write_file).
 """
 
 from __future__ import annotations
@@ -79,11 +80,3 @@ def received(content_b64: str, name: str) -> Iterator[Path]:
         path._shown = name
         path._real = real
         yield path
-
-
-@contextmanager
-def produced(suffix: str) -> Iterator[Path]:
-    """A path in a private temporary directory (removed at the end) for a file the server
-    writes and sends back; it does not exist yet."""
-    with tempfile.TemporaryDirectory(prefix="aidflow-export-") as directory:
-        yield Path(directory) / ("export" + suffix)
