@@ -8,8 +8,9 @@ with one INSERT ... ON CONFLICT (case_id, kind, period) DO NOTHING executemany, 
 second run, or two runs at once, create nothing twice.
 
 Every run, payment, status change, bank file and bank answer is appended to the global
-audit log (aidflow.store.auditlog) as written, read back from the database; a page's
-payments in one bulk append.
+audit log (aidflow.store.auditlog) as written, read back from the database; a page's new
+payments as one entry for the page (auditlog.ROW_SETS), each later change of a payment as
+an entry of its own.
 
 Functions take the caller's Session; the caller owns the transaction.
 """
@@ -263,19 +264,16 @@ class WorkflowReads:
                     "period": period,
                     "amount_fen": v["amount_fen"],
                     "basis": basis,
-                    "status": "pending",
                     "created_at": self.at,
-                    "settled_at": None,
-                    "bank_ref": None,
-                    "failure_reason": None,
                 }
             )
-        auditlog.append_many(
+        # the page's payments as one entry: their fixed columns, the rest as first written
+        auditlog.append_set(
             self.session,
             at=self.at,
             actor=self.actor,
-            kind="payment_created",
-            table="payments",
+            kind="payments_created",
+            name="payment_sets",
             rows=rows,
         )
         return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in rows)
