@@ -428,12 +428,18 @@ def append_many(
     return len(entries)
 
 
+SetLine = tuple[int, Sequence[Any]]  # a row's id and its fixed columns, in ROW_SETS order
+
+
 def set_digest(name: str, rows: Iterable[Mapping[str, Any]]) -> str:
-    """The digest of a row set (ROW_SETS[name]): its rows' ids and fixed columns, by id."""
+    """The digest of a row set (ROW_SETS[name]) from its rows: ids and fixed columns, by id."""
     fixed = ROW_SETS[name].fixed
-    return _sha256(
-        [name, [[r["id"], [r[c] for c in fixed]] for r in sorted(rows, key=lambda r: r["id"])]]
-    )
+    return _set_digest(name, [(r["id"], [r[c] for c in fixed]) for r in rows])
+
+
+def _set_digest(name: str, lines: list[SetLine]) -> str:
+    lines.sort(key=lambda line: line[0])
+    return _sha256([name, lines])
 
 
 def append_set(
@@ -443,16 +449,23 @@ def append_set(
     actor: str,
     kind: str,
     name: str,
-    rows: Sequence[Mapping[str, Any]],
+    group: int,
+    lines: list[SetLine],
 ) -> None:
-    """Log `rows`, just written by one bulk write (one value of the set's group column; no
-    row of that group written in their id range by anyone else), as one entry."""
-    if not rows:
+    """Log the rows of `lines` (id, fixed columns), just written by one bulk write of
+    `group` (the value of the set's group column; no row of that group written in their id
+    range by anyone else), as one entry. A datetime may come as its canonical text
+    (`canonical_time`), converted once for all the rows."""
+    if not lines:
         return
-    spec = ROW_SETS[name]
-    ids = [r["id"] for r in rows]
-    key = f"{rows[0][spec.group]}/{min(ids)}..{max(ids)}"
-    _append_entry(session, at, actor, kind, name, key, set_digest(name, rows))
+    ids = [line[0] for line in lines]
+    key = f"{group}/{min(ids)}..{max(ids)}"
+    _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines))
+
+
+def canonical_time(at: datetime) -> str:
+    """An instant as the canonical JSON writes it."""
+    return _plain(at)
 
 
 def _set_rows(session: Session, name: str, key: str) -> list[dict[str, Any]]:

@@ -248,25 +248,20 @@ class WorkflowReads:
         self.conn.execute(self._insert, values)
         given = {(v["case_id"], v["kind"], v["period"]): v for v in values}
         mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
-        rows = []
+        at_text = auditlog.canonical_time(self.at)
+        lines: list[auditlog.SetLine] = []
+        totals = []
         for pid, cid, kind, period in mine:
             v = given[(cid, kind, period)]
             basis = self._bases.get(v["basis"])
             if basis is None:
                 basis = self._bases[v["basis"]] = json.loads(v["basis"])
-            rows.append(
-                {
-                    "id": pid,
-                    "case_id": cid,
-                    "person_id": v["person_id"],
-                    "run_id": self.run_id,
-                    "kind": kind,
-                    "period": period,
-                    "amount_fen": v["amount_fen"],
-                    "basis": basis,
-                    "created_at": self.at,
-                }
+            fen = v["amount_fen"]
+            # ROW_SETS["payment_sets"].fixed, in its order
+            lines.append(
+                (pid, (cid, v["person_id"], self.run_id, kind, period, fen, basis, at_text))
             )
+            totals.append((kind, period, 1, fen))
         # the page's payments as one entry: their fixed columns, the rest as first written
         auditlog.append_set(
             self.session,
@@ -274,9 +269,10 @@ class WorkflowReads:
             actor=self.actor,
             kind="payments_created",
             name="payment_sets",
-            rows=rows,
+            group=self.run_id,
+            lines=lines,
         )
-        return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in rows)
+        return totals
 
 
 def _insert_statement(session: Session, run_id: int) -> Any:
