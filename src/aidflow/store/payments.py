@@ -25,8 +25,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Column,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     bindparam,
     case,
@@ -41,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.language.definition import Workflow
 from aidflow.store import auditlog, workflows
+from aidflow.store.fast import Fast, connection
 from aidflow.store.models import (
     Case,
     CaseEvent,
@@ -208,6 +213,7 @@ class WorkflowReads:
         )
         self._bases: dict[str, Any] = {}  # basis JSON text -> its value, decoded once
         self._insert = _insert_statement(session, run_id)
+        self._staged = _Staged(session, run_id) if self._insert is None else None
 
     def pages(self, size: int) -> Iterator[Page]:
         """The workflow's cases open since the first month paid, `size` at a time."""
@@ -245,9 +251,13 @@ class WorkflowReads:
         # Which rows this run wrote (its rows of these kinds in the page's id range) and
         # their ids are read back; the rest of each row is what was just inserted: the run's
         # id and time, status pending, nothing settled.
-        self.conn.execute(self._insert, values)
         given = {(v["case_id"], v["kind"], v["period"]): v for v in values}
-        mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
+        mine: Iterable[Any]
+        if self._staged is not None:
+            mine = self._staged.insert(self.session, values)
+        else:
+            self.conn.execute(self._insert, values)
+            mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
         at_text = auditlog.canonical_time(self.at)
         lines: list[auditlog.SetLine] = []
         totals = []
@@ -275,29 +285,84 @@ class WorkflowReads:
         return totals
 
 
+_PAGE: Any = Table(  # a page of new payments on its way in (PostgreSQL; see _Staged)
+    "payments_page",
+    MetaData(),
+    Column("case_id", Integer),
+    Column("person_id", Integer),
+    Column("kind", String(40)),
+    Column("period", String(7)),
+    Column("amount_fen", BigInteger),
+    Column("basis", Text),
+    prefixes=["TEMPORARY"],
+)
+_PAGE_COPY = Fast(
+    _PAGE.insert(), column_keys=("case_id", "person_id", "kind", "period", "amount_fen", "basis")
+)
+
+
+class _Staged:
+    """A page of payments into PostgreSQL: COPY into a temporary table, then one INSERT ...
+    SELECT ... ON CONFLICT (case_id, kind, period) DO NOTHING RETURNING the rows it wrote.
+
+    One COPY and one statement per page instead of a statement per row (executemany, even
+    pipelined, costs the server a statement and the client a round of parameters per row).
+    The table lives for the run's transaction (ON COMMIT DROP)."""
+
+    def __init__(self, session: Session, run_id: int) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        connection(session).exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS payments_page (case_id integer, "
+            "person_id integer, kind varchar(40), period varchar(7), amount_fen bigint, "
+            "basis text) ON COMMIT DROP"
+        )
+        run = literal_column(str(int(run_id)), Integer)
+        p, g = _PAYMENTS, _PAGE
+        rows = select(
+            g.c.case_id,
+            g.c.person_id,
+            run,
+            g.c.kind,
+            g.c.period,
+            g.c.amount_fen,
+            cast(g.c.basis, JSON),
+            literal_column("'pending'", String),
+            select(_RUNS.c.started_at).where(_RUNS.c.id == run).scalar_subquery(),
+        )
+        columns = ["case_id", "person_id", "run_id", "kind", "period", "amount_fen", "basis"]
+        self._insert = (
+            pg_insert(p)
+            .from_select([*columns, "status", "created_at"], rows)
+            .on_conflict_do_nothing(constraint="uq_payment_once")
+            .returning(p.c.id, p.c.case_id, p.c.kind, p.c.period)
+        )
+
+    def insert(self, session: Session, values: list[dict[str, Any]]) -> list[Any]:
+        conn = session.connection()
+        conn.exec_driver_sql("TRUNCATE payments_page")
+        _PAGE_COPY.many(session, values, {})
+        return list(conn.execute(self._insert).all())
+
+
 def _insert_statement(session: Session, run_id: int) -> Any:
-    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for run `run_id`.
+    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for run
+    `run_id` on SQLite (None on PostgreSQL, which stages a page: _Staged).
 
     What is the same for every row is written in the SQL, not bound per row: the run's id,
     status 'pending' and created_at, which is the run's started_at (read by the database,
     so no datetime is converted per row). The basis comes as JSON text, serialized once per
     distinct basis by the caller (the JSON type's own bind processing would serialize it
-    again for every row): SQLite stores JSON as that text; PostgreSQL casts it to json,
-    which keeps the text as it is.
+    again for every row): SQLite stores JSON as that text.
     """
-    run = literal_column(str(int(run_id)), Integer)
-    stmt: Any
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return None
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = pg_insert(_PAYMENTS).on_conflict_do_nothing(constraint="uq_payment_once")
-        basis: Any = cast(bindparam("basis", type_=Text), JSON)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(_PAYMENTS).on_conflict_do_nothing()
-        # not CAST(? AS JSON): SQLite would make a number of it
-        basis = bindparam("basis", type_=Text)
+    run = literal_column(str(int(run_id)), Integer)
+    stmt: Any = sqlite_insert(_PAYMENTS).on_conflict_do_nothing()
+    # not CAST(? AS JSON): SQLite would make a number of it
+    basis = bindparam("basis", type_=Text)
     return stmt.values(
         basis=basis,
         run_id=run,
