@@ -60,6 +60,7 @@ from aidflow.store.records import VersionRecord
 from aidflow.store.tables import PAYMENT_EXPORTS, RECONCILIATIONS, record_of
 
 CHUNK = 1000  # payment ids per look-up
+_FIELDS_CACHE = 10_000
 
 _CASES: Any = Case.__table__
 _EVENTS: Any = CaseEvent.__table__
@@ -181,7 +182,7 @@ class WorkflowReads:
         )
         # ORs of equalities, not IN lists: an IN list is re-rendered on every execution
         self._events = (
-            select(e.c.case_id, month, e.c.from_state, e.c.to_state, e.c.fields)
+            select(e.c.case_id, month, e.c.from_state, e.c.to_state, cast(e.c.fields, Text))
             .join_from(e, c, c.c.id == e.c.case_id)
             .where(
                 c.c.id > lo,
@@ -212,8 +213,11 @@ class WorkflowReads:
             .order_by(p.c.id)
         )
         self._bases: dict[str, Any] = {}  # basis JSON text -> its value, decoded once
-        self._insert = _insert_statement(session, run_id)
-        self._staged = _Staged(session, run_id) if self._insert is None else None
+        self._fields: dict[str, dict[str, Any]] = {}  # event fields' JSON text -> the value
+        insert = _insert_statement(session, run_id)
+        self._staged = _Staged(session, run_id) if insert is None else None
+        # the driver's executemany, without SQLAlchemy's parameter processing per row
+        self._insert = None if insert is None else Fast(insert, column_keys=_NEW)
 
     def pages(self, size: int) -> Iterator[Page]:
         """The workflow's cases open since the first month paid, `size` at a time."""
@@ -230,8 +234,20 @@ class WorkflowReads:
     ) -> list[tuple[int, int, str | None, str | None, dict[str, Any] | None]]:
         """(case id, month, from state, to state, fields) of the page's state-changing
         events, each case's in order."""
-        # Core columns are untyped, and the Rows serve as the tuples (no copy per page)
-        return self.conn.execute(self._events, page_range).all()  # type: ignore[return-value]
+        # the fields come as JSON text, decoded once per distinct text: a county's approvals
+        # repeat few amounts
+        cache = self._fields
+        out = []
+        for cid, month, frm, to, text in self.conn.execute(self._events, page_range):
+            fields = None
+            if text is not None:
+                fields = cache.get(text)
+                if fields is None:
+                    if len(cache) >= _FIELDS_CACHE:
+                        cache.clear()  # amounts may all differ: keep memory flat
+                    fields = cache[text] = json.loads(text)
+            out.append((cid, month, frm, to, fields))
+        return out
 
     def existing(self, page_range: dict[str, int]) -> set[tuple[int, str, str]]:
         """(case id, kind, period) of the page's payments since the first month paid."""
@@ -256,7 +272,8 @@ class WorkflowReads:
         if self._staged is not None:
             mine = self._staged.insert(self.session, values)
         else:
-            self.conn.execute(self._insert, values)
+            assert self._insert is not None
+            self._insert.many(self.session, values, {})
             mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
         at_text = auditlog.canonical_time(self.at)
         lines: list[auditlog.SetLine] = []
@@ -296,9 +313,8 @@ _PAGE: Any = Table(  # a page of new payments on its way in (PostgreSQL; see _St
     Column("basis", Text),
     prefixes=["TEMPORARY"],
 )
-_PAGE_COPY = Fast(
-    _PAGE.insert(), column_keys=("case_id", "person_id", "kind", "period", "amount_fen", "basis")
-)
+_NEW = ("case_id", "person_id", "kind", "period", "amount_fen", "basis")  # a new payment's values
+_PAGE_COPY = Fast(_PAGE.insert(), column_keys=_NEW)
 
 
 class _Staged:
