@@ -146,6 +146,17 @@ def test_an_export_holds_only_payments_in_no_batch_and_a_batch_again_is_its_own_
         f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {again} (batch 1 again)\n"
     )
     assert again.read_bytes() == first.read_bytes()
+    with Session(county.engine) as s, s.begin():  # someone with SQL moves a payment's money
+        s.execute(update(Payment).where(Payment.id == 2).values(amount_fen=1))
+    result = cli(db_url, "payments", "export", "--batch", "1", "--output", str(again))
+    assert (result.exit_code, result.stderr) == (
+        7,
+        "error: export batch 1 now holds 3 payment(s), 750.01 yuan, not its control count and "
+        "total 3, 1770.00 yuan; no file was written\n"
+        "  hint: run `aidflow audit verify` to see what changed\n",
+    )
+    with Session(county.engine) as s, s.begin():
+        s.execute(update(Payment).where(Payment.id == 2).values(amount_fen=102000))
     result = cli(db_url, "payments", "export", "--batch", "9", "--output", str(again))
     assert (result.exit_code, result.stderr) == (
         4,

@@ -578,6 +578,13 @@ def _export_again(
 
     result = ExportResult(found.period, batch=batch, again=True)
     result.content = _bank_file(fmt, page, result, array("q"), array("q"))
+    if (result.rows, result.total_fen) != (found.rows, found.total_fen):
+        raise ConflictError(
+            f"export batch {batch} now holds {result.rows} payment(s), {yuan(result.total_fen)} "
+            f"yuan, not its control count and total {found.rows}, {yuan(found.total_fen)} yuan; "
+            "no file was written",
+            hint="run `aidflow audit verify` to see what changed",
+        )
     with writing() as tx:
         store.log_reexport(tx, batch, clock.now(), actor)
     return result
