@@ -509,6 +509,7 @@ def export_payments(
     is still pending in no batch with the amount written; if any changed meanwhile,
     nothing is recorded and ConflictError names them.
     """
+    store.read_snapshot(session)
     require_county(session, actor, "exporting payments")
     if batch is not None:
         return _export_again(session, writing, clock, batch, fmt, actor, batch_size)

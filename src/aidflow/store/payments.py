@@ -393,6 +393,15 @@ def _insert_statement(session: Session, run_id: int) -> Any:
 BankRow = tuple[int, str, str, int, str, str]  # payment id, name, ID number, fen, kind, period
 
 
+def read_snapshot(session: Session) -> None:
+    """Make the session's transaction, not begun yet, read one snapshot throughout: an
+    export's pages then show the payments as they were when it began. PostgreSQL's READ
+    COMMITTED would show each page as of its own query; REPEATABLE READ does not. (A
+    SQLite read transaction is one snapshot already.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def _bank_rows(session: Session, where: Sequence[Any], after: int, size: int) -> list[BankRow]:
     rows = session.execute(
         select(
