@@ -468,3 +468,12 @@ def test_an_export_killed_mid_write_leaves_no_file_and_nothing_in_tmp(
             "files.write:1",
         )
         assert list(directory.iterdir()) == [] and list(tmp.iterdir()) == [], fmt
+    # the bank's answer, full of names and ID numbers, copied for the operation
+    answer = tmp_path / "answer.csv"
+    answer.write_text(
+        f"reference,status,reason,amount_yuan,id_number\n1,paid,,650.00,{id_number(1)}\n",
+        encoding="utf-8",
+    )
+    argv = aidflow(db_url, "2023-08-02T09:00", "payments", "reconcile", str(answer), user="sun")
+    kill_at(argv, {**base_env(), "TMPDIR": str(tmp)}, "uploads.received:1")
+    assert list(tmp.iterdir()) == []

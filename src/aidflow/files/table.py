@@ -163,16 +163,19 @@ def _xlsx_rows(path: Path) -> Iterator[Line]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{path}: not a readable XLSX workbook ({exc})",
-            hint="open it in a spreadsheet program and save it as .xlsx",
-        ) from None
-    try:
-        ws = wb.worksheets[0]
-        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
-            yield number, list(cells)
-    finally:
-        wb.close()
+    # opened here, not by name: openpyxl would judge the name's extension, and an upload's
+    # copy may have no name (aidflow.operations.uploads)
+    with path.open("rb") as fh:
+        try:
+            wb = load_workbook(fh, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{path}: not a readable XLSX workbook ({exc})",
+                hint="open it in a spreadsheet program and save it as .xlsx",
+            ) from None
+        try:
+            ws = wb.worksheets[0]
+            for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+                yield number, list(cells)
+        finally:
+            wb.close()
