@@ -1,8 +1,8 @@
 """The bank files: the payment list aidflow writes, and the answer the bank sends back.
 
 The payment list has one row per payment: reference (the payment id), name, full ID
-number, amount in yuan with two decimals (text, so no spreadsheet turns it into a float),
-kind, period. CSV is written as UTF-8 with a BOM, so spreadsheet programs show the Chinese
+number (text), amount in yuan with two decimals (a Decimal: text in CSV, a number cell in
+XLSX), kind, period. CSV is written as UTF-8 with a BOM, so spreadsheet programs show the Chinese
 names correctly; XLSX is streamed row by row, so memory stays flat. Every cell is written
 as text that no spreadsheet program runs as a formula (aidflow.files.cells).
 
@@ -35,7 +35,7 @@ ANSWER_COLUMNS = ("reference", "status", "reason", "amount_yuan", "id_number")
 _ANSWER_HINT = "the first row names the columns: reference,status,reason,amount_yuan,id_number"
 
 
-def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[str]]) -> None:
+def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[object]]) -> None:
     """The payment list in `fmt` (csv or xlsx) into `out`: the header, then `rows` as they come."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")

@@ -598,14 +598,15 @@ def _bank_file(
     ids: array[int],
     amounts: array[int],
 ) -> bytes:
-    def rows() -> Iterator[tuple[str, ...]]:
+    def rows() -> Iterator[tuple[str | Decimal, ...]]:
         last = 0
         while found := page(last):
             for pid, name, idn, fen, kind, per in found:
                 ids.append(pid)
                 amounts.append(fen)
                 result.total_fen += fen
-                yield (str(pid), name, idn, yuan(fen), kind, per)
+                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV
+                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), kind, per)
             result.rows += len(found)
             last = found[-1][0]
             failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
