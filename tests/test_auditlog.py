@@ -153,10 +153,18 @@ def relog(conn: Connection) -> None:
     with Session(bind=conn) as s:
         now = {table: auditlog._rows(s, table) for table in auditlog.SUBJECTS}
         entries = s.execute(AUDIT_LOG.select().order_by(AUDIT_LOG.c.seq)).all()
+        sets = {  # a page of a payment run, logged as one entry
+            e.subject_key: auditlog.current_set_digest(s, e.subject_table, e.subject_key)
+            for e in entries
+            if e.subject_table in auditlog.ROW_SETS
+        }
     conn.execute(text("DELETE FROM audit_log"))
     prev = auditlog.GENESIS
     for seq, e in enumerate(entries, start=1):
-        digest = now[e.subject_table].get(e.subject_key, e.digest)
+        if e.subject_table in auditlog.ROW_SETS:
+            digest = sets[e.subject_key]
+        else:
+            digest = now[e.subject_table].get(e.subject_key, e.digest)
         h = auditlog.entry_hash(
             seq, e.at, e.actor, e.kind, e.subject_table, e.subject_key, digest, prev
         )

@@ -69,7 +69,9 @@ def books(
     assert result.exit_code == 0, result.output
     answer = tmp_path / "answer.csv"
     answer.write_text(
-        "reference,status,reason,bank_ref\n1,paid,,B-1\n2,failed,account closed,\n3,paid,,\n",
+        "reference,status,reason,bank_ref,amount_yuan,id_number\n"
+        f"1,paid,,B-1,650.00,{id_number(1)}\n2,failed,account closed,,1020.00,{id_number(2)}\n"
+        f"3,paid,,,100.00,{id_number(2)}\n",
         encoding="utf-8",
     )
     result = cli(url, "payments", "reconcile", str(answer), now="2023-08-10T09:00")
@@ -91,11 +93,10 @@ def sql(books: Books, statement: str, **params: object) -> None:
 def test_the_trail_names_who_paid_exported_and_reconciled(books: Books) -> None:
     result = books.verify()
     assert result.exit_code == 0, result.output
-    assert books.trail("payments", "1") == [
-        ("payment_created", "sun"),
-        ("payment_exported", "sun"),
-        ("payment_settled", "sun"),
-    ]
+    # the run's page of payments is one entry; each later change of a payment its own
+    assert books.trail("payment_sets", "1/1..1") == [("payments_created", "sun")]  # dibao
+    assert books.trail("payment_sets", "1/2..3") == [("payments_created", "sun")]  # tekun
+    assert books.trail("payments", "1") == [("payment_exported", "sun"), ("payment_settled", "sun")]
     assert books.trail("payment_runs", "1") == [("payment_run", "sun"), ("payment_run", "sun")]
     assert books.trail("payment_exports", "1") == [("payment_export", "sun")]
     assert books.trail("reconciliations", "1") == [("reconciliation", "sun")]
@@ -246,3 +247,36 @@ def test_the_upgrade_logs_the_money_a_database_already_holds(
         "payment_runs": 1,
         "payments": 3,
     }
+
+
+@pytest.mark.parametrize(
+    ("statement", "finding"),
+    [
+        ("UPDATE payments SET amount_fen = 6500000 WHERE id = 2", "set"),
+        ("UPDATE payments SET person_id = 1 WHERE id = 3", "set"),
+        ("DELETE FROM payments WHERE id = 2", "set"),
+        ("UPDATE payments SET status = 'paid', bank_ref = 'B-9' WHERE id = 1", "payment 1"),
+    ],
+)
+def test_a_payment_edited_after_the_run_before_any_export(
+    paid_county: tuple[County, str, list[int]],  # noqa: F811
+    statement: str,
+    finding: str,
+) -> None:
+    """The run logs its page of payments as one entry: a payment of it edited, removed or
+    marked paid behind the log's back, before anything else logged it again, is found."""
+    county_, url, _ = paid_county
+    assert Cli(url)("audit", "verify").exit_code == 0
+    with county_.engine.begin() as conn:
+        conn.execute(text(statement))
+        entries = dict(
+            conn.execute(
+                text("SELECT subject_key, seq FROM audit_log WHERE subject_table = 'payment_sets'")
+            ).all()
+        )
+    expected = {  # the run's pages: dibao (payment 1), tekun (payments 2 and 3)
+        "set": f"payments 2 to 3 of payment run 1 (log entry #{entries['1/2..3']}): a row was "
+        "changed, added or removed after they were logged",
+        "payment 1": f"payment 1 (log entry #{entries['1/1..1']}): changed after it was logged",
+    }
+    tampered(Cli(url)("audit", "verify"), expected[finding])

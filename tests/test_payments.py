@@ -415,7 +415,8 @@ def test_sums_of_many_payments_are_exact_fen(county: County) -> None:
     expected = sum(to_fen(Decimal(a)) for a in amounts) * 6
     assert (result.created, result.total_fen) == (36, expected)
     with Session(county.engine) as s:
-        total = s.scalar(select(func.sum(Payment.amount_fen)))
+        # a sum of BIGINT is NUMERIC on PostgreSQL (a Decimal): exact, made an int here
+        total = int(s.scalar(select(func.sum(Payment.amount_fen))) or 0)
     assert total == expected
     assert yuan(total) == "8757.36"  # (0.01 + 123.45 + 333.33 + 999.99 + 0.10 + 2.68) * 6, exactly
 
@@ -496,7 +497,9 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         url, "payments", "export", "--period", "2023-08", "--format", "csv", "--output", str(out)
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {out}\n"
+    assert result.stdout == (
+        f"exported 3 payment(s) for 2023-08, 1770.00 yuan, to {out} (batch 1)\n"
+    )
     with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows == [
@@ -510,8 +513,11 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         assert set(s.scalars(select(Payment.status))) == {"exported"}
 
     answer = tmp_path / "answer.csv"
+    i1, i2 = id_number(1), id_number(2)
     answer.write_text(
-        "reference,status,reason\n1,paid,\n2,failed,\n3,ok,\n99,paid,\nabc,paid,\n1,paid,\n",
+        "reference,status,reason,amount_yuan,id_number\n"
+        f"1,paid,,650.00,{i1}\n2,failed,,1020.00,{i2}\n3,ok,,100.00,{i2}\n99,paid,,1.00,{i1}\n"
+        f"abc,paid,,1.00,{i1}\n1,paid,,650.00,{i1}\n",
         encoding="utf-8",
     )
     result = cli(url, "payments", "reconcile", str(answer))
@@ -521,7 +527,8 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         f"  {answer}:3: a failed payment needs a reason\n"
         f"  {answer}:4: status 'ok' is not paid or failed\n"
         f"  {answer}:5: reference 99 matches no payment (unmatched)\n"
-        f"  {answer}:6: reference 'abc' is not a payment id (a whole number from the export)\n"
+        f"  {answer}:6: reference 'abc' is not a payment id (a whole number from the export, "
+        "in ASCII digits 0-9)\n"
         f"  {answer}:7: payment 1 is also on line 2\n"
         "  hint: fix the file (or ask the bank for a corrected one) and run reconcile again\n"
     )
@@ -529,7 +536,8 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         assert set(s.scalars(select(Payment.status))) == {"exported"}  # nothing changed
 
     answer.write_text(
-        "Reference,Status,Reason,bank_ref\n1,paid,,B-1\n2,failed,account closed,B-2\n3,PAID,,\n",
+        "Reference,Status,Reason,bank_ref,Amount_Yuan,ID_number\n"
+        f"1,paid,,B-1,650.00,{i1}\n2,failed,account closed,B-2,1020,{i2}\n3,PAID,,,100.0,{i2}\n",
         encoding="utf-8",
     )
     result = cli(url, "payments", "reconcile", str(answer), now="2023-08-10T09:00")
@@ -546,7 +554,11 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
         (2, "failed", "account closed", "B-2", settled),
         (3, "paid", None, None, settled),
     ]
-    answer.write_text("reference,status,reason\n1,paid,\n2,paid,\n", encoding="utf-8")
+    answer.write_text(
+        f"reference,status,reason,amount_yuan,id_number\n1,paid,,650.00,{i1}\n"
+        f"2,paid,,1020.00,{i2}\n",
+        encoding="utf-8",
+    )
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 3
     assert result.stderr.startswith(
@@ -558,8 +570,8 @@ def test_export_csv_and_reconcile_with_every_problem_listed(
     )
     assert result.exit_code == 4
     assert result.stderr == (
-        "error: no pending or exported payments for 2023-08\n"
-        "  hint: run `aidflow payments run --period 2023-08` first\n"
+        "error: no payments for 2023-08 wait to be exported; batch(es) 1 hold the exported ones\n"
+        "  hint: to write a batch's file again: aidflow payments export --batch 1\n"
     )
     assert not (tmp_path / "again.csv").exists()
 
@@ -578,9 +590,9 @@ def test_export_xlsx_and_reconcile_xlsx(
     wb = load_workbook(out, read_only=True)
     assert [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)] == [
         ["reference", "name", "id_number", "amount_yuan", "kind", "period"],
-        ["1", "居民1", id_number(1), "650.00", "dibao", "2023-08"],
-        ["2", "居民2", id_number(2), "1020.00", "basic_living_allowance", "2023-08"],
-        ["3", "居民2", id_number(2), "100.00", "care_allowance", "2023-08"],
+        ["1", "居民1", id_number(1), 650, "dibao", "2023-08"],  # money as numbers
+        ["2", "居民2", id_number(2), 1020, "basic_living_allowance", "2023-08"],
+        ["3", "居民2", id_number(2), 100, "care_allowance", "2023-08"],
     ]
     wb.close()
     result = cli(url, "payments", "export", "--period", "2023-08", "--output", str(out), user="li")
@@ -591,10 +603,10 @@ def test_export_xlsx_and_reconcile_xlsx(
     sheet = book.active
     assert sheet is not None
     for row in (
-        ["reference", "status", "reason"],
-        [1, "paid", None],
-        [2.0, "paid", None],
-        [7, "paid", None],
+        ["reference", "status", "reason", "amount_yuan", "id_number"],
+        [1, "paid", None, 650, id_number(1)],
+        [2.0, "paid", None, "1020.00", id_number(2)],
+        [7, "paid", None, 1, id_number(2)],
     ):
         sheet.append(row)
     book.save(answer)
@@ -605,7 +617,7 @@ def test_export_xlsx_and_reconcile_xlsx(
         f"  {answer}:4: reference 7 matches no payment (unmatched)\n"
     )
     sheet.delete_rows(4)
-    sheet.append([3, "paid", None])
+    sheet.append([3, "paid", None, 100.0, id_number(2)])
     book.save(answer)
     result = cli(url, "payments", "reconcile", str(answer))
     assert result.exit_code == 0, result.output
@@ -622,9 +634,10 @@ def test_export_xlsx_and_reconcile_xlsx(
     assert (result.exit_code, result.stderr) == (
         3,
         (
-            f"error: {bad}:1: the header lacks column(s) reference, status, reason "
-            "(found: ref, state); nothing was recorded\n"
-            "  hint: the first row names the columns: reference,status,reason\n"
+            f"error: {bad}:1: the header lacks column(s) reference, status, reason, "
+            "amount_yuan, id_number (found: ref, state); nothing was recorded\n"
+            "  hint: the first row names the columns: "
+            "reference,status,reason,amount_yuan,id_number\n"
         ),
     )
 
@@ -663,7 +676,10 @@ def test_the_readme_payments_commands_work(
     county.case("tekun", at(2023, 8, 16, 10), "confirm", self_care="none")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bank-answer-2023-09.csv").write_text(
-        "reference,status,reason\n1,paid,\n2,paid,\n3,failed,account frozen\n", encoding="utf-8"
+        "reference,status,reason,amount_yuan,id_number\n"
+        f"1,paid,,650.00,{id_number(1)}\n2,paid,,1020.00,{id_number(2)}\n"
+        f"3,failed,account frozen,800.00,{id_number(2)}\n",
+        encoding="utf-8",
     )
     (block,) = fenced(section("Payments"))
     outputs = []
@@ -676,6 +692,6 @@ def test_the_readme_payments_commands_work(
     assert outputs == [
         "payment run 1 for 2023-09: 3 payment(s) created (0 arrears), 2470.00 yuan; "
         "basic_living_allowance 1, care_allowance 1, dibao 1\n",
-        "exported 3 payment(s) for 2023-09, 2470.00 yuan, to bank-2023-09.xlsx\n",
+        "exported 3 payment(s) for 2023-09, 2470.00 yuan, to bank-2023-09.xlsx (batch 1)\n",
         "bank-answer-2023-09.csv: 2 paid, 1 failed, 0 already recorded\n",
     ]

@@ -21,7 +21,7 @@ from aidflow.store.database import make_engine, upgrade
 from .conftest import Cli, World, _pg_schema_url
 from .test_auditlog import Signed, relog, signed  # noqa: F401
 from .test_engine import open_case
-from .test_payments import County, cli, county, paid_county  # noqa: F401
+from .test_payments import County, cli, county, id_number, paid_county  # noqa: F401
 
 APP = "aidflow_app"
 
@@ -114,7 +114,12 @@ def test_payments_run_export_and_reconcile_under_the_app_role(
     result = cli(url, "payments", "export", "--period", "2023-08", "--output", str(out))
     assert result.exit_code == 0, result.output
     answer = tmp_path / "answer.csv"
-    answer.write_text("reference,status,reason\n1,paid,\n2,paid,\n3,paid,\n", encoding="utf-8")
+    answer.write_text(
+        "reference,status,reason,amount_yuan,id_number\n"
+        f"1,paid,,650.00,{id_number(1)}\n2,paid,,1020.00,{id_number(2)}\n"
+        f"3,paid,,100.00,{id_number(2)}\n",
+        encoding="utf-8",
+    )
     result = cli(url, "payments", "reconcile", str(answer), now="2023-08-10T09:00")
     assert (result.exit_code, result.stdout) == (
         0,
@@ -124,14 +129,14 @@ def test_payments_run_export_and_reconcile_under_the_app_role(
         assert conn.execute(text("SELECT current_user")).scalar_one() == APP
         kinds = conn.execute(
             text(
-                "SELECT kind, count(*) FROM audit_log WHERE subject_table = 'payments' "
-                "GROUP BY kind ORDER BY kind"
+                "SELECT kind, count(*) FROM audit_log "
+                "WHERE subject_table IN ('payments', 'payment_sets') GROUP BY kind ORDER BY kind"
             )
         ).all()
-    assert [tuple(k) for k in kinds] == [
-        ("payment_created", 3),
+    assert [tuple(k) for k in kinds] == [  # the run's pages (dibao, tekun): an entry each
         ("payment_exported", 3),
         ("payment_settled", 3),
+        ("payments_created", 2),
     ]
     result = cli(url, "audit", "verify")
     assert result.exit_code == 0, result.output

@@ -12,6 +12,9 @@ armed, `reach` is one comparison. The points:
     import.merge      a batch of the person import written, not yet committed
     import.batch      a batch of the person import committed (the last one marks the run done)
     payments.batch    a page of payments inserted, inside the run's one transaction
+    payments.export_page  a page of the bank file made, the export not yet recorded
+    files.write       half of a file the CLI writes is written, not yet named
+    uploads.received  a file sent with a command copied for the operation, not read yet
     sweep.batch       a batch of escalations and their outbox rows inserted, not committed
     sweep.commit      the sweep committed (the scheduler round goes on to care jobs, delivery)
     delivery.sent     a message accepted by the mail server, its "sent" mark not committed

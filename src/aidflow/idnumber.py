@@ -46,6 +46,16 @@ def mask(number: str) -> str:
     return number[:3] + "*" * (len(number) - 7) + number[-4:]
 
 
+# what looks like a full ID number inside free text: 18 characters (the last may be X) or
+# an old 15-digit number, not inside a longer run of digits
+FULL_ID_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+
+
+def mask_in_text(text: str) -> str:
+    """Free text (a name as another department typed it) with every ID-like number masked."""
+    return FULL_ID_IN_TEXT.sub(lambda m: mask(m.group()), text)
+
+
 def parse_id_number(text: str, *, today: date | None = None) -> IdNumber:
     """Validate an ID number; 15-digit numbers from old records are upgraded to 18."""
     return IdNumber(*id_number_parts(text, today=today))

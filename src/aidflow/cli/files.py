@@ -28,24 +28,68 @@ def send_file(file: Path) -> dict[str, str]:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: into a new temporary file beside it
-    (created private, never an existing file or a symlink's target), synced, then renamed
-    over `path`."""
+    """Write `data` to `path` whole or not at all, readable by its owner only (0600).
+
+    On Linux the bytes go into an unnamed file in the target directory (O_TMPFILE), which
+    gets a name only once complete and synced: a process killed while writing leaves
+    nothing behind. Elsewhere it is a new temporary file beside `path` (tempfile.mkstemp:
+    O_CREAT | O_EXCL | O_NOFOLLOW, 0600), removed on any failure. Either is then renamed
+    over `path`: a symlink planted at `path` is replaced, never followed, and no existing
+    file is ever opened for writing.
+    """
     import os
     import tempfile
 
+    from aidflow import failpoints
     from aidflow.errors import InvalidInputError
 
+    directory = path.parent
+    anonymous = hasattr(os, "O_TMPFILE")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        if anonymous:
+            try:
+                fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            except OSError:  # a file system without unnamed files
+                anonymous = False
+        if not anonymous:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
         raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    named: str | None = None if anonymous else tmp
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            failpoints.reach("files.write")  # half the file written
+            f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if anonymous:
+                named = _link_anonymous(f.fileno(), path)
+        assert named is not None
+        os.replace(named, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if named is not None:
+            Path(named).unlink(missing_ok=True)
         raise
+
+
+def _link_anonymous(fd: int, path: Path) -> str:
+    """Give the unnamed file `fd` a new random name beside `path` (linkat fails rather than
+    follow or replace anything already there); that name."""
+    import os
+    import secrets
+
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while True:
+            name = f".{path.name}.{secrets.token_hex(8)}.part"
+            try:
+                # with a dir fd os.link is linkat(..., AT_SYMLINK_FOLLOW): it links the file
+                # /proc/self/fd/N stands for (plain link() would link the magic link itself)
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=directory, follow_symlinks=True)
+            except FileExistsError:
+                continue
+            return str(path.parent / name)
+    finally:
+        os.close(directory)

@@ -45,7 +45,12 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
 
 
 @payments_group.command("export")
-@click.option("--period", metavar="YYYY-MM", required=True, help="The month to export.")
+@click.option("--period", metavar="YYYY-MM", help="The month whose new payments to export.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    help="Write the file of this export batch again (instead of --period); it is logged.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True
 )
@@ -55,37 +60,54 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
     help="File to write (default: payments-PERIOD.csv|xlsx in the current directory).",
 )
 @pass_app
-def payments_export(app: App, period: str, fmt: str, output: Path | None) -> None:
-    """Write the bank file for a period and mark its payments exported (county roles only).
+def payments_export(
+    app: App, period: str | None, batch: int | None, fmt: str, output: Path | None
+) -> None:
+    """Write the bank file of a period's payments not exported yet, as a new export batch
+    (county roles only).
 
-    It holds full names and ID numbers: keep it where bank files are kept. Pending and
-    already exported payments are included, so a lost file can be written again.
+    It holds full names and ID numbers: keep it where bank files are kept. A payment is in
+    one batch only, so sending every file pays each once; `--batch N` writes batch N's file
+    again (a lost file), and says so.
     """
     import base64
 
     from aidflow.cli.files import write_file
+    from aidflow.errors import InvalidInputError
 
-    out = output or Path(f"payments-{period}.{fmt}")
-    result = app.call("payments.export", period=period, format=fmt, file_name=str(out))
+    if (period is None) == (batch is None):
+        raise InvalidInputError(
+            "give --period (new payments) or --batch (a batch's file again), not both",
+            hint="e.g. aidflow payments export --period 2023-09",
+        )
+    out = output or Path(f"payments-{period or f'batch-{batch}'}.{fmt}")
+    result = app.call("payments.export", period=period, format=fmt, file_name=str(out), batch=batch)
     write_file(out, base64.b64decode(result["content_b64"]))
+    what = f"batch {result['batch']} again" if result["again"] else f"batch {result['batch']}"
     click.echo(
         f"exported {result['rows']} payment(s) for {result['period']}, "
-        f"{result['total_yuan']} yuan, to {out}"
+        f"{result['total_yuan']} yuan, to {out} ({what})"
     )
 
 
 @payments_group.command("reconcile")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="A CSV's encoding, e.g. gb18030 or gbk (default: UTF-8 or GB18030, detected).",
+)
 @pass_app
-def payments_reconcile(app: App, file: Path) -> None:
+def payments_reconcile(app: App, file: Path, encoding: str | None) -> None:
     """Record paid/failed from the bank's returned FILE (CSV or XLSX; county roles only).
 
-    Columns: reference (the payment id), status (paid|failed), reason, optional bank_ref.
-    Any bad or unmatched line is reported with its line number and nothing is recorded.
+    Columns: reference (the payment id), status (paid|failed), reason, amount_yuan and
+    id_number as exported, optional name and bank_ref. Any bad, unmatched or mismatched
+    line is reported with its line number and nothing is recorded.
     """
     from aidflow.cli.files import send_file
 
-    result = app.call("payments.reconcile", **send_file(file))
+    result = app.call("payments.reconcile", **send_file(file), encoding=encoding)
     click.echo(
         f"{result['file']}: {result['paid']} paid, {result['failed']} failed, "
         f"{result['unchanged']} already recorded"

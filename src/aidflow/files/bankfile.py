@@ -1,50 +1,57 @@
 """The bank files: the payment list aidflow writes, and the answer the bank sends back.
 
 The payment list has one row per payment: reference (the payment id), name, full ID
-number, amount in yuan with two decimals (text, so no spreadsheet turns it into a float),
-kind, period. CSV is written as UTF-8 with a BOM, so spreadsheet programs show the Chinese
-names correctly; XLSX is streamed row by row, so memory stays flat.
+number (text), amount in yuan with two decimals (a Decimal: text in CSV, a number cell in
+XLSX), kind, period. CSV is written as UTF-8 with a BOM, so spreadsheet programs show the Chinese
+names correctly; XLSX is streamed row by row, so memory stays flat. Every cell is written
+as text that no spreadsheet program runs as a formula (aidflow.files.cells).
 
-The answer is a table (read by aidflow.files.table) whose header names `reference`,
-`status` (paid or failed) and `reason` (required for failed), in any case and order;
-`bank_ref` is optional. Every bad or duplicated line is reported with its line number.
-What the lines mean for the payments is the caller's to check.
+The answer is a table (read by aidflow.files.table: UTF-8 or GB18030/GBK, detected or
+declared) whose header names `reference`, `status` (paid or failed), `reason` (required for
+failed), `amount_yuan` and `id_number`, in any case and order, as the bank echoes the lines
+it was sent; `bank_ref` and `name` are optional. References and amounts are ASCII digits
+only: a full-width or other Unicode digit is refused, never read as the digit it looks
+like. Every bad or duplicated line is reported with its line number. Whether a line's
+amount and payee match the payment it names is the caller's to check.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from aidflow.errors import InvalidInputError
+from aidflow.files.cells import XlsxWriter, csv_row
 from aidflow.files.table import cell_text, read_rows
 
 FORMATS = ("csv", "xlsx")
 EXPORT_COLUMNS = ("reference", "name", "id_number", "amount_yuan", "kind", "period")
-ANSWER_COLUMNS = ("reference", "status", "reason")
-_ANSWER_HINT = "the first row names the columns: reference,status,reason"
+ANSWER_COLUMNS = ("reference", "status", "reason", "amount_yuan", "id_number")
+_ANSWER_HINT = "the first row names the columns: reference,status,reason,amount_yuan,id_number"
 
 
-def write_payments(path: Path, fmt: str, rows: Iterable[Sequence[str]]) -> None:
-    """The payment list in `fmt` (csv or xlsx): the header, then `rows` as they come."""
+def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[object]]) -> None:
+    """The payment list in `fmt` (csv or xlsx) into `out`: the header, then `rows` as they come."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")
     if fmt == "csv":
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(EXPORT_COLUMNS)
-            writer.writerows(rows)
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
+        writer = csv.writer(text)
+        writer.writerow(EXPORT_COLUMNS)
+        writer.writerows(csv_row(row) for row in rows)
+        text.detach()  # `out` stays open for the caller
         return
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("payments")
-    ws.append(list(EXPORT_COLUMNS))
+    book = XlsxWriter(out)
+    book.sheet("payments")
+    book.append(EXPORT_COLUMNS)
     for row in rows:
-        ws.append(list(row))
-    wb.save(path)
+        book.append(row)
+    book.close()
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,34 @@ class AnswerLine:
     status: str  # "paid" or "failed"
     reason: str | None
     bank_ref: str | None
+    amount_fen: int  # as the bank says it paid (or failed to pay)
+    id_number: str  # the payee's, as the bank has it
+    name: str | None  # the payee's, when the bank sends names
 
 
-def read_answer(path: Path) -> tuple[list[AnswerLine], list[tuple[int, str]]]:
+# ASCII digits: what the export wrote, never a digit of another script that looks like one
+_REFERENCE = re.compile(r"[0-9]+")
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+
+
+def answer_fen(text: str) -> int | None:
+    """'650.00' (or '650', '650.5') -> fen, exactly; None for anything else."""
+    if not _AMOUNT.fullmatch(text):
+        return None
+    whole, _, cents = text.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0"))
+
+
+def read_answer(
+    path: Path, encoding: str | None = None
+) -> tuple[list[AnswerLine], list[tuple[int, str]]]:
     """The answer's good lines, and (line, message) for each bad one.
 
-    A missing header column or an empty file is an InvalidInputError at once.
+    A missing header column or an empty file is an InvalidInputError at once. `encoding`
+    names a CSV's encoding (None: UTF-8 or GB18030, detected).
     """
     problems: list[tuple[int, str]] = []
-    rows = read_rows(path)
+    rows = read_rows(path, encoding)
     first = next(rows, None)
     if first is None:
         raise InvalidInputError(
@@ -77,7 +103,7 @@ def read_answer(path: Path) -> tuple[list[AnswerLine], list[tuple[int, str]]]:
             f"(found: {', '.join(cells) or 'nothing'}); nothing was recorded",
             hint=_ANSWER_HINT,
         )
-    header = {n: names.index(n) for n in (*ANSWER_COLUMNS, "bank_ref") if n in names}
+    header = {n: names.index(n) for n in (*ANSWER_COLUMNS, "bank_ref", "name") if n in names}
     seen: dict[int, int] = {}
     out: list[AnswerLine] = []
     for number, raw in rows:
@@ -89,13 +115,14 @@ def read_answer(path: Path) -> tuple[list[AnswerLine], list[tuple[int, str]]]:
 
         where = f"{path}:{number}"
         ref, status, reason = get("reference"), get("status").lower(), get("reason")
+        fen = answer_fen(get("amount_yuan"))
         bad = False
-        if not ref.isdecimal():
+        if not _REFERENCE.fullmatch(ref):
             problems.append(
                 (
                     number,
                     f"{where}: reference {ref!r} is not a payment id "
-                    "(a whole number from the export)",
+                    "(a whole number from the export, in ASCII digits 0-9)",
                 )
             )
             bad = True
@@ -105,12 +132,32 @@ def read_answer(path: Path) -> tuple[list[AnswerLine], list[tuple[int, str]]]:
         elif status == "failed" and not reason:
             problems.append((number, f"{where}: a failed payment needs a reason"))
             bad = True
-        if bad:
+        if fen is None:
+            problems.append(
+                (
+                    number,
+                    f"{where}: amount_yuan {get('amount_yuan')!r} is not an amount in yuan "
+                    "(ASCII digits, at most two decimals, like 650.00)",
+                )
+            )
+            bad = True
+        if bad or fen is None:
             continue
         pid = int(ref)
         if pid in seen:
             problems.append((number, f"{where}: payment {pid} is also on line {seen[pid]}"))
             continue
         seen[pid] = number
-        out.append(AnswerLine(number, pid, status, reason or None, get("bank_ref") or None))
+        out.append(
+            AnswerLine(
+                number,
+                pid,
+                status,
+                reason or None,
+                get("bank_ref") or None,
+                fen,
+                get("id_number").upper(),
+                get("name") if "name" in header else None,
+            )
+        )
     return out, problems

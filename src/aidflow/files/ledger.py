@@ -1,15 +1,17 @@
 """The survey ledger (工作台账) as a file: XLSX with a sheet per township, or one CSV table.
 
 A format module: it writes rows it is given (dicts keyed by KEYS, ordered by township,
-as aidflow.services.ledger produces them) and knows nothing of the database.
+as aidflow.services.ledger produces them) and knows nothing of the database. Every text
+cell is written so that no spreadsheet program runs it as a formula (aidflow.files.cells).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from pathlib import Path
 from typing import IO, Any
+
+from aidflow.files.cells import XlsxWriter, csv_row
 
 # (key, zh, en) for every column, in order
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -52,28 +54,26 @@ def sheet_title(township: str, used: set[str]) -> str:
     return title
 
 
-def write_xlsx(rows: Iterable[dict[str, Any]], path: Path, lang: str) -> dict[str, int]:
+def write_xlsx(rows: Iterable[dict[str, Any]], out: IO[bytes], lang: str) -> dict[str, int]:
     """One sheet per township (rows arrive ordered by township); persons per township."""
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
+    book = XlsxWriter(out)
     counts: dict[str, int] = {}
     used: set[str] = set()
-    ws: Any = None
     current: str | None = None
     head = headers(lang)
     for row in rows:
         township: str = row["township"]
         if township != current:
             current = township
-            ws = wb.create_sheet(sheet_title(township, used))
-            ws.append(head)
+            book.sheet(sheet_title(township, used))
+            book.append(head)
             counts[township] = 0
-        ws.append([row[k] for k in KEYS])
+        book.append([row[k] for k in KEYS])
         counts[township] += 1
     if not counts:
-        wb.create_sheet("ledger").append(head)
-    wb.save(path)
+        book.sheet("ledger")
+        book.append(head)
+    book.close()
     return counts
 
 
@@ -83,6 +83,6 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], lang: str) -> dict[s
     writer = csv.writer(out)
     writer.writerow(headers(lang))
     for row in rows:
-        writer.writerow([row[k] for k in KEYS])
+        writer.writerow(csv_row(row[k] for k in KEYS))
         counts[row["township"]] = counts.get(row["township"], 0) + 1
     return counts

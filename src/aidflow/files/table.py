@@ -92,8 +92,16 @@ def read_rows(path: Path, encoding: str | None = None) -> Iterator[Line]:
     else:
         if encoding is None:
             encoding = scan(path).encoding
-        elif codecs.lookup(encoding).name == "utf-8":
-            encoding = "utf-8-sig"
+        else:
+            try:
+                known = codecs.lookup(encoding).name
+            except LookupError:
+                raise InvalidInputError(
+                    f"{path}: encoding {encoding!r} is not one this system knows",
+                    hint="name it like gb18030, gbk or utf-8",
+                ) from None
+            if known == "utf-8":
+                encoding = "utf-8-sig"
         rows = _csv_rows(path, encoding)
     for line, cells in rows:
         if not is_blank(cells):
@@ -126,29 +134,48 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
                 yield start, cells
                 start = reader.line_num + 1
         except UnicodeDecodeError as exc:
-            # no line: the text is decoded a block at a time, ahead of the rows read
+            # the text is decoded a block at a time, ahead of the rows read: the line is
+            # found by decoding the file's lines one by one
             named = "UTF-8 or GB18030" if encoding == DETECTED[1] else encoding
+            line = _undecodable_line(path, encoding)
             raise InvalidInputError(
-                f"{path}: not {named} text ({exc.reason})", hint="save the file as UTF-8 CSV"
+                f"{path}{f':{line}' if line else ''}: bytes that are not {named} text "
+                f"({exc.reason}); nothing was read",
+                hint="save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)",
             ) from None
         except csv.Error as exc:
             raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _undecodable_line(path: Path, encoding: str) -> int | None:
+    """The first line of the file that does not decode. A newline byte is never part of a
+    character in UTF-8, GB18030 or GBK, so the file splits into lines before decoding."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _xlsx_rows(path: Path) -> Iterator[Line]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{path}: not a readable XLSX workbook ({exc})",
-            hint="open it in a spreadsheet program and save it as .xlsx",
-        ) from None
-    try:
-        ws = wb.worksheets[0]
-        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
-            yield number, list(cells)
-    finally:
-        wb.close()
+    # opened here, not by name: openpyxl would judge the name's extension, and an upload's
+    # copy may have no name (aidflow.operations.uploads)
+    with path.open("rb") as fh:
+        try:
+            wb = load_workbook(fh, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise InvalidInputError(
+                f"{path}: not a readable XLSX workbook ({exc})",
+                hint="open it in a spreadsheet program and save it as .xlsx",
+            ) from None
+        try:
+            ws = wb.worksheets[0]
+            for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+                yield number, list(cells)
+        finally:
+            wb.close()

@@ -41,7 +41,7 @@ from jinja2 import (
 )
 
 from aidflow.errors import InvalidInputError, did_you_mean
-from aidflow.idnumber import mask
+from aidflow.idnumber import FULL_ID_IN_TEXT, mask
 from aidflow.notify.mailer import Message, one_line
 from aidflow.notify.messageid import check_message_id as _check_message_id
 from aidflow.notify.templates import (
@@ -56,8 +56,6 @@ PARTS: tuple[str, ...] = ("subject.txt", "body.txt", "body.html")
 LAYOUTS_DIR = "_layouts"  # shared files; any top-level name starting with "_" is shared
 
 
-# 18-character numbers (the last may be X) and old 15-digit ones, not inside longer digit runs.
-_FULL_ID = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
 _ADDRESS = re.compile(r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\]+$")
 
 
@@ -292,7 +290,7 @@ def _has(item: object, key: str) -> bool:
 
 def _check_no_full_ids(context: Mapping[str, Any]) -> None:
     for path, text in _strings(context, ""):
-        found = _FULL_ID.search(text)
+        found = FULL_ID_IN_TEXT.search(text)
         if found:
             raise InvalidInputError(
                 f"context value {path} holds what looks like a full ID number "

@@ -25,7 +25,7 @@ def export(
 
     from aidflow.errors import ForbiddenError, InvalidInputError
     from aidflow.files.ledger import write_csv, write_xlsx
-    from aidflow.operations.uploads import encode, produced
+    from aidflow.operations.uploads import encode
     from aidflow.policy.mappings import load_import_policy
     from aidflow.services.ledger import LedgerOptions, ledger_rows
 
@@ -42,9 +42,9 @@ def export(
     opts = LedgerOptions(svc.clock.now(), svc.calendar.tz, township, show_id)
     rows = ledger_rows(svc.session, actor, opts)
     if format == "xlsx":
-        with produced(".xlsx") as path:
-            counts = write_xlsx(rows, path, caller.lang)
-            data = path.read_bytes()
+        book = io.BytesIO()  # made in memory: no temporary file holds the ID numbers
+        counts = write_xlsx(rows, book, caller.lang)
+        data = book.getvalue()
     else:
         text = io.StringIO(newline="")
         counts = write_csv(rows, text, caller.lang)

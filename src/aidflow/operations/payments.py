@@ -42,48 +42,70 @@ def run(svc: Service, caller: Caller, rt: Runtime, period: str | None = None) ->
     }
 
 
-@operation("payments.export", write=True)
+@operation("payments.export", write=True, runtime=True, own_units=True)
 def export(
-    svc: Service, caller: Caller, period: str, format: str = "csv", file_name: str | None = None
+    svc: Service,
+    caller: Caller,
+    rt: Runtime,
+    period: str | None = None,
+    format: str = "csv",
+    file_name: str | None = None,
+    batch: int | None = None,
 ) -> dict[str, Any]:
-    """The bank file of a period (csv or xlsx) as bytes; its payments are marked exported
-    (county roles only). `file_name` is where the caller will keep it: the export's record
-    names that file, not the server's temporary one."""
+    """The bank file (csv or xlsx) as bytes of the period's payments in no export batch yet,
+    recorded as a new batch; or, with `batch`, that batch's file again (county roles only).
+    The payments are read in a read-only unit and the batch recorded in a short transaction
+    of its own, so no write lock is held while the file is made. `file_name` is where the
+    caller will keep it: the batch's record names that file."""
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
     from aidflow.errors import InvalidInputError
-    from aidflow.operations.uploads import encode, produced
+    from aidflow.operations.uploads import encode
     from aidflow.services.payments import export_payments, yuan
+    from aidflow.store.session import Session
 
     if format not in ("csv", "xlsx"):
         raise InvalidInputError(f"--format {format!r} is not csv or xlsx")
-    with produced("." + format) as path:
-        result = export_payments(
-            svc.session,
-            svc.clock,
-            period,
-            format,
-            path,
-            actor=caller.user or "",
-            file_name=file_name,
-        )
-        content = encode(path.read_bytes())
+
+    @contextmanager
+    def writing() -> Iterator[Session]:
+        with rt.transaction() as tx:
+            yield tx.session
+
+    result = export_payments(
+        svc.session,
+        writing,
+        svc.clock,
+        period,
+        format,
+        actor=caller.user or "",
+        file_name=file_name or f"payments-{period or batch}.{format}",
+        batch=batch,
+    )
     return {
         "period": result.period,
+        "batch": result.batch,
+        "again": result.again,
         "rows": result.rows,
         "total_fen": result.total_fen,
         "total_yuan": yuan(result.total_fen),
-        "content_b64": content,
+        "content_b64": encode(result.content),
     }
 
 
 @operation("payments.reconcile", write=True)
-def reconcile(svc: Service, caller: Caller, content_b64: str, file_name: str) -> dict[str, Any]:
+def reconcile(
+    svc: Service, caller: Caller, content_b64: str, file_name: str, encoding: str | None = None
+) -> dict[str, Any]:
     """Record paid/failed from the bank's answer sent as bytes (CSV or XLSX; county roles
-    only): all of its lines, or none."""
+    only): all of its lines, or none. `encoding` names a CSV's (default: UTF-8 or GB18030,
+    detected)."""
     from aidflow.operations.uploads import received
     from aidflow.services.payments import reconcile as record
 
     with received(content_b64, file_name) as path:
-        result = record(svc.session, svc.clock, path, actor=caller.user or "")
+        result = record(svc.session, svc.clock, path, actor=caller.user or "", encoding=encoding)
     return {
         "file": str(path),
         "paid": result.paid,

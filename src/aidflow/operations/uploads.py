@@ -5,8 +5,9 @@ and sends its bytes, base64 in a `content_b64` parameter, with the name the user
 the operation writes them to a private temporary file and reads that with the one table
 reader (aidflow.files.table). Every message names the file as the user named it, never the
 temporary file, so a problem reads the same in local mode and from the server. A command
-that writes a file (`payments export`, `ledger export`) gets its bytes back in the result
-and the CLI writes them where the user asked.
+that writes a file (`payments export`, `ledger export`) makes it in memory (no temporary
+file holds its names and ID numbers), gets its bytes back in the result, and the CLI writes
+them where the user asked (aidflow.cli.files.write_file).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
+from aidflow import failpoints
 from aidflow.errors import InvalidInputError
 
 # a decoded upload larger than this is refused before it is written anywhere
@@ -40,6 +42,10 @@ class _Named(type(Path())):  # type: ignore[misc]
 
     def __fspath__(self) -> str:
         return self._real
+
+    @property
+    def suffix(self) -> str:  # the type the user's name says (the copy may have no name)
+        return PurePath(self._shown).suffix
 
 
 def decode(content_b64: str, name: str) -> bytes:
@@ -65,25 +71,40 @@ def encode(data: bytes) -> str:
 
 @contextmanager
 def received(content_b64: str, name: str) -> Iterator[Path]:
-    """The upload as a file in a private temporary directory (removed at the end), as a
-    path whose `str` is `name`. The suffix of `name` is kept, so the reader picks the type."""
+    """The upload as a private temporary file (gone at the end), as a path whose `str` is
+    `name`; the suffix of `name` picks the reader.
+
+    On Linux the copy is an unnamed file (O_TMPFILE) reached as /proc/self/fd/N: a process
+    killed while reading it leaves no file, with the list's names and ID numbers, in the
+    temporary directory. Elsewhere it is a file in a private temporary directory."""
     if not name.strip() or "\x00" in name:
         raise InvalidInputError("a file sent with a command needs its name")
     data = decode(content_b64, name)
+    try:
+        fd = os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)
+    except (AttributeError, OSError):  # no unnamed files here
+        fd = -1
+    if fd >= 0:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            failpoints.reach("uploads.received")  # the copy written, not read yet
+            yield _named(f"/proc/self/fd/{fd}", name)
+        finally:
+            os.close(fd)
+        return
     with tempfile.TemporaryDirectory(prefix="aidflow-upload-") as directory:
         real = os.path.join(directory, "upload" + PurePath(name).suffix)
         fd = os.open(real, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        path = _Named(real)
-        path._shown = name
-        path._real = real
-        yield path
+        failpoints.reach("uploads.received")
+        yield _named(real, name)
 
 
-@contextmanager
-def produced(suffix: str) -> Iterator[Path]:
-    """A path in a private temporary directory (removed at the end) for a file the server
-    writes and sends back; it does not exist yet."""
-    with tempfile.TemporaryDirectory(prefix="aidflow-export-") as directory:
-        yield Path(directory) / ("export" + suffix)
+def _named(real: str, shown: str) -> Path:
+    path = _Named(real)
+    path._shown = shown
+    path._real = real
+    return path

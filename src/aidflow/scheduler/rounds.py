@@ -16,12 +16,14 @@ locked file) leaves a round as UnavailableError (store.failures).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aidflow import failpoints
 from aidflow.clock import Clock
+from aidflow.errors import AidflowError, UnavailableError
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import Mailer
 from aidflow.notify.render import Templates
@@ -73,12 +75,13 @@ def run_round(
             warnings, visit_escalations = check_visits(
                 session, clock, calendar, policy, lang=lang, domain=domain, templates=templates
             )
-        with database.transaction() as session:
-            digests = send_digests(
-                session, clock, calendar, lang=lang, domain=domain, templates=templates
-            )
         lines.append(f"visits: {warnings} warning(s), {visit_escalations} escalation(s)")
-        lines.append(f"digest: {digests} email(s) queued")
+        with _isolated(lines, "digest"):
+            with database.transaction() as session:
+                digests = send_digests(
+                    session, clock, calendar, lang=lang, domain=domain, templates=templates
+                )
+            lines.append(f"digest: {digests} email(s) queued")
         if signing_key_file is not None:
             with database.transaction() as session:
                 mailed = send_checkpoints(
@@ -94,7 +97,8 @@ def run_round(
             lines.append(f"checkpoint: {mailed} email(s) queued to auditors")
 
         if payment_day is not None:
-            lines.extend(_payment_run(database, clock, calendar, county_policy, payment_day))
+            with _isolated(lines, "payment run"):
+                lines.extend(_payment_run(database, clock, calendar, county_policy, payment_day))
 
         if mailer is None:
             lines.append(
@@ -131,6 +135,20 @@ def round_for(
         signing_key_file=settings.signing_key_file if checkpoints else None,
         checkpoints_dir=settings.checkpoints_dir,
     )
+
+
+@contextmanager
+def _isolated(lines: list[str], job: str) -> Iterator[None]:
+    """Run one job so that its refusal (a bad record, a policy file in error) is a line of
+    the round's report and the jobs after it, delivery above all, still run. The job's
+    transaction has been rolled back by then. A database that is unavailable still ends
+    the round."""
+    try:
+        yield
+    except UnavailableError:
+        raise
+    except AidflowError as exc:
+        lines.append(f"{job} failed: {exc}")
 
 
 def _payment_run(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock
 from aidflow.engine.access import Area
-from aidflow.idnumber import mask
+from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.messageid import make_message_id
 from aidflow.notify.templates import AUDIT_CHECKPOINT, DAILY_DIGEST
@@ -88,7 +88,7 @@ def _cases(
         wf = workflow_store.definition(session, c.workflow_version_id)
         item: dict[str, Any] = {
             "case_id": c.case_id,
-            "person_name": c.person_name,
+            "person_name": mask_in_text(c.person_name),
             "person_id_masked": mask(c.person_id_number),
             "caseworker": c.assigned_to or "-",
             "step": wf.states[c.state].labels.get(lang),

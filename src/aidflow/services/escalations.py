@@ -20,7 +20,7 @@ from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
-from aidflow.idnumber import mask
+from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
 from aidflow.notify.messageid import make_message_id
@@ -348,7 +348,7 @@ def email_context(
         "recipient_user": recipient,
         "case_id": case.id,
         "workflow_label": wf.labels.get(lang),
-        "person_name": person_name,
+        "person_name": mask_in_text(person_name),
         "person_id_masked": mask(person_id_number),
         "area": f"{case.township}/{case.village}",
         "step": st.labels.get(lang) if st is not None else state,

@@ -24,9 +24,13 @@ fen, converted from Decimal with ROUND_HALF_UP once, never a float.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,15 +41,23 @@ from zoneinfo import ZoneInfo
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import Actor, require_role
-from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError, did_you_mean
+from aidflow.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    did_you_mean,
+)
 from aidflow.files import bankfile
 from aidflow.files.table import scan
+from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
 from aidflow.store import users as user_store
 from aidflow.store.session import Session
 
 COUNTY_ROLES = ("county_officer", "admin")
+MAX_FEN = 2**63 - 1  # BIGINT, the largest amount a payment row holds
 SYSTEM_ACTOR = "system"
 BATCH = 1000
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
@@ -451,6 +463,11 @@ class _Pricer:
                 raise _Skip(f"{pk.amount_field} {raw!r} is not a decimal") from None
             if not amount.is_finite() or amount < 0:
                 raise _Skip(f"{pk.amount_field} {raw!r} is not a payable amount")
+            if amount * 100 > MAX_FEN:  # checked before rounding: Decimal's precision is finite
+                raise _Skip(
+                    f"{pk.amount_field} {raw!r} is more than a payment can hold "
+                    f"({yuan(MAX_FEN)} yuan)"
+                )
             return amount, {"field": pk.amount_field, "value": str(amount)}
         if pk.standard is not None:
             value = policy.value(pk.standard, on)
@@ -483,72 +500,143 @@ def has_run(session: Session, period: str) -> bool:
 @dataclass
 class ExportResult:
     period: str
-    file: str
+    batch: int = 0  # the export batch the file is
     rows: int = 0
     total_fen: int = 0
+    content: bytes = b""
+    again: bool = False  # a batch's file written again
+
+
+Writing = Callable[[], AbstractContextManager[Session]]
 
 
 def export_payments(
     session: Session,
+    writing: Writing,
     clock: Clock,
-    period: str,
+    period: str | None,
     fmt: str,
-    output: Path,
     *,
     actor: str,
-    file_name: str | None = None,
+    file_name: str,
+    batch: int | None = None,
     batch_size: int = BATCH,
 ) -> ExportResult:
-    """Write the period's pending (and already exported) payments for the bank; mark them exported.
+    """The bank file of the period's payments in no export batch yet, as a new batch; or,
+    with `batch`, that batch's file written again (an audited act of its own).
 
-    The file (aidflow.files.bankfile) is written next to `output` and renamed into place
-    when complete, so a failed export leaves no half-written bank file. The export is
-    recorded with the file's SHA-256, its control count and total, and the acting user.
+    The rows are read in `session`, a read-only unit (one snapshot; no write lock is held
+    while the file is made), and the file is made in memory (aidflow.files.bankfile). Then
+    one short transaction from `writing` records the batch (its file's SHA-256, control
+    count and total, the acting user) and moves its payments into it, checking that each
+    is still pending in no batch with the amount written; if any changed meanwhile,
+    nothing is recorded and ConflictError names them.
     """
+    store.read_snapshot(session)
     require_county(session, actor, "exporting payments")
+    if batch is not None:
+        return _export_again(session, writing, clock, batch, fmt, actor, batch_size)
+    if period is None:
+        raise InvalidInputError(
+            "an export needs --period (new payments) or --batch (a batch's file again)"
+        )
     per = period_text(parse_period(period))
-    result = ExportResult(per, str(output))
-    tmp = output.with_name(output.name + ".part")
+    lines = array("q")  # payment ids and amounts, as written: flat in memory
+    amounts = array("q")
+
+    def page(after: int) -> list[store.BankRow]:
+        return store.export_page(session, per, after, batch_size)
+
+    result = ExportResult(per)
+    result.content = _bank_file(fmt, page, result, lines, amounts)
+    if result.rows == 0:
+        earlier = store.batches(session, per)
+        raise NotFoundError(
+            f"no payments for {per} wait to be exported"
+            + (
+                f"; batch(es) {', '.join(map(str, earlier))} hold the exported ones"
+                if earlier
+                else ""
+            ),
+            hint=(
+                f"to write a batch's file again: aidflow payments export --batch {earlier[-1]}"
+                if earlier
+                else f"run `aidflow payments run --period {per}` first"
+            ),
+        )
     now = clock.now()
     try:
-        bankfile.write_payments(
-            tmp, fmt, _export_rows(session, per, result, batch_size, now, actor)
-        )
-        if result.rows == 0:
-            raise NotFoundError(
-                f"no pending or exported payments for {per}",
-                hint=f"run `aidflow payments run --period {per}` first",
+        with writing() as tx:
+            result.batch = store.record_batch(
+                tx,
+                period=per,
+                fmt=fmt,
+                file=file_name,
+                file_hash=hashlib.sha256(result.content).hexdigest(),
+                lines=dict(zip(lines, amounts, strict=True)),
+                total_fen=result.total_fen,
+                at=now,
+                actor=actor,
             )
-        store.record_export(
-            session,
-            period=per,
-            fmt=fmt,
-            file=file_name or str(output),
-            file_hash=scan(tmp).sha256,
-            rows=result.rows,
-            total_fen=result.total_fen,
-            at=now,
-            actor=actor,
-        )
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except store.ChangedMeanwhileError as exc:
+        shown = ", ".join(map(str, exc.payment_ids[:10]))
+        more = len(exc.payment_ids) - 10
+        raise ConflictError(
+            f"payment(s) {shown}{f' and {more} more' if more > 0 else ''} changed or were "
+            f"exported by someone else while the bank file for {per} was written; "
+            "nothing was recorded",
+            hint="export again",
+        ) from None
     return result
 
 
-def _export_rows(
-    session: Session, period: str, result: ExportResult, size: int, at: datetime, actor: str
-) -> Iterator[tuple[str, ...]]:
-    """The bank file's rows, a page at a time; each page is marked exported once read."""
-    last = 0
-    while page := store.export_page(session, period, last, size):
-        for pid, name, idn, fen, kind, per in page:
-            result.rows += 1
-            result.total_fen += fen
-            yield (str(pid), name, idn, yuan(fen), kind, per)
-        ids = [r[0] for r in page]
-        store.mark_exported(session, ids, at, actor)
-        last = ids[-1]
+def _export_again(
+    session: Session, writing: Writing, clock: Clock, batch: int, fmt: str, actor: str, size: int
+) -> ExportResult:
+    found = store.batch(session, batch)
+    if found is None:
+        raise NotFoundError(f"no export batch {batch}", hint="see the batch numbers exports print")
+
+    def page(after: int) -> list[store.BankRow]:
+        return store.batch_page(session, batch, after, size)
+
+    result = ExportResult(found.period, batch=batch, again=True)
+    result.content = _bank_file(fmt, page, result, array("q"), array("q"))
+    if (result.rows, result.total_fen) != (found.rows, found.total_fen):
+        raise ConflictError(
+            f"export batch {batch} now holds {result.rows} payment(s), {yuan(result.total_fen)} "
+            f"yuan, not its control count and total {found.rows}, {yuan(found.total_fen)} yuan; "
+            "no file was written",
+            hint="run `aidflow audit verify` to see what changed",
+        )
+    with writing() as tx:
+        store.log_reexport(tx, batch, clock.now(), actor)
+    return result
+
+
+def _bank_file(
+    fmt: str,
+    page: Callable[[int], list[store.BankRow]],
+    result: ExportResult,
+    ids: array[int],
+    amounts: array[int],
+) -> bytes:
+    def rows() -> Iterator[tuple[str | Decimal, ...]]:
+        last = 0
+        while found := page(last):
+            for pid, name, idn, fen, kind, per in found:
+                ids.append(pid)
+                amounts.append(fen)
+                result.total_fen += fen
+                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV
+                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), kind, per)
+            result.rows += len(found)
+            last = found[-1][0]
+            failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
+
+    out = io.BytesIO()
+    bankfile.write_payments(out, fmt, rows())
+    return out.getvalue()
 
 
 # -- the bank's answer -----------------------------------------------------------------------
@@ -562,25 +650,46 @@ class ReconcileResult:
     unchanged: int = 0
 
 
-def reconcile(session: Session, clock: Clock, path: Path, *, actor: str) -> ReconcileResult:
+def _mismatch(ln: bankfile.AnswerLine, sent: store.Sent) -> str:
+    """How the line differs from the payment as exported ('': it does not)."""
+    found = []
+    if ln.amount_fen != sent.amount_fen:
+        found.append(f"amount {yuan(ln.amount_fen)} yuan, exported {yuan(sent.amount_fen)}")
+    if ln.id_number != sent.id_number.upper():
+        found.append(f"ID number {mask(ln.id_number)}, exported {mask(sent.id_number)}")
+    if ln.name is not None and ln.name != sent.name:
+        found.append(f"name {ln.name!r}, exported {sent.name!r}")
+    return "; ".join(found) + (" (mismatch)" if found else "")
+
+
+def reconcile(
+    session: Session, clock: Clock, path: Path, *, actor: str, encoding: str | None = None
+) -> ReconcileResult:
     """Record paid/failed from the bank's answer (aidflow.files.bankfile): all lines, or none;
     the answer is recorded with the file's SHA-256, its counts and the acting user.
 
-    Every bad, unmatched, duplicated or conflicting line is reported with its line number
+    Each line must name an exported payment by its reference and repeat its amount and its
+    payee's ID number (and name, when the bank sends names) as exported. Every bad,
+    unmatched, duplicated, mismatched or conflicting line is reported with its line number
     in one InvalidInputError, and then nothing is recorded.
     """
     require_county(session, actor, "reconciling payments")
-    lines, problems = bankfile.read_answer(path)
-    current = store.statuses(session, [ln.payment_id for ln in lines])
+    lines, problems = bankfile.read_answer(path, encoding)
+    current = store.sent(session, [ln.payment_id for ln in lines])
     todo: list[bankfile.AnswerLine] = []
     result = ReconcileResult(str(path))
     for ln in lines:
         where, n = f"{path}:{ln.line}", ln.line
-        status = current.get(ln.payment_id)
-        if status is None:
+        payment = current.get(ln.payment_id)
+        if payment is None:
             problems.append(
                 (n, f"{where}: reference {ln.payment_id} matches no payment (unmatched)")
             )
+            continue
+        mismatch = _mismatch(ln, payment)
+        status = payment.status
+        if mismatch:
+            problems.append((n, f"{where}: payment {ln.payment_id}: {mismatch}"))
         elif status == ln.status:
             result.unchanged += 1
         elif status == "pending":

@@ -36,7 +36,7 @@ from aidflow.errors import (
     RefusedError,
     did_you_mean,
 )
-from aidflow.idnumber import mask
+from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
 from aidflow.notify.messageid import make_message_id
@@ -477,7 +477,7 @@ def _queue(
         "recipient_user": user.name,
         "case_id": b.case_id,
         "workflow_label": wf.labels.get(lang),
-        "person_name": name,
+        "person_name": mask_in_text(name),
         "person_id_masked": mask(id_number),
         "area": f"{b.township}/{b.village}",
         "step": wf.states[b.state].labels.get(lang),

@@ -200,6 +200,7 @@ SUBJECTS: dict[str, Subject] = {
             "bank_ref",
             "failure_reason",
         ),
+        (("export_id", None),),
     ),
     "payment_exports": Subject(
         PAYMENT_EXPORTS,
@@ -224,6 +225,43 @@ _NOUNS = {
     "payments": "payment",
     "payment_exports": "payment export",
     "reconciliations": "reconciliation",
+}
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Rows of a subject table that one bulk write made, logged together by one entry.
+
+    A payment run writes a page of payments at a time; logging each row as an entry of its
+    own cost two SHA-256 of canonical JSON and an audit row per payment, more than writing
+    the payment. One entry per page instead names the rows by the column that says which
+    write made them (`group`, the run) and their key range (subject key `RUN/FIRST..LAST`),
+    and its digest covers, in key order, each row's key and `fixed` columns: those no later
+    change touches. The other content columns hold their `initial` values until a change
+    logs the whole row in an entry of its own (an export, the bank's answer). So a row of
+    the set edited, added inside its range or removed changes the set's digest, and a row
+    whose later columns changed with no entry of its own is named on its own.
+    """
+
+    table: str
+    group: str
+    fixed: tuple[str, ...]
+    initial: tuple[tuple[str, object], ...]
+
+
+ROW_SETS: dict[str, RowSet] = {
+    "payment_sets": RowSet(
+        "payments",
+        "run_id",
+        ("case_id", "person_id", "run_id", "kind", "period", "amount_fen", "basis", "created_at"),
+        (
+            ("status", "pending"),
+            ("settled_at", None),
+            ("bank_ref", None),
+            ("failure_reason", None),
+            ("export_id", None),
+        ),
+    ),
 }
 
 
@@ -339,9 +377,13 @@ def append(
     session: Session, *, at: datetime, actor: str, kind: str, table: str, row: Mapping[str, Any]
 ) -> None:
     """Log the change of `row` (its columns as written to `table`) as the next entry."""
+    _append_entry(session, at, actor, kind, table, subject_key(table, row), digest(table, row))
+
+
+def _append_entry(
+    session: Session, at: datetime, actor: str, kind: str, table: str, key: str, row_digest: str
+) -> None:
     seq, prev = _next(session)
-    key = subject_key(table, row)
-    row_digest = digest(table, row)
     new_hash = entry_hash(seq, at, actor, kind, table, key, row_digest, prev)
     _INSERT.rowcount(
         session,
@@ -404,6 +446,70 @@ def append_many(
     )
     _held(session, seq, prev)
     return len(entries)
+
+
+SetLine = tuple[int, Sequence[Any]]  # a row's id and its fixed columns, in ROW_SETS order
+
+
+def set_digest(name: str, rows: Iterable[Mapping[str, Any]]) -> str:
+    """The digest of a row set (ROW_SETS[name]) from its rows: ids and fixed columns, by id."""
+    fixed = ROW_SETS[name].fixed
+    return _set_digest(name, [(r["id"], [r[c] for c in fixed]) for r in rows])
+
+
+def _set_digest(name: str, lines: list[SetLine]) -> str:
+    lines.sort(key=lambda line: line[0])
+    return _sha256([name, lines])
+
+
+def append_set(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    name: str,
+    group: int,
+    lines: list[SetLine],
+) -> None:
+    """Log the rows of `lines` (id, fixed columns), just written by one bulk write of
+    `group` (the value of the set's group column; no row of that group written in their id
+    range by anyone else), as one entry. A datetime may come as its canonical text
+    (`canonical_time`), converted once for all the rows."""
+    if not lines:
+        return
+    ids = [line[0] for line in lines]
+    key = f"{group}/{min(ids)}..{max(ids)}"
+    _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines))
+
+
+def canonical_time(at: datetime) -> str:
+    """An instant as the canonical JSON writes it."""
+    return _plain(at)
+
+
+def _set_rows(session: Session, name: str, key: str) -> list[dict[str, Any]]:
+    """The rows a set entry's key names, as they are now (key and content columns)."""
+    spec = ROW_SETS[name]
+    table = SUBJECTS[spec.table].table
+    group, _, span = key.partition("/")
+    first, _, last = span.partition("..")
+    columns = _columns(spec.table)
+    stmt = (
+        select(*[table.c[c] for c in columns])
+        .where(
+            table.c[spec.group] == int(group),
+            table.c.id >= int(first),
+            table.c.id <= int(last),
+        )
+        .order_by(table.c.id)
+    )
+    return [dict(zip(columns, r, strict=True)) for r in session.execute(stmt)]
+
+
+def current_set_digest(session: Session, name: str, key: str) -> str:
+    """A set entry's digest recomputed from the rows as they are now."""
+    return set_digest(name, _set_rows(session, name, key))
 
 
 def log_rows(
@@ -490,6 +596,11 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
         return "the database's mode", None, None
     if table in _NOUNS:
         return f"{_NOUNS[table]} {key}", None, None
+    if table in ROW_SETS:
+        run, _, span = key.partition("/")
+        first, _, last = span.partition("..")
+        rows = f"payment {first}" if first == last else f"payments {first} to {last}"
+        return f"{rows} of payment run {run}", None, None
     if table == "areas":
         return f"area {key.rstrip('/')}", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
@@ -592,6 +703,20 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
     out: list[LogFinding] = []
     gone: dict[str, list[tuple[int, int]]] = defaultdict(list)  # case -> [(event seq, entry)]
     digests = {(e.subject_table, e.subject_key): e.digest for e in entries}
+    in_sets: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)  # key -> (entry, as set)
+    changed_sets: list[tuple[_Entry, int, int]] = []
+    for e in entries:
+        if e.subject_table not in ROW_SETS:
+            continue
+        spec = ROW_SETS[e.subject_table]
+        found = _set_rows(session, e.subject_table, e.subject_key)
+        for r in found:
+            untouched = all(r[c] == v for c, v in spec.initial)
+            in_sets[spec.table][subject_key(spec.table, r)] = (e.seq, untouched)
+        if set_digest(e.subject_table, found) != e.digest:
+            lo, _, hi = e.subject_key.partition("/")[2].partition("..")
+            changed_sets.append((e, int(lo), int(hi)))
+    named: dict[str, set[str]] = defaultdict(set)  # rows a finding names, per table
     for table, keys in logged.items():
         rows = now[table]
         for key, entry in keys.items():
@@ -601,9 +726,11 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
                     gone[key.partition("/")[0]].append((int(key.partition("/")[2]), entry))
                 else:
                     out.append(LogFinding(f"{where} (log entry #{entry})", "deleted", case_id))
+                    named[table].add(key)
                 continue
             if rows[key] == digests[(table, key)]:
                 continue
+            named[table].add(key)
             other = by_digest[table].get(rows[key])
             if other is not None and other != key:
                 other_where = _describe(table, other)[0]
@@ -613,9 +740,29 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
             out.append(LogFinding(f"{where} (log entry #{entry})", message, case_id, seq))
         for key in rows.keys() - keys.keys():
             where, case_id, seq = _describe(table, key)
-            out.append(
-                LogFinding(where, "not in the audit log: written behind its back", case_id, seq)
+            logged_in = in_sets[table].get(key)
+            if logged_in is None:
+                out.append(
+                    LogFinding(where, "not in the audit log: written behind its back", case_id, seq)
+                )
+            elif not logged_in[1]:
+                out.append(
+                    LogFinding(
+                        f"{where} (log entry #{logged_in[0]})", "changed after it was logged"
+                    )
+                )
+                named[table].add(key)
+    for e, low, high in changed_sets:
+        # a row of the set already named (changed or deleted since its own entry) explains it
+        table = ROW_SETS[e.subject_table].table
+        if any(low <= int(k) <= high for k in named[table]):
+            continue
+        out.append(
+            LogFinding(
+                f"{_describe(e.subject_table, e.subject_key)[0]} (log entry #{e.seq})",
+                "a row was changed, added or removed after they were logged",
             )
+        )
     if gone:
         out.extend(_gone_events(session, gone))
     return out

@@ -36,7 +36,11 @@ def database_url(url: str) -> str:
 
 
 def make_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """An engine for `url`; on SQLite a writer waits `busy_timeout_ms` for another one."""
+    """An engine for `url`; on SQLite a writer waits `busy_timeout_ms` for another one.
+
+    A driver's error never carries the statement's parameters into its message: they hold
+    names, ID numbers and amounts, and such a message may reach a terminal or a log."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **kwargs)
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -420,13 +420,15 @@ class Payment(Base):
         String(40)
     )  # dibao, basic_living_allowance, care_allowance, ...
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM the money is for
-    amount_fen: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
     basis: Mapped[dict[str, Any]] = mapped_column(default=dict)  # which standard, tier, arrears
     status: Mapped[str] = mapped_column(String(10))  # pending, exported, paid, failed
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
     bank_ref: Mapped[str | None] = mapped_column(String(100))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # the bank file (export batch) it was sent in: a payment is in at most one
+    export_id: Mapped[int | None] = mapped_column(ForeignKey("payment_exports.id"))
 
 
 class PaymentExport(Base):

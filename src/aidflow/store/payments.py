@@ -8,8 +8,9 @@ with one INSERT ... ON CONFLICT (case_id, kind, period) DO NOTHING executemany, 
 second run, or two runs at once, create nothing twice.
 
 Every run, payment, status change, bank file and bank answer is appended to the global
-audit log (aidflow.store.auditlog) as written, read back from the database; a page's
-payments in one bulk append.
+audit log (aidflow.store.auditlog) as written, read back from the database; a page's new
+payments as one entry for the page (auditlog.ROW_SETS), each later change of a payment as
+an entry of its own.
 
 Functions take the caller's Session; the caller owns the transaction.
 """
@@ -17,15 +18,19 @@ Functions take the caller's Session; the caller owns the transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Column,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     bindparam,
     case,
@@ -40,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.language.definition import Workflow
 from aidflow.store import auditlog, workflows
+from aidflow.store.fast import Fast, connection
 from aidflow.store.models import (
     Case,
     CaseEvent,
@@ -54,6 +60,7 @@ from aidflow.store.records import VersionRecord
 from aidflow.store.tables import PAYMENT_EXPORTS, RECONCILIATIONS, record_of
 
 CHUNK = 1000  # payment ids per look-up
+_FIELDS_CACHE = 10_000
 
 _CASES: Any = Case.__table__
 _EVENTS: Any = CaseEvent.__table__
@@ -175,7 +182,7 @@ class WorkflowReads:
         )
         # ORs of equalities, not IN lists: an IN list is re-rendered on every execution
         self._events = (
-            select(e.c.case_id, month, e.c.from_state, e.c.to_state, e.c.fields)
+            select(e.c.case_id, month, e.c.from_state, e.c.to_state, cast(e.c.fields, Text))
             .join_from(e, c, c.c.id == e.c.case_id)
             .where(
                 c.c.id > lo,
@@ -206,7 +213,11 @@ class WorkflowReads:
             .order_by(p.c.id)
         )
         self._bases: dict[str, Any] = {}  # basis JSON text -> its value, decoded once
-        self._insert = _insert_statement(session, run_id)
+        self._fields: dict[str, dict[str, Any]] = {}  # event fields' JSON text -> the value
+        insert = _insert_statement(session, run_id)
+        self._staged = _Staged(session, run_id) if insert is None else None
+        # the driver's executemany, without SQLAlchemy's parameter processing per row
+        self._insert = None if insert is None else Fast(insert, column_keys=_NEW)
 
     def pages(self, size: int) -> Iterator[Page]:
         """The workflow's cases open since the first month paid, `size` at a time."""
@@ -223,8 +234,20 @@ class WorkflowReads:
     ) -> list[tuple[int, int, str | None, str | None, dict[str, Any] | None]]:
         """(case id, month, from state, to state, fields) of the page's state-changing
         events, each case's in order."""
-        # Core columns are untyped, and the Rows serve as the tuples (no copy per page)
-        return self.conn.execute(self._events, page_range).all()  # type: ignore[return-value]
+        # the fields come as JSON text, decoded once per distinct text: a county's approvals
+        # repeat few amounts
+        cache = self._fields
+        out = []
+        for cid, month, frm, to, text in self.conn.execute(self._events, page_range):
+            fields = None
+            if text is not None:
+                fields = cache.get(text)
+                if fields is None:
+                    if len(cache) >= _FIELDS_CACHE:
+                        cache.clear()  # amounts may all differ: keep memory flat
+                    fields = cache[text] = json.loads(text)
+            out.append((cid, month, frm, to, fields))
+        return out
 
     def existing(self, page_range: dict[str, int]) -> set[tuple[int, str, str]]:
         """(case id, kind, period) of the page's payments since the first month paid."""
@@ -244,66 +267,118 @@ class WorkflowReads:
         # Which rows this run wrote (its rows of these kinds in the page's id range) and
         # their ids are read back; the rest of each row is what was just inserted: the run's
         # id and time, status pending, nothing settled.
-        self.conn.execute(self._insert, values)
         given = {(v["case_id"], v["kind"], v["period"]): v for v in values}
-        mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
-        rows = []
+        mine: Iterable[Any]
+        if self._staged is not None:
+            mine = self._staged.insert(self.session, values)
+        else:
+            assert self._insert is not None
+            self._insert.many(self.session, values, {})
+            mine = self.conn.execute(self._inserted, {**page_range, "run_id": self.run_id})
+        at_text = auditlog.canonical_time(self.at)
+        lines: list[auditlog.SetLine] = []
+        totals = []
         for pid, cid, kind, period in mine:
             v = given[(cid, kind, period)]
             basis = self._bases.get(v["basis"])
             if basis is None:
                 basis = self._bases[v["basis"]] = json.loads(v["basis"])
-            rows.append(
-                {
-                    "id": pid,
-                    "case_id": cid,
-                    "person_id": v["person_id"],
-                    "run_id": self.run_id,
-                    "kind": kind,
-                    "period": period,
-                    "amount_fen": v["amount_fen"],
-                    "basis": basis,
-                    "status": "pending",
-                    "created_at": self.at,
-                    "settled_at": None,
-                    "bank_ref": None,
-                    "failure_reason": None,
-                }
+            fen = v["amount_fen"]
+            # ROW_SETS["payment_sets"].fixed, in its order
+            lines.append(
+                (pid, (cid, v["person_id"], self.run_id, kind, period, fen, basis, at_text))
             )
-        auditlog.append_many(
+            totals.append((kind, period, 1, fen))
+        # the page's payments as one entry: their fixed columns, the rest as first written
+        auditlog.append_set(
             self.session,
             at=self.at,
             actor=self.actor,
-            kind="payment_created",
-            table="payments",
-            rows=rows,
+            kind="payments_created",
+            name="payment_sets",
+            group=self.run_id,
+            lines=lines,
         )
-        return ((r["kind"], r["period"], 1, r["amount_fen"]) for r in rows)
+        return totals
+
+
+_PAGE: Any = Table(  # a page of new payments on its way in (PostgreSQL; see _Staged)
+    "payments_page",
+    MetaData(),
+    Column("case_id", Integer),
+    Column("person_id", Integer),
+    Column("kind", String(40)),
+    Column("period", String(7)),
+    Column("amount_fen", BigInteger),
+    Column("basis", Text),
+    prefixes=["TEMPORARY"],
+)
+_NEW = ("case_id", "person_id", "kind", "period", "amount_fen", "basis")  # a new payment's values
+_PAGE_COPY = Fast(_PAGE.insert(), column_keys=_NEW)
+
+
+class _Staged:
+    """A page of payments into PostgreSQL: COPY into a temporary table, then one INSERT ...
+    SELECT ... ON CONFLICT (case_id, kind, period) DO NOTHING RETURNING the rows it wrote.
+
+    One COPY and one statement per page instead of a statement per row (executemany, even
+    pipelined, costs the server a statement and the client a round of parameters per row).
+    The table lives for the run's transaction (ON COMMIT DROP)."""
+
+    def __init__(self, session: Session, run_id: int) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        connection(session).exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS payments_page (case_id integer, "
+            "person_id integer, kind varchar(40), period varchar(7), amount_fen bigint, "
+            "basis text) ON COMMIT DROP"
+        )
+        run = literal_column(str(int(run_id)), Integer)
+        p, g = _PAYMENTS, _PAGE
+        rows = select(
+            g.c.case_id,
+            g.c.person_id,
+            run,
+            g.c.kind,
+            g.c.period,
+            g.c.amount_fen,
+            cast(g.c.basis, JSON),
+            literal_column("'pending'", String),
+            select(_RUNS.c.started_at).where(_RUNS.c.id == run).scalar_subquery(),
+        )
+        columns = ["case_id", "person_id", "run_id", "kind", "period", "amount_fen", "basis"]
+        self._insert = (
+            pg_insert(p)
+            .from_select([*columns, "status", "created_at"], rows)
+            .on_conflict_do_nothing(constraint="uq_payment_once")
+            .returning(p.c.id, p.c.case_id, p.c.kind, p.c.period)
+        )
+
+    def insert(self, session: Session, values: list[dict[str, Any]]) -> list[Any]:
+        conn = session.connection()
+        conn.exec_driver_sql("TRUNCATE payments_page")
+        _PAGE_COPY.many(session, values, {})
+        return list(conn.execute(self._insert).all())
 
 
 def _insert_statement(session: Session, run_id: int) -> Any:
-    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for run `run_id`.
+    """INSERT INTO payments ... ON CONFLICT (case_id, kind, period) DO NOTHING, for run
+    `run_id` on SQLite (None on PostgreSQL, which stages a page: _Staged).
 
     What is the same for every row is written in the SQL, not bound per row: the run's id,
     status 'pending' and created_at, which is the run's started_at (read by the database,
     so no datetime is converted per row). The basis comes as JSON text, serialized once per
     distinct basis by the caller (the JSON type's own bind processing would serialize it
-    again for every row): SQLite stores JSON as that text; PostgreSQL casts it to json,
-    which keeps the text as it is.
+    again for every row): SQLite stores JSON as that text.
     """
-    run = literal_column(str(int(run_id)), Integer)
-    stmt: Any
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return None
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = pg_insert(_PAYMENTS).on_conflict_do_nothing(constraint="uq_payment_once")
-        basis: Any = cast(bindparam("basis", type_=Text), JSON)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(_PAYMENTS).on_conflict_do_nothing()
-        # not CAST(? AS JSON): SQLite would make a number of it
-        basis = bindparam("basis", type_=Text)
+    run = literal_column(str(int(run_id)), Integer)
+    stmt: Any = sqlite_insert(_PAYMENTS).on_conflict_do_nothing()
+    # not CAST(? AS JSON): SQLite would make a number of it
+    basis = bindparam("basis", type_=Text)
     return stmt.values(
         basis=basis,
         run_id=run,
@@ -318,9 +393,16 @@ def _insert_statement(session: Session, run_id: int) -> Any:
 BankRow = tuple[int, str, str, int, str, str]  # payment id, name, ID number, fen, kind, period
 
 
-def export_page(session: Session, period: str, after: int, size: int) -> list[BankRow]:
-    """Up to `size` of the period's pending and exported payments after id `after`, with
-    the person's name and full ID number, by payment id."""
+def read_snapshot(session: Session) -> None:
+    """Make the session's transaction, not begun yet, read one snapshot throughout: an
+    export's pages then show the payments as they were when it began. PostgreSQL's READ
+    COMMITTED would show each page as of its own query; REPEATABLE READ does not. (A
+    SQLite read transaction is one snapshot already.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _bank_rows(session: Session, where: Sequence[Any], after: int, size: int) -> list[BankRow]:
     rows = session.execute(
         select(
             Payment.id,
@@ -331,11 +413,7 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
             Payment.period,
         )
         .join(Person, Person.id == Payment.person_id)
-        .where(
-            Payment.period == period,
-            Payment.status.in_(("pending", "exported")),
-            Payment.id > after,
-        )
+        .where(*where, Payment.id > after)
         .order_by(Payment.id)
         .limit(size)
     )
@@ -345,15 +423,120 @@ def export_page(session: Session, period: str, after: int, size: int) -> list[Ba
     ]
 
 
-def mark_exported(session: Session, payment_ids: Sequence[int], at: datetime, actor: str) -> None:
-    """Pending payments among these are now exported (and logged so)."""
-    changed = session.scalars(
-        update(Payment)
-        .where(Payment.id.in_(payment_ids), Payment.status == "pending")
-        .values(status="exported")
-        .returning(Payment.id)
-    ).all()
-    _log_payments(session, changed, at, actor, "payment_exported")
+def export_page(session: Session, period: str, after: int, size: int) -> list[BankRow]:
+    """Up to `size` of the period's payments in no export batch yet (pending) after id
+    `after`, with the person's name and full ID number, by payment id."""
+    where = (Payment.period == period, Payment.status == "pending", Payment.export_id.is_(None))
+    return _bank_rows(session, where, after, size)
+
+
+def batch_page(session: Session, export_id: int, after: int, size: int) -> list[BankRow]:
+    """Up to `size` of the payments of export batch `export_id` after id `after`."""
+    return _bank_rows(session, (Payment.export_id == export_id,), after, size)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An export batch as recorded: its id, period, control count and total."""
+
+    id: int
+    period: str
+    rows: int
+    total_fen: int
+
+
+def batch(session: Session, export_id: int) -> Batch | None:
+    found = session.get(PaymentExport, export_id)
+    if found is None:
+        return None
+    return Batch(found.id, found.period, found.rows, found.total_fen)
+
+
+def batches(session: Session, period: str) -> list[int]:
+    """The ids of the period's export batches, oldest first."""
+    return list(
+        session.scalars(
+            select(PaymentExport.id)
+            .where(PaymentExport.period == period)
+            .order_by(PaymentExport.id)
+        )
+    )
+
+
+class ChangedMeanwhileError(Exception):
+    """Payments of a file changed or were exported by another export while it was written."""
+
+    def __init__(self, payment_ids: Sequence[int]) -> None:
+        super().__init__(payment_ids)
+        self.payment_ids = list(payment_ids)
+
+
+def record_batch(
+    session: Session,
+    *,
+    period: str,
+    fmt: str,
+    file: str,
+    file_hash: str,
+    lines: Mapping[int, int],
+    total_fen: int,
+    at: datetime,
+    actor: str,
+) -> int:
+    """Record (and log) a bank file written from a snapshot: the export batch with its
+    control count and total, and each of its payments (payment id -> fen, as written)
+    moved into the batch. ChangedMeanwhileError, naming them, if any of those payments is
+    no longer pending in no batch or no longer has the amount written; the caller then
+    rolls back. The batch's id."""
+    export = PaymentExport(
+        period=period,
+        format=fmt,
+        file=file,
+        file_hash=file_hash,
+        rows=len(lines),
+        total_fen=total_fen,
+        at=at,
+        actor=actor,
+    )
+    session.add(export)
+    session.flush()
+    ids = sorted(lines)
+    moved: dict[int, int] = {}
+    for i in range(0, len(ids), CHUNK):
+        moved.update(
+            session.execute(
+                update(Payment)
+                .where(
+                    Payment.id.in_(ids[i : i + CHUNK]),
+                    Payment.status == "pending",
+                    Payment.export_id.is_(None),
+                )
+                .values(status="exported", export_id=export.id)
+                .returning(Payment.id, Payment.amount_fen)
+            ).all()
+        )
+    changed = [pid for pid in ids if moved.get(pid) != lines[pid]]
+    if changed:
+        raise ChangedMeanwhileError(changed)
+    _log_payments(session, ids, at, actor, "payment_exported")
+    _log_export(session, export.id, at, actor, "payment_export")
+    return export.id
+
+
+def log_reexport(session: Session, export_id: int, at: datetime, actor: str) -> None:
+    """Log that batch `export_id`'s file was written again, by whom and when."""
+    _log_export(session, export_id, at, actor, "payment_reexport")
+
+
+def _log_export(session: Session, export_id: int, at: datetime, actor: str, kind: str) -> None:
+    auditlog.log_rows(
+        session,
+        at=at,
+        actor=actor,
+        kind=kind,
+        table="payment_exports",
+        where=PAYMENT_EXPORTS.c.id == export_id,
+    )
 
 
 def _log_payments(
@@ -371,49 +554,27 @@ def _log_payments(
         )
 
 
-def record_export(
-    session: Session,
-    *,
-    period: str,
-    fmt: str,
-    file: str,
-    file_hash: str,
-    rows: int,
-    total_fen: int,
-    at: datetime,
-    actor: str,
-) -> int:
-    """Record (and log) a bank file written: its control count and total, who wrote it."""
-    export = PaymentExport(
-        period=period,
-        format=fmt,
-        file=file,
-        file_hash=file_hash,
-        rows=rows,
-        total_fen=total_fen,
-        at=at,
-        actor=actor,
-    )
-    session.add(export)
-    session.flush()
-    auditlog.log_rows(
-        session,
-        at=at,
-        actor=actor,
-        kind="payment_export",
-        table="payment_exports",
-        where=PAYMENT_EXPORTS.c.id == export.id,
-    )
-    return export.id
+@dataclass(frozen=True)
+class Sent:
+    """A payment as the bank was sent it, and its status now."""
+
+    status: str
+    amount_fen: int
+    name: str
+    id_number: str
 
 
-def statuses(session: Session, payment_ids: Sequence[int]) -> dict[int, str]:
-    """The status of each of these payments that exists."""
-    found: dict[int, str] = {}
+def sent(session: Session, payment_ids: Sequence[int]) -> dict[int, Sent]:
+    """Each of these payments that exists: its status, amount and payee."""
+    found: dict[int, Sent] = {}
     for i in range(0, len(payment_ids), CHUNK):
         chunk = payment_ids[i : i + CHUNK]
-        rows = session.execute(select(Payment.id, Payment.status).where(Payment.id.in_(chunk)))
-        found.update((pid, status) for pid, status in rows)
+        rows = session.execute(
+            select(Payment.id, Payment.status, Payment.amount_fen, Person.name, Person.id_number)
+            .join(Person, Person.id == Payment.person_id)
+            .where(Payment.id.in_(chunk))
+        )
+        found.update((pid, Sent(st, fen, name, idn)) for pid, st, fen, name, idn in rows)
     return found
 
 
