@@ -43,9 +43,22 @@ def test_amounts_beyond_32_bits_are_paid_and_one_beyond_bigint_is_skipped_naming
     county: County,  # noqa: F811
     db_url: str,
     smtp_server: SMTPServer,
+    tmp_path: Path,
 ) -> None:
     """The county's run and the tick go on past a case whose amount no row can hold; the
-    digest (with a name holding an ID-like number) is still delivered; no SQL is printed."""
+    digest (with a name holding an ID-like number) is still delivered; no SQL is printed.
+    The county's dibao ceiling is raised so that the amount is the column's to hold."""
+    import shutil
+
+    workflows = tmp_path / "workflows"
+    shutil.copytree(REPO / "src" / "aidflow" / "shipped" / "workflows", workflows)
+    standards = workflows / "policy" / "standards.yaml"
+    standards.write_text(
+        standards.read_text(encoding="utf-8").replace(
+            '{from: 2023-01-01, value: "6000.00"}', '{from: 2023-01-01, value: "90000000.00"}'
+        ),
+        encoding="utf-8",
+    )
 
     def supervisor(svc: Service) -> None:
         text = TEMPORARY.replace("temporary_assistance", "supervised").replace(
@@ -73,7 +86,8 @@ def test_amounts_beyond_32_bits_are_paid_and_one_beyond_bigint_is_skipped_naming
         svc.open_case(svc.actor("sun"), id_number(50), "dibao")
 
     county.run(odd_name)
-    result = cli(db_url, "scheduler", "tick", now="2023-09-01T09:00", env=smtp_env(smtp_server))
+    env = {**smtp_env(smtp_server), "AIDFLOW_WORKFLOWS": str(workflows)}
+    result = cli(db_url, "scheduler", "tick", now="2023-09-01T09:00", env=env)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert (

@@ -54,6 +54,8 @@ from .conftest import bootstrap
 from .test_payments import DIBAO, POLICY, TEKUN, TEMPORARY, TZ, at, id_number
 
 START = at(2023, 6, 1, 9, 0)
+# the shipped policy's dibao_household_ceiling (6000.00 yuan) in 2023
+CEILING_FEN = 600_000
 _AMOUNT_TEXT = re.compile(r"^[0-9]+\.[0-9]{2}$")
 
 
@@ -101,6 +103,7 @@ class Money(RuleBasedStateMachine):
         self.approved: dict[int, list[tuple[datetime, str]]] = {}  # dibao case -> amounts set
         self.files: dict[int, list[list[str]]] = {}  # batch -> its file's lines
         self.answered: dict[int, str] = {}  # payment -> status the bank gave
+        self.over_ceiling: set[int] = set()  # dibao cases ever given an amount above it
 
     def teardown(self) -> None:
         with Session(self.engine) as s:
@@ -138,6 +141,8 @@ class Money(RuleBasedStateMachine):
         cid = self.run(go)
         self.cases[cid] = "dibao"
         self.approved[cid] = [(self.clock.now(), amount)]
+        if to_fen(Decimal(amount)) > CEILING_FEN:
+            self.over_ceiling.add(cid)
 
     @rule(
         tier=st.sampled_from(["full", "partial", "none"]),
@@ -166,6 +171,8 @@ class Money(RuleBasedStateMachine):
         self.run(lambda svc: svc.fire(svc.actor("li"), cid, "start_review", {}))
         self.run(lambda svc: svc.fire(svc.actor("li"), cid, "adjust", {"amount": amount}))
         self.approved[cid].append((self.clock.now(), amount))
+        if to_fen(Decimal(amount)) > CEILING_FEN:
+            self.over_ceiling.add(cid)
 
     @precondition(lambda self: bool(self.cases))
     @rule(
@@ -195,7 +202,12 @@ class Money(RuleBasedStateMachine):
                 svc.session, svc.clock, POLICY, period_text(self.month), actor="sun", tz=TZ
             )
         )
-        assert type(result.total_fen) is int and result.skipped == []
+        assert type(result.total_fen) is int
+        # the only case a run may leave unpaid here is one whose amount was set above the
+        # policy's ceiling (checked again when paid; the test workflow does not bound it)
+        for line in result.skipped:
+            cid = int(line.split()[1])
+            assert "above the ceiling" in line and cid in self.over_ceiling, line
 
     @rule(back=st.integers(0, 2), fmt=st.sampled_from(["csv", "xlsx"]))
     def export(self, back: int, fmt: str) -> None:
@@ -297,6 +309,7 @@ class Money(RuleBasedStateMachine):
         by_batch: dict[int, list[int]] = {}
         for r in rows:
             assert type(r.amount_fen) is int, r
+            assert r.kind != "dibao" or r.amount_fen <= CEILING_FEN, r  # never paid above it
             assert r.amount_fen == to_fen(Decimal(r.basis["value"])), r  # exact, no float
             if r.export_id is not None:
                 by_batch.setdefault(r.export_id, []).append(r.amount_fen)
@@ -316,8 +329,8 @@ class Money(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=25,
-    stateful_step_count=30,
+    max_examples=30,
+    stateful_step_count=50,
     deadline=None,
     derandomize=True,
     report_multiple_bugs=False,
