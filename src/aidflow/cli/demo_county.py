@@ -363,11 +363,17 @@ class CountyDemo:
         text = base64.b64decode(exported["content_b64"]).decode("utf-8-sig")
         answer = io.StringIO(newline="")
         writer = csv.writer(answer, lineterminator="\n")
-        writer.writerow(("reference", "status", "reason"))
+        writer.writerow(("reference", "status", "reason", "amount_yuan", "id_number"))
         for row in csv.DictReader(io.StringIO(text)):
             failed = self.rng.random() < 0.025
-            writer.writerow(
-                (row["reference"], "failed" if failed else "paid", "账户已冻结" if failed else "")
+            writer.writerow(  # the bank repeats the amount and the payee it was sent
+                (
+                    row["reference"],
+                    "failed" if failed else "paid",
+                    "账户已冻结" if failed else "",
+                    row["amount_yuan"],
+                    row["id_number"],
+                )
             )
         path = self.out / f"bank-answer-{period}.csv"
         path.write_text(answer.getvalue(), encoding="utf-8")
