@@ -52,7 +52,7 @@ from aidflow.errors import (
     did_you_mean,
 )
 
-__all__ = ["UNITS", "Duration", "WorkCalendar", "parse_duration"]
+__all__ = ["UNITS", "Duration", "WorkCalendar", "last_day", "parse_duration"]
 
 UNITS = ("h", "d", "wd", "mo")
 MAX_AMOUNT = 99_999

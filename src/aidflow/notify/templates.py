@@ -249,11 +249,11 @@ TEMPLATES: dict[str, Template] = {
     DEADLINE_REMINDER: Template(
         _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions"}), _deadline_reminder
     ),
-    ESCALATION: Template(
-        _provides(_RECIPIENT, _CASE, _ESCALATION, _LINK, {"due_at"}), _escalation
-    ),
+    ESCALATION: Template(_provides(_RECIPIENT, _CASE, _ESCALATION, _LINK, {"due_at"}), _escalation),
     EMERGENCY_ESCALATION: Template(
-        _provides(_RECIPIENT, _CASE, _ESCALATION, _LINK, {"emergency_reason", "reported_at", "limit"}),
+        _provides(
+            _RECIPIENT, _CASE, _ESCALATION, _LINK, {"emergency_reason", "reported_at", "limit"}
+        ),
         _emergency_escalation,
     ),
     VISIT_MISSING: Template(

@@ -40,6 +40,7 @@ MODULES = (
     "aidflow.operations.audit",
     "aidflow.operations.users",
     "aidflow.operations.reports",
+    "aidflow.operations.notices",
 )
 
 
