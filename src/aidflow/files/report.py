@@ -177,7 +177,7 @@ def _bars(
     }
 
 
-def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
+def charts(report: dict[str, Any]) -> list[dict[str, Any]]:
     lang = report["lang"]
     towns = report["townships"]
     overdue = [
@@ -222,7 +222,7 @@ def render_html(report: dict[str, Any]) -> str:
             w=lambda key: word(key, lang),
             summary=lambda name, value: summary(name, value, report),
             sections=list(_sections(report)),
-            charts=_charts(report),
+            charts=charts(report),
         )
     )
 

@@ -188,6 +188,7 @@ def view_json(
         "closed_at": _iso(c.closed_at),
         "data": c.data,
         "person": {
+            "id": p.id,
             "name": p.name,
             "id_number": p.id_number if show_id else mask(p.id_number),
             "birth_date": p.birth_date.isoformat(),
