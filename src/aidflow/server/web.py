@@ -347,6 +347,7 @@ class Web:
             self.lang_of(request),
             "login.html",
             status,
+            title=word("login", self.lang_of(request)),
             next=_safe_next(request.query_params.get("next")),
             nonce=nonce,
             error=error,
