@@ -82,7 +82,9 @@ def build_site(world: World) -> tuple[int, int, int]:
         from aidflow.store.models import Escalation
 
         found = svc.session.execute(
-            Escalation.__table__.select().where(Escalation.recipient == "tsup")
+            Escalation.__table__.select().where(
+                Escalation.recipient == "tsup", Escalation.case_id == first
+            )
         ).one()
         return int(found.id)
 
