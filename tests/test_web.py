@@ -281,3 +281,25 @@ def test_escalation_emails_link_to_the_case_page(site: Site) -> None:
     (sent,) = [m for m in mailer.sent if m.to == ("tsup@county.example",)]
     link = f"https://aidflow.county.example/cases/{site.investigation}"
     assert link in sent.text and f'<a href="{link}">' in sent.html
+
+
+def test_an_initial_password_is_changed_through_its_form_before_anything_else(site: Site) -> None:
+    site.world.run(
+        lambda svc: auth.set_password(
+            svc.session, "admin", "zhao", "initial-pass-1", START, must_change=True
+        )
+    )
+    zhao = login(site, "zhao", "initial-pass-1")
+    assert zhao.get("/dashboard").headers["location"] == "/password"
+    assert zhao.get(f"/cases/{site.investigation}").headers["location"] == "/password"
+    form = {"csrf": csrf_of(zhao), "old": "initial-pass-1", "new": "a new passphrase"}
+    differ = zhao.post("/password", data={**form, "again": "another passphrase"})
+    assert differ.status_code == 400 and "the two new passwords differ" in differ.text
+    assert (
+        zhao.post("/password", data={**form, "csrf": "0" * 64, "again": form["new"]}).status_code
+        == 403
+    )
+    changed = zhao.post("/password", data={**form, "again": form["new"]})
+    assert (changed.status_code, changed.headers["location"]) == (303, "/dashboard")
+    assert zhao.get("/dashboard").status_code == 200
+    assert login(site, "zhao", "a new passphrase").get("/dashboard").status_code == 200

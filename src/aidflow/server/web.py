@@ -138,6 +138,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "lang_other": ("English", "中文"),
     "no_escalations": ("没有待确认的督办。", "No open escalation."),
     "no_cases": ("没有办理中的案件。", "No open case."),
+    "change_password": ("修改密码", "Change your password"),
+    "must_change": (
+        "首次登录须先修改初始密码。",
+        "The initial password must be changed before anything else.",
+    ),
+    "old_password": ("原密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "again": ("再次输入新密码", "New password again"),
     "training": (
         "培训数据库：时间为模拟时间，数据不是真实案件。",
         "Training database: the time is simulated and the cases are not real.",
@@ -301,7 +309,10 @@ class Web:
     def _run(self, handler: Handler, visit: Visit, post: bool) -> Response:
         if not visit.token:
             raise AuthenticationError("not logged in")
-        self.api.authenticate(visit.token)
+        _, must_change = self.api.authenticate(visit.token)
+        if must_change and handler not in (password, logout):
+            # the API refuses such a user everything else too; the form is the way on
+            return RedirectResponse("/password", 303)
         if post and not hmac.compare_digest(
             visit.form.get(CSRF_FIELD, "").encode(), csrf_token(visit.token).encode()
         ):
@@ -420,6 +431,29 @@ def logout(web: Web, visit: Visit) -> Response:
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def password(web: Web, visit: Visit) -> Response:
+    """Change one's own password (`user.passwd`): the way on after an initial password."""
+    error: AidflowError | None = None
+    if visit.form:
+        try:
+            if visit.form.get("new", "") != visit.form.get("again", ""):
+                raise InvalidInputError(
+                    "the two new passwords differ", hint="type the same new password twice"
+                )
+            web.call(visit, "user.passwd", old=visit.form.get("old", ""), new=visit.form["new"])
+            return RedirectResponse("/dashboard", 303)
+        except AidflowError as exc:
+            error = exc
+    return web.render(
+        visit,
+        visit.lang,
+        "password.html",
+        400 if error else 200,
+        title=word("change_password", visit.lang),
+        error=error,
+    )
 
 
 def dashboard(web: Web, visit: Visit) -> Response:
@@ -555,6 +589,8 @@ def routes(api: Api, runtime: Runtime) -> list[BaseRoute]:
         Route("/login", web.login_form, methods=["GET"]),
         Route("/login", web.login, methods=["POST"]),
         Route("/logout", web.page(logout, post=True), methods=["POST"]),
+        Route("/password", web.page(password), methods=["GET"]),
+        Route("/password", web.page(password, post=True), methods=["POST"]),
         Route("/dashboard", web.page(dashboard), methods=["GET"]),
         Route("/dashboard/{township}", web.page(dashboard), methods=["GET"]),
         Route("/villages/{township}/{village}", web.page(village), methods=["GET"]),
