@@ -82,6 +82,8 @@ READS = {
     "audit.verify",
     "audit.checkpoint",
     "report.county",
+    "notice.village",
+    "person.show",
 }
 
 
