@@ -190,6 +190,7 @@ class Visit:
     query: dict[str, str]
     path: dict[str, str]
     form: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # once the token is authenticated
 
 
 Handler = Callable[["Web", Visit], Response]
@@ -246,16 +247,12 @@ class Web:
     def render(
         self, visit: Visit | None, lang: str, template: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
-        user = None
-        csrf = ""
-        if visit is not None:
-            user, _ = self.api.authenticate(visit.token)
-            csrf = csrf_token(visit.token)
+        user = visit.user if visit is not None else None
         html = self.env.get_template(template).render(
             lang=lang,
             w=partial(word, lang=lang),
             user=user,
-            csrf=csrf,
+            csrf=csrf_token(visit.token) if visit is not None and user else "",
             training=self.runtime.database.training,
             **context,
         )
@@ -294,11 +291,7 @@ class Web:
                 response = RedirectResponse(f"/login?{urlencode({'next': target})}", 303)
             except AidflowError as exc:
                 log.info("%s: %s", request.url.path, type(exc).__name__)
-                known = visit if token else None
-                try:
-                    response = await run_in_threadpool(self.refusal, known, lang, exc)
-                except AidflowError:
-                    response = await run_in_threadpool(self.refusal, None, lang, exc)
+                response = await run_in_threadpool(self.refusal, visit, lang, exc)
             except Exception:
                 log.exception("%s: internal error", request.url.path)
                 response = HTMLResponse("internal error; see the server's log", 500)
@@ -309,7 +302,7 @@ class Web:
     def _run(self, handler: Handler, visit: Visit, post: bool) -> Response:
         if not visit.token:
             raise AuthenticationError("not logged in")
-        _, must_change = self.api.authenticate(visit.token)
+        visit.user, must_change = self.api.authenticate(visit.token)
         if must_change and handler not in (password, logout):
             # the API refuses such a user everything else too; the form is the way on
             return RedirectResponse("/password", 303)
@@ -547,19 +540,27 @@ def person(web: Web, visit: Visit) -> Response:
     return web.render(visit, visit.lang, "person.html", title=shown["name"], person=shown)
 
 
-def notice(web: Web, visit: Visit) -> Response:
-    """The village's public notice: the printable page, or its PDF (…/notice.pdf)."""
-    from aidflow.files import notice as render
-
+def _notice(web: Web, visit: Visit) -> dict[str, Any]:
     township, name = visit.path["township"], visit.path["village"]
-    result = web.call(visit, "notice.village", township=township, village=name)
-    if visit.path.get("pdf"):
-        return Response(
-            render.pdf_bytes(result),
-            media_type="application/pdf",
-            headers={"Content-Disposition": "inline; filename=notice.pdf"},
-        )
-    return HTMLResponse(render.render_html(result))
+    result: dict[str, Any] = web.call(visit, "notice.village", township=township, village=name)
+    return result
+
+
+def notice(web: Web, visit: Visit) -> Response:
+    """The village's public notice as a printable page (its own <style>, no site frame)."""
+    from aidflow.files.notice import render_html
+
+    return HTMLResponse(render_html(_notice(web, visit)))
+
+
+def notice_pdf(web: Web, visit: Visit) -> Response:
+    from aidflow.files.notice import pdf_bytes
+
+    return Response(
+        pdf_bytes(_notice(web, visit)),
+        media_type="application/pdf",
+        headers={"Content-Disposition": "inline; filename=notice.pdf"},
+    )
 
 
 def _whole(text: str, what: str) -> int:
@@ -571,18 +572,15 @@ def _whole(text: str, what: str) -> int:
 def routes(api: Api, runtime: Runtime) -> list[BaseRoute]:
     """The pages' routes, for create_app."""
     web = Web(api, runtime)
+    notice_endpoint = web.page(notice)
 
     async def notice_page(request: Request) -> Response:
-        response = await web.page(notice)(request)
+        response = await notice_endpoint(request)
         if response.media_type == "text/html" and response.status_code == 200:
             # the printable page carries its own <style>, allowed by hash and nothing else
             body = bytes(response.body).decode("utf-8")
             web.finish(request, response, _style_hashes(body))
         return response
-
-    async def notice_pdf(request: Request) -> Response:
-        request.path_params["pdf"] = "1"
-        return await web.page(notice)(request)
 
     return [
         Route("/", web.page(home), methods=["GET"]),
@@ -601,7 +599,7 @@ def routes(api: Api, runtime: Runtime) -> list[BaseRoute]:
         ),
         Route("/persons/{person_id}", web.page(person), methods=["GET"]),
         Route("/notice/{township}/{village}", notice_page, methods=["GET"]),
-        Route("/notice/{township}/{village}/pdf", notice_pdf, methods=["GET"]),
+        Route("/notice/{township}/{village}/pdf", web.page(notice_pdf), methods=["GET"]),
         Route("/static/{name}", web.static_file, methods=["GET"]),
     ]
 
