@@ -173,6 +173,16 @@ def test_a_wrong_password_and_a_login_posted_from_elsewhere_are_refused(site: Si
     assert forged.status_code == 403
     assert "the login form did not come from this site&#39;s login page" in forged.text
     assert "aidflow_session" not in forged.cookies
+    # after login the browser goes only to a page of this site, never to another host
+    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        client.get("/login")
+        nonce = client.cookies["aidflow_login"]
+        answer = client.post(
+            "/login",
+            params={"next": elsewhere},
+            data={"user": "li", "password": PASSWORD, "csrf": nonce},
+        )
+        assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard")
 
 
 def test_the_session_cookie_is_secure_when_the_public_url_is_https(

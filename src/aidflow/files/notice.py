@@ -8,6 +8,7 @@ WeasyPrint is imported here only: it is the one adapter to the PDF library.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aidflow.errors import UnavailableError
@@ -67,5 +68,7 @@ def pdf_bytes(notice: dict[str, Any]) -> bytes:
             hint="install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0) "
             "and a Chinese font (fonts-noto-cjk)",
         ) from None
+    # its step-by-step progress is not news for the server's log
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     pdf: bytes = HTML(string=render_html(notice)).write_pdf()
     return pdf
