@@ -112,6 +112,13 @@ def submit(driver: WebDriver, button: WebElement) -> None:
     WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
 
 
+def fits(driver: WebDriver) -> bool:
+    """Whether the page fits the window's width (nothing to scroll sideways)."""
+    return bool(
+        driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    )
+
+
 def log_in(driver: WebDriver, site: Site, user: str, then: str = "/dashboard") -> None:
     driver.get(f"{site.url}{then}")
     assert "/login" in driver.current_url  # no session yet: the login form, remembering `then`
@@ -146,9 +153,7 @@ def test_the_dashboard_equals_the_report_json_and_fits_the_screen(
             assert texts[area][name] == summary(name, value, report)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".charts svg rect.bar")) == 4 * 3
     # readable on a township office's 1024x768 screen: nothing scrolls sideways
-    assert browser.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth"
-    )
+    assert fits(browser)
     ARTIFACTS.mkdir(exist_ok=True)
     target = ARTIFACTS / "dashboard.png"
     assert browser.save_screenshot(str(target))
@@ -159,11 +164,11 @@ def test_the_dashboard_equals_the_report_json_and_fits_the_screen(
 def test_drill_down_from_the_county_to_a_case(site: Site, browser: WebDriver) -> None:
     log_in(browser, site, "li")
     submit(browser, browser.find_element(By.LINK_TEXT, "城关镇"))
-    assert browser.find_element(By.TAG_NAME, "h1").text == "城关镇"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "城关镇" and fits(browser)
     submit(browser, browser.find_element(By.LINK_TEXT, "东村"))
-    assert browser.find_element(By.TAG_NAME, "h1").text == "城关镇 / 东村"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "城关镇 / 东村" and fits(browser)
     submit(browser, browser.find_element(By.CSS_SELECTOR, f'a[href="/cases/{site.investigation}"]'))
-    assert browser.find_element(By.ID, "state").text.startswith("入户调查")
+    assert browser.find_element(By.ID, "state").text.startswith("入户调查") and fits(browser)
     submit(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "救助对象"))
     # a caseworker owns steps of the person's programme: the full number (test_web: masking)
     assert browser.find_element(By.ID, "id-number").text == "11010519491231002X"
@@ -171,6 +176,7 @@ def test_drill_down_from_the_county_to_a_case(site: Site, browser: WebDriver) ->
 
 def test_acknowledge_an_escalation_from_its_page(site: Site, browser: WebDriver) -> None:
     log_in(browser, site, "tsup", "/escalations")
+    assert fits(browser)
     row = browser.find_element(By.ID, f"escalation-{site.escalation}")
     row.find_element(By.NAME, "note").send_keys("已电话督促")
     submit(browser, row.find_element(By.TAG_NAME, "button"))
