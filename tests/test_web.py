@@ -313,3 +313,18 @@ def test_an_initial_password_is_changed_through_its_form_before_anything_else(si
     assert (changed.status_code, changed.headers["location"]) == (303, "/dashboard")
     assert zhao.get("/dashboard").status_code == 200
     assert login(site, "zhao", "a new passphrase").get("/dashboard").status_code == 200
+
+
+def test_data_from_other_departments_is_shown_as_text_never_run(site: Site) -> None:
+    hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+    def setup(svc: Any) -> int:
+        svc.register_person("110105195001010012", hostile, "城关镇", "东村", "rural")
+        return int(svc.open_case(svc.actor("li"), "110105195001010012", "dibao").id)
+
+    case_id = site.world.run(setup)
+    li = login(site, "li")
+    for path in ("/villages/城关镇/东村", f"/cases/{case_id}"):
+        page = li.get(path).text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "<script" not in page and "<img" not in page

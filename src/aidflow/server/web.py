@@ -292,9 +292,15 @@ class Web:
             except AidflowError as exc:
                 log.info("%s: %s", request.url.path, type(exc).__name__)
                 response = await run_in_threadpool(self.refusal, visit, lang, exc)
-            except Exception:
-                log.exception("%s: internal error", request.url.path)
-                response = HTMLResponse("internal error; see the server's log", 500)
+            except Exception as exc:
+                from aidflow.store.failures import translate
+
+                known = translate(exc, None)  # the database's own refusals (busy, conflict)
+                if known is None:
+                    log.exception("%s: internal error", request.url.path)
+                    response = HTMLResponse("internal error; see the server's log", 500)
+                else:
+                    response = await run_in_threadpool(self.refusal, visit, lang, known)
             return self.finish(request, response)
 
         return endpoint
