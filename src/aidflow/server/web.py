@@ -191,6 +191,7 @@ class Visit:
     path: dict[str, str]
     form: dict[str, str] = field(default_factory=dict)
     user: str | None = None  # once the token is authenticated
+    must_change: bool = False  # the user's initial password is still to be changed
 
 
 Handler = Callable[["Web", Visit], Response]
@@ -308,8 +309,8 @@ class Web:
     def _run(self, handler: Handler, visit: Visit, post: bool) -> Response:
         if not visit.token:
             raise AuthenticationError("not logged in")
-        visit.user, must_change = self.api.authenticate(visit.token)
-        if must_change and handler not in (password, logout):
+        visit.user, visit.must_change = self.api.authenticate(visit.token)
+        if visit.must_change and handler not in (password, logout):
             # the API refuses such a user everything else too; the form is the way on
             return RedirectResponse("/password", 303)
         if post and not hmac.compare_digest(
@@ -452,6 +453,7 @@ def password(web: Web, visit: Visit) -> Response:
         400 if error else 200,
         title=word("change_password", visit.lang),
         error=error,
+        must_change=visit.must_change,
     )
 
 
