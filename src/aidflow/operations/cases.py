@@ -289,11 +289,14 @@ def list_(
     now = svc.clock.now()
     rows = []
     for c, p in ((item.case, item.person) for item in listed):
+        wf = svc.workflow_of(c)
         rows.append(
             {
                 "id": c.id,
                 "workflow": c.workflow_name,
+                "workflow_label": wf.labels.get(caller.lang),
                 "state": c.state,
+                "state_label": wf.states[c.state].labels.get(caller.lang),
                 "person": p.name,
                 "person_id": p.id,
                 "id_number": mask(p.id_number),
