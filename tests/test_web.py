@@ -328,3 +328,13 @@ def test_data_from_other_departments_is_shown_as_text_never_run(site: Site) -> N
         page = li.get(path).text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
         assert "<script" not in page and "<img" not in page
+
+
+def test_the_dashboard_period_is_a_plain_get_form(site: Site) -> None:
+    li = login(site, "li")
+    page = li.get("/dashboard", params={"start": "2023-08-01", "end": "2023-08-31"})
+    assert page.status_code == 200
+    assert 'name="start" value="2023-08-01"' in page.text
+    assert 'name="end" value="2023-08-31"' in page.text
+    bad = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01"})
+    assert bad.status_code == 400 and "--from 2023-09-01 is after --to 2023-08-01" in bad.text

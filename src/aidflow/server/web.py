@@ -131,6 +131,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "total": ("合计", "Total"),
     "figure": ("指标", "Figure"),
     "notes": ("指标说明", "Notes"),
+    "show": ("查看", "Show"),
     "period": ("统计期间", "Period"),
     "refused": ("无法打开", "Refused"),
     "hint": ("处理办法", "What to do"),
