@@ -26,6 +26,7 @@ QUICK: list[tuple[str, list[str]]] = [
     ("import", ["import_.py", "--rows", "20000"]),
     ("report", ["report.py", "--cases", "100000"]),
     ("migrate", ["migrate.py", "--cases", "20000"]),
+    ("dashboard", ["dashboard.py", "--cases", "5000"]),
     ("cli start-up", ["cli_startup.py", "--no-breakdown"]),
 ]
 FULL: list[tuple[str, list[str]]] = [
@@ -35,9 +36,10 @@ FULL: list[tuple[str, list[str]]] = [
     ("import", ["import_.py", "--rows", "100000"]),
     ("report", ["report.py", "--cases", "1000000"]),
     ("migrate", ["migrate.py", "--cases", "100000"]),
+    ("dashboard", ["dashboard.py", "--cases", "100000"]),
     ("cli start-up", ["cli_startup.py", "--no-breakdown"]),
 ]
-SUMMARY = re.compile(r"(goal|MISSED|aidflow = |ratio|aidflow/core)", re.IGNORECASE)
+SUMMARY = re.compile(r"(goal|MISSED|aidflow = |ratio|aidflow/core|requests/s)", re.IGNORECASE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,9 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
             "township_caseworker",
         )
     ],
+    "notice print": [
+        ("wu", ["--village", "城关镇/东村"], 5, "village 城关镇/东村 is outside wu's area (河西镇)")
+    ],
 }
 for _rows in PROBES.values():  # and an unknown user everywhere a user is read
     args = _rows[0][1]

@@ -72,6 +72,13 @@ def test_the_wheel_works_outside_the_checkout(
     demo = run([bin_dir / "aidflow", "demo"], tmp_path, env)
     assert "audit ok" in demo.stdout
     assert "refused as expected" in demo.stdout
+    # the web pages' templates and stylesheet and the notice's template ship in the wheel
+    files = (
+        "import aidflow.policy.county as c; "
+        "print(*(p.name for name in ('web', 'reports') for p in c.shipped(name).rglob('*.*')))"
+    )
+    listed = run([bin_dir / "python", "-c", files], tmp_path, env).stdout.split()
+    assert {"base.html", "dashboard.html", "case.html", "aidflow.css", "notice.html"} <= set(listed)
 
     init = run([bin_dir / "aidflow", "init", "county"], tmp_path, env)
     assert init.stdout.endswith(
@@ -79,6 +86,7 @@ def test_the_wheel_works_outside_the_checkout(
         "then: aidflow --config county/aidflow.toml db upgrade "
         "(add --training for a training database, where writes may take --now)\n"
     )
+    assert (tmp_path / "county" / "workflows" / "policy" / "notice.yaml").is_file()
     assert sorted(p.name for p in (tmp_path / "county" / "workflows").glob("*.yaml")) == [
         "dibao.yaml",
         "tekun.yaml",

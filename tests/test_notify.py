@@ -219,6 +219,7 @@ def test_escalation_text_in_full() -> None:
 应办事项：完成入户调查（至少2名调查人员），录入调查人员和月人均收入
 
 查看案件详情：
+  在网页上打开: https://aidflow.county.example/cases/42
   aidflow --as zhang case show 42
 确认已督办（把 ... 换成督办情况）：
   aidflow --as zhang escalation ack 17 --note "..."
@@ -228,6 +229,13 @@ def test_escalation_text_in_full() -> None:
 命令中 --as 后面是您的系统用户名，请在能访问 aidflow 的终端中执行。
 """
     )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_without_a_public_url_the_escalation_has_no_link(lang: str) -> None:
+    msg = escalation(lang, case_url=None)
+    for part in (msg.text, msg.html):
+        assert "/cases/42" not in part and "case show 42" in part
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

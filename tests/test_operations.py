@@ -84,6 +84,8 @@ READS = {
     "report.county",
     "household.show",
     "workflow.simulate",  # runs on throw-away copies; the database is only read
+    "notice.village",
+    "person.show",
 }
 
 

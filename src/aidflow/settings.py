@@ -67,6 +67,7 @@ class Settings:
     signing_key_file: Path | None = None  # the Ed25519 key that signs audit checkpoints
     checkpoints_dir: Path | None = None  # where `audit checkpoint` writes, `audit verify` reads
     token_lifetime_hours: int = 12  # how long a login token is valid, 1 or more
+    public_url: str | None = None  # the web pages' address as readers reach it (email links)
     server: str | None = None  # client mode: the aidflow server's URL
     credentials_file: Path | None = None  # the saved login (`aidflow login`); see load_settings
     config_file: Path | None = None  # the file the values above were read from, if any
@@ -88,6 +89,15 @@ def _text(value: object) -> str:
     if not isinstance(value, str):  # a TOML number, true/false, date or table is not text
         raise ValueError("not text")
     return value
+
+
+def _url(value: object) -> str:
+    """An http(s) address without a trailing slash: links are made by appending paths."""
+    text = _text(value)
+    scheme, sep, rest = text.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest.strip("/"):
+        raise ValueError("not an http:// or https:// address")
+    return text.rstrip("/")
 
 
 def _one_of(*choices: str) -> Callable[[object], str]:
@@ -172,6 +182,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "signing_key_file": _path,
     "checkpoints_dir": _path,
     "token_lifetime_hours": _whole(1),
+    "public_url": _url,
     "server": _text,
     "credentials_file": _path,
     "config_file": _path,
@@ -202,6 +213,7 @@ ENVIRONMENT: dict[str, str] = {
     "signing_key_file": "AIDFLOW_SIGNING_KEY",
     "checkpoints_dir": "AIDFLOW_CHECKPOINTS",
     "token_lifetime_hours": "AIDFLOW_TOKEN_LIFETIME_HOURS",
+    "public_url": "AIDFLOW_PUBLIC_URL",
     "server": "AIDFLOW_SERVER",
     "credentials_file": "AIDFLOW_CREDENTIALS",
     "config_file": "AIDFLOW_CONFIG",

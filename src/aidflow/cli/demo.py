@@ -172,3 +172,8 @@ def _county_demo(app: App, db_file: Path, persons: int, townships: int, seed: st
         f"aidflow --db {db_file} --as csup --now 2023-10-09T09:00 report "
         "--from 2023-07-01 --to 2023-09-30"
     )
+    click.echo(
+        f"in a browser: aidflow --db {db_file} --now 2023-10-09T09:00 serve, open "
+        "http://127.0.0.1:8080/ and log in as csup (the first login asks for a new password): "
+        "the dashboard, cases, escalations, public notices"
+    )

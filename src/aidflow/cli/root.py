@@ -12,6 +12,7 @@ from aidflow.cli.cases import case_group
 from aidflow.cli.county import county_group, init
 from aidflow.cli.demo import demo
 from aidflow.cli.households import household_group
+from aidflow.cli.notice import notice
 from aidflow.cli.notifications import notify_group
 from aidflow.cli.payments import payments_group
 from aidflow.cli.report import report
@@ -175,6 +176,7 @@ cli.add_command(ledger_group)
 cli.add_command(household_group)
 cli.add_command(lookback)
 cli.add_command(report)
+cli.add_command(notice)
 cli.add_command(county_group)
 person_group.add_command(person_import)
 

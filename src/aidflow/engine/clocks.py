@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
+from aidflow.language.calendar import Duration, WorkCalendar, last_day, parse_duration
 from aidflow.language.definition import ClockSpec, Workflow
 
 RUNNING = "running"
@@ -68,7 +68,7 @@ def working_days_left(calendar: WorkCalendar, now: datetime, due: datetime) -> i
     """
     tz = calendar.tz
     today = now.astimezone(tz).date()
-    last = (due.astimezone(tz) - timedelta(microseconds=1)).date()
+    last = last_day(due, tz)
     count = 0
     day, end, sign = (today, last, 1) if today <= last else (last, today, -1)
     while day < end:

@@ -10,8 +10,11 @@ have no internet). The template ships in the package (`shipped/reports/county.ht
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment
 
 WORDS = {
     "title": {"zh": "特困群体精准帮扶工作报告", "en": "County assistance report"},
@@ -174,7 +177,7 @@ def _bars(
     }
 
 
-def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
+def charts(report: dict[str, Any]) -> list[dict[str, Any]]:
     lang = report["lang"]
     towns = report["townships"]
     overdue = [
@@ -209,22 +212,32 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (Jinja2, autoescaped, StrictUndefined)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    lang = report["lang"]
+    return (
+        environment()
+        .get_template("county.html")
+        .render(
+            report=report,
+            lang=lang,
+            w=lambda key: word(key, lang),
+            summary=lambda name, value: summary(name, value, report),
+            sections=list(_sections(report)),
+            charts=charts(report),
+        )
+    )
 
-    env = Environment(
+
+@cache
+def environment() -> Environment:
+    """The Jinja2 environment of the printable pages in `shipped/reports/` (autoescaped,
+    StrictUndefined: a missing value is an error, never an empty cell)."""
+    from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+
+    return Environment(
         loader=FileSystemLoader(str(_templates())),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
-    )
-    lang = report["lang"]
-    return env.get_template("county.html").render(
-        report=report,
-        lang=lang,
-        w=lambda key: word(key, lang),
-        summary=lambda name, value: summary(name, value, report),
-        sections=list(_sections(report)),
-        charts=_charts(report),
     )
 
 

@@ -36,7 +36,7 @@ from calendar import monthrange
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from aidflow.errors import (
     did_you_mean,
 )
 
-__all__ = ["UNITS", "Duration", "WorkCalendar", "parse_duration"]
+__all__ = ["UNITS", "Duration", "WorkCalendar", "last_day", "parse_duration"]
 
 UNITS = ("h", "d", "wd", "mo")
 MAX_AMOUNT = 99_999
@@ -498,3 +498,13 @@ def _parse_date(text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         return None
+
+
+def last_day(due: datetime, tz: tzinfo) -> date:
+    """The last day that counts before the deadline `due`, in the zone `tz`.
+
+    A deadline is an instant: a 7-day notice or a working-day clock ends at local 00:00
+    after its last day, and that midnight belongs to no day of the period. People read a
+    deadline as "by the end of this day", so this is the day a page or notice prints.
+    """
+    return (due.astimezone(tz) - timedelta(microseconds=1)).date()

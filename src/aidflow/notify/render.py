@@ -78,6 +78,7 @@ class Templates:
 
     directory: Path
     tz: tzinfo
+    public_url: str | None = None  # the web pages' address (setting public_url): case links
 
     @classmethod
     def shipped(cls) -> Templates:

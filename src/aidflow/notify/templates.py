@@ -46,6 +46,7 @@ _CASE = frozenset(
     }
 )
 _ESCALATION = frozenset({"escalation_id", "caseworker", "overdue"})
+_LINK = frozenset({"case_url"})  # the case's web page, None when no public_url is set
 
 LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
     "actions": frozenset({"trigger", "label"}),
@@ -72,6 +73,7 @@ def check_lang(lang: object) -> str:
 
 _CST = timezone(timedelta(hours=8))
 _SAMPLE_ID = "11010519491231002X"
+_SAMPLE_URL = "https://aidflow.county.example/cases/42"
 
 
 def _supervisor() -> dict[str, Any]:
@@ -125,6 +127,7 @@ def _escalation(zh: bool) -> dict[str, Any]:
         **_supervisor(),
         **_case(zh),
         **_escalated(),
+        "case_url": _SAMPLE_URL,
         "due_at": datetime(2023, 8, 1, 17, 30, tzinfo=_CST),
     }
 
@@ -140,6 +143,7 @@ def _emergency_escalation(zh: bool) -> dict[str, Any]:
         if zh
         else "pay the emergency assistance now; complete the review papers within "
         "5 working days afterwards",
+        "case_url": _SAMPLE_URL,
         "emergency_reason": "住房失火，无处居住" if zh else "house fire, no place to live",
         "reported_at": datetime(2023, 8, 2, 8, 15, tzinfo=_CST),
         "limit": timedelta(hours=24),
@@ -245,9 +249,11 @@ TEMPLATES: dict[str, Template] = {
     DEADLINE_REMINDER: Template(
         _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions"}), _deadline_reminder
     ),
-    ESCALATION: Template(_provides(_RECIPIENT, _CASE, _ESCALATION, {"due_at"}), _escalation),
+    ESCALATION: Template(_provides(_RECIPIENT, _CASE, _ESCALATION, _LINK, {"due_at"}), _escalation),
     EMERGENCY_ESCALATION: Template(
-        _provides(_RECIPIENT, _CASE, _ESCALATION, {"emergency_reason", "reported_at", "limit"}),
+        _provides(
+            _RECIPIENT, _CASE, _ESCALATION, _LINK, {"emergency_reason", "reported_at", "limit"}
+        ),
         _emergency_escalation,
     ),
     VISIT_MISSING: Template(

@@ -41,6 +41,7 @@ MODULES = (
     "aidflow.operations.audit",
     "aidflow.operations.users",
     "aidflow.operations.reports",
+    "aidflow.operations.notices",
 )
 
 

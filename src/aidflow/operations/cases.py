@@ -188,6 +188,7 @@ def view_json(
         "closed_at": _iso(c.closed_at),
         "data": c.data,
         "person": {
+            "id": p.id,
             "name": p.name,
             "id_number": p.id_number if show_id else mask(p.id_number),
             "birth_date": p.birth_date.isoformat(),
@@ -260,6 +261,7 @@ def list_(
     state: str | None = None,
     workflow: str | None = None,
     township: str | None = None,
+    village: str | None = None,
     overdue: bool = False,
     mine: bool = False,
     include_closed: bool = False,
@@ -278,6 +280,7 @@ def list_(
         state=state,
         workflow=workflow,
         township=township,
+        village=village,
         overdue=overdue,
         mine=mine,
         include_closed=include_closed,
@@ -286,12 +289,16 @@ def list_(
     now = svc.clock.now()
     rows = []
     for c, p in ((item.case, item.person) for item in listed):
+        wf = svc.workflow_of(c)
         rows.append(
             {
                 "id": c.id,
                 "workflow": c.workflow_name,
+                "workflow_label": wf.labels.get(caller.lang),
                 "state": c.state,
+                "state_label": wf.states[c.state].labels.get(caller.lang),
                 "person": p.name,
+                "person_id": p.id,
                 "id_number": mask(p.id_number),
                 "township": c.township,
                 "village": c.village,

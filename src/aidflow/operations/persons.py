@@ -108,3 +108,45 @@ def import_list(
         "skipped": [{"line": p.line, "text": str(p)} for p in result.skipped],
         "disagreements": [str(d) for d in result.disagreements],
     }
+
+
+@operation("person.show", write=False)
+def show(svc: Service, caller: Caller, person_id: int) -> dict[str, Any]:
+    """A person as the web page shows them, with their cases in the caller's area.
+
+    The full ID number (and the birth date, which a masked number must never stand beside)
+    goes only to those who may see full numbers on one of the person's cases: admins and
+    the roles that own a step of its workflow (`case show --show-id`'s rule).
+    """
+    from aidflow.engine.access import require_area
+    from aidflow.idnumber import mask
+    from aidflow.operations.cases import may_see_id
+    from aidflow.store.persons import person_by_id
+
+    actor = svc.actor(caller.user)
+    person = person_by_id(svc.session, person_id)
+    require_area(actor, person.township, person.village, f"person {person_id}", say_where=False)
+    listed = svc.list_cases(actor, person_id=person_id, include_closed=True)
+    views = [svc.view(actor, item.case.id) for item in listed]
+    full = actor.is_admin or any(may_see_id(v, actor.roles) for v in views)
+    return {
+        "id": person.id,
+        "name": person.name,
+        "id_number": person.id_number if full else mask(person.id_number),
+        "id_masked": not full,
+        "birth_date": person.birth_date.isoformat() if full else None,
+        "sex": person.sex,
+        "township": person.township,
+        "village": person.village,
+        "cases": [
+            {
+                "id": v.case.id,
+                "workflow": v.workflow.name,
+                "workflow_label": v.workflow.labels.get(caller.lang),
+                "state": v.case.state,
+                "state_label": v.workflow.states[v.case.state].labels.get(caller.lang),
+                "closed": v.case.closed_at is not None,
+            }
+            for v in views
+        ],
+    }

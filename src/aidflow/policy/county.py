@@ -88,6 +88,10 @@ class County:
     def report_file(self) -> Path:
         return self.policy / "report.yaml"
 
+    @property
+    def notice_file(self) -> Path:
+        return self.policy / "notice.yaml"
+
 
 def create_county_directory(directory: Path) -> list[Path]:
     """Copy the shipped workflows, policy files and templates into `directory` and write its

@@ -1,4 +1,5 @@
 """The HTTP JSON API: `aidflow serve` runs it on uvicorn; clients call it (aidflow.client).
+The web pages (aidflow.server.web) are served beside it, through the same `Api`.
 
 Endpoints, all under /api/v1:
 
@@ -269,6 +270,8 @@ def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) 
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
 
+    from aidflow.server import web
+
     return Starlette(
         routes=[
             Route("/api/v1/health", health, methods=["GET"]),
@@ -276,6 +279,7 @@ def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) 
             Route("/api/v1/logout", logout, methods=["POST"]),
             Route("/api/v1/whoami", whoami, methods=["GET"]),
             Route("/api/v1/ops/{name}", operation, methods=["POST"]),
+            *web.routes(api, runtime),
         ],
         lifespan=lifespan,
     )

@@ -74,6 +74,7 @@ def render_queued(
         row.lang,
         found.person_name,
         found.person_id_number,
+        templates.public_url,
     )
     return render(
         row.template,

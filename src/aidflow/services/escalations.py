@@ -321,6 +321,7 @@ def email_context(
     lang: str,
     person_name: str,
     person_id_number: str,
+    public_url: str | None = None,
 ) -> dict[str, Any]:
     """What the templates get (notify.templates); the ID number is masked.
 
@@ -368,6 +369,7 @@ def email_context(
     ctx.update(
         escalation_id=esc.id,
         caseworker=case.assigned_to or "-",
+        case_url=f"{public_url}/cases/{case.id}" if public_url else None,
         overdue=now - late_from,
         due_at=late_from,
     )

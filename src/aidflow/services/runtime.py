@@ -102,7 +102,7 @@ class Runtime:
 
         from aidflow.notify.render import Templates
 
-        return Templates(self.county.notifications, ZoneInfo(self.tz))
+        return Templates(self.county.notifications, ZoneInfo(self.tz), self.settings.public_url)
 
     @property
     def database(self) -> Database:

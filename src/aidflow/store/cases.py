@@ -110,6 +110,8 @@ def list_cases(
     state: str | None = None,
     workflow: str | None = None,
     township: str | None = None,
+    village: str | None = None,
+    person_id: int | None = None,
     deadline_before: datetime | None = None,
     assigned_to: str | None = None,
     include_closed: bool = False,
@@ -124,6 +126,10 @@ def list_cases(
         stmt = stmt.where(c.workflow_name == workflow)
     if township:
         stmt = stmt.where(c.township == township)
+    if village:
+        stmt = stmt.where(c.village == village)
+    if person_id is not None:
+        stmt = stmt.where(c.person_id == person_id)
     if deadline_before is not None:
         stmt = stmt.where(c.deadline_at < deadline_before)
     if assigned_to is not None:
