@@ -200,7 +200,7 @@ class _Validator:
             self.idn = (born, sex)
             return number
         if name == "birth_date":
-            return _parse_date(cell, text)
+            return parse_date(cell, text)
         if name in TEXT_FIELDS:
             if len(text) > _MAX_TEXT:
                 raise InvalidInputError(f"{text[:20]}... is longer than {_MAX_TEXT} characters")
@@ -241,7 +241,7 @@ class _Validator:
         return ", ".join([*col.values, *plain])
 
 
-def _parse_date(cell: Any, text: str) -> date:
+def parse_date(cell: Any, text: str) -> date:
     if isinstance(cell, datetime):
         return cell.date()
     if isinstance(cell, date):
