@@ -689,8 +689,9 @@ class CaseImporter:
                     t.ledger_count[pk.kind] += 1
                     t.ledger_fen[pk.kind] += to_fen(row.ledger[pk.kind])
             if row.deadline_at is not None:
-                result.deadlines[row.line] = row.deadline_at.isoformat()
-                due = row.deadline_at.astimezone(self.calendar.tz).date()
+                local = row.deadline_at.astimezone(self.calendar.tz)
+                result.deadlines[row.line] = local.isoformat()
+                due = local.date()
                 is_review = any(row.state in pk.paid_states for pk in kinds)
                 if is_review and due < horizon:
                     t.reviews.append((due.isoformat(), row.line, mask(row.id_number)))

@@ -1,0 +1,567 @@
+"""`aidflow case import`: a county's ledgers (XLSX, Chinese headers) brought in as open cases,
+checked row by row, reconciled, paid from the month after the last period paid, imported
+once (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from aidflow.store.models import AuditEntry, Case, CaseEvent, Payment
+
+from .conftest import Cli, World, local
+from .test_import import make_id
+
+NOW = "2024-06-10T09:00"  # the day of the cutover: a Monday
+DIBAO_HEADER = [
+    "身份证号",
+    "姓名",
+    "乡镇",
+    "村",
+    "户籍性质",
+    "状态",
+    "受理日期",
+    "审批日期",
+    "进入当前环节日期",
+    "保障金额",
+    "收入稳定",
+    "月人均收入",
+    "调查人员",
+    "末次发放月份",
+    "下次复核日期",
+    "备注",
+]
+A = make_id("19450302", 12)
+B = make_id("19500715", 31)
+C = make_id("19601111", 44)
+D = make_id("19480101", 52)
+E = make_id("19520520", 63)
+K = make_id("19551010", 74)
+L = make_id("19490909", 85)
+M = make_id("19470404", 96)
+N = make_id("19460606", 18)
+
+# line 2.. of the dibao ledger; lines 7-11 are wrong on purpose
+DIBAO_ROWS: list[list[Any]] = [
+    # fmt: off
+    [
+        A,
+        "刘大娘",
+        "城关镇",
+        "东村",
+        "农业",
+        "享受低保",
+        "2023-08-01",
+        "2023-09-20",
+        "",
+        "520",
+        "是",
+        "",
+        "",
+        "2024-05",
+        "",
+        "老病号",
+    ],
+    [
+        B,
+        "陈老汉",
+        "城关镇",
+        "西村",
+        "农业",
+        "active",
+        "2023-12-01",
+        "2024-01-10",
+        "",
+        "600",
+        "否",
+        "",
+        "",
+        "2024-05",
+        "2024-08-15",
+        "",
+    ],
+    [
+        C,
+        "赵红",
+        "河西镇",
+        "南村",
+        "农业",
+        "公示",
+        "2024-05-20",
+        "",
+        "2024-06-05",
+        "",
+        "是",
+        "300",
+        "",
+        "",
+        "",
+        "",
+    ],
+    [
+        D,
+        "钱明",
+        "河西镇",
+        "南村",
+        "农业",
+        "入户调查",
+        "2024-06-03",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "张三、李四",
+        "",
+        "",
+        "",
+    ],
+    [
+        E,
+        "孙丽",
+        "河西镇",
+        "南村",
+        "农业",
+        "享受低保",
+        "2023-11-01",
+        "2023-12-01",
+        "",
+        "450",
+        "是",
+        "",
+        "",
+        "2024-04",
+        "",
+        "",
+    ],
+    [K, "周一", "城关镇", "东村", "农业", "待定", "2024-01-01", "", "", "", "", "", "", "", "", ""],
+    [
+        L,
+        "吴二",
+        "城关镇",
+        "东村",
+        "农业",
+        "享受低保",
+        "2023-10-01",
+        "2023-11-01",
+        "",
+        "6500",
+        "是",
+        "",
+        "",
+        "2024-05",
+        "",
+        "",
+    ],
+    [
+        A,
+        "刘大娘",
+        "城关镇",
+        "东村",
+        "农业",
+        "享受低保",
+        "2023-08-01",
+        "2023-09-20",
+        "",
+        "520",
+        "是",
+        "",
+        "",
+        "2024-05",
+        "",
+        "重复",
+    ],
+    [
+        M,
+        "郑三",
+        "河西镇",
+        "南村",
+        "农业",
+        "享受低保",
+        "2024-03-01",
+        "2024-02-01",
+        "",
+        "400",
+        "是",
+        "",
+        "",
+        "2024-05",
+        "",
+        "",
+    ],
+    [
+        N,
+        "王四",
+        "河西镇",
+        "南村",
+        "农业",
+        "享受低保",
+        "2023-10-01",
+        "2023-11-01",
+        "",
+        "",
+        "是",
+        "",
+        "",
+        "2024-05",
+        "",
+        "",
+    ],
+    # fmt: on
+]
+BAD = {
+    7: "状态: unknown state '待定'",
+    8: "amount 6500 is above the ceiling 6000.00 (dibao_household_ceiling) on 2023-11-01",
+    9: "already has an open dibao case on line 2",
+    10: "dates out of order: accepted 2024-03-01 is after approved 2024-02-01",
+    11: "a case in active needs amount, which the row does not give",
+}
+TEKUN_HEADER = [
+    "身份证号",
+    "姓名",
+    "乡镇",
+    "村",
+    "户籍性质",
+    "当前环节",
+    "受理日期",
+    "审批日期",
+    "自理能力",
+    "供养方式",
+    "照料服务卡号",
+    "调查人员",
+    "基本生活费",
+    "照料护理费",
+    "末次发放月份",
+]
+F = make_id("19400202", 21)
+G = make_id("19410303", 32)
+H = make_id("19420404", 43)
+TEKUN_ROWS: list[list[Any]] = [
+    # fmt: off
+    [
+        F,
+        "冯五",
+        "城关镇",
+        "东村",
+        "农业",
+        "特困供养中",
+        "2023-09-01",
+        "2023-10-20",
+        "全护理",
+        "分散供养",
+        "C001",
+        "",
+        "1070",
+        "840",
+        "2024-05",
+    ],
+    [
+        G,
+        "何六",
+        "河西镇",
+        "南村",
+        "农业",
+        "supported",
+        "2023-09-01",
+        "2023-10-25",
+        "半护理",
+        "集中供养",
+        "C002",
+        "",
+        "1070",
+        "420",
+        "2024-05",
+    ],
+    [
+        H,
+        "许七",
+        "城关镇",
+        "西村",
+        "农业",
+        "入户调查及初审",
+        "2024-05-28",
+        "",
+        "",
+        "",
+        "",
+        "王五、赵六",
+        "",
+        "",
+        "",
+    ],
+    # fmt: on
+]
+
+
+def write_xlsx(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+def call(db_url: str, *args: str, user: str = "sun") -> Any:
+    return Cli(db_url, now=NOW)(*args, user=user)
+
+
+def import_json(db_url: str, *args: str) -> dict[str, Any]:
+    import json
+
+    out = call(db_url, "case", "import", *args, "--json")
+    assert out.exit_code == 0, out.output
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def months_after(d: date, n: int) -> date:
+    m = d.year * 12 + d.month - 1 + n
+    return date(m // 12, m % 12 + 1, d.day)
+
+
+def test_a_county_ledger_comes_in_checked_reconciled_and_paid_from_the_next_period(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    dibao = write_xlsx(tmp_path / "低保台账.xlsx", DIBAO_HEADER, DIBAO_ROWS)
+
+    # every bad row refused with its line; nothing written
+    out = call(db_url, "case", "import", str(dibao), "-w", "dibao")
+    assert out.exit_code == 3, out.output
+    for line, reason in BAD.items():
+        assert f"line {line}: " in out.output and reason in out.output, (line, out.output)
+    assert "5 bad rows, nothing imported" in out.output
+    with world.session() as s:
+        assert s.scalars(select(Case)).all() == []
+
+    # the dry run's figures, against figures worked out here from the rows
+    dry = import_json(db_url, str(dibao), "-w", "dibao", "--dry-run")
+    good = DIBAO_ROWS[:5]
+    expected: dict[str, dict[str, Any]] = {}
+    labels = {
+        "享受低保": "active",
+        "active": "active",
+        "公示": "public_notice",
+        "入户调查": "investigation",
+    }
+    for row in good:
+        t = expected.setdefault(row[2], {"states": {}, "count": 0, "fen": 0})
+        state = labels[row[5]]
+        t["states"][state] = t["states"].get(state, 0) + 1
+        if state == "active":
+            t["count"] += 1
+            t["fen"] += int(Decimal(row[9]) * 100)
+    for name, t in expected.items():
+        got = dry["townships"][name]
+        assert got["states"] == dict(sorted(t["states"].items()))
+        assert got["monthly"] == {"dibao": {"count": t["count"], "yuan": f"{t['fen'] / 100:.2f}"}}
+    assert {int(p["line"]) for p in dry["problems"]} == set(BAD)
+    # reviews due by the end of September: A's computed (12 months after approval, income
+    # stable), B's from the ledger; E's (2024-12-01) is later
+    a_review = months_after(date(2023, 9, 20), 12)
+    assert dry["townships"]["城关镇"]["reviews"] == [
+        {
+            "date": "2024-08-15",
+            "line": 3,
+            "person": dry["townships"]["城关镇"]["reviews"][0]["person"],
+        },
+        {
+            "date": a_review.isoformat(),
+            "line": 2,
+            "person": dry["townships"]["城关镇"]["reviews"][1]["person"],
+        },
+    ]
+    assert dry["townships"]["河西镇"]["reviews"] == []
+    # the notice's deadline: 7 days from the day it was posted
+    assert dry["deadlines"]["4"] == local(2024, 6, 12).isoformat()
+    with world.session() as s:
+        assert s.scalars(select(Case)).all() == []
+
+    # a payment run before the cutover, so earlier months could be paid as arrears
+    out = call(db_url, "payments", "run", "--period", "2024-04")
+    assert out.exit_code == 0, out.output
+
+    # the import of the good rows, the bad ones listed; reconciled with no difference
+    res = import_json(db_url, str(dibao), "-w", "dibao", "--skip-bad")
+    assert (res["imported"], res["corrected"], res["unchanged"]) == (5, 0, 0)
+    assert {p["line"] for p in res["problems"]} == set(BAD)
+    assert res["differences"] == []
+    ids = {int(k): v for k, v in res["case_ids"].items()}
+    with world.session() as s:
+        cases = {c.id: c for c in s.scalars(select(Case))}
+        assert len(cases) == 5
+        a = cases[ids[2]]
+        assert (a.state, a.data["amount"], a.township, a.village) == (
+            "active",
+            "520",
+            "城关镇",
+            "东村",
+        )
+        assert a.deadline_at == local(a_review.year, a_review.month, a_review.day)
+        assert a.state_entered_at == local(2023, 9, 20)
+        assert cases[ids[3]].deadline_at == local(2024, 8, 15)
+        d = cases[ids[5]]
+        assert d.state == "investigation" and d.data["investigators"] == ["张三", "李四"]
+        assert datetime.fromisoformat(d.clocks["statutory"]["started_at"]) == local(2024, 6, 3)
+        ev = s.scalars(select(CaseEvent).where(CaseEvent.case_id == a.id)).one()
+        assert (ev.kind, ev.actor, ev.seq, ev.from_state, ev.to_state) == (
+            "imported",
+            "sun",
+            1,
+            None,
+            "active",
+        )
+        assert ev.fields["file"] == str(dibao) and ev.fields["line"] == 2
+        import hashlib
+
+        assert ev.fields["file_sha256"] == hashlib.sha256(dibao.read_bytes()).hexdigest()
+        assert ev.fields["paid_from"] == "2024-06"
+        assert s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.subject_table == "case_events",
+                AuditEntry.subject_key == f"{a.id}/1",
+            )
+        ).one()
+
+    # the tekun ledger: the person with an open dibao case is refused (tekun excludes it)
+    tekun = write_xlsx(
+        tmp_path / "特困台账.xlsx",
+        TEKUN_HEADER,
+        [
+            *TEKUN_ROWS,
+            [
+                A,
+                "刘大娘",
+                "城关镇",
+                "东村",
+                "农业",
+                "特困供养中",
+                "2023-09-01",
+                "2023-10-20",
+                "全自理",
+                "分散供养",
+                "C003",
+                "",
+                "1070",
+                "110",
+                "2024-05",
+            ],
+        ],  # fmt: skip
+    )
+    res_t = import_json(db_url, str(tekun), "-w", "tekun", "--skip-bad")
+    assert [p["line"] for p in res_t["problems"]] == [5]
+    assert "has an open dibao case" in res_t["problems"][0]["text"]
+    assert res_t["imported"] == 3 and res_t["differences"] == []
+    assert res_t["townships"]["城关镇"]["monthly"] == {
+        "basic_living_allowance": {"count": 1, "yuan": "1070.00"},
+        "care_allowance": {"count": 1, "yuan": "840.00"},
+    }
+
+    # the next payment run pays exactly the periods after the last one paid
+    out = call(db_url, "payments", "run", "--period", "2024-06")
+    assert out.exit_code == 0, out.output
+    tids = {int(k): v for k, v in res_t["case_ids"].items()}
+    with world.session() as s:
+        paid = {(p.case_id, p.kind, p.period, p.amount_fen) for p in s.scalars(select(Payment))}
+    assert paid == {
+        (ids[2], "dibao", "2024-06", 52000),
+        (ids[3], "dibao", "2024-06", 60000),
+        (ids[6], "dibao", "2024-05", 45000),  # last paid 2024-04: May is owed
+        (ids[6], "dibao", "2024-06", 45000),
+        (tids[2], "basic_living_allowance", "2024-06", 107000),
+        (tids[2], "care_allowance", "2024-06", 84000),
+        (tids[3], "basic_living_allowance", "2024-06", 107000),
+        (tids[3], "care_allowance", "2024-06", 42000),
+    }
+
+    # the same file again imports nothing
+    again = import_json(db_url, str(dibao), "-w", "dibao", "--skip-bad")
+    assert (again["imported"], again["corrected"], again["unchanged"]) == (0, 0, 5)
+    assert again["differences"] == []
+
+    # a corrected file: one amount changed, one case changed, audited
+    fixed = [list(r) for r in DIBAO_ROWS]
+    fixed[0][9] = "530"
+    dibao2 = write_xlsx(tmp_path / "低保台账-更正.xlsx", DIBAO_HEADER, fixed)
+    corr = import_json(db_url, str(dibao2), "-w", "dibao", "--skip-bad")
+    assert (corr["imported"], corr["corrected"], corr["unchanged"]) == (0, 1, 4)
+    assert corr["corrections"] == [{"line": 2, "case_id": ids[2], "changed": ["amount"]}]
+    assert corr["differences"] == []
+    with world.session() as s:
+        evs = s.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == ids[2]).order_by(CaseEvent.seq)
+        ).all()
+        assert [e.kind for e in evs] == ["imported", "import_corrected"]
+        assert evs[1].fields["changed"] == {"amount": {"from": "520", "to": "530"}}
+        assert s.get(Case, ids[2]).data["amount"] == "530"  # type: ignore[union-attr]
+        others = s.scalars(select(CaseEvent).where(CaseEvent.case_id != ids[2])).all()
+        assert {e.kind for e in others} == {"imported"}
+
+    out = call(db_url, "audit", "verify", user="admin")
+    assert out.exit_code == 0, out.output
+
+
+def test_a_final_state_or_an_existing_open_case_is_refused(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """A closed case stays in the old ledger; a person with a case opened in aidflow gets no
+    second one from the ledger."""
+    from .conftest import PERSON_ID
+
+    out = call(db_url, "case", "open", PERSON_ID, "-w", "dibao", user="li")
+    assert out.exit_code == 0, out.output
+    f = write_xlsx(
+        tmp_path / "ledger.xlsx",
+        DIBAO_HEADER,
+        [
+            [
+                A,
+                "刘大娘",
+                "城关镇",
+                "东村",
+                "农业",
+                "退出低保",
+                "2023-08-01",
+                "2023-09-20",
+                "",
+                "520",
+                "是",
+                "",
+                "",
+                "2024-05",
+                "",
+                "",
+            ],  # fmt: skip
+            [
+                PERSON_ID,
+                "王秀英",
+                "城关镇",
+                "东村",
+                "农业",
+                "享受低保",
+                "2023-08-01",
+                "2023-09-20",
+                "",
+                "520",
+                "是",
+                "",
+                "",
+                "2024-05",
+                "",
+                "",
+            ],  # fmt: skip
+        ],
+    )
+    dry = import_json(db_url, str(f), "-w", "dibao", "--dry-run")
+    texts = {p["line"]: p["text"] for p in dry["problems"]}
+    assert (
+        texts[2]
+        == f"{f}:line 2: 状态: exited is a final state: an import brings in open cases only"
+    )
+    assert "already has an open dibao case (1)" in texts[3]
