@@ -12,6 +12,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from aidflow.idnumber import mask
 from aidflow.store.models import AuditEntry, Case, CaseEvent, Payment
 
 from .conftest import Cli, World, local
@@ -46,173 +47,87 @@ L = make_id("19490909", 85)
 M = make_id("19470404", 96)
 N = make_id("19460606", 18)
 
+# the columns a row fills besides 身份证号, 姓名, 乡镇, 村, 户籍性质 and the state
+COLUMN = {
+    "accepted": "受理日期",
+    "approved": "审批日期",
+    "entered": "进入当前环节日期",
+    "amount": "保障金额",
+    "stable": "收入稳定",
+    "income": "月人均收入",
+    "investigators": "调查人员",
+    "last_paid": "末次发放月份",
+    "review": "下次复核日期",
+    "notes": "备注",
+    "self_care": "自理能力",
+    "mode": "供养方式",
+    "card": "照料服务卡号",
+    "basic": "基本生活费",
+    "care": "照料护理费",
+}
+
+
+def row(header: list[str], who: tuple[str, str, str, str], state: str, **cells: str) -> list[str]:
+    """A ledger row under `header`: the person (ID, name, township, village), the state, cells."""
+    by_header = {COLUMN[k]: v for k, v in cells.items()}
+    number, name, township, village = who
+    by_header.update({"身份证号": number, "姓名": name, "乡镇": township, "村": village})
+    by_header.update({"户籍性质": "农业", header[5]: state})
+    return [by_header.get(h, "") for h in header]
+
+
+def dibao(who: tuple[str, str, str, str], state: str, **cells: str) -> list[str]:
+    return row(DIBAO_HEADER, who, state, **cells)
+
+
+def paid(accepted: str, approved: str, amount: str, last_paid: str, **more: str) -> dict[str, str]:
+    """The cells of a case receiving dibao."""
+    return (
+        dict(accepted=accepted, approved=approved, amount=amount, last_paid=last_paid, stable="是")
+        | more
+    )
+
+
+PA = (A, "刘大娘", "城关镇", "东村")
 # line 2.. of the dibao ledger; lines 7-11 are wrong on purpose
-DIBAO_ROWS: list[list[Any]] = [
-    # fmt: off
-    [
-        A,
-        "刘大娘",
-        "城关镇",
-        "东村",
-        "农业",
-        "享受低保",
-        "2023-08-01",
-        "2023-09-20",
-        "",
-        "520",
-        "是",
-        "",
-        "",
-        "2024-05",
-        "",
-        "老病号",
-    ],
-    [
-        B,
-        "陈老汉",
-        "城关镇",
-        "西村",
-        "农业",
+DIBAO_ROWS: list[list[str]] = [
+    dibao(PA, "享受低保", **paid("2023-08-01", "2023-09-20", "520", "2024-05", notes="老病号")),
+    dibao(
+        (B, "陈老汉", "城关镇", "西村"),
         "active",
-        "2023-12-01",
-        "2024-01-10",
-        "",
-        "600",
-        "否",
-        "",
-        "",
-        "2024-05",
-        "2024-08-15",
-        "",
-    ],
-    [
-        C,
-        "赵红",
-        "河西镇",
-        "南村",
-        "农业",
+        **paid("2023-12-01", "2024-01-10", "600", "2024-05", stable="否", review="2024-08-15"),
+    ),
+    dibao(
+        (C, "赵红", "河西镇", "南村"),
         "公示",
-        "2024-05-20",
-        "",
-        "2024-06-05",
-        "",
-        "是",
-        "300",
-        "",
-        "",
-        "",
-        "",
-    ],
-    [
-        D,
-        "钱明",
-        "河西镇",
-        "南村",
-        "农业",
-        "入户调查",
-        "2024-06-03",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "张三、李四",
-        "",
-        "",
-        "",
-    ],
-    [
-        E,
-        "孙丽",
-        "河西镇",
-        "南村",
-        "农业",
+        accepted="2024-05-20",
+        entered="2024-06-05",
+        stable="是",
+        income="300",
+    ),
+    dibao(
+        (D, "钱明", "河西镇", "南村"), "入户调查", accepted="2024-06-03", investigators="张三、李四"
+    ),
+    dibao(
+        (E, "孙丽", "河西镇", "南村"),
         "享受低保",
-        "2023-11-01",
-        "2023-12-01",
-        "",
-        "450",
-        "是",
-        "",
-        "",
-        "2024-04",
-        "",
-        "",
-    ],
-    [K, "周一", "城关镇", "东村", "农业", "待定", "2024-01-01", "", "", "", "", "", "", "", "", ""],
-    [
-        L,
-        "吴二",
-        "城关镇",
-        "东村",
-        "农业",
+        **paid("2023-11-01", "2023-12-01", "450", "2024-04"),
+    ),
+    dibao((K, "周一", "城关镇", "东村"), "待定", accepted="2024-01-01"),
+    dibao(
+        (L, "吴二", "城关镇", "东村"),
         "享受低保",
-        "2023-10-01",
-        "2023-11-01",
-        "",
-        "6500",
-        "是",
-        "",
-        "",
-        "2024-05",
-        "",
-        "",
-    ],
-    [
-        A,
-        "刘大娘",
-        "城关镇",
-        "东村",
-        "农业",
+        **paid("2023-10-01", "2023-11-01", "6500", "2024-05"),
+    ),
+    dibao(PA, "享受低保", **paid("2023-08-01", "2023-09-20", "520", "2024-05", notes="重复")),
+    dibao(
+        (M, "郑三", "河西镇", "南村"),
         "享受低保",
-        "2023-08-01",
-        "2023-09-20",
-        "",
-        "520",
-        "是",
-        "",
-        "",
-        "2024-05",
-        "",
-        "重复",
-    ],
-    [
-        M,
-        "郑三",
-        "河西镇",
-        "南村",
-        "农业",
-        "享受低保",
-        "2024-03-01",
-        "2024-02-01",
-        "",
-        "400",
-        "是",
-        "",
-        "",
-        "2024-05",
-        "",
-        "",
-    ],
-    [
-        N,
-        "王四",
-        "河西镇",
-        "南村",
-        "农业",
-        "享受低保",
-        "2023-10-01",
-        "2023-11-01",
-        "",
-        "",
-        "是",
-        "",
-        "",
-        "2024-05",
-        "",
-        "",
-    ],
-    # fmt: on
+        **paid("2024-03-01", "2024-02-01", "400", "2024-05"),
+    ),
+    dibao(
+        (N, "王四", "河西镇", "南村"), "享受低保", **paid("2023-10-01", "2023-11-01", "", "2024-05")
+    ),
 ]
 BAD = {
     7: "状态: unknown state '待定'",
@@ -241,60 +156,43 @@ TEKUN_HEADER = [
 F = make_id("19400202", 21)
 G = make_id("19410303", 32)
 H = make_id("19420404", 43)
-TEKUN_ROWS: list[list[Any]] = [
-    # fmt: off
-    [
-        F,
-        "冯五",
-        "城关镇",
-        "东村",
-        "农业",
+
+
+def tekun(who: tuple[str, str, str, str], state: str, **cells: str) -> list[str]:
+    return row(TEKUN_HEADER, who, state, **cells)
+
+
+def supported(approved: str, self_care: str, mode: str, card: str, care: str) -> dict[str, str]:
+    """The cells of a case receiving extreme-poverty support, paid to 2024-05."""
+    return dict(
+        accepted="2023-09-01",
+        approved=approved,
+        self_care=self_care,
+        mode=mode,
+        card=card,
+        basic="1070",
+        care=care,
+        last_paid="2024-05",
+    )
+
+
+TEKUN_ROWS: list[list[str]] = [
+    tekun(
+        (F, "冯五", "城关镇", "东村"),
         "特困供养中",
-        "2023-09-01",
-        "2023-10-20",
-        "全护理",
-        "分散供养",
-        "C001",
-        "",
-        "1070",
-        "840",
-        "2024-05",
-    ],
-    [
-        G,
-        "何六",
-        "河西镇",
-        "南村",
-        "农业",
+        **supported("2023-10-20", "全护理", "分散供养", "C001", "840"),
+    ),
+    tekun(
+        (G, "何六", "河西镇", "南村"),
         "supported",
-        "2023-09-01",
-        "2023-10-25",
-        "半护理",
-        "集中供养",
-        "C002",
-        "",
-        "1070",
-        "420",
-        "2024-05",
-    ],
-    [
-        H,
-        "许七",
-        "城关镇",
-        "西村",
-        "农业",
+        **supported("2023-10-25", "半护理", "集中供养", "C002", "420"),
+    ),
+    tekun(
+        (H, "许七", "城关镇", "西村"),
         "入户调查及初审",
-        "2024-05-28",
-        "",
-        "",
-        "",
-        "",
-        "王五、赵六",
-        "",
-        "",
-        "",
-    ],
-    # fmt: on
+        accepted="2024-05-28",
+        investigators="王五、赵六",
+    ),
 ]
 
 
@@ -365,18 +263,12 @@ def test_a_county_ledger_comes_in_checked_reconciled_and_paid_from_the_next_peri
     # reviews due by the end of September: A's computed (12 months after approval, income
     # stable), B's from the ledger; E's (2024-12-01) is later
     a_review = months_after(date(2023, 9, 20), 12)
-    assert dry["townships"]["城关镇"]["reviews"] == [
-        {
-            "date": "2024-08-15",
-            "line": 3,
-            "person": dry["townships"]["城关镇"]["reviews"][0]["person"],
-        },
-        {
-            "date": a_review.isoformat(),
-            "line": 2,
-            "person": dry["townships"]["城关镇"]["reviews"][1]["person"],
-        },
+    reviews = dry["townships"]["城关镇"]["reviews"]
+    assert [(r["date"], r["line"]) for r in reviews] == [
+        ("2024-08-15", 3),
+        (a_review.isoformat(), 2),
     ]
+    assert reviews[1]["person"] == mask(A)
     assert dry["townships"]["河西镇"]["reviews"] == []
     # the notice's deadline: 7 days from the day it was posted
     assert dry["deadlines"]["4"] == local(2024, 6, 12).isoformat()
