@@ -457,3 +457,46 @@ def test_a_final_state_or_an_existing_open_case_is_refused(
         == f"{f}:line 2: 状态: exited is a final state: an import brings in open cases only"
     )
     assert "already has an open dibao case (1)" in texts[3]
+
+
+def test_who_may_import_and_where(world: World, db_url: str, tmp_path: Path) -> None:
+    """The survey import's roles (import_mappings.yaml `access.import`) and the actor's area:
+    a village representative may not import; a township caseworker only their township's rows."""
+    from .test_cli import dump
+
+    f = write_xlsx(tmp_path / "ledger.xlsx", DIBAO_HEADER, DIBAO_ROWS[:5])
+    before = dump(db_url)
+    out = call(db_url, "case", "import", str(f), "-w", "dibao", user="rep1")
+    assert out.exit_code == 5, out.output
+    assert "importing lists needs one of the roles" in out.stderr
+    out = call(db_url, "case", "import", str(f), "-w", "dibao", user="li")
+    assert out.exit_code == 3, out.output
+    assert "line 4: 河西镇/南村 is outside li's area (城关镇)" in out.stderr
+    assert dump(db_url) == before
+
+
+def test_the_dry_run_prints_per_township_and_the_reconciliation_names_differences(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """A ledger whose basic living allowance is last year's standard: the import goes in
+    (aidflow pays the standard in force), and the reconciliation names the difference."""
+    rows = [list(r) for r in TEKUN_ROWS]
+    rows[0][TEKUN_HEADER.index("基本生活费")] = "1020"
+    f = write_xlsx(tmp_path / "特困.xlsx", TEKUN_HEADER, rows)
+    out = call(db_url, "case", "import", str(f), "-w", "tekun", "--dry-run")
+    assert out.exit_code == 0, out.output
+    assert out.stdout.splitlines()[1:] == [
+        "城关镇: investigation 1, supported 1",
+        "  basic_living_allowance: 1 case(s), 1070.00 yuan a month",
+        "  care_allowance: 1 case(s), 840.00 yuan a month",
+        "河西镇: supported 1",
+        "  basic_living_allowance: 1 case(s), 1070.00 yuan a month",
+        "  care_allowance: 1 case(s), 420.00 yuan a month",
+    ]
+    out = call(db_url, "case", "import", str(f), "-w", "tekun")
+    assert out.exit_code == 0, out.output
+    assert out.stdout.splitlines()[-3:] == [
+        "3 case(s) imported, 0 corrected, 0 unchanged",
+        "reconciliation: 1 difference(s):",
+        "  城关镇 basic_living_allowance: the ledger pays 1020.00 a month, aidflow 1070.00",
+    ]
