@@ -34,20 +34,20 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from import_ import drop, fresh_url  # noqa: E402
+from import_ import drop, fresh_url
 
-from aidflow.clock import FrozenClock  # noqa: E402
-from aidflow.engine.access import Actor  # noqa: E402
-from aidflow.language.calendar import WorkCalendar  # noqa: E402
-from aidflow.policy.casemapping import load_case_mapping  # noqa: E402
-from aidflow.policy.mappings import load_import_policy  # noqa: E402
-from aidflow.policy.standards import load_policy  # noqa: E402
-from aidflow.policy.workflows import load_workflow_file  # noqa: E402
-from aidflow.services.caseimport import CaseImporter  # noqa: E402
-from aidflow.services.cases import Service  # noqa: E402
-from aidflow.store.database import make_engine, upgrade  # noqa: E402
-from aidflow.store.models import Case, Person  # noqa: E402
-from aidflow.store.tables import PERSONS  # noqa: E402
+from aidflow.clock import FrozenClock
+from aidflow.engine.access import Actor
+from aidflow.language.calendar import WorkCalendar
+from aidflow.policy.casemapping import load_case_mapping
+from aidflow.policy.mappings import load_import_policy
+from aidflow.policy.standards import load_policy
+from aidflow.policy.workflows import load_workflow_file
+from aidflow.services.caseimport import CaseImporter
+from aidflow.services.cases import Service
+from aidflow.store.database import make_engine, upgrade
+from aidflow.store.models import Case, Person
+from aidflow.store.tables import PERSONS
 
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "aidflow" / "shipped" / "workflows"
 NOW = datetime(2024, 6, 10, 1, 0, tzinfo=UTC)
