@@ -148,9 +148,19 @@ class _Rows:
                 f"{file}: line {header_line}: " + "; ".join(problems),
                 hint=f"rename the column, or edit the mapping {mapping.file}",
             )
-        self._entered: dict[str, frozenset[str]] = {}
+        self._required: dict[str, list[str]] = {}
+        # clocks started at one time are alike: (clock, its start state, time) -> its state
+        self._clocks: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+        # deadlines of states whose deadline does not depend on the case's data
+        self._deadlines: dict[tuple[str, datetime], datetime | None] = {}
 
     def required(self, state: str) -> list[str]:
+        found = self._required.get(state)
+        if found is None:
+            found = self._required[state] = self._required_of(state)
+        return found
+
+    def _required_of(self, state: str) -> list[str]:
         """The fields a case in `state` must have: those every transition into it requires,
         those its payment kinds read; less the mapping's waived ones."""
         need: dict[str, None] = {}
@@ -239,8 +249,14 @@ class _Rows:
         deadline: datetime | None
         if review is not None:
             deadline = datetime.combine(review, time(0), tzinfo=self.tz)
-        else:
+        elif st.deadline_when:
             deadline = self.deadline_for(self.wf, state, entered_at, data)
+        else:
+            if (state, entered_at) not in self._deadlines:
+                self._deadlines[(state, entered_at)] = self.deadline_for(
+                    self.wf, state, entered_at, {}
+                )
+            deadline = self._deadlines[(state, entered_at)]
         start_at = datetime.combine(accepted, time(0), tzinfo=self.tz) if accepted else entered_at
         running: dict[str, Any] = {}
         for name, spec in self.wf.clocks.items():
@@ -251,8 +267,11 @@ class _Rows:
                 began = start_at
             else:
                 continue
-            started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
-            running[name] = started[name]
+            key = (name, spec.starts_at, began)
+            if key not in self._clocks:
+                started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
+                self._clocks[key] = started[name]
+            running[name] = dict(self._clocks[key])
         paid_from = None
         if paid:
             first = (
@@ -477,7 +496,8 @@ class CaseImporter:
             version = workflows.latest_version(s, self.workflow)
         wf = workflows.definition_of(version)
         self._version_id = version.id
-        _, person_problems, kept = self.persons.validate(file.encoding)
+        checked = self.persons.validate(file.encoding)
+        _, person_problems, kept = checked
         people = {r.line: r for r in kept or []}
         checker, lines = self._lines(file.encoding, wf)
         problems = list(person_problems)
@@ -508,7 +528,7 @@ class CaseImporter:
             return result
         if problems and not self.skip_bad:
             raise ImportRefusedError(self.file_name, problems)
-        self.persons.run()
+        self.persons.run(checked=checked)
         new_rows = [r for r in good if r.line in news]
         with self.sessions() as s, s.begin():
             ids = store.person_ids(s, {r.id_number for r in new_rows})

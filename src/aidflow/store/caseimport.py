@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.store import audit, auditlog
+from aidflow.store.rehoming import INSERT_EVENTS
 from aidflow.store.tables import CASES, EVENTS, PERSONS
 
 IMPORTED = "imported"
@@ -180,7 +181,7 @@ def insert_cases(
             }
         )
         heads.append({"b_id": cid, "b_hash": digest})
-    session.execute(insert(EVENTS), events)
+    INSERT_EVENTS.many(session, events, {})
     session.execute(
         update(CASES).where(CASES.c.id == bindparam("b_id")).values(head_hash=bindparam("b_hash")),
         heads,
