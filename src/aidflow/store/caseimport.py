@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.store import audit, auditlog
+from aidflow.store.fast import Fast
 from aidflow.store.rehoming import INSERT_EVENTS
 from aidflow.store.tables import CASES, EVENTS, PERSONS
 
@@ -122,22 +123,57 @@ class NewCase(NamedTuple):
     fields: dict[str, Any]
 
 
+# the cases by the store's fast path (COPY on PostgreSQL); head_hash stays '' until each
+# case's event is hashed: only cases inserted by this transaction have no head yet
+_CASE_COLUMNS = (
+    "person_id",
+    "workflow_version_id",
+    "workflow_name",
+    "state",
+    "state_entered_at",
+    "deadline_at",
+    "assigned_to",
+    "township",
+    "village",
+    "data",
+    "clocks",
+    "emergency",
+    "opened_at",
+    "closed_at",
+    "entry_seq",
+    "last_seq",
+    "head_hash",
+    "version",
+)
+_INSERT_CASES = Fast(insert(CASES), column_keys=_CASE_COLUMNS)
+_HEADLESS = Fast(
+    select(CASES.c.person_id, CASES.c.id).where(
+        CASES.c.workflow_name == bindparam("b_workflow"), CASES.c.head_hash == ""
+    )
+)
+_SET_HEAD = Fast(
+    update(CASES).where(CASES.c.id == bindparam("b_id")).values(head_hash=bindparam("b_hash"))
+)
+
+
 def insert_cases(
     session: Session, new: Sequence[NewCase], *, at: datetime, actor: str, note: str
 ) -> list[int]:
-    """Insert the cases, each with its "imported" event (#1 of its chain); their ids."""
+    """Insert the cases, each with its "imported" event (#1 of its chain); their ids.
+
+    The caller has made sure no person gets two open cases of one workflow: the new cases
+    are told apart by their person."""
     if not new:
         return []
     auditlog.lock(session)  # before any case row, as write_event does
-    rows = [
-        {**n.columns, "entry_seq": 1, "last_seq": 1, "head_hash": "", "version": 1} for n in new
-    ]
-    ids = [
-        row[0]
-        for row in session.execute(
-            insert(CASES).returning(CASES.c.id, sort_by_parameter_order=True), rows
-        )
-    ]
+    workflow = new[0].columns["workflow_name"]
+    _INSERT_CASES.many(
+        session,
+        [n.columns for n in new],
+        {"entry_seq": 1, "last_seq": 1, "head_hash": "", "version": 1},
+    )
+    by_person = dict(_HEADLESS.rows(session, {"b_workflow": workflow}))
+    ids = [by_person[n.columns["person_id"]] for n in new]
     at_text = at.astimezone(UTC).isoformat()
     events: list[dict[str, Any]] = []
     logged: list[dict[str, Any]] = []
@@ -147,24 +183,7 @@ def insert_cases(
         digest = audit.event_hash(
             cid, 1, at, actor, IMPORTED, None, None, state, n.fields, note, audit.GENESIS
         )
-        events.append(
-            {
-                "case_id": cid,
-                "seq": 1,
-                "at": at,
-                "actor": actor,
-                "kind": IMPORTED,
-                "trigger": None,
-                "from_state": None,
-                "to_state": state,
-                "fields": n.fields,
-                "note": note,
-                "prev_hash": audit.GENESIS,
-                "hash": digest,
-                "command_id": None,
-                "entered_by": None,
-            }
-        )
+        events.append({"case_id": cid, "to_state": state, "fields": n.fields, "hash": digest})
         logged.append(
             {
                 "case_id": cid,
@@ -181,11 +200,23 @@ def insert_cases(
             }
         )
         heads.append({"b_id": cid, "b_hash": digest})
-    INSERT_EVENTS.many(session, events, {})
-    session.execute(
-        update(CASES).where(CASES.c.id == bindparam("b_id")).values(head_hash=bindparam("b_hash")),
-        heads,
+    INSERT_EVENTS.many(
+        session,
+        events,
+        {
+            "seq": 1,
+            "at": at,
+            "actor": actor,
+            "kind": IMPORTED,
+            "trigger": None,
+            "from_state": None,
+            "note": note,
+            "prev_hash": audit.GENESIS,
+            "command_id": None,
+            "entered_by": None,
+        },
     )
+    _SET_HEAD.many(session, heads, {})
     auditlog.append_many(
         session, at=at, actor=actor, kind="case_event", table="case_events", rows=logged
     )
