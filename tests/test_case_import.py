@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
@@ -500,3 +501,51 @@ def test_the_dry_run_prints_per_township_and_the_reconciliation_names_difference
         "reconciliation: 1 difference(s):",
         "  城关镇 basic_living_allowance: the ledger pays 1020.00 a month, aidflow 1070.00",
     ]
+
+
+def test_two_imports_of_one_person_at_once_write_one_case(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """Two county officers import ledgers naming the same person; the second checked its
+    rows before the first committed. The second writes nothing (ConflictError) and says so."""
+    from sqlalchemy.orm import Session
+
+    from aidflow.engine.access import Actor
+    from aidflow.errors import ConflictError
+    from aidflow.policy.casemapping import load_case_mapping
+    from aidflow.policy.mappings import load_import_policy
+    from aidflow.services.caseimport import CaseImporter
+    from aidflow.services.cases import Service
+
+    from .conftest import WORKFLOWS, shipped_policy
+
+    def importer(name: str) -> CaseImporter:
+        f = write_xlsx(tmp_path / name, DIBAO_HEADER, DIBAO_ROWS[:1])
+        svc = Service(Session(world.engine), world.clock, world.calendar)
+        return CaseImporter(
+            lambda: Session(world.engine, expire_on_commit=False),
+            load_import_policy(WORKFLOWS / "policy" / "import_mappings.yaml"),
+            load_case_mapping(WORKFLOWS / "policy" / "case_import.yaml"),
+            shipped_policy(),
+            Actor("sun", ("county_officer",), "*"),
+            f,
+            "dibao",
+            now=local(2024, 6, 10, 9),
+            calendar=world.calendar,
+            deadline_for=svc.deadline_for,
+        )
+
+    first, second = importer("a.xlsx"), importer("b.xlsx")
+    late = second.check()
+    assert first.run().imported == 1
+    with pytest.raises(ConflictError) as info:
+        second.write(late)
+    assert info.value.message == (
+        "1 person(s) got an open dibao case while the ledger was being checked (e.g. case 1); "
+        "nothing was imported"
+    )
+    with world.session() as s:
+        assert len(s.scalars(select(Case)).all()) == 1
+        assert len(s.scalars(select(CaseEvent)).all()) == 1
+    # run again, it is recognised as the case already imported
+    assert second.run().unchanged == 1

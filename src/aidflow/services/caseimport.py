@@ -60,7 +60,7 @@ from aidflow.policy.mappings import ImportPolicy, Mapping
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.services.migration import dominators
 from aidflow.services.payments import PAID_FROM, month_start, period_text, to_fen, yuan
-from aidflow.services.survey import Importer, ImportRefusedError, RowProblem, parse_date
+from aidflow.services.survey import Importer, ImportRefusedError, Row, RowProblem, parse_date
 from aidflow.store import caseimport as store
 from aidflow.store import workflows
 from aidflow.store.events import EventInput, Move, write_event
@@ -423,6 +423,19 @@ class CaseImportResult:
     case_ids: dict[int, int] = field(default_factory=dict)  # line -> case id
 
 
+@dataclass
+class Checked:
+    """What `CaseImporter.check` found, for `write`."""
+
+    result: CaseImportResult
+    wf: Workflow
+    version_id: int
+    good: list[LedgerRow]
+    news: set[int]  # lines that open a case
+    changes: dict[int, store.Imported]  # line -> the imported case its changed row corrects
+    persons: tuple[int, list[RowProblem], list[Row] | None]  # the survey import's check
+
+
 class CaseImporter:
     """One import of one ledger by one user: `run()` checks every row, then writes."""
 
@@ -491,13 +504,18 @@ class CaseImporter:
         return checker, rows
 
     def run(self) -> CaseImportResult:
+        """Check every row; then, unless a dry run, write (see the module docstring)."""
+        checked = self.check()
+        return checked.result if self.dry_run else self.write(checked)
+
+    def check(self) -> Checked:
+        """Every row against the workflow, the policy and the database; writes nothing."""
         file = scan(self.path)
         with self.sessions() as s:
             version = workflows.latest_version(s, self.workflow)
         wf = workflows.definition_of(version)
-        self._version_id = version.id
-        checked = self.persons.validate(file.encoding)
-        _, person_problems, kept = checked
+        persons = self.persons.validate(file.encoding)
+        _, person_problems, kept = persons
         people = {r.line: r for r in kept or []}
         checker, lines = self._lines(file.encoding, wf)
         problems = list(person_problems)
@@ -524,26 +542,33 @@ class CaseImporter:
         bad = {p.line for p in problems}
         good = [r for r in good if r.line not in bad]
         self._figures(result, good)
-        if self.dry_run:
-            return result
-        if problems and not self.skip_bad:
-            raise ImportRefusedError(self.file_name, problems)
-        self.persons.run(checked=checked)
-        new_rows = [r for r in good if r.line in news]
+        return Checked(result, wf, version.id, good, news, changes, persons)
+
+    def write(self, checked: Checked) -> CaseImportResult:
+        """The persons (survey import), then the new cases and the corrections in one
+        transaction, then the reconciliation. ImportRefusedError for bad rows unless
+        skip_bad; ConflictError (nothing written) if a person got an open case meanwhile."""
+        result, good = checked.result, checked.good
+        if result.problems and not self.skip_bad:
+            raise ImportRefusedError(self.file_name, result.problems)
+        self.persons.run(checked=checked.persons)
+        new_rows = [r for r in good if r.line in checked.news]
         with self.sessions() as s, s.begin():
             ids = store.person_ids(s, {r.id_number for r in new_rows})
-            note = f"imported from {self.file_name}"
             inserted = store.insert_cases(
                 s,
-                [self._new_case(r, wf, ids[r.id_number], file.sha256) for r in new_rows],
+                [
+                    self._new_case(r, checked.wf, checked.version_id, ids[r.id_number], result)
+                    for r in new_rows
+                ],
                 at=self.now,
                 actor=self.actor.name,
-                note=note,
+                note=f"imported from {self.file_name}",
             )
             result.case_ids.update({r.line: cid for r, cid in zip(new_rows, inserted, strict=True)})
             for row in good:
-                if row.line in changes:
-                    self._correct(s, row, changes[row.line], file.sha256, result)
+                if row.line in checked.changes:
+                    self._correct(s, row, checked.changes[row.line], result.sha256, result)
         result.imported = len(inserted)
         self._reconcile(result, good)
         return result
@@ -608,11 +633,13 @@ class CaseImporter:
             fields[PAID_FROM] = row.paid_from
         return fields
 
-    def _new_case(self, row: LedgerRow, wf: Workflow, pid: int, sha: str) -> store.NewCase:
+    def _new_case(
+        self, row: LedgerRow, wf: Workflow, version_id: int, pid: int, result: CaseImportResult
+    ) -> store.NewCase:
         return store.NewCase(
             {
                 "person_id": pid,
-                "workflow_version_id": self._version_id,
+                "workflow_version_id": version_id,
                 "workflow_name": wf.name,
                 "state": row.state,
                 "state_entered_at": row.entered_at,
@@ -626,7 +653,7 @@ class CaseImporter:
                 "opened_at": self.now,
                 "closed_at": None,
             },
-            self._fields(row, sha),
+            self._fields(row, result.sha256),
         )
 
     def _correct(

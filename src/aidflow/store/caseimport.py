@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from aidflow.errors import ConflictError
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.rehoming import INSERT_EVENTS
@@ -167,6 +168,16 @@ def insert_cases(
         return []
     auditlog.lock(session)  # before any case row, as write_event does
     workflow = new[0].columns["workflow_name"]
+    # checked before, outside this transaction: an import of the same persons that committed
+    # meanwhile (it held this lock) makes this one write nothing
+    taken = open_cases(session, [n.columns["person_id"] for n in new], [workflow])
+    if taken:
+        raise ConflictError(
+            f"{len(taken)} person(s) got an open {workflow} case while the ledger was being "
+            f"checked (e.g. case {min(c for cs in taken.values() for c, _ in cs)}); "
+            "nothing was imported",
+            hint="run the import again: the rows already imported are recognised",
+        )
     _INSERT_CASES.many(
         session,
         [n.columns for n in new],
