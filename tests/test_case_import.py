@@ -396,6 +396,18 @@ def test_a_county_ledger_comes_in_checked_reconciled_and_paid_from_the_next_peri
         others = s.scalars(select(CaseEvent).where(CaseEvent.case_id != ids[2])).all()
         assert {e.kind for e in others} == {"imported"}
 
+    # A's review falls due on the computed day: overdue from then on, not the day before
+    def overdue(now: str) -> set[int]:
+        import json
+
+        out = Cli(db_url, now=now)("case", "list", "--overdue", "--json", user="sun")
+        assert out.exit_code == 0, out.output
+        return {c["id"] for c in json.loads(out.stdout)}
+
+    the_day_before = date.fromordinal(a_review.toordinal() - 1).isoformat()
+    assert ids[2] not in overdue(f"{the_day_before}T23:59")
+    assert ids[2] in overdue(f"{a_review.isoformat()}T00:01")
+
     out = call(db_url, "audit", "verify", user="admin")
     assert out.exit_code == 0, out.output
 
