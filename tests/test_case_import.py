@@ -561,3 +561,47 @@ def test_two_imports_of_one_person_at_once_write_one_case(
         assert len(s.scalars(select(CaseEvent)).all()) == 1
     # run again, it is recognised as the case already imported
     assert second.run().unchanged == 1
+
+
+def test_one_dibao_per_household(world: World, db_url: str, tmp_path: Path) -> None:
+    """Dibao is one per household (policy `exclusivity.dibao.one_open_per`): a ledger row
+    for the spouse of a recipient, or two rows for one household, are refused."""
+    first = write_xlsx(tmp_path / "1.xlsx", DIBAO_HEADER, DIBAO_ROWS[:1])
+    assert import_json(db_url, str(first), "-w", "dibao")["imported"] == 1
+    spouse = (K, "周一", "城关镇", "东村")
+    child = (L, "吴二", "城关镇", "东村")
+    for who in (spouse, child):
+        number, name, township, village = who
+        out = call(db_url, "person", "add", number, "--name", name, "--township", township,
+                   "--village", village, "--hukou", "rural")  # fmt: skip
+        assert out.exit_code == 0, out.output
+    for args in (
+        ["add", A],
+        ["member", "1", K, "--relationship", "spouse"],
+        ["member", "1", L, "--relationship", "child"],
+    ):
+        out = call(db_url, "household", *args, user="li")
+        assert out.exit_code == 0, out.output
+    later = write_xlsx(
+        tmp_path / "2.xlsx",
+        DIBAO_HEADER,
+        [
+            dibao(spouse, "享受低保", **paid("2023-08-01", "2023-09-20", "300", "2024-05")),
+            dibao(
+                child,
+                "公示",
+                accepted="2024-05-20",
+                entered="2024-06-05",
+                stable="是",
+                income="300",
+            ),  # fmt: skip
+        ],
+    )
+    dry = import_json(db_url, str(later), "-w", "dibao", "--dry-run")
+    assert [(p["line"], p["text"]) for p in dry["problems"]] == [
+        (
+            2,
+            f"{later}:line 2: household 1 of {mask(K)} already receives dibao in case 1; "
+            "one dibao case per household",
+        )
+    ]  # the child's case in notice is not paid yet: it may be opened, not approved

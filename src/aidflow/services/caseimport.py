@@ -580,10 +580,23 @@ class CaseImporter:
         corrects); rows that would open a second case become problems."""
         rule = self.policy.exclusivity.get(self.workflow)
         excluded = set(rule.not_while) if rule is not None else set()
+        by_household = rule is not None and rule.one_open_per == "household"
+        paid = {
+            st
+            for pk in self.policy.payments.values()
+            for st in pk.paid_states
+            if pk.workflow == self.workflow
+        }
         with self.sessions() as s:
             pids = store.person_ids(s, {r.id_number for r in good})
             open_ = store.open_cases(s, set(pids.values()), {self.workflow, *excluded})
             before = store.imported_cases(s, self.workflow)
+            homes, home_cases = (
+                store.households_of(s, set(pids.values()), self.workflow)
+                if by_household
+                else ({}, {})
+            )
+        taken: dict[int, int] = {}  # household -> the line whose case it receives by
         first: dict[str, int] = {}
         news: set[int] = set()
         changes: dict[int, store.Imported] = {}
@@ -609,6 +622,21 @@ class CaseImporter:
                     reasons.append(f"{who} already has an open {wf} case ({cid})")
                 else:
                     reasons.append(f"{who} has an open {wf} case ({cid}), which excludes {wf}")
+            home = homes.get(pid) if pid is not None and row.state in paid else None
+            if home is not None:
+                # one dibao per household (policy `exclusivity`): a paid case of another member
+                for cid, holder, state in home_cases.get(home, []):
+                    if holder != pid and state in paid:
+                        reasons.append(
+                            f"household {home} of {who} already receives {self.workflow} in "
+                            f"case {cid}; one {self.workflow} case per household"
+                        )
+                if home in taken:
+                    reasons.append(
+                        f"household {home} of {who} receives {self.workflow} by line "
+                        f"{taken[home]}; one {self.workflow} case per household"
+                    )
+                taken.setdefault(home, row.line)
             if reasons:
                 problems.extend(RowProblem(row.line, r) for r in reasons)
             elif earlier is None:

@@ -24,7 +24,7 @@ from aidflow.errors import ConflictError
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.rehoming import INSERT_EVENTS
-from aidflow.store.tables import CASES, EVENTS, PERSONS
+from aidflow.store.tables import CASES, EVENTS, HOUSEHOLD_MEMBERS, PERSONS
 
 IMPORTED = "imported"
 CORRECTED = "import_corrected"
@@ -75,6 +75,32 @@ def open_cases(
         for pid, cid, wf in session.execute(stmt):
             out.setdefault(pid, []).append((cid, wf))
     return out
+
+
+def households_of(
+    session: Session, person_ids: Collection[int], workflow: str
+) -> tuple[dict[int, int], dict[int, list[tuple[int, int, str]]]]:
+    """(person id -> household id, for those in one; household id -> (case id, holder,
+    state) of its members' open cases of `workflow`)."""
+    m, other = HOUSEHOLD_MEMBERS, HOUSEHOLD_MEMBERS.alias("other")
+    homes: dict[int, int] = {}
+    cases: dict[int, list[tuple[int, int, str]]] = {}
+    for part in _chunks(sorted(person_ids)):
+        stmt = select(m.c.person_id, m.c.household_id).where(m.c.person_id.in_(part))
+        homes.update({p: h for p, h in session.execute(stmt)})
+    for part in _chunks(sorted(set(homes.values()))):
+        stmt = (
+            select(other.c.household_id, CASES.c.id, CASES.c.person_id, CASES.c.state)
+            .join_from(other, CASES, CASES.c.person_id == other.c.person_id)
+            .where(
+                other.c.household_id.in_(part),
+                CASES.c.workflow_name == workflow,
+                CASES.c.closed_at.is_(None),
+            )
+        )
+        for row in session.execute(stmt):
+            cases.setdefault(row[0], []).append((row[1], row[2], row[3]))
+    return homes, cases
 
 
 def imported_cases(session: Session, workflow: str) -> dict[int, Imported]:
