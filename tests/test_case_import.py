@@ -605,3 +605,37 @@ def test_one_dibao_per_household(world: World, db_url: str, tmp_path: Path) -> N
             "one dibao case per household",
         )
     ]  # the child's case in notice is not paid yet: it may be opened, not approved
+
+    # two rows of one household in one file: the second is refused
+    for number, name in ((M, "郑三"), (N, "王四")):
+        out = call(db_url, "person", "add", number, "--name", name, "--township", "城关镇",
+                   "--village", "东村", "--hukou", "rural")  # fmt: skip
+        assert out.exit_code == 0, out.output
+    for args in (["add", M], ["member", "2", N, "--relationship", "spouse"]):
+        out = call(db_url, "household", *args, user="li")
+        assert out.exit_code == 0, out.output
+    receiving = paid("2023-08-01", "2023-09-20", "300", "2024-05")
+    pair = write_xlsx(
+        tmp_path / "3.xlsx",
+        DIBAO_HEADER,
+        [
+            dibao(
+                (M, "郑三", "城关镇", "东村"),
+                "享受低保",
+                **paid("2023-08-01", "2023-09-20", "300", "2024-05"),
+            ),
+            dibao(
+                (N, "王四", "城关镇", "东村"),
+                "享受低保",
+                **paid("2023-08-01", "2023-09-20", "300", "2024-05"),
+            ),
+        ],
+    )
+    dry = import_json(db_url, str(pair), "-w", "dibao", "--dry-run")
+    assert [(p["line"], p["text"]) for p in dry["problems"]] == [
+        (
+            3,
+            f"{pair}:line 3: household 2 of {mask(N)} receives dibao by line 2; "
+            "one dibao case per household",
+        )
+    ]

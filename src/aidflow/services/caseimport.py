@@ -636,7 +636,8 @@ class CaseImporter:
                         f"household {home} of {who} receives {self.workflow} by line "
                         f"{taken[home]}; one {self.workflow} case per household"
                     )
-                taken.setdefault(home, row.line)
+                if not reasons:
+                    taken[home] = row.line
             if reasons:
                 problems.extend(RowProblem(row.line, r) for r in reasons)
             elif earlier is None:
