@@ -619,16 +619,8 @@ def test_one_dibao_per_household(world: World, db_url: str, tmp_path: Path) -> N
         tmp_path / "3.xlsx",
         DIBAO_HEADER,
         [
-            dibao(
-                (M, "郑三", "城关镇", "东村"),
-                "享受低保",
-                **paid("2023-08-01", "2023-09-20", "300", "2024-05"),
-            ),
-            dibao(
-                (N, "王四", "城关镇", "东村"),
-                "享受低保",
-                **paid("2023-08-01", "2023-09-20", "300", "2024-05"),
-            ),
+            dibao((number, name, "城关镇", "东村"), "享受低保", **receiving)
+            for number, name in ((M, "郑三"), (N, "王四"))
         ],
     )
     dry = import_json(db_url, str(pair), "-w", "dibao", "--dry-run")
