@@ -631,3 +631,44 @@ def test_one_dibao_per_household(world: World, db_url: str, tmp_path: Path) -> N
             "one dibao case per household",
         )
     ]
+
+
+def test_a_mapping_of_the_countys_own(world: World, db_url: str, tmp_path: Path) -> None:
+    """--mapping FILE: a ledger whose headers are its own; a mapping with a mistake is
+    reported by file, line and column, and nothing is imported."""
+    mapping = tmp_path / "my.yaml"
+    mapping.write_text(
+        "columns:\n"
+        "  公民身份号码: id_number\n"
+        "  户主姓名: name\n"
+        "  镇: township\n"
+        "  村居: village\n"
+        "  户籍: {field: hukou, values: {农业: rural}}\n"
+        "  当前状态: state\n"
+        "  批准时间: approved_on\n"
+        "  月保障金: amount\n"
+        "  发放至: last_paid\n",
+        encoding="utf-8",
+    )
+    header = ["公民身份号码", "户主姓名", "镇", "村居", "户籍", "当前状态", "批准时间", "月保障金"]
+    header.append("发放至")
+    f = write_xlsx(
+        tmp_path / "own.xlsx",
+        header,
+        [[A, "刘大娘", "城关镇", "东村", "农业", "享受低保", "2023-09-20", "520", "2024-05"]],
+    )
+    got = import_json(db_url, str(f), "-w", "dibao", "--mapping", str(mapping))
+    assert (got["imported"], got["differences"]) == (1, [])
+    assert got["townships"]["城关镇"]["monthly"] == {"dibao": {"count": 1, "yuan": "520.00"}}
+
+    mapping.write_text("columns:\n  公民身份号码: id number\n", encoding="utf-8")
+    out = call(db_url, "case", "import", str(f), "-w", "dibao", "--mapping", str(mapping))
+    assert out.exit_code == 3, out.output
+    assert out.stderr.splitlines()[:3] == [
+        "error: 2 problems found:",
+        f"{mapping}:2:11: columns.公民身份号码: 'id number' is not a field name; write a "
+        "person field, one of state, accepted_on, approved_on, entered_on, next_review, "
+        "last_paid, account, notes, a workflow field, or amount.KIND",
+        f"{mapping}:2:3: columns: no column maps to the required field(s) id_number, name, "
+        "township, village, state",
+    ]

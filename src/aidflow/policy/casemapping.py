@@ -110,9 +110,9 @@ def _mapping(doc: Document, path: str | Path) -> CaseMapping:
             continue
         columns.append(Column(str(header), target, {str(k): v for k, v in values.items()}))
     names = {c.field for c in columns}
-    for required in REQUIRED:
-        if cols and required not in names:
-            doc.problem(("columns",), f"no column maps to the required field {required}")
+    missing = [f for f in REQUIRED if f not in names]
+    if cols and missing:
+        doc.problem(("columns",), f"no column maps to the required field(s) {', '.join(missing)}")
     if doc.problems:
         raise WorkflowInvalidError(doc.problems)
     return CaseMapping(str(path), tuple(columns), waived)
