@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from aidflow.idnumber import mask
-from aidflow.store.models import AuditEntry, Case, CaseEvent, Payment
+from aidflow.store.models import AuditEntry, Case, CaseEvent, ImportRun, Payment
 
 from .conftest import Cli, World, local
 from .test_import import make_id
@@ -559,6 +559,7 @@ def test_two_imports_of_one_person_at_once_write_one_case(
     with world.session() as s:
         assert len(s.scalars(select(Case)).all()) == 1
         assert len(s.scalars(select(CaseEvent)).all()) == 1
+        assert len(s.scalars(select(ImportRun)).all()) == 1  # b.xlsx's persons not written
     # run again, it is recognised as the case already imported
     assert second.run().unchanged == 1
 

@@ -551,8 +551,14 @@ class CaseImporter:
         result, good = checked.result, checked.good
         if result.problems and not self.skip_bad:
             raise ImportRefusedError(self.file_name, result.problems)
-        self.persons.run(checked=checked.persons)
         new_rows = [r for r in good if r.line in checked.news]
+        # the persons are written first, in transactions of their own: a case opened for one
+        # of them since the check refuses the import before that (and again, under the
+        # writers' lock, in insert_cases)
+        with self.sessions() as s:
+            known = store.person_ids(s, {r.id_number for r in new_rows})
+            store.refuse_taken(s, list(known.values()), self.workflow)
+        self.persons.run(checked=checked.persons)
         with self.sessions() as s, s.begin():
             ids = store.person_ids(s, {r.id_number for r in new_rows})
             inserted = store.insert_cases(

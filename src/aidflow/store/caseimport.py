@@ -77,6 +77,19 @@ def open_cases(
     return out
 
 
+def refuse_taken(session: Session, person_ids: Collection[int], workflow: str) -> None:
+    """ConflictError if any of the persons has an open case of `workflow`: the rows that
+    would open their cases were checked earlier, and someone opened one since."""
+    taken = open_cases(session, person_ids, [workflow])
+    if taken:
+        raise ConflictError(
+            f"{len(taken)} person(s) got an open {workflow} case while the ledger was being "
+            f"checked (e.g. case {min(c for cs in taken.values() for c, _ in cs)}); "
+            "nothing was imported",
+            hint="run the import again: the rows already imported are recognised",
+        )
+
+
 def households_of(
     session: Session, person_ids: Collection[int], workflow: str
 ) -> tuple[dict[int, int], dict[int, list[tuple[int, int, str]]]]:
@@ -196,14 +209,7 @@ def insert_cases(
     workflow = new[0].columns["workflow_name"]
     # checked before, outside this transaction: an import of the same persons that committed
     # meanwhile (it held this lock) makes this one write nothing
-    taken = open_cases(session, [n.columns["person_id"] for n in new], [workflow])
-    if taken:
-        raise ConflictError(
-            f"{len(taken)} person(s) got an open {workflow} case while the ledger was being "
-            f"checked (e.g. case {min(c for cs in taken.values() for c, _ in cs)}); "
-            "nothing was imported",
-            hint="run the import again: the rows already imported are recognised",
-        )
+    refuse_taken(session, [n.columns["person_id"] for n in new], workflow)
     _INSERT_CASES.many(
         session,
         [n.columns for n in new],
