@@ -673,3 +673,30 @@ def test_a_mapping_of_the_countys_own(world: World, db_url: str, tmp_path: Path)
         f"{mapping}:2:3: columns: no column maps to the required field(s) id_number, name, "
         "township, village, state",
     ]
+
+
+def test_the_write_refuses_a_person_with_an_open_case_under_the_lock(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """The last guard, inside the write's transaction: a case for a person who has an open
+    case of the workflow (one committed after every earlier check) is not inserted."""
+    from aidflow.errors import ConflictError
+    from aidflow.store import caseimport as store
+
+    f = write_xlsx(tmp_path / "a.xlsx", DIBAO_HEADER, DIBAO_ROWS[:1])
+    assert import_json(db_url, str(f), "-w", "dibao")["imported"] == 1
+    with world.session() as s:
+        case = s.scalars(select(Case)).one()
+        columns = {
+            c: getattr(case, c)
+            for c in ("person_id", "workflow_version_id", "workflow_name", "state")
+            + ("state_entered_at", "deadline_at", "assigned_to", "township", "village")
+            + ("data", "clocks", "emergency", "opened_at", "closed_at")
+        }
+    refused = pytest.raises(ConflictError, match="1 person.s. got an open dibao case")
+    with refused, world.session() as s, s.begin():
+        store.insert_cases(
+            s, [store.NewCase(columns, {})], at=local(2024, 6, 10, 9), actor="sun", note="x"
+        )
+    with world.session() as s:
+        assert len(s.scalars(select(Case)).all()) == 1
