@@ -9,7 +9,7 @@ last period paid; the columns are mapped by workflows/policy/case_import.yaml
 Every row is checked against the workflow and the policy before anything is written:
 - the state exists (by name or Chinese label) and is not final (an import brings in open
   cases; a closed one stays in the old ledger);
-- the fields every transition into the state requires are stated (less the mapping's
+- the fields the transitions into the state require are stated (less the mapping's
   `waived` ones, each with its reason), and so are the fields a paid state's payment kinds
   read (the dibao amount, the tekun self-care category);
 - an amount the policy bounds (`amounts.bounded`) is positive and at most the ceiling in
@@ -161,8 +161,9 @@ class _Rows:
         return found
 
     def _required_of(self, state: str) -> list[str]:
-        """The fields a case in `state` must have: those every transition into it requires,
-        those its payment kinds read; less the mapping's waived ones."""
+        """The fields a case in `state` must have: those the transitions into it require
+        (a case may have come in by any of them), those its payment kinds read; less the
+        mapping's waived ones."""
         need: dict[str, None] = {}
         for t in self.wf.transitions:
             if state in t.dests and state not in t.sources:
