@@ -8,6 +8,7 @@ import click
 
 from aidflow.cli.admin import audit_group, db_group, person_group
 from aidflow.cli.app import App
+from aidflow.cli.caseimport import case_import
 from aidflow.cli.cases import case_group
 from aidflow.cli.county import county_group, init
 from aidflow.cli.demo import demo
@@ -179,6 +180,7 @@ cli.add_command(report)
 cli.add_command(notice)
 cli.add_command(county_group)
 person_group.add_command(person_import)
+case_group.add_command(case_import)
 
 
 def _translate(exc: Exception, app: object = None) -> AidflowError | None:

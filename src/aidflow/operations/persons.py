@@ -150,3 +150,78 @@ def show(svc: Service, caller: Caller, person_id: int) -> dict[str, Any]:
             for v in views
         ],
     }
+
+
+# The persons are written by the survey importer in batches of their own, the cases in one
+# transaction after every row was checked.
+@operation("case.import", write=True, runtime=True, own_units=True)
+def import_cases(
+    svc: Service,
+    caller: Caller,
+    rt: Runtime,
+    content_b64: str,
+    file_name: str,
+    workflow: str,
+    mapping_text: str | None = None,
+    mapping_name: str | None = None,
+    dry_run: bool = False,
+    skip_bad: bool = False,
+) -> dict[str, Any]:
+    """Bring a county ledger's open cases in (CSV or XLSX), each row checked against the
+    workflow and the policy; a ledger with bad rows imports nothing unless `skip_bad`."""
+    from aidflow.operations.uploads import received
+    from aidflow.policy.casemapping import case_mapping_from_text, load_case_mapping
+    from aidflow.policy.mappings import load_import_policy
+    from aidflow.services.caseimport import CaseImporter
+    from aidflow.services.payments import yuan
+
+    mapping = (
+        case_mapping_from_text(mapping_text, mapping_name or "mapping.yaml")
+        if mapping_text is not None
+        else load_case_mapping(rt.county.case_import_file)
+    )
+    with received(content_b64, file_name) as path:
+        result = CaseImporter(
+            rt.database.session,
+            load_import_policy(rt.county.import_mappings_file),
+            mapping,
+            rt.load_standards(),
+            svc.actor(caller.user),
+            path,
+            workflow,
+            now=svc.clock.now(),
+            calendar=svc.calendar,
+            deadline_for=svc.deadline_for,
+            file_name=file_name,
+            skip_bad=skip_bad,
+            dry_run=dry_run,
+        ).run()
+    return {
+        "file": result.file,
+        "sha256": result.sha256,
+        "workflow": result.workflow,
+        "dry_run": result.dry_run,
+        "rows": result.rows,
+        "imported": result.imported,
+        "corrected": result.corrected,
+        "unchanged": result.unchanged,
+        "problems": [{"line": p.line, "text": f"{result.file}:{p}"} for p in result.problems],
+        "townships": {
+            name: {
+                "states": dict(sorted(t.states.items())),
+                "monthly": {
+                    k: {"count": t.count[k], "yuan": yuan(t.fen[k])} for k in sorted(t.count)
+                },
+                "ledger": {
+                    k: {"count": t.ledger_count[k], "yuan": yuan(t.ledger_fen[k])}
+                    for k in sorted(t.ledger_count)
+                },
+                "reviews": [{"date": d, "line": line, "person": who} for d, line, who in t.reviews],
+            }
+            for name, t in sorted(result.townships.items())
+        },
+        "deadlines": {str(k): v for k, v in sorted(result.deadlines.items())},
+        "case_ids": {str(k): v for k, v in sorted(result.case_ids.items())},
+        "corrections": result.corrections,
+        "differences": result.differences,
+    }

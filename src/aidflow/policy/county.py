@@ -81,6 +81,10 @@ class County:
         return self.policy / "import_mappings.yaml"
 
     @property
+    def case_import_file(self) -> Path:
+        return self.policy / "case_import.yaml"
+
+    @property
     def target_groups_file(self) -> Path:
         return self.policy / "target_groups.yaml"
 

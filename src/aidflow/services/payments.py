@@ -6,6 +6,9 @@ month that the policy file's `payments:` section says is due and that does not e
 - a case is paid from the month AFTER the event that entered a paid state (L21 §21,
   T21 §17) through the month of the event that left them (payment stops from the month
   after exit, L21 §33, T21 §26): the month of exit is still paid;
+- a case brought in from a county ledger (`aidflow case import`) carries, on its
+  "imported" event, the first month aidflow pays (`paid_from`: the month after the last
+  period the ledger says was paid), so no period the old process paid is paid again;
 - months before P that were missed (a case approved after the run for its first month)
   are created by the next run as arrears (`basis.arrears = true`). Months before the
   first payment run ever recorded are not created: aidflow starts paying with its first run;
@@ -60,6 +63,8 @@ COUNTY_ROLES = ("county_officer", "admin")
 MAX_FEN = 2**63 - 1  # BIGINT, the largest amount a payment row holds
 SYSTEM_ACTOR = "system"
 BATCH = 1000
+# the event field naming the first month a case brought in from a ledger is paid for
+PAID_FROM = "paid_from"
 _PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
@@ -336,6 +341,9 @@ def _due_months(
                     yield ev.month + 1
                 return
             start = ev.month + 1
+            resume = ev.fields.get(PAID_FROM)
+            if isinstance(resume, str):
+                start = parse_period(resume)
         elif was and not now_in and start is not None:
             yield from range(max(start, floor), min(ev.month, target) + 1)
             start = None

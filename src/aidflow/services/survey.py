@@ -200,7 +200,7 @@ class _Validator:
             self.idn = (born, sex)
             return number
         if name == "birth_date":
-            return _parse_date(cell, text)
+            return parse_date(cell, text)
         if name in TEXT_FIELDS:
             if len(text) > _MAX_TEXT:
                 raise InvalidInputError(f"{text[:20]}... is longer than {_MAX_TEXT} characters")
@@ -241,7 +241,7 @@ class _Validator:
         return ", ".join([*col.values, *plain])
 
 
-def _parse_date(cell: Any, text: str) -> date:
+def parse_date(cell: Any, text: str) -> date:
     if isinstance(cell, datetime):
         return cell.date()
     if isinstance(cell, date):
@@ -437,15 +437,17 @@ class Importer:
         progress: Progress | None = None,
         on_batch: BatchHook | None = None,
         on_total: Progress | None = None,
+        checked: tuple[int, list[RowProblem], list[Row] | None] | None = None,
     ) -> ImportResult:
-        """Validate, then write; `progress(n)` after each batch, `on_batch(k)` before its commit."""
+        """Validate, then write; `progress(n)` after each batch, `on_batch(k)` before its commit.
+        `checked`: what `validate` returned for this file, when the caller already ran it."""
         self.stamp = self._stamp()
         file = scan(self.path)
         with self.sessions() as s:
             run = store.latest_run(s, file.sha256, self.source)
         if run is not None and run.status == "done":
             return ImportResult(run.id, run.file, self.source, run.rows_total, already_done=True)
-        good, problems, kept = self.validate(file.encoding)
+        good, problems, kept = checked or self.validate(file.encoding)
         if problems and not self.skip_bad:
             raise ImportRefusedError(str(self.path), problems)
         bad_lines = {p.line for p in problems}

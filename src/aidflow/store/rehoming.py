@@ -178,7 +178,8 @@ _EVENT_COLUMNS = (
     "command_id",
     "entered_by",
 )
-_INSERT_EVENTS = Fast(EVENTS.insert(), column_keys=_EVENT_COLUMNS)
+# the event rows of a bulk write, by the store's fast path (also aidflow.store.caseimport)
+INSERT_EVENTS = Fast(EVENTS.insert(), column_keys=_EVENT_COLUMNS)
 # the moves whose case's last event (by the unique (case_id, seq) key) is later than `at`
 _LATE = Fast(
     select(_MOVES.c.id).join(
@@ -269,7 +270,7 @@ def write_moves(
             "migrated; nothing was migrated",
             hint="run the migration again",
         )
-    _INSERT_EVENTS.many(
+    INSERT_EVENTS.many(
         session,
         rows,
         {
