@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -47,6 +48,7 @@ _PERSONS = cast(Table, Person.__table__)
 _SOURCES = cast(Table, PersonSource.__table__)
 _RUNS = cast(Table, ImportRun.__table__)
 _PERSON_FIXED = auditlog.ROW_SETS["person_sets"].fixed
+_FIXED_OF = itemgetter(*_PERSON_FIXED)  # a person's fixed columns, in their order
 # a list's rows go in through the store's fast path (store.fast.Fast): one driver executemany
 # per batch, the values alike in every row converted once
 _INSERT_SOURCES = Fast(
@@ -241,9 +243,9 @@ class PersonRows:
         alike = dict(shared)
         if isinstance(alike.get("created_at"), datetime):  # the same in every row: once
             alike["created_at"] = auditlog.canonical_time(alike["created_at"])
+        unset = dict.fromkeys(_PERSON_FIXED)
         lines: list[auditlog.SetLine] = [
-            (ids[p["id_number"]], [alike[c] if c in alike else p.get(c) for c in _PERSON_FIXED])
-            for p in persons
+            (ids[p["id_number"]], _FIXED_OF({**unset, **p, **alike})) for p in persons
         ]
         auditlog.append_set(
             session, at=at, actor=actor, kind="person_added", name="person_sets", lines=lines
