@@ -337,7 +337,7 @@ def test_running_cases_move_to_the_new_version_as_planned(
             if clocks.get("statutory", {}).get("status") == "running":
                 assert clocks == before[cid][5]  # the same 30 WD: the same due date
     assert count(world, CaseEvent) == events_before + 200
-    assert audit_size(world) == log_before + 200
+    assert audit_size(world) == log_before + 1  # the 200 events, logged as one page
     assert ok(cli("audit", "verify", user="admin")).startswith("audit ok")
     assert world.verify() == [] and world.verify_log() == []
 

@@ -23,9 +23,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
@@ -531,6 +532,52 @@ def append_set(
     ranges = _ranges(line[0] for line in lines)
     key = ranges if group is None else f"{group}/{ranges}"
     _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines))
+
+
+# rows per set entry where one write makes more (a migration): verifying an entry reads its
+# rows back in one query
+SET_PAGE = 1000
+
+
+def last_id(session: Session, name: str) -> int:
+    """The highest id in the table of set `name` (0: none): read under the log's lock before
+    a bulk insert, so the rows with a higher id are the ones it wrote (`append_written`)."""
+    found = session.execute(select(func.max(SUBJECTS[ROW_SETS[name].table].table.c.id))).scalar()
+    return int(found or 0)
+
+
+def append_written(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    after: int,
+) -> None:
+    """Log `rows` (each with its key and fixed columns), just inserted in one bulk write that
+    gave them the ids above `after` (`last_id`), as one entry of set `name` per SET_PAGE of
+    them; their ids are read back, matched to the rows by their key."""
+    if not rows:
+        return
+    spec = ROW_SETS[name]
+    subject = SUBJECTS[spec.table]
+    fixed = itemgetter(*spec.fixed)
+    by_key = {subject_key(spec.table, row): row for row in rows}
+    stmt = select(subject.table.c.id, *[subject.table.c[c] for c in subject.key]).where(
+        subject.table.c.id > after
+    )
+    lines: list[SetLine] = [
+        (found[0], fixed(by_key["/".join(map(str, found[1:]))]))
+        for found in connection(session).execute(stmt)
+    ]
+    if len(lines) != len(rows):  # someone wrote beside us: the lock is not held
+        raise AssertionError(f"{len(lines)} rows written, {len(rows)} expected")
+    lines.sort(key=lambda line: line[0])
+    for i in range(0, len(lines), SET_PAGE):
+        page = lines[i : i + SET_PAGE]
+        append_set(session, at=at, actor=actor, kind=kind, name=name, lines=page)
 
 
 def canonical_time(at: datetime) -> str:
