@@ -563,13 +563,13 @@ def append_written(
         return
     spec = ROW_SETS[name]
     subject = SUBJECTS[spec.table]
-    fixed = itemgetter(*spec.fixed)
-    by_key = {subject_key(spec.table, row): row for row in rows}
-    stmt = select(subject.table.c.id, *[subject.table.c[c] for c in subject.key]).where(
+    fixed, key = itemgetter(*spec.fixed), itemgetter(*subject.key)
+    by_key = {key(row): row for row in rows}
+    stmt = select(*[subject.table.c[c] for c in subject.key], subject.table.c.id).where(
         subject.table.c.id > after
     )
     lines: list[SetLine] = [
-        (found[0], fixed(by_key["/".join(map(str, found[1:]))]))
+        (found[-1], fixed(by_key[found[0] if len(found) == 2 else tuple(found[:-1])]))
         for found in connection(session).execute(stmt)
     ]
     if len(lines) != len(rows):  # someone wrote beside us: the lock is not held
