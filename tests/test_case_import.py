@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from aidflow.idnumber import mask
 from aidflow.store.models import AuditEntry, Case, CaseEvent, ImportRun, Payment
@@ -315,12 +315,12 @@ def test_a_county_ledger_comes_in_checked_reconciled_and_paid_from_the_next_peri
 
         assert ev.fields["file_sha256"] == hashlib.sha256(dibao.read_bytes()).hexdigest()
         assert ev.fields["paid_from"] == "2024-06"
-        assert s.scalars(
-            select(AuditEntry).where(
-                AuditEntry.subject_table == "case_events",
-                AuditEntry.subject_key == f"{a.id}/1",
-            )
-        ).one()
+        # logged with the ledger's page of imported events, one entry naming their ids
+        pages = s.scalars(
+            select(AuditEntry.subject_key).where(AuditEntry.subject_table == "event_sets")
+        ).all()
+        spans = [span.split("..") for key in pages for span in key.split(",")]
+        assert [1 for lo, hi in spans if int(lo) <= ev.id <= int(hi)] == [1]
 
     # the tekun ledger: the person with an open dibao case is refused (tekun excludes it)
     tekun = write_xlsx(
@@ -700,3 +700,45 @@ def test_the_write_refuses_a_person_with_an_open_case_under_the_lock(
         )
     with world.session() as s:
         assert len(s.scalars(select(Case)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # an imported event's state changed, the case's own chain recomputed
+        "UPDATE case_events SET to_state = 'suspended' WHERE id = :first",
+        # an imported event removed
+        "DELETE FROM case_events WHERE id = :last",
+        # the attacker's event put in under the id of one removed
+        "DELETE FROM case_events WHERE id = :last; "
+        "INSERT INTO case_events (id, case_id, seq, at, actor, kind, trigger, from_state, "
+        "to_state, fields, note, prev_hash, hash) SELECT :last, case_id, seq + 1, at, actor, "
+        "kind, trigger, to_state, 'suspended', fields, note, '', '' FROM case_events "
+        "WHERE id = :first",
+    ],
+    ids=["changed", "deleted", "inserted"],
+)
+def test_an_imported_event_changed_deleted_or_inserted_is_named(
+    world: World, db_url: str, tmp_path: Path, attack: str
+) -> None:
+    from .test_auditlog import rechain_case
+
+    ledger = write_xlsx(tmp_path / "ledger.xlsx", DIBAO_HEADER, DIBAO_ROWS[:2])
+    assert import_json(db_url, str(ledger), "-w", "dibao")["imported"] == 2
+    with world.engine.begin() as conn:
+        seq, key = conn.execute(
+            text("SELECT seq, subject_key FROM audit_log WHERE subject_table = 'event_sets'")
+        ).one()
+        first, last = (int(i) for i in key.split(".."))
+        for statement in attack.split("; "):
+            conn.execute(text(statement), {"first": first, "last": last})
+        for (case_id,) in conn.execute(text("SELECT id FROM cases")).all():
+            rechain_case(conn, case_id)
+    finding = (
+        f"events {first} to {last} (log entry #{seq}): a row was changed, added or removed "
+        "after they were logged"
+    )
+    assert world.verify_log() == [finding]
+    out = call(db_url, "audit", "verify", user="admin")
+    assert out.exit_code == 8, out.output
+    assert out.stdout.splitlines() == [finding]

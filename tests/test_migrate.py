@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from aidflow.language.calendar import parse_duration
@@ -337,7 +337,7 @@ def test_running_cases_move_to_the_new_version_as_planned(
             if clocks.get("statutory", {}).get("status") == "running":
                 assert clocks == before[cid][5]  # the same 30 WD: the same due date
     assert count(world, CaseEvent) == events_before + 200
-    assert audit_size(world) == log_before + 200
+    assert audit_size(world) == log_before + 1  # the 200 events, logged as one page
     assert ok(cli("audit", "verify", user="admin")).startswith("audit ok")
     assert world.verify() == [] and world.verify_log() == []
 
@@ -633,3 +633,113 @@ def test_a_case_changed_while_it_is_migrated_fails_the_whole_migration(world: Wo
         rehoming.write_moves(s, moves, at=world.clock.now(), actor="admin", note="test")
     assert rows(world) == before and count(world, CaseEvent) == events_before
     assert world.verify() == [] and world.verify_log() == []
+
+
+def migrated_pair(world: World) -> tuple[int, int, str]:
+    """Two cases migrated to version 2: their ids and the key of the page's log entry."""
+    first, second = one_case(world, 1, "village_review"), one_case(world, 2, "village_review")
+    world.clock.advance(timedelta(hours=1))
+    deploy_v2(world)
+    migrate_with(world, PLAN)
+    with world.engine.connect() as conn:
+        (key,) = conn.execute(
+            text("SELECT subject_key FROM audit_log WHERE subject_table = 'event_sets'")
+        ).one()
+    return first, second, str(key)
+
+
+def verify_names(world: World, db_url: str, finding: str) -> None:
+    """The check finds exactly `finding`, and `aidflow audit verify` fails naming it."""
+    assert world.verify() == [] and world.verify_log() == [finding]
+    out = Cli(db_url)("audit", "verify", user="admin")
+    assert out.exit_code == 8, out.output
+    assert out.stdout.splitlines() == [finding]
+
+
+def test_a_migrated_event_changed_with_the_case_chain_recomputed(world: World, db_url: str) -> None:
+    from .test_auditlog import rechain_case
+
+    first, _, key = migrated_pair(world)
+    assert world.verify_log() == []
+    with world.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE case_events SET to_state = 'county_review' WHERE case_id = :c AND "
+                "kind = 'migrated'"
+            ),
+            {"c": first},
+        )
+        rechain_case(conn, first)
+    entry = world_entry(world, key)
+    lo, hi = key.split("..")
+    verify_names(
+        world,
+        db_url,
+        f"events {lo} to {hi} (log entry #{entry}): a row was changed, added or removed after "
+        "they were logged",
+    )
+
+
+def test_a_migrated_event_deleted_with_the_case_chain_recomputed(world: World, db_url: str) -> None:
+    from .test_auditlog import rechain_case
+
+    _, second, key = migrated_pair(world)
+    with world.engine.begin() as conn:
+        conn.execute(
+            text("DELETE FROM case_events WHERE case_id = :c AND kind = 'migrated'"),
+            {"c": second},
+        )
+        rechain_case(conn, second)
+    entry = world_entry(world, key)
+    lo, hi = key.split("..")
+    verify_names(
+        world,
+        db_url,
+        f"events {lo} to {hi} (log entry #{entry}): a row was changed, added or removed after "
+        "they were logged",
+    )
+
+
+def test_an_event_inserted_among_the_migrated_ones(world: World, db_url: str) -> None:
+    from .test_auditlog import rechain_case
+
+    first, second, key = migrated_pair(world)
+    lo, hi = key.split("..")
+    with world.engine.begin() as conn:
+        # the second case's migration event taken out and the attacker's put in its place,
+        # under its id, at the end of the first case
+        conn.execute(
+            text("DELETE FROM case_events WHERE case_id = :c AND kind = 'migrated'"),
+            {"c": second},
+        )
+        rechain_case(conn, second)
+        conn.execute(
+            text(
+                "INSERT INTO case_events (id, case_id, seq, at, actor, kind, trigger, "
+                "from_state, to_state, fields, note, prev_hash, hash) SELECT :i, case_id, "
+                "seq + 1, at, actor, kind, trigger, to_state, 'county_review', fields, note, "
+                "'', '' FROM case_events WHERE case_id = :c AND kind = 'migrated'"
+            ),
+            {"i": int(hi), "c": first},
+        )
+        rechain_case(conn, first)
+    entry = world_entry(world, key)
+    verify_names(
+        world,
+        db_url,
+        f"events {lo} to {hi} (log entry #{entry}): a row was changed, added or removed after "
+        "they were logged",
+    )
+
+
+def world_entry(world: World, key: str) -> int:
+    with world.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT seq FROM audit_log WHERE subject_table = 'event_sets' "
+                    "AND subject_key = :k"
+                ),
+                {"k": key},
+            ).scalar_one()
+        )

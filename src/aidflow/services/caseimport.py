@@ -280,7 +280,7 @@ class _Rows:
             )  # the month after approval, as the payment run counts it
             paid_from = period_text(first)
         values = {k: _plain(v) for k, v in sorted(raw.items())}
-        sha = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+        sha = hashlib.sha256(_ROW_JSON.encode(values).encode()).hexdigest()
         return LedgerRow(
             line,
             id_number,
@@ -290,7 +290,7 @@ class _Rows:
             entered_at,
             deadline,
             running,
-            {k: _plain(v) for k, v in data.items()},
+            {k: values[k] for k in data},  # converted once, above
             values,
             sha,
             paid_from,
@@ -381,6 +381,10 @@ def _month(cell: Any, text: str) -> int:
     if not 1 <= m <= 12 or y < 1900:
         raise InvalidInputError(f"{text!r} is not a month", hint="write it like 2023-08")
     return y * 12 + m - 1
+
+
+# a row's content hash: json.dumps(values, sort_keys=True)'s spelling, its encoder made once
+_ROW_JSON = json.JSONEncoder(sort_keys=True)
 
 
 def _plain(value: Any) -> Any:

@@ -592,9 +592,9 @@ class Importer:
             persons.insert_persons(s, list(new.values()), shared)
             person_ids.update(persons.ids(s, new))
             persons.log_new(s, new.values(), person_ids, shared, at=now, actor=who)
-        for n, values in fills.items():
-            persons.fill(s, person_ids[n], values)
-        persons.log(s, fills, at=now, actor=who, kind="person_edited")
+        persons.fill_many(
+            s, {person_ids[n]: values for n, values in fills.items()}, at=now, actor=who
+        )
         persons.insert_sources(
             s,
             [

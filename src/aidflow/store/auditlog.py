@@ -23,9 +23,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from aidflow.store.fast import Fast, connection
@@ -232,21 +233,27 @@ _NOUNS = {
 class RowSet:
     """Rows of a subject table that one bulk write made, logged together by one entry.
 
-    A payment run writes a page of payments at a time; logging each row as an entry of its
-    own cost two SHA-256 of canonical JSON and an audit row per payment, more than writing
-    the payment. One entry per page instead names the rows by the column that says which
-    write made them (`group`, the run) and their key range (subject key `RUN/FIRST..LAST`),
-    and its digest covers, in key order, each row's key and `fixed` columns: those no later
-    change touches. The other content columns hold their `initial` values until a change
-    logs the whole row in an entry of its own (an export, the bank's answer). So a row of
-    the set edited, added inside its range or removed changes the set's digest, and a row
-    whose later columns changed with no entry of its own is named on its own.
+    A bulk write (a payment run, a survey import, a case import, a migration) writes a page
+    of rows at a time; logging each row as an entry of its own cost two SHA-256 of canonical
+    JSON and an audit row per row, more than writing the row. One entry per page instead
+    names the rows by their ids (subject key `[GROUP/]FIRST..LAST[,FIRST..LAST...]`: the
+    value of the column that says which write made them, when the table has one, and the id
+    ranges the page's rows took), and its digest covers, in id order, each row's id and
+    `fixed` columns: those no later change touches. The other content columns hold their
+    `initial` values until a change logs the whole row in an entry of its own (an export,
+    the bank's answer). So a row of the set edited, added inside its ranges or removed
+    changes the set's digest, and a row whose later columns changed with no entry of its own
+    is named on its own. A set whose rows may all change later (`refreshed`: a person a
+    later list fills in) is logged again, whole, with the change (`refresh_sets`); the last
+    entry for a set's key is what its rows must match.
     """
 
     table: str
-    group: str
+    group: str | None
     fixed: tuple[str, ...]
-    initial: tuple[tuple[str, object], ...]
+    initial: tuple[tuple[str, object], ...] = ()
+    refreshed: bool = False
+    noun: str = ""  # how a finding names the rows: "payments", "persons"
 
 
 ROW_SETS: dict[str, RowSet] = {
@@ -261,6 +268,20 @@ ROW_SETS: dict[str, RowSet] = {
             ("failure_reason", None),
             ("export_id", None),
         ),
+        noun="payment",
+    ),
+    # persons an import added: every content column, logged again when a later list fills
+    # one in (the person's own entry says what changed, the set's new entry covers it)
+    "person_sets": RowSet(
+        "persons", None, SUBJECTS["persons"].content, refreshed=True, noun="person"
+    ),
+    # events a bulk write appended (imported cases, a migration): never changed later
+    "event_sets": RowSet(
+        "case_events",
+        None,
+        (*SUBJECTS["case_events"].content, "seq"),
+        (("entered_by", None),),
+        noun="event",
     ),
 }
 
@@ -462,6 +483,35 @@ def _set_digest(name: str, lines: list[SetLine]) -> str:
     return _sha256([name, lines])
 
 
+def _ranges(ids: Iterable[int]) -> str:
+    """Ids as ranges of consecutive ids: "1..5,7..7"."""
+    out: list[str] = []
+    first = last = None
+    for i in sorted(ids):
+        if last is not None and i == last + 1:
+            last = i
+            continue
+        if first is not None:
+            out.append(f"{first}..{last}")
+        first = last = i
+    if first is not None:
+        out.append(f"{first}..{last}")
+    return ",".join(out)
+
+
+def _parse_set_key(name: str, key: str) -> tuple[int | None, list[tuple[int, int]]]:
+    """A set entry's key: (its group, or None where the set has none; its id ranges)."""
+    group: int | None = None
+    if ROW_SETS[name].group is not None:
+        group_text, _, key = key.partition("/")
+        group = int(group_text)
+    spans = []
+    for span in key.split(","):
+        first, _, last = span.partition("..")
+        spans.append((int(first), int(last)))
+    return group, spans
+
+
 def append_set(
     session: Session,
     *,
@@ -469,18 +519,65 @@ def append_set(
     actor: str,
     kind: str,
     name: str,
-    group: int,
     lines: list[SetLine],
+    group: int | None = None,
 ) -> None:
-    """Log the rows of `lines` (id, fixed columns), just written by one bulk write of
-    `group` (the value of the set's group column; no row of that group written in their id
-    range by anyone else), as one entry. A datetime may come as its canonical text
+    """Log the rows of `lines` (id, fixed columns), just written by one bulk write (of
+    `group`, the value of the set's group column, where it has one), as one entry. No one
+    else writes a row with an id in their ranges until the commit: ids are handed out in
+    order under the log's lock. A datetime may come as its canonical text
     (`canonical_time`), converted once for all the rows."""
     if not lines:
         return
-    ids = [line[0] for line in lines]
-    key = f"{group}/{min(ids)}..{max(ids)}"
+    ranges = _ranges(line[0] for line in lines)
+    key = ranges if group is None else f"{group}/{ranges}"
     _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines))
+
+
+# rows per set entry where one write makes more (a migration): verifying an entry reads its
+# rows back in one query
+SET_PAGE = 1000
+
+
+def last_id(session: Session, name: str) -> int:
+    """The highest id in the table of set `name` (0: none): read under the log's lock before
+    a bulk insert, so the rows with a higher id are the ones it wrote (`append_written`)."""
+    found = session.execute(select(func.max(SUBJECTS[ROW_SETS[name].table].table.c.id))).scalar()
+    return int(found or 0)
+
+
+def append_written(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    after: int,
+) -> None:
+    """Log `rows` (each with its key and fixed columns), just inserted in one bulk write that
+    gave them the ids above `after` (`last_id`), as one entry of set `name` per SET_PAGE of
+    them; their ids are read back, matched to the rows by their key."""
+    if not rows:
+        return
+    spec = ROW_SETS[name]
+    subject = SUBJECTS[spec.table]
+    fixed, key = itemgetter(*spec.fixed), itemgetter(*subject.key)
+    by_key = {key(row): row for row in rows}
+    stmt = select(*[subject.table.c[c] for c in subject.key], subject.table.c.id).where(
+        subject.table.c.id > after
+    )
+    lines: list[SetLine] = [
+        (found[-1], fixed(by_key[found[0] if len(found) == 2 else tuple(found[:-1])]))
+        for found in connection(session).execute(stmt)
+    ]
+    if len(lines) != len(rows):  # someone wrote beside us: the lock is not held
+        raise AssertionError(f"{len(lines)} rows written, {len(rows)} expected")
+    lines.sort(key=lambda line: line[0])
+    for i in range(0, len(lines), SET_PAGE):
+        page = lines[i : i + SET_PAGE]
+        append_set(session, at=at, actor=actor, kind=kind, name=name, lines=page)
 
 
 def canonical_time(at: datetime) -> str:
@@ -492,24 +589,54 @@ def _set_rows(session: Session, name: str, key: str) -> list[dict[str, Any]]:
     """The rows a set entry's key names, as they are now (key and content columns)."""
     spec = ROW_SETS[name]
     table = SUBJECTS[spec.table].table
-    group, _, span = key.partition("/")
-    first, _, last = span.partition("..")
+    group, spans = _parse_set_key(name, key)
     columns = _columns(spec.table)
-    stmt = (
-        select(*[table.c[c] for c in columns])
-        .where(
-            table.c[spec.group] == int(group),
-            table.c.id >= int(first),
-            table.c.id <= int(last),
-        )
-        .order_by(table.c.id)
-    )
+    if "id" not in columns:
+        columns = [*columns, "id"]
+    where = [or_(*[table.c.id.between(first, last) for first, last in spans])]
+    if spec.group is not None:
+        where.append(table.c[spec.group] == group)
+    stmt = select(*[table.c[c] for c in columns]).where(*where).order_by(table.c.id)
     return [dict(zip(columns, r, strict=True)) for r in session.execute(stmt)]
 
 
 def current_set_digest(session: Session, name: str, key: str) -> str:
     """A set entry's digest recomputed from the rows as they are now."""
     return set_digest(name, _set_rows(session, name, key))
+
+
+_SET_ENTRIES = Fast(
+    select(AUDIT_LOG.c.subject_key, AUDIT_LOG.c.digest)
+    .where(AUDIT_LOG.c.subject_table == bindparam("b_name"))
+    .order_by(AUDIT_LOG.c.seq)
+)
+
+
+def sets_of(session: Session, name: str, ids: Iterable[int]) -> dict[str, str]:
+    """The sets (key -> digest of its last entry) holding any of these ids, still matching
+    their rows as they are now: read BEFORE the rows change (see `refresh_sets`)."""
+    wanted = set(ids)
+    last: dict[str, str] = {}
+    for key, row_digest in _SET_ENTRIES.rows(session, {"b_name": name}):
+        last[key] = row_digest
+    out: dict[str, str] = {}
+    for key, row_digest in last.items():
+        _, spans = _parse_set_key(name, key)
+        holds = any(first <= i <= last_id for i in wanted for first, last_id in spans)
+        if holds and current_set_digest(session, name, key) == row_digest:
+            out[key] = row_digest
+    return out
+
+
+def refresh_sets(
+    session: Session, *, at: datetime, actor: str, kind: str, name: str, keys: Iterable[str]
+) -> None:
+    """Log again, as they are now, the sets `sets_of` found matching before their rows were
+    changed (and logged on their own). A set that already did not match is left as it was
+    logged, so what changed it behind the log's back still shows."""
+    assert ROW_SETS[name].refreshed
+    for key in sorted(keys):
+        _append_entry(session, at, actor, kind, name, key, current_set_digest(session, name, key))
 
 
 def log_rows(
@@ -597,10 +724,12 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
     if table in _NOUNS:
         return f"{_NOUNS[table]} {key}", None, None
     if table in ROW_SETS:
-        run, _, span = key.partition("/")
-        first, _, last = span.partition("..")
-        rows = f"payment {first}" if first == last else f"payments {first} to {last}"
-        return f"{rows} of payment run {run}", None, None
+        spec = ROW_SETS[table]
+        group, spans = _parse_set_key(table, key)
+        names = ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in spans)
+        plural = len(spans) > 1 or spans[0][0] != spans[0][1]
+        rows = f"{spec.noun}{'s' if plural else ''} {names}"
+        return (rows if group is None else f"{rows} of payment run {group}"), None, None
     if table == "areas":
         return f"area {key.rstrip('/')}", None, None
     return f"workflow {parts[0]} version {parts[1]}", None, None
@@ -704,18 +833,21 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
     gone: dict[str, list[tuple[int, int]]] = defaultdict(list)  # case -> [(event seq, entry)]
     digests = {(e.subject_table, e.subject_key): e.digest for e in entries}
     in_sets: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)  # key -> (entry, as set)
-    changed_sets: list[tuple[_Entry, int, int]] = []
-    for e in entries:
-        if e.subject_table not in ROW_SETS:
-            continue
+    changed_sets: list[tuple[_Entry, list[tuple[int, int]]]] = []
+    set_ids: dict[str, dict[str, int]] = defaultdict(dict)  # a set's row key -> its id
+    last_sets = {
+        (e.subject_table, e.subject_key): e for e in entries if e.subject_table in ROW_SETS
+    }
+    for e in last_sets.values():  # the last entry for a set's key is its current content
         spec = ROW_SETS[e.subject_table]
         found = _set_rows(session, e.subject_table, e.subject_key)
         for r in found:
-            untouched = all(r[c] == v for c, v in spec.initial)
-            in_sets[spec.table][subject_key(spec.table, r)] = (e.seq, untouched)
+            untouched = all(r.get(c, v) == v for c, v in spec.initial)
+            row_key = subject_key(spec.table, r)
+            in_sets[spec.table][row_key] = (e.seq, untouched)
+            set_ids[spec.table][row_key] = r["id"]
         if set_digest(e.subject_table, found) != e.digest:
-            lo, _, hi = e.subject_key.partition("/")[2].partition("..")
-            changed_sets.append((e, int(lo), int(hi)))
+            changed_sets.append((e, _parse_set_key(e.subject_table, e.subject_key)[1]))
     named: dict[str, set[str]] = defaultdict(set)  # rows a finding names, per table
     for table, keys in logged.items():
         rows = now[table]
@@ -752,10 +884,19 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
                     )
                 )
                 named[table].add(key)
-    for e, low, high in changed_sets:
+    named_ids = {
+        table: {
+            set_ids[table][k] if k in set_ids[table] else int(k)
+            for k in keys
+            if k in set_ids[table] or SUBJECTS[table].key == ("id",)
+        }
+        for table, keys in named.items()
+        if table in set_ids
+    }
+    for e, spans in changed_sets:
         # a row of the set already named (changed or deleted since its own entry) explains it
         table = ROW_SETS[e.subject_table].table
-        if any(low <= int(k) <= high for k in named[table]):
+        if any(lo <= k <= hi for k in named_ids.get(table, ()) for lo, hi in spans):
             continue
         out.append(
             LogFinding(

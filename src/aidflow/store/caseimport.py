@@ -5,8 +5,9 @@ programmes' exclusions) and the cases a ledger brought in before (the latest "im
 "import_corrected" event of each, whose fields hold the row's content hash). The write,
 `insert_cases`, is `cases.insert_case` for many cases at once: the cases are inserted by
 one executemany (ids returned in order), each gets one "imported" event as #1 of its hash
-chain, inserted in bulk and appended to the global audit log by one
-`auditlog.append_many`, and the cases' heads are set by one executemany UPDATE.
+chain, inserted in bulk and appended to the global audit log as one entry per page of
+events (`auditlog.append_written`: a row set whose digest covers every event),
+and the cases' heads are set by one executemany UPDATE.
 
 Functions take the caller's Session; the caller owns the transaction.
 """
@@ -243,6 +244,7 @@ def insert_cases(
             }
         )
         heads.append({"b_id": cid, "b_hash": digest})
+    after = auditlog.last_id(session, "event_sets")
     INSERT_EVENTS.many(
         session,
         events,
@@ -260,8 +262,9 @@ def insert_cases(
         },
     )
     _SET_HEAD.many(session, heads, {})
-    auditlog.append_many(
-        session, at=at, actor=actor, kind="case_event", table="case_events", rows=logged
+    # the page's events as one entry of the log (auditlog.RowSet)
+    auditlog.append_written(
+        session, at=at, actor=actor, kind="case_event", name="event_sets", rows=logged, after=after
     )
     return ids
 

@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -46,7 +47,8 @@ LOOKUP_CHUNK = 1000  # ID numbers per query where the database binds each one se
 _PERSONS = cast(Table, Person.__table__)
 _SOURCES = cast(Table, PersonSource.__table__)
 _RUNS = cast(Table, ImportRun.__table__)
-_PERSON_CONTENT = frozenset(auditlog.SUBJECTS["persons"].content)
+_PERSON_FIXED = auditlog.ROW_SETS["person_sets"].fixed
+_FIXED_OF = itemgetter(*_PERSON_FIXED)  # a person's fixed columns, in their order
 # a list's rows go in through the store's fast path (store.fast.Fast): one driver executemany
 # per batch, the values alike in every row converted once
 _INSERT_SOURCES = Fast(
@@ -165,7 +167,6 @@ class PersonRows:
         self._areas = select(c.id_number, c.township, c.village).where(where)
         self._current = select(c.id, c.id_number, *(c[f] for f in self.merged)).where(where)
         self._ids = select(c.id, c.id_number).where(where)
-        self._where = where
         self._insert_persons = Fast(
             insert(_PERSONS),
             column_keys=(
@@ -225,12 +226,6 @@ class PersonRows:
         `shared` the columns alike in every row (related_users, created_at)."""
         self._insert_persons.many(session, persons, shared)
 
-    def fill(self, session: Session, person_id: int, values: dict[str, Any]) -> None:
-        """Set fields of a known person that no list had stated before."""
-        session.connection().execute(
-            update(_PERSONS).where(_PERSONS.c.id == person_id).values(**values)
-        )
-
     def log_new(
         self,
         session: Session,
@@ -242,37 +237,46 @@ class PersonRows:
         actor: str,
     ) -> None:
         """Log new persons (as given to insert_persons, with the same `shared`; `ids` maps
-        their ID numbers to the ids they got) without reading them back: an import writes
-        thousands, and what went in is known. Columns an import never sets are NULL."""
-        unset = dict.fromkeys(_PERSON_CONTENT.difference(self._insert_persons.column_keys or ()))
-        auditlog.append_many(
-            session,
-            at=at,
-            actor=actor,
-            kind="person_added",
-            table="persons",
-            rows=sorted(
-                ({**unset, **p, **shared, "id": ids[p["id_number"]]} for p in persons),
-                key=lambda row: int(row["id"]),
-            ),
+        their ID numbers to the ids they got) as one entry for the batch (a row set, see
+        auditlog.RowSet) without reading them back: an import writes thousands, and what
+        went in is known. Columns an import never sets are NULL."""
+        alike = dict(shared)
+        if isinstance(alike.get("created_at"), datetime):  # the same in every row: once
+            alike["created_at"] = auditlog.canonical_time(alike["created_at"])
+        unset = dict.fromkeys(_PERSON_FIXED)
+        lines: list[auditlog.SetLine] = [
+            (ids[p["id_number"]], _FIXED_OF({**unset, **p, **alike})) for p in persons
+        ]
+        auditlog.append_set(
+            session, at=at, actor=actor, kind="person_added", name="person_sets", lines=lines
         )
 
-    def log(
-        self, session: Session, id_numbers: Iterable[str], *, at: datetime, actor: str, kind: str
+    def fill_many(
+        self, session: Session, fills: dict[int, dict[str, Any]], *, at: datetime, actor: str
     ) -> None:
-        """Log the persons of `id_numbers` as they are now, read back (person_edited)."""
-        numbers = sorted(id_numbers)
-        step = self.chunk or max(1, len(numbers))
-        for i in range(0, len(numbers), step):
+        """Set fields of known persons (id -> values) that no list had stated before, and log
+        each as changed (person_edited), read back; the import's sets holding them are
+        logged again, whole, if they matched their rows before the change."""
+        if not fills:
+            return
+        sets = auditlog.sets_of(session, "person_sets", fills)
+        for person_id, values in fills.items():
+            session.connection().execute(
+                update(_PERSONS).where(_PERSONS.c.id == person_id).values(**values)
+            )
+        ids = sorted(fills)
+        for i in range(0, len(ids), LOOKUP_CHUNK):
             auditlog.log_rows(
                 session,
                 at=at,
                 actor=actor,
-                kind=kind,
+                kind="person_edited",
                 table="persons",
-                where=self._where,
-                params={"ids": self.bind(numbers[i : i + step])},
+                where=_PERSONS.c.id.in_(ids[i : i + LOOKUP_CHUNK]),
             )
+        auditlog.refresh_sets(
+            session, at=at, actor=actor, kind="person_edited", name="person_sets", keys=sets
+        )
 
     def insert_sources(
         self, session: Session, rows: list[dict[str, Any]], shared: dict[str, Any]

@@ -5,10 +5,11 @@ read), and the states each has been in (from its events). The write, `write_move
 `events.write_event` for many cases at once: per case one event of kind "migrated" hashed
 onto the case's chain; the moves go into a temporary table and the cases are updated from
 it by one UPDATE ... FROM matching each case's id and version; the event rows are inserted
-in bulk (COPY on PostgreSQL) and appended to the global audit log by one
-`auditlog.append_many`, in case order. A case changed since it was read (its version moved,
-or it was closed) or with an event later than the migration's time makes the whole write
-fail with ConflictError: the caller's transaction rolls back and nothing is migrated.
+in bulk (COPY on PostgreSQL) and appended to the global audit log as one entry per page
+of events (`auditlog.append_written`: a row set whose digest covers every event).
+A case changed since it was read (its version moved, or it was closed) or with an event
+later than the migration's time makes the whole write fail with ConflictError: the
+caller's transaction rolls back and nothing is migrated.
 
 Functions take the caller's Session; the caller owns the transaction.
 """
@@ -270,6 +271,7 @@ def write_moves(
             "migrated; nothing was migrated",
             hint="run the migration again",
         )
+    after = auditlog.last_id(session, "event_sets")
     INSERT_EVENTS.many(
         session,
         rows,
@@ -283,7 +285,8 @@ def write_moves(
             "entered_by": None,
         },
     )
-    auditlog.append_many(
-        session, at=at, actor=actor, kind="case_event", table="case_events", rows=logged
+    # the page's events as one entry of the log (auditlog.RowSet)
+    auditlog.append_written(
+        session, at=at, actor=actor, kind="case_event", name="event_sets", rows=logged, after=after
     )
     return moved
