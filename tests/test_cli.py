@@ -522,7 +522,7 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
         "Case 1  Minimum living guarantee (single-person household) (dibao v1)\n"
         f"Person: 王秀英 {MASKED}  Area: 城关镇/东村\n"
         "State: active Receiving dibao, entered 2023-08-11 09:00\n"
-        "Deadline: 2024-08-11 09:00 (365d 23h left)\n"
+        "Deadline: 2024-08-11 (Sun) 09:00 (365 days 23 hours left)\n"
     )
     assert PERSON_ID not in shown
     assert "What you can do:\n  start_review         Start periodic review\n" in shown
@@ -536,8 +536,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     for label in (
         "对象: 王秀英",
         "状态: active 享受低保",
-        "时限: 2024-08-11 09:00",
-        "剩余",
+        "时限: 2024-08-11（周日）09:00",
+        "剩余 365 天 23 小时",
         "办理记录:",
         "可办理操作:",
         "开始复核",
@@ -548,7 +548,7 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     assert ok(run_cli("case", "list", "--overdue", user="li", now="2023-08-11T10:00")) == "(none)\n"
     overdue = ok(run_cli("case", "list", "--overdue", user="li", now="2030-01-01T00:00"))
     assert overdue.split()[:5] == ["1", "dibao", "active", "王秀英", MASKED]
-    assert "OVERDUE by" in overdue
+    assert "overdue by" in overdue
     rows = json.loads(
         ok(run_cli("case", "list", "--overdue", "--json", user="sun", now="2030-01-01T00:00"))
     )

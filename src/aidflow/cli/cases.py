@@ -207,16 +207,12 @@ def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     click.echo(f"case {case_id}: note #{done['seq']} added")
 
 
-def time_left(deadline: datetime | None, now: datetime, lang: str) -> str:
-    if deadline is None:
-        return ""
-    delta = deadline - now
-    t = TEXT[lang]
-    secs = int(abs(delta.total_seconds()))
-    days, rem = divmod(secs, 86400)
-    hours, rem = divmod(rem, 3600)
-    span = f"{days}d {hours}h" if days else f"{hours}h {rem // 60}m"
-    return f"{span} {t['left']}" if delta.total_seconds() >= 0 else f"{t['overdue']} {span}"
+def due_texts(due: dict[str, Any] | None, app: App) -> tuple[str, str]:
+    """(when it is due, time left) of a deadline in an operation's result, as the operation
+    worded them in the caller's language (the rule lives in aidflow.engine.deadlines)."""
+    if due is None:
+        return "", ""
+    return str(due["text"]), str(due["left_text"])
 
 
 CLOCK_TEXT = {
@@ -226,8 +222,6 @@ CLOCK_TEXT = {
         "paused": "PAUSED",
         "stopped": "stopped",
         "due": "due",
-        "wd_left": "working day(s) left after today",
-        "wd_over": "OVERDUE by {n} working day(s)",
     },
     "zh": {
         "clock": "计时",
@@ -235,34 +229,27 @@ CLOCK_TEXT = {
         "paused": "已暂停",
         "stopped": "已停止",
         "due": "截止",
-        "wd_left": "个工作日剩余（不含今日）",
-        "wd_over": "已超期 {n} 个工作日",
     },
 }
 
 
-def clock_line(r: dict[str, Any], label: str, now: datetime, app: App) -> str:
-    """A clock's line in `case show` (`r` is one of the view's clocks, `label` its label).
+def clock_line(r: dict[str, Any], due: dict[str, Any] | None, label: str, app: App) -> str:
+    """A clock's line in `case show` (`r` is one of the view's clocks, `due` its due date as
+    shown, `label` its label).
 
-    `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 ...)`
+    `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-19 (Tue) end of day
+    (12 working days left)`
     """
-    from datetime import timedelta
-
     t = CLOCK_TEXT[app.lang]
     named = f"{label}, " if label else ""
-    wd = r["working_days_left"]
-    if wd is not None:
-        left = f"{wd} {t['wd_left']}" if wd >= 0 else t["wd_over"].format(n=-wd)
-    elif r["left_seconds"] is not None:
-        left = time_left(now + timedelta(seconds=r["left_seconds"]), now, app.lang)
+    when, left = due_texts(due, app)
+    if due is None:
+        shown = ""
+    elif r["status"] == "paused":
+        shown = f" ({left})"
     else:
-        left = ""
-    due = (
-        f", {t['due']} {at(r['due_at'], app)}"
-        if r["due_at"] is not None and r["status"] != "paused"
-        else ""
-    )
-    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{due} ({left})"
+        shown = f", {t['due']} {when} ({left})"
+    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{shown}"
 
 
 @case_group.command("show")
@@ -278,7 +265,6 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         emit_json(c)
         return
     t = TEXT[app.lang]
-    now = datetime.fromisoformat(shown["now"])
     flag = f"  [{t['emergency']}]" if c["emergency"] else ""
     click.echo(
         f"{t['case']} {c['id']}  {labels['workflow']} ({c['workflow']} v{c['workflow_version']})"
@@ -293,11 +279,11 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         f"{t['state']}: {c['state']} {c['state_label']}{closed}, {t['entered']} "
         f"{at(c['entered_at'], app)}"
     )
-    if c["deadline_at"]:
-        left = time_left(datetime.fromisoformat(c["deadline_at"]), now, app.lang)
-        click.echo(f"{t['deadline']}: {at(c['deadline_at'], app)} ({left})")
-    for r, label in zip(c["clocks"], labels["clocks"], strict=True):
-        click.echo(clock_line(r, label, now, app))
+    if shown["deadline"] is not None:
+        when, left = due_texts(shown["deadline"], app)
+        click.echo(f"{t['deadline']}: {when} ({left})")
+    for r, due, label in zip(c["clocks"], shown["clocks"], labels["clocks"], strict=True):
+        click.echo(clock_line(r, due, label, app))
     if c["dwell_until"]:
         click.echo(f"{t['dwell']}: {at(c['dwell_until'], app)}")
     if c["vote"]:
@@ -392,16 +378,8 @@ def case_list(
         include_closed=include_closed,
         limit=limit,
     )
-    now = datetime.fromisoformat(listed["now"])
     rows = [
-        {
-            **r,
-            "time_left": time_left(
-                datetime.fromisoformat(r["deadline_at"]) if r["deadline_at"] else None,
-                now,
-                app.lang,
-            ),
-        }
+        {**r, **dict(zip(("due", "time_left"), due_texts(r["deadline"], app), strict=True))}
         for r in listed["cases"]
     ]
     if as_json:

@@ -16,6 +16,7 @@ from aidflow.services.cases import Service
 
 if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
+    from aidflow.engine.deadlines import Due
     from aidflow.services.cases import Action, CaseView
     from aidflow.store.records import EventRecord
 
@@ -153,6 +154,8 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
     return {
         "now": now.isoformat(),
         "view": view_json(view, caller.lang, now, show_id, reports),
+        "deadline": _due_json(svc.due_of(view.case, now), caller.lang, svc),
+        "clocks": [clock_due(r, now, svc, caller.lang) for r in reports],
         "labels": {
             "workflow": wf.labels.get(caller.lang),
             "clocks": [r.spec.labels.get(caller.lang) if r.spec.labels else "" for r in reports],
@@ -218,6 +221,26 @@ def action_json(a: Action) -> dict[str, Any]:
     if a.route is not None:
         out["route"] = {"dest": a.route[0], "when": a.route[1]}
     return out
+
+
+def _due_json(due: Due | None, lang: str, svc: Service) -> dict[str, Any] | None:
+    return None if due is None else due.to_json(lang, svc.calendar.tz)
+
+
+def clock_due(r: ClockReport, now: datetime, svc: Service, lang: str) -> dict[str, Any] | None:
+    """A clock's due date as shown (engine.deadlines); a stopped clock has no time left."""
+    from aidflow.engine.clocks import PAUSED, STOPPED
+    from aidflow.engine.deadlines import Due, describe
+
+    if r.status == PAUSED:  # no due date while paused: only the time it keeps
+        kept = Due(now, r.left_wd is not None, left=r.left, left_wd=r.left_wd)
+        return kept.to_json(lang, svc.calendar.tz)
+    if r.due_at is None:
+        return None
+    wd = r.left_wd is not None or (r.duration or r.spec.duration).endswith("wd")
+    stopped = r.status == STOPPED
+    due = describe(r.due_at, now, svc.calendar, working_days=wd, stopped=stopped)
+    return due.to_json(lang, svc.calendar.tz)
 
 
 def clock_json(r: ClockReport) -> dict[str, Any]:
@@ -298,6 +321,7 @@ def list_(
                 "assigned_to": c.assigned_to,
                 "emergency": c.emergency,
                 "deadline_at": _iso(c.deadline_at),
+                "deadline": _due_json(svc.due_of(c, now), caller.lang, svc),
                 "overdue": bool(c.deadline_at and c.deadline_at < now),
             }
         )

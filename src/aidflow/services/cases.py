@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aidflow.clock import Clock
 from aidflow.engine import machine, rules
 from aidflow.engine.access import SYSTEM, Actor, require_area, require_role
+from aidflow.engine.deadlines import Due, counts_working_days, describe
 from aidflow.engine.rules import Snapshot
 from aidflow.errors import (
     ConflictError,
@@ -519,6 +520,15 @@ class Service:
 
     def local_today(self) -> date:
         return self.clock.now().astimezone(self.calendar.tz).date()
+
+    def due_of(self, case: CaseRecord, now: datetime) -> Due | None:
+        """The case's deadline as people are shown it (engine.deadlines), or None."""
+        if case.deadline_at is None:
+            return None
+        wd = counts_working_days(
+            self.workflow_of(case), case.state, case.deadline_at, self.calendar.tz
+        )
+        return describe(case.deadline_at, now, self.calendar, working_days=wd)
 
     def workflow_of(self, case: CaseRecord) -> Workflow:
         """The parsed definition of the version the case runs on."""

@@ -19,6 +19,7 @@ from typing import Any
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
+from aidflow.engine.deadlines import Due, counts_working_days, describe
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
@@ -321,8 +322,13 @@ def email_context(
     lang: str,
     person_name: str,
     person_id_number: str,
+    calendar: WorkCalendar,
 ) -> dict[str, Any]:
     """What the templates get (notify.templates); the ID number is masked.
+
+    The case's deadline goes to the templates as an `engine.deadlines.Due` (shown as its
+    last day that counts, time left in working days for a working-day deadline); a rung
+    that fires before any deadline has passed is late against its own due time.
 
     As of the sweep that fired `esc` (its `fired_at` is "now"), with the case and person as
     they are when this is called (at delivery). A case that has since left the state entry
@@ -343,6 +349,11 @@ def email_context(
     # migration); the step is named as it was
     st = wf.states.get(state)
     late_from = deadline if deadline is not None and deadline <= now else due
+    cal = calendar
+    shown: Due | None = None
+    if deadline is not None and st is not None:
+        wd = counts_working_days(wf, state, deadline, cal.tz)
+        shown = describe(deadline, now, cal, working_days=wd)
     ctx: dict[str, Any] = {
         "recipient_name": recipient,
         "recipient_user": recipient,
@@ -356,8 +367,8 @@ def email_context(
     }
     if esc.template == DEADLINE_REMINDER:
         ctx.update(
-            due_at=deadline or due,
-            due_in=max((deadline or due) - now, timedelta(0)),
+            due_at=shown or due,
+            due_in=shown or max(due - now, timedelta(0)),
             actions=[
                 {"trigger": t.trigger, "label": t.labels.get(lang) if t.labels else t.trigger}
                 for t in wf.transitions_from(state)
@@ -368,8 +379,8 @@ def email_context(
     ctx.update(
         escalation_id=esc.id,
         caseworker=case.assigned_to or "-",
-        overdue=now - late_from,
-        due_at=late_from,
+        overdue=shown if shown is not None and late_from == deadline else now - late_from,
+        due_at=shown if shown is not None and late_from == deadline else late_from,
     )
     if esc.template == EMERGENCY_ESCALATION:
         ctx.update(
