@@ -110,6 +110,7 @@ def _deadline_reminder(zh: bool) -> dict[str, Any]:
         **_case(zh),
         "due_at": datetime(2023, 8, 3, 17, 30, tzinfo=_CST),
         "due_in": timedelta(hours=5, minutes=30),
+        "topic": None,  # what is due, when not the case's step (the care-visit warning)
         "actions": [
             {
                 "trigger": "investigate",
@@ -144,6 +145,8 @@ def _emergency_escalation(zh: bool) -> dict[str, Any]:
         "reported_at": datetime(2023, 8, 2, 8, 15, tzinfo=_CST),
         "limit": timedelta(hours=24),
         "overdue": timedelta(hours=6, minutes=40),
+        "before_limit": False,  # True: a warning before the limit, `due_in` left
+        "due_in": timedelta(0),
     }
 
 
@@ -243,11 +246,16 @@ def _provides(*groups: Iterable[str]) -> frozenset[str]:
 
 TEMPLATES: dict[str, Template] = {
     DEADLINE_REMINDER: Template(
-        _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions"}), _deadline_reminder
+        _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions", "topic"}), _deadline_reminder
     ),
     ESCALATION: Template(_provides(_RECIPIENT, _CASE, _ESCALATION, {"due_at"}), _escalation),
     EMERGENCY_ESCALATION: Template(
-        _provides(_RECIPIENT, _CASE, _ESCALATION, {"emergency_reason", "reported_at", "limit"}),
+        _provides(
+            _RECIPIENT,
+            _CASE,
+            _ESCALATION,
+            {"emergency_reason", "reported_at", "limit", "before_limit", "due_in"},
+        ),
         _emergency_escalation,
     ),
     VISIT_MISSING: Template(

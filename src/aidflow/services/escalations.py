@@ -369,6 +369,7 @@ def email_context(
         ctx.update(
             due_at=shown or due,
             due_in=shown or max(due - now, timedelta(0)),
+            topic=None,
             actions=[
                 {"trigger": t.trigger, "label": t.labels.get(lang) if t.labels else t.trigger}
                 for t in wf.transitions_from(state)
@@ -383,10 +384,16 @@ def email_context(
         due_at=shown if shown is not None and late_from == deadline else late_from,
     )
     if esc.template == EMERGENCY_ESCALATION:
+        # the rule's limit is the state's deadline: a rung due before it (the 20-hour rung of
+        # a 24-hour limit) warns; one due at or after it reports a breach, late from the limit
+        limit_at = deadline if deadline is not None else due
+        reason = case.data.get("emergency_reason") or rows.opening_note(session, case.id)
         ctx.update(
-            emergency_reason=str(case.data.get("emergency_reason", "-")),
+            emergency_reason=str(reason or "-"),
             reported_at=case.opened_at,
-            limit=due - entered,
+            limit=limit_at - entered,
+            before_limit=now < limit_at,
+            due_in=max(limit_at - now, timedelta(0)),
         )
     return ctx
 

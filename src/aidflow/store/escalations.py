@@ -247,6 +247,13 @@ def render_source(session: Session, escalation_id: int) -> RenderSource | None:
     )
 
 
+def opening_note(session: Session, case_id: int) -> str | None:
+    """The note given when the case was opened (`case open --note`: an emergency's reason)."""
+    return session.execute(
+        select(CaseEvent.note).where(CaseEvent.case_id == case_id, CaseEvent.seq == 1)
+    ).scalar()
+
+
 def entered_at(session: Session, case_id: int, seq: int) -> datetime | None:
     """When the event `seq` of a case happened (a state entry's time, once the case moved on)."""
     return session.execute(
