@@ -3,14 +3,16 @@ counted from the limit, and the reason given when the case was opened."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from aidflow.notify.mailer import Message
 from aidflow.notify.memory import MemoryMailer
 from aidflow.services import delivery
 from aidflow.services import escalations as jobs
 
-from .conftest import World
+from .conftest import Cli, World
 from .test_programmes import PATIENT, add_person, county, run
 
 __all__ = ["county"]
@@ -68,3 +70,72 @@ def test_the_20_hour_rung_warns_before_the_24_hour_limit_and_the_24_hour_rung_re
     (repeat,) = tick(world)
     assert repeat.subject.endswith("is 1 day 1 hour past the limit of 24 hours")
     assert "Overdue by:  1 day 1 hour (limit 24 hours)" in repeat.text
+
+
+def test_migration_0014_adds_display_names_and_keeps_users(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    import aidflow.store.database as database
+    from aidflow.store.database import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(database.__file__).parent / "migrations"))
+
+    def migrate(to: str, down: bool = False) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, to)
+
+    try:
+        migrate("0012")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (name, email, roles, area, created_at, "
+                    "must_change_password, disabled, failed_logins) VALUES "
+                    "('ma', 'ma@county.example', '[\"township_supervisor\"]', '城关镇', "
+                    "'2023-08-01 01:00:00', 0, 0, 0)"
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name, display_name FROM users")).all() == [
+                ("ma", None)
+            ]
+        columns = {c["name"] for c in inspect(engine).get_columns("escalations")}
+        assert {"meant_for", "rerouted"} <= columns
+        migrate("0012", down=True)
+        assert "display_name" not in {c["name"] for c in inspect(engine).get_columns("users")}
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM users")).scalars().all() == ["ma"]
+    finally:
+        engine.dispose()
+
+
+def test_emails_greet_people_by_their_display_names(county: World, db_url: str) -> None:
+    world = county
+    cli = Cli(db_url)
+    added = cli(
+        "user", "add", "zhang", "--role", "township_supervisor", "--area", "城关镇",
+        "--email", "zhang@county.example", "--display-name", "张建国", user="admin",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = json.loads(cli("user", "list", "--json", user="admin").output)
+    assert {u["name"]: u["display_name"] for u in listed}["zhang"] == "张建国"
+    bad = cli(
+        "user", "add", "wang", "--role", "township_supervisor", "--area", "城关镇",
+        "--email", "wang@county.example", "--display-name", "王\x07五", user="admin",
+    )  # fmt: skip
+    assert bad.exit_code == 3, bad.output
+    add_person(world, PATIENT)
+    run(
+        world,
+        lambda svc: svc.open_case(svc.actor("li"), PATIENT, "temporary_assistance", emergency=True),
+    )
+    world.clock.advance(timedelta(hours=20))
+    greetings = {m.to[0]: m.text.splitlines()[0] for m in tick(world)}
+    assert greetings["zhang@county.example"] == "张建国,"
+    assert greetings["ma@county.example"] == "ma,"  # no display name: the login name

@@ -125,6 +125,7 @@ class Service:
         *,
         os_login: str | None = None,
         password: str | None = None,
+        display_name: str | None = None,
     ) -> UserRecord:
         return users.add_user(
             self.session,
@@ -136,6 +137,7 @@ class Service:
             email,
             os_login=os_login,
             password=password,
+            display_name=display_name,
         )
 
     def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[VersionRecord, bool]:

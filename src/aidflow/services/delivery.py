@@ -76,7 +76,7 @@ def render_queued(
         found.escalation,
         found.case,
         wf,
-        found.recipient.name,
+        found.recipient,
         row.lang,
         found.person_name,
         found.person_id_number,

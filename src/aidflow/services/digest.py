@@ -128,7 +128,7 @@ def _queue(
         DAILY_DIGEST,
         lang,
         {
-            "recipient_name": user.name,
+            "recipient_name": user.greeting_name,
             "recipient_user": user.name,
             "area": area,
             "day": day,
@@ -194,7 +194,7 @@ def send_checkpoints(
             AUDIT_CHECKPOINT,
             lang,
             {
-                "recipient_name": user.name,
+                "recipient_name": user.greeting_name,
                 "recipient_user": user.name,
                 "day": day,
                 "checkpoint": checkpoint,

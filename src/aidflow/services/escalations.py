@@ -318,7 +318,7 @@ def email_context(
     esc: EscalationRecord,
     case: CaseRecord,
     wf: Workflow,
-    recipient: str,
+    recipient: UserRecord,
     lang: str,
     person_name: str,
     person_id_number: str,
@@ -355,8 +355,8 @@ def email_context(
         wd = counts_working_days(wf, state, deadline, cal.tz)
         shown = describe(deadline, now, cal, working_days=wd)
     ctx: dict[str, Any] = {
-        "recipient_name": recipient,
-        "recipient_user": recipient,
+        "recipient_name": recipient.greeting_name,
+        "recipient_user": recipient.name,
         "case_id": case.id,
         "workflow_label": wf.labels.get(lang),
         "person_name": mask_in_text(person_name),

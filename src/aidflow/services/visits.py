@@ -473,7 +473,7 @@ def _queue(
     wf: Workflow = workflow_store.definition(session, b.workflow_version_id)
     name, id_number = rows.person_name(session, b.person_id)
     ctx: dict[str, Any] = {
-        "recipient_name": user.name,
+        "recipient_name": user.greeting_name,
         "recipient_user": user.name,
         "case_id": b.case_id,
         "workflow_label": wf.labels.get(lang),

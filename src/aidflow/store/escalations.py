@@ -86,9 +86,14 @@ class RenderSource:
 def users(session: Session) -> list[UserRecord]:
     """Every user, by name (the candidates for recipients)."""
     rows = session.execute(
-        select(User.name, User.email, User.roles, User.area, User.created_at).order_by(User.name)
+        select(
+            User.name, User.email, User.roles, User.area, User.created_at, User.display_name
+        ).order_by(User.name)
     )
-    return [UserRecord(name, email, list(roles), area, at) for name, email, roles, area, at in rows]
+    return [
+        UserRecord(name, email, list(roles), area, at, display_name=shown)
+        for name, email, roles, area, at, shown in rows
+    ]
 
 
 def deployed(session: Session) -> list[tuple[int, Workflow]]:
@@ -222,7 +227,7 @@ def open_in(session: Session, area: Area) -> list[tuple[EscalationRecord, CaseRe
 
 _RENDER_SOURCE = (
     select(*_ESC_COLUMNS, *_CASE_COLUMNS, Person.name, Person.id_number)
-    .add_columns(User.name, User.email, User.roles, User.area, User.created_at)
+    .add_columns(User.name, User.email, User.roles, User.area, User.created_at, User.display_name)
     .select_from(Escalation)
     .join(Case, Case.id == Escalation.case_id)
     .join(Person, Person.id == Case.person_id)
@@ -243,7 +248,7 @@ def render_source(session: Session, escalation_id: int) -> RenderSource | None:
         CaseRecord(*row[n : n + m]),
         name,
         id_number,
-        UserRecord(user[0], user[1], list(user[2]), user[3], user[4]),
+        UserRecord(user[0], user[1], list(user[2]), user[3], user[4], display_name=user[5]),
     )
 
 
