@@ -217,7 +217,7 @@ def test_db_upgrade_and_users(run_cli: Cli, tmp_path: Path) -> None:
     assert dump(run_cli.url) == before
 
     users = json.loads(ok(run_cli("user", "list", "--json", user="chen")))
-    common = {"disabled": False, "must_change_password": True}
+    common = {"disabled": False, "must_change_password": True, "display_name": None}
     assert users == [
         {
             "name": "admin",

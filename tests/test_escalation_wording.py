@@ -7,12 +7,15 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from aidflow.notify.mailer import Message
 from aidflow.notify.memory import MemoryMailer
 from aidflow.services import delivery
 from aidflow.services import escalations as jobs
+from aidflow.store.models import Escalation
 
-from .conftest import Cli, World
+from .conftest import WORKFLOWS, Cli, World
 from .test_programmes import PATIENT, add_person, county, run
 
 __all__ = ["county"]
@@ -139,3 +142,63 @@ def test_emails_greet_people_by_their_display_names(county: World, db_url: str) 
     greetings = {m.to[0]: m.text.splitlines()[0] for m in tick(world)}
     assert greetings["zhang@county.example"] == "张建国,"
     assert greetings["ma@county.example"] == "ma,"  # no display name: the login name
+
+
+def test_an_emergency_whose_20_and_24_hour_roles_have_no_users_still_reaches_someone(
+    world: World, db_url: str
+) -> None:
+    """The plain world has no township or county supervisor: both rungs go up to the admin."""
+    cli = Cli(db_url)
+    deployed = cli("workflow", "deploy", str(WORKFLOWS / "temporary_assistance.yaml"), user="admin")
+    assert deployed.exit_code == 0, deployed.output
+    assert (
+        "warning: temporary_assistance: ladder emergency_24h rung 2 (after 20h) goes to "
+        "township_supervisor, which no user holds; its escalations go to admin instead "
+        "(add a user with `aidflow user add NAME --role township_supervisor ...`)\n"
+    ) in deployed.stderr
+    assert "rung 3 (after 24h) goes to county_supervisor, which no user holds" in deployed.stderr
+
+    add_person(world, PATIENT)
+    cid = run(
+        world,
+        lambda svc: (
+            svc.open_case(svc.actor("li"), PATIENT, "temporary_assistance", emergency=True).id
+        ),
+    )
+    world.clock.advance(timedelta(hours=20))
+    (warning,) = [m for m in tick(world) if m.to == ("admin@county.example",)]
+    assert "must be assisted within 24 hours, 4 hours left" in warning.subject
+    world.clock.advance(timedelta(hours=5))
+    (breach,) = tick(world)
+    assert breach.to == ("admin@county.example",)
+    assert "1 hour past the limit of 24 hours" in breach.subject
+
+    def rows(svc: object) -> list[tuple[int, str, str, str | None, str | None]]:
+        session = svc.session  # type: ignore[attr-defined]
+        return [
+            (e.rung, e.role, e.recipient, e.meant_for, e.rerouted)
+            for e in session.scalars(
+                select(Escalation).where(Escalation.case_id == cid).order_by(Escalation.id)
+            )
+        ]
+
+    assert run(world, rows) == [
+        (0, "township_caseworker", "li", None, None),
+        (0, "township_caseworker", "zhao", None, None),
+        (
+            1,
+            "admin",
+            "admin",
+            "township_supervisor",
+            "no user holds township_supervisor over 城关镇/东村; sent to admin",
+        ),
+        (
+            2,
+            "admin",
+            "admin",
+            "county_supervisor",
+            "no user holds county_supervisor over 城关镇/东村; sent to admin",
+        ),
+    ]
+    listed = cli("escalation", "list", user="admin", now="2023-08-02T10:30")
+    assert "(meant for township_supervisor: no user holds township_supervisor" in listed.output

@@ -140,6 +140,48 @@ def latest_repeat(calendar: WorkCalendar, first: datetime, repeat: Duration, now
     return k
 
 
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who a rung reaches for one case: `users` holding `role`; `meant_for` and `why` are
+    set when no user held the rung's own role over the case's area."""
+
+    users: list[UserRecord]
+    role: str
+    meant_for: str | None = None
+    why: str | None = None
+
+
+def fallback_roles(role: str) -> list[str]:
+    """Where a rung goes when no user holds `role` over the case: up the hierarchy, a
+    township role to the county role of the same kind, then the administrators."""
+    up = [f"county_{role.removeprefix('township_')}"] if role.startswith("township_") else []
+    return [*up, ADMIN_ROLE] if role != ADMIN_ROLE else []
+
+
+def unheld_rung_roles(session: Session, wf: Workflow) -> list[str]:
+    """A warning for each ladder rung whose role no user holds, and where it will go instead
+    (`workflow deploy` prints them)."""
+    from aidflow.store.users import all_roles
+
+    held = all_roles(session)
+    out = []
+    for ladder, rungs in wf.escalations.items():
+        for index, rung in enumerate(rungs, 1):
+            if rung.to in held:
+                continue
+            instead = next((r for r in fallback_roles(rung.to) if r in held), None)
+            goes = f"its escalations go to {instead} instead" if instead else "it reaches no one"
+            out.append(
+                f"{wf.name}: ladder {ladder} rung {index} (after {rung.after}) goes to "
+                f"{rung.to}, which no user holds; {goes} (add a user with "
+                f"`aidflow user add NAME --role {rung.to} ...`)"
+            )
+    return out
+
+
 @dataclass
 class Recipients:
     """The users a rung goes to: `access.covering`, asked once per (role, township, village)."""
@@ -159,6 +201,19 @@ class Recipients:
                 self._by_name[a.name] for a in covering(self._actors, township, village, role)
             ]
         return self._cache[key]
+
+    def route(self, role: str, township: str, village: str) -> Route:
+        """The rung's role's users over the area or, when there are none, the first role up
+        the hierarchy that has some (`fallback_roles`): an escalation never vanishes."""
+        found = self.of(role, township, village)
+        if found:
+            return Route(found, role)
+        for other in fallback_roles(role):
+            found = self.of(other, township, village)
+            if found:
+                why = f"no user holds {role} over {township}/{village}; sent to {other}"
+                return Route(found, other, meant_for=role, why=why)
+        return Route([], role)
 
     def email(self, name: str) -> str:
         return self._by_name[name].email
@@ -200,14 +255,16 @@ def escalate(
                         "ladder": st.escalation,
                         "rung": index,
                         "repeat_no": repeat_no,
-                        "role": rung.to,
+                        "role": route.role,
+                        "meant_for": route.meant_for,
+                        "rerouted": route.why,
                         "recipient": user.name,
                         "template": rung.template,
                         "due_at": due,
                         "fired_at": now,
                     }
                     for c in batch
-                    for index, rung, repeat_no, due, user in _due_rungs(
+                    for index, rung, repeat_no, due, route, user in _due_rungs(
                         c, rungs, done, recipients, calendar, now
                     )
                 ]
@@ -231,7 +288,8 @@ def _earliest_due(
     return bounds["entry"], bounds["deadline"]
 
 
-_Plan = list[tuple[int, Rung, int, datetime, UserRecord]]  # (rung index, rung, repeat_no, due, to)
+# (rung index, rung, repeat_no, due, route, to)
+_Plan = list[tuple[int, Rung, int, datetime, Route, UserRecord]]
 
 
 def _due_rungs(
@@ -261,9 +319,10 @@ def _due_rungs(
             if repeat_no == 0
             else calendar.add(first, _times(parse_duration(rung.repeat or "1h"), repeat_no))
         )
+        route = recipients.route(rung.to, case.township, case.village)
         plan.extend(
-            (index, rung, repeat_no, due, user)
-            for user in recipients.of(rung.to, case.township, case.village)
+            (index, rung, repeat_no, due, route, user)
+            for user in route.users
             if (repeat_no, user.name) not in seen
         )
     return plan

@@ -49,6 +49,8 @@ class EscalationRecord:
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_note: str | None
+    meant_for: str | None = None  # the rung's role, when no user held it over the case
+    rerouted: str | None = None  # why it went to `role` instead
 
 
 # ORM attributes, so a read flushes what the session holds unwritten (autoflush)
