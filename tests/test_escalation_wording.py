@@ -7,16 +7,17 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aidflow.notify.mailer import Message
 from aidflow.notify.memory import MemoryMailer
 from aidflow.services import delivery
 from aidflow.services import escalations as jobs
-from aidflow.store.models import Escalation
+from aidflow.services.cases import Service
+from aidflow.store.models import Escalation, OutboxMessage
 
 from .conftest import WORKFLOWS, Cli, World
-from .test_programmes import PATIENT, add_person, county, run
+from .test_programmes import PATIENT, add_person, county, id_number, run
 
 __all__ = ["county"]
 
@@ -202,3 +203,46 @@ def test_an_emergency_whose_20_and_24_hour_roles_have_no_users_still_reaches_som
     ]
     listed = cli("escalation", "list", user="admin", now="2023-08-02T10:30")
     assert "(meant for township_supervisor: no user holds township_supervisor" in listed.output
+
+
+CASES = 3000
+
+
+def test_3000_overdue_cases_for_one_supervisor_make_one_email_per_tick(
+    county: World,
+) -> None:
+    world = county
+
+    def open_many(svc: Service) -> None:
+        li = svc.actor("li")
+        for i in range(CASES):
+            number = id_number(f"19{50 + i // 999}0101", f"{i % 999 + 1:03d}")
+            svc.register_person(number, "张三", "城关镇", "东村", "rural")
+            svc.open_case(li, number, "temporary_assistance", emergency=True)
+
+    run(world, open_many)
+    world.clock.advance(timedelta(hours=20))
+    sent = tick(world)
+    # li and zhao (the 12-hour reminders) and ma (the 20-hour warnings): one email each
+    assert sorted(m.to[0] for m in sent) == [
+        "li@county.example",
+        "ma@county.example",
+        "zhao@county.example",
+    ]
+    (ma,) = [m for m in sent if m.to == ("ma@county.example",)]
+    assert ma.subject == f"[Escalations] {CASES} cases need your follow-up"
+    assert ma.text.startswith("Dear ma,\n\n3000 cases in your area were escalated to you")
+    assert ma.text.count('"Reported": emergency, 4 hours left') == 50  # the first 50 listed
+    assert f"... and {CASES - 50} more." in ma.text
+    assert "aidflow --as ma escalation list" in ma.text
+    # the next tick: the 24-hour rung, one email to the county supervisor
+    world.clock.advance(timedelta(hours=5))
+    (qian,) = tick(world)
+    assert (qian.to, qian.subject) == (
+        ("qian@county.example",),
+        f"[Escalations] {CASES} cases need your follow-up",
+    )
+    assert "emergency, overdue by 1 hour" in qian.text
+    with world.session() as s:
+        assert s.scalar(select(func.count()).select_from(Escalation)) == 4 * CASES
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 4

@@ -30,6 +30,7 @@ LANGS: tuple[str, ...] = ("zh", "en")
 
 DEADLINE_REMINDER, ESCALATION, EMERGENCY_ESCALATION = ESCALATION_TEMPLATES
 VISIT_MISSING = "visit_missing"
+ESCALATION_SUMMARY = "escalation_summary"  # one email for a recipient's escalations of a sweep
 DAILY_DIGEST = "daily_digest"
 AUDIT_CHECKPOINT = "audit_checkpoint"
 
@@ -53,6 +54,7 @@ LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
     "overdue_cases": frozenset(
         {"case_id", "person_name", "person_id_masked", "caseworker", "step", "due_at", "overdue"}
     ),
+    "escalations": frozenset({"escalation_id", "case_id", "area", "step", "kind", "late"}),
     "open_cases": frozenset(
         {"case_id", "person_name", "person_id_masked", "caseworker", "step", "due_at", "due_in"}
     ),
@@ -175,6 +177,32 @@ def _visit_missing(zh: bool) -> dict[str, Any]:
     }
 
 
+def _escalation_summary(zh: bool) -> dict[str, Any]:
+    return {
+        **_supervisor(),
+        "count": 3143,
+        "more": 3093,
+        "escalations": [
+            {
+                "escalation_id": 17,
+                "case_id": 42,
+                "area": "城关镇/东村",
+                "step": "入户调查" if zh else "Investigation",
+                "kind": "超期督办" if zh else "overdue",
+                "late": "已超期 3 个工作日" if zh else "overdue by 3 working days",
+            },
+            {
+                "escalation_id": 18,
+                "case_id": 57,
+                "area": "城关镇/西村",
+                "step": "求助登记" if zh else "Reported",
+                "kind": "急难救助" if zh else "emergency",
+                "late": "剩余 4 小时" if zh else "4 hours left",
+            },
+        ],
+    }
+
+
 def _daily_digest(zh: bool) -> dict[str, Any]:
     return {
         **_supervisor(),
@@ -260,6 +288,9 @@ TEMPLATES: dict[str, Template] = {
     ),
     VISIT_MISSING: Template(
         _provides(_RECIPIENT, _CASE, _ESCALATION, {"month", "shortfalls"}), _visit_missing
+    ),
+    ESCALATION_SUMMARY: Template(
+        _provides(_RECIPIENT, {"count", "more", "escalations"}), _escalation_summary
     ),
     DAILY_DIGEST: Template(
         _provides(_RECIPIENT, {"area", "day", "overdue_cases", "open_cases"}), _daily_digest

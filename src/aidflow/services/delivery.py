@@ -27,7 +27,8 @@ from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import DeliveryError, Mailer, Message
-from aidflow.services.escalations import email_context
+from aidflow.notify.templates import ESCALATION_SUMMARY
+from aidflow.services.escalations import email_context, summary_context
 from aidflow.store import escalations as escalation_rows
 from aidflow.store import outbox
 from aidflow.store import workflows as workflow_store
@@ -70,18 +71,20 @@ def render_queued(
             f"outbox message {row.id}: escalation {row.escalation_id} or its recipient "
             "no longer exists"
         )
-    wf = workflow_store.definition(session, found.case.workflow_version_id)
-    context = email_context(
-        session,
-        found.escalation,
-        found.case,
-        wf,
-        found.recipient,
-        row.lang,
-        found.person_name,
-        found.person_id_number,
-        calendar,
-    )
+    if row.template == ESCALATION_SUMMARY:  # several escalations of one sweep, one email
+        context = summary_context(session, found.escalation, found.recipient, row.lang, calendar)
+    else:
+        context = email_context(
+            session,
+            found.escalation,
+            found.case,
+            workflow_store.definition(session, found.case.workflow_version_id),
+            found.recipient,
+            row.lang,
+            found.person_name,
+            found.person_id_number,
+            calendar,
+        )
     return render(
         row.template,
         row.lang,

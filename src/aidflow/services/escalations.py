@@ -19,13 +19,17 @@ from typing import Any
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
-from aidflow.engine.deadlines import Due, counts_working_days, describe
+from aidflow.engine.deadlines import Due, counts_working_days, describe, show_left
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
 from aidflow.notify.messageid import make_message_id
-from aidflow.notify.templates import DEADLINE_REMINDER, EMERGENCY_ESCALATION
+from aidflow.notify.templates import (
+    DEADLINE_REMINDER,
+    EMERGENCY_ESCALATION,
+    ESCALATION_SUMMARY,
+)
 from aidflow.store import escalations as rows
 from aidflow.store import events as event_store
 from aidflow.store import outbox
@@ -237,6 +241,7 @@ def escalate(
     now = clock.now()
     recipients = Recipients(rows.users(session))
     created = 0
+    fired: dict[str, list[tuple[int, str]]] = {}  # recipient -> (escalation id, template)
     for vid, wf in rows.deployed(session):
         for state_name, st in wf.states.items():
             if st.escalation is None or st.escalation not in wf.escalations:
@@ -269,8 +274,9 @@ def escalate(
                     )
                 ]
                 if values:
-                    created += _fire_batch(session, values, recipients, now, lang, domain)
+                    created += _fire_batch(session, values, fired)
                     failpoints.reach("sweep.batch")  # inside the sweep's transaction
+    _queue_emails(session, fired, recipients, now, lang, domain)
     return created
 
 
@@ -329,33 +335,41 @@ def _due_rungs(
 
 
 def _fire_batch(
+    session: Session, values: list[dict[str, Any]], fired: dict[str, list[tuple[int, str]]]
+) -> int:
+    """Insert one batch of escalations; note each one inserted under its recipient."""
+    inserted = rows.insert_fired(session, values)
+    template = {tuple(v[k] for k in rows.KEY): v["template"] for v in values}
+    for esc_id, cid, entry, rung, rep, who in inserted:
+        fired.setdefault(who, []).append((esc_id, template[(cid, entry, rung, rep, who)]))
+    return len(inserted)  # none: another sweep got there first
+
+
+def _queue_emails(
     session: Session,
-    values: list[dict[str, Any]],
+    fired: dict[str, list[tuple[int, str]]],
     recipients: Recipients,
     now: datetime,
     lang: str,
     domain: str,
-) -> int:
-    """Insert one batch of escalations, then queue an unrendered email for each one inserted."""
-    inserted = rows.insert_fired(session, values)
-    if not inserted:
-        return 0  # another sweep got there first
-    template = {tuple(v[k] for k in rows.KEY): v["template"] for v in values}
+) -> None:
+    """One unrendered email per recipient of this sweep: the escalation's own message, or a
+    summary of all of them (`escalation_summary`, keyed on the first) when there are several,
+    so a look-back that opens thousands of cases does not flood one supervisor's mailbox."""
     outbox.queue(
         session,
         [
             outbox.NewMessage(
                 to_addr=recipients.email(who),
                 message_id=make_message_id(uuid.uuid4().hex, domain),
-                escalation_id=esc_id,
-                template=template[(cid, entry, rung, rep, who)],
+                escalation_id=mine[0][0],
+                template=mine[0][1] if len(mine) == 1 else ESCALATION_SUMMARY,
                 lang=lang,
             )
-            for esc_id, cid, entry, rung, rep, who in inserted
+            for who, mine in sorted(fired.items())
         ],
         now,
     )
-    return len(inserted)
 
 
 # -- what an escalation email says -------------------------------------------------------
@@ -455,6 +469,60 @@ def email_context(
             due_in=max(limit_at - now, timedelta(0)),
         )
     return ctx
+
+
+SUMMARY_LIMIT = 50  # escalations listed in one summary; `escalation list` shows them all
+
+_KINDS = {
+    DEADLINE_REMINDER: {"en": "due soon", "zh": "即将到期"},
+    EMERGENCY_ESCALATION: {"en": "emergency", "zh": "急难救助"},
+}
+_OVERDUE_KIND = {"en": "overdue", "zh": "超期督办"}
+
+
+def summary_context(
+    session: Session,
+    esc: EscalationRecord,
+    recipient: UserRecord,
+    lang: str,
+    calendar: WorkCalendar,
+) -> dict[str, Any]:
+    """What `escalation_summary` gets: the escalations the sweep that fired `esc` sent to
+    its recipient, the oldest deadline first, as of that sweep."""
+    from aidflow.store import workflows as workflow_store
+
+    listed, count = rows.fired_together(session, esc.recipient, esc.fired_at, SUMMARY_LIMIT)
+    definitions: dict[int, Workflow] = {}
+    items = []
+    for e, case in listed:
+        vid = case.workflow_version_id
+        wf = definitions.get(vid) or definitions.setdefault(
+            vid, workflow_store.definition(session, vid)
+        )
+        st = wf.states.get(e.state)
+        late = "-"
+        if case.entry_seq == e.entry_seq and case.deadline_at is not None and st is not None:
+            wd = counts_working_days(wf, e.state, case.deadline_at, calendar.tz)
+            late = show_left(
+                describe(case.deadline_at, e.fired_at, calendar, working_days=wd), lang
+            )
+        items.append(
+            {
+                "escalation_id": e.id,
+                "case_id": case.id,
+                "area": f"{case.township}/{case.village}",
+                "step": st.labels.get(lang) if st is not None else e.state,
+                "kind": _KINDS.get(e.template, _OVERDUE_KIND)[lang],
+                "late": late,
+            }
+        )
+    return {
+        "recipient_name": recipient.greeting_name,
+        "recipient_user": recipient.name,
+        "count": count,
+        "more": count - len(items),
+        "escalations": items,
+    }
 
 
 # -- acknowledgement and listing ---------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
@@ -252,6 +252,25 @@ def render_source(session: Session, escalation_id: int) -> RenderSource | None:
         id_number,
         UserRecord(user[0], user[1], list(user[2]), user[3], user[4], display_name=user[5]),
     )
+
+
+def fired_together(
+    session: Session, recipient: str, fired_at: datetime, limit: int
+) -> tuple[list[tuple[EscalationRecord, CaseRecord]], int]:
+    """The escalations one sweep (at `fired_at`) sent to `recipient`, the earliest due first,
+    at most `limit`, with their cases; and how many there are in all."""
+    mine = (Escalation.recipient == recipient, Escalation.fired_at == fired_at)
+    count = session.scalar(select(func.count()).select_from(Escalation).where(*mine)) or 0
+    stmt = (
+        select(*_ESC_COLUMNS, *_CASE_COLUMNS)
+        .join(Case, Case.id == Escalation.case_id)
+        .where(*mine)
+        .order_by(Escalation.due_at, Escalation.id)
+        .limit(limit)
+    )
+    n = len(_ESC_COLUMNS)
+    listed = [(EscalationRecord(*row[:n]), CaseRecord(*row[n:])) for row in session.execute(stmt)]
+    return listed, count
 
 
 def opening_note(session: Session, case_id: int) -> str | None:
