@@ -37,6 +37,16 @@ TEXT = {
         "emergency": "EMERGENCY",
         "none": "(none)",
         "otherwise": "otherwise",
+        "list_id": "Case",
+        "list_workflow": "Workflow",
+        "list_state": "State",
+        "list_person": "Person",
+        "list_id_number": "ID number",
+        "list_area": "Area",
+        "list_assigned": "Assigned",
+        "list_due": "Deadline (time left)",
+        "list_more": "showing {shown} of {total} cases (soonest deadlines first); "
+        "--limit N or --all for more",
     },
     "zh": {
         "case": "案件",
@@ -59,6 +69,15 @@ TEXT = {
         "emergency": "急难",
         "none": "（无）",
         "otherwise": "其他情形",
+        "list_id": "案件",
+        "list_workflow": "流程",
+        "list_state": "状态",
+        "list_person": "对象",
+        "list_id_number": "身份证号",
+        "list_area": "地区",
+        "list_assigned": "经办人",
+        "list_due": "时限（剩余）",
+        "list_more": "共 {total} 件，按时限先后显示前 {shown} 件；用 --limit N 或 --all 查看更多",
     },
 }
 
@@ -96,7 +115,7 @@ def at(text: str | None, app: App) -> str:
 
 
 @case_group.command("open")
-@click.argument("id_number")
+@click.argument("id_number", metavar="PERSON")
 @click.option("--workflow", "-w", required=True, help="Workflow name, e.g. dibao.")
 @click.option(
     "--emergency", is_flag=True, help="Flag an emergency (assist first, review afterwards)."
@@ -114,7 +133,10 @@ def case_open(
     note: str | None,
     key: str | None,
 ) -> None:
-    """Open a case for a registered person on the latest version of a workflow."""
+    """Open a case for a registered person on the latest version of a workflow.
+
+    PERSON is the person's ID number, or their name as registered in your area (several
+    persons of that name are listed; then give the ID number)."""
     done = app.call(
         "case.open",
         key=key,
@@ -126,7 +148,7 @@ def case_open(
     )
     click.echo(
         f"case {done['case_id']} opened: {done['workflow']}, state {done['state']} "
-        f"({done['state_label']}), deadline {at(done['deadline_at'], app)}"
+        f"({done['state_label']}), deadline {due_texts(done['deadline'], app)[0] or '-'}"
     )
 
 
@@ -163,7 +185,7 @@ def case_fire(
     )
     click.echo(
         f"case {case_id}: {done['from']} -> {done['to']} ({done['to_label']}); "
-        f"deadline {at(done['deadline_at'], app)}"
+        f"deadline {due_texts(done['deadline'], app)[0] or '-'}"
     )
 
 
@@ -385,12 +407,22 @@ def case_list(
     if as_json:
         emit_json(rows)
         return
+    t = TEXT[app.lang]
     if not rows:
-        click.echo(TEXT[app.lang]["none"])
+        click.echo(t["none"])
+        return
+    click.echo(
+        f"{t['list_id']:>7} {t['list_workflow']:<12} {t['list_state']:<18} "
+        f"{t['list_person']:<8} {t['list_id_number']:<18} {t['list_area']}  "
+        f"{t['list_assigned']:<10} {t['list_due']}"
+    )
     for r in rows:
         flag = "!" if r["emergency"] else " "
+        left = f" ({r['time_left']})" if r["time_left"] else ""
         click.echo(
             f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} "
             f"{r['id_number']} "
-            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['time_left']}"
+            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['due']}{left}"
         )
+    if listed["total"] > len(rows):
+        click.echo(t["list_more"].format(shown=len(rows), total=listed["total"]))

@@ -53,6 +53,9 @@ _MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
 
 
+PERSON_MATCHES = 20  # persons of one name listed when a name is ambiguous
+
+
 @dataclass
 class Action:
     transition: Transition
@@ -248,6 +251,38 @@ class Service:
             )
         return person
 
+    def person_for(self, actor: Actor, text: str) -> PersonRecord:
+        """The person `text` names: an ID number, or else a name registered in the actor's area.
+
+        Several persons of that name is invalid input listing them (masked ID, birth date,
+        village), so the caller can repeat the command with the right ID number.
+        """
+        from aidflow.idnumber import looks_like_id_number, mask
+
+        if looks_like_id_number(text):
+            return self.person(text)
+        name = text.strip()
+        found = persons.persons_named(self.session, name, actor.scope, PERSON_MATCHES + 1)
+        if not found:
+            raise NotFoundError(
+                f"no person named {name!r} in {actor.name}'s area ({actor.area}), and it is "
+                "not an ID number",
+                hint="check the name, give the ID number, or register them with "
+                "`aidflow person add`",
+            )
+        if len(found) == 1:
+            return found[0]
+        lines = "\n".join(
+            f"  {mask(p.id_number)}  {p.name}  born {p.birth_date}  {p.township}/{p.village}"
+            for p in found[:PERSON_MATCHES]
+        )
+        more = "\n  ... and more" if len(found) > PERSON_MATCHES else ""
+        raise InvalidInputError(
+            f"{len(found) if not more else f'more than {PERSON_MATCHES}'} persons named "
+            f"{name!r} in {actor.area}:\n{lines}{more}",
+            hint="give the person's ID number instead of the name",
+        )
+
     # -- cases ---------------------------------------------------------------------------
 
     def actor(self, name: str | None) -> Actor:
@@ -282,7 +317,9 @@ class Service:
         note: str | None = None,
         command_id: str | None = None,
     ) -> CaseRecord:
-        person = self.person(id_number)
+        """Open a case for the person `id_number` names (an ID number, or a name in the
+        actor's area: `person_for`)."""
+        person = self.person_for(actor, id_number)
         earlier = replayed(
             self.session, actor, command_id, "open", None, None, (person.id, workflow)
         )
@@ -922,13 +959,17 @@ class Service:
         overdue: bool = False,
         mine: bool = False,
         include_closed: bool = False,
-        limit: int = 200,
-    ) -> list[Listed]:
-        """The cases in the actor's area matching the filters, by id, each with its person."""
-        found = cases.list_cases(
+        limit: int | None = 200,
+    ) -> tuple[list[Listed], int]:
+        """The cases in the actor's area matching the filters, the soonest deadline first,
+        each with its person; and how many match in all (more than listed past `limit`).
+
+        `state` is a state's name or its label in either language (入户调查); a workflow or
+        state that no deployed workflow has is invalid input, with the closest names."""
+        found, total = cases.list_cases(
             self.session,
             actor.scope,
-            state=state,
+            states=self._states_called(state, workflow) if state or workflow else None,
             workflow=workflow,
             township=township,
             deadline_before=self.clock.now() if overdue else None,
@@ -937,7 +978,38 @@ class Service:
             limit=limit,
         )
         people = persons.persons_by_id(self.session, [c.person_id for c in found])
-        return [Listed(c, people[c.person_id]) for c in found]
+        return [Listed(c, people[c.person_id]) for c in found], total
+
+    def _states_called(self, text: str | None, workflow: str | None) -> list[str] | None:
+        """The state names `text` stands for (a name, or a zh/en label), in `workflow` or in
+        any deployed workflow (None: no state filter, once `workflow` is checked)."""
+        from aidflow.errors import did_you_mean
+
+        deployed = [wf for _, wf in workflows.deployed_definitions(self.session)]
+        names = {wf.name for wf in deployed}
+        if workflow is not None and workflow not in names:
+            raise InvalidInputError(
+                f"--workflow {workflow!r}: no such workflow is deployed",
+                hint=did_you_mean(workflow, names) or f"deployed: {', '.join(sorted(names))}",
+            )
+        if text is None:
+            return None
+        known: dict[str, set[str]] = {}  # name or label -> state names
+        for wf in deployed:
+            if workflow is not None and wf.name != workflow:
+                continue
+            for name, st in wf.states.items():
+                for word in (name, st.labels.zh, st.labels.en):
+                    known.setdefault(word, set()).add(name)
+        wanted = text.strip()
+        if wanted not in known:
+            raise InvalidInputError(
+                f"--state {wanted!r}: no state has that name or label"
+                + (f" in {workflow}" if workflow else ""),
+                hint=did_you_mean(wanted, known)
+                or "`aidflow workflow show NAME` lists a workflow's states",
+            )
+        return sorted(known[wanted])
 
     def vote_tally(self, case_id: int, voter: str, round_: int) -> rules.Tally:
         """The tally of round `round_` as `voter`'s vote left it (also when read on a retry)."""
