@@ -796,8 +796,9 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
                 "visited",
             ),
             "li",
-            6,
-            "error: cannot submit_findings case 1: missing field --field monthly_income=...\n",
+            3,
+            "error: cannot submit_findings case 1: missing field --field monthly_income=...\n"
+            "  hint: `aidflow case show 1` lists what 'submit_findings' takes\n",
         ),
         (
             (

@@ -202,7 +202,7 @@ def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
 
 @case_group.command("vote")
 @click.argument("case_id", type=ROW_ID)
-@click.argument("choice", type=click.Choice(["yes", "no", "abstain"]))
+@click.argument("choice", type=click.Choice(["yes", "no", "abstain", "赞成", "反对", "弃权"]))
 @click.option("--note", "-n")
 @click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app

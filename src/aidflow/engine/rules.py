@@ -163,6 +163,12 @@ def blocks(
     return reasons
 
 
+def is_input_problem(reason: str) -> bool:
+    """Whether a reason from `blocks` is a required field the command did not give: invalid
+    input (exit 3) rather than a refusal by the rules."""
+    return reason.startswith("missing field ")
+
+
 # What a guard may read: the person, the case, the household's figures, the vote, the
 # county's policy values and the workflow's settings (county choices, e.g.
 # setting.village_review).

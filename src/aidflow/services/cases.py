@@ -29,6 +29,7 @@ from aidflow.errors import (
 )
 from aidflow.language.calendar import WorkCalendar, parse_duration
 from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow
+from aidflow.language.textlimits import check_text
 from aidflow.services import users
 from aidflow.services.idempotency import replayed
 from aidflow.store import audit, cases, events, persons, votes, workflows
@@ -51,9 +52,30 @@ if TYPE_CHECKING:
 
 _MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
+HUKOU_LABELS = {"农村": "rural", "农业": "rural", "城镇": "urban", "非农业": "urban"}
+VOTE_LABELS = {"赞成": "yes", "同意": "yes", "反对": "no", "不同意": "no", "弃权": "abstain"}
 
 
 PERSON_MATCHES = 20  # persons of one name listed when a name is ambiguous
+
+
+def _by_label(wf: Workflow, state: str, label: str) -> Transition | None:
+    """The transition out of `state` whose Chinese or English label is `label` (受理)."""
+    text = label.strip()
+    return next(
+        (
+            t
+            for t in wf.transitions_from(state)
+            if t.labels is not None and text in (t.labels.zh, t.labels.en)
+        ),
+        None,
+    )
+
+
+def check_note(note: str | None) -> None:
+    """A note within the limits of language.textlimits (exit 3 otherwise)."""
+    if note is not None:
+        check_text(note, "note")
 
 
 @dataclass
@@ -171,16 +193,14 @@ class Service:
                 f"a person with ID number {idn.masked} is already registered",
                 hint="open a case for the existing person",
             )
+        hukou = HUKOU_LABELS.get(hukou.strip(), hukou)
         if hukou not in ("rural", "urban"):
-            raise InvalidInputError(f"hukou must be rural or urban, not {hukou!r}")
+            raise InvalidInputError(f"hukou must be rural or urban (农村 or 城镇), not {hukou!r}")
         if not name.strip() or not township.strip() or not village.strip():
             raise InvalidInputError("name, township and village must not be empty")
         for label, value in (("name", name), ("township", township), ("village", village)):
-            if len(value.strip()) > 100:  # the column's width
-                raise InvalidInputError(
-                    f"{label} is {len(value.strip())} characters long; the limit is 100",
-                    hint=f"shorten --{label}",
-                )
+            # 100: the column's width
+            check_text(value.strip(), label, limit=100, multiline=False)
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
             raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
@@ -319,6 +339,7 @@ class Service:
     ) -> CaseRecord:
         """Open a case for the person `id_number` names (an ID number, or a name in the
         actor's area: `person_for`)."""
+        check_note(note)
         person = self.person_for(actor, id_number)
         earlier = replayed(
             self.session, actor, command_id, "open", None, None, (person.id, workflow)
@@ -614,14 +635,16 @@ class Service:
         command_id: str | None = None,
     ) -> Recorded:
         """Fire `trigger` if every rule allows it; else RefusedError with every reason."""
+        check_note(note)
         earlier = replayed(self.session, actor, command_id, kind, case_id, trigger)
         if earlier is not None:
             return earlier
         case = self.load_for_write(actor, case_id, expected_version)
         wf = self.workflow_of(case)
-        t = wf.transition(case.state, trigger)
+        t = wf.transition(case.state, trigger) or _by_label(wf, case.state, trigger)
         if t is None:
             raise self._unknown_trigger(wf, case.state, trigger)
+        trigger = t.trigger  # a label given (受理) names its trigger (accept)
         fields = self.parse_fields(wf, t, raw_fields or {})
         snap = self.snapshot(case, wf, [t])
         now = self.clock.now()
@@ -633,6 +656,12 @@ class Service:
             if refusal is not None:
                 reasons.append(refusal[0])
                 hint = refusal[1]
+        if reasons and all(rules.is_input_problem(r) for r in reasons):
+            # only what the command gave is wrong: invalid input, not a refusal by the rules
+            raise InvalidInputError(
+                f"cannot {trigger} case {case_id}: " + "; ".join(reasons),
+                hint=f"`aidflow case show {case_id}` lists what '{trigger}' takes",
+            )
         if reasons:
             raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
         dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
@@ -841,8 +870,12 @@ class Service:
         note: str | None = None,
         command_id: str | None = None,
     ) -> Recorded:
+        check_note(note)
+        choice = VOTE_LABELS.get(choice.strip(), choice.strip())
         if choice not in VOTE_CHOICES:
-            raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
+            raise InvalidInputError(
+                f"vote must be yes, no or abstain (赞成, 反对 or 弃权), not {choice!r}"
+            )
         earlier = replayed(self.session, actor, command_id, "vote", case_id, None, choice)
         if earlier is not None:
             return earlier
@@ -893,6 +926,7 @@ class Service:
     ) -> Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
+        check_note(note)
         earlier = replayed(self.session, actor, command_id, "note", case_id, None, note)
         if earlier is not None:
             return earlier

@@ -24,6 +24,7 @@ from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedE
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
+from aidflow.language.textlimits import check_text
 from aidflow.notify.messageid import make_message_id
 from aidflow.notify.templates import (
     DEADLINE_REMINDER,
@@ -536,6 +537,8 @@ def acknowledge(
     The recipient may acknowledge, and so may anyone else holding the escalation's role
     over the case's area (`access.covering`: the rule that chose the recipients).
     """
+    if note is not None:
+        check_text(note, "note")
     esc = rows.get(session, escalation_id)
     if esc is None:
         raise NotFoundError(

@@ -34,6 +34,7 @@ from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
 from aidflow.files.table import cell_text, check_file, read_rows, scan
 from aidflow.idnumber import id_number_parts, mask
+from aidflow.language.textlimits import check_text, control_character
 from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
 from aidflow.store import imports as store
 from aidflow.store.session import Session
@@ -142,7 +143,7 @@ class _Validator:
             if type(cell) is str:  # CSV cells are str: the fast path
                 text = cell.strip()
                 if text:
-                    if plain and len(text) <= _MAX_TEXT:
+                    if plain and len(text) <= _MAX_TEXT and control_character(text) is None:
                         values[col.field] = text
                         continue
                     if memo is not None:
@@ -204,7 +205,7 @@ class _Validator:
         if name in TEXT_FIELDS:
             if len(text) > _MAX_TEXT:
                 raise InvalidInputError(f"{text[:20]}... is longer than {_MAX_TEXT} characters")
-            return text
+            return check_text(text, "the text", limit=_MAX_TEXT, multiline=False)
         if name == "hukou":
             if text not in ("rural", "urban"):
                 raise InvalidInputError(
