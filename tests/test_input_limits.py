@@ -9,6 +9,7 @@ from aidflow.store.models import CaseEvent, Person
 
 from .conftest import PERSON_ID, Cli, World
 from .test_import import CIVIL_HEADER, count, make_id, write_csv
+from .test_programmes import PATIENT, add_person, case, county, fire, open_case  # noqa: F401
 
 A = make_id("19500301", 12)
 
@@ -90,3 +91,13 @@ def test_a_control_character_in_a_person_name_is_refused(world: World, db_url: s
     )  # fmt: skip
     assert out.exit_code == 3, out.output
     assert out.stderr.startswith("error: name holds a control character (U+001B)\n")
+
+
+def test_a_field_choice_accepts_its_label(county: World) -> None:  # noqa: F811
+    add_person(county, PATIENT)
+    cid = open_case(county, PATIENT, "temporary_assistance", emergency=True)
+    fire(
+        county, "li", cid, "assist_first", "cash from the township reserve",
+        emergency_reason="房屋失火", cause="火灾", tier_multiple="3", amount="2340.00",
+    )  # fmt: skip
+    assert case(county, cid).data["cause"] == "fire"
