@@ -101,3 +101,23 @@ def test_a_field_choice_accepts_its_label(county: World) -> None:  # noqa: F811
         emergency_reason="房屋失火", cause="火灾", tier_multiple="3", amount="2340.00",
     )  # fmt: skip
     assert case(county, cid).data["cause"] == "fire"
+
+
+def test_an_xlsx_cell_over_128_kb_is_refused_naming_the_line(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(CIVIL_HEADER.split(","))
+    ws.append([A, "李桂兰", "城关镇", "东村", "农村", None, "否", "是", "否"])
+    ws.append([A, "王" * 140_000, "城关镇", "东村", "农村", None, "否", "是", "否"])
+    wb.save(f := tmp_path / "big.xlsx")
+    out = Cli(db_url)("person", "import", str(f), "--source", "civil_affairs", user="li")
+    assert out.exit_code == 3, out.output
+    # openpyxl reads a cell's text up to Excel's own limit (32,767 characters), so the name
+    # is refused for its length, the line named; nothing is imported
+    assert "1 bad row, nothing imported:\n  line 3: " in out.stderr
+    assert "longer than 100 characters" in out.stderr

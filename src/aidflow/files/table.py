@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from aidflow.errors import InvalidInputError, NotFoundError
+from aidflow.language.textlimits import CELL_LIMIT
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -144,7 +145,16 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
                 hint="save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)",
             ) from None
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # csv's limit is CELL_LIMIT too
+                raise _cell_too_long(path, reader.line_num) from None
             raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _cell_too_long(path: Path, line: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path}:{line}: a cell holds more than {CELL_LIMIT // 1024} KB of text",
+        hint="a list's cells hold names, numbers and dates; remove the long text",
+    )
 
 
 def _undecodable_line(path: Path, encoding: str) -> int | None:
@@ -176,6 +186,8 @@ def _xlsx_rows(path: Path) -> Iterator[Line]:
         try:
             ws = wb.worksheets[0]
             for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+                if any(type(c) is str and len(c) > CELL_LIMIT for c in cells):
+                    raise _cell_too_long(path, number)
                 yield number, list(cells)
         finally:
             wb.close()
