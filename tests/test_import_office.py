@@ -94,3 +94,34 @@ def test_a_workbook_without_its_header_in_the_first_rows_names_the_columns(
     out = Cli(db_url)("person", "import", str(f), "--source", "civil_affairs", user="li")
     assert out.exit_code == 3, out.output
     assert "line 1: the header has no column" in out.stderr
+
+
+def test_the_sheet_with_the_header_is_read_or_the_one_named(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    wb = Workbook()
+    notes = wb.active
+    assert notes is not None
+    notes.title = "说明"
+    notes.append(["本表由城关镇民政办填报"])
+    first = wb.create_sheet("东村")
+    first.append(HEADER)
+    first.append([A, "李桂兰", "城关镇", "东村", "农村", None, "否", "是", "否"])
+    second = wb.create_sheet("西村")
+    second.append(HEADER)
+    second.append([B, "张国强", "城关镇", "西村", "农村", None, "否", "否", "否"])
+    wb.save(f := tmp_path / "sheets.xlsx")
+    cli = Cli(db_url)
+    argv = ("person", "import", str(f), "--source", "civil_affairs")
+    wrong = cli(*argv, "--sheet", "西邨", user="li")
+    assert wrong.exit_code == 3
+    assert "the workbook has no sheet '西邨'; it has '说明', '东村', '西村'" in wrong.stderr
+    out = cli(*argv, "--sheet", "西村", user="li")
+    assert out.exit_code == 0, out.output + out.stderr
+    assert B in persons(world) and A not in persons(world)
+    # without --sheet: the first sheet whose header names the columns, not the notes
+    del wb["西村"]
+    wb.save(f2 := tmp_path / "sheets2.xlsx")
+    out = cli("person", "import", str(f2), "--source", "civil_affairs", user="li")
+    assert out.exit_code == 0, out.output + out.stderr
+    assert A in persons(world)

@@ -68,6 +68,7 @@ def import_list(
     mapping: str | None = None,
     skip_bad: bool = False,
     batch_size: int = 1000,
+    sheet: str | None = None,
 ) -> dict[str, Any]:
     """Import a survey list (CSV or XLSX) sent as bytes; every row is checked, duplicates
     merge by ID number. A list with bad rows imports nothing unless `skip_bad`."""
@@ -90,6 +91,7 @@ def import_list(
             source,
             mapping=mapping,
             skip_bad=skip_bad,
+            sheet=sheet,
             now=svc.clock.now(),
             today=today,
             batch_size=batch_size,

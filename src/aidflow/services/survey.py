@@ -33,7 +33,7 @@ from typing import Any
 from aidflow import failpoints
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
-from aidflow.files.table import cell_text, check_file, read_rows, scan
+from aidflow.files.table import cell_text, check_file, read_rows, scan, sheet_names
 from aidflow.idnumber import id_number_parts, mask
 from aidflow.language.textlimits import check_text, control_character
 from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
@@ -360,6 +360,7 @@ class Importer:
         *,
         mapping: str | None = None,
         skip_bad: bool = False,
+        sheet: str | None = None,
         now: datetime,
         today: date,
         batch_size: int = BATCH_SIZE,
@@ -377,6 +378,7 @@ class Importer:
         self.path = path
         self.source = source
         self.skip_bad = skip_bad
+        self.sheet = sheet
         self.now = now
         self.today = today
         self.batch_size = max(1, batch_size)
@@ -385,10 +387,22 @@ class Importer:
         self.stamp = (0, 0)  # size and mtime when the run hashed the file
 
     def _rows(self, encoding: str, trusted: bool = False) -> Iterator[Row | list[RowProblem]]:
-        rows = read_rows(self.path, encoding)
-        validator = self._header(rows, trusted)
-        for line, cells in rows:
-            yield validator.row(line, cells)
+        names: list[str | None] = (
+            [self.sheet] if self.sheet is not None else [*sheet_names(self.path)] or [None]
+        )
+        first_error: InvalidInputError | None = None
+        for name in names:  # a workbook's first sheet whose header names the columns
+            rows = read_rows(self.path, encoding, sheet=name)
+            try:
+                validator = self._header(rows, trusted)
+            except InvalidInputError as exc:
+                first_error = first_error or exc
+                continue
+            for line, cells in rows:
+                yield validator.row(line, cells)
+            return
+        assert first_error is not None
+        raise first_error
 
     def _header(self, rows: Iterator[tuple[int, list[Any]]], trusted: bool) -> _Validator:
         """The validator of the header row: the first of the first HEADER_SEARCH rows that
