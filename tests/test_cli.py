@@ -217,7 +217,7 @@ def test_db_upgrade_and_users(run_cli: Cli, tmp_path: Path) -> None:
     assert dump(run_cli.url) == before
 
     users = json.loads(ok(run_cli("user", "list", "--json", user="chen")))
-    common = {"disabled": False, "must_change_password": True}
+    common = {"disabled": False, "must_change_password": True, "display_name": None}
     assert users == [
         {
             "name": "admin",
@@ -380,10 +380,10 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     setup_county(run_cli)
 
     assert ok(run_cli("case", "open", PERSON_ID, "--workflow", "dibao", user="li")) == (
-        "case 1 opened: dibao, state discovery (Discovery), deadline 2023-08-05 00:00\n"
+        "case 1 opened: dibao, state discovery (Discovery), deadline 2023-08-04 (Fri) end of day\n"
     )
     assert ok(run_cli("case", "fire", "1", "accept", user="li", now="2023-08-01T10:00")) == (
-        "case 1: discovery -> accepted (Accepted); deadline 2023-08-05 00:00\n"
+        "case 1: discovery -> accepted (Accepted); deadline 2023-08-04 (Fri) end of day\n"
     )
     ok(
         run_cli(
@@ -436,7 +436,9 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     )
     assert ok(
         run_cli("case", "fire", "1", "review_passed", user="chen", now="2023-08-03T15:00")
-    ) == ("case 1: village_review -> public_notice (Public notice); deadline 2023-08-10 15:00\n")
+    ) == (
+        "case 1: village_review -> public_notice (Public notice); deadline 2023-08-10 (Thu) 15:00\n"
+    )
 
     # the 7-day notice cannot be closed early
     fails(
@@ -465,7 +467,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     )
 
     assert ok(run_cli("case", "fire", "1", "close_notice", user="li", now="2023-08-10T15:00")) == (
-        "case 1: public_notice -> county_review (County review); deadline 2023-08-25 00:00\n"
+        "case 1: public_notice -> county_review (County review); "
+        "deadline 2023-08-24 (Thu) end of day\n"
     )
     fails(
         run_cli(
@@ -494,7 +497,7 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
             user="sun",
             now="2023-08-11T09:00",
         )
-    ) == ("case 1: county_review -> active (Receiving dibao); deadline 2024-08-11 09:00\n")
+    ) == ("case 1: county_review -> active (Receiving dibao); deadline 2024-08-11 (Sun) 09:00\n")
 
     # case show: text, JSON, Chinese
     view = show_json(run_cli, now="2023-08-11T10:00")
@@ -522,7 +525,7 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
         "Case 1  Minimum living guarantee (single-person household) (dibao v1)\n"
         f"Person: 王秀英 {MASKED}  Area: 城关镇/东村\n"
         "State: active Receiving dibao, entered 2023-08-11 09:00\n"
-        "Deadline: 2024-08-11 09:00 (365d 23h left)\n"
+        "Deadline: 2024-08-11 (Sun) 09:00 (365 days 23 hours left)\n"
     )
     assert PERSON_ID not in shown
     assert "What you can do:\n  start_review         Start periodic review\n" in shown
@@ -536,8 +539,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     for label in (
         "对象: 王秀英",
         "状态: active 享受低保",
-        "时限: 2024-08-11 09:00",
-        "剩余",
+        "时限: 2024-08-11（周日）09:00",
+        "剩余 365 天 23 小时",
         "办理记录:",
         "可办理操作:",
         "开始复核",
@@ -547,8 +550,8 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     # lists
     assert ok(run_cli("case", "list", "--overdue", user="li", now="2023-08-11T10:00")) == "(none)\n"
     overdue = ok(run_cli("case", "list", "--overdue", user="li", now="2030-01-01T00:00"))
-    assert overdue.split()[:5] == ["1", "dibao", "active", "王秀英", MASKED]
-    assert "OVERDUE by" in overdue
+    assert overdue.splitlines()[1].split()[:5] == ["1", "dibao", "active", "王秀英", MASKED]
+    assert "overdue by" in overdue
     rows = json.loads(
         ok(run_cli("case", "list", "--overdue", "--json", user="sun", now="2030-01-01T00:00"))
     )
@@ -793,8 +796,9 @@ def test_every_failing_command_leaves_the_database_unchanged(run_cli: Cli, tmp_p
                 "visited",
             ),
             "li",
-            6,
-            "error: cannot submit_findings case 1: missing field --field monthly_income=...\n",
+            3,
+            "error: cannot submit_findings case 1: missing field --field monthly_income=...\n"
+            "  hint: `aidflow case show 1` lists what 'submit_findings' takes\n",
         ),
         (
             (

@@ -337,10 +337,13 @@ def test_idempotency_key_replays_the_first_result(world: World, db_url: str) -> 
         cli("case", "open", PERSON_ID, "-w", "dibao", "--idempotency-key", "k-open", user="li")
     )
     assert (
-        opened == "case 1 opened: dibao, state discovery (Discovery), deadline 2023-08-05 00:00\n"
+        opened == "case 1 opened: dibao, state discovery (Discovery), "
+        "deadline 2023-08-04 (Fri) end of day\n"
     )
     fired = ok(cli("case", "fire", "1", "accept", "--idempotency-key", "k-accept", user="li"))
-    assert fired == "case 1: discovery -> accepted (Accepted); deadline 2023-08-05 00:00\n"
+    assert (
+        fired == "case 1: discovery -> accepted (Accepted); deadline 2023-08-04 (Fri) end of day\n"
+    )
     noted = ok(
         cli("case", "note", "1", "--note", "called her", "--idempotency-key", "k-note", user="li")
     )

@@ -100,8 +100,8 @@ def test_the_digest_lists_overdue_cases_and_arrives_over_smtp(
     html = got["tsup@county.example"].get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert (
         f'  #{cid} 孙立 (ID 110***********0017), "Applied", caseworker li, '
-        "was due 2023-08-23 00:00, "
-        f"overdue by 7 hours 30 minutes\n      aidflow --as tsup case show {cid}\n"
+        "was due 2023-08-22 (Tue) end of day, "
+        f"overdue by 1 working day\n      aidflow --as tsup case show {cid}\n"
     ) in text
     assert "  #1 王秀英 (ID 110***********002X)" in text
     for part in (text, html):

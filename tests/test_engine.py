@@ -187,10 +187,10 @@ def test_objection_reopens_investigation_and_a_new_vote_round(world: World) -> N
 def test_required_fields_notes_and_bad_values(world: World) -> None:
     cid = open_case(world)
     world.fire("li", cid, "accept")
-    with pytest.raises(RefusedError) as info:
+    with pytest.raises(InvalidInputError) as missing:  # invalid input (exit 3), not refused
         world.fire("li", cid, "start_investigation")
     assert (
-        info.value.message
+        missing.value.message
         == "cannot start_investigation case 1: missing field --field investigators=..."
     )
     with pytest.raises(RefusedError) as info:

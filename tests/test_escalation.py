@@ -238,8 +238,8 @@ def test_email_context_names_case_person_masked_id_and_commands(sworld: World) -
         queued.message_id,
     )
     assert f"#{cid}" in msg.subject
-    # as of the sweep: rendered with the clock of that first attempt it would read "2 days 9 hours"
-    assert "overdue by 9 hours" in msg.subject
+    # as of the sweep, in working days (the step's deadline counts working days)
+    assert "overdue by 1 working day" in msg.subject
     for part in (msg.text, msg.html):
         assert "王秀英" in part
         assert "110***********002X" in part

@@ -77,6 +77,8 @@ SUBJECTS = {
     ): "[Care visits missing] 城关镇东村 case #42: below the monthly minimum in July 2023",
     ("daily_digest", "zh"): "【每日汇总】城关镇 2023年8月4日：超期 2 件，在办未超期 1 件",
     ("daily_digest", "en"): "[Daily digest] 城关镇 2023-08-04: 2 overdue, 1 open on time",
+    ("escalation_summary", "zh"): "【督办汇总】3143 件案件需要您督办",
+    ("escalation_summary", "en"): "[Escalations] 3143 cases need your follow-up",
     ("audit_checkpoint", "zh"): "【审计检查点】2023年8月4日：已签名 1234 条审计日志",
     ("audit_checkpoint", "en"): "[Audit checkpoint] 2023-08-04: 1234 log entries signed",
 }
@@ -118,6 +120,21 @@ for _lang, _overdue, _step in (
         "aidflow --as zhang case show 42",
         'aidflow --as zhang escalation ack 17 --note "..."',
     ]
+MUST_SHOW[("escalation_summary", "zh")] = [
+    "#42",
+    "已超期 3 个工作日",
+    "#57",
+    "剩余 4 小时",
+    "另有 3093 件未列出",
+    "aidflow --as zhang escalation list",
+]
+MUST_SHOW[("escalation_summary", "en")] = [
+    "#42",
+    "overdue by 3 working days",
+    "4 hours left",
+    "and 3093 more",
+    "aidflow --as zhang escalation list",
+]
 for _lang, _overdue, _step, _limit in (
     ("zh", "6小时40分钟", "先行救助", "24小时"),
     ("en", "6 hours 40 minutes", "Assist first", "24 hours"),
@@ -184,8 +201,11 @@ def test_every_template_renders_what_the_reader_needs(template: str, lang: str) 
     assert msg.subject == SUBJECTS[(template, lang)]
     assert msg.to == ("li@county.example",)
     assert msg.headers == {"Message-ID": MID, "X-Aidflow-Template": f"{template}/{lang}"}
+    if template == "escalation_summary":
+        line = "#42 城关镇/东村「入户调查」：超期督办，已超期 3 个工作日（督办编号 17）"
+        assert lang == "en" or line in msg.text
     for part in (msg.text, msg.html):
-        if template != "audit_checkpoint":  # the one message about no person
+        if template not in ("audit_checkpoint", "escalation_summary"):  # about no one person
             assert MASKED_ID in part
         assert FULL_ID not in part
         for shown in MUST_SHOW[(template, lang)]:
@@ -374,7 +394,8 @@ def test_a_full_id_number_is_never_rendered() -> None:
             ("escalaton", "zh"),
             (
                 "unknown notification template 'escalaton'; known: audit_checkpoint, daily_digest, "
-                "deadline_reminder, emergency_escalation, escalation, visit_missing\n"
+                "deadline_reminder, emergency_escalation, escalation, escalation_summary, "
+                "visit_missing\n"
                 "  hint: did you mean 'escalation'?"
             ),
         ),
@@ -528,7 +549,8 @@ def test_check_templates_lists_every_problem(tmp_path: Path) -> None:
         ),
         (
             "escalations: not a known template (known: audit_checkpoint, daily_digest, "
-            "deadline_reminder, emergency_escalation, escalation, visit_missing); "
+            "deadline_reminder, emergency_escalation, escalation, escalation_summary, "
+            "visit_missing); "
             "did you mean 'escalation'?"
         ),
         (

@@ -589,11 +589,37 @@ def test_export_xlsx_and_reconcile_xlsx(
     assert result.exit_code == 0, result.output
     wb = load_workbook(out, read_only=True)
     assert [list(r) for r in wb.worksheets[0].iter_rows(values_only=True)] == [
-        ["reference", "name", "id_number", "amount_yuan", "kind", "period"],
-        ["1", "居民1", id_number(1), 650, "dibao", "2023-08"],  # money as numbers
-        ["2", "居民2", id_number(2), 1020, "basic_living_allowance", "2023-08"],
-        ["3", "居民2", id_number(2), 100, "care_allowance", "2023-08"],
+        ["Payment list"],
+        ["No.", "reference", "name", "id_number", "amount_yuan", "kind", "period"],
+        [1, "1", "居民1", id_number(1), 650, "dibao", "2023-08"],  # money as numbers
+        [2, "2", "居民2", id_number(2), 1020, "basic_living_allowance", "2023-08"],
+        [3, "3", "居民2", id_number(2), 100, "care_allowance", "2023-08"],
     ]
+    wb.close()
+    # in Chinese: the headers people read, references and ID numbers as text, money 0.00
+    zh = tmp_path / "bank-zh.xlsx"
+    result = cli(
+        url, "--lang", "zh", "payments", "export", "--batch", "1", "--format", "xlsx",
+        "--output", str(zh),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    wb = load_workbook(zh)
+    ws = wb.worksheets[0]
+    assert ws["A1"].value == "社会救助资金发放清单" and ws["A1"].font.b
+    assert [c.value for c in ws[2]] == [
+        "序号",
+        "业务编号",
+        "姓名",
+        "身份证号",
+        "金额（元）",
+        "类别",
+        "所属期",
+    ]
+    assert ws["D3"].number_format == "@" and ws["B3"].number_format == "@"
+    assert ws["E3"].number_format == "0.00" and ws["E3"].value == 650
+    assert sum(ws[f"E{r}"].value for r in range(3, 6)) == 1770
+    assert ws.freeze_panes == "A3" and ws.print_title_rows == "$1:$2"
+    assert ws.page_setup.orientation == "landscape"
     wb.close()
     result = cli(url, "payments", "export", "--period", "2023-08", "--output", str(out), user="li")
     assert result.exit_code == 5

@@ -80,6 +80,8 @@ def test_two_scheduler_processes_send_each_escalation_once(
                 Escalation.recipient,
             )
         ).all()
+        # one email per recipient per sweep (a summary when a sweep fired several)
+        groups = conn.execute(select(Escalation.recipient, Escalation.fired_at).distinct()).all()
         outbox = conn.execute(
             select(
                 OutboxMessage.message_id,
@@ -102,7 +104,7 @@ def test_two_scheduler_processes_send_each_escalation_once(
         (0, "zhao"): CASES,
         (1, "tsup"): CASES,
     }
-    assert len(outbox) == 3 * CASES
+    assert len(outbox) == len(groups) < 3 * CASES
     assert unsent == 0
     assert {(status, attempts) for _, _, status, attempts in outbox} == {("sent", 1)}
 

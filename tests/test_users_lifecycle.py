@@ -76,6 +76,7 @@ def test_each_lifecycle_command_is_audited_with_its_actor(world: World, run_cli:
     listed = {u["name"]: u for u in json.loads(ok(run_cli("user", "list", "--json")))}
     assert listed["zhao"] == {
         "name": "zhao",
+        "display_name": None,
         "roles": ["village_officer"],
         "area": "河西镇",
         "email": "zhao@county.example",

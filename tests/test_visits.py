@@ -456,7 +456,10 @@ def test_a_simulated_month_warns_from_the_20th_and_escalates_once_after_month_en
     got = {m.rcpt_tos[0]: m.message for m in smtp_server.messages}
     assert sorted(got) == ["li@county.example", "tsup@county.example", "wu@county.example"]
     warning, escalation = got["li@county.example"], got["tsup@county.example"]
-    assert warning["Subject"] == "[Due soon] Case #1: Receiving support is due in 11 days 15 hours"
+    assert warning["Subject"] == (
+        "[Care visits due] Case #1: care visits below the monthly minimum; "
+        "the month ends in 11 days 15 hours"
+    )
     text = warning.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     html = warning.get_body(("html",)).get_content()  # type: ignore[union-attr]
     for part in (text, html):

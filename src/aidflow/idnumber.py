@@ -56,6 +56,12 @@ def mask_in_text(text: str) -> str:
     return FULL_ID_IN_TEXT.sub(lambda m: mask(m.group()), text)
 
 
+def looks_like_id_number(text: str) -> bool:
+    """Whether `text` is meant as an ID number (it holds a digit) rather than a name, so that
+    a mistyped number is reported as one instead of being looked up as a name."""
+    return any(ch.isdigit() for ch in text)
+
+
 def parse_id_number(text: str, *, today: date | None = None) -> IdNumber:
     """Validate an ID number; 15-digit numbers from old records are upgraded to 18."""
     return IdNumber(*id_number_parts(text, today=today))

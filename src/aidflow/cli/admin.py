@@ -45,7 +45,7 @@ def person_group() -> None:
 @click.option("--name", required=True)
 @click.option("--township", required=True)
 @click.option("--village", required=True)
-@click.option("--hukou", type=click.Choice(["rural", "urban"]), required=True)
+@click.option("--hukou", type=click.Choice(["rural", "urban", "农村", "城镇"]), required=True)
 @click.option("--disability-grade", type=click.IntRange(1, 4))
 @click.option(
     "--disability-type",

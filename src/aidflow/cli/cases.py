@@ -37,6 +37,16 @@ TEXT = {
         "emergency": "EMERGENCY",
         "none": "(none)",
         "otherwise": "otherwise",
+        "list_id": "Case",
+        "list_workflow": "Workflow",
+        "list_state": "State",
+        "list_person": "Person",
+        "list_id_number": "ID number",
+        "list_area": "Area",
+        "list_assigned": "Assigned",
+        "list_due": "Deadline (time left)",
+        "list_more": "showing {shown} of {total} cases (soonest deadlines first); "
+        "--limit N or --all for more",
     },
     "zh": {
         "case": "案件",
@@ -59,6 +69,15 @@ TEXT = {
         "emergency": "急难",
         "none": "（无）",
         "otherwise": "其他情形",
+        "list_id": "案件",
+        "list_workflow": "流程",
+        "list_state": "状态",
+        "list_person": "对象",
+        "list_id_number": "身份证号",
+        "list_area": "地区",
+        "list_assigned": "经办人",
+        "list_due": "时限（剩余）",
+        "list_more": "共 {total} 件，按时限先后显示前 {shown} 件；用 --limit N 或 --all 查看更多",
     },
 }
 
@@ -96,7 +115,7 @@ def at(text: str | None, app: App) -> str:
 
 
 @case_group.command("open")
-@click.argument("id_number")
+@click.argument("id_number", metavar="PERSON")
 @click.option("--workflow", "-w", required=True, help="Workflow name, e.g. dibao.")
 @click.option(
     "--emergency", is_flag=True, help="Flag an emergency (assist first, review afterwards)."
@@ -114,7 +133,10 @@ def case_open(
     note: str | None,
     key: str | None,
 ) -> None:
-    """Open a case for a registered person on the latest version of a workflow."""
+    """Open a case for a registered person on the latest version of a workflow.
+
+    PERSON is the person's ID number, or their name as registered in your area (several
+    persons of that name are listed; then give the ID number)."""
     done = app.call(
         "case.open",
         key=key,
@@ -126,7 +148,7 @@ def case_open(
     )
     click.echo(
         f"case {done['case_id']} opened: {done['workflow']}, state {done['state']} "
-        f"({done['state_label']}), deadline {at(done['deadline_at'], app)}"
+        f"({done['state_label']}), deadline {due_texts(done['deadline'], app)[0] or '-'}"
     )
 
 
@@ -163,7 +185,7 @@ def case_fire(
     )
     click.echo(
         f"case {case_id}: {done['from']} -> {done['to']} ({done['to_label']}); "
-        f"deadline {at(done['deadline_at'], app)}"
+        f"deadline {due_texts(done['deadline'], app)[0] or '-'}"
     )
 
 
@@ -180,7 +202,7 @@ def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
 
 @case_group.command("vote")
 @click.argument("case_id", type=ROW_ID)
-@click.argument("choice", type=click.Choice(["yes", "no", "abstain"]))
+@click.argument("choice", type=click.Choice(["yes", "no", "abstain", "赞成", "反对", "弃权"]))
 @click.option("--note", "-n")
 @click.option("--idempotency-key", "key", metavar="KEY", help=KEY_HELP)
 @pass_app
@@ -207,16 +229,12 @@ def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     click.echo(f"case {case_id}: note #{done['seq']} added")
 
 
-def time_left(deadline: datetime | None, now: datetime, lang: str) -> str:
-    if deadline is None:
-        return ""
-    delta = deadline - now
-    t = TEXT[lang]
-    secs = int(abs(delta.total_seconds()))
-    days, rem = divmod(secs, 86400)
-    hours, rem = divmod(rem, 3600)
-    span = f"{days}d {hours}h" if days else f"{hours}h {rem // 60}m"
-    return f"{span} {t['left']}" if delta.total_seconds() >= 0 else f"{t['overdue']} {span}"
+def due_texts(due: dict[str, Any] | None, app: App) -> tuple[str, str]:
+    """(when it is due, time left) of a deadline in an operation's result, as the operation
+    worded them in the caller's language (the rule lives in aidflow.engine.deadlines)."""
+    if due is None:
+        return "", ""
+    return str(due["text"]), str(due["left_text"])
 
 
 CLOCK_TEXT = {
@@ -226,8 +244,6 @@ CLOCK_TEXT = {
         "paused": "PAUSED",
         "stopped": "stopped",
         "due": "due",
-        "wd_left": "working day(s) left after today",
-        "wd_over": "OVERDUE by {n} working day(s)",
     },
     "zh": {
         "clock": "计时",
@@ -235,34 +251,27 @@ CLOCK_TEXT = {
         "paused": "已暂停",
         "stopped": "已停止",
         "due": "截止",
-        "wd_left": "个工作日剩余（不含今日）",
-        "wd_over": "已超期 {n} 个工作日",
     },
 }
 
 
-def clock_line(r: dict[str, Any], label: str, now: datetime, app: App) -> str:
-    """A clock's line in `case show` (`r` is one of the view's clocks, `label` its label).
+def clock_line(r: dict[str, Any], due: dict[str, Any] | None, label: str, app: App) -> str:
+    """A clock's line in `case show` (`r` is one of the view's clocks, `due` its due date as
+    shown, `label` its label).
 
-    `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-20 00:00 (12 ...)`
+    `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-19 (Tue) end of day
+    (12 working days left)`
     """
-    from datetime import timedelta
-
     t = CLOCK_TEXT[app.lang]
     named = f"{label}, " if label else ""
-    wd = r["working_days_left"]
-    if wd is not None:
-        left = f"{wd} {t['wd_left']}" if wd >= 0 else t["wd_over"].format(n=-wd)
-    elif r["left_seconds"] is not None:
-        left = time_left(now + timedelta(seconds=r["left_seconds"]), now, app.lang)
+    when, left = due_texts(due, app)
+    if due is None:
+        shown = ""
+    elif r["status"] == "paused":
+        shown = f" ({left})"
     else:
-        left = ""
-    due = (
-        f", {t['due']} {at(r['due_at'], app)}"
-        if r["due_at"] is not None and r["status"] != "paused"
-        else ""
-    )
-    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{due} ({left})"
+        shown = f", {t['due']} {when} ({left})"
+    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{shown}"
 
 
 @case_group.command("show")
@@ -278,7 +287,6 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         emit_json(c)
         return
     t = TEXT[app.lang]
-    now = datetime.fromisoformat(shown["now"])
     flag = f"  [{t['emergency']}]" if c["emergency"] else ""
     click.echo(
         f"{t['case']} {c['id']}  {labels['workflow']} ({c['workflow']} v{c['workflow_version']})"
@@ -293,11 +301,11 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         f"{t['state']}: {c['state']} {c['state_label']}{closed}, {t['entered']} "
         f"{at(c['entered_at'], app)}"
     )
-    if c["deadline_at"]:
-        left = time_left(datetime.fromisoformat(c["deadline_at"]), now, app.lang)
-        click.echo(f"{t['deadline']}: {at(c['deadline_at'], app)} ({left})")
-    for r, label in zip(c["clocks"], labels["clocks"], strict=True):
-        click.echo(clock_line(r, label, now, app))
+    if shown["deadline"] is not None:
+        when, left = due_texts(shown["deadline"], app)
+        click.echo(f"{t['deadline']}: {when} ({left})")
+    for r, due, label in zip(c["clocks"], shown["clocks"], labels["clocks"], strict=True):
+        click.echo(clock_line(r, due, label, app))
     if c["dwell_until"]:
         click.echo(f"{t['dwell']}: {at(c['dwell_until'], app)}")
     if c["vote"]:
@@ -392,27 +400,29 @@ def case_list(
         include_closed=include_closed,
         limit=limit,
     )
-    now = datetime.fromisoformat(listed["now"])
     rows = [
-        {
-            **r,
-            "time_left": time_left(
-                datetime.fromisoformat(r["deadline_at"]) if r["deadline_at"] else None,
-                now,
-                app.lang,
-            ),
-        }
+        {**r, **dict(zip(("due", "time_left"), due_texts(r["deadline"], app), strict=True))}
         for r in listed["cases"]
     ]
     if as_json:
         emit_json(rows)
         return
+    t = TEXT[app.lang]
     if not rows:
-        click.echo(TEXT[app.lang]["none"])
+        click.echo(t["none"])
+        return
+    click.echo(
+        f"{t['list_id']:>7} {t['list_workflow']:<12} {t['list_state']:<18} "
+        f"{t['list_person']:<8} {t['list_id_number']:<18} {t['list_area']}  "
+        f"{t['list_assigned']:<10} {t['list_due']}"
+    )
     for r in rows:
         flag = "!" if r["emergency"] else " "
+        left = f" ({r['time_left']})" if r["time_left"] else ""
         click.echo(
             f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} "
             f"{r['id_number']} "
-            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['time_left']}"
+            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['due']}{left}"
         )
+    if listed["total"] > len(rows):
+        click.echo(t["list_more"].format(shown=len(rows), total=listed["total"]))

@@ -98,6 +98,8 @@ def escalation_list(app: App, as_json: bool) -> None:
             f"{r['id']:>6} {r['township']}/{r['village']}  case {r['case_id']:<6} {r['state']:<18} "
             f"{r['role']} -> {r['recipient']:<10} {r['template']:<18} {r['age']} ago"
         )
+        if r["rerouted"]:
+            click.echo(f"       (meant for {r['meant_for']}: {r['rerouted']})")
 
 
 @escalation_group.command("ack")

@@ -26,11 +26,22 @@ from aidflow.cli.app import App, emit_json, local, pass_app
 )
 @click.option("--skip-bad", is_flag=True, help="Import the good rows and list the skipped ones.")
 @click.option(
+    "--sheet",
+    metavar="NAME",
+    help="The workbook's sheet to read (default: the first whose header names the columns).",
+)
+@click.option(
     "--batch-size", type=click.IntRange(1, 100_000), default=1000, show_default=True, hidden=True
 )
 @pass_app
 def person_import(
-    app: App, file: Path, source: str, mapping: str | None, skip_bad: bool, batch_size: int
+    app: App,
+    file: Path,
+    source: str,
+    mapping: str | None,
+    skip_bad: bool,
+    sheet: str | None,
+    batch_size: int,
 ) -> None:
     """Import a survey list (CSV or XLSX); every row is checked, duplicates merge by ID number.
 
@@ -45,6 +56,7 @@ def person_import(
         mapping=mapping,
         skip_bad=skip_bad,
         batch_size=batch_size,
+        sheet=sheet,
         **send_file(file),
     )
     if result["already_done"]:

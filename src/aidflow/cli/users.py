@@ -40,6 +40,9 @@ def _initial(result: dict[str, Any]) -> None:
 @click.option("--email", required=True)
 @click.option("--os-login", help="The operating-system account that acts as this user locally.")
 @click.option(
+    "--display-name", help="The name emails greet the user by (e.g. 张建国); default: NAME."
+)
+@click.option(
     "--password-stdin", is_flag=True, help="Read the initial password from standard input."
 )
 @pass_app
@@ -50,6 +53,7 @@ def user_add(
     area: str,
     email: str,
     os_login: str | None,
+    display_name: str | None,
     password_stdin: bool,
 ) -> None:
     """Add a user with an initial password that must be changed at the first login (a
@@ -69,6 +73,7 @@ def user_add(
         email=email,
         os_login=os_login,
         password=password,
+        display_name=display_name,
     )
     login = f"; os login {result['os_login']}" if result["os_login"] else ""
     click.echo(

@@ -111,6 +111,8 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
         click.echo(
             f"{d['name']} version {d['version']}: {state} ({d['file']}, sha256 {d['sha256'][:12]})"
         )
+        for warning in d["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
 
 
 @workflow_group.command("list")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aidflow.engine import access
 from aidflow.errors import ExpressionError, InvalidInputError
 from aidflow.language.definition import FieldSpec, Transition, VoteRule, Workflow
+from aidflow.language.textlimits import check_text
 
 if TYPE_CHECKING:
     from aidflow.language.expressions import Expression
@@ -163,6 +164,12 @@ def blocks(
     return reasons
 
 
+def is_input_problem(reason: str) -> bool:
+    """Whether a reason from `blocks` is a required field the command did not give: invalid
+    input (exit 3) rather than a refusal by the rules."""
+    return reason.startswith("missing field ")
+
+
 # What a guard may read: the person, the case, the household's figures, the vote, the
 # county's policy values and the workflow's settings (county choices, e.g.
 # setting.village_review).
@@ -271,9 +278,11 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
     kind = spec.type
     try:
         if kind == "str":
-            if spec.choices and text not in spec.choices:
-                raise ValueError(f"must be one of {', '.join(spec.choices)}")
-            return text
+            if spec.choices:
+                text = spec.choice_called(text)
+                if text not in spec.choices:
+                    raise ValueError(f"must be one of {', '.join(spec.choices)}")
+            return check_text(text, f"--field {name}")
         if kind == "int":
             return int(text)
         if kind == "decimal":

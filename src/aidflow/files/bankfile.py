@@ -26,17 +26,32 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aidflow.errors import InvalidInputError
-from aidflow.files.cells import XlsxWriter, csv_row
+from aidflow.files.cells import Column, XlsxWriter, csv_row
 from aidflow.files.table import cell_text, read_rows
 
 FORMATS = ("csv", "xlsx")
 EXPORT_COLUMNS = ("reference", "name", "id_number", "amount_yuan", "kind", "period")
+# the XLSX's columns for people: (zh header, width, kind) beside EXPORT_COLUMNS' names
+_XLSX_COLUMNS = (
+    ("业务编号", 12, "text"),
+    ("姓名", 10, ""),
+    ("身份证号", 21, "text"),
+    ("金额（元）", 12, "money"),
+    ("类别", 10, ""),
+    ("所属期", 10, ""),
+)
 ANSWER_COLUMNS = ("reference", "status", "reason", "amount_yuan", "id_number")
 _ANSWER_HINT = "the first row names the columns: reference,status,reason,amount_yuan,id_number"
 
 
-def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[object]]) -> None:
-    """The payment list in `fmt` (csv or xlsx) into `out`: the header, then `rows` as they come."""
+def write_payments(
+    out: BinaryIO, fmt: str, rows: Iterable[Sequence[object]], lang: str = "en"
+) -> None:
+    """The payment list in `fmt` (csv or xlsx) into `out`: the header, then `rows` as they come.
+
+    The CSV is the bank's machine format (EXPORT_COLUMNS as its header). The XLSX is also
+    read by people: a title row, 序号, headers in `lang`, references and ID numbers as text,
+    amounts as numbers formatted 0.00 (aidflow.files.cells.XlsxWriter.table)."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")
     if fmt == "csv":
@@ -46,11 +61,15 @@ def write_payments(out: BinaryIO, fmt: str, rows: Iterable[Sequence[object]]) ->
         writer.writerows(csv_row(row) for row in rows)
         text.detach()  # `out` stays open for the caller
         return
+    zh = lang == "zh"
     book = XlsxWriter(out)
-    book.sheet("payments")
-    book.append(EXPORT_COLUMNS)
-    for row in rows:
-        book.append(row)
+    columns = [Column("序号" if zh else "No.", 6)] + [
+        Column(head if zh else code, width, kind)
+        for code, (head, width, kind) in zip(EXPORT_COLUMNS, _XLSX_COLUMNS, strict=True)
+    ]
+    book.table("payments", "社会救助资金发放清单" if zh else "Payment list", columns)
+    for number, row in enumerate(rows, start=1):
+        book.append([number, *row])
     book.close()
 
 

@@ -16,13 +16,19 @@ forms, which some of them read as the ASCII ones, and for any control character)
 (openpyxl's write-only mode keeps each sheet in a temporary file under the system's temp
 directory until it saves, where a crash leaves it, full of names and ID numbers), and
 memory stays flat. Numbers (int, Decimal) are number cells; everything else is text.
+
+`XlsxWriter.table` lays a sheet out as an office prints it: a bold title row, a bold header
+row frozen below it with an autofilter, column widths, landscape pages fitted to the width
+with the header repeated on each page; a "text" column (ID numbers, accounts) is formatted
+as text, a "money" column holds numbers formatted 0.00, so SUM adds them.
 """
 
 from __future__ import annotations
 
 import unicodedata
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -61,17 +67,38 @@ _CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _STYLES = (
     _HEAD + f'<styleSheet xmlns="{_NS}">'
-    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fonts count="3"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="14"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="6"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1" '
-    'applyNumberFormat="1"/></cellXfs>'
+    'applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="0" fontId="2" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="2" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    "</cellXfs>"
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
+
+
+# cellXfs above: quote prefix, bold header, title, text format, money (0.00)
+_QUOTED, _HEADER, _TITLE, _TEXT, _MONEY = 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, width (characters) and kind: "text" (stored and formatted
+    as text: ID numbers, accounts), "money" (a number formatted 0.00) or "" (as the value)."""
+
+    header: str
+    width: float = 12
+    kind: str = ""
 
 
 def _column(index: int) -> str:
@@ -97,17 +124,51 @@ class XlsxWriter:
         self._titles: list[str] = []
         self._sheet: IO[bytes] | None = None
         self._row = 0
+        self._kinds: Sequence[str] = ()
+        self._table: tuple[int, int] | None = None  # (header row, columns) of a table sheet
+        self._print_titles: dict[int, int] = {}  # sheet index -> header row
 
     def sheet(self, title: str) -> None:
         """Start a new sheet (the one before it is finished)."""
+        self._start(title, "")
+
+    def table(self, title: str, heading: str, columns: Sequence[Column]) -> None:
+        """Start a sheet laid out for printing (see the module): `heading` in row 1, the
+        columns' headers in row 2; rows appended after it take the columns' kinds."""
+        n = len(columns)
+        cols = "".join(
+            f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
+            for i, c in enumerate(columns, start=1)
+        )
+        self._start(
+            title,
+            '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="2" topLeftCell="A3" '
+            'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+            f"<cols>{cols}</cols>",
+        )
+        self._write_row([heading], [_TITLE])
+        self._write_row([c.header for c in columns], [_HEADER] * n)
+        self._kinds = [c.kind for c in columns]
+        self._table = (2, n)
+        self._print_titles[len(self._titles) - 1] = 2
+
+    def _start(self, title: str, before_data: str) -> None:
         self._end_sheet()
         self._titles.append(title)
         self._sheet = self._zip.open(f"xl/worksheets/sheet{len(self._titles)}.xml", "w")
-        self._sheet.write(f'{_HEAD}<worksheet xmlns="{_NS}"><sheetData>'.encode())
+        self._sheet.write(f'{_HEAD}<worksheet xmlns="{_NS}">{before_data}<sheetData>'.encode())
         self._row = 0
+        self._kinds = ()
+        self._table = None
 
     def append(self, values: Iterable[Any]) -> None:
         """One row: int and Decimal as numbers, None and "" empty, anything else as text."""
+        self._write_row(
+            values, [_MONEY if k == "money" else _TEXT if k == "text" else 0 for k in self._kinds]
+        )
+
+    def _write_row(self, values: Iterable[Any], styles: Sequence[int]) -> None:
         assert self._sheet is not None, "sheet() first"
         self._row += 1
         r = self._row
@@ -116,20 +177,41 @@ class XlsxWriter:
             ref = f"{_column(i)}{r}"
             if value is None or value == "":
                 continue  # an empty cell, as spreadsheet programs save one
+            style = styles[i] if i < len(styles) else 0
             if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-                cells.append(f'<c r="{ref}"><v>{value}</v></c>')
-                continue
+                if style == _TEXT:  # a number in a text column (an account) stays text
+                    value = str(value)
+                else:
+                    s = f' s="{style}"' if style else ""
+                    cells.append(f'<c r="{ref}"{s}><v>{value}</v></c>')
+                    continue
             text = str(value)
-            style = ' s="1"' if is_formula_like(text) else ""
+            if is_formula_like(text):
+                style = _QUOTED
+            elif style == _MONEY:
+                style = 0
+            s = f' s="{style}"' if style else ""
             cells.append(
-                f'<c r="{ref}" t="inlineStr"{style}><is><t xml:space="preserve">'
+                f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">'
                 f"{_xml_text(text)}</t></is></c>"
             )
         self._sheet.write(f'<row r="{r}">{"".join(cells)}</row>'.encode())
 
     def _end_sheet(self) -> None:
         if self._sheet is not None:
-            self._sheet.write(b"</sheetData></worksheet>")
+            after = ""
+            if self._table is not None:
+                header, n = self._table
+                last = _column(n - 1)
+                after = (
+                    f'<autoFilter ref="A{header}:{last}{max(self._row, header)}"/>'
+                    f'<mergeCells count="1"><mergeCell ref="A1:{last}1"/></mergeCells>'
+                    '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" '
+                    'footer="0.3"/>'
+                    '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" '
+                    'fitToHeight="0"/>'
+                )
+            self._sheet.write(f"</sheetData>{after}</worksheet>".encode())
             self._sheet.close()
             self._sheet = None
 
@@ -164,7 +246,7 @@ class XlsxWriter:
             ),
             "xl/workbook.xml": (
                 f'{_HEAD}<workbook xmlns="{_NS}" xmlns:r="{_REL}"><sheets>{sheets}</sheets>'
-                "</workbook>"
+                f"{self._defined_names()}</workbook>"
             ),
             "xl/_rels/workbook.xml.rels": (
                 f'{_HEAD}<Relationships xmlns="{_PKG}">'
@@ -181,3 +263,18 @@ class XlsxWriter:
         for name, text in parts.items():
             self._zip.writestr(name, text)
         self._zip.close()
+
+    def _defined_names(self) -> str:
+        """Print titles: a table's rows up to its header repeat on every printed page."""
+        if not self._print_titles:
+            return ""
+        names = "".join(
+            f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">'
+            f"{escape(_quoted_title(self._titles[i]))}!$1:${row}</definedName>"
+            for i, row in sorted(self._print_titles.items())
+        )
+        return f"<definedNames>{names}</definedNames>"
+
+
+def _quoted_title(title: str) -> str:
+    return "'" + title.replace("'", "''") + "'"

@@ -11,34 +11,45 @@ import csv
 from collections.abc import Iterable
 from typing import IO, Any
 
-from aidflow.files.cells import XlsxWriter, csv_row
+from aidflow.files.cells import Column, XlsxWriter, csv_row
 
-# (key, zh, en) for every column, in order
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("township", "乡镇", "Township"),
-    ("village", "村", "Village"),
-    ("name", "姓名", "Name"),
-    ("id_number", "身份证号", "ID number"),
-    ("sex", "性别", "Sex"),
-    ("age", "年龄", "Age"),
-    ("hukou", "户籍性质", "Hukou"),
-    ("disability", "残疾", "Disability"),
-    ("mental_illness", "精神疾病", "Mental illness"),
-    ("sources", "来源", "Sources"),
-    ("programmes", "救助项目及状态", "Programmes and states"),
-    ("deadlines", "办理时限", "Deadlines"),
-    ("overdue", "超期", "Overdue"),
-    ("paid_total", "累计发放（元）", "Paid in total (yuan)"),
-    ("last_paid_period", "最近发放月份", "Last paid period"),
-    ("visits", "本月探访", "Visits this month"),
-    ("cleanings", "本月保洁", "Cleanings this month"),
-    ("haircuts", "本月理发", "Haircuts this month"),
+# (key, zh, en, width, kind) for every column, in order (kind: aidflow.files.cells.Column)
+COLUMNS: tuple[tuple[str, str, str, float, str], ...] = (
+    ("township", "乡镇", "Township", 10, ""),
+    ("village", "村", "Village", 10, ""),
+    ("name", "姓名", "Name", 10, ""),
+    ("id_number", "身份证号", "ID number", 21, "text"),
+    ("sex", "性别", "Sex", 6, ""),
+    ("age", "年龄", "Age", 6, ""),
+    ("hukou", "户籍性质", "Hukou", 9, ""),
+    ("disability", "残疾", "Disability", 10, ""),
+    ("mental_illness", "精神疾病", "Mental illness", 9, ""),
+    ("sources", "来源", "Sources", 16, ""),
+    ("programmes", "救助项目及状态", "Programmes and states", 30, ""),
+    ("deadlines", "办理时限", "Deadlines", 26, ""),
+    ("overdue", "超期", "Overdue", 8, ""),
+    ("paid_total", "累计发放（元）", "Paid in total (yuan)", 14, "money"),
+    ("last_paid_period", "最近发放月份", "Last paid period", 12, ""),
+    ("visits", "本月探访", "Visits this month", 9, ""),
+    ("cleanings", "本月保洁", "Cleanings this month", 9, ""),
+    ("haircuts", "本月理发", "Haircuts this month", 9, ""),
 )
 KEYS = tuple(c[0] for c in COLUMNS)
+NUMBER = ("序号", "No.")  # the row number a printed list is read by
 
 
 def headers(lang: str) -> list[str]:
-    return [zh if lang == "zh" else en for _, zh, en in COLUMNS]
+    return [NUMBER[lang != "zh"]] + [zh if lang == "zh" else en for _, zh, en, _, _ in COLUMNS]
+
+
+def columns(lang: str) -> list[Column]:
+    return [Column(NUMBER[lang != "zh"], 6)] + [
+        Column(zh if lang == "zh" else en, width, kind) for _, zh, en, width, kind in COLUMNS
+    ]
+
+
+def heading(township: str, lang: str) -> str:
+    return f"{township}社会救助工作台账" if lang == "zh" else f"Survey ledger: {township}"
 
 
 def sheet_title(township: str, used: set[str]) -> str:
@@ -60,19 +71,17 @@ def write_xlsx(rows: Iterable[dict[str, Any]], out: IO[bytes], lang: str) -> dic
     counts: dict[str, int] = {}
     used: set[str] = set()
     current: str | None = None
-    head = headers(lang)
+    cols = columns(lang)
     for row in rows:
         township: str = row["township"]
         if township != current:
             current = township
-            book.sheet(sheet_title(township, used))
-            book.append(head)
+            book.table(sheet_title(township, used), heading(township, lang), cols)
             counts[township] = 0
-        book.append([row[k] for k in KEYS])
         counts[township] += 1
+        book.append([counts[township], *(row[k] for k in KEYS)])
     if not counts:
-        book.sheet("ledger")
-        book.append(head)
+        book.table("ledger", heading("", lang).strip(": "), cols)
     book.close()
     return counts
 
@@ -82,7 +91,7 @@ def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], lang: str) -> dict[s
     counts: dict[str, int] = {}
     writer = csv.writer(out)
     writer.writerow(headers(lang))
-    for row in rows:
-        writer.writerow(csv_row(row[k] for k in KEYS))
+    for number, row in enumerate(rows, start=1):
+        writer.writerow(csv_row([number, *(row[k] for k in KEYS)]))
         counts[row["township"]] = counts.get(row["township"], 0) + 1
     return counts

@@ -28,11 +28,13 @@ import csv
 import hashlib
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidflow.errors import InvalidInputError, NotFoundError
+from aidflow.errors import InvalidInputError, NotFoundError, did_you_mean
+from aidflow.language.textlimits import CELL_LIMIT
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -80,15 +82,25 @@ def scan(path: Path) -> Scan:
     return Scan(digest.hexdigest(), DETECTED[0] if utf8 else DETECTED[1])
 
 
-def read_rows(path: Path, encoding: str | None = None) -> Iterator[Line]:
-    """(line, cells) of every row that is not blank; the first one is the header.
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of a workbook, in order; [] for a CSV."""
+    if path.suffix.lower() not in XLSX_SUFFIXES:
+        return []
+    with _workbook(path) as wb:
+        return list(wb.sheetnames)
+
+
+def read_rows(
+    path: Path, encoding: str | None = None, *, sheet: str | None = None
+) -> Iterator[Line]:
+    """(line, cells) of every row that is not blank; the header is among the first.
 
     `encoding` names a CSV's encoding (None: detected, see the module docstring); a named
-    UTF-8 also accepts a BOM.
+    UTF-8 also accepts a BOM. `sheet` names a workbook's sheet (None: the first).
     """
     check_file(path)
     if path.suffix.lower() in XLSX_SUFFIXES:
-        rows = _xlsx_rows(path)
+        rows = _xlsx_rows(path, sheet)
     else:
         if encoding is None:
             encoding = scan(path).encoding
@@ -144,7 +156,16 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
                 hint="save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)",
             ) from None
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # csv's limit is CELL_LIMIT too
+                raise _cell_too_long(path, reader.line_num) from None
             raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _cell_too_long(path: Path, line: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path}:{line}: a cell holds more than {CELL_LIMIT // 1024} KB of text",
+        hint="a list's cells hold names, numbers and dates; remove the long text",
+    )
 
 
 def _undecodable_line(path: Path, encoding: str) -> int | None:
@@ -159,7 +180,8 @@ def _undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
-def _xlsx_rows(path: Path) -> Iterator[Line]:
+@contextmanager
+def _workbook(path: Path) -> Iterator[Any]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -174,8 +196,21 @@ def _xlsx_rows(path: Path) -> Iterator[Line]:
                 hint="open it in a spreadsheet program and save it as .xlsx",
             ) from None
         try:
-            ws = wb.worksheets[0]
-            for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
-                yield number, list(cells)
+            yield wb
         finally:
             wb.close()
+
+
+def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Line]:
+    with _workbook(path) as wb:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise InvalidInputError(
+                f"{path}: the workbook has no sheet {sheet!r}; it has "
+                f"{', '.join(repr(n) for n in wb.sheetnames)}",
+                hint=did_you_mean(sheet, wb.sheetnames) or "name one of them with --sheet",
+            )
+        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
+            if any(type(c) is str and len(c) > CELL_LIMIT for c in cells):
+                raise _cell_too_long(path, number)
+            yield number, list(cells)

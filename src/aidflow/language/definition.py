@@ -90,6 +90,17 @@ class FieldSpec:
     type: FieldType
     labels: Labels | None = None
     choices: tuple[str, ...] = ()
+    # a label per choice (fire: 火灾 / Fire), so `--field cause=火灾` is accepted too
+    choice_labels: dict[str, Labels] = field(default_factory=dict)
+
+    def choice_called(self, text: str) -> str:
+        """The choice `text` names: itself, or the choice whose zh/en label it is."""
+        if text in self.choices:
+            return text
+        for choice, labels in self.choice_labels.items():
+            if text in (labels.zh, labels.en):
+                return choice
+        return text
 
 
 @dataclass(frozen=True)

@@ -358,6 +358,13 @@ def _check_names_and_fields(rules: _Rules) -> None:
             rules.doc.problem(
                 ("fields", name, "choices"), "choices are only allowed on fields of type str"
             )
+        for choice in spec.choice_labels:
+            if choice not in spec.choices:
+                rules.doc.problem(
+                    ("fields", name, "choice_labels", choice),
+                    f"'{choice}' is not one of the field's choices "
+                    f"({', '.join(spec.choices) or 'none declared'})",
+                )
 
 
 def _check_escalations(rules: _Rules) -> None:

@@ -40,6 +40,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from aidflow.engine.deadlines import Due, show_due, show_span
 from aidflow.errors import InvalidInputError, did_you_mean
 from aidflow.idnumber import FULL_ID_IN_TEXT, mask
 from aidflow.notify.mailer import Message, one_line
@@ -114,12 +115,16 @@ def _environment(directory: Path, tz: tzinfo) -> Environment:
 # --- filters ---------------------------------------------------------------------------------
 
 
-def format_duration(value: timedelta, lang: str) -> str:
+def format_duration(value: timedelta | Due, lang: str) -> str:
     """`3 days 4 hours` / `3天4小时`: the two largest units, rounded down.
 
     Days start at 48 hours, so the policy's "24 hours" reads as `24 hours`, not `1 day`.
+    A case's deadline (`engine.deadlines.Due`) reads as its time left or late, in working
+    days for a working-day deadline.
     """
     lang = check_lang(lang)
+    if isinstance(value, Due):
+        return show_span(value, lang)
     if not isinstance(value, timedelta):
         raise InvalidInputError(f"duration needs a timedelta, got {type(value).__name__} {value!r}")
     if value < timedelta(0):
@@ -144,9 +149,12 @@ def format_duration(value: timedelta, lang: str) -> str:
     return " ".join(f"{n} {en}{'' if n == 1 else 's'}" for n, en, _ in shown)
 
 
-def format_datetime(value: datetime, lang: str, tz: tzinfo) -> str:
-    """`2023年8月3日 17:00` / `2023-08-03 17:00`, in the county's time zone."""
+def format_datetime(value: datetime | Due, lang: str, tz: tzinfo) -> str:
+    """`2023年8月3日 17:00` / `2023-08-03 17:00`, in the county's time zone; a case's
+    deadline (`engine.deadlines.Due`) as its last day that counts."""
     lang = check_lang(lang)
+    if isinstance(value, Due):
+        return show_due(value, lang, tz)
     if not isinstance(value, datetime):
         raise InvalidInputError(f"datetime needs a datetime, got {type(value).__name__} {value!r}")
     if value.tzinfo is None:

@@ -30,6 +30,7 @@ LANGS: tuple[str, ...] = ("zh", "en")
 
 DEADLINE_REMINDER, ESCALATION, EMERGENCY_ESCALATION = ESCALATION_TEMPLATES
 VISIT_MISSING = "visit_missing"
+ESCALATION_SUMMARY = "escalation_summary"  # one email for a recipient's escalations of a sweep
 DAILY_DIGEST = "daily_digest"
 AUDIT_CHECKPOINT = "audit_checkpoint"
 
@@ -54,6 +55,7 @@ LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
     "overdue_cases": frozenset(
         {"case_id", "person_name", "person_id_masked", "caseworker", "step", "due_at", "overdue"}
     ),
+    "escalations": frozenset({"escalation_id", "case_id", "area", "step", "kind", "late"}),
     "open_cases": frozenset(
         {"case_id", "person_name", "person_id_masked", "caseworker", "step", "due_at", "due_in"}
     ),
@@ -112,6 +114,7 @@ def _deadline_reminder(zh: bool) -> dict[str, Any]:
         **_case(zh),
         "due_at": datetime(2023, 8, 3, 17, 30, tzinfo=_CST),
         "due_in": timedelta(hours=5, minutes=30),
+        "topic": None,  # what is due, when not the case's step (the care-visit warning)
         "actions": [
             {
                 "trigger": "investigate",
@@ -148,6 +151,8 @@ def _emergency_escalation(zh: bool) -> dict[str, Any]:
         "reported_at": datetime(2023, 8, 2, 8, 15, tzinfo=_CST),
         "limit": timedelta(hours=24),
         "overdue": timedelta(hours=6, minutes=40),
+        "before_limit": False,  # True: a warning before the limit, `due_in` left
+        "due_in": timedelta(0),
     }
 
 
@@ -172,6 +177,32 @@ def _visit_missing(zh: bool) -> dict[str, Any]:
                 "required": 2,
             },
             {"label": "理发" if zh else "Haircuts", "done": 0, "required": 1},
+        ],
+    }
+
+
+def _escalation_summary(zh: bool) -> dict[str, Any]:
+    return {
+        **_supervisor(),
+        "count": 3143,
+        "more": 3093,
+        "escalations": [
+            {
+                "escalation_id": 17,
+                "case_id": 42,
+                "area": "城关镇/东村",
+                "step": "入户调查" if zh else "Investigation",
+                "kind": "超期督办" if zh else "overdue",
+                "late": "已超期 3 个工作日" if zh else "overdue by 3 working days",
+            },
+            {
+                "escalation_id": 18,
+                "case_id": 57,
+                "area": "城关镇/西村",
+                "step": "求助登记" if zh else "Reported",
+                "kind": "急难救助" if zh else "emergency",
+                "late": "剩余 4 小时" if zh else "4 hours left",
+            },
         ],
     }
 
@@ -247,17 +278,24 @@ def _provides(*groups: Iterable[str]) -> frozenset[str]:
 
 TEMPLATES: dict[str, Template] = {
     DEADLINE_REMINDER: Template(
-        _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions"}), _deadline_reminder
+        _provides(_RECIPIENT, _CASE, {"due_at", "due_in", "actions", "topic"}), _deadline_reminder
     ),
     ESCALATION: Template(_provides(_RECIPIENT, _CASE, _ESCALATION, _LINK, {"due_at"}), _escalation),
     EMERGENCY_ESCALATION: Template(
         _provides(
-            _RECIPIENT, _CASE, _ESCALATION, _LINK, {"emergency_reason", "reported_at", "limit"}
+            _RECIPIENT,
+            _CASE,
+            _ESCALATION,
+            _LINK,
+            {"emergency_reason", "reported_at", "limit", "before_limit", "due_in"},
         ),
         _emergency_escalation,
     ),
     VISIT_MISSING: Template(
         _provides(_RECIPIENT, _CASE, _ESCALATION, {"month", "shortfalls"}), _visit_missing
+    ),
+    ESCALATION_SUMMARY: Template(
+        _provides(_RECIPIENT, {"count", "more", "escalations"}), _escalation_summary
     ),
     DAILY_DIGEST: Template(
         _provides(_RECIPIENT, {"area", "day", "overdue_cases", "open_cases"}), _daily_digest

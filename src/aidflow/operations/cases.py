@@ -16,6 +16,8 @@ from aidflow.services.cases import Service
 
 if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
+    from aidflow.engine.deadlines import Due
+    from aidflow.language.definition import Workflow
     from aidflow.services.cases import Action, CaseView
     from aidflow.store.records import EventRecord
 
@@ -49,13 +51,28 @@ def open_(
     )
     wf = svc.workflow_of(case)
     first = wf.initial_state  # the open event's state, also when a retry finds it moved on
+    deadline = svc.deadline_for(wf, first, case.opened_at)
     return {
         "case_id": case.id,
         "workflow": wf.name,
         "state": first,
         "state_label": wf.states[first].labels.get(caller.lang),
-        "deadline_at": _iso(svc.deadline_for(wf, first, case.opened_at)),
+        "deadline_at": _iso(deadline),
+        "deadline": _state_due(svc, caller, wf, first, deadline),
     }
+
+
+def _state_due(
+    svc: Service, caller: Caller, wf: Workflow, state: str, deadline: datetime | None
+) -> dict[str, Any] | None:
+    """A state's deadline as shown (engine.deadlines), as of now."""
+    from aidflow.engine.deadlines import counts_working_days, describe
+
+    if deadline is None:
+        return None
+    wd = counts_working_days(wf, state, deadline, svc.calendar.tz)
+    due = describe(deadline, svc.clock.now(), svc.calendar, working_days=wd)
+    return due.to_json(caller.lang, svc.calendar.tz)
 
 
 @operation("case.fire", write=True)
@@ -82,12 +99,14 @@ def fire(
     wf = svc.workflow_of(case)
     dest = ev.to_state
     assert dest is not None, "a transition names the state it moved to"
+    deadline = svc.deadline_for(wf, dest, ev.at, case.data)
     return {
         "case_id": case_id,
         "from": ev.from_state,
         "to": dest,
         "to_label": wf.states[dest].labels.get(caller.lang),
-        "deadline_at": _iso(svc.deadline_for(wf, dest, ev.at, case.data)),
+        "deadline_at": _iso(deadline),
+        "deadline": _state_due(svc, caller, wf, dest, deadline),
     }
 
 
@@ -153,6 +172,8 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
     return {
         "now": now.isoformat(),
         "view": view_json(view, caller.lang, now, show_id, reports),
+        "deadline": _due_json(svc.due_of(view.case, now), caller.lang, svc),
+        "clocks": [clock_due(r, now, svc, caller.lang) for r in reports],
         "labels": {
             "workflow": wf.labels.get(caller.lang),
             "clocks": [r.spec.labels.get(caller.lang) if r.spec.labels else "" for r in reports],
@@ -221,6 +242,26 @@ def action_json(a: Action) -> dict[str, Any]:
     return out
 
 
+def _due_json(due: Due | None, lang: str, svc: Service) -> dict[str, Any] | None:
+    return None if due is None else due.to_json(lang, svc.calendar.tz)
+
+
+def clock_due(r: ClockReport, now: datetime, svc: Service, lang: str) -> dict[str, Any] | None:
+    """A clock's due date as shown (engine.deadlines); a stopped clock has no time left."""
+    from aidflow.engine.clocks import PAUSED, STOPPED
+    from aidflow.engine.deadlines import Due, describe
+
+    if r.status == PAUSED:  # no due date while paused: only the time it keeps
+        kept = Due(now, r.left_wd is not None, left=r.left, left_wd=r.left_wd)
+        return kept.to_json(lang, svc.calendar.tz)
+    if r.due_at is None:
+        return None
+    wd = r.left_wd is not None or (r.duration or r.spec.duration).endswith("wd")
+    stopped = r.status == STOPPED
+    due = describe(r.due_at, now, svc.calendar, working_days=wd, stopped=stopped)
+    return due.to_json(lang, svc.calendar.tz)
+
+
 def clock_json(r: ClockReport) -> dict[str, Any]:
     return {
         "name": r.name,
@@ -267,7 +308,8 @@ def list_(
     include_closed: bool = False,
     limit: int = 200,
 ) -> dict[str, Any]:
-    """Cases in the caller's area, filtered; `now` is the time `overdue` was judged at."""
+    """Cases in the caller's area, filtered, the soonest deadline first; `now` is the time
+    `overdue` was judged at, `total` how many match (more than listed past `limit`)."""
     from aidflow.idnumber import mask
 
     if not 1 <= limit <= MAX_LIST:
@@ -275,7 +317,7 @@ def list_(
             f"case.list: limit {limit} is not from 1 to {MAX_LIST}", hint="narrow the filters"
         )
 
-    listed = svc.list_cases(
+    listed, total = svc.list_cases(
         svc.actor(caller.user),
         state=state,
         workflow=workflow,
@@ -305,7 +347,8 @@ def list_(
                 "assigned_to": c.assigned_to,
                 "emergency": c.emergency,
                 "deadline_at": _iso(c.deadline_at),
+                "deadline": _due_json(svc.due_of(c, now), caller.lang, svc),
                 "overdue": bool(c.deadline_at and c.deadline_at < now),
             }
         )
-    return {"now": now.isoformat(), "cases": rows}
+    return {"now": now.isoformat(), "cases": rows, "total": total, "limit": limit}

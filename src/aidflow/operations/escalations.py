@@ -30,6 +30,8 @@ def list_open(svc: Service, caller: Caller) -> list[dict[str, Any]]:
             "rung": e.rung,
             "repeat": e.repeat_no,
             "role": e.role,
+            "meant_for": e.meant_for,
+            "rerouted": e.rerouted,
             "recipient": e.recipient,
             "template": e.template,
             "fired_at": e.fired_at.isoformat(),

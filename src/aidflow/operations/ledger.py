@@ -18,7 +18,7 @@ def export(
     township: str | None = None,
     show_id: bool = False,
 ) -> dict[str, Any]:
-    """The ledger as a file's bytes: XLSX with one sheet per township, or CSV (UTF-8, no
+    """The ledger as a file's bytes: XLSX with one sheet per township, or CSV (UTF-8 with a
     byte order mark) with a township column; persons per township. ID numbers are masked
     unless `show_id` is asked by a user whose role may see them."""
     import io
@@ -39,7 +39,7 @@ def export(
             f"{actor.name} has {', '.join(actor.roles)}",
             hint="drop --show-id",
         )
-    opts = LedgerOptions(svc.clock.now(), svc.calendar.tz, township, show_id)
+    opts = LedgerOptions(svc.clock.now(), svc.calendar.tz, township, show_id, caller.lang)
     rows = ledger_rows(svc.session, actor, opts)
     if format == "xlsx":
         book = io.BytesIO()  # made in memory: no temporary file holds the ID numbers
@@ -48,7 +48,8 @@ def export(
     else:
         text = io.StringIO(newline="")
         counts = write_csv(rows, text, caller.lang)
-        data = text.getvalue().encode("utf-8")
+        # with a byte order mark: Excel on Chinese Windows reads a CSV without one as GBK
+        data = text.getvalue().encode("utf-8-sig")
     return {"today": svc.local_today().isoformat(), "counts": counts, "content_b64": encode(data)}
 
 

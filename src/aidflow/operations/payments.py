@@ -82,6 +82,7 @@ def export(
         actor=caller.user or "",
         file_name=file_name or f"payments-{period or batch}.{format}",
         batch=batch,
+        lang=caller.lang,
     )
     return {
         "period": result.period,

@@ -68,6 +68,7 @@ def import_list(
     mapping: str | None = None,
     skip_bad: bool = False,
     batch_size: int = 1000,
+    sheet: str | None = None,
 ) -> dict[str, Any]:
     """Import a survey list (CSV or XLSX) sent as bytes; every row is checked, duplicates
     merge by ID number. A list with bad rows imports nothing unless `skip_bad`."""
@@ -90,6 +91,7 @@ def import_list(
             source,
             mapping=mapping,
             skip_bad=skip_bad,
+            sheet=sheet,
             now=svc.clock.now(),
             today=today,
             batch_size=batch_size,
@@ -126,7 +128,7 @@ def show(svc: Service, caller: Caller, person_id: int) -> dict[str, Any]:
     actor = svc.actor(caller.user)
     person = person_by_id(svc.session, person_id)
     require_area(actor, person.township, person.village, f"person {person_id}", say_where=False)
-    listed = svc.list_cases(actor, person_id=person_id, include_closed=True)
+    listed, _total = svc.list_cases(actor, person_id=person_id, include_closed=True, limit=None)
     views = [svc.view(actor, item.case.id) for item in listed]
     full = actor.is_admin or any(may_see_id(v, actor.roles) for v in views)
     return {

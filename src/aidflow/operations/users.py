@@ -28,6 +28,7 @@ def _admin(svc: Service, caller: Caller) -> str:
 def _user(u: UserRecord) -> dict[str, Any]:
     return {
         "name": u.name,
+        "display_name": u.display_name,
         "roles": u.roles,
         "area": u.area,
         "email": u.email,
@@ -47,6 +48,7 @@ def add(
     email: str,
     os_login: str | None = None,
     password: str | None = None,
+    display_name: str | None = None,
 ) -> dict[str, Any]:
     """Add a user with an initial password (generated unless given), to be changed at the
     first login; the generated one is in the result, once. With no user in the database
@@ -54,7 +56,14 @@ def add(
     by = None if caller.user is None else _admin(svc, caller)
     initial = auth.initial_password() if password is None else None
     added = svc.add_user(
-        by, user, roles, area, email, os_login=os_login, password=password or initial
+        by,
+        user,
+        roles,
+        area,
+        email,
+        os_login=os_login,
+        password=password or initial,
+        display_name=display_name,
     )
     return dict(_user(added), initial_password=initial)
 

@@ -43,6 +43,8 @@ def deploy(
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalidError(problems)
+    from aidflow.services.escalations import unheld_rung_roles
+
     out = []
     for lw in loaded:
         wv, created = svc.deploy(caller.user, lw)
@@ -53,6 +55,7 @@ def deploy(
                 "created": created,
                 "file": lw.file,
                 "sha256": wv.content_hash,
+                "warnings": unheld_rung_roles(svc.session, lw.definition),
             }
         )
     return out

@@ -107,7 +107,9 @@ def run_round(
             )
             return lines
         with database.session() as session:  # delivery commits once per message
-            sent, failed = delivery.deliver_outbox(session, clock, mailer, templates=templates)
+            sent, failed = delivery.deliver_outbox(
+                session, clock, mailer, templates=templates, calendar=calendar
+            )
         lines.append(f"delivery: {sent} sent, {failed} failed, {_pending(database)} pending")
         return lines
 

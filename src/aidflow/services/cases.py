@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aidflow.clock import Clock
 from aidflow.engine import machine, rules
 from aidflow.engine.access import SYSTEM, Actor, require_area, require_role
+from aidflow.engine.deadlines import Due, counts_working_days, describe
 from aidflow.engine.rules import Snapshot
 from aidflow.errors import (
     ConflictError,
@@ -28,6 +29,7 @@ from aidflow.errors import (
 )
 from aidflow.language.calendar import WorkCalendar, parse_duration
 from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow
+from aidflow.language.textlimits import check_text
 from aidflow.services import users
 from aidflow.services.idempotency import replayed
 from aidflow.store import audit, cases, events, persons, votes, workflows
@@ -50,6 +52,30 @@ if TYPE_CHECKING:
 
 _MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
+HUKOU_LABELS = {"农村": "rural", "农业": "rural", "城镇": "urban", "非农业": "urban"}
+VOTE_LABELS = {"赞成": "yes", "同意": "yes", "反对": "no", "不同意": "no", "弃权": "abstain"}
+
+
+PERSON_MATCHES = 20  # persons of one name listed when a name is ambiguous
+
+
+def _by_label(wf: Workflow, state: str, label: str) -> Transition | None:
+    """The transition out of `state` whose Chinese or English label is `label` (受理)."""
+    text = label.strip()
+    return next(
+        (
+            t
+            for t in wf.transitions_from(state)
+            if t.labels is not None and text in (t.labels.zh, t.labels.en)
+        ),
+        None,
+    )
+
+
+def check_note(note: str | None) -> None:
+    """A note within the limits of language.textlimits (exit 3 otherwise)."""
+    if note is not None:
+        check_text(note, "note")
 
 
 @dataclass
@@ -124,6 +150,7 @@ class Service:
         *,
         os_login: str | None = None,
         password: str | None = None,
+        display_name: str | None = None,
     ) -> UserRecord:
         return users.add_user(
             self.session,
@@ -135,6 +162,7 @@ class Service:
             email,
             os_login=os_login,
             password=password,
+            display_name=display_name,
         )
 
     def deploy(self, by: str | None, loaded: LoadedWorkflow) -> tuple[VersionRecord, bool]:
@@ -165,16 +193,14 @@ class Service:
                 f"a person with ID number {idn.masked} is already registered",
                 hint="open a case for the existing person",
             )
+        hukou = HUKOU_LABELS.get(hukou.strip(), hukou)
         if hukou not in ("rural", "urban"):
-            raise InvalidInputError(f"hukou must be rural or urban, not {hukou!r}")
+            raise InvalidInputError(f"hukou must be rural or urban (农村 or 城镇), not {hukou!r}")
         if not name.strip() or not township.strip() or not village.strip():
             raise InvalidInputError("name, township and village must not be empty")
         for label, value in (("name", name), ("township", township), ("village", village)):
-            if len(value.strip()) > 100:  # the column's width
-                raise InvalidInputError(
-                    f"{label} is {len(value.strip())} characters long; the limit is 100",
-                    hint=f"shorten --{label}",
-                )
+            # 100: the column's width
+            check_text(value.strip(), label, limit=100, multiline=False)
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
             raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
@@ -245,6 +271,38 @@ class Service:
             )
         return person
 
+    def person_for(self, actor: Actor, text: str) -> PersonRecord:
+        """The person `text` names: an ID number, or else a name registered in the actor's area.
+
+        Several persons of that name is invalid input listing them (masked ID, birth date,
+        village), so the caller can repeat the command with the right ID number.
+        """
+        from aidflow.idnumber import looks_like_id_number, mask
+
+        if looks_like_id_number(text):
+            return self.person(text)
+        name = text.strip()
+        found = persons.persons_named(self.session, name, actor.scope, PERSON_MATCHES + 1)
+        if not found:
+            raise NotFoundError(
+                f"no person named {name!r} in {actor.name}'s area ({actor.area}), and it is "
+                "not an ID number",
+                hint="check the name, give the ID number, or register them with "
+                "`aidflow person add`",
+            )
+        if len(found) == 1:
+            return found[0]
+        lines = "\n".join(
+            f"  {mask(p.id_number)}  {p.name}  born {p.birth_date}  {p.township}/{p.village}"
+            for p in found[:PERSON_MATCHES]
+        )
+        more = "\n  ... and more" if len(found) > PERSON_MATCHES else ""
+        raise InvalidInputError(
+            f"{len(found) if not more else f'more than {PERSON_MATCHES}'} persons named "
+            f"{name!r} in {actor.area}:\n{lines}{more}",
+            hint="give the person's ID number instead of the name",
+        )
+
     # -- cases ---------------------------------------------------------------------------
 
     def actor(self, name: str | None) -> Actor:
@@ -279,7 +337,10 @@ class Service:
         note: str | None = None,
         command_id: str | None = None,
     ) -> CaseRecord:
-        person = self.person(id_number)
+        """Open a case for the person `id_number` names (an ID number, or a name in the
+        actor's area: `person_for`)."""
+        check_note(note)
+        person = self.person_for(actor, id_number)
         earlier = replayed(
             self.session, actor, command_id, "open", None, None, (person.id, workflow)
         )
@@ -520,6 +581,15 @@ class Service:
     def local_today(self) -> date:
         return self.clock.now().astimezone(self.calendar.tz).date()
 
+    def due_of(self, case: CaseRecord, now: datetime) -> Due | None:
+        """The case's deadline as people are shown it (engine.deadlines), or None."""
+        if case.deadline_at is None:
+            return None
+        wd = counts_working_days(
+            self.workflow_of(case), case.state, case.deadline_at, self.calendar.tz
+        )
+        return describe(case.deadline_at, now, self.calendar, working_days=wd)
+
     def workflow_of(self, case: CaseRecord) -> Workflow:
         """The parsed definition of the version the case runs on."""
         wf = self._workflows.get(case.workflow_version_id)
@@ -565,14 +635,16 @@ class Service:
         command_id: str | None = None,
     ) -> Recorded:
         """Fire `trigger` if every rule allows it; else RefusedError with every reason."""
+        check_note(note)
         earlier = replayed(self.session, actor, command_id, kind, case_id, trigger)
         if earlier is not None:
             return earlier
         case = self.load_for_write(actor, case_id, expected_version)
         wf = self.workflow_of(case)
-        t = wf.transition(case.state, trigger)
+        t = wf.transition(case.state, trigger) or _by_label(wf, case.state, trigger)
         if t is None:
             raise self._unknown_trigger(wf, case.state, trigger)
+        trigger = t.trigger  # a label given (受理) names its trigger (accept)
         fields = self.parse_fields(wf, t, raw_fields or {})
         snap = self.snapshot(case, wf, [t])
         now = self.clock.now()
@@ -584,6 +656,12 @@ class Service:
             if refusal is not None:
                 reasons.append(refusal[0])
                 hint = refusal[1]
+        if reasons and all(rules.is_input_problem(r) for r in reasons):
+            # only what the command gave is wrong: invalid input, not a refusal by the rules
+            raise InvalidInputError(
+                f"cannot {trigger} case {case_id}: " + "; ".join(reasons),
+                hint=f"`aidflow case show {case_id}` lists what '{trigger}' takes",
+            )
         if reasons:
             raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
         dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
@@ -792,8 +870,12 @@ class Service:
         note: str | None = None,
         command_id: str | None = None,
     ) -> Recorded:
+        check_note(note)
+        choice = VOTE_LABELS.get(choice.strip(), choice.strip())
         if choice not in VOTE_CHOICES:
-            raise InvalidInputError(f"vote must be yes, no or abstain, not {choice!r}")
+            raise InvalidInputError(
+                f"vote must be yes, no or abstain (赞成, 反对 or 弃权), not {choice!r}"
+            )
         earlier = replayed(self.session, actor, command_id, "vote", case_id, None, choice)
         if earlier is not None:
             return earlier
@@ -844,6 +926,7 @@ class Service:
     ) -> Recorded:
         if not note.strip():
             raise InvalidInputError("the note is empty", hint="write --note TEXT")
+        check_note(note)
         earlier = replayed(self.session, actor, command_id, "note", case_id, None, note)
         if earlier is not None:
             return earlier
@@ -912,13 +995,17 @@ class Service:
         overdue: bool = False,
         mine: bool = False,
         include_closed: bool = False,
-        limit: int = 200,
-    ) -> list[Listed]:
-        """The cases in the actor's area matching the filters, by id, each with its person."""
-        found = cases.list_cases(
+        limit: int | None = 200,
+    ) -> tuple[list[Listed], int]:
+        """The cases in the actor's area matching the filters, the soonest deadline first,
+        each with its person; and how many match in all (more than listed past `limit`).
+
+        `state` is a state's name or its label in either language (入户调查); a workflow or
+        state that no deployed workflow has is invalid input, with the closest names."""
+        found, total = cases.list_cases(
             self.session,
             actor.scope,
-            state=state,
+            states=self._states_called(state, workflow) if state or workflow else None,
             workflow=workflow,
             township=township,
             village=village,
@@ -929,7 +1016,38 @@ class Service:
             limit=limit,
         )
         people = persons.persons_by_id(self.session, [c.person_id for c in found])
-        return [Listed(c, people[c.person_id]) for c in found]
+        return [Listed(c, people[c.person_id]) for c in found], total
+
+    def _states_called(self, text: str | None, workflow: str | None) -> list[str] | None:
+        """The state names `text` stands for (a name, or a zh/en label), in `workflow` or in
+        any deployed workflow (None: no state filter, once `workflow` is checked)."""
+        from aidflow.errors import did_you_mean
+
+        deployed = [wf for _, wf in workflows.deployed_definitions(self.session)]
+        names = {wf.name for wf in deployed}
+        if workflow is not None and workflow not in names:
+            raise InvalidInputError(
+                f"--workflow {workflow!r}: no such workflow is deployed",
+                hint=did_you_mean(workflow, names) or f"deployed: {', '.join(sorted(names))}",
+            )
+        if text is None:
+            return None
+        known: dict[str, set[str]] = {}  # name or label -> state names
+        for wf in deployed:
+            if workflow is not None and wf.name != workflow:
+                continue
+            for name, st in wf.states.items():
+                for word in (name, st.labels.zh, st.labels.en):
+                    known.setdefault(word, set()).add(name)
+        wanted = text.strip()
+        if wanted not in known:
+            raise InvalidInputError(
+                f"--state {wanted!r}: no state has that name or label"
+                + (f" in {workflow}" if workflow else ""),
+                hint=did_you_mean(wanted, known)
+                or "`aidflow workflow show NAME` lists a workflow's states",
+            )
+        return sorted(known[wanted])
 
     def vote_tally(self, case_id: int, voter: str, round_: int) -> rules.Tally:
         """The tally of round `round_` as `voter`'s vote left it (also when read on a retry)."""

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
+from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import DeliveryError, Mailer, Message
-from aidflow.services.escalations import email_context
+from aidflow.notify.templates import ESCALATION_SUMMARY
+from aidflow.services.escalations import email_context, summary_context
 from aidflow.store import escalations as escalation_rows
 from aidflow.store import outbox
 from aidflow.store import workflows as workflow_store
@@ -45,13 +47,18 @@ def backoff(attempts: int) -> timedelta:
 
 
 def render_queued(
-    session: Session, row: OutboxRecord, templates: Templates | None = None
+    session: Session,
+    row: OutboxRecord,
+    templates: Templates | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> Message:
     """Render an outbox row the sweep queued unrendered (`row.text` is None), with
-    `templates` (default: the shipped ones, times in Asia/Shanghai)."""
+    `templates` (default: the shipped ones, times in Asia/Shanghai) and the county's
+    `calendar` (default: the national one in the templates' zone) for working days left."""
     from aidflow.notify.render import Templates, render
 
     templates = templates or Templates.shipped()
+    calendar = calendar or WorkCalendar(str(templates.tz))
 
     if row.escalation_id is None or row.template is None or row.lang is None:
         raise InvalidInputError(
@@ -64,18 +71,21 @@ def render_queued(
             f"outbox message {row.id}: escalation {row.escalation_id} or its recipient "
             "no longer exists"
         )
-    wf = workflow_store.definition(session, found.case.workflow_version_id)
-    context = email_context(
-        session,
-        found.escalation,
-        found.case,
-        wf,
-        found.recipient.name,
-        row.lang,
-        found.person_name,
-        found.person_id_number,
-        templates.public_url,
-    )
+    if row.template == ESCALATION_SUMMARY:  # several escalations of one sweep, one email
+        context = summary_context(session, found.escalation, found.recipient, row.lang, calendar)
+    else:
+        context = email_context(
+            session,
+            found.escalation,
+            found.case,
+            workflow_store.definition(session, found.case.workflow_version_id),
+            found.recipient,
+            row.lang,
+            found.person_name,
+            found.person_id_number,
+            calendar,
+            templates.public_url,
+        )
     return render(
         row.template,
         row.lang,
@@ -94,6 +104,7 @@ def deliver_outbox(
     max_attempts: int = 8,
     limit: int = 1000,
     templates: Templates | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> tuple[int, int]:
     """Send the pending outbox rows that are due, one at a time; (sent, failed now).
 
@@ -110,7 +121,7 @@ def deliver_outbox(
     for _ in range(limit):
         # one message: claimed, sent and marked in its own transaction
         with session.begin() if own else nullcontext():
-            outcome = deliver_next(session, now, mailer, max_attempts, templates)
+            outcome = deliver_next(session, now, mailer, max_attempts, templates, calendar)
         if outcome is None:
             break
         failpoints.reach("delivery.message")  # its mark committed
@@ -125,6 +136,7 @@ def deliver_next(
     mailer: Mailer,
     max_attempts: int,
     templates: Templates | None = None,
+    calendar: WorkCalendar | None = None,
 ) -> str | None:
     """Claim the next due row, send it and mark it; 'sent', 'failed', 'retry' or None (none due)."""
     row = outbox.claim_next(session, now)
@@ -133,7 +145,7 @@ def deliver_next(
     rendered: Rendered | None = None  # what this attempt renders, stored with its mark
     if row.text is None:
         try:
-            msg = render_queued(session, row, templates)
+            msg = render_queued(session, row, templates, calendar)
         except AidflowError as exc:  # a template or data problem no retry fixes by itself
             outbox.mark_failed(session, row, f"cannot render: {exc.message}")
             return "failed"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.clock import Clock
 from aidflow.engine.access import Area
+from aidflow.engine.deadlines import counts_working_days, describe
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.messageid import make_message_id
@@ -71,8 +72,8 @@ def send_digests(
         # the sender's domain may change between runs (AIDFLOW_SMTP_FROM); the day's digest may not
         if outbox.has_message_id_prefix(session, f"<{_token(user.name, day)}@"):
             continue
-        overdue = _cases(session, user, now, lang, overdue=True)
-        open_ = _cases(session, user, now, lang, overdue=False)
+        overdue = _cases(session, user, now, calendar, lang, overdue=True)
+        open_ = _cases(session, user, now, calendar, lang, overdue=False)
         if not overdue and not open_:
             continue
         if _queue(session, user, day, overdue, open_, message_id, now, lang, templates):
@@ -81,7 +82,13 @@ def send_digests(
 
 
 def _cases(
-    session: Session, user: UserRecord, now: datetime, lang: str, *, overdue: bool
+    session: Session,
+    user: UserRecord,
+    now: datetime,
+    calendar: WorkCalendar,
+    lang: str,
+    *,
+    overdue: bool,
 ) -> list[dict[str, Any]]:
     out = []
     for c in rows.with_deadline(session, Area.parse(user.area), now, overdue=overdue, limit=LIMIT):
@@ -92,12 +99,11 @@ def _cases(
             "person_id_masked": mask(c.person_id_number),
             "caseworker": c.assigned_to or "-",
             "step": wf.states[c.state].labels.get(lang),
-            "due_at": c.deadline_at,
         }
-        if overdue:
-            item["overdue"] = now - c.deadline_at
-        else:
-            item["due_in"] = c.deadline_at - now
+        # the deadline as people count it (engine.deadlines): its last day, working days left
+        wd = counts_working_days(wf, c.state, c.deadline_at, calendar.tz)
+        item["due_at"] = due = describe(c.deadline_at, now, calendar, working_days=wd)
+        item["overdue" if overdue else "due_in"] = due
         out.append(item)
     return out
 
@@ -122,7 +128,7 @@ def _queue(
         DAILY_DIGEST,
         lang,
         {
-            "recipient_name": user.name,
+            "recipient_name": user.greeting_name,
             "recipient_user": user.name,
             "area": area,
             "day": day,
@@ -188,7 +194,7 @@ def send_checkpoints(
             AUDIT_CHECKPOINT,
             lang,
             {
-                "recipient_name": user.name,
+                "recipient_name": user.greeting_name,
                 "recipient_user": user.name,
                 "day": day,
                 "checkpoint": checkpoint,

@@ -19,12 +19,18 @@ from typing import Any
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
+from aidflow.engine.deadlines import Due, counts_working_days, describe, show_left
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
+from aidflow.language.textlimits import check_text
 from aidflow.notify.messageid import make_message_id
-from aidflow.notify.templates import DEADLINE_REMINDER, EMERGENCY_ESCALATION
+from aidflow.notify.templates import (
+    DEADLINE_REMINDER,
+    EMERGENCY_ESCALATION,
+    ESCALATION_SUMMARY,
+)
 from aidflow.store import escalations as rows
 from aidflow.store import events as event_store
 from aidflow.store import outbox
@@ -139,6 +145,48 @@ def latest_repeat(calendar: WorkCalendar, first: datetime, repeat: Duration, now
     return k
 
 
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who a rung reaches for one case: `users` holding `role`; `meant_for` and `why` are
+    set when no user held the rung's own role over the case's area."""
+
+    users: list[UserRecord]
+    role: str
+    meant_for: str | None = None
+    why: str | None = None
+
+
+def fallback_roles(role: str) -> list[str]:
+    """Where a rung goes when no user holds `role` over the case: up the hierarchy, a
+    township role to the county role of the same kind, then the administrators."""
+    up = [f"county_{role.removeprefix('township_')}"] if role.startswith("township_") else []
+    return [*up, ADMIN_ROLE] if role != ADMIN_ROLE else []
+
+
+def unheld_rung_roles(session: Session, wf: Workflow) -> list[str]:
+    """A warning for each ladder rung whose role no user holds, and where it will go instead
+    (`workflow deploy` prints them)."""
+    from aidflow.store.users import all_roles
+
+    held = all_roles(session)
+    out = []
+    for ladder, rungs in wf.escalations.items():
+        for index, rung in enumerate(rungs, 1):
+            if rung.to in held:
+                continue
+            instead = next((r for r in fallback_roles(rung.to) if r in held), None)
+            goes = f"its escalations go to {instead} instead" if instead else "it reaches no one"
+            out.append(
+                f"{wf.name}: ladder {ladder} rung {index} (after {rung.after}) goes to "
+                f"{rung.to}, which no user holds; {goes} (add a user with "
+                f"`aidflow user add NAME --role {rung.to} ...`)"
+            )
+    return out
+
+
 @dataclass
 class Recipients:
     """The users a rung goes to: `access.covering`, asked once per (role, township, village)."""
@@ -158,6 +206,19 @@ class Recipients:
                 self._by_name[a.name] for a in covering(self._actors, township, village, role)
             ]
         return self._cache[key]
+
+    def route(self, role: str, township: str, village: str) -> Route:
+        """The rung's role's users over the area or, when there are none, the first role up
+        the hierarchy that has some (`fallback_roles`): an escalation never vanishes."""
+        found = self.of(role, township, village)
+        if found:
+            return Route(found, role)
+        for other in fallback_roles(role):
+            found = self.of(other, township, village)
+            if found:
+                why = f"no user holds {role} over {township}/{village}; sent to {other}"
+                return Route(found, other, meant_for=role, why=why)
+        return Route([], role)
 
     def email(self, name: str) -> str:
         return self._by_name[name].email
@@ -181,6 +242,7 @@ def escalate(
     now = clock.now()
     recipients = Recipients(rows.users(session))
     created = 0
+    fired: dict[str, list[tuple[int, str]]] = {}  # recipient -> (escalation id, template)
     for vid, wf in rows.deployed(session):
         for state_name, st in wf.states.items():
             if st.escalation is None or st.escalation not in wf.escalations:
@@ -199,20 +261,23 @@ def escalate(
                         "ladder": st.escalation,
                         "rung": index,
                         "repeat_no": repeat_no,
-                        "role": rung.to,
+                        "role": route.role,
+                        "meant_for": route.meant_for,
+                        "rerouted": route.why,
                         "recipient": user.name,
                         "template": rung.template,
                         "due_at": due,
                         "fired_at": now,
                     }
                     for c in batch
-                    for index, rung, repeat_no, due, user in _due_rungs(
+                    for index, rung, repeat_no, due, route, user in _due_rungs(
                         c, rungs, done, recipients, calendar, now
                     )
                 ]
                 if values:
-                    created += _fire_batch(session, values, recipients, now, lang, domain)
+                    created += _fire_batch(session, values, fired)
                     failpoints.reach("sweep.batch")  # inside the sweep's transaction
+    _queue_emails(session, fired, recipients, now, lang, domain)
     return created
 
 
@@ -230,7 +295,8 @@ def _earliest_due(
     return bounds["entry"], bounds["deadline"]
 
 
-_Plan = list[tuple[int, Rung, int, datetime, UserRecord]]  # (rung index, rung, repeat_no, due, to)
+# (rung index, rung, repeat_no, due, route, to)
+_Plan = list[tuple[int, Rung, int, datetime, Route, UserRecord]]
 
 
 def _due_rungs(
@@ -260,42 +326,51 @@ def _due_rungs(
             if repeat_no == 0
             else calendar.add(first, _times(parse_duration(rung.repeat or "1h"), repeat_no))
         )
+        route = recipients.route(rung.to, case.township, case.village)
         plan.extend(
-            (index, rung, repeat_no, due, user)
-            for user in recipients.of(rung.to, case.township, case.village)
+            (index, rung, repeat_no, due, route, user)
+            for user in route.users
             if (repeat_no, user.name) not in seen
         )
     return plan
 
 
 def _fire_batch(
+    session: Session, values: list[dict[str, Any]], fired: dict[str, list[tuple[int, str]]]
+) -> int:
+    """Insert one batch of escalations; note each one inserted under its recipient."""
+    inserted = rows.insert_fired(session, values)
+    template = {tuple(v[k] for k in rows.KEY): v["template"] for v in values}
+    for esc_id, cid, entry, rung, rep, who in inserted:
+        fired.setdefault(who, []).append((esc_id, template[(cid, entry, rung, rep, who)]))
+    return len(inserted)  # none: another sweep got there first
+
+
+def _queue_emails(
     session: Session,
-    values: list[dict[str, Any]],
+    fired: dict[str, list[tuple[int, str]]],
     recipients: Recipients,
     now: datetime,
     lang: str,
     domain: str,
-) -> int:
-    """Insert one batch of escalations, then queue an unrendered email for each one inserted."""
-    inserted = rows.insert_fired(session, values)
-    if not inserted:
-        return 0  # another sweep got there first
-    template = {tuple(v[k] for k in rows.KEY): v["template"] for v in values}
+) -> None:
+    """One unrendered email per recipient of this sweep: the escalation's own message, or a
+    summary of all of them (`escalation_summary`, keyed on the first) when there are several,
+    so a look-back that opens thousands of cases does not flood one supervisor's mailbox."""
     outbox.queue(
         session,
         [
             outbox.NewMessage(
                 to_addr=recipients.email(who),
                 message_id=make_message_id(uuid.uuid4().hex, domain),
-                escalation_id=esc_id,
-                template=template[(cid, entry, rung, rep, who)],
+                escalation_id=mine[0][0],
+                template=mine[0][1] if len(mine) == 1 else ESCALATION_SUMMARY,
                 lang=lang,
             )
-            for esc_id, cid, entry, rung, rep, who in inserted
+            for who, mine in sorted(fired.items())
         ],
         now,
     )
-    return len(inserted)
 
 
 # -- what an escalation email says -------------------------------------------------------
@@ -317,13 +392,18 @@ def email_context(
     esc: EscalationRecord,
     case: CaseRecord,
     wf: Workflow,
-    recipient: str,
+    recipient: UserRecord,
     lang: str,
     person_name: str,
     person_id_number: str,
+    calendar: WorkCalendar,
     public_url: str | None = None,
 ) -> dict[str, Any]:
     """What the templates get (notify.templates); the ID number is masked.
+
+    The case's deadline goes to the templates as an `engine.deadlines.Due` (shown as its
+    last day that counts, time left in working days for a working-day deadline); a rung
+    that fires before any deadline has passed is late against its own due time.
 
     As of the sweep that fired `esc` (its `fired_at` is "now"), with the case and person as
     they are when this is called (at delivery). A case that has since left the state entry
@@ -344,9 +424,14 @@ def email_context(
     # migration); the step is named as it was
     st = wf.states.get(state)
     late_from = deadline if deadline is not None and deadline <= now else due
+    cal = calendar
+    shown: Due | None = None
+    if deadline is not None and st is not None:
+        wd = counts_working_days(wf, state, deadline, cal.tz)
+        shown = describe(deadline, now, cal, working_days=wd)
     ctx: dict[str, Any] = {
-        "recipient_name": recipient,
-        "recipient_user": recipient,
+        "recipient_name": recipient.greeting_name,
+        "recipient_user": recipient.name,
         "case_id": case.id,
         "workflow_label": wf.labels.get(lang),
         "person_name": mask_in_text(person_name),
@@ -357,8 +442,9 @@ def email_context(
     }
     if esc.template == DEADLINE_REMINDER:
         ctx.update(
-            due_at=deadline or due,
-            due_in=max((deadline or due) - now, timedelta(0)),
+            due_at=shown or due,
+            due_in=shown or max(due - now, timedelta(0)),
+            topic=None,
             actions=[
                 {"trigger": t.trigger, "label": t.labels.get(lang) if t.labels else t.trigger}
                 for t in wf.transitions_from(state)
@@ -370,16 +456,76 @@ def email_context(
         escalation_id=esc.id,
         caseworker=case.assigned_to or "-",
         case_url=f"{public_url}/cases/{case.id}" if public_url else None,
-        overdue=now - late_from,
-        due_at=late_from,
+        overdue=shown if shown is not None and late_from == deadline else now - late_from,
+        due_at=shown if shown is not None and late_from == deadline else late_from,
     )
     if esc.template == EMERGENCY_ESCALATION:
+        # the rule's limit is the state's deadline: a rung due before it (the 20-hour rung of
+        # a 24-hour limit) warns; one due at or after it reports a breach, late from the limit
+        limit_at = deadline if deadline is not None else due
+        reason = case.data.get("emergency_reason") or rows.opening_note(session, case.id)
         ctx.update(
-            emergency_reason=str(case.data.get("emergency_reason", "-")),
+            emergency_reason=str(reason or "-"),
             reported_at=case.opened_at,
-            limit=due - entered,
+            limit=limit_at - entered,
+            before_limit=now < limit_at,
+            due_in=max(limit_at - now, timedelta(0)),
         )
     return ctx
+
+
+SUMMARY_LIMIT = 50  # escalations listed in one summary; `escalation list` shows them all
+
+_KINDS = {
+    DEADLINE_REMINDER: {"en": "due soon", "zh": "即将到期"},
+    EMERGENCY_ESCALATION: {"en": "emergency", "zh": "急难救助"},
+}
+_OVERDUE_KIND = {"en": "overdue", "zh": "超期督办"}
+
+
+def summary_context(
+    session: Session,
+    esc: EscalationRecord,
+    recipient: UserRecord,
+    lang: str,
+    calendar: WorkCalendar,
+) -> dict[str, Any]:
+    """What `escalation_summary` gets: the escalations the sweep that fired `esc` sent to
+    its recipient, the oldest deadline first, as of that sweep."""
+    from aidflow.store import workflows as workflow_store
+
+    listed, count = rows.fired_together(session, esc.recipient, esc.fired_at, SUMMARY_LIMIT)
+    definitions: dict[int, Workflow] = {}
+    items = []
+    for e, case in listed:
+        vid = case.workflow_version_id
+        wf = definitions.get(vid) or definitions.setdefault(
+            vid, workflow_store.definition(session, vid)
+        )
+        st = wf.states.get(e.state)
+        late = "-"
+        if case.entry_seq == e.entry_seq and case.deadline_at is not None and st is not None:
+            wd = counts_working_days(wf, e.state, case.deadline_at, calendar.tz)
+            late = show_left(
+                describe(case.deadline_at, e.fired_at, calendar, working_days=wd), lang
+            )
+        items.append(
+            {
+                "escalation_id": e.id,
+                "case_id": case.id,
+                "area": f"{case.township}/{case.village}",
+                "step": st.labels.get(lang) if st is not None else e.state,
+                "kind": _KINDS.get(e.template, _OVERDUE_KIND)[lang],
+                "late": late,
+            }
+        )
+    return {
+        "recipient_name": recipient.greeting_name,
+        "recipient_user": recipient.name,
+        "count": count,
+        "more": count - len(items),
+        "escalations": items,
+    }
 
 
 # -- acknowledgement and listing ---------------------------------------------------------
@@ -393,6 +539,8 @@ def acknowledge(
     The recipient may acknowledge, and so may anyone else holding the escalation's role
     over the case's area (`access.covering`: the rule that chose the recipients).
     """
+    if note is not None:
+        check_text(note, "note")
     esc = rows.get(session, escalation_id)
     if esc is None:
         raise NotFoundError(

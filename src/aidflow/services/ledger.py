@@ -3,12 +3,14 @@
 Persons are read in pages ordered by township, village and id (keyset pagination, so
 memory stays flat however large the county), each page with one query each for its
 cases, paid totals, this month's visits and list sources (aidflow.store.ledger). The
-rows are written as XLSX or CSV by aidflow.files.ledger.
+rows are written as XLSX or CSV by aidflow.files.ledger. Values are words in the reader's
+language, not codes: 男/女, 农村/城镇, the programme's and the step's labels, deadlines as
+engine.deadlines shows them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,8 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aidflow.engine.access import Actor
+from aidflow.engine.deadlines import Due, counts_working_days, show_due
 from aidflow.idnumber import mask
-from aidflow.store import ledger, persons
+from aidflow.language.definition import Workflow
+from aidflow.store import ledger, persons, workflows
 from aidflow.store.records import CaseRecord, PersonRecord
 from aidflow.store.session import Session
 
@@ -28,6 +32,19 @@ class LedgerOptions:
     tz: ZoneInfo
     township: str | None = None
     show_id: bool = False
+    lang: str = "en"
+
+
+# code -> (zh, en) for the person columns written as words
+_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "sex": {"M": ("男", "male"), "F": ("女", "female")},
+    "hukou": {"rural": ("农村", "rural"), "urban": ("城镇", "urban")},
+}
+
+
+def _word(column: str, code: str, lang: str) -> str:
+    found = _WORDS[column].get(code)
+    return code if found is None else found[lang != "zh"]
 
 
 def _month_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -42,6 +59,13 @@ def ledger_rows(session: Session, actor: Actor, opts: LedgerOptions) -> Iterator
     township, village and id."""
     today = opts.now.astimezone(opts.tz).date()
     month_start, month_end = _month_bounds(opts.now, opts.tz)
+    definitions: dict[int, Workflow] = {}
+
+    def workflow(vid: int) -> Workflow:
+        if vid not in definitions:
+            definitions[vid] = workflows.definition(session, vid)
+        return definitions[vid]
+
     for page in persons.persons_in_pages(session, actor.scope, opts.township):
         facts = ledger.ledger_facts(session, [p.id for p in page], month_start, month_end)
         for p in page:
@@ -53,6 +77,7 @@ def ledger_rows(session: Session, actor: Actor, opts: LedgerOptions) -> Iterator
                 facts.sources.get(p.id, set()),
                 today,
                 opts,
+                workflow,
             )
 
 
@@ -64,7 +89,9 @@ def _row(
     sources: set[str],
     today: date,
     opts: LedgerOptions,
+    workflow: Callable[[int], Workflow],
 ) -> dict[str, Any]:
+    lang = opts.lang
     open_cases = [c for c in cases if c.closed_at is None]
     overdue = [c for c in open_cases if c.deadline_at is not None and c.deadline_at < opts.now]
     age = (
@@ -74,25 +101,32 @@ def _row(
     )
     disability = ""
     if p.disability_grade is not None:
-        disability = f"grade {p.disability_grade}" + (
-            f" {p.disability_type}" if p.disability_type else ""
-        )
+        grade = f"{p.disability_grade}级" if lang == "zh" else f"grade {p.disability_grade}"
+        disability = grade + (f" {p.disability_type}" if p.disability_type else "")
+
+    def programme(c: CaseRecord) -> str:
+        wf = workflow(c.workflow_version_id)
+        st = wf.states.get(c.state)
+        return f"{wf.labels.get(lang)} #{c.id}: {st.labels.get(lang) if st else c.state}"
+
+    def deadline(c: CaseRecord, at: datetime) -> str:
+        wd = counts_working_days(workflow(c.workflow_version_id), c.state, at, opts.tz)
+        return f"#{c.id}: {show_due(Due(at, wd), lang, opts.tz)}"
+
     return {
         "township": p.township,
         "village": p.village,
         "name": p.name,
         "id_number": p.id_number if opts.show_id else mask(p.id_number),
-        "sex": p.sex,
+        "sex": _word("sex", p.sex, lang),
         "age": age,
-        "hukou": p.hukou,
+        "hukou": _word("hukou", p.hukou, lang),
         "disability": disability,
-        "mental_illness": "yes" if p.mental_illness else "",
+        "mental_illness": ("是" if lang == "zh" else "yes") if p.mental_illness else "",
         "sources": ", ".join(sorted(sources)),
-        "programmes": "; ".join(f"{c.workflow_name} #{c.id}: {c.state}" for c in cases),
+        "programmes": "; ".join(programme(c) for c in cases),
         "deadlines": "; ".join(
-            f"#{c.id}: {c.deadline_at.astimezone(opts.tz):%Y-%m-%d %H:%M}"
-            for c in open_cases
-            if c.deadline_at is not None
+            deadline(c, c.deadline_at) for c in open_cases if c.deadline_at is not None
         ),
         "overdue": ", ".join(f"#{c.id}" for c in overdue),
         "paid_total": (Decimal(paid[0]) / 100).quantize(Decimal("0.01"))

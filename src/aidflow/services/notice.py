@@ -46,7 +46,7 @@ def build_notice(
     rows: list[dict[str, Any]] = []
     for workflow, states in sorted(policy.states.items()):
         for state in states:
-            listed = svc.list_cases(
+            listed, _total = svc.list_cases(
                 actor,
                 state=state,
                 workflow=workflow,

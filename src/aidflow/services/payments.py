@@ -529,6 +529,7 @@ def export_payments(
     file_name: str,
     batch: int | None = None,
     batch_size: int = BATCH,
+    lang: str = "en",
 ) -> ExportResult:
     """The bank file of the period's payments in no export batch yet, as a new batch; or,
     with `batch`, that batch's file written again (an audited act of its own).
@@ -543,7 +544,7 @@ def export_payments(
     store.read_snapshot(session)
     require_county(session, actor, "exporting payments")
     if batch is not None:
-        return _export_again(session, writing, clock, batch, fmt, actor, batch_size)
+        return _export_again(session, writing, clock, batch, fmt, actor, batch_size, lang)
     if period is None:
         raise InvalidInputError(
             "an export needs --period (new payments) or --batch (a batch's file again)"
@@ -556,7 +557,7 @@ def export_payments(
         return store.export_page(session, per, after, batch_size)
 
     result = ExportResult(per)
-    result.content = _bank_file(fmt, page, result, lines, amounts)
+    result.content = _bank_file(fmt, page, result, lines, amounts, lang)
     if result.rows == 0:
         earlier = store.batches(session, per)
         raise NotFoundError(
@@ -599,7 +600,14 @@ def export_payments(
 
 
 def _export_again(
-    session: Session, writing: Writing, clock: Clock, batch: int, fmt: str, actor: str, size: int
+    session: Session,
+    writing: Writing,
+    clock: Clock,
+    batch: int,
+    fmt: str,
+    actor: str,
+    size: int,
+    lang: str,
 ) -> ExportResult:
     found = store.batch(session, batch)
     if found is None:
@@ -609,7 +617,7 @@ def _export_again(
         return store.batch_page(session, batch, after, size)
 
     result = ExportResult(found.period, batch=batch, again=True)
-    result.content = _bank_file(fmt, page, result, array("q"), array("q"))
+    result.content = _bank_file(fmt, page, result, array("q"), array("q"), lang)
     if (result.rows, result.total_fen) != (found.rows, found.total_fen):
         raise ConflictError(
             f"export batch {batch} now holds {result.rows} payment(s), {yuan(result.total_fen)} "
@@ -628,6 +636,7 @@ def _bank_file(
     result: ExportResult,
     ids: array[int],
     amounts: array[int],
+    lang: str,
 ) -> bytes:
     def rows() -> Iterator[tuple[str | Decimal, ...]]:
         last = 0
@@ -643,7 +652,7 @@ def _bank_file(
             failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
 
     out = io.BytesIO()
-    bankfile.write_payments(out, fmt, rows())
+    bankfile.write_payments(out, fmt, rows(), lang)
     return out.getvalue()
 
 

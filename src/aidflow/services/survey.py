@@ -23,17 +23,19 @@ progress goes to a callback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aidflow import failpoints
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
-from aidflow.files.table import cell_text, check_file, read_rows, scan
+from aidflow.files.table import cell_text, check_file, read_rows, scan, sheet_names
 from aidflow.idnumber import id_number_parts, mask
+from aidflow.language.textlimits import check_text, control_character
 from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
 from aidflow.store import imports as store
 from aidflow.store.session import Session
@@ -142,7 +144,7 @@ class _Validator:
             if type(cell) is str:  # CSV cells are str: the fast path
                 text = cell.strip()
                 if text:
-                    if plain and len(text) <= _MAX_TEXT:
+                    if plain and len(text) <= _MAX_TEXT and control_character(text) is None:
                         values[col.field] = text
                         continue
                     if memo is not None:
@@ -184,11 +186,14 @@ class _Validator:
             cell = mapped
         # most cells reaching here are ID numbers and dates (text and choices stop at the memo)
         if name == "id_number":
-            if isinstance(cell, float):
-                raise InvalidInputError(
-                    f"ID number stored as a number ({mask(text)}); digits were lost",
-                    hint="format the column as text in the spreadsheet",
-                )
+            if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+                # stored as a number: kept only if every digit survived (the check digit)
+                if not _intact_number(cell):
+                    raise InvalidInputError(
+                        f"ID number stored as a number ({mask(text)}); digits were lost",
+                        hint="format the column as text in the spreadsheet and type it again",
+                    )
+                text = str(int(cell))
             raw = text.replace(" ", "").upper()
             if self.trusted and len(raw) == 18:
                 self.idn = (
@@ -204,7 +209,7 @@ class _Validator:
         if name in TEXT_FIELDS:
             if len(text) > _MAX_TEXT:
                 raise InvalidInputError(f"{text[:20]}... is longer than {_MAX_TEXT} characters")
-            return text
+            return check_text(text, "the text", limit=_MAX_TEXT, multiline=False)
         if name == "hukou":
             if text not in ("rural", "urban"):
                 raise InvalidInputError(
@@ -241,11 +246,40 @@ class _Validator:
         return ", ".join([*col.values, *plain])
 
 
+HEADER_SEARCH = 10  # rows looked at for the header (title rows above it)
+
+
+def _intact_number(cell: float) -> bool:
+    """Whether an ID number a spreadsheet stored as a number kept every digit. Excel keeps 15
+    significant digits and a float holds whole numbers exactly only up to 2**53, so most
+    18-digit numbers come back changed; one whose digits still pass the check digit (and
+    the other checks of an ID number) is taken as intact."""
+    if isinstance(cell, float) and not cell.is_integer():
+        return False
+    try:
+        id_number_parts(str(int(cell)))
+    except IdNumberError:
+        return False
+    return True
+
+
+_EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's (and WPS's) serial dates
+_CHINESE_DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?")
+
+
 def parse_date(cell: Any, text: str) -> date:
     if isinstance(cell, datetime):
         return cell.date()
     if isinstance(cell, date):
         return cell
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        # a date cell saved without its date format: Excel's serial day number
+        if float(cell).is_integer() and 1 <= cell <= 2_958_465:
+            return _EXCEL_EPOCH + timedelta(days=int(cell))
+        raise InvalidInputError(f"{text!r} is not a date", hint="write it as YYYY-MM-DD")
+    found = _CHINESE_DATE.fullmatch(text)
+    if found is not None:  # 2023年8月1日
+        text = "-".join(found.groups())
     if len(text) == 10 and text[4] == "-" == text[7]:
         try:
             return date.fromisoformat(text)  # YYYY-MM-DD, the usual spelling, parsed in C
@@ -326,6 +360,7 @@ class Importer:
         *,
         mapping: str | None = None,
         skip_bad: bool = False,
+        sheet: str | None = None,
         now: datetime,
         today: date,
         batch_size: int = BATCH_SIZE,
@@ -343,6 +378,7 @@ class Importer:
         self.path = path
         self.source = source
         self.skip_bad = skip_bad
+        self.sheet = sheet
         self.now = now
         self.today = today
         self.batch_size = max(1, batch_size)
@@ -351,16 +387,41 @@ class Importer:
         self.stamp = (0, 0)  # size and mtime when the run hashed the file
 
     def _rows(self, encoding: str, trusted: bool = False) -> Iterator[Row | list[RowProblem]]:
-        rows = read_rows(self.path, encoding)
-        first = next(rows, None)
-        if first is None:
-            raise InvalidInputError(
-                f"{self.path}: the file has no header row",
-                hint="the first row must name the columns",
-            )
-        validator = _Validator(self.mapping, first, self.today, str(self.path), trusted)
-        for line, cells in rows:
-            yield validator.row(line, cells)
+        names: list[str | None] = (
+            [self.sheet] if self.sheet is not None else [*sheet_names(self.path)] or [None]
+        )
+        first_error: InvalidInputError | None = None
+        for name in names:  # a workbook's first sheet whose header names the columns
+            rows = read_rows(self.path, encoding, sheet=name)
+            try:
+                validator = self._header(rows, trusted)
+            except InvalidInputError as exc:
+                first_error = first_error or exc
+                continue
+            for line, cells in rows:
+                yield validator.row(line, cells)
+            return
+        assert first_error is not None
+        raise first_error
+
+    def _header(self, rows: Iterator[tuple[int, list[Any]]], trusted: bool) -> _Validator:
+        """The validator of the header row: the first of the first HEADER_SEARCH rows that
+        names the mapping's columns (offices put a title, a date or a unit above it)."""
+        first_error: InvalidInputError | None = None
+        for _ in range(HEADER_SEARCH):
+            row = next(rows, None)
+            if row is None:
+                break
+            try:
+                return _Validator(self.mapping, row, self.today, str(self.path), trusted)
+            except InvalidInputError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        raise InvalidInputError(
+            f"{self.path}: the file has no header row",
+            hint="the first row must name the columns",
+        )
 
     def _person_rows(self, session: Session) -> store.PersonRows:
         if self._persons is None:

@@ -142,7 +142,9 @@ def import_areas(
 # --- users --------------------------------------------------------------------------------
 
 
-def _check_values(name: str, email: str, os_login: str | None) -> None:
+def _check_values(
+    name: str, email: str, os_login: str | None, display_name: str | None = None
+) -> None:
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise InvalidInputError(
             f"email {email!r} is not an email address", hint="write it like li@example.org"
@@ -151,6 +153,7 @@ def _check_values(name: str, email: str, os_login: str | None) -> None:
         ("name", name, 64),
         ("email", email, 200),
         ("os login", os_login or "", 64),
+        ("display name", display_name or "", 100),
     ):
         if len(value) > limit:  # the column's width
             raise InvalidInputError(
@@ -169,6 +172,7 @@ def add_user(
     *,
     os_login: str | None = None,
     password: str | None = None,
+    display_name: str | None = None,
 ) -> UserRecord:
     """Add a user after checking the administrator and every value.
 
@@ -181,7 +185,13 @@ def add_user(
         require_admin(session, by)
     if users.user_exists(session, name):
         raise InvalidInputError(f"user '{name}' already exists")
-    _check_values(name, email, os_login)
+    display_name = (display_name or "").strip() or None
+    if display_name is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in display_name):
+        raise InvalidInputError(
+            f"display name {display_name!r} holds a control character",
+            hint="write the name as it should appear in emails, e.g. 张建国",
+        )
+    _check_values(name, email, os_login, display_name)
     if bootstrap:
         checked = sorted(set(roles) | {ADMIN})
         Area.parse(area)
@@ -199,6 +209,7 @@ def add_user(
         by,
         os_login=os_login or None,
         password_hash=None if password is None else auth.hash_password(password),
+        display_name=display_name,
         must_change_password=password is not None,
     )
 

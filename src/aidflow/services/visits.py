@@ -473,7 +473,7 @@ def _queue(
     wf: Workflow = workflow_store.definition(session, b.workflow_version_id)
     name, id_number = rows.person_name(session, b.person_id)
     ctx: dict[str, Any] = {
-        "recipient_name": user.name,
+        "recipient_name": user.greeting_name,
         "recipient_user": user.name,
         "case_id": b.case_id,
         "workflow_label": wf.labels.get(lang),
@@ -486,7 +486,13 @@ def _queue(
     end = month.end(calendar)
     if kind == "warning":
         template = WARNING_TEMPLATE
-        ctx.update(due_at=end, due_in=max(end - now, timedelta(0)), actions=[])
+        # the warning is about this month's visits, not the case's step deadline
+        topic = (
+            "本月上门服务未达到最低次数"
+            if lang == "zh"
+            else "care visits below the monthly minimum"
+        )
+        ctx.update(due_at=end, due_in=max(end - now, timedelta(0)), actions=[], topic=topic)
     else:
         template = ESCALATION_TEMPLATE
         ctx.update(

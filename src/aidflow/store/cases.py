@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
@@ -107,7 +107,7 @@ def list_cases(
     session: Session,
     area: Area,
     *,
-    state: str | None = None,
+    states: Sequence[str] | None = None,
     workflow: str | None = None,
     township: str | None = None,
     village: str | None = None,
@@ -115,13 +115,14 @@ def list_cases(
     deadline_before: datetime | None = None,
     assigned_to: str | None = None,
     include_closed: bool = False,
-    limit: int = 200,
-) -> list[CaseRecord]:
-    """The cases in `area` matching every filter given, by id."""
+    limit: int | None = 200,
+) -> tuple[list[CaseRecord], int]:
+    """The cases in `area` matching every filter given, the soonest deadline first (those
+    with none last), at most `limit` (None: all); and how many match in all."""
     c = CASES.c
-    stmt = in_area(select(CASES), area, c.township, c.village).order_by(c.id)
-    if state:
-        stmt = stmt.where(c.state == state)
+    stmt = in_area(select(CASES), area, c.township, c.village)
+    if states is not None:
+        stmt = stmt.where(c.state.in_(list(states)))
     if workflow:
         stmt = stmt.where(c.workflow_name == workflow)
     if township:
@@ -136,7 +137,11 @@ def list_cases(
         stmt = stmt.where(c.assigned_to == assigned_to)
     if not include_closed:
         stmt = stmt.where(c.closed_at.is_(None))
-    return [CaseRecord(*row) for row in session.execute(stmt.limit(limit))]
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    stmt = stmt.order_by(c.deadline_at.is_(None), c.deadline_at, c.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [CaseRecord(*row) for row in session.execute(stmt)], total
 
 
 def existing_case_ids(session: Session, ids: Iterable[int]) -> set[int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVarTuple, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, or_, select, update
+from sqlalchemy import Row, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
@@ -49,6 +49,8 @@ class EscalationRecord:
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_note: str | None
+    meant_for: str | None = None  # the rung's role, when no user held it over the case
+    rerouted: str | None = None  # why it went to `role` instead
 
 
 # ORM attributes, so a read flushes what the session holds unwritten (autoflush)
@@ -86,9 +88,14 @@ class RenderSource:
 def users(session: Session) -> list[UserRecord]:
     """Every user, by name (the candidates for recipients)."""
     rows = session.execute(
-        select(User.name, User.email, User.roles, User.area, User.created_at).order_by(User.name)
+        select(
+            User.name, User.email, User.roles, User.area, User.created_at, User.display_name
+        ).order_by(User.name)
     )
-    return [UserRecord(name, email, list(roles), area, at) for name, email, roles, area, at in rows]
+    return [
+        UserRecord(name, email, list(roles), area, at, display_name=shown)
+        for name, email, roles, area, at, shown in rows
+    ]
 
 
 def deployed(session: Session) -> list[tuple[int, Workflow]]:
@@ -222,7 +229,7 @@ def open_in(session: Session, area: Area) -> list[tuple[EscalationRecord, CaseRe
 
 _RENDER_SOURCE = (
     select(*_ESC_COLUMNS, *_CASE_COLUMNS, Person.name, Person.id_number)
-    .add_columns(User.name, User.email, User.roles, User.area, User.created_at)
+    .add_columns(User.name, User.email, User.roles, User.area, User.created_at, User.display_name)
     .select_from(Escalation)
     .join(Case, Case.id == Escalation.case_id)
     .join(Person, Person.id == Case.person_id)
@@ -243,8 +250,34 @@ def render_source(session: Session, escalation_id: int) -> RenderSource | None:
         CaseRecord(*row[n : n + m]),
         name,
         id_number,
-        UserRecord(user[0], user[1], list(user[2]), user[3], user[4]),
+        UserRecord(user[0], user[1], list(user[2]), user[3], user[4], display_name=user[5]),
     )
+
+
+def fired_together(
+    session: Session, recipient: str, fired_at: datetime, limit: int
+) -> tuple[list[tuple[EscalationRecord, CaseRecord]], int]:
+    """The escalations one sweep (at `fired_at`) sent to `recipient`, the earliest due first,
+    at most `limit`, with their cases; and how many there are in all."""
+    mine = (Escalation.recipient == recipient, Escalation.fired_at == fired_at)
+    count = session.scalar(select(func.count()).select_from(Escalation).where(*mine)) or 0
+    stmt = (
+        select(*_ESC_COLUMNS, *_CASE_COLUMNS)
+        .join(Case, Case.id == Escalation.case_id)
+        .where(*mine)
+        .order_by(Escalation.due_at, Escalation.id)
+        .limit(limit)
+    )
+    n = len(_ESC_COLUMNS)
+    listed = [(EscalationRecord(*row[:n]), CaseRecord(*row[n:])) for row in session.execute(stmt)]
+    return listed, count
+
+
+def opening_note(session: Session, case_id: int) -> str | None:
+    """The note given when the case was opened (`case open --note`: an emergency's reason)."""
+    return session.execute(
+        select(CaseEvent.note).where(CaseEvent.case_id == case_id, CaseEvent.seq == 1)
+    ).scalar()
 
 
 def entered_at(session: Session, case_id: int, seq: int) -> datetime | None:

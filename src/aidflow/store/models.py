@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0014"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -155,6 +155,8 @@ class User(Base):
     # failed logins since the last success; the backoff and the lockout are computed from it
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    # the name emails greet the user by (张建国); the login name when none is given
+    display_name: Mapped[str | None] = mapped_column(String(100))
 
 
 class Token(Base):
@@ -324,6 +326,10 @@ class Escalation(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     ack_note: Mapped[str | None] = mapped_column(Text)
+    # set when no user held the rung's role over the case's area: the role it was meant
+    # for, and why it went to `role` instead (services.escalations.Recipients.route)
+    meant_for: Mapped[str | None] = mapped_column(String(64))
+    rerouted: Mapped[str | None] = mapped_column(String(300))
 
 
 class OutboxMessage(Base):

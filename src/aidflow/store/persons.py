@@ -37,6 +37,14 @@ def find_person(session: Session, id_number: str) -> PersonRecord | None:
     return None if row is None else PersonRecord(*row)
 
 
+def persons_named(session: Session, name: str, area: Area, limit: int) -> list[PersonRecord]:
+    """Persons in `area` whose name is `name` exactly, by ID number (at most `limit`)."""
+    stmt = select(PERSONS).where(PERSONS.c.name == name)
+    stmt = in_area(stmt, area, PERSONS.c.township, PERSONS.c.village)
+    rows = session.execute(stmt.order_by(PERSONS.c.id_number).limit(limit))
+    return [PersonRecord(*row) for row in rows]
+
+
 def person_by_id(session: Session, person_id: int) -> PersonRecord:
     row = _BY_ID.one_or_none(session, {"b_id": person_id})
     if row is None:

@@ -67,6 +67,12 @@ class UserRecord:
     os_login: str | None = None
     must_change_password: bool = False
     disabled: bool = False
+    display_name: str | None = None
+
+    @property
+    def greeting_name(self) -> str:
+        """What an email calls the user: the display name, else the login name."""
+        return self.display_name or self.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ _RECORD = (
     USERS.c.os_login,
     USERS.c.must_change_password,
     USERS.c.disabled,
+    USERS.c.display_name,
 )
 # the columns the audit log's digest of a user covers
 _CONTENT = tuple(
@@ -126,6 +127,7 @@ def add_user(
     os_login: str | None = None,
     password_hash: str | None = None,
     must_change_password: bool = False,
+    display_name: str | None = None,
 ) -> UserRecord:
     """Insert a user; a concurrent insert of the same name (or login) raises DuplicateError.
 
@@ -139,6 +141,7 @@ def add_user(
         os_login=os_login,
         password_hash=password_hash,
         must_change_password=must_change_password,
+        display_name=display_name,
         disabled=False,
         failed_logins=0,
     )

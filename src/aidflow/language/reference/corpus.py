@@ -691,6 +691,13 @@ MISTAKES: tuple[tuple[T, tuple[Mistake, ...]], ...] = (
                 "fields:\n  amount: {type: decimal, choices: ['100', '200']}\n",
             ),
             Mistake(
+                ("A label for a choice the field does not have.", "为不存在的取值写了显示名称。"),
+                "",
+                "",
+                "fields:\n  cause: {type: str, choices: [fire], choice_labels: "
+                "{flood: {zh: 洪水, en: Flood}}}\n",
+            ),
+            Mistake(
                 ("A computed field that is not declared.", "计算的字段未声明。"),
                 _SUBMIT,
                 _SUBMIT + "    computes:\n      related: len(person.related_users) > 0\n",

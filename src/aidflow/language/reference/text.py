@@ -478,6 +478,11 @@ KEY_DOCS: dict[str, dict[str, T]] = {
             "The allowed values (fields of type `str` only).",
             "允许的取值（仅限 `str` 类型的字段）。",
         ),
+        "choice_labels": (
+            "A display name per choice (`fire: {zh: 火灾, en: Fire}`); "
+            "`--field cause=火灾` is taken as `fire`.",
+            "每个取值的显示名称（`fire: {zh: 火灾, en: Fire}`）；`--field cause=火灾` 即 `fire`。",
+        ),
     },
     "Rung": {
         "after": ("How long after the start point it fires.", "从起算时点起经过多久发出。"),
