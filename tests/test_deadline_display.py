@@ -150,7 +150,7 @@ def test_case_show_and_list_show_the_last_working_day(holiday_world: World, db_u
     assert "时限: 2023-10-09（周一）当日 (剩余 2 个工作日)\n" in zh.output
     listed = run("case", "list", user="li", now="2023-10-03T10:00")
     assert listed.exit_code == 0, listed.output
-    assert listed.output.rstrip().endswith("3 working days left")  # the holiday counts nothing
+    assert listed.output.rstrip().endswith("(3 working days left)")  # the holiday counts nothing
     rows = json.loads(run("case", "list", "--json", user="li", now="2023-10-10T10:00").output)
     assert rows[0]["due"] == "2023-10-09 (Mon) end of day"
     assert rows[0]["time_left"] == "overdue by 1 working day"
