@@ -54,6 +54,7 @@ from aidflow.files.table import cell_text, check_file, read_rows, scan
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
+from aidflow.language.expressions import compile_expression
 from aidflow.policy.casemapping import IMPORT_FIELDS, KIND_PREFIX, CaseMapping
 from aidflow.policy.mappings import FIELDS as PERSON_FIELDS
 from aidflow.policy.mappings import ImportPolicy, Mapping
@@ -151,8 +152,55 @@ class _Rows:
         self._required: dict[str, list[str]] = {}
         # clocks started at one time are alike: (clock, its start state, time) -> its state
         self._clocks: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-        # deadlines of states whose deadline does not depend on the case's data
-        self._deadlines: dict[tuple[str, datetime], datetime | None] = {}
+        # and so are the cases of one state entered and accepted at one time: one clocks
+        # dict shared by their rows (never changed: the store writes it once per distinct
+        # object, store.fast)
+        self._running: dict[tuple[str, datetime, datetime], dict[str, Any]] = {}
+        # a state's deadline depends on its entry and on the fields its `deadline_when`
+        # read, nothing else: (state, entry, those fields' values) -> deadline
+        self._deadlines: dict[tuple[Any, ...], datetime | None] = {}
+        self._when_reads = {
+            s: sorted(
+                {
+                    ref.partition(".")[2]
+                    for alt in st.deadline_when
+                    for ref in compile_expression(alt.when, namespaces=("case",)).references
+                }
+            )
+            for s, st in wf.states.items()
+        }
+
+    def _deadline(self, state: str, entered_at: datetime, data: dict[str, Any]) -> datetime | None:
+        # the type beside each value: 1 and True are equal keys, not equal to a guard
+        read = tuple((type(v), v) for v in map(data.get, self._when_reads[state]))
+        key = (state, entered_at, read)
+        try:
+            return self._deadlines[key]
+        except KeyError:
+            pass
+        except TypeError:  # a list field's value: not a key
+            return self.deadline_for(self.wf, state, entered_at, data)
+        found = self._deadlines[key] = self.deadline_for(self.wf, state, entered_at, data)
+        return found
+
+    def _running_of(self, state: str, entered_at: datetime, start_at: datetime) -> dict[str, Any]:
+        """The statutory clocks running for a case in `state` entered at `entered_at`,
+        accepted at `start_at`."""
+        running: dict[str, Any] = {}
+        for name, spec in self.wf.clocks.items():
+            dom = self.doms[state]
+            if state == spec.starts_at:
+                began = entered_at
+            elif spec.starts_at in dom and not set(spec.stops_at) & dom:
+                began = start_at
+            else:
+                continue
+            key = (name, spec.starts_at, began)
+            if key not in self._clocks:
+                started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
+                self._clocks[key] = started[name]
+            running[name] = dict(self._clocks[key])
+        return running
 
     def required(self, state: str) -> list[str]:
         found = self._required.get(state)
@@ -250,29 +298,14 @@ class _Rows:
         deadline: datetime | None
         if review is not None:
             deadline = datetime.combine(review, time(0), tzinfo=self.tz)
-        elif st.deadline_when:
-            deadline = self.deadline_for(self.wf, state, entered_at, data)
         else:
-            if (state, entered_at) not in self._deadlines:
-                self._deadlines[(state, entered_at)] = self.deadline_for(
-                    self.wf, state, entered_at, {}
-                )
-            deadline = self._deadlines[(state, entered_at)]
+            deadline = self._deadline(state, entered_at, data)
         start_at = datetime.combine(accepted, time(0), tzinfo=self.tz) if accepted else entered_at
-        running: dict[str, Any] = {}
-        for name, spec in self.wf.clocks.items():
-            dom = self.doms[state]
-            if state == spec.starts_at:
-                began = entered_at
-            elif spec.starts_at in dom and not set(spec.stops_at) & dom:
-                began = start_at
-            else:
-                continue
-            key = (name, spec.starts_at, began)
-            if key not in self._clocks:
-                started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
-                self._clocks[key] = started[name]
-            running[name] = dict(self._clocks[key])
+        running = self._running.get((state, entered_at, start_at))
+        if running is None:
+            running = self._running[(state, entered_at, start_at)] = self._running_of(
+                state, entered_at, start_at
+            )
         paid_from = None
         if paid:
             first = (
