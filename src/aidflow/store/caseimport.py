@@ -14,11 +14,12 @@ Functions take the caller's Session; the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, cast, insert, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
@@ -281,9 +282,17 @@ class Figure(NamedTuple):
 def imported_figures(session: Session, workflow: str, case_ids: Collection[int]) -> list[Figure]:
     """The township, state and data of the given cases, as stored."""
     out: list[Figure] = []
+    # the data as its stored text, decoded once per distinct text: a ledger's cases repeat
+    # a few amounts and flags (the figures are only read)
+    decoded: dict[str | None, dict[str, Any]] = {}
+    text = cast(CASES.c.data, Text)
     for part in _chunks(sorted(case_ids)):
-        stmt = select(CASES.c.id, CASES.c.township, CASES.c.state, CASES.c.data).where(
+        stmt = select(CASES.c.id, CASES.c.township, CASES.c.state, text).where(
             CASES.c.id.in_(part), CASES.c.workflow_name == workflow
         )
-        out.extend(Figure(i, t, s, d or {}) for i, t, s, d in session.execute(stmt))
+        for i, t, s, d in session.execute(stmt):
+            data = decoded.get(d)
+            if data is None:
+                data = decoded[d] = (json.loads(d) if d is not None else None) or {}
+            out.append(Figure(i, t, s, data))
     return out
