@@ -121,7 +121,9 @@ class _Rows:
         self.bounded = set(rule.bounded) if rule is not None else set()
         header_line, cells = header
         texts = [cell_text(h) for h in cells]
-        self.positions: list[tuple[int, str, str, dict[str, Any]]] = []
+        # (column, header, field, the mapping's values, text -> value for the column's
+        # text cells: None where a value is a list, which rows must not share)
+        self.positions: list[tuple[int, str, str, dict[str, Any], dict[str, Any] | None]] = []
         problems: list[str] = []
         kinds = {pk.kind for pk in self.kinds}
         for col in mapping.columns:
@@ -140,7 +142,9 @@ class _Rows:
                     f"column '{col.header}' maps to {target}, which is not a field of {wf.name}"
                 )
                 continue
-            self.positions.append((texts.index(col.header), col.header, target, col.values))
+            listed = target in wf.fields and wf.fields[target].type == "list"
+            memo = None if listed else {}
+            self.positions.append((texts.index(col.header), col.header, target, col.values, memo))
         if "state" not in {p[2] for p in self.positions}:
             states = [c.header for c in mapping.columns if c.field == "state"]
             problems.append(f"the header has no state column ({' or '.join(states)})")
@@ -229,18 +233,28 @@ class _Rows:
         problems: list[str] = []
         raw: dict[str, Any] = {}
         width = len(cells)
-        for index, header, target, values in self.positions:
+        for index, header, target, values, memo in self.positions:
             cell = cells[index] if index < width else None
-            text = cell_text(cell)
+            if type(cell) is str:  # a CSV cell: its value is its text's, converted once
+                text = cell.strip()
+                if memo is not None and text in memo:
+                    raw[target] = memo[text]
+                    continue
+            else:
+                text = cell_text(cell)
             if not text and not isinstance(cell, date):
                 continue
+            key = text if type(cell) is str else None
             if text in values:
                 cell = values[text]
                 text = cell_text(cell)
             try:
-                raw[target] = self.convert(target, cell, text)
+                value = raw[target] = self.convert(target, cell, text)
             except InvalidInputError as exc:
                 problems.append(f"{header}: {exc.message}")
+                continue
+            if memo is not None and key is not None:
+                memo[key] = value
         if "state" not in raw:
             if not problems:
                 problems.append("the state (状态/当前环节) is empty")
