@@ -143,7 +143,7 @@ class _Rows:
                 )
                 continue
             listed = target in wf.fields and wf.fields[target].type == "list"
-            memo = None if listed else {}
+            memo: dict[str, Any] | None = None if listed else {}
             self.positions.append((texts.index(col.header), col.header, target, col.values, memo))
         if "state" not in {p[2] for p in self.positions}:
             states = [c.header for c in mapping.columns if c.field == "state"]
