@@ -610,9 +610,12 @@ class CaseImporter:
         with self.sessions() as s:
             known = store.person_ids(s, {r.id_number for r in new_rows})
             store.refuse_taken(s, list(known.values()), self.workflow)
-        self.persons.run(checked=checked.persons)
+        written = self.persons.run(checked=checked.persons).person_ids
         with self.sessions() as s, s.begin():
-            ids = store.person_ids(s, {r.id_number for r in new_rows})
+            wanted = {r.id_number for r in new_rows}
+            ids = {n: written[n] for n in wanted if n in written}
+            if len(ids) < len(wanted):  # rows a previous, interrupted run wrote
+                ids.update(store.person_ids(s, wanted - ids.keys()))
             inserted = store.insert_cases(
                 s,
                 [
@@ -809,6 +812,7 @@ class CaseImporter:
         month = self.today.year * 12 + self.today.month - 1
         horizon = month_start(month + REVIEW_MONTHS + 1)
         kinds = [pk for pk in self.policy.payments.values() if pk.workflow == self.workflow]
+        local: dict[datetime, tuple[str, date]] = {}  # an instant -> its local time and day
         for row in rows:
             t = result.townships.setdefault(row.township, Township())
             t.states[row.state] += 1
@@ -823,9 +827,11 @@ class CaseImporter:
                     t.ledger_count[pk.kind] += 1
                     t.ledger_fen[pk.kind] += to_fen(row.ledger[pk.kind])
             if row.deadline_at is not None:
-                local = row.deadline_at.astimezone(self.calendar.tz)
-                result.deadlines[row.line] = local.isoformat()
-                due = local.date()
+                shown = local.get(row.deadline_at)
+                if shown is None:  # many cases share a deadline: spelled once
+                    at = row.deadline_at.astimezone(self.calendar.tz)
+                    shown = local[row.deadline_at] = (at.isoformat(), at.date())
+                result.deadlines[row.line], due = shown
                 is_review = any(row.state in pk.paid_states for pk in kinds)
                 if is_review and due < horizon:
                     t.reviews.append((due.isoformat(), row.line, mask(row.id_number)))
