@@ -225,8 +225,10 @@ def insert_cases(
     heads: list[dict[str, Any]] = []
     for cid, n in zip(ids, new, strict=True):
         state = n.columns["state"]
-        digest = audit.event_hash(
-            cid, 1, at, actor, IMPORTED, None, None, state, n.fields, note, audit.GENESIS
+        # the fields' canonical JSON once, for the event's hash and the log's set digest
+        fields_json = auditlog.canonical_json(n.fields)
+        digest = audit.event_hash_of(
+            cid, 1, at, actor, IMPORTED, None, None, state, fields_json, note, audit.GENESIS
         )
         events.append({"case_id": cid, "to_state": state, "fields": n.fields, "hash": digest})
         logged.append(
@@ -239,7 +241,7 @@ def insert_cases(
                 "trigger": None,
                 "from_state": None,
                 "to_state": state,
-                "fields": n.fields,
+                "fields": fields_json,
                 "note": note,
                 "entered_by": None,
             }
@@ -265,7 +267,14 @@ def insert_cases(
     _SET_HEAD.many(session, heads, {})
     # the page's events as one entry of the log (auditlog.RowSet)
     auditlog.append_written(
-        session, at=at, actor=actor, kind="case_event", name="event_sets", rows=logged, after=after
+        session,
+        at=at,
+        actor=actor,
+        kind="case_event",
+        name="event_sets",
+        rows=logged,
+        after=after,
+        encoded="fields",
     )
     return ids
 
