@@ -176,8 +176,10 @@ class _Rows:
 
     def _deadline(self, state: str, entered_at: datetime, data: dict[str, Any]) -> datetime | None:
         # the type beside each value: 1 and True are equal keys, not equal to a guard
-        read = tuple((type(v), v) for v in map(data.get, self._when_reads[state]))
-        key = (state, entered_at, read)
+        reads = self._when_reads[state]
+        key: tuple[Any, ...] = (state, entered_at)
+        if reads:
+            key += tuple((type(v), v) for v in map(data.get, reads))
         try:
             return self._deadlines[key]
         except KeyError:
