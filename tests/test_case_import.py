@@ -742,3 +742,37 @@ def test_an_imported_event_changed_deleted_or_inserted_is_named(
     out = call(db_url, "audit", "verify", user="admin")
     assert out.exit_code == 8, out.output
     assert out.stdout.splitlines() == [finding]
+
+
+def test_rows_alike_but_for_the_fields_a_deadline_reads_get_their_own_deadlines(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """The import works a deadline out once per state, entry day and values of the fields its
+    `deadline_when` reads: three cases approved the same day, the middle one with an unstable
+    income, are reviewed after 12, 6 and 12 months; each stored clock and deadline is its own
+    row's, and the chain verifies."""
+    import csv
+
+    cells = dict(accepted="2023-12-01", approved="2024-01-10", amount="500", last_paid="2024-05")
+    people = [(make_id("19400101", 21 + i), f"人{i}", "城关镇", "东村") for i in range(3)]
+    rows = [
+        dibao(people[0], "享受低保", **paid(**cells)),
+        dibao(people[1], "享受低保", **paid(**cells, stable="否")),
+        dibao(people[2], "享受低保", **paid(**cells)),
+    ]
+    f = tmp_path / "低保.csv"  # text cells: each column's texts are converted once too
+    with f.open("w", encoding="utf-8-sig", newline="") as out:
+        csv.writer(out).writerows([DIBAO_HEADER, *rows])
+    dry = import_json(db_url, str(f), "-w", "dibao", "--dry-run")
+    year, half = local(2025, 1, 10), local(2024, 7, 10)
+    assert dry["deadlines"] == {"2": year.isoformat(), "3": half.isoformat(), "4": year.isoformat()}
+    res = import_json(db_url, str(f), "-w", "dibao")
+    assert res["imported"] == 3 and res["differences"] == []
+    ids = {int(k): v for k, v in res["case_ids"].items()}
+    with world.session() as s:
+        cases = {c.id: c for c in s.scalars(select(Case))}
+        got = [(cases[ids[n]].deadline_at, cases[ids[n]].data["income_stable"]) for n in (2, 3, 4)]
+        assert got == [(year, True), (half, False), (year, True)]
+        assert len({str(c.clocks) for c in cases.values()}) == 1
+    out = call(db_url, "audit", "verify", user="admin")
+    assert out.exit_code == 0, out.output

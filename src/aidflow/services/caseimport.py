@@ -54,6 +54,7 @@ from aidflow.files.table import cell_text, check_file, read_rows, scan
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
+from aidflow.language.expressions import compile_expression
 from aidflow.policy.casemapping import IMPORT_FIELDS, KIND_PREFIX, CaseMapping
 from aidflow.policy.mappings import FIELDS as PERSON_FIELDS
 from aidflow.policy.mappings import ImportPolicy, Mapping
@@ -120,7 +121,9 @@ class _Rows:
         self.bounded = set(rule.bounded) if rule is not None else set()
         header_line, cells = header
         texts = [cell_text(h) for h in cells]
-        self.positions: list[tuple[int, str, str, dict[str, Any]]] = []
+        # (column, header, field, the mapping's values, text -> value for the column's
+        # text cells: None where a value is a list, which rows must not share)
+        self.positions: list[tuple[int, str, str, dict[str, Any], dict[str, Any] | None]] = []
         problems: list[str] = []
         kinds = {pk.kind for pk in self.kinds}
         for col in mapping.columns:
@@ -139,7 +142,9 @@ class _Rows:
                     f"column '{col.header}' maps to {target}, which is not a field of {wf.name}"
                 )
                 continue
-            self.positions.append((texts.index(col.header), col.header, target, col.values))
+            listed = target in wf.fields and wf.fields[target].type == "list"
+            memo: dict[str, Any] | None = None if listed else {}
+            self.positions.append((texts.index(col.header), col.header, target, col.values, memo))
         if "state" not in {p[2] for p in self.positions}:
             states = [c.header for c in mapping.columns if c.field == "state"]
             problems.append(f"the header has no state column ({' or '.join(states)})")
@@ -151,8 +156,57 @@ class _Rows:
         self._required: dict[str, list[str]] = {}
         # clocks started at one time are alike: (clock, its start state, time) -> its state
         self._clocks: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-        # deadlines of states whose deadline does not depend on the case's data
-        self._deadlines: dict[tuple[str, datetime], datetime | None] = {}
+        # and so are the cases of one state entered and accepted at one time: one clocks
+        # dict shared by their rows (never changed: the store writes it once per distinct
+        # object, store.fast)
+        self._running: dict[tuple[str, datetime, datetime], dict[str, Any]] = {}
+        # a state's deadline depends on its entry and on the fields its `deadline_when`
+        # read, nothing else: (state, entry, those fields' values) -> deadline
+        self._deadlines: dict[tuple[Any, ...], datetime | None] = {}
+        self._when_reads = {
+            s: sorted(
+                {
+                    ref.partition(".")[2]
+                    for alt in st.deadline_when
+                    for ref in compile_expression(alt.when, namespaces=("case",)).references
+                }
+            )
+            for s, st in wf.states.items()
+        }
+
+    def _deadline(self, state: str, entered_at: datetime, data: dict[str, Any]) -> datetime | None:
+        # the type beside each value: 1 and True are equal keys, not equal to a guard
+        reads = self._when_reads[state]
+        key: tuple[Any, ...] = (state, entered_at)
+        if reads:
+            key += tuple((type(v), v) for v in map(data.get, reads))
+        try:
+            return self._deadlines[key]
+        except KeyError:
+            pass
+        except TypeError:  # a list field's value: not a key
+            return self.deadline_for(self.wf, state, entered_at, data)
+        found = self._deadlines[key] = self.deadline_for(self.wf, state, entered_at, data)
+        return found
+
+    def _running_of(self, state: str, entered_at: datetime, start_at: datetime) -> dict[str, Any]:
+        """The statutory clocks running for a case in `state` entered at `entered_at`,
+        accepted at `start_at`."""
+        running: dict[str, Any] = {}
+        for name, spec in self.wf.clocks.items():
+            dom = self.doms[state]
+            if state == spec.starts_at:
+                began = entered_at
+            elif spec.starts_at in dom and not set(spec.stops_at) & dom:
+                began = start_at
+            else:
+                continue
+            key = (name, spec.starts_at, began)
+            if key not in self._clocks:
+                started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
+                self._clocks[key] = started[name]
+            running[name] = dict(self._clocks[key])
+        return running
 
     def required(self, state: str) -> list[str]:
         found = self._required.get(state)
@@ -181,18 +235,28 @@ class _Rows:
         problems: list[str] = []
         raw: dict[str, Any] = {}
         width = len(cells)
-        for index, header, target, values in self.positions:
+        for index, header, target, values, memo in self.positions:
             cell = cells[index] if index < width else None
-            text = cell_text(cell)
+            if type(cell) is str:  # a CSV cell: its value is its text's, converted once
+                text = cell.strip()
+                if memo is not None and text in memo:
+                    raw[target] = memo[text]
+                    continue
+            else:
+                text = cell_text(cell)
             if not text and not isinstance(cell, date):
                 continue
+            key = text if type(cell) is str else None
             if text in values:
                 cell = values[text]
                 text = cell_text(cell)
             try:
-                raw[target] = self.convert(target, cell, text)
+                value = raw[target] = self.convert(target, cell, text)
             except InvalidInputError as exc:
                 problems.append(f"{header}: {exc.message}")
+                continue
+            if memo is not None and key is not None:
+                memo[key] = value
         if "state" not in raw:
             if not problems:
                 problems.append("the state (状态/当前环节) is empty")
@@ -250,29 +314,14 @@ class _Rows:
         deadline: datetime | None
         if review is not None:
             deadline = datetime.combine(review, time(0), tzinfo=self.tz)
-        elif st.deadline_when:
-            deadline = self.deadline_for(self.wf, state, entered_at, data)
         else:
-            if (state, entered_at) not in self._deadlines:
-                self._deadlines[(state, entered_at)] = self.deadline_for(
-                    self.wf, state, entered_at, {}
-                )
-            deadline = self._deadlines[(state, entered_at)]
+            deadline = self._deadline(state, entered_at, data)
         start_at = datetime.combine(accepted, time(0), tzinfo=self.tz) if accepted else entered_at
-        running: dict[str, Any] = {}
-        for name, spec in self.wf.clocks.items():
-            dom = self.doms[state]
-            if state == spec.starts_at:
-                began = entered_at
-            elif spec.starts_at in dom and not set(spec.stops_at) & dom:
-                began = start_at
-            else:
-                continue
-            key = (name, spec.starts_at, began)
-            if key not in self._clocks:
-                started = clocks.start(self.wf, spec.starts_at, began, self.calendar)
-                self._clocks[key] = started[name]
-            running[name] = dict(self._clocks[key])
+        running = self._running.get((state, entered_at, start_at))
+        if running is None:
+            running = self._running[(state, entered_at, start_at)] = self._running_of(
+                state, entered_at, start_at
+            )
         paid_from = None
         if paid:
             first = (
@@ -563,9 +612,12 @@ class CaseImporter:
         with self.sessions() as s:
             known = store.person_ids(s, {r.id_number for r in new_rows})
             store.refuse_taken(s, list(known.values()), self.workflow)
-        self.persons.run(checked=checked.persons)
+        written = self.persons.run(checked=checked.persons).person_ids
         with self.sessions() as s, s.begin():
-            ids = store.person_ids(s, {r.id_number for r in new_rows})
+            wanted = {r.id_number for r in new_rows}
+            ids = {n: written[n] for n in wanted if n in written}
+            if len(ids) < len(wanted):  # rows a previous, interrupted run wrote
+                ids.update(store.person_ids(s, wanted - ids.keys()))
             inserted = store.insert_cases(
                 s,
                 [
@@ -762,6 +814,7 @@ class CaseImporter:
         month = self.today.year * 12 + self.today.month - 1
         horizon = month_start(month + REVIEW_MONTHS + 1)
         kinds = [pk for pk in self.policy.payments.values() if pk.workflow == self.workflow]
+        local: dict[datetime, tuple[str, date]] = {}  # an instant -> its local time and day
         for row in rows:
             t = result.townships.setdefault(row.township, Township())
             t.states[row.state] += 1
@@ -776,9 +829,11 @@ class CaseImporter:
                     t.ledger_count[pk.kind] += 1
                     t.ledger_fen[pk.kind] += to_fen(row.ledger[pk.kind])
             if row.deadline_at is not None:
-                local = row.deadline_at.astimezone(self.calendar.tz)
-                result.deadlines[row.line] = local.isoformat()
-                due = local.date()
+                shown = local.get(row.deadline_at)
+                if shown is None:  # many cases share a deadline: spelled once
+                    at = row.deadline_at.astimezone(self.calendar.tz)
+                    shown = local[row.deadline_at] = (at.isoformat(), at.date())
+                result.deadlines[row.line], due = shown
                 is_review = any(row.state in pk.paid_states for pk in kinds)
                 if is_review and due < horizon:
                     t.reviews.append((due.isoformat(), row.line, mask(row.id_number)))

@@ -327,6 +327,9 @@ class ImportResult:
     disagreements: list[Disagreement] = field(default_factory=list)
     already_done: bool = False
     resumed_after: int = 0  # the last line a previous, interrupted call committed
+    # ID number -> person id of the rows this call wrote (the case import opens their cases
+    # without reading the ids back a second time)
+    person_ids: dict[str, int] = field(default_factory=dict, repr=False)
 
 
 class ImportRefusedError(InvalidInputError):
@@ -665,3 +668,4 @@ class Importer:
             {"import_run_id": run_id, "source": source, "imported_at": now},
         )
         result.imported += len(batch)
+        result.person_ids.update(person_ids)

@@ -39,21 +39,42 @@ def event_hash(
     note: str | None,
     prev_hash: str,
 ) -> str:
-    body = _ENCODER.encode(
-        [
-            case_id,
-            seq,
-            at.isoformat(),
-            actor,
-            kind,
-            trigger,
-            from_state,
-            to_state,
-            fields,
-            note,
-            prev_hash,
-        ]
+    return event_hash_of(
+        case_id,
+        seq,
+        at,
+        actor,
+        kind,
+        trigger,
+        from_state,
+        to_state,
+        _ENCODER.encode(fields),
+        note,
+        prev_hash,
     )
+
+
+def event_hash_of(
+    case_id: int,
+    seq: int,
+    at: datetime,
+    actor: str,
+    kind: str,
+    trigger: str | None,
+    from_state: str | None,
+    to_state: str | None,
+    fields_json: str,
+    note: str | None,
+    prev_hash: str,
+) -> str:
+    """event_hash, the fields given as their JSON in the chain's spelling (a bulk write
+    encodes them once for the hash and the audit log's set digest)."""
+    head = _ENCODER.encode(
+        [case_id, seq, at.isoformat(), actor, kind, trigger, from_state, to_state]
+    )
+    tail = _ENCODER.encode([note, prev_hash])
+    # the list's items joined by "," (no spaces): the fields' text between the two
+    body = f"{head[:-1]},{fields_json},{tail[1:]}"
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -300,6 +301,12 @@ _CANONICAL = json.JSONEncoder(
 )
 
 
+def canonical_json(value: object) -> str:
+    """A JSON value (no dates) as the canonical JSON spells it: audit.event_hash's spelling
+    too, so an event's fields encoded once serve its hash and its set's digest."""
+    return _CANONICAL.encode(value)
+
+
 def _sha256(values: list[Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(values).encode()).hexdigest()
 
@@ -478,9 +485,25 @@ def set_digest(name: str, rows: Iterable[Mapping[str, Any]]) -> str:
     return _set_digest(name, [(r["id"], [r[c] for c in fixed]) for r in rows])
 
 
-def _set_digest(name: str, lines: list[SetLine]) -> str:
+def _set_digest(name: str, lines: list[SetLine], encoded: int | None = None) -> str:
+    """`encoded`: the position among the fixed columns of one given as its canonical JSON
+    text (the text a hash over the row made already), not encoded again."""
     lines.sort(key=lambda line: line[0])
-    return _sha256([name, lines])
+    if encoded is None:
+        return _sha256([name, lines])
+    # the texts go where a mark stands; a fresh mark per call, which no value can hold
+    mark = f"\x00{secrets.token_hex(16)}"
+    texts = [line[1][encoded] for line in lines]
+    body = _CANONICAL.encode(
+        [name, [(i, (*f[:encoded], mark, *f[encoded + 1 :])) for i, f in lines]]
+    )
+    parts = body.split(_CANONICAL.encode(mark))
+    if len(parts) != len(texts) + 1:
+        raise AssertionError("a set's mark found in its rows")
+    whole = [parts[0]]
+    for text, part in zip(texts, parts[1:], strict=True):
+        whole += (text, part)
+    return hashlib.sha256("".join(whole).encode()).hexdigest()
 
 
 def _ranges(ids: Iterable[int]) -> str:
@@ -521,17 +544,20 @@ def append_set(
     name: str,
     lines: list[SetLine],
     group: int | None = None,
+    encoded: str | None = None,
 ) -> None:
     """Log the rows of `lines` (id, fixed columns), just written by one bulk write (of
     `group`, the value of the set's group column, where it has one), as one entry. No one
     else writes a row with an id in their ranges until the commit: ids are handed out in
     order under the log's lock. A datetime may come as its canonical text
-    (`canonical_time`), converted once for all the rows."""
+    (`canonical_time`), converted once for all the rows; the fixed column `encoded` comes
+    as its canonical JSON text (`canonical_json`)."""
     if not lines:
         return
     ranges = _ranges(line[0] for line in lines)
     key = ranges if group is None else f"{group}/{ranges}"
-    _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines))
+    at_column = None if encoded is None else ROW_SETS[name].fixed.index(encoded)
+    _append_entry(session, at, actor, kind, name, key, _set_digest(name, lines, at_column))
 
 
 # rows per set entry where one write makes more (a migration): verifying an entry reads its
@@ -555,10 +581,12 @@ def append_written(
     name: str,
     rows: Sequence[Mapping[str, Any]],
     after: int,
+    encoded: str | None = None,
 ) -> None:
     """Log `rows` (each with its key and fixed columns), just inserted in one bulk write that
     gave them the ids above `after` (`last_id`), as one entry of set `name` per SET_PAGE of
-    them; their ids are read back, matched to the rows by their key."""
+    them; their ids are read back, matched to the rows by their key. The fixed column
+    `encoded` may come as its canonical JSON text (see append_set)."""
     if not rows:
         return
     spec = ROW_SETS[name]
@@ -577,7 +605,7 @@ def append_written(
     lines.sort(key=lambda line: line[0])
     for i in range(0, len(lines), SET_PAGE):
         page = lines[i : i + SET_PAGE]
-        append_set(session, at=at, actor=actor, kind=kind, name=name, lines=page)
+        append_set(session, at=at, actor=actor, kind=kind, name=name, lines=page, encoded=encoded)
 
 
 def canonical_time(at: datetime) -> str:

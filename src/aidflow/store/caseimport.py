@@ -14,11 +14,12 @@ Functions take the caller's Session; the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, cast, insert, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
@@ -224,8 +225,10 @@ def insert_cases(
     heads: list[dict[str, Any]] = []
     for cid, n in zip(ids, new, strict=True):
         state = n.columns["state"]
-        digest = audit.event_hash(
-            cid, 1, at, actor, IMPORTED, None, None, state, n.fields, note, audit.GENESIS
+        # the fields' canonical JSON once, for the event's hash and the log's set digest
+        fields_json = auditlog.canonical_json(n.fields)
+        digest = audit.event_hash_of(
+            cid, 1, at, actor, IMPORTED, None, None, state, fields_json, note, audit.GENESIS
         )
         events.append({"case_id": cid, "to_state": state, "fields": n.fields, "hash": digest})
         logged.append(
@@ -238,7 +241,7 @@ def insert_cases(
                 "trigger": None,
                 "from_state": None,
                 "to_state": state,
-                "fields": n.fields,
+                "fields": fields_json,
                 "note": note,
                 "entered_by": None,
             }
@@ -264,7 +267,14 @@ def insert_cases(
     _SET_HEAD.many(session, heads, {})
     # the page's events as one entry of the log (auditlog.RowSet)
     auditlog.append_written(
-        session, at=at, actor=actor, kind="case_event", name="event_sets", rows=logged, after=after
+        session,
+        at=at,
+        actor=actor,
+        kind="case_event",
+        name="event_sets",
+        rows=logged,
+        after=after,
+        encoded="fields",
     )
     return ids
 
@@ -281,9 +291,17 @@ class Figure(NamedTuple):
 def imported_figures(session: Session, workflow: str, case_ids: Collection[int]) -> list[Figure]:
     """The township, state and data of the given cases, as stored."""
     out: list[Figure] = []
+    # the data as its stored text, decoded once per distinct text: a ledger's cases repeat
+    # a few amounts and flags (the figures are only read)
+    decoded: dict[str | None, dict[str, Any]] = {}
+    text = cast(CASES.c.data, Text)
     for part in _chunks(sorted(case_ids)):
-        stmt = select(CASES.c.id, CASES.c.township, CASES.c.state, CASES.c.data).where(
+        stmt = select(CASES.c.id, CASES.c.township, CASES.c.state, text).where(
             CASES.c.id.in_(part), CASES.c.workflow_name == workflow
         )
-        out.extend(Figure(i, t, s, d or {}) for i, t, s, d in session.execute(stmt))
+        for i, t, s, d in session.execute(stmt):
+            data = decoded.get(d)
+            if data is None:
+                data = decoded[d] = (json.loads(d) if d is not None else None) or {}
+            out.append(Figure(i, t, s, data))
     return out

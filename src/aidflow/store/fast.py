@@ -11,6 +11,7 @@ the statement on the transaction's own cursor. tests/test_store_fast.py checks e
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from itertools import repeat
 from typing import Any
 
@@ -82,6 +83,25 @@ class _Plan:
             self.copy = f"COPY {quote.format_table(table)} ({names}) FROM STDIN"
 
 
+def _converted(proc: Any, values: list[Any]) -> list[Any]:
+    """proc(value) for each value, once per distinct one: a bulk write repeats its timestamps
+    and shares objects (one clocks dict for many cases). A datetime is known by its value and
+    its UTC offset (the same wall time: SQLite's DATETIME writes it without the zone),
+    anything else by its identity, so an object
+    counts as distinct unless it is the very same one (all are alive, in `values`, and not
+    changed during the call)."""
+    memo: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        key = (value, value.utcoffset()) if type(value) is datetime else id(value)
+        try:
+            out.append(memo[key])
+        except KeyError:
+            converted = memo[key] = proc(value)
+            out.append(converted)
+    return out
+
+
 class Fast:
     """A fixed Core statement run on the DB-API cursor of the caller's transaction.
 
@@ -147,7 +167,7 @@ class Fast:
             elif proc is None:
                 columns.append([row[key] for row in rows])
             else:
-                columns.append([proc(row[key]) for row in rows])
+                columns.append(_converted(proc, [row[key] for row in rows]))
         cursor = conn.connection.cursor()
         try:
             if plan.copy is not None:
