@@ -3,6 +3,7 @@ serial dates, ID numbers stored as numbers, Chinese date texts, several sheets."
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,60 @@ def test_the_sheet_with_the_header_is_read_or_the_one_named(
     out = cli("person", "import", str(f2), "--source", "civil_affairs", user="li")
     assert out.exit_code == 0, out.output + out.stderr
     assert A in persons(world)
+
+
+def _xls(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    """An Excel 97-2003 workbook (.xls) as older office machines save it (xlwt), dates as
+    date cells with the workbook's date format."""
+    import xlwt  # type: ignore[import-untyped]
+
+    book = xlwt.Workbook(encoding="utf-8")
+    dated = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for name, rows in sheets.items():
+        ws = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, date):
+                    ws.write(r, c, value, dated)
+                elif value is not None:
+                    ws.write(r, c, value)
+    book.save(str(path))
+    return path
+
+
+def test_an_xls_workbook_with_a_title_row_a_date_cell_and_two_sheets(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    f = _xls(
+        tmp_path / "roster.xls",
+        {
+            "说明": [["本表由城关镇民政办填报"]],
+            "花名册": [
+                ["城关镇社会救助对象花名册"],  # a title row above the header
+                HEADER,
+                [A, "李桂兰", "城关镇", "东村", "农村", date(1950, 3, 1), "否", "是", "否"],
+                [B, "张国强", "城关镇", "西村", "农村", "1940年7月15日", "否", "否", "否"],
+            ],
+        },
+    )
+    cli = Cli(db_url)
+    out = cli("person", "import", str(f), "--source", "civil_affairs", user="li")
+    assert out.exit_code == 0, out.output + out.stderr
+    got = persons(world)
+    assert (got[A].name, got[A].birth_date.isoformat()) == ("李桂兰", "1950-03-01")
+    assert (got[B].name, got[B].birth_date.isoformat()) == ("张国强", "1940-07-15")
+    wrong = cli("person", "import", str(f), "--source", "health", "--sheet", "花名删", user="li")
+    assert wrong.exit_code == 3
+    assert "the workbook has no sheet '花名删'; it has '说明', '花名册'" in wrong.stderr
+
+
+def test_a_file_named_xls_that_is_no_workbook_is_refused_naming_it(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    f = tmp_path / "roster.xls"
+    f.write_text("身份证号,姓名\n", encoding="utf-8")  # a CSV saved under the wrong name
+    before = count(world, Person)
+    out = Cli(db_url)("person", "import", str(f), "--source", "civil_affairs", user="li")
+    assert out.exit_code == 3, out.output
+    assert "roster.xls: not a readable XLS workbook" in out.stderr
+    assert count(world, Person) == before

@@ -3,8 +3,9 @@
 Survey lists (`person import`) and the bank's answer (`payments reconcile`) are read here,
 with one set of rules:
 
-- file types: `.csv` and `.txt` are CSV; `.xlsx` and `.xlsm` are workbooks, of which the
-  first sheet is read;
+- file types: `.csv` and `.txt` are CSV; `.xlsx` and `.xlsm` are workbooks (openpyxl), and so
+  is `.xls`, the Excel 97-2003 format older office machines still save (xlrd); the first
+  sheet is read unless one is named;
 - a CSV's encoding is named by the caller or detected: UTF-8 (with or without a BOM) if
   the whole file decodes as UTF-8, else GB18030 (which includes GBK and GB2312, what
   spreadsheet programs on Chinese Windows save);
@@ -38,8 +39,9 @@ from aidflow.language.textlimits import CELL_LIMIT
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+XLS_SUFFIXES = (".xls",)
 DETECTED = ("utf-8-sig", "gb18030")  # tried in this order
-_FILE_HINT = "save the list as .csv (UTF-8 or GB18030) or .xlsx"
+_FILE_HINT = "save the list as .csv (UTF-8 or GB18030), .xlsx or .xls"
 
 Line = tuple[int, list[Any]]  # (line number, cells)
 
@@ -57,7 +59,7 @@ def check_file(path: Path) -> None:
     if not path.is_file():
         raise NotFoundError(f"{path}: no such file", hint="check the path")
     suffix = path.suffix.lower()
-    if suffix not in CSV_SUFFIXES + XLSX_SUFFIXES:
+    if suffix not in CSV_SUFFIXES + XLSX_SUFFIXES + XLS_SUFFIXES:
         raise InvalidInputError(f"{path}: unsupported file type '{path.suffix}'", hint=_FILE_HINT)
 
 
@@ -84,6 +86,8 @@ def scan(path: Path) -> Scan:
 
 def sheet_names(path: Path) -> list[str]:
     """The sheets of a workbook, in order; [] for a CSV."""
+    if path.suffix.lower() in XLS_SUFFIXES:
+        return list(_xls_book(path).sheet_names())
     if path.suffix.lower() not in XLSX_SUFFIXES:
         return []
     with _workbook(path) as wb:
@@ -101,6 +105,8 @@ def read_rows(
     check_file(path)
     if path.suffix.lower() in XLSX_SUFFIXES:
         rows = _xlsx_rows(path, sheet)
+    elif path.suffix.lower() in XLS_SUFFIXES:
+        rows = _xls_rows(path, sheet)
     else:
         if encoding is None:
             encoding = scan(path).encoding
@@ -201,14 +207,56 @@ def _workbook(path: Path) -> Iterator[Any]:
             wb.close()
 
 
+def _no_sheet(path: Path, sheet: str, names: Sequence[str]) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path}: the workbook has no sheet {sheet!r}; it has {', '.join(repr(n) for n in names)}",
+        hint=did_you_mean(sheet, names) or "name one of them with --sheet",
+    )
+
+
+def _xls_book(path: Path) -> Any:
+    import xlrd
+
+    try:  # read from the bytes, not by name (an upload's copy may have no name)
+        return xlrd.open_workbook(file_contents=path.read_bytes(), on_demand=True)
+    except (xlrd.XLRDError, OSError, ValueError, AssertionError, IndexError) as exc:
+        raise InvalidInputError(
+            f"{path}: not a readable XLS workbook ({exc})",
+            hint="open it in a spreadsheet program and save it as .xlsx",
+        ) from None
+
+
+def _xls_rows(path: Path, sheet: str | None) -> Iterator[Line]:
+    """The rows of an .xls sheet with typed cells, as openpyxl gives them for .xlsx: dates
+    as datetimes (by the workbook's own date system), numbers as floats, booleans, text, and
+    None for an empty cell or an error value."""
+    import xlrd
+
+    book = _xls_book(path)
+    names = book.sheet_names()
+    if sheet is not None and sheet not in names:
+        raise _no_sheet(path, sheet, names)
+    ws = book.sheet_by_name(sheet) if sheet is not None else book.sheet_by_index(0)
+    for r in range(ws.nrows):
+        cells: list[Any] = []
+        for cell in ws.row(r):
+            kind, value = cell.ctype, cell.value
+            if kind == xlrd.XL_CELL_DATE:
+                value = xlrd.xldate_as_datetime(value, book.datemode)
+            elif kind == xlrd.XL_CELL_BOOLEAN:
+                value = bool(value)
+            elif kind in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
+                value = None
+            elif kind == xlrd.XL_CELL_TEXT and len(value) > CELL_LIMIT:
+                raise _cell_too_long(path, r + 1)
+            cells.append(value)
+        yield r + 1, cells
+
+
 def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[Line]:
     with _workbook(path) as wb:
         if sheet is not None and sheet not in wb.sheetnames:
-            raise InvalidInputError(
-                f"{path}: the workbook has no sheet {sheet!r}; it has "
-                f"{', '.join(repr(n) for n in wb.sheetnames)}",
-                hint=did_you_mean(sheet, wb.sheetnames) or "name one of them with --sheet",
-            )
+            raise _no_sheet(path, sheet, wb.sheetnames)
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
         for number, cells in enumerate(ws.iter_rows(values_only=True), start=1):
             if any(type(c) is str and len(c) > CELL_LIMIT for c in cells):
