@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aidflow.i18n import _, ngettext
+
 
 def closest(word: str, options: Iterable[str]) -> str | None:
     """The known name most like `word`, if one is close enough to be what was meant."""
@@ -24,7 +26,7 @@ def did_you_mean(word: str, options: Iterable[str], *, prefix: str = "") -> str 
     `prefix` goes before the name in the hint (a namespace: 'person.' gives 'person.age').
     """
     match = closest(word, options)
-    return f"did you mean '{prefix}{match}'?" if match is not None else None
+    return _("did you mean '{name}'?", name=prefix + match) if match is not None else None
 
 
 class ExitCode:
@@ -55,7 +57,7 @@ class AidflowError(Exception):
 
     def __str__(self) -> str:
         if self.hint:
-            return f"{self.message}\n  hint: {self.hint}"
+            return _("{message}\n  hint: {hint}", message=self.message, hint=self.hint)
         return self.message
 
 
@@ -92,8 +94,8 @@ class WorkflowInvalidError(InvalidInputError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         count = len(problems)
-        noun = "problem" if count == 1 else "problems"
-        lines = [f"{count} {noun} found:"] + [str(p) for p in problems]
+        lines = [ngettext("{n} problem found:", "{n} problems found:", count)]
+        lines += [str(p) for p in problems]
         super().__init__("\n".join(lines))
 
 

@@ -20,11 +20,13 @@ from aidflow.cli.report import report
 from aidflow.cli.sampling import sample_group
 from aidflow.cli.scheduler import escalation_group, outbox_group, scheduler_group
 from aidflow.cli.server import login, logout, serve, whoami
+from aidflow.cli.speech import speak
 from aidflow.cli.survey import ledger_group, lookback, person_import
 from aidflow.cli.users import area_group, user_group
 from aidflow.cli.visits import visit_group
 from aidflow.cli.workflows import workflow_group
 from aidflow.errors import AidflowError, ExitCode
+from aidflow.i18n import _
 
 
 class AidflowGroup(click.Group):
@@ -37,14 +39,19 @@ class AidflowGroup(click.Group):
         if ctx.parent is None:
             for arg in args:
                 if "\x00" in arg:
-                    raise click.UsageError(f"argument {arg!r} contains a NUL byte; remove it", ctx)
+                    raise click.UsageError(
+                        _("argument {arg!r} contains a NUL byte; remove it", arg=arg), ctx
+                    )
                 try:
                     arg.encode("utf-8")
                 except UnicodeEncodeError:
                     shown = arg.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
                     raise click.UsageError(
-                        f"argument {shown!r} is not valid UTF-8 text; "
-                        "check the terminal's encoding",
+                        _(
+                            "argument {shown!r} is not valid UTF-8 text; "
+                            "check the terminal's encoding",
+                            shown=shown,
+                        ),
                         ctx,
                     ) from None
         return super().parse_args(ctx, args)
@@ -58,20 +65,24 @@ class AidflowGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
             ctx.exit(ExitCode.OK)
         except AidflowError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(_("error: {message}", message=exc), err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:
             translated = _translate(exc, ctx.obj)
             if translated is not None:
-                click.echo(f"error: {translated}", err=True)
+                click.echo(_("error: {message}", message=translated), err=True)
                 ctx.exit(translated.exit_code)
             if getattr(getattr(ctx.obj, "settings", None), "debug", False):
                 import traceback
 
                 traceback.print_exc()
             click.echo(
-                f"internal error: {type(exc).__name__}: {exc}\n"
-                "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it",
+                _(
+                    "internal error: {kind}: {message}\n"
+                    "  hint: this is a bug in aidflow; rerun with AIDFLOW_DEBUG=1 and report it",
+                    kind=type(exc).__name__,
+                    message=exc,
+                ),
                 err=True,
             )
             ctx.exit(ExitCode.INTERNAL)
@@ -146,6 +157,7 @@ def cli(
         }
     )
     failpoints.arm(settings.failpoint)  # crash tests only; see aidflow.failpoints
+    speak(settings.lang, ctx.find_root().command)
     ctx.obj = App(settings)
     ctx.call_on_close(ctx.obj.close)  # no pooled connection outlives the command
 
