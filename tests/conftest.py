@@ -270,6 +270,16 @@ def run_cli(db_url: str) -> Cli:
 
 
 @pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """A command run in process sets its language for the rest of the thread (as the CLI
+    does for its one command); the next test starts in English, as a new process would."""
+    yield
+    from aidflow.i18n import set_language
+
+    set_language("en")
+
+
+@pytest.fixture(autouse=True)
 def _operations_speak_json(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every operation a command calls in process takes and gives exactly what JSON carries,
     so a command prints the same in local mode and in client mode (where the values cross
