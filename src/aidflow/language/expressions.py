@@ -55,6 +55,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aidflow.errors import ExpressionError, did_you_mean
+from aidflow.i18n import N_, _, pick
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -338,6 +339,19 @@ class Expression:
         if evaluator.eval(body):
             return f"{self._source.segment(body)} is true"
         return "; ".join(evaluator.failures(body))
+
+    def describe(
+        self, scope: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Why the expression is falsy, in words of the current language: one sentence per
+        failing part, naming fields by `labels` (``ns.field`` -> label, ``ns.field=value``
+        -> the label of a choice), e.g. ``Investigators must number at least 2 (now 1)``.
+        `explain` gives the same with the expression's own text. Empty when it is truthy."""
+        evaluator = _Evaluator(self._source, scope)
+        body = self._tree.body
+        if evaluator.eval(body):
+            return []
+        return _Words(evaluator, labels or {}).reasons(body)
 
 
 def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> Expression:
@@ -1083,6 +1097,304 @@ class _Evaluator:
 
 def _reads_data(node: ast.AST) -> bool:
     return any(isinstance(n, (ast.Attribute, ast.Call)) for n in ast.walk(node))
+
+
+# -- describing a failure in words -----------------------------------------------------
+
+# How each comparison is said, of a value and of a count (len() of a list): the subject,
+# what it must be, and what it is now.
+_SAID: dict[type[ast.cmpop], tuple[str, str]] = {
+    ast.GtE: (
+        N_("{subject} must be at least {value} (now {now})"),
+        N_("{subject} must number at least {value} (now {now})"),
+    ),
+    ast.Gt: (
+        N_("{subject} must be more than {value} (now {now})"),
+        N_("{subject} must number more than {value} (now {now})"),
+    ),
+    ast.LtE: (
+        N_("{subject} must be at most {value} (now {now})"),
+        N_("{subject} must number at most {value} (now {now})"),
+    ),
+    ast.Lt: (
+        N_("{subject} must be less than {value} (now {now})"),
+        N_("{subject} must number fewer than {value} (now {now})"),
+    ),
+    ast.Eq: (
+        N_("{subject} must be {value} (now {now})"),
+        N_("{subject} must number exactly {value} (now {now})"),
+    ),
+    ast.NotEq: (
+        N_("{subject} must not be {value} (now {now})"),
+        N_("{subject} must not number {value} (now {now})"),
+    ),
+    ast.In: (
+        N_("{subject} must be one of {value} (now {now})"),
+        N_("{subject} must number one of {value} (now {now})"),
+    ),
+    ast.NotIn: (
+        N_("{subject} must not be one of {value} (now {now})"),
+        N_("{subject} must not number any of {value} (now {now})"),
+    ),
+}
+_MIRRORED: dict[type[ast.cmpop], ast.cmpop] = {
+    ast.Lt: ast.Gt(),
+    ast.LtE: ast.GtE(),
+    ast.Gt: ast.Lt(),
+    ast.GtE: ast.LtE(),
+    ast.Eq: ast.Eq(),
+    ast.NotEq: ast.NotEq(),
+}
+_SYMBOLS = {ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "÷", ast.FloorDiv: "÷"}
+
+
+class _Words:
+    """Says why a falsy tree is falsy in the reader's language, naming each field by its
+    label (`labels`: ``ns.field`` -> label; ``ns.field=value`` -> the label of a choice)."""
+
+    def __init__(self, evaluator: _Evaluator, labels: Mapping[str, str]) -> None:
+        self.evaluator = evaluator
+        self.source = evaluator.source
+        self.labels = labels
+
+    def value_of(self, node: ast.expr) -> Any:
+        return self.evaluator.eval(node)
+
+    # the failures ----------------------------------------------------------------------
+
+    def reasons(self, node: ast.expr) -> list[str]:
+        """One sentence per failing part of the falsy `node` (the parts of an `and`)."""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            out: list[str] = []
+            for value in node.values:
+                try:
+                    result = self.value_of(value)
+                except ExpressionError as exc:
+                    out.append(exc.message)
+                    continue
+                if not result:
+                    out.extend(r for r in self.reasons(value) if r not in out)
+            return out
+        if isinstance(node, ast.BoolOp):
+            return [self.either(node.values)]
+        return [self.leaf(node)]
+
+    def either(self, values: list[ast.expr]) -> str:
+        """A falsy `or`: `x != c or rest` is said as "if x is c, rest"; else the
+        alternatives."""
+        first, rest = values[0], values[1:]
+        condition = self.condition(first)
+        if condition is not None and rest:
+            return _(
+                "if {condition}, {requirement}",
+                condition=condition,
+                requirement=self.alternatives(rest),
+            )
+        return self.alternatives(values)
+
+    def alternatives(self, values: list[ast.expr]) -> str:
+        parts = []
+        for value in values:
+            try:
+                parts.append(_joined(self.reasons(value), pick(" and ", "，并且")))
+            except ExpressionError as exc:
+                parts.append(exc.message)
+        return _joined(parts, pick(", or ", "；或者"))
+
+    def condition(self, node: ast.expr) -> str | None:
+        """`x != c` (false, so x is c) as "x is c"; None for anything else."""
+        if not (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.NotEq)
+            and isinstance(node.comparators[0], ast.Constant)
+            and _reads_data(node.left)
+        ):
+            return None
+        return _(
+            "{subject} is {value}",
+            subject=self.term(node.left),
+            value=self.constant(node.comparators[0].value, node.left),
+        )
+
+    def leaf(self, node: ast.expr) -> str:
+        try:
+            if isinstance(node, ast.Compare):
+                return self.comparison(node)
+            if isinstance(node, ast.Attribute):
+                return _(
+                    "{subject} must be yes (now {now})",
+                    subject=self.term(node),
+                    now=self.shown(self.value_of(node), node),
+                )
+            if (
+                isinstance(node, ast.UnaryOp)
+                and isinstance(node.op, ast.Not)
+                and isinstance(node.operand, ast.Attribute)
+            ):
+                return _(
+                    "{subject} must be no (now {now})",
+                    subject=self.term(node.operand),
+                    now=self.shown(self.value_of(node.operand), node.operand),
+                )
+        except ExpressionError as exc:
+            return exc.message
+        return self.generic(node)
+
+    def generic(self, node: ast.expr) -> str:
+        shown = [node]
+        if isinstance(node, ast.Call):
+            shown = list(node.args)
+        elif isinstance(node, ast.UnaryOp):
+            shown = [node.operand]
+        details = []
+        for part in shown:
+            if _reads_data(part):
+                try:
+                    value = self.shown(self.value_of(part), part)
+                except ExpressionError as exc:
+                    value = exc.message
+                details.append(_("{name} = {value}", name=self.term(part), value=value))
+        text = self.source.segment(node)
+        if details:
+            return _(
+                "the condition {condition} does not hold ({values})",
+                condition=text,
+                values=_joined(details, pick(", ", "，")),
+            )
+        return _("the condition {condition} does not hold", condition=text)
+
+    def comparison(self, node: ast.Compare) -> str:
+        left = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            a, b = self.value_of(left), self.value_of(right)
+            if (isinstance(op, _ORDERING) and (a is None or b is None)) or (
+                isinstance(op, _MEMBERSHIP) and b is None
+            ):
+                held = False
+            else:
+                try:
+                    held = bool(_COMPARE[type(op)](a, b))
+                except (TypeError, ValueError, ArithmeticError):
+                    held = False
+            if not held:
+                return self.pair(left, op, right, a, b)
+            left = right
+        return self.generic(node)  # pragma: no cover (a falsy comparison has a failing pair)
+
+    def pair(self, left: ast.expr, op: ast.cmpop, right: ast.expr, a: Any, b: Any) -> str:
+        """`left op right` said in words, `a` and `b` being their values now."""
+        if isinstance(op, _MEMBERSHIP) and not _reads_data(left) and _reads_data(right):
+            said = (
+                N_("{subject} must include {value} (now {now})")
+                if isinstance(op, ast.In)
+                else N_("{subject} must not include {value} (now {now})")
+            )
+            return _(
+                said,
+                subject=self.term(right),
+                value=self.constant(a, right),
+                now=self.shown(b, right),
+            )
+        if not _reads_data(left) and _reads_data(right) and type(op) in _MIRRORED:
+            left, right, a, b = right, left, b, a
+            op = _MIRRORED[type(op)]
+        if isinstance(right, ast.Constant) and right.value is None:
+            if isinstance(op, ast.Eq):
+                return _(
+                    "{subject} must be empty (now {now})",
+                    subject=self.term(left),
+                    now=self.shown(a, left),
+                )
+            if isinstance(op, ast.NotEq):
+                return _("{subject} must be filled in", subject=self.term(left))
+        counted = None
+        if _is_len(left):
+            assert isinstance(left, ast.Call)
+            counted = left.args[0]
+        plain, count = _SAID[type(op)]
+        said, subject = plain, self.term(left)
+        if counted is not None:
+            inner = self.value_of(counted)
+            if inner is None:
+                return _("{subject} must be filled in", subject=self.term(counted))
+            if isinstance(inner, str):
+                subject = _("the length of {name}", name=self.term(counted))
+            else:
+                said, subject = count, self.term(counted)
+        return _(said, subject=subject, value=self.wanted(right, b, left), now=self.shown(a, left))
+
+    def wanted(self, node: ast.expr, value: Any, subject: ast.expr) -> str:
+        """What the other side of a comparison must be: a constant as it reads, or a
+        computed value by its words and its value now."""
+        if not _reads_data(node):
+            return self.constant(value, subject)
+        return _("{name} (that is {value})", name=self.term(node), value=self.shown(value, node))
+
+    # the words for parts ----------------------------------------------------------------
+
+    def reference(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            return f"{node.value.id}.{node.attr}"
+        return None
+
+    def term(self, node: ast.expr) -> str:
+        """A part of the expression by its name: a field by its label, len() of a field as
+        the number of it, arithmetic with its signs; anything else as written."""
+        ref = self.reference(node)
+        if ref is not None:
+            return self.labels.get(ref, ref)
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value, None)
+        if _is_len(node):
+            assert isinstance(node, ast.Call)
+            return _("the number of {name}", name=self.term(node.args[0]))
+        if isinstance(node, ast.BinOp) and type(node.op) in _SYMBOLS:
+            return f"{self.term(node.left)} {_SYMBOLS[type(node.op)]} {self.term(node.right)}"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return f"-{self.term(node.operand)}"
+        return self.source.segment(node)
+
+    def constant(self, value: Any, subject: ast.expr | None) -> str:
+        """A value the expression names, as a reader says it: yes/no, a choice by its label."""
+        if isinstance(value, (list, tuple)):
+            return _joined([self.constant(v, subject) for v in value], pick(", ", "、"))
+        return self.shown(value, subject)
+
+    def shown(self, value: Any, subject: ast.expr | None) -> str:
+        """A value as a caseworker reads it: 57, 1234.50, yes, not recorded, a label."""
+        if value is None:
+            return pick("not recorded", "未填写")
+        if value is True:
+            return pick("yes", "是")
+        if value is False:
+            return pick("no", "否")
+        if isinstance(value, str):
+            ref = self.reference(subject) if subject is not None else None
+            label = self.labels.get(f"{ref}={value}") if ref is not None else None
+            label = label or self.labels.get(f"={value}")
+            if label is not None:
+                return label
+            text = value if len(value) <= 60 else value[:57] + "..."
+            return pick(f"'{text}'", f"“{text}”")
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return pick("none", "无")
+            return _joined([self.shown(v, subject) for v in value], pick(", ", "、"))
+        return _show(value)
+
+
+def _is_len(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "len"
+        and len(node.args) == 1
+    )
+
+
+def _joined(parts: list[str], separator: str) -> str:
+    return separator.join(parts)
 
 
 # -- checking references against declared fields ---------------------------------------
