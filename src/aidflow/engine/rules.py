@@ -434,7 +434,7 @@ _PERSON_LABELS: dict[str, str] = {
     "registered_poor": N_("Registered as poor"),
     "dibao_status": N_("Dibao status"),
     "tekun_status": N_("Tekun status"),
-    "supporter_able": N_("A supporter able to support"),
+    "supporter_able": N_("Supporter able to support"),
     "living_alone": N_("Living alone"),
     "related_users": N_("Related staff"),
     "related_roles": N_("Roles of related staff"),

@@ -55,7 +55,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aidflow.errors import ExpressionError, did_you_mean
-from aidflow.i18n import N_, _, pick
+from aidflow.i18n import N_, _, ngettext, pick
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -191,20 +191,20 @@ _MEMBERSHIP = (ast.In, ast.NotIn)
 # Node types outside the grammar, with what to call them in a message and a hint.
 _REFUSED: dict[type[ast.AST], tuple[str, str | None]] = {
     ast.Lambda: ("lambda", None),
-    ast.ListComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.SetComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.DictComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.GeneratorExp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.NamedExpr: ("assignment expression (:=)", None),
-    ast.JoinedStr: ("f-string", "compare plain strings instead"),
-    ast.FormattedValue: ("f-string", "compare plain strings instead"),
+    ast.ListComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.SetComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.DictComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.GeneratorExp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.NamedExpr: (N_("assignment expression (:=)"), None),
+    ast.JoinedStr: ("f-string", N_("compare plain strings instead")),
+    ast.FormattedValue: ("f-string", N_("compare plain strings instead")),
     ast.Await: ("'await'", None),
     ast.Yield: ("'yield'", None),
     ast.YieldFrom: ("'yield'", None),
-    ast.Starred: ("unpacking (*)", None),
-    ast.Slice: ("slice", "index with a single constant, as in case.investigators[0]"),
-    ast.Set: ("set literal", "use a list, as in ['a', 'b']"),
-    ast.Dict: ("dict literal", None),
+    ast.Starred: (N_("unpacking (*)"), None),
+    ast.Slice: (N_("slice"), N_("index with a single constant, as in case.investigators[0]")),
+    ast.Set: (N_("set literal"), N_("use a list, as in ['a', 'b']")),
+    ast.Dict: (N_("dict literal"), None),
 }
 
 
@@ -361,7 +361,9 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
     anything outside the grammar. Results are cached on (text, namespaces).
     """
     if not isinstance(text, str):
-        raise ExpressionError(f"expression must be a string, got {type(text).__name__}")
+        raise ExpressionError(
+            _("expression must be a string, got {kind}", kind=type(text).__name__)
+        )
     names = tuple(namespaces)
     for name in names:
         if not isinstance(name, str) or not _FIELD.match(name) or name.startswith("_"):
@@ -376,13 +378,17 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
 def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(
-            f"expression is too long: {len(text)} characters (the limit is {MAX_LENGTH})",
+            _(
+                "expression is too long: {n} characters (the limit is {limit})",
+                n=len(text),
+                limit=MAX_LENGTH,
+            ),
             column=MAX_LENGTH + 1,
-            hint="split it into several guards",
+            hint=_("split it into several guards"),
         )
     if not text.strip():
         raise ExpressionError(
-            "expression is empty", hint="write a condition such as person.age >= 60"
+            _("expression is empty"), hint=_("write a condition such as person.age >= 60")
         )
     source = _Source(text)
     tree = _parse(source)
@@ -401,8 +407,12 @@ def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     )
 
 
-_TOO_DEEP = f"expression nested too deeply (the limit is {MAX_DEPTH} levels)"
-_TOO_DEEP_HINT = "split it into simpler guards"
+_TOO_DEEP = N_("expression nested too deeply (the limit is {limit} levels)")
+_TOO_DEEP_HINT = N_("split it into simpler guards")
+
+
+def _too_deep(column: int) -> ExpressionError:
+    return ExpressionError(_(_TOO_DEEP, limit=MAX_DEPTH), column=column, hint=_(_TOO_DEEP_HINT))
 
 
 # CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
@@ -426,20 +436,22 @@ def _parse(source: _Source) -> ast.Expression:
     except SyntaxError as exc:
         column = source.syntax_column(exc)
         if exc.msg.startswith("too many nested parentheses"):
-            raise ExpressionError(_TOO_DEEP, column=column, hint=_TOO_DEEP_HINT) from None
+            raise _too_deep(column) from None
         hint = None
         at = column - 1 - source.prefix
         if exc.msg == "invalid syntax" and source.text[at : at + 1] == "=":
-            hint = "compare with '==', not '='"
+            hint = _("compare with '==', not '='")
         if hint is None and _NEWLINE.search(source.text):
-            hint = "write the expression on one line, or wrap it in parentheses"
+            hint = _("write the expression on one line, or wrap it in parentheses")
         raise ExpressionError(
-            f"invalid expression syntax: {exc.msg}", column=column, hint=hint
+            _("invalid expression syntax: {reason}", reason=exc.msg), column=column, hint=hint
         ) from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(_TOO_DEEP, column=1, hint=_TOO_DEEP_HINT) from None
+        raise _too_deep(1) from None
     except ValueError as exc:  # null bytes, on some Python versions
-        raise ExpressionError(f"invalid expression syntax: {exc}", column=1) from None
+        raise ExpressionError(
+            _("invalid expression syntax: {reason}", reason=exc), column=1
+        ) from None
 
 
 def _check_depth(source: _Source, tree: ast.Expression) -> None:
@@ -449,7 +461,7 @@ def _check_depth(source: _Source, tree: ast.Expression) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             assert isinstance(node, ast.expr)  # only expressions add a level
-            raise ExpressionError(_TOO_DEEP, column=source.column(node), hint=_TOO_DEEP_HINT)
+            raise _too_deep(source.column(node))
         # Reversed, so that the leftmost too-deep node is the one reported.
         for child in reversed(list(ast.iter_child_nodes(node))):
             stack.append((child, depth + isinstance(child, ast.expr)))
@@ -487,7 +499,7 @@ class _Checker:
                 self.check(value)
         elif isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Invert):
-                raise self.fail("operator '~' is not allowed", node)
+                raise self.fail(_("operator '{symbol}' is not allowed", symbol="~"), node)
             self.check(node.operand)
         elif isinstance(node, ast.BinOp):
             self.binop(node)
@@ -502,7 +514,11 @@ class _Checker:
             self.subscript(node)
         else:
             what, hint = _REFUSED.get(type(node), (type(node).__name__, None))
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node, hint=hint)
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                node,
+                hint=_(hint) if hint else None,
+            )
 
     def constant(self, node: ast.Constant) -> None:
         value = node.value
@@ -511,38 +527,58 @@ class _Checker:
         if isinstance(value, int):
             if abs(value) > MAX_INT:
                 raise self.fail(
-                    f"integer constant too large: {self.source.quoted(node)} (the limit is 10**15)",
+                    _(
+                        "integer constant too large: {text} (the limit is 10**15)",
+                        text=self.source.quoted(node),
+                    ),
                     node,
                 )
         elif isinstance(value, str):
             if len(value) > MAX_STRING:
                 raise self.fail(
-                    f"string constant too long: {len(value)} characters"
-                    f" (the limit is {MAX_STRING})",
+                    _(
+                        "string constant too long: {n} characters (the limit is {limit})",
+                        n=len(value),
+                        limit=MAX_STRING,
+                    ),
                     node,
                 )
         else:
-            what = {bytes: "bytes literal", complex: "complex number"}.get(type(value), "'...'")
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node)
+            what = {bytes: N_("bytes literal"), complex: N_("complex number")}.get(
+                type(value), "'...'"
+            )
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                node,
+            )
 
     def namespace(self, node: ast.Name) -> None:
         if node.id not in self.namespaces:
             allowed = ", ".join(f"{ns}.*" for ns in self.namespaces)
             hint = None
             if node.id in FUNCTIONS:
-                hint = f"'{node.id}' is a function: call it as {node.id}(...)"
+                hint = _("'{name}' is a function: call it as {name}(...)", name=node.id)
             elif node.id.lower() in ("true", "false", "none", "null"):
-                hint = "write True, False or None"
+                hint = _("write True, False or None")
             else:
                 hint = did_you_mean(node.id, self.namespaces)
             raise self.fail(
-                f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint
+                _(
+                    "unknown name '{name}': expressions may read {allowed}",
+                    name=node.id,
+                    allowed=allowed,
+                ),
+                node,
+                hint=hint,
             )
 
     def bare_name(self, node: ast.Name) -> None:
         self.namespace(node)
         raise self.fail(
-            f"namespace '{node.id}' must be followed by a field name, as in '{node.id}.<field>'",
+            _(
+                "namespace '{name}' must be followed by a field name, as in '{name}.<field>'",
+                name=node.id,
+            ),
             node,
         )
 
@@ -557,25 +593,36 @@ class _Checker:
         quoted = self.source.quoted(node)
         if attr.startswith("_"):
             raise self.fail(
-                f"dunder/private attribute '{attr}' is not allowed in {quoted}",
+                _(
+                    "dunder/private attribute '{attr}' is not allowed in {text}",
+                    attr=attr,
+                    text=quoted,
+                ),
                 node,
                 column=column,
-                hint="names starting with '_' can never be read",
+                hint=_("names starting with '_' can never be read"),
             )
         if not isinstance(value, ast.Name):
             hint = None
             if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
                 nested = f"{self.source.segment(value)}['{attr}']"
-                hint = f"read nested data with a subscript, as in {nested}"
+                hint = _("read nested data with a subscript, as in {nested}", nested=nested)
             raise self.fail(
-                f"attribute access {quoted} is not allowed: only namespace.field, one level deep",
+                _(
+                    "attribute access {text} is not allowed: only namespace.field, one level deep",
+                    text=quoted,
+                ),
                 node,
                 column=column,
                 hint=hint,
             )
         if not _FIELD.match(attr):
             raise self.fail(
-                f"invalid field name '{attr}' in {quoted}: use lower-case letters, digits and '_'",
+                _(
+                    "invalid field name '{attr}' in {text}: use lower-case letters, digits and '_'",
+                    attr=attr,
+                    text=quoted,
+                ),
                 node,
                 column=column,
             )
@@ -591,51 +638,68 @@ class _Checker:
                 self.check(func.value)
             hint = None
             if func.attr in FUNCTIONS:
-                hint = (
-                    f"call it as a function, as in {func.attr}({self.source.segment(func.value)})"
+                hint = _(
+                    "call it as a function, as in {call}",
+                    call=f"{func.attr}({self.source.segment(func.value)})",
                 )
             raise self.fail(
-                f"method calls are not allowed: {quoted}",
+                _("method calls are not allowed: {text}", text=quoted),
                 node,
                 column=self.source.attr_column(func),
                 hint=hint,
             )
         if not isinstance(func, ast.Name):
             self.check(func)
-            raise self.fail(f"only named functions can be called, not {quoted}", node)
+            raise self.fail(_("only named functions can be called, not {text}", text=quoted), node)
         name = func.id
         if name not in FUNCTIONS:
             raise self.fail(
-                f"unknown function '{name}': allowed functions are {', '.join(sorted(FUNCTIONS))}",
+                _(
+                    "unknown function '{name}': allowed functions are {allowed}",
+                    name=name,
+                    allowed=", ".join(sorted(FUNCTIONS)),
+                ),
                 node,
                 hint=did_you_mean(name, FUNCTIONS),
             )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.fail(
-                    f"argument unpacking is not allowed: {self.source.quoted(arg)}", arg
+                    _("argument unpacking is not allowed: {text}", text=self.source.quoted(arg)),
+                    arg,
                 )
             self.check(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.fail(
-                    f"argument unpacking is not allowed: {self.source.quoted(keyword)}", keyword
+                    _(
+                        "argument unpacking is not allowed: {text}",
+                        text=self.source.quoted(keyword),
+                    ),
+                    keyword,
                 )
             raise self.fail(
-                f"keyword arguments are not allowed: {self.source.quoted(keyword)} in {quoted}",
+                _(
+                    "keyword arguments are not allowed: {argument} in {text}",
+                    argument=self.source.quoted(keyword),
+                    text=quoted,
+                ),
                 keyword,
-                hint="pass arguments by position",
+                hint=_("pass arguments by position"),
             )
         fewest, most = _ARITY[name]
         count = len(node.args)
         if count < fewest or (most is not None and count > most):
             if most is None:
-                wanted = f"at least {fewest} argument{'s' * (fewest != 1)}"
+                wanted = ngettext("at least {n} argument", "at least {n} arguments", fewest)
             elif fewest == most:
-                wanted = f"exactly {fewest} argument{'s' * (fewest != 1)}"
+                wanted = ngettext("exactly {n} argument", "exactly {n} arguments", fewest)
             else:
-                wanted = f"{fewest} or {most} arguments"
-            raise self.fail(f"{name}() takes {wanted}, got {count}", node)
+                wanted = _("{fewest} or {most} arguments", fewest=fewest, most=most)
+            raise self.fail(
+                _("{name}() takes {wanted}, got {count}", name=name, wanted=wanted, count=count),
+                node,
+            )
         self.functions.add(name)
 
     def compare(self, node: ast.Compare) -> None:
@@ -645,10 +709,10 @@ class _Checker:
             if type(op) not in _COMPARE:
                 symbol = "is not" if isinstance(op, ast.IsNot) else "is"
                 raise self.fail(
-                    f"operator '{symbol}' is not allowed",
+                    _("operator '{symbol}' is not allowed", symbol=symbol),
                     node,
                     column=self.source.between_column(left, right, "is"),
-                    hint="compare with '==' or '!=', as in case.x == None",
+                    hint=_("compare with '==' or '!=', as in case.x == None"),
                 )
             self.check(right)
             left = right
@@ -658,7 +722,7 @@ class _Checker:
         if type(node.op) in _REFUSED_BINARY:
             symbol = _REFUSED_BINARY[type(node.op)]
             raise self.fail(
-                f"operator '{symbol}' is not allowed",
+                _("operator '{symbol}' is not allowed", symbol=symbol),
                 node,
                 column=self.source.between_column(node.left, node.right, symbol),
             )
@@ -668,12 +732,21 @@ class _Checker:
             quoted = self.source.quoted(node)
             if exponent is None:
                 raise self.fail(
-                    f"the exponent in {quoted} must be a constant number (at most {MAX_EXPONENT})",
+                    _(
+                        "the exponent in {text} must be a constant number (at most {limit})",
+                        text=quoted,
+                        limit=MAX_EXPONENT,
+                    ),
                     node.right,
                 )
             if abs(exponent) > MAX_EXPONENT:
                 raise self.fail(
-                    f"exponent too large in {quoted}: the limit is {MAX_EXPONENT}", node.right
+                    _(
+                        "exponent too large in {text}: the limit is {limit}",
+                        text=quoted,
+                        limit=MAX_EXPONENT,
+                    ),
+                    node.right,
                 )
 
     def subscript(self, node: ast.Subscript) -> None:
@@ -681,11 +754,17 @@ class _Checker:
         index = node.slice
         if isinstance(index, ast.Slice):
             what, hint = _REFUSED[ast.Slice]
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", index, hint=hint)
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                index,
+                hint=_(hint) if hint else None,
+            )
         if _constant_index(index) is None:
             raise self.fail(
-                "subscript index must be an integer or string constant, "
-                f"not {self.source.quoted(index)}",
+                _(
+                    "subscript index must be an integer or string constant, not {text}",
+                    text=self.source.quoted(index),
+                ),
                 index,
             )
         self.check(index)
@@ -741,19 +820,30 @@ class _Bounds:
         self.source = source
 
     def refuse(self, node: ast.expr, kind: str, size: int) -> ExpressionError:
-        unit = "characters" if kind == "str" else "items"
-        what = {"str": "a string", "list": "a list", "tuple": "a tuple"}[kind]
-        nested = "" if kind == "str" else " (nested ones included)"
+        said = {
+            "str": N_("{text} can build a string of {size} characters; the limit is {limit}"),
+            "list": N_(
+                "{text} can build a list of {size} items (nested ones included); "
+                "the limit is {limit}"
+            ),
+            "tuple": N_(
+                "{text} can build a tuple of {size} items (nested ones included); "
+                "the limit is {limit}"
+            ),
+        }[kind]
         return ExpressionError(
-            f"{self.source.quoted(node)} can build {what} of {size:,} {unit}{nested};"
-            f" the limit is {MAX_ITEMS:,}",
+            _(said, text=self.source.quoted(node), size=f"{size:,}", limit=f"{MAX_ITEMS:,}"),
             column=self.source.column(node),
         )
 
     def refuse_int(self, node: ast.expr, bits: int) -> ExpressionError:
         return ExpressionError(
-            f"{self.source.quoted(node)} can build an integer of {bits:,} bits;"
-            f" the limit is {MAX_INT_BITS} bits",
+            _(
+                "{text} can build an integer of {bits} bits; the limit is {limit} bits",
+                text=self.source.quoted(node),
+                bits=f"{bits:,}",
+                limit=MAX_INT_BITS,
+            ),
             column=self.source.column(node),
         )
 
@@ -854,6 +944,10 @@ def _constant_index(node: ast.AST) -> int | str | None:
 # -- evaluating -------------------------------------------------------------------------
 
 
+def _too_large() -> str:
+    return _("integer result too large (the limit is 2**{bits})", bits=MAX_INT_BITS)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, complex)
 
@@ -890,7 +984,8 @@ class _Evaluator:
 
     def fail(self, node: ast.expr, reason: str) -> ExpressionError:
         return ExpressionError(
-            f"cannot evaluate {self.source.quoted(node)}: {reason}", column=self.source.column(node)
+            _("cannot evaluate {text}: {reason}", text=self.source.quoted(node), reason=reason),
+            column=self.source.column(node),
         )
 
     def eval(self, node: ast.expr) -> Any:
@@ -933,7 +1028,14 @@ class _Evaluator:
         if values is None:
             return None
         if not isinstance(values, Mapping):
-            raise self.fail(node, f"'{namespace}' is a {type(values).__name__}, not a mapping")
+            raise self.fail(
+                node,
+                _(
+                    "'{namespace}' is a {kind}, not a mapping",
+                    namespace=namespace,
+                    kind=type(values).__name__,
+                ),
+            )
         try:
             return values[node.attr]
         except KeyError:
@@ -966,7 +1068,12 @@ class _Evaluator:
         symbol = "-" if isinstance(node.op, ast.USub) else "+"
         if not _is_number(operand):
             raise self.fail(
-                node, f"bad operand type for unary {symbol}: '{type(operand).__name__}'"
+                node,
+                _(
+                    "bad operand type for unary {symbol}: '{kind}'",
+                    symbol=symbol,
+                    kind=type(operand).__name__,
+                ),
             )
         return -operand if symbol == "-" else +operand
 
@@ -980,21 +1087,17 @@ class _Evaluator:
         if _is_number(left) and _is_number(right):
             if isinstance(left, int) and isinstance(right, int):
                 if op is ast.Pow and right > 0 and left.bit_length() * right > MAX_INT_BITS:
-                    raise self.fail(
-                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
-                    )
+                    raise self.fail(node, _too_large())
                 if op is ast.Mult and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
-                    raise self.fail(
-                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
-                    )
+                    raise self.fail(node, _too_large())
             try:
                 result = function(left, right)
             except OverflowError:
-                raise self.fail(node, "result too large") from None
+                raise self.fail(node, _("result too large")) from None
             except (TypeError, ValueError, ArithmeticError) as exc:
                 raise self.fail(node, str(exc)) from None
             if isinstance(result, complex):
-                raise self.fail(node, "the result is not a real number")
+                raise self.fail(node, _("the result is not a real number"))
             return self.bounded(node, result)
         if op is ast.Add and any(
             isinstance(left, t) and isinstance(right, t) for t in (str, list, tuple)
@@ -1013,19 +1116,24 @@ class _Evaluator:
                 return sequence * count
         raise self.fail(
             node,
-            f"unsupported operand types for {symbol}: "
-            f"'{type(left).__name__}' and '{type(right).__name__}'",
+            _(
+                "unsupported operand types for {symbol}: '{left}' and '{right}'",
+                symbol=symbol,
+                left=type(left).__name__,
+                right=type(right).__name__,
+            ),
         )
 
     def check_size(self, node: ast.expr, size: int) -> None:
         if size > MAX_ITEMS:
             raise self.fail(
-                node, f"the result would have more than {MAX_ITEMS} characters or items"
+                node,
+                _("the result would have more than {limit} characters or items", limit=MAX_ITEMS),
             )
 
     def bounded(self, node: ast.expr, value: Any) -> Any:
         if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-            raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
+            raise self.fail(node, _too_large())
         if _is_sequence(value):
             self.check_size(node, _size(value))
         return value
@@ -1054,13 +1162,18 @@ class _Evaluator:
         if isinstance(value, Sequence):
             if not isinstance(index, int):
                 raise self.fail(
-                    node, f"a {type(value).__name__} is indexed by integers, not {index!r}"
+                    node,
+                    _(
+                        "a {kind} is indexed by integers, not {index}",
+                        kind=type(value).__name__,
+                        index=repr(index),
+                    ),
                 )
             try:
                 return value[index]
             except IndexError:
                 return None
-        raise self.fail(node, f"a {type(value).__name__} cannot be subscripted")
+        raise self.fail(node, _("a {kind} cannot be subscripted", kind=type(value).__name__))
 
     # -- explain ---------------------------------------------------------------------
 
@@ -1308,6 +1421,8 @@ class _Words:
                 )
             if isinstance(op, ast.NotEq):
                 return _("{subject} must be filled in", subject=self.term(left))
+        if isinstance(op, _ORDERING) and a is None and not _is_len(left):
+            return _("{subject} must be filled in", subject=self.term(left))
         counted = None
         if _is_len(left):
             assert isinstance(left, ast.Call)
@@ -1329,7 +1444,7 @@ class _Words:
         computed value by its words and its value now."""
         if not _reads_data(node):
             return self.constant(value, subject)
-        return _("{name} (that is {value})", name=self.term(node), value=self.shown(value, node))
+        return _("{name} = {value}", name=self.term(node), value=self.shown(value, node))
 
     # the words for parts ----------------------------------------------------------------
 
@@ -1415,8 +1530,8 @@ def check_references(
         if name in fields:
             continue
         if namespace not in known:
-            hint: str | None = f"no fields are declared for '{namespace}'"
+            hint: str | None = _("no fields are declared for '{namespace}'", namespace=namespace)
         else:
             hint = did_you_mean(name, fields, prefix=f"{namespace}.")
-        problems.append((f"unknown field '{reference}'", hint))
+        problems.append((_("unknown field '{reference}'", reference=reference), hint))
     return problems
