@@ -91,7 +91,9 @@ def _edges(wf: Workflow) -> dict[tuple[str, str], tuple[Route, ...]]:
 
 
 def _always(text: str) -> bool:
-    raise AssertionError(f"a routed transition needs its conditions evaluated ({text})")
+    raise AssertionError(
+        _("a routed transition needs its conditions evaluated ({text})", text=text)
+    )
 
 
 def route(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always) -> Route:

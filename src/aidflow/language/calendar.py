@@ -138,7 +138,11 @@ def duration_words(text: str) -> str:
 def _require_aware(at: datetime, name: str) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(
-            f"{name} {at.isoformat()} has no time zone: pass an aware datetime (UTC usually)"
+            _(
+                "{name} {at} has no time zone: pass an aware datetime (UTC usually)",
+                name=name,
+                at=at.isoformat(),
+            )
         )
 
 
@@ -222,8 +226,11 @@ class WorkCalendar:
         if isinstance(day, datetime):
             # Its date depends on the zone; make the caller pick it.
             raise TypeError(
-                f"is_workday takes a date, not the datetime {day.isoformat()}: "
-                "convert it to local time and call .date()"
+                _(
+                    "is_workday takes a date, not the datetime {day}: "
+                    "convert it to local time and call .date()",
+                    day=day.isoformat(),
+                )
             )
         cached = self._cache.get(day)
         if cached is not None:
@@ -358,7 +365,13 @@ class _CalendarFromFile(WorkCalendar):
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set: the calendar state, if another path reaches it first.
         if name not in _STATE:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise AttributeError(
+                _(
+                    "{kind} object has no attribute {name}",
+                    kind=repr(type(self).__name__),
+                    name=repr(name),
+                )
+            )
         self._load()
         return vars(self)[name]
 

@@ -85,7 +85,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 def _lower(text: Any) -> str:
     if not isinstance(text, str):
-        raise TypeError(f"lower() expects a string, got {type(text).__name__}")
+        raise TypeError(_("lower() expects a string, got {kind}", kind=type(text).__name__))
     return text.lower()
 
 
@@ -98,7 +98,7 @@ def _round(number: Any, ndigits: Any = None) -> Any:
         return round(number)
     if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_ROUND_DIGITS:
         raise ValueError(
-            f"round() digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}"
+            _("round() digits must be an integer from -{most} to {most}", most=MAX_ROUND_DIGITS)
         )
     return round(number, ndigits)
 
@@ -111,7 +111,10 @@ def _as_date(value: Any) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value)
     raise TypeError(
-        f"days_between() expects dates or 'YYYY-MM-DD' strings, got {type(value).__name__}"
+        _(
+            "days_between() expects dates or 'YYYY-MM-DD' strings, got {kind}",
+            kind=type(value).__name__,
+        )
     )
 
 
@@ -367,7 +370,7 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
     names = tuple(namespaces)
     for name in names:
         if not isinstance(name, str) or not _FIELD.match(name) or name.startswith("_"):
-            raise ValueError(f"invalid namespace name {name!r}")
+            raise ValueError(_("invalid namespace name {name}", name=repr(name)))
     return _compile(text, names)
 
 
@@ -1016,7 +1019,9 @@ class _Evaluator:
             return self.bounded(node, tuple(self.eval(element) for element in node.elts))
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
-        raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+        raise AssertionError(  # pragma: no cover
+            _("unchecked node {kind}", kind=type(node).__name__)
+        )
 
     def read(self, node: ast.Attribute) -> Any:
         assert isinstance(node.value, ast.Name)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aidflow.errors import NotFoundError, WorkflowInvalidError, did_you_mean
+from aidflow.i18n import _
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
 from aidflow.policy.households import ROUNDINGS, AmountRule, Exclusivity
 
@@ -113,9 +114,9 @@ class Policy:
             return self.standards[name]
         except KeyError:
             raise NotFoundError(
-                f"no standard named '{name}' in {self.file}",
+                _("no standard named '{name}' in {file}", name=name, file=self.file),
                 hint=did_you_mean(name, self.standards)
-                or f"known: {', '.join(sorted(self.standards))}",
+                or _("known: {names}", names=", ".join(sorted(self.standards))),
             ) from None
 
     def value(self, name: str, on: date) -> Decimal:
@@ -129,8 +130,13 @@ class Policy:
         if current is None:
             first = std.values[0][0].isoformat()
             raise NotFoundError(
-                f"no value of {name} in force on {on.isoformat()} (the first is from {first})",
-                hint=f"add a value with an earlier `from` date to {self.file}",
+                _(
+                    "no value of {name} in force on {day} (the first is from {first})",
+                    name=name,
+                    day=on.isoformat(),
+                    first=first,
+                ),
+                hint=_("add a value with an earlier `from` date to {file}", file=self.file),
             )
         return current
 
@@ -165,17 +171,17 @@ def policy_names(directory: str | Path) -> PolicyNames:
     if not file.is_file():
         return PolicyNames(
             None,
-            f"no policy file {file}",
-            hint=f"put {POLICY_DIR}/{POLICY_FILE} next to the workflow file",
+            _("no policy file {file}", file=file),
+            hint=_("put {path} next to the workflow file", path=f"{POLICY_DIR}/{POLICY_FILE}"),
         )
     try:
         return PolicyNames(frozenset(load_policy(directory).names()), str(file))
     except WorkflowInvalidError as exc:
         return PolicyNames(
             None,
-            f"the policy file {file} is invalid",
+            _("the policy file {file} is invalid", file=file),
             tuple(exc.problems),
-            hint="fix the policy file (its problems are listed below)",
+            hint=_("fix the policy file (its problems are listed below)"),
         )
 
 
