@@ -99,7 +99,7 @@ def id_number_parts(text: str, *, today: date | None = None) -> tuple[str, date,
             _(
                 "ID number {number} holds no valid birth date ({date})",
                 number=mask(raw),
-                date=f"{raw[6:10]}-{raw[10:12]}-{raw[12:14]}",
+                date="-".join((raw[6:10], raw[10:12], raw[12:14])),
             ),
             hint=_("characters 7-14 are the birth date YYYYMMDD"),
         ) from None

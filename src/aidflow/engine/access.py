@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from aidflow.errors import ForbiddenError, InvalidInputError
-from aidflow.i18n import N_, _, language, pick
+from aidflow.i18n import _, language, pick
 
 ADMIN = "admin"
 COUNTY = "*"
@@ -84,28 +84,29 @@ SYSTEM = Actor("system", (), COUNTY)
 
 # The roles every county has, as Chinese names them (a workflow's own `roles:` labels come
 # first where a workflow is at hand); English names a role by its code.
-_ROLE_WORDS: dict[str, str] = {
-    ADMIN: N_("administrator"),
-    "village_officer": N_("village assistance officer"),
-    "village_rep": N_("villager representative"),
-    "township_caseworker": N_("township caseworker"),
-    "township_supervisor": N_("township supervisor"),
-    "county_officer": N_("county civil-affairs officer"),
-    "county_supervisor": N_("county supervisor"),
-    "care_provider": N_("care provider"),
+_ROLE_WORDS_ZH: dict[str, str] = {
+    ADMIN: "系统管理员",
+    "village_officer": "社会救助协理员",
+    "village_rep": "村民代表",
+    "township_caseworker": "乡镇经办人",
+    "township_supervisor": "乡镇分管领导",
+    "county_officer": "县民政局审核人",
+    "county_supervisor": "县民政局分管领导",
+    "county_leader": "县政府分管领导",
+    "care_provider": "照料服务人员",
 }
 
 
 def role_called(role: str) -> str:
     """A role as the reader calls it: its code in English, its name in Chinese."""
-    if language() == "zh" and role in _ROLE_WORDS:
-        return _(_ROLE_WORDS[role])
+    if language() == "zh":
+        return _ROLE_WORDS_ZH.get(role, role)
     return role
 
 
 def area_called(area: str) -> str:
     """An area as the reader calls it: `*` is the whole county in Chinese."""
-    return _("the whole county") if area == COUNTY and language() == "zh" else area
+    return "全县" if area == COUNTY and language() == "zh" else area
 
 
 def require_area(

@@ -151,8 +151,8 @@ def fire_on_machine(
         raise RefusedError(
             _(
                 "{trigger} cannot be fired from state {state}",
-                trigger=f"'{trigger}'",
-                state=f"'{state}'",
+                trigger=repr(trigger),
+                state=repr(state),
             )
         ) from None
     finally:

@@ -478,26 +478,28 @@ _POLICY_LABELS: dict[str, str] = {
 }
 # Values guards compare with that have no label in a workflow (a person's hukou, a
 # setting's choice), as Chinese says them; English shows the value itself.
-_VALUE_WORDS: dict[str, str] = {
-    "rural": N_("rural"),
-    "urban": N_("urban"),
-    "active": N_("active"),
-    "elderly": N_("elderly"),
-    "severely_disabled": N_("severely disabled"),
-    "mentally_ill": N_("mentally ill"),
-    "intellectual": N_("intellectual"),
-    "mental": N_("mental"),
-    "physical": N_("physical"),
-    "eligible": N_("eligible"),
-    "ineligible": N_("ineligible"),
-    "full": N_("full self-care"),
-    "partial": N_("partial self-care"),
-    "none": N_("no self-care"),
-    "mandatory": N_("mandatory"),
-    "on_objection": N_("only after an objection"),
-    "off": N_("not held"),
-    "county": N_("the county"),
-    "township": N_("the township"),
+_VALUE_WORDS_ZH: dict[str, str] = {
+    "rural": "农村",
+    "urban": "城市",
+    "active": "在保",
+    "elderly": "老年人",
+    "severely_disabled": "重度残疾人",
+    "mentally_ill": "精神障碍患者",
+    "intellectual": "智力残疾",
+    "mental": "精神残疾",
+    "physical": "肢体残疾",
+    "eligible": "符合条件",
+    "ineligible": "不符合条件",
+    "full": "全自理",
+    "partial": "半护理",
+    "none": "全护理",
+    "mandatory": "必须开展",
+    "on_objection": "仅在有异议时开展",
+    "off": "不开展",
+    "county": "县级",
+    "township": "乡镇",
+    "centralized": "集中供养",
+    "dispersed": "分散供养",
 }
 
 
@@ -525,7 +527,7 @@ def guard_labels(wf: Workflow, lang: str) -> dict[str, str]:
             if setting.labels is not None:
                 labels[f"setting.{name}"] = setting.labels.get(lang)
         if lang == "zh":
-            labels.update({f"={value}": _(text) for value, text in _VALUE_WORDS.items()})
+            labels.update({f"={value}": text for value, text in _VALUE_WORDS_ZH.items()})
         return labels
 
 

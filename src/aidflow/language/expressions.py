@@ -641,10 +641,8 @@ class _Checker:
                 self.check(func.value)
             hint = None
             if func.attr in FUNCTIONS:
-                hint = _(
-                    "call it as a function, as in {call}",
-                    call=f"{func.attr}({self.source.segment(func.value)})",
-                )
+                call = f"{func.attr}({self.source.segment(func.value)})"
+                hint = _("call it as a function, as in {call}", call=call)
             raise self.fail(
                 _("method calls are not allowed: {text}", text=quoted),
                 node,
@@ -835,7 +833,12 @@ class _Bounds:
             ),
         }[kind]
         return ExpressionError(
-            _(said, text=self.source.quoted(node), size=f"{size:,}", limit=f"{MAX_ITEMS:,}"),
+            _(
+                said,
+                text=self.source.quoted(node),
+                size=format(size, ","),
+                limit=format(MAX_ITEMS, ","),
+            ),
             column=self.source.column(node),
         )
 
@@ -844,7 +847,7 @@ class _Bounds:
             _(
                 "{text} can build an integer of {bits} bits; the limit is {limit} bits",
                 text=self.source.quoted(node),
-                bits=f"{bits:,}",
+                bits=format(bits, ","),
                 limit=MAX_INT_BITS,
             ),
             column=self.source.column(node),

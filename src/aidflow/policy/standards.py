@@ -172,7 +172,9 @@ def policy_names(directory: str | Path) -> PolicyNames:
         return PolicyNames(
             None,
             _("no policy file {file}", file=file),
-            hint=_("put {path} next to the workflow file", path=f"{POLICY_DIR}/{POLICY_FILE}"),
+            hint=_(
+                "put {path} next to the workflow file", path="/".join((POLICY_DIR, POLICY_FILE))
+            ),
         )
     try:
         return PolicyNames(frozenset(load_policy(directory).names()), str(file))
