@@ -81,7 +81,7 @@ class Problem:
             where += f"{self.path}: "
         text = where + self.message
         if self.hint:
-            text += _("; {hint}", hint=self.hint)
+            text += f"; {self.hint}"
         return text
 
 
