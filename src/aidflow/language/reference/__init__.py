@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aidflow.i18n import use_language
 from aidflow.language import definition as d
 from aidflow.language import expressions as x
 from aidflow.language.calendar import UNITS
@@ -171,7 +172,12 @@ def _fence(text: str, lang: str = "yaml") -> list[str]:
 
 
 def render(lang: Lang) -> str:
-    """The whole reference as Markdown."""
+    """The whole reference as Markdown, the loader's messages in `lang` too."""
+    with use_language(lang):
+        return _render(lang)
+
+
+def _render(lang: Lang) -> str:
     out: list[str] = []
     out += [f"# {pick(TITLE, lang)}", "", pick(GENERATED, lang).format(cmd=REGENERATE), ""]
     out += [pick(INTRO, lang), ""]
