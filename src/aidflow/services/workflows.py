@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aidflow.errors import Problem, WorkflowInvalidError
+from aidflow.i18n import _
 from aidflow.language.definition import Workflow
 from aidflow.language.loader import LoadedWorkflow
 from aidflow.store import workflows
@@ -40,8 +41,12 @@ def check_declared_version(loaded: LoadedWorkflow, assigned: int) -> None:
                 line,
                 column,
                 "version",
-                f"{declared}, but this deploy would make version {assigned}",
-                f"write `version: {assigned}` (or leave `version:` out)",
+                _(
+                    "{declared}, but this deploy would make version {assigned}",
+                    declared=declared,
+                    assigned=assigned,
+                ),
+                _("write `version: {assigned}` (or leave `version:` out)", assigned=assigned),
             )
         ]
     )
