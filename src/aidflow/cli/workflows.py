@@ -223,7 +223,7 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
         click.echo(
             _(
                 "  {trigger} {sources}  ({roles}), the first that holds:",
-                trigger=f"{t.trigger:<20}",
+                trigger=t.trigger.ljust(20),
                 sources="|".join(t.sources),
                 roles=roles,
             )
@@ -293,8 +293,8 @@ def migrate(app: App, name: str, to: int, plan: Path | None, dry_run: bool, as_j
                 _(
                     "case {case} {area}  {old_state} ({old}) -> {new_state} ({new})  "
                     "{old_deadline} -> {new_deadline}",
-                    case=f"{m['case_id']:<6}",
-                    area=f"{m['township']}/{m['village']}",
+                    case=str(m["case_id"]).ljust(6),
+                    area=m["township"] + "/" + m["village"],
                     old_state=m["old_state"],
                     old=old,
                     new_state=m["new_state"],
@@ -422,7 +422,7 @@ def simulation_lines(r: dict[str, Any]) -> list[str]:
             "{start} to {end}, a scheduler round every {hours} h; plan sha256 {sha}",
             start=day(r["start"]),
             end=day(r["end"]),
-            hours=f"{r['step_hours']:g}",
+            hours=format(r["step_hours"], "g"),
             sha=r["plan_sha256"][:12],
         ),
         _("stranded (would stay on their version): {n}", n=len(r["stranded"])),

@@ -159,7 +159,7 @@ def _schema_problems(doc: Document, errors: list[ErrorDetails]) -> None:
         doc.problem(
             path,
             _("unknown key '{key}'", key=key),
-            hint or (_("allowed keys: {keys}", keys=", ".join(allowed)) if allowed else None),
+            hint or (_("allowed keys: {keys}", keys=_(", ").join(allowed)) if allowed else None),
             key=True,
         )
     for path, name in missing.items():
@@ -225,7 +225,13 @@ def _expected(err: ErrorDetails) -> str:
 def _say_expected(expected: str) -> str:
     """`_expected`'s English in the current language (pydantic's own words stay as they are)."""
     if expected.startswith(_ONE_OF):
-        return _("one of {values}", values=expected.removeprefix(_ONE_OF))
+        # pydantic lists them as 'a', 'b' or 'c'
+        values = re.findall(r"'[^']*'", expected) or [expected.removeprefix(_ONE_OF)]
+        if len(values) > 1:
+            shown = _("{items} or {last}", items=_(", ").join(values[:-1]), last=values[-1])
+        else:
+            shown = values[0]
+        return _("one of {values}", values=shown)
     return _(expected) if expected in _EXPECTED.values() else expected
 
 
@@ -428,7 +434,7 @@ def _check_names_and_fields(rules: _Rules) -> None:
                     _(
                         "'{choice}' is not one of the field's choices ({choices})",
                         choice=choice,
-                        choices=", ".join(spec.choices) or _("none declared"),
+                        choices=_(", ").join(spec.choices) or _("none declared"),
                     ),
                 )
 
@@ -457,7 +463,7 @@ def _check_escalations(rules: _Rules) -> None:
                     rp + ("template",),
                     _("unknown template '{template}'", template=rung.template),
                     did_you_mean(rung.template, d.ESCALATION_TEMPLATES)
-                    or _("use one of {names}", names=", ".join(d.ESCALATION_TEMPLATES)),
+                    or _("use one of {names}", names=_(", ").join(d.ESCALATION_TEMPLATES)),
                 )
     used = {st.escalation for st in wf.states.values() if st.escalation is not None}
     for ladder in wf.escalations:
@@ -484,7 +490,7 @@ def _check_settings(rules: _Rules) -> None:
                     "setting '{setting}' has value '{value}', not one of its choices ({choices})",
                     setting=sname,
                     value=setting.value,
-                    choices=", ".join(setting.choices) or _("none declared"),
+                    choices=_(", ").join(setting.choices) or _("none declared"),
                 ),
                 did_you_mean(setting.value, setting.choices)
                 or _("set value to one of the choices or add it to choices"),
@@ -567,7 +573,7 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
                     unit=unit,
                     duration=spec.duration,
                 ),
-                _("write it in {unit}, e.g. {example}", unit=unit, example=f"15{unit}"),
+                _("write it in {unit}, e.g. {example}", unit=unit, example="15" + unit),
             )
     for j, dw in enumerate(spec.duration_when):
         dp = cp + ("duration_when", j, "duration")
@@ -582,7 +588,7 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
                     unit=unit,
                     duration=spec.duration,
                 ),
-                _("write it in {unit}, e.g. {example}", unit=unit, example=f"20{unit}"),
+                _("write it in {unit}, e.g. {example}", unit=unit, example="20" + unit),
             )
 
 
@@ -687,7 +693,7 @@ def _check_state_escalation_and_pauses(rules: _Rules, sp: Path_, name: str, st: 
             _("unknown escalation ladder '{ladder}'", ladder=st.escalation),
             did_you_mean(st.escalation, wf.escalations)
             or (
-                _("declared ladders: {names}", names=", ".join(wf.escalations))
+                _("declared ladders: {names}", names=_(", ").join(wf.escalations))
                 if wf.escalations
                 else _("declare it under escalations")
             ),
@@ -699,7 +705,7 @@ def _check_state_escalation_and_pauses(rules: _Rules, sp: Path_, name: str, st: 
                 _("pauses unknown clock '{clock}'", clock=cname),
                 did_you_mean(cname, wf.clocks)
                 or (
-                    _("declared clocks: {names}", names=", ".join(wf.clocks))
+                    _("declared clocks: {names}", names=_(", ").join(wf.clocks))
                     if wf.clocks
                     else _("declare it under clocks")
                 ),
@@ -729,7 +735,7 @@ def _check_dwell_and_timeout(rules: _Rules, sp: Path_, name: str, st: d.State) -
         )
     outgoing = list(dict.fromkeys(t.trigger for t in rules.wf.transitions_from(name)))
     out_hint = (
-        _("transitions out of '{state}': {triggers}", state=name, triggers=", ".join(outgoing))
+        _("transitions out of '{state}': {triggers}", state=name, triggers=_(", ").join(outgoing))
         if outgoing
         else _("no transition leaves '{state}'", state=name)
     )
@@ -764,7 +770,7 @@ def _check_vote(rules: _Rules, vp: Path_, vote: d.VoteRule) -> None:
             _(
                 "quorum {quorum} is more than {most} voters",
                 quorum=vote.quorum,
-                most=f"{MAX_QUORUM:,}",
+                most=format(MAX_QUORUM, ","),
             ),
             _("a quorum counts the people who must vote; check for extra digits"),
         )
@@ -882,7 +888,7 @@ def _check_ends(
                     "trigger '{trigger}' is already defined from '{state}' ({where})",
                     trigger=t.trigger,
                     state=src,
-                    where=f"transitions[{seen_pairs[(t.trigger, src)]}]",
+                    where="transitions[" + str(seen_pairs[(t.trigger, src)]) + "]",
                 ),
                 _(
                     "to lead to different states by condition, give the one transition "
@@ -948,7 +954,7 @@ def _check_routes(
                 "routes of '{trigger}' are not exhaustive: no route is taken when none of "
                 "{conditions} holds",
                 trigger=t.trigger,
-                conditions=", ".join(repr(r.when) for r in t.routes),
+                conditions=_(", ").join(repr(r.when) for r in t.routes),
             ),
             _("add a last route without when: the one taken otherwise"),
         )
@@ -1039,7 +1045,7 @@ def _duration_hint(text: str) -> str | None:
     """'7 days' -> "did you mean '7d'?"."""
     match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
     unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
-    return _("did you mean '{name}'?", name=f"{match[1]}{unit}") if match and unit else None
+    return _("did you mean '{name}'?", name=match[1] + unit) if match and unit else None
 
 
 def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:

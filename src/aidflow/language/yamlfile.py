@@ -103,7 +103,7 @@ def read_yaml(text: str, file: str) -> Document:
                 "",
                 _(
                     "character #x{code} is not allowed in YAML",
-                    code=f"{exc.character:04x}",
+                    code=format(exc.character, "04x"),
                 ),
                 _("remove it (control characters cannot appear in a workflow file)"),
             )

@@ -114,7 +114,7 @@ def load_plan(text: str, file: str) -> Plan:
     for key in data:
         if key not in PLAN_KEYS:
             hint = did_you_mean(str(key), PLAN_KEYS) or _(
-                "the keys are {keys}", keys=", ".join(PLAN_KEYS)
+                "the keys are {keys}", keys=_(", ").join(PLAN_KEYS)
             )
             doc.problem((key,), _("unknown key '{key}'", key=key), hint, key=True)
     name = data.get("workflow")
@@ -167,7 +167,11 @@ def load_plan(text: str, file: str) -> Plan:
         if value not in allowed:
             doc.problem(
                 (key,),
-                _("{value} is not one of {choices}", value=repr(value), choices=", ".join(allowed)),
+                _(
+                    "{value} is not one of {choices}",
+                    value=repr(value),
+                    choices=_(", ").join(allowed),
+                ),
             )
             value = allowed[0]
         choices[key] = value
@@ -302,7 +306,7 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
                         to=to,
                     ),
                     did_you_mean(new_state, new.states)
-                    or _("its states: {states}", states=", ".join(new.states)),
+                    or _("its states: {states}", states=_(", ").join(new.states)),
                 )
             )
     for i, state in enumerate(plan.skips):
@@ -317,7 +321,7 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
                         to=to,
                     ),
                     did_you_mean(state, new.states)
-                    or _("its states: {states}", states=", ".join(new.states)),
+                    or _("its states: {states}", states=_(", ").join(new.states)),
                 )
             )
     if problems:
@@ -484,7 +488,7 @@ def _problem(
         return _(
             "landing in '{target}' skips mandatory step(s) {steps} the case has never been in",
             target=target,
-            steps=", ".join(skipped),
+            steps=_(", ").join(skipped),
         )
     return None
 

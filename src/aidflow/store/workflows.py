@@ -78,7 +78,7 @@ def latest_version(session: Session, name: str) -> VersionRecord:
     if row is None:
         known = list(session.scalars(select(VERSIONS.c.name).distinct()))
         hint = did_you_mean(name, known) or (
-            _("deployed workflows: {names}", names=", ".join(known))
+            _("deployed workflows: {names}", names=_(", ").join(known))
             if known
             else _("deploy one with `aidflow workflow deploy FILE`")
         )
