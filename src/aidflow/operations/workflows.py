@@ -44,7 +44,7 @@ def deploy(
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalidError(problems)
-    from aidflow.services.escalations import unheld_rung_roles
+    from aidflow.services.workflows import deploy_warnings
 
     out = []
     for lw in loaded:
@@ -56,7 +56,7 @@ def deploy(
                 "created": created,
                 "file": lw.file,
                 "sha256": wv.content_hash,
-                "warnings": unheld_rung_roles(svc.session, lw.definition),
+                "warnings": deploy_warnings(svc.session, lw.definition),
             }
         )
     return out
