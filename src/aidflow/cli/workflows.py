@@ -218,7 +218,15 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
     for t in wf.transitions:
         roles = _(", ").join(role(r) for r in t.roles) or _("system")
         if not t.routes:
-            click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)} -> {t.dest}  ({roles})")
+            click.echo(
+                _(
+                    "  {trigger} {sources} -> {dest}  ({roles})",
+                    trigger=t.trigger.ljust(20),
+                    sources="|".join(t.sources),
+                    dest=t.dest,
+                    roles=roles,
+                )
+            )
             continue
         click.echo(
             _(

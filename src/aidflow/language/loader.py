@@ -1038,12 +1038,21 @@ _UNIT_WORDS = {
     "d": "d",
     "wd": "wd",
     "mo": "mo",
+    # written in Chinese: 7天, 10个工作日, 24小时, 12个月
+    "天": "d",
+    "日": "d",
+    "工作日": "wd",
+    "个工作日": "wd",
+    "小时": "h",
+    "个小时": "h",
+    "月": "mo",
+    "个月": "mo",
 }
 
 
 def _duration_hint(text: str) -> str | None:
     """'7 days' -> "did you mean '7d'?"."""
-    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
+    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?|[\u4e00-\u9fff]+)\s*", text)
     unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
     return _("did you mean '{name}'?", name=match[1] + unit) if match and unit else None
 
