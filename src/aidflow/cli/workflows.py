@@ -212,8 +212,9 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
                     threshold=v.threshold,
                 )
             )
-        tag = f" [{_(', ').join(flags)}]" if flags else ""
-        click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {_('; ').join(extra)}")
+        comma, semicolon = _(", "), _("; ")
+        tag = f" [{comma.join(flags)}]" if flags else ""
+        click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {semicolon.join(extra)}")
     click.echo(_("transitions:"))
     for t in wf.transitions:
         roles = _(", ").join(role(r) for r in t.roles) or _("system")
@@ -237,7 +238,8 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
             )
         )
         for r in t.routes:
-            click.echo(f"  {'':<20}   -> {r.dest:<20} {r.when or _('otherwise')}")
+            when = r.when or _("otherwise")
+            click.echo(f"  {'':<20}   -> {r.dest:<20} {when}")
 
 
 _STATE_FLAGS = (("initial", N_("initial")), ("final", N_("final")))
