@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from aidflow.errors import Problem
-from aidflow.i18n import _
+from aidflow.i18n import N_, _
 
 Path_ = tuple[str | int, ...]
 
@@ -156,10 +156,66 @@ def read_yaml(text: str, file: str) -> Document:
     return doc
 
 
+# PyYAML's own words for the common mistakes, as patterns whose groups fill the message.
+_PYYAML_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (
+            r"found character '(?P<char>.+)' that cannot start any token",
+            N_("found character '{char}' that cannot start any token"),
+        ),
+        (
+            r"expected '(?P<first>.)' or '(?P<second>.)', but got '(?P<got>.*)'",
+            N_("expected '{first}' or '{second}', but got '{got}'"),
+        ),
+        (
+            r"expected <block end>, but found '(?P<got>.*)'",
+            N_("expected <block end>, but found '{got}'"),
+        ),
+        (r"found undefined alias '(?P<name>.*)'", N_("found undefined alias '{name}'")),
+        (r"found unexpected end of stream", N_("found unexpected end of stream")),
+        (r"could not find expected ':'", N_("could not find expected ':'")),
+        (r"found unexpected ':'", N_("found unexpected ':'")),
+        (r"while scanning for the next token", N_("while scanning for the next token")),
+        (r"while scanning a simple key", N_("while scanning a simple key")),
+        (r"while scanning a quoted scalar", N_("while scanning a quoted scalar")),
+        (r"while scanning a plain scalar", N_("while scanning a plain scalar")),
+        (r"while parsing a flow sequence", N_("while parsing a flow sequence")),
+        (r"while parsing a flow mapping", N_("while parsing a flow mapping")),
+        (r"while parsing a block mapping", N_("while parsing a block mapping")),
+        (r"while parsing a block collection", N_("while parsing a block collection")),
+        (r"while parsing a block node", N_("while parsing a block node")),
+    )
+)
+
+
+# The tokens PyYAML names in its messages ("but got '<stream end>'").
+_PYYAML_TOKENS = frozenset(
+    (
+        N_("<stream end>"),
+        N_("<block end>"),
+        N_("<block mapping start>"),
+        N_("<block sequence start>"),
+        N_("<scalar>"),
+    )
+)
+
+
+def _pyyaml_words(text: str) -> str:
+    """One of PyYAML's messages in the current language (as it is where none matches)."""
+    for pattern, message in _PYYAML_WORDS:
+        match = pattern.fullmatch(text)
+        if match:
+            values = {k: _(v) if v in _PYYAML_TOKENS else v for k, v in match.groupdict().items()}
+            return _(message, **values) if values else _(message)
+    return text
+
+
 def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
     """PyYAML's parser wording, translated for the common mistakes, and a hint."""
-    problem = str(exc.problem or exc.context)
-    if problem.startswith("expected <block end>"):
+    raw = str(exc.problem or exc.context)
+    problem = _pyyaml_words(raw)
+    if raw.startswith("expected <block end>"):
         return (
             _(
                 "YAML syntax error: bad indentation: "
@@ -167,12 +223,12 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
             ),
             _("indent it exactly like the other keys or items at its level (spaces only)"),
         )
-    if problem == "mapping values are not allowed here":
+    if raw == "mapping values are not allowed here":
         return (
             _("YAML syntax error: unexpected ':' (mapping values are not allowed here)"),
             _("check the indentation of this line, and put values that contain ': ' in quotes"),
         )
-    if "'\\t'" in problem:
+    if "'\\t'" in raw:
         return (
             _("YAML syntax error: {problem}", problem=problem),
             _("indent with spaces, not tabs"),
@@ -181,11 +237,11 @@ def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
         if exc.context_mark:
             context = _(
                 "{context} on line {line}",
-                context=str(exc.context),
+                context=_pyyaml_words(str(exc.context)),
                 line=exc.context_mark.line + 1,
             )
         else:
-            context = str(exc.context)
+            context = _pyyaml_words(str(exc.context))
         return (
             _("YAML syntax error: {problem} ({context})", problem=problem, context=context),
             _("check indentation, brackets and quoting"),
