@@ -69,13 +69,18 @@ _PAUSES = "；：（，"
 
 def _short(text: str) -> str:
     """A translated help's one-line summary for command lists: its first sentence, or, if that
-    is too wide, the longest part of it that ends before a pause (；：（，) and fits (click
-    shortens at an English full stop, which Chinese text does not have)."""
+    is too wide, the longest start of it that fits and ends before a pause (；：（，) outside
+    brackets (click shortens at an English full stop, which Chinese text does not have)."""
     first = text.split("\n\n", 1)[0].replace("\n", "")
     sentence = first.split("。", 1)[0]
     if _width(sentence) <= _SUMMARY_WIDTH:
         return sentence
-    cuts = [i for i, char in enumerate(sentence) if char in _PAUSES and i >= 2]
+    cuts: list[int] = []
+    depth = 0
+    for i, char in enumerate(sentence):
+        if char in _PAUSES and depth == 0 and i >= 2:
+            cuts.append(i)
+        depth += (char == "（") - (char == "）")
     fitting = [i for i in cuts if _width(sentence[:i]) <= _SUMMARY_WIDTH]
     if fitting:
         return sentence[: max(fitting)]
@@ -142,9 +147,25 @@ _WIDE = (  # the East Asian wide and full-width ranges
     "\u1100-\u115f\u2e80-\u303e\u3041-\ua4cf\uac00-\ud7a3"
     "\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
 )
-_PIECE = re.compile(
-    f"[{_OPENING}]*(?:[{_WIDE}]|[^\\s{_WIDE}{_OPENING}{_CLOSING}]+)[{_CLOSING}]*|\\S"
-)
+_UNIT = re.compile(f"[{_WIDE}]|[^\\s{_WIDE}]+")
+_OPENS = _OPENING + "([{"
+_CLOSES = _CLOSING + ")]}.,;:!?"
+
+
+def _pieces(chunk: str) -> list[str]:
+    """`chunk` cut where a line may break: between wide characters, never after an opening
+    mark nor before a closing one, nor inside square brackets (click's "[必填]")."""
+    pieces: list[str] = []
+    bracketed = False
+    for unit in _UNIT.findall(chunk):
+        if pieces and (bracketed or pieces[-1][-1] in _OPENS or unit[0] in _CLOSES):
+            pieces[-1] += unit
+        else:
+            pieces.append(unit)
+        bracketed = pieces[-1].count("[") > pieces[-1].count("]")
+    return pieces
+
+
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 
 
@@ -170,6 +191,7 @@ class _WideTextWrapper(click._textwrap.TextWrapper):
     """click's wrapper, breaking Chinese text between characters."""
 
     def _split(self, text: str) -> list[str]:
+        self.break_on_hyphens = text.isascii()  # not inside a file name among Chinese words
         chunks: list[str] = super()._split(text)
         if text.isascii():
             return chunks
@@ -178,7 +200,7 @@ class _WideTextWrapper(click._textwrap.TextWrapper):
             if chunk.isspace() or chunk.isascii():
                 pieces.append(chunk)
             else:
-                pieces.extend(_PIECE.findall(chunk))
+                pieces.extend(_pieces(chunk))
         return pieces
 
 
