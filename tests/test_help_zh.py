@@ -145,3 +145,13 @@ def test_a_usage_error_is_chinese(chinese: None, args: list[str], chinese_words:
     typed = {word for arg in args for word in _LATIN_WORD.findall(arg)}
     found = _english(result.output, _allowed(command, " ".join(args)) | typed)
     assert not found, found
+
+
+def test_the_version_line_is_chinese_and_english_again_after(chinese: None) -> None:
+    runner = CliRunner()
+    zh = runner.invoke(cli, ["--version"], prog_name="aidflow").output
+    assert zh.startswith("aidflow，版本 "), zh
+    speak("en", cli)
+    en = runner.invoke(cli, ["--version"], prog_name="aidflow").output
+    assert en.startswith("aidflow, version "), en
+    assert "Show this message and exit." in runner.invoke(cli, ["--help"]).output

@@ -96,13 +96,30 @@ def speak(lang: str, root: click.Command) -> None:
     i18n.set_language(lang)
     _click_words()
     _wide_wrapping(lang != "en")
+    _version_line(root)
     for _path, command in _walk(root, "aidflow"):
         for thing, attr, text in _texts(command):
             setattr(thing, attr, i18n.gettext(text))
+        command._help_option = None  # click keeps --help's option, words and all, once made
         if lang != "en" and not _source(command, "short_help") and command.help:
             command.short_help = _short(command.help)
         elif lang == "en" and not _source(command, "short_help"):
             command.short_help = None
+
+
+def _version_line(root: click.Command) -> None:
+    """`--version`'s "%(prog)s, version %(version)s": click translates it once, when the option
+    is declared, and keeps it in its callback's closure; put the current language's there."""
+    for param in root.params:
+        code = getattr(param.callback, "__code__", None)
+        closure = getattr(param.callback, "__closure__", None)
+        if code is None or closure is None or "message" not in code.co_freevars:
+            continue
+        cell = closure[code.co_freevars.index("message")]
+        kept: dict[str, str] = param.__dict__.setdefault(_KEEP, {})
+        if isinstance(cell.cell_contents, str):
+            kept.setdefault("message", cell.cell_contents)
+            cell.cell_contents = i18n.gettext(kept["message"])
 
 
 def _plural(singular: str, plural: str, n: int) -> str:
