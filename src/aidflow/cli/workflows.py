@@ -391,7 +391,7 @@ def simulate(
                 "workflow simulate runs the database's open cases on the edited file; "
                 "say so with --against-database"
             ),
-            hint=f"aidflow workflow simulate {path} --against-database --days 7",
+            hint=_("aidflow workflow simulate {path} --against-database --days 7", path=path),
         )
     loaded = load_workflow_file(path)  # problems listed here with the policy file next to it
     report = app.call(
