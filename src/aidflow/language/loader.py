@@ -389,6 +389,12 @@ class _Rules:
             if ref.split(".", 1)[1] not in known.get(ref.split(".", 1)[0], ())
         ]
         for ref, (message, hint) in zip(unknown, check_references(expr, known), strict=False):
+            namespace = ref.split(".", 1)[0]
+            # the expression language words these in English; say them in the reader's
+            if message == f"unknown field '{ref}'":
+                message = _("unknown field '{ref}'", ref=ref)
+            if hint == f"no fields are declared for '{namespace}'":
+                hint = _("no fields are declared for '{namespace}'", namespace=namespace)
             if self.policy.names is None and ref.startswith("policy."):
                 message = _("cannot check '{ref}': {why}", ref=ref, why=self.policy.where)
                 hint = self.policy.hint
