@@ -1541,5 +1541,5 @@ def check_references(
             hint: str | None = _("no fields are declared for '{namespace}'", namespace=namespace)
         else:
             hint = did_you_mean(name, fields, prefix=f"{namespace}.")
-        problems.append((_("unknown field '{reference}'", reference=reference), hint))
+        problems.append((_("unknown field '{ref}'", ref=reference), hint))
     return problems
