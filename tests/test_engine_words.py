@@ -26,10 +26,14 @@ NOW = datetime(2023, 8, 1, 2, 0, tzinfo=UTC)
 LI = access.Actor("li", ("township_caseworker",), "城关镇")
 
 
-def dibao() -> Workflow:
-    path = WORKFLOWS / "dibao.yaml"
+def shipped(name: str) -> Workflow:
+    path = WORKFLOWS / f"{name}.yaml"
     text = path.read_text(encoding="utf-8")
     return load_workflow_text(text, str(path), policy=policy_names(WORKFLOWS / "policy")).definition
+
+
+def dibao() -> Workflow:
+    return shipped("dibao")
 
 
 def snapshot(wf: Workflow, state: str, **case: object) -> rules.Snapshot:
@@ -111,6 +115,24 @@ def test_a_dwell_is_said_with_the_states_label_and_the_duration_in_words() -> No
     assert duration_words("10wd") == "10wd"
     with use_language("zh"):
         assert duration_words("10wd") == "10 个工作日"
+
+
+def test_requirements_under_the_same_condition_are_said_once() -> None:
+    wf = shipped("tekun")
+    t = wf.transition("discovery", "accept")
+    assert t is not None
+    snap = snapshot(wf, "discovery")
+    snap.person = {"age": 56, "hukou": "urban", "supporter_able": True}
+    fields = {"eligibility_group": "elderly"}
+    assert rules.blocks(snap, t, LI, NOW, fields) == [
+        "not allowed yet: if Target group is 'elderly', Age must be at least 60 (now 56), "
+        "Hukou must be 'rural' (now 'urban') and Supporter able to support must be no (now yes)"
+    ]
+    with use_language("zh"):
+        assert rules.blocks(snap, t, LI, NOW, fields) == [
+            "条件不满足：对象类别为老年人时，年龄应不少于 60（现为 56），户籍应为农村（现为城市），"
+            "并且法定义务人有赡养扶养能力应为否（现为是）"
+        ]
 
 
 def test_an_implication_a_choice_and_a_missing_value_read_as_sentences() -> None:

@@ -284,9 +284,8 @@ def test_refusals_name_the_condition_a_person_fails(world: World) -> None:
     cid = open_case(world, YOUNG, "tekun")
     assert refused(world, "li", cid, "accept", eligibility_group="elderly") == (
         "cannot accept case 1: not allowed yet: "
-        "if Target group is 'elderly', Age must be at least 60 (now 56); "
-        "if Target group is 'elderly', Hukou must be 'rural' (now 'urban'); "
-        "if Target group is 'elderly', Supporter able to support must be no (now yes)"
+        "if Target group is 'elderly', Age must be at least 60 (now 56), "
+        "Hukou must be 'rural' (now 'urban') and Supporter able to support must be no (now yes)"
     )
     assert refused(world, "li", cid, "accept", eligibility_group="severely_disabled") == (
         "cannot accept case 1: not allowed yet: "

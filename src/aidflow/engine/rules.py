@@ -390,6 +390,8 @@ def holds(snap: Snapshot, fields: dict[str, Any]) -> Callable[[str], bool]:
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:
     """Why the guards of `t` do not hold, in words (one reason for all that fail, the
     guards' own text as its detail), and which cannot be checked and why."""
+    from aidflow.language.expressions import grouped
+
     scope = guard_scope(snap, fields)
     labels = guard_labels(snap.workflow, language())
     said: list[str] = []
@@ -413,7 +415,7 @@ def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> li
         out.insert(
             0,
             Reason.of(
-                _("not allowed yet: {reasons}", reasons=pick("; ", "；").join(said)),
+                _("not allowed yet: {reasons}", reasons=pick("; ", "；").join(grouped(said))),
                 detail="; ".join(raw),
             ),
         )

@@ -1269,6 +1269,50 @@ _MIRRORED: dict[type[ast.cmpop], ast.cmpop] = {
 _SYMBOLS = {ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "÷", ast.FloorDiv: "÷"}
 
 
+class Conditional(str):
+    """A requirement that holds only under a condition ("if x is c, y must be d"), keeping
+    both parts so that several with the same condition can be said as one sentence."""
+
+    condition: str
+    requirement: str
+
+    @classmethod
+    def of(cls, condition: str, requirement: str) -> Conditional:
+        said = cls(_("if {condition}, {requirement}", condition=condition, requirement=requirement))
+        said.condition = condition
+        said.requirement = requirement
+        return said
+
+
+def grouped(sentences: list[str]) -> list[str]:
+    """`sentences` with those under the same condition said once: "if x is c, a, b and d"."""
+    order: list[str | tuple[str]] = []
+    under: dict[str, list[str]] = {}
+    for sentence in sentences:
+        if isinstance(sentence, Conditional):
+            if sentence.condition not in under:
+                under[sentence.condition] = []
+                order.append((sentence.condition,))
+            if sentence.requirement not in under[sentence.condition]:
+                under[sentence.condition].append(sentence.requirement)
+        else:
+            order.append(sentence)
+    said = N_("if {condition}, {requirement}")
+    return [
+        item
+        if isinstance(item, str)
+        else _(said, condition=item[0], requirement=_all_of(under[item[0]]))
+        for item in order
+    ]
+
+
+def _all_of(parts: list[str]) -> str:
+    """`a, b and c` in the reader's language."""
+    if len(parts) == 1:
+        return parts[0]
+    return _("{items} and {last}", items=pick(", ", "，").join(parts[:-1]), last=parts[-1])
+
+
 class _Words:
     """Says why a falsy tree is falsy in the reader's language, naming each field by its
     label (`labels`: ``ns.field`` -> label; ``ns.field=value`` -> the label of a choice)."""
@@ -1306,11 +1350,7 @@ class _Words:
         first, rest = values[0], values[1:]
         condition = self.condition(first)
         if condition is not None and rest:
-            return _(
-                "if {condition}, {requirement}",
-                condition=condition,
-                requirement=self.alternatives(rest),
-            )
+            return Conditional.of(condition, self.alternatives(rest))
         return self.alternatives(values)
 
     def alternatives(self, values: list[ast.expr]) -> str:
