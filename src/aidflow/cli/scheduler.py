@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
-from aidflow.i18n import N_, _, pick
+from aidflow.i18n import _, pick
 
 
 @click.group("scheduler")
@@ -141,9 +141,6 @@ def escalation_ack(app: App, escalation_id: int, note: str | None) -> None:
     )
 
 
-OUTBOX_STATUS = {"pending": N_("pending"), "sent": N_("sent"), "failed": N_("failed")}
-
-
 @click.group("outbox")
 def outbox_group() -> None:
     """Queued, sent and failed emails (administrators)."""
@@ -157,6 +154,7 @@ def outbox_group() -> None:
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Emails in the outbox, newest first."""
     from aidflow.notify.templates import template_label
+    from aidflow.services.delivery import OUTBOX_STATUS
 
     rows = app.call("outbox.list", status=status, limit=limit)
     if as_json:

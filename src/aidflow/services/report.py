@@ -162,7 +162,7 @@ def _workflow_labels(session: Session, lang: str) -> dict[str, Any]:
     """Each deployed workflow's label and its states' labels (the latest version's wording),
     so a rendering names programmes and steps in the reader's language."""
     out: dict[str, Any] = {}
-    for _, wf in sorted(workflow_store.deployed_definitions(session), key=lambda v: v[0]):
+    for _version, wf in sorted(workflow_store.deployed_definitions(session), key=lambda v: v[0]):
         out[wf.name] = {
             "label": wf.labels.get(lang),
             "states": {name: st.labels.get(lang) for name, st in wf.states.items()},
