@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App
-from aidflow.i18n import _
+from aidflow.i18n import _, pick
 
 START = datetime(2023, 7, 3, 9, 0)  # a Monday; county time
 END = datetime(2023, 10, 9, 9, 0)  # after September has ended, so its visits are counted
@@ -65,6 +65,7 @@ class CountyDemo:
         self.order = 0
         self.users = _Users()
         self.counts: dict[str, int] = {}
+        self.words: dict[str, str] = {}  # trigger and visit-kind codes -> Chinese labels
 
     # -- the queue ----------------------------------------------------------------------
 
@@ -79,6 +80,17 @@ class CountyDemo:
         if when < earliest:
             when += timedelta(days=1)
         self.at(when, run)
+
+    def word(self, code: str) -> str:
+        """A trigger's or visit kind's code as the reader sees it (its label in Chinese)."""
+        if "" not in self.words:  # the care kinds, read once
+            from aidflow.policy.care import load_policy_file
+
+            self.words[""] = ""
+
+            care = load_policy_file(self.app.county.care_visits_file)
+            self.words.update({k: kind.labels.zh for k, kind in care.kinds.items()})
+        return pick(code, self.words.get(code, ""))
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -126,7 +138,11 @@ class CountyDemo:
                 password=PASSWORD,
             )
             for f in workflow_files(app.county.workflows):
-                svc.deploy("admin", load_workflow_file(f))
+                wf = load_workflow_file(f)
+                svc.deploy("admin", wf)
+                for t in wf.transitions:
+                    if t.labels is not None:
+                        self.words.setdefault(t.trigger, t.labels.zh)
             import_areas(svc.session, self.clock.now(), "admin", county.areas)
 
             def add(name: str, role: str, area: str) -> None:
@@ -189,9 +205,15 @@ class CountyDemo:
             with self.app.transaction() as svc:
                 svc.fire(svc.actor(actor), case_id, trigger, fields, note)
         except AidflowError as exc:  # a step the rules refuse stays undone, and is counted
-            self.count(_("refused {trigger}: {error}", trigger=trigger, error=type(exc).__name__))
+            self.count(
+                _(
+                    "refused {trigger}: {error}",
+                    trigger=self.word(trigger),
+                    error=type(exc).__name__,
+                )
+            )
             return False
-        self.count(trigger)
+        self.count(self.word(trigger))
         return True
 
     def stalls(self) -> bool:
@@ -314,7 +336,7 @@ class CountyDemo:
                     try:
                         self.app.user = provider
                         self.app.call("visit.log", case_id=case_id, kind=kind)
-                        self.count(_("visit {kind}", kind=kind))
+                        self.count(_("visit {kind}", kind=self.word(kind)))
                     except AidflowError:
                         self.count(_("visit refused"))
 
@@ -330,7 +352,7 @@ class CountyDemo:
                 case = svc.open_case(
                     svc.actor(a), id_number, "temporary_assistance", emergency=True
                 )
-            self.count("emergency reported")
+            self.count(_("emergency reported"))
             hours = rng.choice((1, 2, 3, 4, 6, 8, 12, 18, 20, 23, 26, 30, 40))
             self.at(
                 self.clock.now() + timedelta(hours=hours, minutes=rng.randint(0, 50)),
