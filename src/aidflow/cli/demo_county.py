@@ -140,7 +140,7 @@ class CountyDemo:
             for f in workflow_files(app.county.workflows):
                 wf = load_workflow_file(f)
                 svc.deploy("admin", wf)
-                for t in wf.transitions:
+                for t in wf.definition.transitions:
                     if t.labels is not None:
                         self.words.setdefault(t.trigger, t.labels.zh)
             import_areas(svc.session, self.clock.now(), "admin", county.areas)
