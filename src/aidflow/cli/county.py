@@ -21,7 +21,7 @@ def init(directory: Path) -> None:
     from aidflow.policy.county import create_county_directory
 
     for path in create_county_directory(directory):
-        click.echo(_("created {path}", path=f"{path}{'/' if path.is_dir() else ''}"))
+        click.echo(_("created {path}", path=str(path) + ("/" if path.is_dir() else "")))
     config = directory / "aidflow.toml"
     click.echo(_("next: aidflow --config {config} workflow validate", config=config))
     click.echo(

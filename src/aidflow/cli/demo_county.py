@@ -184,7 +184,7 @@ class CountyDemo:
             )
             lines = sorted({p["line"] for p in result["skipped"]})
             click.echo(
-                _("imported {file}: {n} rows", file=f"{source}.csv", n=result["imported"])
+                _("imported {file}: {n} rows", file=source + ".csv", n=result["imported"])
                 + (_(", refused lines {lines}", lines=", ".join(map(str, lines))) if lines else "")
             )
         return county, towns

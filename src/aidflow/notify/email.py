@@ -332,7 +332,7 @@ class SMTPMailer:
                 _(
                     "{server} did not answer within {seconds} s during {stage}",
                     server=where,
-                    seconds=f"{self.timeout:g}",
+                    seconds=format(self.timeout, "g"),
                     stage=stage,
                 ),
                 permanent=False,

@@ -236,7 +236,7 @@ class Recipients:
                 why = _(
                     "no user holds {role} over {area}; sent to {other}",
                     role=role,
-                    area=f"{township}/{village}",
+                    area="/".join((township, village)),
                     other=other,
                 )
                 return Route(found, other, meant_for=role, why=why)
@@ -579,7 +579,7 @@ def acknowledge(
                 recipient=esc.recipient,
                 role=esc.role,
                 user=actor.name,
-                area=f"{case.township}/{case.village}",
+                area="/".join((case.township, case.village)),
             )
         )
     if esc.acknowledged_at is not None:
@@ -639,7 +639,7 @@ def listing_labels(
             why = _(
                 "no user holds {role} over {area}; sent to {other}",
                 role=role(esc.meant_for),
-                area=f"{case.township}/{case.village}",
+                area="/".join((case.township, case.village)),
                 other=role(esc.role),
             )
     return {

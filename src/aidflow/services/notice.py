@@ -42,7 +42,11 @@ def build_notice(
     """The notice of `township`/`village` as JSON (format aidflow.notice/1), for `user`."""
     actor = svc.actor(user)
     require_area(
-        actor, township, village, _("village {area}", area=f"{township}/{village}"), say_where=False
+        actor,
+        township,
+        village,
+        _("village {area}", area="/".join((township, village))),
+        say_where=False,
     )
     tz = svc.calendar.tz
     now: datetime = svc.clock.now()

@@ -249,7 +249,7 @@ def log_visit(
             _(
                 "case {case} is in {where}, outside {user}'s area ({area})",
                 case=case_id,
-                where=f"{case.township}/{case.village}",
+                where="/".join((case.township, case.village)),
                 user=actor.name,
                 area=actor.area,
             )
