@@ -628,9 +628,9 @@ def listing_labels(
     def role(code: str | None) -> str | None:
         if code is None:
             return None
-        if code in wf.roles:
-            return wf.roles[code].get(lang)
-        return _BUILT_IN_ROLES_ZH.get(code, code) if lang == "zh" else code
+        if lang != "zh":
+            return code  # English lists name roles by their codes
+        return wf.roles[code].zh if code in wf.roles else _BUILT_IN_ROLES_ZH.get(code, code)
 
     st = wf.states.get(esc.state)
     why = esc.rerouted
@@ -643,7 +643,7 @@ def listing_labels(
                 other=role(esc.role),
             )
     return {
-        "state_label": st.labels.get(lang) if st is not None else esc.state,
+        "state_label": st.labels.get(lang) if st is not None else esc.state,  # zh only in lists
         "role_label": role(esc.role),
         "meant_for_label": role(esc.meant_for),
         "rerouted_label": why,
