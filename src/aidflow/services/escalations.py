@@ -21,7 +21,7 @@ from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
 from aidflow.engine.deadlines import Due, counts_working_days, describe, show_left
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
-from aidflow.i18n import _, use_language
+from aidflow.i18n import _, language, use_language
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
@@ -571,13 +571,14 @@ def acknowledge(
         )
     case = rows.case_of(session, esc.case_id)
     if actor.name != esc.recipient and not covering([actor], case.township, case.village, esc.role):
+        role = listing_labels(session, esc, case, language(), {})["role_label"]
         raise ForbiddenError(
             _(
                 "escalation {id} was sent to {recipient} ({role}); "
                 "{user} is neither the recipient nor a {role} covering {area}",
                 id=escalation_id,
                 recipient=esc.recipient,
-                role=esc.role,
+                role=role,
                 user=actor.name,
                 area="/".join((case.township, case.village)),
             )

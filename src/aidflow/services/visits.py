@@ -229,7 +229,10 @@ def log_visit(
         raise InvalidInputError(_("--idempotency-key must be 1 to 100 characters"))
     if kind not in policy.kinds:
         hint = did_you_mean(kind, policy.kinds)
-        known = ", ".join(policy.kinds)
+        known = ", ".join(
+            pick(k, _("{code} ({label})", code=k, label=v.labels.zh))
+            for k, v in policy.kinds.items()
+        )
         raise InvalidInputError(
             _("unknown visit kind '{kind}' (kinds: {known})", kind=kind, known=known),
             hint=hint or _("kinds come from {file}", file=policy.file),
