@@ -85,8 +85,9 @@ class Operation:
         try:
             checked = model.model_validate(params)
         except ValidationError as exc:
+            everything = _("parameters")
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or _('parameters')}: {e['msg']}"
+                f"{'.'.join(str(p) for p in e['loc']) or everything}: {e['msg']}"
                 for e in exc.errors()
             )
             raise InvalidInputError(
