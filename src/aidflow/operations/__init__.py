@@ -134,11 +134,13 @@ def operation(
     under TYPE_CHECKING.
     """
     if own_units and not (write and runtime):
-        raise RuntimeError(f"operation {name}: own_units needs write=True and runtime=True")
+        raise RuntimeError(
+            _("operation {name}: own_units needs write=True and runtime=True", name=name)
+        )
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
-            raise RuntimeError(f"operation {name} is defined twice")
+            raise RuntimeError(_("operation {name} is defined twice", name=name))
         REGISTRY[name] = Operation(name, function, write, runtime, own_units)
         return function
 
