@@ -310,8 +310,8 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
         emit_json(c)
         return
     flag = f"  [{_(EMERGENCY)}]" if c["emergency"] else ""
-    version = _("({workflow} v{version})", workflow=c["workflow"], version=c["workflow_version"])
-    click.echo(f"{_(CASE)} {c['id']}  {labels['workflow']} {version}{flag}")
+    version = _(" ({workflow} v{version})", workflow=c["workflow"], version=c["workflow_version"])
+    click.echo(f"{_(CASE)} {c['id']}  {labels['workflow']}{version}{flag}")
     click.echo(
         f"{_(PERSON)}: {c['person']['name']} {c['person']['id_number']}  "
         f"{_(AREA)}: {c['township']}/{c['village']}"

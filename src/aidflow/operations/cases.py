@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aidflow.errors import ForbiddenError, InvalidInputError
-from aidflow.i18n import _, pick, use_language
+from aidflow.i18n import N_, _, pick, use_language
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import (
     Service,
@@ -255,7 +255,10 @@ def event_text(wf: Workflow, e: EventRecord, names: dict[str, str]) -> str:
         text = _("objection; {text}", text=text)
     if e.kind in ("transition", "objection") and fields:
         text += " " + pick(", ", "，").join(
-            pick(f"{k}={v}", f"{field_shown(wf, k)}：{value_shown(wf, k, v, names)}")
+            pick(
+                f"{k}={v}",
+                f"{_(VOTE) if k == 'vote' else field_shown(wf, k)}：{value_shown(wf, k, v, names)}",
+            )
             for k, v in fields.items()
         )
     if e.note:
@@ -264,6 +267,7 @@ def event_text(wf: Workflow, e: EventRecord, names: dict[str, str]) -> str:
 
 
 VOTE_WORDS = {"yes": "赞成", "no": "反对", "abstain": "弃权"}
+VOTE = N_("Vote")  # the tally a transition after a vote records
 
 
 def view_json(
