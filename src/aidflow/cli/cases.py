@@ -48,14 +48,19 @@ def zh() -> bool:
     return language() == "zh"
 
 
-def pad(text: str, width: int, right: bool = False) -> str:
-    """`text` padded to `width` columns; in Chinese a wide character takes two columns."""
-    if not zh():
-        return f"{text:>{width}}" if right else f"{text:<{width}}"
+def width(text: str) -> int:
+    """The columns `text` takes on a terminal: a wide (Chinese) character takes two."""
     import unicodedata
 
-    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    fill = " " * max(width - used, 0)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, columns: int, right: bool = False) -> str:
+    """`text` padded to `columns`; in Chinese a wide character takes two columns (English
+    output pads by characters, as it always did)."""
+    if not zh():
+        return f"{text:>{columns}}" if right else f"{text:<{columns}}"
+    fill = " " * max(columns - width(text), 0)
     return fill + text if right else text + fill
 
 
@@ -476,21 +481,34 @@ def case_list(
     if not rows:
         click.echo(_(NONE))
         return
+    shown = [
+        (
+            pick(r["workflow"], r.get("workflow_label") or ""),
+            pick(r["state"], r.get("state_label") or ""),
+            r["person"],
+            f"{r['township']}/{r['village']}",
+            pick(r["assigned_to"] or "-", r.get("assigned_name") or "-"),
+        )
+        for r in rows
+    ]
+    heads = (_(LIST_WORKFLOW), _(LIST_STATE), _(LIST_PERSON), _(LIST_AREA), _(LIST_ASSIGNED))
+    widths = [12, 18, 8, 0, 10]  # English: fixed columns, as they always were
+    if zh():  # labels and names vary in length: each column as wide as its widest text
+        columns = zip(heads, zip(*shown, strict=True), strict=True)
+        widths = [max(width(t) for t in (head, *column)) for head, column in columns]
+    w_workflow, w_state, w_person, w_area, w_assigned = widths
     click.echo(
-        f"{pad(_(LIST_ID), 7, right=True)} {pad(_(LIST_WORKFLOW), 12)} "
-        f"{pad(_(LIST_STATE), 18)} {pad(_(LIST_PERSON), 8)} {pad(_(LIST_ID_NUMBER), 18)} "
-        f"{_(LIST_AREA)}  {pad(_(LIST_ASSIGNED), 10)} {_(LIST_DUE)}"
+        f"{pad(_(LIST_ID), 7, right=True)} {pad(heads[0], w_workflow)} "
+        f"{pad(heads[1], w_state)} {pad(heads[2], w_person)} {pad(_(LIST_ID_NUMBER), 18)} "
+        f"{pad(heads[3], w_area)}  {pad(heads[4], w_assigned)} {_(LIST_DUE)}"
     )
-    for r in rows:
+    for r, (workflow, state, person, area, assigned) in zip(rows, shown, strict=True):
         flag = "!" if r["emergency"] else " "
         left = f" ({r['time_left']})" if r["time_left"] else ""
-        workflow = pick(r["workflow"], r.get("workflow_label") or "")
-        state = pick(r["state"], r.get("state_label") or "")
-        assigned = pick(r["assigned_to"] or "-", r.get("assigned_name") or "-")
         click.echo(
-            f"{r['id']:>6}{flag} {pad(workflow, 12)} {pad(state, 18)} {pad(r['person'], 8)} "
-            f"{r['id_number']} "
-            f"{r['township']}/{r['village']}  {pad(assigned, 10)} {r['due']}{left}"
+            f"{r['id']:>6}{flag} {pad(workflow, w_workflow)} {pad(state, w_state)} "
+            f"{pad(person, w_person)} {r['id_number']} "
+            f"{pad(area, w_area)}  {pad(assigned, w_assigned)} {r['due']}{left}"
         )
     if listed["total"] > len(rows):
         click.echo(
