@@ -168,7 +168,7 @@ def duration_shown(duration: str) -> str:
 def check_note(note: str | None) -> None:
     """A note within the limits of language.textlimits (exit 3 otherwise)."""
     if note is not None:
-        check_text(note, "note")
+        check_text(note, _("note"))
 
 
 @dataclass
@@ -293,7 +293,7 @@ class Service:
             )
         if not name.strip() or not township.strip() or not village.strip():
             raise InvalidInputError(_("name, township and village must not be empty"))
-        for label, value in (("name", name), ("township", township), ("village", village)):
+        for label, value in ((_("name"), name), (_("township"), township), (_("village"), village)):
             # 100: the column's width
             check_text(value.strip(), label, limit=100, multiline=False)
         grade = attrs.get("disability_grade")
