@@ -199,7 +199,9 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
         if isinstance(value, list):
             people.update(v for v in value if isinstance(v, str))
     for e in view.events:
-        people.update((e.fields or {}).get("vote", {}).get("dissent", []))
+        tally = (e.fields or {}).get("vote")
+        if isinstance(tally, dict):  # a transition after a vote records who dissented
+            people.update(v for v in tally.get("dissent") or [] if isinstance(v, str))
     names = svc.display_names(people)
     with use_language(caller.lang):
         shown = {
