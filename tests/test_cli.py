@@ -535,10 +535,10 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     ) in shown
 
     zh = ok(run_cli("--lang", "zh", "case", "show", "1", user="li", now="2023-08-11T10:00"))
-    assert zh.startswith("案件 1  最低生活保障（单人户） (dibao v1)\n")
+    assert zh.startswith("案件 1  最低生活保障（单人户）（第 1 版）\n")
     for label in (
         "对象: 王秀英",
-        "状态: active 享受低保",
+        "状态: 享受低保",
         "时限: 2024-08-11（周日）09:00",
         "剩余 365 天 23 小时",
         "办理记录:",
