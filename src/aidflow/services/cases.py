@@ -822,6 +822,7 @@ class Service:
                     case=case_id,
                     trigger=shown,
                 ),
+                detail=rules.detail_of(reasons),
             )
         if reasons:
             raise RefusedError(
@@ -832,6 +833,7 @@ class Service:
                     why=pick("; ", "；").join(reasons),
                 ),
                 hint=hint,
+                detail=rules.detail_of(reasons),
             )
         dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
         event_fields: dict[str, Any] = dict(fields)
