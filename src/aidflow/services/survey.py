@@ -23,6 +23,7 @@ progress goes to a callback.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -407,6 +408,33 @@ class Importer:
         assert first_error is not None
         raise first_error
 
+    def _sheet_read(self, encoding: str) -> str | None:
+        """The sheet `_rows` reads: the one named, else the first whose header names the
+        columns (None for a CSV, or a workbook none of whose sheets has the header)."""
+        if self.sheet is not None:
+            return self.sheet
+        for name in sheet_names(self.path):
+            rows = read_rows(self.path, encoding, sheet=name)
+            try:
+                self._header(rows, False)
+            except InvalidInputError:
+                continue
+            finally:
+                rows.close()
+            return name
+        return None
+
+    def run_key(self, sha256: str, encoding: str) -> str:
+        """What makes an import "the same import again": the file's content and, for a
+        workbook, the sheet read. The first sheet keeps the file's bare hash (what runs
+        recorded before sheets counted); any other sheet hashes the file's hash with the
+        sheet's name, so that importing another sheet of the same workbook is a new import."""
+        sheet = self._sheet_read(encoding)
+        names = sheet_names(self.path) if sheet is not None else []
+        if sheet is None or (names and names[0] == sheet):
+            return sha256
+        return hashlib.sha256(f"{sha256}\nsheet:{sheet}".encode()).hexdigest()
+
     def _header(self, rows: Iterator[tuple[int, list[Any]]], trusted: bool) -> _Validator:
         """The validator of the header row: the first of the first HEADER_SEARCH rows that
         names the mapping's columns (offices put a title, a date or a unit above it)."""
@@ -507,8 +535,9 @@ class Importer:
         `checked`: what `validate` returned for this file, when the caller already ran it."""
         self.stamp = self._stamp()
         file = scan(self.path)
+        key = self.run_key(file.sha256, file.encoding)
         with self.sessions() as s:
-            run = store.latest_run(s, file.sha256, self.source)
+            run = store.latest_run(s, key, self.source)
         if run is not None and run.status == "done":
             return ImportResult(run.id, run.file, self.source, run.rows_total, already_done=True)
         good, problems, kept = checked or self.validate(file.encoding)
@@ -522,7 +551,7 @@ class Importer:
                 run_id = store.start_run(
                     s,
                     file=str(self.path),
-                    file_hash=file.sha256,
+                    file_hash=key,
                     source=self.source,
                     started_at=self.now,
                     started_by=self.actor.name,
