@@ -28,7 +28,7 @@ import codecs
 import csv
 import hashlib
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +96,7 @@ def sheet_names(path: Path) -> list[str]:
 
 def read_rows(
     path: Path, encoding: str | None = None, *, sheet: str | None = None
-) -> Iterator[Line]:
+) -> Generator[Line]:
     """(line, cells) of every row that is not blank; the header is among the first.
 
     `encoding` names a CSV's encoding (None: detected, see the module docstring); a named
