@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import sys
 from pathlib import Path
 from typing import Any
@@ -122,7 +121,7 @@ def ledger_export(
         return
     else:
         target = output
-        write_file(target, codecs.BOM_UTF8 + data)  # spreadsheet programs read the BOM
+        write_file(target, data)  # with the BOM the operation wrote: spreadsheets read it
     total = sum(counts.values())
     per = ", ".join(f"{t} {n}" for t, n in counts.items())
     click.echo(f"ledger written to {target}: {total} persons" + (f" ({per})" if per else ""))
