@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aidflow.errors import InvalidInputError, WorkflowInvalidError, did_you_mean
+from aidflow.i18n import pick
 from aidflow.language.yamlfile import read_yaml_file
 
 # the person fields a list may fill
@@ -32,7 +33,30 @@ FIELDS: tuple[str, ...] = (
     "living_alone",
     "supporter_able",
 )
+# the person fields' words in Chinese (the usual column headers); in English the field's name
+_FIELD_WORDS: dict[str, str] = {
+    "id_number": "身份证号",
+    "name": "姓名",
+    "township": "乡镇",
+    "village": "村",
+    "hukou": "户籍性质",
+    "birth_date": "出生日期",
+    "disability_grade": "残疾等级",
+    "disability_type": "残疾类别",
+    "mental_illness": "精神疾病",
+    "registered_poor": "建档立卡",
+    "living_alone": "独居",
+    "supporter_able": "赡养人有能力",
+}
+
+
+def field_label(field: str) -> str:
+    """A person field as the reader calls it: its name in English, its words in Chinese."""
+    return pick(field, _FIELD_WORDS.get(field, ""))
+
+
 # every mapping fills these, and every row states them
+
 REQUIRED: tuple[str, ...] = ("id_number", "name", "township", "village")
 
 
