@@ -25,7 +25,8 @@ def household_group() -> None:
 def household_add(app: App, head_id_number: str) -> None:
     """Register a household headed by a registered person (HEAD_ID_NUMBER)."""
     r = app.call("household.add", head_id_number=head_id_number)
-    head = f"{r['head']} ({r['head_id_number_masked']})"
+    head = _("{name} ({idn})", name=r["head"], idn=r["head_id_number_masked"])
+
     click.echo(
         _(
             "household {id} registered in {township}/{village}; head {head}",

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, local, pass_app
-from aidflow.i18n import _
+from aidflow.i18n import _, pick
 
 
 @click.command("import")
@@ -59,12 +59,15 @@ def person_import(
         sheet=sheet,
         **send_file(file),
     )
+    from aidflow.policy.mappings import source_label
+
+    shown = pick(source, source_label(source))  # 民政 in Chinese; the code typed in English
     if result["already_done"]:
         click.echo(
             _(
                 "{file} was already imported from {source} (run {run}, {rows} rows); nothing to do",
                 file=file,
-                source=source,
+                source=shown,
                 run=result["run_id"],
                 rows=result["rows_total"],
             )
@@ -83,7 +86,7 @@ def person_import(
             "imported {file} from {source} (run {run}): {rows} rows, {created} new persons, "
             "{merged} merged into known persons",
             file=file,
-            source=source,
+            source=shown,
             run=result["run_id"],
             rows=result["imported"],
             created=result["created"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aidflow.errors import InvalidInputError, WorkflowInvalidError, did_you_mean
-from aidflow.i18n import _, pick
+from aidflow.i18n import N_, _, pick
 from aidflow.language.yamlfile import read_yaml_file
 
 # the person fields a list may fill
@@ -48,6 +48,21 @@ _FIELD_WORDS: dict[str, str] = {
     "living_alone": "独居",
     "supporter_able": "赡养人有能力",
 }
+
+
+# the lists a person can be found in (this file's sources, and the case import's ledger)
+_SOURCE_WORDS: dict[str, str] = {
+    "civil_affairs": N_("civil affairs"),
+    "health": N_("health"),
+    "disabled_federation": N_("disabled persons' federation"),
+    "case_ledger": N_("case ledger"),
+}
+
+
+def source_label(source: str) -> str:
+    """A list's source as the reader calls it (民政, 卫健, 残联); an unknown one as is."""
+    found = _SOURCE_WORDS.get(source)
+    return source if found is None else _(found)
 
 
 def field_label(field: str) -> str:

@@ -22,6 +22,7 @@ from aidflow.engine.deadlines import Due, counts_working_days, show_due
 from aidflow.i18n import N_, _, language, use_language
 from aidflow.idnumber import mask
 from aidflow.language.definition import Workflow
+from aidflow.policy.mappings import source_label
 from aidflow.store import ledger, persons, workflows
 from aidflow.store.records import CaseRecord, PersonRecord
 from aidflow.store.session import Session
@@ -48,13 +49,6 @@ _WORDS: dict[str, dict[str, str]] = {
         "intellectual": N_("intellectual"),
         "mental": N_("mental"),
         "multiple": N_("multiple"),
-    },
-    # the lists a person was found in (import_mappings.yaml's sources, the case import's)
-    "sources": {
-        "civil_affairs": N_("civil affairs"),
-        "health": N_("health"),
-        "disabled_federation": N_("disabled persons' federation"),
-        "case_ledger": N_("case ledger"),
     },
 }
 
@@ -156,7 +150,7 @@ def _words(
         "hukou": _word("hukou", p.hukou),
         "disability": disability,
         "mental_illness": _("yes") if p.mental_illness else "",
-        "sources": _list(sorted(_word("sources", code) for code in sources)),
+        "sources": _list(sorted(source_label(code) for code in sources)),
         "programmes": "; ".join(programme(c) for c in cases),
         "deadlines": "; ".join(
             deadline(c, c.deadline_at) for c in open_cases if c.deadline_at is not None

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError
-from aidflow.i18n import _
+from aidflow.i18n import _, pick
 from aidflow.policy.standards import Policy
 from aidflow.services.cases import Service
 from aidflow.store import cases, events, workflows
@@ -81,7 +81,7 @@ def draw(
         raise ForbiddenError(
             _(
                 "drawing a sample of '{state}' needs role {role}; {user} has {has}",
-                state=state,
+                state=pick(state, wf.states[state].labels.zh),
                 role=owner,
                 user=actor.name,
                 has=", ".join(actor.roles),

@@ -291,7 +291,7 @@ class _Validator:
 
     @staticmethod
     def _choices(col: Column, plain: Sequence[str]) -> str:
-        return ", ".join([*col.values, *plain])
+        return _(", ").join([*col.values, *plain])
 
 
 HEADER_SEARCH = 10  # rows looked at for the header (title rows above it)
