@@ -35,10 +35,18 @@ from aidflow import failpoints
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
 from aidflow.files.table import cell_text, check_file, read_rows, scan, sheet_names
-from aidflow.i18n import _, ngettext
+from aidflow.i18n import _, ngettext, pick
 from aidflow.idnumber import id_number_parts, mask
 from aidflow.language.textlimits import check_text, control_character
-from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping, field_label
+from aidflow.policy.mappings import (
+    FIELDS,
+    REQUIRED,
+    Column,
+    ImportPolicy,
+    Mapping,
+    field_label,
+    source_label,
+)
 from aidflow.store import imports as store
 from aidflow.store.session import Session
 
@@ -366,9 +374,26 @@ class Disagreement:
             idn=mask(self.id_number),
             field=field_label(self.field),
             kept=self.kept,
-            kept_from=self.kept_from,
+            kept_from=_kept_from(self.kept_from),
             said=self.said,
         )
+
+
+_STATED = re.compile(r"(\S+) line (\d+)")
+
+
+def _kept_from(text: str) -> str:
+    """Where a kept value came from ("civil_affairs line 3", as recorded), in the reader's
+    words."""
+    found = _STATED.fullmatch(text)
+    if found is not None:
+        source = found.group(1)
+        return _(
+            "{source} line {line}",
+            source=pick(source, source_label(source)),
+            line=found.group(2),
+        )
+    return _("the existing record") if text == "the existing record" else text
 
 
 @dataclass
