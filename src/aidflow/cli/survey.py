@@ -202,7 +202,7 @@ def _print_report(app: App, report: dict[str, Any], open_cases: bool) -> None:
                 name=g["name"],
                 idn=g["id_number"],
                 village=g["village"],
-                groups=", ".join(g["groups"]),
+                groups=pick(", ".join(g["groups"]), "、".join(g.get("group_labels") or [])),
                 workflow=g["workflow"],
             )
             if g["opened_case"] is not None:

@@ -40,6 +40,7 @@ class Gap:
     workflow: str
     opened_case: int | None = None
     not_opened: str | None = None
+    group_labels: list[str] = field(default_factory=list)  # the groups' Chinese labels
 
     def as_json(self, show_id: bool = False) -> dict[str, Any]:
         return {
@@ -49,6 +50,7 @@ class Gap:
             "township": self.township,
             "village": self.village,
             "groups": self.groups,
+            "group_labels": self.group_labels,
             "workflow": self.workflow,
             "opened_case": self.opened_case,
             "not_opened": self.not_opened,
@@ -122,6 +124,7 @@ def find(
                     p.village,
                     [g.name for g in groups],
                     groups[0].workflow,
+                    group_labels=[g.zh for g in groups],
                 )
             )
     _late_cases(session, actor, policy, now, township, report)
