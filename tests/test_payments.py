@@ -486,6 +486,14 @@ def test_cli_run_is_for_county_roles_and_idempotent(
         3,
         ("error: --period '2023-8' is not a month\n  hint: write it like 2023-09\n"),
     )
+    # in Chinese: the summary, the refusal and the hint
+    result = cli(url, "--lang", "zh", "payments", "run", "--period", "2023-08")
+    assert result.stdout == "第 3 次发放（2023-08）：生成 0 笔发放（其中补发 0 笔），共 0.00 元\n"
+    result = cli(url, "--lang", "zh", "payments", "run", "--period", "2023-8")
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "错误：--period “2023-8”不是月份\n  提示：请写成 2023-09 这样的格式\n",
+    )
 
 
 def test_export_csv_and_reconcile_with_every_problem_listed(
