@@ -684,7 +684,7 @@ class CaseImporter:
             else:
                 good.append(item)
         result = CaseImportResult(self.file_name, file.sha256, self.workflow, self.dry_run, total)
-        news, changes = self._against_database(good, problems, result)
+        news, changes = self._against_database(good, problems, result, wf)
         problems.sort(key=lambda p: p.line)
         result.problems = problems
         bad = {p.line for p in problems}
@@ -731,7 +731,11 @@ class CaseImporter:
         return result
 
     def _against_database(
-        self, good: list[LedgerRow], problems: list[RowProblem], result: CaseImportResult
+        self,
+        good: list[LedgerRow],
+        problems: list[RowProblem],
+        result: CaseImportResult,
+        definition: Workflow,
     ) -> tuple[set[int], dict[int, store.Imported]]:
         """Exclusivity and idempotence: (lines of new cases, line -> the case a changed row
         corrects); rows that would open a second case become problems."""
@@ -755,6 +759,7 @@ class CaseImporter:
             )
         taken: dict[int, int] = {}  # household -> the line whose case it receives by
         first: dict[str, int] = {}
+        this = pick(self.workflow, definition.labels.zh)  # as the reader calls it
         news: set[int] = set()
         changes: dict[int, store.Imported] = {}
         for row in good:
@@ -767,7 +772,7 @@ class CaseImporter:
                             "{who} already has an open {workflow} case on line {other}; a person "
                             "has one open case per programme",
                             who=who,
-                            workflow=self.workflow,
+                            workflow=this,
                             other=first[row.id_number],
                         ),
                     )
@@ -785,7 +790,7 @@ class CaseImporter:
                         _(
                             "{who} already has an open {workflow} case ({case})",
                             who=who,
-                            workflow=wf,
+                            workflow=this if wf == self.workflow else wf,
                             case=cid,
                         )
                     )
@@ -794,7 +799,7 @@ class CaseImporter:
                         _(
                             "{who} has an open {workflow} case ({case}), which excludes {workflow}",
                             who=who,
-                            workflow=wf,
+                            workflow=this if wf == self.workflow else wf,
                             case=cid,
                         )
                     )
@@ -809,7 +814,7 @@ class CaseImporter:
                                 "{case}; one {workflow} case per household",
                                 home=home,
                                 who=who,
-                                workflow=self.workflow,
+                                workflow=this,
                                 case=cid,
                             )
                         )
@@ -820,7 +825,7 @@ class CaseImporter:
                             "one {workflow} case per household",
                             home=home,
                             who=who,
-                            workflow=self.workflow,
+                            workflow=this,
                             line=taken[home],
                         )
                     )
