@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.engine.access import Actor, require_area
 from aidflow.errors import AidflowError, InvalidInputError, RefusedError
-from aidflow.i18n import _
+from aidflow.i18n import _, pick
 from aidflow.policy.households import check_relationship, compute
 from aidflow.store import households as store
 from aidflow.store import persons
@@ -43,6 +43,22 @@ class HouseholdView:
     members: list[MemberRecord]
     figures: dict[str, Any] | None  # household.* on the day, None when not computable
     problem: str | None  # why the figures cannot be computed
+
+
+def _programme(session: Session, workflow: str, state: str) -> tuple[str, str]:
+    """A programme and one of its states as the reader calls them: codes in English,
+    labels in Chinese."""
+    from aidflow.store import workflows
+
+    try:
+        definition = workflows.definition_of(workflows.latest_version(session, workflow))
+    except AidflowError:
+        return workflow, state
+    st = definition.states.get(state)
+    return (
+        pick(workflow, definition.labels.zh),
+        pick(state, st.labels.zh) if st is not None else state,
+    )
 
 
 def _no_rule(file: str, workflow: str) -> str:
@@ -281,14 +297,15 @@ def check_exclusive(
             continue
         whose = _("this person") if holder == person_id else _("household {id}", id=household_id)
         per = _("household") if rule.one_open_per == "household" else _("person")
+        programme, shown = _programme(session, workflow, state)
         raise RefusedError(
             _(
                 "{whose} already receives {workflow} in case {other} (state '{state}'); "
                 "one {workflow} case per {per} ({source})",
                 whose=whose,
-                workflow=workflow,
+                workflow=programme,
                 other=other,
-                state=state,
+                state=shown,
                 per=per,
                 source=rule.source,
             ),
@@ -300,19 +317,21 @@ def check_exclusive(
         session, [person_id], rule.not_while
     ):
         if (other_wf, state) in paid:
+            other_programme, shown = _programme(session, other_wf, state)
+            programme = _programme(session, workflow, "")[0]
             raise RefusedError(
                 _(
                     "the person receives {other_wf} in case {other} (state '{state}'); "
                     "{workflow} is excluded while they do ({source})",
-                    other_wf=other_wf,
+                    other_wf=other_programme,
                     other=other,
-                    state=state,
-                    workflow=workflow,
+                    state=shown,
+                    workflow=programme,
                     source=rule.source,
                 ),
                 hint=_(
                     "exit case {other} first if {workflow} should replace it",
                     other=other,
-                    workflow=workflow,
+                    workflow=programme,
                 ),
             )
