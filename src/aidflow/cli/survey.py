@@ -203,7 +203,7 @@ def _print_report(app: App, report: dict[str, Any], open_cases: bool) -> None:
                 idn=g["id_number"],
                 village=g["village"],
                 groups=pick(", ".join(g["groups"]), "、".join(g.get("group_labels") or [])),
-                workflow=g["workflow"],
+                workflow=pick(g["workflow"], g.get("workflow_label") or ""),
             )
             if g["opened_case"] is not None:
                 line += _(": opened case {case}", case=g["opened_case"])

@@ -109,9 +109,12 @@ class ImportPolicy:
     def mapping_for(self, source: str, name: str | None) -> Mapping:
         """The mapping named `name`, else the source's default; InvalidInputError if unknown."""
         if source not in self.sources:
-            hint = did_you_mean(source, self.sources) or _(
-                "sources: {sources}", sources=", ".join(self.sources)
+            known = pick(
+                ", ".join(self.sources),
+                "、".join(f"`{s}`（{source_label(s)}）" for s in self.sources),
             )
+            hint = did_you_mean(source, self.sources) or _("sources: {sources}", sources=known)
+
             raise InvalidInputError(
                 _("unknown source '{source}' (declared in {file})", source=source, file=self.file),
                 hint=hint,
