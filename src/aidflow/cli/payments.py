@@ -40,7 +40,9 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
         del result["summary"]
         emit_json(result)
         return
-    click.echo(result["summary"])
+    summary: str = result["summary"]  # in the caller's language, as the operation wrote it
+    click.echo(summary)
+
     for line in result["skipped"]:
         click.echo(_("skipped: {line}", line=line), err=True)
 
