@@ -62,6 +62,8 @@ def case_import(
 
 
 def _print(result: dict[str, Any]) -> None:
+    from aidflow.services.payments import kind_label
+
     values = {
         "file": result["file"],
         "workflow": result["workflow"],
@@ -79,7 +81,7 @@ def _print(result: dict[str, Any]) -> None:
             click.echo(
                 _(
                     "  {kind}: {count} case(s), {yuan} yuan a month",
-                    kind=kind,
+                    kind=kind_label(kind),
                     count=m["count"],
                     yuan=m["yuan"],
                 )

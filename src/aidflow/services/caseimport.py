@@ -61,7 +61,14 @@ from aidflow.policy.mappings import FIELDS as PERSON_FIELDS
 from aidflow.policy.mappings import ImportPolicy, Mapping
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.services.migration import dominators
-from aidflow.services.payments import PAID_FROM, month_start, period_text, to_fen, yuan
+from aidflow.services.payments import (
+    PAID_FROM,
+    kind_label,
+    month_start,
+    period_text,
+    to_fen,
+    yuan,
+)
 from aidflow.services.survey import Importer, ImportRefusedError, Row, RowProblem, parse_date
 from aidflow.store import caseimport as store
 from aidflow.store import workflows
@@ -997,7 +1004,7 @@ class CaseImporter:
                         _(
                             "{township} {kind}: the ledger has {ledger} case(s), aidflow {count}",
                             township=name,
-                            kind=kind,
+                            kind=kind_label(kind),
                             ledger=t.ledger_count[kind],
                             count=count,
                         )
@@ -1007,7 +1014,7 @@ class CaseImporter:
                         _(
                             "{township} {kind}: the ledger pays {ledger} a month, aidflow {yuan}",
                             township=name,
-                            kind=kind,
+                            kind=kind_label(kind),
                             ledger=yuan(t.ledger_fen[kind]),
                             yuan=yuan(fen),
                         )

@@ -53,7 +53,7 @@ from aidflow.errors import (
 )
 from aidflow.files import bankfile
 from aidflow.files.table import scan
-from aidflow.i18n import N_, _
+from aidflow.i18n import N_, _, pick
 from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
@@ -86,6 +86,20 @@ def yuan(fen: int) -> str:
 
 # a payment's statuses, as the messages name them
 STATUSES = (N_("pending"), N_("paid"), N_("failed"))
+
+# the shipped payment kinds (standards.yaml `payments`) in Chinese; a county's own kinds
+# are shown by their code
+_KIND_WORDS = {
+    "dibao": "低保金",
+    "basic_living_allowance": "基本生活费",
+    "care_allowance": "照料护理费",
+    "temporary_assistance": "临时救助金",
+}
+
+
+def kind_label(kind: str) -> str:
+    """A payment kind as the reader calls it: its code in English, its words in Chinese."""
+    return pick(kind, _KIND_WORDS.get(kind, ""))
 
 
 def parse_period(text: str) -> int:
@@ -138,7 +152,7 @@ class RunResult:
 
     def summary(self) -> str:
         """One line: the run, the period, what was created, the total in yuan, per kind."""
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items()))
+        kinds = _(", ").join(f"{kind_label(k)} {n}" for k, n in sorted(self.by_kind.items()))
         text = _(
             "payment run {run} for {period}: {created} payment(s) created "
             "({arrears} arrears), {yuan} yuan",
@@ -334,7 +348,7 @@ class _Run:
                             _(
                                 "case {case} {kind} {period}: {reason}",
                                 case=cid,
-                                kind=pk.kind,
+                                kind=kind_label(pk.kind),
                                 period=per,
                                 reason=exc,
                             )
