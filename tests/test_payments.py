@@ -625,6 +625,8 @@ def test_export_xlsx_and_reconcile_xlsx(
     ]
     assert ws["D3"].number_format == "@" and ws["B3"].number_format == "@"
     assert ws["E3"].number_format == "0.00" and ws["E3"].value == 650
+    assert [ws[f"F{r}"].value for r in range(3, 6)] == ["低保金", "基本生活费", "照料护理费"]
+
     assert sum(ws[f"E{r}"].value for r in range(3, 6)) == 1770
     assert ws.freeze_panes == "A3" and ws.print_title_rows == "$1:$2"
     assert ws.page_setup.orientation == "landscape"

@@ -53,7 +53,7 @@ from aidflow.errors import (
 )
 from aidflow.files import bankfile
 from aidflow.files.table import scan
-from aidflow.i18n import N_, _, pick
+from aidflow.i18n import N_, _, pick, use_language
 from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
@@ -719,6 +719,12 @@ def _export_again(
     return result
 
 
+def _in(lang: str, show: Callable[[str], str], text: str) -> str:
+    """`show(text)` in the language `lang`."""
+    with use_language(lang):
+        return show(text)
+
+
 def _bank_file(
     fmt: str,
     page: Callable[[int], list[store.BankRow]],
@@ -727,6 +733,8 @@ def _bank_file(
     amounts: array[int],
     lang: str,
 ) -> bytes:
+    words: dict[str, str] = {}
+
     def rows() -> Iterator[tuple[str | Decimal, ...]]:
         last = 0
         while found := page(last):
@@ -734,8 +742,14 @@ def _bank_file(
                 ids.append(pid)
                 amounts.append(fen)
                 result.total_fen += fen
-                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV
-                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), kind, per)
+                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV;
+                # the kind as the bank's code in CSV, in the reader's words in XLSX
+                shown = (
+                    kind
+                    if fmt == "csv"
+                    else words.get(kind) or words.setdefault(kind, _in(lang, kind_label, kind))
+                )
+                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), shown, per)
             result.rows += len(found)
             last = found[-1][0]
             failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
@@ -777,7 +791,7 @@ def _mismatch(ln: bankfile.AnswerLine, sent: store.Sent) -> str:
         )
     if ln.name is not None and ln.name != sent.name:
         found.append(_("name {name!r}, exported {exported!r}", name=ln.name, exported=sent.name))
-    return _("{found} (mismatch)", found="; ".join(found)) if found else ""
+    return _("{found} (mismatch)", found=_("; ").join(found)) if found else ""
 
 
 def reconcile(
