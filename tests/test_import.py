@@ -208,7 +208,36 @@ def test_bad_rows_import_nothing(world: World, db_url: str, tmp_path: Path) -> N
     assert count(world, PersonSource) == 0
 
 
+def test_in_chinese_bad_rows_name_the_file_line_and_column_in_chinese(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    f = write_csv(tmp_path / "bad.csv", BAD_ROWS)
+    out = Cli(db_url)("--lang", "zh", "person", "import", str(f), "--source", "civil_affairs",
+                      user="li")  # fmt: skip
+    assert out.exit_code == 3
+    lines = out.output.splitlines()
+    assert lines[0] == f"错误：{f}：4 行有误，未导入任何内容："
+    assert "  第 4 行：出生日期：“1940-02-30”不是日期" in lines
+    assert "  第 5 行：姓名（姓名）为空" in lines
+    assert (
+        "  第 6 行：户籍性质：“外地”不是户籍性质；应为 农业、农村、非农业、城镇、rural、urban"
+        in lines
+    )
+    assert "  第 6 行：建档立卡：“也许”不是“是”或“否”；应填 是/否、Y/N 或 1/0" in lines
+    assert lines[-1] == "  提示：请修改这些行后重新导入，或加 --skip-bad 只导入无误的行"
+    # and the summary of a good list
+    good = write_csv(tmp_path / "good.csv", [CIVIL_HEADER, f"{A},李桂兰,城关镇,东村,农业,,,,"])
+    argv = ("--lang", "zh", "person", "import", str(good), "--source", "civil_affairs")
+    out = Cli(db_url)(*argv, user="li")
+    assert out.output == (
+        f"已从 民政 导入 {good}（第 1 次导入）：1 行，新登记 1 人，0 行并入已登记人员\n"
+    )
+    out = Cli(db_url)(*argv, user="li")
+    assert out.output == f"{good} 已从 民政 导入过（第 1 次导入，1 行），无需再导入\n"
+
+
 def test_bad_grade_and_skip_bad(world: World, db_url: str, tmp_path: Path) -> None:
+
     f = write_csv(
         tmp_path / "cdpf.csv",
         [

@@ -183,3 +183,33 @@ def test_a_file_named_xls_that_is_no_workbook_is_refused_naming_it(
     assert out.exit_code == 3, out.output
     assert "roster.xls: not a readable XLS workbook" in out.stderr
     assert count(world, Person) == before
+
+
+def test_another_sheet_of_an_imported_workbook_is_a_new_import(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    wb = Workbook()
+    first = wb.active
+    assert first is not None
+    first.title = "东村"
+    first.append(HEADER)
+    first.append([A, "李桂兰", "城关镇", "东村", "农村", None, "否", "是", "否"])
+    second = wb.create_sheet("西村")
+    second.append(HEADER)
+    second.append([B, "张国强", "城关镇", "西村", "农村", None, "否", "否", "否"])
+    wb.save(f := tmp_path / "two.xlsx")
+    cli = Cli(db_url)
+    argv = ("person", "import", str(f), "--source", "civil_affairs")
+    out = cli(*argv, "--sheet", "西村", user="li")
+    assert out.exit_code == 0, out.output + out.stderr
+    assert B in persons(world) and A not in persons(world)
+    # the other sheet of the same file is not "already imported"
+    out = cli(*argv, "--sheet", "东村", user="li")
+    assert out.exit_code == 0, out.output + out.stderr
+    assert "already imported" not in out.output
+    assert A in persons(world)
+    # each sheet again is; without --sheet the first sheet with the header is read
+    for again in (("--sheet", "东村"), ("--sheet", "西村"), ()):
+        out = cli(*argv, *again, user="li")
+        assert out.exit_code == 0, out.output + out.stderr
+        assert "was already imported" in out.output, again

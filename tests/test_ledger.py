@@ -124,7 +124,7 @@ def test_xlsx_one_sheet_per_township(world: World, db_url: str, tmp_path: Path) 
         "rural",
         None,
         None,
-        "civil_affairs",
+        "civil affairs",  # the source's label, not its code
         None,
         None,
         None,
@@ -243,4 +243,28 @@ def test_the_ledger_xlsx_is_laid_out_as_an_office_prints_it(
     assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
     assert ws.sheet_properties.pageSetUpPr.fitToPage
     assert ws.print_title_rows == "$1:$2"
+    wb.close()
+
+
+def test_in_chinese_the_csv_has_the_xlsx_headers_and_words_not_codes(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    cli, _, _ = setup_ledger(world, db_url, tmp_path)
+    f = tmp_path / "zh.csv"
+    out = cli("--lang", "zh", "ledger", "export", "--format", "csv", "--output", str(f), user="sun")
+    assert out.exit_code == 0, out.output
+    assert f.read_bytes().startswith(b"\xef\xbb\xbf\xe5")  # the BOM stays, once
+    text = f.read_text(encoding="utf-8-sig").splitlines()
+    assert text[0] == ",".join(headers("zh"))
+    assert text[0].startswith("序号,乡镇,村,姓名,身份证号,性别,年龄,户籍性质,残疾,精神疾病,来源,")
+    wu = next(line for line in text if "吴芳" in line).split(",")
+    assert wu[5:8] == ["男", "53", "农村"] and wu[10] == "卫健"  # the source's label
+    book = tmp_path / "zh.xlsx"
+    out = cli("--lang", "zh", "ledger", "export", "--format", "xlsx", "--output", str(book),
+              user="sun")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    wb = load_workbook(book, read_only=True)
+    rows = [list(r) for r in wb["河西镇"].iter_rows(values_only=True)]
+    assert rows[0][0] == "河西镇社会救助工作台账"
+    assert rows[1] == text[0].split(",")  # one header source for both
     wb.close()

@@ -486,6 +486,14 @@ def test_cli_run_is_for_county_roles_and_idempotent(
         3,
         ("error: --period '2023-8' is not a month\n  hint: write it like 2023-09\n"),
     )
+    # in Chinese: the summary, the refusal and the hint
+    result = cli(url, "--lang", "zh", "payments", "run", "--period", "2023-08")
+    assert result.stdout == "第 3 次发放（2023-08）：生成 0 笔发放（其中补发 0 笔），共 0.00 元\n"
+    result = cli(url, "--lang", "zh", "payments", "run", "--period", "2023-8")
+    assert (result.exit_code, result.stderr) == (
+        3,
+        "错误：--period “2023-8”不是月份\n  提示：请写成 2023-09 这样的格式\n",
+    )
 
 
 def test_export_csv_and_reconcile_with_every_problem_listed(
@@ -617,6 +625,8 @@ def test_export_xlsx_and_reconcile_xlsx(
     ]
     assert ws["D3"].number_format == "@" and ws["B3"].number_format == "@"
     assert ws["E3"].number_format == "0.00" and ws["E3"].value == 650
+    assert [ws[f"F{r}"].value for r in range(3, 6)] == ["低保金", "基本生活费", "照料护理费"]
+
     assert sum(ws[f"E{r}"].value for r in range(3, 6)) == 1770
     assert ws.freeze_panes == "A3" and ws.print_title_rows == "$1:$2"
     assert ws.page_setup.orientation == "landscape"

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.i18n import _
 
 
 @click.command("import")
@@ -61,35 +62,69 @@ def case_import(
 
 
 def _print(result: dict[str, Any]) -> None:
-    head = "dry run of" if result["dry_run"] else "imported"
-    click.echo(
-        f"{head} {result['file']} ({result['workflow']}, {result['rows']} rows, "
-        f"sha256 {result['sha256'][:12]})"
-    )
+    from aidflow.services.payments import kind_label
+
+    values = {
+        "file": result["file"],
+        "workflow": result["workflow"],
+        "rows": result["rows"],
+        "sha": result["sha256"][:12],
+    }
+    if result["dry_run"]:
+        click.echo(_("dry run of {file} ({workflow}, {rows} rows, sha256 {sha})", **values))
+    else:
+        click.echo(_("imported {file} ({workflow}, {rows} rows, sha256 {sha})", **values))
     for name, t in result["townships"].items():
         states = ", ".join(f"{s} {n}" for s, n in t["states"].items())
         click.echo(f"{name}: {states}")
         for kind, m in t["monthly"].items():
-            click.echo(f"  {kind}: {m['count']} case(s), {m['yuan']} yuan a month")
+            click.echo(
+                _(
+                    "  {kind}: {count} case(s), {yuan} yuan a month",
+                    kind=kind_label(kind),
+                    count=m["count"],
+                    yuan=m["yuan"],
+                )
+            )
         for r in t["reviews"]:
-            click.echo(f"  review due {r['date']}: line {r['line']} {r['person']}")
+            click.echo(
+                _(
+                    "  review due {date}: line {line} {person}",
+                    date=r["date"],
+                    line=r["line"],
+                    person=r["person"],
+                )
+            )
     if result["problems"]:
-        lines = sorted({p["line"] for p in result["problems"]})
-        verb = "would be refused" if result["dry_run"] else "skipped"
-        click.echo(f"{len(lines)} row(s) {verb}:")
+        n = len({p["line"] for p in result["problems"]})
+        if result["dry_run"]:
+            click.echo(_("{n} row(s) would be refused:", n=n))
+        else:
+            click.echo(_("{n} row(s) skipped:", n=n))
         for p in result["problems"]:
             click.echo(f"  {p['text']}")
     if result["dry_run"]:
         return
     click.echo(
-        f"{result['imported']} case(s) imported, {result['corrected']} corrected, "
-        f"{result['unchanged']} unchanged"
+        _(
+            "{imported} case(s) imported, {corrected} corrected, {unchanged} unchanged",
+            imported=result["imported"],
+            corrected=result["corrected"],
+            unchanged=result["unchanged"],
+        )
     )
     for c in result["corrections"]:
-        click.echo(f"  line {c['line']}: case {c['case_id']} {', '.join(c['changed'])}")
+        click.echo(
+            _(
+                "  line {line}: case {case} {changed}",
+                line=c["line"],
+                case=c["case_id"],
+                changed=", ".join(c["changed"]),
+            )
+        )
     if result["differences"]:
-        click.echo(f"reconciliation: {len(result['differences'])} difference(s):")
+        click.echo(_("reconciliation: {n} difference(s):", n=len(result["differences"])))
         for d in result["differences"]:
             click.echo(f"  {d}")
     else:
-        click.echo("reconciliation: aidflow's counts and monthly totals match the ledger's")
+        click.echo(_("reconciliation: aidflow's counts and monthly totals match the ledger's"))

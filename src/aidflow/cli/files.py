@@ -18,12 +18,15 @@ def send_file(file: Path) -> dict[str, str]:
 
     from aidflow.errors import InvalidInputError
     from aidflow.files.table import check_file
+    from aidflow.i18n import _
 
     check_file(file)
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise InvalidInputError(f"cannot read {file}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot read {file}: {reason}", file=file, reason=exc.strerror)
+        ) from None
     return {"content_b64": base64.b64encode(data).decode("ascii"), "file_name": str(file)}
 
 
@@ -42,6 +45,7 @@ def write_file(path: Path, data: bytes) -> None:
 
     from aidflow import failpoints
     from aidflow.errors import InvalidInputError
+    from aidflow.i18n import _
 
     directory = path.parent
     anonymous = hasattr(os, "O_TMPFILE")
@@ -54,7 +58,10 @@ def write_file(path: Path, data: bytes) -> None:
         if not anonymous:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot write {path}: {reason}", path=path, reason=exc.strerror)
+        ) from None
+
     named: str | None = None if anonymous else tmp
     try:
         with os.fdopen(fd, "wb") as f:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.i18n import _
 
 if TYPE_CHECKING:
     from aidflow.policy.standards import Policy
@@ -39,9 +40,11 @@ def payments_run(app: App, period: str | None, as_json: bool) -> None:
         del result["summary"]
         emit_json(result)
         return
-    click.echo(result["summary"])
+    summary: str = result["summary"]  # in the caller's language, as the operation wrote it
+    click.echo(summary)
+
     for line in result["skipped"]:
-        click.echo(f"skipped: {line}", err=True)
+        click.echo(_("skipped: {line}", line=line), err=True)
 
 
 @payments_group.command("export")
@@ -77,16 +80,26 @@ def payments_export(
 
     if (period is None) == (batch is None):
         raise InvalidInputError(
-            "give --period (new payments) or --batch (a batch's file again), not both",
-            hint="e.g. aidflow payments export --period 2023-09",
+            _("give --period (new payments) or --batch (a batch's file again), not both"),
+            hint=_("e.g. aidflow payments export --period 2023-09"),
         )
     out = output or Path(f"payments-{period or f'batch-{batch}'}.{fmt}")
     result = app.call("payments.export", period=period, format=fmt, file_name=str(out), batch=batch)
     write_file(out, base64.b64decode(result["content_b64"]))
-    what = f"batch {result['batch']} again" if result["again"] else f"batch {result['batch']}"
+    what = (
+        _("batch {batch} again", batch=result["batch"])
+        if result["again"]
+        else _("batch {batch}", batch=result["batch"])
+    )
     click.echo(
-        f"exported {result['rows']} payment(s) for {result['period']}, "
-        f"{result['total_yuan']} yuan, to {out} ({what})"
+        _(
+            "exported {rows} payment(s) for {period}, {yuan} yuan, to {out} ({what})",
+            rows=result["rows"],
+            period=result["period"],
+            yuan=result["total_yuan"],
+            out=out,
+            what=what,
+        )
     )
 
 
@@ -109,6 +122,11 @@ def payments_reconcile(app: App, file: Path, encoding: str | None) -> None:
 
     result = app.call("payments.reconcile", **send_file(file), encoding=encoding)
     click.echo(
-        f"{result['file']}: {result['paid']} paid, {result['failed']} failed, "
-        f"{result['unchanged']} already recorded"
+        _(
+            "{file}: {paid} paid, {failed} failed, {unchanged} already recorded",
+            file=result["file"],
+            paid=result["paid"],
+            failed=result["failed"],
+            unchanged=result["unchanged"],
+        )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.i18n import _
 
 
 @click.group("sample")
@@ -43,14 +44,24 @@ def sample_draw(
     if as_json:
         emit_json(sample)
         return
-    where = f" in {sample['township']}" if sample["township"] else ""
-    ids = ", ".join(str(i) for i in sample["drawn"]) or "none"
+    where = _(" in {township}", township=sample["township"]) if sample["township"] else ""
+    ids = ", ".join(str(i) for i in sample["drawn"]) or _("none")
     click.echo(
-        f"drew {len(sample['drawn'])} of {sample['population']} {workflow} case(s) in "
-        f"{state}{where} (ratio {sample['ratio']}, seed {seed!r}): {ids}"
+        _(
+            "drew {drawn} of {population} {workflow} case(s) in {state}{where} "
+            "(ratio {ratio}, seed {seed!r}): {ids}",
+            drawn=len(sample["drawn"]),
+            population=sample["population"],
+            workflow=workflow,
+            state=state,
+            where=where,
+            ratio=sample["ratio"],
+            seed=seed,
+            ids=ids,
+        )
     )
     again = len(sample["drawn"]) - len(sample["recorded"])
     click.echo(
-        f"recorded on {len(sample['recorded'])} case(s)"
-        + (f"; {again} already drawn with this seed" if again else "")
+        _("recorded on {n} case(s)", n=len(sample["recorded"]))
+        + (_("; {again} already drawn with this seed", again=again) if again else "")
     )

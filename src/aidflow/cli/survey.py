@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, local, pass_app
+from aidflow.i18n import _, pick
 
 
 @click.command("import")
@@ -59,26 +59,57 @@ def person_import(
         sheet=sheet,
         **send_file(file),
     )
+    from aidflow.policy.mappings import source_label
+
+    shown = pick(source, source_label(source))  # 民政 in Chinese; the code typed in English
     if result["already_done"]:
         click.echo(
-            f"{file} was already imported from {source} "
-            f"(run {result['run_id']}, {result['rows_total']} rows); nothing to do"
+            _(
+                "{file} was already imported from {source} (run {run}, {rows} rows); nothing to do",
+                file=file,
+                source=shown,
+                run=result["run_id"],
+                rows=result["rows_total"],
+            )
         )
         return
     if result["resumed_after"]:
-        click.echo(f"resumed run {result['run_id']} after line {result['resumed_after']}")
+        click.echo(
+            _(
+                "resumed run {run} after line {line}",
+                run=result["run_id"],
+                line=result["resumed_after"],
+            )
+        )
     click.echo(
-        f"imported {file} from {source} (run {result['run_id']}): {result['imported']} rows, "
-        f"{result['created']} new persons, {result['merged']} merged into known persons"
+        _(
+            "imported {file} from {source} (run {run}): {rows} rows, {created} new persons, "
+            "{merged} merged into known persons",
+            file=file,
+            source=shown,
+            run=result["run_id"],
+            rows=result["imported"],
+            created=result["created"],
+            merged=result["merged"],
+        )
     )
     if result["skipped"]:
         lines = sorted({p["line"] for p in result["skipped"]})
-        click.echo(f"skipped {len(lines)} bad rows (lines {', '.join(map(str, lines))}):")
+        click.echo(
+            _(
+                "skipped {n} bad rows (lines {lines}):",
+                n=len(lines),
+                lines=", ".join(map(str, lines)),
+            )
+        )
         for p in result["skipped"]:
             click.echo(f"  {p['text']}")
     if result["disagreements"]:
         click.echo(
-            f"{len(result['disagreements'])} disagreements between sources (existing values kept):"
+            _(
+                "{n} disagreements between sources (existing values kept):",
+                n=len(result["disagreements"]),
+            )
         )
         for d in result["disagreements"]:
             click.echo(f"  {d}")
@@ -122,10 +153,11 @@ def ledger_export(
         return
     else:
         target = output
-        write_file(target, codecs.BOM_UTF8 + data)  # spreadsheet programs read the BOM
+        write_file(target, data)  # with the BOM the operation wrote: spreadsheets read it
     total = sum(counts.values())
     per = ", ".join(f"{t} {n}" for t, n in counts.items())
-    click.echo(f"ledger written to {target}: {total} persons" + (f" ({per})" if per else ""))
+    written = _("ledger written to {target}: {total} persons", target=target, total=total)
+    click.echo(written + (_(" ({per})", per=per) if per else ""))
 
 
 @click.command("lookback")
@@ -149,29 +181,60 @@ def _print_report(app: App, report: dict[str, Any], open_cases: bool) -> None:
     from datetime import datetime
 
     if not report["townships"]:
-        click.echo("no listed persons or open cases in your area")
+        click.echo(_("no listed persons or open cases in your area"))
         return
     for town, s in report["townships"].items():
         click.echo(
-            f"{town}: {s['persons']} listed persons, {s['in_groups']} in target groups, "
-            f"{s['gaps']} without a case; {s['overdue']} overdue, {s['stalled']} stalled cases"
+            _(
+                "{township}: {persons} listed persons, {in_groups} in target groups, "
+                "{gaps} without a case; {overdue} overdue, {stalled} stalled cases",
+                township=town,
+                persons=s["persons"],
+                in_groups=s["in_groups"],
+                gaps=s["gaps"],
+                overdue=s["overdue"],
+                stalled=s["stalled"],
+            )
         )
         for g in (g for g in report["gaps"] if g["township"] == town):
-            line = (
-                f"  gap: {g['name']} {g['id_number']} {g['village']} [{', '.join(g['groups'])}] "
-                f"-> {g['workflow']}"
+            line = _(
+                "  gap: {name} {idn} {village} [{groups}] -> {workflow}",
+                name=g["name"],
+                idn=g["id_number"],
+                village=g["village"],
+                groups=pick(", ".join(g["groups"]), "、".join(g.get("group_labels") or [])),
+                workflow=pick(g["workflow"], g.get("workflow_label") or ""),
             )
             if g["opened_case"] is not None:
-                line += f": opened case {g['opened_case']}"
+                line += _(": opened case {case}", case=g["opened_case"])
             elif g["not_opened"] is not None:
-                line += f": not opened ({g['not_opened']})"
+                line += _(": not opened ({why})", why=g["not_opened"])
             click.echo(line)
         for c in (c for c in report["late"] if c["township"] == town):
-            what = "deadline" if c["kind"] == "overdue" else "last activity"
-            click.echo(
-                f"  {c['kind']}: case {c['case_id']} {c['workflow']} {c['state']} "
-                f"({c['village']}), {what} {local(datetime.fromisoformat(c['since']), app)}"
-            )
+            values = {
+                "case": c["case_id"],
+                "workflow": c["workflow"],
+                "state": c["state"],
+                "village": c["village"],
+                "since": local(datetime.fromisoformat(c["since"]), app),
+            }
+            if c["kind"] == "overdue":
+                click.echo(
+                    _(
+                        "  overdue: case {case} {workflow} {state} ({village}), deadline {since}",
+                        **values,
+                    )
+                )
+            else:
+                click.echo(
+                    _(
+                        "  stalled: case {case} {workflow} {state} ({village}), last activity "
+                        "{since}",
+                        **values,
+                    )
+                )
     if open_cases:
         opened = sum(1 for g in report["gaps"] if g["opened_case"] is not None)
-        click.echo(f"opened {opened} cases for {len(report['gaps'])} gaps")
+        click.echo(
+            _("opened {opened} cases for {gaps} gaps", opened=opened, gaps=len(report["gaps"]))
+        )

@@ -28,20 +28,22 @@ from typing import BinaryIO
 from aidflow.errors import InvalidInputError
 from aidflow.files.cells import Column, XlsxWriter, csv_row
 from aidflow.files.table import cell_text, read_rows
+from aidflow.i18n import N_, _, use_language
 
 FORMATS = ("csv", "xlsx")
 EXPORT_COLUMNS = ("reference", "name", "id_number", "amount_yuan", "kind", "period")
-# the XLSX's columns for people: (zh header, width, kind) beside EXPORT_COLUMNS' names
+# the XLSX's columns for people: (header, width, kind) beside EXPORT_COLUMNS' names; the
+# English header is the bank's column name, the catalog gives the words in Chinese
 _XLSX_COLUMNS = (
-    ("业务编号", 12, "text"),
-    ("姓名", 10, ""),
-    ("身份证号", 21, "text"),
-    ("金额（元）", 12, "money"),
-    ("类别", 10, ""),
-    ("所属期", 10, ""),
+    (N_("reference"), 12, "text"),
+    (N_("name"), 10, ""),
+    (N_("id_number"), 21, "text"),
+    (N_("amount_yuan"), 12, "money"),
+    (N_("kind"), 10, ""),
+    (N_("period"), 10, ""),
 )
 ANSWER_COLUMNS = ("reference", "status", "reason", "amount_yuan", "id_number")
-_ANSWER_HINT = "the first row names the columns: reference,status,reason,amount_yuan,id_number"
+_ANSWER_HINT = N_("the first row names the columns: reference,status,reason,amount_yuan,id_number")
 
 
 def write_payments(
@@ -53,7 +55,7 @@ def write_payments(
     read by people: a title row, 序号, headers in `lang`, references and ID numbers as text,
     amounts as numbers formatted 0.00 (aidflow.files.cells.XlsxWriter.table)."""
     if fmt not in FORMATS:
-        raise InvalidInputError(f"--format {fmt!r} is not csv or xlsx")
+        raise InvalidInputError(_("--format {format!r} is not csv or xlsx", format=fmt))
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
         writer = csv.writer(text)
@@ -61,13 +63,12 @@ def write_payments(
         writer.writerows(csv_row(row) for row in rows)
         text.detach()  # `out` stays open for the caller
         return
-    zh = lang == "zh"
     book = XlsxWriter(out)
-    columns = [Column("序号" if zh else "No.", 6)] + [
-        Column(head if zh else code, width, kind)
-        for code, (head, width, kind) in zip(EXPORT_COLUMNS, _XLSX_COLUMNS, strict=True)
-    ]
-    book.table("payments", "社会救助资金发放清单" if zh else "Payment list", columns)
+    with use_language(lang):
+        columns = [Column(_("No."), 6)] + [
+            Column(_(head), width, kind) for head, width, kind in _XLSX_COLUMNS
+        ]
+        book.table(_("payments"), _("Payment list"), columns)
     for number, row in enumerate(rows, start=1):
         book.append([number, *row])
     book.close()
@@ -94,7 +95,7 @@ def answer_fen(text: str) -> int | None:
     """'650.00' (or '650', '650.5') -> fen, exactly; None for anything else."""
     if not _AMOUNT.fullmatch(text):
         return None
-    whole, _, cents = text.partition(".")
+    whole, _dot, cents = text.partition(".")
     return int(whole) * 100 + int(cents.ljust(2, "0"))
 
 
@@ -111,16 +112,22 @@ def read_answer(
     first = next(rows, None)
     if first is None:
         raise InvalidInputError(
-            f"{path}: the file is empty; nothing was recorded", hint=_ANSWER_HINT
+            _("{path}: the file is empty; nothing was recorded", path=path), hint=_(_ANSWER_HINT)
         )
     number, cells = first[0], [cell_text(c) for c in first[1]]
     names = [c.lower() for c in cells]
     missing = [c for c in ANSWER_COLUMNS if c not in names]
     if missing:
         raise InvalidInputError(
-            f"{path}:{number}: the header lacks column(s) {', '.join(missing)} "
-            f"(found: {', '.join(cells) or 'nothing'}); nothing was recorded",
-            hint=_ANSWER_HINT,
+            _(
+                "{path}:{line}: the header lacks column(s) {missing} (found: {found}); "
+                "nothing was recorded",
+                path=path,
+                line=number,
+                missing=", ".join(missing),
+                found=", ".join(cells) or _("nothing"),
+            ),
+            hint=_(_ANSWER_HINT),
         )
     header = {n: names.index(n) for n in (*ANSWER_COLUMNS, "bank_ref", "name") if n in names}
     seen: dict[int, int] = {}
@@ -140,23 +147,40 @@ def read_answer(
             problems.append(
                 (
                     number,
-                    f"{where}: reference {ref!r} is not a payment id "
-                    "(a whole number from the export, in ASCII digits 0-9)",
+                    _(
+                        "{where}: reference {ref!r} is not a payment id "
+                        "(a whole number from the export, in ASCII digits 0-9)",
+                        where=where,
+                        ref=ref,
+                    ),
                 )
             )
             bad = True
         if status not in ("paid", "failed"):
-            problems.append((number, f"{where}: status {get('status')!r} is not paid or failed"))
+            problems.append(
+                (
+                    number,
+                    _(
+                        "{where}: status {status!r} is not paid or failed",
+                        where=where,
+                        status=get("status"),
+                    ),
+                )
+            )
             bad = True
         elif status == "failed" and not reason:
-            problems.append((number, f"{where}: a failed payment needs a reason"))
+            problems.append((number, _("{where}: a failed payment needs a reason", where=where)))
             bad = True
         if fen is None:
             problems.append(
                 (
                     number,
-                    f"{where}: amount_yuan {get('amount_yuan')!r} is not an amount in yuan "
-                    "(ASCII digits, at most two decimals, like 650.00)",
+                    _(
+                        "{where}: amount_yuan {amount!r} is not an amount in yuan "
+                        "(ASCII digits, at most two decimals, like 650.00)",
+                        where=where,
+                        amount=get("amount_yuan"),
+                    ),
                 )
             )
             bad = True
@@ -164,8 +188,19 @@ def read_answer(
             continue
         pid = int(ref)
         if pid in seen:
-            problems.append((number, f"{where}: payment {pid} is also on line {seen[pid]}"))
+            problems.append(
+                (
+                    number,
+                    _(
+                        "{where}: payment {payment} is also on line {other}",
+                        where=where,
+                        payment=pid,
+                        other=seen[pid],
+                    ),
+                )
+            )
             continue
+
         seen[pid] = number
         out.append(
             AnswerLine(

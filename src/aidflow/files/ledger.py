@@ -12,44 +12,49 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from aidflow.files.cells import Column, XlsxWriter, csv_row
+from aidflow.i18n import N_, _, use_language
 
-# (key, zh, en, width, kind) for every column, in order (kind: aidflow.files.cells.Column)
-COLUMNS: tuple[tuple[str, str, str, float, str], ...] = (
-    ("township", "乡镇", "Township", 10, ""),
-    ("village", "村", "Village", 10, ""),
-    ("name", "姓名", "Name", 10, ""),
-    ("id_number", "身份证号", "ID number", 21, "text"),
-    ("sex", "性别", "Sex", 6, ""),
-    ("age", "年龄", "Age", 6, ""),
-    ("hukou", "户籍性质", "Hukou", 9, ""),
-    ("disability", "残疾", "Disability", 10, ""),
-    ("mental_illness", "精神疾病", "Mental illness", 9, ""),
-    ("sources", "来源", "Sources", 16, ""),
-    ("programmes", "救助项目及状态", "Programmes and states", 30, ""),
-    ("deadlines", "办理时限", "Deadlines", 26, ""),
-    ("overdue", "超期", "Overdue", 8, ""),
-    ("paid_total", "累计发放（元）", "Paid in total (yuan)", 14, "money"),
-    ("last_paid_period", "最近发放月份", "Last paid period", 12, ""),
-    ("visits", "本月探访", "Visits this month", 9, ""),
-    ("cleanings", "本月保洁", "Cleanings this month", 9, ""),
-    ("haircuts", "本月理发", "Haircuts this month", 9, ""),
+# (key, header, width, kind) for every column, in order (kind: aidflow.files.cells.Column);
+# the header is the catalog's message: XLSX and CSV read the same words
+COLUMNS: tuple[tuple[str, str, float, str], ...] = (
+    ("township", N_("Township"), 10, ""),
+    ("village", N_("Village"), 10, ""),
+    ("name", N_("Name"), 10, ""),
+    ("id_number", N_("ID number"), 21, "text"),
+    ("sex", N_("Sex"), 6, ""),
+    ("age", N_("Age"), 6, ""),
+    ("hukou", N_("Hukou"), 9, ""),
+    ("disability", N_("Disability"), 10, ""),
+    ("mental_illness", N_("Mental illness"), 9, ""),
+    ("sources", N_("Sources"), 16, ""),
+    ("programmes", N_("Programmes and states"), 30, ""),
+    ("deadlines", N_("Deadlines"), 26, ""),
+    ("overdue", N_("Overdue"), 8, ""),
+    ("paid_total", N_("Paid in total (yuan)"), 14, "money"),
+    ("last_paid_period", N_("Last paid period"), 12, ""),
+    ("visits", N_("Visits this month"), 9, ""),
+    ("cleanings", N_("Cleanings this month"), 9, ""),
+    ("haircuts", N_("Haircuts this month"), 9, ""),
 )
 KEYS = tuple(c[0] for c in COLUMNS)
-NUMBER = ("序号", "No.")  # the row number a printed list is read by
+NUMBER = N_("No.")  # the row number a printed list is read by
 
 
 def headers(lang: str) -> list[str]:
-    return [NUMBER[lang != "zh"]] + [zh if lang == "zh" else en for _, zh, en, _, _ in COLUMNS]
+    """The header row in `lang`, for XLSX and CSV alike."""
+    return [c.header for c in columns(lang)]
 
 
 def columns(lang: str) -> list[Column]:
-    return [Column(NUMBER[lang != "zh"], 6)] + [
-        Column(zh if lang == "zh" else en, width, kind) for _, zh, en, width, kind in COLUMNS
-    ]
+    with use_language(lang):
+        return [Column(_(NUMBER), 6)] + [
+            Column(_(header), width, kind) for _key, header, width, kind in COLUMNS
+        ]
 
 
 def heading(township: str, lang: str) -> str:
-    return f"{township}社会救助工作台账" if lang == "zh" else f"Survey ledger: {township}"
+    with use_language(lang):
+        return _("Survey ledger: {township}", township=township)
 
 
 def sheet_title(township: str, used: set[str]) -> str:
@@ -81,7 +86,8 @@ def write_xlsx(rows: Iterable[dict[str, Any]], out: IO[bytes], lang: str) -> dic
         counts[township] += 1
         book.append([counts[township], *(row[k] for k in KEYS)])
     if not counts:
-        book.table("ledger", heading("", lang).strip(": "), cols)
+        with use_language(lang):
+            book.table(_("ledger"), heading("", lang).strip(": "), cols)
     book.close()
     return counts
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from aidflow.errors import UnavailableError
+from aidflow.i18n import _
 
 WORDS = {
     "title": {"zh": "公示", "en": "Public notice"},
@@ -64,10 +65,13 @@ def pdf_bytes(notice: dict[str, Any]) -> bytes:
         from weasyprint import HTML
     except OSError as exc:  # the Python package is there, the Pango library is not
         raise UnavailableError(
-            f"WeasyPrint cannot load its system libraries: {exc}",
-            hint="install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0) "
-            "and a Chinese font (fonts-noto-cjk)",
+            _("WeasyPrint cannot load its system libraries: {error}", error=exc),
+            hint=_(
+                "install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0) "
+                "and a Chinese font (fonts-noto-cjk)"
+            ),
         ) from None
+
     # its step-by-step progress is not news for the server's log
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     pdf: bytes = HTML(string=render_html(notice)).write_pdf()

@@ -128,7 +128,7 @@ def summary(name: str, value: Any, report: dict[str, Any]) -> str:
             for kind, v in sorted(value.items())
         ]
         return "; ".join(parts) or w("none")
-    raise AssertionError(f"no text for figure {name}")
+    raise AssertionError(name)  # a figure with no text: a bug
 
 
 def _sections(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

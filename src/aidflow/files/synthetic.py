@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 REGION = "410523"  # a county-level code; the import never refuses a number for its region
 TOWNSHIP_NAMES = (
@@ -153,11 +154,13 @@ def generate(
     """The county's persons and areas, deterministic from the arguments (`on`: the survey day
     the ages are counted at)."""
     if persons < 10:
-        raise InvalidInputError(f"--persons {persons} is too few", hint="give at least 10")
+        raise InvalidInputError(
+            _("--persons {persons} is too few", persons=persons), hint=_("give at least 10")
+        )
     if not 1 <= townships <= len(TOWNSHIP_NAMES):
         raise InvalidInputError(
-            f"--townships {townships} is out of range",
-            hint=f"give 1 to {len(TOWNSHIP_NAMES)}",
+            _("--townships {townships} is out of range", townships=townships),
+            hint=_("give 1 to {most}", most=len(TOWNSHIP_NAMES)),
         )
     rng = random.Random(f"aidflow-county:{seed}")
     areas: list[tuple[str, str]] = []
@@ -319,7 +322,7 @@ def files(county: SyntheticCounty) -> dict[str, bytes]:
     rows = [civil_row(p) for p in county.persons]
     bad = _bad_rows(county, rng)
     county.bad_rows = []
-    for _, row in bad:
+    for _bad, row in bad:
         at = rng.randint(1, len(rows))  # insert among the good rows
         rows.insert(at, row)
     # line numbers: header is line 1, so row index i is line i + 2

@@ -28,20 +28,21 @@ import codecs
 import csv
 import hashlib
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aidflow.errors import InvalidInputError, NotFoundError, did_you_mean
+from aidflow.i18n import N_, _
 from aidflow.language.textlimits import CELL_LIMIT
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 XLS_SUFFIXES = (".xls",)
 DETECTED = ("utf-8-sig", "gb18030")  # tried in this order
-_FILE_HINT = "save the list as .csv (UTF-8 or GB18030), .xlsx or .xls"
+_FILE_HINT = N_("save the list as .csv (UTF-8 or GB18030), .xlsx or .xls")
 
 Line = tuple[int, list[Any]]  # (line number, cells)
 
@@ -57,10 +58,13 @@ class Scan:
 def check_file(path: Path) -> None:
     """Refuse a path that is no file or not of a type this module reads."""
     if not path.is_file():
-        raise NotFoundError(f"{path}: no such file", hint="check the path")
+        raise NotFoundError(_("{path}: no such file", path=path), hint=_("check the path"))
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES + XLSX_SUFFIXES + XLS_SUFFIXES:
-        raise InvalidInputError(f"{path}: unsupported file type '{path.suffix}'", hint=_FILE_HINT)
+        raise InvalidInputError(
+            _("{path}: unsupported file type '{suffix}'", path=path, suffix=path.suffix),
+            hint=_(_FILE_HINT),
+        )
 
 
 def scan(path: Path) -> Scan:
@@ -96,7 +100,7 @@ def sheet_names(path: Path) -> list[str]:
 
 def read_rows(
     path: Path, encoding: str | None = None, *, sheet: str | None = None
-) -> Iterator[Line]:
+) -> Generator[Line]:
     """(line, cells) of every row that is not blank; the header is among the first.
 
     `encoding` names a CSV's encoding (None: detected, see the module docstring); a named
@@ -115,8 +119,12 @@ def read_rows(
                 known = codecs.lookup(encoding).name
             except LookupError:
                 raise InvalidInputError(
-                    f"{path}: encoding {encoding!r} is not one this system knows",
-                    hint="name it like gb18030, gbk or utf-8",
+                    _(
+                        "{path}: encoding {encoding!r} is not one this system knows",
+                        path=path,
+                        encoding=encoding,
+                    ),
+                    hint=_("name it like gb18030, gbk or utf-8"),
                 ) from None
             if known == "utf-8":
                 encoding = "utf-8-sig"
@@ -154,23 +162,40 @@ def _csv_rows(path: Path, encoding: str) -> Iterator[Line]:
         except UnicodeDecodeError as exc:
             # the text is decoded a block at a time, ahead of the rows read: the line is
             # found by decoding the file's lines one by one
-            named = "UTF-8 or GB18030" if encoding == DETECTED[1] else encoding
+            named = _("UTF-8 or GB18030") if encoding == DETECTED[1] else encoding
             line = _undecodable_line(path, encoding)
+            where = f"{path}:{line}" if line else str(path)
             raise InvalidInputError(
-                f"{path}{f':{line}' if line else ''}: bytes that are not {named} text "
-                f"({exc.reason}); nothing was read",
-                hint="save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)",
+                _(
+                    "{where}: bytes that are not {named} text ({reason}); nothing was read",
+                    where=where,
+                    named=named,
+                    reason=exc.reason,
+                ),
+                hint=_("save the file as UTF-8 or GB18030 CSV, or name its encoding (--encoding)"),
             ) from None
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):  # csv's limit is CELL_LIMIT too
                 raise _cell_too_long(path, reader.line_num) from None
-            raise InvalidInputError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+            raise InvalidInputError(
+                _(
+                    "{path}:{line}: not valid CSV ({error})",
+                    path=path,
+                    line=reader.line_num,
+                    error=exc,
+                )
+            ) from None
 
 
 def _cell_too_long(path: Path, line: int) -> InvalidInputError:
     return InvalidInputError(
-        f"{path}:{line}: a cell holds more than {CELL_LIMIT // 1024} KB of text",
-        hint="a list's cells hold names, numbers and dates; remove the long text",
+        _(
+            "{path}:{line}: a cell holds more than {kb} KB of text",
+            path=path,
+            line=line,
+            kb=CELL_LIMIT // 1024,
+        ),
+        hint=_("a list's cells hold names, numbers and dates; remove the long text"),
     )
 
 
@@ -198,8 +223,8 @@ def _workbook(path: Path) -> Iterator[Any]:
             wb = load_workbook(fh, read_only=True, data_only=True)
         except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
             raise InvalidInputError(
-                f"{path}: not a readable XLSX workbook ({exc})",
-                hint="open it in a spreadsheet program and save it as .xlsx",
+                _("{path}: not a readable XLSX workbook ({error})", path=path, error=exc),
+                hint=_("open it in a spreadsheet program and save it as .xlsx"),
             ) from None
         try:
             yield wb
@@ -209,8 +234,13 @@ def _workbook(path: Path) -> Iterator[Any]:
 
 def _no_sheet(path: Path, sheet: str, names: Sequence[str]) -> InvalidInputError:
     return InvalidInputError(
-        f"{path}: the workbook has no sheet {sheet!r}; it has {', '.join(repr(n) for n in names)}",
-        hint=did_you_mean(sheet, names) or "name one of them with --sheet",
+        _(
+            "{path}: the workbook has no sheet {sheet!r}; it has {names}",
+            path=path,
+            sheet=sheet,
+            names=", ".join(repr(n) for n in names),
+        ),
+        hint=did_you_mean(sheet, names) or _("name one of them with --sheet"),
     )
 
 
@@ -221,8 +251,8 @@ def _xls_book(path: Path) -> Any:
         return xlrd.open_workbook(file_contents=path.read_bytes(), on_demand=True)
     except (xlrd.XLRDError, OSError, ValueError, AssertionError, IndexError) as exc:
         raise InvalidInputError(
-            f"{path}: not a readable XLS workbook ({exc})",
-            hint="open it in a spreadsheet program and save it as .xlsx",
+            _("{path}: not a readable XLS workbook ({error})", path=path, error=exc),
+            hint=_("open it in a spreadsheet program and save it as .xlsx"),
         ) from None
 
 

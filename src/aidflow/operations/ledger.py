@@ -25,20 +25,26 @@ def export(
 
     from aidflow.errors import ForbiddenError, InvalidInputError
     from aidflow.files.ledger import write_csv, write_xlsx
+    from aidflow.i18n import _
     from aidflow.operations.uploads import encode
     from aidflow.policy.mappings import load_import_policy
     from aidflow.services.ledger import LedgerOptions, ledger_rows
 
     if format not in ("xlsx", "csv"):
-        raise InvalidInputError(f"--format {format!r} is not xlsx or csv")
+        raise InvalidInputError(_("--format {format!r} is not xlsx or csv", format=format))
     policy = load_import_policy(rt.county.import_mappings_file)
     actor = svc.actor(caller.user)
     if show_id and not set(actor.roles) & set(policy.show_id_roles):
         raise ForbiddenError(
-            f"full ID numbers need one of the roles {', '.join(policy.show_id_roles)}; "
-            f"{actor.name} has {', '.join(actor.roles)}",
-            hint="drop --show-id",
+            _(
+                "full ID numbers need one of the roles {roles}; {user} has {has}",
+                roles=", ".join(policy.show_id_roles),
+                user=actor.name,
+                has=", ".join(actor.roles),
+            ),
+            hint=_("drop --show-id"),
         )
+
     opts = LedgerOptions(svc.clock.now(), svc.calendar.tz, township, show_id, caller.lang)
     rows = ledger_rows(svc.session, actor, opts)
     if format == "xlsx":

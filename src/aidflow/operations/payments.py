@@ -61,12 +61,13 @@ def export(
     from contextlib import contextmanager
 
     from aidflow.errors import InvalidInputError
+    from aidflow.i18n import _
     from aidflow.operations.uploads import encode
     from aidflow.services.payments import export_payments, yuan
     from aidflow.store.session import Session
 
     if format not in ("csv", "xlsx"):
-        raise InvalidInputError(f"--format {format!r} is not csv or xlsx")
+        raise InvalidInputError(_("--format {format!r} is not csv or xlsx", format=format))
 
     @contextmanager
     def writing() -> Iterator[Session]:

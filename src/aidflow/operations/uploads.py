@@ -22,6 +22,7 @@ from pathlib import Path, PurePath
 
 from aidflow import failpoints
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 # a decoded upload larger than this is refused before it is written anywhere
 MAX_BYTES = 256 * 1024 * 1024
@@ -54,12 +55,17 @@ def decode(content_b64: str, name: str) -> bytes:
         data = base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInputError(
-            f"{name}: the file's content is not base64", hint="send the file's bytes in base64"
+            _("{name}: the file's content is not base64", name=name),
+            hint=_("send the file's bytes in base64"),
         ) from None
     if len(data) > MAX_BYTES:
         raise InvalidInputError(
-            f"{name}: the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
-            hint="split the list into smaller files",
+            _(
+                "{name}: the file is larger than {mib} MiB",
+                name=name,
+                mib=MAX_BYTES // (1024 * 1024),
+            ),
+            hint=_("split the list into smaller files"),
         )
     return data
 
@@ -78,7 +84,8 @@ def received(content_b64: str, name: str) -> Iterator[Path]:
     killed while reading it leaves no file, with the list's names and ID numbers, in the
     temporary directory. Elsewhere it is a file in a private temporary directory."""
     if not name.strip() or "\x00" in name:
-        raise InvalidInputError("a file sent with a command needs its name")
+        raise InvalidInputError(_("a file sent with a command needs its name"))
+
     data = decode(content_b64, name)
     try:
         fd = os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)

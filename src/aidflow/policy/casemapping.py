@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aidflow.errors import WorkflowInvalidError
+from aidflow.i18n import _
 from aidflow.language.yamlfile import Document, read_yaml, read_yaml_file
 from aidflow.policy.mappings import FIELDS as PERSON_FIELDS
 from aidflow.policy.mappings import REQUIRED as PERSON_REQUIRED
@@ -72,24 +73,29 @@ def case_mapping_from_text(text: str, file: str) -> CaseMapping:
 def _mapping(doc: Document, path: str | Path) -> CaseMapping:
     data = doc.data if isinstance(doc.data, dict) else {}
     if doc.data is not None and not isinstance(doc.data, dict):
-        doc.problem((), "expected a mapping with the key columns")
+        doc.problem((), _("expected a mapping with the key columns"))
     for key in data:
         if key not in ("columns", "waived"):
-            doc.problem((key,), f"unknown key '{key}'", "the keys are columns and waived", key=True)
+            doc.problem(
+                (key,),
+                _("unknown key '{key}'", key=key),
+                _("the keys are columns and waived"),
+                key=True,
+            )
     waived: dict[str, str] = {}
     raw_waived = data.get("waived") or {}
     if not isinstance(raw_waived, dict):
-        doc.problem(("waived",), "expected a mapping of field -> reason")
+        doc.problem(("waived",), _("expected a mapping of field -> reason"))
         raw_waived = {}
     for name, reason in raw_waived.items():
         if not isinstance(reason, str) or not reason.strip():
-            doc.problem(("waived", str(name)), f"waiving {name} needs a reason")
+            doc.problem(("waived", str(name)), _("waiving {name} needs a reason", name=name))
             continue
         waived[str(name)] = reason.strip()
     cols = data.get("columns")
     columns: list[Column] = []
     if not isinstance(cols, dict) or not cols:
-        doc.problem(("columns",), "expected a mapping of column headers to fields")
+        doc.problem(("columns",), _("expected a mapping of column headers to fields"))
         cols = {}
     for header, target in cols.items():
         at: tuple[str, ...] = ("columns", str(header))
@@ -98,21 +104,26 @@ def _mapping(doc: Document, path: str | Path) -> CaseMapping:
             values = target.get("values") or {}
             target = target.get("field")
             if not isinstance(values, dict):
-                doc.problem(at + ("values",), "expected a mapping of text -> value")
+                doc.problem(at + ("values",), _("expected a mapping of text -> value"))
                 values = {}
         if not isinstance(target, str) or not _TARGET.match(target):
             doc.problem(
                 at,
-                f"{target!r} is not a field name",
-                "write a person field, one of "
-                f"{', '.join(IMPORT_FIELDS)}, a workflow field, or amount.KIND",
+                _("{target!r} is not a field name", target=target),
+                _(
+                    "write a person field, one of {fields}, a workflow field, or amount.KIND",
+                    fields=", ".join(IMPORT_FIELDS),
+                ),
             )
             continue
         columns.append(Column(str(header), target, {str(k): v for k, v in values.items()}))
     names = {c.field for c in columns}
     missing = [f for f in REQUIRED if f not in names]
     if cols and missing:
-        doc.problem(("columns",), f"no column maps to the required field(s) {', '.join(missing)}")
+        doc.problem(
+            ("columns",),
+            _("no column maps to the required field(s) {fields}", fields=", ".join(missing)),
+        )
     if doc.problems:
         raise WorkflowInvalidError(doc.problems)
     return CaseMapping(str(path), tuple(columns), waived)

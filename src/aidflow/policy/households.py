@@ -19,42 +19,47 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import TYPE_CHECKING
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import N_, _, use_language
 
 if TYPE_CHECKING:
     from aidflow.policy.standards import Policy
 
 # Relationship to the head of household (与户主关系), a closed list with its labels.
-RELATIONSHIPS: dict[str, tuple[str, str]] = {
-    "head": ("户主", "head of household"),
-    "spouse": ("配偶", "spouse"),
-    "child": ("子女", "child"),
-    "parent": ("父母", "parent"),
-    "parent_in_law": ("岳父母/公婆", "parent-in-law"),
-    "child_in_law": ("儿媳/女婿", "child-in-law"),
-    "grandchild": ("孙子女/外孙子女", "grandchild"),
-    "grandparent": ("祖父母/外祖父母", "grandparent"),
-    "sibling": ("兄弟姐妹", "sibling"),
-    "other": ("其他", "other relative"),
+RELATIONSHIPS: dict[str, str] = {
+    "head": N_("head of household"),
+    "spouse": N_("spouse"),
+    "child": N_("child"),
+    "parent": N_("parent"),
+    "parent_in_law": N_("parent-in-law"),
+    "child_in_law": N_("child-in-law"),
+    "grandchild": N_("grandchild"),
+    "grandparent": N_("grandparent"),
+    "sibling": N_("sibling"),
+    "other": N_("other relative"),
 }
 
 ROUNDINGS = {"up": ROUND_UP, "down": ROUND_DOWN, "half_up": ROUND_HALF_UP}
 
 
 def relationship_label(code: str, lang: str) -> str:
-    zh, en = RELATIONSHIPS.get(code, (code, code))
-    return zh if lang == "zh" else en
+    """The relationship's words in `lang` (the catalog's); an unknown code as is."""
+    label = RELATIONSHIPS.get(code)
+    if label is None:
+        return code
+    with use_language(lang):
+        return _(label)
 
 
 def check_relationship(code: str) -> str:
     if code not in RELATIONSHIPS:
         raise InvalidInputError(
-            f"unknown relationship {code!r}",
-            hint="one of: " + ", ".join(k for k in RELATIONSHIPS if k != "head"),
+            _("unknown relationship {code!r}", code=code),
+            hint=_("one of: {codes}", codes=", ".join(k for k in RELATIONSHIPS if k != "head")),
         )
     if code == "head":
         raise InvalidInputError(
-            "a household has one head, named when it is registered",
-            hint="give the member's relationship to the head, e.g. --relationship spouse",
+            _("a household has one head, named when it is registered"),
+            hint=_("give the member's relationship to the head, e.g. --relationship spouse"),
         )
     return code
 
@@ -76,8 +81,16 @@ class AmountRule:
         found = dict(self.standards).get(hukou)
         if found is None:
             raise InvalidInputError(
-                f"amounts.{self.name} has no standard for hukou {hukou!r}",
-                hint=f"add {hukou}: STANDARD to amounts.{self.name}.standards",
+                _(
+                    "amounts.{name} has no standard for hukou {hukou!r}",
+                    name=self.name,
+                    hukou=hukou,
+                ),
+                hint=_(
+                    "add {hukou}: STANDARD to amounts.{name}.standards",
+                    hukou=hukou,
+                    name=self.name,
+                ),
             )
         return found
 
@@ -122,7 +135,8 @@ def compute(
     n = len(incomes_fen)
     if n == 0:
         raise InvalidInputError(
-            "the household has no member living together", hint="add members with --together"
+            _("the household has no member living together"),
+            hint=_("add members with --together"),
         )
     name = rule.standard_for(hukou)
     standard = policy.value(name, on)
@@ -148,18 +162,29 @@ def out_of_bounds(
     `figures` (household.*) say why a computed amount is nothing."""
     if value <= 0:
         if figures and "per_capita_income" in figures:
-            return (
-                f"{field} is {value}: the per-capita monthly income "
-                f"{figures['per_capita_income']} of the {figures['members']} member(s) living "
-                f"together is not below the standard {figures['standard']} in force on "
-                f"{on.isoformat()}, so no dibao is due"
+            return _(
+                "{field} is {value}: the per-capita monthly income {pci} of the {members} "
+                "member(s) living together is not below the standard {standard} in force on "
+                "{on}, so no dibao is due",
+                field=field,
+                value=value,
+                pci=figures["per_capita_income"],
+                members=figures["members"],
+                standard=figures["standard"],
+                on=on.isoformat(),
             )
-        return f"{field} {value} is not a positive amount"
+        return _("{field} {value} is not a positive amount", field=field, value=value)
     if rule.ceiling is not None:
         ceiling = policy.value(rule.ceiling, on)
         if value > ceiling:
-            return (
-                f"{field} {value} is above the ceiling {ceiling} ({rule.ceiling} in force on "
-                f"{on.isoformat()}, {policy.file})"
+            return _(
+                "{field} {value} is above the ceiling {ceiling} ({name} in force on {on}, {file})",
+                field=field,
+                value=value,
+                ceiling=ceiling,
+                name=rule.ceiling,
+                on=on.isoformat(),
+                file=policy.file,
             )
+
     return None

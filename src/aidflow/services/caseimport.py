@@ -51,6 +51,7 @@ from aidflow.engine import clocks
 from aidflow.engine.access import Actor
 from aidflow.errors import InvalidInputError
 from aidflow.files.table import cell_text, check_file, read_rows, scan
+from aidflow.i18n import _, pick
 from aidflow.idnumber import mask
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
@@ -60,7 +61,14 @@ from aidflow.policy.mappings import FIELDS as PERSON_FIELDS
 from aidflow.policy.mappings import ImportPolicy, Mapping
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.services.migration import dominators
-from aidflow.services.payments import PAID_FROM, month_start, period_text, to_fen, yuan
+from aidflow.services.payments import (
+    PAID_FROM,
+    kind_label,
+    month_start,
+    period_text,
+    to_fen,
+    yuan,
+)
 from aidflow.services.survey import Importer, ImportRefusedError, Row, RowProblem, parse_date
 from aidflow.store import caseimport as store
 from aidflow.store import workflows
@@ -133,13 +141,23 @@ class _Rows:
             if target.startswith(KIND_PREFIX):
                 if target[len(KIND_PREFIX) :] not in kinds:
                     problems.append(
-                        f"column '{col.header}' maps to {target}, but {wf.name} pays "
-                        f"{', '.join(sorted(kinds)) or 'nothing'}"
+                        _(
+                            "column '{header}' maps to {target}, but {workflow} pays {kinds}",
+                            header=col.header,
+                            target=target,
+                            workflow=wf.name,
+                            kinds=", ".join(sorted(kinds)) or _("nothing"),
+                        )
                     )
                     continue
             elif target not in IMPORT_FIELDS and target not in wf.fields:
                 problems.append(
-                    f"column '{col.header}' maps to {target}, which is not a field of {wf.name}"
+                    _(
+                        "column '{header}' maps to {target}, which is not a field of {workflow}",
+                        header=col.header,
+                        target=target,
+                        workflow=wf.name,
+                    )
                 )
                 continue
             listed = target in wf.fields and wf.fields[target].type == "list"
@@ -147,11 +165,18 @@ class _Rows:
             self.positions.append((texts.index(col.header), col.header, target, col.values, memo))
         if "state" not in {p[2] for p in self.positions}:
             states = [c.header for c in mapping.columns if c.field == "state"]
-            problems.append(f"the header has no state column ({' or '.join(states)})")
+            problems.append(
+                _("the header has no state column ({columns})", columns=_(" or ").join(states))
+            )
         if problems:
             raise InvalidInputError(
-                f"{file}: line {header_line}: " + "; ".join(problems),
-                hint=f"rename the column, or edit the mapping {mapping.file}",
+                _(
+                    "{file}: line {line}: {problems}",
+                    file=file,
+                    line=header_line,
+                    problems=_("; ").join(problems),
+                ),
+                hint=_("rename the column, or edit the mapping {file}", file=mapping.file),
             )
         self._required: dict[str, list[str]] = {}
         # clocks started at one time are alike: (clock, its start state, time) -> its state
@@ -253,13 +278,13 @@ class _Rows:
             try:
                 value = raw[target] = self.convert(target, cell, text)
             except InvalidInputError as exc:
-                problems.append(f"{header}: {exc.message}")
+                problems.append(_("{header}: {message}", header=header, message=exc.message))
                 continue
             if memo is not None and key is not None:
                 memo[key] = value
         if "state" not in raw:
             if not problems:
-                problems.append("the state (状态/当前环节) is empty")
+                problems.append(_("the state (状态/当前环节) is empty"))
             return [RowProblem(line, p) for p in problems]
         state: str = raw["state"]
         st = self.wf.states[state]
@@ -267,25 +292,52 @@ class _Rows:
         missing = [f for f in self.required(state) if f not in data]
         if missing:
             problems.append(
-                f"a case in {state} needs {', '.join(missing)}, which the row does not give"
+                _(
+                    "a case in {state} needs {fields}, which the row does not give",
+                    state=self._state(state),
+                    fields=_(", ").join(self._field(f) for f in missing),
+                )
             )
         paid = [pk for pk in self.kinds if state in pk.paid_states]
         accepted = raw.get("accepted_on")
         approved = raw.get("approved_on")
         entered = raw.get("entered_on") or (approved if paid else accepted)
         if paid and approved is None:
-            problems.append(f"a case in {state} is approved: the approval date (审批日期) is empty")
+            problems.append(
+                _(
+                    "a case in {state} is approved: the approval date (审批日期) is empty",
+                    state=self._state(state),
+                )
+            )
         if entered is None and not st.initial:
-            problems.append("no date the case entered its state (受理日期 or 进入当前环节日期)")
+            problems.append(_("no date the case entered its state (受理日期 or 进入当前环节日期)"))
         entered = entered or self.today
-        order = [("accepted", accepted), ("approved", approved), ("entered its state", entered)]
-        dated = [(n, d) for n, d in order if d is not None] + [("today", self.today)]
+        order = [
+            (_("accepted"), accepted),
+            (_("approved"), approved),
+            (_("entered its state"), entered),
+        ]
+        dated = [(n, d) for n, d in order if d is not None] + [(_("today"), self.today)]
         for (n1, d1), (n2, d2) in zip(dated, dated[1:], strict=False):
             if d1 > d2:
-                problems.append(f"dates out of order: {n1} {d1} is after {n2} {d2}")
+                problems.append(
+                    _(
+                        "dates out of order: {first} {first_date} is after {second} {second_date}",
+                        first=n1,
+                        first_date=d1,
+                        second=n2,
+                        second_date=d2,
+                    )
+                )
         review = raw.get("next_review")
         if review is not None and approved is not None and review <= approved:
-            problems.append(f"the next review {review} is not after the approval {approved}")
+            problems.append(
+                _(
+                    "the next review {review} is not after the approval {approved}",
+                    review=review,
+                    approved=approved,
+                )
+            )
         for name in sorted(self.bounded & set(data)):
             problems.extend(self._bounded(name, data[name], entered))
         ledger: dict[str, Decimal] = {}
@@ -303,11 +355,20 @@ class _Rows:
             and (last_paid < approved.year * 12 + approved.month)
         ):
             problems.append(
-                f"the last period paid {period_text(last_paid)} is before the month after "
-                f"the approval {approved}"
+                _(
+                    "the last period paid {period} is before the month after the approval "
+                    "{approved}",
+                    period=period_text(last_paid),
+                    approved=approved,
+                )
             )
         if last_paid is not None and last_paid > self.today.year * 12 + self.today.month - 1:
-            problems.append(f"the last period paid {period_text(last_paid)} is in the future")
+            problems.append(
+                _(
+                    "the last period paid {period} is in the future",
+                    period=period_text(last_paid),
+                )
+            )
         if problems or id_number is None:
             return [RowProblem(line, p) for p in problems]
         entered_at = datetime.combine(entered, time(0), tzinfo=self.tz)
@@ -346,15 +407,36 @@ class _Rows:
             ledger,
         )
 
+    def _state(self, state: str) -> str:
+        """A state as the reader calls it: its code in English, its label in Chinese."""
+        st = self.wf.states.get(state)
+        return pick(state, st.labels.zh) if st is not None else state
+
+    def _field(self, name: str) -> str:
+        """A field as the reader calls it: its name in English, its label in Chinese."""
+        spec = self.wf.fields.get(name)
+        return pick(name, spec.labels.zh) if spec is not None and spec.labels else name
+
     def _bounded(self, name: str, value: Any, on: date) -> list[str]:
         amount = Decimal(str(value))
         if amount <= 0:
-            return [f"{name} {amount} is not a positive amount"]
+            return [
+                _("{name} {amount} is not a positive amount", name=self._field(name), amount=amount)
+            ]
         if self.ceiling is None:
             return []
         ceiling = self.policy.value(self.ceiling, on)
         if amount > ceiling:
-            return [f"{name} {amount} is above the ceiling {ceiling} ({self.ceiling}) on {on}"]
+            return [
+                _(
+                    "{name} {amount} is above the ceiling {ceiling} ({standard}) on {on}",
+                    name=self._field(name),
+                    amount=amount,
+                    ceiling=ceiling,
+                    standard=self.ceiling,
+                    on=on,
+                )
+            ]
         return []
 
     def convert(self, target: str, cell: Any, text: str) -> Any:
@@ -365,12 +447,21 @@ class _Rows:
                 state = self.labels[text]
             else:
                 raise InvalidInputError(
-                    f"unknown state {text!r}; {self.wf.name} has "
-                    f"{', '.join(f'{s} ({st.labels.zh})' for s, st in self.wf.states.items())}"
+                    _(
+                        "unknown state {text!r}; {workflow} has {states}",
+                        text=text,
+                        workflow=self.wf.name,
+                        states=", ".join(
+                            f"{s} ({st.labels.zh})" for s, st in self.wf.states.items()
+                        ),
+                    )
                 )
             if self.wf.states[state].final:
                 raise InvalidInputError(
-                    f"{state} is a final state: an import brings in open cases only"
+                    _(
+                        "{state} is a final state: an import brings in open cases only",
+                        state=self._state(state),
+                    )
                 )
             return state
         if target in ("accepted_on", "approved_on", "entered_on", "next_review"):
@@ -388,7 +479,7 @@ class _Rows:
             try:
                 return int(text)
             except ValueError:
-                raise InvalidInputError(f"{text!r} is not a whole number") from None
+                raise InvalidInputError(_("{text!r} is not a whole number", text=text)) from None
         if spec.type == "bool":
             if isinstance(cell, bool):
                 return cell
@@ -396,11 +487,17 @@ class _Rows:
                 return True
             if text.lower() in _FALSE:
                 return False
-            raise InvalidInputError(f"{text!r} is not yes or no; expected 是/否")
+            raise InvalidInputError(_("{text!r} is not yes or no; expected 是/否", text=text))
         if spec.type == "list":
             return [p.strip() for p in text.replace("，", ",").replace("、", ",").split(",") if p]
         if spec.choices and text not in spec.choices:
-            raise InvalidInputError(f"{text!r} is not one of {', '.join(spec.choices)}")
+            raise InvalidInputError(
+                _(
+                    "{text!r} is not one of {choices}",
+                    text=text,
+                    choices=", ".join(spec.choices),
+                )
+            )
         return text
 
 
@@ -408,9 +505,9 @@ def _decimal(text: str) -> Decimal:
     try:
         value = Decimal(text.replace(",", ""))
     except InvalidOperation:
-        raise InvalidInputError(f"{text!r} is not an amount") from None
+        raise InvalidInputError(_("{text!r} is not an amount", text=text)) from None
     if not value.is_finite():
-        raise InvalidInputError(f"{text!r} is not an amount")
+        raise InvalidInputError(_("{text!r} is not an amount", text=text))
     return value
 
 
@@ -426,9 +523,13 @@ def _month(cell: Any, text: str) -> int:
             parts = t.split("-")
             y, m = int(parts[0]), int(parts[1])
     except (ValueError, IndexError):
-        raise InvalidInputError(f"{text!r} is not a month", hint="write it like 2023-08") from None
+        raise InvalidInputError(
+            _("{text!r} is not a month", text=text), hint=_("write it like 2023-08")
+        ) from None
     if not 1 <= m <= 12 or y < 1900:
-        raise InvalidInputError(f"{text!r} is not a month", hint="write it like 2023-08")
+        raise InvalidInputError(
+            _("{text!r} is not a month", text=text), hint=_("write it like 2023-08")
+        )
     return y * 12 + m - 1
 
 
@@ -542,8 +643,8 @@ class CaseImporter:
         first = next(rows, None)
         if first is None:
             raise InvalidInputError(
-                f"{self.file_name}: the file has no header row",
-                hint="the first row must name the columns",
+                _("{file}: the file has no header row", file=self.file_name),
+                hint=_("the first row must name the columns"),
             )
         checker = _Rows(
             self.mapping,
@@ -569,7 +670,7 @@ class CaseImporter:
             version = workflows.latest_version(s, self.workflow)
         wf = workflows.definition_of(version)
         persons = self.persons.validate(file.encoding)
-        _, person_problems, kept = persons
+        _good, person_problems, kept = persons
         people = {r.line: r for r in kept or []}
         checker, lines = self._lines(file.encoding, wf)
         problems = list(person_problems)
@@ -590,7 +691,7 @@ class CaseImporter:
             else:
                 good.append(item)
         result = CaseImportResult(self.file_name, file.sha256, self.workflow, self.dry_run, total)
-        news, changes = self._against_database(good, problems, result)
+        news, changes = self._against_database(good, problems, result, wf)
         problems.sort(key=lambda p: p.line)
         result.problems = problems
         bad = {p.line for p in problems}
@@ -626,7 +727,7 @@ class CaseImporter:
                 ],
                 at=self.now,
                 actor=self.actor.name,
-                note=f"imported from {self.file_name}",
+                note=_("imported from {file}", file=self.file_name),
             )
             result.case_ids.update({r.line: cid for r, cid in zip(new_rows, inserted, strict=True)})
             for row in good:
@@ -637,7 +738,11 @@ class CaseImporter:
         return result
 
     def _against_database(
-        self, good: list[LedgerRow], problems: list[RowProblem], result: CaseImportResult
+        self,
+        good: list[LedgerRow],
+        problems: list[RowProblem],
+        result: CaseImportResult,
+        definition: Workflow,
     ) -> tuple[set[int], dict[int, store.Imported]]:
         """Exclusivity and idempotence: (lines of new cases, line -> the case a changed row
         corrects); rows that would open a second case become problems."""
@@ -661,6 +766,7 @@ class CaseImporter:
             )
         taken: dict[int, int] = {}  # household -> the line whose case it receives by
         first: dict[str, int] = {}
+        this = pick(self.workflow, definition.labels.zh)  # as the reader calls it
         news: set[int] = set()
         changes: dict[int, store.Imported] = {}
         for row in good:
@@ -669,8 +775,13 @@ class CaseImporter:
                 problems.append(
                     RowProblem(
                         row.line,
-                        f"{who} already has an open {self.workflow} case on line "
-                        f"{first[row.id_number]}; a person has one open case per programme",
+                        _(
+                            "{who} already has an open {workflow} case on line {other}; a person "
+                            "has one open case per programme",
+                            who=who,
+                            workflow=this,
+                            other=first[row.id_number],
+                        ),
                     )
                 )
                 continue
@@ -682,23 +793,50 @@ class CaseImporter:
                 if earlier is not None and cid == earlier.case_id:
                     continue
                 if wf == self.workflow:
-                    reasons.append(f"{who} already has an open {wf} case ({cid})")
+                    reasons.append(
+                        _(
+                            "{who} already has an open {workflow} case ({case})",
+                            who=who,
+                            workflow=this if wf == self.workflow else wf,
+                            case=cid,
+                        )
+                    )
                 else:
-                    reasons.append(f"{who} has an open {wf} case ({cid}), which excludes {wf}")
+                    reasons.append(
+                        _(
+                            "{who} has an open {workflow} case ({case}), which excludes {workflow}",
+                            who=who,
+                            workflow=this if wf == self.workflow else wf,
+                            case=cid,
+                        )
+                    )
             home = homes.get(pid) if pid is not None and row.state in paid else None
             if home is not None:
                 # one dibao per household (policy `exclusivity`): a paid case of another member
                 for cid, holder, state in home_cases.get(home, []):
                     if holder != pid and state in paid:
                         reasons.append(
-                            f"household {home} of {who} already receives {self.workflow} in "
-                            f"case {cid}; one {self.workflow} case per household"
+                            _(
+                                "household {home} of {who} already receives {workflow} in case "
+                                "{case}; one {workflow} case per household",
+                                home=home,
+                                who=who,
+                                workflow=this,
+                                case=cid,
+                            )
                         )
                 if home in taken:
                     reasons.append(
-                        f"household {home} of {who} receives {self.workflow} by line "
-                        f"{taken[home]}; one {self.workflow} case per household"
+                        _(
+                            "household {home} of {who} receives {workflow} by line {line}; "
+                            "one {workflow} case per household",
+                            home=home,
+                            who=who,
+                            workflow=this,
+                            line=taken[home],
+                        )
                     )
+
                 if not reasons:
                     taken[home] = row.line
             if reasons:
@@ -783,7 +921,7 @@ class CaseImporter:
                 from_state=case.state,
                 to_state=row.state,
                 fields=fields,
-                note=f"corrected from {self.file_name} line {row.line}",
+                note=_("corrected from {file} line {line}", file=self.file_name, line=row.line),
             ),
             move,
             case.version,
@@ -863,11 +1001,21 @@ class CaseImporter:
                 count, fen = mine.get((name, kind), [0, 0])
                 if t.ledger_count[kind] != count:
                     result.differences.append(
-                        f"{name} {kind}: the ledger has {t.ledger_count[kind]} case(s), "
-                        f"aidflow {count}"
+                        _(
+                            "{township} {kind}: the ledger has {ledger} case(s), aidflow {count}",
+                            township=name,
+                            kind=kind_label(kind),
+                            ledger=t.ledger_count[kind],
+                            count=count,
+                        )
                     )
                 if t.ledger_fen[kind] != fen:
                     result.differences.append(
-                        f"{name} {kind}: the ledger pays {yuan(t.ledger_fen[kind])} a month, "
-                        f"aidflow {yuan(fen)}"
+                        _(
+                            "{township} {kind}: the ledger pays {ledger} a month, aidflow {yuan}",
+                            township=name,
+                            kind=kind_label(kind),
+                            ledger=yuan(t.ledger_fen[kind]),
+                            yuan=yuan(fen),
+                        )
                     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.engine.access import Actor, require_area
 from aidflow.errors import AidflowError, InvalidInputError, RefusedError
+from aidflow.i18n import _, pick
 from aidflow.policy.households import check_relationship, compute
 from aidflow.store import households as store
 from aidflow.store import persons
@@ -44,20 +45,42 @@ class HouseholdView:
     problem: str | None  # why the figures cannot be computed
 
 
+def _programme(session: Session, workflow: str, state: str) -> tuple[str, str]:
+    """A programme and one of its states as the reader calls them: codes in English,
+    labels in Chinese."""
+    from aidflow.store import workflows
+
+    try:
+        definition = workflows.definition_of(workflows.latest_version(session, workflow))
+    except AidflowError:
+        return workflow, state
+    st = definition.states.get(state)
+    return (
+        pick(workflow, definition.labels.zh),
+        pick(state, st.labels.zh) if st is not None else state,
+    )
+
+
+def _no_rule(file: str, workflow: str) -> str:
+    return _("{file} has no amounts rule for workflow {workflow}", file=file, workflow=workflow)
+
+
 def parse_income(text: str) -> int:
     """A monthly income in yuan ("1234.50") as integer fen; no float, at most 2 decimals."""
     raw = text.strip()
-    hint = "write the monthly income in yuan with at most 2 decimals, e.g. 1234.50"
+    hint = _("write the monthly income in yuan with at most 2 decimals, e.g. 1234.50")
     if not _YUAN.match(raw):
-        raise InvalidInputError(f"income {text!r} is not a number", hint=hint)
+        raise InvalidInputError(_("income {text!r} is not a number", text=text), hint=hint)
     if raw.startswith("-"):
-        raise InvalidInputError(f"income {text!r} is negative", hint=hint)
-    whole, _, cents = raw.partition(".")
+        raise InvalidInputError(_("income {text!r} is negative", text=text), hint=hint)
+    whole, _dot, cents = raw.partition(".")
     if len(cents) > 2:
-        raise InvalidInputError(f"income {text!r} has more than 2 decimal places", hint=hint)
+        raise InvalidInputError(
+            _("income {text!r} has more than 2 decimal places", text=text), hint=hint
+        )
     fen = int(whole) * 100 + int(cents.ljust(2, "0"))
     if fen > MAX_INCOME_FEN:
-        raise InvalidInputError(f"income {text!r} is implausibly large", hint=hint)
+        raise InvalidInputError(_("income {text!r} is implausibly large", text=text), hint=hint)
     return fen
 
 
@@ -69,8 +92,8 @@ def _person(session: Session, id_number: str, today: date) -> PersonRecord:
     person = persons.find_person(session, idn.number)
     if person is None:
         raise InvalidInputError(
-            f"no person with ID number {idn.masked}",
-            hint="register them with `aidflow person add`",
+            _("no person with ID number {idn}", idn=idn.masked),
+            hint=_("register them with `aidflow person add`"),
         )
     return person
 
@@ -81,9 +104,17 @@ def _not_in_household(session: Session, person: PersonRecord) -> None:
     other = store.household_of_person(session, person.id)
     if other is not None:
         raise RefusedError(
-            f"{person.name} ({mask(person.id_number)}) is already a member of household {other}",
-            hint="a person belongs to one household; `aidflow household show "
-            f"{other}` lists its members",
+            _(
+                "{name} ({idn}) is already a member of household {other}",
+                name=person.name,
+                idn=mask(person.id_number),
+                other=other,
+            ),
+            hint=_(
+                "a person belongs to one household; `aidflow household show {other}` "
+                "lists its members",
+                other=other,
+            ),
         )
 
 
@@ -94,7 +125,7 @@ def _person_in_area(actor: Actor, person: PersonRecord) -> None:
 
 def _household_in_area(session: Session, actor: Actor, household_id: int) -> HouseholdRecord:
     household = store.get_household(session, household_id)
-    require_area(actor, household.township, household.village, f"household {household_id}")
+    require_area(actor, household.township, household.village, _("household {id}", id=household_id))
     return household
 
 
@@ -147,9 +178,16 @@ def record_income(
         from aidflow.idnumber import mask
 
         raise InvalidInputError(
-            f"{person.name} ({mask(person.id_number)}) is not a member of household {household_id}",
-            hint=f"add them first: `aidflow household member {household_id} ID_NUMBER "
-            "--relationship ...`",
+            _(
+                "{name} ({idn}) is not a member of household {id}",
+                name=person.name,
+                idn=mask(person.id_number),
+                id=household_id,
+            ),
+            hint=_(
+                "add them first: `aidflow household member {id} ID_NUMBER --relationship ...`",
+                id=household_id,
+            ),
         )
     store.record_income(session, actor.name, now, household_id, person.id, fen)
     return person, fen
@@ -179,16 +217,16 @@ def figures(
         )
     rule = policy.amount_rule(workflow)
     if rule is None:
-        return {}, f"{policy.file} has no amounts rule for workflow {workflow}"
+        return {}, _no_rule(policy.file, workflow)
     raw = case.data.get("monthly_income")
     if raw is None:
-        return {}, (
+        return {}, _(
             "no income is recorded: the person is in no household (register one with "
             "`aidflow household add`) and the case has no monthly_income"
         )
     income = Decimal(raw)
     if income < 0:
-        return {}, f"the case's monthly_income {raw} is negative"
+        return {}, _("the case's monthly_income {raw} is negative", raw=raw)
     (hukou,) = persons.person_columns(session, case.person_id, ["hukou"])
     fen = int((income * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return _computed(policy, rule, hukou, on, [fen])
@@ -215,13 +253,15 @@ def _figures(
 ) -> tuple[dict[str, Any], str | None]:
     rule = policy.amount_rule(workflow)
     if rule is None:
-        return {}, f"{policy.file} has no amounts rule for workflow {workflow}"
+        return {}, _no_rule(policy.file, workflow)
     covered = [m for m in members if m.lives_together]
     missing = [m.name for m in covered if m.income_fen is None]
     if missing:
-        return {}, (
-            f"household {household.id}: no income recorded for {', '.join(missing)} "
-            f"(`aidflow household income {household.id} ID_NUMBER AMOUNT`; 0 for none)"
+        return {}, _(
+            "household {id}: no income recorded for {names} "
+            "(`aidflow household income {id} ID_NUMBER AMOUNT`; 0 for none)",
+            id=household.id,
+            names=_(", ").join(missing),
         )
     head = next(m for m in members if m.person_id == household.head_person_id)
     incomes = [m.income_fen for m in covered if m.income_fen is not None]
@@ -252,21 +292,46 @@ def check_exclusive(
     household_id = store.household_of_person(session, person_id)
     if rule.one_open_per == "household" and household_id is not None:
         people = store.member_ids(session, household_id)
-    for other, holder, _, state in store.open_cases_of(session, people, [workflow]):
+    for other, holder, _wf, state in store.open_cases_of(session, people, [workflow]):
         if other == case_id or (workflow, state) not in paid:
             continue
-        whose = "this person" if holder == person_id else f"household {household_id}"
+        whose = _("this person") if holder == person_id else _("household {id}", id=household_id)
+        per = _("household") if rule.one_open_per == "household" else _("person")
+        programme, shown = _programme(session, workflow, state)
         raise RefusedError(
-            f"{whose} already receives {workflow} in case {other} (state '{state}'); "
-            f"one {workflow} case per {rule.one_open_per} ({rule.source})",
-            hint=f"change the amount of case {other} at its periodic review instead",
+            _(
+                "{whose} already receives {workflow} in case {other} (state '{state}'); "
+                "one {workflow} case per {per} ({source})",
+                whose=whose,
+                workflow=programme,
+                other=other,
+                state=shown,
+                per=per,
+                source=rule.source,
+            ),
+            hint=_("change the amount of case {other} at its periodic review instead", other=other),
         )
     if not approving or not rule.not_while:
         return
-    for other, _, other_wf, state in store.open_cases_of(session, [person_id], rule.not_while):
+    for other, _holder, other_wf, state in store.open_cases_of(
+        session, [person_id], rule.not_while
+    ):
         if (other_wf, state) in paid:
+            other_programme, shown = _programme(session, other_wf, state)
+            programme = _programme(session, workflow, "")[0]
             raise RefusedError(
-                f"the person receives {other_wf} in case {other} (state '{state}'); "
-                f"{workflow} is excluded while they do ({rule.source})",
-                hint=f"exit case {other} first if {workflow} should replace it",
+                _(
+                    "the person receives {other_wf} in case {other} (state '{state}'); "
+                    "{workflow} is excluded while they do ({source})",
+                    other_wf=other_programme,
+                    other=other,
+                    state=shown,
+                    workflow=programme,
+                    source=rule.source,
+                ),
+                hint=_(
+                    "exit case {other} first if {workflow} should replace it",
+                    other=other,
+                    workflow=programme,
+                ),
             )

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 
 from aidflow.engine.access import Actor
 from aidflow.engine.deadlines import Due, counts_working_days, show_due
+from aidflow.i18n import N_, _, language, use_language
 from aidflow.idnumber import mask
 from aidflow.language.definition import Workflow
+from aidflow.policy.mappings import source_label
 from aidflow.store import ledger, persons, workflows
 from aidflow.store.records import CaseRecord, PersonRecord
 from aidflow.store.session import Session
@@ -35,16 +37,26 @@ class LedgerOptions:
     lang: str = "en"
 
 
-# code -> (zh, en) for the person columns written as words
-_WORDS: dict[str, dict[str, tuple[str, str]]] = {
-    "sex": {"M": ("男", "male"), "F": ("女", "female")},
-    "hukou": {"rural": ("农村", "rural"), "urban": ("城镇", "urban")},
+# code -> the word shown, for the person columns written as words (the catalog's messages)
+_WORDS: dict[str, dict[str, str]] = {
+    "sex": {"M": N_("male"), "F": N_("female")},
+    "hukou": {"rural": N_("rural"), "urban": N_("urban")},
+    "disability_type": {
+        "physical": N_("physical"),
+        "visual": N_("visual"),
+        "hearing": N_("hearing"),
+        "speech": N_("speech"),
+        "intellectual": N_("intellectual"),
+        "mental": N_("mental"),
+        "multiple": N_("multiple"),
+    },
 }
 
 
-def _word(column: str, code: str, lang: str) -> str:
+def _word(column: str, code: str) -> str:
+    """The word for `code` in the current language; a code the table does not know, as is."""
     found = _WORDS[column].get(code)
-    return code if found is None else found[lang != "zh"]
+    return code if found is None else _(found)
 
 
 def _month_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -91,6 +103,20 @@ def _row(
     opts: LedgerOptions,
     workflow: Callable[[int], Workflow],
 ) -> dict[str, Any]:
+    with use_language(opts.lang):
+        return _words(p, cases, paid, visits, sources, today, opts, workflow)
+
+
+def _words(
+    p: PersonRecord,
+    cases: list[CaseRecord],
+    paid: tuple[int, str] | None,
+    visits: dict[str, int],
+    sources: set[str],
+    today: date,
+    opts: LedgerOptions,
+    workflow: Callable[[int], Workflow],
+) -> dict[str, Any]:
     lang = opts.lang
     open_cases = [c for c in cases if c.closed_at is None]
     overdue = [c for c in open_cases if c.deadline_at is not None and c.deadline_at < opts.now]
@@ -101,8 +127,9 @@ def _row(
     )
     disability = ""
     if p.disability_grade is not None:
-        grade = f"{p.disability_grade}级" if lang == "zh" else f"grade {p.disability_grade}"
-        disability = grade + (f" {p.disability_type}" if p.disability_type else "")
+        grade = _("grade {grade}", grade=p.disability_grade)
+        kind = _word("disability_type", p.disability_type) if p.disability_type else ""
+        disability = grade + (f" {kind}" if kind else "")
 
     def programme(c: CaseRecord) -> str:
         wf = workflow(c.workflow_version_id)
@@ -118,12 +145,12 @@ def _row(
         "village": p.village,
         "name": p.name,
         "id_number": p.id_number if opts.show_id else mask(p.id_number),
-        "sex": _word("sex", p.sex, lang),
+        "sex": _word("sex", p.sex),
         "age": age,
-        "hukou": _word("hukou", p.hukou, lang),
+        "hukou": _word("hukou", p.hukou),
         "disability": disability,
-        "mental_illness": ("是" if lang == "zh" else "yes") if p.mental_illness else "",
-        "sources": ", ".join(sorted(sources)),
+        "mental_illness": _("yes") if p.mental_illness else "",
+        "sources": _list(sorted(source_label(code) for code in sources)),
         "programmes": "; ".join(programme(c) for c in cases),
         "deadlines": "; ".join(
             deadline(c, c.deadline_at) for c in open_cases if c.deadline_at is not None
@@ -137,3 +164,8 @@ def _row(
         "cleanings": visits.get("cleaning", 0),
         "haircuts": visits.get("haircut", 0),
     }
+
+
+def _list(words: list[str]) -> str:
+    """Words in a cell: "、" between them in Chinese, ", " in English."""
+    return ("、" if language() == "zh" else ", ").join(words)

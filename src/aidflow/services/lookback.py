@@ -20,7 +20,7 @@ from aidflow.errors import AidflowError
 from aidflow.idnumber import mask
 from aidflow.language.definition import PERSON_COLUMNS
 from aidflow.policy.target_groups import LookbackPolicy
-from aidflow.store import cases, persons
+from aidflow.store import cases, persons, workflows
 from aidflow.store.records import PersonRecord
 from aidflow.store.session import Session
 
@@ -40,6 +40,8 @@ class Gap:
     workflow: str
     opened_case: int | None = None
     not_opened: str | None = None
+    group_labels: list[str] = field(default_factory=list)  # the groups' Chinese labels
+    workflow_label: str = ""  # the programme's Chinese label
 
     def as_json(self, show_id: bool = False) -> dict[str, Any]:
         return {
@@ -49,6 +51,8 @@ class Gap:
             "township": self.township,
             "village": self.village,
             "groups": self.groups,
+            "group_labels": self.group_labels,
+            "workflow_label": self.workflow_label,
             "workflow": self.workflow,
             "opened_case": self.opened_case,
             "not_opened": self.not_opened,
@@ -100,6 +104,18 @@ def find(
 ) -> LookbackReport:
     """Gaps and late cases in the actor's area (and `township`), persons read in pages."""
     report = LookbackReport()
+    labels: dict[str, str] = {}
+
+    def programme(name: str) -> str:
+        """The programme's Chinese label ('' when it is not deployed)."""
+        if name not in labels:
+            try:
+                wf = workflows.definition_of(workflows.latest_version(session, name))
+                labels[name] = wf.labels.zh
+            except AidflowError:
+                labels[name] = ""
+        return labels[name]
+
     for page in persons.persons_in_pages(session, actor.scope, township, listed_only=True):
         covered = cases.persons_with_open_cases(session, [p.id for p in page])
         for p in page:
@@ -122,6 +138,8 @@ def find(
                     p.village,
                     [g.name for g in groups],
                     groups[0].workflow,
+                    group_labels=[g.zh for g in groups],
+                    workflow_label=programme(groups[0].workflow),
                 )
             )
     _late_cases(session, actor, policy, now, township, report)

@@ -53,6 +53,7 @@ from aidflow.errors import (
 )
 from aidflow.files import bankfile
 from aidflow.files.table import scan
+from aidflow.i18n import N_, _, pick, use_language
 from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
@@ -83,11 +84,31 @@ def yuan(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+# a payment's statuses, as the messages name them
+STATUSES = (N_("pending"), N_("paid"), N_("failed"))
+
+# the shipped payment kinds (standards.yaml `payments`) in Chinese; a county's own kinds
+# are shown by their code
+_KIND_WORDS = {
+    "dibao": "低保金",
+    "basic_living_allowance": "基本生活费",
+    "care_allowance": "照料护理费",
+    "temporary_assistance": "临时救助金",
+}
+
+
+def kind_label(kind: str) -> str:
+    """A payment kind as the reader calls it: its code in English, its words in Chinese."""
+    return pick(kind, _KIND_WORDS.get(kind, ""))
+
+
 def parse_period(text: str) -> int:
     """'2023-09' -> a month number (year * 12 + month - 1)."""
     m = _PERIOD.match(text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
-        raise InvalidInputError(f"--period {text!r} is not a month", hint="write it like 2023-09")
+        raise InvalidInputError(
+            _("--period {text!r} is not a month", text=text), hint=_("write it like 2023-09")
+        )
     return int(m.group(1)) * 12 + int(m.group(2)) - 1
 
 
@@ -110,7 +131,7 @@ def month_of(at: datetime, tz: ZoneInfo) -> int:
 def require_county(session: Session, user: str | None, what: str) -> str:
     """The acting user's name if they hold a county role; ForbiddenError otherwise."""
     if not user:
-        raise ForbiddenError("no acting user", hint="pass --as USER or set AIDFLOW_USER")
+        raise ForbiddenError(_("no acting user"), hint=_("pass --as USER or set AIDFLOW_USER"))
     roles, area = user_store.user_access(session, user)
     require_role(Actor(user, tuple(roles), area), COUNTY_ROLES, what)
     return user
@@ -131,12 +152,17 @@ class RunResult:
 
     def summary(self) -> str:
         """One line: the run, the period, what was created, the total in yuan, per kind."""
-        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.by_kind.items()))
-        text = (
-            f"payment run {self.run_id} for {self.period}: {self.created} payment(s) created "
-            f"({self.arrears} arrears), {yuan(self.total_fen)} yuan"
+        kinds = _(", ").join(f"{kind_label(k)} {n}" for k, n in sorted(self.by_kind.items()))
+        text = _(
+            "payment run {run} for {period}: {created} payment(s) created "
+            "({arrears} arrears), {yuan} yuan",
+            run=self.run_id,
+            period=self.period,
+            created=self.created,
+            arrears=self.arrears,
+            yuan=yuan(self.total_fen),
         )
-        return text + (f"; {kinds}" if kinds else "")
+        return text + (_("; {kinds}", kinds=kinds) if kinds else "")
 
 
 class _Event(NamedTuple):
@@ -157,23 +183,43 @@ def check_programmes(session: Session, policy: Policy) -> None:
             continue  # not deployed: nothing to pay
         for st in pk.paid_states:
             if st not in wf.states:
-                hint = did_you_mean(st, wf.states) or f"states: {', '.join(wf.states)}"
+                hint = did_you_mean(st, wf.states) or _(
+                    "states: {states}", states=", ".join(wf.states)
+                )
                 problems.append(
-                    f"{policy.file}: payments.{pk.kind}.paid_states: workflow {pk.workflow} "
-                    f"has no state '{st}'; {hint}"
+                    _(
+                        "{file}: payments.{kind}.paid_states: workflow {workflow} "
+                        "has no state '{state}'; {hint}",
+                        file=policy.file,
+                        kind=pk.kind,
+                        workflow=pk.workflow,
+                        state=st,
+                        hint=hint,
+                    )
                 )
         for fname in (pk.amount_field, pk.tier_field):
             if fname is not None and fname not in wf.fields:
-                hint = did_you_mean(fname, wf.fields) or f"fields: {', '.join(wf.fields)}"
+                hint = did_you_mean(fname, wf.fields) or _(
+                    "fields: {fields}", fields=", ".join(wf.fields)
+                )
                 problems.append(
-                    f"{policy.file}: payments.{pk.kind}: workflow {pk.workflow} has no field "
-                    f"'{fname}'; {hint}"
+                    _(
+                        "{file}: payments.{kind}: workflow {workflow} has no field "
+                        "'{field}'; {hint}",
+                        file=policy.file,
+                        kind=pk.kind,
+                        workflow=pk.workflow,
+                        field=fname,
+                        hint=hint,
+                    )
                 )
     if problems:
         raise InvalidInputError(
-            "the policy's payments do not match the deployed workflows:\n  "
-            + "\n  ".join(problems),
-            hint="fix the policy file or deploy the workflow",
+            _(
+                "the policy's payments do not match the deployed workflows:\n  {problems}",
+                problems="\n  ".join(problems),
+            ),
+            hint=_("fix the policy file or deploy the workflow"),
         )
 
 
@@ -190,7 +236,7 @@ def run_payments(
     """Create the payments due up to `period` (with arrears); the caller owns the transaction."""
     target = parse_period(period)
     if actor != SYSTEM_ACTOR:
-        require_county(session, actor, "a payment run")
+        require_county(session, actor, _("a payment run"))
     check_programmes(session, policy)
     first_run = store.first_period(session)
     floor = min(target, parse_period(first_run)) if first_run else target
@@ -298,7 +344,15 @@ class _Run:
                     try:
                         fen, basis = pricer.price(evs, month, self._data_of, cid, month < target)
                     except _Skip as exc:
-                        skipped.append(f"case {cid} {pk.kind} {per}: {exc}")
+                        skipped.append(
+                            _(
+                                "case {case} {kind} {period}: {reason}",
+                                case=cid,
+                                kind=kind_label(pk.kind),
+                                period=per,
+                                reason=exc,
+                            )
+                        )
                         continue
                     values.append(
                         {
@@ -451,8 +505,13 @@ class _Pricer:
             )
         if ceiling is not None and fen > ceiling[1]:
             raise _Skip(
-                f"{self.pk.amount_field} {yuan(fen)} is above the ceiling {yuan(ceiling[1])} "
-                f"({ceiling[0]}); not paid"
+                _(
+                    "{field} {amount} is above the ceiling {ceiling} ({name}); not paid",
+                    field=self.pk.amount_field,
+                    amount=yuan(fen),
+                    ceiling=yuan(ceiling[1]),
+                    name=ceiling[0],
+                )
             )
 
     def _price(self, raw: Any, month: int) -> _Priced:
@@ -463,18 +522,23 @@ class _Pricer:
         pk, policy = self.pk, self.policy
         on = month_start(month)
         if pk.amount_field is not None:
+            field = pk.amount_field
             if raw is None:
-                raise _Skip(f"no {pk.amount_field} recorded")
+                raise _Skip(_("no {field} recorded", field=field))
             try:
                 amount = Decimal(str(raw))
             except InvalidOperation:
-                raise _Skip(f"{pk.amount_field} {raw!r} is not a decimal") from None
+                raise _Skip(_("{field} {raw!r} is not a decimal", field=field, raw=raw)) from None
             if not amount.is_finite() or amount < 0:
-                raise _Skip(f"{pk.amount_field} {raw!r} is not a payable amount")
+                raise _Skip(_("{field} {raw!r} is not a payable amount", field=field, raw=raw))
             if amount * 100 > MAX_FEN:  # checked before rounding: Decimal's precision is finite
                 raise _Skip(
-                    f"{pk.amount_field} {raw!r} is more than a payment can hold "
-                    f"({yuan(MAX_FEN)} yuan)"
+                    _(
+                        "{field} {raw!r} is more than a payment can hold ({most} yuan)",
+                        field=field,
+                        raw=raw,
+                        most=yuan(MAX_FEN),
+                    )
                 )
             return amount, {"field": pk.amount_field, "value": str(amount)}
         if pk.standard is not None:
@@ -485,7 +549,12 @@ class _Pricer:
         name = pk.tier_standard(str(tier)) if tier is not None else None
         if name is None:
             raise _Skip(
-                f"{pk.tier_field} is {tier!r}, not one of {', '.join(t for t, _ in pk.tiers)}"
+                _(
+                    "{field} is {tier!r}, not one of {tiers}",
+                    field=pk.tier_field,
+                    tier=tier,
+                    tiers=", ".join(t for t, _standard in pk.tiers),
+                )
             )
         value = policy.value(name, on)
         return value, {"standard": name, "tier": str(tier), "value": str(value)}
@@ -542,12 +611,12 @@ def export_payments(
     nothing is recorded and ConflictError names them.
     """
     store.read_snapshot(session)
-    require_county(session, actor, "exporting payments")
+    require_county(session, actor, _("exporting payments"))
     if batch is not None:
         return _export_again(session, writing, clock, batch, fmt, actor, batch_size, lang)
     if period is None:
         raise InvalidInputError(
-            "an export needs --period (new payments) or --batch (a batch's file again)"
+            _("an export needs --period (new payments) or --batch (a batch's file again)")
         )
     per = period_text(parse_period(period))
     lines = array("q")  # payment ids and amounts, as written: flat in memory
@@ -561,16 +630,22 @@ def export_payments(
     if result.rows == 0:
         earlier = store.batches(session, per)
         raise NotFoundError(
-            f"no payments for {per} wait to be exported"
+            _("no payments for {period} wait to be exported", period=per)
             + (
-                f"; batch(es) {', '.join(map(str, earlier))} hold the exported ones"
+                _(
+                    "; batch(es) {batches} hold the exported ones",
+                    batches=", ".join(map(str, earlier)),
+                )
                 if earlier
                 else ""
             ),
             hint=(
-                f"to write a batch's file again: aidflow payments export --batch {earlier[-1]}"
+                _(
+                    "to write a batch's file again: aidflow payments export --batch {batch}",
+                    batch=earlier[-1],
+                )
                 if earlier
-                else f"run `aidflow payments run --period {per}` first"
+                else _("run `aidflow payments run --period {period}` first", period=per)
             ),
         )
     now = clock.now()
@@ -590,11 +665,16 @@ def export_payments(
     except store.ChangedMeanwhileError as exc:
         shown = ", ".join(map(str, exc.payment_ids[:10]))
         more = len(exc.payment_ids) - 10
+        if more > 0:
+            shown = _("{shown} and {more} more", shown=shown, more=more)
         raise ConflictError(
-            f"payment(s) {shown}{f' and {more} more' if more > 0 else ''} changed or were "
-            f"exported by someone else while the bank file for {per} was written; "
-            "nothing was recorded",
-            hint="export again",
+            _(
+                "payment(s) {shown} changed or were exported by someone else while the bank "
+                "file for {period} was written; nothing was recorded",
+                shown=shown,
+                period=per,
+            ),
+            hint=_("export again"),
         ) from None
     return result
 
@@ -611,7 +691,10 @@ def _export_again(
 ) -> ExportResult:
     found = store.batch(session, batch)
     if found is None:
-        raise NotFoundError(f"no export batch {batch}", hint="see the batch numbers exports print")
+        raise NotFoundError(
+            _("no export batch {batch}", batch=batch),
+            hint=_("see the batch numbers exports print"),
+        )
 
     def page(after: int) -> list[store.BankRow]:
         return store.batch_page(session, batch, after, size)
@@ -620,14 +703,26 @@ def _export_again(
     result.content = _bank_file(fmt, page, result, array("q"), array("q"), lang)
     if (result.rows, result.total_fen) != (found.rows, found.total_fen):
         raise ConflictError(
-            f"export batch {batch} now holds {result.rows} payment(s), {yuan(result.total_fen)} "
-            f"yuan, not its control count and total {found.rows}, {yuan(found.total_fen)} yuan; "
-            "no file was written",
-            hint="run `aidflow audit verify` to see what changed",
+            _(
+                "export batch {batch} now holds {rows} payment(s), {yuan} yuan, not its control "
+                "count and total {control_rows}, {control_yuan} yuan; no file was written",
+                batch=batch,
+                rows=result.rows,
+                yuan=yuan(result.total_fen),
+                control_rows=found.rows,
+                control_yuan=yuan(found.total_fen),
+            ),
+            hint=_("run `aidflow audit verify` to see what changed"),
         )
     with writing() as tx:
         store.log_reexport(tx, batch, clock.now(), actor)
     return result
+
+
+def _in(lang: str, show: Callable[[str], str], text: str) -> str:
+    """`show(text)` in the language `lang`."""
+    with use_language(lang):
+        return show(text)
 
 
 def _bank_file(
@@ -638,6 +733,8 @@ def _bank_file(
     amounts: array[int],
     lang: str,
 ) -> bytes:
+    words: dict[str, str] = {}
+
     def rows() -> Iterator[tuple[str | Decimal, ...]]:
         last = 0
         while found := page(last):
@@ -645,8 +742,14 @@ def _bank_file(
                 ids.append(pid)
                 amounts.append(fen)
                 result.total_fen += fen
-                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV
-                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), kind, per)
+                # the amount as an exact Decimal: a number cell in XLSX, "650.00" in CSV;
+                # the kind as the bank's code in CSV, in the reader's words in XLSX
+                shown = (
+                    kind
+                    if fmt == "csv"
+                    else words.get(kind) or words.setdefault(kind, _in(lang, kind_label, kind))
+                )
+                yield (str(pid), name, idn, Decimal(fen).scaleb(-2), shown, per)
             result.rows += len(found)
             last = found[-1][0]
             failpoints.reach("payments.export_page")  # a page written, nothing recorded yet
@@ -671,12 +774,24 @@ def _mismatch(ln: bankfile.AnswerLine, sent: store.Sent) -> str:
     """How the line differs from the payment as exported ('': it does not)."""
     found = []
     if ln.amount_fen != sent.amount_fen:
-        found.append(f"amount {yuan(ln.amount_fen)} yuan, exported {yuan(sent.amount_fen)}")
+        found.append(
+            _(
+                "amount {amount} yuan, exported {exported}",
+                amount=yuan(ln.amount_fen),
+                exported=yuan(sent.amount_fen),
+            )
+        )
     if ln.id_number != sent.id_number.upper():
-        found.append(f"ID number {mask(ln.id_number)}, exported {mask(sent.id_number)}")
+        found.append(
+            _(
+                "ID number {idn}, exported {exported}",
+                idn=mask(ln.id_number),
+                exported=mask(sent.id_number),
+            )
+        )
     if ln.name is not None and ln.name != sent.name:
-        found.append(f"name {ln.name!r}, exported {sent.name!r}")
-    return "; ".join(found) + (" (mismatch)" if found else "")
+        found.append(_("name {name!r}, exported {exported!r}", name=ln.name, exported=sent.name))
+    return _("{found} (mismatch)", found=_("; ").join(found)) if found else ""
 
 
 def reconcile(
@@ -690,7 +805,7 @@ def reconcile(
     unmatched, duplicated, mismatched or conflicting line is reported with its line number
     in one InvalidInputError, and then nothing is recorded.
     """
-    require_county(session, actor, "reconciling payments")
+    require_county(session, actor, _("reconciling payments"))
     lines, problems = bankfile.read_answer(path, encoding)
     current = store.sent(session, [ln.payment_id for ln in lines])
     todo: list[bankfile.AnswerLine] = []
@@ -700,39 +815,72 @@ def reconcile(
         payment = current.get(ln.payment_id)
         if payment is None:
             problems.append(
-                (n, f"{where}: reference {ln.payment_id} matches no payment (unmatched)")
+                (
+                    n,
+                    _(
+                        "{where}: reference {payment} matches no payment (unmatched)",
+                        where=where,
+                        payment=ln.payment_id,
+                    ),
+                )
             )
             continue
         mismatch = _mismatch(ln, payment)
         status = payment.status
         if mismatch:
-            problems.append((n, f"{where}: payment {ln.payment_id}: {mismatch}"))
+            problems.append(
+                (
+                    n,
+                    _(
+                        "{where}: payment {payment}: {mismatch}",
+                        where=where,
+                        payment=ln.payment_id,
+                        mismatch=mismatch,
+                    ),
+                )
+            )
         elif status == ln.status:
             result.unchanged += 1
         elif status == "pending":
             problems.append(
                 (
                     n,
-                    f"{where}: payment {ln.payment_id} was never exported; "
-                    "export it before recording the bank's answer",
+                    _(
+                        "{where}: payment {payment} was never exported; "
+                        "export it before recording the bank's answer",
+                        where=where,
+                        payment=ln.payment_id,
+                    ),
                 )
             )
         elif status in ("paid", "failed"):
             problems.append(
                 (
                     n,
-                    f"{where}: payment {ln.payment_id} is already recorded as {status}; "
-                    f"the file says {ln.status}",
+                    _(
+                        "{where}: payment {payment} is already recorded as {status}; "
+                        "the file says {said}",
+                        where=where,
+                        payment=ln.payment_id,
+                        status=_(status),
+                        said=_(ln.status),
+                    ),
                 )
             )
         else:
             todo.append(ln)
     if problems:
-        listed = "\n  ".join(text for _, text in sorted(problems))
+        listed = "\n  ".join(text for _line, text in sorted(problems))
         raise InvalidInputError(
-            f"{path}: {len(problems)} problem(s); nothing was recorded:\n  {listed}",
-            hint="fix the file (or ask the bank for a corrected one) and run reconcile again",
+            _(
+                "{path}: {n} problem(s); nothing was recorded:\n  {listed}",
+                path=path,
+                n=len(problems),
+                listed=listed,
+            ),
+            hint=_("fix the file (or ask the bank for a corrected one) and run reconcile again"),
         )
+
     answers = [(ln.payment_id, ln.status, ln.reason, ln.bank_ref) for ln in todo]
     store.settle(
         session,

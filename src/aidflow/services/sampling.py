@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, InvalidInputError, NotFoundError
+from aidflow.i18n import _, pick
 from aidflow.policy.standards import Policy
 from aidflow.services.cases import Service
 from aidflow.store import cases, events, workflows
@@ -47,8 +48,8 @@ def parse_ratio(text: str) -> Decimal:
         ratio = Decimal("NaN")
     if not ratio.is_finite() or not Decimal(0) < ratio <= Decimal(1):
         raise InvalidInputError(
-            f"ratio {text!r} is not a number above 0 and at most 1",
-            hint="write it like --ratio 0.3",
+            _("ratio {text!r} is not a number above 0 and at most 1", text=text),
+            hint=_("write it like --ratio 0.3"),
         )
     return ratio
 
@@ -65,39 +66,61 @@ def draw(
 ) -> Sample:
     """Draw the sample and record it on each drawn case; see the module docstring."""
     if not seed.strip():
-        raise InvalidInputError("the seed is empty", hint="write --seed TEXT, e.g. 2023-08-county")
+        raise InvalidInputError(
+            _("the seed is empty"), hint=_("write --seed TEXT, e.g. 2023-08-county")
+        )
     wf = workflows.definition_of(workflows.latest_version(svc.session, workflow))
     if state not in wf.states or wf.states[state].final:
         open_states = [n for n, s in wf.states.items() if not s.final]
         raise NotFoundError(
-            f"workflow '{workflow}' has no open state '{state}'",
-            hint="states: " + ", ".join(open_states),
+            _("workflow '{workflow}' has no open state '{state}'", workflow=workflow, state=state),
+            hint=_("states: {states}", states=", ".join(open_states)),
         )
     owner = wf.states[state].owner
     if owner not in actor.roles:
         raise ForbiddenError(
-            f"drawing a sample of '{state}' needs role {owner}; {actor.name} has "
-            f"{', '.join(actor.roles)}"
+            _(
+                "drawing a sample of '{state}' needs role {role}; {user} has {has}",
+                state=pick(state, wf.states[state].labels.zh),
+                role=owner,
+                user=actor.name,
+                has=", ".join(actor.roles),
+            )
         )
     if township is None and not actor.scope.is_county:
         raise ForbiddenError(
-            f"{actor.name}'s area ({actor.area}) is not the county",
-            hint="only county users draw the county's sample",
+            _("{user}'s area ({area}) is not the county", user=actor.name, area=actor.area),
+            hint=_("only county users draw the county's sample"),
         )
     if township is not None and not actor.covers(township, ""):
-        raise ForbiddenError(f"township {township} is outside {actor.name}'s area ({actor.area})")
+        raise ForbiddenError(
+            _(
+                "township {township} is outside {user}'s area ({area})",
+                township=township,
+                user=actor.name,
+                area=actor.area,
+            )
+        )
     if min_ratio_name(workflow) not in policy.names():
         raise NotFoundError(
-            f"the policy has no {min_ratio_name(workflow)}: no minimum spot-check ratio "
-            f"for {workflow}",
-            hint="add the standard to workflows/policy/standards.yaml",
+            _(
+                "the policy has no {name}: no minimum spot-check ratio for {workflow}",
+                name=min_ratio_name(workflow),
+                workflow=workflow,
+            ),
+            hint=_("add the standard to workflows/policy/standards.yaml"),
         )
     minimum = policy.value(min_ratio_name(workflow), svc.local_today())
     if ratio < minimum:
         raise InvalidInputError(
-            f"ratio {ratio} is below the minimum {minimum} for {workflow} "
-            f"({policy.source(min_ratio_name(workflow))})",
-            hint=f"use --ratio {minimum} or more",
+            _(
+                "ratio {ratio} is below the minimum {minimum} for {workflow} ({source})",
+                ratio=ratio,
+                minimum=minimum,
+                workflow=workflow,
+                source=policy.source(min_ratio_name(workflow)),
+            ),
+            hint=_("use --ratio {minimum} or more", minimum=minimum),
         )
     population = cases.open_case_ids(svc.session, workflow, state, township)
     size = math.ceil(ratio * len(population))
@@ -125,7 +148,12 @@ def draw(
                 entered_by=actor.entered_by,
                 at=now,
                 fields=dict(fields, sampled=True),
-                note=f"drawn for the spot-check ({size} of {len(population)}, seed {seed})",
+                note=_(
+                    "drawn for the spot-check ({size} of {population}, seed {seed})",
+                    size=size,
+                    population=len(population),
+                    seed=seed,
+                ),
             ),
             None,
             case.version,

@@ -23,6 +23,7 @@ progress goes to a callback.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,9 +35,18 @@ from aidflow import failpoints
 from aidflow.engine.access import Actor
 from aidflow.errors import ForbiddenError, IdNumberError, InvalidInputError
 from aidflow.files.table import cell_text, check_file, read_rows, scan, sheet_names
+from aidflow.i18n import _, ngettext, pick
 from aidflow.idnumber import id_number_parts, mask
 from aidflow.language.textlimits import check_text, control_character
-from aidflow.policy.mappings import FIELDS, REQUIRED, Column, ImportPolicy, Mapping
+from aidflow.policy.mappings import (
+    FIELDS,
+    REQUIRED,
+    Column,
+    ImportPolicy,
+    Mapping,
+    field_label,
+    source_label,
+)
 from aidflow.store import imports as store
 from aidflow.store.session import Session
 
@@ -76,7 +86,7 @@ class RowProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        return _("line {line}: {message}", line=self.line, message=self.message)
 
 
 class Row:
@@ -124,14 +134,24 @@ class _Validator:
                 memo: dict[str, Any] | None = {} if col.field in _MEMO_FIELDS else None
                 self.positions.append((texts.index(col.header), col, plain, memo))
             elif col.field in REQUIRED:
-                missing.append(f"'{col.header}' ({col.field})")
+                missing.append(
+                    _("'{header}' ({field})", header=col.header, field=field_label(col.field))
+                )
         if missing:
-            found = ", ".join(t for t in texts if t) or "nothing"
+            found = ", ".join(t for t in texts if t) or _("nothing")
             raise InvalidInputError(
-                f"{file}: line {header_line}: the header has no column "
-                f"{', '.join(missing)}; found {found}",
-                hint=f"rename the column, or edit mapping '{mapping.name}' in "
-                "workflows/policy/import_mappings.yaml",
+                _(
+                    "{file}: line {line}: the header has no column {missing}; found {found}",
+                    file=file,
+                    line=header_line,
+                    missing=", ".join(missing),
+                    found=found,
+                ),
+                hint=_(
+                    "rename the column, or edit mapping '{mapping}' in "
+                    "workflows/policy/import_mappings.yaml",
+                    mapping=mapping.name,
+                ),
             )
 
     def row(self, line: int, cells: list[Any]) -> Row | list[RowProblem]:
@@ -156,12 +176,25 @@ class _Validator:
                 text = cell_text(cell)
             if not text and not isinstance(cell, date):
                 if col.field in REQUIRED:
-                    problems.append(RowProblem(line, f"{col.header} ({col.field}) is empty"))
+                    problems.append(
+                        RowProblem(
+                            line,
+                            _(
+                                "{header} ({field}) is empty",
+                                header=col.header,
+                                field=field_label(col.field),
+                            ),
+                        )
+                    )
                 continue
             try:
                 value = values[col.field] = self.convert(col, cell, text)
             except (InvalidInputError, IdNumberError) as exc:
-                problems.append(RowProblem(line, f"{col.header}: {exc.message}"))
+                problems.append(
+                    RowProblem(
+                        line, _("{header}: {message}", header=col.header, message=exc.message)
+                    )
+                )
                 continue
             if memo is not None and type(cell) is str:
                 memo[text] = value
@@ -169,8 +202,11 @@ class _Validator:
             problems.append(
                 RowProblem(
                     line,
-                    f"出生日期 {values['birth_date']} does not match the ID "
-                    f"number's birth date {self.idn[0]}",
+                    _(
+                        "出生日期 {date} does not match the ID number's birth date {born}",
+                        date=values["birth_date"],
+                        born=self.idn[0],
+                    ),
                 )
             )
         if problems:
@@ -190,8 +226,11 @@ class _Validator:
                 # stored as a number: kept only if every digit survived (the check digit)
                 if not _intact_number(cell):
                     raise InvalidInputError(
-                        f"ID number stored as a number ({mask(text)}); digits were lost",
-                        hint="format the column as text in the spreadsheet and type it again",
+                        _(
+                            "ID number stored as a number ({idn}); digits were lost",
+                            idn=mask(text),
+                        ),
+                        hint=_("format the column as text in the spreadsheet and type it again"),
                     )
                 text = str(int(cell))
             raw = text.replace(" ", "").upper()
@@ -201,34 +240,49 @@ class _Validator:
                     "M" if int(raw[16]) % 2 else "F",
                 )
                 return raw
-            number, born, sex, _ = id_number_parts(text, today=self.today)
+            number, born, sex, _parts = id_number_parts(text, today=self.today)
             self.idn = (born, sex)
             return number
         if name == "birth_date":
             return parse_date(cell, text)
         if name in TEXT_FIELDS:
             if len(text) > _MAX_TEXT:
-                raise InvalidInputError(f"{text[:20]}... is longer than {_MAX_TEXT} characters")
-            return check_text(text, "the text", limit=_MAX_TEXT, multiline=False)
+                raise InvalidInputError(
+                    _(
+                        "{start}... is longer than {most} characters",
+                        start=text[:20],
+                        most=_MAX_TEXT,
+                    )
+                )
+            return check_text(text, _("the text"), limit=_MAX_TEXT, multiline=False)
         if name == "hukou":
             if text not in ("rural", "urban"):
                 raise InvalidInputError(
-                    f"{text!r} is not a hukou value; expected "
-                    f"{self._choices(col, ('rural', 'urban'))}"
+                    _(
+                        "{text!r} is not a hukou value; expected {choices}",
+                        text=text,
+                        choices=self._choices(col, ("rural", "urban")),
+                    )
                 )
             return text
         if name == "disability_grade":
             if text not in ("1", "2", "3", "4"):
                 raise InvalidInputError(
-                    f"{text!r} is not a disability grade; expected "
-                    f"{self._choices(col, ('1', '2', '3', '4'))}"
+                    _(
+                        "{text!r} is not a disability grade; expected {choices}",
+                        text=text,
+                        choices=self._choices(col, ("1", "2", "3", "4")),
+                    )
                 )
             return int(text)
         if name == "disability_type":
             if text not in DISABILITY_TYPES:
                 raise InvalidInputError(
-                    f"{text!r} is not a disability type; expected "
-                    f"{self._choices(col, DISABILITY_TYPES)}"
+                    _(
+                        "{text!r} is not a disability type; expected {choices}",
+                        text=text,
+                        choices=self._choices(col, DISABILITY_TYPES),
+                    )
                 )
             return text
         if name in BOOL_FIELDS:
@@ -238,12 +292,14 @@ class _Validator:
                 return True
             if text.lower() in _FALSE:
                 return False
-            raise InvalidInputError(f"{text!r} is not yes or no; expected 是/否, Y/N or 1/0")
+            raise InvalidInputError(
+                _("{text!r} is not yes or no; expected 是/否, Y/N or 1/0", text=text)
+            )
         raise AssertionError(name)  # pragma: no cover - FIELDS and the branches above agree
 
     @staticmethod
     def _choices(col: Column, plain: Sequence[str]) -> str:
-        return ", ".join([*col.values, *plain])
+        return _(", ").join([*col.values, *plain])
 
 
 HEADER_SEARCH = 10  # rows looked at for the header (title rows above it)
@@ -276,7 +332,9 @@ def parse_date(cell: Any, text: str) -> date:
         # a date cell saved without its date format: Excel's serial day number
         if float(cell).is_integer() and 1 <= cell <= 2_958_465:
             return _EXCEL_EPOCH + timedelta(days=int(cell))
-        raise InvalidInputError(f"{text!r} is not a date", hint="write it as YYYY-MM-DD")
+        raise InvalidInputError(
+            _("{text!r} is not a date", text=text), hint=_("write it as YYYY-MM-DD")
+        )
     found = _CHINESE_DATE.fullmatch(text)
     if found is not None:  # 2023年8月1日
         text = "-".join(found.groups())
@@ -292,7 +350,9 @@ def parse_date(cell: Any, text: str) -> date:
         y, m, d = digits.split("-")
         return date(int(y), int(m), int(d))
     except ValueError:
-        raise InvalidInputError(f"{text!r} is not a date", hint="write it as YYYY-MM-DD") from None
+        raise InvalidInputError(
+            _("{text!r} is not a date", text=text), hint=_("write it as YYYY-MM-DD")
+        ) from None
 
 
 # -- the import ------------------------------------------------------------------------
@@ -308,10 +368,32 @@ class Disagreement:
     kept_from: str  # "civil_affairs line 3" or "the existing record"
 
     def __str__(self) -> str:
-        return (
-            f"line {self.line}: {mask(self.id_number)} {self.field}: kept {self.kept!r} "
-            f"({self.kept_from}); this list says {self.said!r}"
+        return _(
+            "line {line}: {idn} {field}: kept {kept!r} ({kept_from}); this list says {said!r}",
+            line=self.line,
+            idn=mask(self.id_number),
+            field=field_label(self.field),
+            kept=self.kept,
+            kept_from=_kept_from(self.kept_from),
+            said=self.said,
         )
+
+
+_STATED = re.compile(r"(\S+) line (\d+)")
+
+
+def _kept_from(text: str) -> str:
+    """Where a kept value came from ("civil_affairs line 3", as recorded), in the reader's
+    words."""
+    found = _STATED.fullmatch(text)
+    if found is not None:
+        source = found.group(1)
+        return _(
+            "{source} line {line}",
+            source=pick(source, source_label(source)),
+            line=found.group(2),
+        )
+    return _("the existing record") if text == "the existing record" else text
 
 
 @dataclass
@@ -337,12 +419,21 @@ class ImportRefusedError(InvalidInputError):
 
     def __init__(self, file: str, problems: list[RowProblem]) -> None:
         self.problems = problems
-        noun = "row" if len({p.line for p in problems}) == 1 else "rows"
-        lines = [f"{file}: {len({p.line for p in problems})} bad {noun}, nothing imported:"]
+        bad = len({p.line for p in problems})
+        lines = [
+            ngettext(
+                "{file}: {n} bad row, nothing imported:",
+                "{file}: {n} bad rows, nothing imported:",
+                bad,
+                file=file,
+            )
+        ]
         lines += [f"  {p}" for p in problems]
         super().__init__(
             "\n".join(lines),
-            hint="fix the rows and import again, or pass --skip-bad to import the good rows only",
+            hint=_(
+                "fix the rows and import again, or pass --skip-bad to import the good rows only"
+            ),
         )
 
 
@@ -371,8 +462,12 @@ class Importer:
     ) -> None:
         if not set(actor.roles) & set(policy.import_roles):
             raise ForbiddenError(
-                f"importing lists needs one of the roles {', '.join(policy.import_roles)}; "
-                f"{actor.name} has {', '.join(actor.roles) or 'none'}"
+                _(
+                    "importing lists needs one of the roles {roles}; {user} has {has}",
+                    roles=", ".join(policy.import_roles),
+                    user=actor.name,
+                    has=", ".join(actor.roles) or _("none"),
+                )
             )
         check_file(path)
         self.sessions = session_factory
@@ -407,11 +502,38 @@ class Importer:
         assert first_error is not None
         raise first_error
 
+    def _sheet_read(self, encoding: str) -> str | None:
+        """The sheet `_rows` reads: the one named, else the first whose header names the
+        columns (None for a CSV, or a workbook none of whose sheets has the header)."""
+        if self.sheet is not None:
+            return self.sheet
+        for name in sheet_names(self.path):
+            rows = read_rows(self.path, encoding, sheet=name)
+            try:
+                self._header(rows, False)
+            except InvalidInputError:
+                continue
+            finally:
+                rows.close()
+            return name
+        return None
+
+    def run_key(self, sha256: str, encoding: str) -> str:
+        """What makes an import "the same import again": the file's content and, for a
+        workbook, the sheet read. The first sheet keeps the file's bare hash (what runs
+        recorded before sheets counted); any other sheet hashes the file's hash with the
+        sheet's name, so that importing another sheet of the same workbook is a new import."""
+        sheet = self._sheet_read(encoding)
+        names = sheet_names(self.path) if sheet is not None else []
+        if sheet is None or (names and names[0] == sheet):
+            return sha256
+        return hashlib.sha256(f"{sha256}\nsheet:{sheet}".encode()).hexdigest()
+
     def _header(self, rows: Iterator[tuple[int, list[Any]]], trusted: bool) -> _Validator:
         """The validator of the header row: the first of the first HEADER_SEARCH rows that
         names the mapping's columns (offices put a title, a date or a unit above it)."""
         first_error: InvalidInputError | None = None
-        for _ in range(HEADER_SEARCH):
+        for _row in range(HEADER_SEARCH):
             row = next(rows, None)
             if row is None:
                 break
@@ -422,8 +544,8 @@ class Importer:
         if first_error is not None:
             raise first_error
         raise InvalidInputError(
-            f"{self.path}: the file has no header row",
-            hint="the first row must name the columns",
+            _("{file}: the file has no header row", file=self.path),
+            hint=_("the first row must name the columns"),
         )
 
     def _person_rows(self, session: Session) -> store.PersonRows:
@@ -454,8 +576,11 @@ class Importer:
                 ):
                     bad = RowProblem(
                         row.line,
-                        f"{mask(row.id_number)} is not registered yet and the row "
-                        "gives no hukou (户籍性质); a new person needs it",
+                        _(
+                            "{idn} is not registered yet and the row gives no hukou (户籍性质); "
+                            "a new person needs it",
+                            idn=mask(row.id_number),
+                        ),
                     )
                 if bad is None:
                     good += 1
@@ -493,7 +618,13 @@ class Importer:
             township, village = existing
         return RowProblem(
             row.line,
-            f"{township}/{village} is outside {self.actor.name}'s area ({self.actor.area})",
+            _(
+                "{township}/{village} is outside {user}'s area ({area})",
+                township=township,
+                village=village,
+                user=self.actor.name,
+                area=self.actor.area,
+            ),
         )
 
     def run(
@@ -507,8 +638,9 @@ class Importer:
         `checked`: what `validate` returned for this file, when the caller already ran it."""
         self.stamp = self._stamp()
         file = scan(self.path)
+        key = self.run_key(file.sha256, file.encoding)
         with self.sessions() as s:
-            run = store.latest_run(s, file.sha256, self.source)
+            run = store.latest_run(s, key, self.source)
         if run is not None and run.status == "done":
             return ImportResult(run.id, run.file, self.source, run.rows_total, already_done=True)
         good, problems, kept = checked or self.validate(file.encoding)
@@ -522,7 +654,7 @@ class Importer:
                 run_id = store.start_run(
                     s,
                     file=str(self.path),
-                    file_hash=file.sha256,
+                    file_hash=key,
                     source=self.source,
                     started_at=self.now,
                     started_by=self.actor.name,
@@ -575,9 +707,13 @@ class Importer:
         """Batch `number` in one transaction: persons created or merged, sources recorded."""
         if self._stamp() != self.stamp:
             raise InvalidInputError(
-                f"{self.path} changed while it was being imported; nothing more was written",
-                hint="import the new file again; rows already written are kept",
+                _(
+                    "{file} changed while it was being imported; nothing more was written",
+                    file=self.path,
+                ),
+                hint=_("import the new file again; rows already written are kept"),
             )
+
         with self.sessions() as s, s.begin():
             if batch:
                 self._merge(s, run_id, batch, result)

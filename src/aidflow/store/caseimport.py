@@ -23,6 +23,7 @@ from sqlalchemy import Text, bindparam, cast, insert, select, update
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
+from aidflow.i18n import _
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.rehoming import INSERT_EVENTS
@@ -85,10 +86,14 @@ def refuse_taken(session: Session, person_ids: Collection[int], workflow: str) -
     taken = open_cases(session, person_ids, [workflow])
     if taken:
         raise ConflictError(
-            f"{len(taken)} person(s) got an open {workflow} case while the ledger was being "
-            f"checked (e.g. case {min(c for cs in taken.values() for c, _ in cs)}); "
-            "nothing was imported",
-            hint="run the import again: the rows already imported are recognised",
+            _(
+                "{n} person(s) got an open {workflow} case while the ledger was being checked "
+                "(e.g. case {case}); nothing was imported",
+                n=len(taken),
+                workflow=workflow,
+                case=min(c for cs in taken.values() for c, _wf in cs),
+            ),
+            hint=_("run the import again: the rows already imported are recognised"),
         )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.models import Household, HouseholdIncome, HouseholdMember
 from aidflow.store.tables import CASES, HOUSEHOLD_INCOMES, HOUSEHOLD_MEMBERS, HOUSEHOLDS, PERSONS
@@ -71,7 +72,7 @@ def add_household(
     try:
         session.flush()
     except IntegrityError:
-        raise DuplicateError("this person heads a household registered concurrently") from None
+        raise DuplicateError(_("this person heads a household registered concurrently")) from None
     _log(session, at, actor, "household_added", "households", household.id)
     add_member(session, actor, at, household.id, head_person_id, "head", True)
     return HouseholdRecord(household.id, head_person_id, township, village, at, actor)
@@ -98,7 +99,7 @@ def add_member(
     try:
         session.flush()
     except IntegrityError:
-        raise DuplicateError("this person was added to a household concurrently") from None
+        raise DuplicateError(_("this person was added to a household concurrently")) from None
     _log(session, at, actor, "household_member_added", "household_members", member.id)
 
 
@@ -121,8 +122,8 @@ def get_household(session: Session, household_id: int) -> HouseholdRecord:
     row = session.execute(select(HOUSEHOLDS).where(HOUSEHOLDS.c.id == household_id)).one_or_none()
     if row is None:
         raise NotFoundError(
-            f"no household with id {household_id}",
-            hint="`aidflow household add HEAD_ID_NUMBER` registers one",
+            _("no household with id {id}", id=household_id),
+            hint=_("`aidflow household add HEAD_ID_NUMBER` registers one"),
         )
     return HouseholdRecord(*row)
 

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError
+from aidflow.i18n import _
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast, connection
 from aidflow.store.models import UTCDateTime
@@ -259,18 +260,27 @@ def write_moves(
     if late:
         _MOVES.drop(conn)
         raise ConflictError(
-            f"{len(late)} case(s) have events after the migration's time, e.g. case "
-            f"{min(late)}: an event cannot be dated before the case's last one",
-            hint="migrate at or after the cases' last events (check --now)",
+            _(
+                "{n} case(s) have events after the migration's time, e.g. case {case}: an "
+                "event cannot be dated before the case's last one",
+                n=len(late),
+                case=min(late),
+            ),
+            hint=_("migrate at or after the cases' last events (check --now)"),
         )
     moved = _APPLY.rowcount(session, {})
     _MOVES.drop(conn)
     if moved != len(moves):
         raise ConflictError(
-            f"{len(moves) - moved} of the {len(moves)} case(s) changed while they were being "
-            "migrated; nothing was migrated",
-            hint="run the migration again",
+            _(
+                "{changed} of the {n} case(s) changed while they were being migrated; nothing "
+                "was migrated",
+                changed=len(moves) - moved,
+                n=len(moves),
+            ),
+            hint=_("run the migration again"),
         )
+
     after = auditlog.last_id(session, "event_sets")
     INSERT_EVENTS.many(
         session,
