@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from aidflow.cli.app import ROW_ID, App, pass_app
+from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
+from aidflow.i18n import _, pick
 
 
 @click.group("db")
@@ -100,6 +101,136 @@ def person_add(
         f"{p['birth_date']}, {'male' if p['sex'] == 'M' else 'female'}, "
         f"{p['township']}/{p['village']}"
     )
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: Chinese characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def _sex(code: str) -> str:
+    return _("male") if code == "M" else _("female")
+
+
+@person_group.command("find")
+@click.argument("text")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="List at most this many persons.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def person_find(app: App, text: str, limit: int, as_json: bool) -> None:
+    """Find persons in your area by name, part of a name or part of an ID number.
+
+    ID numbers are masked. Exits 0 when no one is found, saying so; the name or the full
+    ID number of a person found opens a case (`aidflow case open`).
+    """
+    result = app.call("person.find", text=text, limit=limit)
+    if as_json:
+        emit_json(result)
+        return
+    rows = result["persons"]
+    if not rows:
+        click.echo(
+            _(
+                "no one found matching {text!r} in {user}'s area ({area})",
+                text=result["text"],
+                user=result["user"],
+                area=result["area"],
+            )
+        )
+        return
+    header = [_("Name"), _("ID number"), _("Sex"), _("Age"), _("Area"), _("Open cases")]
+    table = [
+        [
+            r["name"],
+            r["id_number_masked"],
+            _sex(r["sex"]),
+            str(r["age"]),
+            f"{r['township']}/{r['village']}",
+            str(r["open_cases"]),
+        ]
+        for r in rows
+    ]
+    widths = [max(_width(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        click.echo("  ".join(_pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if result["more"]:
+        click.echo(
+            _(
+                "showing the first {shown} persons found; give more of the name or the ID "
+                "number, or --limit N",
+                shown=len(rows),
+            )
+        )
+
+
+@person_group.command("show")
+@click.argument("person", metavar="ID_NUMBER")
+@click.option(
+    "--show-id", is_flag=True, help="The full ID number (roles that handle the person's cases)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def person_show(app: App, person: str, show_id: bool, as_json: bool) -> None:
+    """Show a person: details, household, target groups and cases (ID number or name)."""
+    p = app.call("person.show", person=person, show_id=show_id)
+    if as_json:
+        emit_json(p)
+        return
+    hukou = {"rural": _("rural"), "urban": _("urban")}.get(p["hukou"], p["hukou"])
+    rows = [
+        (_("Name"), p["name"]),
+        (_("ID number"), p["id_number"]),
+        (_("Sex"), _sex(p["sex"])),
+        (
+            _("Born"),
+            _("{date} (age {age})", date=p["birth_date"], age=p["age"])
+            if p["birth_date"]
+            else _("age {age}", age=p["age"]),
+        ),
+        (_("Area"), f"{p['township']}/{p['village']}"),
+        (_("Hukou"), hukou),
+        (
+            _("Categories"),
+            pick(", ", "、").join(c["label"] for c in p["categories"]) or _("(none)"),
+        ),
+    ]
+    h = p["household"]
+    if h is not None:
+        rows.append(
+            (
+                _("Household"),
+                _(
+                    "household {id}, head {head}, {members} member(s); {relationship}",
+                    id=h["id"],
+                    head=h["head"],
+                    members=h["members"],
+                    relationship=h["relationship_label"] or "-",
+                ),
+            )
+        )
+    else:
+        rows.append((_("Household"), _("(none)")))
+    width = max(_width(label) for label, _value in rows)
+    for label, value in rows:
+        click.echo(f"{_pad(label, width)}  {value}")
+    click.echo(_("Cases:"))
+    if not p["cases"]:
+        click.echo("  " + _("(none)"))
+    for c in p["cases"]:
+        closed = _(" (closed)") if c["closed"] else ""
+        click.echo(f"  #{c['id']}  {c['workflow_label']}  {c['state_label']}{closed}")
 
 
 @click.group("audit")
