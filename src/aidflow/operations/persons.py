@@ -80,7 +80,9 @@ def import_list(
     from aidflow.services.survey import Importer
 
     if not 1 <= batch_size <= 100_000:
-        raise InvalidInputError(f"batch_size {batch_size} is not between 1 and 100000")
+        raise InvalidInputError(
+            _("batch_size {batch_size} is not between 1 and 100000", batch_size=batch_size)
+        )
     policy = load_import_policy(rt.county.import_mappings_file)
     actor = svc.actor(caller.user)
     today = svc.local_today()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Person, PersonSource
@@ -28,7 +29,7 @@ _BY_ID = Fast(select(PERSONS).where(PERSONS.c.id == bindparam("b_id")))
 
 
 def _no_person(person_id: int) -> NotFoundError:
-    return NotFoundError(f"no person with id {person_id}")
+    return NotFoundError(_("no person with id {person_id}", person_id=person_id))
 
 
 def find_person(session: Session, id_number: str) -> PersonRecord | None:
@@ -108,7 +109,9 @@ def add_person(session: Session, actor: str, **values: Any) -> PersonRecord:
     try:
         session.flush()
     except IntegrityError:
-        raise DuplicateError("a person with this ID number was registered concurrently") from None
+        raise DuplicateError(
+            _("a person with this ID number was registered concurrently")
+        ) from None
     auditlog.log_rows(
         session,
         at=person.created_at,
