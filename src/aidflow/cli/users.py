@@ -99,8 +99,8 @@ def user_add(
 def user_list(app: App, as_json: bool) -> None:
     """List users (any known user may; staff emails are not for outsiders)."""
     rows = app.call("user.list")
-    if as_json:
-        emit_json(rows)
+    if as_json:  # the accounts; the roles' names are for the table
+        emit_json([{k: v for k, v in r.items() if k != "role_labels"} for r in rows])
         return
     from aidflow.cli.admin import _pad, _width
 
@@ -109,7 +109,8 @@ def user_list(app: App, as_json: bool) -> None:
         [
             r["name"],
             r["display_name"] or "-",
-            ",".join(r["roles"]),
+            # the codes --role takes; in Chinese, the roles' names
+            "、".join(r["role_labels"]) if app.lang == "zh" else ",".join(r["roles"]),
             r["area"],
             r["email"] + (_(" (disabled)") if r["disabled"] else ""),
         ]

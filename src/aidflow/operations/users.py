@@ -77,7 +77,11 @@ def add(
 def list_(svc: Service, caller: Caller) -> list[dict[str, Any]]:
     """Every user (any known user may see them; staff emails are not for outsiders)."""
     svc.actor(caller.user)
-    return [_user(u) for u in users.list_users(svc.session)]
+    labels = users.role_labels(svc.session, caller.lang)
+    return [
+        dict(_user(u), role_labels=[labels.get(r, r) for r in u.roles])
+        for u in users.list_users(svc.session)
+    ]
 
 
 @operation("user.me", write=False)

@@ -24,7 +24,7 @@ from aidflow.errors import (
     InvalidInputError,
     did_you_mean,
 )
-from aidflow.i18n import N_, _
+from aidflow.i18n import N_, _, use_language
 from aidflow.language.definition import workflow_to_json
 from aidflow.services import auth
 from aidflow.services.workflows import check_declared_version
@@ -61,6 +61,22 @@ def require_admin(session: Session, actor_name: str | None) -> str:
 
 
 # --- roles and areas ----------------------------------------------------------------------
+
+
+# the built-in roles' names (the workflows name theirs in their `roles:` labels)
+BUILTIN_ROLE_LABELS = {ADMIN: N_("administrator"), AUDITOR: N_("auditor")}
+
+
+def role_labels(session: Session, lang: str) -> dict[str, str]:
+    """Each role's name in `lang`: the built-in ones from the catalog, the others from the
+    `roles:` labels of the deployed workflows (a role no workflow labels keeps its code)."""
+    out: dict[str, str] = {}
+    for _version, wf in workflows.deployed_definitions(session):
+        for role, labels in wf.roles.items():
+            out.setdefault(role, labels.get(lang))
+    with use_language(lang):
+        out.update({role: _(label) for role, label in BUILTIN_ROLE_LABELS.items()})
+    return out
 
 
 def declared_roles(session: Session) -> set[str]:
