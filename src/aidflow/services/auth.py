@@ -29,7 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from aidflow.errors import AuthenticationError, InvalidInputError
-from aidflow.i18n import _
+from aidflow.i18n import N_, _
 from aidflow.store import credentials
 from aidflow.store import users as user_store
 from aidflow.store.records import UserRecord
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 FREE_FAILURES = 3  # wrong passwords in a row before the backoff starts
 LOCK_AFTER = 10  # wrong passwords in a row that lock the account
 MIN_PASSWORD_LENGTH = 10
-LOGIN_HINT = "log in again with `aidflow login URL`"
+LOGIN_HINT = N_("log in again with `aidflow login URL`")
 
 _HASHER = PasswordHasher()
 
@@ -203,16 +203,16 @@ def authenticate(session: Session, token: str, now: datetime) -> Authenticated:
     or its user is disabled."""
     found = credentials.token_state(session, token_hash(token))
     if found is None:
-        raise AuthenticationError(_("the token is not known"), hint=LOGIN_HINT)
+        raise AuthenticationError(_("the token is not known"), hint=_(LOGIN_HINT))
     if found.revoked_at is not None:
-        raise AuthenticationError(_("the token was revoked"), hint=LOGIN_HINT)
+        raise AuthenticationError(_("the token was revoked"), hint=_(LOGIN_HINT))
     if now >= found.expires_at:
         raise AuthenticationError(
             _(
                 "the token expired at {expires_at}",
                 expires_at=found.expires_at.isoformat(timespec="seconds"),
             ),
-            hint=LOGIN_HINT,
+            hint=_(LOGIN_HINT),
         )
     user = user_store.get_user(session, found.user_name)
     if user.disabled:
