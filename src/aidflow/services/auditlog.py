@@ -144,13 +144,17 @@ def check_log(session: Session, directory: Path | None, public_key: str | None) 
     for path in files:
         checkpoint = checkpoints.from_json(path.read_text(encoding="utf-8", errors="replace"))
         if checkpoint is None:
-            findings.append(LogFinding(f"checkpoint {path.name}", "not a checkpoint file"))
+            findings.append(
+                LogFinding(_("checkpoint {name}", name=path.name), _("not a checkpoint file"))
+            )
         elif public_key is None or not checkpoints.signed_by(checkpoint, public_key):
             findings.append(
                 LogFinding(
-                    f"checkpoint {path.name}",
-                    "not signed by the trusted key: refused "
-                    f"(signed by key {checkpoint.key[:16]}...)",
+                    _("checkpoint {name}", name=path.name),
+                    _(
+                        "not signed by the trusted key: refused (signed by key {key}...)",
+                        key=checkpoint.key[:16],
+                    ),
                 )
             )
         else:
@@ -158,22 +162,36 @@ def check_log(session: Session, directory: Path | None, public_key: str | None) 
     loaded.sort(key=lambda item: (item[0].size, item[0].at))
     matched = 0  # size of the longest prefix a checkpoint vouches for
     for checkpoint, path in loaded:
-        where = f"checkpoint {path.name} (size {checkpoint.size}, {checkpoint.at.isoformat()})"
+        where = _(
+            "checkpoint {name} (size {size}, {at})",
+            name=path.name,
+            size=checkpoint.size,
+            at=checkpoint.at.isoformat(),
+        )
         size = checkpoint.size
         if size > len(result.heads):
             findings.append(
                 LogFinding(
                     where,
-                    f"the log has {len(result.heads)} entries but {size} were signed: "
-                    f"entries #{len(result.heads) + 1}..#{size} were removed from the end",
+                    _(
+                        "the log has {entries} entries but {size} were signed: entries "
+                        "#{first}..#{size} were removed from the end",
+                        entries=len(result.heads),
+                        size=size,
+                        first=len(result.heads) + 1,
+                    ),
                 )
             )
         elif (result.heads[size - 1] if size else auditlog.GENESIS) != checkpoint.head:
             findings.append(
                 LogFinding(
                     where,
-                    "the log differs from what was signed: an entry between "
-                    f"#{matched + 1} and #{size} was edited, removed or reordered",
+                    _(
+                        "the log differs from what was signed: an entry between #{first} and "
+                        "#{size} was edited, removed or reordered",
+                        first=matched + 1,
+                        size=size,
+                    ),
                 )
             )
         else:
