@@ -5,11 +5,12 @@ Chinese; a person found is opened by name or by ID number."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from aidflow.idnumber import mask
 from aidflow.services.cases import Service
 
-from .conftest import PERSON_ID, Cli, World
+from .conftest import PERSON_ID, START, Cli, World
 
 OTHER_WANG = "110105195001010012"  # another 王秀英, in 城关镇/西村
 ZHANG = "110105195203150048"  # 张桂兰, 城关镇/东村
@@ -164,3 +165,51 @@ def test_a_person_found_opens_by_name_or_by_id_number(world: World, db_url: str)
     assert by_id.exit_code == 0, by_id.output
     shown = json.loads(cli("person", "show", name, "--json", user="li").output)
     assert [c["workflow"] for c in shown["cases"]] == ["dibao", "tekun"]
+
+
+def test_client_mode_finds_and_shows_in_chinese_through_the_server(
+    world: World, db_url: str, tmp_path: Path
+) -> None:
+    """person.find and person.show over HTTP, the server speaking the client's language:
+    the lines, the refusals and the login's own messages in Chinese."""
+    from aidflow.services import auth
+    from aidflow.services.runtime import Runtime
+    from aidflow.settings import Settings
+
+    from .server import running
+    from .test_server import PASSWORD, cli
+
+    _people(world)
+    world.run(
+        lambda svc: [
+            auth.set_password(svc.session, "admin", name, PASSWORD, START, must_change=False)
+            for name in ("li", "wu")
+        ]
+    )
+    runtime = Runtime(Settings(database_url=db_url), _clock=world.clock)
+    with running(runtime) as url:
+        creds = tmp_path / "credentials.json"
+        wrong = cli(creds, "--lang", "zh", "login", url, "--user", "li", "--password-stdin",
+                    input="wrong\n")  # fmt: skip
+        assert wrong.exit_code == 10
+        assert "错误：用户名或密码错误" in wrong.stderr
+        done = cli(creds, "login", url, "--user", "li", "--password-stdin", input=PASSWORD + "\n")
+        assert done.exit_code == 0, done.output
+        found = cli(creds, "--lang", "zh", "person", "find", "王秀")
+        assert found.exit_code == 0, found.output
+        assert found.stdout.splitlines()[0].split()[:2] == ["姓名", "身份证号"]
+        assert mask(PERSON_ID) in found.output and PERSON_ID not in found.output
+        shown = cli(creds, "--lang", "zh", "person", "show", ZHANG)
+        assert "对象类别  独居" in shown.output
+        # the refusals the server words, in the client's language
+        short = cli(creds, "--lang", "zh", "person", "find", "110")
+        assert short.exit_code == 3
+        assert "错误：“110”太短，不能据此查找身份证号\n" in short.stderr
+        refused = cli(creds, "--lang", "zh", "person", "show", ZHANG, "--show-id")
+        assert refused.exit_code == 5  # no case of hers makes li one who may see it
+        assert "错误：li 无权查看人员" in refused.stderr
+        me = cli(creds, "--lang", "zh", "whoami")
+        assert me.stdout.startswith(f"li，服务器 {url}；登录令牌有效期至 ")
+        # and English for a client that speaks it
+        english = cli(creds, "person", "find", "110")
+        assert "'110' is too short to search ID numbers by" in english.stderr
