@@ -238,7 +238,7 @@ class Database:
 
         url = database_url(url)
         scheme = url.split("://", 1)[0]
-        hint = "write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB"
+        hint = _("write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB")
         if not (scheme == "sqlite" or scheme.startswith("postgresql")):
             raise InvalidInputError(
                 _(
