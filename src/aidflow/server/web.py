@@ -412,7 +412,9 @@ class Web:
         name = request.path_params["name"]
         body = self.static.get(name)
         if body is None:
-            return self.finish(request, Response("not found", 404, media_type="text/plain"))
+            with use_language(self.lang_of(request)):
+                missing = _("not found")
+            return self.finish(request, Response(missing, 404, media_type="text/plain"))
         kind = "text/css" if name.endswith(".css") else "application/octet-stream"
         response = Response(body, media_type=kind, headers={"Cache-Control": "max-age=3600"})
         return self.finish(request, response)
