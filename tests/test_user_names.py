@@ -13,6 +13,7 @@ def test_user_list_and_whoami_show_display_names(world: World, db_url: str) -> N
         "--email", "zhang@county.example", "--display-name", "张建国", user="admin",
     )  # fmt: skip
     assert added.exit_code == 0, added.output
+    assert added.output.startswith("user zhang (张建国) added: roles township_caseworker; ")
     listed = cli("user", "list", user="li")
     assert listed.exit_code == 0, listed.output
     lines = listed.output.splitlines()

@@ -220,7 +220,7 @@ def whoami(app: App) -> None:
         shown = "-"
         if app.user is not None:
             mine = app.call("user.me")
-            shown = _named(mine["name"], mine["display_name"])
+            shown = user_shown(mine["name"], mine["display_name"])
         click.echo(
             _(
                 "{user} (local mode, database {database_url})",
@@ -244,7 +244,7 @@ def whoami(app: App) -> None:
     click.echo(
         _(
             "{user} at {url}{flag}; token valid until {until}",
-            user=_named(me["user"], me.get("display_name")),
+            user=user_shown(me["user"], me.get("display_name")),
             url=saved.url,
             flag=flag,
             until=until,
@@ -252,7 +252,7 @@ def whoami(app: App) -> None:
     )
 
 
-def _named(name: str, display_name: str | None) -> str:
+def user_shown(name: str, display_name: str | None) -> str:
     """A user as `whoami` shows them: the login name, and the display name beside it."""
     if not display_name or display_name == name:
         return name

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.cli.server import user_shown
 from aidflow.i18n import _
 
 
@@ -84,7 +85,7 @@ def user_add(
     click.echo(
         _(
             "user {name} added: roles {roles}; area {area}{login}",
-            name=result["name"],
+            name=user_shown(result["name"], result["display_name"]),
             roles=", ".join(result["roles"]),
             area=result["area"],
             login=login,
