@@ -75,6 +75,9 @@ def test_a_caseworker_of_another_township_finds_no_one(world: World, db_url: str
     assert show.exit_code == 5
     assert f"person {mask(ZHANG)} is outside wu's area (河西镇)" in show.stderr
     assert "东村" not in show.stderr
+    # a control character (which no name holds, and PostgreSQL refuses as NUL) is refused
+    tab = cli("person", "find", "王\t秀", user="li")
+    assert tab.exit_code == 3 and "the search text holds a control character" in tab.stderr
     # the wildcard characters of SQL are plain text
     assert cli("person", "find", "%", user="sun").output.startswith("no one found")
     assert cli("person", "find", "_", user="sun").output.startswith("no one found")

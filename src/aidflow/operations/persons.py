@@ -151,6 +151,8 @@ def find(svc: Service, caller: Caller, text: str, limit: int = FIND_LIMIT) -> di
         )
     if len(wanted) > 100:
         raise InvalidInputError(_("the search text is longer than 100 characters"))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in wanted):  # no name holds one (nor NUL)
+        raise InvalidInputError(_("the search text holds a control character"))
     if wanted.isascii() and wanted.upper().rstrip("X").isdigit() and len(wanted) < FIND_MIN_DIGITS:
         raise InvalidInputError(
             _(
