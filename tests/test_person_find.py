@@ -141,7 +141,7 @@ def test_zh_find_and_show(world: World, db_url: str) -> None:
         "身份证号",
         "性别",
         "年龄",
-        "所在地区",
+        "地区",
         "在办案件",
     ]
     assert "女" in found.output.splitlines()[1]

@@ -32,7 +32,7 @@ def test_user_list_and_whoami_show_display_names(world: World, db_url: str) -> N
 
     zh = cli("--lang", "zh", "user", "list", user="li")
     lines = zh.output.splitlines()
-    assert lines[0].split() == ["用户", "显示名称", "角色", "所在地区", "电子邮件"]
+    assert lines[0].split() == ["用户", "显示名称", "角色", "地区", "电子邮件"]
     assert next(line for line in lines if line.startswith("zhang")).split()[:3] == [
         "zhang",
         "张建国",
