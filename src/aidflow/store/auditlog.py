@@ -506,7 +506,7 @@ def _set_digest(name: str, lines: list[SetLine], encoded: int | None = None) -> 
     )
     parts = body.split(_CANONICAL.encode(mark))
     if len(parts) != len(texts) + 1:
-        raise AssertionError("a set's mark found in its rows")
+        raise AssertionError(_("a set's mark found in its rows"))
     whole = [parts[0]]
     for text, part in zip(texts, parts[1:], strict=True):
         whole += (text, part)
@@ -608,7 +608,9 @@ def append_written(
         for found in connection(session).execute(stmt)
     ]
     if len(lines) != len(rows):  # someone wrote beside us: the lock is not held
-        raise AssertionError(f"{len(lines)} rows written, {len(rows)} expected")
+        raise AssertionError(
+            _("{written} rows written, {expected} expected", written=len(lines), expected=len(rows))
+        )
     lines.sort(key=lambda line: line[0])
     for i in range(0, len(lines), SET_PAGE):
         page = lines[i : i + SET_PAGE]
