@@ -37,3 +37,48 @@ def test_a_message_is_translated_in_its_context_and_filled_after() -> None:
         assert ngettext("{n} problem found:", "{n} problems found:", 3) == "发现 3 个问题："
     assert language() == "en"
     assert ngettext("{n} problem found:", "{n} problems found:", 1) == "1 problem found:"
+
+
+_WORD = __import__("re").compile(r"[A-Za-z]{2,}")
+_SPEAKERS = {"echo", "secho", "UsageError", "BadParameter", "ClickException", "Problem"}
+
+
+def _english_literal(node: object) -> bool:
+    """A string literal (or an f-string's literal parts) with an English word in it."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return bool(_WORD.search(node.value))
+    if isinstance(node, ast.JoinedStr):
+        return any(_english_literal(part) for part in node.values)
+    if isinstance(node, ast.BinOp):  # "a" + "b", "..." % x
+        return _english_literal(node.left) or _english_literal(node.right)
+    return False
+
+
+def english_messages(root: Path) -> list[str]:
+    """Where an error, a hint or a printed line is English text that bypasses the catalog."""
+    import ast
+
+    found: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            speaks = name.endswith("Error") or name in _SPEAKERS
+            if not speaks:
+                continue
+            candidates = list(node.args[:1]) if name != "Problem" else list(node.args[4:6])
+            candidates += [k.value for k in node.keywords if k.arg in ("hint", "message")]
+            for arg in candidates:
+                if _english_literal(arg):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    return found
+
+
+def test_no_error_hint_or_printed_line_bypasses_the_catalog() -> None:
+    found = english_messages(ROOT / "src" / "aidflow")
+    assert not found, f"{len(found)} message(s) not marked for the catalog:\n" + "\n".join(found)

@@ -535,10 +535,10 @@ def test_full_dibao_path_through_the_cli(run_cli: Cli) -> None:
     ) in shown
 
     zh = ok(run_cli("--lang", "zh", "case", "show", "1", user="li", now="2023-08-11T10:00"))
-    assert zh.startswith("案件 1  最低生活保障（单人户） (dibao v1)\n")
+    assert zh.startswith("案件 1  最低生活保障（单人户）（第 1 版）\n")
     for label in (
         "对象: 王秀英",
-        "状态: active 享受低保",
+        "状态: 享受低保",
         "时限: 2024-08-11（周日）09:00",
         "剩余 365 天 23 小时",
         "办理记录:",
@@ -1023,3 +1023,21 @@ def test_audit_verify_of_an_unknown_case_is_not_ok(run_cli: Cli) -> None:
         4,
         "error: no case 7\n  hint: `aidflow case list --all` shows the cases you can see\n",
     )
+
+
+def test_a_refused_guard_is_said_in_words_and_shows_its_expression_with_verbose(
+    run_cli: Cli,
+) -> None:
+    setup_county(run_cli)
+    ok(run_cli("case", "open", PERSON_ID, "--workflow", "dibao", user="li"))
+    ok(run_cli("case", "fire", "1", "accept", user="li"))
+    one = ("case", "fire", "1", "start_investigation", "-f", "investigators=li")
+    quiet = run_cli(*one, user="li")
+    assert quiet.exit_code == 6, quiet.output
+    assert "Investigators must number at least 2 (now 1)" in quiet.stderr
+    assert "len(case.investigators)" not in quiet.stderr
+    loud = run_cli("--verbose", *one, user="li")
+    assert loud.exit_code == 6, loud.output
+    assert "detail: len(case.investigators) >= 2" in loud.stderr
+    zh = run_cli("--lang", "zh", *one, user="li")
+    assert "调查人员的数量应不少于 2（现为 1）" in zh.stderr, zh.stderr

@@ -139,7 +139,7 @@ def test_case_show_reports_running_and_paused_clocks(dworld: World, db_url: str)
         }
     ]
     zh = run("--lang", "zh", "case", "show", str(cid), user="li", now="2023-10-03T09:00")
-    assert "计时 statutory (法定办理时限, 30wd): 已暂停 (剩余 15 个工作日)\n" in zh.output
+    assert "计时 法定办理时限（30 个工作日）: 已暂停 (剩余 15 个工作日)\n" in zh.output
 
 
 def test_public_notice_closes_itself_after_seven_days_as_the_system(dworld: World) -> None:

@@ -196,8 +196,8 @@ def test_required_fields_notes_and_bad_values(world: World) -> None:
     with pytest.raises(RefusedError) as info:
         world.fire("li", cid, "start_investigation", investigators="li")
     assert info.value.message == (
-        "cannot start_investigation case 1: condition not met: "
-        "len(case.investigators) >= 2 is false (len(case.investigators) = 1)"
+        "cannot start_investigation case 1: not allowed yet: "
+        "Investigators must number at least 2 (now 1)"
     )
     with pytest.raises(InvalidInputError) as binfo:
         world.fire("li", cid, "start_investigation", investigators="li,zhao", amount="3")

@@ -437,9 +437,10 @@ def test_only_an_administrator_migrates(world: World, db_url: str) -> None:
     )
     # accepted on Tue 08-01: 3 WD end with Fri 08-04, in both versions
     assert zh.splitlines()[0] == (
-        "case 1      城关镇/东村  accepted (已受理) -> accepted (已受理)  "
+        "案件 1      城关镇/东村  accepted（已受理）-> accepted（已受理）  "
         "2023-08-05 00:00 -> 2023-08-05 00:00"
     )
+    assert zh.splitlines()[-2].startswith("将把 1 件办理中的 dibao 案件迁移到第 2 版")
     out = json.loads(
         ok(
             Cli(db_url, now="2023-08-02T09:00")(

@@ -34,7 +34,8 @@ def test_the_pdf_holds_masked_ids_the_period_and_the_objection_channel(
     for lang in ("zh", "en"):
         out = cli("--lang", lang, "notice", "print", "--village", "城关镇/东村", "--format", "pdf",
                   "--output", str(target), user="li")  # fmt: skip
-        assert (out.exit_code, out.stdout) == (0, f"notice written to {target}\n"), out.stderr
+        said = f"公示已写入 {target}\n" if lang == "zh" else f"notice written to {target}\n"
+        assert (out.exit_code, out.stdout) == (0, said), out.stderr
         raw = target.read_bytes()
         assert raw.startswith(b"%PDF-")
         text = pdf_text(target)

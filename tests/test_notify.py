@@ -842,11 +842,12 @@ def test_cli_notify_preview_and_check() -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--lang", "zh", "notify", "preview", "emergency_escalation"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("Subject: ")
+    assert result.stdout.startswith("主题：")  # the preview's frame speaks the reader's language
     assert "110***********002X" in result.stdout
     assert "escalation ack" in result.stdout
     html = runner.invoke(cli, ["--lang", "en", "notify", "preview", "escalation", "--part", "html"])
     assert html.exit_code == 0 and "<html" in html.stdout.lower()
+    assert html.stdout.startswith("Subject: ")
     check = runner.invoke(cli, ["notify", "check"])
     assert check.exit_code == 0 and check.stdout.startswith("templates ok: ")
     bad = runner.invoke(cli, ["notify", "preview", "escalaton"])

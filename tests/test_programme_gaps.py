@@ -189,10 +189,9 @@ def test_a_relative_of_staff_is_flagged_on_accept_and_needs_a_county_home_visit(
     with pytest.raises(RefusedError) as info:
         fire(world, "sun", flagged, "approve")
     assert info.value.message == (
-        f"cannot approve case {flagged}: condition not met: case.related_to_staff != True is false "
-        "(case.related_to_staff = True); case.home_visit_note != None is false "
-        "(case.home_visit_note = None); "
-        "len(case.home_visit_note) > 0 is false (len(case.home_visit_note) = None)"
+        f"cannot approve case {flagged}: not allowed yet: "
+        "if Related to staff (separate registration) is yes, County home-visit note must be "
+        "filled in"
     )
     assert run(world, lambda svc: svc.session.get_one(Case, flagged).version) == before
     fire(
@@ -325,8 +324,8 @@ def test_a_draw_is_reproducible_recorded_once_and_binds_confirmation(world: Worl
     with pytest.raises(RefusedError) as info:
         confirm(world, drawn, "false")
     assert info.value.message == (
-        f"cannot confirm case {drawn}: condition not met: case.sampled != True is false "
-        "(case.sampled = True); case.spot_checked == True is false (case.spot_checked = False)"
+        f"cannot confirm case {drawn}: not allowed yet: "
+        "if Drawn for the spot-check is yes, Drawn for the county spot-check must be yes (now no)"
     )
     confirm(world, drawn, "true")
     confirm(world, other, "false")  # not drawn: confirmed on the township's file

@@ -93,8 +93,8 @@ def test_mandatory_review_is_the_shipped_route(make_world: Callable[..., World])
     with pytest.raises(RefusedError) as info:
         findings(w, cid, "submit_findings_to_notice")
     assert info.value.message == (
-        f"cannot submit_findings_to_notice case {cid}: condition not met: "
-        "setting.village_review != 'mandatory' is false (setting.village_review = 'mandatory')"
+        f"cannot submit_findings_to_notice case {cid}: not allowed yet: "
+        "Village democratic review must not be 'mandatory' (now 'mandatory')"
     )
     findings(w, cid, "submit_findings")
     assert case(w, cid).state == "village_review"
@@ -111,8 +111,8 @@ def test_on_objection_review_skips_the_vote_until_an_objection(
     with pytest.raises(RefusedError) as info:
         findings(w, cid, "submit_findings")
     assert info.value.message == (
-        f"cannot submit_findings case {cid}: condition not met: "
-        "setting.village_review == 'mandatory' is false (setting.village_review = 'on_objection')"
+        f"cannot submit_findings case {cid}: not allowed yet: "
+        "Village democratic review must be 'mandatory' (now 'on_objection')"
     )
     findings(w, cid, "submit_findings_to_notice")
     assert case(w, cid).state == "public_notice"

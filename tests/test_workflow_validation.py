@@ -409,6 +409,54 @@ def test_cli_mixes_valid_and_broken_files() -> None:
     assert result.stderr == "1 problem in 1 of 2 file(s)\n"
 
 
+def test_cli_reports_problems_in_chinese() -> None:
+    """An administrator working in Chinese reads each problem in Chinese, still located by
+    file:line:column, and the count; the exit code is the same."""
+    files = [str(MINIMAL), str(BROKEN / "no_owner.yaml"), str(BROKEN / "duplicate_state.yaml")]
+    result = CliRunner().invoke(
+        cli, ["--lang", "zh", "workflow", "validate", *files], env=CLEAN_ENV
+    )
+    assert result.exit_code == 3, result.output
+    assert result.stdout.splitlines() == [
+        f"{BROKEN / 'no_owner.yaml'}:20:3: states.review: 状态“review”需要一个办理角色 owner"
+        "（由谁在此办理）; 加上 owner: 角色",
+        f"{BROKEN / 'duplicate_state.yaml'}:27:3: states.review: 键“review”重复"
+        "（第一次出现在第 20 行）; 请删去其中一个或改名",
+    ]
+    assert result.stderr == "3 个文件中有 2 个有问题，共 2 个问题\n"
+    result = CliRunner().invoke(cli, ["workflow", "validate", str(MINIMAL)], env=CLEAN_ENV)
+    assert result.stdout == "1 file(s) valid\n"
+    env = {**CLEAN_ENV, "AIDFLOW_LANG": "zh"}
+    result = CliRunner().invoke(cli, ["workflow", "validate", str(MINIMAL)], env=env)
+    assert result.stdout == "1 个文件全部有效\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "chinese"),
+    [
+        (
+            "unknown_dest_state.yaml",
+            "41:11: transitions[1].dest: 未知的状态“aproved”; 是不是要输入“approved”？",
+        ),
+        ("yaml11_yes_unquoted.yaml", "YAML 1.1 会把它读成布尔值"),
+        ("syntax_bad_indentation.yaml", "YAML 语法错误：缩进不对"),
+        (
+            "wrong_type_quoted_yes.yaml",
+            "应为 true 或 false，实际是 'yes'; 写 true 或 false，不要加引号",
+        ),
+        ("unknown_top_level_key.yaml", "未知的键"),
+        ("trap_state.yaml", "没有出路"),
+    ],
+)
+def test_problems_read_in_chinese(name: str, chinese: str) -> None:
+    from aidflow.i18n import use_language
+
+    with use_language("zh"):
+        problems = [str(p) for p in check_files([BROKEN / name])]
+    assert any(chinese in p for p in problems), problems
+    assert all(p.startswith(f"{BROKEN / name}:") for p in problems)
+
+
 def test_validate_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # CliRunner.isolated_filesystem is deprecated in click 8.5 (and warnings are errors here):
     # an empty tmp_path as the working directory is the same thing.

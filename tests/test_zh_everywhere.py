@@ -8,6 +8,7 @@ searched for English words. What may stay in Latin letters:
 - commands the output suggests: a line that starts with `aidflow`, text between backticks,
   an option such as `--limit`;
 - ID numbers (masked or not), numbers, dates, URLs and e-mail addresses, the product name.
+Help texts are held to the same rule, command by command, in tests/test_help_zh.py.
 Anything else of two or more Latin letters fails the test, naming the command and the line.
 """
 
@@ -58,7 +59,7 @@ def english_words(text: str, typed: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def id_number(body17: str) -> str:
-    return body17 + _check_digit(body17)
+    return body17 + _check_digit(body17 + "0")  # the last character is ignored
 
 
 class Day:
@@ -136,8 +137,6 @@ def test_the_demo_and_a_days_commands_speak_chinese(day: Day) -> None:
     day("visit", "due", user="sun")
     day("report", user="sun")
     day("audit", "verify", user="sun")
-    day("case", "--help")
-    day("case", "fire", "--help")
     assert not day.problems, "English in Chinese mode:\n" + "\n".join(day.problems)
 
 

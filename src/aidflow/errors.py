@@ -50,10 +50,13 @@ class AidflowError(Exception):
 
     exit_code = ExitCode.INTERNAL
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # what a programmer or a workflow's author reads: the raw guard expression and its
+        # values, behind the message in words; the CLI prints it with --verbose only
+        self.detail = detail
 
     def __str__(self) -> str:
         if self.hint:
@@ -110,8 +113,10 @@ class DurationError(InvalidInputError):
 class ExpressionError(InvalidInputError):
     """A guard expression is malformed or tries to leave its sandbox."""
 
-    def __init__(self, message: str, *, column: int = 0, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(
+        self, message: str, *, column: int = 0, hint: str | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, detail=detail)
         self.column = column
 
 

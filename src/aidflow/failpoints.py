@@ -27,6 +27,7 @@ import os
 import signal
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 _armed: tuple[str, int] | None = None
 _passed: dict[str, int] = {}
@@ -42,7 +43,8 @@ def arm(spec: str | None) -> None:
     name, sep, count = spec.partition(":")
     if not name or (sep and not (count.isdecimal() and int(count) >= 1)):
         raise InvalidInputError(
-            f"failpoint {spec!r} is not NAME or NAME:COUNT", hint="write e.g. payments.batch:3"
+            _("failpoint {spec!r} is not NAME or NAME:COUNT", spec=spec),
+            hint=_("write e.g. payments.batch:3"),
         )
     _armed = (name, int(count) if sep else 1)
 

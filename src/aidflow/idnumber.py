@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from aidflow.errors import IdNumberError
+from aidflow.i18n import _
 
 _EIGHTEEN = re.compile(r"^[0-9]{17}[0-9X]$")
 _FIFTEEN = re.compile(r"^[0-9]{15}$")
@@ -79,31 +80,54 @@ def id_number_parts(text: str, *, today: date | None = None) -> tuple[str, date,
         converted = True
     if len(raw) != 18:
         raise IdNumberError(
-            f"ID number {mask(raw)!s} has {len(raw)} characters; it needs 18 "
-            "(or 15 on old records)",
-            hint="check for missing or extra digits",
+            _(
+                "ID number {number} has {n} characters; it needs 18 (or 15 on old records)",
+                number=mask(raw),
+                n=len(raw),
+            ),
+            hint=_("check for missing or extra digits"),
         )
     if not _EIGHTEEN.match(raw):
         raise IdNumberError(
-            f"ID number {mask(raw)} may only contain digits, with X allowed last",
-            hint="check for letters or punctuation typed by mistake",
+            _("ID number {number} may only contain digits, with X allowed last", number=mask(raw)),
+            hint=_("check for letters or punctuation typed by mistake"),
         )
     try:
         born = date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
     except ValueError:
         raise IdNumberError(
-            f"ID number {mask(raw)} holds no valid birth date "
-            f"({raw[6:10]}-{raw[10:12]}-{raw[12:14]})",
-            hint="characters 7-14 are the birth date YYYYMMDD",
+            _(
+                "ID number {number} holds no valid birth date ({date})",
+                number=mask(raw),
+                date="-".join((raw[6:10], raw[10:12], raw[12:14])),
+            ),
+            hint=_("characters 7-14 are the birth date YYYYMMDD"),
         ) from None
     if today is not None and born > today:
-        raise IdNumberError(f"ID number {mask(raw)} gives a birth date in the future ({born})")
+        raise IdNumberError(
+            _(
+                "ID number {number} gives a birth date in the future ({date})",
+                number=mask(raw),
+                date=born,
+            )
+        )
     if born.year < 1880:
-        raise IdNumberError(f"ID number {mask(raw)} gives an impossible birth year {born.year}")
+        raise IdNumberError(
+            _(
+                "ID number {number} gives an impossible birth year {year}",
+                number=mask(raw),
+                year=born.year,
+            )
+        )
     expected = _check_digit(raw)
     if raw[17] != expected:
         raise IdNumberError(
-            f"ID number {mask(raw)}: check digit should be {expected}, not {raw[17]}",
-            hint="one of the digits was probably mistyped",
+            _(
+                "ID number {number}: check digit should be {expected}, not {found}",
+                number=mask(raw),
+                expected=expected,
+                found=raw[17],
+            ),
+            hint=_("one of the digits was probably mistyped"),
         )
     return raw, born, "M" if int(raw[16]) % 2 == 1 else "F", converted

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from aidflow.i18n import _
 from aidflow.services.runtime import Runtime, parse_time
 
 if TYPE_CHECKING:
@@ -148,14 +149,17 @@ class App(Runtime):
 
         if self.settings.explicit("user"):
             raise InvalidInputError(
-                "--as (or AIDFLOW_USER) is for local mode only: in client mode you act as the "
-                "user you logged in as",
-                hint="drop --as; `aidflow whoami` shows who you are logged in as",
+                _(
+                    "--as (or AIDFLOW_USER) is for local mode only: in client mode you act as "
+                    "the user you logged in as"
+                ),
+                hint=_("drop --as; `aidflow whoami` shows who you are logged in as"),
             )
         saved = self.saved_login()
         if saved is None or saved.url.rstrip("/") != (self.server or "").rstrip("/"):
             raise AuthenticationError(
-                f"not logged in to {self.server}", hint=f"run `aidflow login {self.server}`"
+                _("not logged in to {server}", server=self.server),
+                hint=_("run `aidflow login {server}`", server=self.server),
             )
         return call(
             saved.url, saved.token, name, params, self.lang, key, self.settings.now, self.told
@@ -172,19 +176,26 @@ class App(Runtime):
         """The database (local mode); in client mode, an error naming where the command runs."""
         if self.server is not None:
             command = click.get_current_context(silent=True)
-            path = command.command_path if command is not None else "this command"
+            path = command.command_path if command is not None else _("this command")
             raise click.UsageError(
-                f"`{path}` works on the database directly, so it runs on the server host "
-                f"with --db URL; this terminal is in client mode (server {self.server})"
+                _(
+                    "`{command}` works on the database directly, so it runs on the server "
+                    "host with --db URL; this terminal is in client mode (server {server})",
+                    command=path,
+                    server=self.server,
+                )
             )
         return super().database
 
 
 def training_banner(lang: str, at: str | None) -> str:
     """The line every command on a training database prints: the mode and the simulated time."""
-    if lang == "zh":
-        return f"[训练数据库：模拟时间 {at}]" if at else "[训练数据库]"
-    return f"[training database: simulated time {at}]" if at else "[training database]"
+    from aidflow.i18n import use_language
+
+    with use_language(lang):
+        if at:
+            return _("[training database: simulated time {at}]", at=at)
+        return _("[training database]")
 
 
 pass_app = click.make_pass_decorator(App)

@@ -12,74 +12,56 @@ from typing import Any
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, local, pass_app
+from aidflow.i18n import N_, _, language, pick
 
 MAX_LIST = 100000  # as aidflow.operations.cases.MAX_LIST, which the CLI must not import
 
-TEXT = {
-    "en": {
-        "case": "Case",
-        "person": "Person",
-        "workflow": "Workflow",
-        "state": "State",
-        "entered": "entered",
-        "deadline": "Deadline",
-        "left": "left",
-        "overdue": "OVERDUE by",
-        "assigned": "Assigned to",
-        "area": "Area",
-        "data": "Data",
-        "history": "History",
-        "actions": "What you can do",
-        "blocked": "blocked",
-        "vote": "Vote",
-        "dwell": "Notice runs until",
-        "closed": "closed",
-        "emergency": "EMERGENCY",
-        "none": "(none)",
-        "otherwise": "otherwise",
-        "list_id": "Case",
-        "list_workflow": "Workflow",
-        "list_state": "State",
-        "list_person": "Person",
-        "list_id_number": "ID number",
-        "list_area": "Area",
-        "list_assigned": "Assigned",
-        "list_due": "Deadline (time left)",
-        "list_more": "showing {shown} of {total} cases (soonest deadlines first); "
-        "--limit N or --all for more",
-    },
-    "zh": {
-        "case": "案件",
-        "person": "对象",
-        "workflow": "流程",
-        "state": "状态",
-        "entered": "进入于",
-        "deadline": "时限",
-        "left": "剩余",
-        "overdue": "已超期",
-        "assigned": "经办人",
-        "area": "地区",
-        "data": "数据",
-        "history": "办理记录",
-        "actions": "可办理操作",
-        "blocked": "不可办理",
-        "vote": "评议",
-        "dwell": "公示截止",
-        "closed": "已办结",
-        "emergency": "急难",
-        "none": "（无）",
-        "otherwise": "其他情形",
-        "list_id": "案件",
-        "list_workflow": "流程",
-        "list_state": "状态",
-        "list_person": "对象",
-        "list_id_number": "身份证号",
-        "list_area": "地区",
-        "list_assigned": "经办人",
-        "list_due": "时限（剩余）",
-        "list_more": "共 {total} 件，按时限先后显示前 {shown} 件；用 --limit N 或 --all 查看更多",
-    },
-}
+# the words of `case show` and `case list` (translated where read)
+CASE = N_("Case")
+PERSON = N_("Person")
+STATE = N_("State")
+ENTERED = N_("entered")
+DEADLINE = N_("Deadline")
+ASSIGNED = N_("Assigned to")
+AREA = N_("Area")
+DATA = N_("Data")
+HISTORY = N_("History")
+ACTIONS = N_("What you can do")
+BLOCKED = N_("blocked")
+VOTE = N_("Vote")
+DWELL = N_("Notice runs until")
+CLOSED = N_("closed")
+EMERGENCY = N_("EMERGENCY")
+NONE = N_("(none)")
+OTHERWISE = N_("otherwise")
+LIST_ID = N_("Case")
+LIST_WORKFLOW = N_("Workflow")
+LIST_STATE = N_("State")
+LIST_PERSON = N_("Person")
+LIST_ID_NUMBER = N_("ID number")
+LIST_AREA = N_("Area")
+LIST_ASSIGNED = N_("Assigned")
+LIST_DUE = N_("Deadline (time left)")
+
+
+def zh() -> bool:
+    return language() == "zh"
+
+
+def width(text: str) -> int:
+    """The columns `text` takes on a terminal: a wide (Chinese) character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, columns: int, right: bool = False) -> str:
+    """`text` padded to `columns`; in Chinese a wide character takes two columns (English
+    output pads by characters, as it always did)."""
+    if not zh():
+        return f"{text:>{columns}}" if right else f"{text:<{columns}}"
+    fill = " " * max(columns - width(text), 0)
+    return fill + text if right else text + fill
 
 
 def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -90,10 +72,11 @@ def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise InvalidInputError(
-                f"--field {pair!r} is not NAME=VALUE", hint="write --field amount=450"
+                _("--field {pair} is not NAME=VALUE", pair=repr(pair)),
+                hint=_("write --field amount=450"),
             )
         if key.strip() in out:
-            raise InvalidInputError(f"--field {key.strip()} given twice")
+            raise InvalidInputError(_("--field {name} given twice", name=key.strip()))
         out[key.strip()] = value
     return out
 
@@ -147,8 +130,14 @@ def case_open(
         note=note,
     )
     click.echo(
-        f"case {done['case_id']} opened: {done['workflow']}, state {done['state']} "
-        f"({done['state_label']}), deadline {due_texts(done['deadline'], app)[0] or '-'}"
+        _(
+            "case {case} opened: {workflow}, state {state} ({state_label}), deadline {due}",
+            case=done["case_id"],
+            workflow=pick(done["workflow"], done.get("workflow_label") or ""),
+            state=done["state"],
+            state_label=done["state_label"],
+            due=due_texts(done["deadline"], app)[0] or "-",
+        )
     )
 
 
@@ -184,8 +173,14 @@ def case_fire(
         expect_version=expect_version,
     )
     click.echo(
-        f"case {case_id}: {done['from']} -> {done['to']} ({done['to_label']}); "
-        f"deadline {due_texts(done['deadline'], app)[0] or '-'}"
+        _(
+            "case {case}: {source} -> {dest} ({dest_label}); deadline {due}",
+            case=case_id,
+            source=pick(done["from"], done.get("from_label") or ""),
+            dest=done["to"],
+            dest_label=done["to_label"],
+            due=due_texts(done["deadline"], app)[0] or "-",
+        )
     )
 
 
@@ -197,7 +192,14 @@ def case_fire(
 def case_object(app: App, case_id: int, note: str, key: str | None) -> None:
     """Record an objection during a public notice (sends the case back as the workflow says)."""
     done = app.call("case.object", key=key, case_id=case_id, note=note)
-    click.echo(f"case {case_id}: objection recorded; {done['from']} -> {done['to']}")
+    click.echo(
+        _(
+            "case {case}: objection recorded; {source} -> {dest}",
+            case=case_id,
+            source=pick(done["from"], done.get("from_label") or ""),
+            dest=pick(done["to"], done.get("to_label") or ""),
+        )
+    )
 
 
 @case_group.command("vote")
@@ -210,11 +212,31 @@ def case_vote(app: App, case_id: int, choice: str, note: str | None, key: str | 
     """Vote in a case's democratic review."""
     done = app.call("case.vote", key=key, case_id=case_id, choice=choice, note=note)
     tally = done["tally"]
+    words = {"yes": "赞成", "no": "反对", "abstain": "弃权"}
     click.echo(
-        f"case {case_id}: {done['voter']} voted {choice}; tally {tally['yes']} yes, "
-        f"{tally['no']} no, {tally['abstain']} abstain "
-        f"({'quorum met' if tally['quorum_met'] else 'no quorum yet'})"
+        _(
+            "case {case}: {voter} voted {choice}; tally {tally} ({quorum})",
+            case=case_id,
+            voter=pick(done["voter"], done.get("voter_name") or ""),
+            choice=pick(choice, words.get(choice, choice)),
+            tally=tally_text(tally),
+            quorum=quorum_text(tally["quorum_met"]),
+        )
     )
+
+
+def tally_text(tally: dict[str, Any]) -> str:
+    """`5 yes, 1 no, 0 abstain` (赞成 5 票、反对 1 票、弃权 0 票)."""
+    return _(
+        "{yes} yes, {no} no, {abstain} abstain",
+        yes=tally["yes"],
+        no=tally["no"],
+        abstain=tally["abstain"],
+    )
+
+
+def quorum_text(met: bool) -> str:
+    return _("quorum met") if met else _("no quorum yet")
 
 
 @case_group.command("note")
@@ -226,7 +248,7 @@ def case_note(app: App, case_id: int, note: str, key: str | None) -> None:
     """Add a note to a case's history."""
 
     done = app.call("case.note", key=key, case_id=case_id, note=note)
-    click.echo(f"case {case_id}: note #{done['seq']} added")
+    click.echo(_("case {case}: note #{seq} added", case=case_id, seq=done["seq"]))
 
 
 def due_texts(due: dict[str, Any] | None, app: App) -> tuple[str, str]:
@@ -237,41 +259,47 @@ def due_texts(due: dict[str, Any] | None, app: App) -> tuple[str, str]:
     return str(due["text"]), str(due["left_text"])
 
 
-CLOCK_TEXT = {
-    "en": {
-        "clock": "Clock",
-        "running": "running",
-        "paused": "PAUSED",
-        "stopped": "stopped",
-        "due": "due",
-    },
-    "zh": {
-        "clock": "计时",
-        "running": "计时中",
-        "paused": "已暂停",
-        "stopped": "已停止",
-        "due": "截止",
-    },
+CLOCK_STATUS = {
+    "running": N_("running"),
+    "paused": N_("PAUSED"),
+    "stopped": N_("stopped"),
 }
 
 
-def clock_line(r: dict[str, Any], due: dict[str, Any] | None, label: str, app: App) -> str:
+def clock_line(
+    r: dict[str, Any], due: dict[str, Any] | None, label: str, app: App, duration: str = ""
+) -> str:
     """A clock's line in `case show` (`r` is one of the view's clocks, `due` its due date as
-    shown, `label` its label).
+    shown, `label` its label, `duration` its length in words).
 
     `Clock statutory (Statutory time limit, 30wd): running, due 2023-09-19 (Tue) end of day
-    (12 working days left)`
+    (12 working days left)`; in Chinese the label stands for the name:
+    `计时 法定办理时限（30 个工作日）: 计时中，截止 2023-09-19（周二）当日 (剩余 12 个工作日)`
     """
-    t = CLOCK_TEXT[app.lang]
-    named = f"{label}, " if label else ""
     when, left = due_texts(due, app)
+    status = _(CLOCK_STATUS[r["status"]]) if r["status"] in CLOCK_STATUS else r["status"]
     if due is None:
         shown = ""
     elif r["status"] == "paused":
         shown = f" ({left})"
     else:
-        shown = f", {t['due']} {when} ({left})"
-    return f"{t['clock']} {r['name']} ({named}{r['duration']}): {t[r['status']]}{shown}"
+        shown = _(", due {when} ({left})", when=when, left=left)
+    if zh():
+        return _(
+            "Clock {name} ({duration}): {status}{shown}",
+            name=label or r["name"],
+            duration=duration or r["duration"],
+            status=status,
+            shown=shown,
+        )
+    named = f"{label}, " if label else ""
+    return _(
+        "Clock {name} ({duration}): {status}{shown}",
+        name=r["name"],
+        duration=named + r["duration"],
+        status=status,
+        shown=shown,
+    )
 
 
 @case_group.command("show")
@@ -286,72 +314,112 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     if as_json:
         emit_json(c)
         return
-    t = TEXT[app.lang]
-    flag = f"  [{t['emergency']}]" if c["emergency"] else ""
+    flag = f"  [{_(EMERGENCY)}]" if c["emergency"] else ""
+    version = _(" ({workflow} v{version})", workflow=c["workflow"], version=c["workflow_version"])
+    click.echo(f"{_(CASE)} {c['id']}  {labels['workflow']}{version}{flag}")
     click.echo(
-        f"{t['case']} {c['id']}  {labels['workflow']} ({c['workflow']} v{c['workflow_version']})"
-        f"{flag}"
+        f"{_(PERSON)}: {c['person']['name']} {c['person']['id_number']}  "
+        f"{_(AREA)}: {c['township']}/{c['village']}"
     )
+    users: dict[str, str] = labels.get("users") or {}
+    closed = f" ({_(CLOSED)})" if c["closed_at"] else ""
+    state = pick(f"{c['state']} {c['state_label']}", c["state_label"])
     click.echo(
-        f"{t['person']}: {c['person']['name']} {c['person']['id_number']}  "
-        f"{t['area']}: {c['township']}/{c['village']}"
-    )
-    closed = f" ({t['closed']})" if c["closed_at"] else ""
-    click.echo(
-        f"{t['state']}: {c['state']} {c['state_label']}{closed}, {t['entered']} "
-        f"{at(c['entered_at'], app)}"
+        _(
+            "{label}: {state}{closed}, {entered} {at}",
+            label=_(STATE),
+            state=state,
+            closed=closed,
+            entered=_(ENTERED),
+            at=at(c["entered_at"], app),
+        )
     )
     if shown["deadline"] is not None:
         when, left = due_texts(shown["deadline"], app)
-        click.echo(f"{t['deadline']}: {when} ({left})")
-    for r, due, label in zip(c["clocks"], shown["clocks"], labels["clocks"], strict=True):
-        click.echo(clock_line(r, due, label, app))
+        click.echo(f"{_(DEADLINE)}: {when} ({left})")
+    durations = labels.get("clock_durations") or [""] * len(c["clocks"])
+    for r, due, label, duration in zip(
+        c["clocks"], shown["clocks"], labels["clocks"], durations, strict=True
+    ):
+        click.echo(clock_line(r, due, label, app, duration))
     if c["dwell_until"]:
-        click.echo(f"{t['dwell']}: {at(c['dwell_until'], app)}")
+        click.echo(f"{_(DWELL)}: {at(c['dwell_until'], app)}")
     if c["vote"]:
         v = c["vote"]
         click.echo(
-            f"{t['vote']}: {v['yes']} yes, {v['no']} no, {v['abstain']} abstain; "
-            f"{'quorum met' if v['quorum_met'] else 'no quorum yet'}"
+            _(
+                "{label}: {tally}; {quorum}",
+                label=_(VOTE),
+                tally=tally_text(v),
+                quorum=quorum_text(v["quorum_met"]),
+            )
         )
-    click.echo(f"{t['assigned']}: {c['assigned_to'] or '-'}   version {c['version']}")
+    assigned = c["assigned_to"] or "-"
+    click.echo(
+        _(
+            "{label}: {user}   version {version}",
+            label=_(ASSIGNED),
+            user=users.get(assigned, assigned),
+            version=c["version"],
+        )
+    )
     if c["data"]:
-        click.echo(f"{t['data']}: " + ", ".join(f"{k}={v}" for k, v in sorted(c["data"].items())))
-    click.echo(f"{t['history']}:")
-    for e in c["history"]:
-        click.echo("  " + event_line(e, app))
-    click.echo(f"{t['actions']}:")
+        data = labels.get("data")
+        if zh() and data:
+            text = "，".join(f"{k}：{v}" for k, v in data)
+        else:
+            text = ", ".join(f"{k}={v}" for k, v in sorted(c["data"].items()))
+        click.echo(f"{_(DATA)}: {text}")
+    click.echo(f"{_(HISTORY)}:")
+    texts = labels.get("events") or [None] * len(c["history"])
+    for e, text in zip(c["history"], texts, strict=True):
+        click.echo("  " + event_line(e, app, text, users))
+    click.echo(f"{_(ACTIONS)}:")
     if not c["actions"]:
-        click.echo(f"  {t['none']}")
-    for a, label in zip(c["actions"], labels["actions"], strict=True):
+        click.echo(f"  {_(NONE)}")
+    routes = labels.get("routes") or [""] * len(c["actions"])
+    for a, label, dest in zip(c["actions"], labels["actions"], routes, strict=True):
+        if zh():
+            line = f"  {label or a['trigger']}"
+            if a.get("route"):
+                line += f" → {dest or a['route']['dest']}"
+            if not a["allowed"]:
+                line += f" [{_(BLOCKED)}：{'；'.join(a['blocked_by'])}]"
+            click.echo(line)
+            continue
         if a.get("route"):  # where the case's current data would take it
             r = a["route"]
-            label = f"-> {r['dest']} ({r['when'] or t['otherwise']})  {label}".rstrip()
+            label = f"-> {r['dest']} ({r['when'] or _(OTHERWISE)})  {label}".rstrip()
         if a["allowed"]:
             click.echo(f"  {a['trigger']:<20} {label}")
         else:
-            click.echo(
-                f"  {a['trigger']:<20} {label} [{t['blocked']}: {'; '.join(a['blocked_by'])}]"
-            )
+            click.echo(f"  {a['trigger']:<20} {label} [{_(BLOCKED)}: {'; '.join(a['blocked_by'])}]")
 
 
-def event_line(e: dict[str, Any], app: App) -> str:
-    """One event of a case's history (`e` as the operations give it)."""
-    kind, fields = e["kind"], e["fields"]
-    what = {
-        "open": f"opened in {e['to']}",
-        "vote": f"voted {fields.get('choice')}",
-        "note": "note",
-    }
-    text = what.get(kind) or f"{e['trigger']}: {e['from']} -> {e['to']}"
-    if kind == "objection":
-        text = "objection; " + text
-    shown = {k: v for k, v in fields.items() if kind in ("transition", "objection")}
-    if shown:
-        text += " " + ", ".join(f"{k}={v}" for k, v in shown.items())
-    if e["note"]:
-        text += f" — {e['note']}"
-    return f"#{e['seq']:<3} {at(e['at'], app)}  {e['actor']:<12} {text}"
+def event_line(
+    e: dict[str, Any], app: App, text: str | None = None, users: dict[str, str] | None = None
+) -> str:
+    """One event of a case's history (`e` as the operations give it; `text` what it did as
+    the operation worded it, `users` the display names of actors)."""
+    if text is None:
+        kind, fields = e["kind"], e["fields"]
+        what = {
+            "open": _("opened in {state}", state=e["to"]),
+            "vote": _("voted {choice}", choice=fields.get("choice")),
+            "note": _("note"),
+        }
+        text = what.get(kind) or _(
+            "{trigger}: {source} -> {dest}", trigger=e["trigger"], source=e["from"], dest=e["to"]
+        )
+        if kind == "objection":
+            text = _("objection; {text}", text=text)
+        shown = {k: v for k, v in fields.items() if kind in ("transition", "objection")}
+        if shown:
+            text += " " + ", ".join(f"{k}={v}" for k, v in shown.items())
+        if e["note"]:
+            text += f" — {e['note']}"
+    actor = (users or {}).get(e["actor"], e["actor"])
+    return f"#{e['seq']:<3} {at(e['at'], app)}  {pad(actor, 12)} {text}"
 
 
 @case_group.command("history")
@@ -360,12 +428,15 @@ def event_line(e: dict[str, Any], app: App) -> str:
 @pass_app
 def case_history(app: App, case_id: int, as_json: bool) -> None:
     """Every event of a case, oldest first."""
-    events = app.call("case.history", case_id=case_id)
     if as_json:
-        emit_json(events)
+        emit_json(app.call("case.history", case_id=case_id))
         return
-    for e in events:
-        click.echo(event_line(e, app))
+    shown = app.call("case.show", case_id=case_id)  # the events with their words
+    labels = shown["labels"]
+    events = shown["view"]["history"]
+    texts = labels.get("events") or [None] * len(events)
+    for e, text in zip(events, texts, strict=True):
+        click.echo(event_line(e, app, text, labels.get("users") or {}))
 
 
 @case_group.command("list")
@@ -407,22 +478,44 @@ def case_list(
     if as_json:
         emit_json(rows)
         return
-    t = TEXT[app.lang]
     if not rows:
-        click.echo(t["none"])
+        click.echo(_(NONE))
         return
+    shown = [
+        (
+            pick(r["workflow"], r.get("workflow_label") or ""),
+            pick(r["state"], r.get("state_label") or ""),
+            r["person"],
+            f"{r['township']}/{r['village']}",
+            pick(r["assigned_to"] or "-", r.get("assigned_name") or "-"),
+        )
+        for r in rows
+    ]
+    heads = (_(LIST_WORKFLOW), _(LIST_STATE), _(LIST_PERSON), _(LIST_AREA), _(LIST_ASSIGNED))
+    widths = [12, 18, 8, 0, 10]  # English: fixed columns, as they always were
+    if zh():  # labels and names vary in length: each column as wide as its widest text
+        columns = zip(heads, zip(*shown, strict=True), strict=True)
+        widths = [max(width(t) for t in (head, *column)) for head, column in columns]
+    w_workflow, w_state, w_person, w_area, w_assigned = widths
     click.echo(
-        f"{t['list_id']:>7} {t['list_workflow']:<12} {t['list_state']:<18} "
-        f"{t['list_person']:<8} {t['list_id_number']:<18} {t['list_area']}  "
-        f"{t['list_assigned']:<10} {t['list_due']}"
+        f"{pad(_(LIST_ID), 7, right=True)} {pad(heads[0], w_workflow)} "
+        f"{pad(heads[1], w_state)} {pad(heads[2], w_person)} {pad(_(LIST_ID_NUMBER), 18)} "
+        f"{pad(heads[3], w_area)}  {pad(heads[4], w_assigned)} {_(LIST_DUE)}"
     )
-    for r in rows:
+    for r, (workflow, state, person, area, assigned) in zip(rows, shown, strict=True):
         flag = "!" if r["emergency"] else " "
         left = f" ({r['time_left']})" if r["time_left"] else ""
         click.echo(
-            f"{r['id']:>6}{flag} {r['workflow']:<12} {r['state']:<18} {r['person']:<8} "
-            f"{r['id_number']} "
-            f"{r['township']}/{r['village']}  {r['assigned_to'] or '-':<10} {r['due']}{left}"
+            f"{r['id']:>6}{flag} {pad(workflow, w_workflow)} {pad(state, w_state)} "
+            f"{pad(person, w_person)} {r['id_number']} "
+            f"{pad(area, w_area)}  {pad(assigned, w_assigned)} {r['due']}{left}"
         )
     if listed["total"] > len(rows):
-        click.echo(t["list_more"].format(shown=len(rows), total=listed["total"]))
+        click.echo(
+            _(
+                "showing {shown} of {total} cases (soonest deadlines first); "
+                "--limit N or --all for more",
+                shown=len(rows),
+                total=listed["total"],
+            )
+        )

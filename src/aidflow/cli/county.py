@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aidflow.i18n import _
+
 
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path))
@@ -19,12 +21,15 @@ def init(directory: Path) -> None:
     from aidflow.policy.county import create_county_directory
 
     for path in create_county_directory(directory):
-        click.echo(f"created {path}{'/' if path.is_dir() else ''}")
+        click.echo(_("created {path}", path=str(path) + ("/" if path.is_dir() else "")))
     config = directory / "aidflow.toml"
-    click.echo(f"next: aidflow --config {config} workflow validate")
+    click.echo(_("next: aidflow --config {config} workflow validate", config=config))
     click.echo(
-        f"then: aidflow --config {config} db upgrade "
-        "(add --training for a training database, where writes may take --now)"
+        _(
+            "then: aidflow --config {config} db upgrade "
+            "(add --training for a training database, where writes may take --now)",
+            config=config,
+        )
     )
 
 
@@ -58,8 +63,22 @@ def county_generate(persons: int, townships: int, seed: str, output: Path) -> No
     county = generate(persons, townships, seed)
     written = write_county(county, output)
     for path in written.values():
-        click.echo(f"wrote {path}")
+        click.echo(_("wrote {path}", path=path))
     mix = ", ".join(f"{g} {n}" for g, n in county.mix().items())
-    click.echo(f"{len(county.persons)} persons in {townships} townships ({mix})")
+    click.echo(
+        _(
+            "{persons} persons in {townships} townships ({mix})",
+            persons=len(county.persons),
+            townships=townships,
+            mix=mix,
+        )
+    )
     for bad in county.bad_rows:
-        click.echo(f"deliberately bad: {bad.file} line {bad.line}: {bad.reason}")
+        click.echo(
+            _(
+                "deliberately bad: {file} line {line}: {reason}",
+                file=bad.file,
+                line=bad.line,
+                reason=bad.reason,
+            )
+        )

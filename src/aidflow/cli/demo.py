@@ -8,15 +8,21 @@ from pathlib import Path
 import click
 
 from aidflow.cli.app import App, pass_app
+from aidflow.i18n import _, pick
 
 PEOPLE = [("11010519491231002X", "王秀英", "城关镇", "东村", "rural")]
+# (login, roles, area, display name)
 USERS = [
-    ("admin", ["admin"], "*"),
-    ("li", ["township_caseworker"], "城关镇"),
-    ("zhao", ["township_caseworker"], "城关镇"),
-    ("chen", ["village_officer"], "城关镇/东村"),
-    ("sun", ["county_officer"], "*"),
-] + [(f"rep{i}", ["village_rep"], "城关镇/东村") for i in range(1, 7)]
+    ("admin", ["admin"], "*", "系统管理员"),
+    ("li", ["township_caseworker"], "城关镇", "李明"),
+    ("zhao", ["township_caseworker"], "城关镇", "赵磊"),
+    ("chen", ["village_officer"], "城关镇/东村", "陈桂芳"),
+    ("sun", ["county_officer"], "*", "孙志强"),
+] + [
+    (f"rep{i}", ["village_rep"], "城关镇/东村", name)
+    for i, name in enumerate(["周建国", "吴秀兰", "郑海生", "王德福", "冯丽娟", "刘长顺"], 1)
+]
+NAMES = {login: shown for login, _roles, _area, shown in USERS}
 
 
 @click.command("demo")
@@ -69,7 +75,12 @@ def demo(
     clock = FrozenClock(parse_time(app.now or "2023-08-01T09:00", app.tz))
     app.clock = clock
     app.upgrade_database(training=True)  # the demo's clock is simulated: a training database
-    click.echo(f"database {db_file} created (a training database: its time is simulated)")
+    click.echo(
+        _(
+            "database {file} created (a training database: its time is simulated)",
+            file=db_file,
+        )
+    )
 
     def step(
         actor: str,
@@ -81,14 +92,20 @@ def demo(
         clock.advance(timedelta(hours=hours))
         with app.transaction() as svc:
             ev = svc.fire(svc.actor(actor), case_id, trigger, raw_fields, note)
-            click.echo(
-                f"  {clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}  {actor:<5} "
-                f"{trigger:<20} {ev.from_state} -> {ev.to_state}"
-            )
+            wf = svc.workflow_of(svc.case(case_id))
+            when = f"{clock.now().astimezone(svc.calendar.tz):%Y-%m-%d %H:%M}"
+            if app.lang == "zh":
+                click.echo(
+                    f"  {when}  {NAMES[actor]}  {trigger_shown(wf, trigger)}："
+                    f"{state_shown(wf, ev.from_state)} → {state_shown(wf, ev.to_state)}"
+                )
+            else:
+                click.echo(f"  {when}  {actor:<5} {trigger:<20} {ev.from_state} -> {ev.to_state}")
 
     import os
     import pwd
 
+    from aidflow.services.cases import state_shown, trigger_shown
     from aidflow.services.users import import_areas
 
     with app.transaction() as svc:
@@ -100,17 +117,35 @@ def demo(
             "*",
             "admin@county.example",
             os_login=pwd.getpwuid(os.getuid()).pw_name,
+            display_name=NAMES["admin"],
         )
         for f in workflow_files(app.county.workflows):
-            wv, _ = svc.deploy("admin", load_workflow_file(f))
-            click.echo(f"deployed {wv.name} v{wv.version}")
+            loaded = load_workflow_file(f)
+            wv, _new = svc.deploy("admin", loaded)
+            label = loaded.definition.labels.zh
+            click.echo(
+                _(
+                    "deployed {workflow} v{version}",
+                    workflow=pick(wv.name, label),
+                    version=wv.version,
+                )
+            )
         import_areas(svc.session, clock.now(), "admin", [(p[2], p[3]) for p in PEOPLE])
-        for name, roles, area in USERS[1:]:
-            svc.add_user("admin", name, roles, area, f"{name}@county.example")
+        for name, roles, area, shown in USERS[1:]:
+            svc.add_user("admin", name, roles, area, f"{name}@county.example", display_name=shown)
         for idn, name, town, village, hukou in PEOPLE:
             svc.register_person(idn, name, town, village, hukou, disability_grade=2)
-        case_id = svc.open_case(svc.actor("li"), PEOPLE[0][0], "dibao").id
-    click.echo(f"case {case_id} opened for {PEOPLE[0][1]} (dibao)")
+        case = svc.open_case(svc.actor("li"), PEOPLE[0][0], "dibao")
+        case_id = case.id
+        dibao = svc.workflow_of(case).labels.zh
+    click.echo(
+        _(
+            "case {case} opened for {person} ({workflow})",
+            case=case_id,
+            person=PEOPLE[0][1],
+            workflow=pick("dibao", dibao),
+        )
+    )
     step("li", "accept")
     step("li", "start_investigation", raw_fields={"investigators": "li,zhao"})
     step(
@@ -118,24 +153,27 @@ def demo(
         "submit_findings",
         48,
         raw_fields={"monthly_income": "120", "income_stable": "false"},
-        note="household visit done; lives alone, no income besides a small pension",
+        note=pick(
+            "household visit done; lives alone, no income besides a small pension",
+            "入户核实：独居，除少量养老金外无其他收入",
+        ),
     )
     for i in range(1, 7):
         with app.transaction() as svc:
             svc.vote(svc.actor(f"rep{i}"), case_id, "no" if i == 6 else "yes")
-    click.echo("  village review: 5 yes, 1 no")
+    click.echo("  " + _("village review: {yes} yes, {no} no", yes=5, no=1))
     step("chen", "review_passed")
     from aidflow.errors import RefusedError
 
     try:
         step("li", "close_notice", 24)
     except RefusedError as exc:  # the 7-day notice is still running
-        click.echo(f"  refused as expected: {exc.message}")
+        click.echo("  " + _("refused as expected: {message}", message=exc.message))
     step("li", "close_notice", 24 * 7)
     try:
         step("li", "approve", 1)
     except RefusedError as exc:
-        click.echo(f"  refused as expected: {exc.message}")
+        click.echo("  " + _("refused as expected: {message}", message=exc.message))
     step("sun", "approve", 24)  # the amount is computed from the income found
     click.echo("")
     from aidflow.cli.cases import case_show
@@ -147,7 +185,8 @@ def demo(
 
     ctx.invoke(audit_verify, case_ids=())
     when = clock.now().astimezone(app.calendar.tz).strftime("%Y-%m-%dT%H:%M")
-    click.echo(f"\nexplore it: aidflow --db {db_file} --as li --now {when} case show {case_id}")
+    command = f"aidflow --db {db_file} --as li --now {when} case show {case_id}"
+    click.echo("\n" + _("explore it: {command}", command=command))
 
 
 def _county_demo(app: App, db_file: Path, persons: int, townships: int, seed: str) -> None:
@@ -163,17 +202,28 @@ def _county_demo(app: App, db_file: Path, persons: int, townships: int, seed: st
     html, xlsx = out / "report.html", out / "report.xlsx"
     html.write_text(render_html(report), encoding="utf-8")
     xlsx.write_bytes(xlsx_bytes(report))
-    click.echo(f"\nreport also written to {html} and {xlsx}")
-    click.echo(
-        f"browse it: aidflow --db {db_file} serve; then `aidflow login http://127.0.0.1:8080 "
-        f"--user csup` (county supervisor; tsup1 is a township supervisor) with the password "
-        f"{PASSWORD}, `aidflow user passwd` to change it, and `aidflow --now 2023-10-09T09:00 "
-        "report --from 2023-07-01 --to 2023-09-30`; or here, without the server: "
+    click.echo("\n" + _("report also written to {html} and {xlsx}", html=html, xlsx=xlsx))
+    serve = f"aidflow --db {db_file} serve"
+    report_here = (
         f"aidflow --db {db_file} --as csup --now 2023-10-09T09:00 report "
         "--from 2023-07-01 --to 2023-09-30"
     )
+    serve_now = f"aidflow --db {db_file} --now 2023-10-09T09:00 serve"
     click.echo(
-        f"in a browser: aidflow --db {db_file} --now 2023-10-09T09:00 serve, open "
-        "http://127.0.0.1:8080/ and log in as csup (the first login asks for a new password): "
-        "the dashboard, cases, escalations, public notices"
+        _(
+            "browse it: {serve}; then `aidflow login http://127.0.0.1:8080 "
+            "--user csup` (county supervisor; tsup1 is a township supervisor) with the password "
+            "{password}, `aidflow user passwd` to change it, and `aidflow --now 2023-10-09T09:00 "
+            "report --from 2023-07-01 --to 2023-09-30`; or here, without the server: {report}",
+            serve=serve,
+            password=PASSWORD,
+            report=report_here,
+        )
+    )
+    click.echo(
+        _(
+            "in a browser: {serve}, open http://127.0.0.1:8080/ and log in as csup (the first "
+            "login asks for a new password): the dashboard, cases, escalations, public notices",
+            serve=serve_now,
+        )
     )

@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App
+from aidflow.i18n import _, pick
 
 START = datetime(2023, 7, 3, 9, 0)  # a Monday; county time
 END = datetime(2023, 10, 9, 9, 0)  # after September has ended, so its visits are counted
@@ -64,6 +65,7 @@ class CountyDemo:
         self.order = 0
         self.users = _Users()
         self.counts: dict[str, int] = {}
+        self.words: dict[str, str] = {}  # trigger and visit-kind codes -> Chinese labels
 
     # -- the queue ----------------------------------------------------------------------
 
@@ -78,6 +80,17 @@ class CountyDemo:
         if when < earliest:
             when += timedelta(days=1)
         self.at(when, run)
+
+    def word(self, code: str) -> str:
+        """A trigger's or visit kind's code as the reader sees it (its label in Chinese)."""
+        if "" not in self.words:  # the care kinds, read once
+            from aidflow.policy.care import load_policy_file
+
+            self.words[""] = ""
+
+            care = load_policy_file(self.app.county.care_visits_file)
+            self.words.update({k: kind.labels.zh for k, kind in care.kinds.items()})
+        return pick(code, self.words.get(code, ""))
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -102,8 +115,14 @@ class CountyDemo:
         county = generate(self.persons, self.townships, self.seed)
         files = write_county(county, self.out)
         click.echo(
-            f"county generated in {self.out}/: {len(county.persons)} persons, "
-            f"{self.townships} townships, {len(county.bad_rows)} deliberately bad rows"
+            _(
+                "county generated in {directory}/: {persons} persons, {townships} townships, "
+                "{bad} deliberately bad rows",
+                directory=self.out,
+                persons=len(county.persons),
+                townships=self.townships,
+                bad=len(county.bad_rows),
+            )
         )
         app = self.app
         app.upgrade_database(training=True)
@@ -119,7 +138,11 @@ class CountyDemo:
                 password=PASSWORD,
             )
             for f in workflow_files(app.county.workflows):
-                svc.deploy("admin", load_workflow_file(f))
+                wf = load_workflow_file(f)
+                svc.deploy("admin", wf)
+                for t in wf.definition.transitions:
+                    if t.labels is not None:
+                        self.words.setdefault(t.trigger, t.labels.zh)
             import_areas(svc.session, self.clock.now(), "admin", county.areas)
 
             def add(name: str, role: str, area: str) -> None:
@@ -143,8 +166,11 @@ class CountyDemo:
                 for rep in self.users.reps[town]:
                     add(rep, "village_rep", town)
         click.echo(
-            f"users: admin, co1 (county officer), csup (county supervisor), and per township "
-            f"cwNa/cwNb (caseworkers), voN, tsupN, cpN, repN_1..6; password {PASSWORD}"
+            _(
+                "users: admin, co1 (county officer), csup (county supervisor), and per township "
+                "cwNa/cwNb (caseworkers), voN, tsupN, cpN, repN_1..6; password {password}",
+                password=PASSWORD,
+            )
         )
         app.user = "co1"
         from aidflow.cli.files import send_file
@@ -158,8 +184,8 @@ class CountyDemo:
             )
             lines = sorted({p["line"] for p in result["skipped"]})
             click.echo(
-                f"imported {source}.csv: {result['imported']} rows"
-                + (f", refused lines {', '.join(map(str, lines))}" if lines else "")
+                _("imported {file}: {n} rows", file=source + ".csv", n=result["imported"])
+                + (_(", refused lines {lines}", lines=", ".join(map(str, lines))) if lines else "")
             )
         return county, towns
 
@@ -179,9 +205,15 @@ class CountyDemo:
             with self.app.transaction() as svc:
                 svc.fire(svc.actor(actor), case_id, trigger, fields, note)
         except AidflowError as exc:  # a step the rules refuse stays undone, and is counted
-            self.count(f"refused {trigger}: {type(exc).__name__}")
+            self.count(
+                _(
+                    "refused {trigger}: {error}",
+                    trigger=self.word(trigger),
+                    error=type(exc).__name__,
+                )
+            )
             return False
-        self.count(trigger)
+        self.count(self.word(trigger))
         return True
 
     def stalls(self) -> bool:
@@ -304,15 +336,15 @@ class CountyDemo:
                     try:
                         self.app.user = provider
                         self.app.call("visit.log", case_id=case_id, kind=kind)
-                        self.count(f"visit {kind}")
+                        self.count(_("visit {kind}", kind=self.word(kind)))
                     except AidflowError:
-                        self.count("visit refused")
+                        self.count(_("visit refused"))
 
                 self.at(when, log)
             month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
     def emergency(self, town: str, id_number: str) -> None:
-        a, _ = self.users.caseworkers[town]
+        a, _b = self.users.caseworkers[town]
         rng = self.rng
 
         def report() -> None:
@@ -320,7 +352,7 @@ class CountyDemo:
                 case = svc.open_case(
                     svc.actor(a), id_number, "temporary_assistance", emergency=True
                 )
-            self.count("emergency reported")
+            self.count(_("emergency reported"))
             hours = rng.choice((1, 2, 3, 4, 6, 8, 12, 18, 20, 23, 26, 30, 40))
             self.at(
                 self.clock.now() + timedelta(hours=hours, minutes=rng.randint(0, 50)),
@@ -378,7 +410,14 @@ class CountyDemo:
         path = self.out / f"bank-answer-{period}.csv"
         path.write_text(answer.getvalue(), encoding="utf-8")
         done = self.app.call("payments.reconcile", **send_file(path))
-        click.echo(f"  bank answer {path.name}: {done['paid']} paid, {done['failed']} failed")
+        click.echo(
+            _(
+                "  bank answer {file}: {paid} paid, {failed} failed",
+                file=path.name,
+                paid=done["paid"],
+                failed=done["failed"],
+            )
+        )
 
     # -- the run ------------------------------------------------------------------------
 
@@ -391,13 +430,20 @@ class CountyDemo:
             self.app.user = self.users.caseworkers[town][0]
             found = self.app.call("lookback.open", township=town)
             opened = [g for g in found["gaps"] if g["opened_case"] is not None]
-            click.echo(f"look-back {town}: {len(found['gaps'])} gaps, {len(opened)} cases opened")
+            click.echo(
+                _(
+                    "look-back {township}: {gaps} gaps, {opened} cases opened",
+                    township=town,
+                    gaps=len(found["gaps"]),
+                    opened=len(opened),
+                )
+            )
             with self.app.reading() as svc:
                 numbers = {g["person_id"]: _id_number(svc, g["person_id"]) for g in opened}
             for g in opened:
                 person = by_id[numbers[g["person_id"]]]
                 self.drive(g["opened_case"], g["workflow"], town, person)
-        for _ in range(max(len(county.persons) // 12, 3)):
+        for _draw in range(max(len(county.persons) // 12, 3)):
             p = self.rng.choice(county.persons)
             self.emergency(p.township, p.id_number)
         day = START.replace(tzinfo=self.tz)
@@ -412,11 +458,11 @@ class CountyDemo:
         self.app.user = "co1"
         for period in ("2023-07", "2023-08", "2023-09"):
             paid = self.app.call("payments.run", period=period)
-            click.echo(f"payments {period}: {paid['summary']}")
+            click.echo(_("payments {period}: {summary}", period=period, summary=paid["summary"]))
             if paid["created"]:
                 self.settle(period)
         done = ", ".join(f"{k} {n}" for k, n in sorted(self.counts.items()))
-        click.echo(f"simulated July-September 2023: {done}")
+        click.echo(_("simulated July-September 2023: {counts}", counts=done))
 
 
 def _id_number(svc: Any, person_id: int) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from aidflow.cli.app import App, pass_app
+from aidflow.i18n import _
 
 
 @click.group("notice")
@@ -34,21 +35,22 @@ def print_(app: App, village: str, fmt: str, output: Path | None) -> None:
     from aidflow.files import notice as render
 
     if fmt not in ("html", "pdf"):
-        raise InvalidInputError(f"--format {fmt!r} is not one of html, pdf")
+        raise InvalidInputError(_("--format {fmt!r} is not one of html, pdf", fmt=fmt))
     township, sep, name = village.partition("/")
     if not sep or not township or not name or "/" in name:
         raise InvalidInputError(
-            f"--village {village!r} is not TOWNSHIP/VILLAGE", hint="e.g. --village 城关镇/东村"
+            _("--village {village!r} is not TOWNSHIP/VILLAGE", village=village),
+            hint=_("e.g. --village 城关镇/东村"),
         )
     result = app.call("notice.village", township=township, village=name)
     if fmt == "pdf":
         target = output or Path(f"notice-{township}-{name}.pdf")
         write_file(target, render.pdf_bytes(result))
-        click.echo(f"notice written to {target}")
+        click.echo(_("notice written to {file}", file=target))
         return
     text = render.render_html(result)
     if output is None:
         click.echo(text, nl=False)
         return
     write_file(output, text.encode("utf-8"))
-    click.echo(f"notice written to {output}")
+    click.echo(_("notice written to {file}", file=output))

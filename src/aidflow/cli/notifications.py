@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aidflow.cli.app import App, pass_app
+from aidflow.i18n import _, ngettext
 
 
 @click.group("notify")
@@ -24,8 +25,9 @@ def notify_preview(app: App, template: str, part: str) -> None:
 
     if template not in TEMPLATES:
         raise InvalidInputError(
-            f"no email template named '{template}'",
-            hint=did_you_mean(template, TEMPLATES) or "templates: " + ", ".join(sorted(TEMPLATES)),
+            _("no email template named '{template}'", template=template),
+            hint=did_you_mean(template, TEMPLATES)
+            or _("templates: {names}", names=", ".join(sorted(TEMPLATES))),
         )
     msg = render(
         template,
@@ -36,7 +38,7 @@ def notify_preview(app: App, template: str, part: str) -> None:
         directory=app.templates.directory,
         tz=app.templates.tz,
     )
-    click.echo(f"Subject: {msg.subject}\n")
+    click.echo(_("Subject: {subject}", subject=msg.subject) + "\n")
     click.echo(msg.text if part == "text" else msg.html)
 
 
@@ -52,6 +54,11 @@ def notify_check(app: App) -> None:
     for p in problems:
         click.echo(p)
     if problems:
-        click.echo(f"{len(problems)} problem(s) in the templates", err=True)
+        click.echo(
+            ngettext(
+                "{n} problem(s) in the templates", "{n} problem(s) in the templates", len(problems)
+            ),
+            err=True,
+        )
         raise SystemExit(ExitCode.INVALID_INPUT)
-    click.echo(f"templates ok: {directory}")
+    click.echo(_("templates ok: {directory}", directory=directory))

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.i18n import _
 
 
 @click.command("report")
@@ -71,7 +72,7 @@ def report(
             click.echo(text, nl=False)
             return
         write_file(output, text.encode("utf-8"))
-    click.echo(f"report written to {output or target}")
+    click.echo(_("report written to {file}", file=output or target))
 
 
 def _day(text: str | None, option: str) -> str | None:
@@ -84,5 +85,6 @@ def _day(text: str | None, option: str) -> str | None:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         raise InvalidInputError(
-            f"{option} {text!r} is not a date", hint="write it like 2023-08-01"
+            _("{option} {text!r} is not a date", option=option, text=text),
+            hint=_("write it like 2023-08-01"),
         ) from None

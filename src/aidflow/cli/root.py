@@ -28,6 +28,9 @@ from aidflow.cli.workflows import workflow_group
 from aidflow.errors import AidflowError, ExitCode
 from aidflow.i18n import _
 
+# ctx.meta key: --verbose was given (an error's detail is printed below it)
+VERBOSE = "aidflow.verbose"
+
 
 class AidflowGroup(click.Group):
     """Turns AidflowError (and database errors) into a message and a documented exit code."""
@@ -66,6 +69,8 @@ class AidflowGroup(click.Group):
             ctx.exit(ExitCode.OK)
         except AidflowError as exc:
             click.echo(_("error: {message}", message=exc), err=True)
+            if exc.detail and ctx.meta.get(VERBOSE):
+                click.echo(_("  detail: {detail}", detail=exc.detail), err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:
             translated = _translate(exc, ctx.obj)
@@ -124,6 +129,12 @@ class AidflowGroup(click.Group):
     metavar="URL",
     help="Client mode: the aidflow server [env AIDFLOW_SERVER; default the saved login's].",
 )
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Print the details behind an error (the rule's expression and its values).",
+)
 @click.version_option(package_name="aidflow")
 @click.pass_context
 def cli(
@@ -135,6 +146,7 @@ def cli(
     tz: str | None,
     config_file: str | None,
     server: str | None,
+    verbose: bool,
 ) -> None:
     """aidflow: workflows and approvals for social-assistance casework.
 
@@ -144,6 +156,8 @@ def cli(
     """
     from aidflow import failpoints
     from aidflow.settings import load_settings
+
+    ctx.meta[VERBOSE] = verbose
 
     settings = load_settings(
         {

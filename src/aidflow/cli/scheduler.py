@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import ROW_ID, App, emit_json, pass_app
+from aidflow.i18n import _, pick
 
 
 @click.group("scheduler")
@@ -57,8 +58,8 @@ def scheduler_run(app: App, interval: int) -> None:
 
     if app.now:
         raise InvalidInputError(
-            "--now cannot be used with `scheduler run`",
-            hint="use `aidflow --now TIME scheduler tick` to run the jobs as of a time",
+            _("--now cannot be used with `scheduler run`"),
+            hint=_("use `aidflow --now TIME scheduler tick` to run the jobs as of a time"),
         )
 
     def job() -> None:
@@ -77,7 +78,9 @@ def escalation_group() -> None:
 def _age(delta: timedelta) -> str:
     secs = max(int(delta.total_seconds()), 0)
     days, rem = divmod(secs, 86400)
-    return f"{days}d {rem // 3600}h" if days else f"{rem // 3600}h {rem % 3600 // 60}m"
+    if days:
+        return _("{days}d {hours}h", days=days, hours=rem // 3600)
+    return _("{hours}h {minutes}m", hours=rem // 3600, minutes=rem % 3600 // 60)
 
 
 @escalation_group.command("list")
@@ -85,6 +88,8 @@ def _age(delta: timedelta) -> str:
 @pass_app
 def escalation_list(app: App, as_json: bool) -> None:
     """Open (unacknowledged) escalations in your area, by township and age."""
+    from aidflow.notify.templates import template_label
+
     rows: list[dict[str, Any]] = app.call("escalation.list")
     for r in rows:
         r["age"] = _age(timedelta(seconds=r.pop("age_seconds")))
@@ -92,14 +97,31 @@ def escalation_list(app: App, as_json: bool) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo("no open escalations")
+        click.echo(_("no open escalations"))
     for r in rows:
         click.echo(
-            f"{r['id']:>6} {r['township']}/{r['village']}  case {r['case_id']:<6} {r['state']:<18} "
-            f"{r['role']} -> {r['recipient']:<10} {r['template']:<18} {r['age']} ago"
+            _(
+                "{id:>6} {township}/{village}  case {case:<6} {state:<18} "
+                "{role} -> {recipient:<10} {template:<18} {age} ago",
+                id=r["id"],
+                township=r["township"],
+                village=r["village"],
+                case=r["case_id"],
+                state=pick(r["state"], r.get("state_label") or ""),
+                role=pick(r["role"], r.get("role_label") or ""),
+                recipient=r["recipient"],
+                template=template_label(r["template"]),
+                age=r["age"],
+            )
         )
         if r["rerouted"]:
-            click.echo(f"       (meant for {r['meant_for']}: {r['rerouted']})")
+            click.echo(
+                _(
+                    "       (meant for {role}: {why})",
+                    role=pick(r["meant_for"], r.get("meant_for_label") or ""),
+                    why=r.get("rerouted_label") or r["rerouted"],
+                )
+            )
 
 
 @escalation_group.command("ack")
@@ -110,7 +132,12 @@ def escalation_ack(app: App, escalation_id: int, note: str | None) -> None:
     """Acknowledge an escalation (stops the repeats of its rung where the ladder says so)."""
     esc = app.call("escalation.ack", escalation_id=escalation_id, note=note)
     click.echo(
-        f"escalation {esc['id']} on case {esc['case_id']} acknowledged by {esc['acknowledged_by']}"
+        _(
+            "escalation {id} on case {case} acknowledged by {user}",
+            id=esc["id"],
+            case=esc["case_id"],
+            user=esc["acknowledged_by"],
+        )
     )
 
 
@@ -126,19 +153,35 @@ def outbox_group() -> None:
 @pass_app
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Emails in the outbox, newest first."""
+    from aidflow.notify.templates import template_label
+    from aidflow.services.delivery import OUTBOX_STATUS
+
     rows = app.call("outbox.list", status=status, limit=limit)
     if as_json:
         emit_json(rows)
         return
     if not rows:
-        click.echo("the outbox is empty")
+        click.echo(_("the outbox is empty"))
     for r in rows:
         extra = f"  ({r['last_error']})" if r["last_error"] and r["status"] != "sent" else ""
         # an escalation email is rendered when first sent: until then it has no subject
         subject = (
-            r["subject"] if r["subject"] is not None else f"({r['template']}, not rendered yet)"
+            r["subject"]
+            if r["subject"] is not None
+            else _("({template}, not rendered yet)", template=template_label(r["template"]))
         )
-        click.echo(f"{r['id']:>6} {r['status']:<7} x{r['attempts']} {r['to']:<28} {subject}{extra}")
+        status = _(OUTBOX_STATUS.get(r["status"], r["status"]))
+        click.echo(
+            _(
+                "{id:>6} {status:<7} x{attempts} {to:<28} {subject}{extra}",
+                id=r["id"],
+                status=status,
+                attempts=r["attempts"],
+                to=r["to"],
+                subject=subject,
+                extra=extra,
+            )
+        )
 
 
 @outbox_group.command("retry")
@@ -147,4 +190,4 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
 def outbox_retry(app: App, outbox_id: int) -> None:
     """Queue a failed email again (the next `scheduler tick` sends it)."""
     row = app.call("outbox.retry", outbox_id=outbox_id)
-    click.echo(f"outbox message {row['id']} to {row['to']} is pending again")
+    click.echo(_("outbox message {id} to {to} is pending again", id=row["id"], to=row["to"]))

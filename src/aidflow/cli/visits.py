@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from aidflow.cli.app import App, emit_json, local, parse_time, pass_app
+from aidflow.i18n import _, ngettext, pick
 
 if TYPE_CHECKING:
     from aidflow.policy.care import CarePolicy
@@ -57,15 +58,30 @@ def visit_log(
         "visit.log", key=idempotency_key, case_id=case_id, kind=kind, at=at, by=by_user, note=note
     )
     when = local(datetime.fromisoformat(done["at"]), app)
+    labels = done.get("labels") or {}
     if done["created"]:
         click.echo(
-            f"case {case_id}: {kind} on {when} by {done['by_user']} logged "
-            f"(visit {done['visit_id']}, note #{done['event_seq']})"
+            _(
+                "case {case}: {kind} on {when} by {user} logged (visit {visit}, note #{seq})",
+                case=case_id,
+                kind=pick(kind, labels.get(kind) or ""),
+                when=when,
+                user=done["by_user"],
+                visit=done["visit_id"],
+                seq=done["event_seq"],
+            )
         )
     else:
         click.echo(
-            f"case {case_id}: already logged as visit {done['visit_id']} ({done['kind']} on "
-            f"{when} by {done['by_user']}); nothing changed"
+            _(
+                "case {case}: already logged as visit {visit} ({kind} on {when} by {user}); "
+                "nothing changed",
+                case=case_id,
+                visit=done["visit_id"],
+                kind=pick(done["kind"], labels.get(done["kind"]) or ""),
+                when=when,
+                user=done["by_user"],
+            )
         )
 
 
@@ -81,17 +97,32 @@ def visit_due(app: App, month: str | None, as_json: bool) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo(f"{which}: no case in your area is behind")
+        click.echo(_("{month}: no case in your area is behind", month=which))
         return
     town = None
     for r in rows:
         if r["township"] != town:
             town = r["township"]
             count = sum(1 for x in rows if x["township"] == town)
-            click.echo(f"{which} {town}: {count} case(s) behind")
+            click.echo(
+                ngettext(
+                    "{month} {township}: {n} case(s) behind",
+                    "{month} {township}: {n} case(s) behind",
+                    count,
+                    month=which,
+                    township=town,
+                )
+            )
         kinds = ", ".join(f"{labels[k]} {v['done']}/{v['required']}" for k, v in r["kinds"].items())
         click.echo(
-            f"  case {r['case_id']:<6} {r['village']:<8} "
-            f"{r['person_name']} ({r['person_id_masked']})  "
-            f"caseworker {r['caseworker'] or '-'}  {kinds}"
+            _(
+                "  case {case:<6} {village:<8} {name} ({id_number})  caseworker {caseworker}  "
+                "{kinds}",
+                case=r["case_id"],
+                village=r["village"],
+                name=r["person_name"],
+                id_number=r["person_id_masked"],
+                caseworker=r["caseworker"] or "-",
+                kinds=kinds,
+            )
         )

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, local, pass_app
+from aidflow.i18n import N_, _, ngettext
 
 
 @click.group("workflow")
@@ -36,13 +37,18 @@ def validate(app: App, paths: tuple[Path, ...]) -> None:
     for problem in problems:
         click.echo(str(problem))
     if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
         click.echo(
-            f"{len(problems)} {noun} in {len({p.file for p in problems})} of {len(files)} file(s)",
+            ngettext(
+                "{n} problem in {bad} of {files} file(s)",
+                "{n} problems in {bad} of {files} file(s)",
+                len(problems),
+                bad=len({p.file for p in problems}),
+                files=len(files),
+            ),
             err=True,
         )
         raise SystemExit(ExitCode.INVALID_INPUT)
-    click.echo(f"{len(files)} file(s) valid")
+    click.echo(_("{n} file(s) valid", n=len(files)))
 
 
 @workflow_group.command("schema")
@@ -76,7 +82,7 @@ def reference(app: App, lang: str | None, output: Path | None) -> None:
         click.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    click.echo(_("wrote {file}", file=output), err=True)
 
 
 @workflow_group.command("deploy")
@@ -107,12 +113,19 @@ def deploy(app: App, paths: tuple[Path, ...]) -> None:
         "workflow.deploy", files=[{"file": lw.file, "source": lw.source} for lw in loaded]
     )
     for d in deployed:
-        state = "deployed" if d["created"] else "unchanged"
+        state = _("deployed") if d["created"] else _("unchanged")
         click.echo(
-            f"{d['name']} version {d['version']}: {state} ({d['file']}, sha256 {d['sha256'][:12]})"
+            _(
+                "{name} version {version}: {state} ({file}, sha256 {sha})",
+                name=d["name"],
+                version=d["version"],
+                state=state,
+                file=d["file"],
+                sha=d["sha256"][:12],
+            )
         )
         for warning in d["warnings"]:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(_("warning: {warning}", warning=warning), err=True)
 
 
 @workflow_group.command("list")
@@ -129,7 +142,7 @@ def list_(app: App, as_json: bool) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo("no workflows deployed; run `aidflow workflow deploy workflows/`")
+        click.echo(_("no workflows deployed; run `aidflow workflow deploy workflows/`"))
     for r in rows:
         click.echo(f"{r['name']:<24} v{r['version']:<4} {r['deployed_at']}  {r['label']}")
 
@@ -163,34 +176,74 @@ def show(app: App, name: str, version: int | None, source: bool, as_json: bool) 
         return
     wf = workflow_from_json(json.dumps(wv["definition"]))
     lang = app.lang
+
+    def role(code: str) -> str:  # in Chinese the role's label, in English its code
+        labels = wf.roles.get(code)
+        return labels.zh if lang == "zh" and labels is not None else code
+
     click.echo(
-        f"{wf.name} v{wv['version']} ({wf.labels.get(lang)}), deployed "
-        f"{local(datetime.fromisoformat(wv['deployed_at']), app)} by {wv['deployed_by']}"
+        _(
+            "{name} v{version} ({label}), deployed {at} by {user}",
+            name=wf.name,
+            version=wv["version"],
+            label=wf.labels.get(lang),
+            at=local(datetime.fromisoformat(wv["deployed_at"]), app),
+            user=wv["deployed_by"],
+        )
     )
-    click.echo("states:")
+    click.echo(_("states:"))
     for sname, st in wf.states.items():
-        flags = [f for f in ("initial", "final") if getattr(st, f)]
+        flags = [_(word) for f, word in _STATE_FLAGS if getattr(st, f)]
         extra = []
         if st.owner:
-            extra.append(f"owner {st.owner}")
+            extra.append(_("owner {role}", role=role(st.owner)))
         if st.deadline:
-            extra.append(f"deadline {st.deadline}")
+            extra.append(_("deadline {duration}", duration=st.deadline))
         if st.min_dwell:
-            extra.append(f"dwell {st.min_dwell}")
+            extra.append(_("dwell {duration}", duration=st.min_dwell))
         if st.vote:
             v = st.vote
-            extra.append(f"vote by {v.voters}, quorum {v.quorum}, {v.rule} {v.threshold}")
-        tag = f" [{', '.join(flags)}]" if flags else ""
-        click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {'; '.join(extra)}")
-    click.echo("transitions:")
+            extra.append(
+                _(
+                    "vote by {voters}, quorum {quorum}, {rule} {threshold}",
+                    voters=role(v.voters),
+                    quorum=v.quorum,
+                    rule=_(_VOTE_RULES.get(v.rule, v.rule)),
+                    threshold=v.threshold,
+                )
+            )
+        comma, semicolon = _(", "), _("; ")
+        tag = f" [{comma.join(flags)}]" if flags else ""
+        click.echo(f"  {sname:<20} {st.labels.get(lang)}{tag}  {semicolon.join(extra)}")
+    click.echo(_("transitions:"))
     for t in wf.transitions:
-        roles = ", ".join(t.roles) or "system"
+        roles = _(", ").join(role(r) for r in t.roles) or _("system")
         if not t.routes:
-            click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)} -> {t.dest}  ({roles})")
+            click.echo(
+                _(
+                    "  {trigger} {sources} -> {dest}  ({roles})",
+                    trigger=t.trigger.ljust(20),
+                    sources="|".join(t.sources),
+                    dest=t.dest,
+                    roles=roles,
+                )
+            )
             continue
-        click.echo(f"  {t.trigger:<20} {'|'.join(t.sources)}  ({roles}), the first that holds:")
+        click.echo(
+            _(
+                "  {trigger} {sources}  ({roles}), the first that holds:",
+                trigger=t.trigger.ljust(20),
+                sources="|".join(t.sources),
+                roles=roles,
+            )
+        )
         for r in t.routes:
-            click.echo(f"  {'':<20}   -> {r.dest:<20} {r.when or 'otherwise'}")
+            when = r.when or _("otherwise")
+            click.echo(f"  {'':<20}   -> {r.dest:<20} {when}")
+
+
+_STATE_FLAGS = (("initial", N_("initial")), ("final", N_("final")))
+_VOTE_RULES = {"more_than": N_("more_than"), "at_least": N_("at_least")}
 
 
 @workflow_group.command("diagram")
@@ -247,19 +300,46 @@ def migrate(app: App, name: str, to: int, plan: Path | None, dry_run: bool, as_j
             old = labels[str(m["from_version"])].get(m["old_state"], m["old_state"])
             new = labels[str(to)][m["new_state"]]
             click.echo(
-                f"case {m['case_id']:<6} {m['township']}/{m['village']}  "
-                f"{m['old_state']} ({old}) -> {m['new_state']} ({new})  "
-                f"{shown(m['old_deadline'])} -> {shown(m['new_deadline'])}"
+                _(
+                    "case {case} {area}  {old_state} ({old}) -> {new_state} ({new})  "
+                    "{old_deadline} -> {new_deadline}",
+                    case=str(m["case_id"]).ljust(6),
+                    area=m["township"] + "/" + m["village"],
+                    old_state=m["old_state"],
+                    old=old,
+                    new_state=m["new_state"],
+                    new=new,
+                    old_deadline=shown(m["old_deadline"]),
+                    new_deadline=shown(m["new_deadline"]),
+                )
             )
     count = len(result["moves"])
     if not count:
-        click.echo(f"nothing to migrate: no running {name} case is on a version other than {to}")
+        click.echo(
+            _(
+                "nothing to migrate: no running {name} case is on a version other than {to}",
+                name=name,
+                to=to,
+            )
+        )
         return
-    verb = "would move" if dry_run else "moved"
-    click.echo(
-        f"{count} running {name} case(s) {verb} to version {to} "
-        f"(plan sha256 {result['plan_sha256']})"
-    )
+    if dry_run:
+        moved = _(
+            "{n} running {name} case(s) would move to version {to} (plan sha256 {sha})",
+            n=count,
+            name=name,
+            to=to,
+            sha=result["plan_sha256"],
+        )
+    else:
+        moved = _(
+            "{n} running {name} case(s) moved to version {to} (plan sha256 {sha})",
+            n=count,
+            name=name,
+            to=to,
+            sha=result["plan_sha256"],
+        )
+    click.echo(moved)
     for c in result["counts"]:
         click.echo(f"  {c['old_state']} -> {c['new_state']}: {c['cases']}")
 
@@ -307,9 +387,11 @@ def simulate(
 
     if not against_database:
         raise InvalidInputError(
-            "workflow simulate runs the database's open cases on the edited file; "
-            "say so with --against-database",
-            hint=f"aidflow workflow simulate {path} --against-database --days 7",
+            _(
+                "workflow simulate runs the database's open cases on the edited file; "
+                "say so with --against-database"
+            ),
+            hint=_("aidflow workflow simulate {path} --against-database --days 7", path=path),
         )
     loaded = load_workflow_file(path)  # problems listed here with the policy file next to it
     report = app.call(
@@ -334,49 +416,84 @@ def simulation_lines(r: dict[str, Any]) -> list[str]:
     def day(at: str | None) -> str:
         return at[:16].replace("T", " ") if at else "-"
 
+    def case(number: object) -> str:
+        return _("case {case}", case=number)
+
     lines = [
-        f"{r['workflow']}: the edited file as version {r['edited_version']} against version "
-        f"{r['deployed_version']} (deployed), {r['open_cases']} open case(s)",
-        f"{day(r['start'])} to {day(r['end'])}, a scheduler round every "
-        f"{r['step_hours']:g} h; plan sha256 {r['plan_sha256'][:12]}",
-        f"stranded (would stay on their version): {len(r['stranded'])}",
-        *(f"  case {s['case']}  {s['state']}: {s['reason']}" for s in r["stranded"]),
-        f"migrated: {sum(m['count'] for m in r['migrated'])}",
+        _(
+            "{workflow}: the edited file as version {edited} against version {deployed} "
+            "(deployed), {n} open case(s)",
+            workflow=r["workflow"],
+            edited=r["edited_version"],
+            deployed=r["deployed_version"],
+            n=r["open_cases"],
+        ),
+        _(
+            "{start} to {end}, a scheduler round every {hours} h; plan sha256 {sha}",
+            start=day(r["start"]),
+            end=day(r["end"]),
+            hours=format(r["step_hours"], "g"),
+            sha=r["plan_sha256"][:12],
+        ),
+        _("stranded (would stay on their version): {n}", n=len(r["stranded"])),
+        *(f"  {case(s['case'])}  {s['state']}: {s['reason']}" for s in r["stranded"]),
+        _("migrated: {n}", n=sum(m["count"] for m in r["migrated"])),
         *(f"  {m['from']} -> {m['to']}: {m['count']}" for m in r["migrated"]),
-        f"deadlines moved: {len(r['deadlines_moved'])}",
+        _("deadlines moved: {n}", n=len(r["deadlines_moved"])),
         *(
-            f"  case {m['case']}  {m['state_before']} -> {m['state_after']}: "
+            f"  {case(m['case'])}  {m['state_before']} -> {m['state_after']}: "
             f"{day(m['before'])} -> {day(m['after'])}"
             for m in r["deadlines_moved"]
         ),
     ]
     base, edit = r["baseline"], r["edited"]
     rows = [
-        ("escalations", base["escalations_total"], edit["escalations_total"]),
-        ("timed transitions", base["timed_total"], edit["timed_total"]),
+        (_(_ESCALATIONS), base["escalations_total"], edit["escalations_total"]),
+        (_(_TIMED), base["timed_total"], edit["timed_total"]),
         (
-            "care-visit alerts",
+            _("care-visit alerts"),
             sum(base["visit_alerts"].values()),
             sum(edit["visit_alerts"].values()),
         ),
-        ("emails queued", base["emails"], edit["emails"]),
+        (_("emails queued"), base["emails"], edit["emails"]),
     ]
-    lines.append(f"{'':24}{'deployed':>10}{'edited':>10}{'change':>10}")
-    lines.extend(f"{name:24}{b:>10}{e:>10}{e - b:>+10}" for name, b, e in rows)
+    heads = (_("deployed"), _("edited"), _("change"))
+    lines.append(_pad("", 24) + "".join(_pad(h, 10, right=True) for h in heads))
+    lines.extend(_pad(name, 24) + f"{b:>10}{e:>10}{e - b:>+10}" for name, b, e in rows)
     for label, key, fmt in (
-        ("escalations", "escalations", "{state} {ladder} rung {rung} -> {role}"),
-        ("timed transitions", "timed_transitions", "{from} --{trigger}--> {to}"),
+        (_ESCALATIONS, "escalations", N_("{state} {ladder} rung {rung} -> {role}")),
+        (_TIMED, "timed_transitions", "{from} --{trigger}--> {to}"),
     ):
         counts: dict[str, list[int]] = {}
         for i, scenario in enumerate((base, edit)):
             for item in scenario[key]:
-                counts.setdefault(fmt.format(**item), [0, 0])[i] += item["count"]
+                counts.setdefault(_(fmt, **item), [0, 0])[i] += item["count"]
         if counts:
-            lines.append(f"{label} by kind:")
-            lines.extend(f"  {what:60} {b:>6} {e:>6}" for what, (b, e) in sorted(counts.items()))
-    lines.append(f"cases ending in another state: {len(r['outcomes_differ'])}")
+            lines.append(_("{what} by kind:", what=_(label)))
+            lines.extend(
+                f"  {_pad(what, 60)} {b:>6} {e:>6}" for what, (b, e) in sorted(counts.items())
+            )
+    lines.append(_("cases ending in another state: {n}", n=len(r["outcomes_differ"])))
     lines.extend(
-        f"  case {o['case']}: {o['baseline']} (deployed), {o['edited']} (edited)"
+        _(
+            "  case {case}: {baseline} (deployed), {edited} (edited)",
+            case=o["case"],
+            baseline=o["baseline"],
+            edited=o["edited"],
+        )
         for o in r["outcomes_differ"]
     )
     return lines
+
+
+_ESCALATIONS = N_("escalations")
+_TIMED = N_("timed transitions")
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    """`text` padded to `width` columns on a terminal (a Chinese character takes two)."""
+    from unicodedata import east_asian_width
+
+    used = sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
+    space = " " * max(width - used, 0)
+    return space + text if right else text + space

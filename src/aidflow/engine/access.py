@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from aidflow.errors import ForbiddenError, InvalidInputError
+from aidflow.i18n import _, language, pick
 
 ADMIN = "admin"
 COUNTY = "*"
@@ -35,8 +36,8 @@ class Area:
         town, sep, vill = text.partition("/")
         if not town or (sep and not vill) or "/" in vill or text.startswith("/"):
             raise InvalidInputError(
-                f"area {text!r} is not valid",
-                hint="write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE",
+                _("area {text} is not valid", text=repr(text)),
+                hint=_("write '*' for the county, TOWNSHIP, or TOWNSHIP/VILLAGE"),
             )
         return cls(town, vill or None)
 
@@ -81,6 +82,32 @@ class Actor:
 
 SYSTEM = Actor("system", (), COUNTY)
 
+# The roles every county has, as Chinese names them (a workflow's own `roles:` labels come
+# first where a workflow is at hand); English names a role by its code.
+_ROLE_WORDS_ZH: dict[str, str] = {
+    ADMIN: "系统管理员",
+    "village_officer": "社会救助协理员",
+    "village_rep": "村民代表",
+    "township_caseworker": "乡镇经办人",
+    "township_supervisor": "乡镇分管领导",
+    "county_officer": "县民政局审核人",
+    "county_supervisor": "县民政局分管领导",
+    "county_leader": "县政府分管领导",
+    "care_provider": "照料服务人员",
+}
+
+
+def role_called(role: str) -> str:
+    """A role as the reader calls it: its code in English, its name in Chinese."""
+    if language() == "zh":
+        return _ROLE_WORDS_ZH.get(role, role)
+    return role
+
+
+def area_called(area: str) -> str:
+    """An area as the reader calls it: `*` is the whole county in Chinese."""
+    return "全县" if area == COUNTY and language() == "zh" else area
+
 
 def require_area(
     actor: Actor,
@@ -98,8 +125,21 @@ def require_area(
     """
     if actor is SYSTEM or actor.covers(township, village):
         return
-    where = f" is in {township}/{village}," if say_where else " is"
-    raise ForbiddenError(f"{what}{where} outside {actor.name}'s area ({actor.area})", hint=hint)
+    area = area_called(actor.area)
+    if say_where:
+        message = _(
+            "{what} is in {township}/{village}, outside {name}'s area ({area})",
+            what=what,
+            township=township,
+            village=village,
+            name=actor.name,
+            area=area,
+        )
+    else:
+        message = _(
+            "{what} is outside {name}'s area ({area})", what=what, name=actor.name, area=area
+        )
+    raise ForbiddenError(message, hint=hint)
 
 
 def require_role(actor: Actor, roles: Iterable[str], doing: str, *, admin_may: bool = True) -> None:
@@ -107,8 +147,16 @@ def require_role(actor: Actor, roles: Iterable[str], doing: str, *, admin_may: b
     wanted = tuple(roles)
     if actor is SYSTEM or set(wanted) & set(actor.roles) or (admin_may and actor.is_admin):
         return
-    held = ", ".join(actor.roles) or "none"
-    raise ForbiddenError(f"{doing} needs role {' or '.join(wanted)}; {actor.name} has {held}")
+    held = pick(", ", "、").join(role_called(r) for r in actor.roles) or _("none")
+    raise ForbiddenError(
+        _(
+            "{doing} needs role {roles}; {name} has {held}",
+            doing=doing,
+            roles=pick(" or ", "或").join(role_called(r) for r in wanted),
+            name=actor.name,
+            held=held,
+        )
+    )
 
 
 def covering(users: Iterable[Actor], township: str, village: str, role: str) -> list[Actor]:

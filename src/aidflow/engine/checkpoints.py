@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 _FORMAT = "aidflow audit checkpoint v1"
 
@@ -81,8 +82,8 @@ def _private_key(pem: bytes, name: str) -> object:
         key = None
     if not isinstance(key, Ed25519PrivateKey):
         raise InvalidInputError(
-            f"{name} is not an Ed25519 private key in PEM",
-            hint="make one with `aidflow audit keygen FILE`",
+            _("{name} is not an Ed25519 private key in PEM", name=name),
+            hint=_("make one with `aidflow audit keygen FILE`"),
         )
     return key
 
@@ -97,8 +98,8 @@ def parse_public_key(text: str, name: str) -> str:
     value = text.strip().lower()
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise InvalidInputError(
-            f"{name} does not hold a public key",
-            hint="write the 64 hex digits `aidflow audit keygen` printed",
+            _("{name} does not hold a public key", name=name),
+            hint=_("write the 64 hex digits `aidflow audit keygen` printed"),
         )
     return value
 

@@ -19,13 +19,11 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from aidflow.engine.clocks import working_days_left
+from aidflow.i18n import N_, _, ngettext, use_language
 from aidflow.language.calendar import WorkCalendar, parse_duration
 from aidflow.language.definition import Workflow
 
-_WEEKDAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
-}
+_WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 @dataclass(frozen=True)
@@ -114,61 +112,64 @@ def last_day(due: Due, tz: tzinfo) -> datetime:
 def show_due(due: Due, lang: str, tz: tzinfo) -> str:
     """``2023-10-20 (Fri) end of day`` / ``2023-10-20（周五）当日``, or with the time of day."""
     local = last_day(due, tz)
-    day = _WEEKDAYS["zh" if lang == "zh" else "en"][local.weekday()]
-    when = "当日" if lang == "zh" else "end of day"
-    if not due.working_days:
-        when = f"{local:%H:%M}"
-    if lang == "zh":
-        return f"{local:%Y-%m-%d}（{day}）{when}"
-    return f"{local:%Y-%m-%d} ({day}) {when}"
+    with use_language(lang):
+        day = _(_WEEKDAYS[local.weekday()])
+        if due.working_days:
+            return _("{date} ({weekday}) end of day", date=local.strftime("%Y-%m-%d"), weekday=day)
+        return _(
+            "{date} ({weekday}) {time}",
+            date=local.strftime("%Y-%m-%d"),
+            weekday=day,
+            time=local.strftime("%H:%M"),
+        )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _span(left: timedelta, lang: str) -> str:
+def _span(left: timedelta) -> str:
     secs = int(abs(left.total_seconds()))
     days, rem = divmod(secs, 86400)
     hours, rem = divmod(rem, 3600)
     minutes = rem // 60
-    if lang == "zh":
-        if days:
-            return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
-        if hours:
-            return f"{hours} 小时 {minutes} 分钟" if minutes else f"{hours} 小时"
-        return f"{minutes} 分钟"
     if days:
-        return f"{_plural(days, 'day')} {_plural(hours, 'hour')}" if hours else _plural(days, "day")
+        said = ngettext("{n} day", "{n} days", days)
+        if hours:
+            return _("{days} {hours}", days=said, hours=ngettext("{n} hour", "{n} hours", hours))
+        return said
     if hours:
-        tail = f" {_plural(minutes, 'minute')}" if minutes else ""
-        return f"{_plural(hours, 'hour')}{tail}"
-    return _plural(minutes, "minute")
+        said = ngettext("{n} hour", "{n} hours", hours)
+        if minutes:
+            return _(
+                "{hours} {minutes}",
+                hours=said,
+                minutes=ngettext("{n} minute", "{n} minutes", minutes),
+            )
+        return said
+    return ngettext("{n} minute", "{n} minutes", minutes)
 
 
 def show_span(due: Due, lang: str) -> str:
     """How long before or past the deadline, without a direction (for "due in ..." and
     "overdue by ..."): ``3 working days`` / ``3 个工作日``, or ``14 days 14 hours``."""
-    if due.left_wd is not None:
-        n = abs(due.left_wd)
-        return f"{n} 个工作日" if lang == "zh" else _plural(n, "working day")
-    return _span(due.left or timedelta(0), lang)
+    with use_language(lang):
+        if due.left_wd is not None:
+            n = abs(due.left_wd)
+            return ngettext("{n} working day", "{n} working days", n)
+        return _span(due.left or timedelta(0))
 
 
 def show_left(due: Due, lang: str) -> str:
     """``3 working days left`` / ``剩余 3 个工作日``, ``overdue by 2 days 3 hours``, ..."""
-    zh = lang == "zh"
-    if due.stopped:
-        return "计时已停止" if zh else "clock stopped"
-    if due.left_wd is not None:
-        n = due.left_wd
-        if n > 0:
-            return f"剩余 {n} 个工作日" if zh else f"{_plural(n, 'working day')} left"
-        if n == 0:
-            return "今日截止" if zh else "due by the end of today"
-        return f"已超期 {-n} 个工作日" if zh else f"overdue by {_plural(-n, 'working day')}"
-    if due.left is None:
-        return ""
-    if due.left >= timedelta(0):
-        return f"剩余 {_span(due.left, lang)}" if zh else f"{_span(due.left, lang)} left"
-    return f"已超期 {_span(due.left, lang)}" if zh else f"overdue by {_span(due.left, lang)}"
+    with use_language(lang):
+        if due.stopped:
+            return _("clock stopped")
+        if due.left_wd is not None:
+            n = due.left_wd
+            if n > 0:
+                return ngettext("{n} working day left", "{n} working days left", n)
+            if n == 0:
+                return _("due by the end of today")
+            return ngettext("overdue by {n} working day", "overdue by {n} working days", -n)
+        if due.left is None:
+            return ""
+        if due.left >= timedelta(0):
+            return _("{span} left", span=_span(due.left))
+        return _("overdue by {span}", span=_span(due.left))

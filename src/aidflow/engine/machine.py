@@ -13,7 +13,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from aidflow.engine.rules import listed, quoted, state_called, trigger_called
 from aidflow.errors import RefusedError
+from aidflow.i18n import _, language
 from aidflow.language.definition import Workflow
 
 
@@ -89,7 +91,9 @@ def _edges(wf: Workflow) -> dict[tuple[str, str], tuple[Route, ...]]:
 
 
 def _always(text: str) -> bool:
-    raise AssertionError(f"a routed transition needs its conditions evaluated ({text})")
+    raise AssertionError(
+        _("a routed transition needs its conditions evaluated ({text})", text=text)
+    )
 
 
 def route(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always) -> Route:
@@ -97,16 +101,32 @@ def route(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] =
     RefusedError if there is no such edge."""
     routes = _edges(wf).get((state, trigger))
     if routes is None:
-        allowed = ", ".join(t.trigger for t in wf.transitions_from(state)) or "none"
+        allowed = listed(
+            [
+                trigger_called(wf, t.trigger) if language() == "zh" else t.trigger
+                for t in wf.transitions_from(state)
+            ]
+        ) or _("none")
+        where = quoted(state_called(wf, state))
         raise RefusedError(
-            f"'{trigger}' cannot be fired from state '{state}'",
-            hint=f"from '{state}' you can fire: {allowed}",
+            _(
+                "{trigger} cannot be fired from state {state}",
+                trigger=quoted(trigger_called(wf, trigger)),
+                state=where,
+            ),
+            hint=_("from {state} you can fire: {allowed}", state=where, allowed=allowed),
         )
     for dest, when in routes:
         if when is None or holds(when):
             return dest, when
     # the validator makes the last route unconditional, so this is a definition it never saw
-    raise RefusedError(f"no route of '{trigger}' from '{state}' holds")
+    raise _no_route(trigger, state)
+
+
+def _no_route(trigger: str, state: str) -> RefusedError:
+    return RefusedError(
+        _("no route of '{trigger}' from '{state}' holds", trigger=trigger, state=state)
+    )
 
 
 def advance(wf: Workflow, state: str, trigger: str, holds: Callable[[str], bool] = _always) -> str:
@@ -126,9 +146,15 @@ def fire_on_machine(
     machine.add_model(model, initial=state)
     try:
         if not model.trigger(trigger, holds):
-            raise RefusedError(f"no route of '{trigger}' from '{state}' holds")
+            raise _no_route(trigger, state)
     except (MachineError, AttributeError):
-        raise RefusedError(f"'{trigger}' cannot be fired from state '{state}'") from None
+        raise RefusedError(
+            _(
+                "{trigger} cannot be fired from state {state}",
+                trigger=repr(trigger),
+                state=repr(state),
+            )
+        ) from None
     finally:
         machine.remove_model(model)
     return model.state

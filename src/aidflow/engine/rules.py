@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.engine import access
 from aidflow.errors import ExpressionError, InvalidInputError
+from aidflow.i18n import N_, _, language, pick, use_language
+from aidflow.language.calendar import duration_words
 from aidflow.language.definition import FieldSpec, Transition, VoteRule, Workflow
 from aidflow.language.textlimits import check_text
 
@@ -85,6 +87,69 @@ class Snapshot:
         return at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
 
 
+class Reason(str):
+    """One reason `blocks` gives, in the reader's language; `detail` keeps what a workflow's
+    author reads behind it (the guard's own text and values), `is_input` marks a required
+    field the command did not give."""
+
+    detail: str | None = None
+    is_input: bool = False
+
+    @classmethod
+    def of(cls, text: str, *, detail: str | None = None, is_input: bool = False) -> Reason:
+        reason = cls(text)
+        reason.detail = detail
+        reason.is_input = is_input
+        return reason
+
+
+def detail_of(reasons: list[str]) -> str | None:
+    """The details behind `reasons` (for AidflowError.detail, printed with --verbose)."""
+    found = [r.detail for r in reasons if isinstance(r, Reason) and r.detail]
+    return "; ".join(found) if found else None
+
+
+def _zh() -> bool:
+    return language() == "zh"
+
+
+def either(items: list[str]) -> str:
+    """`a or b` in the reader's language."""
+    return pick(" or ", "或").join(items)
+
+
+def listed(items: list[str]) -> str:
+    """`a, b` in the reader's language."""
+    return pick(", ", "、").join(items)
+
+
+def state_called(wf: Workflow, state: str) -> str:
+    """A state as the reader calls it: its code in English, its label in Chinese."""
+    spec = wf.states.get(state)
+    return spec.labels.zh if _zh() and spec is not None else state
+
+
+def trigger_called(wf: Workflow, trigger: str) -> str:
+    """A trigger as the reader calls it: its code in English, its label in Chinese."""
+    if _zh():
+        for t in wf.transitions:
+            if t.trigger == trigger and t.labels is not None:
+                return t.labels.zh
+    return trigger
+
+
+def role_called(wf: Workflow | None, role: str) -> str:
+    """A role as the reader calls it: its code in English, the workflow's label in Chinese."""
+    if _zh() and wf is not None and role in wf.roles:
+        return wf.roles[role].zh
+    return access.role_called(role)
+
+
+def quoted(text: str) -> str:
+    """A name quoted the reader's way: 'accept' / “受理”."""
+    return pick(f"'{text}'", f"“{text}”")
+
+
 def blocks(
     snap: Snapshot,
     t: Transition,
@@ -94,21 +159,33 @@ def blocks(
     note: str | None = None,
     check_inputs: bool = True,
 ) -> list[str]:
-    """Every reason `actor` may not fire `t` now; an empty list means allowed."""
+    """Every reason `actor` may not fire `t` now, in the reader's language; an empty list
+    means allowed. The reasons are `Reason`s (see `detail_of`)."""
     reasons: list[str] = []
     wf = snap.workflow
+    trigger = quoted(trigger_called(wf, t.trigger))
     if t.system and actor is not access.SYSTEM:
-        reasons.append(f"'{t.trigger}' is fired by the system only")
+        reasons.append(_("{trigger} is fired by the system only", trigger=trigger))
     elif actor is not access.SYSTEM:
         if not set(t.roles) & set(actor.roles):
-            need = " or ".join(t.roles)
+            held = listed([role_called(wf, r) for r in actor.roles]) or _("no role")
             reasons.append(
-                f"needs role {need}; {actor.name} has {', '.join(actor.roles) or 'no role'}"
+                _(
+                    "needs role {roles}; {name} has {held}",
+                    roles=either([role_called(wf, r) for r in t.roles]),
+                    name=actor.name,
+                    held=held,
+                )
             )
         if not actor.covers(snap.township, snap.village):
             reasons.append(
-                f"case is in {snap.township}/{snap.village}, outside {actor.name}'s area "
-                f"({actor.area})"
+                _(
+                    "case is in {township}/{village}, outside {name}'s area ({area})",
+                    township=snap.township,
+                    village=snap.village,
+                    name=actor.name,
+                    area=access.area_called(actor.area),
+                )
             )
     state = wf.states[snap.state]
     if (
@@ -116,58 +193,117 @@ def blocks(
         and now < snap.dwell_until
         and t.trigger not in state.dwell_exceptions
     ):
-        allowed = (
-            ", ".join(
-                x
-                for x in state.dwell_exceptions
-                if not closed_by_settings(wf, wf.transition(snap.state, x))
+        allowed = [
+            quoted(trigger_called(wf, x)) if _zh() else x
+            for x in state.dwell_exceptions
+            if not closed_by_settings(wf, wf.transition(snap.state, x))
+        ]
+        values = {
+            "state": quoted(state_called(wf, snap.state)),
+            "until": snap.local(snap.dwell_until),
+            "dwell": duration_words(state.min_dwell or ""),
+        }
+        if allowed:
+            reasons.append(
+                _(
+                    "{state} must run until {until} ({dwell} minimum); "
+                    "before then only {allowed} is allowed",
+                    allowed=listed(allowed),
+                    **values,
+                )
             )
-            or "nothing"
-        )
-        reasons.append(
-            f"'{snap.state}' must run until {snap.local(snap.dwell_until)} "
-            f"({state.min_dwell} minimum); before then only {allowed} is allowed"
-        )
+        else:
+            reasons.append(
+                _(
+                    "{state} must run until {until} ({dwell} minimum); "
+                    "before then nothing is allowed",
+                    **values,
+                )
+            )
     if t.requires_vote is not None:
         tl = snap.tally
         if tl is None or not tl.quorum_met:
             cast = tl.total if tl else 0
             quorum = state.vote.quorum if state.vote else 0
-            reasons.append(f"vote has {cast} of the {quorum} votes needed for a quorum")
-        elif (t.requires_vote == "passed") != tl.passed:
-            outcome = "passed" if tl.passed else "failed"
             reasons.append(
-                f"vote {outcome} ({tl.yes} yes, {tl.no} no, {tl.abstain} abstain); "
-                f"'{t.trigger}' needs it {t.requires_vote}"
+                _(
+                    "vote has {cast} of the {quorum} votes needed for a quorum",
+                    cast=cast,
+                    quorum=quorum,
+                )
             )
+        elif (t.requires_vote == "passed") != tl.passed:
+            counts = {"yes": tl.yes, "no": tl.no, "abstain": tl.abstain, "trigger": trigger}
+            if tl.passed:
+                reasons.append(
+                    _(
+                        "vote passed ({yes} yes, {no} no, {abstain} abstain); "
+                        "{trigger} needs it failed",
+                        **counts,
+                    )
+                )
+            else:
+                reasons.append(
+                    _(
+                        "vote failed ({yes} yes, {no} no, {abstain} abstain); "
+                        "{trigger} needs it passed",
+                        **counts,
+                    )
+                )
     for trig in t.separate_from:
         if actor.name in snap.fired_by.get(trig, set()):
             reasons.append(
-                f"{actor.name} fired '{trig}' on this case; '{t.trigger}' must be done "
-                "by someone else (separation of duties)"
+                _(
+                    "{name} fired {earlier} on this case; {trigger} must be done by someone "
+                    "else (separation of duties)",
+                    name=actor.name,
+                    earlier=quoted(trigger_called(wf, trig)),
+                    trigger=trigger,
+                )
             )
     if check_inputs:
         given = fields or {}
         missing = [f for f, spec in t.fields.items() if spec.required and f not in given]
         if missing:
-            reasons.append("missing field " + ", ".join(f"--field {m}=..." for m in missing))
+            reasons.append(
+                Reason.of(
+                    _(
+                        "missing field {fields}",
+                        fields=listed([_field_option(wf, m) for m in missing]),
+                    ),
+                    is_input=True,
+                )
+            )
         unknown = [f for f in given if f not in t.fields]
         if unknown:
             reasons.append(
-                f"'{t.trigger}' does not take field {', '.join(unknown)}; it takes "
-                f"{', '.join(t.fields) or 'no fields'}"
+                _(
+                    "{trigger} does not take field {unknown}; it takes {known}",
+                    trigger=trigger,
+                    unknown=", ".join(unknown),
+                    known=", ".join(t.fields) or _("no fields"),
+                )
             )
         if t.note_required and not (note and note.strip()):
-            reasons.append(f"'{t.trigger}' needs a note: add --note TEXT")
-    if t.guards and not (check_inputs and any("missing field" in r for r in reasons)):
+            reasons.append(_("{trigger} needs a note: add --note TEXT", trigger=trigger))
+    if t.guards and not (check_inputs and any(is_input_problem(r) for r in reasons)):
         reasons.extend(_guard_failures(snap, t, fields or {}))
     return reasons
+
+
+def _field_option(wf: Workflow, name: str) -> str:
+    """How a missing field is given: `--field name=...`, after its label in Chinese."""
+    option = f"--field {name}=..."
+    spec = wf.fields.get(name)
+    if _zh() and spec is not None and spec.labels is not None:
+        return f"{spec.labels.zh}（{option}）"
+    return option
 
 
 def is_input_problem(reason: str) -> bool:
     """Whether a reason from `blocks` is a required field the command did not give: invalid
     input (exit 3) rather than a refusal by the rules."""
-    return reason.startswith("missing field ")
+    return isinstance(reason, Reason) and reason.is_input
 
 
 # What a guard may read: the person, the case, the household's figures, the vote, the
@@ -252,24 +388,159 @@ def holds(snap: Snapshot, fields: dict[str, Any]) -> Callable[[str], bool]:
 
 
 def _guard_failures(snap: Snapshot, t: Transition, fields: dict[str, Any]) -> list[str]:
+    """Why the guards of `t` do not hold, in words (one reason for all that fail, the
+    guards' own text as its detail), and which cannot be checked and why."""
+    from aidflow.language.expressions import grouped
+
     scope = guard_scope(snap, fields)
-    out = []
+    labels = guard_labels(snap.workflow, language())
+    said: list[str] = []
+    raw: list[str] = []
+    out: list[str] = []
     for text in t.guards:
         expr = guard(text)
         # A guard that cannot be evaluated on this case's data blocks the transition with
         # its reason; it never stops the case from being shown or its other actions listed.
         try:
             if not expr.evaluate(scope):
-                out.append(f"condition not met: {expr.explain(scope)}")
+                said.extend(s for s in expr.describe(scope, labels) if s not in said)
+                raw.append(expr.explain(scope))
         except ExpressionError as exc:
-            out.append(f"condition cannot be checked: {exc.message}")
+            out.append(
+                Reason.of(
+                    _("condition cannot be checked: {reason}", reason=exc.message), detail=text
+                )
+            )
+    if said:
+        out.insert(
+            0,
+            Reason.of(
+                _("not allowed yet: {reasons}", reasons=pick("; ", "；").join(grouped(said))),
+                detail="; ".join(raw),
+            ),
+        )
     return out
+
+
+# What guards read besides the workflow's own fields and settings, by name.
+_PERSON_LABELS: dict[str, str] = {
+    "age": N_("Age"),
+    "sex": N_("Sex"),
+    "birth_date": N_("Date of birth"),
+    "township": N_("Township"),
+    "village": N_("Village"),
+    "hukou": N_("Hukou"),
+    "disability_grade": N_("Disability grade"),
+    "disability_type": N_("Disability type"),
+    "mental_illness": N_("Mental illness"),
+    "registered_poor": N_("Registered as poor"),
+    "dibao_status": N_("Dibao status"),
+    "tekun_status": N_("Tekun status"),
+    "supporter_able": N_("Supporter able to support"),
+    "living_alone": N_("Living alone"),
+    "related_users": N_("Related staff"),
+    "related_roles": N_("Roles of related staff"),
+}
+_HOUSEHOLD_LABELS: dict[str, str] = {
+    "members": N_("Household members"),
+    "income": N_("Household income"),
+    "per_capita_income": N_("Household per-capita income"),
+    "standard": N_("The household's dibao standard"),
+    "dibao_amount": N_("The household's dibao amount"),
+    "ceiling": N_("The household's dibao ceiling"),
+}
+_VOTE_LABELS: dict[str, str] = {
+    "yes": N_("Yes votes"),
+    "no": N_("No votes"),
+    "abstain": N_("Abstentions"),
+    "total": N_("Votes cast"),
+    "quorum_met": N_("Quorum met"),
+    "passed": N_("Vote passed"),
+    "failed": N_("Vote failed"),
+}
+_CASE_LABELS: dict[str, str] = {
+    "emergency": N_("Emergency"),
+    "township": N_("Township"),
+    "village": N_("Village"),
+    "state": N_("State"),
+    "opened_at": N_("Opened at"),
+}
+_POLICY_LABELS: dict[str, str] = {
+    "urban_dibao_standard": N_("Urban dibao standard"),
+    "rural_dibao_standard": N_("Rural dibao standard"),
+    "dibao_household_ceiling": N_("Dibao household ceiling"),
+    "basic_living_allowance": N_("Basic living allowance"),
+    "care_allowance_full": N_("Care allowance (self-care)"),
+    "care_allowance_partial": N_("Care allowance (partial care)"),
+    "care_allowance_none": N_("Care allowance (full care)"),
+    "temporary_assistance_multiplier_min": N_("Lowest temporary-assistance multiple"),
+    "temporary_assistance_multiplier_max": N_("Highest temporary-assistance multiple"),
+    "temporary_assistance_township_ceiling_multiple": N_("Highest multiple a township may approve"),
+    "tekun_spot_check_min_ratio": N_("Least share of tekun cases spot-checked"),
+}
+# Values guards compare with that have no label in a workflow (a person's hukou, a
+# setting's choice), as Chinese says them; English shows the value itself.
+_VALUE_WORDS_ZH: dict[str, str] = {
+    "rural": "农村",
+    "urban": "城市",
+    "active": "在保",
+    "elderly": "老年人",
+    "severely_disabled": "重度残疾人",
+    "mentally_ill": "精神障碍患者",
+    "intellectual": "智力残疾",
+    "mental": "精神残疾",
+    "physical": "肢体残疾",
+    "eligible": "符合条件",
+    "ineligible": "不符合条件",
+    "full": "全自理",
+    "partial": "半护理",
+    "none": "全护理",
+    "mandatory": "必须开展",
+    "on_objection": "仅在有异议时开展",
+    "off": "不开展",
+    "county": "县级",
+    "township": "乡镇",
+    "centralized": "集中供养",
+    "dispersed": "分散供养",
+}
+
+
+@lru_cache(maxsize=256)
+def guard_labels(wf: Workflow, lang: str) -> dict[str, str]:
+    """``ns.field`` -> its label in `lang` for every name a guard of `wf` may read, and
+    ``ns.field=value`` -> the label of a choice (``=value`` for values of any field in
+    Chinese): what `Expression.describe` names things by."""
+    with use_language(lang):
+        labels: dict[str, str] = {}
+        for ns, table in (
+            ("person", _PERSON_LABELS),
+            ("household", _HOUSEHOLD_LABELS),
+            ("vote", _VOTE_LABELS),
+            ("case", _CASE_LABELS),
+            ("policy", _POLICY_LABELS),
+        ):
+            labels.update({f"{ns}.{name}": _(text) for name, text in table.items()})
+        for name, spec in wf.fields.items():
+            if spec.labels is not None:
+                labels[f"case.{name}"] = spec.labels.get(lang)
+            for choice, said in spec.choice_labels.items():
+                labels[f"case.{name}={choice}"] = said.get(lang)
+        for name, setting in wf.settings.items():
+            if setting.labels is not None:
+                labels[f"setting.{name}"] = setting.labels.get(lang)
+        if lang == "zh":
+            labels.update({f"={value}": text for value, text in _VALUE_WORDS_ZH.items()})
+        return labels
 
 
 # -- typed field values ----------------------------------------------------------------
 
 _TRUE = {"true", "yes", "y", "1", "是"}
 _FALSE = {"false", "no", "n", "0", "否"}
+
+
+class _Unfit(ValueError):
+    """A value of the right kind that the field's rule refuses (its words are the reason)."""
 
 
 def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
@@ -281,19 +552,19 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
             if spec.choices:
                 text = spec.choice_called(text)
                 if text not in spec.choices:
-                    raise ValueError(f"must be one of {', '.join(spec.choices)}")
+                    raise _Unfit(_("must be one of {choices}", choices=_choices(spec)))
             return check_text(text, f"--field {name}")
         if kind == "int":
             return int(text)
         if kind == "decimal":
             value = Decimal(text)
             if not value.is_finite():
-                raise ValueError("must be a finite number")
+                raise _Unfit(_("must be a finite number"))
             # an overflowing exponent (1e999) must not pass as a valid amount
             if value.adjusted() >= 15:
-                raise ValueError("must be below 10^15")
+                raise _Unfit(_("must be below 10^15"))
             if int(value.as_tuple().exponent) < -6:
-                raise ValueError("must have at most 6 decimal places")
+                raise _Unfit(_("must have at most 6 decimal places"))
             return str(value)
         if kind == "bool":
             low = text.lower()
@@ -301,7 +572,7 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
                 return True
             if low in _FALSE:
                 return False
-            raise ValueError("must be true or false")
+            raise _Unfit(_("must be true or false"))
         if kind == "date":
             from datetime import date
 
@@ -318,15 +589,31 @@ def parse_field(name: str, spec: FieldSpec, raw: str) -> Any:
             "str": "text",
             "list": "a,b",
         }
-        detail = (
-            str(exc)
-            if kind in ("str", "bool", "decimal") and "must" in str(exc)
-            else f"not a valid {kind}"
-        )
+        detail = str(exc) if isinstance(exc, _Unfit) else _(_KIND_WORDS[kind])
         raise InvalidInputError(
-            f"field {name}={raw!r}: {detail}", hint=f"write it like --field {name}={examples[kind]}"
+            _("field {name}={raw}: {reason}", name=name, raw=repr(raw), reason=detail),
+            hint=_("write it like --field {name}={example}", name=name, example=examples[kind]),
         ) from None
-    raise InvalidInputError(f"field {name}: unsupported type {kind}")
+    raise InvalidInputError(_("field {name}: unsupported type {kind}", name=name, kind=kind))
+
+
+_KIND_WORDS = {
+    "int": N_("not a valid int"),
+    "decimal": N_("not a valid decimal"),
+    "bool": N_("not a valid bool"),
+    "date": N_("not a valid date"),
+    "str": N_("not a valid str"),
+    "list": N_("not a valid list"),
+}
+
+
+def _choices(spec: FieldSpec) -> str:
+    """A field's choices as the reader gives them: codes in English, labels in Chinese."""
+    if _zh():
+        return listed(
+            [spec.choice_labels[c].zh if c in spec.choice_labels else c for c in spec.choices]
+        )
+    return ", ".join(spec.choices)
 
 
 def stored_value(spec: FieldSpec, value: Any) -> Any:
@@ -335,7 +622,9 @@ def stored_value(spec: FieldSpec, value: Any) -> Any:
         return None
     if spec.type == "decimal":
         if isinstance(value, float):
-            raise InvalidInputError(f"a computed decimal must not be a float ({value!r})")
+            raise InvalidInputError(
+                _("a computed decimal must not be a float ({value})", value=repr(value))
+            )
         return str(Decimal(value))
     if spec.type == "int" and isinstance(value, Decimal):
         return int(value)

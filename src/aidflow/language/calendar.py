@@ -51,8 +51,9 @@ from aidflow.errors import (
     WorkflowInvalidError,
     did_you_mean,
 )
+from aidflow.i18n import N_, _
 
-__all__ = ["UNITS", "Duration", "WorkCalendar", "last_day", "parse_duration"]
+__all__ = ["UNITS", "Duration", "WorkCalendar", "duration_words", "last_day", "parse_duration"]
 
 UNITS = ("h", "d", "wd", "mo")
 MAX_AMOUNT = 99_999
@@ -61,10 +62,12 @@ DEFAULT_CALENDAR_FILE = "workflows/policy/calendar.yaml"
 _NTH_CACHE_SIZE = 4096
 
 _DURATION_RE = re.compile(r"([1-9][0-9]{0,4})(h|d|wd|mo)")
-_DURATION_FORMS = (
+_DURATION_FORMS = N_(
     "write a whole number followed by h (hours), d (days), wd (working days) "
     "or mo (months), e.g. 24h, 7d, 10wd, 12mo"
 )
+# A duration as the reader says it ("7d" in English, "7 天" in Chinese), by its unit.
+_DURATION_WORDS = {"h": N_("{n}h"), "d": N_("{n}d"), "wd": N_("{n}wd"), "mo": N_("{n}mo")}
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,14 @@ class Duration:
         )
         if not valid_amount or self.unit not in UNITS:
             raise DurationError(
-                f"invalid duration amount={self.amount!r}, unit={self.unit!r}: "
-                f"amount must be a whole number from 1 to {MAX_AMOUNT} "
-                f"and unit one of {', '.join(UNITS)}"
+                _(
+                    "invalid duration amount={amount}, unit={unit}: amount must be a whole "
+                    "number from 1 to {most} and unit one of {units}",
+                    amount=repr(self.amount),
+                    unit=repr(self.unit),
+                    most=MAX_AMOUNT,
+                    units=", ".join(UNITS),
+                )
             )
 
     def __str__(self) -> str:
@@ -99,7 +107,7 @@ def parse_duration(text: str) -> Duration:
     ``1.5d`` or ``0d``), so a typo in a workflow file is reported, not reinterpreted.
     """
     if not isinstance(text, str):
-        raise DurationError(f"invalid duration {text!r}: {_DURATION_FORMS}")
+        raise DurationError(_invalid_duration(text))
     return _parse_duration(text)
 
 
@@ -110,14 +118,31 @@ def _parse_duration(text: str) -> Duration:
     # fullmatch, not `$`: `$` would accept a trailing newline.
     match = _DURATION_RE.fullmatch(text.strip())
     if match is None:
-        raise DurationError(f"invalid duration {text!r}: {_DURATION_FORMS}")
+        raise DurationError(_invalid_duration(text))
     return Duration(int(match.group(1)), match.group(2))
+
+
+def _invalid_duration(text: object) -> str:
+    return _("invalid duration {text}: {forms}", text=repr(text), forms=_(_DURATION_FORMS))
+
+
+def duration_words(text: str) -> str:
+    """A duration text (``7d``, ``10wd``) as the reader says it: itself in English,
+    ``7 天`` / ``10 个工作日`` in Chinese; a text that is no duration is returned as it is."""
+    match = _DURATION_RE.fullmatch(text.strip())
+    if match is None:
+        return text
+    return _(_DURATION_WORDS[match.group(2)], n=int(match.group(1)))
 
 
 def _require_aware(at: datetime, name: str) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(
-            f"{name} {at.isoformat()} has no time zone: pass an aware datetime (UTC usually)"
+            _(
+                "{name} {at} has no time zone: pass an aware datetime (UTC usually)",
+                name=name,
+                at=at.isoformat(),
+            )
         )
 
 
@@ -126,7 +151,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInputError(
-            f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai"
+            _("unknown time zone {name}: use an IANA name such as Asia/Shanghai", name=repr(name))
         ) from exc
 
 
@@ -168,11 +193,16 @@ class WorkCalendar:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise NotFoundError(
-                f"calendar file {name} not found",
-                hint=f"create it (see {DEFAULT_CALENDAR_FILE}) or point to the right path",
+                _("calendar file {name} not found", name=name),
+                hint=_(
+                    "create it (see {example}) or point to the right path",
+                    example=DEFAULT_CALENDAR_FILE,
+                ),
             ) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"cannot read calendar file {name}: {exc}") from exc
+            raise InvalidInputError(
+                _("cannot read calendar file {name}: {reason}", name=name, reason=exc)
+            ) from exc
         zone, overrides, covered = _parse_calendar_file(text, name)
         calendar = cls(tz=zone or tz, overrides=overrides, covered_years=covered)
         calendar._source = name
@@ -196,8 +226,11 @@ class WorkCalendar:
         if isinstance(day, datetime):
             # Its date depends on the zone; make the caller pick it.
             raise TypeError(
-                f"is_workday takes a date, not the datetime {day.isoformat()}: "
-                "convert it to local time and call .date()"
+                _(
+                    "is_workday takes a date, not the datetime {day}: "
+                    "convert it to local time and call .date()",
+                    day=day.isoformat(),
+                )
             )
         cached = self._cache.get(day)
         if cached is not None:
@@ -219,9 +252,13 @@ class WorkCalendar:
             if day.year in self._covered_years:
                 return day.weekday() < 5
             raise CalendarError(
-                f"no PRC holiday calendar for {day.year}: add the year's holidays and "
-                f"adjusted working days to {self._source} (covered_years, days) "
-                "or upgrade chinesecalendar"
+                _(
+                    "no PRC holiday calendar for {year}: add the year's holidays and "
+                    "adjusted working days to {file} (covered_years, days) "
+                    "or upgrade chinesecalendar",
+                    year=day.year,
+                    file=self._source,
+                )
             ) from None
 
     def add(self, start: datetime, duration: Duration) -> datetime:
@@ -243,7 +280,11 @@ class WorkCalendar:
         except (OverflowError, ValueError) as exc:
             # Only date-range errors get here: the inputs were checked above.
             raise DurationError(
-                f"{duration} after {start.isoformat()} is past the year 9999"
+                _(
+                    "{duration} after {start} is past the year 9999",
+                    duration=duration,
+                    start=start.isoformat(),
+                )
             ) from exc
 
     def _nth_workday_after(self, day: date, count: int) -> date:
@@ -324,7 +365,13 @@ class _CalendarFromFile(WorkCalendar):
     def __getattr__(self, name: str) -> Any:
         # Only for attributes not set: the calendar state, if another path reaches it first.
         if name not in _STATE:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise AttributeError(
+                _(
+                    "{kind} object has no attribute {name}",
+                    kind=repr(type(self).__name__),
+                    name=repr(name),
+                )
+            )
         self._load()
         return vars(self)[name]
 
@@ -370,7 +417,7 @@ def _parse_calendar_file(text: str, name: str) -> tuple[str | None, dict[date, b
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         reason = getattr(exc, "problem", None) or str(exc)
         raise WorkflowInvalidError(
-            [Problem(name, line, column, "", f"not valid YAML: {reason}")]
+            [Problem(name, line, column, "", _("not valid YAML: {reason}", reason=reason))]
         ) from None
     return _read_calendar_root(root, name)
 
@@ -391,7 +438,7 @@ def _read_calendar_root(root: Any, name: str) -> tuple[str | None, dict[date, bo
     if root is None:  # an empty file adds nothing
         return zone, overrides, covered
     if not isinstance(root, yaml.MappingNode):
-        problem(root, "", "expected a mapping with keys timezone, covered_years, days")
+        problem(root, "", _("expected a mapping with keys timezone, covered_years, days"))
         raise WorkflowInvalidError(problems)
 
     seen_keys: set[str] = set()
@@ -400,12 +447,17 @@ def _read_calendar_root(root: Any, name: str) -> tuple[str | None, dict[date, bo
         if key not in _FILE_KEYS:
             hint = did_you_mean(str(key), _FILE_KEYS)
             if hint is not None:  # calendar hints are written as sentences
-                hint = "D" + hint[1:]
+                hint = hint[:1].upper() + hint[1:]
             allowed = ", ".join(_FILE_KEYS)
-            problem(key_node, "", f"unknown key {key!r}: allowed keys are {allowed}", hint)
+            problem(
+                key_node,
+                "",
+                _("unknown key {key}: allowed keys are {allowed}", key=repr(key), allowed=allowed),
+                hint,
+            )
             continue
         if key in seen_keys:
-            problem(key_node, key, "duplicate key: give it once")
+            problem(key_node, key, _("duplicate key: give it once"))
             continue
         seen_keys.add(key)
         if key == "timezone":
@@ -430,7 +482,7 @@ def _read_timezone(node: Any, problem: _Report) -> str | None:
     import yaml
 
     if not isinstance(node, yaml.ScalarNode) or _is_null(node):
-        problem(node, "timezone", "expected a time zone name such as Asia/Shanghai")
+        problem(node, "timezone", _("expected a time zone name such as Asia/Shanghai"))
         return None
     try:
         _zone(node.value)
@@ -446,16 +498,20 @@ def _read_years(node: Any, problem: _Report) -> list[int]:
     if _is_null(node):
         return []
     if not isinstance(node, yaml.SequenceNode):
-        problem(node, "covered_years", "expected a list of years, e.g. [2027]")
+        problem(node, "covered_years", _("expected a list of years, e.g. [2027]"))
         return []
     years: list[int] = []
     for index, item in enumerate(node.value):
         path = f"covered_years[{index}]"
         value = item.value if isinstance(item, yaml.ScalarNode) else None
         if not isinstance(value, str) or not _YEAR_RE.fullmatch(value) or int(value) < 1:
-            problem(item, path, f"{value!r} is not a year: write four digits, e.g. 2027")
+            problem(
+                item,
+                path,
+                _("{value} is not a year: write four digits, e.g. 2027", value=repr(value)),
+            )
         elif int(value) in years:
-            problem(item, path, f"year {value} is listed twice")
+            problem(item, path, _("year {value} is listed twice", value=value))
         else:
             years.append(int(value))
     return years
@@ -467,7 +523,7 @@ def _read_days(node: Any, problem: _Report) -> dict[date, bool]:
     if _is_null(node):
         return {}
     if not isinstance(node, yaml.MappingNode):
-        problem(node, "days", "expected a mapping of YYYY-MM-DD: work | off")
+        problem(node, "days", _("expected a mapping of YYYY-MM-DD: work | off"))
         return {}
     days: dict[date, bool] = {}
     for key_node, value_node in node.value:
@@ -475,17 +531,25 @@ def _read_days(node: Any, problem: _Report) -> dict[date, bool]:
         path = f"days.{key}"
         day = _parse_date(key)
         if day is None:
-            problem(key_node, path, f"{key!r} is not a date: write YYYY-MM-DD, e.g. 2027-01-01")
+            problem(
+                key_node,
+                path,
+                _("{key} is not a date: write YYYY-MM-DD, e.g. 2027-01-01", key=repr(key)),
+            )
             continue
         if day in days:
-            problem(key_node, path, "date listed twice: keep one entry")
+            problem(key_node, path, _("date listed twice: keep one entry"))
             continue
         if not isinstance(value_node, yaml.ScalarNode):
-            problem(value_node, path, "expected work or off, found a list or mapping")
+            problem(value_node, path, _("expected work or off, found a list or mapping"))
             continue
         value = value_node.value
         if value not in _DAY_VALUES:
-            problem(value_node, path, f"value {value!r} is not allowed: write work or off")
+            problem(
+                value_node,
+                path,
+                _("value {value} is not allowed: write work or off", value=repr(value)),
+            )
             continue
         days[day] = _DAY_VALUES[value]
     return days

@@ -55,6 +55,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aidflow.errors import ExpressionError, did_you_mean
+from aidflow.i18n import N_, _, ngettext, pick
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -84,7 +85,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 def _lower(text: Any) -> str:
     if not isinstance(text, str):
-        raise TypeError(f"lower() expects a string, got {type(text).__name__}")
+        raise TypeError(_("lower() expects a string, got {kind}", kind=type(text).__name__))
     return text.lower()
 
 
@@ -97,7 +98,7 @@ def _round(number: Any, ndigits: Any = None) -> Any:
         return round(number)
     if not isinstance(ndigits, int) or isinstance(ndigits, bool) or abs(ndigits) > MAX_ROUND_DIGITS:
         raise ValueError(
-            f"round() digits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}"
+            _("round() digits must be an integer from -{most} to {most}", most=MAX_ROUND_DIGITS)
         )
     return round(number, ndigits)
 
@@ -110,7 +111,10 @@ def _as_date(value: Any) -> date:
     if isinstance(value, str):
         return date.fromisoformat(value)
     raise TypeError(
-        f"days_between() expects dates or 'YYYY-MM-DD' strings, got {type(value).__name__}"
+        _(
+            "days_between() expects dates or 'YYYY-MM-DD' strings, got {kind}",
+            kind=type(value).__name__,
+        )
     )
 
 
@@ -190,20 +194,20 @@ _MEMBERSHIP = (ast.In, ast.NotIn)
 # Node types outside the grammar, with what to call them in a message and a hint.
 _REFUSED: dict[type[ast.AST], tuple[str, str | None]] = {
     ast.Lambda: ("lambda", None),
-    ast.ListComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.SetComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.DictComp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.GeneratorExp: ("comprehension", "use any(), all() or contains() on a list field"),
-    ast.NamedExpr: ("assignment expression (:=)", None),
-    ast.JoinedStr: ("f-string", "compare plain strings instead"),
-    ast.FormattedValue: ("f-string", "compare plain strings instead"),
+    ast.ListComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.SetComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.DictComp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.GeneratorExp: (N_("comprehension"), N_("use any(), all() or contains() on a list field")),
+    ast.NamedExpr: (N_("assignment expression (:=)"), None),
+    ast.JoinedStr: ("f-string", N_("compare plain strings instead")),
+    ast.FormattedValue: ("f-string", N_("compare plain strings instead")),
     ast.Await: ("'await'", None),
     ast.Yield: ("'yield'", None),
     ast.YieldFrom: ("'yield'", None),
-    ast.Starred: ("unpacking (*)", None),
-    ast.Slice: ("slice", "index with a single constant, as in case.investigators[0]"),
-    ast.Set: ("set literal", "use a list, as in ['a', 'b']"),
-    ast.Dict: ("dict literal", None),
+    ast.Starred: (N_("unpacking (*)"), None),
+    ast.Slice: (N_("slice"), N_("index with a single constant, as in case.investigators[0]")),
+    ast.Set: (N_("set literal"), N_("use a list, as in ['a', 'b']")),
+    ast.Dict: (N_("dict literal"), None),
 }
 
 
@@ -339,6 +343,19 @@ class Expression:
             return f"{self._source.segment(body)} is true"
         return "; ".join(evaluator.failures(body))
 
+    def describe(
+        self, scope: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str] | None = None
+    ) -> list[str]:
+        """Why the expression is falsy, in words of the current language: one sentence per
+        failing part, naming fields by `labels` (``ns.field`` -> label, ``ns.field=value``
+        -> the label of a choice), e.g. ``Investigators must number at least 2 (now 1)``.
+        `explain` gives the same with the expression's own text. Empty when it is truthy."""
+        evaluator = _Evaluator(self._source, scope)
+        body = self._tree.body
+        if evaluator.eval(body):
+            return []
+        return _Words(evaluator, labels or {}).reasons(body)
+
 
 def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPACES) -> Expression:
     """Parse and check `text` against the guard grammar; see the module docstring.
@@ -347,11 +364,13 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
     anything outside the grammar. Results are cached on (text, namespaces).
     """
     if not isinstance(text, str):
-        raise ExpressionError(f"expression must be a string, got {type(text).__name__}")
+        raise ExpressionError(
+            _("expression must be a string, got {kind}", kind=type(text).__name__)
+        )
     names = tuple(namespaces)
     for name in names:
         if not isinstance(name, str) or not _FIELD.match(name) or name.startswith("_"):
-            raise ValueError(f"invalid namespace name {name!r}")
+            raise ValueError(_("invalid namespace name {name}", name=repr(name)))
     return _compile(text, names)
 
 
@@ -362,13 +381,17 @@ def compile_expression(text: str, *, namespaces: Iterable[str] = DEFAULT_NAMESPA
 def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     if len(text) > MAX_LENGTH:
         raise ExpressionError(
-            f"expression is too long: {len(text)} characters (the limit is {MAX_LENGTH})",
+            _(
+                "expression is too long: {n} characters (the limit is {limit})",
+                n=len(text),
+                limit=MAX_LENGTH,
+            ),
             column=MAX_LENGTH + 1,
-            hint="split it into several guards",
+            hint=_("split it into several guards"),
         )
     if not text.strip():
         raise ExpressionError(
-            "expression is empty", hint="write a condition such as person.age >= 60"
+            _("expression is empty"), hint=_("write a condition such as person.age >= 60")
         )
     source = _Source(text)
     tree = _parse(source)
@@ -387,8 +410,12 @@ def _compile(text: str, namespaces: tuple[str, ...]) -> Expression:
     )
 
 
-_TOO_DEEP = f"expression nested too deeply (the limit is {MAX_DEPTH} levels)"
-_TOO_DEEP_HINT = "split it into simpler guards"
+_TOO_DEEP = N_("expression nested too deeply (the limit is {limit} levels)")
+_TOO_DEEP_HINT = N_("split it into simpler guards")
+
+
+def _too_deep(column: int) -> ExpressionError:
+    return ExpressionError(_(_TOO_DEEP, limit=MAX_DEPTH), column=column, hint=_(_TOO_DEEP_HINT))
 
 
 # CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
@@ -412,20 +439,22 @@ def _parse(source: _Source) -> ast.Expression:
     except SyntaxError as exc:
         column = source.syntax_column(exc)
         if exc.msg.startswith("too many nested parentheses"):
-            raise ExpressionError(_TOO_DEEP, column=column, hint=_TOO_DEEP_HINT) from None
+            raise _too_deep(column) from None
         hint = None
         at = column - 1 - source.prefix
         if exc.msg == "invalid syntax" and source.text[at : at + 1] == "=":
-            hint = "compare with '==', not '='"
+            hint = _("compare with '==', not '='")
         if hint is None and _NEWLINE.search(source.text):
-            hint = "write the expression on one line, or wrap it in parentheses"
+            hint = _("write the expression on one line, or wrap it in parentheses")
         raise ExpressionError(
-            f"invalid expression syntax: {exc.msg}", column=column, hint=hint
+            _("invalid expression syntax: {reason}", reason=exc.msg), column=column, hint=hint
         ) from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(_TOO_DEEP, column=1, hint=_TOO_DEEP_HINT) from None
+        raise _too_deep(1) from None
     except ValueError as exc:  # null bytes, on some Python versions
-        raise ExpressionError(f"invalid expression syntax: {exc}", column=1) from None
+        raise ExpressionError(
+            _("invalid expression syntax: {reason}", reason=exc), column=1
+        ) from None
 
 
 def _check_depth(source: _Source, tree: ast.Expression) -> None:
@@ -435,7 +464,7 @@ def _check_depth(source: _Source, tree: ast.Expression) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             assert isinstance(node, ast.expr)  # only expressions add a level
-            raise ExpressionError(_TOO_DEEP, column=source.column(node), hint=_TOO_DEEP_HINT)
+            raise _too_deep(source.column(node))
         # Reversed, so that the leftmost too-deep node is the one reported.
         for child in reversed(list(ast.iter_child_nodes(node))):
             stack.append((child, depth + isinstance(child, ast.expr)))
@@ -473,7 +502,7 @@ class _Checker:
                 self.check(value)
         elif isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Invert):
-                raise self.fail("operator '~' is not allowed", node)
+                raise self.fail(_("operator '{symbol}' is not allowed", symbol="~"), node)
             self.check(node.operand)
         elif isinstance(node, ast.BinOp):
             self.binop(node)
@@ -488,7 +517,11 @@ class _Checker:
             self.subscript(node)
         else:
             what, hint = _REFUSED.get(type(node), (type(node).__name__, None))
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node, hint=hint)
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                node,
+                hint=_(hint) if hint else None,
+            )
 
     def constant(self, node: ast.Constant) -> None:
         value = node.value
@@ -497,38 +530,58 @@ class _Checker:
         if isinstance(value, int):
             if abs(value) > MAX_INT:
                 raise self.fail(
-                    f"integer constant too large: {self.source.quoted(node)} (the limit is 10**15)",
+                    _(
+                        "integer constant too large: {text} (the limit is 10**15)",
+                        text=self.source.quoted(node),
+                    ),
                     node,
                 )
         elif isinstance(value, str):
             if len(value) > MAX_STRING:
                 raise self.fail(
-                    f"string constant too long: {len(value)} characters"
-                    f" (the limit is {MAX_STRING})",
+                    _(
+                        "string constant too long: {n} characters (the limit is {limit})",
+                        n=len(value),
+                        limit=MAX_STRING,
+                    ),
                     node,
                 )
         else:
-            what = {bytes: "bytes literal", complex: "complex number"}.get(type(value), "'...'")
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", node)
+            what = {bytes: N_("bytes literal"), complex: N_("complex number")}.get(
+                type(value), "'...'"
+            )
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                node,
+            )
 
     def namespace(self, node: ast.Name) -> None:
         if node.id not in self.namespaces:
             allowed = ", ".join(f"{ns}.*" for ns in self.namespaces)
             hint = None
             if node.id in FUNCTIONS:
-                hint = f"'{node.id}' is a function: call it as {node.id}(...)"
+                hint = _("'{name}' is a function: call it as {name}(...)", name=node.id)
             elif node.id.lower() in ("true", "false", "none", "null"):
-                hint = "write True, False or None"
+                hint = _("write True, False or None")
             else:
                 hint = did_you_mean(node.id, self.namespaces)
             raise self.fail(
-                f"unknown name '{node.id}': expressions may read {allowed}", node, hint=hint
+                _(
+                    "unknown name '{name}': expressions may read {allowed}",
+                    name=node.id,
+                    allowed=allowed,
+                ),
+                node,
+                hint=hint,
             )
 
     def bare_name(self, node: ast.Name) -> None:
         self.namespace(node)
         raise self.fail(
-            f"namespace '{node.id}' must be followed by a field name, as in '{node.id}.<field>'",
+            _(
+                "namespace '{name}' must be followed by a field name, as in '{name}.<field>'",
+                name=node.id,
+            ),
             node,
         )
 
@@ -543,25 +596,36 @@ class _Checker:
         quoted = self.source.quoted(node)
         if attr.startswith("_"):
             raise self.fail(
-                f"dunder/private attribute '{attr}' is not allowed in {quoted}",
+                _(
+                    "dunder/private attribute '{attr}' is not allowed in {text}",
+                    attr=attr,
+                    text=quoted,
+                ),
                 node,
                 column=column,
-                hint="names starting with '_' can never be read",
+                hint=_("names starting with '_' can never be read"),
             )
         if not isinstance(value, ast.Name):
             hint = None
             if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
                 nested = f"{self.source.segment(value)}['{attr}']"
-                hint = f"read nested data with a subscript, as in {nested}"
+                hint = _("read nested data with a subscript, as in {nested}", nested=nested)
             raise self.fail(
-                f"attribute access {quoted} is not allowed: only namespace.field, one level deep",
+                _(
+                    "attribute access {text} is not allowed: only namespace.field, one level deep",
+                    text=quoted,
+                ),
                 node,
                 column=column,
                 hint=hint,
             )
         if not _FIELD.match(attr):
             raise self.fail(
-                f"invalid field name '{attr}' in {quoted}: use lower-case letters, digits and '_'",
+                _(
+                    "invalid field name '{attr}' in {text}: use lower-case letters, digits and '_'",
+                    attr=attr,
+                    text=quoted,
+                ),
                 node,
                 column=column,
             )
@@ -577,51 +641,66 @@ class _Checker:
                 self.check(func.value)
             hint = None
             if func.attr in FUNCTIONS:
-                hint = (
-                    f"call it as a function, as in {func.attr}({self.source.segment(func.value)})"
-                )
+                call = f"{func.attr}({self.source.segment(func.value)})"
+                hint = _("call it as a function, as in {call}", call=call)
             raise self.fail(
-                f"method calls are not allowed: {quoted}",
+                _("method calls are not allowed: {text}", text=quoted),
                 node,
                 column=self.source.attr_column(func),
                 hint=hint,
             )
         if not isinstance(func, ast.Name):
             self.check(func)
-            raise self.fail(f"only named functions can be called, not {quoted}", node)
+            raise self.fail(_("only named functions can be called, not {text}", text=quoted), node)
         name = func.id
         if name not in FUNCTIONS:
             raise self.fail(
-                f"unknown function '{name}': allowed functions are {', '.join(sorted(FUNCTIONS))}",
+                _(
+                    "unknown function '{name}': allowed functions are {allowed}",
+                    name=name,
+                    allowed=", ".join(sorted(FUNCTIONS)),
+                ),
                 node,
                 hint=did_you_mean(name, FUNCTIONS),
             )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.fail(
-                    f"argument unpacking is not allowed: {self.source.quoted(arg)}", arg
+                    _("argument unpacking is not allowed: {text}", text=self.source.quoted(arg)),
+                    arg,
                 )
             self.check(arg)
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.fail(
-                    f"argument unpacking is not allowed: {self.source.quoted(keyword)}", keyword
+                    _(
+                        "argument unpacking is not allowed: {text}",
+                        text=self.source.quoted(keyword),
+                    ),
+                    keyword,
                 )
             raise self.fail(
-                f"keyword arguments are not allowed: {self.source.quoted(keyword)} in {quoted}",
+                _(
+                    "keyword arguments are not allowed: {argument} in {text}",
+                    argument=self.source.quoted(keyword),
+                    text=quoted,
+                ),
                 keyword,
-                hint="pass arguments by position",
+                hint=_("pass arguments by position"),
             )
         fewest, most = _ARITY[name]
         count = len(node.args)
         if count < fewest or (most is not None and count > most):
             if most is None:
-                wanted = f"at least {fewest} argument{'s' * (fewest != 1)}"
+                wanted = ngettext("at least {n} argument", "at least {n} arguments", fewest)
             elif fewest == most:
-                wanted = f"exactly {fewest} argument{'s' * (fewest != 1)}"
+                wanted = ngettext("exactly {n} argument", "exactly {n} arguments", fewest)
             else:
-                wanted = f"{fewest} or {most} arguments"
-            raise self.fail(f"{name}() takes {wanted}, got {count}", node)
+                wanted = _("{fewest} or {most} arguments", fewest=fewest, most=most)
+            raise self.fail(
+                _("{name}() takes {wanted}, got {count}", name=name, wanted=wanted, count=count),
+                node,
+            )
         self.functions.add(name)
 
     def compare(self, node: ast.Compare) -> None:
@@ -631,10 +710,10 @@ class _Checker:
             if type(op) not in _COMPARE:
                 symbol = "is not" if isinstance(op, ast.IsNot) else "is"
                 raise self.fail(
-                    f"operator '{symbol}' is not allowed",
+                    _("operator '{symbol}' is not allowed", symbol=symbol),
                     node,
                     column=self.source.between_column(left, right, "is"),
-                    hint="compare with '==' or '!=', as in case.x == None",
+                    hint=_("compare with '==' or '!=', as in case.x == None"),
                 )
             self.check(right)
             left = right
@@ -644,7 +723,7 @@ class _Checker:
         if type(node.op) in _REFUSED_BINARY:
             symbol = _REFUSED_BINARY[type(node.op)]
             raise self.fail(
-                f"operator '{symbol}' is not allowed",
+                _("operator '{symbol}' is not allowed", symbol=symbol),
                 node,
                 column=self.source.between_column(node.left, node.right, symbol),
             )
@@ -654,12 +733,21 @@ class _Checker:
             quoted = self.source.quoted(node)
             if exponent is None:
                 raise self.fail(
-                    f"the exponent in {quoted} must be a constant number (at most {MAX_EXPONENT})",
+                    _(
+                        "the exponent in {text} must be a constant number (at most {limit})",
+                        text=quoted,
+                        limit=MAX_EXPONENT,
+                    ),
                     node.right,
                 )
             if abs(exponent) > MAX_EXPONENT:
                 raise self.fail(
-                    f"exponent too large in {quoted}: the limit is {MAX_EXPONENT}", node.right
+                    _(
+                        "exponent too large in {text}: the limit is {limit}",
+                        text=quoted,
+                        limit=MAX_EXPONENT,
+                    ),
+                    node.right,
                 )
 
     def subscript(self, node: ast.Subscript) -> None:
@@ -667,11 +755,17 @@ class _Checker:
         index = node.slice
         if isinstance(index, ast.Slice):
             what, hint = _REFUSED[ast.Slice]
-            raise self.fail(f"{what} is not allowed: {self.source.quoted(node)}", index, hint=hint)
+            raise self.fail(
+                _("{what} is not allowed: {text}", what=_(what), text=self.source.quoted(node)),
+                index,
+                hint=_(hint) if hint else None,
+            )
         if _constant_index(index) is None:
             raise self.fail(
-                "subscript index must be an integer or string constant, "
-                f"not {self.source.quoted(index)}",
+                _(
+                    "subscript index must be an integer or string constant, not {text}",
+                    text=self.source.quoted(index),
+                ),
                 index,
             )
         self.check(index)
@@ -727,19 +821,35 @@ class _Bounds:
         self.source = source
 
     def refuse(self, node: ast.expr, kind: str, size: int) -> ExpressionError:
-        unit = "characters" if kind == "str" else "items"
-        what = {"str": "a string", "list": "a list", "tuple": "a tuple"}[kind]
-        nested = "" if kind == "str" else " (nested ones included)"
+        said = {
+            "str": N_("{text} can build a string of {size} characters; the limit is {limit}"),
+            "list": N_(
+                "{text} can build a list of {size} items (nested ones included); "
+                "the limit is {limit}"
+            ),
+            "tuple": N_(
+                "{text} can build a tuple of {size} items (nested ones included); "
+                "the limit is {limit}"
+            ),
+        }[kind]
         return ExpressionError(
-            f"{self.source.quoted(node)} can build {what} of {size:,} {unit}{nested};"
-            f" the limit is {MAX_ITEMS:,}",
+            _(
+                said,
+                text=self.source.quoted(node),
+                size=format(size, ","),
+                limit=format(MAX_ITEMS, ","),
+            ),
             column=self.source.column(node),
         )
 
     def refuse_int(self, node: ast.expr, bits: int) -> ExpressionError:
         return ExpressionError(
-            f"{self.source.quoted(node)} can build an integer of {bits:,} bits;"
-            f" the limit is {MAX_INT_BITS} bits",
+            _(
+                "{text} can build an integer of {bits} bits; the limit is {limit} bits",
+                text=self.source.quoted(node),
+                bits=format(bits, ","),
+                limit=MAX_INT_BITS,
+            ),
             column=self.source.column(node),
         )
 
@@ -840,6 +950,10 @@ def _constant_index(node: ast.AST) -> int | str | None:
 # -- evaluating -------------------------------------------------------------------------
 
 
+def _too_large() -> str:
+    return _("integer result too large (the limit is 2**{bits})", bits=MAX_INT_BITS)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Number) and not isinstance(value, complex)
 
@@ -876,7 +990,8 @@ class _Evaluator:
 
     def fail(self, node: ast.expr, reason: str) -> ExpressionError:
         return ExpressionError(
-            f"cannot evaluate {self.source.quoted(node)}: {reason}", column=self.source.column(node)
+            _("cannot evaluate {text}: {reason}", text=self.source.quoted(node), reason=reason),
+            column=self.source.column(node),
         )
 
     def eval(self, node: ast.expr) -> Any:
@@ -907,7 +1022,9 @@ class _Evaluator:
             return self.bounded(node, tuple(self.eval(element) for element in node.elts))
         if isinstance(node, ast.Subscript):
             return self.subscript(node)
-        raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+        raise AssertionError(  # pragma: no cover
+            _("unchecked node {kind}", kind=type(node).__name__)
+        )
 
     def read(self, node: ast.Attribute) -> Any:
         assert isinstance(node.value, ast.Name)
@@ -919,7 +1036,14 @@ class _Evaluator:
         if values is None:
             return None
         if not isinstance(values, Mapping):
-            raise self.fail(node, f"'{namespace}' is a {type(values).__name__}, not a mapping")
+            raise self.fail(
+                node,
+                _(
+                    "'{namespace}' is a {kind}, not a mapping",
+                    namespace=namespace,
+                    kind=type(values).__name__,
+                ),
+            )
         try:
             return values[node.attr]
         except KeyError:
@@ -952,7 +1076,12 @@ class _Evaluator:
         symbol = "-" if isinstance(node.op, ast.USub) else "+"
         if not _is_number(operand):
             raise self.fail(
-                node, f"bad operand type for unary {symbol}: '{type(operand).__name__}'"
+                node,
+                _(
+                    "bad operand type for unary {symbol}: '{kind}'",
+                    symbol=symbol,
+                    kind=type(operand).__name__,
+                ),
             )
         return -operand if symbol == "-" else +operand
 
@@ -966,21 +1095,17 @@ class _Evaluator:
         if _is_number(left) and _is_number(right):
             if isinstance(left, int) and isinstance(right, int):
                 if op is ast.Pow and right > 0 and left.bit_length() * right > MAX_INT_BITS:
-                    raise self.fail(
-                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
-                    )
+                    raise self.fail(node, _too_large())
                 if op is ast.Mult and left.bit_length() + right.bit_length() > MAX_INT_BITS + 1:
-                    raise self.fail(
-                        node, f"integer result too large (the limit is 2**{MAX_INT_BITS})"
-                    )
+                    raise self.fail(node, _too_large())
             try:
                 result = function(left, right)
             except OverflowError:
-                raise self.fail(node, "result too large") from None
+                raise self.fail(node, _("result too large")) from None
             except (TypeError, ValueError, ArithmeticError) as exc:
                 raise self.fail(node, str(exc)) from None
             if isinstance(result, complex):
-                raise self.fail(node, "the result is not a real number")
+                raise self.fail(node, _("the result is not a real number"))
             return self.bounded(node, result)
         if op is ast.Add and any(
             isinstance(left, t) and isinstance(right, t) for t in (str, list, tuple)
@@ -999,19 +1124,24 @@ class _Evaluator:
                 return sequence * count
         raise self.fail(
             node,
-            f"unsupported operand types for {symbol}: "
-            f"'{type(left).__name__}' and '{type(right).__name__}'",
+            _(
+                "unsupported operand types for {symbol}: '{left}' and '{right}'",
+                symbol=symbol,
+                left=type(left).__name__,
+                right=type(right).__name__,
+            ),
         )
 
     def check_size(self, node: ast.expr, size: int) -> None:
         if size > MAX_ITEMS:
             raise self.fail(
-                node, f"the result would have more than {MAX_ITEMS} characters or items"
+                node,
+                _("the result would have more than {limit} characters or items", limit=MAX_ITEMS),
             )
 
     def bounded(self, node: ast.expr, value: Any) -> Any:
         if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-            raise self.fail(node, f"integer result too large (the limit is 2**{MAX_INT_BITS})")
+            raise self.fail(node, _too_large())
         if _is_sequence(value):
             self.check_size(node, _size(value))
         return value
@@ -1040,13 +1170,18 @@ class _Evaluator:
         if isinstance(value, Sequence):
             if not isinstance(index, int):
                 raise self.fail(
-                    node, f"a {type(value).__name__} is indexed by integers, not {index!r}"
+                    node,
+                    _(
+                        "a {kind} is indexed by integers, not {index}",
+                        kind=type(value).__name__,
+                        index=repr(index),
+                    ),
                 )
             try:
                 return value[index]
             except IndexError:
                 return None
-        raise self.fail(node, f"a {type(value).__name__} cannot be subscripted")
+        raise self.fail(node, _("a {kind} cannot be subscripted", kind=type(value).__name__))
 
     # -- explain ---------------------------------------------------------------------
 
@@ -1085,6 +1220,346 @@ def _reads_data(node: ast.AST) -> bool:
     return any(isinstance(n, (ast.Attribute, ast.Call)) for n in ast.walk(node))
 
 
+# -- describing a failure in words -----------------------------------------------------
+
+# How each comparison is said, of a value and of a count (len() of a list): the subject,
+# what it must be, and what it is now.
+_SAID: dict[type[ast.cmpop], tuple[str, str]] = {
+    ast.GtE: (
+        N_("{subject} must be at least {value} (now {now})"),
+        N_("{subject} must number at least {value} (now {now})"),
+    ),
+    ast.Gt: (
+        N_("{subject} must be more than {value} (now {now})"),
+        N_("{subject} must number more than {value} (now {now})"),
+    ),
+    ast.LtE: (
+        N_("{subject} must be at most {value} (now {now})"),
+        N_("{subject} must number at most {value} (now {now})"),
+    ),
+    ast.Lt: (
+        N_("{subject} must be less than {value} (now {now})"),
+        N_("{subject} must number fewer than {value} (now {now})"),
+    ),
+    ast.Eq: (
+        N_("{subject} must be {value} (now {now})"),
+        N_("{subject} must number exactly {value} (now {now})"),
+    ),
+    ast.NotEq: (
+        N_("{subject} must not be {value} (now {now})"),
+        N_("{subject} must not number {value} (now {now})"),
+    ),
+    ast.In: (
+        N_("{subject} must be one of {value} (now {now})"),
+        N_("{subject} must number one of {value} (now {now})"),
+    ),
+    ast.NotIn: (
+        N_("{subject} must not be one of {value} (now {now})"),
+        N_("{subject} must not number any of {value} (now {now})"),
+    ),
+}
+_MIRRORED: dict[type[ast.cmpop], ast.cmpop] = {
+    ast.Lt: ast.Gt(),
+    ast.LtE: ast.GtE(),
+    ast.Gt: ast.Lt(),
+    ast.GtE: ast.LtE(),
+    ast.Eq: ast.Eq(),
+    ast.NotEq: ast.NotEq(),
+}
+_SYMBOLS = {ast.Add: "+", ast.Sub: "−", ast.Mult: "×", ast.Div: "÷", ast.FloorDiv: "÷"}
+
+
+class Conditional(str):
+    """A requirement that holds only under a condition ("if x is c, y must be d"), keeping
+    both parts so that several with the same condition can be said as one sentence."""
+
+    condition: str
+    requirement: str
+
+    @classmethod
+    def of(cls, condition: str, requirement: str) -> Conditional:
+        said = cls(_("if {condition}, {requirement}", condition=condition, requirement=requirement))
+        said.condition = condition
+        said.requirement = requirement
+        return said
+
+
+def grouped(sentences: list[str]) -> list[str]:
+    """`sentences` with those under the same condition said once: "if x is c, a, b and d"."""
+    order: list[str | tuple[str]] = []
+    under: dict[str, list[str]] = {}
+    for sentence in sentences:
+        if isinstance(sentence, Conditional):
+            if sentence.condition not in under:
+                under[sentence.condition] = []
+                order.append((sentence.condition,))
+            if sentence.requirement not in under[sentence.condition]:
+                under[sentence.condition].append(sentence.requirement)
+        else:
+            order.append(sentence)
+    said = N_("if {condition}, {requirement}")
+    return [
+        item
+        if isinstance(item, str)
+        else _(said, condition=item[0], requirement=_all_of(under[item[0]]))
+        for item in order
+    ]
+
+
+def _all_of(parts: list[str]) -> str:
+    """`a, b and c` in the reader's language."""
+    if len(parts) == 1:
+        return parts[0]
+    return _("{items} and {last}", items=pick(", ", "，").join(parts[:-1]), last=parts[-1])
+
+
+class _Words:
+    """Says why a falsy tree is falsy in the reader's language, naming each field by its
+    label (`labels`: ``ns.field`` -> label; ``ns.field=value`` -> the label of a choice)."""
+
+    def __init__(self, evaluator: _Evaluator, labels: Mapping[str, str]) -> None:
+        self.evaluator = evaluator
+        self.source = evaluator.source
+        self.labels = labels
+
+    def value_of(self, node: ast.expr) -> Any:
+        return self.evaluator.eval(node)
+
+    # the failures ----------------------------------------------------------------------
+
+    def reasons(self, node: ast.expr) -> list[str]:
+        """One sentence per failing part of the falsy `node` (the parts of an `and`)."""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            out: list[str] = []
+            for value in node.values:
+                try:
+                    result = self.value_of(value)
+                except ExpressionError as exc:
+                    out.append(exc.message)
+                    continue
+                if not result:
+                    out.extend(r for r in self.reasons(value) if r not in out)
+            return out
+        if isinstance(node, ast.BoolOp):
+            return [self.either(node.values)]
+        return [self.leaf(node)]
+
+    def either(self, values: list[ast.expr]) -> str:
+        """A falsy `or`: `x != c or rest` is said as "if x is c, rest"; else the
+        alternatives."""
+        first, rest = values[0], values[1:]
+        condition = self.condition(first)
+        if condition is not None and rest:
+            return Conditional.of(condition, self.alternatives(rest))
+        return self.alternatives(values)
+
+    def alternatives(self, values: list[ast.expr]) -> str:
+        parts = []
+        for value in values:
+            try:
+                parts.append(_joined(self.reasons(value), pick(" and ", "，并且")))
+            except ExpressionError as exc:
+                parts.append(exc.message)
+        return _joined(parts, pick(", or ", "；或者"))
+
+    def condition(self, node: ast.expr) -> str | None:
+        """`x != c` (false, so x is c) as "x is c"; None for anything else."""
+        if not (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.NotEq)
+            and isinstance(node.comparators[0], ast.Constant)
+            and _reads_data(node.left)
+        ):
+            return None
+        return _(
+            "{subject} is {value}",
+            subject=self.term(node.left),
+            value=self.constant(node.comparators[0].value, node.left),
+        )
+
+    def leaf(self, node: ast.expr) -> str:
+        try:
+            if isinstance(node, ast.Compare):
+                return self.comparison(node)
+            if isinstance(node, ast.Attribute):
+                return _(
+                    "{subject} must be yes (now {now})",
+                    subject=self.term(node),
+                    now=self.shown(self.value_of(node), node),
+                )
+            if (
+                isinstance(node, ast.UnaryOp)
+                and isinstance(node.op, ast.Not)
+                and isinstance(node.operand, ast.Attribute)
+            ):
+                return _(
+                    "{subject} must be no (now {now})",
+                    subject=self.term(node.operand),
+                    now=self.shown(self.value_of(node.operand), node.operand),
+                )
+        except ExpressionError as exc:
+            return exc.message
+        return self.generic(node)
+
+    def generic(self, node: ast.expr) -> str:
+        shown = [node]
+        if isinstance(node, ast.Call):
+            shown = list(node.args)
+        elif isinstance(node, ast.UnaryOp):
+            shown = [node.operand]
+        details = []
+        for part in shown:
+            if _reads_data(part):
+                try:
+                    value = self.shown(self.value_of(part), part)
+                except ExpressionError as exc:
+                    value = exc.message
+                details.append(_("{name} = {value}", name=self.term(part), value=value))
+        text = self.source.segment(node)
+        if details:
+            return _(
+                "the condition {condition} does not hold ({values})",
+                condition=text,
+                values=_joined(details, pick(", ", "，")),
+            )
+        return _("the condition {condition} does not hold", condition=text)
+
+    def comparison(self, node: ast.Compare) -> str:
+        left = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            a, b = self.value_of(left), self.value_of(right)
+            if (isinstance(op, _ORDERING) and (a is None or b is None)) or (
+                isinstance(op, _MEMBERSHIP) and b is None
+            ):
+                held = False
+            else:
+                try:
+                    held = bool(_COMPARE[type(op)](a, b))
+                except (TypeError, ValueError, ArithmeticError):
+                    held = False
+            if not held:
+                return self.pair(left, op, right, a, b)
+            left = right
+        return self.generic(node)  # pragma: no cover (a falsy comparison has a failing pair)
+
+    def pair(self, left: ast.expr, op: ast.cmpop, right: ast.expr, a: Any, b: Any) -> str:
+        """`left op right` said in words, `a` and `b` being their values now."""
+        if isinstance(op, _MEMBERSHIP) and not _reads_data(left) and _reads_data(right):
+            said = (
+                N_("{subject} must include {value} (now {now})")
+                if isinstance(op, ast.In)
+                else N_("{subject} must not include {value} (now {now})")
+            )
+            return _(
+                said,
+                subject=self.term(right),
+                value=self.constant(a, right),
+                now=self.shown(b, right),
+            )
+        if not _reads_data(left) and _reads_data(right) and type(op) in _MIRRORED:
+            left, right, a, b = right, left, b, a
+            op = _MIRRORED[type(op)]
+        if isinstance(right, ast.Constant) and right.value is None:
+            if isinstance(op, ast.Eq):
+                return _(
+                    "{subject} must be empty (now {now})",
+                    subject=self.term(left),
+                    now=self.shown(a, left),
+                )
+            if isinstance(op, ast.NotEq):
+                return _("{subject} must be filled in", subject=self.term(left))
+        if isinstance(op, _ORDERING) and a is None and not _is_len(left):
+            return _("{subject} must be filled in", subject=self.term(left))
+        counted = None
+        if _is_len(left):
+            assert isinstance(left, ast.Call)
+            counted = left.args[0]
+        plain, count = _SAID[type(op)]
+        said, subject = plain, self.term(left)
+        if counted is not None:
+            inner = self.value_of(counted)
+            if inner is None:
+                return _("{subject} must be filled in", subject=self.term(counted))
+            if isinstance(inner, str):
+                subject = _("the length of {name}", name=self.term(counted))
+            else:
+                said, subject = count, self.term(counted)
+        return _(said, subject=subject, value=self.wanted(right, b, left), now=self.shown(a, left))
+
+    def wanted(self, node: ast.expr, value: Any, subject: ast.expr) -> str:
+        """What the other side of a comparison must be: a constant as it reads, or a
+        computed value by its words and its value now."""
+        if not _reads_data(node):
+            return self.constant(value, subject)
+        return _("{name} = {value}", name=self.term(node), value=self.shown(value, node))
+
+    # the words for parts ----------------------------------------------------------------
+
+    def reference(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            return f"{node.value.id}.{node.attr}"
+        return None
+
+    def term(self, node: ast.expr) -> str:
+        """A part of the expression by its name: a field by its label, len() of a field as
+        the number of it, arithmetic with its signs; anything else as written."""
+        ref = self.reference(node)
+        if ref is not None:
+            return self.labels.get(ref, ref)
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value, None)
+        if _is_len(node):
+            assert isinstance(node, ast.Call)
+            return _("the number of {name}", name=self.term(node.args[0]))
+        if isinstance(node, ast.BinOp) and type(node.op) in _SYMBOLS:
+            return f"{self.term(node.left)} {_SYMBOLS[type(node.op)]} {self.term(node.right)}"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return f"-{self.term(node.operand)}"
+        return self.source.segment(node)
+
+    def constant(self, value: Any, subject: ast.expr | None) -> str:
+        """A value the expression names, as a reader says it: yes/no, a choice by its label."""
+        if isinstance(value, (list, tuple)):
+            return _joined([self.constant(v, subject) for v in value], pick(", ", "、"))
+        return self.shown(value, subject)
+
+    def shown(self, value: Any, subject: ast.expr | None) -> str:
+        """A value as a caseworker reads it: 57, 1234.50, yes, not recorded, a label."""
+        if value is None:
+            return pick("not recorded", "未填写")
+        if value is True:
+            return pick("yes", "是")
+        if value is False:
+            return pick("no", "否")
+        if isinstance(value, str):
+            ref = self.reference(subject) if subject is not None else None
+            label = self.labels.get(f"{ref}={value}") if ref is not None else None
+            label = label or self.labels.get(f"={value}")
+            if label is not None:
+                return label
+            text = value if len(value) <= 60 else value[:57] + "..."
+            return pick(f"'{text}'", f"“{text}”")
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return pick("none", "无")
+            return _joined([self.shown(v, subject) for v in value], pick(", ", "、"))
+        return _show(value)
+
+
+def _is_len(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "len"
+        and len(node.args) == 1
+    )
+
+
+def _joined(parts: list[str], separator: str) -> str:
+    return separator.join(parts)
+
+
 # -- checking references against declared fields ---------------------------------------
 
 
@@ -1103,8 +1578,8 @@ def check_references(
         if name in fields:
             continue
         if namespace not in known:
-            hint: str | None = f"no fields are declared for '{namespace}'"
+            hint: str | None = _("no fields are declared for '{namespace}'", namespace=namespace)
         else:
             hint = did_you_mean(name, fields, prefix=f"{namespace}.")
-        problems.append((f"unknown field '{reference}'", hint))
+        problems.append((_("unknown field '{ref}'", ref=reference), hint))
     return problems

@@ -25,6 +25,7 @@ from aidflow.errors import (
     closest,
     did_you_mean,
 )
+from aidflow.i18n import N_, _
 from aidflow.language import definition as d
 from aidflow.language.calendar import Duration, parse_duration
 from aidflow.language.expressions import check_references, compile_expression
@@ -68,9 +69,13 @@ class PolicyNames:
     hint: str | None = None  # how to make names available when there are none
 
 
-NO_POLICY = PolicyNames(
-    None, "no policy directory given", hint="put policy/standards.yaml next to the workflow file"
-)
+def _no_policy() -> PolicyNames:
+    """No policy directory: why, and what to do, in the current language."""
+    return PolicyNames(
+        None,
+        _("no policy directory given"),
+        hint=_("put policy/standards.yaml next to the workflow file"),
+    )
 
 
 def load_workflow_text(
@@ -82,10 +87,11 @@ def load_workflow_text(
     reference is a problem.
     """
     doc = read_yaml(text, file)
-    wf = _validate(doc, policy or NO_POLICY)
+    wf = _validate(doc, policy or _no_policy())
     if doc.problems or wf is None:
         problems = sorted(doc.problems, key=lambda p: (p.line, p.column))
-        if policy is not None and any("policy file" in p.message for p in problems):
+        # a guard could not be checked because the policy file is invalid: list its problems
+        if policy is not None and any(policy.where in p.message for p in problems):
             problems.extend(policy.problems)
         raise WorkflowInvalidError(problems)
     return LoadedWorkflow(wf, text, file, doc.value_marks.get(("version",)))
@@ -100,8 +106,10 @@ def _validate(doc: Document, policy: PolicyNames) -> d.Workflow | None:
     if not isinstance(doc.data, dict):
         doc.problem(
             (),
-            "a workflow file must be a mapping with keys workflow, version, labels, "
-            "roles, states and transitions",
+            _(
+                "a workflow file must be a mapping with keys workflow, version, labels, "
+                "roles, states and transitions"
+            ),
         )
         return None
     from pydantic import ValidationError
@@ -150,60 +158,92 @@ def _schema_problems(doc: Document, errors: list[ErrorDetails]) -> None:
         hint = did_you_mean(key, absent) or did_you_mean(key, allowed)
         doc.problem(
             path,
-            f"unknown key '{key}'",
-            hint or ("allowed keys: " + ", ".join(allowed) if allowed else None),
+            _("unknown key '{key}'", key=key),
+            hint or (_("allowed keys: {keys}", keys=_(", ").join(allowed)) if allowed else None),
             key=True,
         )
     for path, name in missing.items():
-        parent = format_path(path[:-1]) or "the top level"
-        doc.problem(path, f"missing required key '{name}'", f"add {name}: to {parent}", key=True)
+        parent = format_path(path[:-1]) or _("the top level")
+        doc.problem(
+            path,
+            _("missing required key '{key}'", key=name),
+            _("add {key}: to {parent}", key=name, parent=parent),
+            key=True,
+        )
     for path in list(seen):
         # `source: [draft, 5]` fails both union members; report the item, not "expected text"
         if any(len(other) > len(path) and other[: len(path)] == path for other in seen):
             del seen[path]
     for path, expected in seen.items():
         got = _get(doc.data, path)
-        wanted = " or ".join(dict.fromkeys(expected))
+        wanted = _(" or ").join(_say_expected(e) for e in dict.fromkeys(expected))
         hint = None
         if isinstance(got, str) and kinds[path] == "literal_error":
-            hint = did_you_mean(got, re.findall(r"'([^']+)'", wanted))
-        elif isinstance(got, str) and "true or false" in expected:
-            hint = "write true or false without quotes"
-        elif isinstance(got, str) and "a whole number" in expected and got.strip().isdigit():
-            hint = "write the number without quotes"
-        elif isinstance(got, dict) and len(got) == 1 and "text" in expected:
-            hint = "an unquoted ': ' inside a value starts a mapping; put the whole value in quotes"
-        doc.problem(path, f"expected {wanted}, got {_show(got)}", hint)
+            hint = did_you_mean(got, re.findall(r"'([^']+)'", " ".join(expected)))
+        elif isinstance(got, str) and _TRUE_OR_FALSE in expected:
+            hint = _("write true or false without quotes")
+        elif isinstance(got, str) and _WHOLE_NUMBER in expected and got.strip().isdigit():
+            hint = _("write the number without quotes")
+        elif isinstance(got, dict) and len(got) == 1 and _TEXT in expected:
+            hint = _(
+                "an unquoted ': ' inside a value starts a mapping; put the whole value in quotes"
+            )
+        doc.problem(path, _("expected {wanted}, got {got}", wanted=wanted, got=_show(got)), hint)
+
+
+_TEXT = N_("text")
+_TRUE_OR_FALSE = N_("true or false")
+_WHOLE_NUMBER = N_("a whole number")
+_A_MAPPING = N_("a mapping")
+_A_LIST = N_("a list")
+_ONE_OF = "one of "
+# What a value should have been, by pydantic's error type (in English: the catalog's msgids).
+_EXPECTED = {
+    "string_type": _TEXT,
+    "bool_type": _TRUE_OR_FALSE,
+    "int_type": _WHOLE_NUMBER,
+    "dict_type": _A_MAPPING,
+    "tuple_type": _A_LIST,
+    "list_type": _A_LIST,
+    "dataclass_type": _A_MAPPING,
+    "model_type": _A_MAPPING,
+    "dataclass_exact_type": _A_MAPPING,
+    "float_type": N_("a number"),
+    "int_from_float": _WHOLE_NUMBER,
+}
 
 
 def _expected(err: ErrorDetails) -> str:
+    """What the value should have been, in English (`_say_expected` translates it)."""
     kind = err["type"]
-    names = {
-        "string_type": "text",
-        "bool_type": "true or false",
-        "int_type": "a whole number",
-        "dict_type": "a mapping",
-        "tuple_type": "a list",
-        "list_type": "a list",
-        "dataclass_type": "a mapping",
-        "model_type": "a mapping",
-        "dataclass_exact_type": "a mapping",
-    }
     if kind == "literal_error":
         expected: str = err["ctx"]["expected"]  # pydantic's ctx values are untyped
-        return "one of " + expected
-    return names.get(kind, err["msg"].removeprefix("Input should be ").lower())
+        return _ONE_OF + expected
+    return _EXPECTED.get(kind, err["msg"].removeprefix("Input should be ").lower())
+
+
+def _say_expected(expected: str) -> str:
+    """`_expected`'s English in the current language (pydantic's own words stay as they are)."""
+    if expected.startswith(_ONE_OF):
+        # pydantic lists them as 'a', 'b' or 'c'
+        values = re.findall(r"'[^']*'", expected) or [expected.removeprefix(_ONE_OF)]
+        if len(values) > 1:
+            shown = _("{items} or {last}", items=_(", ").join(values[:-1]), last=values[-1])
+        else:
+            shown = values[0]
+        return _("one of {values}", values=shown)
+    return _(expected) if expected in _EXPECTED.values() else expected
 
 
 def _show(value: Any) -> str:
     if value is None:
-        return "nothing (null)"
+        return _("nothing (null)")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "a mapping"
+        return _(_A_MAPPING)
     if isinstance(value, list):
-        return "a list"
+        return _(_A_LIST)
     return repr(value)
 
 
@@ -272,6 +312,10 @@ def _unwrap(tp: Any) -> Any:
 # -- pass 3: rules beyond the schema ---------------------------------------------------
 
 
+_GUARD = N_("guard")
+_ROUTE_CONDITION = N_("route condition")
+
+
 @dataclass(frozen=True)
 class _Rules:
     """The file being checked, with the small checks every section repeats."""
@@ -286,11 +330,17 @@ class _Rules:
         words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()  # CamelCase -> camel_case
         suggestion = re.sub(r"[^a-z0-9]+", "_", words).strip("_")[:63]
         hint = (
-            f"rename it to '{suggestion}'" if name.isascii() and _IDENT.match(suggestion) else None
+            _("rename it to '{name}'", name=suggestion)
+            if name.isascii() and _IDENT.match(suggestion)
+            else None
         )
         self.doc.problem(
             path,
-            f"{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
+            _(
+                "{what} '{name}' must be snake_case (a-z, 0-9, _; starting with a letter)",
+                what=_(what),
+                name=name,
+            ),
             hint,
             key=key,
         )
@@ -299,8 +349,8 @@ class _Rules:
         if role not in self.wf.roles:
             self.doc.problem(
                 path,
-                f"role '{role}' is not declared under roles",
-                did_you_mean(role, self.wf.roles) or "add it to roles",
+                _("role '{role}' is not declared under roles", role=role),
+                did_you_mean(role, self.wf.roles) or _("add it to roles"),
             )
 
     def duration(self, path: Path_, text: str) -> Duration | None:
@@ -312,22 +362,47 @@ class _Rules:
             return None
 
     def guard(
-        self, path: Path_, text: str, known: dict[str, tuple[str, ...]], what: str = "guard"
+        self, path: Path_, text: str, known: dict[str, tuple[str, ...]], what: str = _GUARD
     ) -> None:
-        """A guard-language expression: it compiles and reads only the names in `known`."""
+        """A guard-language expression: it compiles and reads only the names in `known`.
+
+        `what` names it in messages: a key (`computes`) or an N_-marked word (guard)."""
         try:
             expr = compile_expression(text, namespaces=tuple(known))
         except ExpressionError as exc:
             self.doc.problem(
-                path, f"{what} {text!r}: {exc.message} (column {exc.column})", exc.hint
+                path,
+                _(
+                    "{what} {text}: {message} (column {column})",
+                    what=_(what),
+                    text=repr(text),
+                    message=exc.message,
+                    column=exc.column,
+                ),
+                exc.hint,
             )
             return
-        for message, hint in check_references(expr, known):
-            if self.policy.names is None and message.startswith("unknown field 'policy."):
-                ref = message.split("'")[1]
-                message = f"cannot check '{ref}': {self.policy.where}"
+        # check_references reports the unknown references in the expression's order
+        unknown = [
+            ref
+            for ref in expr._ordered_references
+            if ref.split(".", 1)[1] not in known.get(ref.split(".", 1)[0], ())
+        ]
+        for ref, (message, hint) in zip(unknown, check_references(expr, known), strict=False):
+            namespace = ref.split(".", 1)[0]
+            # the expression language words these in English; say them in the reader's
+            if message == f"unknown field '{ref}'":
+                message = _("unknown field '{ref}'", ref=ref)
+            if hint == f"no fields are declared for '{namespace}'":
+                hint = _("no fields are declared for '{namespace}'", namespace=namespace)
+            if self.policy.names is None and ref.startswith("policy."):
+                message = _("cannot check '{ref}': {why}", ref=ref, why=self.policy.where)
                 hint = self.policy.hint
-            self.doc.problem(path, f"{what} {text!r}: {message}", hint)
+            self.doc.problem(
+                path,
+                _("{what} {text}: {message}", what=_(what), text=repr(text), message=message),
+                hint,
+            )
 
 
 def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
@@ -349,21 +424,24 @@ def _check_rules(doc: Document, wf: d.Workflow, policy: PolicyNames) -> None:
 
 def _check_names_and_fields(rules: _Rules) -> None:
     wf = rules.wf
-    rules.ident(("workflow",), wf.workflow, "workflow name", key=False)
+    rules.ident(("workflow",), wf.workflow, N_("workflow name"), key=False)
     for role in wf.roles:
-        rules.ident(("roles", role), role, "role")
+        rules.ident(("roles", role), role, N_("role"))
     for name, spec in wf.fields.items():
-        rules.ident(("fields", name), name, "field")
+        rules.ident(("fields", name), name, N_("field"))
         if spec.choices and spec.type != "str":
             rules.doc.problem(
-                ("fields", name, "choices"), "choices are only allowed on fields of type str"
+                ("fields", name, "choices"), _("choices are only allowed on fields of type str")
             )
         for choice in spec.choice_labels:
             if choice not in spec.choices:
                 rules.doc.problem(
                     ("fields", name, "choice_labels", choice),
-                    f"'{choice}' is not one of the field's choices "
-                    f"({', '.join(spec.choices) or 'none declared'})",
+                    _(
+                        "'{choice}' is not one of the field's choices ({choices})",
+                        choice=choice,
+                        choices=_(", ").join(spec.choices) or _("none declared"),
+                    ),
                 )
 
 
@@ -372,12 +450,12 @@ def _check_escalations(rules: _Rules) -> None:
     doc, wf = rules.doc, rules.wf
     for ladder, rungs in wf.escalations.items():
         lp: Path_ = ("escalations", ladder)
-        rules.ident(lp, ladder, "escalation ladder")
+        rules.ident(lp, ladder, N_("escalation ladder"))
         if not rungs:
             doc.problem(
                 lp,
-                f"escalation ladder '{ladder}' has no rungs",
-                "list at least one rung: {after: 8d, to: ROLE, template: escalation}",
+                _("escalation ladder '{ladder}' has no rungs", ladder=ladder),
+                _("list at least one rung: {after: 8d, to: ROLE, template: escalation}"),
                 key=True,
             )
         for i, rung in enumerate(rungs):
@@ -389,17 +467,20 @@ def _check_escalations(rules: _Rules) -> None:
             if rung.template not in d.ESCALATION_TEMPLATES:
                 doc.problem(
                     rp + ("template",),
-                    f"unknown template '{rung.template}'",
+                    _("unknown template '{template}'", template=rung.template),
                     did_you_mean(rung.template, d.ESCALATION_TEMPLATES)
-                    or "use one of " + ", ".join(d.ESCALATION_TEMPLATES),
+                    or _("use one of {names}", names=_(", ").join(d.ESCALATION_TEMPLATES)),
                 )
     used = {st.escalation for st in wf.states.values() if st.escalation is not None}
     for ladder in wf.escalations:
         if ladder not in used and used <= set(wf.escalations):  # a misspelt name is reported once
             doc.problem(
                 ("escalations", ladder),
-                f"escalation ladder '{ladder}' is not used by any state",
-                "add escalation: " + ladder + " to a state, or remove the ladder",
+                _("escalation ladder '{ladder}' is not used by any state", ladder=ladder),
+                _(
+                    "add escalation: {ladder} to a state, or remove the ladder",
+                    ladder=ladder,
+                ),
                 key=True,
             )
 
@@ -407,14 +488,18 @@ def _check_escalations(rules: _Rules) -> None:
 def _check_settings(rules: _Rules) -> None:
     """County choices: each value is one of its choices."""
     for sname, setting in rules.wf.settings.items():
-        rules.ident(("settings", sname), sname, "setting")
+        rules.ident(("settings", sname), sname, N_("setting"))
         if setting.value not in setting.choices:
             rules.doc.problem(
                 ("settings", sname, "value"),
-                f"setting '{sname}' has value '{setting.value}', "
-                f"not one of its choices ({', '.join(setting.choices) or 'none declared'})",
+                _(
+                    "setting '{setting}' has value '{value}', not one of its choices ({choices})",
+                    setting=sname,
+                    value=setting.value,
+                    choices=_(", ").join(setting.choices) or _("none declared"),
+                ),
                 did_you_mean(setting.value, setting.choices)
-                or "set value to one of the choices or add it to choices",
+                or _("set value to one of the choices or add it to choices"),
             )
 
 
@@ -434,7 +519,7 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
     """A named clock: known states, a valid duration, extensions in the clock's own unit."""
     doc, wf = rules.doc, rules.wf
     cp: Path_ = ("clocks", name)
-    rules.ident(cp, name, "clock")
+    rules.ident(cp, name, N_("clock"))
     state_names = list(wf.states)
     triggers = list(dict.fromkeys(t.trigger for t in wf.transitions))
     duration = rules.duration(cp + ("duration",), spec.duration)
@@ -442,38 +527,44 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
     if spec.starts_at not in wf.states:
         doc.problem(
             cp + ("starts_at",),
-            f"unknown state '{spec.starts_at}'",
+            _("unknown state '{state}'", state=spec.starts_at),
             did_you_mean(spec.starts_at, state_names),
         )
     elif wf.states[spec.starts_at].final:
         doc.problem(
             cp + ("starts_at",),
-            f"clock '{name}' starts at final state '{spec.starts_at}'",
-            "start it at the state where the clock begins, e.g. accepted",
+            _(
+                "clock '{clock}' starts at final state '{state}'",
+                clock=name,
+                state=spec.starts_at,
+            ),
+            _("start it at the state where the clock begins, e.g. accepted"),
         )
     if not spec.stops_at:
         doc.problem(
             cp + ("stops_at",),
-            f"clock '{name}' never stops",
-            "list the states that stop it, e.g. [active, rejected]",
+            _("clock '{clock}' never stops", clock=name),
+            _("list the states that stop it, e.g. [active, rejected]"),
         )
     for j, st in enumerate(spec.stops_at):
         if st not in wf.states:
             doc.problem(
-                cp + ("stops_at", j), f"unknown state '{st}'", did_you_mean(st, state_names)
+                cp + ("stops_at", j),
+                _("unknown state '{state}'", state=st),
+                did_you_mean(st, state_names),
             )
         elif st == spec.starts_at:
             doc.problem(
                 cp + ("stops_at", j),
-                f"clock '{name}' starts and stops at '{st}'",
-                "remove it from stops_at",
+                _("clock '{clock}' starts and stops at '{state}'", clock=name, state=st),
+                _("remove it from stops_at"),
             )
     for trig, text in spec.extended_by.items():
         ep = cp + ("extended_by", trig)
         if trig not in triggers:
             doc.problem(
                 ep,
-                f"extended_by names unknown trigger '{trig}'",
+                _("extended_by names unknown trigger '{trigger}'", trigger=trig),
                 did_you_mean(trig, triggers),
                 key=True,
             )
@@ -481,9 +572,14 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
         if ext is not None and unit is not None and ext.unit != unit:
             doc.problem(
                 ep,
-                f"extension '{text}' is not in the clock's unit ({unit}, from duration "
-                f"'{spec.duration}')",
-                f"write it in {unit}, e.g. 15{unit}",
+                _(
+                    "extension '{text}' is not in the clock's unit ({unit}, from duration "
+                    "'{duration}')",
+                    text=text,
+                    unit=unit,
+                    duration=spec.duration,
+                ),
+                _("write it in {unit}, e.g. {example}", unit=unit, example="15" + unit),
             )
     for j, dw in enumerate(spec.duration_when):
         dp = cp + ("duration_when", j, "duration")
@@ -491,9 +587,14 @@ def _check_clock(rules: _Rules, name: str, spec: d.ClockSpec) -> None:
         if alt is not None and unit is not None and alt.unit != unit:
             doc.problem(
                 dp,
-                f"duration '{dw.duration}' is not in the clock's unit ({unit}, from duration "
-                f"'{spec.duration}')",
-                f"write it in {unit}, e.g. 20{unit}",
+                _(
+                    "duration '{text}' is not in the clock's unit ({unit}, from duration "
+                    "'{duration}')",
+                    text=dw.duration,
+                    unit=unit,
+                    duration=spec.duration,
+                ),
+                _("write it in {unit}, e.g. {example}", unit=unit, example="20" + unit),
             )
 
 
@@ -507,13 +608,20 @@ def _check_initial_state(rules: _Rules) -> None:
     )
     if not initials:
         doc.problem(
-            ("states",), "no initial state", "mark exactly one state with initial: true", key=True
+            ("states",),
+            _("no initial state"),
+            _("mark exactly one state with initial: true"),
+            key=True,
         )
     for extra in initials[1:]:
         doc.problem(
             ("states", extra, "initial"),
-            f"more than one initial state ('{initials[0]}' and '{extra}')",
-            "keep initial: true on one state only",
+            _(
+                "more than one initial state ('{first}' and '{extra}')",
+                first=initials[0],
+                extra=extra,
+            ),
+            _("keep initial: true on one state only"),
         )
 
 
@@ -533,16 +641,16 @@ _NOT_IN_FINAL = (
 def _check_state(rules: _Rules, name: str, st: d.State) -> None:
     doc = rules.doc
     sp: Path_ = ("states", name)
-    rules.ident(sp, name, "state")
+    rules.ident(sp, name, N_("state"))
     if st.initial and st.final:
-        doc.problem(sp + ("final",), "a state cannot be both initial and final")
+        doc.problem(sp + ("final",), _("a state cannot be both initial and final"))
     if st.final:
         for key in _NOT_IN_FINAL:
             if getattr(st, key):
                 doc.problem(
                     sp + (key,),
-                    f"final state '{name}' cannot have {key}",
-                    "remove it: nothing happens after a final state",
+                    _("final state '{state}' cannot have {key}", state=name, key=key),
+                    _("remove it: nothing happens after a final state"),
                 )
         return
     _check_owner_and_deadline(rules, sp, name, st)
@@ -558,15 +666,18 @@ def _check_owner_and_deadline(rules: _Rules, sp: Path_, name: str, st: d.State) 
     if st.owner is None:
         doc.problem(
             sp,
-            f"state '{name}' needs an owner role (who must act here)",
-            "add owner: ROLE",
+            _("state '{state}' needs an owner role (who must act here)", state=name),
+            _("add owner: ROLE"),
             key=True,
         )
     else:
         rules.role(sp + ("owner",), st.owner)
     if st.deadline is None:
         doc.problem(
-            sp, f"state '{name}' needs a deadline", "add deadline: e.g. 3wd, 7d or 24h", key=True
+            sp,
+            _("state '{state}' needs a deadline", state=name),
+            _("add deadline: e.g. 3wd, 7d or 24h"),
+            key=True,
         )
     else:
         rules.duration(sp + ("deadline",), st.deadline)
@@ -585,31 +696,35 @@ def _check_state_escalation_and_pauses(rules: _Rules, sp: Path_, name: str, st: 
     if st.escalation is not None and st.escalation not in wf.escalations:
         doc.problem(
             sp + ("escalation",),
-            f"unknown escalation ladder '{st.escalation}'",
+            _("unknown escalation ladder '{ladder}'", ladder=st.escalation),
             did_you_mean(st.escalation, wf.escalations)
             or (
-                "declared ladders: " + ", ".join(wf.escalations)
+                _("declared ladders: {names}", names=_(", ").join(wf.escalations))
                 if wf.escalations
-                else "declare it under escalations"
+                else _("declare it under escalations")
             ),
         )
     for j, cname in enumerate(st.pauses):
         if cname not in wf.clocks:
             doc.problem(
                 sp + ("pauses", j),
-                f"pauses unknown clock '{cname}'",
+                _("pauses unknown clock '{clock}'", clock=cname),
                 did_you_mean(cname, wf.clocks)
                 or (
-                    "declared clocks: " + ", ".join(wf.clocks)
+                    _("declared clocks: {names}", names=_(", ").join(wf.clocks))
                     if wf.clocks
-                    else "declare it under clocks"
+                    else _("declare it under clocks")
                 ),
             )
         elif name == wf.clocks[cname].starts_at or name in wf.clocks[cname].stops_at:
             doc.problem(
                 sp + ("pauses", j),
-                f"state '{name}' starts or stops clock '{cname}', so it cannot pause it",
-                f"remove '{cname}' from pauses",
+                _(
+                    "state '{state}' starts or stops clock '{clock}', so it cannot pause it",
+                    state=name,
+                    clock=cname,
+                ),
+                _("remove '{clock}' from pauses", clock=cname),
             )
 
 
@@ -621,26 +736,30 @@ def _check_dwell_and_timeout(rules: _Rules, sp: Path_, name: str, st: d.State) -
     elif st.dwell_exceptions:
         doc.problem(
             sp + ("dwell_exceptions",),
-            "dwell_exceptions without min_dwell",
-            "add min_dwell or remove them",
+            _("dwell_exceptions without min_dwell"),
+            _("add min_dwell or remove them"),
         )
     outgoing = list(dict.fromkeys(t.trigger for t in rules.wf.transitions_from(name)))
     out_hint = (
-        f"transitions out of '{name}': {', '.join(outgoing)}"
+        _("transitions out of '{state}': {triggers}", state=name, triggers=_(", ").join(outgoing))
         if outgoing
-        else f"no transition leaves '{name}'"
+        else _("no transition leaves '{state}'", state=name)
     )
     for i, trig in enumerate(st.dwell_exceptions):
         if trig not in outgoing:
             doc.problem(
                 sp + ("dwell_exceptions", i),
-                f"'{trig}' is not a transition out of '{name}'",
+                _("'{trigger}' is not a transition out of '{state}'", trigger=trig, state=name),
                 did_you_mean(trig, outgoing) or out_hint,
             )
     if st.on_timeout is not None and st.on_timeout not in outgoing:
         doc.problem(
             sp + ("on_timeout",),
-            f"'{st.on_timeout}' is not a transition out of '{name}'",
+            _(
+                "'{trigger}' is not a transition out of '{state}'",
+                trigger=st.on_timeout,
+                state=name,
+            ),
             did_you_mean(st.on_timeout, outgoing) or out_hint,
         )
 
@@ -650,12 +769,16 @@ def _check_vote(rules: _Rules, vp: Path_, vote: d.VoteRule) -> None:
     doc = rules.doc
     rules.role(vp + ("voters",), vote.voters)
     if vote.quorum < 1:
-        doc.problem(vp + ("quorum",), "quorum must be at least 1")
+        doc.problem(vp + ("quorum",), _("quorum must be at least 1"))
     elif vote.quorum > MAX_QUORUM:  # a typo, not a village assembly
         doc.problem(
             vp + ("quorum",),
-            f"quorum {vote.quorum} is more than {MAX_QUORUM:,} voters",
-            "a quorum counts the people who must vote; check for extra digits",
+            _(
+                "quorum {quorum} is more than {most} voters",
+                quorum=vote.quorum,
+                most=format(MAX_QUORUM, ","),
+            ),
+            _("a quorum counts the people who must vote; check for extra digits"),
         )
     try:
         frac = Fraction(vote.threshold)
@@ -664,8 +787,11 @@ def _check_vote(rules: _Rules, vp: Path_, vote: d.VoteRule) -> None:
     except (ValueError, ZeroDivisionError):
         doc.problem(
             vp + ("threshold",),
-            f"threshold '{vote.threshold}' must be a fraction between 0 and 1",
-            "write it like 1/2 or 2/3",
+            _(
+                "threshold '{threshold}' must be a fraction between 0 and 1",
+                threshold=vote.threshold,
+            ),
+            _("write it like 1/2 or 2/3"),
         )
 
 
@@ -675,38 +801,41 @@ def _check_transition(
     """One transition; False if a state it names is unknown (the graph is then incomplete)."""
     doc, wf = rules.doc, rules.wf
     tp: Path_ = ("transitions", i)
-    rules.ident(tp + ("trigger",), t.trigger, "trigger", key=False)
+    rules.ident(tp + ("trigger",), t.trigger, N_("trigger"), key=False)
     names_resolve = _check_ends(rules, tp, i, t, seen_pairs)
     for j, role in enumerate(t.roles):
         rules.role(tp + ("roles", j), role)
     if not t.roles and not t.system:
         doc.problem(
             tp,
-            f"transition '{t.trigger}' has no roles",
-            "list the roles that may fire it, or set system: true if only the scheduler fires it",
+            _("transition '{trigger}' has no roles", trigger=t.trigger),
+            _(
+                "list the roles that may fire it, or set system: true if only the scheduler "
+                "fires it"
+            ),
         )
     triggers = {other.trigger for other in wf.transitions}
     for j, trig in enumerate(t.separate_from):
         if trig not in triggers:
             doc.problem(
                 tp + ("separate_from", j),
-                f"separate_from names unknown trigger '{trig}'",
+                _("separate_from names unknown trigger '{trigger}'", trigger=trig),
                 did_you_mean(trig, triggers),
             )
     for fname in t.fields:
         if fname not in wf.fields:
             doc.problem(
                 tp + ("fields", fname),
-                f"field '{fname}' is not declared under fields",
-                did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+                _("field '{field}' is not declared under fields", field=fname),
+                did_you_mean(fname, wf.fields) or _("declare it with its type under fields"),
             )
     if t.requires_vote is not None:
         for src in t.sources:
             if src in wf.states and wf.states[src].vote is None:
                 doc.problem(
                     tp + ("requires_vote",),
-                    f"requires_vote but state '{src}' holds no vote",
-                    "add a vote: block to the state or remove requires_vote",
+                    _("requires_vote but state '{state}' holds no vote", state=src),
+                    _("add a vote: block to the state or remove requires_vote"),
                 )
     known = {
         "person": d.PERSON_FIELDS,
@@ -735,53 +864,68 @@ def _check_ends(
     if not t.sources:
         doc.problem(
             tp + ("source",),
-            f"transition '{t.trigger}' has no source state",
-            "name the state (or list of states) it leaves",
+            _("transition '{trigger}' has no source state", trigger=t.trigger),
+            _("name the state (or list of states) it leaves"),
         )
         names_resolve = False
     for j, src in enumerate(t.sources):
         spath = tp + ("source",) if isinstance(t.source, str) else tp + ("source", j)
         if src not in states:
-            doc.problem(spath, f"unknown state '{src}'", did_you_mean(src, states))
+            doc.problem(spath, _("unknown state '{state}'", state=src), did_you_mean(src, states))
             names_resolve = False
             continue
         if states[src].final:
             doc.problem(
                 spath,
-                f"transition '{t.trigger}' leaves final state '{src}'",
-                "final states have no way out; make the state non-final or remove the transition",
+                _(
+                    "transition '{trigger}' leaves final state '{state}'",
+                    trigger=t.trigger,
+                    state=src,
+                ),
+                _(
+                    "final states have no way out; make the state non-final or remove the "
+                    "transition"
+                ),
             )
         if (t.trigger, src) in seen_pairs:
             doc.problem(
                 spath,
-                f"trigger '{t.trigger}' is already defined from '{src}' "
-                f"(transitions[{seen_pairs[(t.trigger, src)]}])",
-                "to lead to different states by condition, give the one transition "
-                "`routes:` (README, Workflow files); otherwise give each its own trigger name",
+                _(
+                    "trigger '{trigger}' is already defined from '{state}' ({where})",
+                    trigger=t.trigger,
+                    state=src,
+                    where="transitions[" + str(seen_pairs[(t.trigger, src)]) + "]",
+                ),
+                _(
+                    "to lead to different states by condition, give the one transition "
+                    "`routes:` (README, Workflow files); otherwise give each its own trigger name"
+                ),
             )
         seen_pairs[(t.trigger, src)] = i
     if t.dest is not None and t.routes:
         doc.problem(
             tp + ("routes",),
-            f"transition '{t.trigger}' has both dest and routes",
-            "keep dest for one destination, or routes for several",
+            _("transition '{trigger}' has both dest and routes", trigger=t.trigger),
+            _("keep dest for one destination, or routes for several"),
             key=True,
         )
     elif t.dest is None and not t.routes:
         doc.problem(
             tp,
-            f"transition '{t.trigger}' has no destination",
-            "add dest: STATE, or routes: with a dest for each condition",
+            _("transition '{trigger}' has no destination", trigger=t.trigger),
+            _("add dest: STATE, or routes: with a dest for each condition"),
         )
         names_resolve = False
     if t.dest is not None and t.dest not in states:
-        doc.problem(tp + ("dest",), f"unknown state '{t.dest}'", did_you_mean(t.dest, states))
+        doc.problem(
+            tp + ("dest",), _("unknown state '{state}'", state=t.dest), did_you_mean(t.dest, states)
+        )
         names_resolve = False
     for j, route in enumerate(t.routes):
         if route.dest not in states:
             doc.problem(
                 tp + ("routes", j, "dest"),
-                f"unknown state '{route.dest}'",
+                _("unknown state '{state}'", state=route.dest),
                 did_you_mean(route.dest, states),
             )
             names_resolve = False
@@ -797,21 +941,28 @@ def _check_routes(
     for j, route in enumerate(t.routes):
         rp = tp + ("routes", j)
         if route.when is not None:
-            rules.guard(rp + ("when",), route.when, known, what="route condition")
+            rules.guard(rp + ("when",), route.when, known, what=_ROUTE_CONDITION)
         elif j < len(t.routes) - 1:
             doc.problem(
                 rp,
-                f"route {j + 1} of '{t.trigger}' has no condition, so the routes after it "
-                "are never taken",
-                "give it a when: condition, or move it last",
+                _(
+                    "route {number} of '{trigger}' has no condition, so the routes after it "
+                    "are never taken",
+                    number=j + 1,
+                    trigger=t.trigger,
+                ),
+                _("give it a when: condition, or move it last"),
             )
     if t.routes and all(r.when is not None for r in t.routes):
         doc.problem(
             tp + ("routes", len(t.routes) - 1),
-            f"routes of '{t.trigger}' are not exhaustive: no route is taken when none of "
-            + ", ".join(repr(r.when) for r in t.routes)
-            + " holds",
-            "add a last route without when: the one taken otherwise",
+            _(
+                "routes of '{trigger}' are not exhaustive: no route is taken when none of "
+                "{conditions} holds",
+                trigger=t.trigger,
+                conditions=_(", ").join(repr(r.when) for r in t.routes),
+            ),
+            _("add a last route without when: the one taken otherwise"),
         )
 
 
@@ -823,15 +974,15 @@ def _check_computes(rules: _Rules, tp: Path_, t: d.Transition) -> None:
         if fname not in wf.fields:
             doc.problem(
                 tp + ("computes", fname),
-                f"computes undeclared field '{fname}'",
-                did_you_mean(fname, wf.fields) or "declare it with its type under fields",
+                _("computes undeclared field '{field}'", field=fname),
+                did_you_mean(fname, wf.fields) or _("declare it with its type under fields"),
                 key=True,
             )
         elif fname in t.fields:
             doc.problem(
                 tp + ("computes", fname),
-                f"field '{fname}' is both given (fields) and computed",
-                "keep it under one of fields or computes",
+                _("field '{field}' is both given (fields) and computed", field=fname),
+                _("keep it under one of fields or computes"),
                 key=True,
             )
         rules.guard(
@@ -851,8 +1002,8 @@ def _check_once(rules: _Rules, path: Path_, rule: d.OncePerPerson) -> None:
     if rule.field not in wf.fields:
         doc.problem(
             path + ("field",),
-            f"once_per_person field '{rule.field}' is not declared under fields",
-            did_you_mean(rule.field, wf.fields) or "declare it with its type under fields",
+            _("once_per_person field '{field}' is not declared under fields", field=rule.field),
+            did_you_mean(rule.field, wf.fields) or _("declare it with its type under fields"),
         )
     rules.duration(path + ("within",), rule.within)
     if rule.unless is not None:
@@ -860,14 +1011,21 @@ def _check_once(rules: _Rules, path: Path_, rule: d.OncePerPerson) -> None:
         if spec is None:
             doc.problem(
                 path + ("unless",),
-                f"once_per_person unless-field '{rule.unless}' is not declared under fields",
-                did_you_mean(rule.unless, wf.fields) or "declare it with type: bool",
+                _(
+                    "once_per_person unless-field '{field}' is not declared under fields",
+                    field=rule.unless,
+                ),
+                did_you_mean(rule.unless, wf.fields) or _("declare it with type: bool"),
             )
         elif spec.type != "bool":
             doc.problem(
                 path + ("unless",),
-                f"once_per_person unless-field '{rule.unless}' is of type {spec.type}, not bool",
-                "declare it with type: bool",
+                _(
+                    "once_per_person unless-field '{field}' is of type {type}, not bool",
+                    field=rule.unless,
+                    type=spec.type,
+                ),
+                _("declare it with type: bool"),
             )
 
 
@@ -886,14 +1044,23 @@ _UNIT_WORDS = {
     "d": "d",
     "wd": "wd",
     "mo": "mo",
+    # written in Chinese: 7天, 10个工作日, 24小时, 12个月
+    "天": "d",
+    "日": "d",
+    "工作日": "wd",
+    "个工作日": "wd",
+    "小时": "h",
+    "个小时": "h",
+    "月": "mo",
+    "个月": "mo",
 }
 
 
 def _duration_hint(text: str) -> str | None:
     """'7 days' -> "did you mean '7d'?"."""
-    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?)\s*", text)
+    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*([a-zA-Z][a-zA-Z ]*?|[\u4e00-\u9fff]+)\s*", text)
     unit = _UNIT_WORDS.get(" ".join(match[2].lower().split())) if match else None
-    return f"did you mean '{match[1]}{unit}'?" if match and unit else None
+    return _("did you mean '{name}'?", name=match[1] + unit) if match and unit else None
 
 
 def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> None:
@@ -913,8 +1080,12 @@ def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> N
             if name not in reached:
                 doc.problem(
                     ("states", name),
-                    f"state '{name}' cannot be reached from the initial state '{initial}'",
-                    "add a transition into it or remove it",
+                    _(
+                        "state '{state}' cannot be reached from the initial state '{initial}'",
+                        state=name,
+                        initial=initial,
+                    ),
+                    _("add a transition into it or remove it"),
                     key=True,
                 )
     reverse: dict[str, set[str]] = {n: set() for n in wf.states}
@@ -923,7 +1094,9 @@ def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> N
             reverse[dst].add(src)
     finals = [n for n, s in wf.states.items() if s.final]
     if not finals:
-        doc.problem(("states",), "no final state", "mark the end states with final: true", key=True)
+        doc.problem(
+            ("states",), _("no final state"), _("mark the end states with final: true"), key=True
+        )
         return
     if not names_resolve:
         return
@@ -936,15 +1109,15 @@ def _check_graph(doc: Document, wf: d.Workflow, names_resolve: bool = True) -> N
         if not edges[name]:
             doc.problem(
                 ("states", name),
-                f"state '{name}' has no way out",
-                "add a transition from it, or mark it final: true",
+                _("state '{state}' has no way out", state=name),
+                _("add a transition from it, or mark it final: true"),
                 key=True,
             )
         elif name not in can_finish:
             doc.problem(
                 ("states", name),
-                f"state '{name}' can never reach a final state",
-                "add a transition towards an end state",
+                _("state '{state}' can never reach a final state", state=name),
+                _("add a transition towards an end state"),
                 key=True,
             )
 

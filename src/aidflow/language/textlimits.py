@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 NOTE_LIMIT = 4000
 CELL_LIMIT = 128 * 1024
@@ -38,14 +39,26 @@ def check_text(
     else InvalidInputError naming `what` (and `where`, e.g. "file.csv:12: ")."""
     if len(text) > limit:
         raise InvalidInputError(
-            f"{where}{what} is {len(text)} characters long; the limit is {limit}",
-            hint="shorten it; attach long documents to the case file outside aidflow",
+            _(
+                "{where}{what} is {n} characters long; the limit is {limit}",
+                where=where,
+                what=what,
+                n=len(text),
+                limit=limit,
+            ),
+            hint=_("shorten it; attach long documents to the case file outside aidflow"),
         )
     bad = control_character(text, multiline=multiline)
     if bad is not None:
         raise InvalidInputError(
-            f"{where}{what} holds a control character ({bad})",
-            hint="retype the text; control characters often come from copying out of "
-            "other programs",
+            _(
+                "{where}{what} holds a control character ({character})",
+                where=where,
+                what=what,
+                character=bad,
+            ),
+            hint=_(
+                "retype the text; control characters often come from copying out of other programs"
+            ),
         )
     return text

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from aidflow.errors import Problem
+from aidflow.i18n import N_, _
 
 Path_ = tuple[str | int, ...]
 
@@ -100,13 +101,16 @@ def read_yaml(text: str, file: str) -> Document:
                 line,
                 col,
                 "",
-                f"character #x{exc.character:04x} is not allowed in YAML",
-                "remove it (control characters cannot appear in a workflow file)",
+                _(
+                    "character #x{code} is not allowed in YAML",
+                    code=format(exc.character, "04x"),
+                ),
+                _("remove it (control characters cannot appear in a workflow file)"),
             )
         )
         return doc
     except yaml.YAMLError as exc:
-        doc.problems.append(Problem(file, 1, 1, "", f"YAML error: {exc}"))
+        doc.problems.append(Problem(file, 1, 1, "", _("YAML error: {error}", error=str(exc))))
         return doc
     except RecursionError:  # PyYAML composes deeply nested [[[...]]] recursively
         doc.problems.append(
@@ -115,8 +119,8 @@ def read_yaml(text: str, file: str) -> Document:
                 1,
                 1,
                 "",
-                "YAML nested too deeply",
-                "a workflow needs a few levels of nesting; remove the deep brackets",
+                _("YAML nested too deeply"),
+                _("a workflow needs a few levels of nesting; remove the deep brackets"),
             )
         )
         return doc
@@ -125,9 +129,11 @@ def read_yaml(text: str, file: str) -> Document:
         1,
         1,
         "",
-        "the file is empty",
-        "write a workflow: a mapping with keys "
-        "workflow, version, labels, roles, states and transitions",
+        _("the file is empty"),
+        _(
+            "write a workflow: a mapping with keys "
+            "workflow, version, labels, roles, states and transitions"
+        ),
     )
     if not nodes or nodes[0] is None:
         doc.problems.append(empty)
@@ -140,8 +146,8 @@ def read_yaml(text: str, file: str) -> Document:
                 line,
                 col,
                 "",
-                "more than one YAML document in the file",
-                "keep one workflow per file and remove the '---' separator",
+                _("more than one YAML document in the file"),
+                _("keep one workflow per file and remove the '---' separator"),
             )
         )
     doc.data = _convert(nodes[0], (), doc, set())
@@ -150,25 +156,100 @@ def read_yaml(text: str, file: str) -> Document:
     return doc
 
 
+# PyYAML's own words for the common mistakes, as patterns whose groups fill the message.
+_PYYAML_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), message)
+    for pattern, message in (
+        (
+            r"found character '(?P<char>.+)' that cannot start any token",
+            N_("found character '{char}' that cannot start any token"),
+        ),
+        (
+            r"expected '(?P<first>.)' or '(?P<second>.)', but got '(?P<got>.*)'",
+            N_("expected '{first}' or '{second}', but got '{got}'"),
+        ),
+        (
+            r"expected <block end>, but found '(?P<got>.*)'",
+            N_("expected <block end>, but found '{got}'"),
+        ),
+        (r"found undefined alias '(?P<name>.*)'", N_("found undefined alias '{name}'")),
+        (r"found unexpected end of stream", N_("found unexpected end of stream")),
+        (r"could not find expected ':'", N_("could not find expected ':'")),
+        (r"found unexpected ':'", N_("found unexpected ':'")),
+        (r"while scanning for the next token", N_("while scanning for the next token")),
+        (r"while scanning a simple key", N_("while scanning a simple key")),
+        (r"while scanning a quoted scalar", N_("while scanning a quoted scalar")),
+        (r"while scanning a plain scalar", N_("while scanning a plain scalar")),
+        (r"while parsing a flow sequence", N_("while parsing a flow sequence")),
+        (r"while parsing a flow mapping", N_("while parsing a flow mapping")),
+        (r"while parsing a block mapping", N_("while parsing a block mapping")),
+        (r"while parsing a block collection", N_("while parsing a block collection")),
+        (r"while parsing a block node", N_("while parsing a block node")),
+    )
+)
+
+
+# The tokens PyYAML names in its messages ("but got '<stream end>'").
+_PYYAML_TOKENS = frozenset(
+    (
+        N_("<stream end>"),
+        N_("<block end>"),
+        N_("<block mapping start>"),
+        N_("<block sequence start>"),
+        N_("<scalar>"),
+    )
+)
+
+
+def _pyyaml_words(text: str) -> str:
+    """One of PyYAML's messages in the current language (as it is where none matches)."""
+    for pattern, message in _PYYAML_WORDS:
+        match = pattern.fullmatch(text)
+        if match:
+            values = {k: _(v) if v in _PYYAML_TOKENS else v for k, v in match.groupdict().items()}
+            return _(message, **values) if values else _(message)
+    return text
+
+
 def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[str, str]:
     """PyYAML's parser wording, translated for the common mistakes, and a hint."""
-    problem = str(exc.problem or exc.context)
-    opened = f" on line {exc.context_mark.line + 1}" if exc.context_mark else ""
-    if problem.startswith("expected <block end>"):
+    raw = str(exc.problem or exc.context)
+    problem = _pyyaml_words(raw)
+    if raw.startswith("expected <block end>"):
         return (
-            "YAML syntax error: bad indentation: "
-            "this line does not line up with the lines above it",
-            "indent it exactly like the other keys or items at its level (spaces only)",
+            _(
+                "YAML syntax error: bad indentation: "
+                "this line does not line up with the lines above it"
+            ),
+            _("indent it exactly like the other keys or items at its level (spaces only)"),
         )
-    if problem == "mapping values are not allowed here":
+    if raw == "mapping values are not allowed here":
         return (
-            "YAML syntax error: unexpected ':' (mapping values are not allowed here)",
-            "check the indentation of this line, and put values that contain ': ' in quotes",
+            _("YAML syntax error: unexpected ':' (mapping values are not allowed here)"),
+            _("check the indentation of this line, and put values that contain ': ' in quotes"),
         )
-    if "'\\t'" in problem:
-        return f"YAML syntax error: {problem}", "indent with spaces, not tabs"
-    context = f" ({exc.context}{opened})" if exc.context and exc.problem else ""
-    return f"YAML syntax error: {problem}{context}", "check indentation, brackets and quoting"
+    if "'\\t'" in raw:
+        return (
+            _("YAML syntax error: {problem}", problem=problem),
+            _("indent with spaces, not tabs"),
+        )
+    if exc.context and exc.problem:
+        if exc.context_mark:
+            context = _(
+                "{context} on line {line}",
+                context=_pyyaml_words(str(exc.context)),
+                line=exc.context_mark.line + 1,
+            )
+        else:
+            context = _pyyaml_words(str(exc.context))
+        return (
+            _("YAML syntax error: {problem} ({context})", problem=problem, context=context),
+            _("check indentation, brackets and quoting"),
+        )
+    return (
+        _("YAML syntax error: {problem}", problem=problem),
+        _("check indentation, brackets and quoting"),
+    )
 
 
 def _show_tag(tag: str) -> str:
@@ -193,8 +274,8 @@ def _convert(node: yaml.Node, path: Path_, doc: Document, expanded: set[int]) ->
             doc.value_marks[path] = doc.where(path)  # where it is used, not where the anchor is
             doc.problem(
                 path,
-                "an alias (*name) of a list or mapping is not allowed",
-                "write the value out in full",
+                _("an alias (*name) of a list or mapping is not allowed"),
+                _("write the value out in full"),
             )
             return None
         expanded.add(id(node))
@@ -202,8 +283,8 @@ def _convert(node: yaml.Node, path: Path_, doc: Document, expanded: set[int]) ->
     if node.tag not in _PLAIN_TAGS:
         doc.problem(
             path,
-            f"YAML tag '{_show_tag(node.tag)}' is not allowed",
-            "remove the tag; write plain values",
+            _("YAML tag '{tag}' is not allowed", tag=_show_tag(node.tag)),
+            _("remove the tag; write plain values"),
         )
         return None
     if isinstance(node, yaml.MappingNode):
@@ -221,7 +302,7 @@ def _convert(node: yaml.Node, path: Path_, doc: Document, expanded: set[int]) ->
                         line,
                         col,
                         format_path(path),
-                        "keys must be plain text (no lists, maps or '<<' merges)",
+                        _("keys must be plain text (no lists, maps or '<<' merges)"),
                     )
                 )
                 continue
@@ -235,8 +316,12 @@ def _convert(node: yaml.Node, path: Path_, doc: Document, expanded: set[int]) ->
                         line,
                         col,
                         format_path(child),
-                        f"duplicate key '{key}' (first defined on line {first_seen[key]})",
-                        "remove or rename one of them",
+                        _(
+                            "duplicate key '{key}' (first defined on line {line})",
+                            key=key,
+                            line=first_seen[key],
+                        ),
+                        _("remove or rename one of them"),
                     )
                 )
                 continue
@@ -261,29 +346,36 @@ def _scalar(node: yaml.Node, path: Path_, doc: Document) -> Any:
         try:
             return int(value)
         except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
-            doc.problem(path, f"number too long ({len(value)} digits)", "write a smaller number")
+            doc.problem(
+                path,
+                _("number too long ({digits} digits)", digits=len(value)),
+                _("write a smaller number"),
+            )
             return value
     if _FLOAT.match(value):
         return float(value)
     if _YAML11_BOOL.match(value):
         doc.problem(
             path,
-            f"ambiguous value {value}: YAML 1.1 reads it as a boolean",
-            f"write true or false, or quote it ('{value}') if you mean the text",
+            _("ambiguous value {value}: YAML 1.1 reads it as a boolean", value=value),
+            _("write true or false, or quote it ('{value}') if you mean the text", value=value),
         )
         return value
     if _SEXAGESIMAL.match(value):
         doc.problem(
             path,
-            f"ambiguous value {value}: YAML 1.1 reads it as a base-60 number",
-            f"quote it ('{value}') if you mean the text",
+            _("ambiguous value {value}: YAML 1.1 reads it as a base-60 number", value=value),
+            _("quote it ('{value}') if you mean the text", value=value),
         )
         return value
     if _OCTAL_OR_HEX.match(value):
         doc.problem(
             path,
-            f"ambiguous value {value}: YAML 1.1 reads it as an octal/hex/binary number",
-            f"write a plain decimal number, or quote it ('{value}')",
+            _(
+                "ambiguous value {value}: YAML 1.1 reads it as an octal/hex/binary number",
+                value=value,
+            ),
+            _("write a plain decimal number, or quote it ('{value}')", value=value),
         )
         return value
     return value
@@ -295,7 +387,7 @@ def read_yaml_file(path: str | Path) -> Document:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         doc = Document(file=str(path), data=None)
-        doc.problems.append(Problem(str(path), 0, 0, "", "file not found", "check the path"))
+        doc.problems.append(Problem(str(path), 0, 0, "", _("file not found"), _("check the path")))
         return doc
     except UnicodeDecodeError as exc:
         doc = Document(file=str(path), data=None)
@@ -305,8 +397,8 @@ def read_yaml_file(path: str | Path) -> Document:
                 1,
                 1,
                 "",
-                f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                "save the file as UTF-8",
+                _("not UTF-8 text ({reason} at byte {byte})", reason=exc.reason, byte=exc.start),
+                _("save the file as UTF-8"),
             )
         )
         return doc

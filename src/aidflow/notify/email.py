@@ -22,6 +22,7 @@ from typing import Literal
 
 from aidflow.clock import Clock, SystemClock
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 from aidflow.notify.mailer import DeliveryError, Message, one_line
 
 Security = Literal["none", "starttls", "ssl"]
@@ -56,10 +57,13 @@ def build_email(msg: Message, *, sender: str, date: datetime) -> EmailMessage:
     for name, value in msg.headers.items():
         if name.lower() in _OWN_HEADERS:
             raise InvalidInputError(
-                f"header {name!r} is set by the mailer; remove it from the message's headers"
+                _(
+                    "header {name!r} is set by the mailer; remove it from the message's headers",
+                    name=name,
+                )
             )
         if "\r" in value or "\n" in value:
-            raise InvalidInputError(f"header {name!r} contains a line break")
+            raise InvalidInputError(_("header {name!r} contains a line break", name=name))
         email[name] = value
     if "Message-ID" not in email:
         email["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
@@ -92,22 +96,33 @@ class SMTPMailer:
     ) -> None:
         if security not in _SECURITY:
             raise InvalidInputError(
-                f"SMTP security {security!r} is not one of: {', '.join(_SECURITY)}"
+                _(
+                    "SMTP security {security!r} is not one of: {known}",
+                    security=security,
+                    known=", ".join(_SECURITY),
+                )
             )
         if (username is None) != (password is None):
-            raise InvalidInputError("SMTP username and password go together; give both or neither")
+            raise InvalidInputError(
+                _("SMTP username and password go together; give both or neither")
+            )
         if username is not None and security == "none":
             raise InvalidInputError(
-                "SMTP login with security='none' would send the password in clear text",
-                hint="use security='starttls' or 'ssl'",
+                _("SMTP login with security='none' would send the password in clear text"),
+                hint=_("use security='starttls' or 'ssl'"),
             )
         envelope_from = parseaddr(sender)[1]
         if "@" not in envelope_from or not envelope_from.isascii():
             raise InvalidInputError(
-                f"SMTP sender {sender!r} has no plain address such as aidflow@county.example"
+                _(
+                    "SMTP sender {sender!r} has no plain address such as aidflow@county.example",
+                    sender=sender,
+                )
             )
         if timeout <= 0:
-            raise InvalidInputError(f"SMTP timeout must be positive, not {timeout}")
+            raise InvalidInputError(
+                _("SMTP timeout must be positive, not {timeout}", timeout=timeout)
+            )
         self.host = host
         self.port = port
         self.security = security
@@ -131,13 +146,18 @@ class SMTPMailer:
             email = build_email(msg, sender=self.sender, date=self._clock.now())
         except InvalidInputError as exc:
             raise DeliveryError(
-                f"message {msg.headers.get('Message-ID', '')} cannot be sent: {exc.message}",
+                _(
+                    "message {message_id} cannot be sent: {error}",
+                    message_id=msg.headers.get("Message-ID", ""),
+                    error=exc.message,
+                ),
                 permanent=True,
             ) from None
         for address in msg.to:
             if not address.isascii() or "@" not in address or any(c.isspace() for c in address):
                 raise DeliveryError(
-                    f"recipient {address!r} is not a plain ASCII address", permanent=True
+                    _("recipient {address!r} is not a plain ASCII address", address=address),
+                    permanent=True,
                 )
         data = email.as_bytes(policy=policy.SMTP)
         conn = self._connect()
@@ -154,7 +174,7 @@ class SMTPMailer:
     # --- one session ------------------------------------------------------------------------
 
     def _where(self) -> str:
-        return f"SMTP server {self.host}:{self.port}"
+        return _("SMTP server {host}:{port}", host=self.host, port=self.port)
 
     def _context(self) -> ssl.SSLContext:
         return self._ssl_context or ssl.create_default_context()
@@ -229,8 +249,13 @@ class SMTPMailer:
         listed = "; ".join(f"{addr}: {code} {text}" for addr, (code, text) in refused.items())
         first_code, first_text = next(iter(refused.values()))
         return DeliveryError(
-            f"{self._where()} refused {len(refused)} of {total} "
-            f"recipient(s) ({listed}); nothing was sent",
+            _(
+                "{server} refused {n} of {total} recipient(s) ({listed}); nothing was sent",
+                server=self._where(),
+                n=len(refused),
+                total=total,
+                listed=listed,
+            ),
             permanent=permanent,
             code=first_code,
             reply=first_text,
@@ -239,16 +264,23 @@ class SMTPMailer:
 
     def _translate(self, exc: Exception, stage: str, *, session: bool) -> DeliveryError:
         where = self._where()
-        settings_hint = "check the SMTP host, port, security, user name and password settings"
+        settings_hint = _("check the SMTP host, port, security, user name and password settings")
         if isinstance(exc, smtplib.SMTPResponseException):
             code, text = exc.smtp_code, _text(exc.smtp_error)
             # A 5xx during the session (greeting, EHLO, STARTTLS, AUTH) says nothing about
             # this message: retrying once the setup is fixed will work.
             permanent = 500 <= code < 600 and not session
-            kind = "permanent" if permanent else "temporary"
+            kind = _("permanent") if permanent else _("temporary")
             hint = settings_hint if session else None
             return DeliveryError(
-                f"{where} answered {stage} with {code} {text} ({kind})",
+                _(
+                    "{server} answered {stage} with {code} {text} ({kind})",
+                    server=where,
+                    stage=stage,
+                    code=code,
+                    text=text,
+                    kind=kind,
+                ),
                 permanent=permanent,
                 code=code,
                 reply=text,
@@ -260,34 +292,76 @@ class SMTPMailer:
             exc = exc.__context__  # smtplib reports a read timeout as a disconnect
         if isinstance(exc, smtplib.SMTPServerDisconnected):
             return DeliveryError(
-                f"{where} closed the connection during {stage}: {exc}", permanent=False
+                _(
+                    "{server} closed the connection during {stage}: {error}",
+                    server=where,
+                    stage=stage,
+                    error=exc,
+                ),
+                permanent=False,
             )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return DeliveryError(
-                f"{where} does not support {stage}: {exc}", permanent=False, hint=settings_hint
+                _(
+                    "{server} does not support {stage}: {error}",
+                    server=where,
+                    stage=stage,
+                    error=exc,
+                ),
+                permanent=False,
+                hint=settings_hint,
             )
         if isinstance(exc, smtplib.SMTPException):
-            return DeliveryError(f"{where} failed during {stage}: {exc}", permanent=False)
+            return DeliveryError(
+                _("{server} failed during {stage}: {error}", server=where, stage=stage, error=exc),
+                permanent=False,
+            )
         if isinstance(exc, ssl.SSLError):
             return DeliveryError(
-                f"{where}: TLS failed during {stage}: {exc}", permanent=False, hint=settings_hint
+                _(
+                    "{server}: TLS failed during {stage}: {error}",
+                    server=where,
+                    stage=stage,
+                    error=exc,
+                ),
+                permanent=False,
+                hint=settings_hint,
             )
         if isinstance(exc, TimeoutError):
             return DeliveryError(
-                f"{where} did not answer within {self.timeout:g} s during {stage}", permanent=False
+                _(
+                    "{server} did not answer within {seconds} s during {stage}",
+                    server=where,
+                    seconds=format(self.timeout, "g"),
+                    stage=stage,
+                ),
+                permanent=False,
             )
         if isinstance(exc, ConnectionRefusedError):
             return DeliveryError(
-                f"{where} refused the connection",
+                _("{server} refused the connection", server=where),
                 permanent=False,
-                hint="is the mail server running and the port right?",
+                hint=_("is the mail server running and the port right?"),
             )
         if isinstance(exc, OSError):
             return DeliveryError(
-                f"{where} could not be reached during {stage}: {exc.strerror or exc}",
+                _(
+                    "{server} could not be reached during {stage}: {error}",
+                    server=where,
+                    stage=stage,
+                    error=exc.strerror or exc,
+                ),
                 permanent=False,
             )
-        return DeliveryError(f"{where} failed during {stage}: {exc!r}", permanent=False)
+        return DeliveryError(
+            _(
+                "{server} failed during {stage}: {error}",
+                server=where,
+                stage=stage,
+                error=repr(exc),
+            ),
+            permanent=False,
+        )
 
 
 class _SMTPOverTLS(smtplib.SMTP_SSL):

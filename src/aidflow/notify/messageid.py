@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")  # printable ASCII, no '<', '>', space
 
@@ -16,7 +17,11 @@ _MESSAGE_ID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")  # printable ASCII, no '<
 def check_message_id(message_id: str) -> None:
     if not _MESSAGE_ID.match(message_id):
         raise InvalidInputError(
-            f"Message-ID {message_id!r} must look like <token@domain> (printable ASCII, no spaces)"
+            _(
+                "Message-ID {message_id!r} must look like <token@domain> "
+                "(printable ASCII, no spaces)",
+                message_id=message_id,
+            )
         )
 
 

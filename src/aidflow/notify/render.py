@@ -42,6 +42,7 @@ from jinja2 import (
 
 from aidflow.engine.deadlines import Due, show_due, show_span
 from aidflow.errors import InvalidInputError, did_you_mean
+from aidflow.i18n import _, ngettext
 from aidflow.idnumber import FULL_ID_IN_TEXT, mask
 from aidflow.notify.mailer import Message, one_line
 from aidflow.notify.messageid import check_message_id as _check_message_id
@@ -126,10 +127,16 @@ def format_duration(value: timedelta | Due, lang: str) -> str:
     if isinstance(value, Due):
         return show_span(value, lang)
     if not isinstance(value, timedelta):
-        raise InvalidInputError(f"duration needs a timedelta, got {type(value).__name__} {value!r}")
+        raise InvalidInputError(
+            _(
+                "duration needs a timedelta, got {type} {value!r}",
+                type=type(value).__name__,
+                value=value,
+            )
+        )
     if value < timedelta(0):
         raise InvalidInputError(
-            f"duration {value} is negative; pass how long, not a signed difference"
+            _("duration {value} is negative; pass how long, not a signed difference", value=value)
         )
     seconds = int(value.total_seconds())
     days, rest = divmod(seconds, 86400) if seconds >= 2 * 86400 else (0, seconds)
@@ -156,11 +163,19 @@ def format_datetime(value: datetime | Due, lang: str, tz: tzinfo) -> str:
     if isinstance(value, Due):
         return show_due(value, lang, tz)
     if not isinstance(value, datetime):
-        raise InvalidInputError(f"datetime needs a datetime, got {type(value).__name__} {value!r}")
+        raise InvalidInputError(
+            _(
+                "datetime needs a datetime, got {type} {value!r}",
+                type=type(value).__name__,
+                value=value,
+            )
+        )
     if value.tzinfo is None:
         raise InvalidInputError(
-            f"datetime {value.isoformat()} has no time zone; pass an aware "
-            "datetime (the store keeps UTC)"
+            _(
+                "datetime {value} has no time zone; pass an aware datetime (the store keeps UTC)",
+                value=value.isoformat(),
+            )
         )
     local = value.astimezone(tz)
     if lang == "zh":
@@ -172,7 +187,9 @@ def format_date(value: date, lang: str) -> str:
     """`2023年8月1日` / `2023-08-01`."""
     lang = check_lang(lang)
     if not isinstance(value, date) or isinstance(value, datetime):
-        raise InvalidInputError(f"date needs a date, got {type(value).__name__} {value!r}")
+        raise InvalidInputError(
+            _("date needs a date, got {type} {value!r}", type=type(value).__name__, value=value)
+        )
     if lang == "zh":
         return f"{value.year}年{value.month}月{value.day}日"
     return value.isoformat()
@@ -182,7 +199,9 @@ def format_month(value: date, lang: str) -> str:
     """`2023年8月` / `August 2023` (any day of the month)."""
     lang = check_lang(lang)
     if not isinstance(value, date):
-        raise InvalidInputError(f"month needs a date, got {type(value).__name__} {value!r}")
+        raise InvalidInputError(
+            _("month needs a date, got {type} {value!r}", type=type(value).__name__, value=value)
+        )
     if lang == "zh":
         return f"{value.year}年{value.month}月"
     names = (
@@ -243,16 +262,24 @@ def render(
         if missing:
             reported.update(missing)
             quoted = [repr(v) for v in missing]
-            which = ", ".join(quoted[:-1]) + " and " + quoted[-1] if len(quoted) > 1 else quoted[0]
-            verb = "was" if len(missing) == 1 else "were"
-            complaints.append(f"template {name} uses {which}, which {verb} not provided")
+            complaints.append(
+                ngettext(
+                    "template {name} uses {which}, which was not provided",
+                    "template {name} uses {which}, which were not provided",
+                    len(missing),
+                    name=name,
+                    which=_("{some} and {last}", some=", ".join(quoted[:-1]), last=quoted[-1])
+                    if len(quoted) > 1
+                    else quoted[0],
+                )
+            )
     if complaints:
         raise InvalidInputError("; ".join(complaints))
 
     subject, text, html = (_render_part(env, name, context) for name in names)
     subject = one_line(subject)
     if not subject:
-        raise InvalidInputError(f"template {names[0]} rendered an empty subject")
+        raise InvalidInputError(_("template {name} rendered an empty subject", name=names[0]))
     return Message(
         to=recipients,
         subject=subject,
@@ -264,14 +291,19 @@ def render(
 
 def _check_recipients(to: Sequence[str]) -> tuple[str, ...]:
     if isinstance(to, str):
-        raise InvalidInputError(f"recipients must be a list of addresses, not the string {to!r}")
+        raise InvalidInputError(
+            _("recipients must be a list of addresses, not the string {to!r}", to=to)
+        )
     recipients = tuple(to)
     if not recipients:
-        raise InvalidInputError("a message needs at least one recipient")
+        raise InvalidInputError(_("a message needs at least one recipient"))
     for address in recipients:
         if not (isinstance(address, str) and address.isascii() and _ADDRESS.match(address)):
             raise InvalidInputError(
-                f"recipient {address!r} is not a plain address such as li@county.example"
+                _(
+                    "recipient {address!r} is not a plain address such as li@county.example",
+                    address=address,
+                )
             )
     return recipients
 
@@ -283,12 +315,21 @@ def _check_list_items(context: Mapping[str, Any]) -> None:
             continue
         items = context[key]
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            problems.append(f"{key!r} must be a list, got {type(items).__name__}")
+            problems.append(
+                _("{key!r} must be a list, got {type}", key=key, type=type(items).__name__)
+            )
             continue
         for index, item in enumerate(items):
             absent = sorted(k for k in needed if not _has(item, k))
             if absent:
-                problems.append(f"{key}[{index}] lacks {', '.join(repr(k) for k in absent)}")
+                problems.append(
+                    _(
+                        "{key}[{index}] lacks {keys}",
+                        key=key,
+                        index=index,
+                        keys=", ".join(repr(k) for k in absent),
+                    )
+                )
     if problems:
         raise InvalidInputError("; ".join(problems))
 
@@ -302,9 +343,13 @@ def _check_no_full_ids(context: Mapping[str, Any]) -> None:
         found = FULL_ID_IN_TEXT.search(text)
         if found:
             raise InvalidInputError(
-                f"context value {path} holds what looks like a full ID number "
-                f"({mask(found.group())}); notifications may only show masked numbers",
-                hint="pass idnumber.mask(number)",
+                _(
+                    "context value {path} holds what looks like a full ID number "
+                    "({masked}); notifications may only show masked numbers",
+                    path=path,
+                    masked=mask(found.group()),
+                ),
+                hint=_("pass idnumber.mask(number)"),
             )
 
 
@@ -336,19 +381,26 @@ def _used_variables(env: Environment, name: str, root: Path) -> frozenset[str]:
     if cached is not None and cached[0]():
         return cached[1]
     try:
-        source, _, uptodate = env.loader.get_source(env, name)
+        source, _filename, uptodate = env.loader.get_source(env, name)
     except TemplateNotFound:
         raise InvalidInputError(
-            f"template {name} not found in {root}",
-            hint="every template needs subject.txt, body.txt and body.html "
-            f"in each of: {', '.join(LANGS)}",
+            _("template {name} not found in {root}", name=name, root=root),
+            hint=_(
+                "every template needs subject.txt, body.txt and body.html in each of: {langs}",
+                langs=", ".join(LANGS),
+            ),
         ) from None
     try:
         ast = env.parse(source, name)
     except TemplateSyntaxError as exc:
         raise InvalidInputError(
-            f"template {name}:{exc.lineno}: syntax error: {exc.message}",
-            hint="check_templates lists every problem",
+            _(
+                "template {name}:{line}: syntax error: {error}",
+                name=name,
+                line=exc.lineno,
+                error=exc.message,
+            ),
+            hint=_("check_templates lists every problem"),
         ) from None
     used = frozenset(meta.find_undeclared_variables(ast))
     _USED[(root, name)] = (uptodate or (lambda: False), used)
@@ -360,15 +412,24 @@ def _render_part(env: Environment, name: str, context: Mapping[str, Any]) -> str
         template = env.get_template(name)
         return template.render(context)
     except TemplateNotFound as exc:  # a layout named by {% extends %}
-        raise InvalidInputError(f"template {name} needs {exc.name}, which does not exist") from None
+        raise InvalidInputError(
+            _("template {name} needs {other}, which does not exist", name=name, other=exc.name)
+        ) from None
     except TemplateSyntaxError as exc:
         raise InvalidInputError(
-            f"template {exc.name or name}:{exc.lineno}: syntax error: {exc.message}"
+            _(
+                "template {name}:{line}: syntax error: {error}",
+                name=exc.name or name,
+                line=exc.lineno,
+                error=exc.message,
+            )
         ) from None
     except (UndefinedError, InvalidInputError) as exc:
         where = _template_position(env, exc.__traceback__)
         detail = exc.message if isinstance(exc, InvalidInputError) else str(exc)
-        raise InvalidInputError(f"template {where or name}: {detail}") from None
+        raise InvalidInputError(
+            _("template {name}: {error}", name=where or name, error=detail)
+        ) from None
 
 
 def _template_position(env: Environment, tb: TracebackType | None) -> str | None:
@@ -398,7 +459,7 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
     """
     root = Path(directory)
     if not root.is_dir():
-        return [f"{root}: not a directory"]
+        return [_("{root}: not a directory", root=root)]
     env = _environment(root.resolve(), UTC)
     problems: list[tuple[str, int, str]] = []  # (file, line, message) for sorting
 
@@ -414,7 +475,11 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
             add(
                 entry.name,
                 0,
-                f"not a known template (known: {', '.join(sorted(TEMPLATE_VARIABLES))}){tip}",
+                _(
+                    "not a known template (known: {known}){tip}",
+                    known=", ".join(sorted(TEMPLATE_VARIABLES)),
+                    tip=tip,
+                ),
             )
             continue
         for sub in sorted(entry.iterdir()):
@@ -422,7 +487,7 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                 add(
                     f"{entry.name}/{sub.name}",
                     0,
-                    f"not a supported language (supported: {', '.join(LANGS)})",
+                    _("not a supported language (supported: {langs})", langs=", ".join(LANGS)),
                 )
 
     for template, provided in sorted(TEMPLATE_VARIABLES.items()):
@@ -435,8 +500,11 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                     add(
                         name,
                         0,
-                        f"missing (each template needs {', '.join(PARTS)} in each of: "
-                        f"{', '.join(LANGS)})",
+                        _(
+                            "missing (each template needs {parts} in each of: {langs})",
+                            parts=", ".join(PARTS),
+                            langs=", ".join(LANGS),
+                        ),
                     )
                     complete = False
                     continue
@@ -452,14 +520,18 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                     add(
                         name,
                         _first_line(ast, var),
-                        f"uses {var!r}, which the code does not provide{tip}",
+                        _("uses {var!r}, which the code does not provide{tip}", var=var, tip=tip),
                     )
             if complete:
                 for var in sorted(provided - used):
                     add(
                         f"{template}/{lang}",
                         0,
-                        f"{var!r} is provided but used in none of {', '.join(PARTS)}",
+                        _(
+                            "{var!r} is provided but used in none of {parts}",
+                            var=var,
+                            parts=", ".join(PARTS),
+                        ),
                     )
 
     for path in sorted(root.rglob("*")):
@@ -472,7 +544,7 @@ def check_templates(directory: str | os.PathLike[str]) -> list[str]:
                 add(
                     rel,
                     _first_line(ast, var),
-                    f"uses {var!r}; shared layouts get no variables, only blocks",
+                    _("uses {var!r}; shared layouts get no variables, only blocks", var=var),
                 )
 
     return [
@@ -485,30 +557,34 @@ def _parse_for_check(env: Environment, root: Path, name: str, add: Any) -> nodes
     try:
         source = (root / name).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        add(name, 0, f"is not UTF-8 ({exc.reason} at byte {exc.start})")
+        add(name, 0, _("is not UTF-8 ({reason} at byte {at})", reason=exc.reason, at=exc.start))
         return None
     try:
         ast = env.parse(source, name, str(root / name))
         env.compile(ast, name, str(root / name))
     except TemplateSyntaxError as exc:
-        add(name, exc.lineno, f"syntax error: {exc.message}")
+        add(name, exc.lineno, _("syntax error: {error}", error=exc.message))
         return None
     for ref in meta.find_referenced_templates(ast):
         line = _first_reference_line(ast)
         if ref is None:
-            add(name, line, "names a template computed at run time; name layouts literally")
+            add(name, line, _("names a template computed at run time; name layouts literally"))
         elif not (root / ref).is_file():
-            add(name, line, f"refers to {ref!r}, which does not exist")
+            add(name, line, _("refers to {ref!r}, which does not exist", ref=ref))
     for node in ast.find_all(nodes.Filter):
         if node.name == "safe":
-            add(name, node.lineno, "the 'safe' filter turns off escaping; data could inject HTML")
+            add(
+                name,
+                node.lineno,
+                _("the 'safe' filter turns off escaping; data could inject HTML"),
+            )
     for modifier in ast.find_all((nodes.EvalContextModifier, nodes.ScopedEvalContextModifier)):
         for keyword in modifier.options:
             if keyword.key == "autoescape":
                 add(
                     name,
                     modifier.lineno,
-                    "{% autoescape %} changes escaping; leave it to the file extension",
+                    _("{% autoescape %} changes escaping; leave it to the file extension"),
                 )
     return ast
 

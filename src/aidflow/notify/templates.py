@@ -23,6 +23,7 @@ from typing import Any
 
 from aidflow.engine.checkpoints import Checkpoint
 from aidflow.errors import InvalidInputError, did_you_mean
+from aidflow.i18n import _, pick
 from aidflow.idnumber import mask
 from aidflow.language.definition import ESCALATION_TEMPLATES
 
@@ -66,7 +67,11 @@ LIST_ITEM_KEYS: dict[str, frozenset[str]] = {
 def check_lang(lang: object) -> str:
     if lang not in LANGS:
         raise InvalidInputError(
-            f"language {lang!r} is not supported; use one of: {', '.join(LANGS)}"
+            _(
+                "language {lang!r} is not supported; use one of: {langs}",
+                lang=lang,
+                langs=", ".join(LANGS),
+            )
         )
     return str(lang)
 
@@ -305,6 +310,23 @@ TEMPLATES: dict[str, Template] = {
     AUDIT_CHECKPOINT: Template(_provides(_RECIPIENT, {"day", "checkpoint"}), _audit_checkpoint),
 }
 
+TEMPLATE_LABELS_ZH: dict[str, str] = {
+    DEADLINE_REMINDER: "到期提醒",
+    ESCALATION: "超期督办",
+    EMERGENCY_ESCALATION: "急难救助督办",
+    VISIT_MISSING: "走访未达标",
+    ESCALATION_SUMMARY: "督办汇总",
+    DAILY_DIGEST: "每日简报",
+    AUDIT_CHECKPOINT: "台账校验点",
+}
+"""Each template's name as a Chinese reader sees it in lists (English lists show the code)."""
+
+
+def template_label(template: str) -> str:
+    """The template's name in the current language: its code in English, a label in Chinese."""
+    return pick(template, TEMPLATE_LABELS_ZH.get(template, ""))
+
+
 TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {n: t.variables for n, t in TEMPLATES.items()}
 """What the code provides to each template (top-level names; see LIST_ITEM_KEYS for lists)."""
 
@@ -315,7 +337,11 @@ def require_template(template: str) -> Template:
     if found is None:
         known = sorted(TEMPLATES)
         raise InvalidInputError(
-            f"unknown notification template {template!r}; known: {', '.join(known)}",
+            _(
+                "unknown notification template {template!r}; known: {known}",
+                template=template,
+                known=", ".join(known),
+            ),
             hint=did_you_mean(template, known),
         )
     return found

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aidflow.errors import InvalidInputError, NotFoundError
+from aidflow.i18n import _
 
 if TYPE_CHECKING:
     from aidflow.services.cases import Service
@@ -84,12 +85,14 @@ class Operation:
         try:
             checked = model.model_validate(params)
         except ValidationError as exc:
+            everything = _("parameters")
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'parameters'}: {e['msg']}"
+                f"{'.'.join(str(p) for p in e['loc']) or everything}: {e['msg']}"
                 for e in exc.errors()
             )
             raise InvalidInputError(
-                f"{self.name}: {problems}", hint="check the command's parameters"
+                _("{operation}: {problems}", operation=self.name, problems=problems),
+                hint=_("check the command's parameters"),
             ) from None
         return {name: getattr(checked, name) for name in type(checked).model_fields}
 
@@ -131,11 +134,13 @@ def operation(
     under TYPE_CHECKING.
     """
     if own_units and not (write and runtime):
-        raise RuntimeError(f"operation {name}: own_units needs write=True and runtime=True")
+        raise RuntimeError(
+            _("operation {name}: own_units needs write=True and runtime=True", name=name)
+        )
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         if name in REGISTRY:
-            raise RuntimeError(f"operation {name} is defined twice")
+            raise RuntimeError(_("operation {name} is defined twice", name=name))
         REGISTRY[name] = Operation(name, function, write, runtime, own_units)
         return function
 
@@ -153,8 +158,8 @@ def find(name: str) -> Operation:
 
         close = get_close_matches(name, REGISTRY, n=1)
         raise NotFoundError(
-            f"no operation named {name!r}",
-            hint=f"did you mean {close[0]!r}?" if close else "see `aidflow --help`",
+            _("no operation named {name!r}", name=name),
+            hint=_("did you mean {name!r}?", name=close[0]) if close else _("see `aidflow --help`"),
         )
     return op
 

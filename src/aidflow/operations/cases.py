@@ -11,8 +11,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aidflow.errors import ForbiddenError, InvalidInputError
+from aidflow.i18n import N_, _, pick, use_language
 from aidflow.operations import Caller, operation
-from aidflow.services.cases import Service
+from aidflow.services.cases import (
+    Service,
+    duration_shown,
+    field_shown,
+    state_shown,
+    trigger_shown,
+    value_shown,
+)
 
 if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
@@ -55,6 +63,7 @@ def open_(
     return {
         "case_id": case.id,
         "workflow": wf.name,
+        "workflow_label": wf.labels.get(caller.lang),
         "state": first,
         "state_label": wf.states[first].labels.get(caller.lang),
         "deadline_at": _iso(deadline),
@@ -103,6 +112,9 @@ def fire(
     return {
         "case_id": case_id,
         "from": ev.from_state,
+        "from_label": wf.states[ev.from_state].labels.get(caller.lang)
+        if ev.from_state in wf.states
+        else ev.from_state,
         "to": dest,
         "to_label": wf.states[dest].labels.get(caller.lang),
         "deadline_at": _iso(deadline),
@@ -114,7 +126,13 @@ def fire(
 def object_(svc: Service, caller: Caller, case_id: int, note: str) -> dict[str, Any]:
     """Record an objection during a public notice."""
     ev = svc.object(svc.actor(caller.user), case_id, note, command_id=caller.key)
-    return {"case_id": case_id, "from": ev.from_state, "to": ev.to_state}
+    wf = svc.workflow_of(svc.case(case_id))
+    with use_language(caller.lang):
+        shown = {
+            "from_label": state_shown(wf, ev.from_state),
+            "to_label": state_shown(wf, ev.to_state),
+        }
+    return {"case_id": case_id, "from": ev.from_state, "to": ev.to_state, **shown}
 
 
 @operation("case.vote", write=True)
@@ -125,9 +143,11 @@ def vote(
     actor = svc.actor(caller.user)
     ev = svc.vote(actor, case_id, choice, note, command_id=caller.key)
     tally = svc.vote_tally(case_id, actor.name, ev.fields["round"])
+    names = svc.display_names([actor.name])
     return {
         "case_id": case_id,
         "voter": actor.name,
+        "voter_name": names.get(actor.name, actor.name),
         "choice": choice,
         "tally": {
             "yes": tally.yes,
@@ -162,13 +182,42 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
     view = svc.view(actor, case_id)
     if show_id and not may_see_id(view, actor.roles):
         raise ForbiddenError(
-            f"{actor.name} may not see full ID numbers on {view.workflow.name} cases"
+            _(
+                "{user} may not see full ID numbers on {workflow} cases",
+                user=actor.name,
+                workflow=view.workflow.labels.zh if caller.lang == "zh" else view.workflow.name,
+            )
         )
     from aidflow.engine import clocks
 
     now = svc.clock.now()
     reports = clocks.report(view.workflow, view.case.clocks or {}, now, svc.calendar)
     wf = view.workflow
+    c = view.case
+    people = {e.actor for e in view.events} | {c.assigned_to or ""}
+    for value in c.data.values():
+        if isinstance(value, list):
+            people.update(v for v in value if isinstance(v, str))
+    for e in view.events:
+        tally = (e.fields or {}).get("vote")
+        if isinstance(tally, dict):  # a transition after a vote records who dissented
+            people.update(v for v in tally.get("dissent") or [] if isinstance(v, str))
+    names = svc.display_names(people)
+    with use_language(caller.lang):
+        shown = {
+            "states": {name: state_shown(wf, name) for name in wf.states},
+            "state": state_shown(wf, c.state),
+            "users": names,
+            "clock_durations": [duration_shown(r.duration) for r in reports],
+            "data": [
+                [field_shown(wf, k), value_shown(wf, k, v, names)]
+                for k, v in sorted(c.data.items())
+            ],
+            "events": [event_text(wf, e, names) for e in view.events],
+            "routes": [
+                state_shown(wf, a.route[0]) if a.route is not None else "" for a in view.actions
+            ],
+        }
     return {
         "now": now.isoformat(),
         "view": view_json(view, caller.lang, now, show_id, reports),
@@ -181,8 +230,46 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
                 a.transition.labels.get(caller.lang) if a.transition.labels else ""
                 for a in view.actions
             ],
+            **shown,
         },
     }
+
+
+def event_text(wf: Workflow, e: EventRecord, names: dict[str, str]) -> str:
+    """What an event did, in the current language, as `case history` prints it after its
+    time and actor: `accept: discovery -> accepted`, or in Chinese `受理：主动发现 → 已受理`."""
+    fields = e.fields or {}
+    if e.kind == "open":
+        text = _("opened in {state}", state=state_shown(wf, e.to_state))
+    elif e.kind == "vote":
+        choice = str(fields.get("choice"))
+        text = _("voted {choice}", choice=pick(choice, VOTE_WORDS.get(choice, "")))
+    elif e.kind == "note":
+        text = _("note")
+    else:
+        text = _(
+            "{trigger}: {source} -> {dest}",
+            trigger=trigger_shown(wf, e.trigger) if e.trigger else str(e.trigger),
+            source=state_shown(wf, e.from_state) if e.from_state else str(e.from_state),
+            dest=state_shown(wf, e.to_state) if e.to_state else str(e.to_state),
+        )
+    if e.kind == "objection":
+        text = _("objection; {text}", text=text)
+    if e.kind in ("transition", "objection") and fields:
+        text += " " + pick(", ", "，").join(
+            pick(
+                f"{k}={v}",
+                f"{_(VOTE) if k == 'vote' else field_shown(wf, k)}：{value_shown(wf, k, v, names)}",
+            )
+            for k, v in fields.items()
+        )
+    if e.note:
+        text += f" — {e.note}"
+    return text
+
+
+VOTE_WORDS = {"yes": "赞成", "no": "反对", "abstain": "弃权"}
+VOTE = N_("Vote")  # the tally a transition after a vote records
 
 
 def view_json(
@@ -314,7 +401,8 @@ def list_(
 
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInputError(
-            f"case.list: limit {limit} is not from 1 to {MAX_LIST}", hint="narrow the filters"
+            _("case.list: limit {limit} is not from 1 to {most}", limit=limit, most=MAX_LIST),
+            hint=_("narrow the filters"),
         )
 
     listed, total = svc.list_cases(
@@ -330,6 +418,7 @@ def list_(
     )
     now = svc.clock.now()
     rows = []
+    names = svc.display_names(item.case.assigned_to or "" for item in listed)
     for c, p in ((item.case, item.person) for item in listed):
         wf = svc.workflow_of(c)
         rows.append(
@@ -345,6 +434,7 @@ def list_(
                 "township": c.township,
                 "village": c.village,
                 "assigned_to": c.assigned_to,
+                "assigned_name": names.get(c.assigned_to or "", c.assigned_to),
                 "emergency": c.emergency,
                 "deadline_at": _iso(c.deadline_at),
                 "deadline": _due_json(svc.due_of(c, now), caller.lang, svc),

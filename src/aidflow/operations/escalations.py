@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aidflow.i18n import _
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
 
@@ -15,10 +16,12 @@ from aidflow.services.cases import Service
 @operation("escalation.list", write=False)
 def list_open(svc: Service, caller: Caller) -> list[dict[str, Any]]:
     """Open (unacknowledged) escalations in the caller's area; `age_seconds` as of now."""
-    from aidflow.services.escalations import open_escalations
+    from aidflow.language.definition import Workflow
+    from aidflow.services.escalations import listing_labels, open_escalations
 
     now = svc.clock.now()
     actor = svc.actor(caller.user)
+    definitions: dict[int, Workflow] = {}
     return [
         {
             "id": e.id,
@@ -36,6 +39,7 @@ def list_open(svc: Service, caller: Caller) -> list[dict[str, Any]]:
             "template": e.template,
             "fired_at": e.fired_at.isoformat(),
             "age_seconds": int((now - e.fired_at).total_seconds()),
+            **listing_labels(svc.session, e, c, caller.lang, definitions),
         }
         for e, c in open_escalations(svc.session, actor)
     ]
@@ -61,9 +65,11 @@ def outbox_list(
     from aidflow.store.outbox import newest
 
     if status not in (None, "pending", "sent", "failed"):
-        raise InvalidInputError(f"outbox status {status!r} is not pending, sent or failed")
+        raise InvalidInputError(
+            _("outbox status {status!r} is not pending, sent or failed", status=status)
+        )
     if not 1 <= limit <= 100_000:
-        raise InvalidInputError(f"limit {limit} is not between 1 and 100000")
+        raise InvalidInputError(_("limit {limit} is not between 1 and 100000", limit=limit))
     svc.require_admin(caller.user)
     return [
         {

@@ -48,6 +48,7 @@ def log(
         "by_user": done.by_user,
         "event_seq": done.event_seq,
         "created": done.created,
+        "labels": {k: kind.labels.get(caller.lang) for k, kind in policy.kinds.items()},
     }
 
 

@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from aidflow.i18n import _
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
 from aidflow.services.runtime import Runtime
@@ -34,8 +35,8 @@ def deploy(
     for item in files:
         if set(item) != {"file", "source"}:
             raise InvalidInputError(
-                "workflow.deploy: files: each file is {file, source}",
-                hint="check the command's parameters",
+                _("workflow.deploy: files: each file is {file, source}"),
+                hint=_("check the command's parameters"),
             )
         try:
             loaded.append(load_workflow_text(item["source"], item["file"], policy=policy))
@@ -43,7 +44,7 @@ def deploy(
             problems.extend(exc.problems)
     if problems:
         raise WorkflowInvalidError(problems)
-    from aidflow.services.escalations import unheld_rung_roles
+    from aidflow.services.workflows import deploy_warnings
 
     out = []
     for lw in loaded:
@@ -55,7 +56,7 @@ def deploy(
                 "created": created,
                 "file": lw.file,
                 "sha256": wv.content_hash,
-                "warnings": unheld_rung_roles(svc.session, lw.definition),
+                "warnings": deploy_warnings(svc.session, lw.definition),
             }
         )
     return out
@@ -113,7 +114,9 @@ def diagram(
     from aidflow.services import workflows
 
     if format not in ("mermaid", "svg"):
-        raise InvalidInputError(f"diagram format {format!r} is not mermaid or svg")
+        raise InvalidInputError(
+            _("diagram format {format} is not mermaid or svg", format=repr(format))
+        )
     wv, wf = workflows.version(svc.session, workflow, version)
     if format == "mermaid":
         return machine.mermaid(wf, caller.lang, wv.version)
@@ -121,15 +124,17 @@ def diagram(
 
     if shutil.which("dot") is None:
         raise UnavailableError(
-            "SVG needs Graphviz's `dot`, which is not installed",
-            hint="install graphviz (apt-get install graphviz; pip install graphviz) "
-            "or use --format mermaid",
+            _("SVG needs Graphviz's `dot`, which is not installed"),
+            hint=_(
+                "install graphviz (apt-get install graphviz; pip install graphviz) "
+                "or use --format mermaid"
+            ),
         )
     try:
         data = machine.svg(wf)
     except ImportError:
         raise UnavailableError(
-            "SVG needs the Python package graphviz", hint="pip install graphviz"
+            _("SVG needs the Python package graphviz"), hint=_("pip install graphviz")
         ) from None
     return data.decode()
 
@@ -220,12 +225,16 @@ def simulate(
     actor = svc.require_admin(caller.user)
     if not 1 <= days <= 366:
         raise InvalidInputError(
-            f"--days {days}: a simulation covers 1 to 366 days", hint="give --days 1..366"
+            _("--days {days}: a simulation covers 1 to 366 days", days=days),
+            hint=_("give --days 1..366"),
         )
     if not 1 <= step_hours <= 24:
         raise InvalidInputError(
-            f"--step-hours {step_hours}: the scheduler's rounds are 1 to 24 hours apart",
-            hint="give --step-hours 1..24",
+            _(
+                "--step-hours {hours}: the scheduler's rounds are 1 to 24 hours apart",
+                hours=step_hours,
+            ),
+            hint=_("give --step-hours 1..24"),
         )
     loaded = load_workflow_text(source, file, policy=policy_names(rt.county.policy))
     report = run(

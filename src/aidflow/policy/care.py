@@ -19,6 +19,7 @@ from aidflow.errors import (
     closest,
     did_you_mean,
 )
+from aidflow.i18n import _
 from aidflow.language.definition import Labels
 from aidflow.language.expressions import Expression, compile_expression
 from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml_file
@@ -73,7 +74,12 @@ class _Checker:
     ) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.doc.problem(
-                path, f"expected a mapping with keys {', '.join(allowed)}, got {_show(value)}"
+                path,
+                _(
+                    "expected a mapping with keys {keys}, got {found}",
+                    keys=", ".join(allowed),
+                    found=_show(value),
+                ),
             )
             return {}
         absent = [k for k in required if k not in value]
@@ -85,26 +91,31 @@ class _Checker:
                     absent.remove(meant)
                 self.doc.problem(
                     path + (key,),
-                    f"unknown key '{key}'",
-                    hint or f"allowed keys: {', '.join(allowed)}",
+                    _("unknown key '{key}'", key=key),
+                    hint or _("allowed keys: {keys}", keys=", ".join(allowed)),
                     key=True,
                 )
         for key in absent:
-            where = format_path(path) or "the top level"
+            where = format_path(path) or _("the top level")
             self.doc.problem(
-                path, f"missing required key '{key}'", f"add {key}: to {where}", key=True
+                path,
+                _("missing required key '{key}'", key=key),
+                _("add {key}: to {where}", key=key, where=where),
+                key=True,
             )
         return {k: v for k, v in value.items() if k in allowed}
 
     def text(self, value: Any, path: Path_) -> str | None:
         if isinstance(value, str) and value.strip():
             return value
-        self.doc.problem(path, f"expected a non-empty text, got {_show(value)}")
+        self.doc.problem(path, _("expected a non-empty text, got {value}", value=_show(value)))
         return None
 
     def texts(self, value: Any, path: Path_) -> list[str]:
         if not isinstance(value, list) or not value:
-            self.doc.problem(path, f"expected a non-empty list of names, got {_show(value)}")
+            self.doc.problem(
+                path, _("expected a non-empty list of names, got {value}", value=_show(value))
+            )
             return []
         return [
             t for i, item in enumerate(value) if (t := self.text(item, path + (i,))) is not None
@@ -113,12 +124,20 @@ class _Checker:
     def integer(self, value: Any, path: Path_, low: int, high: int) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.doc.problem(
-                path, f"expected a whole number from {low} to {high}, got {_show(value)}"
+                path,
+                _(
+                    "expected a whole number from {low} to {high}, got {value}",
+                    low=low,
+                    high=high,
+                    value=_show(value),
+                ),
             )
             return None
         if not low <= value <= high:
             self.doc.problem(
-                path, f"{value} is out of range", f"write a whole number from {low} to {high}"
+                path,
+                _("{value} is out of range", value=value),
+                _("write a whole number from {low} to {high}", low=low, high=high),
             )
             return None
         return value
@@ -126,11 +145,11 @@ class _Checker:
 
 def _show(value: Any) -> str:
     if isinstance(value, dict):
-        return "a mapping"
+        return _("a mapping")
     if isinstance(value, list):
-        return "a list"
+        return _("a list")
     if value is None:
-        return "nothing"
+        return _("nothing")
     return repr(value)
 
 
@@ -152,7 +171,8 @@ def _policy(doc: Document) -> CarePolicy | None:
     raw_sel = top.get("applies_to")
     if "applies_to" in top and (not isinstance(raw_sel, list) or not raw_sel):
         doc.problem(
-            ("applies_to",), f"expected a non-empty list of selectors, got {_show(raw_sel)}"
+            ("applies_to",),
+            _("expected a non-empty list of selectors, got {value}", value=_show(raw_sel)),
         )
     for i, item in enumerate(raw_sel if isinstance(raw_sel, list) else []):
         path: Path_ = ("applies_to", i)
@@ -173,7 +193,9 @@ def _policy(doc: Document) -> CarePolicy | None:
     kinds: dict[str, KindRule] = {}
     raw_kinds = top.get("kinds")
     if "kinds" in top and (not isinstance(raw_kinds, dict) or not raw_kinds):
-        doc.problem(("kinds",), f"expected a mapping of kind names, got {_show(raw_kinds)}")
+        doc.problem(
+            ("kinds",), _("expected a mapping of kind names, got {value}", value=_show(raw_kinds))
+        )
     for name, spec in raw_kinds.items() if isinstance(raw_kinds, dict) else []:
         path = ("kinds", name)
         k = c.mapping(spec, path, _KIND, _KIND)
@@ -203,8 +225,8 @@ def _policy(doc: Document) -> CarePolicy | None:
     if "to" in warning and warning["to"] != "assigned_caseworker":
         doc.problem(
             ("warning", "to"),
-            f"expected assigned_caseworker, got {_show(warning['to'])}",
-            "warnings go to the case's assigned caseworker",
+            _("expected assigned_caseworker, got {value}", value=_show(warning["to"])),
+            _("warnings go to the case's assigned caseworker"),
         )
     esc = (
         c.mapping(top["escalation"], ("escalation",), _ESCALATION, _ESCALATION)

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from aidflow.errors import InvalidInputError, UnavailableError
+from aidflow.i18n import _
 
 CONFIG_TEXT = """\
 # aidflow settings for this county (the README's "Configuration" section lists every key).
@@ -35,8 +36,8 @@ def shipped(name: str) -> Path:
     root = resources.files("aidflow") / "shipped" / name
     if not isinstance(root, Path) or not root.is_dir():  # e.g. run from a zip archive
         raise UnavailableError(
-            f"the shipped {name}/ directory is not on disk ({root})",
-            hint="install aidflow from its wheel with pip, unpacked",
+            _("the shipped {name}/ directory is not on disk ({root})", name=name, root=root),
+            hint=_("install aidflow from its wheel with pip, unpacked"),
         )
     return root
 
@@ -103,10 +104,10 @@ def create_county_directory(directory: Path) -> list[Path]:
     (InvalidInputError) and left as it was: init never overwrites a county's files."""
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InvalidInputError(
-            f"{directory} is not empty"
+            _("{directory} is not empty", directory=directory)
             if directory.is_dir()
-            else f"{directory} exists and is not a directory",
-            hint="give a new or empty directory; `aidflow init` never overwrites files",
+            else _("{directory} exists and is not a directory", directory=directory),
+            hint=_("give a new or empty directory; `aidflow init` never overwrites files"),
         )
     directory.mkdir(parents=True, exist_ok=True)
     created = []

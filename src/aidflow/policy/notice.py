@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aidflow.errors import InvalidInputError, WorkflowInvalidError
+from aidflow.i18n import _
 from aidflow.language.yamlfile import read_yaml_file
 from aidflow.policy.report import _keys, _name, _names
 
@@ -31,25 +32,29 @@ def load_notice_policy(path: str | Path) -> NoticePolicy:
     every problem (file:line:col) when it is wrong."""
     if not Path(path).is_file():
         raise InvalidInputError(
-            f"{path}: the public-notice policy file is missing",
-            hint="copy notice.yaml from the shipped workflows/policy/ (`aidflow init`) and "
-            "write the county's objection telephone and address under `objection:`",
+            _("{path}: the public-notice policy file is missing", path=path),
+            hint=_(
+                "copy notice.yaml from the shipped workflows/policy/ (`aidflow init`) and "
+                "write the county's objection telephone and address under `objection:`"
+            ),
         )
     doc = read_yaml_file(path)
     data = _keys(doc, doc.data, (), ("states", "amount_field", "objection"))
     states: dict[str, tuple[str, ...]] = {}
     raw = data.get("states")
     if not isinstance(raw, dict) or not raw:
-        doc.problem(("states",), "expected a mapping of workflow names to lists of states")
+        doc.problem(("states",), _("expected a mapping of workflow names to lists of states"))
         raw = {}
     for name, listed in raw.items():
         states[str(name)] = _names(doc, listed, ("states", name))
     channel = _keys(doc, data.get("objection"), ("objection",), ("phone", "address"))
-    hint = "write the office that takes objections: its telephone and its address"
+    hint = _("write the office that takes objections: its telephone and its address")
     for key in ("phone", "address"):
         value = channel.get(key)
         if key in channel and (not isinstance(value, str) or not value.strip()):
-            doc.problem(("objection", key), f"expected the objection {key} as text", hint)
+            doc.problem(
+                ("objection", key), _("expected the objection {key} as text", key=key), hint
+            )
     policy = NoticePolicy(
         str(path),
         states,

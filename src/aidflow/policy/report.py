@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aidflow.errors import WorkflowInvalidError, did_you_mean
+from aidflow.i18n import _
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
 
 
@@ -48,28 +49,33 @@ class ReportPolicy:
 
 def _keys(doc: Document, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
-        doc.problem(path, f"expected a mapping with keys {', '.join(allowed)}")
+        doc.problem(path, _("expected a mapping with keys {keys}", keys=", ".join(allowed)))
         return {}
     for key in value:
         if key not in allowed:
-            doc.problem(path + (key,), f"unknown key '{key}'", did_you_mean(key, allowed), key=True)
+            doc.problem(
+                path + (key,),
+                _("unknown key '{key}'", key=key),
+                did_you_mean(key, allowed),
+                key=True,
+            )
     for key in allowed:
         if key not in value:
-            doc.problem(path, f"missing required key '{key}'", key=True)
+            doc.problem(path, _("missing required key '{key}'", key=key), key=True)
     return value
 
 
 def _names(doc: Document, value: Any, path: Path_) -> tuple[str, ...]:
     if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
         return tuple(value)
-    doc.problem(path, "expected a non-empty list of names")
+    doc.problem(path, _("expected a non-empty list of names"))
     return ()
 
 
 def _name(doc: Document, value: Any, path: Path_) -> str:
     if isinstance(value, str) and value:
         return value
-    doc.problem(path, "expected a name")
+    doc.problem(path, _("expected a name"))
     return ""
 
 
@@ -80,7 +86,7 @@ def load_report_policy(path: str | Path) -> ReportPolicy:
     programmes: list[Programme] = []
     raw = data.get("programmes")
     if not isinstance(raw, dict) or not raw:
-        doc.problem(("programmes",), "expected a mapping of workflow names")
+        doc.problem(("programmes",), _("expected a mapping of workflow names"))
         raw = {}
     for name, spec in raw.items():
         p = ("programmes", name)
@@ -95,7 +101,7 @@ def load_report_policy(path: str | Path) -> ReportPolicy:
     em = _keys(doc, data.get("emergency"), ("emergency",), ("workflow", "trigger", "goal_hours"))
     hours = em.get("goal_hours")
     if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
-        doc.problem(("emergency", "goal_hours"), "expected a whole number of hours >= 1")
+        doc.problem(("emergency", "goal_hours"), _("expected a whole number of hours >= 1"))
         hours = 24
     c_path: Path_ = ("centralized_support",)
     cs = _keys(
@@ -106,7 +112,7 @@ def load_report_policy(path: str | Path) -> ReportPolicy:
     )
     goal = cs.get("goal")
     if isinstance(goal, bool) or not isinstance(goal, int | float) or not 0 < goal <= 1:
-        doc.problem(c_path + ("goal",), "expected a share between 0 and 1, such as 0.5")
+        doc.problem(c_path + ("goal",), _("expected a share between 0 and 1, such as 0.5"))
         goal = 0.5
     policy = ReportPolicy(
         str(path),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aidflow.errors import NotFoundError, WorkflowInvalidError, did_you_mean
+from aidflow.i18n import N_, _
 from aidflow.language.yamlfile import Document, Path_, read_yaml_file
 from aidflow.policy.households import ROUNDINGS, AmountRule, Exclusivity
 
@@ -113,9 +114,9 @@ class Policy:
             return self.standards[name]
         except KeyError:
             raise NotFoundError(
-                f"no standard named '{name}' in {self.file}",
+                _("no standard named '{name}' in {file}", name=name, file=self.file),
                 hint=did_you_mean(name, self.standards)
-                or f"known: {', '.join(sorted(self.standards))}",
+                or _("known: {names}", names=", ".join(sorted(self.standards))),
             ) from None
 
     def value(self, name: str, on: date) -> Decimal:
@@ -129,8 +130,13 @@ class Policy:
         if current is None:
             first = std.values[0][0].isoformat()
             raise NotFoundError(
-                f"no value of {name} in force on {on.isoformat()} (the first is from {first})",
-                hint=f"add a value with an earlier `from` date to {self.file}",
+                _(
+                    "no value of {name} in force on {day} (the first is from {first})",
+                    name=name,
+                    day=on.isoformat(),
+                    first=first,
+                ),
+                hint=_("add a value with an earlier `from` date to {file}", file=self.file),
             )
         return current
 
@@ -165,24 +171,26 @@ def policy_names(directory: str | Path) -> PolicyNames:
     if not file.is_file():
         return PolicyNames(
             None,
-            f"no policy file {file}",
-            hint=f"put {POLICY_DIR}/{POLICY_FILE} next to the workflow file",
+            _("no policy file {file}", file=file),
+            hint=_(
+                "put {path} next to the workflow file", path="/".join((POLICY_DIR, POLICY_FILE))
+            ),
         )
     try:
         return PolicyNames(frozenset(load_policy(directory).names()), str(file))
     except WorkflowInvalidError as exc:
         return PolicyNames(
             None,
-            f"the policy file {file} is invalid",
+            _("the policy file {file} is invalid", file=file),
             tuple(exc.problems),
-            hint="fix the policy file (its problems are listed below)",
+            hint=_("fix the policy file (its problems are listed below)"),
         )
 
 
 def _validate(doc: Document) -> Policy | None:
     data = doc.data
     if not isinstance(data, dict):
-        doc.problem((), "a policy file is a mapping with keys standards and payments")
+        doc.problem((), _("a policy file is a mapping with keys standards and payments"))
         return None
     _unknown_keys(doc, (), data, ("standards", "payments", "amounts", "exclusivity"))
     standards: dict[str, Standard] = {}
@@ -190,8 +198,8 @@ def _validate(doc: Document) -> Policy | None:
     if not isinstance(raw, dict) or not raw:
         doc.problem(
             ("standards",),
-            "standards must be a mapping of names to standards",
-            "see workflows/policy/standards.yaml",
+            _("standards must be a mapping of names to standards"),
+            _("see workflows/policy/standards.yaml"),
         )
     else:
         for name, spec in raw.items():
@@ -201,7 +209,7 @@ def _validate(doc: Document) -> Policy | None:
     payments: dict[str, PaymentKind] = {}
     raw_pay = data.get("payments", {})
     if not isinstance(raw_pay, dict):
-        doc.problem(("payments",), "payments must be a mapping of payment kinds")
+        doc.problem(("payments",), _("payments must be a mapping of payment kinds"))
     else:
         for kind, spec in raw_pay.items():
             pk = _payment(doc, kind, spec, raw if isinstance(raw, dict) else {})
@@ -218,7 +226,7 @@ def _sections(
 ) -> dict[str, T]:
     raw = data.get(key, {})
     if not isinstance(raw, dict):
-        doc.problem((key,), f"{key} must be a mapping of workflow names")
+        doc.problem((key,), _("{key} must be a mapping of workflow names", key=key))
         return {}
     out: dict[str, T] = {}
     for name, spec in raw.items():
@@ -231,46 +239,51 @@ def _sections(
 def _amount(doc: Document, name: str, spec: Any, standards: dict[str, Any]) -> AmountRule | None:
     path: Path_ = ("amounts", name)
     if not isinstance(spec, dict):
-        doc.problem(path, "an amount rule is a mapping with keys " + ", ".join(_AMOUNT_KEYS))
+        doc.problem(
+            path, _("an amount rule is a mapping with keys {keys}", keys=", ".join(_AMOUNT_KEYS))
+        )
         return None
     _unknown_keys(doc, path, spec, _AMOUNT_KEYS)
     ok = True
     by_hukou = spec.get("standards")
     if not isinstance(by_hukou, dict) or not by_hukou:
-        doc.problem(path + ("standards",), "standards maps each hukou to a standard's name")
+        doc.problem(path + ("standards",), _("standards maps each hukou to a standard's name"))
         ok = False
         by_hukou = {}
     for hukou, std in by_hukou.items():
         if std not in standards:
             doc.problem(
                 path + ("standards", hukou),
-                f"unknown standard {std!r}",
-                did_you_mean(str(std), standards) or "define it under standards",
+                _("unknown standard {std}", std=repr(std)),
+                did_you_mean(str(std), standards) or _("define it under standards"),
             )
             ok = False
     ceiling = spec.get("ceiling")
     if ceiling is not None and ceiling not in standards:
         doc.problem(
             path + ("ceiling",),
-            f"unknown standard {ceiling!r}",
-            did_you_mean(str(ceiling), standards) or "define it under standards",
+            _("unknown standard {ceiling}", ceiling=repr(ceiling)),
+            did_you_mean(str(ceiling), standards) or _("define it under standards"),
         )
         ok = False
     round_to = _decimal(doc, path + ("round_to",), spec.get("round_to", "0.01"))
     if round_to is not None and round_to <= 0:
-        doc.problem(path + ("round_to",), "round_to must be positive", 'write round_to: "1"')
+        doc.problem(path + ("round_to",), _("round_to must be positive"), _('write round_to: "1"'))
         ok = False
     rounding = spec.get("rounding", "half_up")
     if rounding not in ROUNDINGS:
-        doc.problem(path + ("rounding",), f"rounding {rounding!r} is not one of up, down, half_up")
+        doc.problem(
+            path + ("rounding",),
+            _("rounding {rounding} is not one of up, down, half_up", rounding=repr(rounding)),
+        )
         ok = False
     bounded = spec.get("bounded", [])
     if not isinstance(bounded, list) or not all(isinstance(b, str) for b in bounded):
-        doc.problem(path + ("bounded",), "bounded is a list of field names")
+        doc.problem(path + ("bounded",), _("bounded is a list of field names"))
         ok = False
     workflow = spec.get("workflow")
     if not isinstance(workflow, str) or not workflow:
-        doc.problem(path + ("workflow",), "missing workflow name", "write workflow: dibao")
+        doc.problem(path + ("workflow",), _("missing workflow name"), _("write workflow: dibao"))
         ok = False
     if not ok or round_to is None:
         return None
@@ -289,20 +302,23 @@ def _amount(doc: Document, name: str, spec: Any, standards: dict[str, Any]) -> A
 def _exclusivity(doc: Document, name: str, spec: Any) -> Exclusivity | None:
     path: Path_ = ("exclusivity", name)
     if not isinstance(spec, dict):
-        doc.problem(path, "an exclusivity rule is a mapping with keys one_open_per, not_while")
+        doc.problem(path, _("an exclusivity rule is a mapping with keys one_open_per, not_while"))
         return None
     _unknown_keys(doc, path, spec, _EXCLUSIVITY_KEYS)
     per = spec.get("one_open_per", "person")
     if per not in ("person", "household"):
-        doc.problem(path + ("one_open_per",), f"one_open_per {per!r} is not person or household")
+        doc.problem(
+            path + ("one_open_per",),
+            _("one_open_per {per} is not person or household", per=repr(per)),
+        )
         return None
     others = spec.get("not_while", [])
     if not isinstance(others, list) or not all(isinstance(o, str) for o in others):
-        doc.problem(path + ("not_while",), "not_while is a list of workflow names")
+        doc.problem(path + ("not_while",), _("not_while is a list of workflow names"))
         return None
     source = spec.get("source")
     if not isinstance(source, str) or not source.strip():
-        doc.problem(path + ("source",), "every exclusion needs its legal or plan source")
+        doc.problem(path + ("source",), _("every exclusion needs its legal or plan source"))
         return None
     return Exclusivity(name, per, tuple(others), source)
 
@@ -312,52 +328,61 @@ def _unknown_keys(
 ) -> None:
     for key in data:
         if key not in allowed:
-            hint = did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}"
-            doc.problem(path + (key,), f"unknown key '{key}'", hint, key=True)
+            hint = did_you_mean(key, allowed) or _("allowed: {keys}", keys=", ".join(allowed))
+            doc.problem(path + (key,), _("unknown key '{key}'", key=key), hint, key=True)
 
 
 def _standard(doc: Document, name: str, spec: Any) -> Standard | None:
     path: Path_ = ("standards", name)
     if not _NAME.match(name):
-        doc.problem(path, f"standard name '{name}' is not snake_case", key=True)
+        doc.problem(path, _("standard name '{name}' is not snake_case", name=name), key=True)
     if not isinstance(spec, dict):
-        doc.problem(path, "a standard is a mapping with keys unit, source and values")
+        doc.problem(path, _("a standard is a mapping with keys unit, source and values"))
         return None
     _unknown_keys(doc, path, spec, _STANDARD_KEYS)
     ok = True
     unit = spec.get("unit")
     if unit not in UNITS:
-        doc.problem(path + ("unit",), f"unit {unit!r} is not one of {', '.join(UNITS)}")
+        doc.problem(
+            path + ("unit",),
+            _("unit {unit} is not one of {value}", unit=repr(unit), value=", ".join(UNITS)),
+        )
         ok = False
     source = spec.get("source")
     if not isinstance(source, str) or not source.strip():
         doc.problem(
             path + ("source",),
-            "every standard needs its legal or plan source",
-            'write source: "the county notice or regulation that sets it"',
+            _("every standard needs its legal or plan source"),
+            _('write source: "the county notice or regulation that sets it"'),
         )
         ok = False
     raw_values = spec.get("values")
     if not isinstance(raw_values, list) or not raw_values:
-        doc.problem(path + ("values",), 'values must be a list of {from: DATE, value: "DECIMAL"}')
+        doc.problem(
+            path + ("values",), _('values must be a list of {from: DATE, value: "DECIMAL"}')
+        )
         return None
     values: list[tuple[date, Decimal]] = []
     last: date | None = None
     for i, item in enumerate(raw_values):
         vpath = path + ("values", i)
         if not isinstance(item, dict):
-            doc.problem(vpath, 'each value is a mapping {from: DATE, value: "DECIMAL"}')
+            doc.problem(vpath, _('each value is a mapping {from: DATE, value: "DECIMAL"}'))
             ok = False
             continue
         _unknown_keys(doc, vpath, item, _VALUE_KEYS)
         start = _date(doc, vpath + ("from",), item.get("from"))
         amount = _decimal(doc, vpath + ("value",), item.get("value"))
         if start is not None and last is not None and start <= last:
-            what = "repeats" if start == last else "comes before"
+            said = (
+                N_("date {date} repeats the previous date {previous}")
+                if start == last
+                else N_("date {date} comes before the previous date {previous}")
+            )
             doc.problem(
                 vpath + ("from",),
-                f"date {start.isoformat()} {what} the previous date {last.isoformat()}",
-                "list the values once each, oldest first",
+                _(said, date=start.isoformat(), previous=last.isoformat()),
+                _("list the values once each, oldest first"),
             )
             ok = False
         last = start or last
@@ -372,12 +397,12 @@ def _standard(doc: Document, name: str, spec: Any) -> Standard | None:
 
 def _date(doc: Document, path: Path_, raw: Any) -> date | None:
     if raw is None:
-        doc.problem(path, "missing date", "write from: 2024-01-01")
+        doc.problem(path, _("missing date"), _("write from: 2024-01-01"))
         return None
     if isinstance(raw, str) and len(raw) == 10:
         with suppress(ValueError):  # reported below, like any other non-date
             return date.fromisoformat(raw)
-    doc.problem(path, f"{raw!r} is not a date", "write it like 2024-01-01")
+    doc.problem(path, _("{raw} is not a date", raw=repr(raw)), _("write it like 2024-01-01"))
     return None
 
 
@@ -385,29 +410,35 @@ def _decimal(doc: Document, path: Path_, raw: Any) -> Decimal | None:
     if isinstance(raw, float):
         doc.problem(
             path,
-            f"unquoted number {raw!r} would be read as a floating-point number",
-            'quote it, e.g. value: "780.00" (money is an exact decimal)',
+            _("unquoted number {raw} would be read as a floating-point number", raw=repr(raw)),
+            _('quote it, e.g. value: "780.00" (money is an exact decimal)'),
         )
         return None
     if isinstance(raw, bool) or raw is None:
-        doc.problem(path, f"{raw!r} is not a decimal number", 'write value: "780.00"')
+        doc.problem(
+            path, _("{raw} is not a decimal number", raw=repr(raw)), _('write value: "780.00"')
+        )
         return None
     if isinstance(raw, int):
         return Decimal(raw)
     text = str(raw).strip()
     if not _DECIMAL.match(text):
-        doc.problem(path, f"{raw!r} is not a decimal number", 'write it like "780.00"')
+        doc.problem(
+            path, _("{raw} is not a decimal number", raw=repr(raw)), _('write it like "780.00"')
+        )
         return None
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        doc.problem(path, f"{raw!r} is not a decimal number")
+        doc.problem(path, _("{raw} is not a decimal number", raw=repr(raw)))
         return None
 
 
 def _strings(doc: Document, path: Path_, raw: Any) -> tuple[str, ...] | None:
     if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s for s in raw):
-        doc.problem(path, "must be a non-empty list of state names", "write paid_states: [active]")
+        doc.problem(
+            path, _("must be a non-empty list of state names"), _("write paid_states: [active]")
+        )
         return None
     return tuple(raw)
 
@@ -415,38 +446,41 @@ def _strings(doc: Document, path: Path_, raw: Any) -> tuple[str, ...] | None:
 def _payment(doc: Document, kind: str, spec: Any, standards: dict[str, Any]) -> PaymentKind | None:
     path: Path_ = ("payments", kind)
     if not _NAME.match(kind):
-        doc.problem(path, f"payment kind '{kind}' is not snake_case", key=True)
+        doc.problem(path, _("payment kind '{kind}' is not snake_case", kind=kind), key=True)
     if not isinstance(spec, dict):
         doc.problem(
-            path, "a payment kind is a mapping with keys workflow, paid_states and an amount rule"
+            path,
+            _("a payment kind is a mapping with keys workflow, paid_states and an amount rule"),
         )
         return None
     _unknown_keys(doc, path, spec, _PAYMENT_KEYS)
     ok = True
     workflow = spec.get("workflow")
     if not isinstance(workflow, str) or not workflow:
-        doc.problem(path + ("workflow",), "missing workflow name", "write workflow: dibao")
+        doc.problem(path + ("workflow",), _("missing workflow name"), _("write workflow: dibao"))
         ok = False
     states = _strings(doc, path + ("paid_states",), spec.get("paid_states"))
     rules = [k for k in ("amount_field", "standard", "tier_field") if k in spec]
     if len(rules) != 1:
         doc.problem(
             path,
-            f"give exactly one of amount_field, standard or tier_field (found "
-            f"{', '.join(rules) or 'none'})",
+            _(
+                "give exactly one of amount_field, standard or tier_field (found {found})",
+                found=", ".join(rules) or _("none"),
+            ),
             key=True,
         )
         ok = False
     for key in rules:
         if not isinstance(spec[key], str) or not spec[key]:
-            doc.problem(path + (key,), f"{key} must be a name")
+            doc.problem(path + (key,), _("{key} must be a name", key=key))
             ok = False
     std = spec.get("standard")
     if isinstance(std, str) and std not in standards:
         doc.problem(
             path + ("standard",),
-            f"unknown standard '{std}'",
-            did_you_mean(std, standards) or "define it under standards",
+            _("unknown standard '{std}'", std=std),
+            did_you_mean(std, standards) or _("define it under standards"),
         )
         ok = False
     tiers: list[tuple[str, str]] = []
@@ -455,8 +489,8 @@ def _payment(doc: Document, kind: str, spec: Any, standards: dict[str, Any]) -> 
         if not isinstance(raw_tiers, dict) or not raw_tiers:
             doc.problem(
                 path + ("tiers",),
-                "tier_field needs tiers: a mapping of field values to standards",
-                "write tiers: {full: care_allowance_full, partial: ..., none: ...}",
+                _("tier_field needs tiers: a mapping of field values to standards"),
+                _("write tiers: {full: care_allowance_full, partial: ..., none: ...}"),
             )
             ok = False
         else:
@@ -464,22 +498,22 @@ def _payment(doc: Document, kind: str, spec: Any, standards: dict[str, Any]) -> 
                 if not isinstance(name, str) or name not in standards:
                     doc.problem(
                         path + ("tiers", tier),
-                        f"unknown standard {name!r}",
-                        did_you_mean(str(name), standards) or "define it under standards",
+                        _("unknown standard {name}", name=repr(name)),
+                        did_you_mean(str(name), standards) or _("define it under standards"),
                     )
                     ok = False
                 else:
                     tiers.append((tier, name))
     elif "tiers" in spec:
-        doc.problem(path + ("tiers",), "tiers needs tier_field", key=True)
+        doc.problem(path + ("tiers",), _("tiers needs tier_field"), key=True)
         ok = False
     once = spec.get("once", False)
     if not isinstance(once, bool):
-        doc.problem(path + ("once",), "once must be true or false")
+        doc.problem(path + ("once",), _("once must be true or false"))
         ok = False
     source = spec.get("source", "")
     if not isinstance(source, str):
-        doc.problem(path + ("source",), "source must be text")
+        doc.problem(path + ("source",), _("source must be text"))
         ok = False
     if not ok or states is None:
         return None

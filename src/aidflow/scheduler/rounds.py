@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, UnavailableError
+from aidflow.i18n import N_, _
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import Mailer
 from aidflow.notify.render import Templates
@@ -75,13 +76,19 @@ def run_round(
             warnings, visit_escalations = check_visits(
                 session, clock, calendar, policy, lang=lang, domain=domain, templates=templates
             )
-        lines.append(f"visits: {warnings} warning(s), {visit_escalations} escalation(s)")
-        with _isolated(lines, "digest"):
+        lines.append(
+            _(
+                "visits: {warnings} warning(s), {escalations} escalation(s)",
+                warnings=warnings,
+                escalations=visit_escalations,
+            )
+        )
+        with _isolated(lines, N_("digest")):
             with database.transaction() as session:
                 digests = send_digests(
                     session, clock, calendar, lang=lang, domain=domain, templates=templates
                 )
-            lines.append(f"digest: {digests} email(s) queued")
+            lines.append(_("digest: {n} email(s) queued", n=digests))
         if signing_key_file is not None:
             with database.transaction() as session:
                 mailed = send_checkpoints(
@@ -94,23 +101,32 @@ def run_round(
                     domain=domain,
                     templates=templates,
                 )
-            lines.append(f"checkpoint: {mailed} email(s) queued to auditors")
+            lines.append(_("checkpoint: {n} email(s) queued to auditors", n=mailed))
 
         if payment_day is not None:
-            with _isolated(lines, "payment run"):
+            with _isolated(lines, N_("payment run")):
                 lines.extend(_payment_run(database, clock, calendar, county_policy, payment_day))
 
         if mailer is None:
             lines.append(
-                "delivery skipped: AIDFLOW_SMTP_HOST is not set; "
-                f"{_pending(database)} message(s) stay pending"
+                _(
+                    "delivery skipped: AIDFLOW_SMTP_HOST is not set; {n} message(s) stay pending",
+                    n=_pending(database),
+                )
             )
             return lines
         with database.session() as session:  # delivery commits once per message
             sent, failed = delivery.deliver_outbox(
                 session, clock, mailer, templates=templates, calendar=calendar
             )
-        lines.append(f"delivery: {sent} sent, {failed} failed, {_pending(database)} pending")
+        lines.append(
+            _(
+                "delivery: {sent} sent, {failed} failed, {pending} pending",
+                sent=sent,
+                failed=failed,
+                pending=_pending(database),
+            )
+        )
         return lines
 
 
@@ -150,7 +166,7 @@ def _isolated(lines: list[str], job: str) -> Iterator[None]:
     except UnavailableError:
         raise
     except AidflowError as exc:
-        lines.append(f"{job} failed: {exc}")
+        lines.append(_("{job} failed: {error}", job=_(job), error=exc))
 
 
 def _payment_run(
@@ -173,7 +189,7 @@ def _payment_run(
     policy = county_policy()
     with database.transaction() as session:
         result = run_payments(session, clock, policy, period, actor=SYSTEM_ACTOR, tz=tz)
-    return [result.summary()] + [f"skipped: {line}" for line in result.skipped]
+    return [result.summary()] + [_("skipped: {line}", line=line) for line in result.skipped]
 
 
 def _pending(database: Database) -> int:

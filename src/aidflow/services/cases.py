@@ -7,7 +7,7 @@ aidflow.services.users, idempotency keys in aidflow.services.idempotency.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from aidflow.errors import (
     RefusedError,
     did_you_mean,
 )
+from aidflow.i18n import _, ngettext, pick
 from aidflow.language.calendar import WorkCalendar, parse_duration
 from aidflow.language.definition import PERSON_COLUMNS, Transition, Workflow
 from aidflow.language.textlimits import check_text
@@ -60,22 +61,114 @@ PERSON_MATCHES = 20  # persons of one name listed when a name is ambiguous
 
 
 def _by_label(wf: Workflow, state: str, label: str) -> Transition | None:
-    """The transition out of `state` whose Chinese or English label is `label` (受理)."""
+    """The transition out of `state` whose Chinese or English label is `label` (受理), or
+    else the only one whose Chinese label holds the characters of `label` in order (开始调查
+    for 开始入户调查)."""
     text = label.strip()
-    return next(
-        (
-            t
-            for t in wf.transitions_from(state)
-            if t.labels is not None and text in (t.labels.zh, t.labels.en)
-        ),
+    here = wf.transitions_from(state)
+    exact = next(
+        (t for t in here if t.labels is not None and text in (t.labels.zh, t.labels.en)),
         None,
     )
+    if exact is not None or len(text) < 2 or text.isascii():
+        return exact
+    short = [t for t in here if t.labels is not None and _abbreviates(text, t.labels.zh)]
+    return short[0] if len(short) == 1 else None
+
+
+def _abbreviates(text: str, label: str) -> bool:
+    """Whether `label` holds every character of `text`, in order (an abbreviation)."""
+    rest = iter(label)
+    return all(ch in rest for ch in text)
+
+
+def _labelled(wf: Workflow, label: str) -> Transition | None:
+    """Any transition of `wf` whose Chinese or English label is `label`."""
+    text = label.strip()
+    return next(
+        (t for t in wf.transitions if t.labels is not None and text in (t.labels.zh, t.labels.en)),
+        None,
+    )
+
+
+def state_shown(wf: Workflow, state: str | None) -> str:
+    """A state as a person reads it: its Chinese label in Chinese, else its name."""
+    st = wf.states.get(state or "")
+    return pick(state or "", st.labels.zh) if st is not None else state or ""
+
+
+def trigger_shown(wf: Workflow, trigger: str) -> str:
+    """A trigger as a person reads it: its Chinese label in Chinese, else its name."""
+    t = next((x for x in wf.transitions if x.trigger == trigger), None)
+    return pick(trigger, t.labels.zh) if t is not None and t.labels is not None else trigger
+
+
+def field_shown(wf: Workflow, name: str) -> str:
+    """A field as a person reads it: its Chinese label in Chinese, else its name."""
+    fs = wf.fields.get(name)
+    return pick(name, fs.labels.zh) if fs is not None and fs.labels is not None else name
+
+
+def role_shown(wf: Workflow, role: str) -> str:
+    """A role as a person reads it: its Chinese label in Chinese, else its name."""
+    labels = wf.roles.get(role)
+    return pick(role, labels.zh) if labels is not None else role
+
+
+def listed(items: list[str]) -> str:
+    """Items joined as the language joins them (a, b / 甲、乙)."""
+    return pick(", ", "、").join(items)
+
+
+def value_shown(wf: Workflow, name: str, value: Any, names: dict[str, str] | None = None) -> str:
+    """A field's value as a person reads it: yes/no (是/否) for a truth value, a choice's
+    label, a list joined (甲、乙), a user by display name (`names`), a vote's tally in
+    words; as stored in English, where the code is the word."""
+    from aidflow.i18n import language
+
+    if language() != "zh":
+        return str(value)
+    names = names or {}
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return listed([value_shown(wf, name, v, names) for v in value])
+    if isinstance(value, dict) and {"yes", "no", "abstain"} <= set(value):
+        text = tally_shown(value["yes"], value["no"], value["abstain"])
+        dissent = [names.get(v, v) for v in value.get("dissent") or []]
+        if dissent:
+            text += _("; dissent: {names}", names=listed(dissent))
+        return text
+    if isinstance(value, dict):
+        return listed([f"{k}：{value_shown(wf, name, v, names)}" for k, v in value.items()])
+    fs = wf.fields.get(name)
+    if fs is not None and isinstance(value, str) and value in fs.choice_labels:
+        return fs.choice_labels[value].zh
+    if isinstance(value, str) and value in names:
+        return names[value]
+    return "-" if value is None else str(value)
+
+
+def tally_shown(yes: int, no: int, abstain: int) -> str:
+    """A vote's tally in words: `5 yes, 1 no, 0 abstain` (赞成 5 票、反对 1 票、弃权 0 票)."""
+    return _("{yes} yes, {no} no, {abstain} abstain", yes=yes, no=no, abstain=abstain)
+
+
+def duration_shown(duration: str) -> str:
+    """A duration of a workflow (30d, 20wd, 12mo) in the reader's words."""
+    from aidflow.i18n import language
+
+    if language() != "zh":
+        return duration
+    spec = parse_duration(duration)
+    unit = {"h": "{n} 小时", "d": "{n} 天", "wd": "{n} 个工作日", "mo": "{n} 个月"}.get(spec.unit)
+    return unit.format(n=spec.amount) if unit else duration
 
 
 def check_note(note: str | None) -> None:
     """A note within the limits of language.textlimits (exit 3 otherwise)."""
     if note is not None:
-        check_text(note, "note")
+        check_text(note, _("note"))
 
 
 @dataclass
@@ -190,20 +283,22 @@ class Service:
         idn = parse_id_number(id_number, today=self.local_today())
         if persons.find_person(self.session, idn.number) is not None:
             raise InvalidInputError(
-                f"a person with ID number {idn.masked} is already registered",
-                hint="open a case for the existing person",
+                _("a person with ID number {id} is already registered", id=idn.masked),
+                hint=_("open a case for the existing person"),
             )
         hukou = HUKOU_LABELS.get(hukou.strip(), hukou)
         if hukou not in ("rural", "urban"):
-            raise InvalidInputError(f"hukou must be rural or urban (农村 or 城镇), not {hukou!r}")
+            raise InvalidInputError(
+                _("hukou must be rural or urban (农村 or 城镇), not {hukou}", hukou=repr(hukou))
+            )
         if not name.strip() or not township.strip() or not village.strip():
-            raise InvalidInputError("name, township and village must not be empty")
-        for label, value in (("name", name), ("township", township), ("village", village)):
+            raise InvalidInputError(_("name, township and village must not be empty"))
+        for label, value in ((_("name"), name), (_("township"), township), (_("village"), village)):
             # 100: the column's width
             check_text(value.strip(), label, limit=100, multiline=False)
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
-            raise InvalidInputError(f"disability grade must be 1 to 4, not {grade}")
+            raise InvalidInputError(_("disability grade must be 1 to 4, not {grade}", grade=grade))
         values: dict[str, Any] = {
             "mental_illness": False,
             "registered_poor": False,
@@ -244,7 +339,7 @@ class Service:
             village.strip(),
             f"{township}/{village}",
             say_where=False,
-            hint="a user of that township or the county registers this person",
+            hint=_("a user of that township or the county registers this person"),
         )
         for user in related_users:
             user_store.get_user(self.session, user)
@@ -266,8 +361,8 @@ class Service:
         person = persons.find_person(self.session, idn.number)
         if person is None:
             raise NotFoundError(
-                f"no person with ID number {idn.masked}",
-                hint="register them with `aidflow person add`",
+                _("no person with ID number {id}", id=idn.masked),
+                hint=_("register them with `aidflow person add`"),
             )
         return person
 
@@ -285,22 +380,48 @@ class Service:
         found = persons.persons_named(self.session, name, actor.scope, PERSON_MATCHES + 1)
         if not found:
             raise NotFoundError(
-                f"no person named {name!r} in {actor.name}'s area ({actor.area}), and it is "
-                "not an ID number",
-                hint="check the name, give the ID number, or register them with "
-                "`aidflow person add`",
+                _(
+                    "no person named {name} in {user}'s area ({area}), and it is not an ID number",
+                    name=repr(name),
+                    user=actor.name,
+                    area=actor.area,
+                ),
+                hint=_(
+                    "check the name, give the ID number, or register them with `aidflow person add`"
+                ),
             )
         if len(found) == 1:
             return found[0]
         lines = "\n".join(
-            f"  {mask(p.id_number)}  {p.name}  born {p.birth_date}  {p.township}/{p.village}"
+            "  "
+            + _(
+                "{id}  {name}  born {born}  {area}",
+                id=mask(p.id_number),
+                name=p.name,
+                born=p.birth_date,
+                area=p.township + "/" + p.village,
+            )
             for p in found[:PERSON_MATCHES]
         )
-        more = "\n  ... and more" if len(found) > PERSON_MATCHES else ""
+        if len(found) > PERSON_MATCHES:
+            head = _(
+                "more than {n} persons named {name} in {area}:",
+                n=PERSON_MATCHES,
+                name=repr(name),
+                area=actor.area,
+            )
+            lines += "\n  " + _("... and more")
+        else:
+            head = ngettext(
+                "{n} person named {name} in {area}:",
+                "{n} persons named {name} in {area}:",
+                len(found),
+                name=repr(name),
+                area=actor.area,
+            )
         raise InvalidInputError(
-            f"{len(found) if not more else f'more than {PERSON_MATCHES}'} persons named "
-            f"{name!r} in {actor.area}:\n{lines}{more}",
-            hint="give the person's ID number instead of the name",
+            f"{head}\n{lines}",
+            hint=_("give the person's ID number instead of the name"),
         )
 
     # -- cases ---------------------------------------------------------------------------
@@ -308,18 +429,18 @@ class Service:
     def actor(self, name: str | None) -> Actor:
         if not name:
             raise ForbiddenError(
-                "no acting user",
-                hint="the database has no users yet: add the first with `aidflow user add`",
+                _("no acting user"),
+                hint=_("the database has no users yet: add the first with `aidflow user add`"),
             )
         if name == SYSTEM.name:
-            raise ForbiddenError("'system' is reserved for the scheduler")
+            raise ForbiddenError(_("'system' is reserved for the scheduler"))
         actor = self._actors.get(name)
         if actor is None:
             user = user_store.get_user(self.session, name)
             if user.disabled:
                 raise ForbiddenError(
-                    f"user {name} is disabled",
-                    hint=f"ask an administrator to `aidflow user enable {name}`",
+                    _("user {name} is disabled", name=name),
+                    hint=_("ask an administrator to `aidflow user enable {name}`", name=name),
                 )
             entered_by = self.entered_by if self.entered_by != name else None
             actor = Actor(name, tuple(user.roles), user.area, entered_by)
@@ -352,7 +473,11 @@ class Service:
         if actor is not SYSTEM:
             # the loader refuses a non-final state without an owner, and initial is not final
             assert initial.owner is not None
-            require_role(actor, [initial.owner], f"opening a {wf.name} case")
+            require_role(
+                actor,
+                [initial.owner],
+                _("opening a {workflow} case", workflow=pick(wf.name, wf.labels.zh)),
+            )
             require_area(
                 actor,
                 person.township,
@@ -500,7 +625,7 @@ class Service:
 
         policy = self.standards()
         if policy is None:
-            return {}, "household.* needs the policy standards, and none are loaded"
+            return {}, _("household.* needs the policy standards, and none are loaded")
         return households.figures(self.session, policy, wf.name, case, self.local_today())
 
     def _programme_rules(
@@ -529,9 +654,16 @@ class Service:
             why = out_of_bounds(policy, rule, name, Decimal(fields[name]), today, figures)  # type: ignore[arg-type]
             if why is not None:
                 raise RefusedError(
-                    f"cannot {t.trigger} case {case.id}: {why}",
-                    hint="an amount above the ceiling needs the county to change the policy; "
-                    "a household whose income reaches the standard receives no dibao",
+                    _(
+                        "cannot {trigger} case {case}: {why}",
+                        trigger=trigger_shown(wf, t.trigger),
+                        case=case.id,
+                        why=why,
+                    ),
+                    hint=_(
+                        "an amount above the ceiling needs the county to change the policy; "
+                        "a household whose income reaches the standard receives no dibao"
+                    ),
                 )
         paid = {
             st for pk in policy.payments.values() if pk.workflow == wf.name for st in pk.paid_states
@@ -544,7 +676,12 @@ class Service:
                     self.session, policy, wf.name, case.person_id, case.id, approving=True
                 )
             except RefusedError as exc:
-                why = f"cannot {t.trigger} case {case.id}: {exc.message}"
+                why = _(
+                    "cannot {trigger} case {case}: {why}",
+                    trigger=trigger_shown(wf, t.trigger),
+                    case=case.id,
+                    why=exc.message,
+                )
                 raise RefusedError(why, hint=exc.hint) from None
 
     def policy_scope(self, names: set[str]) -> dict[str, Any]:
@@ -556,10 +693,14 @@ class Service:
             from aidflow.errors import UnavailableError
 
             raise UnavailableError(
-                f"a guard reads {', '.join(f'policy.{n}' for n in sorted(names))} but no "
-                "policy standards are loaded",
-                hint="pass the policy to Service (the CLI reads "
-                "$AIDFLOW_WORKFLOWS/policy/standards.yaml)",
+                _(
+                    "a guard reads {names} but no policy standards are loaded",
+                    names=", ".join(f"policy.{n}" for n in sorted(names)),
+                ),
+                hint=_(
+                    "pass the policy to Service (the CLI reads "
+                    "$AIDFLOW_WORKFLOWS/policy/standards.yaml)"
+                ),
             )
         today = self.local_today()
         return {name: policy.value(name, today) for name in sorted(names)}
@@ -610,15 +751,24 @@ class Service:
             )
         if expected_version is not None and case.version != expected_version:
             raise ConflictError(
-                f"case {case_id} changed since you loaded it (version {expected_version}, "
-                f"now {case.version}); reload and retry",
-                hint=f"`aidflow case show {case_id}` shows what changed",
+                _(
+                    "case {case} changed since you loaded it (version {expected}, now "
+                    "{version}); reload and retry",
+                    case=case_id,
+                    expected=expected_version,
+                    version=case.version,
+                ),
+                hint=_("`aidflow case show {case}` shows what changed", case=case_id),
             )
-        require_area(actor, case.township, case.village, f"case {case_id}")
+        require_area(actor, case.township, case.village, _("case {case}", case=case_id))
         if case.closed_at is not None:
             raise RefusedError(
-                f"case {case_id} is closed (state '{case.state}')",
-                hint="open a new case if the person needs help again",
+                _(
+                    "case {case} is closed (state '{state}')",
+                    case=case_id,
+                    state=state_shown(self.workflow_of(case), case.state),
+                ),
+                hint=_("open a new case if the person needs help again"),
             )
         return case
 
@@ -643,7 +793,8 @@ class Service:
         wf = self.workflow_of(case)
         t = wf.transition(case.state, trigger) or _by_label(wf, case.state, trigger)
         if t is None:
-            raise self._unknown_trigger(wf, case.state, trigger)
+            named = _labelled(wf, trigger)  # a label of a trigger not fired from here
+            raise self._unknown_trigger(wf, case.state, named.trigger if named else trigger)
         trigger = t.trigger  # a label given (受理) names its trigger (accept)
         fields = self.parse_fields(wf, t, raw_fields or {})
         snap = self.snapshot(case, wf, [t])
@@ -656,21 +807,46 @@ class Service:
             if refusal is not None:
                 reasons.append(refusal[0])
                 hint = refusal[1]
+        shown = trigger_shown(wf, trigger)
         if reasons and all(rules.is_input_problem(r) for r in reasons):
             # only what the command gave is wrong: invalid input, not a refusal by the rules
             raise InvalidInputError(
-                f"cannot {trigger} case {case_id}: " + "; ".join(reasons),
-                hint=f"`aidflow case show {case_id}` lists what '{trigger}' takes",
+                _(
+                    "cannot {trigger} case {case}: {why}",
+                    trigger=shown,
+                    case=case_id,
+                    why=pick("; ", "；").join(reasons),
+                ),
+                hint=_(
+                    "`aidflow case show {case}` lists what '{trigger}' takes",
+                    case=case_id,
+                    trigger=shown,
+                ),
+                detail=rules.detail_of(reasons),
             )
         if reasons:
-            raise RefusedError(f"cannot {trigger} case {case_id}: " + "; ".join(reasons), hint=hint)
+            raise RefusedError(
+                _(
+                    "cannot {trigger} case {case}: {why}",
+                    trigger=shown,
+                    case=case_id,
+                    why=pick("; ", "；").join(reasons),
+                ),
+                hint=hint,
+                detail=rules.detail_of(reasons),
+            )
         dest = machine.advance(wf, case.state, trigger, rules.holds(snap, guard_fields))
         event_fields: dict[str, Any] = dict(fields)
         if t.computes:  # fields the engine derives, e.g. related_to_staff from person.related_users
             if snap.household_problem is not None and rules.reads([t]).household:
                 raise RefusedError(
-                    f"cannot {trigger} case {case_id}: {snap.household_problem}",
-                    hint="record the household's members and incomes, then fire it again",
+                    _(
+                        "cannot {trigger} case {case}: {why}",
+                        trigger=shown,
+                        case=case_id,
+                        why=snap.household_problem,
+                    ),
+                    hint=_("record the household's members and incomes, then fire it again"),
                 )
             scope = rules.guard_scope(snap, guard_fields)
             for name, text in t.computes.items():
@@ -719,16 +895,25 @@ class Service:
                     }
                 )
                 how = (
-                    f"{' or '.join(roles)} may approve it again with --field {rule.unless}=true "
-                    "and a note"
+                    _(
+                        "{roles} may approve it again with --field {field}=true and a note",
+                        roles=pick(" or ", "或").join(role_shown(wf, r) for r in roles),
+                        field=rule.unless,
+                    )
                     if rule.unless and roles
-                    else f"approve it after {rule.within} have passed"
+                    else _(
+                        "approve it after {within} have passed", within=duration_shown(rule.within)
+                    )
                 )
                 day = at.astimezone(self.calendar.tz).strftime("%Y-%m-%d")
-                why = (
-                    f"{rule.field} '{value}' was already approved for this person in case "
-                    f"{other_id} "
-                    f"on {day} (once per {rule.within})"
+                why = _(
+                    "{field} '{value}' was already approved for this person in case {other} "
+                    "on {day} (once per {within})",
+                    field=field_shown(wf, rule.field),
+                    value=value_shown(wf, rule.field, value),
+                    other=other_id,
+                    day=day,
+                    within=duration_shown(rule.within),
                 )
                 return why, how
         return None
@@ -797,13 +982,30 @@ class Service:
         ]
         if wf.has_trigger(trigger):
             return RefusedError(
-                f"'{trigger}' cannot be fired from state '{state}'",
-                hint=f"from '{state}' you can fire: {', '.join(here) or 'nothing'}",
+                _(
+                    "'{trigger}' cannot be fired from state '{state}'",
+                    trigger=trigger_shown(wf, trigger),
+                    state=state_shown(wf, state),
+                ),
+                hint=_(
+                    "from '{state}' you can fire: {triggers}",
+                    state=state_shown(wf, state),
+                    triggers=listed([trigger_shown(wf, t) for t in here]) or _("nothing"),
+                ),
             )
         hint = did_you_mean(trigger, [t.trigger for t in wf.transitions])
         return RefusedError(
-            f"workflow '{wf.name}' has no trigger '{trigger}'",
-            hint=hint or f"from '{state}' you can fire: {', '.join(here)}",
+            _(
+                "workflow '{workflow}' has no trigger '{trigger}'",
+                workflow=pick(wf.name, wf.labels.zh),
+                trigger=trigger,
+            ),
+            hint=hint
+            or _(
+                "from '{state}' you can fire: {triggers}",
+                state=state_shown(wf, state),
+                triggers=listed([trigger_shown(wf, t) for t in here]) or _("nothing"),
+            ),
         )
 
     def parse_fields(self, wf: Workflow, t: Transition, raw: dict[str, str]) -> dict[str, Any]:
@@ -811,16 +1013,33 @@ class Service:
         for name, value in raw.items():
             if name in t.computes:  # e.g. the dibao amount: computed, never typed
                 raise InvalidInputError(
-                    f"'{t.trigger}' computes field '{name}'; it cannot be given",
-                    hint=f"leave out --field {name}=...: the engine sets it from "
-                    f"{t.computes[name]}",
+                    _(
+                        "'{trigger}' computes field '{field}'; it cannot be given",
+                        trigger=trigger_shown(wf, t.trigger),
+                        field=field_shown(wf, name),
+                    ),
+                    hint=_(
+                        "leave out --field {name}=...: the engine sets it from {rule}",
+                        name=name,
+                        rule=t.computes[name],
+                    ),
                 )
             if name not in t.fields:
-                hint = (
-                    did_you_mean(name, t.fields)
-                    or f"'{t.trigger}' takes: {', '.join(t.fields) or 'no fields'}"
+                takes = [f"{f} ({field_shown(wf, f)})" if f != field_shown(wf, f) else f
+                         for f in t.fields]  # fmt: skip
+                hint = did_you_mean(name, t.fields) or _(
+                    "'{trigger}' takes: {fields}",
+                    trigger=trigger_shown(wf, t.trigger),
+                    fields=listed(takes) or _("no fields"),
                 )
-                raise InvalidInputError(f"'{t.trigger}' does not take field '{name}'", hint=hint)
+                raise InvalidInputError(
+                    _(
+                        "'{trigger}' does not take field '{field}'",
+                        trigger=trigger_shown(wf, t.trigger),
+                        field=name,
+                    ),
+                    hint=hint,
+                )
             out[name] = rules.parse_field(name, wf.fields[name], value)
         return out
 
@@ -842,8 +1061,11 @@ class Service:
         paths = [t for t in wf.transitions_from(case.state) if t.objection]
         if not paths:
             raise RefusedError(
-                f"no objection can be raised in state '{case.state}'",
-                hint="objections are taken during a public notice",
+                _(
+                    "no objection can be raised in state '{state}'",
+                    state=state_shown(wf, case.state),
+                ),
+                hint=_("objections are taken during a public notice"),
             )
         if (
             len(paths) > 1
@@ -874,7 +1096,10 @@ class Service:
         choice = VOTE_LABELS.get(choice.strip(), choice.strip())
         if choice not in VOTE_CHOICES:
             raise InvalidInputError(
-                f"vote must be yes, no or abstain (赞成, 反对 or 弃权), not {choice!r}"
+                _(
+                    "vote must be yes, no or abstain (赞成, 反对 or 弃权), not {choice}",
+                    choice=repr(choice),
+                )  # fmt: skip
             )
         earlier = replayed(self.session, actor, command_id, "vote", case_id, None, choice)
         if earlier is not None:
@@ -883,17 +1108,31 @@ class Service:
         wf = self.workflow_of(case)
         rule = wf.states[case.state].vote
         if rule is None:
-            raise RefusedError(f"case {case_id} is in '{case.state}', which holds no vote")
+            raise RefusedError(
+                _(
+                    "case {case} is in '{state}', which holds no vote",
+                    case=case_id,
+                    state=state_shown(wf, case.state),
+                )
+            )
         if rule.voters not in actor.roles:
             raise ForbiddenError(
-                f"voting on case {case_id} needs role {rule.voters}; {actor.name} has "
-                f"{', '.join(actor.roles)}"
+                _(
+                    "voting on case {case} needs role {role}; {user} has {roles}",
+                    case=case_id,
+                    role=role_shown(wf, rule.voters),
+                    user=actor.name,
+                    roles=listed([role_shown(wf, r) for r in actor.roles]),
+                )
             )
         if rule.exclude_related:
             (related,) = persons.person_columns(self.session, case.person_id, ["related_users"])
             if actor.name in (related or []):
                 raise RefusedError(
-                    f"{actor.name} is related to the applicant and is excluded from this vote"
+                    _(
+                        "{user} is related to the applicant and is excluded from this vote",
+                        user=actor.name,
+                    )
                 )
         now = self.clock.now()
         round_ = case.entry_seq
@@ -902,7 +1141,7 @@ class Service:
                 self.session, case_id, round_, actor.name, choice, now, actor.entered_by
             )
         except DuplicateError:
-            raise RefusedError(f"{actor.name} already voted in this review") from None
+            raise RefusedError(_("{user} already voted in this review", user=actor.name)) from None
         return events.write_event(
             self.session,
             case_id,
@@ -925,7 +1164,7 @@ class Service:
         self, actor: Actor, case_id: int, note: str, command_id: str | None = None
     ) -> Recorded:
         if not note.strip():
-            raise InvalidInputError("the note is empty", hint="write --note TEXT")
+            raise InvalidInputError(_("the note is empty"), hint=_("write --note TEXT"))
         check_note(note)
         earlier = replayed(self.session, actor, command_id, "note", case_id, None, note)
         if earlier is not None:
@@ -949,6 +1188,10 @@ class Service:
         )
 
     # -- reading -------------------------------------------------------------------------
+
+    def display_names(self, names: Iterable[str]) -> dict[str, str]:
+        """The display name (李明) of each of `names` that is a user who has one."""
+        return cases.display_names(self.session, names)
 
     def verify_audit(self, case_ids: list[int]) -> tuple[int, int, list[Finding], list[int]]:
         """Check the event chains of `case_ids` (every case if empty): (cases checked, events
@@ -1027,8 +1270,9 @@ class Service:
         names = {wf.name for wf in deployed}
         if workflow is not None and workflow not in names:
             raise InvalidInputError(
-                f"--workflow {workflow!r}: no such workflow is deployed",
-                hint=did_you_mean(workflow, names) or f"deployed: {', '.join(sorted(names))}",
+                _("--workflow {workflow}: no such workflow is deployed", workflow=repr(workflow)),
+                hint=did_you_mean(workflow, names)
+                or _("deployed: {names}", names=", ".join(sorted(names))),
             )
         if text is None:
             return None
@@ -1042,10 +1286,15 @@ class Service:
         wanted = text.strip()
         if wanted not in known:
             raise InvalidInputError(
-                f"--state {wanted!r}: no state has that name or label"
-                + (f" in {workflow}" if workflow else ""),
+                _(
+                    "--state {state}: no state has that name or label in {workflow}",
+                    state=repr(wanted),
+                    workflow=workflow,
+                )
+                if workflow
+                else _("--state {state}: no state has that name or label", state=repr(wanted)),
                 hint=did_you_mean(wanted, known)
-                or "`aidflow workflow show NAME` lists a workflow's states",
+                or _("`aidflow workflow show NAME` lists a workflow's states"),
             )
         return sorted(known[wanted])
 

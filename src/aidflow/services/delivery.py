@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
+from aidflow.i18n import N_, _
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import DeliveryError, Mailer, Message
 from aidflow.notify.templates import ESCALATION_SUMMARY
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from aidflow.notify.render import Templates
 
 MAX_BACKOFF = timedelta(hours=1)
+OUTBOX_STATUS = {"pending": N_("pending"), "sent": N_("sent"), "failed": N_("failed")}
+"""An outbox row's status as a person reads it (`_()` it where shown)."""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -62,14 +65,20 @@ def render_queued(
 
     if row.escalation_id is None or row.template is None or row.lang is None:
         raise InvalidInputError(
-            f"outbox message {row.id} has neither a rendered text nor an escalation "
-            "and template to render it from"
+            _(
+                "outbox message {id} has neither a rendered text nor an escalation "
+                "and template to render it from",
+                id=row.id,
+            )
         )
     found = escalation_rows.render_source(session, row.escalation_id)
     if found is None:
         raise NotFoundError(
-            f"outbox message {row.id}: escalation {row.escalation_id} or its recipient "
-            "no longer exists"
+            _(
+                "outbox message {id}: escalation {escalation} or its recipient no longer exists",
+                id=row.id,
+                escalation=row.escalation_id,
+            )
         )
     if row.template == ESCALATION_SUMMARY:  # several escalations of one sweep, one email
         context = summary_context(session, found.escalation, found.recipient, row.lang, calendar)
@@ -118,7 +127,7 @@ def deliver_outbox(
     own = not session.in_transaction()
     now = clock.now()
     sent = failed = 0
-    for _ in range(limit):
+    for _turn in range(limit):
         # one message: claimed, sent and marked in its own transaction
         with session.begin() if own else nullcontext():
             outcome = deliver_next(session, now, mailer, max_attempts, templates, calendar)
@@ -147,7 +156,7 @@ def deliver_next(
         try:
             msg = render_queued(session, row, templates, calendar)
         except AidflowError as exc:  # a template or data problem no retry fixes by itself
-            outbox.mark_failed(session, row, f"cannot render: {exc.message}")
+            outbox.mark_failed(session, row, _("cannot render: {error}", error=exc.message))
             return "failed"
         rendered = content = Rendered(msg.subject, msg.text, msg.html)
     else:
@@ -179,10 +188,14 @@ def retry_outbox(session: Session, clock: Clock, outbox_id: int) -> OutboxRecord
     row = outbox.get(session, outbox_id)
     if row is None:
         raise NotFoundError(
-            f"no outbox message {outbox_id}", hint="`aidflow outbox list` shows them"
+            _("no outbox message {id}", id=outbox_id), hint=_("`aidflow outbox list` shows them")
         )
     if row.status != outbox.FAILED:
         raise RefusedError(
-            f"outbox message {outbox_id} is {row.status}; only failed messages are retried"
+            _(
+                "outbox message {id} is {status}; only failed messages are retried",
+                id=outbox_id,
+                status=_(OUTBOX_STATUS.get(row.status, row.status)),
+            )
         )
     return outbox.requeue(session, outbox_id, clock.now())

@@ -21,6 +21,7 @@ from aidflow.clock import Clock
 from aidflow.engine.access import SYSTEM, Actor, covering
 from aidflow.engine.deadlines import Due, counts_working_days, describe, show_left
 from aidflow.errors import AidflowError, ForbiddenError, NotFoundError, RefusedError
+from aidflow.i18n import _, language, use_language
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import Duration, WorkCalendar, parse_duration
 from aidflow.language.definition import Rung, Workflow
@@ -49,7 +50,11 @@ class SweepResult:
         return self.timeouts + self.escalations
 
     def summary(self) -> str:
-        return f"sweep: {self.timeouts} timed transition(s), {self.escalations} escalation(s)"
+        return _(
+            "sweep: {timeouts} timed transition(s), {escalations} escalation(s)",
+            timeouts=self.timeouts,
+            escalations=self.escalations,
+        )
 
 
 def sweep_deadlines(
@@ -178,11 +183,23 @@ def unheld_rung_roles(session: Session, wf: Workflow) -> list[str]:
             if rung.to in held:
                 continue
             instead = next((r for r in fallback_roles(rung.to) if r in held), None)
-            goes = f"its escalations go to {instead} instead" if instead else "it reaches no one"
+            goes = (
+                _("its escalations go to {role} instead", role=instead)
+                if instead
+                else _("it reaches no one")
+            )
             out.append(
-                f"{wf.name}: ladder {ladder} rung {index} (after {rung.after}) goes to "
-                f"{rung.to}, which no user holds; {goes} (add a user with "
-                f"`aidflow user add NAME --role {rung.to} ...`)"
+                _(
+                    "{workflow}: ladder {ladder} rung {index} (after {after}) goes to "
+                    "{role}, which no user holds; {goes} (add a user with "
+                    "`aidflow user add NAME --role {role} ...`)",
+                    workflow=wf.name,
+                    ladder=ladder,
+                    index=index,
+                    after=rung.after,
+                    role=rung.to,
+                    goes=goes,
+                )
             )
     return out
 
@@ -216,7 +233,12 @@ class Recipients:
         for other in fallback_roles(role):
             found = self.of(other, township, village)
             if found:
-                why = f"no user holds {role} over {township}/{village}; sent to {other}"
+                why = _(
+                    "no user holds {role} over {area}; sent to {other}",
+                    role=role,
+                    area="/".join((township, village)),
+                    other=other,
+                )
                 return Route(found, other, meant_for=role, why=why)
         return Route([], role)
 
@@ -544,19 +566,30 @@ def acknowledge(
     esc = rows.get(session, escalation_id)
     if esc is None:
         raise NotFoundError(
-            f"no escalation {escalation_id}",
-            hint="`aidflow escalation list` shows the open escalations in your area",
+            _("no escalation {id}", id=escalation_id),
+            hint=_("`aidflow escalation list` shows the open escalations in your area"),
         )
     case = rows.case_of(session, esc.case_id)
     if actor.name != esc.recipient and not covering([actor], case.township, case.village, esc.role):
+        role = listing_labels(session, esc, case, language(), {})["role_label"]
         raise ForbiddenError(
-            f"escalation {escalation_id} was sent to {esc.recipient} ({esc.role}); "
-            f"{actor.name} is neither the recipient nor a {esc.role} covering "
-            f"{case.township}/{case.village}"
+            _(
+                "escalation {id} was sent to {recipient} ({role}); "
+                "{user} is neither the recipient nor a {role} covering {area}",
+                id=escalation_id,
+                recipient=esc.recipient,
+                role=role,
+                user=actor.name,
+                area="/".join((case.township, case.village)),
+            )
         )
     if esc.acknowledged_at is not None:
         raise RefusedError(
-            f"escalation {escalation_id} was already acknowledged by {esc.acknowledged_by}"
+            _(
+                "escalation {id} was already acknowledged by {user}",
+                id=escalation_id,
+                user=esc.acknowledged_by,
+            )
         )
     now = clock.now()
     esc = rows.set_acknowledged(session, escalation_id, now, actor.name, note)
@@ -572,12 +605,50 @@ def acknowledge(
             entered_by=actor.entered_by,
             at=now,
             fields={"escalation_ack": escalation_id},
-            note=note or f"acknowledged escalation {escalation_id}",
+            note=note or _("acknowledged escalation {id}", id=escalation_id),
         ),
         None,
         case.version,
     )
     return esc
+
+
+_BUILT_IN_ROLES_ZH = {ADMIN_ROLE: "系统管理员", "auditor": "审计人员"}
+
+
+def listing_labels(
+    session: Session, esc: EscalationRecord, case: CaseRecord, lang: str, cache: dict[int, Workflow]
+) -> dict[str, str | None]:
+    """The escalation's step and roles named in `lang` (the case's workflow's labels; the
+    built-in roles by their Chinese names), for lists."""
+    from aidflow.store import workflows as workflow_store
+
+    vid = case.workflow_version_id
+    wf = cache.get(vid) or cache.setdefault(vid, workflow_store.definition(session, vid))
+
+    def role(code: str | None) -> str | None:
+        if code is None:
+            return None
+        if lang != "zh":
+            return code  # English lists name roles by their codes
+        return wf.roles[code].zh if code in wf.roles else _BUILT_IN_ROLES_ZH.get(code, code)
+
+    st = wf.states.get(esc.state)
+    why = esc.rerouted
+    if why is not None and esc.meant_for is not None:
+        with use_language(lang):
+            why = _(
+                "no user holds {role} over {area}; sent to {other}",
+                role=role(esc.meant_for),
+                area="/".join((case.township, case.village)),
+                other=role(esc.role),
+            )
+    return {
+        "state_label": st.labels.get(lang) if st is not None else esc.state,  # zh only in lists
+        "role_label": role(esc.role),
+        "meant_for_label": role(esc.meant_for),
+        "rerouted_label": why,
+    }
 
 
 def open_escalations(session: Session, actor: Actor) -> list[tuple[EscalationRecord, CaseRecord]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
+from aidflow.i18n import N_
 from aidflow.policy.care import CarePolicy
 from aidflow.policy.report import ReportPolicy
 from aidflow.store import report as aggregates
@@ -42,7 +43,7 @@ class Figure:
     name: str
     zh: str
     en: str
-    source: str  # the rule or the data it comes from, cited
+    source: str  # the rule or the data it comes from, cited (a catalog message: `_()` it)
     aggregate: Aggregate
     shape: Shape
 
@@ -99,7 +100,7 @@ FIGURES: tuple[Figure, ...] = (
         "cases_by_state",
         "各项目案件状态",
         "Cases by programme and state",
-        "cases now, by workflow and state (the deployed workflows' states)",
+        N_("cases now, by workflow and state (the deployed workflows' states)"),
         aggregates.cases_by_state,
         _mapping,
     ),
@@ -107,7 +108,7 @@ FIGURES: tuple[Figure, ...] = (
         "opened",
         "期内新开案件",
         "Opened in the period",
-        "cases whose opening (discovery, application or report) falls in the period",
+        N_("cases whose opening (discovery, application or report) falls in the period"),
         aggregates.opened,
         _count,
     ),
@@ -115,8 +116,10 @@ FIGURES: tuple[Figure, ...] = (
         "approved",
         "期内批准",
         "Approved in the period",
-        "transitions by each programme's approving trigger (policy/report.yaml `programmes`: "
-        "dibao approve L21 §20, tekun confirm T21 §16, temporary assistance approve TZ18)",
+        N_(
+            "transitions by each programme's approving trigger (policy/report.yaml `programmes`: "
+            "dibao approve L21 §20, tekun confirm T21 §16, temporary assistance approve TZ18)"
+        ),
         aggregates.approved,
         _count,
     ),
@@ -124,8 +127,10 @@ FIGURES: tuple[Figure, ...] = (
         "rejected",
         "期内不予批准",
         "Rejected in the period",
-        "entries into each programme's rejected state after the written reasons "
-        "(policy/report.yaml `programmes`; L21 §21, T21 §18)",
+        N_(
+            "entries into each programme's rejected state after the written reasons "
+            "(policy/report.yaml `programmes`; L21 §21, T21 §18)"
+        ),
         aggregates.rejected,
         _count,
     ),
@@ -133,8 +138,10 @@ FIGURES: tuple[Figure, ...] = (
         "closed",
         "期内结案",
         "Closed in the period",
-        "cases that reached a final state (approved-and-ended, rejected, withdrawn, exited) "
-        "in the period",
+        N_(
+            "cases that reached a final state (approved-and-ended, rejected, withdrawn, exited) "
+            "in the period"
+        ),
         aggregates.closed,
         _count,
     ),
@@ -142,9 +149,11 @@ FIGURES: tuple[Figure, ...] = (
         "overdue",
         "当前超期",
         "Overdue now",
-        "open cases past their state's deadline now (the workflows' deadlines), with the "
-        "oldest deadline and the count per workflow/state; plan: the leading group names units "
-        "that lag (通报批评、督办约谈)",
+        N_(
+            "open cases past their state's deadline now (the workflows' deadlines), with the "
+            "oldest deadline and the count per workflow/state; plan: the leading group names units "
+            "that lag (通报批评、督办约谈)"
+        ),
         aggregates.overdue,
         _overdue,
     ),
@@ -152,9 +161,11 @@ FIGURES: tuple[Figure, ...] = (
         "emergency_response",
         "急难救助响应时间",
         "Emergency response time",
-        "plan: 急难对象24小时先行救助; hours from the report (case opened in the period) to "
-        "assist_first (policy/report.yaml `emergency`); median (mean of the middle two of an "
-        "even count), 90th percentile by nearest rank, and how many took longer than the goal",
+        N_(
+            "plan: 急难对象24小时先行救助; hours from the report (case opened in the period) to "
+            "assist_first (policy/report.yaml `emergency`); median (mean of the middle two of an "
+            "even count), 90th percentile by nearest rank, and how many took longer than the goal"
+        ),
         aggregates.emergency_response,
         _emergency,
     ),
@@ -162,10 +173,12 @@ FIGURES: tuple[Figure, ...] = (
         "care_visits",
         "生活照料走访",
         "Care visits made against required",
-        "plan: 每月不少于两次走访、清扫，不少于一次理发; policy/care_visits.yaml: a case owes "
-        "each kind's monthly minimum for every month of the period that has ended, when it "
-        "was in the selected state before the month began; a month's visits count up to "
-        "the minimum",
+        N_(
+            "plan: 每月不少于两次走访、清扫，不少于一次理发; policy/care_visits.yaml: a case owes "
+            "each kind's monthly minimum for every month of the period that has ended, when it "
+            "was in the selected state before the month began; a month's visits count up to "
+            "the minimum"
+        ),
         aggregates.care_visits,
         _care,
     ),
@@ -173,9 +186,11 @@ FIGURES: tuple[Figure, ...] = (
         "centralized_support",
         "生活不能自理特困人员集中供养率",
         "Centralized-support rate (unable to care for themselves)",
-        "plan: 年内生活不能自理特困人员集中供养率要提高到50%以上; tekun cases receiving support "
-        "now with self_care partial or none (T21 §20-22) and support_mode centralized "
-        "(policy/report.yaml `centralized_support`)",
+        N_(
+            "plan: 年内生活不能自理特困人员集中供养率要提高到50%以上; tekun cases receiving "
+            "support now with self_care partial or none (T21 §20-22) and support_mode centralized "
+            "(policy/report.yaml `centralized_support`)"
+        ),
         aggregates.centralized_support,
         _centralized,
     ),
@@ -183,9 +198,11 @@ FIGURES: tuple[Figure, ...] = (
         "lookback",
         "回头看查漏补缺",
         "Look-back gaps found and closed",
-        "plan: 回头看，不漏一户、不落一人; cases opened by `aidflow lookback --open-cases` in the "
-        "period (found) and those of them approved or ended (closed); persons still without a "
-        "case are listed by `aidflow lookback`",
+        N_(
+            "plan: 回头看，不漏一户、不落一人; cases opened by `aidflow lookback --open-cases` "
+            "in the period (found) and those of them approved or ended (closed); persons still "
+            "without a case are listed by `aidflow lookback`"
+        ),
         aggregates.lookback,
         _lookback,
     ),
@@ -193,8 +210,10 @@ FIGURES: tuple[Figure, ...] = (
         "payments",
         "资金发放",
         "Payments by kind",
-        "payment rows for the months of the period, by kind: count, total and paid, in fen "
-        "(policy/standards.yaml `payments`; L21 §21, T21 §17, plan: 按月足额发放)",
+        N_(
+            "payment rows for the months of the period, by kind: count, total and paid, in fen "
+            "(policy/standards.yaml `payments`; L21 §21, T21 §17, plan: 按月足额发放)"
+        ),
         aggregates.payments,
         _mapping,
     ),

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from aidflow.engine.access import Actor
 from aidflow.errors import ConflictError, InvalidInputError, RefusedError
+from aidflow.i18n import _
 from aidflow.store import cases, events
 from aidflow.store.records import Recorded
 from aidflow.store.session import Session
@@ -52,8 +53,11 @@ def replayed(
         return None
     if not command_id.strip() or len(command_id) > 100 or not command_id.isprintable():
         raise InvalidInputError(
-            f"idempotency key {command_id!r} must be 1 to 100 printable characters",
-            hint="use a fresh UUID per command, e.g. from `uuidgen`",
+            _(
+                "idempotency key {key} must be 1 to 100 printable characters",
+                key=repr(command_id),
+            ),
+            hint=_("use a fresh UUID per command, e.g. from `uuidgen`"),
         )
     event = events.event_by_command(session, command_id)
     if event is None:
@@ -72,9 +76,17 @@ def replayed(
     if not same:
         what = f"{event.kind} {event.trigger or ''}".strip()
         raise InvalidInputError(
-            f"idempotency key {command_id!r} was already used for a different command "
-            f"({what} on case {event.case_id} by {event.actor})",
-            hint="use a new key for each new command; repeat a key only to retry that same command",
+            _(
+                "idempotency key {key} was already used for a different command "
+                "({what} on case {case} by {actor})",
+                key=repr(command_id),
+                what=what,
+                case=event.case_id,
+                actor=event.actor,
+            ),
+            hint=_(
+                "use a new key for each new command; repeat a key only to retry that same command"
+            ),
         )
     return events.recorded_of(event)
 

@@ -55,6 +55,7 @@ from typing import Any, NamedTuple
 from aidflow.engine import clocks
 from aidflow.errors import Problem as FileProblem
 from aidflow.errors import RefusedError, WorkflowInvalidError, did_you_mean
+from aidflow.i18n import _
 from aidflow.language.definition import Workflow
 from aidflow.language.yamlfile import Document, Path_, format_path, read_yaml
 from aidflow.services.cases import Service
@@ -107,50 +108,56 @@ def load_plan(text: str, file: str) -> Plan:
     doc = read_yaml(text, file)
     data = doc.data
     if not doc.problems and not isinstance(data, dict):
-        doc.problem((), "a migration plan is a mapping with keys workflow, to and states")
+        doc.problem((), _("a migration plan is a mapping with keys workflow, to and states"))
     if not isinstance(data, dict):
         raise WorkflowInvalidError(doc.problems)
     for key in data:
         if key not in PLAN_KEYS:
-            hint = did_you_mean(str(key), PLAN_KEYS) or f"the keys are {', '.join(PLAN_KEYS)}"
-            doc.problem((key,), f"unknown key '{key}'", hint, key=True)
+            hint = did_you_mean(str(key), PLAN_KEYS) or _(
+                "the keys are {keys}", keys=_(", ").join(PLAN_KEYS)
+            )
+            doc.problem((key,), _("unknown key '{key}'", key=key), hint, key=True)
     name = data.get("workflow")
     if not isinstance(name, str) or not name:
-        doc.problem(("workflow",), "expected the workflow's name", "write `workflow: NAME`")
+        doc.problem(("workflow",), _("expected the workflow's name"), _("write `workflow: NAME`"))
     to = data.get("to")
     if not isinstance(to, int) or isinstance(to, bool) or to < 1:
-        doc.problem(("to",), "expected the version number migrated to", "write `to: N`")
+        doc.problem(("to",), _("expected the version number migrated to"), _("write `to: N`"))
     states: dict[str, str] = {}
     raw_states = data.get("states", {}) or {}
     if not isinstance(raw_states, dict):
-        doc.problem(("states",), "expected a mapping of old state -> new state")
+        doc.problem(("states",), _("expected a mapping of old state -> new state"))
         raw_states = {}
     for old, new in raw_states.items():
         if not isinstance(new, str) or not new:
-            doc.problem(("states", old), "expected the name of a state of the new version")
+            doc.problem(("states", old), _("expected the name of a state of the new version"))
             continue
         states[str(old)] = new
     skips: dict[str, str] = {}
     raw_skips = data.get("skips", []) or []
     if not isinstance(raw_skips, list):
-        doc.problem(("skips",), "expected a list of {state, reason}")
+        doc.problem(("skips",), _("expected a list of {state, reason}"))
         raw_skips = []
     for i, item in enumerate(raw_skips):
         if not isinstance(item, dict):
-            doc.problem(("skips", i), "expected {state: NAME, reason: TEXT}")
+            doc.problem(("skips", i), _("expected {state: NAME, reason: TEXT}"))
             continue
         for key in item:
             if key not in ("state", "reason"):
-                doc.problem(("skips", i, key), f"unknown key '{key}'", "write state and reason")
+                doc.problem(
+                    ("skips", i, key),
+                    _("unknown key '{key}'", key=key),
+                    _("write state and reason"),
+                )
         state, reason = item.get("state"), item.get("reason")
         if not isinstance(state, str) or not state:
-            doc.problem(("skips", i, "state"), "expected the state cases may skip")
+            doc.problem(("skips", i, "state"), _("expected the state cases may skip"))
             continue
         if not isinstance(reason, str) or not reason.strip():
             doc.problem(
                 ("skips", i, "reason"),
-                f"skipping '{state}' needs a reason",
-                "write why the cases may land past this step: reason: TEXT",
+                _("skipping '{state}' needs a reason", state=state),
+                _("write why the cases may land past this step: reason: TEXT"),
             )
             continue
         skips[state] = reason.strip()
@@ -158,7 +165,14 @@ def load_plan(text: str, file: str) -> Plan:
     for key, allowed in CHOICES.items():
         value = data.get(key, allowed[0])
         if value not in allowed:
-            doc.problem((key,), f"{value!r} is not one of {', '.join(allowed)}")
+            doc.problem(
+                (key,),
+                _(
+                    "{value} is not one of {choices}",
+                    value=repr(value),
+                    choices=_(", ").join(allowed),
+                ),
+            )
             value = allowed[0]
         choices[key] = value
     if doc.problems:
@@ -246,16 +260,24 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
         problems.append(
             plan.problem(
                 ("workflow",),
-                f"the plan is for workflow '{plan.workflow}', not '{name}'",
-                f"write `workflow: {name}` or migrate {plan.workflow}",
+                _(
+                    "the plan is for workflow '{planned}', not '{name}'",
+                    planned=plan.workflow,
+                    name=name,
+                ),
+                _(
+                    "write `workflow: {name}` or migrate {planned}",
+                    name=name,
+                    planned=plan.workflow,
+                ),
             )
         )
     if plan.to != to:
         problems.append(
             plan.problem(
                 ("to",),
-                f"the plan is for version {plan.to}, not {to}",
-                f"write `to: {to}` or run with --to {plan.to}",
+                _("the plan is for version {planned}, not {to}", planned=plan.to, to=to),
+                _("write `to: {to}` or run with --to {planned}", to=to, planned=plan.to),
             )
         )
     known_old = {s for wf in old.values() for s in wf.states}
@@ -264,7 +286,11 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
             problems.append(
                 plan.problem(
                     ("states", old_state),
-                    f"'{old_state}' is not a state of any other version of {name}",
+                    _(
+                        "'{state}' is not a state of any other version of {name}",
+                        state=old_state,
+                        name=name,
+                    ),
                     did_you_mean(old_state, known_old),
                     key=True,
                 )
@@ -273,8 +299,14 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
             problems.append(
                 plan.problem(
                     ("states", old_state),
-                    f"'{new_state}' is not a state of {name} version {to}",
-                    did_you_mean(new_state, new.states) or f"its states: {', '.join(new.states)}",
+                    _(
+                        "'{state}' is not a state of {name} version {to}",
+                        state=new_state,
+                        name=name,
+                        to=to,
+                    ),
+                    did_you_mean(new_state, new.states)
+                    or _("its states: {states}", states=_(", ").join(new.states)),
                 )
             )
     for i, state in enumerate(plan.skips):
@@ -282,8 +314,14 @@ def _check_plan(plan: Plan, name: str, to: int, old: dict[int, Workflow], new: W
             problems.append(
                 plan.problem(
                     ("skips", i, "state"),
-                    f"'{state}' is not a state of {name} version {to}",
-                    did_you_mean(state, new.states) or f"its states: {', '.join(new.states)}",
+                    _(
+                        "'{state}' is not a state of {name} version {to}",
+                        state=state,
+                        name=name,
+                        to=to,
+                    ),
+                    did_you_mean(state, new.states)
+                    or _("its states: {states}", states=_(", ").join(new.states)),
                 )
             )
     if problems:
@@ -425,32 +463,57 @@ def _problem(
     st = new.states.get(target)
     if st is None:
         if state in plan.states:
-            return f"'{state}' is mapped to '{target}', which version {plan.to} lacks"
-        return f"state '{state}' is not in version {plan.to} and the plan does not map it"
+            return _(
+                "'{state}' is mapped to '{target}', which version {to} lacks",
+                state=state,
+                target=target,
+                to=plan.to,
+            )
+        return _(
+            "state '{state}' is not in version {to} and the plan does not map it",
+            state=state,
+            to=plan.to,
+        )
     if st.final:
-        return f"'{state}' would land in final state '{target}'; a migration closes no case"
+        return _(
+            "'{state}' would land in final state '{target}'; a migration closes no case",
+            state=state,
+            target=target,
+        )
     # a state the case was in counts under its own name and under the name the plan maps
     # it to (a state renamed is the same step)
     seen = visited | {plan.new_state(s) for s in visited} | {target}
     skipped = sorted(doms[target] - seen - set(plan.skips))
     if skipped:
-        return (
-            f"landing in '{target}' skips mandatory step(s) {', '.join(skipped)} "
-            "the case has never been in"
+        return _(
+            "landing in '{target}' skips mandatory step(s) {steps} the case has never been in",
+            target=target,
+            steps=_(", ").join(skipped),
         )
     return None
 
 
 def _refusal(name: str, to: int, problems: list[Problem]) -> RefusedError:
-    shown = "; ".join(f"case {p.case_id}: {p.reason}" for p in problems[:SHOWN_PROBLEMS])
+    shown = _("; ").join(
+        _("case {case}: {reason}", case=p.case_id, reason=p.reason)
+        for p in problems[:SHOWN_PROBLEMS]
+    )
     more = len(problems) - SHOWN_PROBLEMS
     if more > 0:
-        shown += f"; and {more} more case(s)"
+        shown += _("; and {n} more case(s)", n=more)
     return RefusedError(
-        f"cannot migrate {name} to version {to}: {len(problems)} case(s) cannot be moved "
-        f"by this plan ({shown}); nothing was changed",
-        hint="map each such state to a state of the new version under `states:` in the "
-        "plan, or list a step cases may skip under `skips:` with a reason",
+        _(
+            "cannot migrate {name} to version {to}: {n} case(s) cannot be moved "
+            "by this plan ({shown}); nothing was changed",
+            name=name,
+            to=to,
+            n=len(problems),
+            shown=shown,
+        ),
+        hint=_(
+            "map each such state to a state of the new version under `states:` in the "
+            "plan, or list a step cases may skip under `skips:` with a reason"
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aidflow.engine.access import require_area
+from aidflow.i18n import _
 from aidflow.idnumber import mask
 from aidflow.language.calendar import last_day
 from aidflow.policy.notice import NoticePolicy
@@ -40,7 +41,13 @@ def build_notice(
 ) -> dict[str, Any]:
     """The notice of `township`/`village` as JSON (format aidflow.notice/1), for `user`."""
     actor = svc.actor(user)
-    require_area(actor, township, village, f"village {township}/{village}", say_where=False)
+    require_area(
+        actor,
+        township,
+        village,
+        _("village {area}", area="/".join((township, village))),
+        say_where=False,
+    )
     tz = svc.calendar.tz
     now: datetime = svc.clock.now()
     rows: list[dict[str, Any]] = []

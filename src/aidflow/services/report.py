@@ -16,6 +16,7 @@ from typing import Any
 
 from aidflow.engine.access import Actor, require_area
 from aidflow.errors import InvalidInputError, did_you_mean
+from aidflow.i18n import _, use_language
 from aidflow.language.calendar import WorkCalendar
 from aidflow.policy.care import CarePolicy
 from aidflow.policy.report import ReportPolicy
@@ -43,8 +44,8 @@ class Period:
         last = end if end is not None else max(today, first)
         if first > last:
             raise InvalidInputError(
-                f"--from {first} is after --to {last}",
-                hint="give --from on or before --to (dates as YYYY-MM-DD, both included)",
+                _("--from {first} is after --to {last}", first=first, last=last),
+                hint=_("give --from on or before --to (dates as YYYY-MM-DD, both included)"),
             )
         return cls(first, last)
 
@@ -59,8 +60,9 @@ class Period:
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise InvalidInputError(
-            f"--format {fmt!r} is not one of {', '.join(FORMATS)}",
-            hint=did_you_mean(fmt, FORMATS) or f"use one of {', '.join(FORMATS)}",
+            _("--format {fmt!r} is not one of {formats}", fmt=fmt, formats=", ".join(FORMATS)),
+            hint=did_you_mean(fmt, FORMATS)
+            or _("use one of {formats}", formats=", ".join(FORMATS)),
         )
     return fmt
 
@@ -73,10 +75,14 @@ def _care_rules(policy: CarePolicy) -> tuple[aggregates.CareRule, ...]:
             found = sel.when.equalities()
             if found is None or any(not k.startswith("case.") for k in found):
                 raise InvalidInputError(
-                    f"{policy.file}: the report counts care obligations in the database and "
-                    f"reads `when` only as case.FIELD == VALUE (joined by `and`), not "
-                    f"{sel.when.text!r}",
-                    hint="write the selector's condition as case.FIELD == VALUE",
+                    _(
+                        "{file}: the report counts care obligations in the database and "
+                        "reads `when` only as case.FIELD == VALUE (joined by `and`), not "
+                        "{condition!r}",
+                        file=policy.file,
+                        condition=sel.when.text,
+                    ),
+                    hint=_("write the selector's condition as case.FIELD == VALUE"),
                 )
             equals = {k.removeprefix("case."): v for k, v in found.items()}
         rules.append(aggregates.CareRule(sel.workflow, sel.states, equals, policy.required))
@@ -106,11 +112,11 @@ def build_report(
     if township is not None:
         if township not in registered:
             raise InvalidInputError(
-                f"--township {township!r} is not a registered township",
-                hint=did_you_mean(township, registered) or "`aidflow area list` shows them",
+                _("--township {township!r} is not a registered township", township=township),
+                hint=did_you_mean(township, registered) or _("`aidflow area list` shows them"),
             )
         if township not in visible:
-            require_area(actor, township, "", f"township {township}", say_where=False)
+            require_area(actor, township, "", _("township {name}", name=township), say_where=False)
     first = datetime(period.first.year, period.first.month, period.first.day, tzinfo=tz)
     after = period.last + timedelta(days=1)
     end_at = datetime(after.year, after.month, after.day, tzinfo=tz)
@@ -139,6 +145,11 @@ def build_report(
     def one(key: str) -> dict[str, Any]:
         return {f.name: f.shape(values[f.name].get(key), context) for f in FIGURES}
 
+    with use_language(lang):
+        figures = [
+            {"name": f.name, "label": f.label(lang), "zh": f.zh, "en": f.en, "source": _(f.source)}
+            for f in FIGURES
+        ]
     return {
         "format": FORMAT,
         "generated_at": now.astimezone(tz).isoformat(),
@@ -147,10 +158,7 @@ def build_report(
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat()},
         "care_months": [str(m) for m in months],
         "lang": lang,
-        "figures": [
-            {"name": f.name, "label": f.label(lang), "zh": f.zh, "en": f.en, "source": f.source}
-            for f in FIGURES
-        ],
+        "figures": figures,
         "kinds": {k: r.labels.get(lang) for k, r in care.kinds.items()},
         "workflows": _workflow_labels(session, lang),
         "total": one(aggregates.COUNTY),
@@ -162,7 +170,7 @@ def _workflow_labels(session: Session, lang: str) -> dict[str, Any]:
     """Each deployed workflow's label and its states' labels (the latest version's wording),
     so a rendering names programmes and steps in the reader's language."""
     out: dict[str, Any] = {}
-    for _, wf in sorted(workflow_store.deployed_definitions(session), key=lambda v: v[0]):
+    for _version, wf in sorted(workflow_store.deployed_definitions(session), key=lambda v: v[0]):
         out[wf.name] = {
             "label": wf.labels.get(lang),
             "states": {name: st.labels.get(lang) for name, st in wf.states.items()},

@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aidflow.i18n import _
+
 if TYPE_CHECKING:
     from aidflow.clock import Clock
     from aidflow.errors import ForbiddenError
@@ -168,10 +170,12 @@ class Runtime:
                 from aidflow.errors import ForbiddenError
 
                 raise ForbiddenError(
-                    f"the database {database.describe()} would be created as a production "
-                    "database: --now is only for training databases; writes take the system "
-                    "clock",
-                    hint="add --training to create a training database, or leave out --now",
+                    _(
+                        "the database {database} would be created as a production database: "
+                        "--now is only for training databases; writes take the system clock",
+                        database=database.describe(),
+                    ),
+                    hint=_("add --training to create a training database, or leave out --now"),
                 )
             raise _simulated_write(database.describe())
         before, after = database.upgrade(
@@ -232,9 +236,11 @@ class Runtime:
             return None
         if not s.smtp_from:
             raise InvalidInputError(
-                "AIDFLOW_SMTP_FROM is not set",
-                hint="set it (or smtp_from in the config file) to the sender address, "
-                "e.g. aidflow@county.example",
+                _("AIDFLOW_SMTP_FROM is not set"),
+                hint=_(
+                    "set it (or smtp_from in the config file) to the sender address, "
+                    "e.g. aidflow@county.example"
+                ),
             )
         return SMTPMailer(
             s.smtp_host,
@@ -262,11 +268,16 @@ def _simulated_write(database: str) -> ForbiddenError:
     from aidflow.errors import ForbiddenError
 
     return ForbiddenError(
-        f"the database {database} is a production database: "
-        "--now is only for training databases; writes take the system clock",
-        hint="leave out --now (and unset AIDFLOW_NOW) to write; to practise with a "
-        "simulated time, create a training database: "
-        "`aidflow --db training.db db upgrade --training`",
+        _(
+            "the database {database} is a production database: "
+            "--now is only for training databases; writes take the system clock",
+            database=database,
+        ),
+        hint=_(
+            "leave out --now (and unset AIDFLOW_NOW) to write; to practise with a "
+            "simulated time, create a training database: "
+            "`aidflow --db training.db db upgrade --training`"
+        ),
     )
 
 
@@ -280,14 +291,14 @@ def parse_time(text: str, tz: str) -> datetime:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInputError(
-            f"--now {text!r} is not a time",
-            hint="write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00",
+            _("--now {text} is not a time", text=repr(text)),
+            hint=_("write it like 2023-08-01T09:00 (county time) or 2023-08-01T01:00+00:00"),
         ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(tz))
     if not 1900 <= at.year <= 9998:  # times near year 1 or 9999 overflow when moved to UTC
         raise InvalidInputError(
-            f"--now {text!r} is out of range",
-            hint="aidflow handles times from the year 1900 to 9998",
+            _("--now {text} is out of range", text=repr(text)),
+            hint=_("aidflow handles times from the year 1900 to 9998"),
         )
     return at

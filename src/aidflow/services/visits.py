@@ -36,6 +36,7 @@ from aidflow.errors import (
     RefusedError,
     did_you_mean,
 )
+from aidflow.i18n import _, pick
 from aidflow.idnumber import mask, mask_in_text
 from aidflow.language.calendar import WorkCalendar
 from aidflow.language.definition import Workflow
@@ -77,7 +78,7 @@ class Month:
                 raise ValueError
         except ValueError:
             raise InvalidInputError(
-                f"--month {text!r} is not a month", hint="write it like 2023-08"
+                _("--month {text!r} is not a month", text=text), hint=_("write it like 2023-08")
             ) from None
         return cls(year, month)
 
@@ -225,24 +226,36 @@ def log_visit(
     wrote and changes nothing.
     """
     if command_id is not None and (not command_id.strip() or len(command_id) > 100):
-        raise InvalidInputError("--idempotency-key must be 1 to 100 characters")
+        raise InvalidInputError(_("--idempotency-key must be 1 to 100 characters"))
     if kind not in policy.kinds:
         hint = did_you_mean(kind, policy.kinds)
-        known = ", ".join(policy.kinds)
+        known = ", ".join(
+            pick(k, _("{code} ({label})", code=k, label=v.labels.zh))
+            for k, v in policy.kinds.items()
+        )
         raise InvalidInputError(
-            f"unknown visit kind '{kind}' (kinds: {known})",
-            hint=hint or f"kinds come from {policy.file}",
+            _("unknown visit kind '{kind}' (kinds: {known})", kind=kind, known=known),
+            hint=hint or _("kinds come from {file}", file=policy.file),
         )
     if not set(actor.roles) & set(policy.log_roles):
         raise ForbiddenError(
-            f"logging a visit needs one of the roles {', '.join(policy.log_roles)}; "
-            f"{actor.name} has {', '.join(actor.roles) or 'none'}"
+            _(
+                "logging a visit needs one of the roles {roles}; {user} has {held}",
+                roles=", ".join(policy.log_roles),
+                user=actor.name,
+                held=", ".join(actor.roles) or _("none"),
+            )
         )
     case = case_store.get_case(session, case_id)
     if not actor.covers(case.township, case.village):
         raise ForbiddenError(
-            f"case {case_id} is in {case.township}/{case.village}, outside "
-            f"{actor.name}'s area ({actor.area})"
+            _(
+                "case {case} is in {where}, outside {user}'s area ({area})",
+                case=case_id,
+                where="/".join((case.township, case.village)),
+                user=actor.name,
+                area=actor.area,
+            )
         )
     if (
         command_id is not None
@@ -251,29 +264,49 @@ def log_visit(
         if existing is not None:
             return _existing(existing, case_id, command_id)
     if case.closed_at is not None:
-        raise RefusedError(f"case {case_id} is closed (state '{case.state}')")
+        raise RefusedError(
+            _(
+                "case {case} is closed (state '{state}')",
+                case=case_id,
+                state=_state_label(session, case.workflow_version_id, case.state),
+            )
+        )
     sels = policy.selectors_for(case.workflow_name, case.state)
     if not any(_matches(session, s, case) for s in sels):
         raise RefusedError(
-            f"case {case_id} ({case.workflow_name}, state '{case.state}') carries no care-visit "
-            f"obligation",
-            hint=f"the cases under obligation are set in {policy.file}",
+            _(
+                "case {case} ({workflow}, state '{state}') carries no care-visit obligation",
+                case=case_id,
+                workflow=_workflow_label(session, case.workflow_version_id, case.workflow_name),
+                state=_state_label(session, case.workflow_version_id, case.state),
+            ),
+            hint=_("the cases under obligation are set in {file}", file=policy.file),
         )
     now = clock.now()
     at = now if at is None else at
     if at > now:
         raise InvalidInputError(
-            f"--at {_local(at, calendar)} is in the future (now {_local(now, calendar)})",
-            hint="log a visit after it happened",
+            _(
+                "--at {at} is in the future (now {now})",
+                at=_local(at, calendar),
+                now=_local(now, calendar),
+            ),
+            hint=_("log a visit after it happened"),
         )
     if at < case.opened_at:
         raise InvalidInputError(
-            f"--at {_local(at, calendar)} is before case {case_id} was opened "
-            f"({_local(case.opened_at, calendar)})"
+            _(
+                "--at {at} is before case {case} was opened ({opened})",
+                at=_local(at, calendar),
+                case=case_id,
+                opened=_local(case.opened_at, calendar),
+            )
         )
     by_user = by or actor.name
     if by is not None and not rows.user_exists(session, by):
-        raise NotFoundError(f"no user named '{by}'", hint="--by names the user who made the visit")
+        raise NotFoundError(
+            _("no user named '{name}'", name=by), hint=_("--by names the user who made the visit")
+        )
     text = note.strip() if note and note.strip() else None
     visit_id = rows.insert_visit(
         session,
@@ -290,8 +323,13 @@ def log_visit(
         existing = rows.by_command(session, command_id or "")
         assert existing is not None
         return _existing(existing, case_id, command_id or "")
-    label = policy.kinds[kind].labels.en
-    summary = f"{label} on {_local(at, calendar)} by {by_user}" + (f": {text}" if text else "")
+    labels = policy.kinds[kind].labels
+    summary = _(
+        "{kind} on {at} by {user}",
+        kind=pick(labels.en, labels.zh),
+        at=_local(at, calendar),
+        user=by_user,
+    ) + (_(": {note}", note=text) if text else "")
     ev = event_store.write_event(
         session,
         case_id,
@@ -319,10 +357,24 @@ def log_visit(
 def _existing(visit: VisitRecord, case_id: int, key: str) -> Logged:
     if visit.case_id != case_id:
         raise InvalidInputError(
-            f"idempotency key {key!r} was already used for case {visit.case_id}",
-            hint="use a new key for each distinct command",
+            _(
+                "idempotency key {key!r} was already used for case {case}",
+                key=key,
+                case=visit.case_id,
+            ),
+            hint=_("use a new key for each distinct command"),
         )
     return Logged(visit.id, visit.case_id, visit.kind, visit.at, visit.by_user, None, False)
+
+
+def _state_label(session: Session, version_id: int, state: str) -> str:
+    """The state's code for English readers, its label for Chinese ones."""
+    st = workflow_store.definition(session, version_id).states.get(state)
+    return pick(state, st.labels.zh) if st is not None else state
+
+
+def _workflow_label(session: Session, version_id: int, name: str) -> str:
+    return pick(name, workflow_store.definition(session, version_id).labels.zh)
 
 
 def _local(at: datetime, calendar: WorkCalendar) -> str:

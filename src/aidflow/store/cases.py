@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
 from aidflow.errors import NotFoundError
+from aidflow.i18n import _
 from aidflow.store import events, persons, workflows
 from aidflow.store.events import EventInput
 from aidflow.store.fast import Fast, connection
-from aidflow.store.models import Case
+from aidflow.store.models import Case, User
 from aidflow.store.records import CaseRecord, EventRecord, PersonRecord, VersionRecord
 from aidflow.store.scope import in_area
 from aidflow.store.tables import CASES, EVENTS, VERSIONS, record_of
@@ -54,8 +55,19 @@ _APPROVALS_OF_PERSON = (
 
 def _no_case(case_id: int) -> NotFoundError:
     return NotFoundError(
-        f"no case {case_id}", hint="`aidflow case list` shows the cases you can see"
+        _("no case {case}", case=case_id),
+        hint=_("`aidflow case list` shows the cases you can see"),
     )
+
+
+def display_names(session: Session, names: Iterable[str]) -> dict[str, str]:
+    """The display name (李明) of each user of `names` who has one (a case's actors, its
+    caseworker, its investigators); a name that is no user, or has none, is left out."""
+    wanted = sorted({n for n in names if n})
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.name, User.display_name).where(User.name.in_(wanted))).all()
+    return {name: shown for name, shown in rows if shown}
 
 
 def get_case(session: Session, case_id: int) -> CaseRecord:

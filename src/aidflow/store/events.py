@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import ConflictError, DuplicateError, RefusedError
+from aidflow.i18n import _
 from aidflow.store import audit, auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Case
@@ -158,10 +159,17 @@ class EventOrderError(RefusedError):
             return t.astimezone(tz).isoformat(sep=" ", timespec="seconds")
 
         super().__init__(
-            f"case {case_id}'s last event is at {shown(last_at)}; "
-            f"an event cannot be dated before it (this one is at {shown(at)})",
-            hint="the events of a case are in time order; give a --now at or after the "
-            "case's last event",
+            _(
+                "case {case}'s last event is at {last}; an event cannot be dated before it "
+                "(this one is at {at})",
+                case=case_id,
+                last=shown(last_at),
+                at=shown(at),
+            ),
+            hint=_(
+                "the events of a case are in time order; give a --now at or after the "
+                "case's last event"
+            ),
         )
 
     def in_zone(self, tz: str | tzinfo) -> EventOrderError:
@@ -189,8 +197,8 @@ def _not_moved(
 
 def _changed(case_id: int) -> ConflictError:
     return ConflictError(
-        f"case {case_id} changed since you loaded it; reload and retry",
-        hint=f"`aidflow case show {case_id}` shows what changed",
+        _("case {case} changed since you loaded it; reload and retry", case=case_id),
+        hint=_("`aidflow case show {case}` shows what changed", case=case_id),
     )
 
 
@@ -280,8 +288,11 @@ def write_event(
     except IntegrityError as exc:
         if command_id is not None and "command_id" in str(exc.orig):
             raise DuplicateError(
-                f"idempotency key {command_id!r} was just used by a concurrent command",
-                hint="repeat this same command with the same key to see its result",
+                _(
+                    "idempotency key {key} was just used by a concurrent command",
+                    key=repr(command_id),
+                ),
+                hint=_("repeat this same command with the same key to see its result"),
             ) from None
         error = _changed(case_id)
         raise DuplicateError(error.message, hint=error.hint) from None

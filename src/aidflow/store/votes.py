@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import DuplicateError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.tables import VOTES
@@ -61,7 +62,14 @@ def insert_vote(
             },
         )
     except IntegrityError:
-        raise DuplicateError(f"{voter} already voted in round {round_} of case {case_id}") from None
+        raise DuplicateError(
+            _(
+                "{voter} already voted in round {round} of case {case}",
+                voter=voter,
+                round=round_,
+                case=case_id,
+            )
+        ) from None
     auditlog.append(
         session,
         at=at,

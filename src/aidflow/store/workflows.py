@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from aidflow.errors import NotFoundError, did_you_mean
+from aidflow.i18n import _
 from aidflow.language.definition import Workflow, workflow_from_json
 from aidflow.store import auditlog
 from aidflow.store.fast import Fast
@@ -65,7 +66,7 @@ def deployed_definitions(session: Session) -> list[tuple[int, Workflow]]:
 def version_by_id(session: Session, version_id: int) -> VersionRecord:
     row = _VERSION_BY_ID.one_or_none(session, {"b_id": version_id})
     if row is None:
-        raise NotFoundError(f"no workflow version with id {version_id}")
+        raise NotFoundError(_("no workflow version with id {id}", id=version_id))
     return VersionRecord(*row)
 
 
@@ -77,11 +78,11 @@ def latest_version(session: Session, name: str) -> VersionRecord:
     if row is None:
         known = list(session.scalars(select(VERSIONS.c.name).distinct()))
         hint = did_you_mean(name, known) or (
-            f"deployed workflows: {', '.join(known)}"
+            _("deployed workflows: {names}", names=_(", ").join(known))
             if known
-            else "deploy one with `aidflow workflow deploy FILE`"
+            else _("deploy one with `aidflow workflow deploy FILE`")
         )
-        raise NotFoundError(f"no deployed workflow named '{name}'", hint=hint)
+        raise NotFoundError(_("no deployed workflow named '{name}'", name=name), hint=hint)
     return VersionRecord(*row)
 
 
@@ -94,8 +95,8 @@ def workflow_version(session: Session, name: str, version: int | None) -> Versio
     ).first()
     if row is None:
         raise NotFoundError(
-            f"workflow '{name}' has no version {version}",
-            hint="`aidflow workflow list` shows the deployed versions",
+            _("workflow '{name}' has no version {version}", name=name, version=version),
+            hint=_("`aidflow workflow list` shows the deployed versions"),
         )
     return VersionRecord(*row)
 

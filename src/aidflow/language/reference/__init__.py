@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aidflow.i18n import _, use_language
 from aidflow.language import definition as d
 from aidflow.language import expressions as x
 from aidflow.language.calendar import UNITS
@@ -155,8 +156,11 @@ def _key_table(section: Section, lang: Lang) -> list[str]:
     for key, prop in section.schema["properties"].items():
         if key not in docs:
             raise KeyError(
-                f"{section.name}.{key} has no description in reference.KEY_DOCS; "
-                "describe it in English and Chinese"
+                _(
+                    "{key} has no description in reference.KEY_DOCS; "
+                    "describe it in English and Chinese",
+                    key=section.name + "." + key,
+                )
             )
         cells = (f"`{key}`", type_text(prop, lang), default_text(key, section, lang))
         out.append("| " + " | ".join(cells) + " | " + pick(docs[key], lang) + " |")
@@ -171,7 +175,12 @@ def _fence(text: str, lang: str = "yaml") -> list[str]:
 
 
 def render(lang: Lang) -> str:
-    """The whole reference as Markdown."""
+    """The whole reference as Markdown, the loader's messages in `lang` too."""
+    with use_language(lang):
+        return _render(lang)
+
+
+def _render(lang: Lang) -> str:
     out: list[str] = []
     out += [f"# {pick(TITLE, lang)}", "", pick(GENERATED, lang).format(cmd=REGENERATE), ""]
     out += [pick(INTRO, lang), ""]
@@ -242,7 +251,9 @@ def _render_expressions(lang: Lang) -> list[str]:
     out += ["", f"### {pick(FUNCTIONS_TITLE, lang)}", ""]
     for fname in x.FUNCTIONS:
         if fname not in FUNCTION_DOCS:
-            raise KeyError(f"function {fname} has no description in reference.FUNCTION_DOCS")
+            raise KeyError(
+                _("function {name} has no description in reference.FUNCTION_DOCS", name=fname)
+            )
         out.append(f"- {pick(FUNCTION_DOCS[fname], lang)}")
     out += ["", f"### {pick(LIMITS_TITLE, lang)}", ""]
     limits = {
@@ -262,7 +273,9 @@ def _render_durations(lang: Lang) -> list[str]:
     out = [f"## {pick(DURATIONS_TITLE, lang)}", "", pick(DURATIONS_TEXT, lang), ""]
     for unit in UNITS:
         if unit not in UNIT_DOCS:
-            raise KeyError(f"duration unit {unit} has no description in reference.UNIT_DOCS")
+            raise KeyError(
+                _("duration unit {unit} has no description in reference.UNIT_DOCS", unit=unit)
+            )
         out.append(f"- `{unit}`: {pick(UNIT_DOCS[unit], lang)}")
     return [*out, ""]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aidflow.errors import WorkflowInvalidError
+from aidflow.i18n import _
 from aidflow.language.loader import LoadedWorkflow, PolicyNames, load_workflow_text
 from aidflow.language.reference.text import Lang, T, pick
 
@@ -126,7 +127,9 @@ class Mistake:
         if not self.old:
             return BASE + self.append
         if BASE.count(self.old) != 1:
-            raise ValueError(f"{self.old!r} must occur exactly once in the base workflow")
+            raise ValueError(
+                _("{text} must occur exactly once in the base workflow", text=repr(self.old))
+            )
         return BASE.replace(self.old, self.new) + self.append
 
     def shown(self, lang: Lang) -> str:
@@ -144,7 +147,7 @@ class Mistake:
             load_workflow_text(self.source(), EXAMPLE_FILE, policy=EXAMPLE_POLICY)
         except WorkflowInvalidError as exc:
             return [str(p) for p in exc.problems]
-        raise ValueError(f"mistake {self.what[0]!r} is not refused by the loader")
+        raise ValueError(_("mistake {what} is not refused by the loader", what=repr(self.what[0])))
 
 
 WHOLE_FILE = "<the whole file>"
