@@ -221,7 +221,7 @@ def test_a_forged_post_is_refused_and_changes_nothing(site: Site) -> None:
 
 def test_another_townships_case_is_refused_with_the_apis_message(site: Site) -> None:
     wu = login(site, "wu")
-    page = wu.get(f"/cases/{site.investigation}")
+    page = wu.get(f"/cases/{site.investigation}", params={"lang": "en"})  # the page's language
     assert page.status_code == 403
     assert f"case {site.investigation} is outside wu&#39;s area (河西镇)" in page.text
     assert "王秀英" not in page.text
@@ -336,5 +336,7 @@ def test_the_dashboard_period_is_a_plain_get_form(site: Site) -> None:
     assert page.status_code == 200
     assert 'name="start" value="2023-08-01"' in page.text
     assert 'name="end" value="2023-08-31"' in page.text
-    bad = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01"})
+    bad = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01", "lang": "en"})
     assert bad.status_code == 400 and "--from 2023-09-01 is after --to 2023-08-01" in bad.text
+    zh = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01", "lang": "zh"})
+    assert zh.status_code == 400 and "--from 2023-09-01 晚于 --to 2023-08-01" in zh.text
