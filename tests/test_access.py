@@ -95,6 +95,12 @@ PROBES: dict[str, list[tuple[str | None, list[str], int, str]]] = {
     "person add": [
         ("wu", ["110105194912310011", *PERSON], 5, "城关镇/东村 is outside wu's area (河西镇)")
     ],
+    # filtered to the user's area: nothing to find
+    "person find": [("wu", ["王秀"], 0, "no one found matching '王秀' in wu's area (河西镇)")],
+    "person show": [
+        ("wu", [PERSON_ID], 5, f"person {MASKED} is outside wu's area (河西镇)"),
+        ("rep1", [PERSON_ID, "--show-id"], 5, "rep1 may not see the full ID number of person"),
+    ],
     "household add": [("wu", [PERSON_ID], 5, "城关镇/东村 is outside wu's area (河西镇)")],
     "user add": [
         (

@@ -86,6 +86,7 @@ READS = {
     "workflow.simulate",  # runs on throw-away copies; the database is only read
     "notice.village",
     "person.show",
+    "person.find",
 }
 
 

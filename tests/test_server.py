@@ -409,7 +409,7 @@ def test_the_client_imports_only_httpx_and_the_errors() -> None:
                 imported |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module)
-    assert {m for m in imported if m.startswith("aidflow")} == {"aidflow.errors"}
+    assert {m for m in imported if m.startswith("aidflow")} == {"aidflow.errors", "aidflow.i18n"}
     assert {m.split(".")[0] for m in imported} - {"aidflow", "__future__"} <= {
         "collections",
         "httpx",

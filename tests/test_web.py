@@ -164,14 +164,14 @@ def test_a_wrong_password_and_a_login_posted_from_elsewhere_are_refused(site: Si
     client.get("/login")
     nonce = client.cookies["aidflow_login"]
     wrong = client.post("/login", data={"user": "li", "password": "nope", "csrf": nonce})
-    assert wrong.status_code == 401 and "wrong user name or password" in wrong.text
+    assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
     assert "aidflow_session" not in client.cookies
     # another site's page cannot read our cookie, so it cannot send the matching field
     forged = httpx.post(
         f"{site.url}/login", data={"user": "li", "password": PASSWORD, "csrf": "guessed"}
     )
     assert forged.status_code == 403
-    assert "the login form did not come from this site&#39;s login page" in forged.text
+    assert "登录表单不是来自本站的登录页面" in forged.text
     assert "aidflow_session" not in forged.cookies
     # after login the browser goes only to a page of this site, never to another host
     for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
@@ -209,7 +209,7 @@ def test_a_forged_post_is_refused_and_changes_nothing(site: Site) -> None:
     for form in ({"note": "forged"}, {"note": "x", "csrf": "0" * 64}, {"csrf": csrf_of(other)}):
         answer = tsup.post(target, data=form)
         assert answer.status_code == 403
-        assert "the form&#39;s CSRF token is missing or wrong" in answer.text
+        assert "表单的防伪校验值缺失或错误" in answer.text
     assert str(site.escalation) in open_escalations(tsup)
     answer = tsup.post(target, data={"note": "phoned li", "csrf": csrf_of(tsup)})
     assert (answer.status_code, answer.headers["location"]) == (303, "/escalations")
@@ -221,7 +221,7 @@ def test_a_forged_post_is_refused_and_changes_nothing(site: Site) -> None:
 
 def test_another_townships_case_is_refused_with_the_apis_message(site: Site) -> None:
     wu = login(site, "wu")
-    page = wu.get(f"/cases/{site.investigation}")
+    page = wu.get(f"/cases/{site.investigation}", params={"lang": "en"})  # the page's language
     assert page.status_code == 403
     assert f"case {site.investigation} is outside wu&#39;s area (河西镇)" in page.text
     assert "王秀英" not in page.text
@@ -304,7 +304,7 @@ def test_an_initial_password_is_changed_through_its_form_before_anything_else(si
     assert zhao.get(f"/cases/{site.investigation}").headers["location"] == "/password"
     form = {"csrf": csrf_of(zhao), "old": "initial-pass-1", "new": "a new passphrase"}
     differ = zhao.post("/password", data={**form, "again": "another passphrase"})
-    assert differ.status_code == 400 and "the two new passwords differ" in differ.text
+    assert differ.status_code == 400 and "两次输入的新密码不一致" in differ.text
     assert (
         zhao.post("/password", data={**form, "csrf": "0" * 64, "again": form["new"]}).status_code
         == 403
@@ -336,5 +336,7 @@ def test_the_dashboard_period_is_a_plain_get_form(site: Site) -> None:
     assert page.status_code == 200
     assert 'name="start" value="2023-08-01"' in page.text
     assert 'name="end" value="2023-08-31"' in page.text
-    bad = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01"})
+    bad = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01", "lang": "en"})
     assert bad.status_code == 400 and "--from 2023-09-01 is after --to 2023-08-01" in bad.text
+    zh = li.get("/dashboard", params={"start": "2023-09-01", "end": "2023-08-01", "lang": "zh"})
+    assert zh.status_code == 400 and "--from 2023-09-01 晚于 --to 2023-08-01" in zh.text

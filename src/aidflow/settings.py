@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aidflow.errors import InvalidInputError, did_you_mean
+from aidflow.i18n import N_, _
 
 CONFIG_FILE_NAME = "aidflow.toml"
 
@@ -87,7 +88,7 @@ class Settings:
 
 def _text(value: object) -> str:
     if not isinstance(value, str):  # a TOML number, true/false, date or table is not text
-        raise ValueError("not text")
+        raise ValueError
     return value
 
 
@@ -96,14 +97,14 @@ def _url(value: object) -> str:
     text = _text(value)
     scheme, sep, rest = text.partition("://")
     if scheme not in ("http", "https") or not sep or not rest.strip("/"):
-        raise ValueError("not an http:// or https:// address")
+        raise ValueError
     return text.rstrip("/")
 
 
 def _one_of(*choices: str) -> Callable[[object], str]:
     def parse(value: object) -> str:
         if not isinstance(value, str) or value not in choices:
-            raise ValueError("not one of " + ", ".join(choices))
+            raise ValueError
         return value
 
     return parse
@@ -116,7 +117,7 @@ def _zone(value: object) -> str:
     try:
         ZoneInfo(name)
     except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError("unknown time zone") from None
+        raise ValueError from None
     return name
 
 
@@ -129,9 +130,9 @@ def _whole(low: int, high: int | None = None) -> Callable[[object], int]:
         elif isinstance(value, int) and not isinstance(value, bool):
             number = value
         else:
-            raise ValueError("not a whole number")
+            raise ValueError
         if number < low or (high is not None and number > high):
-            raise ValueError("out of range")
+            raise ValueError
         return number
 
     return parse
@@ -150,7 +151,7 @@ def _flag(value: object) -> bool:
         word = value.lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-    raise ValueError("not true or false")
+    raise ValueError
 
 
 def _path(value: object) -> Path:
@@ -248,22 +249,28 @@ _PATH_KEYS = frozenset(
 
 # What a bad value is not, and how to write a good one (None: the message says it all).
 _PROBLEMS: dict[str, tuple[str, str | None]] = {
-    "lang": ("is not one of zh, en", None),
+    "lang": (N_("is not one of zh, en"), None),
     "tz": (
-        "is not a known time zone",
-        "write an IANA name such as Asia/Shanghai",
+        N_("is not a known time zone"),
+        N_("write an IANA name such as Asia/Shanghai"),
     ),
-    "payment_day": ("is not a day from 1 to 28", None),
-    "smtp_port": ("is not a port number", None),
-    "smtp_security": ("is not one of none, starttls, ssl", None),
+    "payment_day": (N_("is not a day from 1 to 28"), None),
+    "smtp_port": (N_("is not a port number"), None),
+    "smtp_security": (N_("is not one of none, starttls, ssl"), None),
     "sqlite_busy_timeout_ms": (
-        "is not a whole number of milliseconds",
-        "write e.g. 30000 for 30 seconds",
+        N_("is not a whole number of milliseconds"),
+        N_("write e.g. 30000 for 30 seconds"),
     ),
-    "token_lifetime_hours": ("is not a whole number of hours (1 or more)", "write e.g. 12"),
-    "debug": ("is not true or false", "write 1 or true to print tracebacks, 0 or false not to"),
+    "token_lifetime_hours": (
+        N_("is not a whole number of hours (1 or more)"),
+        N_("write e.g. 12"),
+    ),
+    "debug": (
+        N_("is not true or false"),
+        N_("write 1 or true to print tracebacks, 0 or false not to"),
+    ),
 }
-_TEXT_PROBLEM = ("is not text", 'write it in double quotes, e.g. key = "value"')
+_TEXT_PROBLEM = (N_("is not text"), N_('write it in double quotes, e.g. key = "value"'))
 
 
 def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
@@ -279,10 +286,10 @@ def config_path(given: Path | str | None, environ: Mapping[str, str]) -> Path | 
         if not path.is_file():
             where = "--config" if given else ENVIRONMENT["config_file"]
             raise InvalidInputError(
-                f"config file {path} does not exist"
+                _("config file {path} does not exist", path=path)
                 if not path.exists()
-                else f"config file {path} is not a file",
-                hint=f"check {where}, or write one with `aidflow init DIR`",
+                else _("config file {path} is not a file", path=path),
+                hint=_("check {where}, or write one with `aidflow init DIR`", where=where),
             )
         return path
     default = Path(CONFIG_FILE_NAME)
@@ -302,11 +309,13 @@ def _read_file(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(
-            f"{path}: not valid TOML: {exc}",
-            hint='write one setting per line as key = "value" (see the README, Configuration)',
+            _("{path}: not valid TOML: {exc}", path=path, exc=exc),
+            hint=_('write one setting per line as key = "value" (see the README, Configuration)'),
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read config file {path}: {exc}") from None
+        raise InvalidInputError(
+            _("cannot read config file {path}: {exc}", path=path, exc=exc)
+        ) from None
 
 
 def _resolved(data: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -381,32 +390,70 @@ def _explain(
     """Every problem, each said where its value came from (option, variable or file and key)."""
     problems: list[tuple[str, str | None]] = []
     for key in bad:
-        problem, hint = _PROBLEMS.get(key, _TEXT_PROBLEM)
+        problem_text, hint_text = _PROBLEMS.get(key, _TEXT_PROBLEM)
+        problem = _(problem_text)
+        hint = _(hint_text) if hint_text else None
         if key in given:
             # an option's hint names its variable too: the same value may be set either way
-            hint = f"{hint} (env {ENVIRONMENT[key]})" if hint else None
-            problems.append((f"{OPTIONS.get(key, key)} {given[key]!r} {problem}", hint))
+            hint = (
+                _("{hint} (env {variable})", hint=hint, variable=ENVIRONMENT[key]) if hint else None
+            )
+            problems.append(
+                (
+                    _(
+                        "{option} {value!r} {problem}",
+                        option=OPTIONS.get(key, key),
+                        value=given[key],
+                        problem=problem,
+                    ),
+                    hint,
+                )
+            )
         elif key in from_env:
-            problems.append((f"{ENVIRONMENT[key]}={from_env[key]!r} {problem}", hint))
+            problems.append(
+                (
+                    _(
+                        "{variable}={value!r} {problem}",
+                        variable=ENVIRONMENT[key],
+                        value=from_env[key],
+                        problem=problem,
+                    ),
+                    hint,
+                )
+            )
         else:  # the only other source
-            hint = hint or f"correct it in {path}, or remove the line for the default"
-            problems.append((f"{path}: {key} = {_toml(raw_file[key])} {problem}", hint))
+            hint = hint or _("correct it in {path}, or remove the line for the default", path=path)
+            problems.append(
+                (
+                    _(
+                        "{path}: {key} = {value} {problem}",
+                        path=path,
+                        key=key,
+                        value=_toml(raw_file[key]),
+                        problem=problem,
+                    ),
+                    hint,
+                )
+            )
     for key in unknown:
         if isinstance(raw_file.get(key), dict):
             first = next((k for k in FILE_KEYS if k.startswith(f"{key}_")), FILE_KEYS[0])
-            hint = (
+            hint = _(
                 "the file has no tables: write each setting as a top-level key, "
-                f'e.g. {first} = "..."'
+                'e.g. {first} = "..."',
+                first=first,
             )
         else:
-            hint = did_you_mean(key, FILE_KEYS) or "the keys are " + ", ".join(FILE_KEYS)
-        problems.append((f"{path}: unknown key {key!r}", hint))
+            hint = did_you_mean(key, FILE_KEYS) or _(
+                "the keys are {keys}", keys=", ".join(FILE_KEYS)
+            )
+        problems.append((_("{path}: unknown key {key!r}", path=path, key=key), hint))
     if len(problems) == 1:
         message, hint = problems[0]
         return InvalidInputError(message, hint=hint)
-    lines = [f"{len(problems)} problems in the settings:"]
+    lines = [_("{n} problems in the settings:", n=len(problems))]
     for message, hint in problems:
-        lines.append(f"  {message}" + (f"\n    hint: {hint}" if hint else ""))
+        lines.append(f"  {message}" + (_("\n    hint: {hint}", hint=hint) if hint else ""))
     return InvalidInputError("\n".join(lines))
 
 

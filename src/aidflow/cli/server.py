@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from aidflow.cli.app import App, local, pass_app
+from aidflow.i18n import _
 
 
 @click.command("serve")
@@ -52,7 +53,7 @@ def serve(
     from aidflow.server.app import create_app
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
-        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+        raise click.UsageError(_("--ssl-certfile and --ssl-keyfile go together"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from aidflow.services.runtime import Runtime
 
@@ -85,8 +86,8 @@ def _start_scheduler(app: App, every: int) -> Callable[[], None]:
 
     if app.now:
         raise InvalidInputError(
-            "--now cannot be used with `serve --with-scheduler`",
-            hint="the server's rounds take the system clock",
+            _("--now cannot be used with `serve --with-scheduler`"),
+            hint=_("the server's rounds take the system clock"),
         )
     rounds = App(app.settings)
     log = logging.getLogger("aidflow.scheduler")
@@ -119,21 +120,23 @@ def login(app: App, url: str, name: str | None, password_stdin: bool) -> None:
     from aidflow.client.api import Connection
 
     if not url.startswith(("https://", "http://")):
-        raise click.UsageError(f"URL {url!r} must start with https:// (or http://)")
+        raise click.UsageError(_("URL {url!r} must start with https:// (or http://)", url=url))
     if url.startswith("http://") and not url.startswith(
         ("http://127.0.0.1", "http://localhost", "http://[::1]")
     ):
         click.echo(
-            "warning: http:// sends the password and the token unencrypted; "
-            "use https:// for a server on another machine",
+            _(
+                "warning: http:// sends the password and the token unencrypted; use https:// "
+                "for a server on another machine"
+            ),
             err=True,
         )
     name = name or getpass.getuser()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt(f"password for {name}", hide_input=True)
-    with Connection(url) as connection:
+        password = click.prompt(_("password for {name}", name=name), hide_input=True)
+    with Connection(url, lang=app.lang) as connection:
         issued = connection.login(name, password)
     path = app.settings.credentials_file
     assert path is not None, "load_settings always names the credentials file"
@@ -145,9 +148,17 @@ def login(app: App, url: str, name: str | None, password_stdin: bool) -> None:
     )
     credentials.save(path, saved)
     until = local(datetime.fromisoformat(saved.expires_at), app)
-    click.echo(f"logged in to {saved.url} as {saved.user} until {until}; token saved in {path}")
+    click.echo(
+        _(
+            "logged in to {url} as {user} until {until}; token saved in {path}",
+            url=saved.url,
+            user=saved.user,
+            until=until,
+            path=path,
+        )
+    )
     if issued["must_change_password"]:
-        click.echo("you must change your initial password first: aidflow user passwd")
+        click.echo(_("you must change your initial password first: aidflow user passwd"))
 
 
 @click.command("logout")
@@ -164,26 +175,38 @@ def logout(app: App) -> None:
     except InvalidInputError:  # nothing to revoke with: remove what cannot be read
         assert path is not None
         credentials.delete(path)
-        click.echo(f"removed the saved login {path}, which could not be read")
+        click.echo(_("removed the saved login {path}, which could not be read", path=path))
         return
     if saved is None or path is None:
-        click.echo("not logged in")
+        click.echo(_("not logged in"))
         return
-    note = "token revoked"
+    note = _("token revoked")
     try:
-        with Connection(saved.url, saved.token) as connection:
+        with Connection(saved.url, saved.token, app.lang) as connection:
             connection.logout()
     except AuthenticationError as exc:  # expired or revoked already: nothing left to revoke
-        note = f"token no longer valid ({exc.message})"
+        note = _("token no longer valid ({reason})", reason=exc.message)
     except UnavailableError:
         credentials.delete(path)
         raise UnavailableError(
-            f"logged out here, but the server at {saved.url} could not revoke the token",
-            hint=f"it stays valid until {saved.expires_at}; run `aidflow login {saved.url}` "
-            "and `aidflow logout` again when the server is back",
+            _("logged out here, but the server at {url} could not revoke the token", url=saved.url),
+            hint=_(
+                "it stays valid until {expires_at}; run `aidflow login {url}` and `aidflow "
+                "logout` again when the server is back",
+                expires_at=saved.expires_at,
+                url=saved.url,
+            ),
         ) from None
     credentials.delete(path)
-    click.echo(f"logged out of {saved.url} ({saved.user}): {note}; removed {path}")
+    click.echo(
+        _(
+            "logged out of {url} ({user}): {note}; removed {path}",
+            url=saved.url,
+            user=saved.user,
+            note=note,
+            path=path,
+        )
+    )
 
 
 @click.command("whoami")
@@ -194,17 +217,43 @@ def whoami(app: App) -> None:
     from aidflow.errors import AuthenticationError
 
     if app.server is None:
-        click.echo(f"{app.user or '-'} (local mode, database {app.settings.database_url})")
+        shown = "-"
+        if app.user is not None:
+            mine = app.call("user.me")
+            shown = user_shown(mine["name"], mine["display_name"])
+        click.echo(
+            _(
+                "{user} (local mode, database {database_url})",
+                user=shown,
+                database_url=app.settings.database_url,
+            )
+        )
         return
     saved = app.saved_login()
     if saved is None or saved.url != app.server.rstrip("/"):
         raise AuthenticationError(
-            f"not logged in to {app.server}", hint=f"run `aidflow login {app.server}`"
+            _("not logged in to {server}", server=app.server),
+            hint=_("run `aidflow login {server}`", server=app.server),
         )
-    with Connection(saved.url, saved.token) as connection:
+    with Connection(saved.url, saved.token, app.lang) as connection:
         me = connection.whoami()
     from datetime import datetime
 
-    flag = " (must change the password)" if me["must_change_password"] else ""
+    flag = _(" (must change the password)") if me["must_change_password"] else ""
     until = local(datetime.fromisoformat(saved.expires_at), app)
-    click.echo(f"{me['user']} at {saved.url}{flag}; token valid until {until}")
+    click.echo(
+        _(
+            "{user} at {url}{flag}; token valid until {until}",
+            user=user_shown(me["user"], me.get("display_name")),
+            url=saved.url,
+            flag=flag,
+            until=until,
+        )
+    )
+
+
+def user_shown(name: str, display_name: str | None) -> str:
+    """A user as `whoami` shows them: the login name, and the display name beside it."""
+    if not display_name or display_name == name:
+        return name
+    return _("{name} ({display_name})", name=name, display_name=display_name)

@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from aidflow.cli.app import App, emit_json, pass_app
+from aidflow.cli.server import user_shown
+from aidflow.i18n import _
 
 
 @click.group("user")
@@ -28,8 +30,12 @@ def _read_password(prompt: str, from_stdin: bool) -> str:
 def _initial(result: dict[str, Any]) -> None:
     if result.get("initial_password"):
         click.echo(
-            f"initial password for {result['name']}: {result['initial_password']}\n"
-            "  (shown once; it must be changed at the first login)"
+            _(
+                "initial password for {name}: {initial_password}\n  (shown once; it must be "
+                "changed at the first login)",
+                name=result["name"],
+                initial_password=result["initial_password"],
+            )
         )
 
 
@@ -64,7 +70,7 @@ def user_add(
 
     if app.user is None and os_login is None:  # the bootstrap: bound to whoever runs it
         os_login = pwd.getpwuid(os.getuid()).pw_name
-    password = _read_password("initial password", True) if password_stdin else None
+    password = _read_password(_("initial password"), True) if password_stdin else None
     result = app.call(
         "user.add",
         user=name,
@@ -75,10 +81,15 @@ def user_add(
         password=password,
         display_name=display_name,
     )
-    login = f"; os login {result['os_login']}" if result["os_login"] else ""
+    login = _("; os login {os_login}", os_login=result["os_login"]) if result["os_login"] else ""
     click.echo(
-        f"user {result['name']} added: roles {', '.join(result['roles'])}; "
-        f"area {result['area']}{login}"
+        _(
+            "user {name} added: roles {roles}; area {area}{login}",
+            name=user_shown(result["name"], result["display_name"]),
+            roles=", ".join(result["roles"]),
+            area=result["area"],
+            login=login,
+        )
     )
     _initial(result)
 
@@ -89,14 +100,26 @@ def user_add(
 def user_list(app: App, as_json: bool) -> None:
     """List users (any known user may; staff emails are not for outsiders)."""
     rows = app.call("user.list")
-    if as_json:
-        emit_json(rows)
+    if as_json:  # the accounts; the roles' names are for the table
+        emit_json([{k: v for k, v in r.items() if k != "role_labels"} for r in rows])
         return
-    for r in rows:
-        flags = " (disabled)" if r["disabled"] else ""
-        click.echo(
-            f"{r['name']:<16} {','.join(r['roles']):<40} {r['area']:<20} {r['email']}{flags}"
-        )
+    from aidflow.cli.admin import _pad, _width
+
+    header = [_("User"), _("Display name"), _("Roles"), _("Area"), _("Email")]
+    table = [
+        [
+            r["name"],
+            r["display_name"] or "-",
+            # the codes --role takes; in Chinese, the roles' names
+            "、".join(r["role_labels"]) if app.lang == "zh" else ",".join(r["roles"]),
+            r["area"],
+            r["email"] + (_(" (disabled)") if r["disabled"] else ""),
+        ]
+        for r in rows
+    ]
+    widths = [max(_width(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        click.echo("  ".join(_pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @user_group.command("disable")
@@ -105,7 +128,7 @@ def user_list(app: App, as_json: bool) -> None:
 def user_disable(app: App, name: str) -> None:
     """Disable a user: nothing can be done as them; their tokens are revoked."""
     app.call("user.disable", user=name)
-    click.echo(f"user {name} disabled")
+    click.echo(_("user {name} disabled", name=name))
 
 
 @user_group.command("enable")
@@ -114,7 +137,7 @@ def user_disable(app: App, name: str) -> None:
 def user_enable(app: App, name: str) -> None:
     """Enable a user again (this also lifts a lockout after failed logins)."""
     app.call("user.enable", user=name)
-    click.echo(f"user {name} enabled")
+    click.echo(_("user {name} enabled", name=name))
 
 
 @user_group.command("set-roles")
@@ -124,7 +147,7 @@ def user_enable(app: App, name: str) -> None:
 def user_set_roles(app: App, name: str, roles: tuple[str, ...]) -> None:
     """Replace a user's roles."""
     result = app.call("user.set_roles", user=name, roles=list(roles))
-    click.echo(f"user {name}: roles {', '.join(result['roles'])}")
+    click.echo(_("user {name}: roles {roles}", name=name, roles=", ".join(result["roles"])))
 
 
 @user_group.command("set-area")
@@ -134,7 +157,7 @@ def user_set_roles(app: App, name: str, roles: tuple[str, ...]) -> None:
 def user_set_area(app: App, name: str, area: str) -> None:
     """Move a user to another area ('*', TOWNSHIP or TOWNSHIP/VILLAGE)."""
     result = app.call("user.set_area", user=name, area=area)
-    click.echo(f"user {name}: area {result['area']}")
+    click.echo(_("user {name}: area {area}", name=name, area=result["area"]))
 
 
 @user_group.command("set-login")
@@ -144,7 +167,7 @@ def user_set_area(app: App, name: str, area: str) -> None:
 def user_set_login(app: App, name: str, os_login: str | None) -> None:
     """Bind a user to an operating-system login (none given: unbind)."""
     app.call("user.set_login", user=name, os_login=os_login)
-    click.echo(f"user {name}: os login {os_login or 'none'}")
+    click.echo(_("user {name}: os login {os_login}", name=name, os_login=os_login or _("none")))
 
 
 @user_group.command("reset-password")
@@ -153,9 +176,9 @@ def user_set_login(app: App, name: str, os_login: str | None) -> None:
 @pass_app
 def user_reset_password(app: App, name: str, password_stdin: bool) -> None:
     """Give a user a new initial password (must be changed; their tokens are revoked)."""
-    password = _read_password("new password", True) if password_stdin else None
+    password = _read_password(_("new password"), True) if password_stdin else None
     result = app.call("user.reset_password", user=name, password=password)
-    click.echo(f"password of {name} reset; their tokens are revoked")
+    click.echo(_("password of {name} reset; their tokens are revoked", name=name))
     _initial(result)
 
 
@@ -165,7 +188,7 @@ def user_reset_password(app: App, name: str, password_stdin: bool) -> None:
 def user_revoke_tokens(app: App, name: str) -> None:
     """Revoke every login token of a user (they must log in again)."""
     result = app.call("user.revoke_tokens", user=name)
-    click.echo(f"{result['revoked']} token(s) of {name} revoked")
+    click.echo(_("{revoked} token(s) of {name} revoked", revoked=result["revoked"], name=name))
 
 
 @user_group.command("passwd")
@@ -181,10 +204,12 @@ def user_passwd(app: App, password_stdin: bool) -> None:
         stdin = sys.stdin
         old, new = stdin.readline().rstrip("\r\n"), stdin.readline().rstrip("\r\n")
     else:
-        old = click.prompt("current password (empty if you have none)", hide_input=True, default="")
-        new = _read_password("new password", False)
+        old = click.prompt(
+            _("current password (empty if you have none)"), hide_input=True, default=""
+        )
+        new = _read_password(_("new password"), False)
     app.call("user.passwd", old=old or None, new=new)
-    click.echo(f"password of {app.user} changed")
+    click.echo(_("password of {user} changed", user=app.user))
 
 
 @click.group("area")
@@ -213,8 +238,8 @@ def area_import(app: App, file: Path) -> None:
             village = next((i for i, t in enumerate(names) if t in ("village", "村")), None)
             if town is None:
                 raise InvalidInputError(
-                    f"{file}:{line}: no township column",
-                    hint="name the columns township (乡镇) and village (村)",
+                    _("{file}:{line}: no township column", file=file, line=line),
+                    hint=_("name the columns township (乡镇) and village (村)"),
                 )
             columns = (town, village)
             continue
@@ -224,7 +249,14 @@ def area_import(app: App, file: Path) -> None:
         )
         rows.append([town_text, village_text])
     result = app.call("area.import", rows=rows)
-    click.echo(f"{len(result['added'])} area(s) registered from {len(rows)} row(s) of {file}")
+    click.echo(
+        _(
+            "{n} area(s) registered from {rows} row(s) of {file}",
+            n=len(result["added"]),
+            rows=len(rows),
+            file=file,
+        )
+    )
 
 
 @area_group.command("list")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from aidflow.errors import AidflowError, UnavailableError
+from aidflow.i18n import _
 
 API = "/api/v1"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -40,7 +41,7 @@ def _error_classes() -> dict[str, type[AidflowError]]:
 
 def error_of(answer: dict[str, Any]) -> AidflowError:
     """The AidflowError a server's error answer names, with its message, hint and exit code."""
-    message = str(answer.get("error") or "the server refused the request")
+    message = str(answer.get("error") or _("the server refused the request"))
     hint = answer.get("hint")
     hint = str(hint) if hint is not None else None
     exit_code = answer.get("exit_code")
@@ -59,9 +60,10 @@ def error_of(answer: dict[str, Any]) -> AidflowError:
 class Connection:
     """One client's connection to the aidflow server at `url`, with its token (if logged in)."""
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    def __init__(self, url: str, token: str | None = None, lang: str = "en") -> None:
         self.url = url.rstrip("/")
         self.token = token
+        self.lang = lang  # the server answers (errors included) in it
         self._http = httpx.Client(base_url=self.url, timeout=TIMEOUT)
 
     def close(self) -> None:
@@ -75,18 +77,22 @@ class Connection:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Send one request to the API; its JSON answer, or the error it names, raised."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = {"Accept-Language": self.lang}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = self._http.request(method, API + path, json=body, headers=headers)
         except httpx.TimeoutException:
             raise UnavailableError(
-                f"the aidflow server at {self.url} did not answer in time",
-                hint="retry; a writing command with --idempotency-key is safe to repeat",
+                _("the aidflow server at {url} did not answer in time", url=self.url),
+                hint=_("retry; a writing command with --idempotency-key is safe to repeat"),
             ) from None
         except httpx.HTTPError as exc:
             raise UnavailableError(
-                f"cannot reach the aidflow server at {self.url}: {exc}",
-                hint="check the URL (aidflow whoami shows it) and that `aidflow serve` runs there",
+                _("cannot reach the aidflow server at {url}: {exc}", url=self.url, exc=exc),
+                hint=_(
+                    "check the URL (aidflow whoami shows it) and that `aidflow serve` runs there"
+                ),
             ) from None
         try:
             answer = response.json()
@@ -94,8 +100,12 @@ class Connection:
             answer = None
         if not isinstance(answer, dict):
             raise UnavailableError(
-                f"the server at {self.url} answered {response.status_code} without aidflow's JSON",
-                hint="check that the URL names an aidflow server (and a proxy passes /api/v1)",
+                _(
+                    "the server at {url} answered {status_code} without aidflow's JSON",
+                    url=self.url,
+                    status_code=response.status_code,
+                ),
+                hint=_("check that the URL names an aidflow server (and a proxy passes /api/v1)"),
             )
         if response.is_error or "error" in answer:
             raise error_of(answer)
@@ -151,5 +161,5 @@ def call(
     training: Callable[[str | None], None] | None = None,
 ) -> Any:
     """Run one operation on the server at `url` with `token` (one connection, closed after)."""
-    with Connection(url, token) as connection:
+    with Connection(url, token, lang) as connection:
         return connection.call(name, params, lang=lang, key=key, now=now, training=training)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aidflow.errors import InvalidInputError
+from aidflow.i18n import _
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ def load(path: Path) -> Login | None:
         return None
     except OSError as exc:
         raise InvalidInputError(
-            f"cannot read the saved login {path}: {exc.strerror}",
-            hint="run `aidflow login URL` again",
+            _("cannot read the saved login {path}: {strerror}", path=path, strerror=exc.strerror),
+            hint=_("run `aidflow login URL` again"),
         ) from None
     try:
         data = json.loads(text)
@@ -47,8 +48,8 @@ def load(path: Path) -> Login | None:
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidInputError(
-            f"the saved login {path} is not one aidflow wrote",
-            hint=f"remove it and run `aidflow login URL` again: rm {path}",
+            _("the saved login {path} is not one aidflow wrote", path=path),
+            hint=_("remove it and run `aidflow login URL` again: rm {path}", path=path),
         ) from None
 
 
@@ -66,8 +67,8 @@ def save(path: Path, login: Login) -> None:
             os.close(fd)
     except OSError as exc:
         raise InvalidInputError(
-            f"cannot save the login to {path}: {exc.strerror}",
-            hint="set credentials_file (AIDFLOW_CREDENTIALS) to a file in a directory of yours",
+            _("cannot save the login to {path}: {strerror}", path=path, strerror=exc.strerror),
+            hint=_("set credentials_file (AIDFLOW_CREDENTIALS) to a file in a directory of yours"),
         ) from None
 
 

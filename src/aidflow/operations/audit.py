@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aidflow.i18n import _
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
 from aidflow.services.runtime import Runtime
@@ -74,8 +75,8 @@ def _write_checkpoint(directory: Path, name: str, text: str) -> None:
 
     if not name.endswith(".json") or "/" in name or "\\" in name or name.startswith("."):
         raise InvalidInputError(
-            f"checkpoint file name {name!r} is not a plain NAME.json",
-            hint="send the checkpoint files by their own names",
+            _("checkpoint file name {name!r} is not a plain NAME.json", name=name),
+            hint=_("send the checkpoint files by their own names"),
         )
     (directory / name).write_text(text, encoding="utf-8")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from aidflow.i18n import N_, _
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
 from aidflow.services.runtime import Runtime
@@ -78,7 +80,9 @@ def import_list(
     from aidflow.services.survey import Importer
 
     if not 1 <= batch_size <= 100_000:
-        raise InvalidInputError(f"batch_size {batch_size} is not between 1 and 100000")
+        raise InvalidInputError(
+            _("batch_size {batch_size} is not between 1 and 100000", batch_size=batch_size)
+        )
     policy = load_import_policy(rt.county.import_mappings_file)
     actor = svc.actor(caller.user)
     today = svc.local_today()
@@ -112,34 +116,195 @@ def import_list(
     }
 
 
-@operation("person.show", write=False)
-def show(svc: Service, caller: Caller, person_id: int) -> dict[str, Any]:
-    """A person as the web page shows them, with their cases in the caller's area.
+FIND_LIMIT = 50  # the most persons one `person find` lists
+FIND_MIN_DIGITS = 4  # a shorter run of digits would match half the county's ID numbers
 
-    The full ID number (and the birth date, which a masked number must never stand beside)
-    goes only to those who may see full numbers on one of the person's cases: admins and
-    the roles that own a step of its workflow (`case show --show-id`'s rule).
+# disability types as the person register writes them -> their words
+DISABILITY_TYPES = {
+    "physical": N_("physical"),
+    "visual": N_("visual"),
+    "hearing": N_("hearing"),
+    "speech": N_("speech"),
+    "intellectual": N_("intellectual"),
+    "mental": N_("mental"),
+    "multiple": N_("multiple"),
+}
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@operation("person.find", write=False)
+def find(svc: Service, caller: Caller, text: str, limit: int = FIND_LIMIT) -> dict[str, Any]:
+    """Persons in the caller's area by name, part of a name or part of an ID number (at
+    least 4 digits); ID numbers masked, at most `limit`, by name."""
+    from aidflow.errors import InvalidInputError
+    from aidflow.idnumber import mask
+    from aidflow.store import persons
+
+    actor = svc.actor(caller.user)
+    wanted = text.strip()
+    if not wanted:
+        raise InvalidInputError(
+            _("give a name, part of a name or part of an ID number to search for")
+        )
+    if len(wanted) > 100:
+        raise InvalidInputError(_("the search text is longer than 100 characters"))
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in wanted):  # no name holds one (nor NUL)
+        raise InvalidInputError(_("the search text holds a control character"))
+    if wanted.isascii() and wanted.upper().rstrip("X").isdigit() and len(wanted) < FIND_MIN_DIGITS:
+        raise InvalidInputError(
+            _(
+                "{text!r} is too short to search ID numbers by",
+                text=wanted,
+            ),
+            hint=_("give at least {n} digits of the ID number, or a name", n=FIND_MIN_DIGITS),
+        )
+    if not 1 <= limit <= 1000:
+        raise InvalidInputError(_("limit {limit} is not between 1 and 1000", limit=limit))
+    found = persons.search_persons(svc.session, wanted, actor.scope, limit + 1)
+    shown = found[:limit]
+    open_cases = persons.open_case_counts(svc.session, [p.id for p in shown])
+    today = svc.local_today()
+    return {
+        "text": wanted,
+        "user": actor.name,
+        "area": actor.area,
+        "more": len(found) > limit,
+        "limit": limit,
+        "persons": [
+            {
+                "name": p.name,
+                "id_number_masked": mask(p.id_number),
+                "sex": p.sex,
+                "age": _age(p.birth_date, today),
+                "township": p.township,
+                "village": p.village,
+                "open_cases": open_cases.get(p.id, 0),
+            }
+            for p in shown
+        ],
+    }
+
+
+@operation("person.show", write=False, runtime=True)
+def show(
+    svc: Service,
+    caller: Caller,
+    rt: Runtime,
+    person_id: int | None = None,
+    person: str | None = None,
+    show_id: bool = False,
+) -> dict[str, Any]:
+    """A person with their household, the target groups they meet and their cases in the
+    caller's area: by row id (the web page) or by `person`, an ID number or a name in the
+    caller's area (`aidflow person show`).
+
+    The full ID number goes only to those who may see full numbers on one of the person's
+    cases: admins and the roles that own a step of its workflow (`case show --show-id`'s
+    rule); by `person`, only when `show_id` asks for it (as `case show` masks by default).
+    The birth date, which a masked number must never stand beside, goes to them and to
+    whoever named the person by the full ID number (they hold it already); the others see
+    the age.
     """
     from aidflow.engine.access import require_area
-    from aidflow.idnumber import mask
+    from aidflow.errors import ForbiddenError, InvalidInputError
+    from aidflow.idnumber import looks_like_id_number, mask
     from aidflow.operations.cases import may_see_id
+    from aidflow.policy.households import relationship_label
+    from aidflow.policy.target_groups import load_target_groups
+    from aidflow.services.lookback import person_scope
+    from aidflow.store import households
     from aidflow.store.persons import person_by_id
 
     actor = svc.actor(caller.user)
-    person = person_by_id(svc.session, person_id)
-    require_area(actor, person.township, person.village, f"person {person_id}", say_where=False)
-    listed, _total = svc.list_cases(actor, person_id=person_id, include_closed=True, limit=None)
+    by_number = False
+    if (person_id is None) == (person is None):
+        raise InvalidInputError(_("give either a person's row id or their ID number or name"))
+    if person_id is not None:
+        record = person_by_id(svc.session, person_id)
+        what = _("person {id}", id=person_id)
+    else:
+        assert person is not None
+        by_number = looks_like_id_number(person)
+        record = svc.person(person) if by_number else svc.person_for(actor, person)
+        what = _("person {id_number}", id_number=mask(record.id_number))
+    require_area(actor, record.township, record.village, what, say_where=False)
+    listed, _total = svc.list_cases(actor, person_id=record.id, include_closed=True, limit=None)
     views = [svc.view(actor, item.case.id) for item in listed]
-    full = actor.is_admin or any(may_see_id(v, actor.roles) for v in views)
+    allowed = actor.is_admin or any(may_see_id(v, actor.roles) for v in views)
+    if show_id and not allowed:
+        raise ForbiddenError(
+            _(
+                "{user} may not see the full ID number of {what}",
+                user=actor.name,
+                what=what,
+            ),
+            hint=_("administrators and the roles that handle the person's cases may"),
+        )
+    full = allowed and (person_id is not None or show_id)
+    today = svc.local_today()
+
+    policy = load_target_groups(rt.county.target_groups_file)
+    scope = {"person": person_scope(record, today)}
+    categories = [
+        {"code": g.name, "label": g.zh if caller.lang == "zh" else g.en}
+        for g in policy.groups
+        if g.when.evaluate(scope)
+    ]
+    if record.disability_grade is not None:
+        kind = record.disability_type
+        categories.append(
+            {
+                "code": "disability",
+                "label": _(
+                    "disability grade {grade} ({kind})",
+                    grade=record.disability_grade,
+                    kind=_(DISABILITY_TYPES.get(kind, kind)),
+                )
+                if kind
+                else _("disability grade {grade}", grade=record.disability_grade),
+            }
+        )
+    for code, flag, label in (
+        ("mental_illness", record.mental_illness, N_("mental illness")),
+        ("registered_poor", record.registered_poor, N_("registered poor household")),
+        ("living_alone", record.living_alone, N_("living alone")),
+        ("supporter_unable", record.supporter_able is False, N_("supporters unable to support")),
+        ("dibao", record.dibao_status == "active", N_("receives dibao")),
+        ("tekun", record.tekun_status == "active", N_("receives tekun support")),
+    ):
+        if flag:
+            categories.append({"code": code, "label": _(label)})
+
+    household: dict[str, Any] | None = None
+    household_id = households.household_of_person(svc.session, record.id)
+    if household_id is not None:
+        members = households.members(svc.session, household_id)
+        head = households.get_household(svc.session, household_id).head_person_id
+        me = next((m for m in members if m.person_id == record.id), None)
+        head_name = next((m.name for m in members if m.person_id == head), "")
+        household = {
+            "id": household_id,
+            "head": head_name,
+            "relationship": me.relationship if me else None,
+            "relationship_label": relationship_label(me.relationship, caller.lang) if me else None,
+            "members": len(members),
+        }
     return {
-        "id": person.id,
-        "name": person.name,
-        "id_number": person.id_number if full else mask(person.id_number),
+        "id": record.id,
+        "name": record.name,
+        "id_number": record.id_number if full else mask(record.id_number),
         "id_masked": not full,
-        "birth_date": person.birth_date.isoformat() if full else None,
-        "sex": person.sex,
-        "township": person.township,
-        "village": person.village,
+        "birth_date": record.birth_date.isoformat() if allowed or by_number else None,
+        "age": _age(record.birth_date, today),
+        "sex": record.sex,
+        "township": record.township,
+        "village": record.village,
+        "hukou": record.hukou,
+        "categories": categories,
+        "household": household,
         "cases": [
             {
                 "id": v.case.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aidflow.errors import ForbiddenError, InvalidInputError
+from aidflow.i18n import _
 from aidflow.operations import Caller, operation
 from aidflow.services import auth, users
 from aidflow.services.cases import Service
@@ -19,8 +20,12 @@ from aidflow.store.records import UserRecord
 def _admin(svc: Service, caller: Caller) -> str:
     if caller.entered_by is not None:
         raise ForbiddenError(
-            f"{caller.entered_by} may not administer users as {caller.user}",
-            hint="run user and area commands without --as / AIDFLOW_USER",
+            _(
+                "{entered_by} may not administer users as {user}",
+                entered_by=caller.entered_by,
+                user=caller.user,
+            ),
+            hint=_("run user and area commands without --as / AIDFLOW_USER"),
         )
     return users.require_admin(svc.session, caller.user)
 
@@ -72,7 +77,19 @@ def add(
 def list_(svc: Service, caller: Caller) -> list[dict[str, Any]]:
     """Every user (any known user may see them; staff emails are not for outsiders)."""
     svc.actor(caller.user)
-    return [_user(u) for u in users.list_users(svc.session)]
+    labels = users.role_labels(svc.session, caller.lang)
+    return [
+        dict(_user(u), role_labels=[labels.get(r, r) for r in u.roles])
+        for u in users.list_users(svc.session)
+    ]
+
+
+@operation("user.me", write=False)
+def me(svc: Service, caller: Caller) -> dict[str, Any]:
+    """The acting user's own account (`aidflow whoami` in local mode)."""
+    from aidflow.store.users import get_user
+
+    return _user(get_user(svc.session, svc.actor(caller.user).name))
 
 
 @operation("user.disable", write=True)
@@ -131,8 +148,14 @@ def passwd(svc: Service, caller: Caller, old: str | None, new: str) -> dict[str,
     """Change one's own password (the old one is needed once there is one)."""
     if caller.entered_by is not None:
         raise ForbiddenError(
-            f"{caller.entered_by} may not change {caller.user}'s password",
-            hint=f"an administrator resets it: `aidflow user reset-password {caller.user}`",
+            _(
+                "{entered_by} may not change {user}'s password",
+                entered_by=caller.entered_by,
+                user=caller.user,
+            ),
+            hint=_(
+                "an administrator resets it: `aidflow user reset-password {user}`", user=caller.user
+            ),
         )
     actor = svc.actor(caller.user)
     return _user(users.change_own_password(svc.session, svc.clock.now(), actor.name, old, new))
@@ -145,7 +168,9 @@ def area_import(svc: Service, caller: Caller, rows: list[list[str]]) -> dict[str
     pairs: list[tuple[str, str]] = []
     for n, row in enumerate(rows, start=1):
         if not 1 <= len(row) <= 2:
-            raise InvalidInputError(f"row {n}: expected a township and a village, got {row!r}")
+            raise InvalidInputError(
+                _("row {n}: expected a township and a village, got {row!r}", n=n, row=row)
+            )
         pairs.append((row[0], row[1] if len(row) == 2 else ""))
     added = users.import_areas(svc.session, svc.clock.now(), who, pairs)
     return {"added": [[t, v] for t, v in added], "rows": len(rows)}

@@ -6,7 +6,7 @@ Endpoints, all under /api/v1:
 - `GET health` - {"status": "ok"}: the process answers (no database round trip).
 - `POST login` {user, password} -> {token, user, expires_at, must_change_password}.
 - `POST logout` (Bearer) - revokes the token.
-- `GET whoami` (Bearer) - {user, must_change_password}.
+- `GET whoami` (Bearer) - {user, display_name, must_change_password}.
 - `POST ops/NAME` (Bearer) {params, lang, key, now?} -> {"result": ...}: the operation NAME
   (aidflow.operations) for the token's user, in one unit of work.
 
@@ -48,6 +48,7 @@ from aidflow.errors import (
     ForbiddenError,
     InvalidInputError,
 )
+from aidflow.i18n import _, use_language
 
 if TYPE_CHECKING:
     from aidflow.services.runtime import Runtime
@@ -86,8 +87,8 @@ def error_response(exc: AidflowError) -> JSONResponse:
 def internal_error() -> JSONResponse:
     return JSONResponse(
         {
-            "error": "internal error on the aidflow server",
-            "hint": "the server's log has the details; report it to the administrator",
+            "error": _("internal error on the aidflow server"),
+            "hint": _("the server's log has the details; report it to the administrator"),
             "exit_code": ExitCode.INTERNAL,
             "type": "InternalError",
         },
@@ -101,7 +102,9 @@ async def body_of(request: Request) -> dict[str, Any]:
     async for chunk in request.stream():  # read up to the limit, never the whole of a huge body
         raw += chunk
         if len(raw) > MAX_BODY:
-            raise InvalidInputError(f"the request body is larger than {MAX_BODY} bytes")
+            raise InvalidInputError(
+                _("the request body is larger than {limit} bytes", limit=MAX_BODY)
+            )
     if not raw:
         return {}
     import json
@@ -109,18 +112,31 @@ async def body_of(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise InvalidInputError("the request body is not JSON") from None
+        raise InvalidInputError(_("the request body is not JSON")) from None
     if not isinstance(data, dict):
-        raise InvalidInputError("the request body is not a JSON object")
+        raise InvalidInputError(_("the request body is not a JSON object"))
     return data
+
+
+def request_language(request: Request) -> str:
+    """The language the client asks for (`Accept-Language`, which aidflow's client sets to
+    its --lang): 'zh' or 'en'."""
+    asked = request.headers.get("accept-language", "").strip().lower()
+    return "zh" if asked.startswith("zh") else "en"
+
+
+def _speaking(lang: str, work: Callable[..., Any], *args: Any) -> Any:
+    """`work(*args)` in `lang`: its messages and errors (run in the thread pool's thread)."""
+    with use_language(lang):
+        return work(*args)
 
 
 def bearer(request: Request) -> str:
     """The token of the request's `Authorization: Bearer` header."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _space, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError(
-            "this request carries no token", hint="log in first: aidflow login URL"
+            _("this request carries no token"), hint=_("log in first: aidflow login URL")
         )
     return token.strip()
 
@@ -130,7 +146,11 @@ def _text(data: dict[str, Any], name: str, *, required: bool = True) -> str | No
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value):
-        raise InvalidInputError(f"{name!r} must be {'a non-empty ' if required else ''}text")
+        raise InvalidInputError(
+            _("{name!r} must be a non-empty text", name=name)
+            if required
+            else _("{name!r} must be text", name=name)
+        )
     return value
 
 
@@ -171,31 +191,36 @@ class Api:
         return {"ok": True}
 
     def whoami(self, token: str) -> dict[str, Any]:
+        from aidflow.store.users import get_user
+
         user, must_change = self.authenticate(token)
-        return {"user": user, "must_change_password": must_change}
+        with self.runtime.reading() as svc:
+            display_name = get_user(svc.session, user).display_name
+        return {"user": user, "display_name": display_name, "must_change_password": must_change}
 
     def operation(self, token: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
         from aidflow.operations import Caller, execute
 
         params = data.get("params", {})
         if not isinstance(params, dict):
-            raise InvalidInputError("'params' must be a JSON object")
+            raise InvalidInputError(_("'params' must be a JSON object"))
         lang = data.get("lang", "en")
         if lang not in ("zh", "en"):
-            raise InvalidInputError(f"'lang' {lang!r} is not one of zh, en")
+            raise InvalidInputError(_("'lang' {lang!r} is not one of zh, en", lang=lang))
         key = _text(data, "key", required=False)
         now = _text(data, "now", required=False)
-        user, must_change = self.authenticate(token)
-        if must_change and name not in PASSWORD_CHANGE_OPERATIONS:
-            raise ForbiddenError(
-                f"{user} must change the initial password first",
-                hint="change it with `aidflow user passwd`",
-            )
-        runtime = self.runtime
-        if now is not None:
-            runtime = replace(runtime, settings=replace(runtime.settings, now=now), _clock=None)
-        caller = Caller(user=user, lang=lang, key=key)
-        result = execute(runtime, name, caller, params)
+        with use_language(lang):  # the operation speaks the client's language
+            user, must_change = self.authenticate(token)
+            if must_change and name not in PASSWORD_CHANGE_OPERATIONS:
+                raise ForbiddenError(
+                    _("{user} must change the initial password first", user=user),
+                    hint=_("change it with `aidflow user passwd`"),
+                )
+            runtime = self.runtime
+            if now is not None:
+                runtime = replace(runtime, settings=replace(runtime.settings, now=now), _clock=None)
+            caller = Caller(user=user, lang=lang, key=key)
+            result = execute(runtime, name, caller, params)
         log.info("%s: ok for %s", name, user)
         answer: dict[str, Any] = {"result": result}
         if runtime.database.training:  # every answer from a training database says so
@@ -214,41 +239,46 @@ def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) 
     runtime.clock  # noqa: B018
     api = Api(runtime)
 
-    async def answer(what: str, work: Any, *args: Any) -> JSONResponse:
+    async def answer(what: str, lang: str, work: Any, *args: Any) -> JSONResponse:
         # the log names the request and how it ended, never a password, token or parameter
         try:
-            return JSONResponse(await run_in_threadpool(work, *args))
+            return JSONResponse(await run_in_threadpool(_speaking, lang, work, *args))
         except AidflowError as exc:
             log.info("%s: %s (exit %s)", what, type(exc).__name__, exc.exit_code)
             return error_response(exc)
         except Exception as exc:
             from aidflow.store.failures import translate
 
-            translated = translate(exc, None)
-            if translated is not None:
-                return error_response(translated)
-            log.exception("%s: internal error", what)
-            return internal_error()
+            with use_language(lang):
+                translated = translate(exc, None)
+                if translated is not None:
+                    return error_response(translated)
+                log.exception("%s: internal error", what)
+                return internal_error()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def login(request: Request) -> JSONResponse:
+        lang = request_language(request)
         try:
-            data = await body_of(request)
+            with use_language(lang):
+                data = await body_of(request)
         except AidflowError as exc:
             return error_response(exc)
-        return await answer("login", api.login, data)
+        return await answer("login", lang, api.login, data)
 
     def with_token(what: str, work: Any) -> Any:
         """An endpoint that runs `work(token)` for the request's Bearer token."""
 
         async def endpoint(request: Request) -> JSONResponse:
+            lang = request_language(request)
             try:
-                token = bearer(request)
+                with use_language(lang):
+                    token = bearer(request)
             except AidflowError as exc:
                 return error_response(exc)
-            return await answer(what, work, token)
+            return await answer(what, lang, work, token)
 
         return endpoint
 
@@ -256,13 +286,18 @@ def create_app(runtime: Runtime, on_shutdown: Callable[[], None] | None = None) 
     whoami = with_token("whoami", api.whoami)
 
     async def operation(request: Request) -> JSONResponse:
+        lang = request_language(request)
         try:
-            token = bearer(request)
-            data = await body_of(request)
+            with use_language(lang):
+                token = bearer(request)
+                data = await body_of(request)
         except AidflowError as exc:
             return error_response(exc)
         name = request.path_params["name"]
-        return await answer(name, api.operation, token, name, data)
+        asked = data.get("lang")
+        return await answer(
+            name, asked if asked in ("zh", "en") else lang, api.operation, token, name, data
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -44,6 +44,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from aidflow.errors import AidflowError, AuthenticationError, ForbiddenError, InvalidInputError
+from aidflow.i18n import N_, _, use_language
 from aidflow.language.calendar import last_day
 
 if TYPE_CHECKING:
@@ -69,94 +70,92 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
-WORDS: dict[str, tuple[str, str]] = {
-    "app": ("特困群体精准帮扶", "aidflow"),
-    "login": ("登录", "Log in"),
-    "logout": ("退出", "Log out"),
-    "user": ("用户名", "User name"),
-    "password": ("密码", "Password"),
-    "dashboard": ("工作进度", "Dashboard"),
-    "escalations": ("督办", "Escalations"),
-    "county": ("全县", "County"),
-    "township": ("乡镇", "Township"),
-    "village": ("村（居）", "Village"),
-    "villages": ("各村（居）", "Villages"),
-    "cases": ("案件", "Cases"),
-    "case": ("案件", "Case"),
-    "person": ("救助对象", "Person"),
-    "programme": ("救助类别", "Programme"),
-    "state": ("当前环节", "Step"),
-    "entered": ("进入环节", "Entered the step"),
-    "deadline": ("办理期限（最后一天）", "Deadline (last day that counts)"),
-    "overdue": ("已超期", "overdue"),
-    "dwell": ("最短停留至", "Must stay until"),
-    "assigned": ("经办人", "Caseworker"),
-    "emergency": ("急难", "emergency"),
-    "clocks": ("时限", "Clocks"),
-    "due": ("到期（最后一天）", "Due (last day)"),
-    "status": ("状态", "Status"),
-    "history": ("办理记录", "History"),
-    "at": ("时间", "When"),
-    "actor": ("操作人", "By"),
-    "what": ("事项", "What"),
-    "note": ("备注", "Note"),
-    "votes": ("民主评议投票", "Votes"),
-    "choice": ("意见", "Vote"),
-    "dissent": ("不同意见", "Dissent"),
-    "tally": ("计票", "Tally"),
-    "quorum": ("达到法定人数", "quorum met"),
-    "passed": ("通过", "passed"),
-    "yes": ("是", "yes"),
-    "no": ("否", "no"),
-    "actions": ("可办事项", "What can be done"),
-    "allowed": ("可以办理", "allowed"),
-    "blocked": ("暂不能办理", "blocked"),
-    "why": ("原因", "Why"),
-    "id_number": ("身份证号", "ID number"),
-    "birth_date": ("出生日期", "Born"),
-    "sex": ("性别", "Sex"),
-    "area": ("所在地区", "Area"),
-    "masked": ("（已隐去部分号码）", "(partly hidden)"),
-    "closed": ("已办结", "closed"),
-    "open": ("办理中", "open"),
-    "none": ("无", "none"),
-    "ack": ("确认督办", "Acknowledge"),
-    "ack_note": ("督办情况", "What was done"),
-    "acked": ("已确认督办", "Acknowledged"),
-    "fired": ("发出时间", "Sent"),
-    "recipient": ("督办对象", "To"),
-    "rung": ("级别", "Level"),
-    "notice": ("公示", "Public notice"),
-    "notice_pdf": ("公示（PDF）", "Public notice (PDF)"),
-    "total": ("合计", "Total"),
-    "figure": ("指标", "Figure"),
-    "notes": ("指标说明", "Notes"),
-    "show": ("查看", "Show"),
-    "period": ("统计期间", "Period"),
-    "refused": ("无法打开", "Refused"),
-    "hint": ("处理办法", "What to do"),
-    "back": ("返回工作进度", "Back to the dashboard"),
-    "lang_other": ("English", "中文"),
-    "no_escalations": ("没有待确认的督办。", "No open escalation."),
-    "no_cases": ("没有办理中的案件。", "No open case."),
-    "change_password": ("修改密码", "Change your password"),
-    "must_change": (
-        "首次登录须先修改初始密码。",
-        "The initial password must be changed before anything else.",
-    ),
-    "old_password": ("原密码", "Current password"),
-    "new_password": ("新密码", "New password"),
-    "again": ("再次输入新密码", "New password again"),
-    "training": (
-        "培训数据库：时间为模拟时间，数据不是真实案件。",
-        "Training database: the time is simulated and the cases are not real.",
-    ),
+# The pages' words, in English (the catalog has them in Chinese); `lang_other` is the name
+# of the other language in that language, not a translation.
+WORDS: dict[str, str] = {
+    "app": N_("aidflow"),
+    "login": N_("Log in"),
+    "logout": N_("Log out"),
+    "user": N_("User name"),
+    "password": N_("Password"),
+    "dashboard": N_("Dashboard"),
+    "escalations": N_("Escalations"),
+    "county": N_("County"),
+    "township": N_("Township"),
+    "village": N_("Village"),
+    "villages": N_("Villages"),
+    "cases": N_("Cases"),
+    "case": N_("Case"),
+    "person": N_("Person"),
+    "programme": N_("Programme"),
+    "state": N_("Step"),
+    "entered": N_("Entered the step"),
+    "deadline": N_("Deadline (last day that counts)"),
+    "overdue": N_("overdue"),
+    "dwell": N_("Must stay until"),
+    "assigned": N_("Caseworker"),
+    "emergency": N_("emergency"),
+    "clocks": N_("Clocks"),
+    "due": N_("Due (last day)"),
+    "status": N_("Status"),
+    "history": N_("History"),
+    "at": N_("When"),
+    "actor": N_("By"),
+    "what": N_("What"),
+    "note": N_("Note"),
+    "votes": N_("Votes"),
+    "choice": N_("Vote"),
+    "dissent": N_("Dissent"),
+    "tally": N_("Tally"),
+    "quorum": N_("quorum met"),
+    "passed": N_("passed"),
+    "yes": N_("yes"),
+    "no": N_("no"),
+    "actions": N_("What can be done"),
+    "allowed": N_("allowed"),
+    "blocked": N_("blocked"),
+    "why": N_("Why"),
+    "id_number": N_("ID number"),
+    "birth_date": N_("Born"),
+    "sex": N_("Sex"),
+    "area": N_("Area"),
+    "masked": N_("(partly hidden)"),
+    "closed": N_("closed"),
+    "open": N_("open"),
+    "none": N_("none"),
+    "ack": N_("Acknowledge"),
+    "ack_note": N_("What was done"),
+    "acked": N_("Acknowledged"),
+    "fired": N_("Sent"),
+    "recipient": N_("To"),
+    "rung": N_("Level"),
+    "notice": N_("Public notice"),
+    "notice_pdf": N_("Public notice (PDF)"),
+    "total": N_("Total"),
+    "figure": N_("Figure"),
+    "notes": N_("Notes"),
+    "show": N_("Show"),
+    "period": N_("Period"),
+    "refused": N_("Refused"),
+    "hint": N_("What to do"),
+    "back": N_("Back to the dashboard"),
+    "no_escalations": N_("No open escalation."),
+    "no_cases": N_("No open case."),
+    "change_password": N_("Change your password"),
+    "must_change": N_("The initial password must be changed before anything else."),
+    "old_password": N_("Current password"),
+    "new_password": N_("New password"),
+    "again": N_("New password again"),
+    "training": N_("Training database: the time is simulated and the cases are not real."),
 }
 
 
 def word(key: str, lang: str) -> str:
-    zh, en = WORDS[key]
-    return zh if lang == "zh" else en
+    """A word of the pages in `lang`."""
+    if key == "lang_other":
+        return "English" if lang == "zh" else "中文"
+    with use_language(lang):
+        return _(WORDS[key])
 
 
 def csrf_token(session_token: str) -> str:
@@ -286,7 +285,8 @@ class Web:
             visit = Visit(token, lang, dict(request.query_params), dict(request.path_params))
             try:
                 if post:
-                    visit.form = await _form(request)
+                    with use_language(lang):  # the form's own refusals, in the page's language
+                        visit.form = await _form(request)
                 response = await run_in_threadpool(self._run, handler, visit, post)
             except AuthenticationError:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -300,7 +300,8 @@ class Web:
                 known = translate(exc, None)  # the database's own refusals (busy, conflict)
                 if known is None:
                     log.exception("%s: internal error", request.url.path)
-                    response = HTMLResponse("internal error; see the server's log", 500)
+                    with use_language(lang):
+                        response = HTMLResponse(_("internal error; see the server's log"), 500)
                 else:
                     response = await run_in_threadpool(self.refusal, visit, lang, known)
             return self.finish(request, response)
@@ -308,8 +309,12 @@ class Web:
         return endpoint
 
     def _run(self, handler: Handler, visit: Visit, post: bool) -> Response:
+        with use_language(visit.lang):  # the page's messages and refusals, in its language
+            return self._checked(handler, visit, post)
+
+    def _checked(self, handler: Handler, visit: Visit, post: bool) -> Response:
         if not visit.token:
-            raise AuthenticationError("not logged in")
+            raise AuthenticationError(_("not logged in"))
         visit.user, visit.must_change = self.api.authenticate(visit.token)
         if visit.must_change and handler not in (password, logout):
             # the API refuses such a user everything else too; the form is the way on
@@ -318,9 +323,11 @@ class Web:
             visit.form.get(CSRF_FIELD, "").encode(), csrf_token(visit.token).encode()
         ):
             raise ForbiddenError(
-                "the form's CSRF token is missing or wrong: it did not come from a page of "
-                "this session",
-                hint="open the page again and submit its form",
+                _(
+                    "the form's CSRF token is missing or wrong: it did not come from a page of "
+                    "this session"
+                ),
+                hint=_("open the page again and submit its form"),
             )
         return handler(self, visit)
 
@@ -371,18 +378,25 @@ class Web:
         return await self.login_page(request)
 
     async def login(self, request: Request) -> Response:
+        from aidflow.server.app import _speaking
+
+        lang = self.lang_of(request)
         try:
-            form = await _form(request)
-            cookie = request.cookies.get(LOGIN_COOKIE, "")
-            if not cookie or not hmac.compare_digest(
-                cookie.encode(), form.get(CSRF_FIELD, "").encode()
-            ):
-                raise ForbiddenError(
-                    "the login form did not come from this site's login page",
-                    hint="open the login page again and log in there",
-                )
+            with use_language(lang):
+                form = await _form(request)
+                cookie = request.cookies.get(LOGIN_COOKIE, "")
+                if not cookie or not hmac.compare_digest(
+                    cookie.encode(), form.get(CSRF_FIELD, "").encode()
+                ):
+                    raise ForbiddenError(
+                        _("the login form did not come from this site's login page"),
+                        hint=_("open the login page again and log in there"),
+                    )
             issued = await run_in_threadpool(
-                self.api.login, {"user": form.get("user", ""), "password": form.get("password", "")}
+                _speaking,
+                lang,
+                self.api.login,
+                {"user": form.get("user", ""), "password": form.get("password", "")},
             )
         except AidflowError as exc:
             status = 401 if isinstance(exc, AuthenticationError) else 403
@@ -398,7 +412,9 @@ class Web:
         name = request.path_params["name"]
         body = self.static.get(name)
         if body is None:
-            return self.finish(request, Response("not found", 404, media_type="text/plain"))
+            with use_language(self.lang_of(request)):
+                missing = _("not found")
+            return self.finish(request, Response(missing, 404, media_type="text/plain"))
         kind = "text/css" if name.endswith(".css") else "application/octet-stream"
         response = Response(body, media_type=kind, headers={"Cache-Control": "max-age=3600"})
         return self.finish(request, response)
@@ -410,13 +426,13 @@ async def _form(request: Request) -> dict[str, str]:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_FORM:
-            raise InvalidInputError(f"the form is larger than {MAX_FORM} bytes")
+            raise InvalidInputError(_("the form is larger than {limit} bytes", limit=MAX_FORM))
     from urllib.parse import parse_qsl
 
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
-        raise InvalidInputError("the form is not UTF-8") from None
+        raise InvalidInputError(_("the form is not UTF-8")) from None
     return dict(pairs)
 
 
@@ -441,7 +457,7 @@ def password(web: Web, visit: Visit) -> Response:
         try:
             if visit.form.get("new", "") != visit.form.get("again", ""):
                 raise InvalidInputError(
-                    "the two new passwords differ", hint="type the same new password twice"
+                    _("the two new passwords differ"), hint=_("type the same new password twice")
                 )
             web.call(visit, "user.passwd", old=visit.form.get("old", ""), new=visit.form["new"])
             return RedirectResponse("/dashboard", 303)
@@ -508,7 +524,7 @@ def village(web: Web, visit: Visit) -> Response:
 def case(web: Web, visit: Visit) -> Response:
     """A case as `case show` has it: state, deadline, clocks, actions and why blocked,
     votes and dissent, history."""
-    case_id = _whole(visit.path["case_id"], "case")
+    case_id = _whole(visit.path["case_id"], N_("case"))
     shown = web.call(visit, "case.show", case_id=case_id)
     view = shown["view"]
     votes = [e for e in view["history"] if e["kind"] == "vote"]
@@ -537,7 +553,7 @@ def escalations(web: Web, visit: Visit) -> Response:
 
 
 def acknowledge(web: Web, visit: Visit) -> Response:
-    escalation_id = _whole(visit.path["escalation_id"], "escalation")
+    escalation_id = _whole(visit.path["escalation_id"], N_("escalation"))
     note = visit.form.get("note", "").strip() or None
     web.call(visit, "escalation.ack", escalation_id=escalation_id, note=note)
     back = visit.form.get("back", "")
@@ -545,7 +561,7 @@ def acknowledge(web: Web, visit: Visit) -> Response:
 
 
 def person(web: Web, visit: Visit) -> Response:
-    shown = web.call(visit, "person.show", person_id=_whole(visit.path["person_id"], "person"))
+    shown = web.call(visit, "person.show", person_id=_whole(visit.path["person_id"], N_("person")))
     return web.render(visit, visit.lang, "person.html", title=shown["name"], person=shown)
 
 
@@ -574,7 +590,7 @@ def notice_pdf(web: Web, visit: Visit) -> Response:
 
 def _whole(text: str, what: str) -> int:
     if not text.isdigit():
-        raise InvalidInputError(f"{what} {text!r} is not a number")
+        raise InvalidInputError(_("{what} {text!r} is not a number", what=_(what), text=text))
     return int(text)
 
 

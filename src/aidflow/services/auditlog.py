@@ -17,6 +17,7 @@ from pathlib import Path
 from aidflow.engine import checkpoints
 from aidflow.engine.checkpoints import Checkpoint
 from aidflow.errors import InvalidInputError, UnavailableError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.auditlog import LogFinding
 from aidflow.store.session import Session
@@ -42,25 +43,31 @@ def keygen(path: Path) -> str:
         _write_new(path, pem, 0o600)
     except FileExistsError:
         raise InvalidInputError(
-            f"{path} already exists; a signing key is never overwritten",
-            hint="name a new file, or remove the old key yourself if it is really unused",
+            _("{path} already exists; a signing key is never overwritten", path=path),
+            hint=_("name a new file, or remove the old key yourself if it is really unused"),
         ) from None
     except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot write {path}: {strerror}", path=path, strerror=exc.strerror)
+        ) from None
     return public
 
 
 def _read_key(path: Path | None) -> bytes:
     if path is None:
         raise InvalidInputError(
-            "no signing key configured",
-            hint="set signing_key_file (env AIDFLOW_SIGNING_KEY); make one with "
-            "`aidflow audit keygen FILE`",
+            _("no signing key configured"),
+            hint=_(
+                "set signing_key_file (env AIDFLOW_SIGNING_KEY); make one with `aidflow "
+                "audit keygen FILE`"
+            ),
         )
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise InvalidInputError(f"cannot read signing key {path}: {exc.strerror}") from None
+        raise InvalidInputError(
+            _("cannot read signing key {path}: {strerror}", path=path, strerror=exc.strerror)
+        ) from None
 
 
 def sign_checkpoint(session: Session, key_file: Path | None, now: datetime) -> Checkpoint:
@@ -77,7 +84,7 @@ def write_checkpoint(checkpoint: Checkpoint, directory: Path) -> Path:
         path = directory / checkpoint.file_name
         _write_new(path, checkpoint.text.encode(), 0o644)
     except OSError as exc:
-        raise UnavailableError(f"cannot write the checkpoint: {exc}") from None
+        raise UnavailableError(_("cannot write the checkpoint: {exc}", exc=exc)) from None
     return path
 
 
@@ -87,8 +94,8 @@ def make_checkpoint(
     """Sign the log's current size and head and write the checkpoint into `directory`."""
     if directory is None:
         raise InvalidInputError(
-            "no checkpoint directory configured",
-            hint="set checkpoints_dir (env AIDFLOW_CHECKPOINTS)",
+            _("no checkpoint directory configured"),
+            hint=_("set checkpoints_dir (env AIDFLOW_CHECKPOINTS)"),
         )
     checkpoint = sign_checkpoint(session, key_file, now)
     return checkpoint, write_checkpoint(checkpoint, directory)
@@ -100,7 +107,13 @@ def trusted_key(public_key_file: Path | None, key_file: Path | None) -> str | No
         try:
             text = public_key_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"cannot read public key {public_key_file}: {exc}") from None
+            raise InvalidInputError(
+                _(
+                    "cannot read public key {public_key_file}: {exc}",
+                    public_key_file=public_key_file,
+                    exc=exc,
+                )
+            ) from None
         return checkpoints.parse_public_key(text, str(public_key_file))
     if key_file is not None:
         return checkpoints.public_key_of(_read_key(key_file), str(key_file))
@@ -124,20 +137,24 @@ def check_log(session: Session, directory: Path | None, public_key: str | None) 
     files = _checkpoint_files(directory)
     if files and public_key is None:
         raise InvalidInputError(
-            "no public key to check the checkpoints against",
-            hint="give --public-key FILE, or set signing_key_file (env AIDFLOW_SIGNING_KEY)",
+            _("no public key to check the checkpoints against"),
+            hint=_("give --public-key FILE, or set signing_key_file (env AIDFLOW_SIGNING_KEY)"),
         )
     loaded: list[tuple[Checkpoint, Path]] = []
     for path in files:
         checkpoint = checkpoints.from_json(path.read_text(encoding="utf-8", errors="replace"))
         if checkpoint is None:
-            findings.append(LogFinding(f"checkpoint {path.name}", "not a checkpoint file"))
+            findings.append(
+                LogFinding(_("checkpoint {name}", name=path.name), _("not a checkpoint file"))
+            )
         elif public_key is None or not checkpoints.signed_by(checkpoint, public_key):
             findings.append(
                 LogFinding(
-                    f"checkpoint {path.name}",
-                    "not signed by the trusted key: refused "
-                    f"(signed by key {checkpoint.key[:16]}...)",
+                    _("checkpoint {name}", name=path.name),
+                    _(
+                        "not signed by the trusted key: refused (signed by key {key}...)",
+                        key=checkpoint.key[:16],
+                    ),
                 )
             )
         else:
@@ -145,22 +162,36 @@ def check_log(session: Session, directory: Path | None, public_key: str | None) 
     loaded.sort(key=lambda item: (item[0].size, item[0].at))
     matched = 0  # size of the longest prefix a checkpoint vouches for
     for checkpoint, path in loaded:
-        where = f"checkpoint {path.name} (size {checkpoint.size}, {checkpoint.at.isoformat()})"
+        where = _(
+            "checkpoint {name} (size {size}, {at})",
+            name=path.name,
+            size=checkpoint.size,
+            at=checkpoint.at.isoformat(),
+        )
         size = checkpoint.size
         if size > len(result.heads):
             findings.append(
                 LogFinding(
                     where,
-                    f"the log has {len(result.heads)} entries but {size} were signed: "
-                    f"entries #{len(result.heads) + 1}..#{size} were removed from the end",
+                    _(
+                        "the log has {entries} entries but {size} were signed: entries "
+                        "#{first}..#{size} were removed from the end",
+                        entries=len(result.heads),
+                        size=size,
+                        first=len(result.heads) + 1,
+                    ),
                 )
             )
         elif (result.heads[size - 1] if size else auditlog.GENESIS) != checkpoint.head:
             findings.append(
                 LogFinding(
                     where,
-                    "the log differs from what was signed: an entry between "
-                    f"#{matched + 1} and #{size} was edited, removed or reordered",
+                    _(
+                        "the log differs from what was signed: an entry between #{first} and "
+                        "#{size} was edited, removed or reordered",
+                        first=matched + 1,
+                        size=size,
+                    ),
                 )
             )
         else:
@@ -173,6 +204,10 @@ def _checkpoint_files(directory: Path) -> list[Path]:
     try:
         return sorted(p for p in directory.iterdir() if p.suffix == ".json" and p.is_file())
     except FileNotFoundError:
-        raise InvalidInputError(f"checkpoint directory {directory} does not exist") from None
+        raise InvalidInputError(
+            _("checkpoint directory {directory} does not exist", directory=directory)
+        ) from None
     except OSError as exc:
-        raise InvalidInputError(f"cannot read checkpoint directory {directory}: {exc}") from None
+        raise InvalidInputError(
+            _("cannot read checkpoint directory {directory}: {exc}", directory=directory, exc=exc)
+        ) from None

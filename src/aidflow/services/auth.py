@@ -29,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from aidflow.errors import AuthenticationError, InvalidInputError
+from aidflow.i18n import N_, _
 from aidflow.store import credentials
 from aidflow.store import users as user_store
 from aidflow.store.records import UserRecord
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 FREE_FAILURES = 3  # wrong passwords in a row before the backoff starts
 LOCK_AFTER = 10  # wrong passwords in a row that lock the account
 MIN_PASSWORD_LENGTH = 10
-LOGIN_HINT = "log in again with `aidflow login URL`"
+LOGIN_HINT = N_("log in again with `aidflow login URL`")
 
 _HASHER = PasswordHasher()
 
@@ -80,9 +81,12 @@ def hash_password(password: str) -> str:
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(
-            f"the password is {len(password)} characters long; the minimum is "
-            f"{MIN_PASSWORD_LENGTH}",
-            hint="choose a longer one (a few unrelated words are easy to remember)",
+            _(
+                "the password is {n} characters long; the minimum is {minimum}",
+                n=len(password),
+                minimum=MIN_PASSWORD_LENGTH,
+            ),
+            hint=_("choose a longer one (a few unrelated words are easy to remember)"),
         )
 
 
@@ -106,15 +110,23 @@ def _verify(stored: str | None, password: str) -> bool:
 def _wrong() -> AuthenticationError:
     # one message for an unknown name and a wrong password: the answer must not tell which
     return AuthenticationError(
-        "wrong user name or password", hint="check both; after repeated failures the account locks"
+        _("wrong user name or password"),
+        hint=_("check both; after repeated failures the account locks"),
     )
 
 
 def _locked(name: str) -> AuthenticationError:
     return AuthenticationError(
-        f"account {name} is locked after {LOCK_AFTER} failed logins",
-        hint="ask an administrator to run `aidflow user enable "
-        f"{name}` or `aidflow user reset-password {name}`",
+        _(
+            "account {name} is locked after {lock_after} failed logins",
+            name=name,
+            lock_after=LOCK_AFTER,
+        ),
+        hint=_(
+            "ask an administrator to run `aidflow user enable {name}` or `aidflow user "
+            "reset-password {name}`",
+            name=name,
+        ),
     )
 
 
@@ -133,9 +145,11 @@ def login(session: Session, name: str, password: str, now: datetime, lifetime: t
     if state.locked_until is not None and now < state.locked_until:
         wait = max(1, int((state.locked_until - now).total_seconds() + 0.999))
         raise AuthenticationError(
-            f"too many failed logins for {name}; try again in {wait} s",
-            hint="each further failure doubles the wait, and "
-            f"{LOCK_AFTER} failures lock the account",
+            _("too many failed logins for {name}; try again in {wait} s", name=name, wait=wait),
+            hint=_(
+                "each further failure doubles the wait, and {lock_after} failures lock the account",
+                lock_after=LOCK_AFTER,
+            ),
         )
     if not _verify(state.password_hash, password):
         failures = state.failed_logins + 1
@@ -151,7 +165,8 @@ def login(session: Session, name: str, password: str, now: datetime, lifetime: t
         raise _wrong()
     if state.disabled:
         raise AuthenticationError(
-            f"user {name} is disabled", hint=f"ask an administrator to `aidflow user enable {name}`"
+            _("user {name} is disabled", name=name),
+            hint=_("ask an administrator to `aidflow user enable {name}`", name=name),
         )
     credentials.set_failures(session, name, 0, None)
     assert state.password_hash is not None  # _verify accepts no password without a hash
@@ -188,19 +203,22 @@ def authenticate(session: Session, token: str, now: datetime) -> Authenticated:
     or its user is disabled."""
     found = credentials.token_state(session, token_hash(token))
     if found is None:
-        raise AuthenticationError("the token is not known", hint=LOGIN_HINT)
+        raise AuthenticationError(_("the token is not known"), hint=_(LOGIN_HINT))
     if found.revoked_at is not None:
-        raise AuthenticationError("the token was revoked", hint=LOGIN_HINT)
+        raise AuthenticationError(_("the token was revoked"), hint=_(LOGIN_HINT))
     if now >= found.expires_at:
         raise AuthenticationError(
-            f"the token expired at {found.expires_at.isoformat(timespec='seconds')}",
-            hint=LOGIN_HINT,
+            _(
+                "the token expired at {expires_at}",
+                expires_at=found.expires_at.isoformat(timespec="seconds"),
+            ),
+            hint=_(LOGIN_HINT),
         )
     user = user_store.get_user(session, found.user_name)
     if user.disabled:
         raise AuthenticationError(
-            f"user {user.name} is disabled",
-            hint=f"ask an administrator to `aidflow user enable {user.name}`",
+            _("user {name} is disabled", name=user.name),
+            hint=_("ask an administrator to `aidflow user enable {name}`", name=user.name),
         )
     return Authenticated(user.name, user.must_change_password)
 
@@ -225,7 +243,7 @@ def change_password(session: Session, name: str, old: str, new: str, now: dateti
         raise _wrong()
     if hmac.compare_digest(old.encode(), new.encode()):
         raise InvalidInputError(
-            "the new password is the old one", hint="choose a password you have not used here"
+            _("the new password is the old one"), hint=_("choose a password you have not used here")
         )
     return user_store.update_user(
         session,

@@ -24,6 +24,7 @@ from aidflow.errors import (
     InvalidInputError,
     did_you_mean,
 )
+from aidflow.i18n import N_, _, use_language
 from aidflow.language.definition import workflow_to_json
 from aidflow.services import auth
 from aidflow.services.workflows import check_declared_version
@@ -43,14 +44,18 @@ def require_admin(session: Session, actor_name: str | None) -> str:
     not disabled."""
     if actor_name is None:
         raise ForbiddenError(
-            "this command needs an administrator",
-            hint="run it from the operating-system account of a user with role admin",
+            _("this command needs an administrator"),
+            hint=_("run it from the operating-system account of a user with role admin"),
         )
     user = users.get_user(session, actor_name)
     if ADMIN not in user.roles or user.disabled:
         raise ForbiddenError(
-            f"{user.name} is not an administrator (roles: {', '.join(user.roles)})",
-            hint="ask a user with role admin",
+            _(
+                "{name} is not an administrator (roles: {roles})",
+                name=user.name,
+                roles=", ".join(user.roles),
+            ),
+            hint=_("ask a user with role admin"),
         )
     return user.name
 
@@ -58,10 +63,26 @@ def require_admin(session: Session, actor_name: str | None) -> str:
 # --- roles and areas ----------------------------------------------------------------------
 
 
+# the built-in roles' names (the workflows name theirs in their `roles:` labels)
+BUILTIN_ROLE_LABELS = {ADMIN: N_("administrator"), AUDITOR: N_("auditor")}
+
+
+def role_labels(session: Session, lang: str) -> dict[str, str]:
+    """Each role's name in `lang`: the built-in ones from the catalog, the others from the
+    `roles:` labels of the deployed workflows (a role no workflow labels keeps its code)."""
+    out: dict[str, str] = {}
+    for _version, wf in workflows.deployed_definitions(session):
+        for role, labels in wf.roles.items():
+            out.setdefault(role, labels.get(lang))
+    with use_language(lang):
+        out.update({role: _(label) for role, label in BUILTIN_ROLE_LABELS.items()})
+    return out
+
+
 def declared_roles(session: Session) -> set[str]:
     """The built-in roles and every role a deployed workflow names."""
     out = set(BUILTIN_ROLES)
-    for _, wf in workflows.deployed_definitions(session):
+    for _version, wf in workflows.deployed_definitions(session):
         out.update(wf.roles)
         for state in wf.states.values():
             if state.owner:
@@ -78,16 +99,20 @@ def declared_roles(session: Session) -> set[str]:
 def check_roles(session: Session, roles: list[str]) -> list[str]:
     """`roles`, sorted and without repeats, after refusing any no workflow declares."""
     if not roles:
-        raise InvalidInputError("a user needs at least one role", hint="add --role ROLE")
+        raise InvalidInputError(_("a user needs at least one role"), hint=_("add --role ROLE"))
     known = declared_roles(session)
     for role in roles:
         if len(role) > 64 or not role.strip():
-            raise InvalidInputError(f"role {role[:70]!r} must be 1 to 64 characters")
+            raise InvalidInputError(_("role {role!r} must be 1 to 64 characters", role=role[:70]))
         if role not in known:
             raise InvalidInputError(
-                f"unknown role '{role}': no deployed workflow declares it and it is not "
-                f"built in ({', '.join(BUILTIN_ROLES)})",
-                hint=did_you_mean(role, known) or "deploy the workflow that uses it first",
+                _(
+                    "unknown role '{role}': no deployed workflow declares it and it is not built "
+                    "in ({builtin})",
+                    role=role,
+                    builtin=", ".join(BUILTIN_ROLES),
+                ),
+                hint=did_you_mean(role, known) or _("deploy the workflow that uses it first"),
             )
     return sorted(set(roles))
 
@@ -100,14 +125,14 @@ def check_area(session: Session, text: str) -> str:
     registered = areas.list_areas(session)
     if not registered:
         raise InvalidInputError(
-            f"area '{area}' is not registered: the area registry is empty",
-            hint="import the county's townships and villages with `aidflow area import FILE`",
+            _("area '{area}' is not registered: the area registry is empty", area=area),
+            hint=_("import the county's townships and villages with `aidflow area import FILE`"),
         )
     known = {t if not v else f"{t}/{v}" for t, v in registered}
     if str(area) not in known:
         raise InvalidInputError(
-            f"unknown area '{area}'",
-            hint=did_you_mean(str(area), known) or "`aidflow area list` shows the registry",
+            _("unknown area '{area}'", area=area),
+            hint=did_you_mean(str(area), known) or _("`aidflow area list` shows the registry"),
         )
     return str(area)
 
@@ -125,14 +150,21 @@ def import_areas(
     wanted: list[tuple[str, str]] = []
     for n, (township, village) in enumerate(pairs, start=1):
         township, village = township.strip(), village.strip()
-        for label, value in (("township", township), ("village", village)):
+        for label, value in ((N_("township"), township), (N_("village"), village)):
             if "/" in value or value == COUNTY or len(value) > 100:
                 raise InvalidInputError(
-                    f"row {n}: {label} {value[:40]!r} is not a name",
-                    hint="a name of at most 100 characters without '/'",
+                    _(
+                        "row {n}: {label} {value!r} is not a name",
+                        n=n,
+                        label=_(label),
+                        value=value[:40],
+                    ),
+                    hint=_("a name of at most 100 characters without '/'"),
                 )
         if not township:
-            raise InvalidInputError(f"row {n}: no township", hint="every row names its township")
+            raise InvalidInputError(
+                _("row {n}: no township", n=n), hint=_("every row names its township")
+            )
         wanted.append((township, ""))
         if village:
             wanted.append((township, village))
@@ -147,17 +179,23 @@ def _check_values(
 ) -> None:
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise InvalidInputError(
-            f"email {email!r} is not an email address", hint="write it like li@example.org"
+            _("email {email!r} is not an email address", email=email),
+            hint=_("write it like li@example.org"),
         )
     for label, value, limit in (
-        ("name", name, 64),
-        ("email", email, 200),
-        ("os login", os_login or "", 64),
-        ("display name", display_name or "", 100),
+        (N_("name"), name, 64),
+        (N_("email"), email, 200),
+        (N_("os login"), os_login or "", 64),
+        (N_("display name"), display_name or "", 100),
     ):
         if len(value) > limit:  # the column's width
             raise InvalidInputError(
-                f"user {label} is {len(value)} characters long; the limit is {limit}"
+                _(
+                    "user {label} is {n} characters long; the limit is {limit}",
+                    label=_(label),
+                    n=len(value),
+                    limit=limit,
+                )
             )
 
 
@@ -184,12 +222,12 @@ def add_user(
     if not bootstrap:
         require_admin(session, by)
     if users.user_exists(session, name):
-        raise InvalidInputError(f"user '{name}' already exists")
+        raise InvalidInputError(_("user '{name}' already exists", name=name))
     display_name = (display_name or "").strip() or None
     if display_name is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in display_name):
         raise InvalidInputError(
-            f"display name {display_name!r} holds a control character",
-            hint="write the name as it should appear in emails, e.g. 张建国",
+            _("display name {display_name!r} holds a control character", display_name=display_name),
+            hint=_("write the name as it should appear in emails, e.g. 张建国"),
         )
     _check_values(name, email, os_login, display_name)
     if bootstrap:
@@ -227,7 +265,7 @@ def set_disabled(
     who = require_admin(session, by)
     if disabled and name == who:
         raise InvalidInputError(
-            "an administrator cannot disable themselves", hint="ask another administrator"
+            _("an administrator cannot disable themselves"), hint=_("ask another administrator")
         )
     users.get_user(session, name)
     credentials.set_failures(session, name, 0, None)
@@ -244,8 +282,8 @@ def set_roles(
     checked = check_roles(session, roles)
     if name == who and ADMIN not in checked:
         raise InvalidInputError(
-            "an administrator cannot take their own admin role away",
-            hint="ask another administrator",
+            _("an administrator cannot take their own admin role away"),
+            hint=_("ask another administrator"),
         )
     return users.update_user(session, name, at=now, actor=who, kind="user_roles_set", roles=checked)
 
@@ -262,7 +300,9 @@ def set_login(
     """Bind the user to an operating-system login (None: unbind)."""
     who = require_admin(session, by)
     if os_login is not None and (not os_login.strip() or len(os_login) > 64):
-        raise InvalidInputError(f"os login {os_login[:70]!r} must be 1 to 64 characters")
+        raise InvalidInputError(
+            _("os login {os_login!r} must be 1 to 64 characters", os_login=os_login[:70])
+        )
     return users.update_user(
         session, name, at=now, actor=who, kind="user_login_set", os_login=os_login
     )
@@ -318,28 +358,46 @@ def local_identity(session: Session, os_login: str, claimed: str | None) -> Loca
         if claimed is not None and ADMIN in users.get_user(session, claimed).roles:
             return LocalIdentity(claimed)
         raise AuthenticationError(
-            "no user is bound to an operating-system login yet",
-            hint=f"an administrator binds themselves first: `aidflow --as ADMIN user set-login "
-            f"ADMIN {os_login}`",
+            _("no user is bound to an operating-system login yet"),
+            hint=_(
+                "an administrator binds themselves first: `aidflow --as ADMIN user set-login "
+                "ADMIN {os_login}`",
+                os_login=os_login,
+            ),
         )
     if bound is None:
         raise AuthenticationError(
-            f"operating-system login '{os_login}' is not bound to an aidflow user",
-            hint=f"an administrator binds it: `aidflow user add NAME ... --os-login {os_login}` "
-            f"or `aidflow user set-login NAME {os_login}`",
+            _(
+                "operating-system login '{os_login}' is not bound to an aidflow user",
+                os_login=os_login,
+            ),
+            hint=_(
+                "an administrator binds it: `aidflow user add NAME ... --os-login "
+                "{os_login}` or `aidflow user set-login NAME {os_login}`",
+                os_login=os_login,
+            ),
         )
     if bound.disabled:
         raise AuthenticationError(
-            f"user {bound.name} (operating-system login '{os_login}') is disabled",
-            hint="ask an administrator to `aidflow user enable` it",
+            _(
+                "user {name} (operating-system login '{os_login}') is disabled",
+                name=bound.name,
+                os_login=os_login,
+            ),
+            hint=_("ask an administrator to `aidflow user enable` it"),
         )
     if claimed is None or claimed == bound.name:
         return LocalIdentity(bound.name)
     if ADMIN not in bound.roles:
         raise ForbiddenError(
-            f"{bound.name} (operating-system login '{os_login}') may not act as {claimed}: "
-            "only an administrator enters on someone's behalf",
-            hint="run the command without --as / AIDFLOW_USER",
+            _(
+                "{name} (operating-system login '{os_login}') may not act as {claimed}: only "
+                "an administrator enters on someone's behalf",
+                name=bound.name,
+                os_login=os_login,
+                claimed=claimed,
+            ),
+            hint=_("run the command without --as / AIDFLOW_USER"),
         )
     users.get_user(session, claimed)
     return LocalIdentity(claimed, bound.name)

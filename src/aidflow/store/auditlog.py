@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from aidflow.i18n import N_, _
 from aidflow.store.fast import Fast, connection
 from aidflow.store.tables import (
     AREAS,
@@ -218,15 +219,21 @@ SUBJECTS: dict[str, Subject] = {
 
 # how a finding names a subject row of these tables: "payment 12"
 _NOUNS = {
-    "persons": "person",
-    "households": "household",
-    "household_members": "household member",
-    "household_incomes": "household income",
-    "import_runs": "import run",
-    "payment_runs": "payment run",
-    "payments": "payment",
-    "payment_exports": "payment export",
-    "reconciliations": "reconciliation",
+    "persons": N_("person {key}"),
+    "households": N_("household {key}"),
+    "household_members": N_("household member {key}"),
+    "household_incomes": N_("household income {key}"),
+    "import_runs": N_("import run {key}"),
+    "payment_runs": N_("payment run {key}"),
+    "payments": N_("payment {key}"),
+    "payment_exports": N_("payment export {key}"),
+    "reconciliations": N_("reconciliation {key}"),
+}
+# how a finding names rows a set logged together: one, or several ("payments 3 to 9")
+_SET_NOUNS = {
+    "payment": (N_("payment {names}"), N_("payments {names}")),
+    "person": (N_("person {names}"), N_("persons {names}")),
+    "event": (N_("event {names}"), N_("events {names}")),
 }
 
 
@@ -499,7 +506,7 @@ def _set_digest(name: str, lines: list[SetLine], encoded: int | None = None) -> 
     )
     parts = body.split(_CANONICAL.encode(mark))
     if len(parts) != len(texts) + 1:
-        raise AssertionError("a set's mark found in its rows")
+        raise AssertionError(_("a set's mark found in its rows"))
     whole = [parts[0]]
     for text, part in zip(texts, parts[1:], strict=True):
         whole += (text, part)
@@ -526,11 +533,11 @@ def _parse_set_key(name: str, key: str) -> tuple[int | None, list[tuple[int, int
     """A set entry's key: (its group, or None where the set has none; its id ranges)."""
     group: int | None = None
     if ROW_SETS[name].group is not None:
-        group_text, _, key = key.partition("/")
+        group_text, _sep, key = key.partition("/")
         group = int(group_text)
     spans = []
     for span in key.split(","):
-        first, _, last = span.partition("..")
+        first, _sep, last = span.partition("..")
         spans.append((int(first), int(last)))
     return group, spans
 
@@ -601,7 +608,9 @@ def append_written(
         for found in connection(session).execute(stmt)
     ]
     if len(lines) != len(rows):  # someone wrote beside us: the lock is not held
-        raise AssertionError(f"{len(lines)} rows written, {len(rows)} expected")
+        raise AssertionError(
+            _("{written} rows written, {expected} expected", written=len(lines), expected=len(rows))
+        )
     lines.sort(key=lambda line: line[0])
     for i in range(0, len(lines), SET_PAGE):
         page = lines[i : i + SET_PAGE]
@@ -649,7 +658,7 @@ def sets_of(session: Session, name: str, ids: Iterable[int]) -> dict[str, str]:
         last[key] = row_digest
     out: dict[str, str] = {}
     for key, row_digest in last.items():
-        _, spans = _parse_set_key(name, key)
+        _group, spans = _parse_set_key(name, key)
         holds = any(first <= i <= last_id for i in wanted for first, last_id in spans)
         if holds and current_set_digest(session, name, key) == row_digest:
             out[key] = row_digest
@@ -714,7 +723,7 @@ class LogFinding:
     seq: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return _("{where}: {message}", where=self.where, message=self.message)
 
 
 @dataclass(frozen=True)
@@ -742,25 +751,50 @@ def _describe(table: str, key: str) -> tuple[str, int | None, int | None]:
     """A subject as the user says it, and its case and event seq for a case event."""
     parts = key.split("/")
     if table == "case_events":
-        return f"case {parts[0]} event #{parts[1]}", int(parts[0]), int(parts[1])
+        where = _("case {case} event #{seq}", case=parts[0], seq=parts[1])
+        return where, int(parts[0]), int(parts[1])
     if table == "votes":
-        return f"case {parts[0]} round {parts[1]} vote of {parts[2]}", int(parts[0]), None
+        where = _(
+            "case {case} round {round} vote of {voter}",
+            case=parts[0],
+            round=parts[1],
+            voter=parts[2],
+        )
+        return where, int(parts[0]), None
     if table == "users":
-        return f"user {key}", None, None
+        return _("user {key}", key=key), None, None
     if table == "database_info":
-        return "the database's mode", None, None
+        return _("the database's mode"), None, None
     if table in _NOUNS:
-        return f"{_NOUNS[table]} {key}", None, None
+        return _(_NOUNS[table], key=key), None, None
     if table in ROW_SETS:
         spec = ROW_SETS[table]
         group, spans = _parse_set_key(table, key)
-        names = ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in spans)
+        names = ", ".join(
+            str(a) if a == b else _("{first} to {last}", first=a, last=b) for a, b in spans
+        )
         plural = len(spans) > 1 or spans[0][0] != spans[0][1]
-        rows = f"{spec.noun}{'s' if plural else ''} {names}"
-        return (rows if group is None else f"{rows} of payment run {group}"), None, None
+        one, several = _SET_NOUNS.get(spec.noun, (spec.noun + " {names}",) * 2)
+        rows = _(several if plural else one, names=names)
+        if group is None:
+            return rows, None, None
+        return _("{rows} of payment run {group}", rows=rows, group=group), None, None
     if table == "areas":
-        return f"area {key.rstrip('/')}", None, None
-    return f"workflow {parts[0]} version {parts[1]}", None, None
+        return _("area {key}", key=key.rstrip("/")), None, None
+    return _("workflow {name} version {version}", name=parts[0], version=parts[1]), None, None
+
+
+def _entry(where: str, entry: int) -> str:
+    return _("{where} (log entry #{entry})", where=where, entry=entry)
+
+
+def _events(case: str, seqs: Sequence[int], entries: str) -> str:
+    return _(
+        "case {case} events {span} (log entries {entries})",
+        case=case,
+        span=_span(seqs),
+        entries=entries,
+    )
 
 
 def _span(seqs: Sequence[int]) -> str:
@@ -779,8 +813,8 @@ def check(session: Session) -> LogCheck:
         if e.seq != expected:
             findings.append(
                 LogFinding(
-                    f"log entries {_span(list(range(expected, e.seq)))}",
-                    "missing: removed from the middle of the log",
+                    _("log entries {span}", span=_span(list(range(expected, e.seq)))),
+                    _("missing: removed from the middle of the log"),
                 )
             )
         own = entry_hash(
@@ -788,13 +822,19 @@ def check(session: Session) -> LogCheck:
         )
         if own != e.hash:
             findings.append(
-                LogFinding(f"log entry #{e.seq}", "does not match its hash: the entry was edited")
+                LogFinding(
+                    _("log entry #{seq}", seq=e.seq),
+                    _("does not match its hash: the entry was edited"),
+                )
             )
         elif e.prev_hash != stored_prev:
             findings.append(
                 LogFinding(
-                    f"log entry #{e.seq}",
-                    "link to the entry before it is broken: an earlier entry was changed or gone",
+                    _("log entry #{seq}", seq=e.seq),
+                    _(
+                        "link to the entry before it is broken: an earlier entry was changed "
+                        "or gone"
+                    ),
                 )
             )
         prev = entry_hash(
@@ -815,15 +855,21 @@ def _order(entries: Iterable[_Entry]) -> list[LogFinding]:
     for e in entries:
         if e.subject_table != "case_events":
             continue
-        case, _, seq_text = e.subject_key.partition("/")
+        case, _sep, seq_text = e.subject_key.partition("/")
         seq = int(seq_text)
         before = last.get(case)
         if before is not None and before[0] >= seq:
             out.append(
                 LogFinding(
-                    f"log entry #{e.seq}",
-                    f"records case {case} event #{seq} after event #{before[0]} "
-                    f"(entry #{before[1]}): entries reordered",
+                    _("log entry #{seq}", seq=e.seq),
+                    _(
+                        "records case {case} event #{seq} after event #{before} "
+                        "(entry #{entry}): entries reordered",
+                        case=case,
+                        seq=seq,
+                        before=before[0],
+                        entry=before[1],
+                    ),
                     int(case),
                     seq,
                 )
@@ -885,7 +931,7 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
                 if table == "case_events":
                     gone[key.partition("/")[0]].append((int(key.partition("/")[2]), entry))
                 else:
-                    out.append(LogFinding(f"{where} (log entry #{entry})", "deleted", case_id))
+                    out.append(LogFinding(_entry(where, entry), _("deleted"), case_id))
                     named[table].add(key)
                 continue
             if rows[key] == digests[(table, key)]:
@@ -894,22 +940,22 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
             other = by_digest[table].get(rows[key])
             if other is not None and other != key:
                 other_where = _describe(table, other)[0]
-                message = f"holds what was logged for {other_where}: reordered"
+                message = _("holds what was logged for {other}: reordered", other=other_where)
             else:
-                message = "changed after it was logged"
-            out.append(LogFinding(f"{where} (log entry #{entry})", message, case_id, seq))
+                message = _("changed after it was logged")
+            out.append(LogFinding(_entry(where, entry), message, case_id, seq))
         for key in rows.keys() - keys.keys():
             where, case_id, seq = _describe(table, key)
             logged_in = in_sets[table].get(key)
             if logged_in is None:
                 out.append(
-                    LogFinding(where, "not in the audit log: written behind its back", case_id, seq)
+                    LogFinding(
+                        where, _("not in the audit log: written behind its back"), case_id, seq
+                    )
                 )
             elif not logged_in[1]:
                 out.append(
-                    LogFinding(
-                        f"{where} (log entry #{logged_in[0]})", "changed after it was logged"
-                    )
+                    LogFinding(_entry(where, logged_in[0]), _("changed after it was logged"))
                 )
                 named[table].add(key)
     named_ids = {
@@ -928,8 +974,8 @@ def _subjects(session: Session, entries: Sequence[_Entry]) -> list[LogFinding]:
             continue
         out.append(
             LogFinding(
-                f"{_describe(e.subject_table, e.subject_key)[0]} (log entry #{e.seq})",
-                "a row was changed, added or removed after they were logged",
+                _entry(_describe(e.subject_table, e.subject_key)[0], e.seq),
+                _("a row was changed, added or removed after they were logged"),
             )
         )
     if gone:
@@ -949,27 +995,23 @@ def _gone_events(session: Session, gone: Mapping[str, list[tuple[int, int]]]) ->
         if case_id not in heads:
             out.append(
                 LogFinding(
-                    f"case {case} (log entries {entries})",
-                    f"deleted with its events: {len(seqs)} logged event(s) are gone",
+                    _("case {case} (log entries {entries})", case=case, entries=entries),
+                    _(
+                        "deleted with its events: {n} logged event(s) are gone",
+                        n=len(seqs),
+                    ),
                     case_id,
                 )
             )
         elif seqs[0] > heads[case_id]:
             out.append(
                 LogFinding(
-                    f"case {case} events {_span(seqs)} (log entries {entries})",
-                    "removed from the end of the case",
+                    _events(case, seqs, entries),
+                    _("removed from the end of the case"),
                     case_id,
                     seqs[0],
                 )
             )
         else:
-            out.append(
-                LogFinding(
-                    f"case {case} events {_span(seqs)} (log entries {entries})",
-                    "deleted",
-                    case_id,
-                    seqs[0],
-                )
-            )
+            out.append(LogFinding(_events(case, seqs, entries), _("deleted"), case_id, seqs[0]))
     return out

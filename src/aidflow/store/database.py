@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aidflow.errors import RefusedError, UnavailableError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.models import SCHEMA_REVISION
 from aidflow.store.tables import DATABASE_INFO
@@ -92,13 +93,15 @@ def stored_revision(engine: Engine) -> str | None:
             return None
         if "locked" in str(exc.orig) or "busy" in str(exc.orig):
             raise UnavailableError(
-                f"the database is busy: {exc.orig}", hint="another writer holds it; retry"
+                _("the database is busy: {orig}", orig=exc.orig),
+                hint=_("another writer holds it; retry"),
             ) from exc
         raise UnavailableError(
-            f"cannot open the database: {' '.join(str(exc.orig).split())}",
-            hint=f"check --db / AIDFLOW_DATABASE_URL "
-            f"({engine.url.render_as_string(hide_password=True)}) and that the server is up; "
-            "then retry",
+            _("cannot open the database: {orig}", orig=" ".join(str(exc.orig).split())),
+            hint=_(
+                "check --db / AIDFLOW_DATABASE_URL ({url}) and that the server is up; then retry",
+                url=engine.url.render_as_string(hide_password=True),
+            ),
         ) from exc
 
 
@@ -112,19 +115,26 @@ def check_schema(engine: Engine) -> None:
     db_file = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if db_file and db_file != ":memory:" and not Path(db_file).exists():
         raise UnavailableError(
-            f"the database file {db_file} does not exist",
-            hint="check --db / AIDFLOW_DATABASE_URL, or create it with `aidflow db upgrade`",
+            _("the database file {db_file} does not exist", db_file=db_file),
+            hint=_("check --db / AIDFLOW_DATABASE_URL, or create it with `aidflow db upgrade`"),
         )
     rev = stored_revision(engine)
     if rev is None:
         raise UnavailableError(
-            f"the database {engine.url.render_as_string(hide_password=True)} has no aidflow tables",
-            hint="run `aidflow db upgrade` first",
+            _(
+                "the database {url} has no aidflow tables",
+                url=engine.url.render_as_string(hide_password=True),
+            ),
+            hint=_("run `aidflow db upgrade` first"),
         )
     if rev != SCHEMA_REVISION:
         raise UnavailableError(
-            f"the database schema is at revision {rev}, this aidflow expects {SCHEMA_REVISION}",
-            hint="run `aidflow db upgrade`",
+            _(
+                "the database schema is at revision {rev}, this aidflow expects {expected}",
+                rev=rev,
+                expected=SCHEMA_REVISION,
+            ),
+            hint=_("run `aidflow db upgrade`"),
         )
 
 
@@ -153,10 +163,15 @@ def upgrade(
     before = stored_revision(engine)
     if training and before is not None and read_mode(engine) != TRAINING:
         raise RefusedError(
-            f"the database {engine.url.render_as_string(hide_password=True)} is a production "
-            "database; its mode is set when it is created and cannot be changed",
-            hint="create a training database from empty: "
-            "`aidflow --db training.db db upgrade --training`",
+            _(
+                "the database {url} is a production database; its mode is set when it is "
+                "created and cannot be changed",
+                url=engine.url.render_as_string(hide_password=True),
+            ),
+            hint=_(
+                "create a training database from empty: `aidflow --db training.db db upgrade "
+                "--training`"
+            ),
         )
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -223,17 +238,26 @@ class Database:
 
         url = database_url(url)
         scheme = url.split("://", 1)[0]
-        hint = "write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB"
+        hint = _("write sqlite:///FILE, a file path, or postgresql://USER@HOST/DB")
         if not (scheme == "sqlite" or scheme.startswith("postgresql")):
             raise InvalidInputError(
-                f"--db {scheme}://...: aidflow supports SQLite and PostgreSQL only", hint=hint
+                _(
+                    "--db {scheme}://...: aidflow supports SQLite and PostgreSQL only",
+                    scheme=scheme,
+                ),
+                hint=hint,
             )
         database = cls(url, busy_timeout_ms)
         try:
             database.engine  # noqa: B018 - a URL that names no usable database fails here
         except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
             raise InvalidInputError(
-                f"--db {scheme}://... is not a usable database URL ({exc})", hint=hint
+                _(
+                    "--db {scheme}://... is not a usable database URL ({exc})",
+                    scheme=scheme,
+                    exc=exc,
+                ),
+                hint=hint,
             ) from None
         return database
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from aidflow.errors import UnavailableError
+from aidflow.i18n import _
 
 
 def translate(exc: BaseException, where: str | None = None) -> UnavailableError | None:
@@ -29,13 +30,16 @@ def translate(exc: BaseException, where: str | None = None) -> UnavailableError 
     )  # libpq's message spans tab-indented lines
     if "locked" in text or "busy" in text:
         return UnavailableError(
-            f"the database is busy: {text}", hint="another writer holds it; retry"
+            _("the database is busy: {text}", text=text), hint=_("another writer holds it; retry")
         )
     shown = f" ({where})" if where else ""
     return UnavailableError(
-        f"database error: {text}",
-        hint=f"check --db / AIDFLOW_DATABASE_URL{shown}, "
-        "that the server is up and the disk is not full; then retry",
+        _("database error: {text}", text=text),
+        hint=_(
+            "check --db / AIDFLOW_DATABASE_URL{shown}, that the server is up and the "
+            "disk is not full; then retry",
+            shown=shown,
+        ),
     )
 
 

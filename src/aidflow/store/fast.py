@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
+from aidflow.i18n import _
+
 _CONNECTION = "aidflow.store.fast.connection"
 
 
@@ -60,7 +62,7 @@ class _Plan:
         by_name: dict[str, tuple[str | None, Any]] = {}
         for bp, name in compiled.bind_names.items():
             if bp.expanding:
-                raise TypeError("expanding parameters are not supported on the fast path")
+                raise TypeError(_("expanding parameters are not supported on the fast path"))
             proc = bp.type.dialect_impl(dialect).bind_processor(dialect)
             if bp.required:
                 by_name[name] = (bp.key, proc)
@@ -215,5 +217,5 @@ class Fast:
     def one_or_none(self, session: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
         found = self.rows(session, params)
         if len(found) > 1:
-            raise LookupError("more than one row where one was expected")
+            raise LookupError(_("more than one row where one was expected"))
         return found[0] if found else None

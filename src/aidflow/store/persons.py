@@ -8,18 +8,19 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select, tuple_
+from sqlalchemy import bindparam, exists, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.engine.access import Area
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.fast import Fast
 from aidflow.store.models import Person, PersonSource
 from aidflow.store.records import PersonRecord
 from aidflow.store.scope import in_area
-from aidflow.store.tables import PERSONS, record_of
+from aidflow.store.tables import CASES, PERSONS, record_of
 
 PAGE = 500
 
@@ -28,7 +29,7 @@ _BY_ID = Fast(select(PERSONS).where(PERSONS.c.id == bindparam("b_id")))
 
 
 def _no_person(person_id: int) -> NotFoundError:
-    return NotFoundError(f"no person with id {person_id}")
+    return NotFoundError(_("no person with id {person_id}", person_id=person_id))
 
 
 def find_person(session: Session, id_number: str) -> PersonRecord | None:
@@ -43,6 +44,33 @@ def persons_named(session: Session, name: str, area: Area, limit: int) -> list[P
     stmt = in_area(stmt, area, PERSONS.c.township, PERSONS.c.village)
     rows = session.execute(stmt.order_by(PERSONS.c.id_number).limit(limit))
     return [PersonRecord(*row) for row in rows]
+
+
+def search_persons(session: Session, text: str, area: Area, limit: int) -> list[PersonRecord]:
+    """Persons in `area` whose name contains `text`, or whose ID number does when `text` is
+    digits (an X last allowed): at most `limit`, by name and ID number.
+
+    `text` is matched literally (`%` and `_` are no wildcards); the caller has trimmed it.
+    """
+    match = PERSONS.c.name.contains(text, autoescape=True)
+    digits = text.upper()
+    if digits.isascii() and digits.rstrip("X").isdigit() and digits.count("X") <= 1:
+        match = match | PERSONS.c.id_number.contains(digits, autoescape=True)
+    stmt = in_area(select(PERSONS).where(match), area, PERSONS.c.township, PERSONS.c.village)
+    rows = session.execute(stmt.order_by(PERSONS.c.name, PERSONS.c.id_number).limit(limit))
+    return [PersonRecord(*row) for row in rows]
+
+
+def open_case_counts(session: Session, person_ids: Sequence[int]) -> dict[int, int]:
+    """How many open cases each of `person_ids` has (those with none are left out)."""
+    if not person_ids:
+        return {}
+    stmt = (
+        select(CASES.c.person_id, func.count())
+        .where(CASES.c.person_id.in_(sorted(set(person_ids))), CASES.c.closed_at.is_(None))
+        .group_by(CASES.c.person_id)
+    )
+    return {int(pid): int(n) for pid, n in session.execute(stmt)}
 
 
 def person_by_id(session: Session, person_id: int) -> PersonRecord:
@@ -81,7 +109,9 @@ def add_person(session: Session, actor: str, **values: Any) -> PersonRecord:
     try:
         session.flush()
     except IntegrityError:
-        raise DuplicateError("a person with this ID number was registered concurrently") from None
+        raise DuplicateError(
+            _("a person with this ID number was registered concurrently")
+        ) from None
     auditlog.log_rows(
         session,
         at=person.created_at,

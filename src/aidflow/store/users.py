@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aidflow.errors import DuplicateError, NotFoundError
+from aidflow.i18n import _
 from aidflow.store import auditlog
 from aidflow.store.fast import Fast, connection
 from aidflow.store.models import User
@@ -50,8 +51,8 @@ _ROLES_OF = select(USERS.c.roles).where(USERS.c.name.in_(bindparam("b_names", ex
 
 def _no_user(name: str) -> NotFoundError:
     return NotFoundError(
-        f"no user named '{name}'",
-        hint="check --as / AIDFLOW_USER, or add one with `aidflow user add`",
+        _("no user named '{name}'", name=name),
+        hint=_("check --as / AIDFLOW_USER, or add one with `aidflow user add`"),
     )
 
 
@@ -151,10 +152,13 @@ def add_user(
     except IntegrityError as exc:
         if os_login is not None and "os_login" in str(exc.orig):
             raise DuplicateError(
-                f"operating-system login '{os_login}' is already bound to another user",
-                hint="`aidflow user list` shows who; one login acts as one user",
+                _(
+                    "operating-system login '{os_login}' is already bound to another user",
+                    os_login=os_login,
+                ),
+                hint=_("`aidflow user list` shows who; one login acts as one user"),
             ) from None
-        raise DuplicateError(f"user '{name}' already exists") from None
+        raise DuplicateError(_("user '{name}' already exists", name=name)) from None
     auditlog.append(
         session,
         at=created_at,
@@ -182,9 +186,11 @@ def update_user(
         except IntegrityError as exc:
             if "os_login" in str(exc.orig):
                 raise DuplicateError(
-                    f"operating-system login '{values.get('os_login')}' is already bound "
-                    "to another user",
-                    hint="`aidflow user list` shows who; one login acts as one user",
+                    _(
+                        "operating-system login '{os_login}' is already bound to another user",
+                        os_login=values.get("os_login"),
+                    ),
+                    hint=_("`aidflow user list` shows who; one login acts as one user"),
                 ) from None
             raise
         if found != 1:
