@@ -378,7 +378,8 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
     if not c["actions"]:
         click.echo(f"  {_(NONE)}")
     routes = labels.get("routes") or [""] * len(c["actions"])
-    for a, label, dest in zip(c["actions"], labels["actions"], routes, strict=True):
+    needs = labels.get("needs") or [None] * len(c["actions"])
+    for a, label, dest, need in zip(c["actions"], labels["actions"], routes, needs, strict=True):
         if zh():
             line = f"  {label or a['trigger']}"
             if a.get("route"):
@@ -386,14 +387,40 @@ def case_show(app: App, case_id: int, as_json: bool, show_id: bool) -> None:
             if not a["allowed"]:
                 line += f" [{_(BLOCKED)}：{'；'.join(a['blocked_by'])}]"
             click.echo(line)
-            continue
-        if a.get("route"):  # where the case's current data would take it
-            r = a["route"]
-            label = f"-> {r['dest']} ({r['when'] or _(OTHERWISE)})  {label}".rstrip()
-        if a["allowed"]:
-            click.echo(f"  {a['trigger']:<20} {label}")
         else:
-            click.echo(f"  {a['trigger']:<20} {label} [{_(BLOCKED)}: {'; '.join(a['blocked_by'])}]")
+            if a.get("route"):  # where the case's current data would take it
+                r = a["route"]
+                label = f"-> {r['dest']} ({r['when'] or _(OTHERWISE)})  {label}".rstrip()
+            if a["allowed"]:
+                click.echo(f"  {a['trigger']:<20} {label}")
+            else:
+                blocked = "; ".join(a["blocked_by"])
+                click.echo(f"  {a['trigger']:<20} {label} [{_(BLOCKED)}: {blocked}]")
+        if need is not None:
+            for line in needs_lines(need):
+                click.echo("      " + line)
+
+
+def needs_lines(need: dict[str, Any]) -> list[str]:
+    """What an action takes (each field: label, kind, choices; a note) and the command that
+    fires it, as `case show` prints them under the action."""
+    lines: list[str] = []
+    for f in need["fields"]:
+        kind = (
+            _("one of: {choices}", choices=pick(", ", "、").join(f["choices"]))
+            if f["choices"]
+            else f["kind"]
+        )
+        if f["required"]:
+            lines.append(_("{label} ({name}): {kind}", label=f["label"], name=f["name"], kind=kind))
+        else:
+            lines.append(
+                _("{label} ({name}), optional: {kind}", label=f["label"], name=f["name"], kind=kind)
+            )
+    if need["note"]:
+        lines.append(_("a note (--note) is required"))
+    lines.append(need["command"])
+    return lines
 
 
 def event_line(

@@ -25,7 +25,7 @@ from aidflow.services.cases import (
 if TYPE_CHECKING:
     from aidflow.engine.clocks import ClockReport
     from aidflow.engine.deadlines import Due
-    from aidflow.language.definition import Workflow
+    from aidflow.language.definition import Transition, Workflow
     from aidflow.services.cases import Action, CaseView
     from aidflow.store.records import EventRecord
 
@@ -217,6 +217,7 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
             "routes": [
                 state_shown(wf, a.route[0]) if a.route is not None else "" for a in view.actions
             ],
+            "needs": [action_needs(wf, a.transition, c.id) for a in view.actions],
         }
     return {
         "now": now.isoformat(),
@@ -233,6 +234,63 @@ def show(svc: Service, caller: Caller, case_id: int, show_id: bool = False) -> d
             **shown,
         },
     }
+
+
+KIND_WORDS = {
+    "str": N_("text"),
+    "int": N_("a whole number"),
+    "decimal": N_("a number"),
+    "bool": N_("yes or no"),
+    "date": N_("a date, e.g. 2023-08-01"),
+    "list": N_("a list, comma-separated"),
+}
+# what the command `case show` suggests puts in place of a value the user has to give
+KIND_EXAMPLES = {
+    "str": N_("TEXT"),
+    "int": "0",
+    "decimal": "0.00",
+    "bool": N_("yes"),
+    "date": "2023-08-01",
+    "list": N_("NAME1,NAME2"),
+}
+
+
+def action_needs(wf: Workflow, t: Transition, case_id: int) -> dict[str, Any]:
+    """What firing `t` takes, in the current language: each field the user gives (label, kind,
+    choices, whether required), whether a note is required, and the command that fires it
+    with a placeholder for every value, ready to copy and fill in."""
+    fields: list[dict[str, Any]] = []
+    command = ["aidflow", "case", "fire", str(case_id), _shell_word(trigger_shown(wf, t.trigger))]
+    for name, given in t.fields.items():
+        spec = wf.fields.get(name)
+        if spec is None or name in t.computes:
+            continue
+        choices = [pick(c, spec.choice_labels[c].zh if c in spec.choice_labels else c)
+                   for c in spec.choices]  # fmt: skip
+        fields.append(
+            {
+                "name": name,
+                "label": pick(spec.labels.en, spec.labels.zh) if spec.labels else name,
+                "kind": _(KIND_WORDS[spec.type]),
+                "required": given.required,
+                "choices": choices,
+            }
+        )
+        if given.required:
+            example = choices[0] if choices else _(KIND_EXAMPLES[spec.type])
+            command += ["--field", _shell_word(f"{name}={example}")]
+    if t.note_required:
+        command += ["--note", _shell_word(_("WHY"))]
+    return {"fields": fields, "note": t.note_required, "command": " ".join(command)}
+
+
+def _shell_word(text: str) -> str:
+    """`text` as one word of a shell command: as it is when the shell reads it so (Chinese
+    included), else quoted."""
+    import re
+    import shlex
+
+    return text if re.fullmatch(r"[^\s'\"\\$`;&|<>()*?!#~{}\[\]]+", text) else shlex.quote(text)
 
 
 def event_text(wf: Workflow, e: EventRecord, names: dict[str, str]) -> str:
