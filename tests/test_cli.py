@@ -1041,3 +1041,35 @@ def test_a_refused_guard_is_said_in_words_and_shows_its_expression_with_verbose(
     assert "detail: len(case.investigators) >= 2" in loud.stderr
     zh = run_cli("--lang", "zh", *one, user="li")
     assert "调查人员的数量应不少于 2（现为 1）" in zh.stderr, zh.stderr
+
+
+def test_case_show_lists_what_each_action_takes_and_the_command_that_fires_it(
+    run_cli: Cli,
+) -> None:
+    setup_county(run_cli)
+    ok(run_cli("case", "open", PERSON_ID, "--workflow", "dibao", user="li"))
+    ok(run_cli("case", "fire", "1", "accept", user="li"))
+    ok(
+        run_cli(
+            "case", "fire", "1", "start_investigation", "-f", "investigators=li,zhao", user="li"
+        )
+    )
+    en = ok(run_cli("case", "show", "1", user="li"))
+    assert "      Monthly income per person (yuan) (monthly_income): a number\n" in en
+    assert "      Stable income (income_stable): yes or no\n" in en
+    assert "      a note (--note) is required\n" in en
+    command = (
+        "aidflow case fire 1 submit_findings --field monthly_income=0.00 "
+        "--field income_stable=yes --note WHY"
+    )
+    assert f"      {command}\n" in en
+    zh = ok(run_cli("--lang", "zh", "case", "show", "1", user="li"))
+    assert "      需填写 月人均收入（元）（monthly_income）：数字\n" in zh
+    zh_command = (
+        "aidflow case fire 1 提交调查结论 --field monthly_income=0.00 "
+        "--field income_stable=是 --note 说明"
+    )
+    assert f"      {zh_command}\n" in zh
+    # the suggested command, filled in, is one the CLI takes
+    filled = ["--field", "monthly_income=120", "--field", "income_stable=是", "--note", "入户核实"]
+    ok(run_cli("--lang", "zh", "case", "fire", "1", "提交调查结论", *filled, user="li"))
