@@ -8,6 +8,7 @@ from typing import Any
 from aidflow.i18n import N_, _
 from aidflow.operations import Caller, operation
 from aidflow.services.cases import Service
+from aidflow.services.ledger import PERSON_WORDS
 from aidflow.services.runtime import Runtime
 
 
@@ -120,15 +121,7 @@ FIND_LIMIT = 50  # the most persons one `person find` lists
 FIND_MIN_DIGITS = 4  # a shorter run of digits would match half the county's ID numbers
 
 # disability types as the person register writes them -> their words
-DISABILITY_TYPES = {
-    "physical": N_("physical"),
-    "visual": N_("visual"),
-    "hearing": N_("hearing"),
-    "speech": N_("speech"),
-    "intellectual": N_("intellectual"),
-    "mental": N_("mental"),
-    "multiple": N_("multiple"),
-}
+DISABILITY_TYPES = PERSON_WORDS["disability_type"]
 
 
 def _age(born: date, today: date) -> int:

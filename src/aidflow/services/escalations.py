@@ -171,39 +171,6 @@ def fallback_roles(role: str) -> list[str]:
     return [*up, ADMIN_ROLE] if role != ADMIN_ROLE else []
 
 
-def unheld_rung_roles(session: Session, wf: Workflow) -> list[str]:
-    """A warning for each ladder rung whose role no user holds, and where it will go instead
-    (`workflow deploy` prints them)."""
-    from aidflow.store.users import all_roles
-
-    held = all_roles(session)
-    out = []
-    for ladder, rungs in wf.escalations.items():
-        for index, rung in enumerate(rungs, 1):
-            if rung.to in held:
-                continue
-            instead = next((r for r in fallback_roles(rung.to) if r in held), None)
-            goes = (
-                _("its escalations go to {role} instead", role=instead)
-                if instead
-                else _("it reaches no one")
-            )
-            out.append(
-                _(
-                    "{workflow}: ladder {ladder} rung {index} (after {after}) goes to "
-                    "{role}, which no user holds; {goes} (add a user with "
-                    "`aidflow user add NAME --role {role} ...`)",
-                    workflow=wf.name,
-                    ladder=ladder,
-                    index=index,
-                    after=rung.after,
-                    role=rung.to,
-                    goes=goes,
-                )
-            )
-    return out
-
-
 @dataclass
 class Recipients:
     """The users a rung goes to: `access.covering`, asked once per (role, township, village)."""

@@ -37,8 +37,9 @@ class LedgerOptions:
     lang: str = "en"
 
 
-# code -> the word shown, for the person columns written as words (the catalog's messages)
-_WORDS: dict[str, dict[str, str]] = {
+# code -> the word shown, for the person columns written as words (the catalog's messages);
+# `person show` reads them too
+PERSON_WORDS: dict[str, dict[str, str]] = {
     "sex": {"M": N_("male"), "F": N_("female")},
     "hukou": {"rural": N_("rural"), "urban": N_("urban")},
     "disability_type": {
@@ -55,7 +56,7 @@ _WORDS: dict[str, dict[str, str]] = {
 
 def _word(column: str, code: str) -> str:
     """The word for `code` in the current language; a code the table does not know, as is."""
-    found = _WORDS[column].get(code)
+    found = PERSON_WORDS[column].get(code)
     return code if found is None else _(found)
 
 
