@@ -82,3 +82,13 @@ def english_messages(root: Path) -> list[str]:
 def test_no_error_hint_or_printed_line_bypasses_the_catalog() -> None:
     found = english_messages(ROOT / "src" / "aidflow")
     assert not found, f"{len(found)} message(s) not marked for the catalog:\n" + "\n".join(found)
+
+
+def test_one_english_word_with_two_meanings_takes_a_context() -> None:
+    from aidflow.i18n import pgettext
+
+    with use_language("zh"):
+        assert pgettext("payment", "failed") == "发放失败"
+        assert pgettext("outbox", "failed") == "发送失败"
+    assert pgettext("payment", "failed") == "failed"
+    assert _tool().conflicts() == []

@@ -256,7 +256,7 @@ def test_in_chinese_the_csv_has_the_xlsx_headers_and_words_not_codes(
     assert f.read_bytes().startswith(b"\xef\xbb\xbf\xe5")  # the BOM stays, once
     text = f.read_text(encoding="utf-8-sig").splitlines()
     assert text[0] == ",".join(headers("zh"))
-    assert text[0].startswith("序号,乡镇,村,姓名,身份证号,性别,年龄,户籍性质,残疾,精神疾病,来源,")
+    assert text[0].startswith("序号,乡镇,村,姓名,身份证号,性别,年龄,户籍,残疾,精神障碍,来源,")
     wu = next(line for line in text if "吴芳" in line).split(",")
     assert wu[5:8] == ["男", "53", "农村"] and wu[10] == "卫健"  # the source's label
     book = tmp_path / "zh.xlsx"

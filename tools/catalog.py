@@ -32,7 +32,7 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "aidflow"
 LOCALE = SRC / "locale"
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}(?!\})")
 
 
@@ -40,10 +40,16 @@ PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)[^{}]*\}(?!\})")
 class Message:
     msgid: str | tuple[str, str]
     where: str  # path:line, or the command's name for help texts
+    context: str | None = None
 
     @property
     def key(self) -> str:
-        return self.msgid if isinstance(self.msgid, str) else self.msgid[0]
+        return _key(self.msgid, self.context)
+
+
+def _key(msgid: str | tuple[str, ...], context: str | None) -> str:
+    first = msgid if isinstance(msgid, str) else msgid[0]
+    return f"{context}\x04{first}" if context else first
 
 
 def source_messages(under: Path = SRC) -> Iterator[Message]:
@@ -52,11 +58,11 @@ def source_messages(under: Path = SRC) -> Iterator[Message]:
     for path in files:
         if "locale" in path.parts:
             continue
-        for line, msgid, _comments, _context in extract_from_file(
+        for line, msgid, _comments, context in extract_from_file(
             "python", str(path), keywords=KEYWORDS
         ):
             if msgid:
-                yield Message(msgid, f"{path.relative_to(ROOT)}:{line}")
+                yield Message(msgid, f"{path.relative_to(ROOT)}:{line}", context)
 
 
 def help_messages() -> Iterator[Message]:
@@ -101,11 +107,29 @@ def translated(lang: str = "zh_CN") -> dict[str, str | tuple[str, ...]]:
         for message in read(path):
             if not message.id or message.fuzzy:
                 continue
-            key = message.id if isinstance(message.id, str) else message.id[0]
+            key = _key(message.id, message.context)
             value = message.string
             if (isinstance(value, str) and value) or (isinstance(value, tuple) and all(value)):
                 out[key] = value
     return out
+
+
+def conflicts(lang: str = "zh_CN") -> list[str]:
+    """Messages two catalog files translate differently: only one would be read (the files
+    are merged), so a word would change with the order of the files. A word with two
+    meanings takes a context (pgettext) instead."""
+    seen: dict[str, dict[str, str]] = {}
+    for path in po_files(lang):
+        for message in read(path):
+            if message.id and message.string and not message.fuzzy:
+                key = _key(message.id, message.context)
+                seen.setdefault(key, {})[path.name] = str(message.string)
+    return [
+        f"{key!r} is translated differently in "
+        + ", ".join(f"{name} ({text!r})" for name, text in files.items())
+        for key, files in seen.items()
+        if len(set(files.values())) > 1
+    ]
 
 
 def placeholders(text: str) -> set[str]:
@@ -134,6 +158,7 @@ def problems(lang: str = "zh_CN") -> list[str]:
                     f"{message.where}: translation of {message.key!r} names "
                     f"{sorted(placeholders(form) - wanted)}, which the source does not give"
                 )
+    found += conflicts(lang)
     for path in po_files(lang):
         mo = path.with_suffix(".mo")
         if not mo.exists() or mo.read_bytes() != compiled(path):
@@ -162,6 +187,8 @@ def missing(under: Path | None, lang: str = "zh_CN") -> str:
     for group in by_key.values():
         first = group[0]
         out.append("#: " + " ".join(m.where for m in group[:3]))
+        if first.context:
+            out.append(f"msgctxt {_quote(first.context)}")
         if isinstance(first.msgid, tuple):
             out.append(f"msgid {_quote(first.msgid[0])}")
             out.append(f"msgid_plural {_quote(first.msgid[1])}")

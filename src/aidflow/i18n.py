@@ -11,6 +11,7 @@ Marking a message:
     _("case {case} is closed", case=case_id)     translated now, then filled in
     ngettext("{n} case", "{n} cases", n)          the plural form the language uses
     N_("Deadline")                                marked only: a constant translated where used
+    pgettext("payment", "failed")                 one English word, two meanings
 
 Values are filled in with `str.format` after translation, so the translation may move them;
 a message given no values is returned as translated, braces and all. Never pass an f-string:
@@ -66,6 +67,11 @@ class _Catalog:
             return message
         return str(self._translations.gettext(message))
 
+    def pgettext(self, context: str, message: str) -> str:
+        if self._translations is None or not message:
+            return message
+        return str(self._translations.pgettext(context, message))
+
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         if self._translations is None:
             return singular if n == 1 else plural
@@ -106,6 +112,13 @@ def gettext(message: str) -> str:
 def _(message: str, /, **values: object) -> str:
     """`message` in the current language, with `values` filled into its {placeholders}."""
     text = catalog(_current.get()).gettext(message)
+    return text.format(**values) if values else text
+
+
+def pgettext(context: str, message: str, /, **values: object) -> str:
+    """`message` as meant in `context`: one English word that two parts of the program say
+    in different Chinese words ("failed": a payment 发放失败, an email 发送失败)."""
+    text = catalog(_current.get()).pgettext(context, message)
     return text.format(**values) if values else text
 
 

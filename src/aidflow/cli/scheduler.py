@@ -154,7 +154,7 @@ def outbox_group() -> None:
 def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Emails in the outbox, newest first."""
     from aidflow.notify.templates import template_label
-    from aidflow.services.delivery import OUTBOX_STATUS
+    from aidflow.services.delivery import outbox_status_word
 
     rows = app.call("outbox.list", status=status, limit=limit)
     if as_json:
@@ -170,7 +170,7 @@ def outbox_list(app: App, status: str | None, limit: int, as_json: bool) -> None
             if r["subject"] is not None
             else _("({template}, not rendered yet)", template=template_label(r["template"]))
         )
-        status = _(OUTBOX_STATUS.get(r["status"], r["status"]))
+        status = outbox_status_word(r["status"])
         click.echo(
             _(
                 "{id:>6} {status:<7} x{attempts} {to:<28} {subject}{extra}",

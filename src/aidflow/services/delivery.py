@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from aidflow import failpoints
 from aidflow.clock import Clock
 from aidflow.errors import AidflowError, InvalidInputError, NotFoundError, RefusedError
-from aidflow.i18n import N_, _
+from aidflow.i18n import _, pgettext
 from aidflow.language.calendar import WorkCalendar
 from aidflow.notify.mailer import DeliveryError, Mailer, Message
 from aidflow.notify.templates import ESCALATION_SUMMARY
@@ -40,7 +40,18 @@ if TYPE_CHECKING:
     from aidflow.notify.render import Templates
 
 MAX_BACKOFF = timedelta(hours=1)
-OUTBOX_STATUS = {"pending": N_("pending"), "sent": N_("sent"), "failed": N_("failed")}
+
+
+def outbox_status_word(status: str) -> str:
+    """An outbox row's status in the reader's words (a payment's statuses are other words)."""
+    words = {
+        "pending": pgettext("outbox", "pending"),
+        "sent": pgettext("outbox", "sent"),
+        "failed": pgettext("outbox", "failed"),
+    }
+    return words.get(status, status)
+
+
 """An outbox row's status as a person reads it (`_()` it where shown)."""
 
 
@@ -195,7 +206,7 @@ def retry_outbox(session: Session, clock: Clock, outbox_id: int) -> OutboxRecord
             _(
                 "outbox message {id} is {status}; only failed messages are retried",
                 id=outbox_id,
-                status=_(OUTBOX_STATUS.get(row.status, row.status)),
+                status=outbox_status_word(row.status),
             )
         )
     return outbox.requeue(session, outbox_id, clock.now())

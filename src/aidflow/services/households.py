@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidflow.engine.access import Actor, require_area
 from aidflow.errors import AidflowError, InvalidInputError, RefusedError
-from aidflow.i18n import _, pick
+from aidflow.i18n import _, pgettext, pick
 from aidflow.policy.households import check_relationship, compute
 from aidflow.store import households as store
 from aidflow.store import persons
@@ -296,7 +296,11 @@ def check_exclusive(
         if other == case_id or (workflow, state) not in paid:
             continue
         whose = _("this person") if holder == person_id else _("household {id}", id=household_id)
-        per = _("household") if rule.one_open_per == "household" else _("person")
+        per = (
+            pgettext("one open case per", "household")
+            if rule.one_open_per == "household"
+            else pgettext("one open case per", "person")
+        )
         programme, shown = _programme(session, workflow, state)
         raise RefusedError(
             _(

@@ -53,7 +53,7 @@ from aidflow.errors import (
 )
 from aidflow.files import bankfile
 from aidflow.files.table import scan
-from aidflow.i18n import N_, _, pick, use_language
+from aidflow.i18n import _, pgettext, pick, use_language
 from aidflow.idnumber import mask
 from aidflow.policy.standards import PaymentKind, Policy
 from aidflow.store import payments as store
@@ -84,8 +84,15 @@ def yuan(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
-# a payment's statuses, as the messages name them
-STATUSES = (N_("pending"), N_("paid"), N_("failed"))
+def status_word(status: str) -> str:
+    """A payment's status in the reader's words (an email's statuses are other words)."""
+    words = {
+        "pending": pgettext("payment", "pending"),
+        "paid": pgettext("payment", "paid"),
+        "failed": pgettext("payment", "failed"),
+    }
+    return words.get(status, status)
+
 
 # the shipped payment kinds (standards.yaml `payments`) in Chinese; a county's own kinds
 # are shown by their code
@@ -862,8 +869,8 @@ def reconcile(
                         "the file says {said}",
                         where=where,
                         payment=ln.payment_id,
-                        status=_(status),
-                        said=_(ln.status),
+                        status=status_word(status),
+                        said=status_word(ln.status),
                     ),
                 )
             )
