@@ -1073,3 +1073,17 @@ def test_case_show_lists_what_each_action_takes_and_the_command_that_fires_it(
     # the suggested command, filled in, is one the CLI takes
     filled = ["--field", "monthly_income=120", "--field", "income_stable=是", "--note", "入户核实"]
     ok(run_cli("--lang", "zh", "case", "fire", "1", "提交调查结论", *filled, user="li"))
+
+
+def test_person_add_takes_the_disability_type_in_chinese(run_cli: Cli) -> None:
+    setup_county(run_cli)
+    other = "11010519520315004" + "8"
+    ok(run_cli("person", "add", other, "--name", "张桂兰", "--township", "城关镇",
+               "--village", "东村", "--hukou", "农村", "--disability-grade", "2",
+               "--disability-type", "肢体", user="li"))  # fmt: skip
+    shown = json.loads(ok(run_cli("person", "show", other, "--json", user="li")))
+    assert json.dumps(shown, ensure_ascii=False).count("physical") >= 1, shown
+    refused = run_cli("person", "add", "11010519520315005" + "6", "--name", "x", "--township",
+                      "城关镇", "--village", "东村", "--hukou", "农村", "--disability-type",
+                      "腿脚", user="li")  # fmt: skip
+    assert refused.exit_code == 2 and "腿脚" in refused.output

@@ -72,6 +72,7 @@ def person_group() -> None:
     "--disability-type",
     type=click.Choice(
         ["physical", "visual", "hearing", "speech", "intellectual", "mental", "multiple"]
+        + ["肢体", "视力", "听力", "言语", "智力", "精神", "多重"]
     ),
 )
 @click.option("--mental-illness", is_flag=True)

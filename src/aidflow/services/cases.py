@@ -54,6 +54,17 @@ if TYPE_CHECKING:
 _MISSING = object()
 VOTE_CHOICES = ("yes", "no", "abstain")
 HUKOU_LABELS = {"农村": "rural", "农业": "rural", "城镇": "urban", "非农业": "urban"}
+# the disability types in the words of the disability certificate (as the survey import reads
+# them, policy/import_mappings.yaml), so `person add --disability-type 肢体` is taken too
+DISABILITY_TYPE_LABELS = {
+    "肢体": "physical",
+    "视力": "visual",
+    "听力": "hearing",
+    "言语": "speech",
+    "智力": "intellectual",
+    "精神": "mental",
+    "多重": "multiple",
+}
 VOTE_LABELS = {"赞成": "yes", "同意": "yes", "反对": "no", "不同意": "no", "弃权": "abstain"}
 
 
@@ -296,6 +307,9 @@ class Service:
         for label, value in ((_("name"), name), (_("township"), township), (_("village"), village)):
             # 100: the column's width
             check_text(value.strip(), label, limit=100, multiline=False)
+        kind = attrs.get("disability_type")
+        if isinstance(kind, str):
+            attrs["disability_type"] = DISABILITY_TYPE_LABELS.get(kind.strip(), kind.strip())
         grade = attrs.get("disability_grade")
         if grade is not None and grade not in (1, 2, 3, 4):
             raise InvalidInputError(_("disability grade must be 1 to 4, not {grade}", grade=grade))
