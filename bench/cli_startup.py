@@ -416,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
             "aidflow case show 1": (show, env),
             "python -c 'import httpx'": ([PY, "-c", "import httpx"], env),
             "aidflow case show 1 (client mode)": (client_show, client_env),
+            # Chinese: the catalog read and merged, every help text swapped in
+            "aidflow --lang zh --help": ([AIDFLOW, "--lang", "zh", "--help"], env),
+            "aidflow --lang zh case show 1": ([show[0], "--lang", "zh", *show[1:]], env),
         }
         for _ in range(args.warmup):
             for cmd, cmd_env in commands.values():
@@ -456,6 +459,18 @@ def main(argv: list[str] | None = None) -> int:
                 "aidflow case show 1 (client mode)",
                 "python -c 'import httpx'",
                 1.5,
+            ),
+            (
+                "aidflow --lang zh --help / aidflow --help",
+                "aidflow --lang zh --help",
+                "aidflow --help",
+                1.25,
+            ),
+            (
+                "aidflow --lang zh case show 1 / aidflow case show 1",
+                "aidflow --lang zh case show 1",
+                "aidflow case show 1",
+                1.15,
             ),
         ):
             wall, cpu = med[num] / med[den], med_cpu[num] / med_cpu[den]

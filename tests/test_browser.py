@@ -189,8 +189,9 @@ def test_acknowledge_an_escalation_from_its_page(site: Site, browser: WebDriver)
 
 def test_a_township_user_is_refused_another_townships_case(site: Site, browser: WebDriver) -> None:
     log_in(browser, site, "wu", f"/cases/{site.investigation}")
+    # the pages speak Chinese by default; the refusal too
     assert browser.find_element(By.ID, "refusal").text == (
-        f"case {site.investigation} is outside wu's area (河西镇)"
+        f"案件 {site.investigation} 不在 wu 的辖区（河西镇）内"
     )
     assert "王秀英" not in browser.page_source
 

@@ -40,7 +40,7 @@ def test_a_message_is_translated_in_its_context_and_filled_after() -> None:
 
 
 _WORD = __import__("re").compile(r"[A-Za-z]{2,}")
-_SPEAKERS = {"echo", "secho", "UsageError", "BadParameter", "ClickException", "Problem"}
+_SPEAKERS = {"echo", "secho", "UsageError", "BadParameter", "ClickException", "Problem", "Finding"}
 
 
 def _english_literal(node: object) -> bool:
@@ -71,7 +71,8 @@ def english_messages(root: Path) -> list[str]:
             speaks = name.endswith("Error") or name in _SPEAKERS
             if not speaks:
                 continue
-            candidates = list(node.args[:1]) if name != "Problem" else list(node.args[4:6])
+            first = {"Problem": slice(4, 6), "Finding": slice(3, 4)}.get(name, slice(0, 1))
+            candidates = list(node.args[first])
             candidates += [k.value for k in node.keywords if k.arg in ("hint", "message")]
             for arg in candidates:
                 if _english_literal(arg):

@@ -1224,7 +1224,9 @@ class Service:
 
     def view(self, actor: Actor, case_id: int) -> CaseView:
         case, wv, person, history = cases.case_view(self.session, case_id)
-        require_area(actor, case.township, case.village, f"case {case_id}", say_where=False)
+        require_area(
+            actor, case.township, case.village, _("case {case}", case=case_id), say_where=False
+        )
         wf = workflows.definition_of(wv)
         snap = self.snapshot(case, wf)
         now = self.clock.now()

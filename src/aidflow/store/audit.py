@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aidflow.i18n import _
 from aidflow.store.models import Case, CaseEvent
 
 GENESIS = "0" * 64
@@ -102,9 +103,9 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        where = f"case {self.case_id}"
+        where = _("case {case}", case=self.case_id)
         if self.seq is not None:
-            where += f" event #{self.seq} (row id {self.event_id})"
+            where += _(" event #{seq} (row id {row})", seq=self.seq, row=self.event_id)
         return f"{where}: {self.message}"
 
 
@@ -121,7 +122,9 @@ def verify(session: Session, case_ids: list[int] | None = None) -> tuple[int, in
     for case_id, (last_seq, _head) in heads.items():  # cases whose events are all gone
         cases += 1
         if last_seq:
-            findings.append(Finding(case_id, None, None, f"all {last_seq} events are missing"))
+            findings.append(
+                Finding(case_id, None, None, _("all {n} events are missing", n=last_seq))
+            )
     return cases, events, findings
 
 
@@ -136,23 +139,23 @@ def _verify_chain(
                 case_id,
                 expected_seq,
                 None,
-                f"event missing (found #{ev.seq} next): a row was deleted",
+                _("event missing (found #{seq} next): a row was deleted", seq=ev.seq),
             )
         if ev.prev_hash != prev:
             yield Finding(
                 case_id,
                 ev.seq,
                 ev.id,
-                "link to the previous event is broken (an earlier event was changed or removed)",
+                _("link to the previous event is broken (an earlier event was changed or removed)"),
             )
         if hash_of(ev) != ev.hash:
             yield Finding(
-                case_id, ev.seq, ev.id, "content does not match its hash: the row was edited"
+                case_id, ev.seq, ev.id, _("content does not match its hash: the row was edited")
             )
         prev = ev.hash
         expected_seq = ev.seq + 1
     if head is None:
-        yield Finding(case_id, None, None, "events exist for a case that does not")
+        yield Finding(case_id, None, None, _("events exist for a case that does not"))
         return
     last_seq, head_hash = head
     if chain and (chain[-1].seq != last_seq or chain[-1].hash != head_hash):
@@ -160,8 +163,12 @@ def _verify_chain(
             case_id,
             last_seq,
             None,
-            f"the case's last event is #{last_seq} but the chain "
-            f"ends at #{chain[-1].seq}: events were removed or replaced",
+            _(
+                "the case's last event is #{last} but the chain ends at #{end}: "
+                "events were removed or replaced",
+                last=last_seq,
+                end=chain[-1].seq,
+            ),
         )
 
 
