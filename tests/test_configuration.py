@@ -178,9 +178,7 @@ def test_settings_are_read_per_invocation(tmp_path: Path) -> None:
     zh = aidflow(*preview, env={"AIDFLOW_LANG": "zh"})
     en = aidflow(*preview, env={"AIDFLOW_LANG": None})
     assert zh.exit_code == en.exit_code == 0
-    assert zh.stdout.startswith("主题：【超期督办】") and en.stdout.startswith(
-        "Subject: [Overdue]"
-    )
+    assert zh.stdout.startswith("主题：【超期督办】") and en.stdout.startswith("Subject: [Overdue]")
 
 
 # --- problems ----------------------------------------------------------------------------------
