@@ -90,10 +90,16 @@ def _short(text: str) -> str:
     return sentence[:cut] + "…"
 
 
+_spoken: dict[int, str] = {}  # the language each command tree's texts are in now
+
+
 def speak(lang: str, root: click.Command) -> None:
     """Set the command's language: aidflow's messages, every help text under `root`, and
     click's own words."""
     i18n.set_language(lang)
+    if _spoken.get(id(root)) == lang:  # main() spoke it before the root command ran
+        return
+    _spoken[id(root)] = lang
     _click_words()
     _wide_wrapping(lang != "en")
     _version_line(root)

@@ -82,30 +82,20 @@ def ledger_rows(session: Session, actor: Actor, opts: LedgerOptions) -> Iterator
     for page in persons.persons_in_pages(session, actor.scope, opts.township):
         facts = ledger.ledger_facts(session, [p.id for p in page], month_start, month_end)
         for p in page:
-            yield _row(
-                p,
-                facts.cases.get(p.id, []),
-                facts.paid.get(p.id),
-                facts.visits.get(p.id, {}),
-                facts.sources.get(p.id, set()),
-                today,
-                opts,
-                workflow,
-            )
-
-
-def _row(
-    p: PersonRecord,
-    cases: list[CaseRecord],
-    paid: tuple[int, str] | None,
-    visits: dict[str, int],
-    sources: set[str],
-    today: date,
-    opts: LedgerOptions,
-    workflow: Callable[[int], Workflow],
-) -> dict[str, Any]:
-    with use_language(opts.lang):
-        return _words(p, cases, paid, visits, sources, today, opts, workflow)
+            # the language is set per row, not around the loop: a generator's context
+            # change would stay in force for its consumer between rows
+            with use_language(opts.lang):
+                row = _words(
+                    p,
+                    facts.cases.get(p.id, []),
+                    facts.paid.get(p.id),
+                    facts.visits.get(p.id, {}),
+                    facts.sources.get(p.id, set()),
+                    today,
+                    opts,
+                    workflow,
+                )
+            yield row
 
 
 def _words(
